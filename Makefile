@@ -1,0 +1,78 @@
+# Everything runs from the project's own virtualenv and node_modules: `make install`
+# (a dependency of every target) creates them from requirements-dev.txt and package-lock.json.
+
+STAGE ?= dev
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CDK := node_modules/.bin/cdk
+PERSISTENT_STAGES := $(shell $(PYTHON) -c "import json; print(' '.join(json.load(open('cdk.json'))['context']['persistent_stages']))")
+
+# Node 22 from npm for jsii and the CDK CLI (the machine's Node may be end-of-life).
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export JSII_NODE := $(CURDIR)/node_modules/.bin/node
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_VERSION_CHECK := true
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+APPROVAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,--require-approval never)
+
+.PHONY: install synth test lint unit infra e2e demo local deploy destroy diff clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: install
+	$(CDK) synth -c stage=$(STAGE) --quiet
+	@echo "synthesized stage $(STAGE) into cdk.out/assembly-$(STAGE)"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	@# Each function folder is its own Lambda code root (its modules import each other
+	@# top-level), so each is type-checked on its own.
+	for folder in functions/*/; do MYPYPATH=$$folder $(BIN)/mypy $$folder || exit 1; done
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+infra: install
+	$(BIN)/pytest tests/infra
+
+e2e: install
+	$(BIN)/pytest tests/e2e
+
+# The README's test command: lint, every test suite, then a synth through the CDK CLI
+# (cdk-nag runs there as a synth-time validation: any finding fails it).
+test: install lint
+	$(BIN)/pytest
+	$(MAKE) --no-print-directory synth STAGE=ci-check
+
+demo: install
+	$(BIN)/python -m localstage demo
+
+local: install
+	$(BIN)/python -m localstage serve
+
+diff: install
+	$(CDK) diff --all -c stage=$(STAGE)
+
+deploy: install
+	$(CDK) deploy --all -c stage=$(STAGE) $(APPROVAL)
+
+destroy: install
+	$(CDK) destroy --all -c stage=$(STAGE) $(if $(APPROVAL),--force,)
+
+clean:
+	rm -rf cdk.out .localstage .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -not -path "./node_modules/*" -prune -exec rm -rf {} +

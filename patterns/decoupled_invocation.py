@@ -1,0 +1,171 @@
+"""Pattern 1, decoupled invocation: POST answers 202 at once, a worker does the job."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from patterns.api import ServiceApi
+from patterns.compliance import acknowledge
+from patterns.function import Invocation, ServiceFunction
+from patterns.queue import WorkQueue
+from patterns.stage_settings import StageSettings
+from patterns.table import DataTable
+
+CODE_FOLDER = "decoupled_invocation"
+
+# Mirrors the handler's pydantic model (functions/decoupled_invocation/jobs.py) so bad
+# bodies are refused before a function runs; the handler still validates everything.
+JOB_REQUEST_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["task"],
+    "properties": {
+        "task": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_.-]+$"},
+        "input": {"type": "string", "maxLength": 4096},
+        "duration_ms": {"type": "integer", "minimum": 0, "maximum": 10000},
+        "outcome": {"type": "string", "enum": ["succeed", "fail", "crash"]},
+    },
+}
+
+
+class DecoupledInvocation(Construct):
+    """Request, 202 Accepted, poll: a REST API in front of an SQS-buffered worker.
+
+    ``POST /jobs`` stores a PENDING job in ``job_table`` and queues it on
+    ``task_queue``; the worker consumes the queue with partial batch responses and a
+    maximum concurrency, moving each job PENDING to RUNNING to DONE or FAILED only
+    through conditional writes; ``GET /jobs/{job_id}`` answers 202 until the job is done.
+
+    Attributes
+    ----------
+    job_table:
+        Jobs by ``job_id``; items expire through TTL on ``expires_at``.
+    task_queue:
+        The work queue and its DLQ.
+    api_function, worker_function:
+        The two functions; each has its own role.
+    api:
+        The REST API (IAM authorization).
+
+    Examples
+    --------
+    >>> jobs = DecoupledInvocation(self, "DecoupledInvocation", settings=settings,
+    ...                            job_timeout=cdk.Duration.minutes(5))  # doctest: +SKIP
+    >>> cdk.CfnOutput(self, "ApiUrl", value=jobs.api.url)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        job_timeout: cdk.Duration = cdk.Duration.minutes(5),
+        job_retention: cdk.Duration = cdk.Duration.days(7),
+        retry_after: cdk.Duration = cdk.Duration.seconds(2),
+        worker_timeout: cdk.Duration = cdk.Duration.seconds(30),
+        worker_batch_size: int = 10,
+        worker_max_concurrency: int = 5,
+        max_receive_count: int = 3,
+        throttling_rate_limit: float = 50,
+        throttling_burst_limit: int = 100,
+        submit_rate_limit: float = 10,
+        submit_burst_limit: int = 20,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.job_table = DataTable(
+            self,
+            "JobTable",
+            settings=settings,
+            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+        ).table
+        self.task_queue = WorkQueue(
+            self,
+            "TaskQueue",
+            settings=settings,
+            consumer_timeout=worker_timeout,
+            max_receive_count=max_receive_count,
+        )
+        common_environment = {
+            "JOB_TABLE_NAME": self.job_table.table_name,
+            "JOB_TIMEOUT_SECONDS": str(int(job_timeout.to_seconds())),
+            "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
+        }
+        self.api_function = ServiceFunction(
+            self,
+            "JobApi",
+            settings=settings,
+            code_folder=CODE_FOLDER,
+            handler="job_api.handler",
+            description="Accepts jobs (202) and reports their status",
+            timeout=cdk.Duration.seconds(10),
+            invocation=Invocation.SYNCHRONOUS,
+            environment={
+                **common_environment,
+                "TASK_QUEUE_URL": self.task_queue.queue.queue_url,
+                "RETRY_AFTER_SECONDS": str(int(retry_after.to_seconds())),
+            },
+        )
+        self.worker_function = ServiceFunction(
+            self,
+            "JobWorker",
+            settings=settings,
+            code_folder=CODE_FOLDER,
+            handler="job_worker.handler",
+            description="Runs queued jobs; conditional status transitions",
+            timeout=worker_timeout,
+            invocation=Invocation.SYNCHRONOUS,
+            environment=common_environment,
+        )
+
+        # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
+        self.job_table.grant(
+            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
+        )
+        self.job_table.grant(self.worker_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.task_queue.queue.grant_send_messages(self.api_function.role)
+
+        self.task_queue.queue.grant_consume_messages(self.worker_function.role)
+        self.task_mapping = lambda_.EventSourceMapping(
+            self,
+            "TaskMapping",
+            target=self.worker_function.function,
+            event_source_arn=self.task_queue.queue.queue_arn,
+            batch_size=worker_batch_size,
+            max_concurrency=worker_max_concurrency,
+            report_batch_item_failures=True,
+        )
+        # The grant must exist before Lambda validates the mapping at deploy time.
+        self.task_mapping.node.add_dependency(self.worker_function.role)
+        mapping_resource = self.task_mapping.node.default_child
+        assert mapping_resource is not None
+        acknowledge(
+            mapping_resource,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "SQS mappings take no on-failure destination: failed messages return to the "
+            "queue and move to its redrive DLQ after maxReceiveCount receives.",
+        )
+
+        self.api = ServiceApi(
+            self,
+            "Api",
+            settings=settings,
+            description=f"Decoupled invocation jobs ({settings.stage_name})",
+            throttling_rate_limit=throttling_rate_limit,
+            throttling_burst_limit=throttling_burst_limit,
+            # Submitting starts work; polling is cheap: submissions get a lower limit.
+            method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
+        )
+        self.api.add_route(
+            "POST", "/jobs", self.api_function.function, request_schema=JOB_REQUEST_SCHEMA
+        )
+        self.api.add_route(
+            "GET",
+            "/jobs/{job_id}",
+            self.api_function.function,
+            required_path_parameters=("job_id",),
+        )

@@ -1,0 +1,195 @@
+"""A Lambda function with this app's defaults: the only way a pattern creates one."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from patterns.compliance import acknowledge
+from patterns.queue import DeadLetterQueue
+from patterns.stage_settings import StageSettings
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+
+# Powertools comes from the AWS-managed public layer (no Docker bundling). The local
+# tests install the same release from PyPI: keep POWERTOOLS_VERSION in step with
+# requirements-dev.txt (tests/infra checks it).
+POWERTOOLS_VERSION = "3.31.1"
+POWERTOOLS_LAYER_VERSION = 36
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+ASSET_EXCLUDES = ["__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache", "*.md"]
+
+
+class Invocation(enum.Enum):
+    """How a function is invoked, which decides where its failures go."""
+
+    # API Gateway or an event source mapping waits for the result: the caller (or the
+    # source queue's redrive policy) owns failures, so a function DLQ would stay empty.
+    SYNCHRONOUS = "synchronous"
+    # Lambda queues the event and retries it: failures need a destination.
+    ASYNCHRONOUS = "asynchronous"
+
+
+def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
+    """The pinned Powertools layer, one reference per stack."""
+    stack = cdk.Stack.of(scope)
+    existing = stack.node.try_find_child("PowertoolsLayer")
+    if existing is not None:
+        return existing  # type: ignore[return-value]
+    arn = (
+        f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:017000801446:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python314-arm64:{POWERTOOLS_LAYER_VERSION}"
+    )
+    return lambda_.LayerVersion.from_layer_version_arn(stack, "PowertoolsLayer", arn)
+
+
+class ServiceFunction(Construct):
+    """A Python Lambda function hardened the same way everywhere in this app.
+
+    Python 3.14 on arm64; Powertools from the pinned public layer; code from
+    ``functions/<code_folder>`` with caches excluded (one asset per folder);
+    explicit memory and timeout; active tracing; its own log group with retention
+    and its own role that may only write that log group; asynchronous functions get
+    an on-failure destination queue.
+
+    Attributes
+    ----------
+    function:
+        The ``aws_lambda.Function``.
+    role:
+        Its own execution role; grant to this.
+    log_group:
+        Its own log group.
+    failure_queue:
+        The on-failure destination of asynchronous invocations, or ``None`` for
+        synchronously invoked functions.
+
+    Examples
+    --------
+    >>> worker = ServiceFunction(
+    ...     self, "JobWorker", settings=settings, code_folder="decoupled_invocation",
+    ...     handler="job_worker.handler", description="Runs queued jobs",
+    ...     timeout=cdk.Duration.seconds(30), invocation=Invocation.SYNCHRONOUS,
+    ... )  # doctest: +SKIP
+    >>> table.grant_read_write_data(worker.role)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        code_folder: str,
+        handler: str,
+        description: str,
+        timeout: cdk.Duration,
+        invocation: Invocation,
+        memory_size: int = 256,
+        environment: Mapping[str, str] | None = None,
+        retry_attempts: int = 2,
+        max_event_age: cdk.Duration = cdk.Duration.hours(1),
+        recursive_loop: lambda_.RecursiveLoop | None = None,
+        reserved_concurrent_executions: int | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        code_path = FUNCTIONS_DIR / code_folder
+        if not (code_path / f"{handler.split('.')[0]}.py").is_file():
+            raise FileNotFoundError(f"handler {handler!r} not found in {code_path}")
+
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=settings.log_retention,
+            removal_policy=settings.removal_policy,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of {construct_id} ({settings.stage_name})",
+        )
+        # Instead of the AWSLambdaBasicExecutionRole managed policy (logs:* on every group).
+        self.log_group.grant_write(self.role)
+
+        self.failure_queue: DeadLetterQueue | None = None
+        on_failure: lambda_.IDestination | None = None
+        if invocation is Invocation.ASYNCHRONOUS:
+            self.failure_queue = DeadLetterQueue(
+                self, "FailureQueue", settings=settings, source="the function's failed async events"
+            )
+            on_failure = destinations.SqsDestination(self.failure_queue.queue)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=lambda_.Code.from_asset(str(code_path), exclude=ASSET_EXCLUDES),
+            layers=[powertools_layer(self)],
+            memory_size=memory_size,
+            timeout=timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": code_folder.replace("_", "-"),
+                "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(environment or {}),
+            },
+            on_failure=on_failure,
+            retry_attempts=retry_attempts if on_failure else None,
+            max_event_age=max_event_age if on_failure else None,
+            recursive_loop=recursive_loop,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+        )
+        self._depend_on_policy_only()
+        self._acknowledge_findings(invocation)
+
+    def _depend_on_policy_only(self) -> None:
+        # Lambda checks the role's permissions when the function is created, so CDK makes
+        # the function depend on the role and its policy; the role dependency is already
+        # implied by the Role GetAtt (cfn-lint W3005), so keep only the policy's.
+        function = self.function.node.default_child
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(function, cdk.CfnResource) and isinstance(policy, cdk.CfnResource)
+        function.add_override("DependsOn", [policy.logical_id])
+
+    def _acknowledge_findings(self, invocation: Invocation) -> None:
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        assert policy is not None
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords "
+            "support no resource-level permissions.",
+        )
+        function = self.function.node.default_child
+        assert function is not None
+        if invocation is Invocation.SYNCHRONOUS:
+            acknowledge(
+                function,
+                "Serverless-LambdaDLQ",
+                "Invoked synchronously only (API Gateway or an event source mapping); a "
+                "function DLQ receives only failed async events, so it would stay empty.",
+            )
+        else:
+            acknowledge(
+                function,
+                "Serverless-LambdaDLQ",
+                "Async failures go to the on-failure destination queue, which records the "
+                "request and the error; a DLQ would keep only the request.",
+            )

@@ -1,0 +1,107 @@
+"""What differs between stages: the stage name and whether its data is kept."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
+
+MAX_STAGE_NAME_LENGTH = 24
+# Lowercase because stage names end up in names AWS lowercases or rejects (S3, dashboards);
+# at most 24 characters so `<stage>-<Pattern>` stack names and the names CloudFormation
+# derives from them (functions 64, roles 64, queues 80) keep the stage readable.
+_STAGE_NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
+STAGE_NAME_RULE = (
+    f"1-{MAX_STAGE_NAME_LENGTH} characters: lowercase letters, digits and hyphens, "
+    "starting with a letter and not ending with a hyphen (e.g. dev, pr-42, prod)"
+)
+
+
+class InvalidStageNameError(ValueError):
+    """Raised when a stage name cannot be used to derive resource names."""
+
+
+def validate_stage_name(name: str) -> str:
+    """Return ``name`` if it is a usable stage name, else raise.
+
+    Parameters
+    ----------
+    name:
+        The candidate stage name, e.g. ``"pr-42"``.
+
+    Raises
+    ------
+    InvalidStageNameError
+        With a one-line message that says what is allowed.
+
+    Examples
+    --------
+    >>> validate_stage_name("pr-42")
+    'pr-42'
+    """
+    if len(name) > MAX_STAGE_NAME_LENGTH or not _STAGE_NAME.match(name):
+        raise InvalidStageNameError(f"invalid stage name {name!r}: use {STAGE_NAME_RULE}")
+    return name
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageSettings:
+    """Per-stage settings every construct of a stage reads.
+
+    A persistent stage keeps its data (RETAIN, point-in-time recovery, deletion
+    protection); every other stage is ephemeral and ``cdk destroy`` removes all of it.
+
+    Examples
+    --------
+    >>> settings = StageSettings(app_name="serverless-patterns", stage_name="pr-42",
+    ...                          persistent=False)
+    >>> settings.removal_policy
+    <RemovalPolicy.DESTROY: 'DESTROY'>
+    """
+
+    app_name: str
+    stage_name: str
+    persistent: bool
+
+    def __post_init__(self) -> None:
+        validate_stage_name(self.stage_name)
+
+    @classmethod
+    def from_context(
+        cls, context: Mapping[str, Any], *, stage_name: str | None = None
+    ) -> StageSettings:
+        """Build the settings from CDK context (cdk.json plus ``-c`` values).
+
+        Parameters
+        ----------
+        context:
+            A mapping with ``app_name``, ``default_stage``, ``persistent_stages`` and
+            optionally ``stage``.
+        stage_name:
+            Overrides ``context["stage"]``.
+        """
+        name = stage_name or context.get("stage") or context["default_stage"]
+        return cls(
+            app_name=str(context["app_name"]),
+            stage_name=validate_stage_name(str(name)),
+            persistent=name in set(context.get("persistent_stages", [])),
+        )
+
+    @property
+    def removal_policy(self) -> cdk.RemovalPolicy:
+        """RETAIN data on persistent stages, DESTROY it on ephemeral ones."""
+        return cdk.RemovalPolicy.RETAIN if self.persistent else cdk.RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        """How long function and access logs are kept."""
+        return logs.RetentionDays.THREE_MONTHS if self.persistent else logs.RetentionDays.ONE_WEEK
+
+    @property
+    def metrics_namespace(self) -> str:
+        """The CloudWatch namespace of the stage's custom metrics."""
+        return f"{self.app_name}/{self.stage_name}"

@@ -1,0 +1,1 @@
+"""One thin stack per pattern, composed into a ``cdk.Stage`` per stage name."""

@@ -1,0 +1,51 @@
+"""The stage's alarm topic: every pattern's alarms notify it."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from patterns.compliance import acknowledge
+from patterns.stage_settings import StageSettings
+
+
+class AlertsStack(cdk.Stack):
+    """``<stage>-Alerts``: one SNS topic per stage for every alarm of the stage.
+
+    Subscribe people or a chat integration to ``alarm_topic`` (output ``AlarmTopicArn``).
+
+    Examples
+    --------
+    >>> alerts = AlertsStack(stage, settings=settings)  # doctest: +SKIP
+    >>> alerts.alarm_topic.topic_arn  # doctest: +SKIP
+    """
+
+    def __init__(self, scope: Construct, *, settings: StageSettings) -> None:
+        super().__init__(
+            scope,
+            "Alerts",
+            stack_name=f"{settings.stage_name}-Alerts",
+            description=f"Alarm topic of stage {settings.stage_name}",
+            termination_protection=settings.persistent,
+        )
+        cdk.Tags.of(self).add("pattern", "shared")
+        self.alarm_topic = sns.Topic(
+            self, "AlarmTopic", display_name=f"{settings.stage_name} alarms", enforce_ssl=True
+        )
+        resource = self.alarm_topic.node.default_child
+        assert resource is not None
+        acknowledge(
+            resource,
+            "AwsSolutions-SNS2",
+            "CloudWatch alarms cannot publish to a topic encrypted with the AWS managed "
+            "key, and alarm notifications carry no sensitive data; a customer managed key "
+            "would cost every stage a monthly fee.",
+        )
+        output = cdk.CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.alarm_topic.topic_arn,
+            description="SNS topic every alarm of the stage notifies",
+        )
+        output.override_logical_id("AlarmTopicArn")

@@ -1,0 +1,74 @@
+"""Synthesize the app once per test session: one ephemeral and one persistent stage."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.stage import ServerlessPatternsStage, build_stage, new_app
+
+EPHEMERAL_STAGE = "pr-1"
+PERSISTENT_STAGE = "prod"
+
+
+@dataclass
+class SynthesizedStage:
+    """A stage synthesized into ``outdir``, with its templates parsed once."""
+
+    stage: ServerlessPatternsStage
+    outdir: Path
+    templates: dict[str, Template]
+
+    @property
+    def name(self) -> str:
+        return self.stage.settings.stage_name
+
+    def template(self, stack_id: str) -> Template:
+        return self.templates[stack_id]
+
+    def template_json(self, stack_id: str) -> dict[str, Any]:
+        return self.templates[stack_id].to_json()  # type: ignore[no-any-return]
+
+
+def synthesize(stage_name: str, outdir: Path) -> SynthesizedStage:
+    """Build and synthesize the app for ``stage_name`` with cdk.json's context."""
+    app = new_app(outdir=outdir, stage=stage_name)
+    stage = build_stage(app, compliance_checks=False)
+    app.synth()
+    templates = {stack.node.id: Template.from_stack(stack) for stack in _stacks(stage)}
+    return SynthesizedStage(stage=stage, outdir=outdir, templates=templates)
+
+
+def _stacks(stage: ServerlessPatternsStage) -> list[cdk.Stack]:
+    return [child for child in stage.node.children if isinstance(child, cdk.Stack)]
+
+
+@pytest.fixture(scope="session")
+def ephemeral(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStage:
+    return synthesize(EPHEMERAL_STAGE, tmp_path_factory.mktemp("cdk-ephemeral"))
+
+
+@pytest.fixture(scope="session")
+def persistent(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStage:
+    return synthesize(PERSISTENT_STAGE, tmp_path_factory.mktemp("cdk-persistent"))
+
+
+@pytest.fixture(scope="session", params=["ephemeral", "persistent"])
+def any_stage(request: pytest.FixtureRequest) -> SynthesizedStage:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+_ASSET_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def normalized(template: dict[str, Any]) -> dict[str, Any]:
+    """The template with what churns without a real change (asset hashes) masked."""
+    text = _ASSET_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True))
+    return json.loads(text)  # type: ignore[no-any-return]

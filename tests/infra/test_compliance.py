@@ -1,0 +1,58 @@
+"""cdk-nag and cfn-lint report nothing; every acknowledgment is listed and reasoned."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import pytest
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+from cfnlint.api import ManualArgs, lint_file
+from syrupy.assertion import SnapshotAssertion
+
+from tests.infra.conftest import SynthesizedStage
+
+
+@pytest.mark.parametrize("pack", [AwsSolutionsChecks, ServerlessChecks], ids=lambda p: p.__name__)
+def test_nag_packs_report_no_finding(any_stage: SynthesizedStage, pack: type) -> None:
+    # GIVEN a synthesized stage WHEN a cdk-nag pack validates it THEN nothing is reported
+    report = pack().validate_scope(any_stage.stage)
+    findings = [
+        f"{violation.rule_name}: {[r.construct_path for r in violation.violating_resources]}"
+        for violation in report.violations
+    ]
+    assert findings == []
+
+
+def acknowledgments(stage: SynthesizedStage) -> list[str]:
+    key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+    prefix = f"{stage.name}/"
+    listed = []
+    for construct in stage.stage.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == key:
+                for rule, reason in entry.data.items():
+                    path = construct.node.path.removeprefix(prefix)
+                    listed.append(f"{path} {rule.removeprefix('Annotation::')}: {reason}")
+    return sorted(listed)
+
+
+def test_acknowledgments_are_listed(
+    any_stage: SynthesizedStage, snapshot: SnapshotAssertion
+) -> None:
+    # A new acknowledgment changes this snapshot, so none is added without review.
+    assert acknowledgments(any_stage) == snapshot
+
+
+def test_acknowledgments_sit_on_resources_not_on_stacks(any_stage: SynthesizedStage) -> None:
+    for line in acknowledgments(any_stage):
+        path = line.split(" ", 1)[0]
+        assert path.count("/") >= 2, f"acknowledged too broadly: {line}"
+
+
+def test_cfn_lint_reports_nothing(any_stage: SynthesizedStage) -> None:
+    # GIVEN every template of the stage WHEN cfn-lint checks it (its default rules:
+    # errors and warnings) THEN nothing is reported
+    templates = sorted(any_stage.outdir.glob(f"assembly-{any_stage.name}/*.template.json"))
+    assert len(templates) == len(any_stage.templates)
+    config = ManualArgs(regions=["us-east-1"])
+    matches = [str(m) for t in templates for m in lint_file(t, config=config)]
+    assert matches == []

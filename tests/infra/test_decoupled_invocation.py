@@ -1,0 +1,251 @@
+"""Assertions on the DecoupledInvocation stack: the properties its behaviour depends on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from patterns.function import POWERTOOLS_LAYER_VERSION
+from tests.infra.conftest import SynthesizedStage
+
+STACK = "DecoupledInvocation"
+WORKER_TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def template(ephemeral: SynthesizedStage) -> Template:
+    return ephemeral.template(STACK)
+
+
+@pytest.fixture(scope="module")
+def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
+    return ephemeral.template_json(STACK)["Resources"]  # type: ignore[no-any-return]
+
+
+def of_type(resources: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in resources.items() if v["Type"] == type_name}
+
+
+def function_by_handler(resources: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
+    matches = [
+        (k, v)
+        for k, v in of_type(resources, "AWS::Lambda::Function").items()
+        if v["Properties"]["Handler"] == handler
+    ]
+    assert len(matches) == 1, handler
+    return matches[0]
+
+
+def policy_statements(resources: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
+    statements = []
+    for policy in of_type(resources, "AWS::IAM::Policy").values():
+        if {"Ref": role_logical_id} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def actions_on(statements: list[dict[str, Any]], resource_ref: str) -> set[str]:
+    found: set[str] = set()
+    for statement in statements:
+        targets = statement["Resource"]
+        targets = targets if isinstance(targets, list) else [targets]
+        if any(resource_ref in json.dumps(target) for target in targets):
+            actions = statement["Action"]
+            found |= set(actions if isinstance(actions, list) else [actions])
+    return found
+
+
+def test_job_table_is_on_demand_encrypted_and_expires_items(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "job_id", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "SSESpecification": {"SSEEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+        },
+    )
+
+
+def test_task_queue_redrives_to_an_encrypted_dlq_and_outlasts_its_consumer(
+    resources: dict[str, Any],
+) -> None:
+    queues = of_type(resources, "AWS::SQS::Queue")
+    work = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
+    assert len(work) == 1
+    props = work[0]["Properties"]
+    dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert props["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert props["VisibilityTimeout"] >= 6 * WORKER_TIMEOUT
+    assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_every_queue_refuses_requests_without_tls(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    queue_ids = set(of_type(resources, "AWS::SQS::Queue"))
+    secured = set()
+    for policy in of_type(resources, "AWS::SQS::QueuePolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        ):
+            secured |= {q["Ref"] for q in policy["Properties"]["Queues"]}
+    assert secured == queue_ids
+
+
+def test_worker_consumes_with_partial_batch_responses_and_bounded_concurrency(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    worker_id, _ = function_by_handler(resources, "job_worker.handler")
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "FunctionName": {"Ref": worker_id},
+            "BatchSize": 10,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 5},
+            "EventSourceArn": {"Fn::GetAtt": [Match.string_like_regexp("TaskQueue"), "Arn"]},
+        },
+    )
+
+
+@pytest.mark.parametrize("handler", ["job_api.handler", "job_worker.handler"])
+def test_functions_are_hardened(resources: dict[str, Any], handler: str) -> None:
+    _, function = function_by_handler(resources, handler)
+    props = function["Properties"]
+    assert props["Runtime"] == "python3.14"
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["MemorySize"] == 256 and props["Timeout"] in (10, WORKER_TIMEOUT)
+    assert props["Layers"][0]["Fn::Join"][1][-1].endswith(
+        f"python314-arm64:{POWERTOOLS_LAYER_VERSION}"
+    )
+    env = props["Environment"]["Variables"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == "decoupled-invocation"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "serverless-patterns/pr-1"
+    assert env["JOB_TABLE_NAME"] == {"Ref": Match.any_value()} or "Ref" in env["JOB_TABLE_NAME"]
+    log_group = resources[props["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert log_group["Properties"]["RetentionInDays"] == 7
+
+
+def test_each_function_has_its_own_role(resources: dict[str, Any]) -> None:
+    roles = [
+        f["Properties"]["Role"]["Fn::GetAtt"][0]
+        for f in of_type(resources, "AWS::Lambda::Function").values()
+    ]
+    assert len(roles) == len(set(roles)) == 2
+    for role_id in roles:
+        assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
+
+
+def test_no_wildcard_actions_and_star_resources_only_for_xray(resources: dict[str, Any]) -> None:
+    for policy_id, policy in of_type(resources, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            assert not any("*" in action for action in actions), policy_id
+            if statement["Resource"] == "*":
+                assert set(actions) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_api_function_may_write_jobs_and_send_tasks_only(resources: dict[str, Any]) -> None:
+    _, function = function_by_handler(resources, "job_api.handler")
+    statements = policy_statements(resources, function["Properties"]["Role"]["Fn::GetAtt"][0])
+    assert actions_on(statements, "JobTable") == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+    assert actions_on(statements, "TaskQueue") == {
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+
+
+def test_worker_may_update_jobs_and_consume_tasks_only(resources: dict[str, Any]) -> None:
+    _, function = function_by_handler(resources, "job_worker.handler")
+    statements = policy_statements(resources, function["Properties"]["Role"]["Fn::GetAtt"][0])
+    assert actions_on(statements, "JobTable") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert "sqs:SendMessage" not in actions_on(statements, "TaskQueue")
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= actions_on(statements, "TaskQueue")
+
+
+def test_every_method_needs_iam_and_post_validates_its_body(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    methods = of_type(resources, "AWS::ApiGateway::Method")
+    assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST", "GET"}
+    for method in methods.values():
+        assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
+        assert "RequestValidatorId" in method["Properties"]
+    post = next(m for m in methods.values() if m["Properties"]["HttpMethod"] == "POST")
+    model_id = post["Properties"]["RequestModels"]["application/json"]["Ref"]
+    schema = resources[model_id]["Properties"]["Schema"]
+    assert schema["additionalProperties"] is False and schema["required"] == ["task"]
+    template.has_resource_properties(
+        "AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True}
+    )
+
+
+def test_api_stage_logs_json_traces_and_throttles_per_method(resources: dict[str, Any]) -> None:
+    (stage,) = of_type(resources, "AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    access_log = json.loads(props["AccessLogSetting"]["Format"])
+    assert access_log["requestId"] == "$context.requestId" and "status" in access_log
+    assert props["TracingEnabled"] is True
+    throttles = {s["ResourcePath"] + " " + s["HttpMethod"]: s for s in props["MethodSettings"]}
+    assert throttles["/* *"]["ThrottlingRateLimit"] == 50
+    assert throttles["/~1jobs POST"]["ThrottlingRateLimit"] == 10
+
+
+def test_gateway_errors_are_json_like_the_handlers(resources: dict[str, Any]) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]["ResponseTemplates"]["application/json"]
+        for r in of_type(resources, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert set(responses) >= {"BAD_REQUEST_BODY", "DEFAULT_4XX", "DEFAULT_5XX"}
+    assert '"error": "invalid_request"' in responses["BAD_REQUEST_BODY"]
+
+
+def test_alarms_cover_the_failure_modes_and_notify_the_stage_topic(
+    resources: dict[str, Any],
+) -> None:
+    alarms = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    watched = {
+        metric["MetricStat"]["Metric"]["MetricName"]
+        for alarm in alarms
+        for metric in alarm.get("Metrics", [])
+        if "MetricStat" in metric
+    }
+    # Lambda errors and throttles, DLQ depth, API 5xx and p99 latency, DynamoDB throttles.
+    assert watched >= {
+        "Errors",
+        "Throttles",
+        "ApproximateNumberOfMessagesVisible",
+        "5XXError",
+        "Latency",
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+    }
+    for alarm in alarms:
+        assert alarm["AlarmName"].startswith("pr-1-DecoupledInvocation-")
+        (action,) = alarm["AlarmActions"]
+        assert action["Fn::GetStackOutput"]["StackName"] == "pr-1-Alerts"
+
+
+def test_dashboard_name_carries_the_stage(resources: dict[str, Any]) -> None:
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == "pr-1-DecoupledInvocation"
+
+
+def test_outputs_have_stable_names(ephemeral: SynthesizedStage) -> None:
+    outputs = ephemeral.template_json(STACK)["Outputs"]
+    assert set(outputs) == {"ApiUrl", "JobTableName", "TaskQueueUrl", "TaskDeadLetterQueueUrl"}

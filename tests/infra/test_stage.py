@@ -1,0 +1,170 @@
+"""The stage: names, isolation between stages, tags, and what each stage kind keeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patterns.stage_settings import (
+    MAX_STAGE_NAME_LENGTH,
+    InvalidStageNameError,
+    StageSettings,
+    validate_stage_name,
+)
+from stacks.stage import cdk_json_context
+from tests.infra.conftest import SynthesizedStage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Properties that give a resource a physical name.
+NAME_PROPERTIES = {
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+    "AWS::Scheduler::ScheduleGroup": "Name",
+    "AWS::Events::EventBus": "Name",
+}
+# Names AWS requires to be unique in an account and region; the app may set only these,
+# and then only with the stage in them.
+STAGE_SCOPED_NAMES = {"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"}
+TAGGABLE = {
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::Lambda::Function",
+    "AWS::IAM::Role",
+    "AWS::Logs::LogGroup",
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Stage",
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::S3::Bucket",
+}
+STATEFUL = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::S3::Bucket"}
+
+
+def resources(stage: SynthesizedStage) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (stack_id, logical_id, resource)
+        for stack_id in stage.templates
+        for logical_id, resource in stage.template_json(stack_id)["Resources"].items()
+    ]
+
+
+@pytest.mark.parametrize("name", ["dev", "pr-42", "prod", "a", "feature-x1", "a" * 24])
+def test_usable_stage_names_are_accepted(name: str) -> None:
+    # GIVEN a usable name WHEN it is validated THEN it comes back unchanged
+    assert validate_stage_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["Prod", "pr 42", "pr_42", "42-pr", "pr-", "-pr", "", "a" * (MAX_STAGE_NAME_LENGTH + 1)]
+)
+def test_unusable_stage_names_are_refused_with_the_rule(name: str) -> None:
+    # GIVEN a name with uppercase, spaces, bad edges or too long
+    # WHEN it is validated THEN the one-line error says what is allowed
+    with pytest.raises(InvalidStageNameError) as error:
+        validate_stage_name(name)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "lowercase letters, digits and hyphens" in message
+
+
+def test_app_stops_with_a_one_line_error_on_a_bad_stage_name() -> None:
+    # GIVEN the CLI passing `-c stage="Bad Name"` WHEN app.py runs
+    context = {**cdk_json_context(), "stage": "Bad Name"}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent"}
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    # THEN it exits non-zero with one line that names the stage and the rule
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert lines == [lines[0]] and "'Bad Name'" in lines[0], result.stderr
+
+
+def test_stage_defaults_to_dev_and_only_listed_stages_are_persistent() -> None:
+    context = cdk_json_context()
+    assert StageSettings.from_context(context).stage_name == "dev"
+    assert not StageSettings.from_context(context).persistent
+    assert StageSettings.from_context(context, stage_name="prod").persistent
+    assert not StageSettings.from_context(context, stage_name="pr-7").persistent
+
+
+def test_stacks_are_named_after_the_stage(any_stage: SynthesizedStage) -> None:
+    names = sorted(stack.stack_name for stack in any_stage.stage.pattern_stacks.values())
+    assert names and all(name.startswith(f"{any_stage.name}-") for name in names)
+    assert f"{any_stage.name}-DecoupledInvocation" in names
+    assert any_stage.stage.alerts.stack_name == f"{any_stage.name}-Alerts"
+
+
+def physical_names(stage: SynthesizedStage) -> dict[str, str]:
+    names = {}
+    for stack_id, logical_id, resource in resources(stage):
+        prop = NAME_PROPERTIES.get(resource["Type"])
+        value = resource.get("Properties", {}).get(prop) if prop else None
+        if value is not None:
+            names[f"{stack_id}/{logical_id}"] = json.dumps(value)
+    return names
+
+
+def test_only_names_aws_requires_are_set_and_they_carry_the_stage(
+    any_stage: SynthesizedStage,
+) -> None:
+    for stack_id, logical_id, resource in resources(any_stage):
+        prop = NAME_PROPERTIES.get(resource["Type"])
+        if prop and prop in resource.get("Properties", {}):
+            assert resource["Type"] in STAGE_SCOPED_NAMES, f"{stack_id}/{logical_id} is named"
+            assert any_stage.name in json.dumps(resource["Properties"][prop])
+
+
+def test_two_stages_share_no_physical_name(
+    ephemeral: SynthesizedStage, persistent: SynthesizedStage
+) -> None:
+    # GIVEN two stages synthesized side by side WHEN their explicit names are compared
+    # THEN none is shared, so both deploy to one account
+    assert physical_names(ephemeral)
+    assert not set(physical_names(ephemeral).values()) & set(physical_names(persistent).values())
+
+
+def test_every_taggable_resource_carries_app_stage_and_pattern(any_stage: SynthesizedStage) -> None:
+    for stack_id, logical_id, resource in resources(any_stage):
+        if resource["Type"] not in TAGGABLE:
+            continue
+        tags = resource["Properties"].get("Tags", [])
+        keys = set(tags) if isinstance(tags, dict) else {tag["Key"] for tag in tags}
+        assert {"app", "stage", "pattern"} <= keys, f"{stack_id}/{logical_id}"
+
+
+def test_ephemeral_stage_destroys_everything(ephemeral: SynthesizedStage) -> None:
+    for stack_id, logical_id, resource in resources(ephemeral):
+        assert resource.get("DeletionPolicy", "Delete") == "Delete", f"{stack_id}/{logical_id}"
+        assert resource.get("UpdateReplacePolicy", "Delete") == "Delete"
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            assert resource["Properties"]["DeletionProtectionEnabled"] is False
+    for stack in ephemeral.stage.node.children:
+        assert not getattr(stack, "termination_protection", False)
+
+
+def test_persistent_stage_keeps_its_data(persistent: SynthesizedStage) -> None:
+    stateful = [r for r in resources(persistent) if r[2]["Type"] in STATEFUL]
+    assert stateful
+    for stack_id, logical_id, resource in stateful:
+        assert resource["DeletionPolicy"] == "Retain", f"{stack_id}/{logical_id}"
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            props = resource["Properties"]
+            assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+            assert props["DeletionProtectionEnabled"] is True
+    assert all(s.termination_protection for s in persistent.stage.pattern_stacks.values())
