@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from patterns.api import ServiceApi
-from patterns.compliance import acknowledge
 from patterns.function import Invocation, ServiceFunction
 from patterns.queue import WorkQueue
 from patterns.stage_settings import StageSettings
@@ -129,25 +127,10 @@ class DecoupledInvocation(Construct):
         self.job_table.grant(self.worker_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.task_queue.queue.grant_send_messages(self.api_function.role)
 
-        self.task_queue.queue.grant_consume_messages(self.worker_function.role)
-        self.task_mapping = lambda_.EventSourceMapping(
-            self,
-            "TaskMapping",
-            target=self.worker_function.function,
-            event_source_arn=self.task_queue.queue.queue_arn,
+        self.task_mapping = self.task_queue.add_consumer(
+            self.worker_function,
             batch_size=worker_batch_size,
             max_concurrency=worker_max_concurrency,
-            report_batch_item_failures=True,
-        )
-        # The grant must exist before Lambda validates the mapping at deploy time.
-        self.task_mapping.node.add_dependency(self.worker_function.role)
-        mapping_resource = self.task_mapping.node.default_child
-        assert mapping_resource is not None
-        acknowledge(
-            mapping_resource,
-            "Serverless-LambdaEventSourceMappingDestination",
-            "SQS mappings take no on-failure destination: failed messages return to the "
-            "queue and move to its redrive DLQ after maxReceiveCount receives.",
         )
 
         self.api = ServiceApi(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from patterns.compliance import acknowledge
 from patterns.stage_settings import StageSettings
+
+if TYPE_CHECKING:
+    from patterns.function import ServiceFunction
 
 # SQS returns a message to the queue when its visibility timeout ends. Lambda's guidance
 # is at least six times the consumer's timeout, so retries of a throttled or slow batch
@@ -63,7 +69,7 @@ class WorkQueue(Construct):
     --------
     >>> tasks = WorkQueue(self, "TaskQueue", settings=settings,
     ...                   consumer_timeout=cdk.Duration.seconds(30))  # doctest: +SKIP
-    >>> tasks.queue.visibility_timeout  # 180 seconds  # doctest: +SKIP
+    >>> tasks.add_consumer(worker, batch_size=10, max_concurrency=5)  # doctest: +SKIP
     """
 
     def __init__(
@@ -77,6 +83,9 @@ class WorkQueue(Construct):
         retention_period: cdk.Duration = cdk.Duration.days(4),
     ) -> None:
         super().__init__(scope, construct_id)
+        self.visibility_timeout = cdk.Duration.seconds(
+            consumer_timeout.to_seconds() * VISIBILITY_TO_CONSUMER_TIMEOUT
+        )
         if max_receive_count < 1:
             raise ValueError("max_receive_count must be at least 1")
         self.dead_letter_queue = DeadLetterQueue(
@@ -87,12 +96,60 @@ class WorkQueue(Construct):
             "Queue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            visibility_timeout=cdk.Duration.seconds(
-                consumer_timeout.to_seconds() * VISIBILITY_TO_CONSUMER_TIMEOUT
-            ),
+            visibility_timeout=self.visibility_timeout,
             retention_period=retention_period,
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letter_queue, max_receive_count=max_receive_count
             ),
             removal_policy=settings.removal_policy,
         )
+
+    def add_consumer(
+        self,
+        consumer: ServiceFunction,
+        *,
+        batch_size: int = 10,
+        max_concurrency: int = 5,
+        max_batching_window: cdk.Duration | None = None,
+    ) -> lambda_.EventSourceMapping:
+        """Feed the queue to ``consumer`` with partial batch responses.
+
+        The consumer reports failed records (``batchItemFailures``) so only those return
+        to the queue; ``max_concurrency`` caps the pollers so a backlog cannot overrun
+        what the consumer writes to.
+
+        Raises
+        ------
+        ValueError
+            If the queue's visibility timeout is under six times the consumer's timeout.
+        """
+        timeout = consumer.function.timeout
+        assert timeout is not None
+        needed = timeout.to_seconds() * VISIBILITY_TO_CONSUMER_TIMEOUT
+        if self.visibility_timeout.to_seconds() < needed:
+            raise ValueError(
+                f"{self.node.id}: visibility timeout must be at least {needed} s for a "
+                f"consumer with a {timeout.to_seconds()} s timeout"
+            )
+        self.queue.grant_consume_messages(consumer.role)
+        mapping = lambda_.EventSourceMapping(
+            self,
+            f"{consumer.node.id}Mapping",
+            target=consumer.function,
+            event_source_arn=self.queue.queue_arn,
+            batch_size=batch_size,
+            max_concurrency=max_concurrency,
+            max_batching_window=max_batching_window,
+            report_batch_item_failures=True,
+        )
+        # Lambda checks the consumer's permissions when it creates the mapping.
+        mapping.node.add_dependency(consumer.role)
+        resource = mapping.node.default_child
+        assert resource is not None
+        acknowledge(
+            resource,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "SQS mappings take no on-failure destination: failed messages return to the "
+            "queue and move to its redrive DLQ after maxReceiveCount receives.",
+        )
+        return mapping

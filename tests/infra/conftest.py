@@ -34,7 +34,7 @@ class SynthesizedStage:
         return self.templates[stack_id]
 
     def template_json(self, stack_id: str) -> dict[str, Any]:
-        return self.templates[stack_id].to_json()  # type: ignore[no-any-return]
+        return dict(self.templates[stack_id].to_json())
 
 
 def synthesize(stage_name: str, outdir: Path) -> SynthesizedStage:
@@ -62,7 +62,8 @@ def persistent(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStage:
 
 @pytest.fixture(scope="session", params=["ephemeral", "persistent"])
 def any_stage(request: pytest.FixtureRequest) -> SynthesizedStage:
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+    stage: SynthesizedStage = request.getfixturevalue(request.param)
+    return stage
 
 
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
@@ -71,4 +72,5 @@ _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 def normalized(template: dict[str, Any]) -> dict[str, Any]:
     """The template with what churns without a real change (asset hashes) masked."""
     text = _ASSET_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True))
-    return json.loads(text)  # type: ignore[no-any-return]
+    masked: dict[str, Any] = json.loads(text)
+    return masked

@@ -22,7 +22,7 @@ def template(ephemeral: SynthesizedStage) -> Template:
 
 @pytest.fixture(scope="module")
 def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
-    return ephemeral.template_json(STACK)["Resources"]  # type: ignore[no-any-return]
+    return ephemeral.template_json(STACK)["Resources"]
 
 
 def of_type(resources: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:

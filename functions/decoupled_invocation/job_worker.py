@@ -1,0 +1,106 @@
+"""SQS worker for decoupled invocation: runs queued jobs with partial batch responses.
+
+A record that raises is reported in ``batchItemFailures`` and only that message is
+retried (it reaches the DLQ after the queue's maxReceiveCount): poison bodies,
+``JobLeasedError`` (another delivery is working on the job) and crashes. Business
+failures, duplicates and timeouts are recorded and the message is consumed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import jobs
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+# Clients are built once per execution environment.
+store = jobs.JobStore(
+    boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
+    jobs.require_env("JOB_TABLE_NAME"),
+)
+#: Replaced by fakes in tests.
+clock: jobs.Clock = jobs.utc_now
+sleep: jobs.Sleep = time.sleep
+
+logger = Logger()
+metrics = Metrics()
+# A fully failed batch is reported like a partial one (every id listed) instead of
+# raising: the same messages are retried either way, and expected conditions such as
+# a live lease on a single-message batch should not count as function errors.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+_OUTCOME_METRICS = {
+    jobs.RunOutcome.COMPLETED: "JobsCompleted",
+    jobs.RunOutcome.FAILED: "JobsFailed",
+    jobs.RunOutcome.TIMED_OUT: "JobsTimedOut",
+    jobs.RunOutcome.DUPLICATE: "DuplicateDelivery",
+    jobs.RunOutcome.MISSING: "JobMissing",
+    jobs.RunOutcome.DISCARDED: "ResultDiscarded",
+}
+_RECORD_KEYS = ["message_id", "receive_count", "job_id"]
+
+
+def _correlation_id(record: SQSRecord) -> str | None:
+    attributes = record.raw_event.get("messageAttributes") or {}
+    attribute = attributes.get("correlation_id") or {}
+    value = attribute.get("stringValue")
+    return value if isinstance(value, str) else None
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    """Process one SQS record; raising reports it as a batch item failure."""
+    logger.remove_keys(_RECORD_KEYS)
+    logger.set_correlation_id(_correlation_id(record))
+    logger.append_keys(
+        message_id=record.message_id,
+        receive_count=(record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount"),
+    )
+    try:
+        message = jobs.parse_task_message(record.body or "")
+        logger.append_keys(job_id=message.job_id)
+        outcome = jobs.run_job(
+            store,
+            message.job_id,
+            lease_owner=record.message_id,
+            remaining_ms=lambda_context.get_remaining_time_in_millis(),
+            clock=clock,
+            sleep=sleep,
+        )
+    except (jobs.JobLeasedError, jobs.JobClaimConflictError) as exc:
+        metrics.add_metric(name="LeaseConflict", unit=MetricUnit.Count, value=1)
+        logger.warning("job busy; message will be retried", reason=str(exc))
+        raise
+    except jobs.InvalidTaskMessageError:
+        metrics.add_metric(name="PoisonMessage", unit=MetricUnit.Count, value=1)
+        logger.exception("poison message; it will reach the DLQ after its retries")
+        raise
+    except Exception:
+        metrics.add_metric(name="JobCrashed", unit=MetricUnit.Count, value=1)
+        logger.exception("job crashed; message will be retried")
+        raise
+    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
+    logger.info("message processed", outcome=outcome.value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (``job_worker.handler``)."""
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    failures = len(response.get("batchItemFailures", []))
+    if failures:
+        metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=failures)
+    return dict(response)

@@ -1,0 +1,1021 @@
+"""Decoupled invocation: job records, status transitions and the simulated work.
+
+Everything here is plain Python (no Lambda types) so it can be tested directly:
+the handlers in ``job_api.py`` and ``job_worker.py`` only parse events, call these
+functions and shape responses.
+
+Status transitions are conditional writes in DynamoDB, so a duplicate or late
+SQS delivery never redoes or undoes finished work::
+
+    PENDING --claim--> RUNNING --finish--> DONE | FAILED
+    PENDING | RUNNING (past deadline) --> TIMED_OUT
+    PENDING --enqueue failed--> FAILED (enqueue_failed) --same Idempotency-Key--> PENDING
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from aws_lambda_powertools import Logger
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sqs.client import SQSClient
+
+logger = Logger(child=True)
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
+
+#: Largest accepted POST body, measured on the raw (base64-decoded) bytes.
+MAX_BODY_BYTES = 16 * 1024
+#: Fixed namespace for deterministic job ids derived from an Idempotency-Key.
+JOB_ID_NAMESPACE = uuid.UUID("6f0c4c1e-3a7d-5b8e-9f51-2d7c0b4a9e63")
+
+_HEX = "[0-9a-fA-F]"
+_UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
+# Printable ASCII only: the key goes into logs and into the uuid5 name.
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class InvalidRequestError(ValueError):
+    """The client sent something this API does not accept (HTTP 400)."""
+
+
+class PayloadTooLargeError(ValueError):
+    """The request body is larger than ``MAX_BODY_BYTES`` (HTTP 400, like every bad body)."""
+
+
+class JobNotFoundError(LookupError):
+    """No job with this id exists (HTTP 404)."""
+
+
+class IdempotencyKeyReusedError(ValueError):
+    """The Idempotency-Key was already used with a different request body (HTTP 422)."""
+
+
+class EnqueueFailedError(RuntimeError):
+    """The job could not be put on the task queue (HTTP 503, the client may retry)."""
+
+
+class InvalidTaskMessageError(ValueError):
+    """A queue message body is not a valid task message (poison message)."""
+
+
+class JobLeasedError(RuntimeError):
+    """Another delivery holds a live lease on the job; the message is retried later."""
+
+
+class JobClaimConflictError(RuntimeError):
+    """The job changed between the failed claim and the re-read; retry the message."""
+
+
+class JobIdCollisionError(RuntimeError):
+    """A random job id already exists (should never happen with uuid4)."""
+
+
+class JobFailedError(Exception):
+    """A business failure of the job: recorded as FAILED, the message is consumed."""
+
+
+class SimulatedCrashError(RuntimeError):
+    """An unexpected failure of the job: not caught, the message is retried."""
+
+
+# --------------------------------------------------------------------------- config
+
+
+def require_env(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """Return a required environment variable or fail with a clear message.
+
+    Parameters
+    ----------
+    name : str
+        Variable name.
+    environ : Mapping[str, str], optional
+        Where to look; ``os.environ`` by default.
+
+    Raises
+    ------
+    KeyError
+        If the variable is missing or empty.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(name, "")
+    if not value:
+        raise KeyError(f"required environment variable {name} is not set")
+    return value
+
+
+def _positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"environment variable {name} must be > 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Tunables shared by the API and the worker.
+
+    Attributes
+    ----------
+    job_timeout_seconds : int
+        A job not finished by ``created_at`` + this is TIMED_OUT.
+    retry_after_seconds : int
+        Value of the ``Retry-After`` header.
+    retention_days : int
+        The TTL attribute ``expires_at`` is ``created_at`` + this.
+    """
+
+    job_timeout_seconds: int = 300
+    retry_after_seconds: int = 2
+    retention_days: int = 7
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> JobSettings:
+        """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS`` and ``JOB_RETENTION_DAYS``.
+
+        Raises
+        ------
+        ValueError
+            If a variable is set but is not a positive integer.
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            job_timeout_seconds=_positive_int_env(env, "JOB_TIMEOUT_SECONDS", 300),
+            retry_after_seconds=_positive_int_env(env, "RETRY_AFTER_SECONDS", 2),
+            retention_days=_positive_int_env(env, "JOB_RETENTION_DAYS", 7),
+        )
+
+
+# --------------------------------------------------------------------------- time
+
+
+def utc_now() -> datetime:
+    """Return the current time as an aware UTC datetime (the production clock)."""
+    return datetime.now(UTC)
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """Whole epoch seconds of ``moment`` (floor), the unit of every ``*_epoch`` attribute."""
+    return math.floor(moment.timestamp())
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a ``Z`` suffix, e.g. ``2025-01-01T12:00:00.000Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --------------------------------------------------------------------------- models
+
+
+class JobStatus(StrEnum):
+    """Lifecycle of a job."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.TIMED_OUT})
+
+
+class JobRequest(BaseModel):
+    """The validated body of ``POST /jobs``.
+
+    Strict types (no ``"5"`` for 5, no ``true`` for 1) and no extra fields, matching
+    the JSON schema model API Gateway validates with.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    task: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    input: Annotated[str, Field(max_length=4096)] = ""
+    duration_ms: Annotated[int, Field(ge=0, le=10_000)] = 0
+    outcome: Literal["succeed", "fail", "crash"] = "succeed"
+
+
+class TaskMessage(BaseModel):
+    """The SQS message body ``{"job_id": "<uuid>"}``.
+
+    Unknown fields are ignored so a newer API can add fields while an older
+    worker version still drains the queue.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    job_id: Annotated[str, Field(pattern=_UUID_RE.pattern)]
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What a client sees of a job, with TIMED_OUT computed on read.
+
+    Attributes
+    ----------
+    job_id, status, created_at, updated_at : str
+        Identity, effective status and ISO-8601 timestamps.
+    result : dict or None
+        Set when DONE.
+    error : dict or None
+        ``{"code", "message"}`` when FAILED or TIMED_OUT.
+    """
+
+    job_id: str
+    status: JobStatus
+    created_at: str
+    updated_at: str
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the status is terminal (the client can stop polling)."""
+        return self.status in TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready body for ``GET /jobs/{job_id}``."""
+        body: dict[str, Any] = {
+            "job_id": self.job_id,
+            "status": self.status.value,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+        if self.status is JobStatus.DONE:
+            body["result"] = self.result
+        elif self.status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
+            body["error"] = self.error
+        return body
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Outcome of :func:`submit_job`.
+
+    Attributes
+    ----------
+    view : JobView
+        The job as it is now.
+    created : bool
+        False when an Idempotency-Key retry found the existing job.
+    """
+
+    view: JobView
+    created: bool
+
+
+class RunOutcome(Enum):
+    """What :func:`run_job` did with one delivery (the handler turns it into metrics)."""
+
+    COMPLETED = "completed"  # ran and stored DONE
+    FAILED = "failed"  # ran, business failure stored as FAILED
+    TIMED_OUT = "timed_out"  # past the deadline: stored TIMED_OUT, not run
+    DUPLICATE = "duplicate"  # already terminal: nothing done
+    MISSING = "missing"  # no such item (e.g. expired by TTL): nothing done
+    DISCARDED = "discarded"  # ran, but lost the lease meanwhile: result dropped
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:
+    """Return the raw request body bytes, enforcing ``MAX_BODY_BYTES``.
+
+    Parameters
+    ----------
+    body : str or None
+        ``event["body"]``.
+    is_base64_encoded : bool
+        ``event["isBase64Encoded"]``.
+
+    Raises
+    ------
+    PayloadTooLargeError
+        If the raw body is larger than ``MAX_BODY_BYTES``.
+    InvalidRequestError
+        If a base64 body does not decode.
+    """
+    if not body:
+        return b""
+    if is_base64_encoded:
+        # Any base64 text longer than this decodes to more than MAX_BODY_BYTES:
+        # reject it before spending memory on decoding.
+        if len(body) > 4 * math.ceil(MAX_BODY_BYTES / 3):
+            raise PayloadTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError("request body is not valid base64") from None
+    else:
+        # surrogatepass: a stray surrogate becomes invalid JSON (400), not a 500.
+        raw = body.encode("utf-8", errors="surrogatepass")
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
+    return raw
+
+
+def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
+    """Turn a pydantic error into one human-readable line naming the fields.
+
+    The offending values are not echoed back (they may be large or sensitive).
+    """
+    parts: list[str] = []
+    for error in exc.errors(include_url=False)[:limit]:
+        if error["type"] == "json_invalid":
+            parts.append(f"body is not valid JSON ({error['msg']})")
+            continue
+        location = ".".join(str(part) for part in error["loc"])
+        if not location:
+            parts.append(f"body must be a JSON object ({error['msg']})")
+        else:
+            parts.append(f"{location}: {error['msg']}")
+    extra = exc.error_count() - limit
+    if extra > 0:
+        parts.append(f"and {extra} more error(s)")
+    return "; ".join(parts)
+
+
+def parse_job_request(raw: bytes) -> JobRequest:
+    """Validate a ``POST /jobs`` body.
+
+    Raises
+    ------
+    InvalidRequestError
+        Empty body, malformed JSON, missing, extra or wrongly typed fields.
+    """
+    if not raw.strip():
+        raise InvalidRequestError("request body is required: a JSON object with a 'task' field")
+    try:
+        return JobRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidRequestError(describe_validation_error(exc)) from None
+
+
+def validate_idempotency_key(value: str) -> str:
+    """Check an ``Idempotency-Key`` header value: 1..128 printable ASCII characters.
+
+    Raises
+    ------
+    InvalidRequestError
+        If the key is empty, too long or has other characters.
+    """
+    if not _IDEMPOTENCY_KEY_RE.fullmatch(value):
+        raise InvalidRequestError("Idempotency-Key must be 1 to 128 printable ASCII characters")
+    return value
+
+
+def parse_job_id(value: str) -> str:
+    """Return ``value`` as a canonical lower-case UUID string.
+
+    Raises
+    ------
+    InvalidRequestError
+        If it does not look like a UUID (8-4-4-4-12 hex digits).
+    """
+    if not _UUID_RE.fullmatch(value):
+        raise InvalidRequestError("job_id must be a UUID")
+    return value.lower()
+
+
+def parse_task_message(body: str) -> TaskMessage:
+    """Validate an SQS message body.
+
+    Raises
+    ------
+    InvalidTaskMessageError
+        If the body is not ``{"job_id": "<uuid>"}`` (a poison message).
+    """
+    try:
+        message = TaskMessage.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidTaskMessageError(
+            f"invalid task message: {describe_validation_error(exc)}"
+        ) from None
+    return TaskMessage(job_id=message.job_id.lower())
+
+
+def request_hash(request: JobRequest) -> str:
+    """SHA-256 of the canonical JSON of the validated request (defaults included)."""
+    canonical = json.dumps(request.model_dump(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def job_id_for(caller: str, idempotency_key: str | None) -> str:
+    """Job id: deterministic uuid5 over (caller, key) when a key is given, else uuid4.
+
+    Scoping by caller keeps two callers using the same key apart.
+    """
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    # The key is printable ASCII, so the newline cannot be forged from inside it.
+    return str(uuid.uuid5(JOB_ID_NAMESPACE, f"{caller}\n{idempotency_key}"))
+
+
+# --------------------------------------------------------------------------- storage
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def _to_attribute_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _SERIALIZER.serialize(value) for key, value in values.items()}
+
+
+def plain(value: Any) -> Any:
+    """Convert DynamoDB values for JSON: Decimal to int/float, sets to sorted lists."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(plain(item) for item in value)
+    return value
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class JobStore:
+    """The job table. Every status change is a conditional write.
+
+    Parameters
+    ----------
+    client : DynamoDBClient
+        A low-level boto3 DynamoDB client (cheaper to create than the resource).
+    table_name : str
+        Table with partition key ``job_id`` (S) and TTL attribute ``expires_at``.
+    """
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table_name = table_name
+
+    def _key(self, job_id: str) -> dict[str, Any]:
+        return {"job_id": {"S": job_id}}
+
+    def _update(
+        self,
+        job_id: str,
+        *,
+        update: str,
+        condition: str,
+        values: Mapping[str, Any],
+        return_new: bool = False,
+    ) -> dict[str, Any] | None:
+        """Run a conditional UpdateItem; None when the condition failed."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table_name,
+            "Key": self._key(job_id),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {
+                name: name[1:]
+                for name in ("#status", "#result", "#error", "#code")
+                if name in update or name in condition
+            },
+            "ExpressionAttributeValues": _to_attribute_values(values),
+        }
+        if return_new:
+            kwargs["ReturnValues"] = "ALL_NEW"
+        try:
+            response = self._client.update_item(**kwargs)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        attributes = response.get("Attributes", {})
+        return {key: plain(_DESERIALIZER.deserialize(value)) for key, value in attributes.items()}
+
+    def put_new(self, item: Mapping[str, Any]) -> bool:
+        """Create the item unless one with the same ``job_id`` exists; False if it does."""
+        try:
+            self._client.put_item(
+                TableName=self._table_name,
+                Item=_to_attribute_values(item),
+                ConditionExpression="attribute_not_exists(job_id)",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """Strongly consistent read; numbers come back as int/float, not Decimal."""
+        response = self._client.get_item(
+            TableName=self._table_name, Key=self._key(job_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        if item is None:
+            return None
+        return {key: plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+
+    def mark_enqueue_failed(self, job_id: str, now: datetime) -> bool:
+        """PENDING to FAILED (``enqueue_failed``); False if the job already left PENDING."""
+        return (
+            self._update(
+                job_id,
+                update="SET #status = :failed, #error = :error, updated_at = :now_iso",
+                condition="#status = :pending",
+                values={
+                    ":failed": JobStatus.FAILED.value,
+                    ":pending": JobStatus.PENDING.value,
+                    ":error": {
+                        "code": "enqueue_failed",
+                        "message": "the job could not be queued; retry the request",
+                    },
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def rearm_enqueue_failed(self, job_id: str, request_hash: str, now: datetime) -> bool:
+        """FAILED (``enqueue_failed``) back to PENDING, only before the deadline."""
+        return (
+            self._update(
+                job_id,
+                update="SET #status = :pending, updated_at = :now_iso REMOVE #error",
+                condition=(
+                    "#status = :failed AND #error.#code = :enqueue_failed"
+                    " AND request_hash = :hash AND deadline_epoch > :now"
+                ),
+                values={
+                    ":pending": JobStatus.PENDING.value,
+                    ":failed": JobStatus.FAILED.value,
+                    ":enqueue_failed": "enqueue_failed",
+                    ":hash": request_hash,
+                    ":now": epoch_seconds(now),
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def claim(
+        self, job_id: str, *, lease_owner: str, lease_expires_epoch: int, now: datetime
+    ) -> dict[str, Any] | None:
+        """Take the job for one delivery: PENDING (or RUNNING with an expired lease) to RUNNING.
+
+        Returns
+        -------
+        dict or None
+            The claimed item, or None if the job is not claimable (missing, terminal,
+            leased by another delivery, or past its deadline).
+        """
+        return self._update(
+            job_id,
+            update=(
+                "SET #status = :running, lease_owner = :owner,"
+                " lease_expires_epoch = :lease, updated_at = :now_iso ADD attempts :one"
+            ),
+            condition=(
+                "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now))"
+                " AND deadline_epoch > :now"
+            ),
+            values={
+                ":running": JobStatus.RUNNING.value,
+                ":pending": JobStatus.PENDING.value,
+                ":owner": lease_owner,
+                ":lease": lease_expires_epoch,
+                ":now": epoch_seconds(now),
+                ":now_iso": iso_timestamp(now),
+                ":one": 1,
+            },
+            return_new=True,
+        )
+
+    def finish(
+        self,
+        job_id: str,
+        *,
+        lease_owner: str,
+        now: datetime,
+        result: Mapping[str, Any] | None = None,
+        error: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """RUNNING to DONE (``result``) or FAILED (``error``), only while we hold the lease.
+
+        Returns
+        -------
+        bool
+            False if another delivery took the job over (our outcome is discarded).
+        """
+        if (result is None) == (error is None):
+            raise ValueError("give exactly one of result or error")
+        field, status, payload = (
+            ("#result", JobStatus.DONE, result)
+            if result is not None
+            else ("#error", JobStatus.FAILED, error)
+        )
+        return (
+            self._update(
+                job_id,
+                update=(
+                    f"SET #status = :status, {field} = :payload, updated_at = :now_iso"
+                    " REMOVE lease_owner, lease_expires_epoch"
+                ),
+                condition="#status = :running AND lease_owner = :owner",
+                values={
+                    ":status": status.value,
+                    ":payload": dict(payload or {}),
+                    ":running": JobStatus.RUNNING.value,
+                    ":owner": lease_owner,
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def mark_timed_out(self, job_id: str, now: datetime) -> bool:
+        """PENDING/RUNNING past the deadline to TIMED_OUT; False if no longer applicable."""
+        return (
+            self._update(
+                job_id,
+                update=(
+                    "SET #status = :timed_out, #error = :error, updated_at = :now_iso"
+                    " REMOVE lease_owner, lease_expires_epoch"
+                ),
+                condition="#status IN (:pending, :running) AND deadline_epoch <= :now",
+                values={
+                    ":timed_out": JobStatus.TIMED_OUT.value,
+                    ":pending": JobStatus.PENDING.value,
+                    ":running": JobStatus.RUNNING.value,
+                    ":error": {
+                        "code": "timed_out",
+                        "message": "the job did not finish before its deadline",
+                    },
+                    ":now": epoch_seconds(now),
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+
+class TaskQueue:
+    """The SQS task queue.
+
+    Parameters
+    ----------
+    client : SQSClient
+        A boto3 SQS client.
+    queue_url : str
+        URL of the task queue.
+    """
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def send(self, job_id: str, *, correlation_id: str | None = None) -> None:
+        """Queue ``{"job_id": ...}``; the correlation id travels as a message attribute."""
+        attributes: dict[str, Any] = {}
+        if correlation_id:
+            attributes["correlation_id"] = {"DataType": "String", "StringValue": correlation_id}
+        self._client.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=json.dumps({"job_id": job_id}),
+            MessageAttributes=attributes,
+        )
+
+
+# --------------------------------------------------------------------------- API logic
+
+
+def new_job_item(
+    job_id: str,
+    request: JobRequest,
+    *,
+    now: datetime,
+    settings: JobSettings,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Build the PENDING item written by ``POST /jobs``."""
+    created = epoch_seconds(now)
+    created_at = iso_timestamp(now)
+    item: dict[str, Any] = {
+        "job_id": job_id,
+        "status": JobStatus.PENDING.value,
+        "created_at": created_at,
+        "created_epoch": created,
+        "deadline_epoch": created + settings.job_timeout_seconds,
+        "expires_at": created + settings.retention_days * 86_400,
+        "request": request.model_dump(),
+        "request_hash": request_hash(request),
+        "attempts": 0,
+        "updated_at": created_at,
+    }
+    if idempotency_key is not None:
+        item["idempotency_key"] = idempotency_key
+    return item
+
+
+def job_view(item: Mapping[str, Any], now: datetime) -> JobView:
+    """Client view of a stored item; PENDING/RUNNING past ``deadline_epoch`` reads TIMED_OUT."""
+    status = JobStatus(item["status"])
+    error = item.get("error")
+    if status in (JobStatus.PENDING, JobStatus.RUNNING) and epoch_seconds(now) >= int(
+        item["deadline_epoch"]
+    ):
+        status = JobStatus.TIMED_OUT
+    if status is JobStatus.TIMED_OUT and (error is None or error.get("code") != "timed_out"):
+        timeout = int(item["deadline_epoch"]) - int(item["created_epoch"])
+        error = {
+            "code": "timed_out",
+            "message": f"the job did not finish within {timeout} seconds",
+        }
+    return JobView(
+        job_id=item["job_id"],
+        status=status,
+        created_at=item["created_at"],
+        updated_at=item.get("updated_at", item["created_at"]),
+        result=item.get("result"),
+        error=error,
+    )
+
+
+def get_job_view(store: JobStore, job_id: str, *, now: datetime) -> JobView:
+    """Read a job for ``GET /jobs/{job_id}`` (never writes).
+
+    Raises
+    ------
+    JobNotFoundError
+        If there is no such job.
+    """
+    item = store.get(job_id)
+    if item is None:
+        raise JobNotFoundError(f"job {job_id} not found")
+    return job_view(item, now)
+
+
+def _enqueue(queue: TaskQueue, job_id: str, correlation_id: str | None) -> bool:
+    try:
+        queue.send(job_id, correlation_id=correlation_id)
+    except (BotoCoreError, ClientError):
+        logger.exception("SendMessage failed", extra={"job_id": job_id})
+        return False
+    return True
+
+
+def _enqueue_new(
+    store: JobStore, queue: TaskQueue, job_id: str, now: datetime, correlation_id: str | None
+) -> None:
+    """Queue a freshly PENDING job; on failure mark it FAILED and raise."""
+    if _enqueue(queue, job_id, correlation_id):
+        return
+    if store.mark_enqueue_failed(job_id, now):
+        raise EnqueueFailedError("the job could not be queued; retry the request")
+    # The job left PENDING, so a worker got the message after all (the send
+    # failed after SQS had stored it): the submission did succeed.
+    logger.info("SendMessage raised but the job is already being processed", job_id=job_id)
+
+
+def submit_job(
+    store: JobStore,
+    queue: TaskQueue,
+    request: JobRequest,
+    *,
+    now: datetime,
+    settings: JobSettings,
+    caller: str = "anonymous",
+    idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+) -> Submission:
+    """Store a PENDING job, then queue it (``POST /jobs``).
+
+    The item is written first (``attribute_not_exists``) so a worker can never
+    receive a message for a job that does not exist.
+
+    Parameters
+    ----------
+    store, queue : JobStore, TaskQueue
+        Where the job is written and queued.
+    request : JobRequest
+        The validated request.
+    now : datetime
+        Creation time.
+    settings : JobSettings
+        Timeout and retention.
+    caller : str
+        Caller identity; scopes the Idempotency-Key.
+    idempotency_key : str, optional
+        Makes the job id deterministic so a retry finds the same job.
+    correlation_id : str, optional
+        Propagated to the worker's logs.
+
+    Returns
+    -------
+    Submission
+        The job view; ``created`` is False for an idempotent retry.
+
+    Raises
+    ------
+    IdempotencyKeyReusedError
+        The key was used before with a different request.
+    EnqueueFailedError
+        SendMessage failed; a new job is marked FAILED (``enqueue_failed``).
+    JobIdCollisionError
+        A random job id already existed (practically impossible).
+    """
+    job_id = job_id_for(caller, idempotency_key)
+    item = new_job_item(
+        job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
+    )
+    if store.put_new(item):
+        _enqueue_new(store, queue, job_id, now, correlation_id)
+        return Submission(view=job_view(item, now), created=True)
+    if idempotency_key is None:
+        raise JobIdCollisionError(f"job id {job_id} already exists")
+    return _replay(store, queue, job_id, item["request_hash"], now, correlation_id)
+
+
+def _replay(
+    store: JobStore,
+    queue: TaskQueue,
+    job_id: str,
+    expected_hash: str,
+    now: datetime,
+    correlation_id: str | None,
+) -> Submission:
+    """Answer a retry with the same Idempotency-Key from the existing job."""
+    existing = store.get(job_id)
+    if existing is None:
+        # Deleted (TTL) between the failed put and this read: let the client retry.
+        raise EnqueueFailedError("the job changed while it was being read; retry the request")
+    if existing.get("request_hash") != expected_hash:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was already used with a different request body"
+        )
+    view = job_view(existing, now)
+    error = existing.get("error") or {}
+    if view.status is JobStatus.PENDING:
+        # Duplicate deliveries are harmless; this heals a lost enqueue.
+        if not _enqueue(queue, job_id, correlation_id):
+            raise EnqueueFailedError("the job could not be queued; retry the request")
+    elif (
+        view.status is JobStatus.FAILED
+        and error.get("code") == "enqueue_failed"
+        # The first attempt answered 503 and invited this retry: queue it again.
+        and store.rearm_enqueue_failed(job_id, expected_hash, now)
+    ):
+        _enqueue_new(store, queue, job_id, now, correlation_id)
+        existing = store.get(job_id) or existing
+        view = job_view(existing, now)
+    return Submission(view=view, created=False)
+
+
+# --------------------------------------------------------------------------- worker logic
+
+
+def simulate_work(request: JobRequest, *, sleep: Sleep = time.sleep) -> dict[str, Any]:
+    """The stand-in for real work: wait ``duration_ms`` then act out ``outcome``.
+
+    Parameters
+    ----------
+    request : JobRequest
+        The job's request.
+    sleep : callable
+        Injected so tests do not wait.
+
+    Returns
+    -------
+    dict
+        ``{"sha256": <hex of input>, "length": len(input), "task": task}``.
+
+    Raises
+    ------
+    JobFailedError
+        ``outcome == "fail"`` (a business failure).
+    SimulatedCrashError
+        ``outcome == "crash"`` (an unexpected error).
+    """
+    if request.duration_ms:
+        sleep(request.duration_ms / 1000)
+    if request.outcome == "fail":
+        raise JobFailedError(f"task {request.task} failed (outcome=fail requested)")
+    if request.outcome == "crash":
+        raise SimulatedCrashError(f"task {request.task} crashed (outcome=crash requested)")
+    return {
+        "sha256": hashlib.sha256(request.input.encode("utf-8")).hexdigest(),
+        "length": len(request.input),
+        "task": request.task,
+    }
+
+
+def _resolve_unclaimable(store: JobStore, job_id: str, now: datetime) -> RunOutcome:
+    """Decide what a delivery does when the claim's condition failed."""
+    item = store.get(job_id)
+    if item is None:
+        logger.warning("job not found; nothing to do", job_id=job_id)
+        return RunOutcome.MISSING
+    status = JobStatus(item["status"])
+    if status in TERMINAL_STATUSES:
+        logger.info("duplicate delivery of a finished job", job_id=job_id, status=status.value)
+        return RunOutcome.DUPLICATE
+    if epoch_seconds(now) >= int(item["deadline_epoch"]):
+        if store.mark_timed_out(job_id, now):
+            logger.info("job past its deadline: marked TIMED_OUT", job_id=job_id)
+            return RunOutcome.TIMED_OUT
+        # Someone else finished it in the meantime.
+        return RunOutcome.DUPLICATE
+    if status is JobStatus.RUNNING and int(item.get("lease_expires_epoch", 0)) >= epoch_seconds(
+        now
+    ):
+        raise JobLeasedError(
+            f"job {job_id} is leased by {item.get('lease_owner')} until"
+            f" {item.get('lease_expires_epoch')}"
+        )
+    raise JobClaimConflictError(f"job {job_id} changed during the claim; retrying")
+
+
+def run_job(
+    store: JobStore,
+    job_id: str,
+    *,
+    lease_owner: str,
+    remaining_ms: int,
+    clock: Clock = utc_now,
+    sleep: Sleep = time.sleep,
+) -> RunOutcome:
+    """Process one delivery of a task message.
+
+    Parameters
+    ----------
+    store : JobStore
+        The job table.
+    job_id : str
+        From the message.
+    lease_owner : str
+        Identifies this delivery (the SQS messageId).
+    remaining_ms : int
+        Remaining time of the invocation; the lease lasts at least that long so
+        it cannot expire while this delivery may still be working.
+    clock, sleep : callable
+        Injected time.
+
+    Returns
+    -------
+    RunOutcome
+        What happened; only COMPLETED and FAILED ran the work and kept the result.
+
+    Raises
+    ------
+    JobLeasedError
+        Another delivery holds a live lease (retry the message later).
+    JobClaimConflictError
+        The job changed under us (retry the message).
+    SimulatedCrashError
+        The work crashed; the job stays RUNNING until its lease expires.
+    """
+    now = clock()
+    lease_expires = math.ceil(now.timestamp() + remaining_ms / 1000)
+    item = store.claim(job_id, lease_owner=lease_owner, lease_expires_epoch=lease_expires, now=now)
+    if item is None:
+        return _resolve_unclaimable(store, job_id, now)
+
+    request = JobRequest.model_validate(item["request"])
+    logger.info("job claimed", job_id=job_id, attempts=item.get("attempts"))
+    try:
+        result = simulate_work(request, sleep=sleep)
+    except JobFailedError as exc:
+        error = {"code": "job_failed", "message": str(exc)}
+        if store.finish(job_id, lease_owner=lease_owner, now=clock(), error=error):
+            return RunOutcome.FAILED
+    else:
+        if store.finish(job_id, lease_owner=lease_owner, now=clock(), result=result):
+            return RunOutcome.COMPLETED
+    logger.warning("lost the lease while working; result discarded", job_id=job_id)
+    return RunOutcome.DISCARDED

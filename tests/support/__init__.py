@@ -1,0 +1,1 @@
+"""Test support shared by every pattern: in-memory fakes and realistic event builders."""

@@ -1,0 +1,284 @@
+"""Fixtures for decoupled invocation: moto table and queue, fresh handler modules,
+a fake clock, and builders for realistic API Gateway (REST v1) and SQS events."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+
+from tests.support import events as events_support
+from tests.support.events import HttpResponse, sqs_event
+from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock, FakeLambdaContext, FakeSleep
+
+TABLE_NAME = "decoupled-invocation-jobs-test"
+QUEUE_NAME = "decoupled-invocation-tasks-test"
+STAGE = "api"
+ALICE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/alice"
+BOB_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/bob"
+JOB_TIMEOUT_SECONDS = 300
+RETRY_AFTER_SECONDS = 2
+JOB_RETENTION_DAYS = 7
+HANDLER_MODULES = ("jobs", "job_api", "job_worker")
+
+
+# --------------------------------------------------------------------------- events
+
+
+def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    """A REST proxy event on this pattern's stage (see ``tests.support.events``)."""
+    return events_support.api_event(method, path, stage=STAGE, **kwargs)
+
+
+def sqs_record(body: str, **kwargs: Any) -> dict[str, Any]:
+    """An SQS record from the task queue."""
+    return events_support.sqs_record(body, queue_name=QUEUE_NAME, **kwargs)
+
+
+def post_jobs_event(
+    body: str | dict[str, Any] | None,
+    *,
+    headers: dict[str, str] | None = None,
+    base64_body: bool = False,
+    user_arn: str | None = ALICE_ARN,
+) -> dict[str, Any]:
+    """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
+    text = json.dumps(body) if isinstance(body, dict) else body
+    if base64_body and text is not None:
+        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return api_event(
+        "POST",
+        "/jobs",
+        resource="/jobs",
+        body=text,
+        is_base64_encoded=base64_body,
+        headers=headers,
+        user_arn=user_arn,
+    )
+
+
+def get_job_event(job_id: str) -> dict[str, Any]:
+    """``GET /jobs/{job_id}``."""
+    return api_event(
+        "GET",
+        f"/jobs/{job_id}",
+        resource="/jobs/{job_id}",
+        path_parameters={"job_id": job_id},
+    )
+
+
+def task_record(job_id: str, **kwargs: Any) -> dict[str, Any]:
+    """A record carrying the task message for ``job_id``."""
+    return sqs_record(json.dumps({"job_id": job_id}), **kwargs)
+
+
+# --------------------------------------------------------------------------- moto infra
+
+
+@dataclass
+class Infra:
+    """The moto table and queue, and ways to look at them."""
+
+    dynamodb: Any
+    sqs: Any
+    table_name: str
+    queue_url: str
+
+    def items(self) -> list[dict[str, Any]]:
+        deserializer = TypeDeserializer()
+        raw = self.dynamodb.scan(TableName=self.table_name, ConsistentRead=True)["Items"]
+        return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in raw]
+
+    def item(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.dynamodb.get_item(
+            TableName=self.table_name, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+        ).get("Item")
+        if raw is None:
+            return None
+        deserializer = TypeDeserializer()
+        return {k: deserializer.deserialize(v) for k, v in raw.items()}
+
+    def queue_depth(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def receive_records(self) -> list[dict[str, Any]]:
+        """Receive every visible message and turn it into Lambda SQS event records."""
+        records: list[dict[str, Any]] = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                return records
+            for message in messages:
+                record = sqs_record(
+                    message["Body"],
+                    message_id=message["MessageId"],
+                    receive_count=int(message["Attributes"]["ApproximateReceiveCount"]),
+                    message_attributes={
+                        name: {
+                            "stringValue": value.get("StringValue"),
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                            "dataType": value["DataType"],
+                        }
+                        for name, value in message.get("MessageAttributes", {}).items()
+                    },
+                )
+                record["receiptHandle"] = message["ReceiptHandle"]
+                records.append(record)
+
+
+@pytest.fixture
+def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
+    """Table and queue on moto, and the environment the infra gives the functions."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    dynamodb.create_table(
+        TableName=TABLE_NAME,
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    queue_url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
+    environment = {
+        "JOB_TABLE_NAME": TABLE_NAME,
+        "TASK_QUEUE_URL": queue_url,
+        "JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS),
+        "RETRY_AFTER_SECONDS": str(RETRY_AFTER_SECONDS),
+        "JOB_RETENTION_DAYS": str(JOB_RETENTION_DAYS),
+        "POWERTOOLS_SERVICE_NAME": "decoupled-invocation",
+        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return Infra(dynamodb=dynamodb, sqs=sqs, table_name=TABLE_NAME, queue_url=queue_url)
+
+
+def import_fresh(name: str) -> ModuleType:
+    """Import a handler module anew, so its module-level clients bind to this test's moto."""
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+    return importlib.import_module(name)
+
+
+# --------------------------------------------------------------------------- handler drivers
+
+
+@dataclass
+class Handlers:
+    """The freshly imported modules, the fakes installed in them, and call helpers."""
+
+    jobs: ModuleType
+    api: ModuleType
+    worker: ModuleType
+    clock: FakeClock
+    sleep: FakeSleep
+    infra: Infra
+
+    def call_api(self, event: dict[str, Any]) -> HttpResponse:
+        return HttpResponse.from_proxy(
+            self.api.handler(event, FakeLambdaContext(function_name="JobApi"))
+        )
+
+    def post(self, body: str | dict[str, Any] | None, **kwargs: Any) -> HttpResponse:
+        return self.call_api(post_jobs_event(body, **kwargs))
+
+    def get(self, job_id: str) -> HttpResponse:
+        return self.call_api(get_job_event(job_id))
+
+    def run_worker(self, event: dict[str, Any], *, remaining_ms: int = 30_000) -> dict[str, Any]:
+        context = FakeLambdaContext(function_name="JobWorker", remaining_ms=remaining_ms)
+        response: dict[str, Any] = self.worker.handler(event, context)
+        return response
+
+    def drain_queue(self) -> dict[str, Any]:
+        """One poll of the event source mapping: deliver every visible message in one batch.
+
+        Like the mapping, it deletes the messages that succeeded; failed ones become
+        visible again at once (as if their visibility timeout had passed).
+        """
+        records = self.infra.receive_records()
+        response = self.run_worker(sqs_event(*records))
+        failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+        for record in records:
+            if record["messageId"] in failed:
+                self.infra.sqs.change_message_visibility(
+                    QueueUrl=self.infra.queue_url,
+                    ReceiptHandle=record["receiptHandle"],
+                    VisibilityTimeout=0,
+                )
+            else:
+                self.infra.sqs.delete_message(
+                    QueueUrl=self.infra.queue_url, ReceiptHandle=record["receiptHandle"]
+                )
+        return response
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
+    """Fresh ``jobs``, ``job_api`` and ``job_worker`` modules wired to moto and fake time."""
+    import_fresh("jobs")
+    api = importlib.import_module("job_api")
+    worker = importlib.import_module("job_worker")
+    jobs = sys.modules["jobs"]
+    sleep = FakeSleep(clock)
+    monkeypatch.setattr(api, "clock", clock)
+    monkeypatch.setattr(worker, "clock", clock)
+    monkeypatch.setattr(worker, "sleep", sleep)
+    yield Handlers(jobs=jobs, api=api, worker=worker, clock=clock, sleep=sleep, infra=infra)
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def jobs_module(infra: Infra) -> Iterator[ModuleType]:
+    """Only the ``jobs`` module, for tests of the logic without the handlers."""
+    yield import_fresh("jobs")
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def events() -> SimpleNamespace:
+    """Event builders and constants for the tests (conftest modules are not importable)."""
+    return SimpleNamespace(
+        api_event=api_event,
+        post_jobs=post_jobs_event,
+        get_job=get_job_event,
+        sqs_record=sqs_record,
+        sqs_event=sqs_event,
+        task_record=task_record,
+        context=FakeLambdaContext,
+        start=START,
+        alice_arn=ALICE_ARN,
+        bob_arn=BOB_ARN,
+        stage=STAGE,
+        job_timeout_seconds=JOB_TIMEOUT_SECONDS,
+        retry_after_seconds=RETRY_AFTER_SECONDS,
+        job_retention_days=JOB_RETENTION_DAYS,
+    )

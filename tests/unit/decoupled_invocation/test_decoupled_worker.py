@@ -1,0 +1,270 @@
+"""job_worker.handler: SQS batches against moto, with a fake clock and no real sleeping."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import uuid
+
+import pytest
+
+SUCCEED = {"task": "checksum", "input": "hello world", "duration_ms": 250}
+
+
+def submit(handlers, body=None, **kwargs) -> str:
+    response = handlers.post(body or SUCCEED, **kwargs)
+    assert response.status == 202, response.body
+    return response.body["job_id"]
+
+
+def failed_ids(response) -> list[str]:
+    return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+
+def test_worker_runs_job_to_done_and_consumes_message(handlers, infra):
+    # GIVEN a submitted job
+    job_id = submit(handlers)
+
+    # WHEN the worker receives its message
+    response = handlers.drain_queue()
+
+    # THEN the batch succeeds and the message is gone
+    assert response == {"batchItemFailures": []}
+    assert infra.queue_depth() == 0
+    # AND the job is DONE with the deterministic result; the lease is released
+    item = infra.item(job_id)
+    assert item["status"] == "DONE"
+    assert item["result"] == {
+        "sha256": "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+        "length": 11,
+        "task": "checksum",
+    }
+    assert item["attempts"] == 1
+    assert "lease_owner" not in item and "lease_expires_epoch" not in item
+    assert "error" not in item
+    # AND the simulated work "took" duration_ms (on the fake clock)
+    assert handlers.sleep.calls == [0.25]
+
+
+def test_business_failure_is_recorded_and_message_consumed(handlers, infra):
+    # GIVEN a job whose work fails
+    job_id = submit(handlers, {**SUCCEED, "outcome": "fail"})
+
+    # WHEN the worker runs it
+    response = handlers.drain_queue()
+
+    # THEN the job is FAILED with job_failed, and the message is not retried
+    assert response == {"batchItemFailures": []}
+    assert infra.queue_depth() == 0
+    item = infra.item(job_id)
+    assert item["status"] == "FAILED"
+    assert item["error"]["code"] == "job_failed"
+    assert "result" not in item
+
+
+def test_crash_is_reported_as_item_failure_and_job_stays_running(handlers, infra, events):
+    # GIVEN a batch with a crashing job and a good one
+    crash_id = submit(handlers, {**SUCCEED, "outcome": "crash"})
+    good_id = submit(handlers)
+    records = infra.receive_records()
+    crash_message = next(r["messageId"] for r in records if crash_id in r["body"])
+
+    # WHEN the worker processes the batch (30 s left in the invocation)
+    response = handlers.run_worker(events.sqs_event(*records), remaining_ms=30_000)
+
+    # THEN only the crashing message is reported, so only it is retried
+    assert failed_ids(response) == [crash_message]
+    assert infra.item(good_id)["status"] == "DONE"
+    # AND the crashed job stays RUNNING under the crashed delivery's lease
+    crashed = infra.item(crash_id)
+    assert crashed["status"] == "RUNNING"
+    assert crashed["lease_owner"] == crash_message
+    assert crashed["lease_expires_epoch"] == math.ceil(events.start.timestamp() + 30)
+    # AND once past its deadline the client sees TIMED_OUT
+    handlers.clock.advance(events.job_timeout_seconds)
+    poll = handlers.get(crash_id)
+    assert (poll.status, poll.body["status"]) == (200, "TIMED_OUT")
+
+
+def test_batch_where_every_record_fails_is_reported_not_raised(handlers, infra):
+    # GIVEN a batch whose only job crashes
+    submit(handlers, {**SUCCEED, "outcome": "crash"})
+
+    # WHEN the worker processes it
+    response = handlers.drain_queue()
+
+    # THEN the record is listed as a failure (the same retry as a raise, minus a
+    # function error)
+    assert len(failed_ids(response)) == 1
+
+
+def test_redelivered_crash_reclaims_after_lease_expiry_and_counts_attempts(handlers, infra):
+    # GIVEN a job that crashed once
+    job_id = submit(handlers, {**SUCCEED, "outcome": "crash"})
+    handlers.drain_queue()
+
+    # WHEN the message comes back after the visibility timeout (lease long expired)
+    handlers.clock.advance(180)
+    response = handlers.drain_queue()
+
+    # THEN the job is claimed again, crashes again, and is reported again
+    assert len(failed_ids(response)) == 1
+    assert infra.item(job_id)["attempts"] == 2
+
+
+def test_duplicate_delivery_of_done_job_changes_nothing(handlers, infra, events):
+    # GIVEN a job that already ran to DONE
+    job_id = submit(handlers)
+    handlers.drain_queue()
+    before = infra.item(job_id)
+    sleeps_before = list(handlers.sleep.calls)
+
+    # WHEN its message is delivered again (SQS at-least-once)
+    handlers.clock.advance(5)
+    response = handlers.run_worker(events.sqs_event(events.task_record(job_id)))
+
+    # THEN the delivery succeeds without redoing work or touching the item
+    assert response == {"batchItemFailures": []}
+    assert infra.item(job_id) == before
+    assert handlers.sleep.calls == sleeps_before
+
+
+def test_duplicate_delivery_of_failed_job_changes_nothing(handlers, infra, events):
+    # GIVEN a job that already FAILED
+    job_id = submit(handlers, {**SUCCEED, "outcome": "fail"})
+    handlers.drain_queue()
+    before = infra.item(job_id)
+
+    # WHEN its message is delivered again
+    response = handlers.run_worker(events.sqs_event(events.task_record(job_id)))
+
+    # THEN nothing changes
+    assert response == {"batchItemFailures": []}
+    assert infra.item(job_id) == before
+
+
+def test_poison_message_fails_alone_and_good_ones_complete(handlers, infra, events):
+    # GIVEN a batch with a body that is not JSON between two good messages
+    first, second = submit(handlers), submit(handlers, {**SUCCEED, "input": "other"})
+    good = infra.receive_records()
+    poison = events.sqs_record("this is not json")
+
+    # WHEN the worker processes the batch
+    response = handlers.run_worker(events.sqs_event(good[0], poison, good[1]))
+
+    # THEN only the poison message is reported (it reaches the DLQ after its retries)
+    assert failed_ids(response) == [poison["messageId"]]
+    # AND the good jobs are DONE
+    assert infra.item(first)["status"] == "DONE"
+    assert infra.item(second)["status"] == "DONE"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("[]", id="array"),
+        pytest.param("{}", id="no-job-id"),
+        pytest.param('{"job_id": 5}', id="job-id-number"),
+        pytest.param('{"job_id": "not-a-uuid"}', id="job-id-not-uuid"),
+    ],
+)
+def test_invalid_task_message_is_a_batch_item_failure(handlers, infra, events, body):
+    # GIVEN a message whose body is not a task message
+    record = events.sqs_record(body)
+
+    # WHEN the worker gets it
+    response = handlers.run_worker(events.sqs_event(record))
+
+    # THEN it is reported as failed, and nothing was written
+    assert failed_ids(response) == [record["messageId"]]
+    assert infra.items() == []
+
+
+def test_delivery_during_live_lease_fails_then_reclaims_after_expiry(handlers, infra, events):
+    # GIVEN another delivery claimed the job and is still within its lease (it will
+    # never finish: its invocation was killed)
+    job_id = submit(handlers)
+    [original] = infra.receive_records()
+    store = handlers.worker.store
+    lease_expires = handlers.clock.epoch + 30
+    claimed = store.claim(
+        job_id,
+        lease_owner="other-delivery",
+        lease_expires_epoch=lease_expires,
+        now=handlers.clock(),
+    )
+    assert claimed is not None
+
+    # WHEN a duplicate delivery arrives while the lease is live
+    handlers.clock.advance(10)
+    busy = handlers.run_worker(events.sqs_event(original))
+
+    # THEN it is reported as failed (JobLeasedError) so SQS retries it later
+    assert failed_ids(busy) == [original["messageId"]]
+    assert infra.item(job_id)["lease_owner"] == "other-delivery"
+
+    # WHEN it comes back after the lease expired
+    handlers.clock.advance(60)
+    retried = handlers.run_worker(events.sqs_event(original))
+
+    # THEN it reclaims the job and completes it
+    assert retried == {"batchItemFailures": []}
+    item = infra.item(job_id)
+    assert item["status"] == "DONE"
+    assert item["attempts"] == 2
+    assert "lease_owner" not in item
+
+
+def test_job_picked_up_past_deadline_is_timed_out_and_not_run(handlers, infra, events):
+    # GIVEN a job whose message waited in the queue past the job's deadline
+    job_id = submit(handlers)
+    handlers.clock.advance(events.job_timeout_seconds + 1)
+
+    # WHEN the worker finally gets it
+    response = handlers.drain_queue()
+
+    # THEN the message is consumed, the job is TIMED_OUT and the work never ran
+    assert response == {"batchItemFailures": []}
+    item = infra.item(job_id)
+    assert item["status"] == "TIMED_OUT"
+    assert item["error"]["code"] == "timed_out"
+    assert item["attempts"] == 0
+    assert handlers.sleep.calls == []
+
+
+def test_message_for_missing_job_is_consumed_without_writing(handlers, infra, events):
+    # GIVEN a message for a job that does not exist (e.g. expired by TTL)
+    record = events.task_record(str(uuid.uuid4()))
+
+    # WHEN the worker gets it
+    response = handlers.run_worker(events.sqs_event(record))
+
+    # THEN it is consumed and no item is created
+    assert response == {"batchItemFailures": []}
+    assert infra.items() == []
+
+
+def test_worker_logs_carry_the_api_request_id_as_correlation_id(handlers, infra, events):
+    # GIVEN a job submitted through an API request with a known request id
+    event = events.post_jobs(SUCCEED)
+    request_id = event["requestContext"]["requestId"]
+    job_id = handlers.call_api(event).body["job_id"]
+
+    # WHEN the worker runs it, with its JSON log output captured
+    stream = io.StringIO()
+    log_handler = handlers.worker.logger.registered_handler
+    previous = log_handler.setStream(stream)
+    try:
+        handlers.drain_queue()
+    finally:
+        log_handler.setStream(previous)
+
+    # THEN the worker's structured logs for this job carry the API's correlation id
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line]
+    processed = [line for line in lines if line.get("message") == "message processed"]
+    assert len(processed) == 1
+    assert processed[0]["correlation_id"] == request_id
+    assert processed[0]["job_id"] == job_id
+    assert processed[0]["outcome"] == "completed"
