@@ -17,7 +17,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 
 APPROVAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,--require-approval never)
 
-.PHONY: install synth test lint unit infra e2e demo local deploy destroy diff clean
+.PHONY: install synth test lint unit infra e2e demo local bench deploy destroy diff clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -63,6 +63,11 @@ demo: install
 
 local: install
 	$(BIN)/python -m localstage serve
+
+# Measures synth, tests, cold starts, assets (and, on localstage, requests per operation)
+# and rewrites docs/benchmarks.md and docs/benchmarks/*.png. Reports; never fails on a target.
+bench: install
+	$(BIN)/python -m bench
 
 diff: install
 	$(CDK) diff --all -c stage=$(STAGE)

@@ -59,7 +59,8 @@ class ServiceFunction(Construct):
     ``functions/<code_folder>`` with caches excluded (one asset per folder);
     explicit memory and timeout; active tracing; its own log group with retention
     and its own role that may only write that log group; asynchronous functions get
-    an on-failure destination queue.
+    an on-failure destination queue, unless the pattern gives its own ``on_failure``
+    destination (``on_success`` may be given too).
 
     Attributes
     ----------
@@ -71,7 +72,7 @@ class ServiceFunction(Construct):
         Its own log group.
     failure_queue:
         The on-failure destination of asynchronous invocations, or ``None`` for
-        synchronously invoked functions.
+        synchronously invoked functions and for those given their own ``on_failure``.
 
     Examples
     --------
@@ -100,8 +101,12 @@ class ServiceFunction(Construct):
         max_event_age: cdk.Duration = cdk.Duration.hours(1),
         recursive_loop: lambda_.RecursiveLoop | None = None,
         reserved_concurrent_executions: int | None = None,
+        on_success: lambda_.IDestination | None = None,
+        on_failure: lambda_.IDestination | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if invocation is Invocation.SYNCHRONOUS and (on_success or on_failure):
+            raise ValueError("destinations apply to asynchronous invocations only")
         code_path = FUNCTIONS_DIR / code_folder
         if not (code_path / f"{handler.split('.')[0]}.py").is_file():
             raise FileNotFoundError(f"handler {handler!r} not found in {code_path}")
@@ -122,8 +127,8 @@ class ServiceFunction(Construct):
         self.log_group.grant_write(self.role)
 
         self.failure_queue: DeadLetterQueue | None = None
-        on_failure: lambda_.IDestination | None = None
-        if invocation is Invocation.ASYNCHRONOUS:
+        custom_failure_destination = on_failure is not None
+        if invocation is Invocation.ASYNCHRONOUS and on_failure is None:
             self.failure_queue = DeadLetterQueue(
                 self, "FailureQueue", settings=settings, source="the function's failed async events"
             )
@@ -150,6 +155,7 @@ class ServiceFunction(Construct):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **(environment or {}),
             },
+            on_success=on_success,
             on_failure=on_failure,
             retry_attempts=retry_attempts if on_failure else None,
             max_event_age=max_event_age if on_failure else None,
@@ -157,7 +163,7 @@ class ServiceFunction(Construct):
             reserved_concurrent_executions=reserved_concurrent_executions,
         )
         self._depend_on_policy_only()
-        self._acknowledge_findings(invocation)
+        self._acknowledge_findings(invocation, custom_failure_destination)
 
     def _depend_on_policy_only(self) -> None:
         # Lambda checks the role's permissions when the function is created, so CDK makes
@@ -168,7 +174,9 @@ class ServiceFunction(Construct):
         assert isinstance(function, cdk.CfnResource) and isinstance(policy, cdk.CfnResource)
         function.add_override("DependsOn", [policy.logical_id])
 
-    def _acknowledge_findings(self, invocation: Invocation) -> None:
+    def _acknowledge_findings(
+        self, invocation: Invocation, custom_failure_destination: bool = False
+    ) -> None:
         policy = self.role.node.find_child("DefaultPolicy").node.default_child
         assert policy is not None
         acknowledge(
@@ -185,6 +193,13 @@ class ServiceFunction(Construct):
                 "Serverless-LambdaDLQ",
                 "Invoked synchronously only (API Gateway or an event source mapping); a "
                 "function DLQ receives only failed async events, so it would stay empty.",
+            )
+        elif custom_failure_destination:
+            acknowledge(
+                function,
+                "Serverless-LambdaDLQ",
+                "Async failures go to the on-failure destination given by the pattern, "
+                "which receives the request and the error; a DLQ would keep only the request.",
             )
         else:
             acknowledge(

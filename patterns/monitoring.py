@@ -79,6 +79,32 @@ class ServiceMonitoring(Construct):
             add_throttles_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
         )
 
+    def monitor_stream_consumer(
+        self,
+        function: lambda_.IFunction,
+        *,
+        name: str,
+        max_iterator_age: cdk.Duration = cdk.Duration.minutes(5),
+    ) -> None:
+        """Like :meth:`monitor_function`, plus an alarm when the stream falls behind.
+
+        For a function fed by a DynamoDB or Kinesis stream: its iterator age is the age
+        of the newest record it processed, so a growing age means a stuck or slow shard.
+        """
+        self.facade.monitor_lambda_function(
+            lambda_function=function,
+            alarm_friendly_name=name,
+            human_readable_name=name,
+            is_iterator=True,
+            add_fault_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
+            add_throttles_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
+            add_max_iterator_age_alarm={
+                _ALARM: monitoring.MaxAgeThreshold(
+                    max_age_in_millis=max_iterator_age.to_milliseconds()
+                )
+            },
+        )
+
     def monitor_queue(self, queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, *, name: str) -> None:
         """Alarm as soon as the dead-letter queue holds a message."""
         self.facade.monitor_sqs_queue_with_dlq(

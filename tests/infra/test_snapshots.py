@@ -27,11 +27,21 @@ def test_stack_templates_match_their_snapshots(
 
 def function_assets(stage: SynthesizedStage) -> dict[str, Path]:
     """Asset directory of every function, by the function folder it was built from."""
+    # Python functions only: CDK's own helpers (e.g. the Node.js handler that empties
+    # a bucket on destroy) bring assets that are not function folders of this app.
+    python_code = {
+        resource["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+        for template in stage.templates.values()
+        for resource in template.to_json()["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and str(resource["Properties"].get("Runtime", "")).startswith("python")
+        and isinstance(resource["Properties"].get("Code", {}).get("S3Key"), str)
+    }
     assets: dict[str, Path] = {}
     for manifest in stage.outdir.glob(f"assembly-{stage.name}/*.assets.json"):
         files: dict[str, Any] = json.loads(manifest.read_text())["files"]
-        for asset in files.values():
-            if asset["source"].get("packaging") == "zip":
+        for asset_hash, asset in files.items():
+            if asset["source"].get("packaging") == "zip" and asset_hash in python_code:
                 path = (manifest.parent / asset["source"]["path"]).resolve()
                 assets[path.name] = path
     return assets

@@ -39,7 +39,12 @@ NAME_PROPERTIES = {
 }
 # Names AWS requires to be unique in an account and region; the app may set only these,
 # and then only with the stage in them.
-STAGE_SCOPED_NAMES = {"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"}
+# (An EventBridge bus cannot be created without a name.)
+STAGE_SCOPED_NAMES = {
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::Events::EventBus",
+}
 TAGGABLE = {
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",

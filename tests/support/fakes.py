@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
@@ -80,3 +82,33 @@ class FakeLambdaContext:
             return self.remaining_ms
         elapsed = (self.clock() - self.started).total_seconds() * 1000
         return max(0, int(self.remaining_ms - elapsed))
+
+
+@dataclass
+class FakeLambdaInvoker:
+    """Stands in for a boto3 Lambda client's ``invoke``: records calls, returns 202.
+
+    Asynchronous invocations (``InvocationType="Event"``) are kept in ``calls`` for
+    the test to deliver when it wants (in order, twice, or never). ``fail_next`` makes
+    the next call raise, like a throttled or failed Invoke.
+    """
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    fail_next: Exception | None = None
+
+    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        self.calls.append(
+            {
+                "FunctionName": FunctionName,
+                "InvocationType": InvocationType,
+                "Payload": json.loads(Payload),
+            }
+        )
+        return {"StatusCode": 202 if InvocationType == "Event" else 200}
+
+    @property
+    def payloads(self) -> list[dict[str, Any]]:
+        return [call["Payload"] for call in self.calls]

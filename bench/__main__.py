@@ -1,0 +1,68 @@
+"""``python -m bench``: measure, then write docs/benchmarks.md and docs/benchmarks/*.png.
+
+Options: ``--skip-make-test`` leaves out the (slowest) `make test` timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import static
+from bench.figures import Figure
+from bench.report import render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _synthesize(outdir: Path) -> Path:
+    from stacks.stage import build_stage, new_app
+
+    app = new_app(outdir=outdir, stage="bench")
+    build_stage(app)
+    app.synth()
+    return outdir / "assembly-bench"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--skip-make-test", action="store_true")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    figures: list[Figure] = []
+
+    def step(title: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {title}", flush=True)
+
+    step("synth: empty app (floor) vs whole app")
+    figures += static.synth_figures()
+    if not args.skip_make_test:
+        step("make test")
+        figures.append(static.make_test_figure())
+    with tempfile.TemporaryDirectory() as out:
+        step("synthesize stage 'bench' for function assets")
+        functions = static.synthesized_functions(_synthesize(Path(out)))
+        step(f"cold start proxy for {len(functions)} functions")
+        figures += static.cold_start_figures(functions)
+        step("asset sizes")
+        figures += static.asset_figures(functions)
+
+    render(
+        figures,
+        root=ROOT,
+        doc=ROOT / "docs" / "benchmarks.md",
+        plot_dir=ROOT / "docs" / "benchmarks",
+    )
+    short = [figure for figure in figures if not figure.met]
+    step(f"wrote docs/benchmarks.md: {len(figures)} figures, {len(short)} short of target")
+    for figure in short:
+        print(f"  short: {figure.name} = {figure.value:.3g} {figure.unit} ({figure.target})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""One measured figure, its floor and its target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figure:
+    """A measured value compared with its target.
+
+    Attributes
+    ----------
+    table : str
+        Which table of the report it belongs to.
+    name : str
+        What was measured (one row).
+    value : float
+        The measurement, in ``unit``.
+    unit : str
+        ``s``, ``ms``, ``KB``, ``requests``...
+    floor : float or None
+        The same measurement of the least a thing can cost on this machine.
+    target : str
+        The target as text, e.g. ``<= 2x floor``.
+    met : bool
+        Whether the target is met.
+    note : str
+        Anything a reader needs to trust the number.
+    """
+
+    table: str
+    name: str
+    value: float
+    unit: str
+    target: str
+    met: bool
+    floor: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """``value / floor`` when there is a floor."""
+        if self.floor is None or self.floor == 0:
+            return None
+        return self.value / self.floor
+
+
+def fmt(value: float | None) -> str:
+    """Three significant figures, or an em dash for no value."""
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"

@@ -1,0 +1,273 @@
+"""Benchmarks that need no running stage: synth, test suite, cold-start proxy, assets."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.figures import Figure
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ROOT / "functions"
+PYTHON = sys.executable
+
+SYNTH_TARGET_RATIO = 2.0
+MAKE_TEST_TARGET_S = 180.0
+COLD_START_TARGET_MS = 50.0
+ASSET_TARGET_KB = 20.0
+
+_EMPTY_APP = """
+import sys, aws_cdk as cdk
+app = cdk.App(outdir=sys.argv[1])
+cdk.Stack(app, "Empty")
+app.synth()
+"""
+_FULL_APP = """
+import sys
+from stacks.stage import build_stage, new_app
+app = new_app(outdir=sys.argv[1], stage="bench")
+build_stage(app)
+app.synth()
+"""
+
+
+def _run_seconds(args: Sequence[str], *, env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _median_seconds(args: Sequence[str], repeat: int) -> float:
+    return statistics.median(_run_seconds(args) for _ in range(repeat))
+
+
+def synth_figures(repeat: int = 3) -> list[Figure]:
+    """Full app synth for one stage (cdk-nag included) vs an empty CDK Python app."""
+    with tempfile.TemporaryDirectory() as out:
+        floor = _median_seconds([PYTHON, "-c", _EMPTY_APP, f"{out}/empty"], repeat)
+        full = _median_seconds([PYTHON, "-c", _FULL_APP, f"{out}/full"], repeat)
+    return [
+        Figure(
+            table="Synth and tests",
+            name="synth, whole app, one stage (cdk-nag on)",
+            value=full,
+            unit="s",
+            floor=floor,
+            target=f"<= {SYNTH_TARGET_RATIO:g}x floor",
+            met=full <= SYNTH_TARGET_RATIO * floor,
+            note=f"floor: an empty CDK Python app; median of {repeat}",
+        )
+    ]
+
+
+def make_test_figure() -> Figure:
+    """Wall time of the README's test command on this tree."""
+    seconds = _run_seconds(["make", "--no-print-directory", "test"])
+    return Figure(
+        table="Synth and tests",
+        name="`make test` (lint, all pytest suites, CLI synth)",
+        value=seconds,
+        unit="s",
+        target=f"< {MAKE_TEST_TARGET_S:g} s",
+        met=seconds < MAKE_TEST_TARGET_S,
+        note="installed venv and node_modules; one run",
+    )
+
+
+@dataclass(frozen=True)
+class FunctionAsset:
+    """A Lambda function of the synthesized stage and its code asset."""
+
+    name: str
+    handler_module: str
+    asset_dir: Path
+    environment: dict[str, str]
+
+
+def synthesized_functions(assembly_dir: Path) -> list[FunctionAsset]:
+    """Every function of a synthesized stage, with its asset folder and plain env vars."""
+    functions: list[FunctionAsset] = []
+    for template_path in sorted(assembly_dir.glob("*.template.json")):
+        template = json.loads(template_path.read_text())
+        for resource in template.get("Resources", {}).values():
+            if resource["Type"] != "AWS::Lambda::Function":
+                continue
+            props = resource["Properties"]
+            s3_key = props.get("Code", {}).get("S3Key")
+            if not isinstance(s3_key, str) or not s3_key.endswith(".zip"):
+                continue
+            # File assets are staged next to the nested assembly as asset.<hash>/.
+            asset_dir = assembly_dir.parent / f"asset.{s3_key.removesuffix('.zip')}"
+            variables = props.get("Environment", {}).get("Variables", {})
+            # Values that are references to other resources become placeholders: the
+            # import must not need the resources, only names.
+            environment = {
+                key: value if isinstance(value, str) else f"placeholder-{key.lower()}"
+                for key, value in variables.items()
+            }
+            path = resource["Metadata"]["aws:cdk:path"].split("/")
+            functions.append(
+                FunctionAsset(
+                    name=f"{path[1]}/{path[-3]}",
+                    handler_module=props["Handler"].rsplit(".", 1)[0],
+                    asset_dir=asset_dir.resolve(),
+                    environment=environment,
+                )
+            )
+    return functions
+
+
+@dataclass(frozen=True)
+class ImportTime:
+    """Median import time of a module and its heaviest imports."""
+
+    seconds: float
+    heavy: list[tuple[str, float]]
+
+
+_IMPORT_PROBE = """
+import sys, time
+started = time.perf_counter()
+__import__(sys.argv[1])
+print(time.perf_counter() - started)
+"""
+
+
+def _fake_aws_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        PYTHONDONTWRITEBYTECODE="1",
+        **extra,
+    )
+    return env
+
+
+def import_time(module: str, *, path: Path | None, environment: dict[str, str]) -> ImportTime:
+    """Import ``module`` in fresh interpreters; median of 5, plus ``-X importtime`` leaders."""
+    env = _fake_aws_env(environment)
+    if path is not None:
+        env["PYTHONPATH"] = str(path)
+    runs = []
+    for _ in range(5):
+        done = subprocess.run(
+            [PYTHON, "-c", _IMPORT_PROBE, module], env=env, capture_output=True, text=True
+        )
+        done.check_returncode()
+        runs.append(float(done.stdout.strip()))
+    trace = subprocess.run(
+        [PYTHON, "-X", "importtime", "-c", f"import {module}"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return ImportTime(seconds=statistics.median(runs), heavy=_heaviest(trace.stderr, module))
+
+
+def _heaviest(importtime_log: str, module: str, top: int = 3) -> list[tuple[str, float]]:
+    """Packages the handler module imports directly, by cumulative import time.
+
+    ``-X importtime`` prints ``self | cumulative | name`` with the name indented two
+    spaces per nesting level; level 1 entries are the handler's own imports.
+    """
+    totals: dict[str, float] = {}
+    for line in importtime_log.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue
+        field = parts[2]
+        level = (len(field) - len(field.lstrip()) - 1) // 2
+        name = field.strip()
+        if level > 1 or name == module:
+            continue
+        package = name.split(".")[0]
+        totals[package] = totals.get(package, 0.0) + int(parts[1]) / 1e6
+    return sorted(totals.items(), key=lambda item: item[1], reverse=True)[:top]
+
+
+def cold_start_figures(functions: Sequence[FunctionAsset]) -> list[Figure]:
+    """Import time of each handler module minus ``import boto3`` (the floor)."""
+    floor = import_time("boto3", path=None, environment={}).seconds * 1000
+    figures = []
+    for function in functions:
+        measured = import_time(
+            function.handler_module, path=function.asset_dir, environment=function.environment
+        )
+        value = measured.seconds * 1000
+        heavy = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in measured.heavy)
+        figures.append(
+            Figure(
+                table="Cold start proxy (handler import, fresh interpreter)",
+                name=f"{function.name} (`{function.handler_module}`)",
+                value=value,
+                unit="ms",
+                floor=floor,
+                target=f"<= floor + {COLD_START_TARGET_MS:g} ms",
+                met=value - floor <= COLD_START_TARGET_MS,
+                note=f"heaviest: {heavy}",
+            )
+        )
+    return figures
+
+
+def _zip_size(folder: Path) -> tuple[int, list[str]]:
+    buffer = io.BytesIO()
+    names = []
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(_files(folder)):
+            name = path.relative_to(folder).as_posix()
+            names.append(name)
+            archive.write(path, name)
+    return buffer.tell(), names
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    return (path for path in folder.rglob("*") if path.is_file())
+
+
+def asset_figures(functions: Sequence[FunctionAsset]) -> list[Figure]:
+    """Zipped size of each code asset, and whether it holds only its pattern's code."""
+    figures = []
+    for asset_dir in sorted({function.asset_dir for function in functions}):
+        size, names = _zip_size(asset_dir)
+        users = sorted(f.name for f in functions if f.asset_dir == asset_dir)
+        pattern_folders = {p.name for p in FUNCTIONS.iterdir() if p.is_dir()}
+        own = next(
+            (
+                folder
+                for folder in pattern_folders
+                if {
+                    p.relative_to(FUNCTIONS / folder).as_posix()
+                    for p in _files(FUNCTIONS / folder)
+                    if "__pycache__" not in p.parts
+                }
+                == set(names)
+            ),
+            None,
+        )
+        kilobytes = size / 1024
+        figures.append(
+            Figure(
+                table="Function code assets (zipped)",
+                name=own or f"unmatched asset for {', '.join(users)}",
+                value=kilobytes,
+                unit="KB",
+                target=f"< {ASSET_TARGET_KB:g} KB, only its pattern's files",
+                met=kilobytes < ASSET_TARGET_KB and own is not None,
+                note=f"{len(names)} files; used by {len(users)} function(s)",
+            )
+        )
+    return figures

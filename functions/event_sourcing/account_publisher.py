@@ -1,0 +1,126 @@
+"""DynamoDB stream consumer: publishes each new account event to the EventBridge bus.
+
+The event source mapping's filter delivers only event items (no snapshots, no
+idempotency records); this function also skips anything but an INSERT. Records are
+published in stream order; after the first failure, the rest of the batch is reported
+as failed without being tried, so Lambda retries from that record (its checkpoint) and
+an account's events never reach the bus out of order. A poison record (an item that is
+not a valid event: retrying cannot help) is sent whole to the failure queue and
+skipped, so it does not hold up the shard; records that keep failing to publish reach
+the same queue through the mapping's on-failure destination (metadata only) after its
+retries.
+
+Redelivered records publish identical entries (see ``accounts.domain_event_entry``),
+which consumers dedupe on account + version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import accounts
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+# Clients are built once per execution environment.
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+publisher = accounts.DomainEventPublisher(
+    boto3.client("events", config=_BOTO_CONFIG),
+    bus_name=accounts.require_env("EVENT_BUS_NAME"),
+    source=accounts.require_env("EVENT_SOURCE"),
+)
+sqs = boto3.client("sqs", config=_BOTO_CONFIG)
+FAILURE_QUEUE_URL = accounts.require_env("FAILURE_QUEUE_URL")
+
+logger = Logger()
+metrics = Metrics()
+# A fully failed batch is reported like a partial one: the mapping's retries, bisection
+# and on-failure destination handle it either way.
+processor = BatchProcessor(
+    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+)
+
+
+class EarlierRecordFailedError(RuntimeError):
+    """Not tried: an earlier record of this batch failed, so Lambda retries from there."""
+
+
+class _BatchState:
+    """Whether a record of the current batch has failed (reset per invocation)."""
+
+    failed = False
+
+
+_batch = _BatchState()
+
+
+def _is_new_event(event_name: Any, new_image: Any) -> bool:
+    """INSERTs of event items: the mapping's filter, plus the eventName it cannot test."""
+    if event_name != "INSERT" or not isinstance(new_image, dict):
+        return False
+    kind = new_image.get("kind")
+    return isinstance(kind, dict) and kind.get("S") == "event"
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    """Publish one stream record; raising reports it in ``batchItemFailures``."""
+    sequence_number = record.dynamodb.sequence_number if record.dynamodb else None
+    if _batch.failed:
+        raise EarlierRecordFailedError(f"record {sequence_number} left for the retry")
+    new_image = (record.raw_event.get("dynamodb") or {}).get("NewImage")
+    if not _is_new_event(record.raw_event.get("eventName"), new_image):
+        # The mapping's filter should have dropped it (snapshot, idempotency record).
+        metrics.add_metric(name="RecordSkipped", unit=MetricUnit.Count, value=1)
+        logger.info("not a new event; skipped", event_name=record.raw_event.get("eventName"))
+        return
+    try:
+        event = accounts.AccountEvent.from_item(cast(dict[str, Any], new_image))
+        publisher.publish(event)
+    except accounts.InvalidStreamRecordError as exc:
+        _set_aside(record, reason=str(exc))
+        return
+    except Exception:
+        _batch.failed = True
+        metrics.add_metric(name="PublishFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("publishing failed; the record will be retried", sequence=sequence_number)
+        raise
+    metrics.add_metric(name="DomainEventsPublished", unit=MetricUnit.Count, value=1)
+    logger.info("domain event published", event_id=event.event_id, type=event.type.value)
+
+
+def _set_aside(record: DynamoDBRecord, *, reason: str) -> None:
+    """Send a poison record to the failure queue and go on with the batch."""
+    logger.error("poison record set aside", reason=reason)
+    try:
+        sqs.send_message(
+            QueueUrl=FAILURE_QUEUE_URL,
+            MessageBody=json.dumps({"reason": reason, "record": record.raw_event}, default=str),
+        )
+    except Exception:
+        _batch.failed = True
+        logger.exception("could not set the poison record aside; it will be retried")
+        raise
+    metrics.add_metric(name="PoisonRecord", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (``account_publisher.handler``)."""
+    _batch.failed = False
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

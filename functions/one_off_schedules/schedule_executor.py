@@ -1,0 +1,70 @@
+"""Executor of one-off schedules: EventBridge Scheduler invokes it asynchronously.
+
+A thin adapter: parse the substituted target input, run the task through
+``schedules.run_scheduled_task`` and return what happened. Returning hands the run to
+the on-success destination (the cleanup); raising makes Lambda retry the event and,
+after the last retry, hands it to the on-failure destination (the cleanup as well).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import schedules
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+# Clients are built once per execution environment.
+store = schedules.ScheduleStore(
+    boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
+    schedules.require_env("SCHEDULE_TABLE_NAME"),
+)
+#: Replaced by a fake clock in tests.
+clock: schedules.Clock = schedules.utc_now
+
+logger = Logger()
+metrics = Metrics()
+
+_OUTCOME_METRICS = {
+    schedules.RunOutcome.COMPLETED: "TasksCompleted",
+    schedules.RunOutcome.DUPLICATE: "DuplicateDelivery",
+    schedules.RunOutcome.IN_PROGRESS: "DuplicateDelivery",
+    schedules.RunOutcome.MISSING: "ScheduleWithoutRecord",
+    schedules.RunOutcome.DISCARDED: "ResultDiscarded",
+}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (``schedule_executor.handler``)."""
+    try:
+        invocation = schedules.parse_invocation(event)
+    except schedules.InvalidInvocationError:
+        metrics.add_metric(name="InvalidInvocation", unit=MetricUnit.Count, value=1)
+        logger.exception("invalid scheduled invocation; it ends in the cleanup's failure queue")
+        raise
+    logger.set_correlation_id(invocation.execution_id)
+    logger.append_keys(schedule_id=invocation.schedule_id, attempt_number=invocation.attempt_number)
+    try:
+        outcome = schedules.run_scheduled_task(
+            store,
+            invocation,
+            lease_owner=context.aws_request_id,
+            remaining_ms=context.get_remaining_time_in_millis(),
+            clock=clock,
+        )
+    except schedules.TaskFailedError:
+        metrics.add_metric(name="TaskAttemptsFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("task failed; Lambda retries the event")
+        raise
+    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
+    logger.info("scheduled invocation handled", outcome=outcome.value)
+    return {
+        "schedule_id": invocation.schedule_id,
+        "execution_id": invocation.execution_id,
+        "outcome": outcome.value,
+    }

@@ -1,0 +1,118 @@
+"""One Lambda execution environment: imports a handler once and runs invocations.
+
+Started by :mod:`localstage.runtime` as ``python -I _worker.py <read-fd> <write-fd>``
+(isolated: no script folder, no PYTHONPATH) with exactly the function's environment.
+Requests and responses are JSON lines on the two pipes; the handler's stdout and
+stderr are the function's log stream. Module state lives as long as the process,
+like a warm execution environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+
+class LambdaContext:
+    """The context object the Python runtime passes to a handler."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        self.aws_request_id: str = request["request_id"]
+        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.invoked_function_arn: str = request["function_arn"]
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = request.get("client_context")
+        self.tenant_id = None
+        self._deadline_ms: int = request["deadline_ms"]
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    return {
+        "errorMessage": str(exc),
+        "errorType": error_type or type(exc).__name__,
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+def _log_error(error: dict[str, Any], request_id: str | None) -> None:
+    # What the runtime writes for an uncaught exception (JSON log format).
+    record = {
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "level": "ERROR",
+        "message": error["errorMessage"],
+        "errorType": error["errorType"],
+        "stackTrace": error["stackTrace"],
+        "requestId": request_id,
+    }
+    print(json.dumps(record), file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    reader = os.fdopen(int(sys.argv[1]), "r", encoding="utf-8")
+    writer = os.fdopen(int(sys.argv[2]), "w", encoding="utf-8")
+
+    def send(message: dict[str, Any]) -> None:
+        writer.write(json.dumps(message, default=str) + "\n")
+        writer.flush()
+
+    sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+        handler = getattr(module, function_name)
+    except ModuleNotFoundError as exc:
+        error = _error(exc, "Runtime.ImportModuleError")
+        _log_error(error, None)
+        send({"init_error": error})
+        return
+    except AttributeError as exc:
+        error = _error(exc, "Runtime.HandlerNotFound")
+        _log_error(error, None)
+        send({"init_error": error})
+        return
+    except Exception as exc:
+        error = _error(exc)
+        _log_error(error, None)
+        send({"init_error": error})
+        return
+    send({"ready": True})
+
+    for line in reader:
+        request = json.loads(line)
+        os.environ["_X_AMZN_TRACE_ID"] = request.get("trace_id", "")
+        context = LambdaContext(request)
+        try:
+            result = handler(request["event"], context)
+        except Exception as exc:
+            error = _error(exc)
+            _log_error(error, context.aws_request_id)
+            send({"error": error})
+            continue
+        try:
+            payload = json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            error = {
+                "errorMessage": f"Unable to marshal response: {exc}",
+                "errorType": "Runtime.MarshalError",
+                "stackTrace": [],
+            }
+            _log_error(error, context.aws_request_id)
+            send({"error": error})
+            continue
+        send({"result": payload})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,534 @@
+"""API Gateway REST APIs on localhost: one HTTP server per API stage.
+
+Built from the template's ``AWS::ApiGateway::*`` resources: resources and methods
+(path parameters, ``{proxy+}``, ``ANY``), IAM (SigV4) authorization, request
+validators with the JSON-schema models, gateway responses, Lambda proxy
+integrations (``AWS_PROXY``) checked against the functions' ``AWS::Lambda::Permission``.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.credentials
+import jsonschema
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from localstage.cloud import ACCOUNT_ID, PARTITION, REGION, Credentials
+from localstage.deploy import Deployment, Resource
+from localstage.events import api_gateway_event, api_identity
+from localstage.runtime import FunctionRuntime
+
+DEFAULT_STATUS = {
+    "ACCESS_DENIED": 403,
+    "API_CONFIGURATION_ERROR": 500,
+    "AUTHORIZER_FAILURE": 500,
+    "BAD_REQUEST_BODY": 400,
+    "BAD_REQUEST_PARAMETERS": 400,
+    "EXPIRED_TOKEN": 403,
+    "INTEGRATION_FAILURE": 504,
+    "INTEGRATION_TIMEOUT": 504,
+    "INVALID_SIGNATURE": 403,
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "REQUEST_TOO_LARGE": 413,
+    "RESOURCE_NOT_FOUND": 404,
+    "THROTTLED": 429,
+    "UNAUTHORIZED": 401,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+}
+_ERROR_TYPES = {
+    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+    "INVALID_SIGNATURE": "InvalidSignatureException",
+    "ACCESS_DENIED": "AccessDeniedException",
+    "BAD_REQUEST_BODY": "BadRequestException",
+    "BAD_REQUEST_PARAMETERS": "BadRequestException",
+}
+_FUNCTION_ARN = re.compile(r":lambda:path/[^/]+/functions/(?P<arn>.+)/invocations$")
+_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/(?P<scope>[^,\s]+)")
+_SIGNATURE = re.compile(r"Signature=(?P<signature>[0-9a-f]+)")
+_SIGNED_HEADERS = re.compile(r"SignedHeaders=(?P<headers>[^,\s]+)")
+_MAX_BODY = 10 * 1024 * 1024
+
+
+class GatewayError(Exception):
+    """A request API Gateway answers itself (a gateway response)."""
+
+    def __init__(self, response_type: str, message: str, status: int | None = None, **extra: str):
+        super().__init__(message)
+        self.response_type = response_type
+        self.message = message
+        self.status = status
+        self.extra = extra
+
+
+@dataclass
+class ApiMethod:
+    http_method: str
+    authorization_type: str
+    integration: dict[str, Any]
+    validator: dict[str, Any] | None
+    request_models: dict[str, str]
+    request_parameters: dict[str, bool]
+
+
+@dataclass
+class ApiResource:
+    resource_id: str
+    path: str
+    methods: dict[str, ApiMethod] = field(default_factory=dict)
+
+    @property
+    def parts(self) -> list[str]:
+        return [part for part in self.path.split("/") if part]
+
+
+@dataclass
+class RestApi:
+    """One REST API and its deployed stage, as the template defines them."""
+
+    logical_id: str
+    stack_name: str
+    api_id: str
+    name: str
+    stage_name: str
+    stage_variables: dict[str, str]
+    resources: list[ApiResource]
+    models: dict[str, dict[str, Any]]
+    gateway_responses: dict[str, dict[str, Any]]
+    binary_media_types: list[str]
+
+    @property
+    def public_url(self) -> str:
+        """The invoke URL the stack outputs (what a deployed stage would answer on)."""
+        return f"https://{self.api_id}.execute-api.{REGION}.amazonaws.com/{self.stage_name}/"
+
+    def match(self, path: str) -> tuple[ApiResource, dict[str, str]] | None:
+        """The resource a request path maps to, and its path parameters."""
+        segments = [part for part in path.split("/") if part]
+        best: tuple[int, ApiResource, dict[str, str]] | None = None
+        for resource in self.resources:
+            parameters = _match_parts(resource.parts, segments)
+            if parameters is None:
+                continue
+            # Literal segments beat parameters, which beat greedy {proxy+}.
+            score = sum(
+                3 if not part.startswith("{") else 1 if part.endswith("+}") else 2
+                for part in resource.parts
+            )
+            if best is None or score > best[0]:
+                best = (score, resource, parameters)
+        return (best[1], best[2]) if best else None
+
+
+def _match_parts(parts: list[str], segments: list[str]) -> dict[str, str] | None:
+    parameters: dict[str, str] = {}
+    for index, part in enumerate(parts):
+        if part.startswith("{") and part.endswith("+}"):
+            rest = segments[index:]
+            if not rest:
+                return None
+            parameters[part[1:-2]] = "/".join(rest)
+            return parameters
+        if index >= len(segments):
+            return None
+        if part.startswith("{") and part.endswith("}"):
+            parameters[part[1:-1]] = segments[index]
+        elif part != segments[index]:
+            return None
+    return parameters if len(parts) == len(segments) else None
+
+
+def rest_apis(deployment: Deployment) -> list[RestApi]:
+    """Every REST API of the stage with a stage to serve."""
+    apis: list[RestApi] = []
+    for api_resource in deployment.resources("AWS::ApiGateway::RestApi"):
+        stack = deployment.stacks[api_resource.stack_name]
+        in_stack = list(stack.resources.values())
+        api_id = api_resource.physical_id
+
+        def of(
+            kind: str, stack_resources: list[Resource] = in_stack, api: Any = api_id
+        ) -> list[Resource]:
+            return [
+                resource
+                for resource in stack_resources
+                if resource.resource_type == f"AWS::ApiGateway::{kind}"
+                and resource.properties.get("RestApiId") == api
+            ]
+
+        stages = of("Stage")
+        if not stages:
+            continue
+        root_id = api_resource.attributes["RootResourceId"]
+        by_id = {resource.physical_id: resource for resource in of("Resource")}
+
+        def full_path(
+            resource_id: str, nodes: dict[Any, Resource] = by_id, root: Any = root_id
+        ) -> str:
+            if resource_id == root:
+                return "/"
+            node = nodes[resource_id]
+            parent = full_path(node.properties["ParentId"])
+            return f"{parent.rstrip('/')}/{node.properties['PathPart']}"
+
+        resources = {root_id: ApiResource(root_id, "/")}
+        for resource_id in by_id:
+            resources[resource_id] = ApiResource(resource_id, full_path(resource_id))
+        validators = {
+            resource.physical_id: resource.properties for resource in of("RequestValidator")
+        }
+        for method in of("Method"):
+            props = method.properties
+            resources[props["ResourceId"]].methods[props["HttpMethod"].upper()] = ApiMethod(
+                http_method=props["HttpMethod"].upper(),
+                authorization_type=props.get("AuthorizationType", "NONE"),
+                integration=props.get("Integration") or {},
+                validator=validators.get(props.get("RequestValidatorId")),
+                request_models=props.get("RequestModels") or {},
+                request_parameters={
+                    name: bool(required)
+                    for name, required in (props.get("RequestParameters") or {}).items()
+                },
+            )
+        models = {model.physical_id: model.properties.get("Schema") or {} for model in of("Model")}
+        responses = {
+            resource.properties["ResponseType"]: resource.properties
+            for resource in of("GatewayResponse")
+        }
+        for stage in stages:
+            apis.append(
+                RestApi(
+                    logical_id=api_resource.logical_id,
+                    stack_name=api_resource.stack_name,
+                    api_id=api_id,
+                    name=api_resource.properties.get("Name", api_resource.logical_id),
+                    stage_name=stage.properties["StageName"],
+                    stage_variables=stage.properties.get("Variables") or {},
+                    resources=list(resources.values()),
+                    models=models,
+                    gateway_responses=responses,
+                    binary_media_types=api_resource.properties.get("BinaryMediaTypes") or [],
+                )
+            )
+    return apis
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class ApiGatewayServer:
+    """Serves one REST API stage on ``http://127.0.0.1:<port>/<stage>/``."""
+
+    def __init__(
+        self,
+        api: RestApi,
+        *,
+        functions: Callable[[str], FunctionRuntime],
+        permissions: list[dict[str, Any]],
+        identities: Callable[[str], Credentials | None],
+    ) -> None:
+        self.api = api
+        self._functions = functions
+        self._permissions = permissions
+        self._identities = identities
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/{self.api.stage_name}/"
+
+    def start(self) -> ApiGatewayServer:
+        self._server = make_server(
+            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # ------------------------------------------------------------------ requests
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        request_id = str(uuid.uuid4())
+        try:
+            response = self.handle(request, request_id)
+        except GatewayError as error:
+            response = self._gateway_response(error, request_id)
+        response.headers["x-amzn-RequestId"] = request_id
+        return response(environ, start_response)
+
+    def handle(self, request: Request, request_id: str) -> Response:
+        self.requests += 1
+        prefix = f"/{self.api.stage_name}"
+        if request.path != prefix and not request.path.startswith(prefix + "/"):
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        path = request.path[len(prefix) :] or "/"
+        matched = self.api.match(path)
+        method_name = request.method.upper()
+        if matched is None:
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        resource, path_parameters = matched
+        method = resource.methods.get(method_name) or resource.methods.get("ANY")
+        if method is None:
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        body = request.get_data(cache=True)
+        if len(body) > _MAX_BODY:
+            raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
+        credentials = None
+        if method.authorization_type == "AWS_IAM":
+            credentials = self._authenticate(request, body)
+        elif method.authorization_type not in ("NONE", ""):
+            raise GatewayError(
+                "API_CONFIGURATION_ERROR",
+                f"authorization type {method.authorization_type} is not emulated by localstage",
+            )
+        self._validate(request, method, body, path_parameters)
+        integration = method.integration
+        if integration.get("Type") != "AWS_PROXY":
+            raise GatewayError(
+                "API_CONFIGURATION_ERROR",
+                f"integration type {integration.get('Type')} is not emulated by localstage",
+            )
+        match = _FUNCTION_ARN.search(str(integration.get("Uri", "")))
+        if match is None:
+            raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error", status=500)
+        function_arn = match.group("arn")
+        source_arn = (
+            f"arn:{PARTITION}:execute-api:{REGION}:{ACCOUNT_ID}:{self.api.api_id}/"
+            f"{self.api.stage_name}/{method_name}{path}"
+        )
+        if not self._permitted(function_arn, source_arn):
+            # What AWS logs as "Invalid permissions on Lambda function".
+            raise GatewayError("DEFAULT_5XX", "Internal server error", status=500)
+        binary = _is_binary(request.content_type or "", self.api.binary_media_types)
+        event = api_gateway_event(
+            api_id=self.api.api_id,
+            stage=self.api.stage_name,
+            resource_id=resource.resource_id,
+            resource_path=resource.path,
+            method=method_name,
+            path=path,
+            headers=_event_headers(request),
+            query=list(request.args.items(multi=True)),
+            path_parameters=path_parameters,
+            stage_variables=self.api.stage_variables,
+            body=body,
+            binary=binary,
+            identity=api_identity(
+                access_key=credentials.access_key_id if credentials else None,
+                principal_arn=credentials.principal_arn if credentials else None,
+                source_ip=request.remote_addr or "127.0.0.1",
+                user_agent=request.headers.get("User-Agent"),
+            ),
+            request_id=request_id,
+        )
+        result = self._functions(function_arn).invoke(event)
+        if result.error is not None:
+            raise GatewayError("DEFAULT_5XX", "Internal server error", status=502)
+        return _proxy_response(result.payload)
+
+    def _authenticate(self, request: Request, body: bytes) -> Credentials:
+        authorization = request.headers.get("Authorization")
+        if not authorization:
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        credential = _CREDENTIAL.search(authorization)
+        signature = _SIGNATURE.search(authorization)
+        signed_headers = _SIGNED_HEADERS.search(authorization)
+        if not (
+            authorization.startswith("AWS4-HMAC-SHA256 ")
+            and credential
+            and signature
+            and signed_headers
+            and request.headers.get("X-Amz-Date")
+        ):
+            raise GatewayError(
+                "INCOMPLETE_SIGNATURE",
+                f"Authorization header requires 'Credential', 'Signature', 'SignedHeaders' "
+                f"and 'X-Amz-Date'. Authorization={authorization}",
+                status=403,
+            )
+        identity = self._identities(credential.group("key"))
+        if identity is None:
+            raise GatewayError(
+                "UNAUTHORIZED",
+                "The security token included in the request is invalid",
+                status=403,
+            )
+        expected = _signature(request, body, identity, signed_headers.group("headers"))
+        if expected != signature.group("signature"):
+            raise GatewayError(
+                "INVALID_SIGNATURE",
+                "The request signature we calculated does not match the signature you "
+                "provided. Check your AWS Secret Access Key and signing method.",
+            )
+        return identity
+
+    def _validate(
+        self, request: Request, method: ApiMethod, body: bytes, path_parameters: dict[str, str]
+    ) -> None:
+        validator = method.validator
+        if not validator:
+            return
+        if validator.get("ValidateRequestParameters"):
+            missing = []
+            for name, required in method.request_parameters.items():
+                if not required:
+                    continue
+                location, _, key = name.removeprefix("method.request.").partition(".")
+                present = {
+                    "path": lambda k: bool(path_parameters.get(k)),
+                    "querystring": lambda k: k in request.args,
+                    "header": lambda k: k in request.headers,
+                    "multivaluequerystring": lambda k: k in request.args,
+                    "multivalueheader": lambda k: k in request.headers,
+                }.get(location, lambda _k: True)(key)
+                if not present:
+                    missing.append(key)
+            if missing:
+                raise GatewayError(
+                    "BAD_REQUEST_PARAMETERS",
+                    f"Missing required request parameters: [{', '.join(missing)}]",
+                )
+        if validator.get("ValidateRequestBody") and method.request_models:
+            content_type = (request.content_type or "application/json").split(";")[0].strip()
+            model_name = method.request_models.get(content_type) or method.request_models.get(
+                "$default"
+            )
+            schema = self.api.models.get(model_name) if model_name else None
+            if schema is None or model_name == "Empty":
+                return
+            try:
+                document = json.loads(body or b"null")
+            except ValueError:
+                raise GatewayError(
+                    "BAD_REQUEST_BODY", "Invalid request body", validation="Invalid JSON"
+                ) from None
+            errors = sorted(
+                jsonschema.Draft4Validator(schema).iter_errors(document), key=lambda e: e.path
+            )
+            if errors:
+                raise GatewayError(
+                    "BAD_REQUEST_BODY",
+                    "Invalid request body",
+                    validation="[" + ", ".join(error.message for error in errors) + "]",
+                )
+
+    def _permitted(self, function_arn: str, source_arn: str) -> bool:
+        for permission in self._permissions:
+            if permission.get("FunctionName") not in (
+                function_arn,
+                function_arn.rsplit(":", 1)[-1],
+            ):
+                continue
+            if permission.get("Principal") != "apigateway.amazonaws.com":
+                continue
+            if permission.get("Action") not in ("lambda:InvokeFunction", "lambda:*"):
+                continue
+            pattern = permission.get("SourceArn")
+            if pattern is None or fnmatch.fnmatchcase(source_arn, pattern):
+                return True
+        return False
+
+    def _gateway_response(self, error: GatewayError, request_id: str) -> Response:
+        configured = self.api.gateway_responses
+        status = error.status or DEFAULT_STATUS.get(error.response_type, 500)
+        family = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+        spec = configured.get(error.response_type) or configured.get(family) or {}
+        if spec.get("StatusCode"):
+            status = int(spec["StatusCode"])
+        template = (spec.get("ResponseTemplates") or {}).get(
+            "application/json", '{"message":$context.error.messageString}'
+        )
+        variables = {
+            "$context.error.messageString": json.dumps(error.message),
+            "$context.error.message": error.message,
+            "$context.error.responseType": error.response_type,
+            "$context.error.validationErrorString": error.extra.get("validation", ""),
+            "$context.requestId": request_id,
+        }
+        body = template
+        for name in sorted(variables, key=len, reverse=True):
+            body = body.replace(name, variables[name])
+        response = Response(body, status=status, content_type="application/json")
+        for name, value in (spec.get("ResponseParameters") or {}).items():
+            if name.startswith("gatewayresponse.header."):
+                response.headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
+        response.headers["x-amzn-ErrorType"] = _ERROR_TYPES.get(
+            error.response_type, "InternalServerErrorException" if status >= 500 else "Exception"
+        )
+        return response
+
+
+def _event_headers(request: Request) -> list[tuple[str, str]]:
+    headers = [(name, value) for name, value in request.headers.items() if name != "Content-Length"]
+    headers.append(("X-Forwarded-For", request.remote_addr or "127.0.0.1"))
+    headers.append(("X-Forwarded-Port", str(request.environ.get("SERVER_PORT", ""))))
+    headers.append(("X-Forwarded-Proto", request.scheme))
+    return headers
+
+
+def _is_binary(content_type: str, binary_media_types: list[str]) -> bool:
+    media_type = content_type.split(";")[0].strip()
+    return any(
+        fnmatch.fnmatchcase(media_type, pattern.replace("~1", "/"))
+        for pattern in binary_media_types
+    )
+
+
+def _signature(request: Request, body: bytes, identity: Credentials, signed: str) -> str:
+    headers = {name: request.headers.get(name, "") for name in signed.split(";")}
+    aws_request = AWSRequest(
+        method=request.method,
+        url=request.url,
+        data=body,
+        headers=headers,
+    )
+    aws_request.context["timestamp"] = request.headers.get("X-Amz-Date", "")
+    credentials = botocore.credentials.Credentials(
+        identity.access_key_id, identity.secret_access_key, identity.session_token
+    )
+    scope_region = REGION
+    signer = SigV4Auth(credentials, "execute-api", scope_region)
+    canonical = signer.canonical_request(aws_request)
+    string_to_sign = signer.string_to_sign(aws_request, canonical)
+    return str(signer.signature(string_to_sign, aws_request))
+
+
+def _proxy_response(payload: Any) -> Response:
+    if not isinstance(payload, dict) or not isinstance(payload.get("statusCode"), int):
+        # A proxy integration must answer {"statusCode": int, ...}: anything else is a 502.
+        raise GatewayError("DEFAULT_5XX", "Internal server error", status=502)
+    body = payload.get("body") or ""
+    raw = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
+    response = Response(raw, status=payload["statusCode"])
+    response.headers.remove("Content-Type")
+    for name, values in (payload.get("multiValueHeaders") or {}).items():
+        for value in values:
+            response.headers.add(name, str(value))
+    for name, value in (payload.get("headers") or {}).items():
+        response.headers[name] = str(value)
+    if "Content-Type" not in response.headers:
+        response.headers["Content-Type"] = "application/json"
+    return response

@@ -1,0 +1,205 @@
+"""moto in its own process on loopback: the AWS APIs the stage's resources live in.
+
+moto runs in a child process so its global state never mixes with anything else in
+the caller's process (for example unit tests that use ``mock_aws``). IAM is enforced
+once the stage is deployed: every later request must be signed by a known identity
+whose policies allow the action (:meth:`MotoCloud.enforce_iam`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+
+from localstage.assembly import PROJECT_ROOT
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+ADMIN_USER = "localstage-admin"
+
+
+class CloudError(RuntimeError):
+    """The moto server could not be started or configured."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An access key (with a session token for an assumed role) and whose it is."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+    principal_arn: str
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+        if self.session_token:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        return env
+
+
+class MotoCloud:
+    """A moto server process plus clients for it.
+
+    Examples
+    --------
+    >>> with MotoCloud() as cloud:  # doctest: +SKIP
+    ...     cloud.client("sqs").create_queue(QueueName="q")
+    """
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self.endpoint_url = ""
+        self.admin: Credentials | None = None
+        self.iam_enforced = False
+        self._session = boto3.session.Session(
+            region_name=REGION, botocore_session=botocore.session.Session()
+        )
+        self._clients_lock = threading.Lock()
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def launch(self, *, aws_managed_policies: bool = False) -> None:
+        """Start the server process without waiting for it (it boots meanwhile).
+
+        ``aws_managed_policies`` loads AWS's managed policies into IAM (seconds of
+        start-up): only needed when a template attaches one.
+        """
+        if self._process is not None:
+            return
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AWS_", "MOTO_")) and key != "INITIAL_NO_AUTH_ACTION_COUNT"
+        }
+        if aws_managed_policies:
+            env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "localstage._moto_process"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def start(self) -> MotoCloud:
+        """Wait until the server answers and create the admin identity."""
+        self.launch()
+        assert self._process is not None
+        if self.endpoint_url:
+            return self
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise CloudError("the moto server process exited before it was ready")
+        port = json.loads(line)["port"]
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+        self.admin = self._create_admin()
+        return self
+
+    def _create_admin(self) -> Credentials:
+        # Before IAM is enforced anything goes: create the identity localstage itself
+        # (deployment, pollers, the test target) uses afterwards.
+        iam = self.client("iam", credentials=None)
+        iam.create_user(UserName=ADMIN_USER)
+        iam.put_user_policy(
+            UserName=ADMIN_USER,
+            PolicyName="everything",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
+        return Credentials(
+            key["AccessKeyId"],
+            key["SecretAccessKey"],
+            None,
+            f"arn:{PARTITION}:iam::{ACCOUNT_ID}:user/{ADMIN_USER}",
+        )
+
+    def assume_role(self, role_arn: str, session_name: str) -> Credentials:
+        """Credentials of ``role_arn``, as Lambda gets them for a function's role.
+
+        Must run before :meth:`enforce_iam` (the roles trust only AWS services).
+        """
+        if self.iam_enforced:
+            raise CloudError("assume roles before IAM is enforced")
+        sts = self.client("sts")
+        response = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])
+        credentials = response["Credentials"]
+        return Credentials(
+            credentials["AccessKeyId"],
+            credentials["SecretAccessKey"],
+            credentials["SessionToken"],
+            response["AssumedRoleUser"]["Arn"],
+        )
+
+    def enforce_iam(self) -> None:
+        """From now on every request must be signed by an identity allowed to make it."""
+        request = urllib.request.Request(
+            f"{self.endpoint_url}/moto-api/reset-auth",
+            data=b"0",
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+        self.iam_enforced = True
+
+    def client(self, service: str, credentials: Credentials | str | None = "admin") -> Any:
+        """A boto3 client for ``service`` on moto (the admin's unless told otherwise)."""
+        chosen = self.admin if credentials == "admin" else credentials
+        assert not isinstance(chosen, str)
+        key = (service, chosen.access_key_id if chosen else "anonymous")
+        with self._clients_lock:
+            if key not in self._clients:
+                # One botocore session for every client: service models load once.
+                self._clients[key] = self._session.client(  # type: ignore[call-overload]
+                    service,
+                    endpoint_url=self.endpoint_url,
+                    aws_access_key_id=chosen.access_key_id if chosen else "localstage",
+                    aws_secret_access_key=chosen.secret_access_key if chosen else "localstage",
+                    aws_session_token=chosen.session_token if chosen else None,
+                    config=Config(
+                        retries={"mode": "standard", "max_attempts": 2},
+                        account_id_endpoint_mode="disabled",
+                    ),
+                )
+            return self._clients[key]
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def __enter__(self) -> MotoCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,342 @@
+"""Lambda functions as worker processes: one process per execution environment.
+
+A function gets a pool of environments, created on demand (cold start) up to its
+reserved concurrency (or :data:`DEFAULT_MAX_ENVIRONMENTS`) and reused while warm.
+Each environment sees only the function's template environment plus what the Lambda
+runtime sets (``AWS_*`` pointing at moto, credentials of the function's role), imports
+the handler from the function's own code folder, and is killed and replaced when an
+invocation runs past the function's timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localstage.cloud import REGION, Credentials
+from localstage.logs import LogSink
+
+WORKER_SCRIPT = Path(__file__).resolve().parent / "_worker.py"
+DEFAULT_MAX_ENVIRONMENTS = 10
+#: Lambda's limit for the init phase of an on-demand function.
+INIT_TIMEOUT_SECONDS = 10.0
+RESERVED_VARIABLES = frozenset(
+    {
+        "_HANDLER",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_LOG_FORMAT",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+
+
+@dataclass
+class FunctionSpec:
+    """What localstage needs to run one ``AWS::Lambda::Function``."""
+
+    label: str
+    name: str
+    arn: str
+    handler: str
+    code_dir: Path
+    environment: dict[str, str]
+    timeout_seconds: float
+    memory_mb: int
+    credentials: Credentials
+    role_arn: str
+    log_group: str
+    reserved_concurrency: int | None = None
+    runtime: str = "python3.14"
+    log_format: str = "Text"
+
+
+@dataclass
+class InvocationResult:
+    """The outcome of one invocation, as the Invoke API reports it."""
+
+    request_id: str
+    payload: Any = None
+    #: ``{"errorType", "errorMessage", "stackTrace"}`` when the function failed.
+    error: dict[str, Any] | None = None
+    duration_ms: float = 0.0
+    cold_start: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@dataclass
+class _Environment:
+    process: subprocess.Popen[bytes]
+    to_worker: Any
+    messages: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+class FunctionRuntime:
+    """Runs one function's invocations in its own worker processes."""
+
+    def __init__(self, spec: FunctionSpec, *, endpoint_url: str, logs: LogSink) -> None:
+        self.spec = spec
+        self.endpoint_url = endpoint_url
+        self.logs = logs
+        self.max_environments = spec.reserved_concurrency or DEFAULT_MAX_ENVIRONMENTS
+        self._idle: list[_Environment] = []
+        self._count = 0
+        self._available = threading.Condition()
+        self._closed = False
+        self.invocations = 0
+
+    # ------------------------------------------------------------------ environment
+
+    def environment(self) -> dict[str, str]:
+        """Exactly what the function's process sees in ``os.environ``."""
+        spec = self.spec
+        env = {
+            key: value for key, value in spec.environment.items() if key not in RESERVED_VARIABLES
+        }
+        env.update(
+            {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LANG": "C.UTF-8",
+                "TZ": ":UTC",
+                "_HANDLER": spec.handler,
+                "LAMBDA_TASK_ROOT": str(spec.code_dir),
+                "LAMBDA_RUNTIME_DIR": str(WORKER_SCRIPT.parent),
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]")
+                + uuid.uuid4().hex,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_LOG_FORMAT": spec.log_format,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                # DynamoDB Streams on moto need it (see docs toolchain notes).
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                **spec.credentials.environment(),
+            }
+        )
+        # X-Ray is not emulated: keep Powertools Tracer from looking for a daemon.
+        env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        return env
+
+    def _start_environment(self) -> _Environment:
+        to_worker_read, to_worker_write = os.pipe()
+        from_worker_read, from_worker_write = os.pipe()
+        process = subprocess.Popen(
+            # -I: no PYTHONPATH, user site or script folder; -u: logs as they are
+            # written; -B: no bytecode files in the asset folder.
+            [
+                sys.executable,
+                "-I",
+                "-u",
+                "-B",
+                str(WORKER_SCRIPT),
+                str(to_worker_read),
+                str(from_worker_write),
+            ],
+            env=self.environment(),
+            cwd=self.spec.code_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(to_worker_read, from_worker_write),
+        )
+        os.close(to_worker_read)
+        os.close(from_worker_write)
+        environment = _Environment(process, os.fdopen(to_worker_write, "w", encoding="utf-8"))
+        assert process.stdout is not None and process.stderr is not None
+        for stream in (process.stdout, process.stderr):
+            thread = threading.Thread(target=self._pump_logs, args=(stream,), daemon=True)
+            thread.start()
+            environment.threads.append(thread)
+        reader = threading.Thread(
+            target=self._read_messages,
+            args=(os.fdopen(from_worker_read, "r", encoding="utf-8"), environment.messages),
+            daemon=True,
+        )
+        reader.start()
+        environment.threads.append(reader)
+        return environment
+
+    def _pump_logs(self, stream: Any) -> None:
+        for raw in iter(stream.readline, b""):
+            self.logs.write(self.spec.label, raw.decode("utf-8", errors="replace"))
+        stream.close()
+
+    @staticmethod
+    def _read_messages(stream: Any, messages: queue.Queue[dict[str, Any]]) -> None:
+        for line in stream:
+            messages.put(json.loads(line))
+        stream.close()
+        messages.put({"exited": True})
+
+    def _acquire(self) -> tuple[_Environment | None, bool]:
+        with self._available:
+            while True:
+                if self._closed:
+                    raise RuntimeError(f"function {self.spec.label} is shut down")
+                while self._idle:
+                    environment = self._idle.pop()
+                    if environment.alive:
+                        return environment, False
+                    self._count -= 1
+                if self._count < self.max_environments:
+                    self._count += 1
+                    return None, True
+                self._available.wait()
+
+    def _release(self, environment: _Environment | None) -> None:
+        with self._available:
+            if environment is not None and environment.alive and not self._closed:
+                self._idle.append(environment)
+            else:
+                self._count -= 1
+                if environment is not None:
+                    _kill(environment)
+            self._available.notify()
+
+    # ------------------------------------------------------------------ invoke
+
+    def invoke(self, event: Any, *, client_context: Any = None) -> InvocationResult:
+        """Run one invocation (waits for a free environment, starts one if allowed)."""
+        request_id = str(uuid.uuid4())
+        environment, cold = self._acquire()
+        result = InvocationResult(request_id, cold_start=cold)
+        started = time.monotonic()
+        init_ms = 0.0
+        try:
+            if environment is None:
+                environment = self._start_environment()
+                message = _next(environment, max(INIT_TIMEOUT_SECONDS, self.spec.timeout_seconds))
+                init_ms = (time.monotonic() - started) * 1000
+                if "init_error" in message or "ready" not in message:
+                    result.error = message.get("init_error") or {
+                        "errorType": "Runtime.ExitError",
+                        "errorMessage": f"RequestId: {request_id} Error: Runtime exited "
+                        "during init",
+                    }
+                    _kill(environment)
+                    return result
+            self.invocations += 1
+            self.logs.platform(
+                self.spec.label, "platform.start", {"requestId": request_id, "version": "$LATEST"}
+            )
+            deadline = time.time() + self.spec.timeout_seconds
+            environment.to_worker.write(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "function_arn": self.spec.arn,
+                        "deadline_ms": int(deadline * 1000),
+                        "event": event,
+                        "client_context": client_context,
+                        "trace_id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
+                    }
+                )
+                + "\n"
+            )
+            environment.to_worker.flush()
+            message = _next(environment, self.spec.timeout_seconds)
+            if "result" in message:
+                result.payload = json.loads(message["result"])
+            elif "error" in message:
+                result.error = message["error"]
+            elif "timeout" in message:
+                result.error = {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
+                    f"{self.spec.timeout_seconds:.2f} seconds",
+                }
+                self.logs.write(
+                    self.spec.label,
+                    json.dumps(
+                        {
+                            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "type": "platform.runtimeDone",
+                            "record": {"requestId": request_id, "status": "timeout"},
+                        }
+                    ),
+                )
+                _kill(environment)
+            else:
+                result.error = {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited",
+                }
+                _kill(environment)
+            return result
+        except BrokenPipeError:
+            result.error = {"errorType": "Runtime.ExitError", "errorMessage": "Runtime exited"}
+            if environment is not None:
+                _kill(environment)
+            return result
+        finally:
+            result.duration_ms = (time.monotonic() - started) * 1000 - init_ms
+            self.logs.platform(
+                self.spec.label,
+                "platform.report",
+                {
+                    "requestId": request_id,
+                    "metrics": {
+                        "durationMs": round(result.duration_ms, 2),
+                        "memorySizeMB": self.spec.memory_mb,
+                        **({"initDurationMs": round(init_ms, 2)} if init_ms else {}),
+                    },
+                    "status": "error" if result.error else "success",
+                },
+            )
+            self._release(environment)
+
+    def close(self) -> None:
+        with self._available:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._available.notify_all()
+        for environment in idle:
+            _kill(environment)
+
+
+def _next(environment: _Environment, timeout: float) -> dict[str, Any]:
+    try:
+        return environment.messages.get(timeout=timeout)
+    except queue.Empty:
+        return {"timeout": True}
+
+
+def _kill(environment: _Environment) -> None:
+    if environment.alive:
+        environment.process.kill()
+    environment.process.wait()
+    with contextlib.suppress(OSError):
+        environment.to_worker.close()

@@ -1,0 +1,118 @@
+"""End-to-end scenarios, one module per pattern, run by ``python -m localstage demo``.
+
+A scenario module defines ``STACK`` (the pattern's stack name without the stage
+prefix, e.g. ``"DecoupledInvocation"``) and ``SCENARIOS``, a list of
+:class:`Scenario`. Modules whose stack is not in the stage are skipped, so a fork
+that deletes a pattern needs no change here. Scenarios only use a
+:class:`~localstage.target.Target`, so they can run against a deployed stage too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, TextIO
+
+from localstage.target import HttpResponse, Target
+
+
+class ScenarioFailedError(AssertionError):
+    """A scenario did not reach its expected end state."""
+
+
+@dataclass
+class Transcript:
+    """A short readable record of what a scenario did."""
+
+    stream: TextIO | None = None
+    lines: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    _last_poll: tuple[Any, ...] | None = None
+
+    def say(self, text: str) -> None:
+        line = f"  {time.monotonic() - self.started:6.2f}s  {text}"
+        self.lines.append(line)
+        if self.stream is not None:
+            print(line, file=self.stream, flush=True)
+
+    def http(self, response: HttpResponse, sent: Any) -> None:
+        path = response.url.split("/", 3)[-1]
+        # Polling repeats itself: print a poll only when its answer changes.
+        state = response.body.get("status") if isinstance(response.body, dict) else None
+        key = (response.method, path, response.status, state)
+        if response.method == "GET" and key == self._last_poll:
+            return
+        self._last_poll = key
+        request = f" {_short(sent)}" if sent is not None else ""
+        self.say(f"{response.method} /{path}{request} -> {response.status} {_short(response.body)}")
+
+
+def _short(value: Any, limit: int = 110) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One end-to-end story with an expected end state; ``run`` raises if not reached."""
+
+    name: str
+    run: Callable[[Target, Transcript], None]
+
+
+@dataclass
+class ScenarioResult:
+    stack: str
+    name: str
+    passed: bool
+    seconds: float
+    error: str | None = None
+
+
+def scenario_modules() -> list[ModuleType]:
+    """Every scenario module in this package, in name order."""
+    package = importlib.import_module(__name__)
+    return [
+        importlib.import_module(f"{__name__}.{module.name}")
+        for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name)
+        if not module.name.startswith("_")
+    ]
+
+
+def run_scenarios(
+    target: Target, stacks: list[str], *, stream: TextIO | None = None
+) -> list[ScenarioResult]:
+    """Run the scenarios of every module whose stack is deployed."""
+    results: list[ScenarioResult] = []
+    for module in scenario_modules():
+        stack = module.STACK
+        if not any(name == stack or name.endswith(f"-{stack}") for name in stacks):
+            continue
+        for scenario in module.SCENARIOS:
+            if stream is not None:
+                print(f"\n== {stack}: {scenario.name}", file=stream, flush=True)
+            transcript = Transcript(stream)
+            target.observer = transcript.http
+            began = time.monotonic()
+            try:
+                scenario.run(target, transcript)
+            except Exception as error:
+                seconds = time.monotonic() - began
+                message = f"{type(error).__name__}: {error}"
+                transcript.say(f"FAILED: {message}")
+                if stream is not None and not isinstance(error, AssertionError):
+                    traceback.print_exc(file=stream)
+                results.append(ScenarioResult(stack, scenario.name, False, seconds, message))
+            else:
+                seconds = time.monotonic() - began
+                transcript.say(f"ok ({seconds:.1f} s)")
+                results.append(ScenarioResult(stack, scenario.name, True, seconds))
+            finally:
+                target.observer = None
+    return results

@@ -1,0 +1,54 @@
+"""Event sources: what makes functions run besides a direct call.
+
+Each module here registers a factory with :func:`event_source`; at boot the stage
+calls every factory, which returns the sources it found in the deployment (for
+example one poller per SQS event source mapping). A new source type (DynamoDB
+streams, S3 notifications, schedules, ...) is a new module: nothing else changes.
+An event source mapping no factory claims stops the boot with a clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from localstage.deploy import Resource
+    from localstage.stage import LocalStage
+
+
+class EventSource(Protocol):
+    """A running source of events; it must stop when asked."""
+
+    description: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+SourceFactory = Callable[["LocalStage"], list[EventSource]]
+FACTORIES: list[SourceFactory] = []
+#: Services whose event source mappings a module handles (``sqs``, ``dynamodb``, ...).
+MAPPING_SERVICES: set[str] = set()
+
+
+def event_source(*mapping_services: str) -> Callable[[SourceFactory], SourceFactory]:
+    """Register a factory; ``mapping_services`` are the ESM source services it claims."""
+
+    def register(factory: SourceFactory) -> SourceFactory:
+        FACTORIES.append(factory)
+        MAPPING_SERVICES.update(mapping_services)
+        return factory
+
+    return register
+
+
+def mapping_service(mapping: Resource) -> str:
+    """The service of an event source mapping's source (``sqs``, ``dynamodb``, ``kinesis``)."""
+    return str(mapping.properties.get("EventSourceArn", "")).split(":")[2]
+
+
+def load_builtin_sources() -> None:
+    """Import the built-in source modules (each registers itself)."""
+    from localstage.sources import sqs  # noqa: F401

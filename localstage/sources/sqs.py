@@ -1,0 +1,222 @@
+"""SQS event source mappings, with Lambda's semantics.
+
+- Messages are received with the function's role (as Lambda does), so a role
+  without ``sqs:ReceiveMessage`` on the queue gets nothing: the failure is logged.
+- ``BatchSize`` (several receives of up to 10 when larger), ``MaximumBatchingWindowInSeconds``,
+  ``ScalingConfig.MaximumConcurrency`` (batches in flight at once), ``Enabled``.
+- Success deletes the batch. A function error leaves every message in the queue.
+  With ``ReportBatchItemFailures`` only the reported ``itemIdentifier``s stay; an
+  invalid report (unknown or empty id) fails the whole batch, as on AWS.
+- A message that stays becomes visible again when the queue's visibility timeout ends
+  (in stage time: with a fast clock localstage shortens it accordingly), and moto
+  moves it to the DLQ once ``maxReceiveCount`` receives are used up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from localstage.events import sqs_record
+from localstage.sources import EventSource, event_source, mapping_service
+
+if TYPE_CHECKING:
+    from localstage.deploy import Resource
+    from localstage.runtime import FunctionRuntime
+    from localstage.stage import LocalStage
+
+DEFAULT_MAXIMUM_CONCURRENCY = 5
+IDLE_POLL_SECONDS = (0.05, 0.5)
+
+
+@event_source("sqs")
+def sqs_mappings(stage: LocalStage) -> list[EventSource]:
+    sources: list[EventSource] = []
+    for mapping in stage.deployment.resources("AWS::Lambda::EventSourceMapping"):
+        if mapping_service(mapping) != "sqs":
+            continue
+        function = stage.function(mapping.properties["FunctionName"])
+        queue = stage.deployment.find("AWS::SQS::Queue", arn=mapping.properties["EventSourceArn"])
+        sources.append(SqsEventSourceMapping(stage, mapping, queue, function))
+    return sources
+
+
+def failed_message_ids(
+    message_ids: list[str], payload: Any, *, errored: bool, report_item_failures: bool
+) -> set[str]:
+    """Which messages of a batch stay in the queue after the function answered ``payload``.
+
+    A function error keeps the whole batch. Without ``ReportBatchItemFailures`` a
+    success deletes it all; with it, only the reported ``itemIdentifier``s stay, and a
+    report naming an unknown or empty id fails the whole batch, as on AWS.
+    """
+    every = set(message_ids)
+    if errored:
+        return every
+    if not report_item_failures or not isinstance(payload, dict):
+        return set()
+    failures = payload.get("batchItemFailures")
+    if not failures:
+        return set()
+    reported: set[str] = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not identifier or identifier not in every:
+            return every
+        reported.add(identifier)
+    return reported
+
+
+class SqsEventSourceMapping:
+    """Polls one queue and invokes one function with batches of its messages."""
+
+    def __init__(
+        self, stage: LocalStage, mapping: Resource, queue: Resource, function: FunctionRuntime
+    ) -> None:
+        props = mapping.properties
+        self.stage = stage
+        self.function = function
+        self.queue_arn: str = queue.attributes["Arn"]
+        self.queue_url: str = queue.attributes["QueueUrl"]
+        self.visibility_timeout = int(queue.properties.get("VisibilityTimeout", 30))
+        self.batch_size = int(props.get("BatchSize", 10))
+        self.batching_window = float(props.get("MaximumBatchingWindowInSeconds", 0))
+        self.max_concurrency = int(
+            (props.get("ScalingConfig") or {}).get(
+                "MaximumConcurrency", DEFAULT_MAXIMUM_CONCURRENCY
+            )
+        )
+        self.report_item_failures = "ReportBatchItemFailures" in (
+            props.get("FunctionResponseTypes") or []
+        )
+        self.enabled = str(props.get("Enabled", True)).lower() != "false"
+        if props.get("FilterCriteria"):
+            raise NotImplementedError(
+                f"{mapping.logical_id}: FilterCriteria on SQS mappings is not emulated yet"
+            )
+        self.description = (
+            f"SQS {queue.attributes['QueueName']} -> {function.spec.label} "
+            f"(batch {self.batch_size}, max concurrency {self.max_concurrency})"
+        )
+        self._sqs = stage.cloud.client("sqs", function.spec.credentials)
+        self._admin_sqs = stage.cloud.client("sqs")
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sqs-esm")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        if not self.enabled:
+            return
+        self._thread = threading.Thread(target=self._poll, daemon=True, name="sqs-poller")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _poll(self) -> None:
+        idle = IDLE_POLL_SECONDS[0]
+        while not self._stop.is_set():
+            self._slots.acquire()
+            try:
+                messages = self._receive_batch()
+            except Exception as error:
+                messages = []
+                self._report(f"ReceiveMessage failed: {error}")
+            if not messages:
+                self._slots.release()
+                self._stop.wait(idle)
+                idle = min(idle * 2, IDLE_POLL_SECONDS[1])
+                continue
+            idle = IDLE_POLL_SECONDS[0]
+            self._pool.submit(self._process, messages)
+
+    def _receive_batch(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        window_ends = self.stage.clock.time() + self.batching_window
+        while len(messages) < self.batch_size and not self._stop.is_set():
+            response = self._sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            )
+            received = response.get("Messages") or []
+            messages.extend(received)
+            if not messages or self.stage.clock.time() >= window_ends:
+                break
+            if not received:
+                self._stop.wait(0.05)
+        return messages
+
+    def _process(self, messages: list[dict[str, Any]]) -> None:
+        try:
+            self.batches += 1
+            event = {"Records": [sqs_record(message, self.queue_arn) for message in messages]}
+            result = self.function.invoke(event)
+            failed = failed_message_ids(
+                [message["MessageId"] for message in messages],
+                result.payload,
+                errored=result.error is not None,
+                report_item_failures=self.report_item_failures,
+            )
+            done = [message for message in messages if message["MessageId"] not in failed]
+            self._delete(done)
+            self._return_to_queue(
+                [message for message in messages if message["MessageId"] in failed]
+            )
+        except Exception as error:
+            self._report(f"batch handling failed: {error}")
+        finally:
+            self._slots.release()
+
+    def _delete(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            response = self._sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                    for index, message in enumerate(chunk)
+                ],
+            )
+            if response.get("Failed"):
+                self._report(f"DeleteMessageBatch failed: {response['Failed']}")
+
+    def _return_to_queue(self, messages: list[dict[str, Any]]) -> None:
+        clock = self.stage.clock
+        if not messages or clock.speed == 1:
+            return
+        # The visibility timeout is stage time: with a faster clock it ends sooner.
+        seconds = math.ceil(clock.real_seconds(self.visibility_timeout))
+        for message in messages:
+            self._admin_sqs.change_message_visibility(
+                QueueUrl=self.queue_url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=seconds,
+            )
+
+    def _report(self, message: str) -> None:
+        # A lasting problem (say a role without sqs:ReceiveMessage) is logged once.
+        if message == self.last_error:
+            return
+        self.last_error = message
+        self.stage.logs.write(
+            self.function.spec.label,
+            json.dumps(
+                {
+                    "type": "localstage.eventSourceMapping",
+                    "source": self.queue_arn,
+                    "error": message,
+                }
+            ),
+        )

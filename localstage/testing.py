@@ -1,0 +1,44 @@
+"""Booting stage ``local`` for a test suite (``tests/e2e``): once, with a fast clock.
+
+Booting synthesizes the app and starts moto and the functions (seconds), so a suite
+boots once and shares the stage; it must stop it when done, so that no poller keeps
+running while other suites use moto in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from localstage.stage import LocalStage
+
+#: Stage time in tests: a 180 s visibility timeout lasts 2 s.
+TEST_CLOCK_SPEED = 90.0
+#: Set to an already synthesized assembly (``.localstage/cdk.out/assembly-local``) to
+#: skip the synth, e.g. while iterating on handler code only.
+ASSEMBLY_VARIABLE = "LOCALSTAGE_ASSEMBLY"
+
+
+@contextmanager
+def booted_stage() -> Iterator[LocalStage]:
+    """Stage ``local`` booted in a temporary work folder, stopped on exit.
+
+    The function logs stay in ``<workdir>/logs`` for a look after a failure; the
+    synthesized assembly is removed.
+    """
+    assembly = os.environ.get(ASSEMBLY_VARIABLE)
+    workdir = Path(tempfile.mkdtemp(prefix="localstage-tests-"))
+    stage = LocalStage(
+        workdir=workdir,
+        assembly_dir=Path(assembly) if assembly else None,
+        clock_speed=TEST_CLOCK_SPEED,
+    )
+    try:
+        with stage:
+            yield stage
+    finally:
+        shutil.rmtree(workdir / "cdk.out", ignore_errors=True)

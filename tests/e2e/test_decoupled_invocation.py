@@ -1,0 +1,122 @@
+"""Decoupled invocation end to end: the API, the queue, the worker and the table as wired."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from localstage.target import HttpResponse, Target
+
+STACK = "DecoupledInvocation"
+TIMEOUT = 30.0
+DEAD_LETTER_TIMEOUT = 60.0
+
+
+def _api(target: Target) -> str:
+    return target.output(STACK, "ApiUrl")
+
+
+def _submit(target: Target, job: dict[str, object]) -> HttpResponse:
+    return target.call_api(_api(target), "POST", "jobs", json_body=job)
+
+
+def _poll(target: Target, location: str) -> HttpResponse:
+    def finished() -> HttpResponse | None:
+        response = target.call_api(_api(target), "GET", location)
+        assert response.status in (200, 202), response.body
+        return response if response.status == 200 else None
+
+    return target.wait_for(f"{location} to answer 200", finished, timeout=TIMEOUT)
+
+
+def test_post_answers_202_and_polling_ends_in_200_with_the_result(target: Target) -> None:
+    # GIVEN a job request
+    job = {"task": "e2e-happy", "input": "payload", "duration_ms": 50}
+
+    # WHEN it is submitted and polled
+    accepted = _submit(target, job)
+    done = _poll(target, accepted.headers["location"])
+
+    # THEN the API accepted it at once and the worker stored the result
+    assert accepted.status == 202
+    assert accepted.body["status"] == "PENDING"
+    assert accepted.headers["location"] == f"/api/jobs/{accepted.body['job_id']}"
+    assert "retry-after" in accepted.headers
+    assert done.body["status"] == "DONE"
+    assert done.body["result"] == {
+        "sha256": hashlib.sha256(b"payload").hexdigest(),
+        "length": 7,
+        "task": "e2e-happy",
+    }
+
+
+def test_a_business_failure_ends_failed(target: Target) -> None:
+    # GIVEN a job that fails
+    accepted = _submit(target, {"task": "e2e-fail", "outcome": "fail"})
+
+    # WHEN it has run
+    finished = _poll(target, accepted.headers["location"])
+
+    # THEN the client sees FAILED with the reason
+    assert finished.body["status"] == "FAILED"
+    assert finished.body["error"]["code"] == "job_failed"
+
+
+def test_a_poison_message_lands_in_the_dead_letter_queue(target: Target) -> None:
+    # GIVEN the task queue and its DLQ
+    queue = target.output(STACK, "TaskQueueUrl")
+    dead_letters = target.output(STACK, "TaskDeadLetterQueueUrl")
+    before = target.queue_depth(dead_letters)
+
+    # WHEN a message the worker cannot parse is queued
+    target.send_message(queue, "this is not a task message")
+
+    # THEN after maxReceiveCount failed receives it is in the DLQ
+    target.wait_for(
+        "the poison message to reach the DLQ",
+        lambda: target.queue_depth(dead_letters) > before or None,
+        timeout=DEAD_LETTER_TIMEOUT,
+        interval=0.5,
+    )
+    target.wait_for(
+        "the task queue to drain", lambda: target.queue_depth(queue) == 0, timeout=TIMEOUT
+    )
+
+
+def test_a_duplicate_delivery_changes_nothing(target: Target) -> None:
+    # GIVEN a finished job
+    accepted = _submit(target, {"task": "e2e-duplicate", "input": "once"})
+    job_id = accepted.body["job_id"]
+    first = _poll(target, accepted.headers["location"])
+    table = target.output(STACK, "JobTableName")
+    stored = target.get_item(table, {"job_id": job_id})
+    assert stored is not None
+
+    # WHEN its task message is delivered again and consumed
+    queue = target.output(STACK, "TaskQueueUrl")
+    target.send_message(queue, json.dumps({"job_id": job_id}))
+    target.wait_for(
+        "the duplicate to be consumed", lambda: target.queue_depth(queue) == 0, timeout=TIMEOUT
+    )
+
+    # THEN the job and what the client sees are unchanged
+    assert target.get_item(table, {"job_id": job_id}) == stored
+    assert target.call_api(_api(target), "GET", accepted.headers["location"]).body == first.body
+
+
+def test_a_bad_body_is_refused_by_the_validator_with_400(target: Target) -> None:
+    # WHEN the body breaks the request model (empty task, unknown field)
+    response = _submit(target, {"task": "", "unexpected": True})
+
+    # THEN API Gateway answers 400 in the app's error shape
+    assert response.status == 400
+    assert response.body == {"error": "invalid_request", "message": "Invalid request body"}
+
+
+def test_an_unsigned_request_is_refused_with_403(target: Target) -> None:
+    # WHEN a request carries no SigV4 signature
+    response = target.call_api(_api(target), "POST", "jobs", json_body={"task": "x"}, signed=False)
+
+    # THEN IAM authorization refuses it before any function runs
+    assert response.status == 403
+    assert response.body == {"error": "client_error", "message": "Missing Authentication Token"}

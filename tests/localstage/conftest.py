@@ -1,0 +1,20 @@
+"""A tiny throwaway stage (tests/localstage/tiny.py), booted once for the engine tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from localstage.stage import LocalStage
+from tests.localstage.tiny import HANDLER, TEMPLATE, write_assembly
+
+
+@pytest.fixture(scope="package")
+def tiny_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
+    root = tmp_path_factory.mktemp("tiny")
+    assembly = write_assembly(root / "assembly-test", TEMPLATE, HANDLER)
+    with LocalStage(
+        stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=30
+    ) as stage:
+        yield stage

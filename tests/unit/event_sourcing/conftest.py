@@ -1,0 +1,399 @@
+"""Fixtures for event sourcing: the moto event table (with its stream), the bus with a
+consumer queue, fresh handler modules, fake time, and drivers for the API and the
+stream publisher that use real AWS event shapes."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import random
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.support import events as events_support
+from tests.support.events import HttpResponse, dynamodb_stream_event
+from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeLambdaContext, FakeSleep
+
+TABLE_NAME = "event-sourcing-events-test"
+BUS_NAME = "event-sourcing-bus-test"
+CONSUMER_QUEUE = "event-sourcing-consumer-test"
+FAILURE_QUEUE = "event-sourcing-publisher-failures-test"
+EVENT_SOURCE = "serverless-patterns.accounts"
+STAGE = "api"
+ALICE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/alice"
+BOB_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/bob"
+SNAPSHOT_INTERVAL = 5
+MAX_APPEND_ATTEMPTS = 4
+HANDLER_MODULES = ("accounts", "account_api", "account_publisher")
+# moto serves DynamoDB Streams only with account-id endpoints off (toolchain.md).
+STREAMS_CONFIG = Config(account_id_endpoint_mode="disabled")
+
+
+# --------------------------------------------------------------------------- events
+
+
+def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    """A REST proxy event on this pattern's stage (see ``tests.support.events``)."""
+    return events_support.api_event(method, path, stage=STAGE, **kwargs)
+
+
+def command_event(
+    account_id: str,
+    command: str,
+    body: str | dict[str, Any] | None,
+    *,
+    headers: dict[str, str] | None = None,
+    base64_body: bool = False,
+    user_arn: str | None = ALICE_ARN,
+) -> dict[str, Any]:
+    """``POST /accounts/{id}/credit|withdraw``; a dict body is JSON-encoded."""
+    text = json.dumps(body) if isinstance(body, dict) else body
+    if base64_body and text is not None:
+        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return api_event(
+        "POST",
+        f"/accounts/{account_id}/{command}",
+        resource=f"/accounts/{{account_id}}/{command}",
+        path_parameters={"account_id": account_id},
+        body=text,
+        is_base64_encoded=base64_body,
+        headers=headers,
+        user_arn=user_arn,
+    )
+
+
+# --------------------------------------------------------------------------- moto infra
+
+
+@dataclass
+class Infra:
+    """The moto table, stream, bus and queues, and ways to look at them."""
+
+    dynamodb: Any
+    streams: Any
+    sqs: Any
+    events: Any
+    stream_arn: str
+    consumer_queue_url: str
+    failure_queue_url: str
+    _iterators: dict[str, str] = field(default_factory=dict)
+
+    def raw_items(self) -> list[dict[str, Any]]:
+        return list(self.dynamodb.scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"])
+
+    def event_items(self, account_id: str | None = None) -> list[dict[str, Any]]:
+        """Event items (attribute values), by account and version."""
+        items = [i for i in self.raw_items() if i.get("kind", {}).get("S") == "event"]
+        if account_id is not None:
+            items = [i for i in items if i["account_id"]["S"] == account_id]
+        return sorted(items, key=lambda i: (i["account_id"]["S"], int(i["version"]["N"])))
+
+    def versions(self, account_id: str) -> list[int]:
+        return [int(i["version"]["N"]) for i in self.event_items(account_id)]
+
+    def snapshot(self, account_id: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=TABLE_NAME,
+            Key={"account_id": {"S": account_id}, "version": {"N": "0"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return dict(item) if item else None
+
+    def delete_snapshot(self, account_id: str) -> None:
+        self.dynamodb.delete_item(
+            TableName=TABLE_NAME, Key={"account_id": {"S": account_id}, "version": {"N": "0"}}
+        )
+
+    def new_stream_records(self) -> list[dict[str, Any]]:
+        """Records added to the stream since the last call, in the Lambda shape."""
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"][
+            "Shards"
+        ]
+        records: list[dict[str, Any]] = []
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            iterator = (
+                self._iterators.get(shard_id)
+                or self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            )
+            response = self.streams.get_records(ShardIterator=iterator)
+            self._iterators[shard_id] = response["NextShardIterator"]
+            records += [
+                events_support.dynamodb_stream_record_from_get_records(
+                    record, stream_arn=self.stream_arn
+                )
+                for record in response["Records"]
+            ]
+        return records
+
+    def consumed(self) -> list[dict[str, Any]]:
+        """Every domain event the bus delivered to the consumer queue (bodies parsed)."""
+        bodies: list[dict[str, Any]] = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.consumer_queue_url, MaxNumberOfMessages=10
+            ).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.consumer_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def failure_messages(self) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.failure_queue_url, MaxNumberOfMessages=10
+        ).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+
+@pytest.fixture
+def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
+    """Table (stream NEW_IMAGE, as the stack configures it), bus, queues and env."""
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    dynamodb = boto3.client("dynamodb", region_name=REGION, config=STREAMS_CONFIG)
+    streams = boto3.client("dynamodbstreams", region_name=REGION, config=STREAMS_CONFIG)
+    sqs = boto3.client("sqs", region_name=REGION)
+    bus = boto3.client("events", region_name=REGION)
+    dynamodb.create_table(
+        TableName=TABLE_NAME,
+        KeySchema=[
+            {"AttributeName": "account_id", "KeyType": "HASH"},
+            {"AttributeName": "version", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "account_id", "AttributeType": "S"},
+            {"AttributeName": "version", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    stream_arn = dynamodb.describe_table(TableName=TABLE_NAME)["Table"]["LatestStreamArn"]
+    consumer_queue_url = sqs.create_queue(QueueName=CONSUMER_QUEUE)["QueueUrl"]
+    failure_queue_url = sqs.create_queue(QueueName=FAILURE_QUEUE)["QueueUrl"]
+    consumer_arn = sqs.get_queue_attributes(
+        QueueUrl=consumer_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    # A downstream consumer: a rule on the bus delivering every account event to a queue.
+    bus.create_event_bus(Name=BUS_NAME)
+    bus.put_rule(
+        Name="all-account-events",
+        EventBusName=BUS_NAME,
+        EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
+    )
+    bus.put_targets(
+        Rule="all-account-events",
+        EventBusName=BUS_NAME,
+        Targets=[{"Id": "consumer", "Arn": consumer_arn}],
+    )
+    environment = {
+        "EVENT_TABLE_NAME": TABLE_NAME,
+        "SNAPSHOT_INTERVAL": str(SNAPSHOT_INTERVAL),
+        "MAX_APPEND_ATTEMPTS": str(MAX_APPEND_ATTEMPTS),
+        "IDEMPOTENCY_TTL_SECONDS": "86400",
+        "EVENT_BUS_NAME": BUS_NAME,
+        "EVENT_SOURCE": EVENT_SOURCE,
+        "FAILURE_QUEUE_URL": failure_queue_url,
+        "POWERTOOLS_SERVICE_NAME": "event-sourcing",
+        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return Infra(
+        dynamodb=dynamodb,
+        streams=streams,
+        sqs=sqs,
+        events=bus,
+        stream_arn=stream_arn,
+        consumer_queue_url=consumer_queue_url,
+        failure_queue_url=failure_queue_url,
+    )
+
+
+def import_fresh(name: str) -> ModuleType:
+    """Import a handler module anew, so its module-level clients bind to this test's moto."""
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+    return importlib.import_module(name)
+
+
+# --------------------------------------------------------------------------- call counting
+
+
+@dataclass
+class DynamoCall:
+    """One DynamoDB request the handler made, and how many items it returned."""
+
+    operation: str
+    items: int
+
+
+@dataclass
+class CallLog:
+    """Records every DynamoDB request of one boto3 client (through botocore's events)."""
+
+    calls: list[DynamoCall] = field(default_factory=list)
+
+    def hook(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        items = len(parsed.get("Items", [])) + (1 if "Item" in parsed else 0)
+        self.calls.append(DynamoCall(operation=model.name, items=items))
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+    @property
+    def operations(self) -> list[str]:
+        return [call.operation for call in self.calls]
+
+    @property
+    def items_read(self) -> int:
+        return sum(call.items for call in self.calls if call.operation in ("GetItem", "Query"))
+
+
+# --------------------------------------------------------------------------- handler drivers
+
+
+@dataclass
+class Bank:
+    """The freshly imported modules, the fakes installed in them, and call helpers."""
+
+    accounts: ModuleType
+    api: ModuleType
+    publisher: ModuleType
+    clock: FakeClock
+    sleep: FakeSleep
+    infra: Infra
+    calls: CallLog
+
+    def call(self, event: dict[str, Any]) -> HttpResponse:
+        return HttpResponse.from_proxy(
+            self.api.handler(event, FakeLambdaContext(function_name="AccountApi"))
+        )
+
+    def open(self, **kwargs: Any) -> HttpResponse:
+        body = kwargs.pop("body", None)
+        text = json.dumps(body) if isinstance(body, dict) else body
+        return self.call(api_event("POST", "/accounts", resource="/accounts", body=text, **kwargs))
+
+    def open_id(self) -> str:
+        response = self.open()
+        assert response.status == 201, response.body
+        account_id: str = response.body["account_id"]
+        return account_id
+
+    def credit(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
+        body = {"amount": body} if isinstance(body, int) and not isinstance(body, bool) else body
+        return self.call(command_event(account_id, "credit", body, **kwargs))
+
+    def withdraw(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
+        body = {"amount": body} if isinstance(body, int) and not isinstance(body, bool) else body
+        return self.call(command_event(account_id, "withdraw", body, **kwargs))
+
+    def get(self, account_id: str) -> HttpResponse:
+        return self.call(
+            api_event(
+                "GET",
+                f"/accounts/{account_id}",
+                resource="/accounts/{account_id}",
+                path_parameters={"account_id": account_id},
+            )
+        )
+
+    def history(self, account_id: str, **query: str) -> HttpResponse:
+        return self.call(
+            api_event(
+                "GET",
+                f"/accounts/{account_id}/events",
+                resource="/accounts/{account_id}/events",
+                path_parameters={"account_id": account_id},
+                query=query or None,
+            )
+        )
+
+    def publish(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Invoke the publisher with one batch, as the stream event source mapping does."""
+        response: dict[str, Any] = self.publisher.handler(
+            dynamodb_stream_event(*records), FakeLambdaContext(function_name="AccountPublisher")
+        )
+        return response
+
+    def competitor(self) -> Any:
+        """Another API instance's view of the table: an EventStore on its own client."""
+        client = boto3.client("dynamodb", region_name=REGION, config=STREAMS_CONFIG)
+        return self.accounts.EventStore(client, TABLE_NAME)
+
+    def before_write(self, action: Callable[[int], None]) -> None:
+        """Run ``action(n)`` before the handler's n-th write request (0-based) is sent.
+
+        Each AWS request is atomic, so doing a competing write here is exactly what
+        happens when another command commits between our read and our write.
+        """
+        counter = {"n": 0}
+
+        def hook(**_: Any) -> None:
+            n = counter["n"]
+            counter["n"] += 1
+            action(n)
+
+        events = self.api.store._client.meta.events
+        events.register("before-call.dynamodb.PutItem", hook)
+        events.register("before-call.dynamodb.TransactWriteItems", hook)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def bank(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bank]:
+    """Fresh ``accounts``, ``account_api`` and ``account_publisher`` wired to moto and fakes."""
+    import_fresh("accounts")
+    api = importlib.import_module("account_api")
+    publisher = importlib.import_module("account_publisher")
+    accounts = sys.modules["accounts"]
+    sleep = FakeSleep(clock)
+    monkeypatch.setattr(api, "clock", clock)
+    monkeypatch.setattr(api, "sleep", sleep)
+    monkeypatch.setattr(api, "rng", random.Random(7))
+    calls = CallLog()
+    api.store._client.meta.events.register("after-call.dynamodb", calls.hook)
+    yield Bank(
+        accounts=accounts,
+        api=api,
+        publisher=publisher,
+        clock=clock,
+        sleep=sleep,
+        infra=infra,
+        calls=calls,
+    )
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def es() -> SimpleNamespace:
+    """Event builders and constants for the tests (conftest modules are not importable)."""
+    return SimpleNamespace(
+        api_event=api_event,
+        command_event=command_event,
+        stage=STAGE,
+        alice_arn=ALICE_ARN,
+        bob_arn=BOB_ARN,
+        snapshot_interval=SNAPSHOT_INTERVAL,
+        max_append_attempts=MAX_APPEND_ATTEMPTS,
+        event_source=EVENT_SOURCE,
+        bus_name=BUS_NAME,
+    )

@@ -1,0 +1,366 @@
+"""Fixtures for one-off schedules: moto table, schedule group and DLQ, fresh handler
+modules, a fake clock, and drivers that play EventBridge Scheduler and Lambda.
+
+moto stores schedules but never fires them, so ``Handlers.fire`` does what the Scheduler
+does when a schedule comes due: it takes the schedule's real ``Target.Input``,
+substitutes the context attributes and invokes the executor with it. ``deliver`` then
+plays Lambda's asynchronous invocation: retries on error, and the destination record
+(``Success`` or ``RetriesExhausted``) handed to the cleanup.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+
+from tests.support import events as events_support
+from tests.support.events import HttpResponse
+from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock, FakeLambdaContext
+
+TABLE_NAME = "one-off-schedules-test"
+GROUP_NAME = "one-off-schedules-test-group"
+DLQ_NAME = "one-off-schedules-dlq-test"
+EXECUTOR_NAME = "ScheduleExecutor"
+EXECUTOR_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{EXECUTOR_NAME}"
+SCHEDULER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/test-scheduler-role"
+STAGE = "api"
+ALICE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/alice"
+BOB_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/bob"
+HORIZON_SECONDS = 30 * 86_400
+RETENTION_DAYS = 7
+UNDELIVERED_AFTER_SECONDS = 2 * 3600 + 900
+SCHEDULE_RETRY_ATTEMPTS = 3
+SCHEDULE_MAX_EVENT_AGE_SECONDS = 3600
+#: Lambda's asynchronous retries of the executor (the construct's default).
+EXECUTOR_RETRY_ATTEMPTS = 2
+HANDLER_MODULES = ("schedules", "schedule_api", "schedule_executor", "schedule_cleanup")
+
+
+def in_minutes(minutes: float, *, start: datetime = START) -> str:
+    """An ``at`` value ``minutes`` after the fake clock's start, in UTC with ``Z``."""
+    return (start + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- events
+
+
+def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    """A REST proxy event on this pattern's stage (see ``tests.support.events``)."""
+    return events_support.api_event(method, path, stage=STAGE, **kwargs)
+
+
+def post_event(
+    body: str | dict[str, Any] | None,
+    *,
+    headers: dict[str, str] | None = None,
+    user_arn: str | None = ALICE_ARN,
+) -> dict[str, Any]:
+    """``POST /schedules``; a dict body is JSON-encoded."""
+    text = json.dumps(body) if isinstance(body, dict) else body
+    return api_event(
+        "POST", "/schedules", resource="/schedules", body=text, headers=headers, user_arn=user_arn
+    )
+
+
+def item_event(method: str, schedule_id: str) -> dict[str, Any]:
+    """``GET`` or ``DELETE /schedules/{schedule_id}``."""
+    return api_event(
+        method,
+        f"/schedules/{schedule_id}",
+        resource="/schedules/{schedule_id}",
+        path_parameters={"schedule_id": schedule_id},
+    )
+
+
+# --------------------------------------------------------------------------- moto infra
+
+
+@dataclass
+class Infra:
+    """The moto table, schedule group and DLQ, and ways to look at them."""
+
+    dynamodb: Any
+    scheduler: Any
+    dead_letter_queue_arn: str
+
+    def items(self) -> list[dict[str, Any]]:
+        deserializer = TypeDeserializer()
+        raw = self.dynamodb.scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"]
+        return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in raw]
+
+    def item(self, schedule_id: str) -> dict[str, Any] | None:
+        raw = self.dynamodb.get_item(
+            TableName=TABLE_NAME, Key={"schedule_id": {"S": schedule_id}}, ConsistentRead=True
+        ).get("Item")
+        if raw is None:
+            return None
+        deserializer = TypeDeserializer()
+        return {k: deserializer.deserialize(v) for k, v in raw.items()}
+
+    def schedule_names(self, group: str = GROUP_NAME) -> list[str]:
+        pages = self.scheduler.get_paginator("list_schedules").paginate(GroupName=group)
+        return sorted(s["Name"] for page in pages for s in page["Schedules"])
+
+    def schedule(self, name: str, group: str = GROUP_NAME) -> dict[str, Any] | None:
+        try:
+            response: dict[str, Any] = self.scheduler.get_schedule(Name=name, GroupName=group)
+        except self.scheduler.exceptions.ResourceNotFoundException:
+            return None
+        return response
+
+    def delete_schedule(self, name: str, group: str = GROUP_NAME) -> None:
+        """What ``ActionAfterCompletion: DELETE`` does once the Scheduler is done."""
+        self.scheduler.delete_schedule(Name=name, GroupName=group)
+
+
+@pytest.fixture
+def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
+    """Table, schedule group and DLQ on moto, and the environment the construct sets."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    scheduler = boto3.client("scheduler", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    dynamodb.create_table(
+        TableName=TABLE_NAME,
+        KeySchema=[{"AttributeName": "schedule_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "schedule_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    scheduler.create_schedule_group(Name=GROUP_NAME)
+    queue_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    environment = {
+        "SCHEDULE_TABLE_NAME": TABLE_NAME,
+        "SCHEDULE_GROUP_NAME": GROUP_NAME,
+        "EXECUTOR_FUNCTION_ARN": EXECUTOR_ARN,
+        "SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN,
+        "SCHEDULE_DEAD_LETTER_QUEUE_ARN": dlq_arn,
+        "SCHEDULE_HORIZON_SECONDS": str(HORIZON_SECONDS),
+        "SCHEDULE_RETRY_ATTEMPTS": str(SCHEDULE_RETRY_ATTEMPTS),
+        "SCHEDULE_MAX_EVENT_AGE_SECONDS": str(SCHEDULE_MAX_EVENT_AGE_SECONDS),
+        "RECORD_RETENTION_DAYS": str(RETENTION_DAYS),
+        "UNDELIVERED_AFTER_SECONDS": str(UNDELIVERED_AFTER_SECONDS),
+        "POWERTOOLS_SERVICE_NAME": "one-off-schedules",
+        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return Infra(dynamodb=dynamodb, scheduler=scheduler, dead_letter_queue_arn=dlq_arn)
+
+
+def import_fresh(name: str) -> ModuleType:
+    """Import a handler module anew, so its module-level clients bind to this test's moto."""
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+    return importlib.import_module(name)
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+@dataclass
+class Delivery:
+    """One asynchronous invocation of the executor as Lambda ran it."""
+
+    event: dict[str, Any]
+    request_id: str
+    attempts: int
+    response: dict[str, Any] | None
+    error: BaseException | None
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Handlers:
+    """The freshly imported modules, the fake clock, and drivers for every event source."""
+
+    schedules: ModuleType
+    api: ModuleType
+    executor: ModuleType
+    cleanup: ModuleType
+    clock: FakeClock
+    infra: Infra
+
+    # ------------------------------------------------------------------ API Gateway
+
+    def call_api(self, event: dict[str, Any]) -> HttpResponse:
+        return HttpResponse.from_proxy(
+            self.api.handler(event, FakeLambdaContext(function_name="ScheduleApi"))
+        )
+
+    def post(self, body: str | dict[str, Any] | None, **kwargs: Any) -> HttpResponse:
+        return self.call_api(post_event(body, **kwargs))
+
+    def create(self, body: dict[str, Any], **kwargs: Any) -> str:
+        response = self.post(body, **kwargs)
+        assert response.status == 201, response.body
+        return str(response.body["schedule_id"])
+
+    def get(self, schedule_id: str) -> HttpResponse:
+        return self.call_api(item_event("GET", schedule_id))
+
+    def cancel(self, schedule_id: str) -> HttpResponse:
+        return self.call_api(item_event("DELETE", schedule_id))
+
+    # ------------------------------------------------------------------ Scheduler
+
+    def fire(
+        self, schedule_id: str, *, attempt_number: int = 1, execution_id: str | None = None
+    ) -> dict[str, Any]:
+        """The executor's event when the schedule comes due: its real input, substituted.
+
+        Moves the fake clock to the schedule's time first.
+        """
+        schedule = self.infra.schedule(schedule_id)
+        assert schedule is not None, f"schedule {schedule_id} does not exist"
+        expression = schedule["ScheduleExpression"]
+        scheduled_time = datetime.fromisoformat(expression[3:-1] + "+00:00")
+        if self.clock.now < scheduled_time:
+            self.clock.now = scheduled_time
+        event: dict[str, Any] = events_support.scheduler_target_input(
+            schedule["Target"]["Input"],
+            schedule_arn=schedule["Arn"],
+            scheduled_time=scheduled_time,
+            execution_id=execution_id,
+            attempt_number=attempt_number,
+        )
+        return event
+
+    # ------------------------------------------------------------------ Lambda
+
+    def run_executor(
+        self, event: dict[str, Any], *, request_id: str | None = None, remaining_ms: int = 30_000
+    ) -> dict[str, Any]:
+        context = FakeLambdaContext(
+            function_name=EXECUTOR_NAME,
+            remaining_ms=remaining_ms,
+            aws_request_id=request_id or str(uuid.uuid4()),
+        )
+        response: dict[str, Any] = self.executor.handler(event, context)
+        return response
+
+    def run_cleanup(self, record: dict[str, Any]) -> dict[str, Any]:
+        context = FakeLambdaContext(function_name="ScheduleCleanup")
+        response: dict[str, Any] = self.cleanup.handler(record, context)
+        return response
+
+    def invoke_async(self, event: dict[str, Any]) -> Delivery:
+        """Lambda's asynchronous invocation of the executor: retries on error (one
+        minute, then two minutes apart) and the destination record it would send.
+
+        Every attempt gets the same request id, as observed on Lambda; the executor does
+        not depend on it (a failed attempt releases its lease before raising).
+        """
+        request_id = str(uuid.uuid4())
+        response: dict[str, Any] | None = None
+        error: BaseException | None = None
+        attempts = 0
+        for delay_seconds in [0, 60, 120][: EXECUTOR_RETRY_ATTEMPTS + 1]:
+            self.clock.advance(delay_seconds)
+            attempts += 1
+            try:
+                response = self.run_executor(event, request_id=request_id)
+            except Exception as exc:
+                error = exc
+                continue
+            error = None
+            break
+        if error is None:
+            record = events_support.lambda_destination_record(
+                event,
+                function_name=EXECUTOR_NAME,
+                condition="Success",
+                response_payload=response,
+                approximate_invoke_count=attempts,
+                request_id=request_id,
+                timestamp=self.clock.now,
+            )
+        else:
+            record = events_support.lambda_destination_record(
+                event,
+                function_name=EXECUTOR_NAME,
+                condition="RetriesExhausted",
+                response_payload=events_support.lambda_error_payload(
+                    type(error).__name__, str(error), request_id=request_id
+                ),
+                approximate_invoke_count=attempts,
+                request_id=request_id,
+                timestamp=self.clock.now,
+            )
+        return Delivery(
+            event=event,
+            request_id=request_id,
+            attempts=attempts,
+            response=response,
+            error=error,
+            record=record,
+        )
+
+    def deliver(self, event: dict[str, Any]) -> Delivery:
+        """The whole run: the executor (with Lambda's retries), then its destination."""
+        delivery = self.invoke_async(event)
+        self.run_cleanup(delivery.record)
+        return delivery
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
+    """Fresh modules wired to moto and fake time."""
+    schedules = import_fresh("schedules")
+    api = importlib.import_module("schedule_api")
+    executor = importlib.import_module("schedule_executor")
+    cleanup = importlib.import_module("schedule_cleanup")
+    for module in (api, executor, cleanup):
+        monkeypatch.setattr(module, "clock", clock)
+    yield Handlers(
+        schedules=schedules,
+        api=api,
+        executor=executor,
+        cleanup=cleanup,
+        clock=clock,
+        infra=infra,
+    )
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def env() -> SimpleNamespace:
+    """Constants and builders for the tests (conftest modules are not importable)."""
+    return SimpleNamespace(
+        in_minutes=in_minutes,
+        post_event=post_event,
+        item_event=item_event,
+        start=START,
+        stage=STAGE,
+        group=GROUP_NAME,
+        executor_arn=EXECUTOR_ARN,
+        scheduler_role_arn=SCHEDULER_ROLE_ARN,
+        alice_arn=ALICE_ARN,
+        bob_arn=BOB_ARN,
+        horizon_seconds=HORIZON_SECONDS,
+        retention_days=RETENTION_DAYS,
+        undelivered_after_seconds=UNDELIVERED_AFTER_SECONDS,
+        schedule_retry_attempts=SCHEDULE_RETRY_ATTEMPTS,
+        schedule_max_event_age_seconds=SCHEDULE_MAX_EVENT_AGE_SECONDS,
+        executor_retry_attempts=EXECUTOR_RETRY_ATTEMPTS,
+        events=events_support,
+    )

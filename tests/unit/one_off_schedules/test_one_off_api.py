@@ -1,0 +1,408 @@
+"""schedule_api.handler: POST, GET and DELETE /schedules against moto's DynamoDB and
+EventBridge Scheduler."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+PAYLOAD = {"order_id": "o-123", "amount": 12.5, "items": [1, 2, 3]}
+
+
+def assert_json_error(response: Any, status: int, code: str) -> None:
+    assert response.status == status, response.body
+    assert response.headers["content-type"] == "application/json"
+    assert response.body["error"] == code
+    assert isinstance(response.body["message"], str) and response.body["message"]
+
+
+def assert_nothing_created(infra: Any) -> None:
+    assert infra.items() == []
+    assert infra.schedule_names() == []
+
+
+# --------------------------------------------------------------------------- POST
+
+
+def test_post_stores_pending_record_and_creates_one_time_schedule(handlers, infra, env):
+    # GIVEN an empty table and schedule group
+    # WHEN a client asks for a run ten minutes from now
+    response = handlers.post({"at": env.in_minutes(10), "payload": PAYLOAD})
+
+    # THEN it gets 201 with the PENDING schedule and its location under the stage
+    assert response.status == 201, response.body
+    schedule_id = response.body["schedule_id"]
+    assert uuid.UUID(schedule_id).version == 4
+    location = f"/{env.stage}/schedules/{schedule_id}"
+    assert response.headers["location"] == location
+    assert response.body == {
+        "schedule_id": schedule_id,
+        "status": "PENDING",
+        "at": "2025-03-14T09:36:53.000Z",
+        "created_at": "2025-03-14T09:26:53.589Z",
+        "updated_at": "2025-03-14T09:26:53.589Z",
+        "attempts": 0,
+        "schedule_deleted_at": None,
+        "links": {"self": location},
+    }
+    # AND one record, with the payload as JSON text and a TTL after the run
+    (item,) = infra.items()
+    assert item["status"] == "PENDING"
+    assert json.loads(item["payload"]) == PAYLOAD
+    assert item["expires_at"] == item["at_epoch"] + env.retention_days * 86_400
+    # AND exactly one schedule in the pattern's group, named by the id
+    assert infra.schedule_names() == [schedule_id]
+    schedule = infra.schedule(schedule_id)
+    assert schedule["ScheduleExpression"] == "at(2025-03-14T09:36:53)"
+    assert schedule["ScheduleExpressionTimezone"] == "UTC"
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    assert schedule["State"] == "ENABLED"
+    target = schedule["Target"]
+    assert target["Arn"] == env.executor_arn
+    assert target["RoleArn"] == env.scheduler_role_arn
+    assert target["RetryPolicy"] == {
+        "MaximumRetryAttempts": env.schedule_retry_attempts,
+        "MaximumEventAgeInSeconds": env.schedule_max_event_age_seconds,
+    }
+    assert target["DeadLetterConfig"]["Arn"] == infra.dead_letter_queue_arn
+    # AND the input carries the payload and every Scheduler context attribute
+    assert json.loads(target["Input"]) == {
+        "schedule_id": schedule_id,
+        "payload": PAYLOAD,
+        "outcome": "succeed",
+        "schedule_arn": "<aws.scheduler.schedule-arn>",
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+        "execution_id": "<aws.scheduler.execution-id>",
+        "attempt_number": "<aws.scheduler.attempt-number>",
+    }
+
+
+def test_offset_time_is_converted_to_utc_and_rounded_up_to_the_second(handlers, infra):
+    # GIVEN a time with a +02:00 offset and a fraction of a second
+    # WHEN it is scheduled
+    schedule_id = handlers.create({"at": "2025-03-14T12:00:00.250+02:00"})
+
+    # THEN the schedule fires at the next whole second in UTC, never before the time
+    assert infra.schedule(schedule_id)["ScheduleExpression"] == "at(2025-03-14T10:00:01)"
+    assert infra.item(schedule_id)["at"] == "2025-03-14T10:00:01.000Z"
+
+
+@pytest.mark.parametrize(
+    ("at", "reason"),
+    [
+        ("2025-03-14T10:00:00", "timezone"),  # no timezone
+        ("2025-03-15", "timezone"),  # a date only (midnight, no timezone)
+        ("2025-03-14T09:26:53Z", "future"),  # now (not after it)
+        ("2025-03-14T09:00:00Z", "future"),  # past
+        ("2024-03-14T09:00:00+05:00", "future"),  # long past, with an offset
+        ("2025-04-14T09:26:54Z", "at most"),  # just beyond the 30-day horizon
+        ("9999-12-31T23:59:59-01:00", "at most"),  # beyond what datetime holds in UTC
+        ("tomorrow at noon", "ISO-8601"),  # unparseable
+        ("2025-13-01T00:00:00Z", "ISO-8601"),  # month 13
+        ("2025-03-14T25:00:00Z", "ISO-8601"),  # hour 25
+    ],
+)
+def test_bad_times_are_400_and_create_nothing(handlers, infra, at, reason):
+    # GIVEN a time that is unusable
+    # WHEN it is posted
+    response = handlers.post({"at": at, "payload": PAYLOAD})
+
+    # THEN 400 invalid_time says why, and nothing is written or scheduled
+    assert_json_error(response, 400, "invalid_time")
+    assert reason in response.body["message"]
+    assert_nothing_created(infra)
+
+
+def test_time_at_the_horizon_is_accepted(handlers, infra, env):
+    # GIVEN a time exactly the horizon ahead (whole seconds, so no rounding up)
+    handlers.clock.now = env.start.replace(microsecond=0)
+    at = handlers.clock.now + timedelta(seconds=env.horizon_seconds)
+    text = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # WHEN it is posted THEN it is scheduled
+    assert handlers.post({"at": text}).status == 201
+    assert len(infra.schedule_names()) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (None, "invalid_request"),  # no body
+        ("", "invalid_request"),
+        ("{not json", "invalid_request"),
+        ("[]", "invalid_request"),
+        ({"payload": PAYLOAD}, "invalid_request"),  # at missing
+        ({"at": 1741944473}, "invalid_request"),  # epoch number, not a string
+        ({"at": "2025-03-14T10:00:00Z", "payload": [1, 2]}, "invalid_request"),
+        ({"at": "2025-03-14T10:00:00Z", "payload": "x"}, "invalid_request"),
+        ({"at": "2025-03-14T10:00:00Z", "outcome": "explode"}, "invalid_request"),
+        ({"at": "2025-03-14T10:00:00Z", "cron": "* * * * *"}, "invalid_request"),  # extra field
+        ({"at": "2025-03-14T10:00:00Z", "payload": {"blob": "x" * 9000}}, "payload_too_large"),
+        ("x" * 17_000, "payload_too_large"),
+    ],
+)
+def test_bad_bodies_are_400_and_create_nothing(handlers, infra, body, code):
+    # GIVEN a malformed request WHEN it is posted
+    response = handlers.post(body)
+
+    # THEN a JSON 400 and nothing is written or scheduled
+    assert_json_error(response, 400, code)
+    assert_nothing_created(infra)
+
+
+def test_same_idempotency_key_never_makes_a_second_schedule(handlers, infra, env):
+    # GIVEN a schedule created with an Idempotency-Key
+    body = {"at": env.in_minutes(5), "payload": PAYLOAD}
+    first = handlers.post(body, headers={"Idempotency-Key": "order-o-123"})
+    assert first.status == 201
+
+    # WHEN the client retries the same request, twice (e.g. after timeouts)
+    second = handlers.post(body, headers={"Idempotency-Key": "order-o-123"})
+    handlers.clock.advance(30)
+    third = handlers.post(body, headers={"idempotency-key": "order-o-123"})
+
+    # THEN the retries answer 200 with the same schedule
+    assert (second.status, third.status) == (200, 200)
+    assert second.body["schedule_id"] == third.body["schedule_id"] == first.body["schedule_id"]
+    assert uuid.UUID(first.body["schedule_id"]).version == 5
+    # AND there is still exactly one record and one schedule
+    assert len(infra.items()) == 1
+    assert infra.schedule_names() == [first.body["schedule_id"]]
+
+
+def test_replay_after_the_time_passed_answers_from_the_record(handlers, infra, env):
+    # GIVEN a keyed schedule that already ran
+    body = {"at": env.in_minutes(1)}
+    schedule_id = handlers.create(body, headers={"Idempotency-Key": "k-late"})
+    handlers.deliver(handlers.fire(schedule_id))
+
+    # WHEN the client retries the original request after the time passed
+    handlers.clock.advance(3600)
+    response = handlers.post(body, headers={"Idempotency-Key": "k-late"})
+
+    # THEN it gets the finished schedule (not a 400 for a past time) and nothing new
+    assert response.status == 200
+    assert response.body["status"] == "DONE"
+    assert infra.schedule_names() == []
+    assert len(infra.items()) == 1
+
+
+def test_same_key_with_a_different_body_is_422(handlers, infra, env):
+    # GIVEN a keyed schedule
+    handlers.create({"at": env.in_minutes(5)}, headers={"Idempotency-Key": "k1"})
+
+    # WHEN the key is reused for another request
+    response = handlers.post({"at": env.in_minutes(6)}, headers={"Idempotency-Key": "k1"})
+
+    # THEN 422 and nothing more is scheduled
+    assert_json_error(response, 422, "idempotency_key_reused")
+    assert len(infra.schedule_names()) == 1
+
+
+def test_idempotency_keys_are_scoped_per_caller(handlers, infra, env):
+    # GIVEN two callers using the same key
+    body = {"at": env.in_minutes(5)}
+    alice = handlers.create(body, headers={"Idempotency-Key": "k"}, user_arn=env.alice_arn)
+    bob = handlers.create(body, headers={"Idempotency-Key": "k"}, user_arn=env.bob_arn)
+
+    # THEN each has their own schedule
+    assert alice != bob
+    assert infra.schedule_names() == sorted([alice, bob])
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Idempotency-Key": ""}, {"Idempotency-Key": "é"}, {"Idempotency-Key": "k" * 129}],
+)
+def test_invalid_idempotency_key_is_400(handlers, infra, env, headers):
+    # GIVEN an unusable key WHEN a schedule is posted with it THEN 400, nothing created
+    response = handlers.post({"at": env.in_minutes(5)}, headers=headers)
+    assert_json_error(response, 400, "invalid_request")
+    assert_nothing_created(infra)
+
+
+def test_replay_recreates_a_schedule_whose_create_never_happened(handlers, infra, env):
+    # GIVEN a keyed record whose schedule is missing (the first attempt died between
+    # the put and CreateSchedule)
+    body = {"at": env.in_minutes(5)}
+    schedule_id = handlers.create(body, headers={"Idempotency-Key": "k-heal"})
+    infra.delete_schedule(schedule_id)
+
+    # WHEN the client retries
+    response = handlers.post(body, headers={"Idempotency-Key": "k-heal"})
+
+    # THEN the schedule exists again, once
+    assert response.status == 200
+    assert infra.schedule_names() == [schedule_id]
+
+
+class _FailingScheduler:
+    """A Scheduler client whose CreateSchedule fails like a throttled call."""
+
+    def create_schedule(self, **kwargs: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+            "CreateSchedule",
+        )
+
+
+def test_create_failure_is_503_and_leaves_no_record(handlers, infra, env, monkeypatch):
+    # GIVEN a Scheduler that refuses to create
+    monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())
+
+    # WHEN a schedule is posted
+    response = handlers.post({"at": env.in_minutes(5)})
+
+    # THEN 503 with Retry-After, and the record is gone again
+    assert_json_error(response, 503, "service_unavailable")
+    assert response.headers["retry-after"] == "2"
+    assert_nothing_created(infra)
+
+
+# --------------------------------------------------------------------------- GET
+
+
+def test_get_reports_pending_then_done_with_when(handlers, infra, env):
+    # GIVEN a created schedule
+    schedule_id = handlers.create({"at": env.in_minutes(2), "payload": PAYLOAD})
+    assert handlers.get(schedule_id).body["status"] == "PENDING"
+
+    # WHEN it fires and runs
+    handlers.deliver(handlers.fire(schedule_id))
+
+    # THEN GET reports DONE, when it fired and finished, and that the schedule is gone
+    response = handlers.get(schedule_id)
+    assert response.status == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.body
+    assert body["status"] == "DONE"
+    assert body["fired_at"] == body["completed_at"] == "2025-03-14T09:28:53.000Z"
+    assert body["schedule_deleted_at"] == "2025-03-14T09:28:53.000Z"
+    assert body["attempts"] == 1
+    assert body["result"]["payload_bytes"] == len(json.dumps(PAYLOAD, separators=(",", ":")))
+    assert body["links"]["self"] == f"/{env.stage}/schedules/{schedule_id}"
+
+
+def test_get_unknown_is_404_and_malformed_id_is_400(handlers):
+    # GIVEN no schedules WHEN an unknown id and a malformed one are read THEN 404 and 400
+    assert_json_error(handlers.get(str(uuid.uuid4())), 404, "not_found")
+    assert_json_error(handlers.get("not-a-uuid"), 400, "invalid_request")
+
+
+def test_unknown_route_is_json_404(handlers, env):
+    # GIVEN a method the API does not route WHEN it is called THEN a JSON 404
+    response = handlers.call_api(env.item_event("PUT", str(uuid.uuid4())))
+    assert_json_error(response, 404, "not_found")
+
+
+# --------------------------------------------------------------------------- DELETE
+
+
+def test_cancel_before_firing_deletes_the_schedule_and_is_repeatable(handlers, infra, env):
+    # GIVEN a pending schedule
+    schedule_id = handlers.create({"at": env.in_minutes(10)})
+
+    # WHEN the client cancels it, twice
+    first = handlers.cancel(schedule_id)
+    handlers.clock.advance(5)
+    second = handlers.cancel(schedule_id)
+
+    # THEN both answer 200 CANCELLED with the same cancellation time
+    assert (first.status, second.status) == (200, 200)
+    assert first.body["status"] == second.body["status"] == "CANCELLED"
+    assert first.body["cancelled_at"] == second.body["cancelled_at"] == "2025-03-14T09:26:53.589Z"
+    # AND the schedule is gone, the record says so
+    assert infra.schedule_names() == []
+    assert infra.item(schedule_id)["schedule_deleted_at"] == "2025-03-14T09:26:53.589Z"
+
+
+def test_cancelled_schedule_that_fires_anyway_does_nothing(handlers, infra, env):
+    # GIVEN a schedule that fired while it was being cancelled (the event was already
+    # on its way when the schedule was deleted)
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    event = handlers.fire(schedule_id)
+    assert handlers.cancel(schedule_id).status == 200
+
+    # WHEN the event reaches the executor and its destination
+    delivery = handlers.deliver(event)
+
+    # THEN the task is not run and the record stays CANCELLED
+    assert delivery.response["outcome"] == "duplicate"
+    item = infra.item(schedule_id)
+    assert item["status"] == "CANCELLED" and item["attempts"] == 0
+    assert "result" not in item
+
+
+@pytest.mark.parametrize("outcome", ["succeed", "fail"])
+def test_cancel_after_the_run_is_409(handlers, infra, env, outcome):
+    # GIVEN a schedule that already ran (to DONE or FAILED)
+    schedule_id = handlers.create({"at": env.in_minutes(1), "outcome": outcome})
+    handlers.deliver(handlers.fire(schedule_id))
+    before = infra.item(schedule_id)
+
+    # WHEN the client tries to cancel it
+    response = handlers.cancel(schedule_id)
+
+    # THEN 409 and the record is unchanged
+    assert_json_error(response, 409, "not_cancellable")
+    assert infra.item(schedule_id) == before
+
+
+def test_cancel_unknown_is_404(handlers, infra):
+    # GIVEN no schedules WHEN an unknown one is cancelled THEN 404 and nothing is written
+    assert_json_error(handlers.cancel(str(uuid.uuid4())), 404, "not_found")
+    assert infra.items() == []
+
+
+def test_pending_record_past_both_retry_windows_reads_failed_not_delivered(handlers, infra, env):
+    # GIVEN a schedule whose event never reached the executor (the Scheduler gave up
+    # and put it in its DLQ; ActionAfterCompletion deleted the schedule)
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    infra.delete_schedule(schedule_id)
+
+    # WHEN the client polls just before and then after the delivery deadline
+    handlers.clock.advance(60 + env.undelivered_after_seconds - 1)
+    before = handlers.get(schedule_id).body
+    handlers.clock.advance(1)
+    after = handlers.get(schedule_id).body
+
+    # THEN it is PENDING until then, FAILED not_delivered afterwards (read only)
+    assert before["status"] == "PENDING"
+    assert after["status"] == "FAILED"
+    assert after["error"]["code"] == "not_delivered"
+    assert infra.item(schedule_id)["status"] == "PENDING"
+
+
+class _SchedulerDeleteFails:
+    """A Scheduler client whose DeleteSchedule fails like a throttled call."""
+
+    def delete_schedule(self, **kwargs: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+            "DeleteSchedule",
+        )
+
+
+def test_cancel_stands_when_the_schedule_cannot_be_deleted_yet(handlers, infra, env, monkeypatch):
+    # GIVEN a pending schedule and a Scheduler that throttles DeleteSchedule
+    schedule_id = handlers.create({"at": env.in_minutes(10)})
+    real_client = handlers.api.scheduler._client
+    monkeypatch.setattr(handlers.api.scheduler, "_client", _SchedulerDeleteFails())
+
+    # WHEN the client cancels
+    response = handlers.cancel(schedule_id)
+
+    # THEN it is cancelled (200), the schedule still exists and is not marked deleted
+    assert response.status == 200 and response.body["status"] == "CANCELLED"
+    assert response.body["schedule_deleted_at"] is None
+    assert infra.schedule_names() == [schedule_id]
+    # AND a repeated DELETE, once the Scheduler answers, deletes it
+    monkeypatch.setattr(handlers.api.scheduler, "_client", real_client)
+    again = handlers.cancel(schedule_id)
+    assert again.status == 200 and again.body["schedule_deleted_at"] is not None
+    assert infra.schedule_names() == []

@@ -1,0 +1,353 @@
+"""schedule_executor.handler and schedule_cleanup.handler: a schedule fires, runs and
+is deleted. Events are the real shapes: the schedule's own input after the Scheduler's
+substitutions, and Lambda's destination records."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+PAYLOAD = {"user": "u-42", "reminder": "renew", "ratio": 0.75}
+
+
+def test_happy_path_runs_once_records_done_and_leaves_no_schedule(handlers, infra, env):
+    # GIVEN a schedule due in two minutes
+    schedule_id = handlers.create({"at": env.in_minutes(2), "payload": PAYLOAD})
+
+    # WHEN it fires: the executor gets the substituted input, then the success
+    # destination hands Lambda's record to the cleanup
+    event = handlers.fire(schedule_id, execution_id="d32c5kddcf5bb8c3")
+    assert event["schedule_arn"].endswith(f":schedule/{env.group}/{schedule_id}")
+    assert event["scheduled_time"] == "2025-03-14T09:28:53Z"
+    assert event["attempt_number"] == "1"
+    delivery = handlers.deliver(event)
+
+    # THEN the executor ran once and succeeded
+    assert delivery.attempts == 1 and delivery.error is None
+    assert delivery.response == {
+        "schedule_id": schedule_id,
+        "execution_id": "d32c5kddcf5bb8c3",
+        "outcome": "completed",
+    }
+    # AND the record is DONE with the task's result
+    item = infra.item(schedule_id)
+    assert item["status"] == "DONE"
+    assert item["attempts"] == 1
+    assert item["execution_id"] == "d32c5kddcf5bb8c3"
+    assert item["result"]["scheduled_time"] == "2025-03-14T09:28:53.000Z"
+    assert "lease_owner" not in item and "last_error" not in item
+    # AND no schedule is left in the group
+    assert infra.schedule_names() == []
+    assert item["schedule_deleted_at"] == "2025-03-14T09:28:53.000Z"
+
+
+def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handlers, infra, env):
+    # GIVEN a schedule whose task fails every attempt
+    schedule_id = handlers.create({"at": env.in_minutes(1), "payload": PAYLOAD, "outcome": "fail"})
+    event = handlers.fire(schedule_id)
+
+    # WHEN Lambda runs the executor (first try plus its retries) and gives up
+    delivery = handlers.invoke_async(event)
+
+    # THEN every attempt failed and released the record for the next one
+    assert delivery.attempts == env.executor_retry_attempts + 1
+    assert type(delivery.error).__name__ == "TaskFailedError"
+    between = infra.item(schedule_id)
+    assert between["status"] == "PENDING"
+    assert between["attempts"] == env.executor_retry_attempts + 1
+    assert between["last_error"]["code"] == "task_failed"
+    assert delivery.record["requestContext"]["condition"] == "RetriesExhausted"
+
+    # WHEN the on-failure destination invokes the cleanup
+    result = handlers.run_cleanup(delivery.record)
+
+    # THEN the run is FAILED, with the error and the failed event in the failure record
+    assert result == {"outcome": "deleted", "recorded_failure": True}
+    item = infra.item(schedule_id)
+    assert item["status"] == "FAILED"
+    assert item["error"]["code"] == "task_failed"
+    assert item["error"]["type"] == "TaskFailedError"
+    failure = item["failure"]
+    assert failure["condition"] == "RetriesExhausted"
+    assert failure["approximate_invoke_count"] == env.executor_retry_attempts + 1
+    assert failure["request_id"] == delivery.request_id
+    assert json.loads(failure["event"]) == event
+    # AND the schedule is gone
+    assert infra.schedule_names() == []
+    # AND GET shows FAILED and when
+    body = handlers.get(schedule_id).body
+    assert body["status"] == "FAILED"
+    assert body["failed_at"] == item["failed_at"]
+    assert body["error"]["message"].startswith(f"task of schedule {schedule_id} failed")
+
+
+def test_event_that_expired_in_lambdas_queue_ends_failed(handlers, infra, env):
+    # GIVEN a fired schedule whose event aged out before the executor ever ran
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    event = handlers.fire(schedule_id)
+    record = env.events.lambda_destination_record(
+        event,
+        function_name="ScheduleExecutor",
+        condition="EventAgeExceeded",
+        approximate_invoke_count=0,
+    )
+
+    # WHEN the on-failure destination invokes the cleanup
+    result = handlers.run_cleanup(record)
+
+    # THEN the run is FAILED (never run) and the schedule is deleted
+    assert result == {"outcome": "deleted", "recorded_failure": True}
+    item = infra.item(schedule_id)
+    assert item["status"] == "FAILED" and item["attempts"] == 0
+    assert item["error"]["type"] == "EventAgeExceeded"
+    assert infra.schedule_names() == []
+
+
+def test_schedule_already_deleted_by_action_after_completion_counts_as_done(handlers, infra, env):
+    # GIVEN a schedule that ran, and that ActionAfterCompletion deleted first
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    delivery = handlers.invoke_async(handlers.fire(schedule_id))
+    infra.delete_schedule(schedule_id)
+
+    # WHEN the success destination's cleanup runs
+    result = handlers.run_cleanup(delivery.record)
+
+    # THEN it succeeds: nothing to delete, the record is DONE and notes the deletion
+    assert result == {"outcome": "already_gone", "recorded_failure": False}
+    item = infra.item(schedule_id)
+    assert item["status"] == "DONE"
+    assert item["schedule_deleted_at"] == "2025-03-14T09:27:53.000Z"
+
+
+def test_duplicate_executor_delivery_changes_nothing(handlers, infra, env):
+    # GIVEN a schedule that already ran to DONE and was cleaned up
+    schedule_id = handlers.create({"at": env.in_minutes(1), "payload": PAYLOAD})
+    event = handlers.fire(schedule_id)
+    handlers.deliver(event)
+    before = infra.item(schedule_id)
+
+    # WHEN Lambda delivers the same event again (at-least-once), later
+    handlers.clock.advance(600)
+    duplicate = handlers.deliver(event)
+
+    # THEN the task is not run again and the record is unchanged
+    assert duplicate.response["outcome"] == "duplicate"
+    assert infra.item(schedule_id) == before
+    assert infra.schedule_names() == []
+
+
+def test_second_scheduler_attempt_after_success_changes_nothing(handlers, infra, env):
+    # GIVEN a schedule that ran to DONE
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    event = handlers.fire(schedule_id)
+    handlers.invoke_async(event)
+    before = infra.item(schedule_id)
+
+    # WHEN the Scheduler delivers again (its own retry: a new execution id and attempt)
+    retry = dict(event, execution_id="e2", attempt_number="2")
+    response = handlers.run_executor(retry)
+
+    # THEN nothing is run again
+    assert response["outcome"] == "duplicate"
+    assert infra.item(schedule_id) == before
+
+
+def test_delivery_while_another_holds_the_lease_does_nothing(handlers, infra, env):
+    # GIVEN an attempt that has claimed the schedule and is still working
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    event = handlers.fire(schedule_id)
+    store = handlers.executor.store
+    claimed = store.claim(
+        schedule_id,
+        lease_owner="first-attempt",
+        lease_expires_epoch=handlers.clock.epoch + 30,
+        now=handlers.clock(),
+        execution_id=event["execution_id"],
+    )
+    assert claimed is not None
+
+    # WHEN a duplicate of the event arrives meanwhile
+    response = handlers.run_executor(event)
+
+    # THEN it does not run the task and does not touch the record
+    assert response["outcome"] == "in_progress"
+    item = infra.item(schedule_id)
+    assert item["status"] == "RUNNING" and item["lease_owner"] == "first-attempt"
+    assert item["attempts"] == 1
+
+
+def test_attempt_that_died_is_taken_over_after_its_lease(handlers, infra, env):
+    # GIVEN an attempt that claimed the schedule and then timed out (no release)
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    event = handlers.fire(schedule_id)
+    handlers.executor.store.claim(
+        schedule_id,
+        lease_owner="dead-attempt",
+        lease_expires_epoch=handlers.clock.epoch + 30,
+        now=handlers.clock(),
+        execution_id=event["execution_id"],
+    )
+
+    # WHEN Lambda retries a minute later
+    handlers.clock.advance(60)
+    response = handlers.run_executor(event)
+
+    # THEN the retry takes over and completes
+    assert response["outcome"] == "completed"
+    item = infra.item(schedule_id)
+    assert item["status"] == "DONE" and item["attempts"] == 2
+
+
+def test_duplicate_cleanup_of_a_failure_changes_nothing(handlers, infra, env):
+    # GIVEN a failed run that was already cleaned up and recorded
+    schedule_id = handlers.create({"at": env.in_minutes(1), "outcome": "fail"})
+    delivery = handlers.deliver(handlers.fire(schedule_id))
+    before = infra.item(schedule_id)
+
+    # WHEN the failure destination delivers its record again
+    handlers.clock.advance(60)
+    result = handlers.run_cleanup(delivery.record)
+
+    # THEN it reports the schedule already gone and changes nothing
+    assert result == {"outcome": "already_gone", "recorded_failure": False}
+    assert infra.item(schedule_id) == before
+
+
+def test_late_failure_record_never_overrides_done(handlers, infra, env):
+    # GIVEN a run that is DONE
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    event = handlers.fire(schedule_id)
+    handlers.deliver(event)
+    before = infra.item(schedule_id)
+
+    # WHEN a failure record for another delivery of the same event arrives
+    record = env.events.lambda_destination_record(
+        event, function_name="ScheduleExecutor", condition="RetriesExhausted"
+    )
+    result = handlers.run_cleanup(record)
+
+    # THEN DONE stands
+    assert result["recorded_failure"] is False
+    assert infra.item(schedule_id) == before
+
+
+def test_schedule_without_record_runs_nothing_and_is_deleted(handlers, infra, env):
+    # GIVEN an orphan schedule: its create "failed" (the API removed the record) but
+    # the Scheduler had created it
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    infra.dynamodb.delete_item(
+        TableName="one-off-schedules-test", Key={"schedule_id": {"S": schedule_id}}
+    )
+
+    # WHEN it fires
+    delivery = handlers.deliver(handlers.fire(schedule_id))
+
+    # THEN nothing runs, nothing is written, and the schedule is deleted
+    assert delivery.response["outcome"] == "missing"
+    assert infra.items() == []
+    assert infra.schedule_names() == []
+
+
+def test_executor_rejects_input_that_is_not_a_substituted_schedule_input(handlers, infra, env):
+    # GIVEN the raw input (placeholders not substituted) and a mismatched ARN
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    raw = json.loads(infra.schedule(schedule_id)["Target"]["Input"])
+    other = dict(handlers.fire(schedule_id), schedule_id=str(uuid.uuid4()))
+
+    # WHEN the executor gets them THEN it raises (Lambda retries, then the failure
+    # destination), and the record is untouched
+    for event in (raw, other, {"hello": "world"}, []):
+        with pytest.raises(ValueError):
+            handlers.run_executor(event)
+    assert infra.item(schedule_id)["status"] == "PENDING"
+
+
+def test_cleanup_of_a_record_without_schedule_raises_to_its_failure_queue(handlers, infra):
+    # GIVEN records the cleanup cannot act on
+    bad_records = [
+        {"hello": "world"},  # not a destination record
+        {  # a failure record whose event names no schedule
+            "version": "1.0",
+            "timestamp": "2025-03-14T09:30:01.250Z",
+            "requestContext": {
+                "requestId": "r1",
+                "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:X:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3,
+            },
+            "requestPayload": {"not": "a schedule"},
+        },
+    ]
+    # WHEN the cleanup gets them THEN it raises (after retries: its failure queue)
+    for record in bad_records:
+        with pytest.raises(ValueError):
+            handlers.run_cleanup(record)
+
+
+def test_cleanup_never_deletes_a_schedule_of_another_group(handlers, infra, env):
+    # GIVEN a schedule in another group, and a record naming it
+    infra.scheduler.create_schedule_group(Name="someone-else")
+    infra.scheduler.create_schedule(
+        Name="theirs",
+        GroupName="someone-else",
+        ScheduleExpression="at(2025-03-14T10:00:00)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": env.executor_arn, "RoleArn": env.scheduler_role_arn},
+    )
+    event = {
+        "schedule_id": str(uuid.uuid4()),
+        "payload": {},
+        "schedule_arn": env.events.schedule_arn("theirs", group="someone-else"),
+        "scheduled_time": "2025-03-14T10:00:00Z",
+        "execution_id": "x",
+        "attempt_number": "1",
+    }
+    record = env.events.lambda_destination_record(event, function_name="ScheduleExecutor")
+
+    # WHEN the cleanup gets it THEN it refuses and the schedule stays
+    with pytest.raises(ValueError, match="someone-else"):
+        handlers.run_cleanup(record)
+    assert infra.schedule_names("someone-else") == ["theirs"]
+
+
+def test_many_schedules_all_fire_once_and_none_remains(handlers, infra, env):
+    # GIVEN twenty schedules a few seconds apart, one of them cancelled
+    ids = [
+        handlers.create({"at": env.in_minutes(1 + i / 10), "payload": {"n": i}}) for i in range(20)
+    ]
+    assert handlers.cancel(ids[7]).status == 200
+
+    # WHEN each remaining one fires (in time order), with one duplicate delivery
+    for schedule_id in ids:
+        if schedule_id == ids[7]:
+            continue
+        event = handlers.fire(schedule_id)
+        handlers.deliver(event)
+        if schedule_id == ids[3]:
+            handlers.deliver(event)
+
+    # THEN every run is DONE after exactly one attempt, the cancelled one is CANCELLED
+    statuses = {i["schedule_id"]: (i["status"], int(i["attempts"])) for i in infra.items()}
+    assert statuses.pop(ids[7]) == ("CANCELLED", 0)
+    assert set(statuses.values()) == {("DONE", 1)}
+    # AND no schedule remains
+    assert infra.schedule_names() == []
+
+
+def test_retries_with_different_request_ids_still_claim_and_count(handlers, infra, env):
+    # GIVEN a failing task
+    schedule_id = handlers.create({"at": env.in_minutes(1), "outcome": "fail"})
+    event = handlers.fire(schedule_id)
+
+    # WHEN three attempts arrive, each with its own request id
+    for _ in range(3):
+        with pytest.raises(handlers.schedules.TaskFailedError):
+            handlers.run_executor(event, request_id=str(uuid.uuid4()))
+        handlers.clock.advance(60)
+
+    # THEN each attempt claimed and released the record: it is PENDING for the next
+    item = infra.item(schedule_id)
+    assert item["status"] == "PENDING" and item["attempts"] == 3
+    assert "lease_owner" not in item
