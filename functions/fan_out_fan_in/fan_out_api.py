@@ -1,0 +1,170 @@
+"""REST API (v1 proxy) and ventilator: ``POST /jobs`` and ``GET /jobs/{job_id}``.
+
+A thin adapter: parse the event, call ``fan_out``, shape the HTTP response. Every
+client error is a JSON ``{"error", "message"}`` 4xx and writes nothing. ``POST`` is the
+ventilator: it records the job, then sends its subtasks in parallel before answering.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import fan_out
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    Response,
+    content_types,
+)
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+#: Ventilation stops this long before the function's timeout, so a job whose subtasks
+#: could not all be sent is marked FAILED and answered (503) instead of cut off.
+SAFETY_MARGIN_SECONDS = 3.0
+
+# Configuration and clients are built once per execution environment.
+SETTINGS = fan_out.FanOutSettings.from_env()
+_DYNAMODB_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+)
+# One connection per parallel sender (the default pool of 10 would queue them).
+_SQS_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+    max_pool_connections=SETTINGS.send_concurrency,
+)
+store = fan_out.JobStore(
+    boto3.client("dynamodb", config=_DYNAMODB_CONFIG),
+    fan_out.require_env("JOB_TABLE_NAME"),
+    fan_out.require_env("RESULT_TABLE_NAME"),
+)
+queue = fan_out.SubtaskQueue(
+    boto3.client("sqs", config=_SQS_CONFIG), fan_out.require_env("SUBTASK_QUEUE_URL")
+)
+#: Replaced by fakes in tests.
+clock: fan_out.Clock = fan_out.utc_now
+sleep: fan_out.Sleep = time.sleep
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+
+
+def _json_response(
+    status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[str]:
+    return Response(
+        status_code=status_code,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":")),
+        headers=headers or {},
+    )
+
+
+def _error(status_code: int, code: str, message: str, **headers: str) -> Response[str]:
+    return _json_response(status_code, {"error": code, "message": message}, headers)
+
+
+def _job_location(job_id: str) -> str:
+    # requestContext.path carries the stage (or custom domain base path): /api/jobs.
+    context = app.current_event.raw_event.get("requestContext") or {}
+    collection = context.get("path") or "/jobs"
+    return f"{collection.rstrip('/')}/{job_id}"
+
+
+@app.post("/jobs")
+def create_job() -> Response[str]:
+    """``POST /jobs``: record the job, send its subtasks, answer 202 with Location."""
+    event = app.current_event
+    raw = fan_out.decode_body(event.body, is_base64_encoded=bool(event.is_base64_encoded))
+    request = fan_out.parse_job_request(raw)
+    context = app.lambda_context
+    view, report = fan_out.submit_job(
+        store,
+        queue,
+        request,
+        now=clock(),
+        settings=SETTINGS,
+        sleep=sleep,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS,
+    )
+    logger.append_keys(job_id=view.job_id)
+    metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="SubtasksSent", unit=MetricUnit.Count, value=report.sent)
+    metrics.add_metric(name="SendMessageBatchCalls", unit=MetricUnit.Count, value=report.calls)
+    logger.info("job ventilated", total=view.total, send_calls=report.calls)
+    location = _job_location(view.job_id)
+    return _json_response(
+        202,
+        {
+            "job_id": view.job_id,
+            "status": view.status.value,
+            "total": view.total,
+            "created_at": view.created_at,
+            "links": {"self": location},
+        },
+        {"Location": location, "Retry-After": str(SETTINGS.retry_after_seconds)},
+    )
+
+
+@app.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response[str]:
+    """``GET /jobs/{job_id}``: 202 + Retry-After while running, 200 once finished."""
+    view = fan_out.get_job_view(store, fan_out.parse_job_id(job_id), now=clock())
+    headers = {"Cache-Control": "no-store"}
+    if view.is_finished:
+        return _json_response(200, view.to_dict(), headers)
+    retry_after = {"Retry-After": str(SETTINGS.retry_after_seconds)}
+    return _json_response(202, view.to_dict(), {**headers, **retry_after})
+
+
+@app.exception_handler(fan_out.InvalidRequestError)
+def _invalid_request(exc: fan_out.InvalidRequestError) -> Response[str]:
+    logger.info("rejected request", reason=str(exc))
+    return _error(400, "invalid_request", str(exc))
+
+
+@app.exception_handler(fan_out.PayloadTooLargeError)
+def _payload_too_large(exc: fan_out.PayloadTooLargeError) -> Response[str]:
+    logger.info("rejected request", reason=str(exc))
+    return _error(400, "payload_too_large", str(exc))
+
+
+@app.exception_handler(fan_out.JobNotFoundError)
+def _job_not_found(exc: fan_out.JobNotFoundError) -> Response[str]:
+    return _error(404, "not_found", str(exc))
+
+
+@app.exception_handler(fan_out.VentilationFailedError)
+def _ventilation_failed(exc: fan_out.VentilationFailedError) -> Response[str]:
+    metrics.add_metric(name="VentilationFailed", unit=MetricUnit.Count, value=1)
+    logger.error("ventilation failed", reason=str(exc))
+    return _error(
+        503,
+        "service_unavailable",
+        str(exc),
+        **{"Retry-After": str(SETTINGS.retry_after_seconds)},
+    )
+
+
+@app.not_found
+def _route_not_found(exc: NotFoundError) -> Response[str]:
+    event = app.current_event
+    return _error(404, "not_found", f"no route for {event.http_method} {event.path}")
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (``fan_out_api.handler``)."""
+    return app.resolve(event, context)

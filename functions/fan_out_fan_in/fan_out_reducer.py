@@ -1,0 +1,89 @@
+"""DynamoDB stream consumer: reduces a job once its counter reached 0.
+
+The event source mapping's filter passes only job items that changed to
+``remaining = 0`` while RUNNING, so this runs about once per job; duplicates and
+concurrent runs are harmless (conditional RUNNING to REDUCING to DONE/FAILED).
+A record that raises is reported in ``batchItemFailures`` and retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import fan_out
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+#: Replaced by a fake clock in tests.
+clock: fan_out.Clock = fan_out.utc_now
+# Clients are built once per execution environment.
+store = fan_out.JobStore(
+    boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
+    fan_out.require_env("JOB_TABLE_NAME"),
+    fan_out.require_env("RESULT_TABLE_NAME"),
+)
+
+logger = Logger()
+metrics = Metrics()
+processor = BatchProcessor(
+    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+)
+
+_OUTCOME_METRICS = {
+    fan_out.ReduceOutcome.DONE: "JobsDone",
+    fan_out.ReduceOutcome.FAILED: "JobsFailed",
+    fan_out.ReduceOutcome.ALREADY_FINISHED: "DuplicateReduction",
+    fan_out.ReduceOutcome.NOT_READY: "ReductionNotReady",
+    fan_out.ReduceOutcome.TIMED_OUT: "JobsTimedOut",
+    fan_out.ReduceOutcome.MISSING: "JobMissing",
+}
+
+
+def job_id_of(record: dict[str, Any]) -> str:
+    """The ``job_id`` key of a stream record (low-level attribute value shape).
+
+    Raises
+    ------
+    fan_out.InvalidRequestError
+        If the record has no string ``job_id`` key that is a UUID.
+    """
+    keys = (record.get("dynamodb") or {}).get("Keys") or {}
+    value = (keys.get("job_id") or {}).get("S")
+    if not isinstance(value, str):
+        raise fan_out.InvalidRequestError("stream record has no job_id key")
+    return fan_out.parse_job_id(value)
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    """Reduce the job of one stream record; raising reports it as a failure."""
+    job_id = job_id_of(record.raw_event)
+    logger.append_keys(job_id=job_id)
+    try:
+        outcome = fan_out.reduce_job(store, job_id, now=clock)
+    except Exception:
+        metrics.add_metric(name="ReductionFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("reduction failed; the record will be retried")
+        raise
+    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
+    logger.info("job reduced", outcome=outcome.value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (``fan_out_reducer.handler``)."""
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

@@ -1,0 +1,113 @@
+"""SQS worker for fan-out/fan-in: runs subtasks with partial batch responses.
+
+Each record's result is stored and the job's counter decremented in one transaction
+that a duplicate delivery cannot repeat. A record that raises is reported in
+``batchItemFailures`` and only that message is retried: poison bodies, failing
+subtasks (counted on their last receive, then moved to the DLQ) and contention.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import fan_out
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+SETTINGS = fan_out.FanOutSettings.from_env()
+#: Replaced by fakes in tests.
+clock: fan_out.Clock = fan_out.utc_now
+sleep: fan_out.Sleep = time.sleep
+# Clients are built once per execution environment.
+store = fan_out.JobStore(
+    boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
+    fan_out.require_env("JOB_TABLE_NAME"),
+    fan_out.require_env("RESULT_TABLE_NAME"),
+    # Looked up at call time, so tests can replace ``sleep`` after import.
+    sleep=lambda seconds: sleep(seconds),
+)
+
+logger = Logger()
+metrics = Metrics()
+# A fully failed batch is reported like a partial one instead of raising: the same
+# messages are retried either way, and a poison subtask should not count as an error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+_OUTCOME_METRICS = {
+    fan_out.SubtaskOutcome.COMPLETED: "SubtasksCompleted",
+    fan_out.SubtaskOutcome.DUPLICATE: "DuplicateDelivery",
+    fan_out.SubtaskOutcome.JOB_CLOSED: "ResultRefused",
+    fan_out.SubtaskOutcome.TIMED_OUT: "JobsTimedOut",
+}
+_RECORD_KEYS = ["message_id", "receive_count", "job_id", "subtask"]
+
+
+def _receive_count(record: SQSRecord) -> int:
+    raw = (record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount", "1")
+    try:
+        return int(raw)
+    except ValueError:
+        return 1
+
+
+def record_handler(record: SQSRecord) -> None:
+    """Process one SQS record; raising reports it as a batch item failure."""
+    logger.remove_keys(_RECORD_KEYS)
+    receive_count = _receive_count(record)
+    logger.append_keys(message_id=record.message_id, receive_count=receive_count)
+    try:
+        message = fan_out.parse_subtask_message(record.body or "")
+        logger.append_keys(job_id=message.job_id, subtask=message.index)
+        outcome = fan_out.process_subtask(
+            store,
+            message,
+            receive_count=receive_count,
+            settings=SETTINGS,
+            now=clock,
+            sleep=sleep,
+        )
+    except fan_out.InvalidSubtaskMessageError:
+        metrics.add_metric(name="PoisonMessage", unit=MetricUnit.Count, value=1)
+        logger.exception("poison message; it will reach the DLQ after its retries")
+        raise
+    except fan_out.SubtaskExhaustedError:
+        metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)
+        logger.warning("subtask failed on its last receive: counted, moving to the DLQ")
+        raise
+    except fan_out.SubtaskFailedError:
+        metrics.add_metric(name="SubtaskRetried", unit=MetricUnit.Count, value=1)
+        logger.warning("subtask failed; message will be retried", exc_info=True)
+        raise
+    except fan_out.TransactionConflictError:
+        metrics.add_metric(name="TransactionConflict", unit=MetricUnit.Count, value=1)
+        logger.warning("counter contended; message will be retried", exc_info=True)
+        raise
+    except Exception:
+        metrics.add_metric(name="SubtaskCrashed", unit=MetricUnit.Count, value=1)
+        logger.exception("subtask crashed; message will be retried")
+        raise
+    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
+    logger.debug("message processed", outcome=outcome.value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (``fan_out_worker.handler``)."""
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    failures = len(response.get("batchItemFailures", []))
+    if failures:
+        metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=failures)
+    return dict(response)

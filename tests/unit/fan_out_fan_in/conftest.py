@@ -1,0 +1,416 @@
+"""Fixtures for fan-out/fan-in: moto tables (with the job stream), subtask queue with
+its DLQ, fresh handler modules, fake time, and drivers that play the event source
+mappings (SQS poller and the filtered DynamoDB stream) against moto."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+
+from tests.support import events as events_support
+from tests.support.events import HttpResponse, sqs_event
+from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
+
+JOB_TABLE = "fan-out-jobs-test"
+RESULT_TABLE = "fan-out-results-test"
+QUEUE_NAME = "fan-out-subtasks-test"
+DLQ_NAME = "fan-out-subtasks-dlq-test"
+STAGE = "api"
+ALICE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/alice"
+JOB_TIMEOUT_SECONDS = 900
+RETRY_AFTER_SECONDS = 2
+JOB_RETENTION_DAYS = 7
+MAX_RECEIVE_COUNT = 3
+HANDLER_MODULES = ("fan_out", "fan_out_api", "fan_out_worker", "fan_out_reducer")
+
+# The reducer mapping's filter, as patterns/fan_out_fan_in.py deploys it (the infra
+# test asserts the template carries exactly this pattern).
+REDUCER_FILTER = {
+    "eventName": ["MODIFY"],
+    "dynamodb": {"NewImage": {"remaining": {"N": ["0"]}, "status": {"S": ["RUNNING"]}}},
+}
+
+# moto's DynamoDB Streams answer only with account-id endpoints disabled.
+_MOTO_CONFIG = Config(account_id_endpoint_mode="disabled")
+
+
+def matches_filter(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Lambda event filtering for the exact-match subset the reducer filter uses."""
+    for key, expected in pattern.items():
+        if key not in event:
+            return False
+        if isinstance(expected, dict):
+            if not isinstance(event[key], dict) or not matches_filter(expected, event[key]):
+                return False
+        elif event[key] not in expected:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- events
+
+
+def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    return events_support.api_event(method, path, stage=STAGE, **kwargs)
+
+
+def post_jobs_event(
+    body: str | dict[str, Any] | None, *, base64_body: bool = False
+) -> dict[str, Any]:
+    """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
+    text = json.dumps(body) if isinstance(body, dict) else body
+    if base64_body and text is not None:
+        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return api_event("POST", "/jobs", resource="/jobs", body=text, is_base64_encoded=base64_body)
+
+
+def get_job_event(job_id: str) -> dict[str, Any]:
+    return api_event(
+        "GET", f"/jobs/{job_id}", resource="/jobs/{job_id}", path_parameters={"job_id": job_id}
+    )
+
+
+def sqs_record(body: str, **kwargs: Any) -> dict[str, Any]:
+    return events_support.sqs_record(body, queue_name=QUEUE_NAME, **kwargs)
+
+
+# --------------------------------------------------------------------------- moto infra
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    deserializer = TypeDeserializer()
+    values = {k: deserializer.deserialize(v) for k, v in item.items()}
+    return json.loads(json.dumps(values, default=lambda d: int(d) if d % 1 == 0 else float(d)))
+
+
+@dataclass
+class Infra:
+    """The moto tables, queues and job stream, and ways to look at them."""
+
+    dynamodb: Any
+    streams: Any
+    sqs: Any
+    queue_url: str
+    dlq_url: str
+    stream_arn: str
+    seen_sequence_numbers: set[str] = field(default_factory=set)
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.dynamodb.get_item(
+            TableName=JOB_TABLE, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+        ).get("Item")
+        return None if raw is None else _plain(raw)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return [_plain(i) for i in self.dynamodb.scan(TableName=JOB_TABLE)["Items"]]
+
+    def results(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        items = [_plain(i) for i in self.dynamodb.scan(TableName=RESULT_TABLE)["Items"]]
+        items = [i for i in items if job_id is None or i["job_id"] == job_id]
+        return sorted(items, key=lambda i: (i["job_id"], i["subtask"]))
+
+    def depth(self, queue_url: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def queue_depth(self) -> int:
+        return self.depth(self.queue_url)
+
+    def dlq_bodies(self) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    def receive_records(self, limit: int = 10) -> list[dict[str, Any]]:
+        """Receive up to ``limit`` visible messages as Lambda SQS event records."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(limit, 10),
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        records = []
+        for message in messages:
+            record = sqs_record(
+                message["Body"],
+                message_id=message["MessageId"],
+                receive_count=int(message["Attributes"]["ApproximateReceiveCount"]),
+            )
+            record["receiptHandle"] = message["ReceiptHandle"]
+            records.append(record)
+        return records
+
+    def stream_records(self) -> list[dict[str, Any]]:
+        """New job-table stream records since the last call, as Lambda delivers them."""
+        records: list[dict[str, Any]] = []
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"][
+            "Shards"
+        ]
+        for shard in shards:
+            # Read from the start every time and skip what was seen: moto's
+            # NextShardIterator stops returning records after a while.
+            iterator = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn,
+                ShardId=shard["ShardId"],
+                ShardIteratorType="TRIM_HORIZON",
+            )["ShardIterator"]
+            response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            for raw in response["Records"]:
+                sequence = raw["dynamodb"]["SequenceNumber"]
+                if sequence in self.seen_sequence_numbers:
+                    continue
+                self.seen_sequence_numbers.add(sequence)
+                records.append(
+                    events_support.dynamodb_stream_record_from_get_records(
+                        raw, stream_arn=self.stream_arn
+                    )
+                )
+        return records
+
+
+@pytest.fixture
+def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
+    """Tables, stream, queue and DLQ on moto, and the functions' environment."""
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    dynamodb = boto3.client("dynamodb", config=_MOTO_CONFIG)
+    streams = boto3.client("dynamodbstreams", config=_MOTO_CONFIG)
+    sqs = boto3.client("sqs")
+    created = dynamodb.create_table(
+        TableName=JOB_TABLE,
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    dynamodb.create_table(
+        TableName=RESULT_TABLE,
+        KeySchema=[
+            {"AttributeName": "job_id", "KeyType": "HASH"},
+            {"AttributeName": "subtask", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "job_id", "AttributeType": "S"},
+            {"AttributeName": "subtask", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName=QUEUE_NAME,
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+            )
+        },
+    )["QueueUrl"]
+    environment = {
+        "JOB_TABLE_NAME": JOB_TABLE,
+        "RESULT_TABLE_NAME": RESULT_TABLE,
+        "SUBTASK_QUEUE_URL": queue_url,
+        "JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS),
+        "RETRY_AFTER_SECONDS": str(RETRY_AFTER_SECONDS),
+        "JOB_RETENTION_DAYS": str(JOB_RETENTION_DAYS),
+        "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+        "SEND_CONCURRENCY": "4",
+        "POWERTOOLS_SERVICE_NAME": "fan-out-fan-in",
+        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return Infra(
+        dynamodb=dynamodb,
+        streams=streams,
+        sqs=sqs,
+        queue_url=queue_url,
+        dlq_url=dlq_url,
+        stream_arn=created["TableDescription"]["LatestStreamArn"],
+    )
+
+
+class SerializedClient:
+    """A boto3 client proxy that sends one request at a time.
+
+    moto is not thread-safe, while every AWS request is atomic: serialising the
+    ventilator's parallel sends keeps moto's answers meaningful.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name == "meta" or not callable(attribute):
+            return attribute
+
+        def call(*args: Any, _method: Callable[..., Any] = attribute, **kwargs: Any) -> Any:
+            with self._lock:
+                return _method(*args, **kwargs)
+
+        return call
+
+
+def import_fresh(name: str) -> ModuleType:
+    """Import a handler module anew, so its module-level clients bind to this test's moto."""
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+    return importlib.import_module(name)
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+@dataclass
+class Handlers:
+    """The freshly imported modules, the fakes installed in them, and call helpers."""
+
+    fan_out: ModuleType
+    api: ModuleType
+    worker: ModuleType
+    reducer: ModuleType
+    clock: FakeClock
+    sleep: FakeSleep
+    infra: Infra
+
+    def call_api(self, event: dict[str, Any], *, remaining_ms: int = 28_000) -> HttpResponse:
+        context = FakeLambdaContext(function_name="FanOutApi", remaining_ms=remaining_ms)
+        return HttpResponse.from_proxy(self.api.handler(event, context))
+
+    def post(self, body: str | dict[str, Any] | None, **kwargs: Any) -> HttpResponse:
+        return self.call_api(post_jobs_event(body, **kwargs))
+
+    def get(self, job_id: str) -> HttpResponse:
+        return self.call_api(get_job_event(job_id))
+
+    def run_worker(self, event: dict[str, Any]) -> dict[str, Any]:
+        context = FakeLambdaContext(function_name="FanOutWorker")
+        response: dict[str, Any] = self.worker.handler(event, context)
+        return response
+
+    def run_reducer(self, event: dict[str, Any]) -> dict[str, Any]:
+        context = FakeLambdaContext(function_name="FanOutReducer")
+        response: dict[str, Any] = self.reducer.handler(event, context)
+        return response
+
+    def poll_queue(self, *, duplicate: bool = False) -> dict[str, Any] | None:
+        """One poll of the SQS mapping: one batch of up to 10, deleted where it succeeded.
+
+        Failed messages become visible again at once (as if their visibility timeout had
+        passed). ``duplicate`` delivers the same batch twice (at-least-once delivery).
+        """
+        records = self.infra.receive_records()
+        if not records:
+            return None
+        response = self.run_worker(sqs_event(*records))
+        if duplicate:
+            again = self.run_worker(sqs_event(*records))
+            assert again == response
+        failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+        for record in records:
+            if record["messageId"] in failed:
+                self.infra.sqs.change_message_visibility(
+                    QueueUrl=self.infra.queue_url,
+                    ReceiptHandle=record["receiptHandle"],
+                    VisibilityTimeout=0,
+                )
+            else:
+                self.infra.sqs.delete_message(
+                    QueueUrl=self.infra.queue_url, ReceiptHandle=record["receiptHandle"]
+                )
+        return response
+
+    def pump_stream(self, *, duplicate: bool = False) -> list[dict[str, Any]]:
+        """One poll of the stream mapping: records through the filter to the reducer."""
+        records = [r for r in self.infra.stream_records() if matches_filter(REDUCER_FILTER, r)]
+        if records:
+            response = self.run_reducer(events_support.dynamodb_stream_event(*records))
+            assert response == {"batchItemFailures": []}
+            if duplicate:
+                self.run_reducer(events_support.dynamodb_stream_event(*records))
+        return records
+
+    def run_to_completion(self, *, duplicate: bool = False, max_polls: int = 10_000) -> int:
+        """Poll the queue and the stream until both are quiet; returns the polls made."""
+        polls = 0
+        while polls < max_polls:
+            response = self.poll_queue(duplicate=duplicate)
+            self.pump_stream(duplicate=duplicate)
+            if response is None:
+                return polls
+            polls += 1
+        raise AssertionError("queue did not drain")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
+    """Fresh handler modules wired to moto and fake time."""
+    import_fresh("fan_out")
+    api = importlib.import_module("fan_out_api")
+    worker = importlib.import_module("fan_out_worker")
+    reducer = importlib.import_module("fan_out_reducer")
+    sleep = FakeSleep(clock)
+    for module in (api, worker):
+        monkeypatch.setattr(module, "clock", clock)
+        monkeypatch.setattr(module, "sleep", sleep)
+    monkeypatch.setattr(reducer, "clock", clock)
+    api.store.sleep = sleep
+    monkeypatch.setattr(api.queue, "_client", SerializedClient(api.queue._client))
+    reducer.store.sleep = sleep
+    yield Handlers(
+        fan_out=sys.modules["fan_out"],
+        api=api,
+        worker=worker,
+        reducer=reducer,
+        clock=clock,
+        sleep=sleep,
+        infra=infra,
+    )
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def events() -> SimpleNamespace:
+    """Event builders and constants for the tests (conftest modules are not importable)."""
+    return SimpleNamespace(
+        post_jobs=post_jobs_event,
+        get_job=get_job_event,
+        sqs_record=sqs_record,
+        sqs_event=sqs_event,
+        stream_record=events_support.dynamodb_stream_record,
+        stream_event=events_support.dynamodb_stream_event,
+        context=FakeLambdaContext,
+        start=START,
+        stage=STAGE,
+        job_table=JOB_TABLE,
+        job_timeout_seconds=JOB_TIMEOUT_SECONDS,
+        retry_after_seconds=RETRY_AFTER_SECONDS,
+        max_receive_count=MAX_RECEIVE_COUNT,
+        reducer_filter=REDUCER_FILTER,
+    )
