@@ -1,0 +1,101 @@
+"""The recursive S3 batch processor's Lambda entry point (``batch_processor.handler``).
+
+A thin adapter for two kinds of asynchronous events:
+
+- an S3 ObjectCreated notification (every record of it): start one run per object
+  and send each its first hop;
+- a hop request, sent by this function to itself: run that hop (``batch_runs.run_hop``).
+
+An invalid event raises after the valid records were handled, so Lambda retries it
+and then sends it to the on-failure destination queue; retrying the valid records is
+harmless (runs are keyed by the S3 event and hops are claimed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import batch_runs
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+# Configuration and clients are built once per execution environment.
+SETTINGS = batch_runs.ProcessorSettings.from_env()
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+store = batch_runs.RunStore(
+    boto3.client("dynamodb", config=_BOTO_CONFIG), batch_runs.require_env("RUN_TABLE_NAME")
+)
+s3 = boto3.client("s3", config=_BOTO_CONFIG)
+lambda_client = boto3.client("lambda", config=_BOTO_CONFIG)
+#: Replaced by fakes in tests.
+clock: batch_runs.Clock = batch_runs.utc_now
+sleep: batch_runs.Sleep = time.sleep
+
+logger = Logger()
+metrics = Metrics()
+
+_OUTCOME_METRICS = {
+    batch_runs.HopOutcome.CONTINUED: "HopsCommitted",
+    batch_runs.HopOutcome.DONE: "RunsDone",
+    batch_runs.HopOutcome.FAILED: "RunsFailed",
+    batch_runs.HopOutcome.DUPLICATE: "DuplicateHop",
+    batch_runs.HopOutcome.IN_PROGRESS: "DuplicateHop",
+    batch_runs.HopOutcome.REDISPATCHED: "HopRedispatched",
+    batch_runs.HopOutcome.STALE: "StaleHop",
+    batch_runs.HopOutcome.MISSING: "RunMissing",
+    batch_runs.HopOutcome.LOST_CLAIM: "LostClaim",
+}
+
+
+def _sender(context: LambdaContext) -> batch_runs.HopSender:
+    # The function's own ARN comes from the context, not from its configuration: the
+    # template cannot pass a function its own ARN without a circular reference.
+    return batch_runs.LambdaHopSender(lambda_client, context.invoked_function_arn)
+
+
+def _run_hop(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = batch_runs.parse_hop_request(event)
+    logger.append_keys(run_id=request.run_id, hop=request.hop)
+    environment = batch_runs.HopEnvironment(
+        store=store,
+        s3=s3,
+        sender=_sender(context),
+        settings=SETTINGS,
+        remaining_ms=context.get_remaining_time_in_millis,
+        request_id=context.aws_request_id,
+        clock=clock,
+        sleep=sleep,
+    )
+    outcome = batch_runs.run_hop(environment, request)
+    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
+    return {"run_id": request.run_id, "hop": request.hop, "outcome": outcome.value}
+
+
+def _start_runs(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    created, invalid = batch_runs.parse_s3_records(event)
+    run_ids = batch_runs.start_runs(
+        store, _sender(context), created, now=clock(), settings=SETTINGS
+    )
+    metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=len(run_ids))
+    if invalid:
+        metrics.add_metric(name="InvalidRecords", unit=MetricUnit.Count, value=len(invalid))
+        raise batch_runs.InvalidEventError(f"invalid S3 records: {invalid}")
+    return {"run_ids": run_ids}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (``batch_processor.handler``)."""
+    if not isinstance(event, dict):
+        raise batch_runs.InvalidEventError("event is not a JSON object")
+    if batch_runs.is_hop_request(event):
+        return _run_hop(event, context)
+    if batch_runs.is_s3_test_event(event):
+        logger.info("S3 test event; nothing to process")
+        return {"run_ids": []}
+    return _start_runs(event, context)

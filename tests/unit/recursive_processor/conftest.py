@@ -1,0 +1,234 @@
+"""Fixtures for the recursive processor: moto buckets and run table, a fresh handler
+module with fake time and an in-memory invoker, and a driver that plays Lambda's part
+(delivering the self-invocations one after another, or twice, or late)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+
+from tests.support.events import s3_event, s3_object_created_record
+from tests.support.fakes import REGION, FakeClock, FakeLambdaContext, FakeLambdaInvoker, FakeSleep
+
+INPUT_BUCKET = "recursive-processor-input-test"
+OUTPUT_BUCKET = "recursive-processor-output-test"
+TABLE_NAME = "recursive-processor-runs-test"
+INPUT_PREFIX = "incoming/"
+FUNCTION_NAME = "RecursiveProcessor"
+HANDLER_MODULES = ("batch_runs", "batch_processor", "run_api")
+
+# Hop math of these tests: a hop starts with TIMEOUT_MS, takes records while at least
+# SAFETY_MARGIN_MS remain and each record costs RECORD_WORK_MS of (fake) time, so a hop
+# takes (3000 - 1000) / 100 + 1 = 21 records.
+TIMEOUT_MS = 3_000
+SAFETY_MARGIN_MS = 1_000
+RECORD_WORK_MS = 100
+RECORDS_PER_HOP = 21
+# Small ranges, so every hop reads several and lines straddle range boundaries.
+RANGE_BYTES = 64
+MAX_RECORD_BYTES = 200
+
+
+# --------------------------------------------------------------------------- input files
+
+
+def record_line(index: int, *, amount: int | None = None) -> str:
+    """A valid input line: ``{"id": "rec-00001", "amount": 7}``."""
+    value = amount if amount is not None else (index * 37) % 1000 - 500
+    return json.dumps({"id": f"rec-{index:05d}", "amount": value})
+
+
+def ndjson(lines: Sequence[str], *, trailing_newline: bool = True) -> bytes:
+    text = "\n".join(lines)
+    return (text + ("\n" if trailing_newline and lines else "")).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The summary a correct run reports, computed independently of the code under test."""
+
+    records: int
+    amount_total: int
+    checksum: str
+
+    @classmethod
+    def of(cls, good_lines: Sequence[str]) -> Expected:
+        total = 0
+        amount = 0
+        for line in good_lines:
+            value = json.loads(line)
+            digest = hashlib.sha256(f"{value['id']}\x00{value['amount']}".encode()).digest()
+            total += int.from_bytes(digest[:8], "big")
+            amount += value["amount"]
+        return cls(len(good_lines), amount, f"{total % 2**64:016x}")
+
+
+# --------------------------------------------------------------------------- moto infra
+
+
+@dataclass
+class Infra:
+    """The moto buckets and run table, and ways to look at them."""
+
+    s3: Any
+    dynamodb: Any
+
+    def upload(self, key: str, body: bytes) -> dict[str, Any]:
+        """Put an input object; returns the S3 ObjectCreated record S3 would send."""
+        response = self.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body)
+        return s3_object_created_record(
+            INPUT_BUCKET, key, size=len(body), etag=response["ETag"].strip('"')
+        )
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        raw = self.dynamodb.get_item(
+            TableName=TABLE_NAME, Key={"run_id": {"S": run_id}}, ConsistentRead=True
+        )["Item"]
+        deserializer = TypeDeserializer()
+        return {key: deserializer.deserialize(value) for key, value in raw.items()}
+
+    def runs(self) -> list[dict[str, Any]]:
+        deserializer = TypeDeserializer()
+        items = self.dynamodb.scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"]
+        return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in items]
+
+    def output_keys(self) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=OUTPUT_BUCKET)
+        return sorted(entry["Key"] for entry in listing.get("Contents", []))
+
+    def output_json(self, key: str) -> Any:
+        return json.loads(self.s3.get_object(Bucket=OUTPUT_BUCKET, Key=key)["Body"].read())
+
+    def output_lines(self, key: str) -> list[dict[str, Any]]:
+        body = self.s3.get_object(Bucket=OUTPUT_BUCKET, Key=key)["Body"].read()
+        return [json.loads(line) for line in body.decode("utf-8").splitlines()]
+
+
+@pytest.fixture
+def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
+    s3 = boto3.client("s3", region_name=REGION)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    dynamodb.create_table(
+        TableName=TABLE_NAME,
+        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "run_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    environment = {
+        "RUN_TABLE_NAME": TABLE_NAME,
+        "OUTPUT_BUCKET_NAME": OUTPUT_BUCKET,
+        "OUTPUT_PREFIX": "runs/",
+        "SAFETY_MARGIN_MS": str(SAFETY_MARGIN_MS),
+        "MAX_HOPS": "50",
+        "RANGE_BYTES": str(RANGE_BYTES),
+        "MAX_RECORD_BYTES": str(MAX_RECORD_BYTES),
+        "RECORD_WORK_MS": str(RECORD_WORK_MS),
+        "RUN_RETENTION_DAYS": "30",
+        "POWERTOOLS_SERVICE_NAME": "recursive-processor",
+        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return Infra(s3=s3, dynamodb=dynamodb)
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+@dataclass
+class Processor:
+    """The freshly imported handler, its fakes, and Lambda's side of the chain."""
+
+    module: ModuleType
+    runs: ModuleType
+    clock: FakeClock
+    sleep: FakeSleep
+    invoker: FakeLambdaInvoker
+    infra: Infra
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    delivered: int = 0
+
+    def configure(self, **changes: Any) -> None:
+        """Change settings the stack would set in the environment (e.g. ``max_hops``)."""
+        self.module.SETTINGS = dataclasses.replace(self.module.SETTINGS, **changes)
+
+    def invoke(
+        self,
+        event: dict[str, Any],
+        *,
+        remaining_ms: int = TIMEOUT_MS,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """One invocation with a context whose remaining time runs down with the clock."""
+        context = FakeLambdaContext(
+            function_name=FUNCTION_NAME, remaining_ms=remaining_ms, clock=self.clock
+        )
+        result: dict[str, Any] = self.module.handler(event, context)
+        self.outcomes.append(result)
+        return result
+
+    def notify(self, *records: dict[str, Any]) -> dict[str, Any]:
+        """S3 delivers an ObjectCreated event with these records."""
+        return self.invoke(s3_event(*records))
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Self-invocations sent but not yet delivered."""
+        return self.invoker.payloads[self.delivered :]
+
+    def deliver_next(self) -> dict[str, Any]:
+        payload = self.invoker.payloads[self.delivered]
+        self.delivered += 1
+        return self.invoke(payload)
+
+    def drain(self, *, limit: int = 500) -> list[dict[str, Any]]:
+        """Deliver every self-invocation, including those they send, in order."""
+        results = []
+        while self.pending():
+            assert len(results) < limit, "the chain does not end"
+            results.append(self.deliver_next())
+        return results
+
+
+def import_fresh(name: str) -> ModuleType:
+    """Import a handler module anew, so its module-level clients bind to this test's moto."""
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def processor(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> Iterator[Processor]:
+    module = import_fresh("batch_processor")
+    clock = FakeClock()
+    sleep = FakeSleep(clock)
+    invoker = FakeLambdaInvoker()
+    monkeypatch.setattr(module, "clock", clock)
+    monkeypatch.setattr(module, "sleep", sleep)
+    monkeypatch.setattr(module, "lambda_client", invoker)
+    yield Processor(
+        module=module,
+        runs=sys.modules["batch_runs"],
+        clock=clock,
+        sleep=sleep,
+        invoker=invoker,
+        infra=infra,
+    )
+
+
+def run_id_of(result: dict[str, Any], index: int = 0) -> str:
+    run_ids: list[str] = result["run_ids"]
+    return run_ids[index]

@@ -1,0 +1,207 @@
+"""The logic without Lambda: ranged line reading, record parsing, settings."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import tracemalloc
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.unit.recursive_processor.conftest import import_fresh
+
+LINE_WIDTH = 64
+
+
+@pytest.fixture(scope="module")
+def runs() -> ModuleType:
+    return import_fresh("batch_runs")
+
+
+def fixed_width_line(index: int) -> bytes:
+    """Line ``index`` of a synthetic object of fixed-width lines (64 bytes with newline)."""
+    text = json.dumps({"id": f"r{index:09d}", "amount": index % 97})
+    return text.ljust(LINE_WIDTH - 1).encode() + b"\n"
+
+
+@dataclass
+class SyntheticS3:
+    """A fake S3 client serving ranges of a large synthetic object it never holds whole.
+
+    Each range is generated on request, so the test's own memory does not grow with
+    the object either; every request is recorded.
+    """
+
+    size: int
+    etag: str = "abc123"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def get_object(self, *, Bucket: str, Key: str, Range: str, IfMatch: str) -> dict[str, Any]:  # noqa: N803
+        self.requests.append({"Range": Range, "IfMatch": IfMatch})
+        if IfMatch != f'"{self.etag}"':
+            raise ClientError({"Error": {"Code": "PreconditionFailed"}}, "GetObject")
+        first, last = (int(n) for n in Range.removeprefix("bytes=").split("-"))
+        data = b"".join(
+            fixed_width_line(index) for index in range(first // LINE_WIDTH, last // LINE_WIDTH + 1)
+        )
+        start = first % LINE_WIDTH
+        return {"Body": io.BytesIO(data[start : start + last - first + 1])}
+
+
+def reader(runs: ModuleType, client: Any, *, size: int, range_bytes: int = 4096) -> Any:
+    return runs.ObjectRangeReader(
+        client,
+        bucket="b",
+        key="k",
+        etag="abc123",
+        size=size,
+        range_bytes=range_bytes,
+        max_record_bytes=100,
+    )
+
+
+def test_ranges_are_contiguous_bounded_and_carry_the_etag(runs: ModuleType) -> None:
+    # GIVEN an object of 1,000 fixed-width lines read in 100-byte ranges (lines straddle them)
+    size = 1000 * LINE_WIDTH
+    client = SyntheticS3(size)
+    lines = list(reader(runs, client, size=size, range_bytes=100).lines(0))
+    # THEN every line comes out once, whole, with its exact extent
+    assert len(lines) == 1000
+    assert all(line.data + b"\n" == fixed_width_line(i) for i, line in enumerate(lines))
+    assert [line.start for line in lines] == [i * LINE_WIDTH for i in range(1000)]
+    assert lines[-1].end == size
+    # AND every byte was fetched once, in ranges of at most 100 bytes, each with IfMatch
+    spans = [tuple(int(n) for n in r["Range"][6:].split("-")) for r in client.requests]
+    assert spans[0][0] == 0 and spans[-1][1] == size - 1
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(spans))
+    assert max(last - first + 1 for first, last in spans) == 100
+    assert {r["IfMatch"] for r in client.requests} == {'"abc123"'}
+
+
+def test_a_reader_that_stops_early_fetched_at_most_one_unused_range(runs: ModuleType) -> None:
+    # GIVEN a reader started mid-object WHEN its consumer stops after 100 lines
+    # THEN it started at the given line and read at most one range it did not use
+    size = 10_000 * LINE_WIDTH
+    client = SyntheticS3(size)
+    object_reader = reader(runs, client, size=size, range_bytes=1000)
+    lines = object_reader.lines(64 * LINE_WIDTH)
+    consumed = [next(lines) for _ in range(100)]
+    lines.close()
+    assert consumed[0].start == 64 * LINE_WIDTH
+    assert object_reader.bytes_read <= 100 * LINE_WIDTH + 1000
+
+
+@pytest.mark.parametrize("mebibytes", [1, 16])
+def test_memory_held_while_reading_does_not_grow_with_the_object(
+    runs: ModuleType, mebibytes: int
+) -> None:
+    # GIVEN objects of 1 MiB and 16 MiB read in 64 KiB ranges
+    size = mebibytes * 1024 * 1024
+    object_reader = reader(runs, SyntheticS3(size), size=size, range_bytes=64 * 1024)
+    # WHEN every line is read (and dropped, as the processor does)
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in object_reader.lines(0))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # THEN all lines came through while the peak stayed around a few ranges
+    assert count == size // LINE_WIDTH
+    assert peak < 1024 * 1024
+
+
+def test_a_line_longer_than_the_limit_is_reported_without_being_held(runs: ModuleType) -> None:
+    # GIVEN a 1,000-byte line between two records, a 100-byte record limit
+    # WHEN read THEN it comes out as a data-less line with its extent; the next is intact
+    body = b'{"id":"a","amount":1}\n' + b"x" * 1000 + b'\n{"id":"b","amount":2}'
+
+    class Bytes:
+        def get_object(self, *, Bucket: str, Key: str, Range: str, IfMatch: str) -> Any:  # noqa: N803
+            first, last = (int(n) for n in Range[6:].split("-"))
+            return {"Body": io.BytesIO(body[first : last + 1])}
+
+    lines = list(reader(runs, Bytes(), size=len(body), range_bytes=64).lines(0))
+    assert [(line.start, line.end) for line in lines] == [
+        (0, 22),
+        (22, 1023),
+        (1023, len(body)),
+    ]
+    assert lines[1].data is None
+    assert runs.interpret_line(lines[1], max_record_bytes=100).error == "record_too_large"
+    assert lines[2].data == b'{"id":"b","amount":2}'
+
+
+def test_a_changed_object_raises_object_changed(runs: ModuleType) -> None:
+    # GIVEN an object whose ETag is not the run's WHEN read THEN S3's 412 becomes an error
+    client = SyntheticS3(1000, etag="other")
+    with pytest.raises(runs.ObjectChangedError):
+        next(reader(runs, client, size=1000).lines(0))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b'{"id": "a", "amount": 3}', ("record", 3)),
+        (b'{"id": "a", "amount": 3, "note": "extra fields are ignored"}', ("record", 3)),
+        (b"   ", None),
+        (b"{", ("invalid_json", None)),
+        (b"\xff\xfe", ("invalid_encoding", None)),
+        (b'{"id": "a", "amount": true}', ("invalid_record", None)),
+        (b'{"id": "a", "amount": 10000000000001}', ("invalid_record", None)),
+        (b'{"id": 5, "amount": 1}', ("invalid_record", None)),
+    ],
+)
+def test_parse_line(runs: ModuleType, line: bytes, expected: tuple[str, Any] | None) -> None:
+    # GIVEN one line WHEN parsed THEN a record, a blank (None) or a bad record with its code
+    result = runs.parse_line(line, 7)
+    if expected is None:
+        assert result is None
+    elif expected[0] == "record":
+        assert result.amount == expected[1]
+    else:
+        assert (result.error, result.offset) == (expected[0], 7)
+
+
+def test_settings_come_from_the_environment_and_are_validated(runs: ModuleType) -> None:
+    # GIVEN environments WHEN read THEN values are used, and missing or invalid ones refused
+    settings = runs.ProcessorSettings.from_env(
+        {"OUTPUT_BUCKET_NAME": "out", "OUTPUT_PREFIX": "results", "MAX_HOPS": "7"}
+    )
+    assert settings.output_prefix == "results/" and settings.max_hops == 7
+    assert settings.summary_key("r1") == "results/r1/summary.json"
+    assert settings.errors_key("r1", 3) == "results/r1/errors/hop-00003.ndjson"
+    with pytest.raises(runs.MissingSettingError, match="OUTPUT_BUCKET_NAME"):
+        runs.ProcessorSettings.from_env({})
+    with pytest.raises(runs.MissingSettingError, match="MAX_HOPS"):
+        runs.ProcessorSettings.from_env({"OUTPUT_BUCKET_NAME": "out", "MAX_HOPS": "0"})
+
+
+def test_run_ids_are_stable_per_write_and_differ_between_writes(runs: ModuleType) -> None:
+    # GIVEN the same write notified twice and a second write of the same object
+    # THEN the duplicate maps to the same run and the second write to a new one
+    first = runs.ObjectCreated("b", "k", 10, "e1", "0055AED6DCD90281E5")
+    again = runs.ObjectCreated("b", "k", 10, "e1", "0055AED6DCD90281E5")
+    rewrite = runs.ObjectCreated("b", "k", 10, "e1", "0055AED6DCD90281F0")
+    assert first.run_id == again.run_id != rewrite.run_id
+
+
+def test_the_s3_event_builder_has_the_shape_powertools_parses() -> None:
+    # GIVEN the shared builder WHEN Powertools' S3 model parses its output THEN it fits
+    from aws_lambda_powertools.utilities.parser.models import S3Model
+
+    from tests.support.events import s3_event, s3_object_created_record
+
+    event = s3_event(
+        s3_object_created_record("bucket-a", "in/a b.ndjson", size=3, etag='"e1"'),
+        s3_object_created_record("bucket-a", "in/c.ndjson", size=0, etag="e2", version_id="v1"),
+    )
+    parsed = S3Model.model_validate(event)
+    first, second = parsed.Records
+    assert first.s3.object.key == "in/a+b.ndjson" and first.s3.object.eTag == "e1"
+    assert int(first.s3.object.sequencer, 16) < int(second.s3.object.sequencer, 16)
+    assert second.s3.object.versionId == "v1"

@@ -1,0 +1,105 @@
+"""``GET /runs/{run_id}``: a run's status, progress and counts, on moto."""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from types import ModuleType
+
+import pytest
+
+from tests.support.events import HttpResponse, api_event
+from tests.support.fakes import FakeLambdaContext
+from tests.unit.recursive_processor.conftest import (
+    INPUT_PREFIX,
+    OUTPUT_BUCKET,
+    RECORDS_PER_HOP,
+    Expected,
+    Processor,
+    ndjson,
+    record_line,
+    run_id_of,
+)
+
+
+@pytest.fixture
+def api(processor: Processor) -> ModuleType:
+    # imported after the processor fixture, so it binds to the same moto and modules
+    return importlib.import_module("run_api")
+
+
+def get_run(api: ModuleType, run_id: str) -> HttpResponse:
+    event = api_event(
+        "GET", f"/runs/{run_id}", resource="/runs/{run_id}", path_parameters={"run_id": run_id}
+    )
+    return HttpResponse.from_proxy(api.handler(event, FakeLambdaContext(function_name="RunApi")))
+
+
+def test_a_running_run_shows_its_progress(processor: Processor, api: ModuleType) -> None:
+    # GIVEN a run whose first of three hops has committed
+    body = [record_line(i) for i in range(2 * RECORDS_PER_HOP + 3)]
+    record = processor.infra.upload(f"{INPUT_PREFIX}progress.ndjson", ndjson(body))
+    run_id = run_id_of(processor.notify(record))
+    processor.deliver_next()
+
+    # WHEN a client asks for it
+    response = get_run(api, run_id)
+
+    # THEN it sees RUNNING, how far the run got and what it counted so far
+    assert response.status == 200
+    assert response.headers["cache-control"] == "no-store"
+    view = response.body
+    assert (view["status"], view["hops"], view["records"]) == ("RUNNING", 1, RECORDS_PER_HOP)
+    assert 0 < view["offset"] < view["source"]["size"]
+    assert 0 < view["progress"] < 1
+    assert "summary" not in view and "reason" not in view
+
+
+def test_a_finished_run_links_its_summary(processor: Processor, api: ModuleType) -> None:
+    # GIVEN a finished run with one bad record WHEN a client asks for it
+    # THEN it sees DONE, the final counts and where the summary and errors are
+    body = [record_line(i) for i in range(RECORDS_PER_HOP + 3)] + ["not json"]
+    record = processor.infra.upload(f"{INPUT_PREFIX}finished.ndjson", ndjson(body))
+    run_id = run_id_of(processor.notify(record))
+    processor.drain()
+
+    view = get_run(api, run_id).body
+
+    assert view["status"] == "DONE" and view["hops"] == 2 and view["progress"] == 1
+    assert view["records"] == Expected.of(body[:-1]).records and view["errors"] == 1
+    assert view["summary"] == {"bucket": OUTPUT_BUCKET, "key": f"runs/{run_id}/summary.json"}
+    assert [e["bucket"] for e in view["error_objects"]] == [OUTPUT_BUCKET]
+    assert view["duration_ms"] >= 0 and view["finished_at"]
+
+
+def test_a_failed_run_shows_why(processor: Processor, api: ModuleType) -> None:
+    # GIVEN a run stopped by the hop limit WHEN a client asks THEN it sees the reason
+    processor.configure(max_hops=1)
+    body = [record_line(i) for i in range(RECORDS_PER_HOP + 3)]
+    record = processor.infra.upload(f"{INPUT_PREFIX}failed.ndjson", ndjson(body))
+    run_id = run_id_of(processor.notify(record))
+    processor.drain()
+
+    view = get_run(api, run_id).body
+
+    assert view["status"] == "FAILED" and view["reason"]["code"] == "hop_limit"
+
+
+@pytest.mark.parametrize(
+    ("run_id", "status", "code"),
+    [("not-a-uuid", 400, "invalid_request"), (str(uuid.uuid4()), 404, "not_found")],
+)
+def test_bad_or_unknown_ids_get_json_errors(
+    api: ModuleType, run_id: str, status: int, code: str
+) -> None:
+    # GIVEN a malformed or unknown id WHEN asked for THEN a JSON 4xx, never a 5xx
+    response = get_run(api, run_id)
+    assert response.status == status
+    assert response.body["error"] == code and response.body["message"]
+
+
+def test_unknown_routes_get_a_json_404(api: ModuleType) -> None:
+    # GIVEN a path the API does not serve WHEN called THEN a JSON 404
+    event = api_event("GET", "/nothing", resource="/nothing")
+    response = HttpResponse.from_proxy(api.handler(event, FakeLambdaContext()))
+    assert (response.status, response.body["error"]) == (404, "not_found")
