@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from patterns.function import POWERTOOLS_LAYER_VERSION
 from tests.infra.conftest import SynthesizedStage
+from tests.infra.templates import function_by_handler, of_type, policy_statements
 
 STACK = "DecoupledInvocation"
 WORKER_TIMEOUT = 30
@@ -23,28 +24,6 @@ def template(ephemeral: SynthesizedStage) -> Template:
 @pytest.fixture(scope="module")
 def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
     return ephemeral.template_json(STACK)["Resources"]
-
-
-def of_type(resources: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in resources.items() if v["Type"] == type_name}
-
-
-def function_by_handler(resources: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
-    matches = [
-        (k, v)
-        for k, v in of_type(resources, "AWS::Lambda::Function").items()
-        if v["Properties"]["Handler"] == handler
-    ]
-    assert len(matches) == 1, handler
-    return matches[0]
-
-
-def policy_statements(resources: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
-    statements = []
-    for policy in of_type(resources, "AWS::IAM::Policy").values():
-        if {"Ref": role_logical_id} in policy["Properties"]["Roles"]:
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
 
 
 def actions_on(statements: list[dict[str, Any]], resource_ref: str) -> set[str]:

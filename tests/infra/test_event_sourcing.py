@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
+from tests.infra.templates import function_by_handler, of_type, only, role_statements
 from tests.support.events import dynamodb_stream_record
 
 STACK = "EventSourcing"
@@ -23,36 +24,6 @@ def template(ephemeral: SynthesizedStage) -> Template:
 def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
     resources: dict[str, Any] = ephemeral.template_json(STACK)["Resources"]
     return resources
-
-
-def of_type(resources: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in resources.items() if v["Type"] == type_name}
-
-
-def one_of_type(resources: dict[str, Any], type_name: str) -> tuple[str, dict[str, Any]]:
-    found = of_type(resources, type_name)
-    assert len(found) == 1, (type_name, list(found))
-    return next(iter(found.items()))
-
-
-def function_by_handler(resources: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
-    matches = [
-        (k, v)
-        for k, v in of_type(resources, "AWS::Lambda::Function").items()
-        if v["Properties"]["Handler"] == handler
-    ]
-    assert len(matches) == 1, handler
-    return matches[0]
-
-
-def role_statements(resources: dict[str, Any], handler: str) -> list[dict[str, Any]]:
-    _, function = function_by_handler(resources, handler)
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    statements: list[dict[str, Any]] = []
-    for policy in of_type(resources, "AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
 
 
 def grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
@@ -106,12 +77,12 @@ def test_events_are_kept_only_on_persistent_stages(
 ) -> None:
     stage: SynthesizedStage = request.getfixturevalue(stage_fixture)
     resources = stage.template_json(STACK)["Resources"]
-    _, table = one_of_type(resources, "AWS::DynamoDB::Table")
+    _, table = only(resources, "AWS::DynamoDB::Table")
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == policy
     assert table["Properties"].get("DeletionProtectionEnabled", False) is protected
     pitr = table["Properties"]["PointInTimeRecoverySpecification"]
     assert pitr["PointInTimeRecoveryEnabled"] is protected
-    _, bus = one_of_type(resources, "AWS::Events::EventBus")
+    _, bus = only(resources, "AWS::Events::EventBus")
     assert bus["DeletionPolicy"] == policy
     for queue in of_type(resources, "AWS::SQS::Queue").values():
         assert queue["DeletionPolicy"] == policy
@@ -120,7 +91,7 @@ def test_events_are_kept_only_on_persistent_stages(
 def test_the_stack_owns_its_event_bus(
     resources: dict[str, Any], ephemeral: SynthesizedStage
 ) -> None:
-    _, bus = one_of_type(resources, "AWS::Events::EventBus")
+    _, bus = only(resources, "AWS::Events::EventBus")
     # CloudFormation requires a bus name: it starts with the stack name, so with the stage.
     assert bus["Properties"]["Name"] == "pr-1-EventSourcing-EventSourcing"
     outputs = ephemeral.template_json(STACK)["Outputs"]
@@ -145,7 +116,7 @@ def test_each_function_has_its_own_role_without_managed_policies(resources: dict
 
 
 def test_api_function_may_only_read_and_append(resources: dict[str, Any]) -> None:
-    table_id, _ = one_of_type(resources, "AWS::DynamoDB::Table")
+    table_id, _ = only(resources, "AWS::DynamoDB::Table")
     found = grants(role_statements(resources, "account_api.handler"))
     assert found[getatt(table_id, "Arn")] == {
         "dynamodb:GetItem",
@@ -161,8 +132,8 @@ def test_api_function_may_only_read_and_append(resources: dict[str, Any]) -> Non
 def test_publisher_may_read_the_stream_put_events_and_set_records_aside(
     resources: dict[str, Any],
 ) -> None:
-    table_id, _ = one_of_type(resources, "AWS::DynamoDB::Table")
-    bus_id, _ = one_of_type(resources, "AWS::Events::EventBus")
+    table_id, _ = only(resources, "AWS::DynamoDB::Table")
+    bus_id, _ = only(resources, "AWS::Events::EventBus")
     (queue_id,) = of_type(resources, "AWS::SQS::Queue")
     found = grants(role_statements(resources, "account_publisher.handler"))
     assert found[getatt(table_id, "StreamArn")] == {
@@ -202,10 +173,10 @@ def test_api_function_gets_the_snapshot_interval_and_attempts(resources: dict[st
 def test_stream_mapping_retries_bisects_and_reports_partial_failures(
     resources: dict[str, Any],
 ) -> None:
-    _, mapping = one_of_type(resources, "AWS::Lambda::EventSourceMapping")
+    _, mapping = only(resources, "AWS::Lambda::EventSourceMapping")
     props = mapping["Properties"]
     publisher_id, _ = function_by_handler(resources, "account_publisher.handler")
-    table_id, _ = one_of_type(resources, "AWS::DynamoDB::Table")
+    table_id, _ = only(resources, "AWS::DynamoDB::Table")
     (queue_id,) = of_type(resources, "AWS::SQS::Queue")
     assert props["FunctionName"] == {"Ref": publisher_id}
     assert props["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
@@ -233,7 +204,7 @@ def _matches(pattern: Any, value: Any) -> bool:
 
 def test_stream_filter_lets_only_new_event_items_through(resources: dict[str, Any]) -> None:
     # GIVEN the deployed filter
-    _, mapping = one_of_type(resources, "AWS::Lambda::EventSourceMapping")
+    _, mapping = only(resources, "AWS::Lambda::EventSourceMapping")
     (criterion,) = mapping["Properties"]["FilterCriteria"]["Filters"]
     pattern = json.loads(criterion["Pattern"])
     keys = {"account_id": "8d1c4b7e-0000-4000-8000-000000000000", "version": 3}
@@ -294,7 +265,7 @@ def test_every_method_needs_iam_and_commands_validate_their_amount(
 
 
 def test_commands_are_throttled_harder_than_reads(resources: dict[str, Any]) -> None:
-    _, stage = one_of_type(resources, "AWS::ApiGateway::Stage")
+    _, stage = only(resources, "AWS::ApiGateway::Stage")
     settings = {
         (s["ResourcePath"], s["HttpMethod"]): s for s in stage["Properties"]["MethodSettings"]
     }

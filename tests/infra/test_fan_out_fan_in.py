@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
+from tests.infra.templates import function_by_handler, of_type, role_statements
 
 STACK = "FanOutFanIn"
 WORKER_TIMEOUT = 30
@@ -28,30 +29,6 @@ def template(ephemeral: SynthesizedStage) -> Template:
 @pytest.fixture(scope="module")
 def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
     return ephemeral.template_json(STACK)["Resources"]
-
-
-def of_type(resources: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in resources.items() if v["Type"] == type_name}
-
-
-def function_by_handler(resources: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
-    matches = [
-        (k, v)
-        for k, v in of_type(resources, "AWS::Lambda::Function").items()
-        if v["Properties"]["Handler"] == handler
-    ]
-    assert len(matches) == 1, handler
-    return matches[0]
-
-
-def role_statements(resources: dict[str, Any], handler: str) -> list[dict[str, Any]]:
-    _, function = function_by_handler(resources, handler)
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    statements = []
-    for policy in of_type(resources, "AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
 
 
 def table_id(resources: dict[str, Any], sort_key: bool) -> str:

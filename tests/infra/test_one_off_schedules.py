@@ -9,6 +9,14 @@ import pytest
 from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
+from tests.infra.templates import (
+    as_list,
+    function_by_handler,
+    of_type,
+    only,
+    policy_statements,
+    role_of,
+)
 
 STACK = "OneOffSchedules"
 HANDLERS = ("schedule_api.handler", "schedule_executor.handler", "schedule_cleanup.handler")
@@ -22,43 +30,6 @@ def template(ephemeral: SynthesizedStage) -> Template:
 @pytest.fixture(scope="module")
 def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
     return ephemeral.template_json(STACK)["Resources"]
-
-
-def of_type(resources: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in resources.items() if v["Type"] == type_name}
-
-
-def only(resources: dict[str, Any], type_name: str) -> tuple[str, dict[str, Any]]:
-    (entry,) = of_type(resources, type_name).items()
-    return entry
-
-
-def function_by_handler(resources: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
-    matches = [
-        (k, v)
-        for k, v in of_type(resources, "AWS::Lambda::Function").items()
-        if v["Properties"]["Handler"] == handler
-    ]
-    assert len(matches) == 1, handler
-    return matches[0]
-
-
-def role_of(resources: dict[str, Any], handler: str) -> str:
-    _, function = function_by_handler(resources, handler)
-    role: str = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    return role
-
-
-def policy_statements(resources: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
-    statements = []
-    for policy in of_type(resources, "AWS::IAM::Policy").values():
-        if {"Ref": role_logical_id} in policy["Properties"]["Roles"]:
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def statements_with(statements: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ import pytest
 from patterns.recursive_processor import RecursiveProcessor
 from patterns.stage_settings import StageSettings
 from tests.infra.conftest import SynthesizedStage
+from tests.infra.templates import as_list, of_type, policy_statements
 
 STACK = "RecursiveProcessor"
 HANDLER = "batch_processor.handler"
@@ -26,10 +27,6 @@ def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
     return resources_of(ephemeral)
 
 
-def of_type(resources: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in resources.items() if v["Type"] == type_name}
-
-
 def processor(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     (match,) = [
         (k, v)
@@ -37,18 +34,6 @@ def processor(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if v["Properties"].get("Handler") == HANDLER
     ]
     return match
-
-
-def statements_of_role(resources: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
-    statements = []
-    for policy in of_type(resources, "AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def data_buckets(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -176,7 +161,7 @@ def test_processor_may_invoke_only_itself(resources: dict[str, Any]) -> None:
         }
     ]
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    assert invoke_statements[0] in statements_of_role(resources, role_id)
+    assert invoke_statements[0] in policy_statements(resources, role_id)
 
 
 def test_self_invoke_grant_creates_no_dependency_cycle(resources: dict[str, Any]) -> None:
@@ -209,7 +194,7 @@ def test_processor_permissions_are_scoped(resources: dict[str, Any]) -> None:
     _, function = processor(resources)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
-    statements = statements_of_role(resources, role_id)
+    statements = policy_statements(resources, role_id)
     for statement in statements:
         assert not any("*" in action for action in as_list(statement["Action"]))
     by_action = {
@@ -258,7 +243,7 @@ def test_run_api_is_iam_authorized_and_may_only_read_runs(resources: dict[str, A
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     actions = {
         action
-        for statement in statements_of_role(resources, role_id)
+        for statement in policy_statements(resources, role_id)
         for action in as_list(statement["Action"])
     }
     assert actions - {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} == {
