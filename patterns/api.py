@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -99,6 +100,9 @@ class ServiceApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            # REST API names need not be unique; CDK would name every one "Api". The
+            # stack name (<stage>-<Pattern>) says in the console whose API it is.
+            rest_api_name=cdk.Stack.of(self).stack_name,
             description=description,
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,

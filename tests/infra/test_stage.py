@@ -36,14 +36,17 @@ NAME_PROPERTIES = {
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::Scheduler::ScheduleGroup": "Name",
     "AWS::Events::EventBus": "Name",
+    "AWS::ApiGateway::RestApi": "Name",
 }
 # Names AWS requires to be unique in an account and region; the app may set only these,
 # and then only with the stage in them.
-# (An EventBridge bus cannot be created without a name.)
+# (An EventBridge bus cannot be created without a name; REST API names need not be
+# unique, and carry the stage only so the console shows whose API it is.)
 STAGE_SCOPED_NAMES = {
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
     "AWS::Events::EventBus",
+    "AWS::ApiGateway::RestApi",
 }
 TAGGABLE = {
     "AWS::DynamoDB::Table",
