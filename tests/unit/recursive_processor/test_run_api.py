@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import uuid
 from types import ModuleType
 
 import pytest
@@ -87,7 +86,10 @@ def test_a_failed_run_shows_why(processor: Processor, api: ModuleType) -> None:
 
 @pytest.mark.parametrize(
     ("run_id", "status", "code"),
-    [("not-a-uuid", 400, "invalid_request"), (str(uuid.uuid4()), 404, "not_found")],
+    [
+        ("not-a-uuid", 400, "invalid_request"),
+        ("3b83ef14-033d-4b5a-a443-35db81cfb9a5", 404, "not_found"),
+    ],
 )
 def test_bad_or_unknown_ids_get_json_errors(
     api: ModuleType, run_id: str, status: int, code: str
