@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aws_cdk as cdk
@@ -66,6 +66,9 @@ class StageSettings:
     app_name: str
     stage_name: str
     persistent: bool
+    #: Per-pattern tuning for this stage from cdk.json ``stage_tuning.<stage>.<Pattern>``;
+    #: each pattern stack reads the keys it documents (e.g. shorter timeouts locally).
+    tuning: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_stage_name(self.stage_name)
@@ -89,7 +92,12 @@ class StageSettings:
             app_name=str(context["app_name"]),
             stage_name=validate_stage_name(str(name)),
             persistent=name in set(context.get("persistent_stages", [])),
+            tuning=dict((context.get("stage_tuning") or {}).get(name, {})),
         )
+
+    def tuning_for(self, pattern_name: str) -> Mapping[str, Any]:
+        """This stage's tuning of one pattern (empty when cdk.json sets none)."""
+        return self.tuning.get(pattern_name, {})
 
     @property
     def removal_policy(self) -> cdk.RemovalPolicy:

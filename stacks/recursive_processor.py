@@ -30,7 +30,17 @@ class RecursiveProcessorStack(PatternStack):
         self, scope: Construct, *, settings: StageSettings, alarm_topic: sns.ITopic
     ) -> None:
         super().__init__(scope, settings=settings, alarm_topic=alarm_topic)
-        files = RecursiveProcessor(self, "RecursiveProcessor", settings=settings)
+        # cdk.json `stage_tuning.<stage>.RecursiveProcessor` may shorten the hop (the
+        # local stage does, so a test-sized file takes several hops).
+        tuning = settings.tuning_for(self.pattern_name)
+        files = RecursiveProcessor(
+            self,
+            "RecursiveProcessor",
+            settings=settings,
+            timeout=cdk.Duration.seconds(tuning.get("timeout_seconds", 300)),
+            safety_margin=cdk.Duration.millis(tuning.get("safety_margin_ms", 20_000)),
+            record_work=cdk.Duration.millis(tuning.get("record_work_ms", 0)),
+        )
         failure_queue = files.processor.failure_queue
         assert failure_queue is not None
 

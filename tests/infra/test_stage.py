@@ -111,6 +111,17 @@ def test_stage_defaults_to_dev_and_only_listed_stages_are_persistent() -> None:
     assert not StageSettings.from_context(context, stage_name="pr-7").persistent
 
 
+def test_stage_tuning_from_cdk_json_applies_to_its_stage_only() -> None:
+    # GIVEN cdk.json's context, which tunes the recursive processor for stage `local`
+    context = cdk_json_context()
+    # WHEN settings are built for `local` and for another stage
+    local = StageSettings.from_context(context, stage_name="local")
+    other = StageSettings.from_context(context, stage_name="pr-7")
+    # THEN only `local` carries the tuning, keyed by pattern name
+    assert local.tuning_for("RecursiveProcessor")["timeout_seconds"] < 300
+    assert other.tuning_for("RecursiveProcessor") == {}
+
+
 def test_stacks_are_named_after_the_stage(any_stage: SynthesizedStage) -> None:
     names = sorted(stack.stack_name for stack in any_stage.stage.pattern_stacks.values())
     assert names and all(name.startswith(f"{any_stage.name}-") for name in names)
