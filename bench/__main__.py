@@ -1,6 +1,7 @@
 """``python -m bench``: measure, then write docs/benchmarks.md and docs/benchmarks/*.png.
 
-Options: ``--skip-make-test`` leaves out the (slowest) `make test` timing.
+Options: ``--skip-make-test`` leaves out the (slowest) `make test` timing;
+``--skip-localstage`` the figures measured on a booted localstage (bench/localstage.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def _synthesize(outdir: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--skip-make-test", action="store_true")
+    parser.add_argument(
+        "--skip-localstage",
+        action="store_true",
+        help="leave out the figures measured on a booted localstage (requests, scaling, boot)",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -50,6 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         figures += static.cold_start_figures(functions)
         step("asset sizes")
         figures += static.asset_figures(functions)
+
+    if not args.skip_localstage:
+        from bench.localstage import localstage_figures
+
+        step("localstage: boot stage local once; requests per operation, fan-out scaling")
+        with tempfile.TemporaryDirectory() as workdir:
+            figures += localstage_figures(
+                workdir=Path(workdir), log=lambda line: print(line, flush=True)
+            )
 
     render(
         figures,

@@ -144,6 +144,80 @@ def _resource_level_iam() -> None:
 
     IAMRequestBase.__init__ = init  # type: ignore[method-assign,assignment]
 
+    # IAM has no TransactWriteItems/TransactGetItems actions either: each item is
+    # authorized by its own action on its own table (Put -> dynamodb:PutItem, ...).
+    check_action = IAMRequestBase.check_action_permitted
+
+    def check_transaction(request: Any, resource: str) -> None:
+        if request._action not in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
+            check_action(request, resource)
+            return
+        action = request._action
+        try:
+            for action_name, table in _transaction_items(
+                request._body, request._region, request.account_id
+            ):
+                request._action = f"dynamodb:{action_name}"
+                check_action(request, table)
+        finally:
+            request._action = action
+
+    IAMRequestBase.check_action_permitted = check_transaction  # type: ignore[method-assign,assignment]
+
+
+TRANSACTION_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+
+
+def _transaction_items(body: Any, region: str, account: str) -> list[tuple[str, str]]:
+    """(IAM action, table ARN) of every item of a TransactWriteItems/TransactGetItems body."""
+    try:
+        request = json.loads(body.decode() if isinstance(body, bytes) else body)
+    except (TypeError, ValueError):
+        return [("TransactWriteItems", "*")]
+    checks: list[tuple[str, str]] = []
+    for item in request.get("TransactItems") or []:
+        for kind, operation in item.items():
+            table = str(operation.get("TableName", "*"))
+            arn = (
+                table
+                if table.startswith("arn:") or table == "*"
+                else f"arn:aws:dynamodb:{region}:{account}:table/{table}"
+            )
+            checks.append((TRANSACTION_ACTIONS.get(kind, kind), arn))
+    return checks or [("TransactWriteItems", "*")]
+
+
+def _bodyless_signatures() -> None:
+    """Verify SigV4 of GET/HEAD/DELETE requests of REST-JSON services as AWS does.
+
+    moto rebuilds the signed request with its parsed query parameters (or, without
+    any, the headers) as the body, so the payload hash differs from the client's
+    empty one and every such request after ``enforce_iam`` fails with
+    SignatureDoesNotMatch (Scheduler's GetSchedule, ListSchedules, DeleteSchedule, ...).
+    S3 signs its payload hash in a header and is left alone.
+    """
+    from moto.iam.access_control import IAMRequestBase
+
+    create = IAMRequestBase._create_aws_request
+
+    def create_request(request: Any) -> Any:
+        aws_request = create(request)
+        if (
+            request._method in ("GET", "HEAD", "DELETE")
+            and not request._body
+            and request._service != "s3"
+        ):
+            aws_request.data = b""
+        return aws_request
+
+    IAMRequestBase._create_aws_request = create_request  # type: ignore[method-assign,assignment]
+
 
 BATCH_ACTIONS = {
     "sqs:SendMessageBatch": "sqs:SendMessage",
@@ -181,7 +255,28 @@ def _warm_up(endpoint_url: str) -> None:
 
 def main() -> None:
     _resource_level_iam()
+    _bodyless_signatures()
+    # SQS sends in constant time whatever the queue's length (localstage/_moto_sqs.py).
+    from localstage import _moto_sqs
+
+    _moto_sqs.install()
+    # Transactions in constant time whatever the table's size (localstage/_moto_dynamodb.py).
+    from localstage import _moto_dynamodb
+
+    _moto_dynamodb.install()
     app = serialized(DomainDispatcherApplication(create_backend_app))
+    # localstage delivers EventBridge events itself (localstage/_moto_events.py).
+    from localstage import _moto_events
+
+    app = _moto_events.install().middleware(app)
+    # localstage delivers S3 event notifications itself (localstage/_moto_s3.py).
+    from localstage import _moto_s3
+
+    app = _moto_s3.install().middleware(app)
+    # Outermost: counts every AWS request the stage makes (localstage/_moto_requests.py).
+    from localstage import _moto_requests
+
+    app = _moto_requests.install().middleware(app)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
     threading.Thread(target=server.serve_forever, daemon=True).start()

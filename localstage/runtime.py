@@ -30,6 +30,12 @@ WORKER_SCRIPT = Path(__file__).resolve().parent / "_worker.py"
 DEFAULT_MAX_ENVIRONMENTS = 10
 #: Lambda's limit for the init phase of an on-demand function.
 INIT_TIMEOUT_SECONDS = 10.0
+# On AWS every execution environment initialises on its own CPU. Here all of them share
+# this machine's cores, so a burst of cold starts would slow each init down until it
+# passed Lambda's 10 s init limit. Cold starts take turns, one per core; the time an
+# invocation waits for its turn is like Lambda's scaling delay, and the init limit
+# counts from the start of its own init.
+_INIT_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 RESERVED_VARIABLES = frozenset(
     {
         "_HANDLER",
@@ -112,6 +118,9 @@ class FunctionRuntime:
         self._available = threading.Condition()
         self._closed = False
         self.invocations = 0
+        #: Variables localstage adds for its own endpoints (``AWS_ENDPOINT_URL_LAMBDA``);
+        #: set before the first environment starts.
+        self.extra_environment: dict[str, str] = {}
 
     # ------------------------------------------------------------------ environment
 
@@ -143,6 +152,7 @@ class FunctionRuntime:
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 # DynamoDB Streams on moto need it (see docs toolchain notes).
                 "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                **self.extra_environment,
                 **spec.credentials.environment(),
             }
         )
@@ -228,18 +238,34 @@ class FunctionRuntime:
 
     # ------------------------------------------------------------------ invoke
 
-    def invoke(self, event: Any, *, client_context: Any = None) -> InvocationResult:
-        """Run one invocation (waits for a free environment, starts one if allowed)."""
-        request_id = str(uuid.uuid4())
+    def invoke(
+        self,
+        event: Any,
+        *,
+        client_context: Any = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
+    ) -> InvocationResult:
+        """Run one invocation (waits for a free environment, starts one if allowed).
+
+        ``request_id`` (kept across the retries of an asynchronous event, as on AWS)
+        and ``trace_id`` (the ``_X_AMZN_TRACE_ID`` the handler sees) are generated
+        when not given.
+        """
+        request_id = request_id or str(uuid.uuid4())
         environment, cold = self._acquire()
         result = InvocationResult(request_id, cold_start=cold)
         started = time.monotonic()
         init_ms = 0.0
         try:
             if environment is None:
-                environment = self._start_environment()
-                message = _next(environment, max(INIT_TIMEOUT_SECONDS, self.spec.timeout_seconds))
-                init_ms = (time.monotonic() - started) * 1000
+                with _INIT_SLOTS:
+                    init_started = time.monotonic()
+                    environment = self._start_environment()
+                    message = _next(
+                        environment, max(INIT_TIMEOUT_SECONDS, self.spec.timeout_seconds)
+                    )
+                    init_ms = (time.monotonic() - init_started) * 1000
                 if "init_error" in message or "ready" not in message:
                     result.error = message.get("init_error") or {
                         "errorType": "Runtime.ExitError",
@@ -261,7 +287,8 @@ class FunctionRuntime:
                         "deadline_ms": int(deadline * 1000),
                         "event": event,
                         "client_context": client_context,
-                        "trace_id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
+                        "trace_id": trace_id
+                        or f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
                     }
                 )
                 + "\n"

@@ -10,12 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from localstage import request_counts
 from localstage.apigateway import ApiGatewayServer, rest_apis
 from localstage.assembly import DEFAULT_STAGE, DEFAULT_WORKDIR, Assembly, load, synthesize
 from localstage.clock import Clock
 from localstage.cloud import Credentials, MotoCloud
 from localstage.deploy import DeployError, Deployment, Resource
 from localstage.logs import LogSink
+from localstage.request_counts import RequestCount
 from localstage.runtime import FunctionRuntime, FunctionSpec
 from localstage.sources import FACTORIES, MAPPING_SERVICES, EventSource, load_builtin_sources
 from localstage.sources import mapping_service as _mapping_service
@@ -167,6 +169,28 @@ class LocalStage:
             if credentials is not None and credentials.access_key_id == access_key_id:
                 return credentials
         return None
+
+    def request_counts(self) -> list[RequestCount]:
+        """AWS requests served since boot or :meth:`reset_request_counts`, by caller.
+
+        Counted in moto's process, so nothing escapes: handler code, the event
+        sources' polls (with the function's role) and the admin's calls.
+
+        Examples
+        --------
+        >>> stage.reset_request_counts()  # doctest: +SKIP
+        >>> totals(stage.request_counts(), from_function_code=True)  # doctest: +SKIP
+        Counter({'dynamodb:TransactWriteItems': 100, 'sqs:SendMessageBatch': 10, ...})
+        """
+        labels = {
+            function.spec.credentials.principal_arn: function.spec.label
+            for function in self.functions.values()
+        }
+        return request_counts.fetch(self.cloud.endpoint_url, self.identity, labels)
+
+    def reset_request_counts(self) -> None:
+        """Start counting AWS requests from zero."""
+        request_counts.reset(self.cloud.endpoint_url)
 
     # ------------------------------------------------------------------ boot steps
 

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -95,6 +96,67 @@ class Target(Protocol):
         timeout: float,
         interval: float = 0.2,
     ) -> T: ...
+
+    def receive_messages(self, queue_url: str, *, max_messages: int = 10) -> list[str]:
+        """Bodies of up to ``max_messages`` messages available now; deleted once read."""
+        ...
+
+    def subscribe_to_bus(self, bus_name: str, pattern: Mapping[str, Any]) -> str:
+        """A new queue receiving the bus's events that match ``pattern``; its URL.
+
+        For tests that observe what a stack publishes on a bus it has no consumer on:
+        a rule on the bus with the queue as target (and a queue policy for
+        EventBridge). Remove both with :meth:`unsubscribe_from_bus`.
+        """
+        ...
+
+    def unsubscribe_from_bus(self, bus_name: str, queue_url: str) -> None: ...
+
+    def physical_id(self, stack: str, logical_id_prefix: str) -> str:
+        """Physical id of the stack's one resource whose logical id starts with the prefix."""
+        ...
+
+    def invoke_function(self, function_name: str, payload: Any) -> Any:
+        """Invoke a function synchronously; its payload (raises if the function failed)."""
+        ...
+
+    def get_object(self, bucket: str, key: str) -> bytes | None:
+        """An object's content, or None if there is no such key."""
+        ...
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[str]:
+        """Keys under ``prefix``, in key order."""
+        ...
+
+    def scan_items(self, table: str) -> list[dict[str, Any]]:
+        """Every item of a (small, test-sized) table."""
+        ...
+
+    def list_schedules(self, group: str) -> list[str]:
+        """Names of the EventBridge Scheduler schedules in ``group``."""
+        ...
+
+    def function_configuration(self, function_name: str) -> dict[str, Any]:
+        """``{"Timeout": seconds, "Environment": {"Variables": {...}}}`` of a function."""
+        ...
+
+    def set_queue_consumers_enabled(self, queue_url: str, enabled: bool) -> None:
+        """Pause or resume the event source mappings that consume a queue.
+
+        Lambda's ``UpdateEventSourceMapping(Enabled=...)``: while paused, messages stay
+        in the queue (batches already in flight finish first). Tests use it to stage
+        what a consumer will receive, e.g. with :meth:`duplicate_messages`.
+        """
+        ...
+
+    def duplicate_messages(self, queue_url: str) -> int:
+        """Send a copy of every message visible in the queue now; how many were copied.
+
+        SQS delivers at least once; this makes every message arrive twice. The originals
+        stay (received once, then made visible again), so pause the queue's consumers
+        first (:meth:`set_queue_consumers_enabled`) for the copies to cover them all.
+        """
+        ...
 
 
 class AwsTarget:
@@ -194,6 +256,192 @@ class AwsTarget:
         )["Attributes"]
         return sum(int(attributes.get(name, 0)) for name in names)
 
+    def receive_messages(self, queue_url: str, *, max_messages: int = 10) -> list[str]:
+        sqs = self.client("sqs")
+        bodies: list[str] = []
+        while len(bodies) < max_messages:
+            received = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(10, max_messages - len(bodies)),
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not received:
+                break
+            for message in received:
+                bodies.append(message["Body"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return bodies
+
+    def subscribe_to_bus(self, bus_name: str, pattern: Mapping[str, Any]) -> str:
+        sqs, events = self.client("sqs"), self.client("events")
+        name = f"bus-observer-{uuid.uuid4().hex[:16]}"
+        queue_url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        rule_arn = events.put_rule(
+            Name=name, EventBusName=bus_name, EventPattern=json.dumps(pattern), State="ENABLED"
+        )["RuleArn"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+        events.put_targets(
+            Rule=name, EventBusName=bus_name, Targets=[{"Id": "observer", "Arn": queue_arn}]
+        )
+        return queue_url
+
+    def unsubscribe_from_bus(self, bus_name: str, queue_url: str) -> None:
+        sqs, events = self.client("sqs"), self.client("events")
+        name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+        events.remove_targets(Rule=name, EventBusName=bus_name, Ids=["observer"])
+        events.delete_rule(Name=name, EventBusName=bus_name)
+        sqs.delete_queue(QueueUrl=queue_url)
+
+    def physical_id(self, stack: str, logical_id_prefix: str) -> str:
+        resources = self.client("cloudformation").describe_stack_resources(StackName=stack)
+        return _only(
+            [
+                str(resource["PhysicalResourceId"])
+                for resource in resources["StackResources"]
+                if str(resource["LogicalResourceId"]).startswith(logical_id_prefix)
+            ],
+            f"{stack}/{logical_id_prefix}*",
+        )
+
+    def invoke_function(self, function_name: str, payload: Any) -> Any:
+        response = self.client("lambda").invoke(
+            FunctionName=function_name, Payload=json.dumps(payload).encode()
+        )
+        result = _decode(response["Payload"].read())
+        if response.get("FunctionError"):
+            raise FunctionFailedError(f"{function_name} failed: {result}")
+        return result
+
+    def get_object(self, bucket: str, key: str) -> bytes | None:
+        s3 = self.client("s3")
+        try:
+            return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[str]:
+        paginator = self.client("s3").get_paginator("list_objects_v2")
+        return [
+            str(item["Key"])
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+
+    def scan_items(self, table: str) -> list[dict[str, Any]]:
+        paginator = self.client("dynamodb").get_paginator("scan")
+        return [
+            {name: self._deserializer.deserialize(value) for name, value in item.items()}
+            for page in paginator.paginate(TableName=table, ConsistentRead=True)
+            for item in page.get("Items", [])
+        ]
+
+    def list_schedules(self, group: str) -> list[str]:
+        paginator = self.client("scheduler").get_paginator("list_schedules")
+        return [
+            str(schedule["Name"])
+            for page in paginator.paginate(GroupName=group)
+            for schedule in page.get("Schedules", [])
+        ]
+
+    def function_configuration(self, function_name: str) -> dict[str, Any]:
+        configuration = self.client("lambda").get_function_configuration(FunctionName=function_name)
+        return {
+            "Timeout": configuration["Timeout"],
+            "Environment": {
+                "Variables": dict((configuration.get("Environment") or {}).get("Variables") or {})
+            },
+        }
+
+    def set_queue_consumers_enabled(self, queue_url: str, enabled: bool) -> None:
+        lambda_ = self.client("lambda")
+        queue_arn = self._queue_arn(queue_url)
+        mappings = lambda_.list_event_source_mappings(EventSourceArn=queue_arn)
+        uuids = [str(mapping["UUID"]) for mapping in mappings["EventSourceMappings"]]
+        for mapping_id in uuids:
+            lambda_.update_event_source_mapping(UUID=mapping_id, Enabled=enabled)
+        wanted = "Enabled" if enabled else "Disabled"
+        self.wait_for(
+            f"the consumers of {queue_url} to be {wanted.lower()}",
+            lambda: all(
+                lambda_.get_event_source_mapping(UUID=mapping_id)["State"] == wanted
+                for mapping_id in uuids
+            ),
+            timeout=120,
+            interval=2,
+        )
+
+    #: Long polling asks every SQS server, so an empty answer means an empty queue.
+    copy_receive_wait_seconds = 1
+
+    def duplicate_messages(self, queue_url: str) -> int:
+        sqs = self.client("sqs")
+        received: dict[str, dict[str, Any]] = {}
+        while True:
+            # Hidden while being copied, so each message is read once.
+            batch = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=120,
+                WaitTimeSeconds=self.copy_receive_wait_seconds,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not batch:
+                break
+            received.update({message["MessageId"]: message for message in batch})
+        messages = list(received.values())
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            sent = sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {
+                        "Id": str(index),
+                        "MessageBody": message["Body"],
+                        **(
+                            {"MessageAttributes": message["MessageAttributes"]}
+                            if message.get("MessageAttributes")
+                            else {}
+                        ),
+                    }
+                    for index, message in enumerate(chunk)
+                ],
+            )
+            if sent.get("Failed"):
+                raise RuntimeError(f"copies not sent: {sent['Failed']}")
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {
+                        "Id": str(index),
+                        "ReceiptHandle": message["ReceiptHandle"],
+                        "VisibilityTimeout": 0,
+                    }
+                    for index, message in enumerate(chunk)
+                ],
+            )
+        return len(messages)
+
+    def _queue_arn(self, queue_url: str) -> str:
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]
+        return str(attributes["QueueArn"])
+
     def wait_for(
         self,
         description: str,
@@ -221,10 +469,14 @@ class LocalTarget(AwsTarget):
     """The default target: a stage booted by localstage."""
 
     name = "local"
+    #: moto answers from every message at once; a long poll would hold its lock.
+    copy_receive_wait_seconds = 0
 
     def __init__(self, stage: LocalStage) -> None:
         super().__init__()
         self.stage = stage
+        #: Pollers stopped by :meth:`set_queue_consumers_enabled`, by queue URL.
+        self._paused: dict[str, list[Any]] = {}
 
     def client(self, service: str) -> Any:
         return self.stage.cloud.client(service)
@@ -252,11 +504,78 @@ class LocalTarget(AwsTarget):
                 f"{error} (function logs: {self.stage.logs.directory})"
             ) from None
 
+    def physical_id(self, stack: str, logical_id_prefix: str) -> str:
+        deployment = self.stage.deployment
+        deployed = deployment.stacks[deployment.assembly.stack(stack).stack_name]
+        return _only(
+            [
+                str(resource.physical_id)
+                for logical_id, resource in deployed.resources.items()
+                if logical_id.startswith(logical_id_prefix)
+            ],
+            f"{stack}/{logical_id_prefix}*",
+        )
+
+    def invoke_function(self, function_name: str, payload: Any) -> Any:
+        result = self.stage.function(function_name).invoke(payload)
+        if result.error is not None:
+            raise FunctionFailedError(f"{function_name} failed: {result.error}")
+        return result.payload
+
+    def function_configuration(self, function_name: str) -> dict[str, Any]:
+        # The functions run in localstage, not on moto: answer from the template.
+        spec = self.stage.function(function_name).spec
+        return {
+            "Timeout": spec.timeout_seconds,
+            "Environment": {"Variables": dict(spec.environment)},
+        }
+
+    def set_queue_consumers_enabled(self, queue_url: str, enabled: bool) -> None:
+        # localstage's pollers stand for the mappings: stopping one waits for its
+        # batches in flight; resuming starts a fresh poller for the same mapping.
+        from localstage.sources.sqs import SqsEventSourceMapping
+
+        stage = self.stage
+        if not enabled:
+            pollers = [
+                source
+                for source in stage.sources
+                if isinstance(source, SqsEventSourceMapping) and source.queue_url == queue_url
+            ]
+            if not pollers and queue_url not in self._paused:
+                raise LookupError(f"no event source mapping consumes {queue_url}")
+            for poller in pollers:
+                poller.stop()
+                stage.sources.remove(poller)
+            self._paused.setdefault(queue_url, []).extend(pollers)
+            return
+        for poller in self._paused.pop(queue_url, []):
+            mapping = next(
+                resource
+                for resource in stage.deployment.resources("AWS::Lambda::EventSourceMapping")
+                if resource.properties.get("EventSourceArn") == poller.queue_arn
+                and stage.function(resource.properties["FunctionName"]) is poller.function
+            )
+            queue = stage.deployment.find("AWS::SQS::Queue", arn=poller.queue_arn)
+            fresh = SqsEventSourceMapping(stage, mapping, queue, poller.function)
+            stage.sources.append(fresh)
+            fresh.start()
+
     def resolve_url(self, url: str) -> str:
         for public, local in self.stage.api_urls().items():
             if url.startswith(public):
                 return local + url[len(public) :]
         return url
+
+
+class FunctionFailedError(AssertionError):
+    """A function invoked through the target answered with an error."""
+
+
+def _only(found: list[str], description: str) -> str:
+    if len(found) != 1:
+        raise LookupError(f"expected one resource {description}, found {len(found)}")
+    return found[0]
 
 
 def _decode(payload: bytes) -> Any:

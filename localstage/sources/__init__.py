@@ -51,4 +51,11 @@ def mapping_service(mapping: Resource) -> str:
 
 def load_builtin_sources() -> None:
     """Import the built-in source modules (each registers itself)."""
-    from localstage.sources import sqs  # noqa: F401
+    from localstage import invoke  # noqa: F401
+    from localstage.sources import (  # noqa: F401
+        dynamodb_streams,
+        eventbridge,
+        s3_notifications,
+        scheduler,
+        sqs,
+    )

@@ -18,3 +18,16 @@ def tiny_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]
         stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=30
     ) as stage:
         yield stage
+
+
+@pytest.fixture(scope="package")
+def async_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
+    """The stage of ``tiny_async.py``: Invoke from handlers, S3 notifications, schedules."""
+    from tests.localstage import tiny_async
+
+    root = tmp_path_factory.mktemp("tiny-async")
+    assembly = write_assembly(root / "assembly-test", tiny_async.TEMPLATE, tiny_async.HANDLER)
+    with LocalStage(
+        stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=60
+    ) as stage:
+        yield stage

@@ -1,0 +1,245 @@
+"""Benchmarks on a booted localstage: AWS requests per operation, fan-out scaling, boot.
+
+Requests are counted in moto's process (:meth:`localstage.stage.LocalStage.request_counts`),
+so every request a function makes is seen; the figures count what handler code sends
+(``from_function_code``), per caller, and leave out the event sources' polls, which
+Lambda makes on AWS. Wall times are local (moto serializes every request; the
+machine's other load counts): they show how the work scales, not AWS latency.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.figures import Figure
+from localstage.request_counts import totals
+from localstage.scenarios import decoupled_invocation as decoupled
+from localstage.scenarios import fan_out_fan_in as fan_out
+from localstage.stage import LocalStage
+from localstage.target import LocalTarget
+
+#: Stage time for visibility timeouts and retries (as the demo and the e2e tests).
+CLOCK_SPEED = 90.0
+FAN_OUT_SIZES = (100, 1_000, 10_000)
+#: A fan-out size that has not finished by then is reported as skipped.
+FAN_OUT_BUDGET_S = 180.0
+#: Wall-time targets locally (the e2e suite's budget for N = 1,000 is "well under a
+#: minute"; N = 10,000 gets the bench's 3 minutes).
+FAN_OUT_WALL_TARGET_S = {100: 15.0, 1_000: 60.0, 10_000: 180.0}
+BOOT_TARGET_S = 6.0
+
+TABLE_REQUESTS = "AWS requests per operation (localstage, counted in moto)"
+TABLE_SCALING = "Fan-out/fan-in scaling (localstage)"
+TABLE_DEMO = "Local demo"
+
+
+def _label(stage: LocalStage, stack: str, part: str) -> str:
+    """The label of the stack's one function whose label contains ``part``."""
+    labels = [
+        function.spec.label
+        for function in stage.functions.values()
+        if function.spec.label.startswith(stack) and part in function.spec.label
+    ]
+    if len(labels) != 1:
+        raise LookupError(f"expected one {stack} function with {part!r}, found {labels}")
+    return labels[0]
+
+
+def _code_requests(stage: LocalStage, caller: str) -> Counter[str]:
+    return totals(stage.request_counts(), caller=caller, from_function_code=True)
+
+
+def _describe(counts: Counter[str]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"
+
+
+def decoupled_figures(stage: LocalStage, target: LocalTarget) -> list[Figure]:
+    """Requests the decoupled-invocation functions make per POST, GET and worker run."""
+    api_label = _label(stage, "DecoupledInvocation", "Api")
+    worker_label = _label(stage, "DecoupledInvocation", "Worker")
+    api = target.output(decoupled.STACK, "ApiUrl")
+
+    stage.reset_request_counts()
+    accepted = decoupled.submit(target, {"task": "bench", "input": "x", "duration_ms": 0})
+    post = _code_requests(stage, api_label)
+    decoupled.poll_until_finished(target, accepted.headers["location"])
+    # Let the worker's last write land before reading its counts.
+    time.sleep(0.5)
+    worker = _code_requests(stage, worker_label)
+    stage.reset_request_counts()
+    target.call_api(api, "GET", accepted.headers["location"])
+    get = _code_requests(stage, api_label)
+
+    def row(name: str, counts: Counter[str], minimum: int, why: str) -> Figure:
+        value = float(sum(counts.values()))
+        return Figure(
+            table=TABLE_REQUESTS,
+            name=f"decoupled invocation: {name}",
+            value=value,
+            unit="requests",
+            target=f"<= {minimum} ({why})",
+            met=value <= minimum,
+            note=_describe(counts),
+        )
+
+    return [
+        row("POST /jobs", post, 2, "conditional PutItem + SendMessage"),
+        row("GET /jobs/{id}", get, 1, "one GetItem"),
+        row("worker run (one message)", worker, 2, "claim UpdateItem + finish UpdateItem"),
+    ]
+
+
+def _run_fan_out(
+    stage: LocalStage, target: LocalTarget, n: int, budget: float
+) -> tuple[float, dict[str, Counter[str]]] | str:
+    """Submit an N-subtask job and wait for DONE: wall time and requests per function,
+    or why it did not finish."""
+    labels = {part: _label(stage, "FanOutFanIn", part) for part in ("Api", "Worker", "Reducer")}
+    stage.reset_request_counts()
+    began = time.monotonic()
+    try:
+        accepted = fan_out.submit(target, {"count": n, "seed": n})
+        done = fan_out.poll_until_finished(target, accepted.headers["location"], timeout=budget)
+    except AssertionError as error:  # a refused POST or a wait that timed out
+        return str(error).split(";")[0][:160]
+    seconds = time.monotonic() - began
+    fan_out.check_finished(
+        done.body, status="DONE", values=[fan_out.seeded_value(n, i) for i in range(n)]
+    )
+    counts = {part: _code_requests(stage, label) for part, label in labels.items()}
+    return seconds, counts
+
+
+def fan_out_figures(stage: LocalStage, target: LocalTarget) -> list[Figure]:
+    """Requests per subtask and wall time at each size; sizes over budget are skipped."""
+    figures: list[Figure] = []
+    skipped = False
+    for n in FAN_OUT_SIZES:
+        result = (
+            "a smaller size did not finish"
+            if skipped
+            else _run_fan_out(stage, target, n, FAN_OUT_BUDGET_S)
+        )
+        if isinstance(result, str):
+            skipped = True
+            figures.append(
+                Figure(
+                    table=TABLE_SCALING,
+                    name=f"N = {n:,}: POST to DONE",
+                    value=math.nan,
+                    unit="s",
+                    target=f"< {FAN_OUT_WALL_TARGET_S[n]:g} s",
+                    met=False,
+                    note=f"skipped (budget {FAN_OUT_BUDGET_S:g} s on this machine): {result}",
+                )
+            )
+            continue
+        seconds, counts = result
+        sends = counts["Api"]["sqs:SendMessageBatch"] + counts["Api"]["sqs:SendMessage"]
+        worker_writes = sum(
+            count
+            for name, count in counts["Worker"].items()
+            if name.split(":")[1] in _DYNAMODB_WRITES
+        )
+        reducer_queries = counts["Reducer"]["dynamodb:Query"]
+        query_pages = max(1, math.ceil(n * _RESULT_ITEM_BYTES / 1_000_000))
+        figures += [
+            Figure(
+                table=TABLE_REQUESTS,
+                name=f"fan-out N = {n:,}: SQS sends per subtask (ventilator)",
+                value=sends / n,
+                unit="requests",
+                target="<= 0.1 (SendMessageBatch of 10)",
+                met=sends / n <= 0.1 + 1e-9,
+                note=f"API function, its GET polls included: {_describe(counts['Api'])}",
+            ),
+            Figure(
+                table=TABLE_REQUESTS,
+                name=f"fan-out N = {n:,}: DynamoDB write requests per subtask (workers)",
+                value=worker_writes / n,
+                unit="requests",
+                target="<= 1 (one TransactWriteItems: result put + counter update)",
+                met=worker_writes / n <= 1 + 1e-9,
+                note=_describe(counts["Worker"]),
+            ),
+            Figure(
+                table=TABLE_REQUESTS,
+                name=f"fan-out N = {n:,}: reducer Query pages per job",
+                value=float(reducer_queries),
+                unit="requests",
+                target=f"<= {query_pages} (~{_RESULT_ITEM_BYTES} B per result, 1 MB pages)",
+                met=reducer_queries <= query_pages,
+                note=_describe(counts["Reducer"]),
+            ),
+            Figure(
+                table=TABLE_SCALING,
+                name=f"N = {n:,}: POST to DONE",
+                value=seconds,
+                unit="s",
+                target=f"< {FAN_OUT_WALL_TARGET_S[n]:g} s",
+                met=seconds < FAN_OUT_WALL_TARGET_S[n],
+                note=f"{n / seconds:,.0f} subtasks/s; worker max concurrency 5",
+            ),
+        ]
+    return figures
+
+
+_DYNAMODB_WRITES = {
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+}
+_RESULT_ITEM_BYTES = 100
+
+
+def boot_figures(stage: LocalStage) -> list[Figure]:
+    timings = stage.timings
+    figures = [
+        Figure(
+            table=TABLE_DEMO,
+            name="localstage boot (moto, deploy, functions, sources; synth excluded)",
+            value=timings["boot"],
+            unit="s",
+            target=f"<= {BOOT_TARGET_S:g} s",
+            met=timings["boot"] <= BOOT_TARGET_S,
+            note=", ".join(
+                f"{step} {seconds:.1f} s"
+                for step, seconds in timings.items()
+                if step not in ("boot", "synth")
+            ),
+        )
+    ]
+    if "synth" in timings:
+        figures.append(
+            Figure(
+                table=TABLE_DEMO,
+                name="synth of stage local before the boot (in-process, cdk-nag on)",
+                value=timings["synth"],
+                unit="s",
+                target="informative (see the synth row above for its target)",
+                met=True,
+                note="moto starts meanwhile",
+            )
+        )
+    return figures
+
+
+def localstage_figures(
+    *, workdir: Path, assembly_dir: Path | None = None, log: Callable[[str], Any] = print
+) -> list[Figure]:
+    """Boot stage ``local`` once and measure everything above on it."""
+    with LocalStage(workdir=workdir, assembly_dir=assembly_dir, clock_speed=CLOCK_SPEED) as stage:
+        target = LocalTarget(stage)
+        figures = boot_figures(stage)
+        log("  decoupled invocation requests")
+        figures += decoupled_figures(stage, target)
+        log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}")
+        figures += fan_out_figures(stage, target)
+    return figures

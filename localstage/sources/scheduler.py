@@ -1,0 +1,319 @@
+"""EventBridge Scheduler: one-time ``at(...)`` schedules fire when due.
+
+moto stores schedules (created by handler code at run time) but never fires them.
+This module lists them (every group) a few times a second and fires each enabled
+one-time schedule once:
+
+- Due time: ``at(yyyy-mm-ddThh:mm:ss)`` in ``ScheduleExpressionTimezone`` (UTC by
+  default). Handler code computes it in real time, so the wait from the schedule's
+  creation (or last update) to its due time runs on the stage clock's speed: with
+  ``--clock-speed 90`` a schedule due in 15 minutes fires 10 s after it was created.
+  ``FlexibleTimeWindow`` is treated as ``OFF`` (fires at the due time).
+- The target ``Input`` gets the context attributes substituted:
+  ``<aws.scheduler.schedule-arn>``, ``<aws.scheduler.scheduled-time>`` (UTC, ``Z``),
+  ``<aws.scheduler.execution-id>`` and ``<aws.scheduler.attempt-number>``.
+- Lambda targets are invoked asynchronously (as the Scheduler does), after checking
+  that the schedule's ``RoleArn`` may ``lambda:InvokeFunction`` on the target. A denied
+  or missing target is not retried: the event goes to the ``DeadLetterConfig`` queue
+  (if the role may ``sqs:SendMessage`` to it) with the Scheduler's message attributes.
+  Other failures are retried per ``RetryPolicy`` (``MaximumRetryAttempts``,
+  ``MaximumEventAgeInSeconds``) with back-off in stage time.
+- ``ActionAfterCompletion: DELETE`` deletes the schedule after its invocation (or after
+  its last failed attempt); otherwise a fired one-time schedule stays, and never fires again.
+
+``rate(...)`` and ``cron(...)`` schedules and non-Lambda targets are not emulated yet
+(logged once each).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from localstage.invoke import InvokeError, lambda_service
+from localstage.sources import EventSource, event_source
+
+if TYPE_CHECKING:
+    from localstage.stage import LocalStage
+
+POLL_SECONDS = 0.2
+_AT = re.compile(r"^at\((?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
+#: Stage seconds between the Scheduler's attempts (it backs off exponentially).
+RETRY_BASE_SECONDS = 60.0
+DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 185
+DEFAULT_MAXIMUM_EVENT_AGE_SECONDS = 86_400
+
+
+class ScheduleTargetError(Exception):
+    """The Scheduler could not deliver to the target; ``retryable`` says if it tries again."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+@dataclass
+class PendingSchedule:
+    """A one-time schedule waiting for its time (real epoch seconds ``fire_at``)."""
+
+    arn: str
+    name: str
+    group: str
+    due: datetime
+    fire_at: float
+    definition: dict[str, Any] = field(default_factory=dict)
+
+
+def due_time(expression: str, timezone: str | None) -> datetime | None:
+    """The UTC due time of ``at(...)`` in ``timezone``; None for other expressions."""
+    match = _AT.match(expression.strip())
+    if match is None:
+        return None
+    local = datetime.fromisoformat(match.group("time")).replace(tzinfo=ZoneInfo(timezone or "UTC"))
+    return local.astimezone(UTC)
+
+
+def substitute(text: str, *, arn: str, scheduled: datetime, execution_id: str, attempt: int) -> str:
+    """The target input with the Scheduler's context attributes filled in."""
+    values = {
+        "<aws.scheduler.schedule-arn>": arn,
+        "<aws.scheduler.scheduled-time>": scheduled.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": execution_id,
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+@event_source()
+def scheduler(stage: LocalStage) -> list[EventSource]:
+    # A schedule's target needs a role the Scheduler can assume: without one in the
+    # stage, nothing could fire and listing schedules would only load moto.
+    if not any(
+        "scheduler.amazonaws.com" in json.dumps(role.properties.get("AssumeRolePolicyDocument"))
+        for role in stage.deployment.resources("AWS::IAM::Role")
+    ):
+        return []
+    return [SchedulerSource(stage)]
+
+
+class SchedulerSource:
+    """Fires the one-time schedules of every group when they are due."""
+
+    description = "EventBridge Scheduler: one-time at() schedules -> Lambda (async)"
+
+    def __init__(self, stage: LocalStage) -> None:
+        self.stage = stage
+        self._scheduler = stage.cloud.client("scheduler")
+        self._pending: dict[str, PendingSchedule] = {}
+        #: (arn, last modification) of schedules already handled: never fire twice.
+        self._seen: set[tuple[str, str]] = set()
+        self._logged: set[str] = set()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(8, thread_name_prefix="scheduler")
+        self._thread: threading.Thread | None = None
+        self.fired: list[dict[str, Any]] = []
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="scheduler")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                self._refresh()
+                now = time.time()
+                for arn, pending in list(self._pending.items()):
+                    if pending.fire_at <= now:
+                        del self._pending[arn]
+                        self._pool.submit(self._fire, pending)
+            except Exception as error:
+                self._note(f"listing schedules failed: {error}")
+
+    def _refresh(self) -> None:
+        present: set[str] = set()
+        paginator = self._scheduler.get_paginator("list_schedules")
+        for page in paginator.paginate():
+            for summary in page.get("Schedules", []):
+                arn = summary["Arn"]
+                present.add(arn)
+                modified = summary.get("LastModificationDate") or summary.get("CreationDate")
+                key = (arn, str(modified))
+                if key in self._seen:
+                    continue
+                self._seen.add(key)
+                self._pending.pop(arn, None)
+                if summary.get("State") != "ENABLED":
+                    continue
+                self._track(summary, modified)
+        for arn in list(self._pending):
+            if arn not in present:  # deleted (cancelled) before it was due
+                del self._pending[arn]
+
+    def _track(self, summary: dict[str, Any], modified: Any) -> None:
+        try:
+            definition = self._scheduler.get_schedule(
+                Name=summary["Name"], GroupName=summary["GroupName"]
+            )
+        except self._scheduler.exceptions.ResourceNotFoundException:
+            return
+        due = due_time(
+            definition["ScheduleExpression"], definition.get("ScheduleExpressionTimezone")
+        )
+        if due is None:
+            self._note(
+                f"schedule {summary['Arn']}: {definition['ScheduleExpression']} is not "
+                "emulated (only at(...) one-time schedules fire)"
+            )
+            return
+        anchor = modified.timestamp() if isinstance(modified, datetime) else time.time()
+        delay = max(0.0, due.timestamp() - anchor)
+        self._pending[summary["Arn"]] = PendingSchedule(
+            arn=summary["Arn"],
+            name=summary["Name"],
+            group=summary["GroupName"],
+            due=due,
+            fire_at=anchor + self.stage.clock.real_seconds(delay),
+            definition=definition,
+        )
+
+    # ------------------------------------------------------------------ firing
+
+    def _fire(self, pending: PendingSchedule) -> None:
+        try:
+            # The schedule may have been deleted or changed since it was listed.
+            definition = self._scheduler.get_schedule(Name=pending.name, GroupName=pending.group)
+        except self._scheduler.exceptions.ResourceNotFoundException:
+            return
+        except Exception as error:
+            self._note(f"schedule {pending.arn}: {error}")
+            return
+        target = definition["Target"]
+        retry = target.get("RetryPolicy") or {}
+        max_retries = int(retry.get("MaximumRetryAttempts", DEFAULT_MAXIMUM_RETRY_ATTEMPTS))
+        max_age = float(retry.get("MaximumEventAgeInSeconds", DEFAULT_MAXIMUM_EVENT_AGE_SECONDS))
+        execution_id = str(uuid.uuid4())
+        started = self.stage.clock.time()
+        attempt = 0
+        while True:
+            attempt += 1
+            payload = substitute(
+                target.get("Input", "{}"),
+                arn=pending.arn,
+                scheduled=pending.due,
+                execution_id=execution_id,
+                attempt=attempt,
+            )
+            try:
+                request_id = self._invoke(target, payload)
+            except ScheduleTargetError as error:
+                out_of_time = self.stage.clock.time() - started > max_age
+                if error.retryable and attempt <= max_retries and not out_of_time:
+                    delay = RETRY_BASE_SECONDS * 2 ** min(attempt - 1, 6)
+                    if self.stage.clock.sleep(delay):
+                        continue
+                    return
+                self._dead_letter(pending, target, payload, execution_id, attempt, error)
+                outcome = {"status": "failed", "error": error.code}
+                break
+            outcome = {"status": "invoked", "requestId": request_id}
+            break
+        self.fired.append({"arn": pending.arn, "executionId": execution_id, **outcome})
+        if definition.get("ActionAfterCompletion") == "DELETE":
+            with contextlib.suppress(self._scheduler.exceptions.ResourceNotFoundException):
+                self._scheduler.delete_schedule(Name=pending.name, GroupName=pending.group)
+
+    def _invoke(self, target: dict[str, Any], payload: str) -> str:
+        arn = str(target["Arn"])
+        if arn.split(":")[2] != "lambda":
+            raise ScheduleTargetError(
+                "NotEmulated", f"targets of {arn.split(':')[2]} are not emulated", retryable=False
+            )
+        service = lambda_service(self.stage)
+        try:
+            function = service.function(arn)
+        except InvokeError as error:
+            raise ScheduleTargetError(error.error_type, error.message, retryable=False) from None
+        role = str(target.get("RoleArn", ""))
+        if not service.allowed(role, "lambda:InvokeFunction", arn):
+            raise ScheduleTargetError(
+                "AccessDeniedException",
+                f"{role} is not authorized to perform: lambda:InvokeFunction on resource: {arn}",
+                retryable=False,
+            )
+        try:
+            event: Any = json.loads(payload)
+        except ValueError:
+            event = payload
+        return service.invoke_async(function, event)
+
+    def _dead_letter(
+        self,
+        pending: PendingSchedule,
+        target: dict[str, Any],
+        payload: str,
+        execution_id: str,
+        attempt: int,
+        error: ScheduleTargetError,
+    ) -> None:
+        queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+        role = str(target.get("RoleArn", ""))
+        if not queue_arn:
+            self._note(f"schedule {pending.arn}: {error.code} {error.message} (no DLQ)")
+            return
+        if not lambda_service(self.stage).allowed(role, "sqs:SendMessage", queue_arn):
+            self._note(f"schedule {pending.arn}: its role may not send to its DLQ {queue_arn}")
+            return
+        attributes = {
+            "ERROR_CODE": error.code,
+            "ERROR_MESSAGE": error.message[:1024],
+            "EXECUTION_ID": execution_id,
+            "RETRY_ATTEMPTS": str(attempt - 1),
+            "SCHEDULE_ARN": pending.arn,
+            "TARGET_ARN": str(target["Arn"]),
+        }
+        try:
+            queue = self.stage.deployment.find("AWS::SQS::Queue", arn=queue_arn)
+            self.stage.cloud.client("sqs").send_message(
+                QueueUrl=queue.attributes["QueueUrl"],
+                MessageBody=payload,
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in attributes.items()
+                },
+            )
+        except Exception as failure:
+            self._note(f"schedule {pending.arn}: DLQ delivery failed: {failure}")
+
+    def _note(self, message: str) -> None:
+        if message in self._logged:
+            return
+        self._logged.add(message)
+        self.stage.logs.write(
+            "Scheduler",
+            json.dumps(
+                {
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "type": "localstage.scheduler",
+                    "message": message,
+                }
+            ),
+        )

@@ -1,0 +1,145 @@
+"""moto's SQS sends/receives and DynamoDB transactions, made fast, behave as before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from localstage import _moto_dynamodb, _moto_sqs
+
+
+@pytest.fixture
+def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An SQS client on moto in this process, with localstage's SQS speed-up installed."""
+    from moto import mock_aws
+
+    _moto_sqs.install()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1")
+
+
+def test_the_sqs_speed_up_keeps_attributes_fifo_deduplication_and_receives(sqs: Any) -> None:
+    # GIVEN a standard queue and a FIFO queue with content-based deduplication
+    queue = sqs.create_queue(QueueName="standard")["QueueUrl"]
+    fifo = sqs.create_queue(
+        QueueName="q.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+
+    # WHEN ten messages are sent and four received, and one FIFO body is sent twice
+    sqs.send_message_batch(
+        QueueUrl=queue, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(10)]
+    )
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=4)["Messages"]
+    for _ in range(2):
+        sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+
+    # THEN counts, deduplication and receives are what moto's own code gives
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    fifo_attributes = sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["All"])["Attributes"]
+    assert len(received) == 4
+    assert attributes["ApproximateNumberOfMessages"] == "6"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "4"
+    assert fifo_attributes["ApproximateNumberOfMessages"] == "1"
+    assert fifo_attributes["ContentBasedDeduplication"] == "true"
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A DynamoDB client on moto in this process, with localstage's speed-up installed."""
+    from moto import mock_aws
+
+    _moto_dynamodb.install()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        for name, keys in (("jobs", ["job_id"]), ("results", ["job_id", "subtask"])):
+            client.create_table(
+                TableName=name,
+                KeySchema=[
+                    {"AttributeName": key, "KeyType": kind}
+                    for key, kind in zip(keys, ("HASH", "RANGE"), strict=False)
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": key, "AttributeType": "S" if key == "job_id" else "N"}
+                    for key in keys
+                ],
+                BillingMode="PAY_PER_REQUEST",
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+            )
+        client.put_item(TableName="jobs", Item={"job_id": {"S": "j"}, "remaining": {"N": "2"}})
+        yield client
+
+
+def _decrement(dynamodb: Any, subtask: int) -> None:
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": "results",
+                    "Item": {"job_id": {"S": "j"}, "subtask": {"N": str(subtask)}},
+                    "ConditionExpression": "attribute_not_exists(job_id)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": "jobs",
+                    "Key": {"job_id": {"S": "j"}},
+                    "UpdateExpression": "ADD remaining :minus_one",
+                    "ConditionExpression": "remaining > :zero",
+                    "ExpressionAttributeValues": {":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+                }
+            },
+        ]
+    )
+
+
+def _stream_records(dynamodb: Any, table: str) -> int:
+    # moto's own stream shard: what GetRecords would page through.
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    shard = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[table].stream_shard
+    assert shard is not None
+    return len(shard.items)
+
+
+def test_a_transaction_writes_every_item_or_none(dynamodb: Any) -> None:
+    # GIVEN a job with remaining = 2
+    # WHEN subtask 0 is counted, then counted again (a duplicate), then subtask 1
+    _decrement(dynamodb, 0)
+    job_records = _stream_records(dynamodb, "jobs")
+    with pytest.raises(ClientError) as duplicate:
+        _decrement(dynamodb, 0)
+    after_duplicate = dynamodb.get_item(TableName="jobs", Key={"job_id": {"S": "j"}})["Item"]
+    records_after_duplicate = _stream_records(dynamodb, "jobs")
+    _decrement(dynamodb, 1)
+
+    # THEN the duplicate was cancelled on its put and wrote nothing, stream included
+    assert duplicate.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert after_duplicate["remaining"] == {"N": "1"}
+    assert records_after_duplicate == job_records
+    job = dynamodb.get_item(TableName="jobs", Key={"job_id": {"S": "j"}})["Item"]
+    assert job["remaining"] == {"N": "0"}
+    assert dynamodb.scan(TableName="results")["Count"] == 2
+
+
+def test_a_transaction_failing_on_its_last_item_rolls_back_the_first(dynamodb: Any) -> None:
+    # GIVEN a job whose counter is already 0
+    dynamodb.put_item(TableName="jobs", Item={"job_id": {"S": "j"}, "remaining": {"N": "0"}})
+    results_before = _stream_records(dynamodb, "results")
+
+    # WHEN a new subtask's result is put and the counter's condition fails
+    with pytest.raises(ClientError) as cancelled:
+        _decrement(dynamodb, 7)
+
+    # THEN the put of the first item was undone, with its stream record
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert dynamodb.scan(TableName="results")["Count"] == 0
+    assert _stream_records(dynamodb, "results") == results_before
