@@ -24,13 +24,15 @@ ASSEMBLY_VARIABLE = "LOCALSTAGE_ASSEMBLY"
 
 
 @contextmanager
-def booted_stage() -> Iterator[LocalStage]:
+def booted_stage(assembly_dir: Path | None = None) -> Iterator[LocalStage]:
     """Stage ``local`` booted in a temporary work folder, stopped on exit.
 
-    The function logs stay in ``<workdir>/logs`` for a look after a failure; the
-    synthesized assembly is removed.
+    ``assembly_dir`` (or ``$LOCALSTAGE_ASSEMBLY``) is an already synthesized stage
+    ``local``; without one the stage synthesizes into the work folder. The function
+    logs stay in ``<workdir>/logs`` for a look after a failure; an assembly
+    synthesized here is removed.
     """
-    assembly = os.environ.get(ASSEMBLY_VARIABLE)
+    assembly = assembly_dir or os.environ.get(ASSEMBLY_VARIABLE)
     workdir = Path(tempfile.mkdtemp(prefix="localstage-tests-"))
     stage = LocalStage(
         workdir=workdir,

@@ -1,4 +1,4 @@
-"""The e2e target: stage ``local`` on localstage, booted once for the whole e2e suite.
+"""The e2e target: stage ``local`` on localstage, booted once per pytest worker.
 
 Tests use only the ``target`` fixture (:class:`localstage.target.Target`), so the
 same tests can run against a deployed stage once a target for it exists.
@@ -6,15 +6,36 @@ same tests can run against a deployed stage once a target for it exists.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from localstage.assembly import DEFAULT_STAGE, synthesize
 from localstage.target import LocalTarget, Target
 from localstage.testing import booted_stage
 
 
+@pytest.fixture(scope="session")
+def local_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Stage ``local`` synthesized once per test session, whatever the number of workers.
+
+    pytest-xdist workers share the parent of their base temporary folders; the first
+    worker to take the lock synthesizes there and the others reuse its assembly.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    outdir = shared / "e2e-cdk.out"
+    with (shared / "e2e-synth.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assembly = outdir / f"assembly-{DEFAULT_STAGE}"
+        if not (assembly / "manifest.json").is_file():
+            assembly = synthesize(DEFAULT_STAGE, outdir)
+    return assembly
+
+
 @pytest.fixture(scope="package")
-def target() -> Iterator[Target]:
-    with booted_stage() as stage:
+def target(local_assembly: Path) -> Iterator[Target]:
+    with booted_stage(local_assembly) as stage:
         yield LocalTarget(stage)
