@@ -39,9 +39,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	@# Each function folder is its own Lambda code root (its modules import each other
-	@# top-level), so each is type-checked on its own.
-	for folder in functions/*/; do MYPYPATH=$$folder $(BIN)/mypy $$folder || exit 1; done
+	@# Each pattern folder is its own Lambda code root (its modules import each other
+	@# top-level), so each is type-checked on its own, with the handler_kit layer
+	@# (functions/shared/python, /opt/python on Lambda) on its path.
+	MYPYPATH=functions/shared/python $(BIN)/mypy functions/shared/python
+	for folder in $(filter-out functions/shared/,$(wildcard functions/*/)); do \
+		MYPYPATH=$$folder:functions/shared/python $(BIN)/mypy $$folder || exit 1; done
 
 unit: install
 	$(BIN)/pytest tests/unit

@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.figures import Figure
 
@@ -92,6 +93,8 @@ class FunctionAsset:
     handler_module: str
     asset_dir: Path
     environment: dict[str, str]
+    #: ``python/`` folders of the layers this app builds, in the function's layer order.
+    layer_dirs: tuple[Path, ...] = ()
 
 
 def synthesized_functions(assembly_dir: Path) -> list[FunctionAsset]:
@@ -99,7 +102,8 @@ def synthesized_functions(assembly_dir: Path) -> list[FunctionAsset]:
     functions: list[FunctionAsset] = []
     for template_path in sorted(assembly_dir.glob("*.template.json")):
         template = json.loads(template_path.read_text())
-        for resource in template.get("Resources", {}).values():
+        resources = template.get("Resources", {})
+        for resource in resources.values():
             if resource["Type"] != "AWS::Lambda::Function":
                 continue
             props = resource["Properties"]
@@ -122,9 +126,31 @@ def synthesized_functions(assembly_dir: Path) -> list[FunctionAsset]:
                     handler_module=props["Handler"].rsplit(".", 1)[0],
                     asset_dir=asset_dir.resolve(),
                     environment=environment,
+                    layer_dirs=_layer_dirs(props, resources, assembly_dir),
                 )
             )
     return functions
+
+
+def _layer_dirs(
+    props: dict[str, Any], resources: dict[str, Any], assembly_dir: Path
+) -> tuple[Path, ...]:
+    """The ``python/`` folders of a function's layers that are assets of the stage.
+
+    Resolved like localstage does: a Ref to a LayerVersion of the template runs from
+    its asset; external layers (Powertools) come from the virtualenv and are skipped.
+    """
+    folders = []
+    for layer in props.get("Layers", []):
+        ref = layer.get("Ref") if isinstance(layer, dict) else None
+        target = resources.get(ref) if isinstance(ref, str) else None
+        if not target or target["Type"] != "AWS::Lambda::LayerVersion":
+            continue
+        s3_key = target["Properties"].get("Content", {}).get("S3Key")
+        if isinstance(s3_key, str):
+            asset_dir = assembly_dir.parent / f"asset.{s3_key.removesuffix('.zip')}"
+            folders.append((asset_dir / "python").resolve())
+    return tuple(folders)
 
 
 @dataclass(frozen=True)
@@ -156,11 +182,21 @@ def _fake_aws_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def import_time(module: str, *, path: Path | None, environment: dict[str, str]) -> ImportTime:
-    """Import ``module`` in fresh interpreters; median of 5, plus ``-X importtime`` leaders."""
+def import_time(
+    module: str,
+    *,
+    path: Path | None,
+    environment: dict[str, str],
+    layer_dirs: Sequence[Path] = (),
+) -> ImportTime:
+    """Import ``module`` in fresh interpreters; median of 5, plus ``-X importtime`` leaders.
+
+    ``path`` (the code root) comes first on the path, then ``layer_dirs``, as on Lambda.
+    """
     env = _fake_aws_env(environment)
-    if path is not None:
-        env["PYTHONPATH"] = str(path)
+    search_path = [str(folder) for folder in (path, *layer_dirs) if folder is not None]
+    if search_path:
+        env["PYTHONPATH"] = os.pathsep.join(search_path)
     runs = []
     for _ in range(5):
         done = subprocess.run(
@@ -204,7 +240,10 @@ def cold_start_figures(functions: Sequence[FunctionAsset]) -> list[Figure]:
     figures = []
     for function in functions:
         measured = import_time(
-            function.handler_module, path=function.asset_dir, environment=function.environment
+            function.handler_module,
+            path=function.asset_dir,
+            environment=function.environment,
+            layer_dirs=function.layer_dirs,
         )
         value = measured.seconds * 1000
         heavy = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in measured.heavy)

@@ -1,7 +1,8 @@
 """One Lambda execution environment: imports a handler once and runs invocations.
 
-Started by :mod:`localstage.runtime` as ``python -I _worker.py <read-fd> <write-fd>``
-(isolated: no script folder, no PYTHONPATH) with exactly the function's environment.
+Started by :mod:`localstage.runtime` as ``python -I _worker.py <read-fd> <write-fd>
+[<layer-dir> ...]`` (isolated: no script folder, no PYTHONPATH) with exactly the
+function's environment; the layers' ``python/`` folders come as arguments.
 Requests and responses are JSON lines on the two pipes; the handler's stdout and
 stderr are the function's log stream. Module state lives as long as the process,
 like a warm execution environment.
@@ -67,7 +68,8 @@ def main() -> None:
         writer.write(json.dumps(message, default=str) + "\n")
         writer.flush()
 
-    sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    # The function's code first, then its layers (Lambda's /var/task, then /opt/python).
+    sys.path[0:0] = [os.environ["LAMBDA_TASK_ROOT"], *sys.argv[3:]]
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
     try:
         module = importlib.import_module(module_name.replace("/", "."))

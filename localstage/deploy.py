@@ -628,6 +628,14 @@ def _function(deployment: Deployment, resource: Resource) -> None:
     }
 
 
+@provisioner("AWS::Lambda::LayerVersion", emulation="localstage")
+def _layer_version(deployment: Deployment, resource: Resource) -> None:
+    # Ref is the version ARN; the stage puts the layer's asset on its functions' path.
+    name = resource.properties.get("LayerName") or deployment.physical_name(resource, max_length=64)
+    resource.physical_id = _arn("lambda", f"layer:{name}:1")
+    resource.attributes = {"LayerVersionArn": resource.physical_id}
+
+
 @provisioner(
     "AWS::Lambda::EventSourceMapping",
     "AWS::Lambda::Permission",

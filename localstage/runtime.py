@@ -75,6 +75,9 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     runtime: str = "python3.14"
     log_format: str = "Text"
+    #: The ``python/`` folders of its layers, in layer order: on ``sys.path`` after
+    #: ``code_dir``, as Lambda puts ``/opt/python`` after the function's code.
+    layer_dirs: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -174,6 +177,7 @@ class FunctionRuntime:
                 str(WORKER_SCRIPT),
                 str(to_worker_read),
                 str(from_worker_write),
+                *(str(path) for path in self.spec.layer_dirs),
             ],
             env=self.environment(),
             cwd=self.spec.code_dir,

@@ -266,7 +266,30 @@ class LocalStage:
                 else None
             ),
             runtime=runtime,
+            layer_dirs=self._layer_dirs(resource),
         )
+
+    def _layer_dirs(self, resource: Resource) -> tuple[Path, ...]:
+        # Layers of this assembly run from their asset's python/ folder; external ARNs
+        # (the Powertools layer) are provided by the virtualenv, so they are skipped.
+        assert self.assembly is not None
+        layers = {
+            layer.physical_id: layer
+            for layer in self.deployment.resources("AWS::Lambda::LayerVersion")
+        }
+        folders: list[Path] = []
+        for arn in resource.properties.get("Layers") or []:
+            layer = layers.get(arn) if isinstance(arn, str) else None
+            if layer is None:
+                continue
+            key = (layer.properties.get("Content") or {}).get("S3Key")
+            path = self.assembly.stack(layer.stack_name).asset_path(key) if key else None
+            if path is None or not path.is_dir():
+                raise DeployError(
+                    f"{layer.logical_id}: its content is not an asset of this assembly"
+                )
+            folders.append(path / "python")
+        return tuple(folders)
 
     def _code_dir(self, resource: Resource) -> Path:
         code = resource.properties.get("Code") or {}

@@ -52,11 +52,59 @@ def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
     return lambda_.LayerVersion.from_layer_version_arn(stack, "PowertoolsLayer", arn)
 
 
+class HandlerKitLayer(Construct):
+    """The shared handler code (``functions/shared``) as a Lambda layer, one per stack.
+
+    The layer holds the ``handler_kit`` package under ``python/``, which Lambda puts on
+    the path (``/opt/python``) after the function's own code. Every
+    :class:`ServiceFunction` adds it after the Powertools layer, so patterns never
+    create it themselves. Caches are excluded from the asset; old versions are kept
+    on persistent stages and removed with ephemeral ones.
+
+    Attributes
+    ----------
+    layer:
+        The ``aws_lambda.LayerVersion``.
+
+    Examples
+    --------
+    >>> kit = HandlerKitLayer.of(self, settings=settings)  # doctest: +SKIP
+    >>> function.add_layers(kit.layer)  # doctest: +SKIP
+    """
+
+    # CDK sorts a function's layers by construct path (the recognizeLayerVersion feature
+    # flag): this id sorts after "PowertoolsLayer", so Powertools stays the first layer.
+    CONSTRUCT_ID = "SharedHandlerKit"
+    CODE_PATH = FUNCTIONS_DIR / "shared"
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings) -> None:
+        super().__init__(scope, construct_id)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(str(self.CODE_PATH), exclude=ASSET_EXCLUDES),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="handler_kit: helpers shared by every pattern's functions",
+            removal_policy=settings.removal_policy,
+        )
+
+    @classmethod
+    def of(cls, scope: Construct, *, settings: StageSettings) -> HandlerKitLayer:
+        """The stack's layer, created on first use."""
+        stack = cdk.Stack.of(scope)
+        existing = stack.node.try_find_child(cls.CONSTRUCT_ID)
+        if isinstance(existing, HandlerKitLayer):
+            return existing
+        return cls(stack, cls.CONSTRUCT_ID, settings=settings)
+
+
 class ServiceFunction(Construct):
     """A Python Lambda function hardened the same way everywhere in this app.
 
-    Python 3.14 on arm64; Powertools from the pinned public layer; code from
-    ``functions/<code_folder>`` with caches excluded (one asset per folder);
+    Python 3.14 on arm64; Powertools from the pinned public layer, then the stack's
+    :class:`HandlerKitLayer`; code from ``functions/<code_folder>`` with caches
+    excluded (one asset per folder);
     explicit memory and timeout; active tracing; its own log group with retention
     and its own role that may only write that log group; asynchronous functions get
     an on-failure destination queue, unless the pattern gives its own ``on_failure``
@@ -142,7 +190,7 @@ class ServiceFunction(Construct):
             architecture=ARCHITECTURE,
             handler=handler,
             code=lambda_.Code.from_asset(str(code_path), exclude=ASSET_EXCLUDES),
-            layers=[powertools_layer(self)],
+            layers=[powertools_layer(self), HandlerKitLayer.of(self, settings=settings).layer],
             memory_size=memory_size,
             timeout=timeout,
             tracing=lambda_.Tracing.ACTIVE,

@@ -6,95 +6,44 @@ client error is a JSON ``{"error", "message"}`` 4xx and writes nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import boto3
 import jobs
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import (
-    APIGatewayRestResolver,
-    Response,
-    content_types,
-)
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit import requests, responses
+from handler_kit.clock import Clock, utc_now
+from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = jobs.JobSettings.from_env()
 _BOTO_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )
-store = jobs.JobStore(
-    boto3.client("dynamodb", config=_BOTO_CONFIG), jobs.require_env("JOB_TABLE_NAME")
-)
-queue = jobs.TaskQueue(boto3.client("sqs", config=_BOTO_CONFIG), jobs.require_env("TASK_QUEUE_URL"))
+store = jobs.JobStore(boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("JOB_TABLE_NAME"))
+queue = jobs.TaskQueue(boto3.client("sqs", config=_BOTO_CONFIG), require_env("TASK_QUEUE_URL"))
 #: Replaced by a fake clock in tests.
-clock: jobs.Clock = jobs.utc_now
+clock: Clock = utc_now
 
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
-
-
-def _json_response(
-    status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> Response[str]:
-    return Response(
-        status_code=status_code,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":")),
-        headers=headers or {},
-    )
-
-
-def _error(status_code: int, code: str, message: str, **headers: str) -> Response[str]:
-    return _json_response(status_code, {"error": code, "message": message}, headers)
+responses.register_error_handlers(app, logger=logger)
 
 
 def _retry_after() -> str:
     return str(SETTINGS.retry_after_seconds)
 
 
-def _header_values(event: APIGatewayProxyEvent, name: str) -> list[str]:
-    """All values of a header, matched case-insensitively, from both header maps."""
-    wanted = name.lower()
-    values: list[str] = []
-    for key, items in (event.raw_event.get("multiValueHeaders") or {}).items():
-        if key.lower() == wanted:
-            values.extend(items or [])
-    if not values:
-        for key, value in (event.raw_event.get("headers") or {}).items():
-            if key.lower() == wanted and value is not None:
-                values.append(value)
-    return values
-
-
-def _idempotency_key(event: APIGatewayProxyEvent) -> str | None:
-    values = _header_values(event, "Idempotency-Key")
-    if not values:
-        return None
-    if len(set(values)) > 1:
-        raise jobs.InvalidRequestError("Idempotency-Key must be given once")
-    return jobs.validate_idempotency_key(values[0])
-
-
-def _request_context(event: APIGatewayProxyEvent) -> dict[str, Any]:
-    return event.raw_event.get("requestContext") or {}
-
-
-def _caller(event: APIGatewayProxyEvent) -> str:
-    identity = _request_context(event).get("identity") or {}
-    return identity.get("userArn") or identity.get("caller") or "anonymous"
-
-
 def _job_location(event: APIGatewayProxyEvent, job_id: str) -> str:
     # requestContext.path carries the stage (or custom domain base path): /api/jobs.
-    collection = _request_context(event).get("path") or "/jobs"
+    collection = requests.request_context(event).get("path") or "/jobs"
     return f"{collection.rstrip('/')}/{job_id}"
 
 
@@ -102,8 +51,10 @@ def _job_location(event: APIGatewayProxyEvent, job_id: str) -> str:
 def create_job() -> Response[str]:
     """``POST /jobs``: store the job, queue it, answer 202 with Location and Retry-After."""
     event = app.current_event
-    raw = jobs.decode_body(event.body, is_base64_encoded=bool(event.is_base64_encoded))
-    idempotency_key = _idempotency_key(event)
+    raw = requests.decode_body(
+        event.body, is_base64_encoded=bool(event.is_base64_encoded), max_bytes=jobs.MAX_BODY_BYTES
+    )
+    idempotency_key = requests.idempotency_key(event)
     request = jobs.parse_job_request(raw)
     submission = jobs.submit_job(
         store,
@@ -111,7 +62,7 @@ def create_job() -> Response[str]:
         request,
         now=clock(),
         settings=SETTINGS,
-        caller=_caller(event),
+        caller=requests.caller(event),
         idempotency_key=idempotency_key,
         correlation_id=logger.get_correlation_id(),
     )
@@ -124,7 +75,7 @@ def create_job() -> Response[str]:
         metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
         logger.info("idempotent retry answered from the existing job", status=view.status.value)
     location = _job_location(event, view.job_id)
-    return _json_response(
+    return responses.json_response(
         202,
         {
             "job_id": view.job_id,
@@ -142,43 +93,21 @@ def get_job(job_id: str) -> Response[str]:
     view = jobs.get_job_view(store, jobs.parse_job_id(job_id), now=clock())
     headers = {"Cache-Control": "no-store"}
     if view.is_finished:
-        return _json_response(200, view.to_dict(), headers)
-    return _json_response(202, view.to_dict(), {**headers, "Retry-After": _retry_after()})
-
-
-@app.exception_handler(jobs.InvalidRequestError)
-def _invalid_request(exc: jobs.InvalidRequestError) -> Response[str]:
-    logger.info("rejected request", reason=str(exc))
-    return _error(400, "invalid_request", str(exc))
-
-
-@app.exception_handler(jobs.PayloadTooLargeError)
-def _payload_too_large(exc: jobs.PayloadTooLargeError) -> Response[str]:
-    logger.info("rejected request", reason=str(exc))
-    return _error(400, "payload_too_large", str(exc))
+        return responses.json_response(200, view.to_dict(), headers)
+    return responses.json_response(202, view.to_dict(), {**headers, "Retry-After": _retry_after()})
 
 
 @app.exception_handler(jobs.JobNotFoundError)
 def _job_not_found(exc: jobs.JobNotFoundError) -> Response[str]:
-    return _error(404, "not_found", str(exc))
-
-
-@app.exception_handler(jobs.IdempotencyKeyReusedError)
-def _idempotency_key_reused(exc: jobs.IdempotencyKeyReusedError) -> Response[str]:
-    logger.info("rejected request", reason=str(exc))
-    return _error(422, "idempotency_key_reused", str(exc))
+    return responses.error_response(404, "not_found", str(exc))
 
 
 @app.exception_handler(jobs.EnqueueFailedError)
 def _enqueue_failed(exc: jobs.EnqueueFailedError) -> Response[str]:
     metrics.add_metric(name="EnqueueFailed", unit=MetricUnit.Count, value=1)
-    return _error(503, "service_unavailable", str(exc), **{"Retry-After": _retry_after()})
-
-
-@app.not_found
-def _route_not_found(exc: NotFoundError) -> Response[str]:
-    event = app.current_event
-    return _error(404, "not_found", f"no route for {event.http_method} {event.path}")
+    return responses.error_response(
+        503, "service_unavailable", str(exc), {"Retry-After": _retry_after()}
+    )
 
 
 @logger.inject_lambda_context(

@@ -23,15 +23,17 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.clock import Clock, Sleep, utc_now
+from handler_kit.config import require_env
 
 # Clients are built once per execution environment.
 store = jobs.JobStore(
     boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
-    jobs.require_env("JOB_TABLE_NAME"),
+    require_env("JOB_TABLE_NAME"),
 )
 #: Replaced by fakes in tests.
-clock: jobs.Clock = jobs.utc_now
-sleep: jobs.Sleep = time.sleep
+clock: Clock = utc_now
+sleep: Sleep = time.sleep
 
 logger = Logger()
 metrics = Metrics()

@@ -14,8 +14,6 @@ SQS delivery never redoes or undoes finished work::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
@@ -23,16 +21,21 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
+from handler_kit.config import int_env
+from handler_kit.dynamodb import from_attribute_values, is_condition_failure, to_attribute_values
+from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
+from handler_kit.errors import InvalidRequestError as InvalidRequestError
+from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
+from handler_kit.requests import describe_validation_error
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -41,9 +44,6 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any othe
 
 logger = Logger(child=True)
 
-Clock = Callable[[], datetime]
-Sleep = Callable[[float], None]
-
 #: Largest accepted POST body, measured on the raw (base64-decoded) bytes.
 MAX_BODY_BYTES = 16 * 1024
 #: Fixed namespace for deterministic job ids derived from an Idempotency-Key.
@@ -51,27 +51,13 @@ JOB_ID_NAMESPACE = uuid.UUID("6f0c4c1e-3a7d-5b8e-9f51-2d7c0b4a9e63")
 
 _HEX = "[0-9a-fA-F]"
 _UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
-# Printable ASCII only: the key goes into logs and into the uuid5 name.
-_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
 
 
 # --------------------------------------------------------------------------- errors
 
 
-class InvalidRequestError(ValueError):
-    """The client sent something this API does not accept (HTTP 400)."""
-
-
-class PayloadTooLargeError(ValueError):
-    """The request body is larger than ``MAX_BODY_BYTES`` (HTTP 400, like every bad body)."""
-
-
 class JobNotFoundError(LookupError):
     """No job with this id exists (HTTP 404)."""
-
-
-class IdempotencyKeyReusedError(ValueError):
-    """The Idempotency-Key was already used with a different request body (HTTP 422)."""
 
 
 class EnqueueFailedError(RuntimeError):
@@ -105,41 +91,6 @@ class SimulatedCrashError(RuntimeError):
 # --------------------------------------------------------------------------- config
 
 
-def require_env(name: str, environ: Mapping[str, str] | None = None) -> str:
-    """Return a required environment variable or fail with a clear message.
-
-    Parameters
-    ----------
-    name : str
-        Variable name.
-    environ : Mapping[str, str], optional
-        Where to look; ``os.environ`` by default.
-
-    Raises
-    ------
-    KeyError
-        If the variable is missing or empty.
-    """
-    env = os.environ if environ is None else environ
-    value = env.get(name, "")
-    if not value:
-        raise KeyError(f"required environment variable {name} is not set")
-    return value
-
-
-def _positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"environment variable {name} must be > 0, got {value}")
-    return value
-
-
 @dataclass(frozen=True)
 class JobSettings:
     """Tunables shared by the API and the worker.
@@ -169,28 +120,10 @@ class JobSettings:
         """
         env = os.environ if environ is None else environ
         return cls(
-            job_timeout_seconds=_positive_int_env(env, "JOB_TIMEOUT_SECONDS", 300),
-            retry_after_seconds=_positive_int_env(env, "RETRY_AFTER_SECONDS", 2),
-            retention_days=_positive_int_env(env, "JOB_RETENTION_DAYS", 7),
+            job_timeout_seconds=int_env(env, "JOB_TIMEOUT_SECONDS", 300),
+            retry_after_seconds=int_env(env, "RETRY_AFTER_SECONDS", 2),
+            retention_days=int_env(env, "JOB_RETENTION_DAYS", 7),
         )
-
-
-# --------------------------------------------------------------------------- time
-
-
-def utc_now() -> datetime:
-    """Return the current time as an aware UTC datetime (the production clock)."""
-    return datetime.now(UTC)
-
-
-def epoch_seconds(moment: datetime) -> int:
-    """Whole epoch seconds of ``moment`` (floor), the unit of every ``*_epoch`` attribute."""
-    return math.floor(moment.timestamp())
-
-
-def iso_timestamp(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and a ``Z`` suffix, e.g. ``2025-01-01T12:00:00.000Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # --------------------------------------------------------------------------- models
@@ -307,63 +240,6 @@ class RunOutcome(Enum):
 # --------------------------------------------------------------------------- parsing
 
 
-def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:
-    """Return the raw request body bytes, enforcing ``MAX_BODY_BYTES``.
-
-    Parameters
-    ----------
-    body : str or None
-        ``event["body"]``.
-    is_base64_encoded : bool
-        ``event["isBase64Encoded"]``.
-
-    Raises
-    ------
-    PayloadTooLargeError
-        If the raw body is larger than ``MAX_BODY_BYTES``.
-    InvalidRequestError
-        If a base64 body does not decode.
-    """
-    if not body:
-        return b""
-    if is_base64_encoded:
-        # Any base64 text longer than this decodes to more than MAX_BODY_BYTES:
-        # reject it before spending memory on decoding.
-        if len(body) > 4 * math.ceil(MAX_BODY_BYTES / 3):
-            raise PayloadTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequestError("request body is not valid base64") from None
-    else:
-        # surrogatepass: a stray surrogate becomes invalid JSON (400), not a 500.
-        raw = body.encode("utf-8", errors="surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
-    return raw
-
-
-def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
-    """Turn a pydantic error into one human-readable line naming the fields.
-
-    The offending values are not echoed back (they may be large or sensitive).
-    """
-    parts: list[str] = []
-    for error in exc.errors(include_url=False)[:limit]:
-        if error["type"] == "json_invalid":
-            parts.append(f"body is not valid JSON ({error['msg']})")
-            continue
-        location = ".".join(str(part) for part in error["loc"])
-        if not location:
-            parts.append(f"body must be a JSON object ({error['msg']})")
-        else:
-            parts.append(f"{location}: {error['msg']}")
-    extra = exc.error_count() - limit
-    if extra > 0:
-        parts.append(f"and {extra} more error(s)")
-    return "; ".join(parts)
-
-
 def parse_job_request(raw: bytes) -> JobRequest:
     """Validate a ``POST /jobs`` body.
 
@@ -378,19 +254,6 @@ def parse_job_request(raw: bytes) -> JobRequest:
         return JobRequest.model_validate_json(raw)
     except ValidationError as exc:
         raise InvalidRequestError(describe_validation_error(exc)) from None
-
-
-def validate_idempotency_key(value: str) -> str:
-    """Check an ``Idempotency-Key`` header value: 1..128 printable ASCII characters.
-
-    Raises
-    ------
-    InvalidRequestError
-        If the key is empty, too long or has other characters.
-    """
-    if not _IDEMPOTENCY_KEY_RE.fullmatch(value):
-        raise InvalidRequestError("Idempotency-Key must be 1 to 128 printable ASCII characters")
-    return value
 
 
 def parse_job_id(value: str) -> str:
@@ -442,30 +305,6 @@ def job_id_for(caller: str, idempotency_key: str | None) -> str:
 
 # --------------------------------------------------------------------------- storage
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-
-
-def _to_attribute_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _SERIALIZER.serialize(value) for key, value in values.items()}
-
-
-def plain(value: Any) -> Any:
-    """Convert DynamoDB values for JSON: Decimal to int/float, sets to sorted lists."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted(plain(item) for item in value)
-    return value
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
-
 
 class JobStore:
     """The job table. Every status change is a conditional write.
@@ -505,29 +344,29 @@ class JobStore:
                 for name in ("#status", "#result", "#error", "#code")
                 if name in update or name in condition
             },
-            "ExpressionAttributeValues": _to_attribute_values(values),
+            "ExpressionAttributeValues": to_attribute_values(values),
         }
         if return_new:
             kwargs["ReturnValues"] = "ALL_NEW"
         try:
             response = self._client.update_item(**kwargs)
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return None
             raise
         attributes = response.get("Attributes", {})
-        return {key: plain(_DESERIALIZER.deserialize(value)) for key, value in attributes.items()}
+        return from_attribute_values(attributes)
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Create the item unless one with the same ``job_id`` exists; False if it does."""
         try:
             self._client.put_item(
                 TableName=self._table_name,
-                Item=_to_attribute_values(item),
+                Item=to_attribute_values(item),
                 ConditionExpression="attribute_not_exists(job_id)",
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return False
             raise
         return True
@@ -540,7 +379,7 @@ class JobStore:
         item = response.get("Item")
         if item is None:
             return None
-        return {key: plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+        return from_attribute_values(item)
 
     def mark_enqueue_failed(self, job_id: str, now: datetime) -> bool:
         """PENDING to FAILED (``enqueue_failed``); False if the job already left PENDING."""

@@ -9,7 +9,6 @@ client error is a JSON ``{"error", "message"}`` 4xx and writes nothing.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from typing import Any
@@ -17,14 +16,16 @@ from typing import Any
 import accounts
 import boto3
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from handler_kit import requests, responses
+from handler_kit.clock import Clock, Sleep, utc_now
+from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = accounts.AccountSettings.from_env()
@@ -32,11 +33,11 @@ _BOTO_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )
 store = accounts.EventStore(
-    boto3.client("dynamodb", config=_BOTO_CONFIG), accounts.require_env("EVENT_TABLE_NAME")
+    boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("EVENT_TABLE_NAME")
 )
 #: Replaced by fakes in tests.
-clock: accounts.Clock = accounts.utc_now
-sleep: accounts.Sleep = time.sleep
+clock: Clock = utc_now
+sleep: Sleep = time.sleep
 rng = random.Random()
 
 #: Seconds a client should wait before retrying a 409 concurrent_update or a 503.
@@ -45,54 +46,12 @@ RETRY_AFTER_SECONDS = "1"
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
-
-
-def _json_response(
-    status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> Response[str]:
-    return Response(
-        status_code=status_code,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":")),
-        headers=headers or {},
-    )
-
-
-def _error(status_code: int, code: str, message: str, **headers: str) -> Response[str]:
-    return _json_response(status_code, {"error": code, "message": message}, headers)
-
-
-def _header_values(event: APIGatewayProxyEvent, name: str) -> list[str]:
-    """All values of a header, matched case-insensitively, from both header maps."""
-    wanted = name.lower()
-    values: list[str] = []
-    for key, items in (event.raw_event.get("multiValueHeaders") or {}).items():
-        if key.lower() == wanted:
-            values.extend(items or [])
-    if not values:
-        for key, value in (event.raw_event.get("headers") or {}).items():
-            if key.lower() == wanted and value is not None:
-                values.append(value)
-    return values
-
-
-def _idempotency_key(event: APIGatewayProxyEvent) -> str | None:
-    values = _header_values(event, "Idempotency-Key")
-    if not values:
-        return None
-    if len(set(values)) > 1:
-        raise accounts.InvalidRequestError("Idempotency-Key must be given once")
-    return accounts.validate_idempotency_key(values[0])
-
-
-def _caller(event: APIGatewayProxyEvent) -> str:
-    identity = (event.raw_event.get("requestContext") or {}).get("identity") or {}
-    return identity.get("userArn") or identity.get("caller") or "anonymous"
+responses.register_error_handlers(app, logger=logger)
 
 
 def _collection_path(event: APIGatewayProxyEvent) -> str:
     # requestContext.path carries the stage (or custom domain base path): /api/accounts/...
-    path = (event.raw_event.get("requestContext") or {}).get("path") or event.path
+    path = requests.request_context(event).get("path") or event.path
     prefix = path[: path.find("/accounts")] if "/accounts" in path else ""
     return f"{prefix}/accounts"
 
@@ -115,7 +74,10 @@ def open_account() -> Response[str]:
     event = app.current_event
     accounts.parse_open_request(_raw_body())
     result = accounts.open_account(
-        store, now=clock(), caller=_caller(event), idempotency_key=_idempotency_key(event)
+        store,
+        now=clock(),
+        caller=requests.caller(event),
+        idempotency_key=requests.idempotency_key(event),
     )
     account_id = result.body["account_id"]
     logger.append_keys(account_id=account_id)
@@ -123,7 +85,7 @@ def open_account() -> Response[str]:
         metrics.add_metric(name="AccountsOpened", unit=MetricUnit.Count, value=1)
     location = f"{_collection_path(event)}/{account_id}"
     body = {**result.body, "links": {"self": location, "events": f"{location}/events"}}
-    return _json_response(201, body, {"Location": location, **_replay_headers(result)})
+    return responses.json_response(201, body, {"Location": location, **_replay_headers(result)})
 
 
 _COMMAND_METRICS = {
@@ -136,7 +98,7 @@ def _command(account_id: str, command: accounts.CommandType) -> Response[str]:
     event = app.current_event
     account_id = accounts.parse_account_id(account_id)
     logger.append_keys(account_id=account_id)
-    idempotency_key = _idempotency_key(event)
+    idempotency_key = requests.idempotency_key(event)
     request = accounts.parse_amount_request(_raw_body())
     result = accounts.execute_command(
         store,
@@ -147,13 +109,13 @@ def _command(account_id: str, command: accounts.CommandType) -> Response[str]:
         clock=clock,
         sleep=sleep,
         rng=rng,
-        caller=_caller(event),
+        caller=requests.caller(event),
         idempotency_key=idempotency_key,
     )
     if not result.replayed:
         metrics.add_metric(name=_COMMAND_METRICS[command], unit=MetricUnit.Count, value=1)
         logger.info("command applied", command=command.value, version=result.body["version"])
-    return _json_response(200, result.body, _replay_headers(result))
+    return responses.json_response(200, result.body, _replay_headers(result))
 
 
 @app.post("/accounts/<account_id>/credit")
@@ -172,7 +134,7 @@ def withdraw(account_id: str) -> Response[str]:
 def get_account(account_id: str) -> Response[str]:
     """``GET /accounts/{id}``: balance, version, created and last updated."""
     state = accounts.get_account(store, accounts.parse_account_id(account_id), settings=SETTINGS)
-    return _json_response(200, state.to_dict(), {"Cache-Control": "no-store"})
+    return responses.json_response(200, state.to_dict(), {"Cache-Control": "no-store"})
 
 
 @app.get("/accounts/<account_id>/events")
@@ -189,42 +151,32 @@ def get_events(account_id: str) -> Response[str]:
         cursor=params.get("cursor"),
         limit=accounts.parse_limit(params.get("limit"), SETTINGS),
     )
-    return _json_response(200, page.to_dict(), {"Cache-Control": "no-store"})
-
-
-@app.exception_handler(accounts.InvalidRequestError)
-def _invalid_request(exc: accounts.InvalidRequestError) -> Response[str]:
-    logger.info("rejected request", reason=str(exc))
-    return _error(400, "invalid_request", str(exc))
+    return responses.json_response(200, page.to_dict(), {"Cache-Control": "no-store"})
 
 
 @app.exception_handler(accounts.AccountNotFoundError)
 def _account_not_found(exc: accounts.AccountNotFoundError) -> Response[str]:
-    return _error(404, "not_found", str(exc))
+    return responses.error_response(404, "not_found", str(exc))
 
 
 @app.exception_handler(accounts.InsufficientFundsError)
 def _insufficient_funds(exc: accounts.InsufficientFundsError) -> Response[str]:
     metrics.add_metric(name="OverdraftRefused", unit=MetricUnit.Count, value=1)
-    return _error(409, "insufficient_funds", str(exc))
+    return responses.error_response(409, "insufficient_funds", str(exc))
 
 
 @app.exception_handler(accounts.BalanceLimitError)
 def _balance_limit(exc: accounts.BalanceLimitError) -> Response[str]:
-    return _error(409, "balance_limit_exceeded", str(exc))
+    return responses.error_response(409, "balance_limit_exceeded", str(exc))
 
 
 @app.exception_handler(accounts.ConcurrentUpdateError)
 def _concurrent_update(exc: accounts.ConcurrentUpdateError) -> Response[str]:
     metrics.add_metric(name="ConflictsExhausted", unit=MetricUnit.Count, value=1)
     logger.warning("optimistic locking gave up", reason=str(exc))
-    return _error(409, "concurrent_update", str(exc), **{"Retry-After": RETRY_AFTER_SECONDS})
-
-
-@app.exception_handler(accounts.IdempotencyKeyReusedError)
-def _idempotency_key_reused(exc: accounts.IdempotencyKeyReusedError) -> Response[str]:
-    logger.info("rejected request", reason=str(exc))
-    return _error(422, "idempotency_key_reused", str(exc))
+    return responses.error_response(
+        409, "concurrent_update", str(exc), {"Retry-After": RETRY_AFTER_SECONDS}
+    )
 
 
 @app.exception_handler(ClientError)
@@ -232,8 +184,8 @@ def _dependency_failed(exc: ClientError) -> Response[str]:
     # Throttling or an outage of DynamoDB after the SDK's own retries: retryable.
     metrics.add_metric(name="DependencyFailed", unit=MetricUnit.Count, value=1)
     logger.exception("DynamoDB request failed")
-    return _error(
-        503, "service_unavailable", "try again later", **{"Retry-After": RETRY_AFTER_SECONDS}
+    return responses.error_response(
+        503, "service_unavailable", "try again later", {"Retry-After": RETRY_AFTER_SECONDS}
     )
 
 
@@ -241,15 +193,9 @@ def _dependency_failed(exc: ClientError) -> Response[str]:
 def _dependency_unreachable(exc: BotoCoreError) -> Response[str]:
     metrics.add_metric(name="DependencyFailed", unit=MetricUnit.Count, value=1)
     logger.exception("DynamoDB unreachable")
-    return _error(
-        503, "service_unavailable", "try again later", **{"Retry-After": RETRY_AFTER_SECONDS}
+    return responses.error_response(
+        503, "service_unavailable", "try again later", {"Retry-After": RETRY_AFTER_SECONDS}
     )
-
-
-@app.not_found
-def _route_not_found(exc: NotFoundError) -> Response[str]:
-    event = app.current_event
-    return _error(404, "not_found", f"no route for {event.http_method} {event.path}")
 
 
 @logger.inject_lambda_context(

@@ -33,16 +33,17 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.config import require_env
 
 # Clients are built once per execution environment.
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 publisher = accounts.DomainEventPublisher(
     boto3.client("events", config=_BOTO_CONFIG),
-    bus_name=accounts.require_env("EVENT_BUS_NAME"),
-    source=accounts.require_env("EVENT_SOURCE"),
+    bus_name=require_env("EVENT_BUS_NAME"),
+    source=require_env("EVENT_SOURCE"),
 )
 sqs = boto3.client("sqs", config=_BOTO_CONFIG)
-FAILURE_QUEUE_URL = accounts.require_env("FAILURE_QUEUE_URL")
+FAILURE_QUEUE_URL = require_env("FAILURE_QUEUE_URL")
 
 logger = Logger()
 metrics = Metrics()

@@ -33,7 +33,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -41,6 +41,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
+from handler_kit import requests
+from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
+from handler_kit.config import int_env
+from handler_kit.dynamodb import error_code, is_condition_failure
+from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
+from handler_kit.errors import InvalidRequestError as InvalidRequestError
+from handler_kit.errors import PayloadTooLargeError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,events] is installed, Any otherwise
@@ -48,9 +55,6 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,events] is installed, Any o
     from mypy_boto3_events.client import EventBridgeClient
 
 logger = Logger(child=True)
-
-Clock = Callable[[], datetime]
-Sleep = Callable[[float], None]
 
 #: Largest amount of one credit or withdrawal, in minor units (1,000,000.00 in a
 #: currency with two decimals).
@@ -72,15 +76,10 @@ BACKOFF_CAP_SECONDS = 0.2
 
 _HEX = "[0-9a-fA-F]"
 _UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
-_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
 _CURSOR_RE = re.compile(r"^v1:([1-9][0-9]{0,17})$")
 
 
 # --------------------------------------------------------------------------- errors
-
-
-class InvalidRequestError(ValueError):
-    """The client sent something this API does not accept (HTTP 400)."""
 
 
 class AccountNotFoundError(LookupError):
@@ -99,10 +98,6 @@ class ConcurrentUpdateError(RuntimeError):
     """Every optimistic-locking attempt lost to another writer (HTTP 409, retryable)."""
 
 
-class IdempotencyKeyReusedError(ValueError):
-    """The Idempotency-Key was already used for a different command (HTTP 422)."""
-
-
 class CorruptHistoryError(RuntimeError):
     """The stored events do not form a contiguous history (a bug or a manual edit)."""
 
@@ -116,34 +111,6 @@ class PublishFailedError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- config
-
-
-def require_env(name: str, environ: Mapping[str, str] | None = None) -> str:
-    """Return a required environment variable or fail with a clear message.
-
-    Raises
-    ------
-    KeyError
-        If the variable is missing or empty.
-    """
-    env = os.environ if environ is None else environ
-    value = env.get(name, "")
-    if not value:
-        raise KeyError(f"required environment variable {name} is not set")
-    return value
-
-
-def _positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"environment variable {name} must be > 0, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -179,23 +146,13 @@ class AccountSettings:
         """
         env = os.environ if environ is None else environ
         return cls(
-            snapshot_interval=_positive_int_env(env, "SNAPSHOT_INTERVAL", 10),
-            max_append_attempts=_positive_int_env(env, "MAX_APPEND_ATTEMPTS", 8),
-            idempotency_ttl_seconds=_positive_int_env(env, "IDEMPOTENCY_TTL_SECONDS", 86_400),
+            snapshot_interval=int_env(env, "SNAPSHOT_INTERVAL", 10),
+            max_append_attempts=int_env(env, "MAX_APPEND_ATTEMPTS", 8),
+            idempotency_ttl_seconds=int_env(env, "IDEMPOTENCY_TTL_SECONDS", 86_400),
         )
 
 
 # --------------------------------------------------------------------------- time
-
-
-def utc_now() -> datetime:
-    """Return the current time as an aware UTC datetime (the production clock)."""
-    return datetime.now(UTC)
-
-
-def iso_timestamp(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and a ``Z`` suffix, e.g. ``2025-01-01T12:00:00.000Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse_iso_timestamp(value: str) -> datetime:
@@ -391,6 +348,20 @@ class HistoryPage:
 # --------------------------------------------------------------------------- parsing
 
 
+def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:
+    """Return the raw command body bytes (at most ``MAX_BODY_BYTES``).
+
+    This API answers an oversize body like any other bad body (400
+    ``invalid_request``), so the size error is raised as an ``InvalidRequestError``.
+    """
+    try:
+        return requests.decode_body(
+            body, is_base64_encoded=is_base64_encoded, max_bytes=MAX_BODY_BYTES
+        )
+    except PayloadTooLargeError as exc:
+        raise InvalidRequestError(str(exc)) from None
+
+
 class AmountRequest(BaseModel):
     """The body of ``POST /accounts/{id}/credit`` and ``/withdraw``.
 
@@ -406,42 +377,6 @@ class OpenRequest(BaseModel):
     """The (optional) body of ``POST /accounts``: an empty JSON object."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:
-    """Return the raw request body bytes, enforcing ``MAX_BODY_BYTES``.
-
-    Raises
-    ------
-    InvalidRequestError
-        If the body is too large or a base64 body does not decode.
-    """
-    if not body:
-        return b""
-    if is_base64_encoded:
-        if len(body) > 4 * math.ceil(MAX_BODY_BYTES / 3):
-            raise InvalidRequestError(f"request body exceeds {MAX_BODY_BYTES} bytes")
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequestError("request body is not valid base64") from None
-    else:
-        # surrogatepass: a stray surrogate becomes invalid JSON (400), not a 500.
-        raw = body.encode("utf-8", errors="surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidRequestError(f"request body exceeds {MAX_BODY_BYTES} bytes")
-    return raw
-
-
-def _describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
-    parts: list[str] = []
-    for error in exc.errors(include_url=False)[:limit]:
-        if error["type"] == "json_invalid":
-            parts.append(f"body is not valid JSON ({error['msg']})")
-            continue
-        location = ".".join(str(part) for part in error["loc"])
-        parts.append(f"{location}: {error['msg']}" if location else f"body: {error['msg']}")
-    return "; ".join(parts)
 
 
 def parse_amount_request(raw: bytes) -> AmountRequest:
@@ -460,7 +395,7 @@ def parse_amount_request(raw: bytes) -> AmountRequest:
     try:
         return AmountRequest.model_validate_json(raw)
     except ValidationError as exc:
-        raise InvalidRequestError(_describe_validation_error(exc)) from None
+        raise InvalidRequestError(requests.describe_validation_error(exc)) from None
 
 
 def parse_open_request(raw: bytes) -> OpenRequest:
@@ -476,7 +411,7 @@ def parse_open_request(raw: bytes) -> OpenRequest:
     try:
         return OpenRequest.model_validate_json(raw)
     except ValidationError as exc:
-        raise InvalidRequestError(_describe_validation_error(exc)) from None
+        raise InvalidRequestError(requests.describe_validation_error(exc)) from None
 
 
 def parse_account_id(value: str) -> str:
@@ -490,19 +425,6 @@ def parse_account_id(value: str) -> str:
     if not _UUID_RE.fullmatch(value):
         raise InvalidRequestError("account_id must be a UUID")
     return value.lower()
-
-
-def validate_idempotency_key(value: str) -> str:
-    """Check an ``Idempotency-Key`` header value: 1..128 printable ASCII characters.
-
-    Raises
-    ------
-    InvalidRequestError
-        If the key is empty, too long or has other characters.
-    """
-    if not _IDEMPOTENCY_KEY_RE.fullmatch(value):
-        raise InvalidRequestError("Idempotency-Key must be 1 to 128 printable ASCII characters")
-    return value
 
 
 def parse_limit(value: str | None, settings: AccountSettings) -> int:
@@ -569,10 +491,6 @@ def command_fingerprint(command: CommandType, amount: int) -> str:
 
 
 # --------------------------------------------------------------------------- storage
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class VersionConflictError(Exception):
@@ -709,7 +627,7 @@ class EventStore:
             try:
                 self._client.put_item(**put_event)
             except ClientError as exc:
-                if _error_code(exc) == "ConditionalCheckFailedException":
+                if is_condition_failure(exc):
                     raise VersionConflictError(event.event_id) from None
                 raise
             return
@@ -723,7 +641,7 @@ class EventStore:
                 TransactItems=[{"Put": put_event}, {"Put": put_record}]
             )
         except ClientError as exc:
-            if _error_code(exc) != "TransactionCanceledException":
+            if error_code(exc) != "TransactionCanceledException":
                 raise
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
@@ -767,7 +685,7 @@ class EventStore:
                 ExpressionAttributeValues={":version": {"N": str(state.version)}},
             )
         except ClientError as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 return False
             raise
         return True

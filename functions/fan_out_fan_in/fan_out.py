@@ -17,8 +17,6 @@ never decrement twice. Status transitions are conditional writes::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import math
 import os
@@ -29,14 +27,23 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
+from handler_kit.config import int_env
+from handler_kit.dynamodb import (
+    error_code,
+    from_attribute_values,
+    is_condition_failure,
+    to_attribute_values,
+)
+from handler_kit.errors import InvalidRequestError as InvalidRequestError
+from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
+from handler_kit.requests import describe_validation_error
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -44,9 +51,6 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any othe
     from mypy_boto3_sqs.client import SQSClient
 
 logger = Logger(child=True)
-
-Clock = Callable[[], datetime]
-Sleep = Callable[[float], None]
 
 #: Most subtasks one job may have.
 MAX_SUBTASKS = 10_000
@@ -67,14 +71,6 @@ _VALUE_LIMIT = 1_000_000_000
 
 
 # --------------------------------------------------------------------------- errors
-
-
-class InvalidRequestError(ValueError):
-    """The client sent something this API does not accept (HTTP 400)."""
-
-
-class PayloadTooLargeError(ValueError):
-    """The request body is larger than ``MAX_BODY_BYTES`` (HTTP 400, like every bad body)."""
 
 
 class JobNotFoundError(LookupError):
@@ -113,34 +109,6 @@ class ResultsIncompleteError(RuntimeError):
 # --------------------------------------------------------------------------- config
 
 
-def require_env(name: str, environ: Mapping[str, str] | None = None) -> str:
-    """Return a required environment variable or fail with a clear message.
-
-    Raises
-    ------
-    KeyError
-        If the variable is missing or empty.
-    """
-    env = os.environ if environ is None else environ
-    value = env.get(name, "")
-    if not value:
-        raise KeyError(f"required environment variable {name} is not set")
-    return value
-
-
-def _positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"environment variable {name} must be > 0, got {value}")
-    return value
-
-
 @dataclass(frozen=True)
 class FanOutSettings:
     """Tunables shared by the functions.
@@ -177,30 +145,12 @@ class FanOutSettings:
         """
         env = os.environ if environ is None else environ
         return cls(
-            job_timeout_seconds=_positive_int_env(env, "JOB_TIMEOUT_SECONDS", 900),
-            retry_after_seconds=_positive_int_env(env, "RETRY_AFTER_SECONDS", 2),
-            retention_days=_positive_int_env(env, "JOB_RETENTION_DAYS", 7),
-            max_receive_count=_positive_int_env(env, "MAX_RECEIVE_COUNT", 3),
-            send_concurrency=_positive_int_env(env, "SEND_CONCURRENCY", 16),
+            job_timeout_seconds=int_env(env, "JOB_TIMEOUT_SECONDS", 900),
+            retry_after_seconds=int_env(env, "RETRY_AFTER_SECONDS", 2),
+            retention_days=int_env(env, "JOB_RETENTION_DAYS", 7),
+            max_receive_count=int_env(env, "MAX_RECEIVE_COUNT", 3),
+            send_concurrency=int_env(env, "SEND_CONCURRENCY", 16),
         )
-
-
-# --------------------------------------------------------------------------- time
-
-
-def utc_now() -> datetime:
-    """The current time as an aware UTC datetime (the production clock)."""
-    return datetime.now(UTC)
-
-
-def epoch_seconds(moment: datetime) -> int:
-    """Whole epoch seconds of ``moment`` (floor), the unit of every ``*_epoch`` attribute."""
-    return math.floor(moment.timestamp())
-
-
-def iso_timestamp(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and a ``Z`` suffix, e.g. ``2025-01-01T12:00:00.000Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # --------------------------------------------------------------------------- models
@@ -393,48 +343,6 @@ class ReduceOutcome(Enum):
 # --------------------------------------------------------------------------- parsing
 
 
-def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:
-    """Return the raw request body bytes, enforcing ``MAX_BODY_BYTES``.
-
-    Raises
-    ------
-    PayloadTooLargeError
-        If the raw body is larger than ``MAX_BODY_BYTES``.
-    InvalidRequestError
-        If a base64 body does not decode.
-    """
-    if not body:
-        return b""
-    if is_base64_encoded:
-        if len(body) > 4 * math.ceil(MAX_BODY_BYTES / 3):
-            raise PayloadTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequestError("request body is not valid base64") from None
-    else:
-        # surrogatepass: a stray surrogate becomes invalid JSON (400), not a 500.
-        raw = body.encode("utf-8", errors="surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
-    return raw
-
-
-def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
-    """One human-readable line naming the fields (values are not echoed back)."""
-    parts: list[str] = []
-    for error in exc.errors(include_url=False)[:limit]:
-        if error["type"] == "json_invalid":
-            parts.append(f"body is not valid JSON ({error['msg']})")
-            continue
-        location = ".".join(str(part) for part in error["loc"])
-        parts.append(f"{location}: {error['msg']}" if location else error["msg"])
-    extra = exc.error_count() - limit
-    if extra > 0:
-        parts.append(f"and {extra} more error(s)")
-    return "; ".join(parts)
-
-
 def parse_job_request(raw: bytes) -> JobRequest:
     """Validate a ``POST /jobs`` body.
 
@@ -483,35 +391,6 @@ def parse_subtask_message(body: str) -> SubtaskMessage:
 
 # --------------------------------------------------------------------------- storage
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-
-
-def _to_attribute_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _SERIALIZER.serialize(value) for key, value in values.items()}
-
-
-def plain(value: Any) -> Any:
-    """Convert DynamoDB values for JSON: Decimal to int/float, sets to sorted lists."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted(plain(item) for item in value)
-    return value
-
-
-def _from_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 # Reserved words (status, total, ...) and readability: every name goes through #name.
 _NAMES = ("status", "total", "remaining", "done", "failed", "error", "aggregate")
 
@@ -559,25 +438,25 @@ class JobStore:
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=_names(update, condition),
-                ExpressionAttributeValues=_to_attribute_values(values),
+                ExpressionAttributeValues=to_attribute_values(values),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 return None
             raise
-        return _from_attribute_values(response.get("Attributes", {}))
+        return from_attribute_values(response.get("Attributes", {}))
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Create the job item unless the ``job_id`` exists; False if it does."""
         try:
             self._client.put_item(
                 TableName=self._job_table,
-                Item=_to_attribute_values(item),
+                Item=to_attribute_values(item),
                 ConditionExpression="attribute_not_exists(job_id)",
             )
         except ClientError as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 return False
             raise
         return True
@@ -588,7 +467,7 @@ class JobStore:
             TableName=self._job_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
         )
         item = response.get("Item")
-        return None if item is None else _from_attribute_values(item)
+        return None if item is None else from_attribute_values(item)
 
     def record_outcome(
         self,
@@ -631,7 +510,7 @@ class JobStore:
             {
                 "Put": {
                     "TableName": self._result_table,
-                    "Item": _to_attribute_values(outcome_item),
+                    "Item": to_attribute_values(outcome_item),
                     "ConditionExpression": "attribute_not_exists(job_id)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
@@ -643,7 +522,7 @@ class JobStore:
                     "UpdateExpression": update,
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": _names(update, condition),
-                    "ExpressionAttributeValues": _to_attribute_values(
+                    "ExpressionAttributeValues": to_attribute_values(
                         {
                             ":minus_one": -1,
                             ":one": 1,
@@ -661,19 +540,19 @@ class JobStore:
             try:
                 self._client.transact_write_items(TransactItems=transaction)
             except ClientError as exc:
-                if _error_code(exc) != "TransactionCanceledException":
+                if error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = exc.response.get("CancellationReasons") or []
                 codes = [reason.get("Code") for reason in reasons]
                 if codes[:1] == ["ConditionalCheckFailed"]:
-                    existing = _from_attribute_values(reasons[0].get("Item") or {})
+                    existing = from_attribute_values(reasons[0].get("Item") or {})
                     stored_ok = existing.get("outcome") == "ok"
                     return Recorded(RecordOutcome.DUPLICATE, stored_ok=stored_ok)
                 if codes[1:2] == ["ConditionalCheckFailed"]:
                     job = reasons[1].get("Item")
                     return Recorded(
                         RecordOutcome.JOB_CLOSED,
-                        job=_from_attribute_values(job) if job else None,
+                        job=from_attribute_values(job) if job else None,
                     )
                 if "TransactionConflict" not in codes or attempt == TRANSACTION_ATTEMPTS:
                     raise TransactionConflictError(
@@ -793,7 +672,7 @@ class JobStore:
         while True:
             page = self._client.query(**kwargs)
             for item in page.get("Items", []):
-                yield _from_attribute_values(item)
+                yield from_attribute_values(item)
             last_key = page.get("LastEvaluatedKey")
             if not last_key:
                 return

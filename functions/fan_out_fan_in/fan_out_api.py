@@ -7,23 +7,20 @@ ventilator: it records the job, then sends its subtasks in parallel before answe
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import boto3
 import fan_out
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import (
-    APIGatewayRestResolver,
-    Response,
-    content_types,
-)
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit import requests, responses
+from handler_kit.clock import Clock, Sleep, utc_now
+from handler_kit.config import require_env
 
 #: Ventilation stops this long before the function's timeout, so a job whose subtasks
 #: could not all be sent is marked FAILED and answered (503) instead of cut off.
@@ -43,40 +40,25 @@ _SQS_CONFIG = Config(
 )
 store = fan_out.JobStore(
     boto3.client("dynamodb", config=_DYNAMODB_CONFIG),
-    fan_out.require_env("JOB_TABLE_NAME"),
-    fan_out.require_env("RESULT_TABLE_NAME"),
+    require_env("JOB_TABLE_NAME"),
+    require_env("RESULT_TABLE_NAME"),
 )
 queue = fan_out.SubtaskQueue(
-    boto3.client("sqs", config=_SQS_CONFIG), fan_out.require_env("SUBTASK_QUEUE_URL")
+    boto3.client("sqs", config=_SQS_CONFIG), require_env("SUBTASK_QUEUE_URL")
 )
 #: Replaced by fakes in tests.
-clock: fan_out.Clock = fan_out.utc_now
-sleep: fan_out.Sleep = time.sleep
+clock: Clock = utc_now
+sleep: Sleep = time.sleep
 
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
-
-
-def _json_response(
-    status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> Response[str]:
-    return Response(
-        status_code=status_code,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":")),
-        headers=headers or {},
-    )
-
-
-def _error(status_code: int, code: str, message: str, **headers: str) -> Response[str]:
-    return _json_response(status_code, {"error": code, "message": message}, headers)
+responses.register_error_handlers(app, logger=logger)
 
 
 def _job_location(job_id: str) -> str:
     # requestContext.path carries the stage (or custom domain base path): /api/jobs.
-    context = app.current_event.raw_event.get("requestContext") or {}
-    collection = context.get("path") or "/jobs"
+    collection = requests.request_context(app.current_event).get("path") or "/jobs"
     return f"{collection.rstrip('/')}/{job_id}"
 
 
@@ -84,7 +66,11 @@ def _job_location(job_id: str) -> str:
 def create_job() -> Response[str]:
     """``POST /jobs``: record the job, send its subtasks, answer 202 with Location."""
     event = app.current_event
-    raw = fan_out.decode_body(event.body, is_base64_encoded=bool(event.is_base64_encoded))
+    raw = requests.decode_body(
+        event.body,
+        is_base64_encoded=bool(event.is_base64_encoded),
+        max_bytes=fan_out.MAX_BODY_BYTES,
+    )
     request = fan_out.parse_job_request(raw)
     context = app.lambda_context
     view, report = fan_out.submit_job(
@@ -102,7 +88,7 @@ def create_job() -> Response[str]:
     metrics.add_metric(name="SendMessageBatchCalls", unit=MetricUnit.Count, value=report.calls)
     logger.info("job ventilated", total=view.total, send_calls=report.calls)
     location = _job_location(view.job_id)
-    return _json_response(
+    return responses.json_response(
         202,
         {
             "job_id": view.job_id,
@@ -121,44 +107,26 @@ def get_job(job_id: str) -> Response[str]:
     view = fan_out.get_job_view(store, fan_out.parse_job_id(job_id), now=clock())
     headers = {"Cache-Control": "no-store"}
     if view.is_finished:
-        return _json_response(200, view.to_dict(), headers)
+        return responses.json_response(200, view.to_dict(), headers)
     retry_after = {"Retry-After": str(SETTINGS.retry_after_seconds)}
-    return _json_response(202, view.to_dict(), {**headers, **retry_after})
-
-
-@app.exception_handler(fan_out.InvalidRequestError)
-def _invalid_request(exc: fan_out.InvalidRequestError) -> Response[str]:
-    logger.info("rejected request", reason=str(exc))
-    return _error(400, "invalid_request", str(exc))
-
-
-@app.exception_handler(fan_out.PayloadTooLargeError)
-def _payload_too_large(exc: fan_out.PayloadTooLargeError) -> Response[str]:
-    logger.info("rejected request", reason=str(exc))
-    return _error(400, "payload_too_large", str(exc))
+    return responses.json_response(202, view.to_dict(), {**headers, **retry_after})
 
 
 @app.exception_handler(fan_out.JobNotFoundError)
 def _job_not_found(exc: fan_out.JobNotFoundError) -> Response[str]:
-    return _error(404, "not_found", str(exc))
+    return responses.error_response(404, "not_found", str(exc))
 
 
 @app.exception_handler(fan_out.VentilationFailedError)
 def _ventilation_failed(exc: fan_out.VentilationFailedError) -> Response[str]:
     metrics.add_metric(name="VentilationFailed", unit=MetricUnit.Count, value=1)
     logger.error("ventilation failed", reason=str(exc))
-    return _error(
+    return responses.error_response(
         503,
         "service_unavailable",
         str(exc),
-        **{"Retry-After": str(SETTINGS.retry_after_seconds)},
+        {"Retry-After": str(SETTINGS.retry_after_seconds)},
     )
-
-
-@app.not_found
-def _route_not_found(exc: NotFoundError) -> Response[str]:
-    event = app.current_event
-    return _error(404, "not_found", f"no route for {event.http_method} {event.path}")
 
 
 @logger.inject_lambda_context(

@@ -24,14 +24,16 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.clock import Clock, utc_now
+from handler_kit.config import require_env
 
 #: Replaced by a fake clock in tests.
-clock: fan_out.Clock = fan_out.utc_now
+clock: Clock = utc_now
 # Clients are built once per execution environment.
 store = fan_out.JobStore(
     boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
-    fan_out.require_env("JOB_TABLE_NAME"),
-    fan_out.require_env("RESULT_TABLE_NAME"),
+    require_env("JOB_TABLE_NAME"),
+    require_env("RESULT_TABLE_NAME"),
 )
 
 logger = Logger()

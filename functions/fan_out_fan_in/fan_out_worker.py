@@ -23,16 +23,18 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.clock import Clock, Sleep, utc_now
+from handler_kit.config import require_env
 
 SETTINGS = fan_out.FanOutSettings.from_env()
 #: Replaced by fakes in tests.
-clock: fan_out.Clock = fan_out.utc_now
-sleep: fan_out.Sleep = time.sleep
+clock: Clock = utc_now
+sleep: Sleep = time.sleep
 # Clients are built once per execution environment.
 store = fan_out.JobStore(
     boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
-    fan_out.require_env("JOB_TABLE_NAME"),
-    fan_out.require_env("RESULT_TABLE_NAME"),
+    require_env("JOB_TABLE_NAME"),
+    require_env("RESULT_TABLE_NAME"),
     # Looked up at call time, so tests can replace ``sleep`` after import.
     sleep=lambda seconds: sleep(seconds),
 )

@@ -16,17 +16,19 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.clock import Clock, utc_now
+from handler_kit.config import require_env
 
 # Clients are built once per execution environment.
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 store = schedules.ScheduleStore(
-    boto3.client("dynamodb", config=_BOTO_CONFIG), schedules.require_env("SCHEDULE_TABLE_NAME")
+    boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("SCHEDULE_TABLE_NAME")
 )
 scheduler = schedules.Schedules(
-    boto3.client("scheduler", config=_BOTO_CONFIG), schedules.require_env("SCHEDULE_GROUP_NAME")
+    boto3.client("scheduler", config=_BOTO_CONFIG), require_env("SCHEDULE_GROUP_NAME")
 )
 #: Replaced by a fake clock in tests.
-clock: schedules.Clock = schedules.utc_now
+clock: Clock = utc_now
 
 logger = Logger()
 metrics = Metrics()

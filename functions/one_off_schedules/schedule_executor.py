@@ -16,14 +16,16 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.clock import Clock, utc_now
+from handler_kit.config import require_env
 
 # Clients are built once per execution environment.
 store = schedules.ScheduleStore(
     boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
-    schedules.require_env("SCHEDULE_TABLE_NAME"),
+    require_env("SCHEDULE_TABLE_NAME"),
 )
 #: Replaced by a fake clock in tests.
-clock: schedules.Clock = schedules.utc_now
+clock: Clock = utc_now
 
 logger = Logger()
 metrics = Metrics()

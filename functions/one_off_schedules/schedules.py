@@ -19,24 +19,31 @@ carries ``ActionAfterCompletion: DELETE``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
 import os
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+from handler_kit.clock import Clock, epoch_seconds, iso_timestamp, utc_now
+from handler_kit.config import int_env, require_env
+from handler_kit.dynamodb import (
+    error_code,
+    from_attribute_values,
+    is_condition_failure,
+    to_attribute_values,
+)
+from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
+from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
+from handler_kit.requests import describe_validation_error
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -46,7 +53,6 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,scheduler] is installed, An
 
 logger = Logger(child=True)
 
-Clock = Callable[[], datetime]
 
 #: Largest accepted POST body, measured on the raw (base64-decoded) bytes.
 MAX_BODY_BYTES = 16 * 1024
@@ -66,7 +72,6 @@ CONTEXT_ATTRIBUTES = {
 _HEX = "[0-9a-fA-F]"
 _UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
 # Printable ASCII only: the key goes into logs and into the uuid5 name.
-_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
 # arn:<partition>:scheduler:<region>:<account>:schedule/<group>/<name>
 _SCHEDULE_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:scheduler:[a-z0-9-]+:\d{12}:schedule/"
@@ -77,16 +82,8 @@ _SCHEDULE_ARN_RE = re.compile(
 # --------------------------------------------------------------------------- errors
 
 
-class InvalidRequestError(ValueError):
-    """The client sent something this API does not accept (HTTP 400)."""
-
-
 class InvalidScheduleTimeError(InvalidRequestError):
     """``at`` is unparseable, has no timezone, is not in the future or is too far ahead."""
-
-
-class PayloadTooLargeError(ValueError):
-    """The body or the payload is larger than allowed (HTTP 400, like every bad body)."""
 
 
 class ScheduleNotFoundError(LookupError):
@@ -95,10 +92,6 @@ class ScheduleNotFoundError(LookupError):
 
 class ScheduleNotCancellableError(RuntimeError):
     """The schedule already ran or is running (HTTP 409)."""
-
-
-class IdempotencyKeyReusedError(ValueError):
-    """The Idempotency-Key was already used with a different request body (HTTP 422)."""
 
 
 class ScheduleCreateFailedError(RuntimeError):
@@ -126,34 +119,6 @@ class TaskFailedError(Exception):
 
 
 # --------------------------------------------------------------------------- config
-
-
-def require_env(name: str, environ: Mapping[str, str] | None = None) -> str:
-    """Return a required environment variable or fail with a clear message.
-
-    Raises
-    ------
-    KeyError
-        If the variable is missing or empty.
-    """
-    env = os.environ if environ is None else environ
-    value = env.get(name, "")
-    if not value:
-        raise KeyError(f"required environment variable {name} is not set")
-    return value
-
-
-def _int_env(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
-    raw = env.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"environment variable {name} must be >= {minimum}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -190,9 +155,9 @@ class ScheduleSettings:
         """
         env = os.environ if environ is None else environ
         return cls(
-            horizon_seconds=_int_env(env, "SCHEDULE_HORIZON_SECONDS", 365 * 86_400),
-            retention_days=_int_env(env, "RECORD_RETENTION_DAYS", 7),
-            undelivered_after_seconds=_int_env(env, "UNDELIVERED_AFTER_SECONDS", 2 * 3600 + 900),
+            horizon_seconds=int_env(env, "SCHEDULE_HORIZON_SECONDS", 365 * 86_400),
+            retention_days=int_env(env, "RECORD_RETENTION_DAYS", 7),
+            undelivered_after_seconds=int_env(env, "UNDELIVERED_AFTER_SECONDS", 2 * 3600 + 900),
         )
 
 
@@ -240,27 +205,12 @@ class ScheduleTarget:
             function_arn=require_env("EXECUTOR_FUNCTION_ARN", env),
             role_arn=require_env("SCHEDULER_ROLE_ARN", env),
             dead_letter_queue_arn=require_env("SCHEDULE_DEAD_LETTER_QUEUE_ARN", env),
-            retry_attempts=_int_env(env, "SCHEDULE_RETRY_ATTEMPTS", 3, minimum=0),
-            max_event_age_seconds=_int_env(env, "SCHEDULE_MAX_EVENT_AGE_SECONDS", 3600),
+            retry_attempts=int_env(env, "SCHEDULE_RETRY_ATTEMPTS", 3, minimum=0),
+            max_event_age_seconds=int_env(env, "SCHEDULE_MAX_EVENT_AGE_SECONDS", 3600),
         )
 
 
 # --------------------------------------------------------------------------- time
-
-
-def utc_now() -> datetime:
-    """Return the current time as an aware UTC datetime (the production clock)."""
-    return datetime.now(UTC)
-
-
-def epoch_seconds(moment: datetime) -> int:
-    """Whole epoch seconds of ``moment`` (floor)."""
-    return math.floor(moment.timestamp())
-
-
-def iso_timestamp(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and a ``Z`` suffix, e.g. ``2025-01-01T12:00:00.000Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse_fire_time(text: str, *, now: datetime, horizon_seconds: int) -> datetime:
@@ -493,49 +443,6 @@ class CleanupOutcome(Enum):
 # --------------------------------------------------------------------------- parsing
 
 
-def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:
-    """Return the raw request body bytes, enforcing ``MAX_BODY_BYTES``.
-
-    Raises
-    ------
-    PayloadTooLargeError
-        If the raw body is larger than ``MAX_BODY_BYTES``.
-    InvalidRequestError
-        If a base64 body does not decode.
-    """
-    if not body:
-        return b""
-    if is_base64_encoded:
-        # Longer base64 text always decodes to more than MAX_BODY_BYTES.
-        if len(body) > 4 * math.ceil(MAX_BODY_BYTES / 3):
-            raise PayloadTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequestError("request body is not valid base64") from None
-    else:
-        # surrogatepass: a stray surrogate becomes invalid JSON (400), not a 500.
-        raw = body.encode("utf-8", errors="surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"request body exceeds {MAX_BODY_BYTES} bytes")
-    return raw
-
-
-def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
-    """One human-readable line naming the offending fields (values are not echoed)."""
-    parts: list[str] = []
-    for error in exc.errors(include_url=False)[:limit]:
-        if error["type"] == "json_invalid":
-            parts.append(f"body is not valid JSON ({error['msg']})")
-            continue
-        location = ".".join(str(part) for part in error["loc"])
-        parts.append(f"{location}: {error['msg']}" if location else f"body: {error['msg']}")
-    extra = exc.error_count() - limit
-    if extra > 0:
-        parts.append(f"and {extra} more error(s)")
-    return "; ".join(parts)
-
-
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys: the stored and hashed form of a payload."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -560,19 +467,6 @@ def parse_schedule_request(raw: bytes) -> ScheduleRequest:
     if len(canonical_json(request.payload).encode("utf-8")) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLargeError(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes as JSON")
     return request
-
-
-def validate_idempotency_key(value: str) -> str:
-    """Check an ``Idempotency-Key`` value: 1..128 printable ASCII characters.
-
-    Raises
-    ------
-    InvalidRequestError
-        If the key is empty, too long or has other characters.
-    """
-    if not _IDEMPOTENCY_KEY_RE.fullmatch(value):
-        raise InvalidRequestError("Idempotency-Key must be 1 to 128 printable ASCII characters")
-    return value
 
 
 def parse_schedule_id(value: str) -> str:
@@ -654,24 +548,7 @@ def schedule_id_for(caller: str, idempotency_key: str | None) -> str:
 
 # --------------------------------------------------------------------------- storage
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 _ATTRIBUTE_NAMES = ("#status", "#result", "#error")
-
-
-def plain(value: Any) -> Any:
-    """Convert DynamoDB values for JSON: Decimal to int/float."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    return value
-
-
-def _is_error(exc: ClientError, code: str) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == code)
 
 
 class ScheduleStore:
@@ -707,9 +584,7 @@ class ScheduleStore:
             "Key": self._key(schedule_id),
             "UpdateExpression": update,
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": {
-                key: _SERIALIZER.serialize(value) for key, value in values.items()
-            },
+            "ExpressionAttributeValues": to_attribute_values(values),
         }
         names = {name: name[1:] for name in _ATTRIBUTE_NAMES if name in update + condition}
         if names:
@@ -718,22 +593,22 @@ class ScheduleStore:
         try:
             response = self._client.update_item(**kwargs)
         except ClientError as exc:
-            if _is_error(exc, "ConditionalCheckFailedException"):
+            if is_condition_failure(exc):
                 return None
             raise
         attributes = response.get("Attributes", {})
-        return {key: plain(_DESERIALIZER.deserialize(value)) for key, value in attributes.items()}
+        return from_attribute_values(attributes)
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Create the item unless one with the same id exists; False if it does."""
         try:
             self._client.put_item(
                 TableName=self._table_name,
-                Item={key: _SERIALIZER.serialize(value) for key, value in item.items()},
+                Item=to_attribute_values(item),
                 ConditionExpression="attribute_not_exists(schedule_id)",
             )
         except ClientError as exc:
-            if _is_error(exc, "ConditionalCheckFailedException"):
+            if is_condition_failure(exc):
                 return False
             raise
         return True
@@ -746,7 +621,7 @@ class ScheduleStore:
         item = response.get("Item")
         if item is None:
             return None
-        return {key: plain(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+        return from_attribute_values(item)
 
     def delete_unscheduled(self, schedule_id: str) -> bool:
         """Remove a PENDING record whose schedule could not be created."""
@@ -759,7 +634,7 @@ class ScheduleStore:
                 ExpressionAttributeValues={":pending": {"S": ScheduleStatus.PENDING.value}},
             )
         except ClientError as exc:
-            if _is_error(exc, "ConditionalCheckFailedException"):
+            if is_condition_failure(exc):
                 return False
             raise
         return True
@@ -949,7 +824,7 @@ class Schedules:
                 },
             )
         except ClientError as exc:
-            if _is_error(exc, "ConflictException"):
+            if error_code(exc) == "ConflictException":
                 return False
             raise
         return True
@@ -959,7 +834,7 @@ class Schedules:
         try:
             self._client.delete_schedule(Name=name, GroupName=self.group_name)
         except ClientError as exc:
-            if _is_error(exc, "ResourceNotFoundException"):
+            if error_code(exc) == "ResourceNotFoundException":
                 return False
             raise
         return True

@@ -22,18 +22,20 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.clock import Clock, Sleep, utc_now
+from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = batch_runs.ProcessorSettings.from_env()
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 store = batch_runs.RunStore(
-    boto3.client("dynamodb", config=_BOTO_CONFIG), batch_runs.require_env("RUN_TABLE_NAME")
+    boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("RUN_TABLE_NAME")
 )
 s3 = boto3.client("s3", config=_BOTO_CONFIG)
 lambda_client = boto3.client("lambda", config=_BOTO_CONFIG)
 #: Replaced by fakes in tests.
-clock: batch_runs.Clock = batch_runs.utc_now
-sleep: batch_runs.Sleep = time.sleep
+clock: Clock = utc_now
+sleep: Sleep = time.sleep
 
 logger = Logger()
 metrics = Metrics()

@@ -30,16 +30,18 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser.models import S3RecordModel
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
+from handler_kit.config import SettingError, int_env, require_env
+from handler_kit.dynamodb import from_attribute_values, is_condition_failure, to_attribute_values
+from handler_kit.errors import InvalidRequestError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,s3,lambda] is installed, Any otherwise
@@ -49,8 +51,6 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,s3,lambda] is installed, An
 
 logger = Logger(child=True)
 
-Clock = Callable[[], datetime]
-Sleep = Callable[[float], None]
 RemainingMillis = Callable[[], int]
 
 #: Marks the payload of a self-invocation (an S3 event has ``Records`` instead).
@@ -79,30 +79,11 @@ class ObjectMissingError(RuntimeError):
     """The object was deleted during the run (S3 answered 404)."""
 
 
-class MissingSettingError(RuntimeError):
-    """A required environment variable is missing or invalid."""
+#: A required environment variable is missing or invalid (raised at cold start).
+MissingSettingError = SettingError
 
 
 # --------------------------------------------------------------------------- settings
-
-
-def require_env(name: str, environ: Mapping[str, str] | None = None) -> str:
-    """Return a required environment variable or fail with a clear message."""
-    value = (os.environ if environ is None else environ).get(name, "")
-    if not value:
-        raise MissingSettingError(f"environment variable {name} is not set")
-    return value
-
-
-def _int_env(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    raw = environ.get(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise MissingSettingError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise MissingSettingError(f"{name} must be at least {minimum}, got {value}")
-    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,12 +130,12 @@ class ProcessorSettings:
         return cls(
             output_bucket=require_env("OUTPUT_BUCKET_NAME", env),
             output_prefix=prefix if prefix.endswith("/") or not prefix else f"{prefix}/",
-            safety_margin_ms=_int_env(env, "SAFETY_MARGIN_MS", 10_000, minimum=0),
-            max_hops=_int_env(env, "MAX_HOPS", 50, minimum=1),
-            range_bytes=_int_env(env, "RANGE_BYTES", 1024 * 1024, minimum=1),
-            max_record_bytes=_int_env(env, "MAX_RECORD_BYTES", 256 * 1024, minimum=1),
-            record_work_ms=_int_env(env, "RECORD_WORK_MS", 0, minimum=0),
-            run_retention_days=_int_env(env, "RUN_RETENTION_DAYS", 30, minimum=1),
+            safety_margin_ms=int_env(env, "SAFETY_MARGIN_MS", 10_000, minimum=0),
+            max_hops=int_env(env, "MAX_HOPS", 50, minimum=1),
+            range_bytes=int_env(env, "RANGE_BYTES", 1024 * 1024, minimum=1),
+            max_record_bytes=int_env(env, "MAX_RECORD_BYTES", 256 * 1024, minimum=1),
+            record_work_ms=int_env(env, "RECORD_WORK_MS", 0, minimum=0),
+            run_retention_days=int_env(env, "RUN_RETENTION_DAYS", 30, minimum=1),
         )
 
     def summary_key(self, run_id: str) -> str:
@@ -169,19 +150,9 @@ class ProcessorSettings:
 # --------------------------------------------------------------------------- time
 
 
-def utc_now() -> datetime:
-    """The current time as an aware UTC datetime (the production clock)."""
-    return datetime.now(UTC)
-
-
 def epoch_ms(moment: datetime) -> int:
     """Whole epoch milliseconds of ``moment``."""
     return math.floor(moment.timestamp() * 1000)
-
-
-def iso_timestamp(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and a ``Z`` suffix."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------- records
@@ -521,27 +492,7 @@ class RunStatus(StrEnum):
     FAILED = "FAILED"
 
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 _NAMES = {"#status": "status", "#offset": "offset", "#key": "key", "#size": "size"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _attribute_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _SERIALIZER.serialize(value) for name, value in values.items()}
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class RunStore:
@@ -570,10 +521,10 @@ class RunStore:
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={k: v for k, v in _NAMES.items() if k in expression},
-                ExpressionAttributeValues=_attribute_values(values),
+                ExpressionAttributeValues=to_attribute_values(values),
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return False
             raise
         return True
@@ -583,11 +534,11 @@ class RunStore:
         try:
             self._client.put_item(
                 TableName=self._table_name,
-                Item=_attribute_values(item),
+                Item=to_attribute_values(item),
                 ConditionExpression="attribute_not_exists(run_id)",
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return False
             raise
         return True
@@ -599,7 +550,7 @@ class RunStore:
         ).get("Item")
         if item is None:
             return None
-        return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+        return from_attribute_values(item)
 
     def claim(
         self, run_id: str, *, hop: int, offset: int, owner: str, now_ms: int, expires_ms: int
@@ -1203,7 +1154,7 @@ def _fail(
 # --------------------------------------------------------------------------- reading runs
 
 
-class InvalidRunIdError(ValueError):
+class InvalidRunIdError(InvalidRequestError):
     """The run id in the request is not a UUID (HTTP 400)."""
 
 

@@ -11,10 +11,11 @@ import aws_lambda_powertools.shared.version as powertools
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from patterns.function import FUNCTIONS_DIR, POWERTOOLS_VERSION
+from patterns.function import FUNCTIONS_DIR, POWERTOOLS_VERSION, HandlerKitLayer
 from tests.infra.conftest import SynthesizedStage, normalized
 
 MAX_ASSET_BYTES = 20 * 1024
+SHARED_DIR = HandlerKitLayer.CODE_PATH
 
 
 def test_stack_templates_match_their_snapshots(
@@ -25,46 +26,92 @@ def test_stack_templates_match_their_snapshots(
         assert normalized(any_stage.template_json(stack_id)) == snapshot(name=stack_id)
 
 
-def function_assets(stage: SynthesizedStage) -> dict[str, Path]:
-    """Asset directory of every function, by the function folder it was built from."""
-    # Python functions only: CDK's own helpers (e.g. the Node.js handler that empties
-    # a bucket on destroy) bring assets that are not function folders of this app.
-    python_code = {
-        resource["Properties"]["Code"]["S3Key"].removesuffix(".zip")
-        for template in stage.templates.values()
-        for resource in template.to_json()["Resources"].values()
-        if resource["Type"] == "AWS::Lambda::Function"
-        and str(resource["Properties"].get("Runtime", "")).startswith("python")
-        and isinstance(resource["Properties"].get("Code", {}).get("S3Key"), str)
-    }
+def _zip_assets(stage: SynthesizedStage, object_keys: set[str]) -> dict[str, Path]:
+    """Asset directories of the given S3 object keys (without ``.zip``), by hash."""
     assets: dict[str, Path] = {}
     for manifest in stage.outdir.glob(f"assembly-{stage.name}/*.assets.json"):
         files: dict[str, Any] = json.loads(manifest.read_text())["files"]
         for asset_hash, asset in files.items():
-            if asset["source"].get("packaging") == "zip" and asset_hash in python_code:
-                path = (manifest.parent / asset["source"]["path"]).resolve()
-                assets[path.name] = path
+            if asset["source"].get("packaging") == "zip" and asset_hash in object_keys:
+                assets[asset_hash] = (manifest.parent / asset["source"]["path"]).resolve()
     return assets
 
 
-def test_each_function_folder_is_one_asset_of_its_own_files_only(
+def _object_keys(stage: SynthesizedStage, resource_type: str, code_property: str) -> set[str]:
+    return {
+        resource["Properties"][code_property]["S3Key"].removesuffix(".zip")
+        for template in stage.templates.values()
+        for resource in template.to_json()["Resources"].values()
+        if resource["Type"] == resource_type
+        and str(resource["Properties"].get("Runtime", "python")).startswith("python")
+        and isinstance(resource["Properties"].get(code_property, {}).get("S3Key"), str)
+    }
+
+
+def function_assets(stage: SynthesizedStage) -> dict[str, Path]:
+    """Asset directory of every Python function's code, by asset hash."""
+    # Python functions only: CDK's own helpers (e.g. the Node.js handler that empties
+    # a bucket on destroy) bring assets that are not function folders of this app.
+    return _zip_assets(stage, _object_keys(stage, "AWS::Lambda::Function", "Code"))
+
+
+def layer_assets(stage: SynthesizedStage) -> dict[str, Path]:
+    """Asset directory of every layer this app builds (external layers have none)."""
+    return _zip_assets(stage, _object_keys(stage, "AWS::Lambda::LayerVersion", "Content"))
+
+
+def _files(folder: Path) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            str(path.relative_to(folder))
+            for path in folder.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix == ".py"
+        )
+    )
+
+
+def _assert_small_python_only(asset_dir: Path, tmp_path: Path) -> tuple[str, ...]:
+    names = tuple(
+        sorted(str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file())
+    )
+    assert names and all(n.endswith(".py") for n in names), names
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    archive = tmp_path / f"{asset_dir.name}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name in names:
+            zipped.write(asset_dir / name, name)
+    assert archive.stat().st_size < MAX_ASSET_BYTES
+    return names
+
+
+def test_each_pattern_folder_is_one_asset_of_its_own_files_only(
     ephemeral: SynthesizedStage, tmp_path: Path
 ) -> None:
+    # GIVEN the pattern folders (functions/shared is the layer, not a code root)
+    folders = [
+        p
+        for p in FUNCTIONS_DIR.iterdir()
+        if p.is_dir() and p != SHARED_DIR and not p.name.startswith(("_", "."))
+    ]
+    # WHEN the stage is synthesized
     assets = function_assets(ephemeral)
-    folders = sorted(
-        p.name for p in FUNCTIONS_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
-    )
-    # One asset per pattern folder, shared by the pattern's functions.
-    assert len(assets) == len(folders)
-    for asset_dir in assets.values():
-        names = sorted(str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file())
-        assert names and all(n.endswith(".py") for n in names), names
-        assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-        archive = tmp_path / f"{asset_dir.name}.zip"
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-            for name in names:
-                zipped.write(asset_dir / name, name)
-        assert archive.stat().st_size < MAX_ASSET_BYTES
+    # THEN one asset per pattern folder, shared by the pattern's functions, holding
+    # exactly that folder's modules
+    asset_files = sorted(_assert_small_python_only(path, tmp_path) for path in assets.values())
+    assert asset_files == sorted(_files(folder) for folder in folders)
+
+
+def test_the_shared_layer_is_one_asset_of_the_shared_files_only(
+    ephemeral: SynthesizedStage, tmp_path: Path
+) -> None:
+    # GIVEN functions/shared WHEN the stage is synthesized
+    assets = layer_assets(ephemeral)
+    # THEN every stack's layer is the same single asset, holding exactly python/handler_kit
+    assert len(assets) == 1
+    (layer_dir,) = assets.values()
+    names = _assert_small_python_only(layer_dir, tmp_path)
+    assert names == _files(SHARED_DIR)
+    assert all(name.startswith("python/handler_kit/") for name in names)
 
 
 def test_local_powertools_is_the_release_of_the_pinned_layer() -> None:

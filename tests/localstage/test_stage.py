@@ -66,6 +66,21 @@ def test_a_function_sees_only_its_template_environment_and_the_runtime_variables
     assert not {"PYTEST_CURRENT_TEST", "VIRTUAL_ENV", "HOME"} & environment
 
 
+def test_layers_of_the_assembly_come_after_the_code_root(tiny_stage: LocalStage) -> None:
+    # GIVEN a function with an external layer and a layer built from an assembly asset
+    layered = tiny_stage.function("Layered")
+
+    # WHEN it imports a module only the layer has
+    result = layered.invoke({})
+
+    # THEN the layer's python/ folder is on its path, after its own code (whose app.py
+    # wins over the layer's), and the external layer is left to the virtualenv
+    assert result.error is None, result.error
+    assert result.payload["kit"] == "layer"
+    assert result.payload["app"].startswith(str(layered.spec.code_dir))
+    assert [path.name for path in layered.spec.layer_dirs] == ["python"]
+
+
 def test_module_state_survives_while_the_environment_is_warm(tiny_stage: LocalStage) -> None:
     counter = tiny_stage.function("Counter")
 

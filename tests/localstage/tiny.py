@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Any
 
 ASSET = "0123456789abcdef"
+LAYER_ASSET = "fedcba9876543210"
+# The layer's python/ folder: a module of its own, and an app.py the code root shadows.
+LAYER_FILES = {
+    "python/tinykit.py": 'ORIGIN = "layer"\n',
+    "python/app.py": "raise ImportError('the code root must come first')\n",
+}
 
 # Writes the item it is given: the role below may only read the table.
 HANDLER = """
@@ -56,6 +62,12 @@ def unserializable(event, context):
     return {"ids": {1, 2}}
 
 
+def layered(event, context):
+    import tinykit
+
+    return {"kit": tinykit.ORIGIN, "app": __file__}
+
+
 def http(event, context):
     import json
 
@@ -68,10 +80,13 @@ def http(event, context):
 """
 
 
-def _function(handler: str, role: str, timeout: int = 5) -> dict[str, Any]:
+def _function(
+    handler: str, role: str, timeout: int = 5, layers: list[Any] | None = None
+) -> dict[str, Any]:
     return {
         "Type": "AWS::Lambda::Function",
         "Properties": {
+            **({"Layers": layers} if layers else {}),
             "Runtime": "python3.14",
             "Handler": handler,
             "Timeout": timeout,
@@ -211,6 +226,25 @@ TEMPLATE = {
         "Sleeper": _function("app.sleepy", "Role", timeout=1),
         "Unserializable": _function("app.unserializable", "Role"),
         "Http": _function("app.http", "Role"),
+        # A layer built from an asset of the assembly, after an external (virtualenv) one.
+        "SharedLayer": {
+            "Type": "AWS::Lambda::LayerVersion",
+            "Properties": {
+                "Content": {
+                    "S3Bucket": {"Fn::Sub": "assets-${AWS::AccountId}"},
+                    "S3Key": f"{LAYER_ASSET}.zip",
+                },
+                "CompatibleRuntimes": ["python3.14"],
+            },
+        },
+        "Layered": _function(
+            "app.layered",
+            "Role",
+            layers=[
+                {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:x:1"},
+                {"Ref": "SharedLayer"},
+            ],
+        ),
         # A queue with a DLQ after two receives, consumed with partial batch responses.
         "DeadLetters": {"Type": "AWS::SQS::Queue", "Properties": {}},
         "WorkQueue": {
@@ -256,13 +290,18 @@ TEMPLATE = {
 
 
 def write_assembly(directory: Path, template: dict[str, Any], code: str) -> Path:
-    """A minimal cloud assembly: one stack ``test-Tiny`` and one code asset."""
+    """A minimal cloud assembly: one stack ``test-Tiny``, one code and one layer asset."""
     (directory / f"asset.{ASSET}").mkdir(parents=True)
     (directory / f"asset.{ASSET}" / "app.py").write_text(code)
+    for name, text in LAYER_FILES.items():
+        (directory / f"asset.{LAYER_ASSET}" / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / f"asset.{LAYER_ASSET}" / name).write_text(text)
     (directory / "Tiny.template.json").write_text(json.dumps(template))
-    (directory / "Tiny.assets.json").write_text(
-        json.dumps({"files": {ASSET: {"source": {"path": f"asset.{ASSET}", "packaging": "zip"}}}})
-    )
+    files = {
+        asset: {"source": {"path": f"asset.{asset}", "packaging": "zip"}}
+        for asset in (ASSET, LAYER_ASSET)
+    }
+    (directory / "Tiny.assets.json").write_text(json.dumps({"files": files}))
     manifest = {
         "version": "55.0.0",
         "artifacts": {

@@ -1,9 +1,11 @@
 """Shared fixtures for the handler unit tests.
 
-Every folder under ``functions/`` is one Lambda code root whose modules import each
-other at top level (``import jobs``), so each folder goes on ``sys.path`` here, the
+Every pattern folder under ``functions/`` is one Lambda code root whose modules import
+each other at top level (``import jobs``), so each folder goes on ``sys.path`` here, the
 way the Lambda runtime puts the code root on its path. Handler module names are
-unique across folders, so the folders cannot shadow each other.
+unique across folders, so the folders cannot shadow each other. ``functions/shared``
+is not a code root but the handler_kit layer: its ``python/`` folder goes on the path
+after the code roots, as Lambda puts ``/opt/python`` after the function's code.
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ import pytest
 from moto import mock_aws
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+SHARED_DIR = FUNCTIONS_DIR / "shared"
+LAYER_PYTHON_DIR = SHARED_DIR / "python"
 
+if str(LAYER_PYTHON_DIR) not in sys.path:
+    sys.path.insert(0, str(LAYER_PYTHON_DIR))
 for _code_root in sorted(path for path in FUNCTIONS_DIR.iterdir() if path.is_dir()):
-    if not _code_root.name.startswith((".", "_")) and str(_code_root) not in sys.path:
+    if _code_root == SHARED_DIR or _code_root.name.startswith((".", "_")):
+        continue
+    if str(_code_root) not in sys.path:
         sys.path.insert(0, str(_code_root))
 
 FAKE_REGION = "us-east-1"

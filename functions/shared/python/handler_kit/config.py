@@ -1,0 +1,96 @@
+"""Reading the function's settings from its environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+
+class SettingError(Exception):
+    """An environment variable the function needs is missing or unusable."""
+
+
+class MissingSettingError(SettingError, KeyError):
+    """A required environment variable is missing or empty."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a setting error reads as a plain sentence.
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidSettingError(SettingError, ValueError):
+    """An environment variable is set but is not a valid value."""
+
+
+def require_env(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """Return a required environment variable or fail with a clear message.
+
+    Parameters
+    ----------
+    name : str
+        Variable name.
+    environ : Mapping[str, str], optional
+        Where to look; ``os.environ`` by default.
+
+    Returns
+    -------
+    str
+        The non-empty value.
+
+    Raises
+    ------
+    MissingSettingError
+        If the variable is missing or empty (a ``KeyError``).
+
+    Examples
+    --------
+    >>> require_env("TABLE_NAME", {"TABLE_NAME": "jobs"})
+    'jobs'
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(name, "")
+    if not value:
+        raise MissingSettingError(f"required environment variable {name} is not set")
+    return value
+
+
+def int_env(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+    """Return an integer environment variable, ``default`` when it is unset or empty.
+
+    Parameters
+    ----------
+    env : Mapping[str, str]
+        Where to look (``os.environ`` or a test's dict).
+    name : str
+        Variable name.
+    default : int
+        Value when the variable is missing or empty.
+    minimum : int, optional
+        Smallest accepted value (1 by default: a positive integer).
+
+    Raises
+    ------
+    InvalidSettingError
+        If the variable is set but is not an integer, or is below ``minimum``
+        (a ``ValueError``).
+
+    Examples
+    --------
+    >>> int_env({"RETRY_AFTER_SECONDS": "5"}, "RETRY_AFTER_SECONDS", 2)
+    5
+    >>> int_env({}, "RETRY_AFTER_SECONDS", 2)
+    2
+    """
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidSettingError(
+            f"environment variable {name} must be an integer, got {raw!r}"
+        ) from None
+    if value < minimum:
+        bound = "> 0" if minimum == 1 else f">= {minimum}"
+        raise InvalidSettingError(f"environment variable {name} must be {bound}, got {value}")
+    return value

@@ -1,0 +1,15 @@
+"""Client errors every REST API answers the same way (see :mod:`handler_kit.responses`)."""
+
+from __future__ import annotations
+
+
+class InvalidRequestError(ValueError):
+    """The client sent something this API does not accept (HTTP 400 ``invalid_request``)."""
+
+
+class PayloadTooLargeError(ValueError):
+    """The request body is larger than allowed (HTTP 400 ``payload_too_large``)."""
+
+
+class IdempotencyKeyReusedError(ValueError):
+    """The Idempotency-Key was already used for a different request (HTTP 422)."""

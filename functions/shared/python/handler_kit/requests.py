@@ -1,0 +1,142 @@
+"""Reading API Gateway REST (v1 proxy) requests: body, headers, caller, idempotency key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import ValidationError
+
+from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
+
+#: 1..128 printable ASCII characters: the key goes into logs and into uuid5 names.
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
+
+
+def decode_body(body: str | None, *, is_base64_encoded: bool, max_bytes: int) -> bytes:
+    """Return the raw request body bytes, enforcing a size limit.
+
+    Parameters
+    ----------
+    body : str or None
+        ``event["body"]``.
+    is_base64_encoded : bool
+        ``event["isBase64Encoded"]``.
+    max_bytes : int
+        Largest accepted body, measured on the raw (base64-decoded) bytes.
+
+    Raises
+    ------
+    PayloadTooLargeError
+        If the raw body is larger than ``max_bytes``.
+    InvalidRequestError
+        If a base64 body does not decode.
+
+    Examples
+    --------
+    >>> decode_body("eyJhIjoxfQ==", is_base64_encoded=True, max_bytes=64)
+    b'{"a":1}'
+    """
+    if not body:
+        return b""
+    if is_base64_encoded:
+        # Any base64 text longer than this decodes to more than max_bytes:
+        # reject it before spending memory on decoding.
+        if len(body) > 4 * math.ceil(max_bytes / 3):
+            raise PayloadTooLargeError(f"request body exceeds {max_bytes} bytes")
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError("request body is not valid base64") from None
+    else:
+        # surrogatepass: a stray surrogate becomes invalid JSON (400), not a 500.
+        raw = body.encode("utf-8", errors="surrogatepass")
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"request body exceeds {max_bytes} bytes")
+    return raw
+
+
+def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
+    """Turn a pydantic error into one human-readable line naming the fields.
+
+    The offending values are not echoed back (they may be large or sensitive).
+
+    Parameters
+    ----------
+    exc : pydantic.ValidationError
+        The error of ``model_validate``/``model_validate_json``.
+    limit : int, optional
+        How many errors are described; the rest are counted.
+    """
+    parts: list[str] = []
+    for error in exc.errors(include_url=False)[:limit]:
+        if error["type"] == "json_invalid":
+            parts.append(f"body is not valid JSON ({error['msg']})")
+            continue
+        location = ".".join(str(part) for part in error["loc"])
+        if not location:
+            parts.append(f"body must be a JSON object ({error['msg']})")
+        else:
+            parts.append(f"{location}: {error['msg']}")
+    extra = exc.error_count() - limit
+    if extra > 0:
+        parts.append(f"and {extra} more error(s)")
+    return "; ".join(parts)
+
+
+def validate_idempotency_key(value: str) -> str:
+    """Check an ``Idempotency-Key`` header value: 1..128 printable ASCII characters.
+
+    Raises
+    ------
+    InvalidRequestError
+        If the key is empty, too long or has other characters.
+    """
+    if not _IDEMPOTENCY_KEY_RE.fullmatch(value):
+        raise InvalidRequestError("Idempotency-Key must be 1 to 128 printable ASCII characters")
+    return value
+
+
+def header_values(event: APIGatewayProxyEvent, name: str) -> list[str]:
+    """All values of a header, matched case-insensitively, from both header maps."""
+    wanted = name.lower()
+    values: list[str] = []
+    for key, items in (event.raw_event.get("multiValueHeaders") or {}).items():
+        if key.lower() == wanted:
+            values.extend(items or [])
+    if not values:
+        for key, value in (event.raw_event.get("headers") or {}).items():
+            if key.lower() == wanted and value is not None:
+                values.append(value)
+    return values
+
+
+def idempotency_key(event: APIGatewayProxyEvent) -> str | None:
+    """The request's ``Idempotency-Key`` header, validated; None when absent.
+
+    Raises
+    ------
+    InvalidRequestError
+        If the header is given twice with different values, or is not a valid key.
+    """
+    values = header_values(event, "Idempotency-Key")
+    if not values:
+        return None
+    if len(set(values)) > 1:
+        raise InvalidRequestError("Idempotency-Key must be given once")
+    return validate_idempotency_key(values[0])
+
+
+def request_context(event: APIGatewayProxyEvent) -> dict[str, Any]:
+    """``requestContext`` of the event (empty if missing)."""
+    return event.raw_event.get("requestContext") or {}
+
+
+def caller(event: APIGatewayProxyEvent) -> str:
+    """Who signed the request (IAM auth): user ARN, else caller id, else ``anonymous``."""
+    identity = request_context(event).get("identity") or {}
+    return identity.get("userArn") or identity.get("caller") or "anonymous"

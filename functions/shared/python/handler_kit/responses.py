@@ -1,0 +1,96 @@
+"""Shaping API Gateway REST responses: JSON bodies and the common client errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, PayloadTooLargeError
+
+
+def json_response(
+    status_code: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response[str]:
+    """A compact JSON response.
+
+    Examples
+    --------
+    >>> json_response(200, {"ok": True}).body
+    '{"ok":true}'
+    """
+    return Response(
+        status_code=status_code,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":")),
+        headers=dict(headers or {}),
+    )
+
+
+def error_response(
+    status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response[str]:
+    """The error shape of every API: ``{"error": code, "message": message}``.
+
+    Examples
+    --------
+    >>> error_response(404, "not_found", "no such job").body
+    '{"error":"not_found","message":"no such job"}'
+    """
+    return json_response(status_code, {"error": code, "message": message}, headers)
+
+
+def register_error_handlers(
+    app: APIGatewayRestResolver,
+    *,
+    logger: Logger,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Answer the common client errors of ``app`` as JSON, the same way in every API.
+
+    ``InvalidRequestError`` is 400 ``invalid_request``, ``PayloadTooLargeError`` 400
+    ``payload_too_large``, ``IdempotencyKeyReusedError`` 422 ``idempotency_key_reused``
+    and an unknown route 404 ``not_found``. A handler the app registers for a subclass
+    (e.g. a 400 ``invalid_time``) still wins: Powertools picks the closest class.
+
+    Parameters
+    ----------
+    app : APIGatewayRestResolver
+        The API's resolver.
+    logger : Logger
+        The API's logger: rejected requests are logged at INFO with the reason.
+    headers : Mapping[str, str], optional
+        Headers added to every one of these error responses (e.g. ``Cache-Control``).
+
+    Examples
+    --------
+    >>> app = APIGatewayRestResolver()
+    >>> register_error_handlers(app, logger=Logger(service="docs"))
+    """
+    extra = dict(headers or {})
+
+    def rejected(status_code: int, code: str, exc: Exception) -> Response[str]:
+        logger.info("rejected request", reason=str(exc))
+        return error_response(status_code, code, str(exc), extra)
+
+    @app.exception_handler(InvalidRequestError)
+    def _invalid_request(exc: InvalidRequestError) -> Response[str]:
+        return rejected(400, "invalid_request", exc)
+
+    @app.exception_handler(PayloadTooLargeError)
+    def _payload_too_large(exc: PayloadTooLargeError) -> Response[str]:
+        return rejected(400, "payload_too_large", exc)
+
+    @app.exception_handler(IdempotencyKeyReusedError)
+    def _idempotency_key_reused(exc: IdempotencyKeyReusedError) -> Response[str]:
+        return rejected(422, "idempotency_key_reused", exc)
+
+    @app.not_found
+    def _route_not_found(exc: NotFoundError) -> Response[str]:
+        event = app.current_event
+        message = f"no route for {event.http_method} {event.path}"
+        return error_response(404, "not_found", message, extra)

@@ -1,0 +1,194 @@
+"""handler_kit: reading REST requests and answering the common client errors."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from handler_kit import requests, responses
+from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, PayloadTooLargeError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tests.support.events import CALLER_ARN, HttpResponse, api_event
+from tests.support.fakes import FakeLambdaContext
+
+# --------------------------------------------------------------------------- bodies
+
+
+def test_plain_and_base64_bodies_decode_to_the_same_bytes() -> None:
+    # GIVEN a body sent as text and as base64 WHEN decoded THEN the same raw bytes
+    text = '{"name":"café"}'
+    encoded = base64.b64encode(text.encode()).decode()
+    assert requests.decode_body(text, is_base64_encoded=False, max_bytes=64) == text.encode()
+    assert requests.decode_body(encoded, is_base64_encoded=True, max_bytes=64) == text.encode()
+    assert requests.decode_body(None, is_base64_encoded=False, max_bytes=64) == b""
+
+
+@pytest.mark.parametrize("is_base64_encoded", [False, True])
+def test_bodies_over_the_limit_are_payload_too_large(is_base64_encoded: bool) -> None:
+    # GIVEN a body one byte over the limit, plain or base64
+    raw = b"x" * 17
+    body = base64.b64encode(raw).decode() if is_base64_encoded else raw.decode()
+    # WHEN decoded with a 16-byte limit THEN PayloadTooLargeError; at the limit it passes
+    with pytest.raises(PayloadTooLargeError, match="exceeds 16 bytes"):
+        requests.decode_body(body, is_base64_encoded=is_base64_encoded, max_bytes=16)
+    assert requests.decode_body("x" * 16, is_base64_encoded=False, max_bytes=16) == b"x" * 16
+
+
+def test_huge_base64_bodies_are_refused_before_decoding() -> None:
+    # GIVEN base64 text too long to decode within the limit, and not even valid base64
+    # WHEN decoded THEN payload too large (not "invalid base64": it was never decoded)
+    with pytest.raises(PayloadTooLargeError):
+        requests.decode_body("!" * 100, is_base64_encoded=True, max_bytes=16)
+
+
+def test_invalid_base64_and_stray_surrogates_are_client_errors() -> None:
+    # GIVEN an undecodable base64 body WHEN decoded THEN an InvalidRequestError
+    with pytest.raises(InvalidRequestError, match="not valid base64"):
+        requests.decode_body("!!!not-base64!!!", is_base64_encoded=True, max_bytes=64)
+    # GIVEN a lone surrogate in a text body WHEN decoded THEN bytes (invalid JSON later)
+    assert requests.decode_body("\ud800", is_base64_encoded=False, max_bytes=64)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    a: int
+    b: int
+    c: int
+    d: int
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"{", "body is not valid JSON"),
+        (b"[1]", "body must be a JSON object"),
+        (b'{"a": "1", "b": 2, "c": 3, "d": 4}', "a: Input should be a valid integer"),
+        (b"{}", "and 1 more error(s)"),
+    ],
+)
+def test_validation_errors_name_the_fields_not_the_values(raw: bytes, expected: str) -> None:
+    # GIVEN a body that does not validate WHEN described THEN one line naming the problem
+    with pytest.raises(ValidationError) as raised:
+        _Model.model_validate_json(raw)
+    assert expected in requests.describe_validation_error(raised.value)
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def _event(**kwargs: Any) -> APIGatewayProxyEvent:
+    return APIGatewayProxyEvent(api_event("POST", "/things", resource="/things", **kwargs))
+
+
+def test_idempotency_keys_are_read_case_insensitively_and_validated() -> None:
+    # GIVEN a key header in another case WHEN read THEN its value; none gives None
+    assert requests.idempotency_key(_event(headers={"idempotency-key": "k-1"})) == "k-1"
+    assert requests.idempotency_key(_event()) is None
+    # GIVEN an over-long or non-ASCII key WHEN read THEN an InvalidRequestError
+    for bad in ("x" * 129, "café", ""):
+        with pytest.raises(InvalidRequestError, match="printable ASCII"):
+            requests.validate_idempotency_key(bad)
+
+
+def test_two_different_idempotency_keys_are_refused() -> None:
+    # GIVEN a request whose multi-value header carries two different keys
+    raw = api_event("POST", "/things", resource="/things", headers={"Idempotency-Key": "a"})
+    raw["multiValueHeaders"]["Idempotency-Key"] = ["a", "b"]
+    # WHEN read THEN refused; the same key twice is fine
+    with pytest.raises(InvalidRequestError, match="given once"):
+        requests.idempotency_key(APIGatewayProxyEvent(raw))
+    raw["multiValueHeaders"]["Idempotency-Key"] = ["a", "a"]
+    assert requests.idempotency_key(APIGatewayProxyEvent(raw)) == "a"
+
+
+def test_header_values_fall_back_to_the_single_value_map() -> None:
+    # GIVEN an event with only the single-value header map WHEN read THEN found
+    raw = api_event("GET", "/things", resource="/things", headers={"X-Probe": "1"})
+    raw["multiValueHeaders"] = None
+    assert requests.header_values(APIGatewayProxyEvent(raw), "x-probe") == ["1"]
+
+
+def test_the_caller_is_the_signing_identity() -> None:
+    # GIVEN a signed and an unsigned request WHEN asked THEN the user ARN, else anonymous
+    assert requests.caller(_event()) == CALLER_ARN
+    assert requests.caller(_event(user_arn=None)) == "anonymous"
+    assert requests.request_context(_event())["path"] == "/api/things"
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class _InvalidTimeError(InvalidRequestError):
+    """A subclass with its own answer."""
+
+
+def _api(headers: dict[str, str] | None = None) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver()
+    responses.register_error_handlers(
+        app, logger=Logger(service="handler-kit-test"), headers=headers
+    )
+    errors: dict[str, Exception] = {
+        "invalid": InvalidRequestError("bad field"),
+        "large": PayloadTooLargeError("too big"),
+        "reused": IdempotencyKeyReusedError("key reused"),
+        "time": _InvalidTimeError("in the past"),
+    }
+
+    @app.get("/fail/<kind>")
+    def fail(kind: str) -> Response[str]:
+        raise errors[kind]
+
+    @app.get("/ok")
+    def ok() -> Response[str]:
+        return responses.json_response(200, {"ok": True}, {"Location": "/ok"})
+
+    @app.exception_handler(_InvalidTimeError)
+    def _invalid_time(exc: _InvalidTimeError) -> Response[str]:
+        return responses.error_response(400, "invalid_time", str(exc))
+
+    return app
+
+
+def _call(app: APIGatewayRestResolver, path: str, method: str = "GET") -> HttpResponse:
+    event = api_event(method, path, resource=path)
+    return HttpResponse.from_proxy(app.resolve(event, FakeLambdaContext()))
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("invalid", 400, "invalid_request"),
+        ("large", 400, "payload_too_large"),
+        ("reused", 422, "idempotency_key_reused"),
+        ("time", 400, "invalid_time"),
+    ],
+)
+def test_common_errors_are_json_4xx(kind: str, status: int, code: str) -> None:
+    # GIVEN an API with the common handlers WHEN a route raises a client error
+    response = _call(_api(), f"/fail/{kind}")
+    # THEN the JSON error shape with the right status and code (subclass handler wins)
+    assert response.status == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.body["error"] == code and response.body["message"]
+
+
+def test_unknown_routes_are_json_404_with_the_given_headers() -> None:
+    # GIVEN an API whose errors must not be cached WHEN an unknown route is called
+    response = _call(_api({"Cache-Control": "no-store"}), "/nowhere", "DELETE")
+    # THEN 404 not_found naming the route, with the header
+    assert response.status == 404
+    assert response.body == {"error": "not_found", "message": "no route for DELETE /nowhere"}
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_json_responses_are_compact_with_their_headers() -> None:
+    # GIVEN a route answering JSON WHEN called THEN the body and headers as given
+    response = _call(_api(), "/ok")
+    assert response.status == 200 and response.body == {"ok": True}
+    assert response.headers["location"] == "/ok"
+    assert responses.json_response(201, {"a": [1, 2]}).body == '{"a":[1,2]}'
