@@ -56,9 +56,10 @@ e2e: install
 	$(BIN)/pytest tests/e2e
 
 # The README's test command: lint, every test suite, then a synth through the CDK CLI
-# (cdk-nag runs there as a synth-time validation: any finding fails it).
+# (cdk-nag runs there as a synth-time validation: any finding fails it). Two pytest
+# workers: the e2e suite mostly waits on the local stage (tests/conftest.py groups).
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 	$(MAKE) --no-print-directory synth STAGE=ci-check
 
 demo: install

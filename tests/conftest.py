@@ -1,9 +1,10 @@
 """Test-session wiring shared by every suite.
 
-`make test` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``). Suites that
-build something expensive once per worker stay together on one worker: the infra
-tests synthesize the app, the e2e tests boot a local stage, the localstage tests boot
-tiny stages. Handler tests spread over both workers.
+`make test` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``). The infra
+tests synthesize the app once and the e2e tests boot stage ``local`` once, so each of
+those suites stays together on one worker. A localstage test file boots its own tiny
+stages (package-scoped, cheap), so each file is a group of its own and the files fill
+in around the two long suites. Handler tests spread freely.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
-_GROUPED_SUITES = ("infra", "e2e", "localstage")
+_SUITES_ON_ONE_WORKER = ("infra", "e2e")
 _TESTS_DIR = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        suite = Path(str(item.path)).resolve().relative_to(_TESTS_DIR).parts[0]
-        if suite in _GROUPED_SUITES:
+        relative = Path(str(item.path)).resolve().relative_to(_TESTS_DIR)
+        suite = relative.parts[0]
+        if suite in _SUITES_ON_ONE_WORKER:
             item.add_marker(pytest.mark.xdist_group(name=suite))
+        elif suite == "localstage":
+            item.add_marker(pytest.mark.xdist_group(name=relative.as_posix()))
