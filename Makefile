@@ -17,7 +17,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 
 APPROVAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,--require-approval never)
 
-.PHONY: install synth test lint unit infra e2e demo local bench deploy destroy diff clean
+.PHONY: install synth test lint unit infra e2e demo local bench deploy destroy diff ci-access clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -81,6 +81,15 @@ deploy: install
 
 destroy: install
 	$(CDK) destroy --all -c stage=$(STAGE) $(if $(APPROVAL),--force,)
+
+# Once per account and region, by a person with admin rights: GitHub's OIDC provider and
+# the role GitHub Actions of GITHUB_REPO (owner/name) assume to deploy and test stages.
+# An account that already has GitHub's provider: GITHUB_OIDC_PROVIDER_ARN=arn:aws:iam::...
+CI_ACCESS_APP := $(BIN)/python ci_access_app.py
+ci-access: install
+	@test -n "$(GITHUB_REPO)" || { echo "usage: make ci-access GITHUB_REPO=owner/name"; exit 2; }
+	$(CDK) deploy -a "$(CI_ACCESS_APP)" --output cdk.out/ci-access -c github_repo=$(GITHUB_REPO) \
+		$(if $(GITHUB_OIDC_PROVIDER_ARN),-c github_oidc_provider_arn=$(GITHUB_OIDC_PROVIDER_ARN),)
 
 clean:
 	rm -rf cdk.out .localstage .pytest_cache .mypy_cache .ruff_cache
