@@ -4,8 +4,9 @@ Everything a scenario does goes through :class:`Target`: call an API (SigV4-sign
 put an object, send a message, read a table item or a queue's depth, read a stack
 output, and wait for a condition with a bounded timeout. :class:`LocalTarget` runs
 against a :class:`~localstage.stage.LocalStage`; a target for a deployed stage
-implements the same methods with boto3 against AWS (the delivery issue adds it), so
-nothing written against this interface may reach into moto.
+implements the same methods with boto3 against AWS
+(:class:`localstage.deployed.DeployedTarget`), so nothing written against this
+interface may reach into moto.
 """
 
 from __future__ import annotations
@@ -183,6 +184,11 @@ class AwsTarget:
         """Where a public URL is served (identity for a deployed stage)."""
         return url
 
+    @property
+    def signing_region(self) -> str:
+        """The region SigV4 signatures for the stage's APIs name."""
+        return REGION
+
     # interface ---------------------------------------------------------------
     def call_api(
         self,
@@ -206,7 +212,9 @@ class AwsTarget:
             data = body.encode() if isinstance(body, str) else body
         if signed:
             request = AWSRequest(method=method, url=url, data=data or b"", headers=all_headers)
-            SigV4Auth(self.caller_credentials(), "execute-api", REGION).add_auth(request)
+            SigV4Auth(self.caller_credentials(), "execute-api", self.signing_region).add_auth(
+                request
+            )
             all_headers = dict(request.headers.items())
         started = time.monotonic()
         http_request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
@@ -372,6 +380,8 @@ class AwsTarget:
         queue_arn = self._queue_arn(queue_url)
         mappings = lambda_.list_event_source_mappings(EventSourceArn=queue_arn)
         uuids = [str(mapping["UUID"]) for mapping in mappings["EventSourceMappings"]]
+        if not uuids:
+            raise LookupError(f"no event source mapping consumes {queue_url}")
         for mapping_id in uuids:
             lambda_.update_event_source_mapping(UUID=mapping_id, Enabled=enabled)
         wanted = "Enabled" if enabled else "Disabled"

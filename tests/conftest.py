@@ -2,9 +2,12 @@
 
 `make test` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``). The infra
 tests synthesize the app once and the e2e tests boot stage ``local`` once, so each of
-those suites stays together on one worker. A localstage test file boots its own tiny
-stages (package-scoped, cheap), so each file is a group of its own and the files fill
-in around the two long suites. Handler tests spread freely.
+those suites stays together on one worker. A localstage or delivery test file starts
+its own tiny stages or moto server (package-scoped, cheap), so each file is a group of
+its own and the files fill in around the two long suites. Handler tests spread freely.
+
+The e2e options (``--target local|aws``, ``--stage``, ``--wait-scale``) are registered
+here: pytest takes ``pytest_addoption`` only from the rootdir's and initial conftests.
 """
 
 from __future__ import annotations
@@ -13,8 +16,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.e2e_target import add_target_options, configure_target
+
 _SUITES_ON_ONE_WORKER = ("infra", "e2e")
+_SUITES_GROUPED_BY_FILE = ("localstage", "delivery")
 _TESTS_DIR = Path(__file__).resolve().parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_target_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configure_target(config)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -23,5 +37,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         suite = relative.parts[0]
         if suite in _SUITES_ON_ONE_WORKER:
             item.add_marker(pytest.mark.xdist_group(name=suite))
-        elif suite == "localstage":
+        elif suite in _SUITES_GROUPED_BY_FILE:
             item.add_marker(pytest.mark.xdist_group(name=relative.as_posix()))

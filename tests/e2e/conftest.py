@@ -1,7 +1,8 @@
-"""The e2e target: stage ``local`` on localstage, booted once per pytest worker.
+"""The e2e target: stage ``local`` on localstage (synthesized and booted once), or a
+deployed stage with ``--target aws --stage NAME``.
 
 Tests use only the ``target`` fixture (:class:`localstage.target.Target`), so the
-same tests can run against a deployed stage once a target for it exists.
+same tests run on localstage and against a stage deployed to AWS.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from localstage.assembly import DEFAULT_STAGE, synthesize
 from localstage.target import LocalTarget, Target
 from localstage.testing import booted_stage
+from tests.support.e2e_target import DEPLOYED_TARGET
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +38,12 @@ def local_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
 
 
 @pytest.fixture(scope="package")
-def target(local_assembly: Path) -> Iterator[Target]:
-    with booted_stage(local_assembly) as stage:
+def target(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Iterator[Target]:
+    deployed = pytestconfig.stash[DEPLOYED_TARGET]
+    if deployed is not None:
+        yield deployed
+        return
+    # Synthesized only for a local run: a deployed stage needs no assembly.
+    assembly: Path = request.getfixturevalue("local_assembly")
+    with booted_stage(assembly) as stage:
         yield LocalTarget(stage)

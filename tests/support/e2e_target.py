@@ -1,0 +1,80 @@
+"""Which stage ``tests/e2e`` runs against: ``--target local`` (default) or ``--target aws``.
+
+The options are registered in ``tests/conftest.py`` (pytest reads ``pytest_addoption``
+only from the rootdir's and the initial conftests). With ``--target local`` nothing
+here builds a boto3 session, so nothing can reach AWS.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from localstage.deployed import DeployedTarget
+
+#: The deployed target of this run, or None for the local stage.
+DEPLOYED_TARGET = pytest.StashKey["DeployedTarget | None"]()
+TARGETS = ("local", "aws")
+
+
+def add_target_options(parser: pytest.Parser) -> None:
+    """Register ``--target``, ``--stage`` and ``--wait-scale``."""
+    group = parser.getgroup("e2e target", "where tests/e2e runs")
+    group.addoption(
+        "--target",
+        choices=TARGETS,
+        default="local",
+        help="local: boot stage `local` on localstage (default); aws: a deployed stage",
+    )
+    group.addoption(
+        "--stage",
+        default=None,
+        metavar="NAME",
+        help="the deployed stage for --target aws, e.g. pr-42 (stacks NAME-<Pattern>)",
+    )
+    group.addoption(
+        "--wait-scale",
+        type=float,
+        default=None,
+        metavar="FACTOR",
+        help="--target aws: multiply e2e timeouts by FACTOR (default 10: AWS runs at real time)",
+    )
+
+
+def deployed_target_from_options(
+    target: str, stage: str | None, wait_scale: float | None
+) -> DeployedTarget | None:
+    """The deployed target the options ask for, or None for the local stage.
+
+    Raises
+    ------
+    pytest.UsageError
+        With one line, when the options do not fit together or AWS cannot be used
+        (no credentials, no region, a bad stage name). Nothing is sent to AWS here.
+    """
+    if target == "local":
+        if stage is not None or wait_scale is not None:
+            raise pytest.UsageError("--stage and --wait-scale need --target aws")
+        return None
+    if target != "aws":
+        raise pytest.UsageError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    if not stage:
+        raise pytest.UsageError("--target aws needs --stage NAME (e.g. --stage pr-42)")
+    # Imported only now: a local run never loads boto3 sessions for AWS.
+    from localstage.deployed import DEFAULT_WAIT_SCALE, DeployedTarget, TargetConfigurationError
+
+    try:
+        return DeployedTarget.from_environment(
+            stage, wait_scale=DEFAULT_WAIT_SCALE if wait_scale is None else wait_scale
+        )
+    except TargetConfigurationError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def configure_target(config: pytest.Config) -> None:
+    """Build the run's target from its options (``pytest_configure``)."""
+    config.stash[DEPLOYED_TARGET] = deployed_target_from_options(
+        config.getoption("target"), config.getoption("stage"), config.getoption("wait_scale")
+    )
