@@ -15,7 +15,11 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-APPROVAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,--require-approval never)
+# Ephemeral stages deploy without a prompt; persistent ones ask before IAM or security
+# group changes. CI has no terminal to answer: its workflow for persistent stages passes
+# REQUIRE_APPROVAL=never behind a GitHub environment's required reviewers instead.
+EPHEMERAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,yes)
+APPROVAL := --require-approval $(or $(REQUIRE_APPROVAL),$(if $(EPHEMERAL),never,broadening))
 
 .PHONY: install synth test lint unit infra e2e demo local bench deploy destroy diff ci-access clean
 
@@ -80,7 +84,7 @@ deploy: install
 	$(CDK) deploy --all -c stage=$(STAGE) $(APPROVAL)
 
 destroy: install
-	$(CDK) destroy --all -c stage=$(STAGE) $(if $(APPROVAL),--force,)
+	$(CDK) destroy --all -c stage=$(STAGE) $(if $(EPHEMERAL),--force,)
 
 # Once per account and region, by a person with admin rights: GitHub's OIDC provider and
 # the role GitHub Actions of GITHUB_REPO (owner/name) assume to deploy and test stages.
