@@ -9,17 +9,18 @@ machine's other load counts): they show how the work scales, not AWS latency.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from bench.figures import Figure
 from localstage.request_counts import totals
-from localstage.scenarios import decoupled_invocation as decoupled
-from localstage.scenarios import fan_out_fan_in as fan_out
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
 
@@ -36,6 +37,12 @@ BOOT_TARGET_S = 6.0
 TABLE_REQUESTS = "AWS requests per operation (localstage, counted in moto)"
 TABLE_SCALING = "Fan-out/fan-in scaling (localstage)"
 TABLE_DEMO = "Local demo"
+
+
+def _scenarios(module: str) -> ModuleType | None:
+    """A pattern's scenario module, or None when a fork removed the pattern."""
+    name = f"localstage.scenarios.{module}"
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
 
 
 def _label(stage: LocalStage, stack: str, part: str) -> str:
@@ -58,7 +65,9 @@ def _describe(counts: Counter[str]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"
 
 
-def decoupled_figures(stage: LocalStage, target: LocalTarget) -> list[Figure]:
+def decoupled_figures(
+    stage: LocalStage, target: LocalTarget, decoupled: ModuleType
+) -> list[Figure]:
     """Requests the decoupled-invocation functions make per POST, GET and worker run."""
     api_label = _label(stage, "DecoupledInvocation", "Api")
     worker_label = _label(stage, "DecoupledInvocation", "Worker")
@@ -95,7 +104,7 @@ def decoupled_figures(stage: LocalStage, target: LocalTarget) -> list[Figure]:
 
 
 def _run_fan_out(
-    stage: LocalStage, target: LocalTarget, n: int, budget: float
+    stage: LocalStage, target: LocalTarget, fan_out: ModuleType, n: int, budget: float
 ) -> tuple[float, dict[str, Counter[str]]] | str:
     """Submit an N-subtask job and wait for DONE: wall time and requests per function,
     or why it did not finish."""
@@ -115,7 +124,7 @@ def _run_fan_out(
     return seconds, counts
 
 
-def fan_out_figures(stage: LocalStage, target: LocalTarget) -> list[Figure]:
+def fan_out_figures(stage: LocalStage, target: LocalTarget, fan_out: ModuleType) -> list[Figure]:
     """Requests per subtask and wall time at each size; sizes over budget are skipped."""
     figures: list[Figure] = []
     skipped = False
@@ -123,7 +132,7 @@ def fan_out_figures(stage: LocalStage, target: LocalTarget) -> list[Figure]:
         result = (
             "a smaller size did not finish"
             if skipped
-            else _run_fan_out(stage, target, n, FAN_OUT_BUDGET_S)
+            else _run_fan_out(stage, target, fan_out, n, FAN_OUT_BUDGET_S)
         )
         if isinstance(result, str):
             skipped = True
@@ -238,8 +247,13 @@ def localstage_figures(
     with LocalStage(workdir=workdir, assembly_dir=assembly_dir, clock_speed=CLOCK_SPEED) as stage:
         target = LocalTarget(stage)
         figures = boot_figures(stage)
-        log("  decoupled invocation requests")
-        figures += decoupled_figures(stage, target)
-        log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}")
-        figures += fan_out_figures(stage, target)
+        # A fork that removed one of these patterns gets the other figures.
+        decoupled = _scenarios("decoupled_invocation")
+        if decoupled is not None:
+            log("  decoupled invocation requests")
+            figures += decoupled_figures(stage, target, decoupled)
+        fan_out = _scenarios("fan_out_fan_in")
+        if fan_out is not None:
+            log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}")
+            figures += fan_out_figures(stage, target, fan_out)
     return figures

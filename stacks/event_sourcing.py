@@ -27,7 +27,10 @@ class EventSourcingStack(PatternStack):
         self, scope: Construct, *, settings: StageSettings, alarm_topic: sns.ITopic
     ) -> None:
         super().__init__(scope, settings=settings, alarm_topic=alarm_topic)
-        bank = EventSourcing(self, "EventSourcing", settings=settings)
+        # Domain events carry the app's name as their source (cdk.json `app_name`).
+        bank = EventSourcing(
+            self, "EventSourcing", settings=settings, event_source=f"{settings.app_name}.accounts"
+        )
 
         self.monitoring.monitor_api(bank.api.api, name="AccountApi")
         self.monitoring.monitor_function(bank.api_function.function, name="AccountApiFunction")

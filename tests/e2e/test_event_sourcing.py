@@ -20,6 +20,7 @@ from localstage.scenarios.event_sourcing import (
     collect_domain_events,
 )
 from localstage.target import HttpResponse, Target
+from stacks.stage import cdk_json_context
 from tests.support.events import dynamodb_stream_event, dynamodb_stream_record
 
 STACK = "EventSourcing"
@@ -233,7 +234,7 @@ def test_domain_events_reach_the_bus_once_per_version(target: Target, bus_queue:
     assert [len(copies) for copies in events] == [1, 1, 1]
     assert [copies[0]["detail-type"] for copies in events] == list(DOMAIN_EVENT_TYPES)
     withdrawn = events[2][0]
-    assert withdrawn["source"] == "serverless-patterns.accounts"
+    assert withdrawn["source"] == f"{cdk_json_context()['app_name']}.accounts"
     assert withdrawn["detail"] == {
         "event_id": f"{account}:3",
         "account_id": account,

@@ -17,7 +17,7 @@ from patterns.stage_settings import (
     StageSettings,
     validate_stage_name,
 )
-from stacks.stage import cdk_json_context
+from stacks.stage import cdk_json_context, pattern_stack_classes
 from tests.infra.conftest import SynthesizedStage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +125,9 @@ def test_stage_tuning_from_cdk_json_applies_to_its_stage_only() -> None:
 def test_stacks_are_named_after_the_stage(any_stage: SynthesizedStage) -> None:
     names = sorted(stack.stack_name for stack in any_stage.stage.pattern_stacks.values())
     assert names and all(name.startswith(f"{any_stage.name}-") for name in names)
-    assert f"{any_stage.name}-DecoupledInvocation" in names
+    assert names == sorted(
+        f"{any_stage.name}-{cls.pattern_name}" for cls in pattern_stack_classes()
+    )
     assert any_stage.stage.alerts.stack_name == f"{any_stage.name}-Alerts"
 
 

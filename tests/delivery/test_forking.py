@@ -1,0 +1,158 @@
+"""Forking: rename the app in one place, remove a pattern by deleting its files.
+
+docs/forking.md lists the files of a pattern; these tests keep that list true for
+every pattern and prove that a fork which renames the app and deletes one pattern's
+files still synthesizes (cdk-nag included), with the new name everywhere and the
+localstage scenarios, benchmarks and CI-access stack following along.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.stage import pattern_stack_classes
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FORKING_MD = REPO_ROOT / "docs" / "forking.md"
+#: What a fork copies to synthesize the app and run localstage and the benchmarks.
+APP_PATHS = (
+    "app.py",
+    "cdk.json",
+    "ci_access_app.py",
+    "ci_access",
+    "stacks",
+    "patterns",
+    "functions",
+    "localstage",
+    "bench",
+)
+REMOVED = "decoupled_invocation"
+NEW_APP_NAME = "acme-shop"
+
+
+def pattern_paths(name: str) -> list[str]:
+    """Every file or folder of one pattern (``name`` in snake case), as docs/forking.md lists."""
+    return [
+        f"stacks/{name}.py",
+        f"patterns/{name}.py",
+        f"functions/{name}/",
+        f"localstage/scenarios/{name}.py",
+        f"tests/unit/{name}/",
+        f"tests/infra/test_{name}.py",
+        f"tests/e2e/test_{name}.py",
+        f"docs/patterns/{name}.md",
+    ]
+
+
+def pattern_modules() -> list[str]:
+    return sorted(cls.__module__.rsplit(".", 1)[-1] for cls in pattern_stack_classes())
+
+
+def test_every_pattern_has_the_files_forking_md_lists() -> None:
+    # GIVEN the patterns the stage discovers
+    modules = pattern_modules()
+    assert REMOVED in modules and len(modules) >= 2
+
+    # THEN each has every listed file, and docs/forking.md lists them all
+    missing = [p for m in modules for p in pattern_paths(m) if not (REPO_ROOT / p).exists()]
+    assert missing == []
+    doc = FORKING_MD.read_text()
+    assert [p for p in pattern_paths("NAME") if f"`{p}`" not in doc] == []
+
+
+_FORK_CHECK = """
+import json, os, runpy, sys
+sys.argv = ["app.py"]
+try:
+    runpy.run_path("app.py", run_name="__main__")
+except SystemExit as stop:
+    if stop.code:
+        raise
+import bench.localstage  # imports without the removed pattern's scenarios
+import ci_access_app
+from localstage.scenarios import scenario_modules
+print(json.dumps({
+    "scenarios": [module.STACK for module in scenario_modules()],
+    "ci_access_stacks": ci_access_app.stack_names(),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def fork(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A copy of the app renamed in cdk.json, without one pattern, synthesized once."""
+    root = tmp_path_factory.mktemp("fork")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "cdk.out", ".localstage")
+    for path in APP_PATHS:
+        source = REPO_ROOT / path
+        if source.is_dir():
+            shutil.copytree(source, root / path, ignore=ignore)
+        else:
+            shutil.copy2(source, root / path)
+    # Rename the app: one key in cdk.json.
+    cdk_json = json.loads((root / "cdk.json").read_text())
+    cdk_json["context"]["app_name"] = NEW_APP_NAME
+    (root / "cdk.json").write_text(json.dumps(cdk_json, indent=2))
+    # Remove a pattern: delete its files (those of them a synth needs were copied).
+    for path in pattern_paths(REMOVED):
+        target = root / path
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    env = {**os.environ, "CDK_OUTDIR": str(root / "cdk.out"), "PYTHONPATH": str(root)}
+    env.pop("CDK_CONTEXT_JSON", None)
+    result = subprocess.run(
+        [sys.executable, "-c", _FORK_CHECK],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    checks: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    checks["assembly"] = root / "cdk.out" / "assembly-dev"
+    return checks
+
+
+def test_a_fork_without_a_pattern_synthesizes_without_it(fork: dict[str, Any]) -> None:
+    # GIVEN the fork's synthesized stage (cdk-nag ran on it: any finding fails the synth)
+    manifest = json.loads((fork["assembly"] / "manifest.json").read_text())
+    stacks = sorted(
+        artifact["properties"]["stackName"]
+        for artifact in manifest["artifacts"].values()
+        if artifact["type"] == "aws:cloudformation:stack"
+    )
+
+    # THEN every other pattern is there and the removed one is not
+    removed = "DecoupledInvocation"
+    expected = {f"dev-{cls.pattern_name}" for cls in pattern_stack_classes()} - {f"dev-{removed}"}
+    assert stacks == sorted({"dev-Alerts", *expected})
+    # AND the demo's scenarios and the CI access follow the stacks that exist
+    assert removed not in fork["scenarios"] and fork["scenarios"]
+    assert removed not in fork["ci_access_stacks"]
+    assert "Alerts" in fork["ci_access_stacks"]
+
+
+def test_renaming_the_app_in_cdk_json_renames_it_everywhere(fork: dict[str, Any]) -> None:
+    # GIVEN every template of the fork, renamed in cdk.json only
+    templates = {path.name: path.read_text() for path in fork["assembly"].glob("*.template.json")}
+    assert templates
+
+    # THEN the old name appears nowhere, and tags, metric namespaces and the domain
+    # events' source carry the new one
+    assert [name for name, text in templates.items() if "serverless-patterns" in text] == []
+    (text,) = [text for name, text in templates.items() if name.startswith("devEventSourcing")]
+    text = json.dumps(json.loads(text))
+    assert f'"Key": "app", "Value": "{NEW_APP_NAME}"' in text
+    assert f'"EVENT_SOURCE": "{NEW_APP_NAME}.accounts"' in text
+    assert f'"POWERTOOLS_METRICS_NAMESPACE": "{NEW_APP_NAME}/dev"' in text
