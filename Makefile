@@ -80,8 +80,10 @@ bench: install
 diff: install
 	$(CDK) diff --all -c stage=$(STAGE)
 
+# TUNING=local deploys STAGE with the tuning cdk.json gives stage `local` (short
+# recursive-processor hops), as the pull request workflow does for its e2e run.
 deploy: install
-	$(CDK) deploy --all -c stage=$(STAGE) $(APPROVAL)
+	$(CDK) deploy --all -c stage=$(STAGE) $(if $(TUNING),-c tuning=$(TUNING),) $(APPROVAL)
 
 destroy: install
 	$(CDK) destroy --all -c stage=$(STAGE) $(if $(EPHEMERAL),--force,)

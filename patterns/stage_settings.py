@@ -86,13 +86,33 @@ class StageSettings:
             optionally ``stage``.
         stage_name:
             Overrides ``context["stage"]``.
+
+        Raises
+        ------
+        InvalidStageNameError
+            When the stage name is unusable, or ``tuning`` names no entry of
+            ``stage_tuning``.
+
+        Notes
+        -----
+        ``context["tuning"]`` (``-c tuning=local``) gives a stage the tuning cdk.json
+        holds for another one: a pull request's stage deployed for the e2e suite takes
+        stage ``local``'s short recursive-processor hops, so a test-sized file needs
+        several hops there too.
         """
         name = stage_name or context.get("stage") or context["default_stage"]
+        all_tuning = context.get("stage_tuning") or {}
+        profile = context.get("tuning") or name
+        if context.get("tuning") and profile not in all_tuning:
+            raise InvalidStageNameError(
+                f"-c tuning={profile}: cdk.json stage_tuning has no entry {profile!r} "
+                f"(it has {', '.join(sorted(all_tuning)) or 'none'})"
+            )
         return cls(
             app_name=str(context["app_name"]),
             stage_name=validate_stage_name(str(name)),
             persistent=name in set(context.get("persistent_stages", [])),
-            tuning=dict((context.get("stage_tuning") or {}).get(name, {})),
+            tuning=dict(all_tuning.get(profile, {})),
         )
 
     def tuning_for(self, pattern_name: str) -> Mapping[str, Any]:

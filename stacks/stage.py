@@ -98,7 +98,14 @@ def build_stage(
     """
     context = {
         key: app.node.try_get_context(key)
-        for key in ("app_name", "default_stage", "persistent_stages", "stage", "stage_tuning")
+        for key in (
+            "app_name",
+            "default_stage",
+            "persistent_stages",
+            "stage",
+            "stage_tuning",
+            "tuning",
+        )
     }
     settings = StageSettings.from_context(context, stage_name=stage_name)
     stage = ServerlessPatternsStage(app, settings=settings)

@@ -110,7 +110,7 @@ def test_pull_requests_deploy_their_own_stage_with_oidc_and_destroy_it() -> None
     assert deploy["needs"] == "test"
     assert deploy["permissions"] == {"id-token": "write", "contents": "read"}
     assert [s.get("run") for s in _steps(workflow, "deploy")][-2:] == [
-        'make deploy STAGE="$STAGE"',
+        'make deploy STAGE="$STAGE" TUNING=local',
         '.venv/bin/pytest tests/e2e --target aws --stage "$STAGE"',
     ]
     credentials = next(
@@ -135,7 +135,7 @@ def test_main_deploys_staging_then_prod_behind_an_approval() -> None:
     assert (jobs["staging"]["needs"], jobs["prod"]["needs"]) == ("test", "staging")
     assert [s.get("run") for s in _steps(workflow, "staging")][-2:] == [
         "make deploy STAGE=staging REQUIRE_APPROVAL=never",
-        ".venv/bin/pytest tests/e2e --target aws --stage staging",
+        '.venv/bin/pytest tests/e2e --target aws --stage staging -m "not short_hops"',
     ]
     # Required reviewers are configured on the `production` environment in GitHub.
     assert jobs["prod"]["environment"] == "production"

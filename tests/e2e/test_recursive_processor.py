@@ -32,7 +32,9 @@ def _records_for_hops(target: Target, hops: float) -> int:
         pytest.fail(
             f"the {STACK} processor of this stage cannot make a test-sized file need "
             f"{hops:g} hops: give stage local a short timeout and RECORD_WORK_MS > 0 "
-            "(e.g. timeout 4 s, safety margin 1 s, record work 1 ms: 3,000 records a hop)"
+            "(e.g. timeout 4 s, safety margin 1 s, record work 1 ms: 3,000 records a hop); "
+            "deploy a stage for these tests with `make deploy STAGE=... TUNING=local`, or "
+            "leave them out with -m 'not short_hops'"
         )
     return int(capacity * hops)
 
@@ -63,6 +65,7 @@ def test_an_empty_file_ends_done_with_nothing_counted(target: Target) -> None:
     assert (summary["records"], summary["errors"]) == (0, 0)
 
 
+@pytest.mark.short_hops
 def test_a_file_needing_five_hops_is_processed_once_across_hops(target: Target) -> None:
     # GIVEN a file that needs at least five hops of this stage's processor
     file = ndjson(_records_for_hops(target, MIN_HOPS + 0.5))
@@ -77,6 +80,7 @@ def test_a_file_needing_five_hops_is_processed_once_across_hops(target: Target) 
     assert summary["hops"] >= MIN_HOPS
 
 
+@pytest.mark.short_hops
 def test_an_object_overwritten_mid_run_fails_that_run_and_mixes_nothing(
     target: Target,
 ) -> None:

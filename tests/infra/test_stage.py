@@ -122,6 +122,25 @@ def test_stage_tuning_from_cdk_json_applies_to_its_stage_only() -> None:
     assert other.tuning_for("RecursiveProcessor") == {}
 
 
+def test_a_stage_can_take_another_stages_tuning() -> None:
+    # GIVEN cdk.json's context and `-c tuning=local` (what `make deploy TUNING=local` passes)
+    context = {**cdk_json_context(), "tuning": "local"}
+    # WHEN settings are built for a pull request's stage
+    settings = StageSettings.from_context(context, stage_name="pr-7")
+    # THEN it carries stage local's tuning under its own name
+    assert settings.stage_name == "pr-7"
+    assert settings.tuning_for("RecursiveProcessor") == dict(
+        cdk_json_context()["stage_tuning"]["local"]["RecursiveProcessor"]
+    )
+
+
+def test_an_unknown_tuning_stops_with_one_line() -> None:
+    context = {**cdk_json_context(), "tuning": "nope"}
+    with pytest.raises(InvalidStageNameError, match="stage_tuning has no entry 'nope'") as raised:
+        StageSettings.from_context(context, stage_name="pr-7")
+    assert "\n" not in str(raised.value)
+
+
 def test_stacks_are_named_after_the_stage(any_stage: SynthesizedStage) -> None:
     names = sorted(stack.stack_name for stack in any_stage.stage.pattern_stacks.values())
     assert names and all(name.startswith(f"{any_stage.name}-") for name in names)
