@@ -31,7 +31,11 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_env
-from handler_kit.dynamodb import from_attribute_values, is_condition_failure, to_attribute_values
+from handler_kit.dynamodb import (
+    get_consistent,
+    put_if_absent,
+    update_if,
+)
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
@@ -334,52 +338,24 @@ class JobStore:
         return_new: bool = False,
     ) -> dict[str, Any] | None:
         """Run a conditional UpdateItem; None when the condition failed."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table_name,
-            "Key": self._key(job_id),
-            "UpdateExpression": update,
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {
-                name: name[1:]
-                for name in ("#status", "#result", "#error", "#code")
-                if name in update or name in condition
-            },
-            "ExpressionAttributeValues": to_attribute_values(values),
-        }
-        if return_new:
-            kwargs["ReturnValues"] = "ALL_NEW"
-        try:
-            response = self._client.update_item(**kwargs)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return None
-            raise
-        attributes = response.get("Attributes", {})
-        return from_attribute_values(attributes)
+        return update_if(
+            self._client,
+            self._table_name,
+            self._key(job_id),
+            update=update,
+            condition=condition,
+            values=values,
+            names=("status", "result", "error", "code"),
+            return_new=return_new,
+        )
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Create the item unless one with the same ``job_id`` exists; False if it does."""
-        try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item=to_attribute_values(item),
-                ConditionExpression="attribute_not_exists(job_id)",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(self._client, self._table_name, item, key_name="job_id")
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """Strongly consistent read; numbers come back as int/float, not Decimal."""
-        response = self._client.get_item(
-            TableName=self._table_name, Key=self._key(job_id), ConsistentRead=True
-        )
-        item = response.get("Item")
-        if item is None:
-            return None
-        return from_attribute_values(item)
+        return get_consistent(self._client, self._table_name, self._key(job_id))
 
     def mark_enqueue_failed(self, job_id: str, now: datetime) -> bool:
         """PENDING to FAILED (``enqueue_failed``); False if the job already left PENDING."""

@@ -37,9 +37,12 @@ from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_no
 from handler_kit.config import int_env
 from handler_kit.dynamodb import (
     error_code,
+    expression_names,
     from_attribute_values,
-    is_condition_failure,
+    get_consistent,
+    put_if_absent,
     to_attribute_values,
+    update_if,
 )
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
@@ -395,10 +398,6 @@ def parse_subtask_message(body: str) -> SubtaskMessage:
 _NAMES = ("status", "total", "remaining", "done", "failed", "error", "aggregate")
 
 
-def _names(*expressions: str) -> dict[str, str]:
-    return {f"#{name}": name for name in _NAMES if any(f"#{name}" in e for e in expressions)}
-
-
 class JobStore:
     """The job and result tables. Every change of a job is a conditional write.
 
@@ -431,43 +430,24 @@ class JobStore:
         self, job_id: str, *, update: str, condition: str, values: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """Run a conditional UpdateItem; the new item, or None when the condition failed."""
-        try:
-            response = self._client.update_item(
-                TableName=self._job_table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=_names(update, condition),
-                ExpressionAttributeValues=to_attribute_values(values),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return None
-            raise
-        return from_attribute_values(response.get("Attributes", {}))
+        return update_if(
+            self._client,
+            self._job_table,
+            {"job_id": {"S": job_id}},
+            update=update,
+            condition=condition,
+            values=values,
+            names=_NAMES,
+            return_new=True,
+        )
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Create the job item unless the ``job_id`` exists; False if it does."""
-        try:
-            self._client.put_item(
-                TableName=self._job_table,
-                Item=to_attribute_values(item),
-                ConditionExpression="attribute_not_exists(job_id)",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(self._client, self._job_table, item, key_name="job_id")
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """Strongly consistent read of a job item."""
-        response = self._client.get_item(
-            TableName=self._job_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
-        )
-        item = response.get("Item")
-        return None if item is None else from_attribute_values(item)
+        return get_consistent(self._client, self._job_table, {"job_id": {"S": job_id}})
 
     def record_outcome(
         self,
@@ -521,7 +501,7 @@ class JobStore:
                     "Key": {"job_id": {"S": message.job_id}},
                     "UpdateExpression": update,
                     "ConditionExpression": condition,
-                    "ExpressionAttributeNames": _names(update, condition),
+                    "ExpressionAttributeNames": expression_names(_NAMES, update, condition),
                     "ExpressionAttributeValues": to_attribute_values(
                         {
                             ":minus_one": -1,

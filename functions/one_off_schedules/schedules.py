@@ -37,9 +37,10 @@ from handler_kit.clock import Clock, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_env, require_env
 from handler_kit.dynamodb import (
     error_code,
-    from_attribute_values,
+    get_consistent,
     is_condition_failure,
-    to_attribute_values,
+    put_if_absent,
+    update_if,
 )
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
@@ -548,7 +549,7 @@ def schedule_id_for(caller: str, idempotency_key: str | None) -> str:
 
 # --------------------------------------------------------------------------- storage
 
-_ATTRIBUTE_NAMES = ("#status", "#result", "#error")
+_ATTRIBUTE_NAMES = ("status", "result", "error")
 
 
 class ScheduleStore:
@@ -579,49 +580,24 @@ class ScheduleStore:
         return_new: bool = False,
     ) -> dict[str, Any] | None:
         """Run a conditional UpdateItem; None when the condition failed."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table_name,
-            "Key": self._key(schedule_id),
-            "UpdateExpression": update,
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": to_attribute_values(values),
-        }
-        names = {name: name[1:] for name in _ATTRIBUTE_NAMES if name in update + condition}
-        if names:
-            kwargs["ExpressionAttributeNames"] = names
-        kwargs["ReturnValues"] = "ALL_NEW" if return_new else "NONE"
-        try:
-            response = self._client.update_item(**kwargs)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return None
-            raise
-        attributes = response.get("Attributes", {})
-        return from_attribute_values(attributes)
+        return update_if(
+            self._client,
+            self._table_name,
+            self._key(schedule_id),
+            update=update,
+            condition=condition,
+            values=values,
+            names=_ATTRIBUTE_NAMES,
+            return_new=return_new,
+        )
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Create the item unless one with the same id exists; False if it does."""
-        try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item=to_attribute_values(item),
-                ConditionExpression="attribute_not_exists(schedule_id)",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(self._client, self._table_name, item, key_name="schedule_id")
 
     def get(self, schedule_id: str) -> dict[str, Any] | None:
         """Strongly consistent read; numbers come back as int/float, not Decimal."""
-        response = self._client.get_item(
-            TableName=self._table_name, Key=self._key(schedule_id), ConsistentRead=True
-        )
-        item = response.get("Item")
-        if item is None:
-            return None
-        return from_attribute_values(item)
+        return get_consistent(self._client, self._table_name, self._key(schedule_id))
 
     def delete_unscheduled(self, schedule_id: str) -> bool:
         """Remove a PENDING record whose schedule could not be created."""

@@ -40,7 +40,11 @@ from aws_lambda_powertools.utilities.parser.models import S3RecordModel
 from botocore.exceptions import ClientError
 from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
 from handler_kit.config import SettingError, int_env, require_env
-from handler_kit.dynamodb import from_attribute_values, is_condition_failure, to_attribute_values
+from handler_kit.dynamodb import (
+    get_consistent,
+    put_if_absent,
+    update_if,
+)
 from handler_kit.errors import InvalidRequestError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
@@ -492,7 +496,7 @@ class RunStatus(StrEnum):
     FAILED = "FAILED"
 
 
-_NAMES = {"#status": "status", "#offset": "offset", "#key": "key", "#size": "size"}
+_NAMES = ("status", "offset", "key", "size")
 
 
 class RunStore:
@@ -513,44 +517,24 @@ class RunStore:
     def _update(
         self, run_id: str, *, update: str, condition: str, values: Mapping[str, Any]
     ) -> bool:
-        expression = f"{update} {condition}"
-        try:
-            self._client.update_item(
-                TableName=self._table_name,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={k: v for k, v in _NAMES.items() if k in expression},
-                ExpressionAttributeValues=to_attribute_values(values),
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        updated = update_if(
+            self._client,
+            self._table_name,
+            {"run_id": {"S": run_id}},
+            update=update,
+            condition=condition,
+            values=values,
+            names=_NAMES,
+        )
+        return updated is not None
 
     def create(self, item: Mapping[str, Any]) -> bool:
         """Store a new run; False if a run with this id exists (a duplicate event)."""
-        try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item=to_attribute_values(item),
-                ConditionExpression="attribute_not_exists(run_id)",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(self._client, self._table_name, item, key_name="run_id")
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         """Strongly consistent read; numbers come back as int."""
-        item = self._client.get_item(
-            TableName=self._table_name, Key={"run_id": {"S": run_id}}, ConsistentRead=True
-        ).get("Item")
-        if item is None:
-            return None
-        return from_attribute_values(item)
+        return get_consistent(self._client, self._table_name, {"run_id": {"S": run_id}})
 
     def claim(
         self, run_id: str, *, hop: int, offset: int, owner: str, now_ms: int, expires_ms: int

@@ -1,13 +1,16 @@
-"""DynamoDB value conversion and error inspection shared by the stores."""
+"""DynamoDB value conversion, error inspection and the conditional writes of the stores."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb] is installed, Any otherwise
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -52,3 +55,157 @@ def error_code(exc: ClientError) -> str:
 def is_condition_failure(exc: ClientError) -> bool:
     """True if a conditional write or transaction condition was not met."""
     return error_code(exc) == CONDITION_FAILED
+
+
+def expression_names(names: Iterable[str], *expressions: str) -> dict[str, str]:
+    """``ExpressionAttributeNames`` for the ``#name`` placeholders the expressions use.
+
+    Parameters
+    ----------
+    names : Iterable[str]
+        Attribute names that may stand in the expressions as ``#name`` (reserved words
+        such as ``status``).
+    *expressions : str
+        The update, condition or projection expressions.
+
+    Returns
+    -------
+    dict[str, str]
+        ``{"#name": "name"}`` for each name whose placeholder occurs in an expression.
+
+    Examples
+    --------
+    >>> expression_names(("status", "result"), "SET #status = :done", "#status = :running")
+    {'#status': 'status'}
+    """
+    return {
+        f"#{name}": name
+        for name in names
+        if any(f"#{name}" in expression for expression in expressions)
+    }
+
+
+def update_if(
+    client: DynamoDBClient,
+    table_name: str,
+    key: Mapping[str, Any],
+    *,
+    update: str,
+    condition: str,
+    values: Mapping[str, Any],
+    names: Iterable[str] = (),
+    return_new: bool = False,
+) -> dict[str, Any] | None:
+    """Run a conditional UpdateItem; None when the condition was not met.
+
+    Parameters
+    ----------
+    client : DynamoDBClient
+        A low-level boto3 DynamoDB client.
+    table_name : str
+        The table.
+    key : Mapping[str, Any]
+        The item's key as attribute values (``{"job_id": {"S": job_id}}``).
+    update, condition : str
+        ``UpdateExpression`` and ``ConditionExpression``.
+    values : Mapping[str, Any]
+        Plain values of the ``:placeholders`` (serialized here).
+    names : Iterable[str], optional
+        Attribute names that may be written ``#name`` (see :func:`expression_names`).
+    return_new : bool, optional
+        Return the whole item after the update (``ALL_NEW``) rather than ``{}``.
+
+    Returns
+    -------
+    dict or None
+        The new item as plain values (``{}`` unless ``return_new``), or None when the
+        condition failed.
+
+    Raises
+    ------
+    botocore.exceptions.ClientError
+        Any error other than a failed condition.
+
+    Examples
+    --------
+    >>> update_if(  # doctest: +SKIP
+    ...     client, "jobs", {"job_id": {"S": "j-1"}},
+    ...     update="SET #status = :done", condition="#status = :running",
+    ...     values={":done": "DONE", ":running": "RUNNING"}, names=("status",),
+    ... )
+    {}
+    """
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "Key": dict(key),
+        "UpdateExpression": update,
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": to_attribute_values(values),
+    }
+    attribute_names = expression_names(names, update, condition)
+    if attribute_names:
+        kwargs["ExpressionAttributeNames"] = attribute_names
+    if return_new:
+        kwargs["ReturnValues"] = "ALL_NEW"
+    try:
+        response = client.update_item(**kwargs)
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return None
+        raise
+    return from_attribute_values(response.get("Attributes", {}))
+
+
+def put_if_absent(
+    client: DynamoDBClient, table_name: str, item: Mapping[str, Any], *, key_name: str
+) -> bool:
+    """Create an item unless one with the same key exists; False if it does.
+
+    Parameters
+    ----------
+    client : DynamoDBClient
+        A low-level boto3 DynamoDB client.
+    table_name : str
+        The table.
+    item : Mapping[str, Any]
+        The item as plain values (serialized here).
+    key_name : str
+        The partition key attribute (``attribute_not_exists`` is checked on it).
+
+    Raises
+    ------
+    botocore.exceptions.ClientError
+        Any error other than a failed condition.
+
+    Examples
+    --------
+    >>> put_if_absent(client, "jobs", {"job_id": "j-1"}, key_name="job_id")  # doctest: +SKIP
+    True
+    """
+    try:
+        client.put_item(
+            TableName=table_name,
+            Item=to_attribute_values(item),
+            ConditionExpression=f"attribute_not_exists({key_name})",
+        )
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def get_consistent(
+    client: DynamoDBClient, table_name: str, key: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Strongly consistent GetItem; the item as plain values, None if there is none.
+
+    Numbers come back as int/float, not Decimal (see :func:`plain`).
+
+    Examples
+    --------
+    >>> get_consistent(client, "jobs", {"job_id": {"S": "j-1"}})  # doctest: +SKIP
+    {'job_id': 'j-1', 'status': 'DONE'}
+    """
+    item = client.get_item(TableName=table_name, Key=dict(key), ConsistentRead=True).get("Item")
+    return None if item is None else from_attribute_values(item)
