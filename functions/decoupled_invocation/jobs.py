@@ -31,11 +31,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_env
-from handler_kit.dynamodb import (
-    get_consistent,
-    put_if_absent,
-    update_if,
-)
+from handler_kit.dynamodb import get_consistent, put_if_absent, update_if
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError

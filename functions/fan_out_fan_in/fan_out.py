@@ -33,17 +33,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
+from handler_kit import dynamodb
 from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_env
-from handler_kit.dynamodb import (
-    error_code,
-    expression_names,
-    from_attribute_values,
-    get_consistent,
-    put_if_absent,
-    to_attribute_values,
-    update_if,
-)
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
 from handler_kit.requests import describe_validation_error
@@ -430,7 +422,7 @@ class JobStore:
         self, job_id: str, *, update: str, condition: str, values: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """Run a conditional UpdateItem; the new item, or None when the condition failed."""
-        return update_if(
+        return dynamodb.update_if(
             self._client,
             self._job_table,
             {"job_id": {"S": job_id}},
@@ -443,11 +435,11 @@ class JobStore:
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Create the job item unless the ``job_id`` exists; False if it does."""
-        return put_if_absent(self._client, self._job_table, item, key_name="job_id")
+        return dynamodb.put_if_absent(self._client, self._job_table, item, key_name="job_id")
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """Strongly consistent read of a job item."""
-        return get_consistent(self._client, self._job_table, {"job_id": {"S": job_id}})
+        return dynamodb.get_consistent(self._client, self._job_table, {"job_id": {"S": job_id}})
 
     def record_outcome(
         self,
@@ -490,7 +482,7 @@ class JobStore:
             {
                 "Put": {
                     "TableName": self._result_table,
-                    "Item": to_attribute_values(outcome_item),
+                    "Item": dynamodb.to_attribute_values(outcome_item),
                     "ConditionExpression": "attribute_not_exists(job_id)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
@@ -501,8 +493,10 @@ class JobStore:
                     "Key": {"job_id": {"S": message.job_id}},
                     "UpdateExpression": update,
                     "ConditionExpression": condition,
-                    "ExpressionAttributeNames": expression_names(_NAMES, update, condition),
-                    "ExpressionAttributeValues": to_attribute_values(
+                    "ExpressionAttributeNames": dynamodb.expression_names(
+                        _NAMES, update, condition
+                    ),
+                    "ExpressionAttributeValues": dynamodb.to_attribute_values(
                         {
                             ":minus_one": -1,
                             ":one": 1,
@@ -520,19 +514,19 @@ class JobStore:
             try:
                 self._client.transact_write_items(TransactItems=transaction)
             except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
+                if dynamodb.error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = exc.response.get("CancellationReasons") or []
                 codes = [reason.get("Code") for reason in reasons]
                 if codes[:1] == ["ConditionalCheckFailed"]:
-                    existing = from_attribute_values(reasons[0].get("Item") or {})
+                    existing = dynamodb.from_attribute_values(reasons[0].get("Item") or {})
                     stored_ok = existing.get("outcome") == "ok"
                     return Recorded(RecordOutcome.DUPLICATE, stored_ok=stored_ok)
                 if codes[1:2] == ["ConditionalCheckFailed"]:
                     job = reasons[1].get("Item")
                     return Recorded(
                         RecordOutcome.JOB_CLOSED,
-                        job=from_attribute_values(job) if job else None,
+                        job=dynamodb.from_attribute_values(job) if job else None,
                     )
                 if "TransactionConflict" not in codes or attempt == TRANSACTION_ATTEMPTS:
                     raise TransactionConflictError(
@@ -652,7 +646,7 @@ class JobStore:
         while True:
             page = self._client.query(**kwargs)
             for item in page.get("Items", []):
-                yield from_attribute_values(item)
+                yield dynamodb.from_attribute_values(item)
             last_key = page.get("LastEvaluatedKey")
             if not last_key:
                 return

@@ -33,15 +33,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
+from handler_kit import dynamodb
 from handler_kit.clock import Clock, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_env, require_env
-from handler_kit.dynamodb import (
-    error_code,
-    get_consistent,
-    is_condition_failure,
-    put_if_absent,
-    update_if,
-)
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 from handler_kit.requests import describe_validation_error
@@ -580,7 +574,7 @@ class ScheduleStore:
         return_new: bool = False,
     ) -> dict[str, Any] | None:
         """Run a conditional UpdateItem; None when the condition failed."""
-        return update_if(
+        return dynamodb.update_if(
             self._client,
             self._table_name,
             self._key(schedule_id),
@@ -593,11 +587,11 @@ class ScheduleStore:
 
     def put_new(self, item: Mapping[str, Any]) -> bool:
         """Create the item unless one with the same id exists; False if it does."""
-        return put_if_absent(self._client, self._table_name, item, key_name="schedule_id")
+        return dynamodb.put_if_absent(self._client, self._table_name, item, key_name="schedule_id")
 
     def get(self, schedule_id: str) -> dict[str, Any] | None:
         """Strongly consistent read; numbers come back as int/float, not Decimal."""
-        return get_consistent(self._client, self._table_name, self._key(schedule_id))
+        return dynamodb.get_consistent(self._client, self._table_name, self._key(schedule_id))
 
     def delete_unscheduled(self, schedule_id: str) -> bool:
         """Remove a PENDING record whose schedule could not be created."""
@@ -610,7 +604,7 @@ class ScheduleStore:
                 ExpressionAttributeValues={":pending": {"S": ScheduleStatus.PENDING.value}},
             )
         except ClientError as exc:
-            if is_condition_failure(exc):
+            if dynamodb.is_condition_failure(exc):
                 return False
             raise
         return True
@@ -800,7 +794,7 @@ class Schedules:
                 },
             )
         except ClientError as exc:
-            if error_code(exc) == "ConflictException":
+            if dynamodb.error_code(exc) == "ConflictException":
                 return False
             raise
         return True
@@ -810,7 +804,7 @@ class Schedules:
         try:
             self._client.delete_schedule(Name=name, GroupName=self.group_name)
         except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
+            if dynamodb.error_code(exc) == "ResourceNotFoundException":
                 return False
             raise
         return True

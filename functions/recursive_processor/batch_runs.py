@@ -40,11 +40,7 @@ from aws_lambda_powertools.utilities.parser.models import S3RecordModel
 from botocore.exceptions import ClientError
 from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
 from handler_kit.config import SettingError, int_env, require_env
-from handler_kit.dynamodb import (
-    get_consistent,
-    put_if_absent,
-    update_if,
-)
+from handler_kit.dynamodb import get_consistent, put_if_absent, update_if
 from handler_kit.errors import InvalidRequestError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
