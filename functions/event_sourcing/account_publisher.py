@@ -26,13 +26,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
-    process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.batches import process_batch
 from handler_kit.config import require_env
 
 # Clients are built once per execution environment.
@@ -121,7 +121,4 @@ def _set_aside(record: DynamoDBRecord, *, reason: str) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (``account_publisher.handler``)."""
     _batch.failed = False
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
+    return process_batch(event, context, record_handler=record_handler, processor=processor)

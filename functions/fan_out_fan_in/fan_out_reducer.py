@@ -17,13 +17,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
-    process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.batches import process_batch
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
@@ -85,7 +85,4 @@ def record_handler(record: DynamoDBRecord) -> None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (``fan_out_reducer.handler``)."""
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
+    return process_batch(event, context, record_handler=record_handler, processor=processor)

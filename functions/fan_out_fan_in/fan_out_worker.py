@@ -18,11 +18,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
-    process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit.batches import process_batch
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
@@ -106,10 +106,6 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (``fan_out_worker.handler``)."""
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+    return process_batch(
+        event, context, record_handler=record_handler, processor=processor, metrics=metrics
     )
-    failures = len(response.get("batchItemFailures", []))
-    if failures:
-        metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=failures)
-    return dict(response)

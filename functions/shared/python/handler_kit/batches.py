@@ -1,0 +1,60 @@
+"""Partial batch responses of the queue and stream consumers (Powertools batch utility)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+#: The metric counting the records of a batch reported as failures.
+RECORDS_FAILED_METRIC = "RecordsFailed"
+
+
+def process_batch(
+    event: dict[str, Any],
+    context: LambdaContext,
+    *,
+    record_handler: Callable[..., Any],
+    processor: BatchProcessor,
+    metrics: Metrics | None = None,
+) -> dict[str, Any]:
+    """Run ``record_handler`` on each record and answer the partial batch response.
+
+    A record whose handler raises is listed in ``batchItemFailures``, so only it is
+    retried.
+
+    Parameters
+    ----------
+    event : dict
+        The Lambda event (an SQS batch or a DynamoDB stream batch).
+    context : LambdaContext
+        The Lambda context, passed on to handlers that take one.
+    record_handler : Callable
+        Processes one record; raising reports it as a failure.
+    processor : BatchProcessor
+        The function's processor (its event type and whole-batch policy).
+    metrics : Metrics, optional
+        When given, the failed records are counted as ``RecordsFailed``.
+
+    Returns
+    -------
+    dict
+        ``{"batchItemFailures": [{"itemIdentifier": ...}, ...]}``.
+
+    Examples
+    --------
+    >>> processor = BatchProcessor(event_type=EventType.SQS)  # doctest: +SKIP
+    >>> process_batch({"Records": []}, context, record_handler=print, processor=processor)
+    {'batchItemFailures': []}
+    """
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    failures = len(response.get("batchItemFailures", []))
+    if failures and metrics is not None:
+        metrics.add_metric(name=RECORDS_FAILED_METRIC, unit=MetricUnit.Count, value=failures)
+    return dict(response)
