@@ -14,9 +14,9 @@ from typing import Any
 
 import boto3
 import pytest
-from boto3.dynamodb.types import TypeDeserializer
 
 from tests.support import events as events_support
+from tests.support import handlers as handler_modules
 from tests.support.events import HttpResponse, sqs_event
 from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock, FakeLambdaContext, FakeSleep
 
@@ -94,18 +94,10 @@ class Infra:
     queue_url: str
 
     def items(self) -> list[dict[str, Any]]:
-        deserializer = TypeDeserializer()
-        raw = self.dynamodb.scan(TableName=self.table_name, ConsistentRead=True)["Items"]
-        return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in raw]
+        return handler_modules.table_items(self.dynamodb, self.table_name)
 
     def item(self, job_id: str) -> dict[str, Any] | None:
-        raw = self.dynamodb.get_item(
-            TableName=self.table_name, Key={"job_id": {"S": job_id}}, ConsistentRead=True
-        ).get("Item")
-        if raw is None:
-            return None
-        deserializer = TypeDeserializer()
-        return {k: deserializer.deserialize(v) for k, v in raw.items()}
+        return handler_modules.table_item(self.dynamodb, self.table_name, {"job_id": {"S": job_id}})
 
     def queue_depth(self) -> int:
         attributes = self.sqs.get_queue_attributes(
@@ -159,26 +151,23 @@ def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
         BillingMode="PAY_PER_REQUEST",
     )
     queue_url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
-    environment = {
-        "JOB_TABLE_NAME": TABLE_NAME,
-        "TASK_QUEUE_URL": queue_url,
-        "JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS),
-        "RETRY_AFTER_SECONDS": str(RETRY_AFTER_SECONDS),
-        "JOB_RETENTION_DAYS": str(JOB_RETENTION_DAYS),
-        "POWERTOOLS_SERVICE_NAME": "decoupled-invocation",
-        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    handler_modules.set_function_environment(
+        monkeypatch,
+        "decoupled-invocation",
+        {
+            "JOB_TABLE_NAME": TABLE_NAME,
+            "TASK_QUEUE_URL": queue_url,
+            "JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS),
+            "RETRY_AFTER_SECONDS": str(RETRY_AFTER_SECONDS),
+            "JOB_RETENTION_DAYS": str(JOB_RETENTION_DAYS),
+        },
+    )
     return Infra(dynamodb=dynamodb, sqs=sqs, table_name=TABLE_NAME, queue_url=queue_url)
 
 
 def import_fresh(name: str) -> ModuleType:
     """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
-    return importlib.import_module(name)
+    return handler_modules.import_fresh(name, HANDLER_MODULES)
 
 
 # --------------------------------------------------------------------------- handler drivers
@@ -251,16 +240,14 @@ def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(worker, "clock", clock)
     monkeypatch.setattr(worker, "sleep", sleep)
     yield Handlers(jobs=jobs, api=api, worker=worker, clock=clock, sleep=sleep, infra=infra)
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
+    handler_modules.forget_modules(HANDLER_MODULES)
 
 
 @pytest.fixture
 def jobs_module(infra: Infra) -> Iterator[ModuleType]:
     """Only the ``jobs`` module, for tests of the logic without the handlers."""
     yield import_fresh("jobs")
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
+    handler_modules.forget_modules(HANDLER_MODULES)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 from botocore.config import Config
 
 from tests.support import events as events_support
+from tests.support import handlers as handler_modules
 from tests.support.events import HttpResponse, dynamodb_stream_event
 from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeLambdaContext, FakeSleep
 
@@ -197,20 +198,19 @@ def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
         EventBusName=BUS_NAME,
         Targets=[{"Id": "consumer", "Arn": consumer_arn}],
     )
-    environment = {
-        "EVENT_TABLE_NAME": TABLE_NAME,
-        "SNAPSHOT_INTERVAL": str(SNAPSHOT_INTERVAL),
-        "MAX_APPEND_ATTEMPTS": str(MAX_APPEND_ATTEMPTS),
-        "IDEMPOTENCY_TTL_SECONDS": "86400",
-        "EVENT_BUS_NAME": BUS_NAME,
-        "EVENT_SOURCE": EVENT_SOURCE,
-        "FAILURE_QUEUE_URL": failure_queue_url,
-        "POWERTOOLS_SERVICE_NAME": "event-sourcing",
-        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    handler_modules.set_function_environment(
+        monkeypatch,
+        "event-sourcing",
+        {
+            "EVENT_TABLE_NAME": TABLE_NAME,
+            "SNAPSHOT_INTERVAL": str(SNAPSHOT_INTERVAL),
+            "MAX_APPEND_ATTEMPTS": str(MAX_APPEND_ATTEMPTS),
+            "IDEMPOTENCY_TTL_SECONDS": "86400",
+            "EVENT_BUS_NAME": BUS_NAME,
+            "EVENT_SOURCE": EVENT_SOURCE,
+            "FAILURE_QUEUE_URL": failure_queue_url,
+        },
+    )
     return Infra(
         dynamodb=dynamodb,
         streams=streams,
@@ -224,9 +224,7 @@ def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
 
 def import_fresh(name: str) -> ModuleType:
     """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
-    return importlib.import_module(name)
+    return handler_modules.import_fresh(name, HANDLER_MODULES)
 
 
 # --------------------------------------------------------------------------- call counting
@@ -379,8 +377,7 @@ def bank(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Ite
         infra=infra,
         calls=calls,
     )
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
+    handler_modules.forget_modules(HANDLER_MODULES)
 
 
 @pytest.fixture

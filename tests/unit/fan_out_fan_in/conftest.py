@@ -20,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
 from tests.support import events as events_support
+from tests.support import handlers as handler_modules
 from tests.support.events import HttpResponse, sqs_event
 from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
 
@@ -223,21 +224,20 @@ def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
             )
         },
     )["QueueUrl"]
-    environment = {
-        "JOB_TABLE_NAME": JOB_TABLE,
-        "RESULT_TABLE_NAME": RESULT_TABLE,
-        "SUBTASK_QUEUE_URL": queue_url,
-        "JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS),
-        "RETRY_AFTER_SECONDS": str(RETRY_AFTER_SECONDS),
-        "JOB_RETENTION_DAYS": str(JOB_RETENTION_DAYS),
-        "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
-        "SEND_CONCURRENCY": "4",
-        "POWERTOOLS_SERVICE_NAME": "fan-out-fan-in",
-        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    handler_modules.set_function_environment(
+        monkeypatch,
+        "fan-out-fan-in",
+        {
+            "JOB_TABLE_NAME": JOB_TABLE,
+            "RESULT_TABLE_NAME": RESULT_TABLE,
+            "SUBTASK_QUEUE_URL": queue_url,
+            "JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT_SECONDS),
+            "RETRY_AFTER_SECONDS": str(RETRY_AFTER_SECONDS),
+            "JOB_RETENTION_DAYS": str(JOB_RETENTION_DAYS),
+            "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+            "SEND_CONCURRENCY": "4",
+        },
+    )
     return Infra(
         dynamodb=dynamodb,
         streams=streams,
@@ -273,9 +273,7 @@ class SerializedClient:
 
 def import_fresh(name: str) -> ModuleType:
     """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
-    return importlib.import_module(name)
+    return handler_modules.import_fresh(name, HANDLER_MODULES)
 
 
 # --------------------------------------------------------------------------- drivers
@@ -391,8 +389,7 @@ def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) ->
         sleep=sleep,
         infra=infra,
     )
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
+    handler_modules.forget_modules(HANDLER_MODULES)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,9 +21,9 @@ from typing import Any
 
 import boto3
 import pytest
-from boto3.dynamodb.types import TypeDeserializer
 
 from tests.support import events as events_support
+from tests.support import handlers as handler_modules
 from tests.support.events import HttpResponse
 from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock, FakeLambdaContext
 
@@ -95,18 +94,12 @@ class Infra:
     dead_letter_queue_arn: str
 
     def items(self) -> list[dict[str, Any]]:
-        deserializer = TypeDeserializer()
-        raw = self.dynamodb.scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"]
-        return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in raw]
+        return handler_modules.table_items(self.dynamodb, TABLE_NAME)
 
     def item(self, schedule_id: str) -> dict[str, Any] | None:
-        raw = self.dynamodb.get_item(
-            TableName=TABLE_NAME, Key={"schedule_id": {"S": schedule_id}}, ConsistentRead=True
-        ).get("Item")
-        if raw is None:
-            return None
-        deserializer = TypeDeserializer()
-        return {k: deserializer.deserialize(v) for k, v in raw.items()}
+        return handler_modules.table_item(
+            self.dynamodb, TABLE_NAME, {"schedule_id": {"S": schedule_id}}
+        )
 
     def schedule_names(self, group: str = GROUP_NAME) -> list[str]:
         pages = self.scheduler.get_paginator("list_schedules").paginate(GroupName=group)
@@ -141,31 +134,28 @@ def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
     dlq_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    environment = {
-        "SCHEDULE_TABLE_NAME": TABLE_NAME,
-        "SCHEDULE_GROUP_NAME": GROUP_NAME,
-        "EXECUTOR_FUNCTION_ARN": EXECUTOR_ARN,
-        "SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN,
-        "SCHEDULE_DEAD_LETTER_QUEUE_ARN": dlq_arn,
-        "SCHEDULE_HORIZON_SECONDS": str(HORIZON_SECONDS),
-        "SCHEDULE_RETRY_ATTEMPTS": str(SCHEDULE_RETRY_ATTEMPTS),
-        "SCHEDULE_MAX_EVENT_AGE_SECONDS": str(SCHEDULE_MAX_EVENT_AGE_SECONDS),
-        "RECORD_RETENTION_DAYS": str(RETENTION_DAYS),
-        "UNDELIVERED_AFTER_SECONDS": str(UNDELIVERED_AFTER_SECONDS),
-        "POWERTOOLS_SERVICE_NAME": "one-off-schedules",
-        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    handler_modules.set_function_environment(
+        monkeypatch,
+        "one-off-schedules",
+        {
+            "SCHEDULE_TABLE_NAME": TABLE_NAME,
+            "SCHEDULE_GROUP_NAME": GROUP_NAME,
+            "EXECUTOR_FUNCTION_ARN": EXECUTOR_ARN,
+            "SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN,
+            "SCHEDULE_DEAD_LETTER_QUEUE_ARN": dlq_arn,
+            "SCHEDULE_HORIZON_SECONDS": str(HORIZON_SECONDS),
+            "SCHEDULE_RETRY_ATTEMPTS": str(SCHEDULE_RETRY_ATTEMPTS),
+            "SCHEDULE_MAX_EVENT_AGE_SECONDS": str(SCHEDULE_MAX_EVENT_AGE_SECONDS),
+            "RECORD_RETENTION_DAYS": str(RETENTION_DAYS),
+            "UNDELIVERED_AFTER_SECONDS": str(UNDELIVERED_AFTER_SECONDS),
+        },
+    )
     return Infra(dynamodb=dynamodb, scheduler=scheduler, dead_letter_queue_arn=dlq_arn)
 
 
 def import_fresh(name: str) -> ModuleType:
     """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
-    return importlib.import_module(name)
+    return handler_modules.import_fresh(name, HANDLER_MODULES)
 
 
 # --------------------------------------------------------------------------- drivers
@@ -338,8 +328,7 @@ def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) ->
         clock=clock,
         infra=infra,
     )
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
+    handler_modules.forget_modules(HANDLER_MODULES)
 
 
 @pytest.fixture

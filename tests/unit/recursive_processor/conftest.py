@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -16,8 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
-from boto3.dynamodb.types import TypeDeserializer
 
+from tests.support import handlers as handler_modules
 from tests.support.events import s3_event, s3_object_created_record
 from tests.support.fakes import REGION, FakeClock, FakeLambdaContext, FakeLambdaInvoker, FakeSleep
 
@@ -92,16 +91,12 @@ class Infra:
         )
 
     def run(self, run_id: str) -> dict[str, Any]:
-        raw = self.dynamodb.get_item(
-            TableName=TABLE_NAME, Key={"run_id": {"S": run_id}}, ConsistentRead=True
-        )["Item"]
-        deserializer = TypeDeserializer()
-        return {key: deserializer.deserialize(value) for key, value in raw.items()}
+        item = handler_modules.table_item(self.dynamodb, TABLE_NAME, {"run_id": {"S": run_id}})
+        assert item is not None, f"no run {run_id}"
+        return item
 
     def runs(self) -> list[dict[str, Any]]:
-        deserializer = TypeDeserializer()
-        items = self.dynamodb.scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"]
-        return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in items]
+        return handler_modules.table_items(self.dynamodb, TABLE_NAME)
 
     def output_keys(self) -> list[str]:
         listing = self.s3.list_objects_v2(Bucket=OUTPUT_BUCKET)
@@ -127,22 +122,21 @@ def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
         AttributeDefinitions=[{"AttributeName": "run_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    environment = {
-        "RUN_TABLE_NAME": TABLE_NAME,
-        "OUTPUT_BUCKET_NAME": OUTPUT_BUCKET,
-        "OUTPUT_PREFIX": "runs/",
-        "SAFETY_MARGIN_MS": str(SAFETY_MARGIN_MS),
-        "MAX_HOPS": "50",
-        "RANGE_BYTES": str(RANGE_BYTES),
-        "MAX_RECORD_BYTES": str(MAX_RECORD_BYTES),
-        "RECORD_WORK_MS": str(RECORD_WORK_MS),
-        "RUN_RETENTION_DAYS": "30",
-        "POWERTOOLS_SERVICE_NAME": "recursive-processor",
-        "POWERTOOLS_METRICS_NAMESPACE": "ServerlessPatternsTest",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
+    handler_modules.set_function_environment(
+        monkeypatch,
+        "recursive-processor",
+        {
+            "RUN_TABLE_NAME": TABLE_NAME,
+            "OUTPUT_BUCKET_NAME": OUTPUT_BUCKET,
+            "OUTPUT_PREFIX": "runs/",
+            "SAFETY_MARGIN_MS": str(SAFETY_MARGIN_MS),
+            "MAX_HOPS": "50",
+            "RANGE_BYTES": str(RANGE_BYTES),
+            "MAX_RECORD_BYTES": str(MAX_RECORD_BYTES),
+            "RECORD_WORK_MS": str(RECORD_WORK_MS),
+            "RUN_RETENTION_DAYS": "30",
+        },
+    )
     return Infra(s3=s3, dynamodb=dynamodb)
 
 
@@ -205,9 +199,7 @@ class Processor:
 
 def import_fresh(name: str) -> ModuleType:
     """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)
-    return importlib.import_module(name)
+    return handler_modules.import_fresh(name, HANDLER_MODULES)
 
 
 @pytest.fixture

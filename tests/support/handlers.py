@@ -1,0 +1,86 @@
+"""Loading handler modules in unit tests: fresh imports and the function's environment."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable, Mapping
+from types import ModuleType
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+
+#: The metrics namespace every handler test runs under.
+METRICS_NAMESPACE = "ServerlessPatternsTest"
+
+_DESERIALIZER = TypeDeserializer()
+
+
+def forget_modules(modules: Iterable[str]) -> None:
+    """Drop handler modules from ``sys.modules``, so the next test imports them anew."""
+    for module in modules:
+        sys.modules.pop(module, None)
+
+
+def import_fresh(name: str, modules: Iterable[str]) -> ModuleType:
+    """Import a handler module anew, so its module-level clients bind to this test's moto.
+
+    Every module of ``modules`` (the pattern's code root) is forgotten first, so the
+    modules ``name`` imports are fresh too.
+
+    Examples
+    --------
+    >>> import_fresh("jobs", ("jobs", "job_api", "job_worker"))  # doctest: +SKIP
+    <module 'jobs' from '.../functions/decoupled_invocation/jobs.py'>
+    """
+    forget_modules(modules)
+    return importlib.import_module(name)
+
+
+def set_function_environment(
+    monkeypatch: pytest.MonkeyPatch, service: str, variables: Mapping[str, str]
+) -> None:
+    """Set the environment the infra gives a pattern's functions, plus Powertools' own.
+
+    Examples
+    --------
+    >>> set_function_environment(monkeypatch, "jobs", {"JOB_TABLE_NAME": "t"})  # doctest: +SKIP
+    """
+    environment = {
+        **variables,
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+
+def deserialize_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A low-level DynamoDB item as Python values (numbers stay ``Decimal``).
+
+    Examples
+    --------
+    >>> deserialize_item({"job_id": {"S": "j-1"}, "attempts": {"N": "2"}})
+    {'job_id': 'j-1', 'attempts': Decimal('2')}
+    """
+    return {key: _DESERIALIZER.deserialize(value) for key, value in item.items()}
+
+
+def table_items(client: Any, table_name: str) -> list[dict[str, Any]]:
+    """Every item of a (small, moto) table, deserialized (see :func:`deserialize_item`)."""
+    raw = client.scan(TableName=table_name, ConsistentRead=True)["Items"]
+    return [deserialize_item(item) for item in raw]
+
+
+def table_item(client: Any, table_name: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One item by its key (attribute values), deserialized; None if there is none.
+
+    Examples
+    --------
+    >>> table_item(dynamodb, "jobs", {"job_id": {"S": "j-1"}})  # doctest: +SKIP
+    {'job_id': 'j-1', 'status': 'DONE'}
+    """
+    raw = client.get_item(TableName=table_name, Key=dict(key), ConsistentRead=True).get("Item")
+    return None if raw is None else deserialize_item(raw)
