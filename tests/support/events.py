@@ -41,6 +41,14 @@ class HttpResponse:
         )
 
 
+def assert_json_error(response: HttpResponse, status: int, code: str) -> None:
+    """Assert the error shape every API answers: ``{"error": code, "message": "..."}``."""
+    assert response.status == status, response.body
+    assert response.headers["content-type"] == "application/json"
+    assert response.body["error"] == code
+    assert isinstance(response.body["message"], str) and response.body["message"]
+
+
 def api_event(
     method: str,
     path: str,

@@ -20,6 +20,8 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
+from tests.support.fakes import FakeClock
+
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 SHARED_DIR = FUNCTIONS_DIR / "shared"
 LAYER_PYTHON_DIR = SHARED_DIR / "python"
@@ -63,3 +65,9 @@ def aws() -> Iterator[None]:
         boto3.setup_default_session(botocore_session=session)
         yield
         boto3.DEFAULT_SESSION = None
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock at ``tests.support.fakes.START`` that only moves when told to."""
+    return FakeClock()

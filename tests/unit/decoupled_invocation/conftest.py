@@ -224,11 +224,6 @@ class Handlers:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh ``jobs``, ``job_api`` and ``job_worker`` modules wired to moto and fake time."""
     import_fresh("jobs")

@@ -351,11 +351,6 @@ class Bank:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def bank(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bank]:
     """Fresh ``accounts``, ``account_api`` and ``account_publisher`` wired to moto and fakes."""
     import_fresh("accounts")

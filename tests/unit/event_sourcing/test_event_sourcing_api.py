@@ -9,14 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support.events import assert_json_error
+
 UNKNOWN = "8d1c4b7e-0000-4000-8000-000000000000"
-
-
-def assert_json_error(response: Any, status: int, code: str) -> None:
-    assert response.status == status, response.body
-    assert response.headers["content-type"] == "application/json"
-    assert response.body["error"] == code
-    assert isinstance(response.body["message"], str) and response.body["message"]
 
 
 # --------------------------------------------------------------------------- happy path

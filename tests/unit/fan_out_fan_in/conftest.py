@@ -361,11 +361,6 @@ class Handlers:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh handler modules wired to moto and fake time."""
     import_fresh("fan_out")

@@ -10,18 +10,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.events import assert_json_error
+
 
 def assert_nothing_written(infra: Any) -> None:
     assert infra.jobs() == []
     assert infra.results() == []
     assert infra.queue_depth() == 0
-
-
-def assert_json_error(response: Any, status: int, code: str) -> None:
-    assert response.status == status
-    assert response.headers["content-type"] == "application/json"
-    assert response.body["error"] == code
-    assert isinstance(response.body["message"], str) and response.body["message"]
 
 
 def queued_bodies(infra: Any) -> list[dict[str, Any]]:

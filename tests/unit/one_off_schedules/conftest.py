@@ -307,11 +307,6 @@ class Handlers:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh modules wired to moto and fake time."""
     schedules = import_fresh("schedules")

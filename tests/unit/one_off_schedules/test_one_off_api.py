@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.events import assert_json_error
+
 PAYLOAD = {"order_id": "o-123", "amount": 12.5, "items": [1, 2, 3]}
-
-
-def assert_json_error(response: Any, status: int, code: str) -> None:
-    assert response.status == status, response.body
-    assert response.headers["content-type"] == "application/json"
-    assert response.body["error"] == code
-    assert isinstance(response.body["message"], str) and response.body["message"]
 
 
 def assert_nothing_created(infra: Any) -> None:
