@@ -43,6 +43,14 @@ def role_of(resources: dict[str, Any], handler: str) -> str:
     return role
 
 
+def function_role_ids(resources: dict[str, Any]) -> list[str]:
+    """Logical IDs of the execution roles of every Lambda function, one per function."""
+    return [
+        function["Properties"]["Role"]["Fn::GetAtt"][0]
+        for function in of_type(resources, "AWS::Lambda::Function").values()
+    ]
+
+
 def policy_statements(resources: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
     """Every statement of every inline policy attached to the role."""
     statements: list[dict[str, Any]] = []
@@ -55,3 +63,32 @@ def policy_statements(resources: dict[str, Any], role_logical_id: str) -> list[d
 def role_statements(resources: dict[str, Any], handler: str) -> list[dict[str, Any]]:
     """The policy statements of the role of the function with ``handler``."""
     return policy_statements(resources, role_of(resources, handler))
+
+
+def alarm_properties(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """The properties of every CloudWatch alarm."""
+    return [alarm["Properties"] for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+
+
+def alarmed_metric_names(alarms: list[dict[str, Any]]) -> set[str]:
+    """The metric names that the (metric-math) alarms watch through a ``MetricStat``."""
+    return {
+        metric["MetricStat"]["Metric"]["MetricName"]
+        for alarm in alarms
+        for metric in alarm.get("Metrics", [])
+        if "MetricStat" in metric
+    }
+
+
+#: The only actions a policy may grant on ``"*"``: X-Ray has no resource-level permissions.
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def assert_no_wildcard_actions(resources: dict[str, Any]) -> None:
+    """No policy grants a ``*`` action, and only the X-Ray actions are granted on ``"*"``."""
+    for policy_id, policy in of_type(resources, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = as_list(statement["Action"])
+            assert not any("*" in action for action in actions), policy_id
+            if statement["Resource"] == "*":
+                assert set(actions) == XRAY_ACTIONS

@@ -10,7 +10,15 @@ from aws_cdk.assertions import Match, Template
 
 from patterns.function import POWERTOOLS_LAYER_VERSION
 from tests.infra.conftest import SynthesizedStage
-from tests.infra.templates import function_by_handler, of_type, policy_statements
+from tests.infra.templates import (
+    alarm_properties,
+    alarmed_metric_names,
+    assert_no_wildcard_actions,
+    function_by_handler,
+    function_role_ids,
+    of_type,
+    policy_statements,
+)
 
 STACK = "DecoupledInvocation"
 WORKER_TIMEOUT = 30
@@ -115,23 +123,14 @@ def test_functions_are_hardened(resources: dict[str, Any], handler: str) -> None
 
 
 def test_each_function_has_its_own_role(resources: dict[str, Any]) -> None:
-    roles = [
-        f["Properties"]["Role"]["Fn::GetAtt"][0]
-        for f in of_type(resources, "AWS::Lambda::Function").values()
-    ]
+    roles = function_role_ids(resources)
     assert len(roles) == len(set(roles)) == 2
     for role_id in roles:
         assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
 
 
 def test_no_wildcard_actions_and_star_resources_only_for_xray(resources: dict[str, Any]) -> None:
-    for policy_id, policy in of_type(resources, "AWS::IAM::Policy").items():
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            actions = statement["Action"]
-            actions = actions if isinstance(actions, list) else [actions]
-            assert not any("*" in action for action in actions), policy_id
-            if statement["Resource"] == "*":
-                assert set(actions) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert_no_wildcard_actions(resources)
 
 
 def test_api_function_may_write_jobs_and_send_tasks_only(resources: dict[str, Any]) -> None:
@@ -197,13 +196,8 @@ def test_gateway_errors_are_json_like_the_handlers(resources: dict[str, Any]) ->
 def test_alarms_cover_the_failure_modes_and_notify_the_stage_topic(
     resources: dict[str, Any],
 ) -> None:
-    alarms = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()]
-    watched = {
-        metric["MetricStat"]["Metric"]["MetricName"]
-        for alarm in alarms
-        for metric in alarm.get("Metrics", [])
-        if "MetricStat" in metric
-    }
+    alarms = alarm_properties(resources)
+    watched = alarmed_metric_names(alarms)
     # Lambda errors and throttles, DLQ depth, API 5xx and p99 latency, DynamoDB throttles.
     assert watched >= {
         "Errors",

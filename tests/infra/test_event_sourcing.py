@@ -9,7 +9,15 @@ import pytest
 from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
-from tests.infra.templates import function_by_handler, of_type, only, role_statements
+from tests.infra.templates import (
+    alarm_properties,
+    assert_no_wildcard_actions,
+    function_by_handler,
+    function_role_ids,
+    of_type,
+    only,
+    role_statements,
+)
 from tests.support.events import dynamodb_stream_record
 
 STACK = "EventSourcing"
@@ -109,7 +117,7 @@ def test_each_function_has_its_own_role_without_managed_policies(resources: dict
         "account_api.handler",
         "account_publisher.handler",
     }
-    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
+    roles = function_role_ids(resources)
     assert len(set(roles)) == 2
     for role_id in roles:
         assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
@@ -149,13 +157,7 @@ def test_publisher_may_read_the_stream_put_events_and_set_records_aside(
 
 
 def test_no_wildcard_actions_and_star_resources_only_for_xray(resources: dict[str, Any]) -> None:
-    for policy_id, policy in of_type(resources, "AWS::IAM::Policy").items():
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            actions = statement["Action"]
-            actions = actions if isinstance(actions, list) else [actions]
-            assert not any("*" in action for action in actions), policy_id
-            if statement["Resource"] == "*":
-                assert set(actions) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert_no_wildcard_actions(resources)
 
 
 def test_api_function_gets_the_snapshot_interval_and_attempts(resources: dict[str, Any]) -> None:
@@ -279,9 +281,7 @@ def test_commands_are_throttled_harder_than_reads(resources: dict[str, Any]) -> 
 
 
 def test_alarms_watch_the_stream_lag_and_the_failure_queue(resources: dict[str, Any]) -> None:
-    names = {
-        a["Properties"]["AlarmName"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
-    }
+    names = {alarm["AlarmName"] for alarm in alarm_properties(resources)}
     assert "pr-1-EventSourcing-AccountPublisher-Iterator-Age-Max-Critical" in names
     assert "pr-1-EventSourcing-PublisherFailureQueue-Queue-Message-Count-Max-Critical" in names
     assert "pr-1-EventSourcing-AccountApi-Fault-Count-Critical" in names

@@ -9,7 +9,15 @@ import pytest
 from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
-from tests.infra.templates import function_by_handler, of_type, role_statements
+from tests.infra.templates import (
+    alarm_properties,
+    alarmed_metric_names,
+    assert_no_wildcard_actions,
+    function_by_handler,
+    function_role_ids,
+    of_type,
+    role_statements,
+)
 
 STACK = "FanOutFanIn"
 WORKER_TIMEOUT = 30
@@ -195,10 +203,7 @@ def test_ventilator_has_time_and_cpu_for_ten_thousand_sends(resources: dict[str,
 def test_each_function_has_its_own_role_without_managed_policies(
     resources: dict[str, Any],
 ) -> None:
-    roles = [
-        f["Properties"]["Role"]["Fn::GetAtt"][0]
-        for f in of_type(resources, "AWS::Lambda::Function").values()
-    ]
+    roles = function_role_ids(resources)
     assert len(roles) == len(set(roles)) == 3
     for role_id in roles:
         assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
@@ -207,13 +212,7 @@ def test_each_function_has_its_own_role_without_managed_policies(
 def test_no_wildcard_actions_and_star_resources_only_for_xray(
     resources: dict[str, Any],
 ) -> None:
-    for policy_id, policy in of_type(resources, "AWS::IAM::Policy").items():
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            actions = statement["Action"]
-            actions = actions if isinstance(actions, list) else [actions]
-            assert not any("*" in action for action in actions), policy_id
-            if statement["Resource"] == "*":
-                assert set(actions) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert_no_wildcard_actions(resources)
 
 
 def test_api_function_may_record_jobs_and_send_subtasks_only(resources: dict[str, Any]) -> None:
@@ -286,15 +285,10 @@ def test_submissions_are_throttled_harder_than_polls(resources: dict[str, Any]) 
 
 
 def test_alarms_cover_the_failure_modes(resources: dict[str, Any]) -> None:
-    alarms = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    alarms = alarm_properties(resources)
     names = {alarm["AlarmName"] for alarm in alarms}
     assert all(name.startswith("pr-1-FanOutFanIn-") for name in names)
-    watched = {
-        metric["MetricStat"]["Metric"]["MetricName"]
-        for alarm in alarms
-        for metric in alarm.get("Metrics", [])
-        if "MetricStat" in metric
-    }
+    watched = alarmed_metric_names(alarms)
     assert watched >= {
         "Errors",
         "Throttles",

@@ -11,7 +11,13 @@ import pytest
 from patterns.recursive_processor import RecursiveProcessor
 from patterns.stage_settings import StageSettings
 from tests.infra.conftest import SynthesizedStage
-from tests.infra.templates import as_list, of_type, policy_statements
+from tests.infra.templates import (
+    alarm_properties,
+    alarmed_metric_names,
+    as_list,
+    of_type,
+    policy_statements,
+)
 
 STACK = "RecursiveProcessor"
 HANDLER = "batch_processor.handler"
@@ -254,13 +260,8 @@ def test_run_api_is_iam_authorized_and_may_only_read_runs(resources: dict[str, A
 
 
 def test_alarms_cover_errors_throttles_failures_and_the_table(resources: dict[str, Any]) -> None:
-    alarms = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()]
-    watched = {
-        metric["MetricStat"]["Metric"]["MetricName"]
-        for alarm in alarms
-        for metric in alarm.get("Metrics", [])
-        if "MetricStat" in metric
-    }
+    alarms = alarm_properties(resources)
+    watched = alarmed_metric_names(alarms)
     assert watched >= {
         "Errors",
         "Throttles",
