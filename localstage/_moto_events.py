@@ -12,56 +12,14 @@ clears it); the path never reaches moto.
 from __future__ import annotations
 
 import json
-import threading
-import urllib.parse
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from localstage._moto_journal import Journal
+
 JOURNAL_PATH = "/_localstage/events/journal"
-_MAX_WAIT_SECONDS = 5.0
 #: Without a reader (moto used without a stage) the oldest entries are dropped.
 MAX_JOURNAL_ENTRIES = 100_000
-
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class EventJournal:
-    """Events accepted by PutEvents, in order, until the parent reads them."""
-
-    def __init__(self) -> None:
-        self._events: list[dict[str, Any]] = []
-        self._ready = threading.Condition()
-
-    def append(self, entry: dict[str, Any]) -> None:
-        with self._ready:
-            self._events.append(entry)
-            del self._events[:-MAX_JOURNAL_ENTRIES]
-            self._ready.notify_all()
-
-    def take(self, wait: float) -> list[dict[str, Any]]:
-        with self._ready:
-            if not self._events:
-                self._ready.wait(min(max(wait, 0.0), _MAX_WAIT_SECONDS))
-            taken, self._events = self._events, []
-            return taken
-
-    def middleware(self, app: WsgiApp) -> WsgiApp:
-        """Serve the journal path; everything else goes to ``app``."""
-
-        def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") != JOURNAL_PATH:
-                return app(environ, start_response)
-            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            wait = float((query.get("wait") or ["0"])[0])
-            body = json.dumps(self.take(wait)).encode()
-            start_response(
-                "200 OK",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-            )
-            return [body]
-
-        return call
 
 
 def _event_time(value: Any) -> str:
@@ -78,11 +36,11 @@ def _event_time(value: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def install() -> EventJournal:
+def install() -> Journal:
     """Switch moto's own event delivery off and journal every accepted entry."""
     from moto.events.models import EventsBackend, Rule
 
-    journal = EventJournal()
+    journal = Journal(JOURNAL_PATH, max_entries=MAX_JOURNAL_ENTRIES)
     put_events = EventsBackend.put_events
 
     def no_delivery(self: Any, original_event: Any, transform_input: bool = True) -> None:
