@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from localstage.events import dynamodb_stream_record
-from localstage.sources import EventSource, event_source, mapping_service
+from localstage.sources import EventSource, event_source, mapping_service, report_once
 from localstage.sources.event_patterns import matches
 from localstage.sources.event_patterns import parse as parse_pattern
 
@@ -447,16 +447,5 @@ class DynamoDBStreamMapping:
             return str(self._sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"])
 
     def _report(self, message: str) -> None:
-        if message == self.last_error:
-            return
-        self.last_error = message
-        self.stage.logs.write(
-            self.function.spec.label,
-            json.dumps(
-                {
-                    "type": "localstage.eventSourceMapping",
-                    "source": self.stream_arn,
-                    "error": message,
-                }
-            ),
-        )
+        record = {"type": "localstage.eventSourceMapping", "source": self.stream_arn}
+        report_once(self, self.stage.logs, self.function.spec.label, {**record, "error": message})

@@ -37,7 +37,7 @@ import threading
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from localstage.sources import EventSource, event_source
+from localstage.sources import EventSource, event_source, report_once
 from localstage.sources.event_patterns import matches
 from localstage.sources.event_patterns import parse as parse_pattern
 
@@ -356,9 +356,5 @@ class EventBridgeDelivery:
             self._report(f"dead-letter queue {queue} failed: {failure}")
 
     def _report(self, message: str) -> None:
-        if message == self.last_error:
-            return
-        self.last_error = message
-        self.stage.logs.write(
-            "EventBridge", json.dumps({"type": "localstage.eventBridge", "error": message})
-        )
+        record = {"type": "localstage.eventBridge", "error": message}
+        report_once(self, self.stage.logs, "EventBridge", record)

@@ -14,14 +14,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from localstage.events import sqs_record
-from localstage.sources import EventSource, event_source, mapping_service
+from localstage.sources import EventSource, event_source, mapping_service, report_once
 
 if TYPE_CHECKING:
     from localstage.deploy import Resource
@@ -207,16 +206,5 @@ class SqsEventSourceMapping:
 
     def _report(self, message: str) -> None:
         # A lasting problem (say a role without sqs:ReceiveMessage) is logged once.
-        if message == self.last_error:
-            return
-        self.last_error = message
-        self.stage.logs.write(
-            self.function.spec.label,
-            json.dumps(
-                {
-                    "type": "localstage.eventSourceMapping",
-                    "source": self.queue_arn,
-                    "error": message,
-                }
-            ),
-        )
+        record = {"type": "localstage.eventSourceMapping", "source": self.queue_arn}
+        report_once(self, self.stage.logs, self.function.spec.label, {**record, "error": message})
