@@ -16,7 +16,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from localstage.stage import LocalStage
-from tests.localstage.tiny import write_assembly
+from tests.localstage.tiny import role_resource, write_assembly
 
 HANDLER = """
 import json
@@ -108,21 +108,7 @@ TEMPLATE: dict[str, Any] = {
         "RuleQueue": {"Type": "AWS::SQS::Queue", "Properties": {}},
         "TransformedQueue": {"Type": "AWS::SQS::Queue", "Properties": {}},
         "BusDeadLetters": {"Type": "AWS::SQS::Queue", "Properties": {}},
-        "Role": {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            },
-        },
+        "Role": role_resource(),
         "RolePolicy": {
             "Type": "AWS::IAM::Policy",
             "Properties": {

@@ -98,6 +98,25 @@ def _function(
     }
 
 
+def role_resource(service: str = "lambda.amazonaws.com") -> dict[str, Any]:
+    """An ``AWS::IAM::Role`` that ``service`` may assume (its policies are separate)."""
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": service},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        },
+    }
+
+
 def _role(
     actions: list[str], name: str = "Role", queue_actions: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -113,21 +132,7 @@ def _role(
             }
         )
     return {
-        name: {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            },
-        },
+        name: role_resource(),
         f"{name}Policy": {
             "Type": "AWS::IAM::Policy",
             "Properties": {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.localstage.tiny import role_resource
+
 ASSET = "0123456789abcdef"
 
 HANDLER = """
@@ -86,23 +88,7 @@ def _function(
 
 
 def _role(name: str, service: str = "lambda.amazonaws.com") -> dict[str, Any]:
-    return {
-        name: {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": service},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            },
-        }
-    }
+    return {name: role_resource(service)}
 
 
 def _policy(name: str, role: str, statements: list[tuple[str, list[str]]]) -> dict[str, Any]:
