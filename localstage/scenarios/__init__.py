@@ -53,6 +53,40 @@ class Transcript:
         self.say(f"{response.method} /{path}{request} -> {response.status} {_short(response.body)}")
 
 
+def post_accepted(target: Target, api: str, path: str, body: dict[str, Any]) -> HttpResponse:
+    """POST ``body`` to an asynchronous API; fails unless it answered 202 with a Location.
+
+    Examples
+    --------
+    >>> post_accepted(target, api, "jobs", {"task": "thumbnail"})  # doctest: +SKIP
+    """
+    response = target.call_api(api, "POST", path, json_body=body)
+    if response.status != 202 or "location" not in response.headers:
+        raise ScenarioFailedError(f"POST /{path} answered {response.status}: {response.body}")
+    return response
+
+
+def poll_until_done(
+    target: Target, api: str, location: str, *, description: str, timeout: float, interval: float
+) -> HttpResponse:
+    """GET ``location`` until it answers 200; 202 means still in progress, anything else fails.
+
+    Examples
+    --------
+    >>> poll_until_done(  # doctest: +SKIP
+    ...     target, api, "/api/jobs/1", description="job 1 to finish", timeout=30, interval=0.3
+    ... )
+    """
+
+    def done() -> HttpResponse | None:
+        response = target.call_api(api, "GET", location)
+        if response.status not in (200, 202):
+            raise ScenarioFailedError(f"GET {location} answered {response.status}: {response.body}")
+        return response if response.status == 200 else None
+
+    return target.wait_for(description, done, timeout=timeout, interval=interval)
+
+
 def _short(value: Any, limit: int = 110) -> str:
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     return text if len(text) <= limit else text[: limit - 3] + "..."

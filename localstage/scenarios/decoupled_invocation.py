@@ -5,7 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 
-from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
+from localstage.scenarios import (
+    Scenario,
+    ScenarioFailedError,
+    Transcript,
+    poll_until_done,
+    post_accepted,
+)
 from localstage.target import HttpResponse, Target
 
 STACK = "DecoupledInvocation"
@@ -18,26 +24,21 @@ DEAD_LETTER_TIMEOUT = 90.0
 
 def submit(target: Target, job: dict[str, object]) -> HttpResponse:
     """``POST /jobs``; fails unless the API accepted it with 202 and a Location."""
-    api = target.output(STACK, "ApiUrl")
-    response = target.call_api(api, "POST", "jobs", json_body=job)
-    if response.status != 202 or "location" not in response.headers:
-        raise ScenarioFailedError(f"POST /jobs answered {response.status}: {response.body}")
-    return response
+    return post_accepted(target, target.output(STACK, "ApiUrl"), "jobs", job)
 
 
 def poll_until_finished(
     target: Target, location: str, *, timeout: float = FINISH_TIMEOUT
 ) -> HttpResponse:
     """GET the job until it answers 200 (202 means still in progress)."""
-    api = target.output(STACK, "ApiUrl")
-
-    def finished() -> HttpResponse | None:
-        response = target.call_api(api, "GET", location)
-        if response.status not in (200, 202):
-            raise ScenarioFailedError(f"GET {location} answered {response.status}: {response.body}")
-        return response if response.status == 200 else None
-
-    return target.wait_for(f"job {location} to finish", finished, timeout=timeout, interval=0.3)
+    return poll_until_done(
+        target,
+        target.output(STACK, "ApiUrl"),
+        location,
+        description=f"job {location} to finish",
+        timeout=timeout,
+        interval=0.3,
+    )
 
 
 def happy_path(target: Target, transcript: Transcript) -> None:

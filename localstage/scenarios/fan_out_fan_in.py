@@ -13,7 +13,13 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
+from localstage.scenarios import (
+    Scenario,
+    ScenarioFailedError,
+    Transcript,
+    poll_until_done,
+    post_accepted,
+)
 from localstage.target import HttpResponse, Target
 
 STACK = "FanOutFanIn"
@@ -53,26 +59,18 @@ def api(target: Target) -> str:
 
 def submit(target: Target, job: dict[str, Any]) -> HttpResponse:
     """``POST /jobs``; fails unless the API accepted it with 202 and a Location."""
-    response = target.call_api(api(target), "POST", "jobs", json_body=job)
-    if response.status != 202 or "location" not in response.headers:
-        raise ScenarioFailedError(f"POST /jobs answered {response.status}: {response.body}")
-    return response
+    return post_accepted(target, api(target), "jobs", job)
 
 
 def poll_until_finished(
     target: Target, location: str, *, timeout: float = FINISH_TIMEOUT
 ) -> HttpResponse:
     """GET the job until it answers 200 (202 means RUNNING or REDUCING)."""
-
-    def finished() -> HttpResponse | None:
-        response = target.call_api(api(target), "GET", location)
-        if response.status not in (200, 202):
-            raise ScenarioFailedError(f"GET {location} answered {response.status}: {response.body}")
-        return response if response.status == 200 else None
-
-    return target.wait_for(
-        f"job {location} to finish (the reducer runs from the job table's stream)",
-        finished,
+    return poll_until_done(
+        target,
+        api(target),
+        location,
+        description=f"job {location} to finish (the reducer runs from the job table's stream)",
         timeout=timeout,
         interval=0.5,
     )
