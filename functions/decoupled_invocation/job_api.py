@@ -51,9 +51,7 @@ def _job_location(event: APIGatewayProxyEvent, job_id: str) -> str:
 def create_job() -> Response[str]:
     """``POST /jobs``: store the job, queue it, answer 202 with Location and Retry-After."""
     event = app.current_event
-    raw = requests.decode_body(
-        event.body, is_base64_encoded=bool(event.is_base64_encoded), max_bytes=jobs.MAX_BODY_BYTES
-    )
+    raw = requests.event_body(event, max_bytes=jobs.MAX_BODY_BYTES)
     idempotency_key = requests.idempotency_key(event)
     request = jobs.parse_job_request(raw)
     submission = jobs.submit_job(

@@ -65,12 +65,7 @@ def _job_location(job_id: str) -> str:
 @app.post("/jobs")
 def create_job() -> Response[str]:
     """``POST /jobs``: record the job, send its subtasks, answer 202 with Location."""
-    event = app.current_event
-    raw = requests.decode_body(
-        event.body,
-        is_base64_encoded=bool(event.is_base64_encoded),
-        max_bytes=fan_out.MAX_BODY_BYTES,
-    )
+    raw = requests.event_body(app.current_event, max_bytes=fan_out.MAX_BODY_BYTES)
     request = fan_out.parse_job_request(raw)
     context = app.lambda_context
     view, report = fan_out.submit_job(

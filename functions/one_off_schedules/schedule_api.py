@@ -73,11 +73,7 @@ def _view_body(view: schedules.ScheduleView, location: str) -> dict[str, Any]:
 def create_schedule() -> Response[str]:
     """``POST /schedules``: 201 with the PENDING schedule, 200 for an idempotent retry."""
     event = app.current_event
-    raw = requests.decode_body(
-        event.body,
-        is_base64_encoded=bool(event.is_base64_encoded),
-        max_bytes=schedules.MAX_BODY_BYTES,
-    )
+    raw = requests.event_body(event, max_bytes=schedules.MAX_BODY_BYTES)
     idempotency_key = requests.idempotency_key(event)
     request = schedules.parse_schedule_request(raw)
     submission = schedules.submit_schedule(

@@ -28,6 +28,21 @@ def test_plain_and_base64_bodies_decode_to_the_same_bytes() -> None:
     assert requests.decode_body(None, is_base64_encoded=False, max_bytes=64) == b""
 
 
+def test_event_body_decodes_the_body_of_a_proxy_event() -> None:
+    # GIVEN the same body as text and base64 in REST proxy events WHEN read THEN same bytes
+    text = '{"name":"café"}'
+    encoded = base64.b64encode(text.encode()).decode()
+    plain_event = APIGatewayProxyEvent(api_event("POST", "/jobs", resource="/jobs", body=text))
+    base64_event = APIGatewayProxyEvent(
+        api_event("POST", "/jobs", resource="/jobs", body=encoded, is_base64_encoded=True)
+    )
+    assert requests.event_body(plain_event, max_bytes=64) == text.encode()
+    assert requests.event_body(base64_event, max_bytes=64) == text.encode()
+    # AND the size limit holds
+    with pytest.raises(PayloadTooLargeError):
+        requests.event_body(plain_event, max_bytes=4)
+
+
 @pytest.mark.parametrize("is_base64_encoded", [False, True])
 def test_bodies_over_the_limit_are_payload_too_large(is_base64_encoded: bool) -> None:
     # GIVEN a body one byte over the limit, plain or base64

@@ -60,6 +60,26 @@ def decode_body(body: str | None, *, is_base64_encoded: bool, max_bytes: int) ->
     return raw
 
 
+def event_body(event: APIGatewayProxyEvent, *, max_bytes: int) -> bytes:
+    """The raw body bytes of a REST proxy event (see :func:`decode_body`).
+
+    Raises
+    ------
+    PayloadTooLargeError
+        If the raw body is larger than ``max_bytes``.
+    InvalidRequestError
+        If a base64 body does not decode.
+
+    Examples
+    --------
+    >>> event_body(APIGatewayProxyEvent({"body": '{"a":1}'}), max_bytes=64)
+    b'{"a":1}'
+    """
+    return decode_body(
+        event.body, is_base64_encoded=bool(event.is_base64_encoded), max_bytes=max_bytes
+    )
+
+
 def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
     """Turn a pydantic error into one human-readable line naming the fields.
 
