@@ -31,7 +31,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_env
-from handler_kit.dynamodb import get_consistent, put_if_absent, update_if
+from handler_kit.dynamodb import KeyedTable
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
@@ -39,7 +39,6 @@ from handler_kit.requests import describe_validation_error
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
-    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
 logger = Logger(child=True)
@@ -306,7 +305,7 @@ def job_id_for(caller: str, idempotency_key: str | None) -> str:
 # --------------------------------------------------------------------------- storage
 
 
-class JobStore:
+class JobStore(KeyedTable):
     """The job table. Every status change is a conditional write.
 
     Parameters
@@ -317,46 +316,13 @@ class JobStore:
         Table with partition key ``job_id`` (S) and TTL attribute ``expires_at``.
     """
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table_name = table_name
-
-    def _key(self, job_id: str) -> dict[str, Any]:
-        return {"job_id": {"S": job_id}}
-
-    def _update(
-        self,
-        job_id: str,
-        *,
-        update: str,
-        condition: str,
-        values: Mapping[str, Any],
-        return_new: bool = False,
-    ) -> dict[str, Any] | None:
-        """Run a conditional UpdateItem; None when the condition failed."""
-        return update_if(
-            self._client,
-            self._table_name,
-            self._key(job_id),
-            update=update,
-            condition=condition,
-            values=values,
-            names=("status", "result", "error", "code"),
-            return_new=return_new,
-        )
-
-    def put_new(self, item: Mapping[str, Any]) -> bool:
-        """Create the item unless one with the same ``job_id`` exists; False if it does."""
-        return put_if_absent(self._client, self._table_name, item, key_name="job_id")
-
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        """Strongly consistent read; numbers come back as int/float, not Decimal."""
-        return get_consistent(self._client, self._table_name, self._key(job_id))
+    key_name = "job_id"
+    attribute_names = ("status", "result", "error", "code")
 
     def mark_enqueue_failed(self, job_id: str, now: datetime) -> bool:
         """PENDING to FAILED (``enqueue_failed``); False if the job already left PENDING."""
         return (
-            self._update(
+            self._update_if(
                 job_id,
                 update="SET #status = :failed, #error = :error, updated_at = :now_iso",
                 condition="#status = :pending",
@@ -376,7 +342,7 @@ class JobStore:
     def rearm_enqueue_failed(self, job_id: str, request_hash: str, now: datetime) -> bool:
         """FAILED (``enqueue_failed``) back to PENDING, only before the deadline."""
         return (
-            self._update(
+            self._update_if(
                 job_id,
                 update="SET #status = :pending, updated_at = :now_iso REMOVE #error",
                 condition=(
@@ -406,7 +372,7 @@ class JobStore:
             The claimed item, or None if the job is not claimable (missing, terminal,
             leased by another delivery, or past its deadline).
         """
-        return self._update(
+        return self._update_if(
             job_id,
             update=(
                 "SET #status = :running, lease_owner = :owner,"
@@ -452,7 +418,7 @@ class JobStore:
             else ("#error", JobStatus.FAILED, error)
         )
         return (
-            self._update(
+            self._update_if(
                 job_id,
                 update=(
                     f"SET #status = :status, {field} = :payload, updated_at = :now_iso"
@@ -473,7 +439,7 @@ class JobStore:
     def mark_timed_out(self, job_id: str, now: datetime) -> bool:
         """PENDING/RUNNING past the deadline to TIMED_OUT; False if no longer applicable."""
         return (
-            self._update(
+            self._update_if(
                 job_id,
                 update=(
                     "SET #status = :timed_out, #error = :error, updated_at = :now_iso"

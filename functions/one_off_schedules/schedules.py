@@ -43,7 +43,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,scheduler] is installed, Any otherwise
-    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_scheduler.client import EventBridgeSchedulerClient
 
 logger = Logger(child=True)
@@ -543,10 +542,8 @@ def schedule_id_for(caller: str, idempotency_key: str | None) -> str:
 
 # --------------------------------------------------------------------------- storage
 
-_ATTRIBUTE_NAMES = ("status", "result", "error")
 
-
-class ScheduleStore:
+class ScheduleStore(dynamodb.KeyedTable):
     """The schedule table. Every status change is a conditional write.
 
     Parameters
@@ -557,41 +554,8 @@ class ScheduleStore:
         Table with partition key ``schedule_id`` (S) and TTL attribute ``expires_at``.
     """
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table_name = table_name
-
-    def _key(self, schedule_id: str) -> dict[str, Any]:
-        return {"schedule_id": {"S": schedule_id}}
-
-    def _update(
-        self,
-        schedule_id: str,
-        *,
-        update: str,
-        condition: str,
-        values: Mapping[str, Any],
-        return_new: bool = False,
-    ) -> dict[str, Any] | None:
-        """Run a conditional UpdateItem; None when the condition failed."""
-        return dynamodb.update_if(
-            self._client,
-            self._table_name,
-            self._key(schedule_id),
-            update=update,
-            condition=condition,
-            values=values,
-            names=_ATTRIBUTE_NAMES,
-            return_new=return_new,
-        )
-
-    def put_new(self, item: Mapping[str, Any]) -> bool:
-        """Create the item unless one with the same id exists; False if it does."""
-        return dynamodb.put_if_absent(self._client, self._table_name, item, key_name="schedule_id")
-
-    def get(self, schedule_id: str) -> dict[str, Any] | None:
-        """Strongly consistent read; numbers come back as int/float, not Decimal."""
-        return dynamodb.get_consistent(self._client, self._table_name, self._key(schedule_id))
+    key_name = "schedule_id"
+    attribute_names = ("status", "result", "error")
 
     def delete_unscheduled(self, schedule_id: str) -> bool:
         """Remove a PENDING record whose schedule could not be created."""
@@ -625,7 +589,7 @@ class ScheduleStore:
         dict or None
             The item after the claim, or None if it could not be claimed.
         """
-        return self._update(
+        return self._update_if(
             schedule_id,
             update=(
                 "SET #status = :running, lease_owner = :owner, lease_expires_epoch = :lease,"
@@ -651,7 +615,7 @@ class ScheduleStore:
     ) -> bool:
         """RUNNING to DONE with ``result``, only while this delivery holds the lease."""
         return (
-            self._update(
+            self._update_if(
                 schedule_id,
                 update=(
                     "SET #status = :done, #result = :result, completed_at = :now_iso,"
@@ -674,7 +638,7 @@ class ScheduleStore:
     ) -> bool:
         """RUNNING back to PENDING after a failed attempt, so Lambda's retry can claim it."""
         return (
-            self._update(
+            self._update_if(
                 schedule_id,
                 update=(
                     "SET #status = :pending, last_error = :error, updated_at = :now_iso"
@@ -702,7 +666,7 @@ class ScheduleStore:
     ) -> bool:
         """PENDING/RUNNING to FAILED with the error and the failure record."""
         return (
-            self._update(
+            self._update_if(
                 schedule_id,
                 update=(
                     "SET #status = :failed, #error = :error, failure = :failure,"
@@ -725,7 +689,7 @@ class ScheduleStore:
     def cancel(self, schedule_id: str, now: datetime) -> bool:
         """PENDING to CANCELLED; False if the schedule already left PENDING."""
         return (
-            self._update(
+            self._update_if(
                 schedule_id,
                 update="SET #status = :cancelled, cancelled_at = :now_iso, updated_at = :now_iso",
                 condition="#status = :pending",
@@ -741,7 +705,7 @@ class ScheduleStore:
     def record_schedule_deleted(self, schedule_id: str, now: datetime) -> bool:
         """Note when the schedule was found deleted (the first time only)."""
         return (
-            self._update(
+            self._update_if(
                 schedule_id,
                 update="SET schedule_deleted_at = if_not_exists(schedule_deleted_at, :now_iso)",
                 condition="attribute_exists(schedule_id)",

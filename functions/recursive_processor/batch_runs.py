@@ -40,12 +40,11 @@ from aws_lambda_powertools.utilities.parser.models import S3RecordModel
 from botocore.exceptions import ClientError
 from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
 from handler_kit.config import SettingError, int_env, require_env
-from handler_kit.dynamodb import get_consistent, put_if_absent, update_if
+from handler_kit.dynamodb import KeyedTable
 from handler_kit.errors import InvalidRequestError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,s3,lambda] is installed, Any otherwise
-    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_lambda.client import LambdaClient
     from mypy_boto3_s3.client import S3Client
 
@@ -492,10 +491,7 @@ class RunStatus(StrEnum):
     FAILED = "FAILED"
 
 
-_NAMES = ("status", "offset", "key", "size")
-
-
-class RunStore:
+class RunStore(KeyedTable):
     """The run table (partition key ``run_id``). Every change of a run is conditional.
 
     Parameters
@@ -506,31 +502,19 @@ class RunStore:
         Table with partition key ``run_id`` (S) and TTL attribute ``expires_at``.
     """
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table_name = table_name
+    key_name = "run_id"
+    attribute_names = ("status", "offset", "key", "size")
 
     def _update(
         self, run_id: str, *, update: str, condition: str, values: Mapping[str, Any]
     ) -> bool:
-        updated = update_if(
-            self._client,
-            self._table_name,
-            {"run_id": {"S": run_id}},
-            update=update,
-            condition=condition,
-            values=values,
-            names=_NAMES,
+        return (
+            self._update_if(run_id, update=update, condition=condition, values=values) is not None
         )
-        return updated is not None
 
     def create(self, item: Mapping[str, Any]) -> bool:
         """Store a new run; False if a run with this id exists (a duplicate event)."""
-        return put_if_absent(self._client, self._table_name, item, key_name="run_id")
-
-    def get(self, run_id: str) -> dict[str, Any] | None:
-        """Strongly consistent read; numbers come back as int."""
-        return get_consistent(self._client, self._table_name, {"run_id": {"S": run_id}})
+        return self.put_new(item)
 
     def claim(
         self, run_id: str, *, hop: int, offset: int, owner: str, now_ms: int, expires_ms: int

@@ -98,3 +98,27 @@ def test_other_client_errors_are_raised(client: Any) -> None:
             condition="n = :n",
             values={":n": 1},
         )
+
+
+class ItemStore(dynamodb.KeyedTable):
+    key_name = "item_id"
+    attribute_names = ("status",)
+
+
+def test_keyed_table_puts_reads_and_updates_by_its_key(client: Any) -> None:
+    # GIVEN a store of the table, keyed by item_id
+    store = ItemStore(client, TABLE)
+    # WHEN an item is put twice THEN the second put is refused
+    assert store.put_new({"item_id": "a", "status": "RUNNING"}) is True
+    assert store.put_new({"item_id": "a", "status": "DONE"}) is False
+    # WHEN updated under a condition that holds, then one that does not
+    update = {
+        "update": "SET #status = :done",
+        "condition": "#status = :running",
+        "values": {":done": "DONE", ":running": "RUNNING"},
+    }
+    assert store._update_if("a", return_new=True, **update) == {"item_id": "a", "status": "DONE"}
+    assert store._update_if("a", **update) is None
+    # THEN the consistent read sees the one change; a missing key reads None
+    assert store.get("a") == {"item_id": "a", "status": "DONE"}
+    assert store.get("missing") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -209,3 +209,72 @@ def get_consistent(
     """
     item = client.get_item(TableName=table_name, Key=dict(key), ConsistentRead=True).get("Item")
     return None if item is None else from_attribute_values(item)
+
+
+class KeyedTable:
+    """A table keyed by one string attribute whose items change by conditional writes.
+
+    A pattern's store subclasses it, names its key and the attribute names its
+    expressions write as ``#name``, and adds its own transitions on top of
+    :meth:`_update_if`, :meth:`put_new` and :meth:`get`.
+
+    Parameters
+    ----------
+    client : DynamoDBClient
+        A low-level boto3 DynamoDB client (cheaper to create than the resource).
+    table_name : str
+        The table; its partition key is :attr:`key_name` (S).
+
+    Examples
+    --------
+    >>> class JobStore(KeyedTable):
+    ...     key_name = "job_id"
+    ...     attribute_names = ("status",)
+    >>> store = JobStore(client, "jobs")  # doctest: +SKIP
+    >>> store.put_new({"job_id": "j-1", "status": "PENDING"})  # doctest: +SKIP
+    True
+    """
+
+    #: The partition key attribute (a string).
+    key_name: ClassVar[str]
+    #: Attribute names the store's expressions may write as ``#name``.
+    attribute_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table_name = table_name
+
+    def _key(self, key_value: str) -> dict[str, Any]:
+        return {self.key_name: {"S": key_value}}
+
+    def _update_if(
+        self,
+        key_value: str,
+        *,
+        update: str,
+        condition: str,
+        values: Mapping[str, Any],
+        return_new: bool = False,
+    ) -> dict[str, Any] | None:
+        """Run a conditional UpdateItem on one item; None when the condition failed.
+
+        See :func:`update_if`.
+        """
+        return update_if(
+            self._client,
+            self._table_name,
+            self._key(key_value),
+            update=update,
+            condition=condition,
+            values=values,
+            names=self.attribute_names,
+            return_new=return_new,
+        )
+
+    def put_new(self, item: Mapping[str, Any]) -> bool:
+        """Create the item unless one with the same key exists; False if it does."""
+        return put_if_absent(self._client, self._table_name, item, key_name=self.key_name)
+
+    def get(self, key_value: str) -> dict[str, Any] | None:
+        """Strongly consistent read; numbers come back as int/float, not Decimal."""
+        return get_consistent(self._client, self._table_name, self._key(key_value))
