@@ -4,6 +4,7 @@ a fake clock, and builders for realistic API Gateway (REST v1) and SQS events.""
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 import json
 import sys
@@ -165,9 +166,8 @@ def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
     return Infra(dynamodb=dynamodb, sqs=sqs, table_name=TABLE_NAME, queue_url=queue_url)
 
 
-def import_fresh(name: str) -> ModuleType:
-    """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    return handler_modules.import_fresh(name, HANDLER_MODULES)
+#: Import a handler module anew, so its module-level clients bind to this test's moto.
+import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_MODULES)
 
 
 # --------------------------------------------------------------------------- handler drivers

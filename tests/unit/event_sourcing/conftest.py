@@ -5,6 +5,7 @@ stream publisher that use real AWS event shapes."""
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 import json
 import random
@@ -222,9 +223,8 @@ def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
     )
 
 
-def import_fresh(name: str) -> ModuleType:
-    """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    return handler_modules.import_fresh(name, HANDLER_MODULES)
+#: Import a handler module anew, so its module-level clients bind to this test's moto.
+import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_MODULES)
 
 
 # --------------------------------------------------------------------------- call counting

@@ -5,6 +5,7 @@ mappings (SQS poller and the filtered DynamoDB stream) against moto."""
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 import json
 import sys
@@ -271,9 +272,8 @@ class SerializedClient:
         return call
 
 
-def import_fresh(name: str) -> ModuleType:
-    """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    return handler_modules.import_fresh(name, HANDLER_MODULES)
+#: Import a handler module anew, so its module-level clients bind to this test's moto.
+import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_MODULES)
 
 
 # --------------------------------------------------------------------------- drivers

@@ -10,6 +10,7 @@ plays Lambda's asynchronous invocation: retries on error, and the destination re
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import uuid
@@ -153,9 +154,8 @@ def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
     return Infra(dynamodb=dynamodb, scheduler=scheduler, dead_letter_queue_arn=dlq_arn)
 
 
-def import_fresh(name: str) -> ModuleType:
-    """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    return handler_modules.import_fresh(name, HANDLER_MODULES)
+#: Import a handler module anew, so its module-level clients bind to this test's moto.
+import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_MODULES)
 
 
 # --------------------------------------------------------------------------- drivers

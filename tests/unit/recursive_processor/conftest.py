@@ -5,6 +5,7 @@ module with fake time and an in-memory invoker, and a driver that plays Lambda's
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import sys
@@ -197,9 +198,8 @@ class Processor:
         return results
 
 
-def import_fresh(name: str) -> ModuleType:
-    """Import a handler module anew, so its module-level clients bind to this test's moto."""
-    return handler_modules.import_fresh(name, HANDLER_MODULES)
+#: Import a handler module anew, so its module-level clients bind to this test's moto.
+import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_MODULES)
 
 
 @pytest.fixture
