@@ -7,6 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+#: What every pattern's data table is: on demand, encrypted, expiring items at ``expires_at``.
+EXPIRING_TABLE_PROPERTIES: dict[str, Any] = {
+    "BillingMode": "PAY_PER_REQUEST",
+    "SSESpecification": {"SSEEnabled": True},
+    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+}
+
 
 def as_list(value: Any) -> list[Any]:
     """IAM's "one or many": a single action or resource as a one-item list."""
@@ -92,3 +99,25 @@ def assert_no_wildcard_actions(resources: dict[str, Any]) -> None:
             assert not any("*" in action for action in actions), policy_id
             if statement["Resource"] == "*":
                 assert set(actions) == XRAY_ACTIONS
+
+
+def api_methods(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """The properties of every API Gateway method, each checked to need IAM and validate.
+
+    Every method of every pattern API is IAM-authorized and has a request validator:
+    this fails on one that is not.
+    """
+    methods = [
+        method["Properties"] for method in of_type(resources, "AWS::ApiGateway::Method").values()
+    ]
+    for method in methods:
+        assert method["AuthorizationType"] == "AWS_IAM", method
+        assert "RequestValidatorId" in method, method
+    return methods
+
+
+def request_schema(resources: dict[str, Any], method: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of a method's ``application/json`` request model."""
+    model_id = method["RequestModels"]["application/json"]["Ref"]
+    schema: dict[str, Any] = resources[model_id]["Properties"]["Schema"]
+    return schema

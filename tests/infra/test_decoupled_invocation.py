@@ -11,13 +11,16 @@ from aws_cdk.assertions import Match, Template
 from patterns.function import POWERTOOLS_LAYER_VERSION
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
+    EXPIRING_TABLE_PROPERTIES,
     alarm_properties,
     alarmed_metric_names,
+    api_methods,
     assert_no_wildcard_actions,
     function_by_handler,
     function_role_ids,
     of_type,
     policy_statements,
+    request_schema,
 )
 
 STACK = "DecoupledInvocation"
@@ -50,9 +53,7 @@ def test_job_table_is_on_demand_encrypted_and_expires_items(template: Template) 
         "AWS::DynamoDB::Table",
         {
             "KeySchema": [{"AttributeName": "job_id", "KeyType": "HASH"}],
-            "BillingMode": "PAY_PER_REQUEST",
-            "SSESpecification": {"SSEEnabled": True},
-            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            **EXPIRING_TABLE_PROPERTIES,
         },
     )
 
@@ -159,14 +160,10 @@ def test_worker_may_update_jobs_and_consume_tasks_only(resources: dict[str, Any]
 def test_every_method_needs_iam_and_post_validates_its_body(
     template: Template, resources: dict[str, Any]
 ) -> None:
-    methods = of_type(resources, "AWS::ApiGateway::Method")
-    assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST", "GET"}
-    for method in methods.values():
-        assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
-        assert "RequestValidatorId" in method["Properties"]
-    post = next(m for m in methods.values() if m["Properties"]["HttpMethod"] == "POST")
-    model_id = post["Properties"]["RequestModels"]["application/json"]["Ref"]
-    schema = resources[model_id]["Properties"]["Schema"]
+    methods = api_methods(resources)
+    assert {m["HttpMethod"] for m in methods} == {"POST", "GET"}
+    post = next(m for m in methods if m["HttpMethod"] == "POST")
+    schema = request_schema(resources, post)
     assert schema["additionalProperties"] is False and schema["required"] == ["task"]
     template.has_resource_properties(
         "AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True}

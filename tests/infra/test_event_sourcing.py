@@ -10,12 +10,15 @@ from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
+    EXPIRING_TABLE_PROPERTIES,
     alarm_properties,
+    api_methods,
     assert_no_wildcard_actions,
     function_by_handler,
     function_role_ids,
     of_type,
     only,
+    request_schema,
     role_statements,
 )
 from tests.support.events import dynamodb_stream_record
@@ -68,10 +71,8 @@ def test_event_table_is_keyed_by_account_and_version_with_a_new_image_stream(
                 {"AttributeName": "account_id", "AttributeType": "S"},
                 {"AttributeName": "version", "AttributeType": "N"},
             ],
-            "BillingMode": "PAY_PER_REQUEST",
-            "SSESpecification": {"SSEEnabled": True},
             "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
-            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            **EXPIRING_TABLE_PROPERTIES,
         },
     )
 
@@ -240,24 +241,11 @@ def test_failure_queue_is_encrypted_and_keeps_records_14_days(resources: dict[st
 def test_every_method_needs_iam_and_commands_validate_their_amount(
     resources: dict[str, Any],
 ) -> None:
-    methods = of_type(resources, "AWS::ApiGateway::Method")
-    assert sorted(m["Properties"]["HttpMethod"] for m in methods.values()) == [
-        "GET",
-        "GET",
-        "POST",
-        "POST",
-        "POST",
-    ]
-    schemas = []
-    for method in methods.values():
-        props = method["Properties"]
-        assert props["AuthorizationType"] == "AWS_IAM"
-        assert "RequestValidatorId" in props
-        if "RequestModels" in props:
-            schemas.append(resources[props["RequestModels"]["application/json"]["Ref"]])
+    methods = api_methods(resources)
+    assert sorted(m["HttpMethod"] for m in methods) == ["GET", "GET", "POST", "POST", "POST"]
+    schemas = [request_schema(resources, m) for m in methods if "RequestModels" in m]
     assert len(schemas) == 2
-    for model in schemas:
-        schema = model["Properties"]["Schema"]
+    for schema in schemas:
         assert schema["required"] == ["amount"] and schema["additionalProperties"] is False
         assert schema["properties"]["amount"] == {
             "type": "integer",

@@ -10,12 +10,15 @@ from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
+    EXPIRING_TABLE_PROPERTIES,
     alarm_properties,
     alarmed_metric_names,
+    api_methods,
     assert_no_wildcard_actions,
     function_by_handler,
     function_role_ids,
     of_type,
+    request_schema,
     role_statements,
 )
 
@@ -82,9 +85,7 @@ def test_tables_are_keyed_for_the_counter_and_the_results(resources: dict[str, A
     ]
     assert "StreamSpecification" not in results
     for props in (jobs, results):
-        assert props["BillingMode"] == "PAY_PER_REQUEST"
-        assert props["SSESpecification"] == {"SSEEnabled": True}
-        assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+        assert {key: props[key] for key in EXPIRING_TABLE_PROPERTIES} == EXPIRING_TABLE_PROPERTIES
 
 
 def test_persistent_stage_keeps_tables_and_queues(persistent: SynthesizedStage) -> None:
@@ -257,14 +258,10 @@ def test_reducer_may_query_results_and_transition_jobs_only(resources: dict[str,
 def test_every_method_needs_iam_and_post_validates_its_body(
     resources: dict[str, Any],
 ) -> None:
-    methods = of_type(resources, "AWS::ApiGateway::Method")
-    assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST", "GET"}
-    for method in methods.values():
-        assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
-        assert "RequestValidatorId" in method["Properties"]
-    post = next(m for m in methods.values() if m["Properties"]["HttpMethod"] == "POST")
-    model_id = post["Properties"]["RequestModels"]["application/json"]["Ref"]
-    schema = resources[model_id]["Properties"]["Schema"]
+    methods = api_methods(resources)
+    assert {m["HttpMethod"] for m in methods} == {"POST", "GET"}
+    post = next(m for m in methods if m["HttpMethod"] == "POST")
+    schema = request_schema(resources, post)
     assert schema["additionalProperties"] is False
     assert schema["properties"]["items"]["maxItems"] == 10_000
     assert schema["properties"]["items"]["minItems"] == 1

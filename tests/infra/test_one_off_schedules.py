@@ -10,13 +10,16 @@ from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
+    EXPIRING_TABLE_PROPERTIES,
     alarm_properties,
+    api_methods,
     as_list,
     assert_no_wildcard_actions,
     function_by_handler,
     of_type,
     only,
     policy_statements,
+    request_schema,
     role_of,
 )
 
@@ -103,9 +106,7 @@ def test_table_is_keyed_by_schedule_id_and_expires_records(template: Template) -
         "AWS::DynamoDB::Table",
         {
             "KeySchema": [{"AttributeName": "schedule_id", "KeyType": "HASH"}],
-            "BillingMode": "PAY_PER_REQUEST",
-            "SSESpecification": {"SSEEnabled": True},
-            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            **EXPIRING_TABLE_PROPERTIES,
         },
     )
 
@@ -300,18 +301,10 @@ def test_creator_knows_target_role_dlq_group_and_horizon(resources: dict[str, An
 
 
 def test_every_method_needs_iam_and_post_validates_its_body(resources: dict[str, Any]) -> None:
-    methods = of_type(resources, "AWS::ApiGateway::Method")
-    assert sorted(m["Properties"]["HttpMethod"] for m in methods.values()) == [
-        "DELETE",
-        "GET",
-        "POST",
-    ]
-    for method in methods.values():
-        assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
-        assert "RequestValidatorId" in method["Properties"]
-    post = next(m for m in methods.values() if m["Properties"]["HttpMethod"] == "POST")
-    model_id = post["Properties"]["RequestModels"]["application/json"]["Ref"]
-    schema = resources[model_id]["Properties"]["Schema"]
+    methods = api_methods(resources)
+    assert sorted(m["HttpMethod"] for m in methods) == ["DELETE", "GET", "POST"]
+    post = next(m for m in methods if m["HttpMethod"] == "POST")
+    schema = request_schema(resources, post)
     assert schema["additionalProperties"] is False and schema["required"] == ["at"]
 
 
