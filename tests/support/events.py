@@ -49,6 +49,20 @@ def assert_json_error(response: HttpResponse, status: int, code: str) -> None:
     assert isinstance(response.body["message"], str) and response.body["message"]
 
 
+def request_body(body: str | dict[str, Any] | None, *, base64_body: bool = False) -> str | None:
+    """A proxy event's ``body``: a dict JSON-encoded, base64-encoded like API Gateway if asked.
+
+    Examples
+    --------
+    >>> request_body({"a": 1}, base64_body=True)
+    'eyJhIjogMX0='
+    """
+    text = json.dumps(body) if isinstance(body, dict) else body
+    if base64_body and text is not None:
+        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return text
+
+
 def api_event(
     method: str,
     path: str,

@@ -1,4 +1,4 @@
-"""Loading handler modules in unit tests: fresh imports and the function's environment."""
+"""Handler unit tests: fresh handler imports, the function's environment, moto tables and queues."""
 
 from __future__ import annotations
 
@@ -84,3 +84,32 @@ def table_item(client: Any, table_name: str, key: Mapping[str, Any]) -> dict[str
     """
     raw = client.get_item(TableName=table_name, Key=dict(key), ConsistentRead=True).get("Item")
     return None if raw is None else deserialize_item(raw)
+
+
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    """Messages in a (moto) queue: visible plus in flight."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def settle_batch(
+    sqs: Any, queue_url: str, records: list[dict[str, Any]], response: Mapping[str, Any]
+) -> None:
+    """End a batch as the SQS event source mapping does with a partial batch response.
+
+    The messages that succeeded are deleted; the ones listed in ``batchItemFailures``
+    become visible again at once (as if their visibility timeout had passed).
+    """
+    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    for record in records:
+        if record["messageId"] in failed:
+            sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+            )
+        else:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])

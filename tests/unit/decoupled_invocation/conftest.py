@@ -3,7 +3,6 @@ a fake clock, and builders for realistic API Gateway (REST v1) and SQS events.""
 
 from __future__ import annotations
 
-import base64
 import functools
 import importlib
 import json
@@ -53,9 +52,7 @@ def post_jobs_event(
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:
     """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
-    text = json.dumps(body) if isinstance(body, dict) else body
-    if base64_body and text is not None:
-        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    text = events_support.request_body(body, base64_body=base64_body)
     return api_event(
         "POST",
         "/jobs",
@@ -101,13 +98,7 @@ class Infra:
         return handler_modules.table_item(self.dynamodb, self.table_name, {"job_id": {"S": job_id}})
 
     def queue_depth(self) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return handler_modules.queue_depth(self.sqs, self.queue_url)
 
     def receive_records(self) -> list[dict[str, Any]]:
         """Receive every visible message and turn it into Lambda SQS event records."""
@@ -208,18 +199,7 @@ class Handlers:
         """
         records = self.infra.receive_records()
         response = self.run_worker(sqs_event(*records))
-        failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
-        for record in records:
-            if record["messageId"] in failed:
-                self.infra.sqs.change_message_visibility(
-                    QueueUrl=self.infra.queue_url,
-                    ReceiptHandle=record["receiptHandle"],
-                    VisibilityTimeout=0,
-                )
-            else:
-                self.infra.sqs.delete_message(
-                    QueueUrl=self.infra.queue_url, ReceiptHandle=record["receiptHandle"]
-                )
+        handler_modules.settle_batch(self.infra.sqs, self.infra.queue_url, records, response)
         return response
 
 

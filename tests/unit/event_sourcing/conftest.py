@@ -4,7 +4,6 @@ stream publisher that use real AWS event shapes."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import importlib
 import json
@@ -57,9 +56,7 @@ def command_event(
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:
     """``POST /accounts/{id}/credit|withdraw``; a dict body is JSON-encoded."""
-    text = json.dumps(body) if isinstance(body, dict) else body
-    if base64_body and text is not None:
-        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    text = events_support.request_body(body, base64_body=base64_body)
     return api_event(
         "POST",
         f"/accounts/{account_id}/{command}",
@@ -282,7 +279,7 @@ class Bank:
 
     def open(self, **kwargs: Any) -> HttpResponse:
         body = kwargs.pop("body", None)
-        text = json.dumps(body) if isinstance(body, dict) else body
+        text = events_support.request_body(body)
         return self.call(api_event("POST", "/accounts", resource="/accounts", body=text, **kwargs))
 
     def open_id(self) -> str:

@@ -4,7 +4,6 @@ mappings (SQS poller and the filtered DynamoDB stream) against moto."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import importlib
 import json
@@ -72,9 +71,7 @@ def post_jobs_event(
     body: str | dict[str, Any] | None, *, base64_body: bool = False
 ) -> dict[str, Any]:
     """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
-    text = json.dumps(body) if isinstance(body, dict) else body
-    if base64_body and text is not None:
-        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    text = events_support.request_body(body, base64_body=base64_body)
     return api_event("POST", "/jobs", resource="/jobs", body=text, is_base64_encoded=base64_body)
 
 
@@ -124,13 +121,7 @@ class Infra:
         return sorted(items, key=lambda i: (i["job_id"], i["subtask"]))
 
     def depth(self, queue_url: str) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return handler_modules.queue_depth(self.sqs, queue_url)
 
     def queue_depth(self) -> int:
         return self.depth(self.queue_url)
@@ -324,18 +315,7 @@ class Handlers:
         if duplicate:
             again = self.run_worker(sqs_event(*records))
             assert again == response
-        failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
-        for record in records:
-            if record["messageId"] in failed:
-                self.infra.sqs.change_message_visibility(
-                    QueueUrl=self.infra.queue_url,
-                    ReceiptHandle=record["receiptHandle"],
-                    VisibilityTimeout=0,
-                )
-            else:
-                self.infra.sqs.delete_message(
-                    QueueUrl=self.infra.queue_url, ReceiptHandle=record["receiptHandle"]
-                )
+        handler_modules.settle_batch(self.infra.sqs, self.infra.queue_url, records, response)
         return response
 
     def pump_stream(self, *, duplicate: bool = False) -> list[dict[str, Any]]:

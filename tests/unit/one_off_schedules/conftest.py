@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -67,7 +66,7 @@ def post_event(
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:
     """``POST /schedules``; a dict body is JSON-encoded."""
-    text = json.dumps(body) if isinstance(body, dict) else body
+    text = events_support.request_body(body)
     return api_event(
         "POST", "/schedules", resource="/schedules", body=text, headers=headers, user_arn=user_arn
     )
