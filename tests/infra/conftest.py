@@ -60,6 +60,19 @@ def persistent(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStage:
     return synthesize(PERSISTENT_STAGE, tmp_path_factory.mktemp("cdk-persistent"))
 
 
+@pytest.fixture(scope="module")
+def template(request: pytest.FixtureRequest, ephemeral: SynthesizedStage) -> Template:
+    """The ephemeral stage's template of the stack the test module names in ``STACK``."""
+    return ephemeral.template(request.module.STACK)
+
+
+@pytest.fixture(scope="module")
+def resources(request: pytest.FixtureRequest, ephemeral: SynthesizedStage) -> dict[str, Any]:
+    """The ``Resources`` of the ephemeral stage's ``STACK`` (the test module's) template."""
+    found: dict[str, Any] = ephemeral.template_json(request.module.STACK)["Resources"]
+    return found
+
+
 @pytest.fixture(scope="session", params=["ephemeral", "persistent"])
 def any_stage(request: pytest.FixtureRequest) -> SynthesizedStage:
     stage: SynthesizedStage = request.getfixturevalue(request.param)

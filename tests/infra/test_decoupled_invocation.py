@@ -27,16 +27,6 @@ STACK = "DecoupledInvocation"
 WORKER_TIMEOUT = 30
 
 
-@pytest.fixture(scope="module")
-def template(ephemeral: SynthesizedStage) -> Template:
-    return ephemeral.template(STACK)
-
-
-@pytest.fixture(scope="module")
-def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
-    return ephemeral.template_json(STACK)["Resources"]
-
-
 def actions_on(statements: list[dict[str, Any]], resource_ref: str) -> set[str]:
     found: set[str] = set()
     for statement in statements:

@@ -26,17 +26,6 @@ from tests.support.events import dynamodb_stream_record
 STACK = "EventSourcing"
 
 
-@pytest.fixture(scope="module")
-def template(ephemeral: SynthesizedStage) -> Template:
-    return ephemeral.template(STACK)
-
-
-@pytest.fixture(scope="module")
-def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
-    resources: dict[str, Any] = ephemeral.template_json(STACK)["Resources"]
-    return resources
-
-
 def grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
     """``{resource (as JSON): actions}`` of the role's Allow statements."""
     found: dict[str, set[str]] = {}

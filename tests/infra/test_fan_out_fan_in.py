@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
@@ -30,16 +29,6 @@ REDUCER_FILTER = {
     "eventName": ["MODIFY"],
     "dynamodb": {"NewImage": {"remaining": {"N": ["0"]}, "status": {"S": ["RUNNING"]}}},
 }
-
-
-@pytest.fixture(scope="module")
-def template(ephemeral: SynthesizedStage) -> Template:
-    return ephemeral.template(STACK)
-
-
-@pytest.fixture(scope="module")
-def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
-    return ephemeral.template_json(STACK)["Resources"]
 
 
 def table_id(resources: dict[str, Any], sort_key: bool) -> str:

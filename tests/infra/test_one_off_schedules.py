@@ -27,16 +27,6 @@ STACK = "OneOffSchedules"
 HANDLERS = ("schedule_api.handler", "schedule_executor.handler", "schedule_cleanup.handler")
 
 
-@pytest.fixture(scope="module")
-def template(ephemeral: SynthesizedStage) -> Template:
-    return ephemeral.template(STACK)
-
-
-@pytest.fixture(scope="module")
-def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
-    return ephemeral.template_json(STACK)["Resources"]
-
-
 def statements_with(statements: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
     """The statements granting any action that starts with ``prefix`` (e.g. "scheduler:")."""
     return [s for s in statements if any(a.startswith(prefix) for a in as_list(s["Action"]))]

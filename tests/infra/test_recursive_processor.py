@@ -28,11 +28,6 @@ def resources_of(stage: SynthesizedStage) -> dict[str, Any]:
     return resources
 
 
-@pytest.fixture(scope="module")
-def resources(ephemeral: SynthesizedStage) -> dict[str, Any]:
-    return resources_of(ephemeral)
-
-
 def processor(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     (match,) = [
         (k, v)
