@@ -8,15 +8,12 @@ ventilator: it records the job, then sends its subtasks in parallel before answe
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import boto3
 import fan_out
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from handler_kit import requests, responses
 from handler_kit.clock import Clock, Sleep, utc_now
@@ -124,10 +121,5 @@ def _ventilation_failed(exc: fan_out.VentilationFailedError) -> Response[str]:
     )
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Lambda entry point (``fan_out_api.handler``)."""
-    return app.resolve(event, context)
+#: Lambda entry point (``fan_out_api.handler``).
+handler = responses.rest_api_handler(app, logger=logger, metrics=metrics)

@@ -13,10 +13,8 @@ import boto3
 import schedules
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from handler_kit import requests, responses
 from handler_kit.clock import Clock, utc_now
@@ -145,10 +143,5 @@ def _create_failed(exc: schedules.ScheduleCreateFailedError) -> Response[str]:
     )
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Lambda entry point (``schedule_api.handler``)."""
-    return app.resolve(event, context)
+#: Lambda entry point (``schedule_api.handler``).
+handler = responses.rest_api_handler(app, logger=logger, metrics=metrics)

@@ -6,14 +6,10 @@ response. Client errors are JSON ``{"error", "message"}`` 4xx.
 
 from __future__ import annotations
 
-from typing import Any
-
 import batch_runs
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from handler_kit import responses
 from handler_kit.config import require_env
@@ -49,9 +45,5 @@ def _run_not_found(exc: batch_runs.RunNotFoundError) -> Response[str]:
     return responses.error_response(404, "not_found", str(exc), NO_STORE)
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Lambda entry point (``run_api.handler``)."""
-    return app.resolve(event, context)
+#: Lambda entry point (``run_api.handler``).
+handler = responses.rest_api_handler(app, logger=logger)

@@ -6,8 +6,9 @@ import base64
 from typing import Any
 
 import pytest
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from handler_kit import requests, responses
 from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, PayloadTooLargeError
@@ -207,3 +208,31 @@ def test_json_responses_are_compact_with_their_headers() -> None:
     assert response.status == 200 and response.body == {"ok": True}
     assert response.headers["location"] == "/ok"
     assert responses.json_response(201, {"a": [1, 2]}).body == '{"a":[1,2]}'
+
+
+@pytest.mark.parametrize("with_metrics", [False, True])
+def test_rest_api_handler_resolves_with_the_request_id_as_correlation_id(
+    with_metrics: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an API's entry point, with or without metrics, whose route counts a metric
+    logger = Logger(service="handler-kit-test")
+    metrics = Metrics(namespace="HandlerKitTest", service="handler-kit-test")
+    app = APIGatewayRestResolver()
+
+    @app.get("/ok")
+    def ok() -> Response[str]:
+        metrics.add_metric(name="OkServed", unit=MetricUnit.Count, value=1)
+        return responses.json_response(200, {"ok": True})
+
+    handler = responses.rest_api_handler(
+        app, logger=logger, metrics=metrics if with_metrics else None
+    )
+    event = api_event("GET", "/ok", resource="/ok")
+    # WHEN invoked
+    response = HttpResponse.from_proxy(handler(event, FakeLambdaContext()))
+    # THEN the app answered and the logs carry the request id as correlation id
+    assert response.status == 200 and response.body == {"ok": True}
+    assert logger.get_correlation_id() == event["requestContext"]["requestId"]
+    # AND with metrics, the invocation's metrics were flushed (as EMF) at its end
+    assert ('"OkServed"' in capsys.readouterr().out) is with_metrics
+    metrics.clear_metrics()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, PayloadTooLargeError
+
+#: A Lambda entry point.
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
 def json_response(
@@ -94,3 +99,39 @@ def register_error_handlers(
         event = app.current_event
         message = f"no route for {event.http_method} {event.path}"
         return error_response(404, "not_found", message, extra)
+
+
+def rest_api_handler(
+    app: APIGatewayRestResolver, *, logger: Logger, metrics: Metrics | None = None
+) -> LambdaHandler:
+    """The Lambda entry point of a REST API: resolve the event with ``app``.
+
+    Each invocation's logs carry the Lambda context and the API request id as
+    correlation id (state of the previous invocation cleared); with ``metrics``, its
+    metrics (and a cold start metric) are flushed at the end.
+
+    Parameters
+    ----------
+    app : APIGatewayRestResolver
+        The API's resolver, routes and error handlers registered.
+    logger : Logger
+        The function's logger.
+    metrics : Metrics, optional
+        The function's metrics, if it publishes any.
+
+    Examples
+    --------
+    >>> app = APIGatewayRestResolver()
+    >>> handler = rest_api_handler(app, logger=Logger(service="docs"))
+    """
+
+    def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    entry: LambdaHandler = resolve
+    if metrics is not None:
+        entry = metrics.log_metrics(capture_cold_start_metric=True)(entry)
+    handler: LambdaHandler = logger.inject_lambda_context(
+        correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+    )(entry)
+    return handler
