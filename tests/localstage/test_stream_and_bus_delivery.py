@@ -16,7 +16,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from localstage.stage import LocalStage
-from tests.localstage.tiny import role_resource, write_assembly
+from tests.localstage.tiny import function_resource, role_resource, write_assembly
 
 HANDLER = """
 import json
@@ -68,18 +68,14 @@ STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynam
 
 
 def _function(handler: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Runtime": "python3.14",
-            "Handler": handler,
-            "Timeout": 10,
-            "Code": {"S3Bucket": "assets", "S3Key": "0123456789abcdef.zip"},
-            "Role": {"Fn::GetAtt": ["Role", "Arn"]},
-            "Environment": {"Variables": {"PROCESSED_TABLE": {"Ref": "Processed"}}},
-        },
-        "DependsOn": ["RolePolicy"],
-    }
+    return function_resource(
+        handler,
+        "Role",
+        timeout=10,
+        environment={"PROCESSED_TABLE": {"Ref": "Processed"}},
+        code={"S3Bucket": "assets", "S3Key": "0123456789abcdef.zip"},
+        depends_on=["RolePolicy"],
+    )
 
 
 def _table(stream: bool) -> dict[str, Any]:

@@ -80,22 +80,50 @@ def http(event, context):
 """
 
 
-def _function(
-    handler: str, role: str, timeout: int = 5, layers: list[Any] | None = None
+def function_resource(
+    handler: str,
+    role: str,
+    *,
+    timeout: int,
+    environment: dict[str, Any],
+    code: dict[str, Any] | None = None,
+    depends_on: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """An ``AWS::Lambda::Function`` on Python 3.14 running ``handler`` as ``role``.
+
+    ``code`` defaults to the asset :data:`ASSET` in the account's asset bucket;
+    ``extra`` adds properties (layers, destinations, ...).
+    """
+    resource: dict[str, Any] = {
         "Type": "AWS::Lambda::Function",
         "Properties": {
-            **({"Layers": layers} if layers else {}),
             "Runtime": "python3.14",
             "Handler": handler,
             "Timeout": timeout,
-            "Code": {"S3Bucket": {"Fn::Sub": "assets-${AWS::AccountId}"}, "S3Key": f"{ASSET}.zip"},
+            "Code": code
+            or {"S3Bucket": {"Fn::Sub": "assets-${AWS::AccountId}"}, "S3Key": f"{ASSET}.zip"},
             "Role": {"Fn::GetAtt": [role, "Arn"]},
-            "Environment": {"Variables": {"TABLE_NAME": {"Ref": "Table"}}},
+            "Environment": {"Variables": environment},
+            **(extra or {}),
         },
-        "DependsOn": [f"{role}Policy"],
     }
+    if depends_on:
+        resource["DependsOn"] = depends_on
+    return resource
+
+
+def _function(
+    handler: str, role: str, timeout: int = 5, layers: list[Any] | None = None
+) -> dict[str, Any]:
+    return function_resource(
+        handler,
+        role,
+        timeout=timeout,
+        environment={"TABLE_NAME": {"Ref": "Table"}},
+        depends_on=[f"{role}Policy"],
+        extra={"Layers": layers} if layers else None,
+    )
 
 
 def role_resource(service: str = "lambda.amazonaws.com") -> dict[str, Any]:

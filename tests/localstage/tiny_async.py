@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.localstage.tiny import role_resource
+from tests.localstage.tiny import function_resource, role_resource
 
 ASSET = "0123456789abcdef"
 
@@ -73,18 +73,7 @@ def _function(
     environment: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Runtime": "python3.14",
-            "Handler": handler,
-            "Timeout": 10,
-            "Code": {"S3Bucket": {"Fn::Sub": "assets-${AWS::AccountId}"}, "S3Key": f"{ASSET}.zip"},
-            "Role": {"Fn::GetAtt": [role, "Arn"]},
-            "Environment": {"Variables": environment or {}},
-            **(extra or {}),
-        },
-    }
+    return function_resource(handler, role, timeout=10, environment=environment or {}, extra=extra)
 
 
 def _role(name: str, service: str = "lambda.amazonaws.com") -> dict[str, Any]:
