@@ -35,7 +35,7 @@ from handler_kit.dynamodb import KeyedTable
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
-from handler_kit.requests import describe_validation_error
+from handler_kit.requests import describe_validation_error, request_fingerprint, resource_id_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -287,19 +287,12 @@ def parse_task_message(body: str) -> TaskMessage:
 
 def request_hash(request: JobRequest) -> str:
     """SHA-256 of the canonical JSON of the validated request (defaults included)."""
-    canonical = json.dumps(request.model_dump(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return request_fingerprint(request)
 
 
 def job_id_for(caller: str, idempotency_key: str | None) -> str:
-    """Job id: deterministic uuid5 over (caller, key) when a key is given, else uuid4.
-
-    Scoping by caller keeps two callers using the same key apart.
-    """
-    if idempotency_key is None:
-        return str(uuid.uuid4())
-    # The key is printable ASCII, so the newline cannot be forged from inside it.
-    return str(uuid.uuid5(JOB_ID_NAMESPACE, f"{caller}\n{idempotency_key}"))
+    """Job id: deterministic uuid5 over (caller, key) when a key is given, else uuid4."""
+    return resource_id_for(JOB_ID_NAMESPACE, caller, idempotency_key)
 
 
 # --------------------------------------------------------------------------- storage

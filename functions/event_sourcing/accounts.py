@@ -473,10 +473,7 @@ def decode_cursor(value: str | None) -> int:
 
 def account_id_for(caller: str, idempotency_key: str | None) -> str:
     """New account id: uuid5 over (caller, key) when a key is given, else uuid4."""
-    if idempotency_key is None:
-        return str(uuid.uuid4())
-    # The key is printable ASCII, so the newline cannot be forged from inside it.
-    return str(uuid.uuid5(ACCOUNT_ID_NAMESPACE, f"{caller}\n{idempotency_key}"))
+    return requests.resource_id_for(ACCOUNT_ID_NAMESPACE, caller, idempotency_key)
 
 
 def idempotency_record_id(caller: str, account_id: str, idempotency_key: str) -> str:

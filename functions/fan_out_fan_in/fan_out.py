@@ -36,9 +36,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit import dynamodb
 from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_env
+from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
-from handler_kit.requests import describe_validation_error
+from handler_kit.requests import describe_validation_error, request_fingerprint, resource_id_for
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -59,6 +60,9 @@ SQS_BATCH_SIZE = 10
 SEND_ATTEMPTS = 5
 #: Attempts at one TransactWriteItems that DynamoDB cancels for a TransactionConflict.
 TRANSACTION_ATTEMPTS = 4
+
+#: Namespace of the job ids derived from (caller, Idempotency-Key).
+JOB_ID_NAMESPACE = uuid.UUID("3d5b1f8e-9c0a-5e4d-8b7f-1a2c3e4d5f60")
 
 _HEX = "[0-9a-fA-F]"
 _UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
@@ -765,12 +769,21 @@ def ventilate(
 
 
 def new_job_item(
-    job_id: str, request: JobRequest, *, now: datetime, settings: FanOutSettings
+    job_id: str,
+    request: JobRequest,
+    *,
+    now: datetime,
+    settings: FanOutSettings,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """The RUNNING item written before any subtask is sent: the counter starts at N."""
+    """The RUNNING item written before any subtask is sent: the counter starts at N.
+
+    A keyed job also keeps its key and the request's fingerprint, so a retry can be
+    told from a reuse of the key for another request.
+    """
     created = epoch_seconds(now)
     created_at = iso_timestamp(now)
-    return {
+    item: dict[str, Any] = {
         "job_id": job_id,
         "status": JobStatus.RUNNING.value,
         "total": request.total,
@@ -784,6 +797,10 @@ def new_job_item(
         "updated_at": created_at,
         "request": request.summary(),
     }
+    if idempotency_key is not None:
+        item["idempotency_key"] = idempotency_key
+        item["request_hash"] = request_fingerprint(request)
+    return item
 
 
 def subtask_messages(job_id: str, request: JobRequest) -> list[SubtaskMessage]:
@@ -837,6 +854,25 @@ def get_job_view(store: JobStore, job_id: str, *, now: datetime) -> JobView:
     return job_view(item, now)
 
 
+@dataclass(frozen=True)
+class Submission:
+    """Outcome of :func:`submit_job`.
+
+    Attributes
+    ----------
+    view : JobView
+        The job as the client sees it.
+    report : VentilationReport
+        What this call sent (nothing for a retry answered from the existing job).
+    created : bool
+        False when a retry with the same Idempotency-Key found the existing job.
+    """
+
+    view: JobView
+    report: VentilationReport
+    created: bool
+
+
 def submit_job(
     store: JobStore,
     queue: SubtaskQueue,
@@ -844,26 +880,37 @@ def submit_job(
     *,
     now: datetime,
     settings: FanOutSettings,
+    caller: str = "anonymous",
+    idempotency_key: str | None = None,
     sleep: Sleep = time.sleep,
     time_left: Callable[[], float] = lambda: math.inf,
-) -> tuple[JobView, VentilationReport]:
+) -> Submission:
     """Record the job (remaining = N), then send its N subtasks (``POST /jobs``).
 
     The item is written first so a worker can never receive a subtask of a job that
     does not exist, and the counter can never reach 0 before every subtask is counted.
+    With an ``idempotency_key`` the job id is derived from (caller, key): a retry finds
+    the job its first attempt wrote and sends nothing again.
 
     Raises
     ------
     VentilationFailedError
         Some subtasks could not be queued; the job is now FAILED (``ventilation_failed``)
         and results of the subtasks that were sent are refused.
+    IdempotencyKeyReusedError
+        The key was used before with a different request.
     JobIdCollisionError
         A random job id already existed (practically impossible).
     """
-    job_id = str(uuid.uuid4())
-    item = new_job_item(job_id, request, now=now, settings=settings)
+    job_id = resource_id_for(JOB_ID_NAMESPACE, caller, idempotency_key)
+    item = new_job_item(
+        job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
+    )
     if not store.put_new(item):
-        raise JobIdCollisionError(f"job id {job_id} already exists")
+        if idempotency_key is None:
+            raise JobIdCollisionError(f"job id {job_id} already exists")
+        view = _replay(store, job_id, item["request_hash"], now)
+        return Submission(view=view, report=VentilationReport(), created=False)
     report = ventilate(
         queue,
         subtask_messages(job_id, request),
@@ -875,9 +922,22 @@ def submit_job(
         store.mark_ventilation_failed(job_id, unsent=len(report.unsent), now=now)
         raise VentilationFailedError(
             f"{len(report.unsent)} of {request.total} subtasks could not be queued; "
-            f"job {job_id} is FAILED, submit it again"
+            f"job {job_id} is FAILED, submit it again (with a new Idempotency-Key)"
         )
-    return job_view(item, now), report
+    return Submission(view=job_view(item, now), report=report, created=True)
+
+
+def _replay(store: JobStore, job_id: str, expected_hash: str, now: datetime) -> JobView:
+    """Answer a retry with the same Idempotency-Key from the job its first attempt wrote."""
+    existing = store.get(job_id)
+    if existing is None:
+        # Expired (TTL) between the failed put and this read: the client may retry.
+        raise VentilationFailedError("the job changed while it was being read; retry the request")
+    if existing.get("request_hash") != expected_hash:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was already used with a different request body"
+        )
+    return job_view(existing, now)
 
 
 # --------------------------------------------------------------------------- worker logic

@@ -61,24 +61,37 @@ def _job_location(job_id: str) -> str:
 
 @app.post("/jobs")
 def create_job() -> Response[str]:
-    """``POST /jobs``: record the job, send its subtasks, answer 202 with Location."""
-    raw = requests.event_body(app.current_event, max_bytes=fan_out.MAX_BODY_BYTES)
+    """``POST /jobs``: record the job, send its subtasks, answer 202 with Location.
+
+    A retry with the same ``Idempotency-Key`` (same caller, same body) answers from the
+    job the first attempt recorded and sends nothing; another body with that key: 422.
+    """
+    event = app.current_event
+    raw = requests.event_body(event, max_bytes=fan_out.MAX_BODY_BYTES)
+    idempotency_key = requests.idempotency_key(event)
     request = fan_out.parse_job_request(raw)
     context = app.lambda_context
-    view, report = fan_out.submit_job(
+    submission = fan_out.submit_job(
         store,
         queue,
         request,
         now=clock(),
         settings=SETTINGS,
+        caller=requests.caller(event),
+        idempotency_key=idempotency_key,
         sleep=sleep,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS,
     )
+    view, report = submission.view, submission.report
     logger.append_keys(job_id=view.job_id)
-    metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="SubtasksSent", unit=MetricUnit.Count, value=report.sent)
-    metrics.add_metric(name="SendMessageBatchCalls", unit=MetricUnit.Count, value=report.calls)
-    logger.info("job ventilated", total=view.total, send_calls=report.calls)
+    if submission.created:
+        metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="SubtasksSent", unit=MetricUnit.Count, value=report.sent)
+        metrics.add_metric(name="SendMessageBatchCalls", unit=MetricUnit.Count, value=report.calls)
+        logger.info("job ventilated", total=view.total, send_calls=report.calls)
+    else:
+        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+        logger.info("idempotent retry answered from the existing job", status=view.status.value)
     location = _job_location(view.job_id)
     return responses.json_response(
         202,

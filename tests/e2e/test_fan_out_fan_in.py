@@ -7,6 +7,7 @@ the API documents it), never read back from the stage.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,8 +29,10 @@ def _api(target: Target) -> str:
     return target.output(STACK, "ApiUrl")
 
 
-def _submit(target: Target, job: dict[str, Any]) -> HttpResponse:
-    return target.call_api(_api(target), "POST", "jobs", json_body=job)
+def _submit(
+    target: Target, job: dict[str, Any], headers: dict[str, str] | None = None
+) -> HttpResponse:
+    return target.call_api(_api(target), "POST", "jobs", json_body=job, headers=headers)
 
 
 def _poll(target: Target, location: str) -> HttpResponse:
@@ -144,6 +147,34 @@ def test_bad_input_is_refused_with_400_and_nothing_is_written_or_sent(
         assert isinstance(response.body["message"], str) and response.body["message"]
         assert {item["job_id"] for item in target.scan_items(jobs)} == job_ids
         assert target.queue_depth(queue) == depth
+
+
+def test_a_retried_post_with_the_same_key_is_one_job_counted_once(target: Target) -> None:
+    # GIVEN a job submitted with an Idempotency-Key
+    key = {"Idempotency-Key": f"e2e-{uuid.uuid4()}"}
+    values = [3, 4, 5]
+    first = _submit(target, {"items": values}, key)
+    assert first.status == 202, first.body
+
+    # WHEN the client retries it, and then reuses the key for another job
+    retry = _submit(target, {"items": values}, key)
+    reused = _submit(target, {"items": [1]}, key)
+
+    # THEN the retry names the same job, the reuse is refused, and the job counts its
+    # three subtasks once
+    assert retry.status == 202, retry.body
+    assert retry.body["job_id"] == first.body["job_id"]
+    assert reused.status == 422, reused.body
+    assert reused.body["error"] == "idempotency_key_reused"
+    done = _poll(target, first.headers["location"])
+    assert _end_state(done.body) == {
+        "status": "DONE",
+        "total": 3,
+        "remaining": 0,
+        "done": 3,
+        "failed": 0,
+    }
+    assert done.body["aggregate"] == expected_aggregate(values)
 
 
 def test_a_poison_subtask_lands_in_the_dlq_and_the_job_reports_it(target: Target) -> None:

@@ -68,11 +68,23 @@ def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def post_jobs_event(
-    body: str | dict[str, Any] | None, *, base64_body: bool = False
+    body: str | dict[str, Any] | None,
+    *,
+    base64_body: bool = False,
+    headers: dict[str, str] | None = None,
+    user_arn: str | None = events_support.CALLER_ARN,
 ) -> dict[str, Any]:
     """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
     text = events_support.request_body(body, base64_body=base64_body)
-    return api_event("POST", "/jobs", resource="/jobs", body=text, is_base64_encoded=base64_body)
+    return api_event(
+        "POST",
+        "/jobs",
+        resource="/jobs",
+        body=text,
+        is_base64_encoded=base64_body,
+        headers=headers,
+        user_arn=user_arn,
+    )
 
 
 def get_job_event(job_id: str) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.events import assert_json_error
+from tests.support.events import ACCOUNT_ID, assert_json_error
+from tests.unit.fan_out_fan_in.conftest import post_jobs_event
+
+ARN_PREFIX = f"arn:aws:iam::{ACCOUNT_ID}"
 
 
 def assert_nothing_written(infra: Any) -> None:
@@ -381,3 +384,66 @@ def test_unknown_route_is_json_404(handlers, events):
     event = events.post_jobs({"count": 1})
     event["path"] = event["resource"] = "/other"
     assert_json_error(handlers.call_api(event), 404, "not_found")
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+def test_a_retry_with_the_same_key_answers_the_same_job_and_sends_nothing_more(handlers, infra):
+    # GIVEN a job of 25 subtasks submitted with an Idempotency-Key
+    job = {"count": 25, "seed": 3}
+    first = handlers.post(job, headers={"Idempotency-Key": "batch-7"})
+    assert first.status == 202
+    sends = count_send_calls(handlers.api)
+
+    # WHEN the client retries it (lost response), header name in another case
+    retry = handlers.post(job, headers={"idempotency-key": "batch-7"})
+
+    # THEN it gets the same job, and no subtask was sent a second time
+    assert retry.status == 202
+    assert retry.body["job_id"] == first.body["job_id"]
+    assert retry.headers["location"] == first.headers["location"]
+    assert sends == []
+    assert len(infra.jobs()) == 1
+    assert infra.queue_depth() == 25
+
+
+def test_the_same_key_with_another_body_is_422_and_writes_nothing_more(handlers, infra):
+    # GIVEN a keyed job
+    first = handlers.post({"items": [1, 2]}, headers={"Idempotency-Key": "batch-8"})
+
+    # WHEN the key is reused for a different job
+    reused = handlers.post({"items": [1, 2, 3]}, headers={"Idempotency-Key": "batch-8"})
+
+    # THEN it is refused and the first job is all there is
+    assert_json_error(reused, 422, "idempotency_key_reused")
+    assert [job["job_id"] for job in infra.jobs()] == [first.body["job_id"]]
+    assert infra.jobs()[0]["total"] == 2
+    assert infra.queue_depth() == 2
+
+
+def test_the_same_key_from_two_callers_makes_two_jobs(handlers, infra):
+    # GIVEN two callers using the same key for the same body
+    headers = {"Idempotency-Key": "shared"}
+    alice = handlers.call_api(
+        post_jobs_event({"items": [5]}, headers=headers, user_arn=f"{ARN_PREFIX}:user/alice")
+    )
+    bob = handlers.call_api(
+        post_jobs_event({"items": [5]}, headers=headers, user_arn=f"{ARN_PREFIX}:user/bob")
+    )
+
+    # THEN each has a job of its own
+    assert alice.status == bob.status == 202
+    assert alice.body["job_id"] != bob.body["job_id"]
+    assert infra.queue_depth() == 2
+
+
+@pytest.mark.parametrize("key", ["", "x" * 129, "tab\there"], ids=["empty", "too-long", "tab"])
+def test_a_bad_idempotency_key_is_400_and_nothing_is_written(handlers, infra, key):
+    # GIVEN a valid job with an invalid key WHEN it is submitted
+    response = handlers.post({"items": [1]}, headers={"Idempotency-Key": key})
+
+    # THEN 400 naming the header, nothing written or sent
+    assert_json_error(response, 400, "invalid_request")
+    assert "Idempotency-Key" in response.body["message"]
+    assert_nothing_written(infra)

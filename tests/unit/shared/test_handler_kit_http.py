@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 import pytest
@@ -236,3 +237,33 @@ def test_rest_api_handler_resolves_with_the_request_id_as_correlation_id(
     # AND with metrics, the invocation's metrics were flushed (as EMF) at its end
     assert ('"OkServed"' in capsys.readouterr().out) is with_metrics
     metrics.clear_metrics()
+
+
+def test_keyed_ids_are_stable_per_caller_and_key_and_random_without_a_key() -> None:
+    # GIVEN a namespace WHEN ids are derived
+    namespace = uuid.UUID("6f0c4c1e-3a7d-5b8e-9f51-2d7c0b4a9e63")
+    first = requests.resource_id_for(namespace, "alice", "k-1")
+
+    # THEN the same caller and key give the same id, anything else another one
+    assert requests.resource_id_for(namespace, "alice", "k-1") == first
+    assert requests.resource_id_for(namespace, "bob", "k-1") != first
+    assert requests.resource_id_for(namespace, "alice", "k-2") != first
+    assert requests.resource_id_for(namespace, "alice", None) != requests.resource_id_for(
+        namespace, "alice", None
+    )
+
+
+def test_request_fingerprints_compare_validated_requests_not_their_spelling() -> None:
+    # GIVEN a request model with a default
+    class Job(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        count: int
+        seed: int = 0
+
+    # WHEN the same request is spelled differently, or another is made
+    same = Job.model_validate_json('{"count": 2}'), Job.model_validate_json('{"seed":0,"count":2}')
+    other = Job(count=3)
+
+    # THEN only the meaning counts
+    assert requests.request_fingerprint(same[0]) == requests.request_fingerprint(same[1])
+    assert requests.request_fingerprint(other) != requests.request_fingerprint(same[0])
