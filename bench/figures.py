@@ -27,6 +27,13 @@ class Figure:
         Whether the target is met.
     note : str
         Anything a reader needs to trust the number.
+    x : float or None
+        Where the figure lies on a scaling curve (events, object size...): figures of
+        a table that have one are plotted as curves of ``value`` against ``x``.
+    x_label : str
+        What ``x`` is, with its unit (the plot's x axis label).
+    series : str
+        Which curve of the table's plot the figure belongs to.
     """
 
     table: str
@@ -37,6 +44,9 @@ class Figure:
     met: bool
     floor: float | None = None
     note: str = ""
+    x: float | None = None
+    x_label: str = ""
+    series: str = ""
 
     @property
     def ratio(self) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import re
 import subprocess
@@ -65,6 +66,37 @@ def _plot(table: str, figures: Sequence[Figure], out_dir: Path) -> str:
     return name
 
 
+def _plot_curves(table: str, figures: Sequence[Figure], out_dir: Path) -> str:
+    """Line plots of the table's figures that have an ``x``: one panel per unit, one
+    line per series, a logarithmic x axis when x spans two decades; returns the file name.
+    """
+    name = f"{_slug(table)}.png"
+    curves = [f for f in figures if f.x is not None and not math.isnan(f.value)]
+    units = list(dict.fromkeys(f.unit for f in curves))
+    panels = max(1, len(units))
+    fig, _ = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6))
+    for axis, unit in zip(fig.axes, units, strict=False):
+        series = dict.fromkeys(f.series for f in curves if f.unit == unit)
+        for label in series:
+            points = sorted((f.x, f.value) for f in curves if f.unit == unit and f.series == label)
+            xs = [x for x, _ in points if x is not None]
+            axis.plot(xs, [v for _, v in points], marker="o", label=label or unit)
+        xs_all = [f.x for f in curves if f.unit == unit and f.x is not None]
+        if xs_all and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 100:
+            axis.set_xscale("log")
+        axis.set_ylabel(unit)
+        axis.set_xlabel(next((f.x_label for f in curves if f.unit == unit and f.x_label), ""))
+        values = [f.value for f in curves if f.unit == unit]
+        axis.set_ylim(0, max(values) * 1.3 or 1)
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7, loc="best")
+    fig.suptitle(table, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_dir / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
 def render(figures: Sequence[Figure], *, root: Path, doc: Path, plot_dir: Path) -> None:
     """Write ``doc`` (markdown) and one plot per table into ``plot_dir``."""
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +134,8 @@ def render(figures: Sequence[Figure], *, root: Path, doc: Path, plot_dir: Path) 
                 f"{fmt(ratio) + 'x' if ratio is not None else '—'} | {row.target} | "
                 f"{'pass' if row.met else '**short**'} | {row.note} |"
             )
-        plot = _plot(table, rows, plot_dir)
+        has_curves = any(row.x is not None and not math.isnan(row.value) for row in rows)
+        plot = _plot_curves(table, rows, plot_dir) if has_curves else _plot(table, rows, plot_dir)
         lines += ["", f"![{table}]({plot_dir.relative_to(doc.parent).as_posix()}/{plot})", ""]
     doc.write_text("\n".join(lines))
 
