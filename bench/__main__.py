@@ -1,7 +1,9 @@
 """``python -m bench``: measure, then write docs/benchmarks.md and docs/benchmarks/*.png.
 
 Options: ``--skip-make-test`` leaves out the (slowest) `make test` timing;
-``--skip-localstage`` the figures measured on a booted localstage (bench/localstage.py).
+``--skip-localstage`` the figures measured on a booted localstage (bench/localstage.py);
+``--skip-handler-code`` those of the handler code driven in this process
+(bench/event_sourcing.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave out the figures measured on a booted localstage (requests, scaling, boot)",
     )
+    parser.add_argument(
+        "--skip-handler-code",
+        action="store_true",
+        help="leave out the scaling figures of handler code driven in-process (event "
+        "sourcing history)",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -56,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         figures += static.cold_start_figures(functions)
         step("asset sizes")
         figures += static.asset_figures(functions)
+
+    if not args.skip_handler_code:
+        from bench.event_sourcing import BUDGET_S as EVENT_SOURCING_BUDGET_S
+        from bench.event_sourcing import event_sourcing_figures
+
+        step(f"event sourcing vs history length (budget {EVENT_SOURCING_BUDGET_S:g} s)")
+        figures += event_sourcing_figures(log=lambda line: print(line, flush=True))
 
     if not args.skip_localstage:
         from bench.localstage import localstage_figures
