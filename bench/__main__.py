@@ -3,7 +3,7 @@
 Options: ``--skip-make-test`` leaves out the (slowest) `make test` timing;
 ``--skip-localstage`` the figures measured on a booted localstage (bench/localstage.py);
 ``--skip-handler-code`` those of the handler code driven in this process
-(bench/event_sourcing.py).
+(bench/event_sourcing.py, bench/recursive_processor.py).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-handler-code",
         action="store_true",
         help="leave out the scaling figures of handler code driven in-process (event "
-        "sourcing history)",
+        "sourcing history, recursive processor object sizes)",
     )
     args = parser.parse_args(argv)
 
@@ -68,9 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_handler_code:
         from bench.event_sourcing import BUDGET_S as EVENT_SOURCING_BUDGET_S
         from bench.event_sourcing import event_sourcing_figures
+        from bench.recursive_processor import BUDGET_S as RECURSIVE_PROCESSOR_BUDGET_S
+        from bench.recursive_processor import recursive_processor_figures
 
         step(f"event sourcing vs history length (budget {EVENT_SOURCING_BUDGET_S:g} s)")
         figures += event_sourcing_figures(log=lambda line: print(line, flush=True))
+        step(f"recursive processor vs object size (budget {RECURSIVE_PROCESSOR_BUDGET_S:g} s)")
+        figures += recursive_processor_figures(log=lambda line: print(line, flush=True))
 
     if not args.skip_localstage:
         from bench.localstage import localstage_figures
