@@ -12,9 +12,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,10 +35,15 @@ FAN_OUT_BUDGET_S = 180.0
 #: minute"; N = 10,000 gets the bench's 3 minutes).
 FAN_OUT_WALL_TARGET_S = {100: 15.0, 1_000: 60.0, 10_000: 180.0}
 BOOT_TARGET_S = 6.0
+#: Schedules created a couple of stage seconds apart (the e2e test fires 100).
+SCHEDULE_COUNT = 50
+#: Real seconds to wait for them all to fire, run and be cleaned up.
+SCHEDULE_BUDGET_S = 90.0
 
 TABLE_REQUESTS = "AWS requests per operation (localstage, counted in moto)"
 TABLE_SCALING = "Fan-out/fan-in scaling (localstage)"
 TABLE_DEMO = "Local demo"
+TABLE_SCHEDULES = "One-off schedules (localstage)"
 
 
 def _scenarios(module: str) -> ModuleType | None:
@@ -208,6 +215,110 @@ _DYNAMODB_WRITES = {
 _RESULT_ITEM_BYTES = 100
 
 
+def _real_seconds_from_due(body: dict[str, Any], clock_speed: float) -> float:
+    """Real seconds from the moment a schedule came due on the stage clock to DONE.
+
+    Handler timestamps are real time; the wait from creation to ``at`` runs
+    ``clock_speed`` times faster (localstage's Scheduler), so the schedule came due
+    ``(at - created_at) / clock_speed`` real seconds after it was created.
+    """
+    created = datetime.fromisoformat(body["created_at"]).timestamp()
+    due = datetime.fromisoformat(body["at"]).timestamp()
+    completed = datetime.fromisoformat(body["completed_at"]).timestamp()
+    return completed - (created + (due - created) / clock_speed)
+
+
+def schedule_figures(stage: LocalStage, target: LocalTarget, schedules: ModuleType) -> list[Figure]:
+    """``SCHEDULE_COUNT`` schedules fire once each: what is left, requests per schedule.
+
+    The schedules are created as the e2e test and the demo create them
+    (:mod:`localstage.scenarios.one_off_schedules`): due from 90 stage seconds ahead,
+    2 stage seconds apart.
+    """
+    labels = {part: _label(stage, schedules.STACK, part) for part in ("Api", "Executor", "Cleanup")}
+    stage.reset_request_counts()
+    ids = [
+        schedules.create(
+            target,
+            at=schedules.at_time(schedules.LEAD + schedules.SPACING * index),
+            payload={"index": index},
+        ).body["schedule_id"]
+        for index in range(SCHEDULE_COUNT)
+    ]
+    # Read now: the GETs of the wait below go through the same function.
+    api = _code_requests(stage, labels["Api"])
+    deadline = time.monotonic() + SCHEDULE_BUDGET_S
+    bodies: list[dict[str, Any]] = []
+    not_finished = ""
+    try:
+        for schedule_id in ids:
+            left = max(1.0, deadline - time.monotonic())
+            bodies.append(schedules.wait_until_finished(target, schedule_id, timeout=left))
+        target.wait_for(
+            "every fired schedule to be deleted",
+            lambda: not schedules.remaining(target, ids),
+            timeout=max(1.0, deadline - time.monotonic()),
+        )
+    except AssertionError as error:  # a wait that timed out
+        not_finished = str(error).split(";")[0][:160]
+    # Let the last cleanup's write land before reading its counts.
+    time.sleep(0.5)
+    left_over = len(schedules.remaining(target, ids))
+    executor = _code_requests(stage, labels["Executor"])
+    cleanup = _code_requests(stage, labels["Cleanup"])
+    done = [body for body in bodies if body["status"] == "DONE" and body["attempts"] == 1]
+    count = SCHEDULE_COUNT
+
+    def per_schedule(name: str, counts: Counter[str], minimum: int, why: str) -> Figure:
+        value = sum(counts.values()) / count
+        return Figure(
+            table=TABLE_SCHEDULES,
+            name=f"{name} requests per schedule",
+            value=value,
+            unit="requests",
+            target=f"<= {minimum} ({why})",
+            met=value <= minimum + 1e-9,
+            note=f"{count} schedules: {_describe(counts)}",
+        )
+
+    figures = [
+        Figure(
+            table=TABLE_SCHEDULES,
+            name=f"schedules left after {count} fired",
+            value=float(left_over),
+            unit="schedules",
+            target="0",
+            met=left_over == 0 and not not_finished,
+            note=(
+                f"{len(done)} of {count} DONE after exactly one attempt"
+                + (f"; {not_finished}" if not_finished else "")
+                + "; ListSchedules of the stack's group"
+            ),
+        ),
+        per_schedule("API (POST /schedules)", api, 2, "PutItem PENDING + CreateSchedule"),
+        per_schedule("executor", executor, 2, "claim UpdateItem + DONE UpdateItem"),
+        per_schedule("cleanup", cleanup, 2, "DeleteSchedule + UpdateItem schedule_deleted_at"),
+    ]
+    if done:
+        latencies = [_real_seconds_from_due(body, CLOCK_SPEED) for body in done]
+        figures.append(
+            Figure(
+                table=TABLE_SCHEDULES,
+                name="due to DONE (median, real seconds)",
+                value=statistics.median(latencies),
+                unit="s",
+                target="informative (localstage's Scheduler polls every 0.2 s)",
+                met=True,
+                note=(
+                    f"max {max(latencies):.2f} s over {len(done)} schedules; stage clock "
+                    f"{CLOCK_SPEED:g}x: the wait until due is compressed, firing and "
+                    "running are not (not AWS latency)"
+                ),
+            )
+        )
+    return figures
+
+
 def boot_figures(stage: LocalStage) -> list[Figure]:
     timings = stage.timings
     figures = [
@@ -256,4 +367,8 @@ def localstage_figures(
         if fan_out is not None:
             log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}")
             figures += fan_out_figures(stage, target, fan_out)
+        schedules = _scenarios("one_off_schedules")
+        if schedules is not None:
+            log(f"  one-off schedules: {SCHEDULE_COUNT} fire (budget {SCHEDULE_BUDGET_S:g} s)")
+            figures += schedule_figures(stage, target, schedules)
     return figures
