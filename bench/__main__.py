@@ -79,11 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_localstage:
         from bench.localstage import localstage_figures
 
-        step("localstage: boot stage local once; requests per operation, fan-out scaling")
+        step(
+            "localstage: boot stage local once; requests per operation, fan-out scaling, schedules"
+        )
         with tempfile.TemporaryDirectory() as workdir:
             figures += localstage_figures(
                 workdir=Path(workdir), log=lambda line: print(line, flush=True)
             )
+        from bench.localstage import DEMO_BUDGET_S, demo_figure
+
+        step(f"`make demo` wall time (budget {DEMO_BUDGET_S:g} s)")
+        with tempfile.TemporaryDirectory() as workdir:
+            figures.append(demo_figure(Path(workdir)))
 
     render(
         figures,
