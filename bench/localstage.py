@@ -224,7 +224,7 @@ _DYNAMODB_WRITES = {
 _RESULT_ITEM_BYTES = 100
 
 
-def _real_seconds_from_due(body: dict[str, Any], clock_speed: float) -> float:
+def real_seconds_from_due(body: dict[str, Any], clock_speed: float) -> float:
     """Real seconds from the moment a schedule came due on the stage clock to DONE.
 
     Handler timestamps are real time; the wait from creation to ``at`` runs
@@ -309,7 +309,7 @@ def schedule_figures(stage: LocalStage, target: LocalTarget, schedules: ModuleTy
         per_schedule("cleanup", cleanup, 2, "DeleteSchedule + UpdateItem schedule_deleted_at"),
     ]
     if done:
-        latencies = [_real_seconds_from_due(body, CLOCK_SPEED) for body in done]
+        latencies = [real_seconds_from_due(body, CLOCK_SPEED) for body in done]
         figures.append(
             Figure(
                 table=TABLE_SCHEDULES,

@@ -1,0 +1,66 @@
+"""The bench's pure helpers: generated input objects, the call tally, due-time arithmetic.
+
+Benchmarks themselves are not tests (they report, see bench/); these check only that
+the helpers they rely on compute what their figures claim.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bench.handler_code import CallTally
+from bench.localstage import real_seconds_from_due
+from bench.recursive_processor import LINE_BYTES, object_parts, record_amount, record_line
+
+
+def test_every_generated_line_is_one_valid_record_of_the_stated_size() -> None:
+    # GIVEN lines of a few index widths WHEN generated THEN each is LINE_BYTES long,
+    # ends with its only newline and parses as the record the processor expects
+    for index in (0, 7, 123_456, 999_999_999):
+        line = record_line(index)
+        assert len(line) == LINE_BYTES
+        assert line.count(b"\n") == 1 and line.endswith(b"\n")
+        value = json.loads(line)
+        assert value["id"] == f"r{index:09d}"
+        assert value["amount"] == record_amount(index)
+
+
+def test_object_parts_concatenate_to_the_object_in_whole_lines() -> None:
+    # GIVEN a 20-line object in parts of 8 lines WHEN generated THEN 3 parts, each of
+    # whole lines, together exactly the 20 lines in order
+    parts = list(object_parts(20 * LINE_BYTES, part_bytes=8 * LINE_BYTES))
+    assert [len(part) // LINE_BYTES for part in parts] == [8, 8, 4]
+    assert all(len(part) % LINE_BYTES == 0 for part in parts)
+    assert b"".join(parts) == b"".join(record_line(index) for index in range(20))
+
+
+def test_the_tally_counts_requests_items_and_bytes_by_operation() -> None:
+    # GIVEN responses as botocore parses them WHEN recorded THEN requests per operation,
+    # items read (Query ScannedCount, GetItem hits only) and GetObject bytes add up
+    tally = CallTally()
+    tally.record("dynamodb", "GetItem", {"Item": {"k": {"S": "v"}}})
+    tally.record("dynamodb", "GetItem", {})
+    tally.record("dynamodb", "Query", {"Count": 3, "ScannedCount": 4, "Items": []})
+    tally.record("dynamodb", "PutItem", {})
+    tally.record("s3", "GetObject", {"ContentLength": 1024})
+    assert tally.requests == {
+        "dynamodb:GetItem": 2,
+        "dynamodb:Query": 1,
+        "dynamodb:PutItem": 1,
+        "s3:GetObject": 1,
+    }
+    assert (tally.items_read, tally.bytes_read, tally.total_requests) == (5, 1024, 5)
+    tally.reset()
+    assert (tally.total_requests, tally.items_read, tally.bytes_read) == (0, 0, 0)
+
+
+def test_due_to_done_counts_the_wait_until_due_at_the_stage_clock_speed() -> None:
+    # GIVEN a schedule created 90 stage seconds before its time, at 90x (due 1 real
+    # second after creation) and completed 1.5 real seconds after creation
+    body = {
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "at": "2026-01-01T00:01:30+00:00",
+        "completed_at": "2026-01-01T00:00:01.500Z",
+    }
+    # THEN it took half a second from due to DONE
+    assert abs(real_seconds_from_due(body, 90.0) - 0.5) < 1e-6
