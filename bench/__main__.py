@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def _synthesize(outdir: Path) -> Path:
     from stacks.stage import build_stage, new_app
 
-    app = new_app(outdir=outdir, stage="bench")
+    # The CDK CLI asks for path metadata by default; an in-process App must ask for it
+    # (static.synthesized_functions names functions by their construct path).
+    app = new_app(outdir=outdir, stage="bench", **{"aws:cdk:enable-path-metadata": True})
     build_stage(app)
     app.synth()
     return outdir / "assembly-bench"
