@@ -46,7 +46,8 @@ SCHEDULE_BUDGET_S = 90.0
 #: `make demo` (synth included) on the project's 2 shared cores: 34 s idle, 56 s under
 #: load (localstage/README.md); the issue asks for a demo that runs in minutes at most.
 DEMO_TARGET_S = 120.0
-#: A demo still running by then is stopped and reported as such.
+#: A demo still running by then (or when the bench's own budget is spent) is stopped
+#: and reported as such.
 DEMO_BUDGET_S = 240.0
 
 TABLE_REQUESTS = "AWS requests per operation (localstage, counted in moto)"
@@ -360,7 +361,23 @@ def boot_figures(stage: LocalStage) -> list[Figure]:
     return figures
 
 
-def demo_figure(workdir: Path) -> Figure:
+DEMO_NAME = "`make demo` (synth, boot, every scenario)"
+
+
+def demo_skipped(reason: str) -> Figure:
+    """The demo row when there was no time left to run it."""
+    return Figure(
+        table=TABLE_DEMO,
+        name=DEMO_NAME,
+        value=math.nan,
+        unit="s",
+        target=f"<= {DEMO_TARGET_S:g} s",
+        met=False,
+        note=f"skipped: {reason}",
+    )
+
+
+def demo_figure(workdir: Path, *, budget_s: float = DEMO_BUDGET_S) -> Figure:
     """Wall time of the demo `make demo` runs, in a fresh interpreter.
 
     ``python -m localstage demo`` synthesizes stage ``local``, boots it and runs every
@@ -369,19 +386,9 @@ def demo_figure(workdir: Path) -> Figure:
     command = [sys.executable, "-m", "localstage", "demo", "--workdir", str(workdir)]
     began = time.perf_counter()
     try:
-        done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=DEMO_BUDGET_S
-        )
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=budget_s)
     except subprocess.TimeoutExpired:
-        return Figure(
-            table=TABLE_DEMO,
-            name="`make demo` (synth, boot, every scenario)",
-            value=math.nan,
-            unit="s",
-            target=f"<= {DEMO_TARGET_S:g} s",
-            met=False,
-            note=f"stopped after {DEMO_BUDGET_S:g} s (over 2 minutes)",
-        )
+        return demo_skipped(f"stopped after {budget_s:.0f} s (the bench's budget)")
     seconds = time.perf_counter() - began
     tally = next((line for line in done.stdout.splitlines() if "scenarios passed in" in line), "")
     outcome = (
@@ -391,7 +398,7 @@ def demo_figure(workdir: Path) -> Figure:
     )
     return Figure(
         table=TABLE_DEMO,
-        name="`make demo` (synth, boot, every scenario)",
+        name=DEMO_NAME,
         value=seconds,
         unit="s",
         target=f"<= {DEMO_TARGET_S:g} s",
