@@ -98,7 +98,7 @@ class FunctionAsset:
 
 
 def synthesized_functions(assembly_dir: Path) -> list[FunctionAsset]:
-    """Every function of a synthesized stage, with its asset folder and plain env vars."""
+    """Every Python function of a synthesized stage, with its asset folder and env vars."""
     functions: list[FunctionAsset] = []
     for template_path in sorted(assembly_dir.glob("*.template.json")):
         template = json.loads(template_path.read_text())
@@ -109,6 +109,10 @@ def synthesized_functions(assembly_dir: Path) -> list[FunctionAsset]:
             props = resource["Properties"]
             s3_key = props.get("Code", {}).get("S3Key")
             if not isinstance(s3_key, str) or not s3_key.endswith(".zip"):
+                continue
+            # The app's functions; not the Node.js custom resource providers CDK adds
+            # (e.g. S3 auto-delete objects), whose `index` is no Python module.
+            if not str(props.get("Runtime", "")).startswith("python"):
                 continue
             # File assets are staged next to the nested assembly as asset.<hash>/.
             asset_dir = assembly_dir.parent / f"asset.{s3_key.removesuffix('.zip')}"
