@@ -21,7 +21,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 EPHEMERAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,yes)
 APPROVAL := --require-approval $(or $(REQUIRE_APPROVAL),$(if $(EPHEMERAL),never,broadening))
 
-.PHONY: install synth test lint unit infra e2e demo local bench deploy destroy diff ci-access clean
+.PHONY: install synth test test-suites cli-synth lint unit infra e2e demo local bench deploy destroy diff ci-access clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -59,11 +59,18 @@ infra: install
 e2e: install
 	$(BIN)/pytest tests/e2e
 
-# The README's test command: lint, every test suite, then a synth through the CDK CLI
-# (cdk-nag runs there as a synth-time validation: any finding fails it). Two pytest
-# workers: the e2e suite mostly waits on the local stage (tests/conftest.py groups).
-test: install lint
+# The README's test command: lint, every test suite, and a synth through the CDK CLI
+# (cdk-nag runs there as a synth-time validation: any finding fails it). The three run
+# side by side, each one's output printed whole when it ends: the e2e suite mostly waits
+# on the local stage, so lint and the synth fill the idle CPU. Two pytest workers
+# (tests/conftest.py groups the suites).
+test: install
+	$(MAKE) --no-print-directory -j 3 --output-sync=target lint test-suites cli-synth
+
+test-suites: install
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+cli-synth: install
 	$(MAKE) --no-print-directory synth STAGE=ci-check
 
 demo: install

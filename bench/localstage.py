@@ -222,7 +222,9 @@ _DYNAMODB_WRITES = {
     "BatchWriteItem",
     "TransactWriteItems",
 }
-_RESULT_ITEM_BYTES = 100
+# A result item's DynamoDB size (names + values: job_id, subtask, value, result, outcome,
+# recorded_at, expires_at). Query's 1 MB page counts items before the projection.
+_RESULT_ITEM_BYTES = 140
 
 
 def real_seconds_from_due(body: dict[str, Any], clock_speed: float) -> float:
