@@ -282,20 +282,25 @@ class CiAccessStack(cdk.Stack):
                 _Statement(
                     "ReadStageTables",
                     ["dynamodb:GetItem", "dynamodb:Scan"],
-                    [_arn("dynamodb", "table/*")],
+                    [_arn("dynamodb", f"table/*-{name}-*") for name in self.settings.stack_names],
                 ),
-                "Table names are generated and may be truncated; read-only, limited to this "
-                "account and region.",
+                "Tables of this app only: CloudFormation names them <stack>-<LogicalId>-<random> "
+                "and the stack is <stage>-<Pattern>; read-only.",
             ),
             (
                 _Statement(
                     "UseStageBuckets",
                     ["s3:GetObject", "s3:ListBucket", "s3:PutObject"],
-                    [_Arn("arn:{partition}:s3:::*")],
+                    [
+                        _Arn(f"arn:{{partition}}:s3:::*-{name.lower()}-*{objects}")
+                        for name in self.settings.stack_names
+                        for objects in ("", "/*")
+                    ],
                     s3_account,
                 ),
-                "Bucket names are generated and may be truncated; limited to buckets owned "
-                "by this account (s3:ResourceAccount).",
+                "Buckets of this app only: CloudFormation names them <stack>-<logicalid>-<random> "
+                "in lower case (the stack name, at most 44 characters, is never truncated), "
+                "owned by this account (s3:ResourceAccount).",
             ),
             (
                 _Statement(

@@ -208,3 +208,24 @@ def test_ci_access_app_runs_outside_the_stage(ci_access: tuple[CiAccessStack, Pa
     assert [
         name for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"
     ] == ["CiAccess"]
+
+
+def test_tables_and_buckets_are_limited_to_the_stacks_of_this_app(
+    template: dict[str, Any],
+) -> None:
+    # GIVEN the e2e statements on tables and buckets
+    by_sid = {s["Sid"]: s for s in _policy(template, "EndToEndTestPolicy")}
+    tables = sorted(_joined(r) for r in _as_list(by_sid["ReadStageTables"]["Resource"]))
+    buckets = sorted(_joined(r) for r in _as_list(by_sid["UseStageBuckets"]["Resource"]))
+
+    # THEN each names the generated names of `<stage>-<Pattern>` stacks, nothing wider
+    prefix = "arn:${AWS::Partition}"
+    assert tables == sorted(
+        f"{prefix}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/*-{name}-*"
+        for name in stack_names()
+    )
+    assert buckets == sorted(
+        f"{prefix}:s3:::*-{name.lower()}-*{objects}"
+        for name in stack_names()
+        for objects in ("", "/*")
+    )
