@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
-from handler_kit.config import int_env
+from handler_kit.config import int_fields_from_env
 from handler_kit.dynamodb import KeyedTable
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
@@ -119,9 +119,15 @@ class JobSettings:
         """
         env = os.environ if environ is None else environ
         return cls(
-            job_timeout_seconds=int_env(env, "JOB_TIMEOUT_SECONDS", 300),
-            retry_after_seconds=int_env(env, "RETRY_AFTER_SECONDS", 2),
-            retention_days=int_env(env, "JOB_RETENTION_DAYS", 7),
+            **int_fields_from_env(
+                cls,
+                {
+                    "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
+                    "retry_after_seconds": "RETRY_AFTER_SECONDS",
+                    "retention_days": "JOB_RETENTION_DAYS",
+                },
+                env,
+            ),
         )
 
 

@@ -43,7 +43,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from handler_kit import requests
 from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
-from handler_kit.config import int_env
+from handler_kit.config import int_fields_from_env
 from handler_kit.dynamodb import error_code, is_condition_failure
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
@@ -146,9 +146,15 @@ class AccountSettings:
         """
         env = os.environ if environ is None else environ
         return cls(
-            snapshot_interval=int_env(env, "SNAPSHOT_INTERVAL", 10),
-            max_append_attempts=int_env(env, "MAX_APPEND_ATTEMPTS", 8),
-            idempotency_ttl_seconds=int_env(env, "IDEMPOTENCY_TTL_SECONDS", 86_400),
+            **int_fields_from_env(
+                cls,
+                {
+                    "snapshot_interval": "SNAPSHOT_INTERVAL",
+                    "max_append_attempts": "MAX_APPEND_ATTEMPTS",
+                    "idempotency_ttl_seconds": "IDEMPOTENCY_TTL_SECONDS",
+                },
+                env,
+            ),
         )
 
 

@@ -35,7 +35,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit import dynamodb
 from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
-from handler_kit.config import int_env
+from handler_kit.config import int_fields_from_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
@@ -144,11 +144,17 @@ class FanOutSettings:
         """
         env = os.environ if environ is None else environ
         return cls(
-            job_timeout_seconds=int_env(env, "JOB_TIMEOUT_SECONDS", 900),
-            retry_after_seconds=int_env(env, "RETRY_AFTER_SECONDS", 2),
-            retention_days=int_env(env, "JOB_RETENTION_DAYS", 7),
-            max_receive_count=int_env(env, "MAX_RECEIVE_COUNT", 3),
-            send_concurrency=int_env(env, "SEND_CONCURRENCY", 16),
+            **int_fields_from_env(
+                cls,
+                {
+                    "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
+                    "retry_after_seconds": "RETRY_AFTER_SECONDS",
+                    "retention_days": "JOB_RETENTION_DAYS",
+                    "max_receive_count": "MAX_RECEIVE_COUNT",
+                    "send_concurrency": "SEND_CONCURRENCY",
+                },
+                env,
+            ),
         )
 
 

@@ -35,7 +35,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit import dynamodb
 from handler_kit.clock import Clock, epoch_seconds, iso_timestamp, utc_now
-from handler_kit.config import int_env, require_env
+from handler_kit.config import int_env, int_fields_from_env, require_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 from handler_kit.requests import describe_validation_error
@@ -149,9 +149,15 @@ class ScheduleSettings:
         """
         env = os.environ if environ is None else environ
         return cls(
-            horizon_seconds=int_env(env, "SCHEDULE_HORIZON_SECONDS", 365 * 86_400),
-            retention_days=int_env(env, "RECORD_RETENTION_DAYS", 7),
-            undelivered_after_seconds=int_env(env, "UNDELIVERED_AFTER_SECONDS", 2 * 3600 + 900),
+            **int_fields_from_env(
+                cls,
+                {
+                    "horizon_seconds": "SCHEDULE_HORIZON_SECONDS",
+                    "retention_days": "RECORD_RETENTION_DAYS",
+                    "undelivered_after_seconds": "UNDELIVERED_AFTER_SECONDS",
+                },
+                env,
+            ),
         )
 
 

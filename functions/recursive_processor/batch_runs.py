@@ -39,7 +39,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser.models import S3RecordModel
 from botocore.exceptions import ClientError
 from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
-from handler_kit.config import SettingError, int_env, require_env
+from handler_kit.config import SettingError, int_fields_from_env, require_env
 from handler_kit.dynamodb import KeyedTable
 from handler_kit.errors import InvalidRequestError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -127,14 +127,21 @@ class ProcessorSettings:
         env = os.environ if environ is None else environ
         prefix = env.get("OUTPUT_PREFIX", "runs/")
         return cls(
+            **int_fields_from_env(
+                cls,
+                {
+                    "safety_margin_ms": "SAFETY_MARGIN_MS",
+                    "max_hops": "MAX_HOPS",
+                    "range_bytes": "RANGE_BYTES",
+                    "max_record_bytes": "MAX_RECORD_BYTES",
+                    "record_work_ms": "RECORD_WORK_MS",
+                    "run_retention_days": "RUN_RETENTION_DAYS",
+                },
+                env,
+                minimums={"safety_margin_ms": 0, "record_work_ms": 0},
+            ),
             output_bucket=require_env("OUTPUT_BUCKET_NAME", env),
             output_prefix=prefix if prefix.endswith("/") or not prefix else f"{prefix}/",
-            safety_margin_ms=int_env(env, "SAFETY_MARGIN_MS", 10_000, minimum=0),
-            max_hops=int_env(env, "MAX_HOPS", 50, minimum=1),
-            range_bytes=int_env(env, "RANGE_BYTES", 1024 * 1024, minimum=1),
-            max_record_bytes=int_env(env, "MAX_RECORD_BYTES", 256 * 1024, minimum=1),
-            record_work_ms=int_env(env, "RECORD_WORK_MS", 0, minimum=0),
-            run_retention_days=int_env(env, "RUN_RETENTION_DAYS", 30, minimum=1),
         )
 
     def summary_key(self, run_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -93,3 +94,27 @@ def test_error_codes_are_read_from_client_errors() -> None:
     assert dynamodb.is_condition_failure(failed) and not dynamodb.is_condition_failure(throttled)
     assert dynamodb.error_code(throttled) == "ThrottlingException"
     assert dynamodb.error_code(ClientError({}, "PutItem")) == ""
+
+
+@dataclass(frozen=True)
+class _Settings:
+    timeout_seconds: int = 300
+    margin_ms: int = 1000
+
+
+_VARIABLES = {"timeout_seconds": "TIMEOUT_SECONDS", "margin_ms": "MARGIN_MS"}
+
+
+def test_int_fields_take_the_dataclass_defaults_unless_the_environment_sets_them() -> None:
+    # GIVEN a settings dataclass WHEN read from an environment setting one field
+    fields = config.int_fields_from_env(
+        _Settings, _VARIABLES, {"MARGIN_MS": "0"}, minimums={"margin_ms": 0}
+    )
+    # THEN the other field keeps the dataclass's default
+    assert _Settings(**fields) == _Settings(timeout_seconds=300, margin_ms=0)
+
+
+def test_int_fields_below_their_minimum_are_refused() -> None:
+    # GIVEN a zero where the default minimum is 1 WHEN read THEN a ValueError naming it
+    with pytest.raises(ValueError, match="TIMEOUT_SECONDS"):
+        config.int_fields_from_env(_Settings, _VARIABLES, {"TIMEOUT_SECONDS": "0"})

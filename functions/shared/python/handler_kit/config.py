@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 
@@ -94,3 +95,51 @@ def int_env(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1
         bound = "> 0" if minimum == 1 else f">= {minimum}"
         raise InvalidSettingError(f"environment variable {name} must be {bound}, got {value}")
     return value
+
+
+def int_fields_from_env(
+    settings_class: type,
+    variables: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    minimums: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """Integer fields of a settings dataclass read from the environment.
+
+    Each field's default is the dataclass's own, so a default is stated once.
+
+    Parameters
+    ----------
+    settings_class : type
+        A dataclass whose fields named in ``variables`` are ints with defaults.
+    variables : Mapping[str, str]
+        Field name to environment variable name.
+    environ : Mapping[str, str], optional
+        Where to look; ``os.environ`` by default.
+    minimums : Mapping[str, int], optional
+        Smallest accepted value per field (1 when not given).
+
+    Raises
+    ------
+    InvalidSettingError
+        If a variable is set but is not an integer at or above its minimum.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Settings:
+    ...     retry_after_seconds: int = 2
+    >>> int_fields_from_env(Settings, {"retry_after_seconds": "RETRY_AFTER_SECONDS"}, {})
+    {'retry_after_seconds': 2}
+    """
+    env = os.environ if environ is None else environ
+    defaults: dict[str, int] = {
+        field.name: field.default
+        for field in dataclasses.fields(settings_class)
+        if isinstance(field.default, int)
+    }
+    return {
+        name: int_env(env, variable, defaults[name], minimum=(minimums or {}).get(name, 1))
+        for name, variable in variables.items()
+    }
