@@ -72,16 +72,19 @@ def synth_figures(repeat: int = 3) -> list[Figure]:
 
 
 def make_test_figure() -> Figure:
-    """Wall time of the README's test command on this tree."""
-    seconds = _run_seconds(["make", "--no-print-directory", "test"])
+    """Wall time of the README's test command on this tree, as on a fresh clone: with
+    an empty mypy cache (a warm one saves mypy most of its work)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "MYPY_CACHE_DIR": cache}
+        seconds = _run_seconds(["make", "--no-print-directory", "test"], env=env)
     return Figure(
         table="Synth and tests",
-        name="`make test` (lint, all pytest suites, CLI synth)",
+        name="`make test` (lint, all pytest suites)",
         value=seconds,
         unit="s",
         target=f"< {MAKE_TEST_TARGET_S:g} s",
         met=seconds < MAKE_TEST_TARGET_S,
-        note="installed venv and node_modules; one run",
+        note="installed venv and node_modules, empty mypy cache; one run",
     )
 
 

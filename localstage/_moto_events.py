@@ -74,6 +74,6 @@ def install() -> Journal:
             )
         return results
 
-    Rule.send_to_targets = no_delivery  # type: ignore[method-assign]
-    EventsBackend.put_events = journaled_put_events  # type: ignore[method-assign]
+    Rule.send_to_targets = no_delivery
+    EventsBackend.put_events = journaled_put_events
     return journal

@@ -122,7 +122,7 @@ def _resource_level_iam() -> None:
         index = params.get("IndexName")
         return f"{arn}/index/{index}" if isinstance(index, str) and index else arn
 
-    DynamoHandler._determine_resource = table_arn  # type: ignore[attr-defined]
+    DynamoHandler._determine_resource = table_arn
     check_element = IAMPolicyStatement._check_element_matches
 
     def matches(statement: Any, element: str, value: str) -> bool:
@@ -130,7 +130,7 @@ def _resource_level_iam() -> None:
             return True
         return bool(check_element(statement, element, value))
 
-    IAMPolicyStatement._check_element_matches = matches  # type: ignore[method-assign,assignment]
+    IAMPolicyStatement._check_element_matches = matches
 
     # IAM has no permissions for SQS's batch actions: each is authorized by its
     # single-message action (SendMessageBatch needs sqs:SendMessage).
@@ -142,7 +142,7 @@ def _resource_level_iam() -> None:
         initialize(request, *args, **kwargs)
         request._action = BATCH_ACTIONS.get(request._action, request._action)
 
-    IAMRequestBase.__init__ = init  # type: ignore[method-assign,assignment]
+    IAMRequestBase.__init__ = init
 
     # IAM has no TransactWriteItems/TransactGetItems actions either: each item is
     # authorized by its own action on its own table (Put -> dynamodb:PutItem, ...).
@@ -162,7 +162,7 @@ def _resource_level_iam() -> None:
         finally:
             request._action = action
 
-    IAMRequestBase.check_action_permitted = check_transaction  # type: ignore[method-assign,assignment]
+    IAMRequestBase.check_action_permitted = check_transaction
 
 
 TRANSACTION_ACTIONS = {
@@ -216,7 +216,7 @@ def _bodyless_signatures() -> None:
             aws_request.data = b""
         return aws_request
 
-    IAMRequestBase._create_aws_request = create_request  # type: ignore[method-assign,assignment]
+    IAMRequestBase._create_aws_request = create_request
 
 
 BATCH_ACTIONS = {

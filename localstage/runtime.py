@@ -14,6 +14,9 @@ import contextlib
 import json
 import os
 import queue
+import select
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,12 +24,26 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from localstage.cloud import REGION, Credentials
 from localstage.logs import LogSink
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "_worker.py"
+FORKSERVER_SCRIPT = Path(__file__).resolve().parent / "_forkserver.py"
+#: What the Lambda Python runtime and the Powertools layer provide, imported once by the
+#: fork server rather than by every cold start (see :mod:`localstage._forkserver`).
+PRELOADED_MODULES = (
+    "boto3",
+    "botocore.client",
+    "pydantic",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.data_classes",
+    "aws_lambda_powertools.utilities.parser",
+)
 DEFAULT_MAX_ENVIRONMENTS = 10
 #: Lambda's limit for the init phase of an on-demand function.
 INIT_TIMEOUT_SECONDS = 10.0
@@ -96,23 +113,180 @@ class InvocationResult:
         return self.error is not None
 
 
+class _Process(Protocol):
+    """An execution environment's process, as the runtime watches it."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    def kill(self) -> None:
+        """Kill it (if still running) and wait until it is gone."""
+
+
+class _ChildProcess:
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        if self.alive:
+            self.popen.kill()
+        self.popen.wait()
+
+
+class _ForkedProcess:
+    """A child of the fork server, watched through its pidfd (readable once it exits)."""
+
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self._closed = False
+
+    def _exited(self, timeout_ms: int) -> bool:
+        poller = select.poll()
+        poller.register(self.pidfd, select.POLLIN)
+        return bool(poller.poll(timeout_ms))
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and not self._exited(0)
+
+    def kill(self) -> None:
+        if self._closed:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        self._exited(5000)
+        self._closed = True
+        os.close(self.pidfd)
+
+
+class EnvironmentLauncher:
+    """Starts the stage's execution environments.
+
+    On Linux they are forked from one fork server that has imported the runtime's and
+    the Powertools layer's libraries (:mod:`localstage._forkserver`), so a cold start
+    costs the handler's own imports only; elsewhere each is a new interpreter.
+    """
+
+    def __init__(self, preload: tuple[str, ...] = PRELOADED_MODULES) -> None:
+        self.preload = preload
+        self._lock = threading.Lock()
+        self._control: socket.socket | None = None
+        self._server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if not hasattr(os, "pidfd_open") or self._server is not None:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._server = subprocess.Popen(
+            [
+                sys.executable,
+                "-I",
+                "-u",
+                "-B",
+                str(FORKSERVER_SCRIPT),
+                str(theirs.fileno()),
+                *self.preload,
+            ],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        self._control = ours
+
+    def launch(
+        self,
+        *,
+        environment: dict[str, str],
+        cwd: Path,
+        layers: tuple[Path, ...],
+        stdout: int,
+        stderr: int,
+        worker_fds: tuple[int, int],
+    ) -> _Process:
+        """Start ``_worker.py`` with ``environment`` in ``cwd``; the fds stay the caller's."""
+        if self._control is None:
+            popen = subprocess.Popen(
+                # -I: no PYTHONPATH, user site or script folder; -u: logs as they are
+                # written; -B: no bytecode files in the asset folder.
+                [
+                    sys.executable,
+                    "-I",
+                    "-u",
+                    "-B",
+                    str(WORKER_SCRIPT),
+                    *(str(fd) for fd in worker_fds),
+                    *(str(path) for path in layers),
+                ],
+                env=environment,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=worker_fds,
+            )
+            return _ChildProcess(popen)
+        request = {"environment": environment, "cwd": str(cwd), "layers": [str(p) for p in layers]}
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        try:
+            with self._lock:
+                socket.send_fds(
+                    self._control,
+                    [json.dumps(request).encode()],
+                    [stdin, stdout, stderr, *worker_fds],
+                )
+                message, fds, _, _ = socket.recv_fds(self._control, 4096, 1)
+        finally:
+            os.close(stdin)
+        if not fds:
+            raise RuntimeError("the environment fork server did not start an environment")
+        return _ForkedProcess(json.loads(message)["pid"], fds[0])
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._server is not None:
+            try:
+                self._server.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._server.kill()
+                self._server.wait()
+            self._server = None
+
+
 @dataclass
 class _Environment:
-    process: subprocess.Popen[bytes]
+    process: _Process
     to_worker: Any
     messages: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     threads: list[threading.Thread] = field(default_factory=list)
 
     @property
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process.alive
 
 
 class FunctionRuntime:
     """Runs one function's invocations in its own worker processes."""
 
-    def __init__(self, spec: FunctionSpec, *, endpoint_url: str, logs: LogSink) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        *,
+        endpoint_url: str,
+        logs: LogSink,
+        launcher: EnvironmentLauncher | None = None,
+    ) -> None:
         self.spec = spec
+        #: Without a launcher, each environment is a new interpreter.
+        self.launcher = launcher or EnvironmentLauncher()
         self.endpoint_url = endpoint_url
         self.logs = logs
         self.max_environments = spec.reserved_concurrency or DEFAULT_MAX_ENVIRONMENTS
@@ -166,31 +340,28 @@ class FunctionRuntime:
     def _start_environment(self) -> _Environment:
         to_worker_read, to_worker_write = os.pipe()
         from_worker_read, from_worker_write = os.pipe()
-        process = subprocess.Popen(
-            # -I: no PYTHONPATH, user site or script folder; -u: logs as they are
-            # written; -B: no bytecode files in the asset folder.
-            [
-                sys.executable,
-                "-I",
-                "-u",
-                "-B",
-                str(WORKER_SCRIPT),
-                str(to_worker_read),
-                str(from_worker_write),
-                *(str(path) for path in self.spec.layer_dirs),
-            ],
-            env=self.environment(),
-            cwd=self.spec.code_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(to_worker_read, from_worker_write),
-        )
-        os.close(to_worker_read)
-        os.close(from_worker_write)
+        stdout_read, stdout_write = os.pipe()
+        stderr_read, stderr_write = os.pipe()
+        try:
+            process = self.launcher.launch(
+                environment=self.environment(),
+                cwd=self.spec.code_dir,
+                layers=self.spec.layer_dirs,
+                stdout=stdout_write,
+                stderr=stderr_write,
+                worker_fds=(to_worker_read, from_worker_write),
+            )
+        except BaseException:
+            for fd in (to_worker_write, from_worker_read, stdout_read, stderr_read):
+                os.close(fd)
+            raise
+        finally:
+            # The environment holds its own copies: the pipes end when it does.
+            for fd in (to_worker_read, from_worker_write, stdout_write, stderr_write):
+                os.close(fd)
         environment = _Environment(process, os.fdopen(to_worker_write, "w", encoding="utf-8"))
-        assert process.stdout is not None and process.stderr is not None
-        for stream in (process.stdout, process.stderr):
+        for fd in (stdout_read, stderr_read):
+            stream = os.fdopen(fd, "rb")
             thread = threading.Thread(target=self._pump_logs, args=(stream,), daemon=True)
             thread.start()
             environment.threads.append(thread)
@@ -366,8 +537,6 @@ def _next(environment: _Environment, timeout: float) -> dict[str, Any]:
 
 
 def _kill(environment: _Environment) -> None:
-    if environment.alive:
-        environment.process.kill()
-    environment.process.wait()
+    environment.process.kill()
     with contextlib.suppress(OSError):
         environment.to_worker.close()

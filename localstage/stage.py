@@ -18,7 +18,7 @@ from localstage.cloud import Credentials, MotoCloud
 from localstage.deploy import DeployError, Deployment, Resource
 from localstage.logs import LogSink
 from localstage.request_counts import RequestCount
-from localstage.runtime import FunctionRuntime, FunctionSpec
+from localstage.runtime import EnvironmentLauncher, FunctionRuntime, FunctionSpec
 from localstage.sources import FACTORIES, MAPPING_SERVICES, EventSource, load_builtin_sources
 from localstage.sources import mapping_service as _mapping_service
 
@@ -69,6 +69,7 @@ class LocalStage:
         self.assembly: Assembly | None = None
         self._deployment: Deployment | None = None
         self.functions: dict[str, FunctionRuntime] = {}
+        self.launcher = EnvironmentLauncher()
         self.gateways: list[ApiGatewayServer] = []
         self.sources: list[EventSource] = []
         self.timings: dict[str, float] = {}
@@ -84,6 +85,8 @@ class LocalStage:
         self._started = True
         try:
             began = time.monotonic()
+            # The fork server imports the functions' libraries while the stage boots.
+            self.launcher.start()
             directory = self.assembly_dir
             if directory is not None:
                 self.cloud.launch(aws_managed_policies=_uses_aws_managed_policies(directory))
@@ -124,6 +127,7 @@ class LocalStage:
             gateway.stop()
         for function in self.functions.values():
             function.close()
+        self.launcher.close()
         self.cloud.stop()
         self.logs.close()
         atexit.unregister(self.stop)
@@ -235,7 +239,7 @@ class LocalStage:
                 continue
             spec = self._function_spec(resource)
             self.functions[spec.name] = FunctionRuntime(
-                spec, endpoint_url=self.cloud.endpoint_url, logs=self.logs
+                spec, endpoint_url=self.cloud.endpoint_url, logs=self.logs, launcher=self.launcher
             )
 
     def _function_spec(self, resource: Resource) -> FunctionSpec:

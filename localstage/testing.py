@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,16 +23,15 @@ ASSEMBLY_VARIABLE = "LOCALSTAGE_ASSEMBLY"
 
 
 @contextmanager
-def booted_stage(assembly_dir: Path | None = None) -> Iterator[LocalStage]:
-    """Stage ``local`` booted in a temporary work folder, stopped on exit.
+def booted_stage(workdir: Path, assembly_dir: Path | None = None) -> Iterator[LocalStage]:
+    """Stage ``local`` booted in ``workdir``, stopped on exit.
 
     ``assembly_dir`` (or ``$LOCALSTAGE_ASSEMBLY``) is an already synthesized stage
-    ``local``; without one the stage synthesizes into the work folder. The function
-    logs stay in ``<workdir>/logs`` for a look after a failure; an assembly
-    synthesized here is removed.
+    ``local``; without one the stage synthesizes into ``workdir``. The function logs
+    stay in ``<workdir>/logs`` for a look after a failure (a pytest temporary folder:
+    pytest keeps the last few runs'); an assembly synthesized here is removed.
     """
     assembly = assembly_dir or os.environ.get(ASSEMBLY_VARIABLE)
-    workdir = Path(tempfile.mkdtemp(prefix="localstage-tests-"))
     stage = LocalStage(
         workdir=workdir,
         assembly_dir=Path(assembly) if assembly else None,

@@ -31,6 +31,8 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_target(config)
 
 
+# First: pytest-xdist reads the groups in its own hook (worker side) to key the tests.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         relative = Path(str(item.path)).resolve().relative_to(_TESTS_DIR)
@@ -39,3 +41,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(name=suite))
         elif suite in _SUITES_GROUPED_BY_FILE:
             item.add_marker(pytest.mark.xdist_group(name=relative.as_posix()))
+
+
+# Optional: the hook exists only while pytest-xdist is loaded (not with -p no:xdist).
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """Stop when pytest-xdist ignores the groups: each worker would then synthesize the
+    app and boot stage ``local`` itself, and the run would take minutes longer."""
+    grouped_suites = tuple(f"tests/{suite}/" for suite in _SUITES_ON_ONE_WORKER)
+    ungrouped = [i for i in ids if i.startswith(grouped_suites) and "@" not in i]
+    if ungrouped:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group {ungrouped[0]} (and {len(ungrouped) - 1} more): "
+            "--dist loadgroup is broken with this pytest; check requirements-dev.txt"
+        )

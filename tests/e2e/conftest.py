@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from localstage.assembly import DEFAULT_STAGE, synthesize
+from localstage.assembly import DEFAULT_STAGE, synthesize_with_cli
 from localstage.target import LocalTarget, Target
 from localstage.testing import booted_stage
 from tests.support.e2e_target import DEPLOYED_TARGET
@@ -23,6 +23,8 @@ from tests.support.e2e_target import DEPLOYED_TARGET
 def local_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """Stage ``local`` synthesized once per test session, whatever the number of workers.
 
+    Through the CDK CLI, as ``make synth`` does: this is the test run's proof that the
+    CLI, cdk.json's app command and cdk-nag's synth-time checks work together.
     pytest-xdist workers share the parent of their base temporary folders; the first
     worker to take the lock synthesizes there and the others reuse its assembly.
     """
@@ -33,17 +35,21 @@ def local_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
         fcntl.flock(lock, fcntl.LOCK_EX)
         assembly = outdir / f"assembly-{DEFAULT_STAGE}"
         if not (assembly / "manifest.json").is_file():
-            assembly = synthesize(DEFAULT_STAGE, outdir)
+            assembly = synthesize_with_cli(DEFAULT_STAGE, outdir)
     return assembly
 
 
 @pytest.fixture(scope="package")
-def target(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Iterator[Target]:
+def target(
+    pytestconfig: pytest.Config,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Target]:
     deployed = pytestconfig.stash[DEPLOYED_TARGET]
     if deployed is not None:
         yield deployed
         return
     # Synthesized only for a local run: a deployed stage needs no assembly.
     assembly: Path = request.getfixturevalue("local_assembly")
-    with booted_stage(assembly) as stage:
+    with booted_stage(tmp_path_factory.mktemp("localstage"), assembly) as stage:
         yield LocalTarget(stage)

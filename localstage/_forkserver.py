@@ -1,0 +1,111 @@
+"""The parent of every function environment of a stage: a fork server, stdlib only.
+
+Started once per stage by :class:`localstage.runtime.EnvironmentLauncher` as ``python -I
+-u -B _forkserver.py <socket-fd> <module> ...``. It imports the libraries the Lambda
+Python runtime and the Powertools layer provide (boto3, Powertools, pydantic), then
+forks one child per execution environment on request. A child starts from those
+imports only, never from a function's code: it takes the function's environment
+variables, folder and pipes and runs ``_worker.py`` as a fresh interpreter would, so
+the handler module and its module-level clients are created in each environment, as
+on Lambda. What the fork saves is the library imports: most of a cold start's CPU,
+which a burst of cold starts on a 2-core machine pays many times over.
+
+Requests are JSON datagrams on a Unix ``SOCK_SEQPACKET`` socket carrying five file
+descriptors (stdin, stdout, stderr, the request and response pipes); the answer
+carries the child's pidfd, which the stage polls and signals (Linux only; elsewhere
+the launcher starts each environment as its own process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import runpy
+import signal
+import socket
+import sys
+import time
+import traceback
+from typing import Any
+
+WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
+_MAX_REQUEST_BYTES = 1 << 20
+_FDS_PER_REQUEST = 5
+
+
+def _reap(*_: Any) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def _become_environment(request: dict[str, Any], fds: list[int]) -> None:
+    """In the child: take the environment's fds, variables and folder, run the worker."""
+    stdin, stdout, stderr, to_worker_read, from_worker_write = fds
+    for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    os.environ.clear()
+    os.environ.update(request["environment"])
+    time.tzset()
+    os.chdir(request["cwd"])
+    sys.argv = [WORKER_SCRIPT, str(to_worker_read), str(from_worker_write), *request["layers"]]
+    code = 0
+    try:
+        runpy.run_path(WORKER_SCRIPT, run_name="__main__")
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def serve(control: socket.socket) -> None:
+    """Fork an environment per request until the stage closes the socket."""
+    # Children are reaped as they exit; the stage watches them through their pidfds.
+    signal.signal(signal.SIGCHLD, _reap)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST_BYTES, _FDS_PER_REQUEST)
+        except OSError:
+            return
+        if not message:
+            return
+        request = json.loads(message)
+        # No reaping between the fork and the pidfd: a child that exits at once must
+        # still be there to open.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        try:
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                _become_environment(request, fds)
+            pidfd = os.pidfd_open(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        for fd in fds:
+            os.close(fd)
+        socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [pidfd])
+        os.close(pidfd)
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    for module in sys.argv[2:]:
+        # A library the virtualenv lacks is imported (and fails) in the function instead.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    serve(control)
+
+
+if __name__ == "__main__":
+    main()
