@@ -178,6 +178,11 @@ class EnvironmentLauncher:
         self._control: socket.socket | None = None
         self._server: subprocess.Popen[bytes] | None = None
 
+    @property
+    def forks(self) -> bool:
+        """Whether environments are forked from the fork server (started, on Linux)."""
+        return self._control is not None
+
     def start(self) -> None:
         if not hasattr(os, "pidfd_open") or self._server is not None:
             return
