@@ -87,8 +87,11 @@ def serve(control: socket.socket) -> None:
         try:
             pid = os.fork()
             if pid == 0:
-                control.close()
-                _become_environment(request, fds)
+                try:
+                    control.close()
+                    _become_environment(request, fds)
+                finally:
+                    os._exit(1)  # never back into the server loop, whatever went wrong
             pidfd = os.pidfd_open(pid)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
