@@ -68,7 +68,8 @@ def api_event(
     path: str,
     *,
     resource: str,
-    body: str | None = None,
+    body: str | dict[str, Any] | None = None,
+    base64_body: bool = False,
     is_base64_encoded: bool = False,
     headers: dict[str, str] | None = None,
     path_parameters: dict[str, str] | None = None,
@@ -76,7 +77,14 @@ def api_event(
     user_arn: str | None = CALLER_ARN,
     stage: str = "api",
 ) -> dict[str, Any]:
-    """An API Gateway REST API (v1) Lambda proxy event for an IAM-authorized call."""
+    """An API Gateway REST API (v1) Lambda proxy event for an IAM-authorized call.
+
+    A dict ``body`` is JSON-encoded; ``base64_body`` base64-encodes the body as API
+    Gateway does for binary media types (``is_base64_encoded`` marks a body already
+    encoded by the caller).
+    """
+    is_base64_encoded = is_base64_encoded or (base64_body and body is not None)
+    body = request_body(body, base64_body=base64_body)
     all_headers = {
         "Accept": "application/json",
         "Host": f"abc123defg.execute-api.{REGION}.amazonaws.com",

@@ -56,14 +56,13 @@ def command_event(
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:
     """``POST /accounts/{id}/credit|withdraw``; a dict body is JSON-encoded."""
-    text = events_support.request_body(body, base64_body=base64_body)
     return api_event(
         "POST",
         f"/accounts/{account_id}/{command}",
         resource=f"/accounts/{{account_id}}/{command}",
         path_parameters={"account_id": account_id},
-        body=text,
-        is_base64_encoded=base64_body,
+        body=body,
+        base64_body=base64_body,
         headers=headers,
         user_arn=user_arn,
     )
@@ -278,9 +277,7 @@ class Bank:
         )
 
     def open(self, **kwargs: Any) -> HttpResponse:
-        body = kwargs.pop("body", None)
-        text = events_support.request_body(body)
-        return self.call(api_event("POST", "/accounts", resource="/accounts", body=text, **kwargs))
+        return self.call(api_event("POST", "/accounts", resource="/accounts", **kwargs))
 
     def open_id(self) -> str:
         response = self.open()

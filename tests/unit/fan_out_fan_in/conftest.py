@@ -75,13 +75,12 @@ def post_jobs_event(
     user_arn: str | None = events_support.CALLER_ARN,
 ) -> dict[str, Any]:
     """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
-    text = events_support.request_body(body, base64_body=base64_body)
     return api_event(
         "POST",
         "/jobs",
         resource="/jobs",
-        body=text,
-        is_base64_encoded=base64_body,
+        body=body,
+        base64_body=base64_body,
         headers=headers,
         user_arn=user_arn,
     )

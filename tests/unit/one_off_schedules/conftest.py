@@ -66,9 +66,8 @@ def post_event(
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:
     """``POST /schedules``; a dict body is JSON-encoded."""
-    text = events_support.request_body(body)
     return api_event(
-        "POST", "/schedules", resource="/schedules", body=text, headers=headers, user_arn=user_arn
+        "POST", "/schedules", resource="/schedules", body=body, headers=headers, user_arn=user_arn
     )
 
 
