@@ -3,7 +3,8 @@
 docs/forking.md lists the files of a pattern; these tests keep that list true for
 every pattern and prove that a fork which renames the app and deletes one pattern's
 files still synthesizes (cdk-nag included), with the new name everywhere and the
-localstage scenarios, benchmarks and CI-access stack following along.
+localstage scenarios, benchmarks and CI-access stack following along. The fork keeps
+one pattern and deletes the other four, as someone taking one pattern would.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ APP_PATHS = (
     "localstage",
     "bench",
 )
-REMOVED = "decoupled_invocation"
+#: The one pattern the fork keeps (its template carries the app name in three places).
+KEPT = "event_sourcing"
 NEW_APP_NAME = "acme-shop"
 
 
@@ -59,7 +61,7 @@ def pattern_modules() -> list[str]:
 def test_every_pattern_has_the_files_forking_md_lists() -> None:
     # GIVEN the patterns the stage discovers
     modules = pattern_modules()
-    assert REMOVED in modules and len(modules) >= 2
+    assert KEPT in modules and len(modules) >= 2
 
     # THEN each has every listed file, and docs/forking.md lists them all
     missing = [p for m in modules for p in pattern_paths(m) if not (REPO_ROOT / p).exists()]
@@ -88,7 +90,7 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def fork(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A copy of the app renamed in cdk.json, without one pattern, synthesized once."""
+    """A copy of the app renamed in cdk.json, with one pattern only, synthesized once."""
     root = tmp_path_factory.mktemp("fork")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "cdk.out", ".localstage")
     for path in APP_PATHS:
@@ -101,8 +103,9 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cdk_json = json.loads((root / "cdk.json").read_text())
     cdk_json["context"]["app_name"] = NEW_APP_NAME
     (root / "cdk.json").write_text(json.dumps(cdk_json, indent=2))
-    # Remove a pattern: delete its files (those of them a synth needs were copied).
-    for path in pattern_paths(REMOVED):
+    # Remove every other pattern: delete its files (those a synth needs were copied).
+    removed = [module for module in pattern_modules() if module != KEPT]
+    for path in [path for module in removed for path in pattern_paths(module)]:
         target = root / path
         if target.is_dir():
             shutil.rmtree(target)
@@ -124,7 +127,7 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return checks
 
 
-def test_a_fork_without_a_pattern_synthesizes_without_it(fork: dict[str, Any]) -> None:
+def test_a_fork_with_one_pattern_synthesizes_only_it(fork: dict[str, Any]) -> None:
     # GIVEN the fork's synthesized stage (cdk-nag ran on it: any finding fails the synth)
     manifest = json.loads((fork["assembly"] / "manifest.json").read_text())
     stacks = sorted(
@@ -133,14 +136,12 @@ def test_a_fork_without_a_pattern_synthesizes_without_it(fork: dict[str, Any]) -
         if artifact["type"] == "aws:cloudformation:stack"
     )
 
-    # THEN every other pattern is there and the removed one is not
-    removed = "DecoupledInvocation"
-    expected = {f"dev-{cls.pattern_name}" for cls in pattern_stack_classes()} - {f"dev-{removed}"}
-    assert stacks == sorted({"dev-Alerts", *expected})
+    # THEN the kept pattern is there and the removed ones are not
+    (kept,) = [cls.pattern_name for cls in pattern_stack_classes() if cls.__module__.endswith(KEPT)]
+    assert stacks == ["dev-Alerts", f"dev-{kept}"]
     # AND the demo's scenarios and the CI access follow the stacks that exist
-    assert removed not in fork["scenarios"] and fork["scenarios"]
-    assert removed not in fork["ci_access_stacks"]
-    assert "Alerts" in fork["ci_access_stacks"]
+    assert fork["scenarios"] == [kept]
+    assert sorted(fork["ci_access_stacks"]) == ["Alerts", kept]
 
 
 def test_renaming_the_app_in_cdk_json_renames_it_everywhere(fork: dict[str, Any]) -> None:

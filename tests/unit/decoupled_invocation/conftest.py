@@ -7,18 +7,17 @@ import functools
 import importlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.events import HttpResponse, sqs_event
-from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
 
 TABLE_NAME = "decoupled-invocation-jobs-test"
 QUEUE_NAME = "decoupled-invocation-tasks-test"
@@ -131,10 +130,10 @@ class Infra:
 
 
 @pytest.fixture
-def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
+def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Infra:
     """Table and queue on moto, and the environment the infra gives the functions."""
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
+    dynamodb = aws_client("dynamodb")
+    sqs = aws_client("sqs")
     dynamodb.create_table(
         TableName=TABLE_NAME,
         KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],

@@ -157,13 +157,13 @@ class Infra:
 
 
 @pytest.fixture
-def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
+def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Infra:
     """Table (stream NEW_IMAGE, as the stack configures it), bus, queues and env."""
     monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    dynamodb = boto3.client("dynamodb", region_name=REGION, config=STREAMS_CONFIG)
-    streams = boto3.client("dynamodbstreams", region_name=REGION, config=STREAMS_CONFIG)
-    sqs = boto3.client("sqs", region_name=REGION)
-    bus = boto3.client("events", region_name=REGION)
+    dynamodb = aws_client("dynamodb", STREAMS_CONFIG)
+    streams = aws_client("dynamodbstreams", STREAMS_CONFIG)
+    sqs = aws_client("sqs")
+    bus = aws_client("events")
     dynamodb.create_table(
         TableName=TABLE_NAME,
         KeySchema=[

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
@@ -190,12 +189,12 @@ class Infra:
 
 
 @pytest.fixture
-def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
+def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Infra:
     """Tables, stream, queue and DLQ on moto, and the functions' environment."""
     monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    dynamodb = boto3.client("dynamodb", config=_MOTO_CONFIG)
-    streams = boto3.client("dynamodbstreams", config=_MOTO_CONFIG)
-    sqs = boto3.client("sqs")
+    dynamodb = aws_client("dynamodb", _MOTO_CONFIG)
+    streams = aws_client("dynamodbstreams", _MOTO_CONFIG)
+    sqs = aws_client("sqs")
     created = dynamodb.create_table(
         TableName=JOB_TABLE,
         KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],

@@ -13,13 +13,12 @@ from __future__ import annotations
 import functools
 import importlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support import events as events_support
@@ -117,11 +116,11 @@ class Infra:
 
 
 @pytest.fixture
-def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
+def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Infra:
     """Table, schedule group and DLQ on moto, and the environment the construct sets."""
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    scheduler = boto3.client("scheduler", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
+    dynamodb = aws_client("dynamodb")
+    scheduler = aws_client("scheduler")
+    sqs = aws_client("sqs")
     dynamodb.create_table(
         TableName=TABLE_NAME,
         KeySchema=[{"AttributeName": "schedule_id", "KeyType": "HASH"}],

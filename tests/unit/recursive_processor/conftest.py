@@ -9,17 +9,16 @@ import functools
 import hashlib
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support import handlers as handler_modules
 from tests.support.events import s3_event, s3_object_created_record
-from tests.support.fakes import REGION, FakeClock, FakeLambdaContext, FakeLambdaInvoker, FakeSleep
+from tests.support.fakes import FakeClock, FakeLambdaContext, FakeLambdaInvoker, FakeSleep
 
 INPUT_BUCKET = "recursive-processor-input-test"
 OUTPUT_BUCKET = "recursive-processor-output-test"
@@ -112,9 +111,9 @@ class Infra:
 
 
 @pytest.fixture
-def infra(aws: None, monkeypatch: pytest.MonkeyPatch) -> Infra:
-    s3 = boto3.client("s3", region_name=REGION)
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
+def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Infra:
+    s3 = aws_client("s3")
+    dynamodb = aws_client("dynamodb")
     for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
         s3.create_bucket(Bucket=bucket)
     dynamodb.create_table(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from handler_kit import dynamodb
@@ -13,9 +13,9 @@ TABLE = "items"
 
 
 @pytest.fixture
-def client(aws: None) -> Any:
+def client(aws_client: Callable[..., Any]) -> Any:
     """A moto DynamoDB client with an empty table keyed by ``item_id`` (S)."""
-    client = boto3.client("dynamodb")
+    client = aws_client("dynamodb")
     client.create_table(
         TableName=TABLE,
         KeySchema=[{"AttributeName": "item_id", "KeyType": "HASH"}],
