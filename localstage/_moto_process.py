@@ -273,6 +273,10 @@ def main() -> None:
     from localstage import _moto_s3
 
     app = _moto_s3.install().middleware(app)
+    # Notes which services took a write, to wake the stage's pollers (localstage/activity.py).
+    from localstage import _moto_activity
+
+    app = _moto_activity.install().watching(app)
     # Outermost: counts every AWS request the stage makes (localstage/_moto_requests.py).
     from localstage import _moto_requests
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from localstage import request_counts
+from localstage.activity import ActivityWatch
 from localstage.apigateway import ApiGatewayServer, rest_apis
 from localstage.assembly import DEFAULT_STAGE, DEFAULT_WORKDIR, Assembly, load, synthesize
 from localstage.clock import Clock
@@ -70,6 +71,8 @@ class LocalStage:
         self._deployment: Deployment | None = None
         self.functions: dict[str, FunctionRuntime] = {}
         self.launcher = EnvironmentLauncher()
+        #: Wakes the pollers when moto took a write that may give them work.
+        self.activity = ActivityWatch()
         self.gateways: list[ApiGatewayServer] = []
         self.sources: list[EventSource] = []
         self.timings: dict[str, float] = {}
@@ -98,6 +101,7 @@ class LocalStage:
             boot_began = time.monotonic()
             self.assembly = load(directory, self.stage_name)
             self._timed("moto", self.cloud.start)
+            self.activity.start(self.cloud.endpoint_url)
             self._deployment = Deployment(self.cloud, self.assembly)
             self._timed("deploy", self._deployment.deploy_all)
             self._check_unemulated()
@@ -129,6 +133,8 @@ class LocalStage:
             function.close()
         self.launcher.close()
         self.cloud.stop()
+        # After moto: its long poll then ends at once.
+        self.activity.stop()
         self.logs.close()
         atexit.unregister(self.stop)
 

@@ -4,6 +4,8 @@
   ``dynamodb:DescribeStream``, ``GetShardIterator`` and ``GetRecords``), one poller per
   shard and one batch in flight per shard, so records of a shard reach the function in
   order (``ParallelizationFactor`` above 1 is run as 1: stricter ordering than AWS).
+  An idle poller reads every few seconds, but any DynamoDB write wakes it at once
+  (:mod:`localstage.activity`).
 - ``StartingPosition`` ``TRIM_HORIZON`` (everything the stream holds) or ``LATEST``
   (records written after the stage booted); ``BatchSize`` (default 100);
   ``MaximumBatchingWindowInSeconds`` (stage time); ``Enabled``.
@@ -33,6 +35,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from localstage.activity import Wakeup
 from localstage.events import dynamodb_stream_record
 from localstage.sources import EventSource, event_source, mapping_service, report_once
 from localstage.sources.event_patterns import matches
@@ -46,7 +49,8 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 100
 #: Records read per GetRecords call (AWS's maximum).
 READ_LIMIT = 1000
-IDLE_POLL_SECONDS = (0.05, 0.25)
+#: Between empty reads: from the first to the last, doubling (a DynamoDB write wakes it).
+IDLE_POLL_SECONDS = (0.05, 2.0)
 #: Back-off between retries of a failing batch, in stage seconds (doubling, capped).
 RETRY_BACKOFF_SECONDS = (1.0, 30.0)
 
@@ -219,6 +223,7 @@ class DynamoDBStreamMapping:
         self._sns = stage.cloud.client("sns", credentials)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._wakeups: list[Wakeup] = []
         #: Counters tests and ``describe`` may read.
         self.batches = 0
         self.discarded_batches = 0
@@ -248,9 +253,12 @@ class DynamoDBStreamMapping:
             except Exception as error:
                 self._report(f"GetShardIterator failed: {error}")
                 continue
+            # One per shard: a thread that waits clears its wakeup.
+            wakeup = self.stage.activity.wakeup("dynamodb")
+            self._wakeups.append(wakeup)
             thread = threading.Thread(
                 target=self._run_shard,
-                args=(shard["ShardId"], iterator),
+                args=(shard["ShardId"], iterator, wakeup),
                 daemon=True,
                 name="ddb-stream-poller",
             )
@@ -259,6 +267,8 @@ class DynamoDBStreamMapping:
 
     def stop(self) -> None:
         self._stop.set()
+        for wakeup in self._wakeups:
+            wakeup.set()
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -281,7 +291,7 @@ class DynamoDBStreamMapping:
             return True
         return any(matches(pattern, record) for pattern in self.filters)
 
-    def _run_shard(self, shard_id: str, iterator: str) -> None:
+    def _run_shard(self, shard_id: str, iterator: str, wakeup: Wakeup) -> None:
         clock = self.stage.clock
         pending: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (raw, lambda-shaped)
         planned_sizes: list[int] = []  # batch sizes after a bisection
@@ -306,7 +316,7 @@ class DynamoDBStreamMapping:
                     self.filtered_out += 1
             if not pending:
                 window_started = None
-                self._stop.wait(idle)
+                wakeup.wait(idle)
                 idle = min(idle * 2, IDLE_POLL_SECONDS[1])
                 continue
             idle = IDLE_POLL_SECONDS[0]

@@ -1,8 +1,9 @@
 """EventBridge Scheduler: one-time ``at(...)`` schedules fire when due.
 
 moto stores schedules (created by handler code at run time) but never fires them.
-This module lists them (every group) a few times a second and fires each enabled
-one-time schedule once:
+This module lists them (every group) at once when one is created, changed or deleted
+(:mod:`localstage.activity` wakes it), and every few seconds besides, and fires each
+enabled one-time schedule once:
 
 - Due time: ``at(yyyy-mm-ddThh:mm:ss)`` in ``ScheduleExpressionTimezone`` (UTC by
   default). Handler code computes it in real time, so the wait from the schedule's
@@ -45,7 +46,10 @@ from localstage.sources import EventSource, event_source
 if TYPE_CHECKING:
     from localstage.stage import LocalStage
 
+#: How often due schedules are looked for (in what was listed: no request).
 POLL_SECONDS = 0.2
+#: How often schedules are listed when no change woke the source.
+REFRESH_SECONDS = 2.0
 _AT = re.compile(r"^at\((?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 #: Stage seconds between the Scheduler's attempts (it backs off exponentially).
 RETRY_BASE_SECONDS = 60.0
@@ -122,6 +126,7 @@ class SchedulerSource:
         self._seen: set[tuple[str, str]] = set()
         self._logged: set[str] = set()
         self._stop = threading.Event()
+        self._wakeup = stage.activity.wakeup("scheduler")
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="scheduler")
         self._thread: threading.Thread | None = None
         self.fired: list[dict[str, Any]] = []
@@ -132,14 +137,28 @@ class SchedulerSource:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wakeup.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(POLL_SECONDS):
+        listed_at = -REFRESH_SECONDS
+        changed = True
+        while not self._stop.is_set():
+            changed = self._wakeup.wait(POLL_SECONDS) or changed
+            since = time.monotonic() - listed_at
+            # A burst of changes (a hundred schedules firing and deleting themselves)
+            # is listed once per POLL_SECONDS, not once per change.
+            if changed and since < POLL_SECONDS and self._stop.wait(POLL_SECONDS - since):
+                return
+            if self._stop.is_set():
+                return
             try:
-                self._refresh()
+                if changed or time.monotonic() - listed_at >= REFRESH_SECONDS:
+                    listed_at = time.monotonic()
+                    self._refresh()
+                    changed = False
                 now = time.time()
                 for arn, pending in list(self._pending.items()):
                     if pending.fire_at <= now:

@@ -10,6 +10,9 @@
 - A message that stays becomes visible again when the queue's visibility timeout ends
   (in stage time: with a fast clock localstage shortens it accordingly), and moto
   moves it to the DLQ once ``maxReceiveCount`` receives are used up.
+- An idle mapping polls every few seconds, but a send to any queue wakes it at once
+  (:mod:`localstage.activity`), and so does the end of a returned message's visibility
+  timeout.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ if TYPE_CHECKING:
     from localstage.stage import LocalStage
 
 DEFAULT_MAXIMUM_CONCURRENCY = 5
-IDLE_POLL_SECONDS = (0.05, 0.5)
+#: Between empty polls: from the first to the last, doubling (a send wakes the poller).
+IDLE_POLL_SECONDS = (0.05, 2.0)
 
 
 @event_source("sqs")
@@ -105,6 +109,7 @@ class SqsEventSourceMapping:
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sqs-esm")
         self._stop = threading.Event()
+        self._wakeup = stage.activity.wakeup("sqs")
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.last_error: str | None = None
@@ -117,6 +122,7 @@ class SqsEventSourceMapping:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wakeup.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -132,7 +138,7 @@ class SqsEventSourceMapping:
                 self._report(f"ReceiveMessage failed: {error}")
             if not messages:
                 self._slots.release()
-                self._stop.wait(idle)
+                self._wakeup.wait(idle)
                 idle = min(idle * 2, IDLE_POLL_SECONDS[1])
                 continue
             idle = IDLE_POLL_SECONDS[0]
@@ -193,16 +199,19 @@ class SqsEventSourceMapping:
 
     def _return_to_queue(self, messages: list[dict[str, Any]]) -> None:
         clock = self.stage.clock
-        if not messages or clock.speed == 1:
+        if not messages:
             return
         # The visibility timeout is stage time: with a faster clock it ends sooner.
         seconds = math.ceil(clock.real_seconds(self.visibility_timeout))
-        for message in messages:
-            self._admin_sqs.change_message_visibility(
-                QueueUrl=self.queue_url,
-                ReceiptHandle=message["ReceiptHandle"],
-                VisibilityTimeout=seconds,
-            )
+        if clock.speed != 1:
+            for message in messages:
+                self._admin_sqs.change_message_visibility(
+                    QueueUrl=self.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=seconds,
+                )
+        # Poll when they are visible again, not at the next idle poll.
+        self._wakeup.set_after(seconds)
 
     def _report(self, message: str) -> None:
         # A lasting problem (say a role without sqs:ReceiveMessage) is logged once.

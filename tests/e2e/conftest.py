@@ -8,6 +8,7 @@ same tests run on localstage and against a stage deployed to AWS.
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tests.support.e2e_target import DEPLOYED_TARGET
 
 
 @pytest.fixture(scope="session")
-def local_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+def local_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Stage ``local`` synthesized once per test session, whatever the number of workers.
 
     Through the CDK CLI, as ``make synth`` does: this is the test run's proof that the
@@ -29,7 +30,8 @@ def local_assembly(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
     worker to take the lock synthesizes there and the others reuse its assembly.
     """
     base = tmp_path_factory.getbasetemp()
-    shared = base if worker_id == "master" else base.parent
+    # Not pytest-xdist's worker_id fixture: the suite also runs with -p no:xdist.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     outdir = shared / "e2e-cdk.out"
     with (shared / "e2e-synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

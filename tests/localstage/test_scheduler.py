@@ -132,13 +132,13 @@ def test_a_schedule_whose_role_may_not_invoke_the_target_goes_to_its_dlq(
 
 
 def test_a_schedule_deleted_before_it_is_due_never_fires(async_stage: LocalStage) -> None:
-    # GIVEN a schedule due in 4 minutes of handler time (4 s here)
+    # GIVEN a schedule due in 2 minutes of handler time (2 s here)
     scheduler = async_stage.cloud.client("scheduler")
     group = LocalTarget(async_stage).output("test-Tiny", "GroupName")
     _create(
         async_stage,
         "cancelled",
-        at=datetime.now(UTC) + timedelta(minutes=4),
+        at=datetime.now(UTC) + timedelta(minutes=2),
         function="Recorder",
         delete=True,
     )
@@ -148,7 +148,7 @@ def test_a_schedule_deleted_before_it_is_due_never_fires(async_stage: LocalStage
     _create(
         async_stage,
         "later",
-        at=datetime.now(UTC) + timedelta(minutes=5),
+        at=datetime.now(UTC) + timedelta(minutes=3),
         function="Recorder",
         delete=True,
     )
