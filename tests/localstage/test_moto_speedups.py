@@ -1,4 +1,4 @@
-"""moto's SQS sends/receives and DynamoDB transactions, made fast, behave as before."""
+"""moto's SQS sends/receives, DynamoDB transactions and stream reads, made fast, act as before."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from localstage import _moto_dynamodb, _moto_sqs
+from localstage import _moto_dynamodb, _moto_sqs, _moto_streams
 
 
 @pytest.fixture
@@ -143,3 +144,61 @@ def test_a_transaction_failing_on_its_last_item_rolls_back_the_first(dynamodb: A
     assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
     assert dynamodb.scan(TableName="results")["Count"] == 0
     assert _stream_records(dynamodb, "results") == results_before
+
+
+def test_stream_records_read_without_moto_s_serializer_are_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto import mock_aws
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    config = Config(account_id_endpoint_mode="disabled")
+    with mock_aws():
+        # GIVEN a table with old and new images on its stream, and an insert, a
+        # modify and a remove of an item holding every non-binary attribute type
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1", config=config)
+        streams = boto3.client("dynamodbstreams", region_name="us-east-1", config=config)
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        item = {
+            "pk": {"S": "k"},
+            "n": {"N": "-1.5"},
+            "flag": {"BOOL": True},
+            "none": {"NULL": True},
+            "tags": {"SS": ["a", "b"]},
+            "scores": {"NS": ["1", "2"]},
+            "nested": {"M": {"list": {"L": [{"S": "x"}, {"M": {"deep": {"N": "7"}}}]}}},
+        }
+        dynamodb.put_item(TableName="t", Item=item)
+        dynamodb.update_item(
+            TableName="t",
+            Key={"pk": {"S": "k"}},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        dynamodb.delete_item(TableName="t", Key={"pk": {"S": "k"}})
+        arn = dynamodb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+
+        def read() -> list[dict[str, Any]]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records: list[dict[str, Any]] = streams.get_records(ShardIterator=iterator)["Records"]
+            return records
+
+        # WHEN they are read through moto's serializer, then through localstage's dump
+        by_moto = read()
+        monkeypatch.setattr(DynamoDBStreamsHandler, "get_records", _moto_streams.get_records)
+        by_localstage = read()
+
+    # THEN the client parses the same records, creation times included
+    assert [record["eventName"] for record in by_moto] == ["INSERT", "MODIFY", "REMOVE"]
+    assert by_localstage == by_moto
