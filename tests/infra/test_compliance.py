@@ -23,16 +23,23 @@ def test_nag_packs_report_no_finding(any_stage: SynthesizedStage, pack: type) ->
 
 
 def acknowledgments(stage: SynthesizedStage) -> list[str]:
-    key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
-    prefix = f"{stage.name}/"
-    listed = []
-    for construct in stage.stage.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type == key:
-                for rule, reason in entry.data.items():
-                    path = construct.node.path.removeprefix(prefix)
-                    listed.append(f"{path} {rule.removeprefix('Annotation::')}: {reason}")
-    return sorted(listed)
+    """Every acknowledgment in the stage, as ``path rule: reason`` lines (walked once)."""
+    if stage.name not in _ACKNOWLEDGMENTS:
+        key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        prefix = f"{stage.name}/"
+        listed = []
+        # Each construct's metadata is a call into jsii: seconds for a stage's tree.
+        for construct in stage.stage.node.find_all():
+            for entry in construct.node.metadata:
+                if entry.type == key:
+                    for rule, reason in entry.data.items():
+                        path = construct.node.path.removeprefix(prefix)
+                        listed.append(f"{path} {rule.removeprefix('Annotation::')}: {reason}")
+        _ACKNOWLEDGMENTS[stage.name] = sorted(listed)
+    return _ACKNOWLEDGMENTS[stage.name]
+
+
+_ACKNOWLEDGMENTS: dict[str, list[str]] = {}
 
 
 def test_acknowledgments_are_listed(
