@@ -1,7 +1,7 @@
 """Inside the moto process: which services just took a write that may give a poller work.
 
-An SQS send, a DynamoDB write (a stream record) or a schedule created, changed or
-deleted is noted here by service, once until the parent reads it. The parent long-polls
+An SQS send, a DynamoDB write (a stream record) or a schedule created or changed is
+noted here by service, once until the parent reads it. The parent long-polls
 ``GET /_localstage/activity?wait=<seconds>`` (see :mod:`localstage.activity`) and wakes
 the pollers of those services, so they can idle between polls for seconds without
 answering late. The path never reaches moto.
@@ -36,8 +36,9 @@ _WORK_ACTIONS = {
         "ExecuteTransaction",
     },
 }
-#: Scheduler is a REST protocol: any call but a read may change what is scheduled.
-_READ_METHODS = ("GET", "HEAD")
+#: Scheduler is a REST protocol: CreateSchedule is a POST, UpdateSchedule a PUT. A
+#: deletion needs no wake: the source looks a schedule up again before firing it.
+_SCHEDULE_WRITE_METHODS = ("POST", "PUT")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -90,7 +91,7 @@ def work_for(environ: dict[str, Any]) -> str | None:
         return None
     _, service, action, _ = request_key(environ)
     if service == "scheduler":
-        return None if environ.get("REQUEST_METHOD", "GET") in _READ_METHODS else service
+        return service if environ.get("REQUEST_METHOD") in _SCHEDULE_WRITE_METHODS else None
     return service if action in _WORK_ACTIONS.get(service, ()) else None
 
 

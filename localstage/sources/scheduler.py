@@ -1,9 +1,9 @@
 """EventBridge Scheduler: one-time ``at(...)`` schedules fire when due.
 
 moto stores schedules (created by handler code at run time) but never fires them.
-This module lists them (every group) at once when one is created, changed or deleted
+This module lists them (every group) at once when one is created or changed
 (:mod:`localstage.activity` wakes it), and every few seconds besides, and fires each
-enabled one-time schedule once:
+enabled one-time schedule once (looking it up again first: it may have been deleted):
 
 - Due time: ``at(yyyy-mm-ddThh:mm:ss)`` in ``ScheduleExpressionTimezone`` (UTC by
   default). Handler code computes it in real time, so the wait from the schedule's
