@@ -11,12 +11,12 @@ wakeup for when a message they returned becomes visible again.
 
 from __future__ import annotations
 
-import json
 import threading
-import urllib.request
 from collections import defaultdict
+from typing import Any
 
 from localstage._moto_activity import ACTIVITY_PATH
+from localstage.journals import follow_journal
 
 #: How long one read of the activity note waits for a first entry.
 LONG_POLL_SECONDS = 5.0
@@ -79,8 +79,18 @@ class ActivityWatch:
         return wakeup
 
     def start(self, endpoint_url: str) -> None:
-        url = f"{endpoint_url}{ACTIVITY_PATH}?wait={LONG_POLL_SECONDS}"
-        self._thread = threading.Thread(target=self._run, args=(url,), daemon=True, name="activity")
+        self._thread = threading.Thread(
+            target=follow_journal,
+            args=(f"{endpoint_url}{ACTIVITY_PATH}",),
+            kwargs={
+                "wait": LONG_POLL_SECONDS,
+                "stop": self._stop,
+                "handle": self._wake,
+                "report": self._note,
+            },
+            daemon=True,
+            name="activity",
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -89,19 +99,12 @@ class ActivityWatch:
             self._thread.join(timeout=LONG_POLL_SECONDS + 5)
             self._thread = None
 
-    def _run(self, url: str) -> None:
-        while not self._stop.is_set():
-            try:
-                with urllib.request.urlopen(url, timeout=LONG_POLL_SECONDS + 10) as response:
-                    entries = json.loads(response.read())
-            except Exception as error:
-                if self._stop.is_set():
-                    return
-                # The pollers still poll on their own, only less often: note and go on.
-                self.last_error = str(error)
-                self._stop.wait(0.5)
-                continue
-            with self._lock:
-                woken = [w for entry in entries for w in self._wakeups.get(entry["service"], [])]
-            for wakeup in woken:
-                wakeup.set()
+    def _wake(self, entries: list[dict[str, Any]]) -> None:
+        with self._lock:
+            woken = [w for entry in entries for w in self._wakeups.get(entry["service"], [])]
+        for wakeup in woken:
+            wakeup.set()
+
+    def _note(self, error: Exception) -> None:
+        # The pollers still poll on their own, only less often: note it and go on.
+        self.last_error = str(error)

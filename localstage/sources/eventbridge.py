@@ -34,9 +34,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
+from localstage.journals import follow_journal
 from localstage.sources import EventSource, event_source, report_once
 from localstage.sources.event_patterns import matches
 from localstage.sources.event_patterns import parse as parse_pattern
@@ -188,22 +188,20 @@ class EventBridgeDelivery:
             self._thread.join(timeout=LONG_POLL_SECONDS + 5)
 
     def _run(self) -> None:
-        url = f"{self.stage.cloud.endpoint_url}{JOURNAL_PATH}?wait={LONG_POLL_SECONDS}"
-        while not self._stop.is_set():
+        follow_journal(
+            f"{self.stage.cloud.endpoint_url}{JOURNAL_PATH}",
+            wait=LONG_POLL_SECONDS,
+            stop=self._stop,
+            handle=self._deliver_all,
+            report=lambda error: self._report(f"reading the event journal failed: {error}"),
+        )
+
+    def _deliver_all(self, entries: list[dict[str, Any]]) -> None:
+        for entry in entries:
             try:
-                with urllib.request.urlopen(url, timeout=LONG_POLL_SECONDS + 10) as response:
-                    entries = json.loads(response.read())
+                self.deliver(entry["bus"], entry["event"])
             except Exception as error:
-                if self._stop.is_set():
-                    return
-                self._report(f"reading the event journal failed: {error}")
-                self._stop.wait(0.5)
-                continue
-            for entry in entries:
-                try:
-                    self.deliver(entry["bus"], entry["event"])
-                except Exception as error:
-                    self._report(f"delivering event {entry['event'].get('id')} failed: {error}")
+                self._report(f"delivering event {entry['event'].get('id')} failed: {error}")
 
     # ------------------------------------------------------------------ rules
 

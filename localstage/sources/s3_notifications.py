@@ -22,7 +22,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import threading
-import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from localstage.deploy import DeployError, Resource, StackContext
 from localstage.events import s3_notification_record
 from localstage.intrinsics import resolve
 from localstage.invoke import lambda_service
+from localstage.journals import follow_journal
 from localstage.sources import EventSource, event_source
 
 if TYPE_CHECKING:
@@ -201,21 +201,26 @@ class S3NotificationSource:
             self._thread.join(timeout=_POLL_WAIT_SECONDS + 2)
 
     def _poll(self) -> None:
-        url = f"{self.stage.cloud.endpoint_url}{JOURNAL_PATH}?wait={_POLL_WAIT_SECONDS}"
-        while not self._stop.is_set():
+        follow_journal(
+            f"{self.stage.cloud.endpoint_url}{JOURNAL_PATH}",
+            wait=_POLL_WAIT_SECONDS,
+            stop=self._stop,
+            handle=self._deliver_all,
+            report=self._log,
+        )
+
+    def _deliver_all(self, entries: list[dict[str, Any]]) -> None:
+        for entry in entries:
             try:
-                with urllib.request.urlopen(url, timeout=_POLL_WAIT_SECONDS + 10) as response:
-                    entries = json.loads(response.read())
-                for entry in entries:
-                    self.deliver(entry)
+                self.deliver(entry)
             except Exception as error:
-                if not self._stop.is_set():
-                    self.stage.logs.write(
-                        "S3Notifications",
-                        json.dumps({"type": "localstage.s3Notifications", "error": repr(error)}),
-                    )
-                if self._stop.wait(0.2):
-                    return
+                self._log(error)
+
+    def _log(self, error: Exception) -> None:
+        self.stage.logs.write(
+            "S3Notifications",
+            json.dumps({"type": "localstage.s3Notifications", "error": repr(error)}),
+        )
 
     def deliver(self, entry: dict[str, Any]) -> int:
         """Invoke every function whose configuration matches one journaled S3 event."""
