@@ -4,8 +4,8 @@
   ``dynamodb:DescribeStream``, ``GetShardIterator`` and ``GetRecords``), one poller per
   shard and one batch in flight per shard, so records of a shard reach the function in
   order (``ParallelizationFactor`` above 1 is run as 1: stricter ordering than AWS).
-  An idle poller reads every few seconds, but any DynamoDB write wakes it at once
-  (:mod:`localstage.activity`).
+  An idle poller reads every few seconds, but any DynamoDB write wakes it once its
+  pause has lasted 0.25 s (:mod:`localstage.activity`).
 - ``StartingPosition`` ``TRIM_HORIZON`` (everything the stream holds) or ``LATEST``
   (records written after the stage booted); ``BatchSize`` (default 100);
   ``MaximumBatchingWindowInSeconds`` (stage time); ``Enabled``.
@@ -51,6 +51,8 @@ DEFAULT_BATCH_SIZE = 100
 READ_LIMIT = 1000
 #: Between empty reads: from the first to the last, doubling (a DynamoDB write wakes it).
 IDLE_POLL_SECONDS = (0.05, 2.0)
+#: Pauses up to this long are waited out whatever is written meanwhile.
+PACED_POLL_SECONDS = 0.25
 #: Back-off between retries of a failing batch, in stage seconds (doubling, capped).
 RETRY_BACKOFF_SECONDS = (1.0, 30.0)
 
@@ -316,7 +318,13 @@ class DynamoDBStreamMapping:
                     self.filtered_out += 1
             if not pending:
                 window_started = None
-                wakeup.wait(idle)
+                # Up to PACED_POLL_SECONDS the pause is not cut short: under a stream of
+                # writes, a wake per write would read one record at a time. Longer idle
+                # pauses end at the next write.
+                paced = min(idle, PACED_POLL_SECONDS)
+                self._stop.wait(paced)
+                if idle > paced:
+                    wakeup.wait(idle - paced)
                 idle = min(idle * 2, IDLE_POLL_SECONDS[1])
                 continue
             idle = IDLE_POLL_SECONDS[0]
