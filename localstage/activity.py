@@ -17,6 +17,8 @@ from typing import Any
 
 from localstage._moto_activity import ACTIVITY_PATH
 from localstage.journals import follow_journal
+from localstage.logs import LogSink
+from localstage.sources import report_once
 
 #: How long one read of the activity note waits for a first entry.
 LONG_POLL_SECONDS = 5.0
@@ -59,12 +61,13 @@ class ActivityWatch:
 
     Examples
     --------
-    >>> watch = ActivityWatch()
-    >>> wakeup = watch.wakeup("sqs")  # before or after start
+    >>> watch = ActivityWatch(stage.logs)  # doctest: +SKIP
+    >>> wakeup = watch.wakeup("sqs")  # before or after start  # doctest: +SKIP
     >>> watch.start("http://127.0.0.1:5000")  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
+    def __init__(self, logs: LogSink) -> None:
+        self._logs = logs
         self._wakeups: dict[str, list[Wakeup]] = defaultdict(list)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -106,5 +109,6 @@ class ActivityWatch:
             wakeup.set()
 
     def _note(self, error: Exception) -> None:
-        # The pollers still poll on their own, only less often: note it and go on.
-        self.last_error = str(error)
+        # The pollers still poll on their own, only less often: log it (once) and go on.
+        record = {"type": "localstage.activity", "error": f"reading the activity note: {error}"}
+        report_once(self, self._logs, "Activity", record)

@@ -72,7 +72,7 @@ class LocalStage:
         self.functions: dict[str, FunctionRuntime] = {}
         self.launcher = EnvironmentLauncher()
         #: Wakes the pollers when moto took a write that may give them work.
-        self.activity = ActivityWatch()
+        self.activity = ActivityWatch(self.logs)
         self.gateways: list[ApiGatewayServer] = []
         self.sources: list[EventSource] = []
         self.timings: dict[str, float] = {}
