@@ -24,6 +24,17 @@ FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 # requirements-dev.txt (tests/infra checks it).
 POWERTOOLS_VERSION = "3.31.1"
 POWERTOOLS_LAYER_VERSION = 36
+#: Where the pinned layer is published, per AWS partition: the publishing account and
+#: the layer version. Powertools publishes from other accounts, and with other version
+#: numbers, outside the ``aws`` partition (AWS GovCloud (US) even per region), so only
+#: partitions whose entry was checked against Powertools' layer page are listed. A stack
+#: deployed in any other partition stops before it creates anything:
+#: ``Fn::FindInMap`` has no entry for it ("Unable to get mapping for ..."). Add a
+#: partition by adding its checked entry here (and to cdk.json ``target-partitions``).
+POWERTOOLS_LAYER_PUBLISHERS: dict[str, tuple[str, int]] = {
+    "aws": ("017000801446", POWERTOOLS_LAYER_VERSION),
+}
+POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python314-arm64"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache", "*.md"]
@@ -40,14 +51,24 @@ class Invocation(enum.Enum):
 
 
 def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
-    """The pinned Powertools layer, one reference per stack."""
+    """The pinned Powertools layer of the stack's partition, one reference per stack."""
     stack = cdk.Stack.of(scope)
     existing = stack.node.try_find_child("PowertoolsLayer")
     if existing is not None:
         return existing  # type: ignore[return-value]
+    publishers = cdk.CfnMapping(
+        stack,
+        "PowertoolsLayerPublishers",
+        mapping={
+            partition: {"Account": account, "LayerVersion": str(version)}
+            for partition, (account, version) in POWERTOOLS_LAYER_PUBLISHERS.items()
+        },
+    )
+    account = publishers.find_in_map(cdk.Aws.PARTITION, "Account")
+    version = publishers.find_in_map(cdk.Aws.PARTITION, "LayerVersion")
     arn = (
-        f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:017000801446:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python314-arm64:{POWERTOOLS_LAYER_VERSION}"
+        f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:{account}:layer:"
+        f"{POWERTOOLS_LAYER_NAME}:{version}"
     )
     return lambda_.LayerVersion.from_layer_version_arn(stack, "PowertoolsLayer", arn)
 

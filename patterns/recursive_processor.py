@@ -258,23 +258,6 @@ class RecursiveProcessor(Construct):
         return policy
 
     def _acknowledge_findings(self, input_prefix: str, output_prefix: str) -> None:
-        # CDK configures bucket notifications with a singleton handler function per stack
-        # (CloudFormation's own NotificationConfiguration would need the function before
-        # the bucket while the function's policy needs the bucket: a cycle).
-        handler = cdk.Stack.of(self).node.try_find_child(
-            "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
-        )
-        assert handler is not None
-        handler_role = handler.node.find_child("Role").node.default_child
-        assert handler_role is not None
-        acknowledge(
-            handler_role,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "CDK's bucket-notification handler runs only during deployments; the managed "
-            "policy lets it write its logs, its own policy allows s3:PutBucketNotification "
-            "on this bucket only.",
-        )
         if self.access_log_bucket is not None:
             log_bucket = self.access_log_bucket.node.default_child
             assert log_bucket is not None

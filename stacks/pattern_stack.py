@@ -9,6 +9,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from patterns.monitoring import ServiceMonitoring
+from patterns.provided_functions import own_provided_function_logs
 from patterns.stage_settings import StageSettings
 
 
@@ -48,6 +49,9 @@ class PatternStack(cdk.Stack):
         )
         self.settings = settings
         cdk.Tags.of(self).add("pattern", self.pattern_name)
+        # Functions CDK adds by itself (bucket notifications, auto-delete) log to groups
+        # this stack owns, so an ephemeral stage destroys to nothing.
+        own_provided_function_logs(self, settings=settings)
         self.monitoring = ServiceMonitoring(
             self,
             "Monitoring",

@@ -59,8 +59,10 @@ def function_role_ids(resources: dict[str, Any]) -> list[str]:
 
 
 def policy_statements(resources: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
-    """Every statement of every inline policy attached to the role."""
+    """Every statement of every inline policy of the role (in it or attached to it)."""
     statements: list[dict[str, Any]] = []
+    for policy in resources[role_logical_id]["Properties"].get("Policies", []):
+        statements += policy["PolicyDocument"]["Statement"]
     for policy in of_type(resources, "AWS::IAM::Policy").values():
         if {"Ref": role_logical_id} in policy["Properties"]["Roles"]:
             statements += policy["Properties"]["PolicyDocument"]["Statement"]
@@ -121,3 +123,44 @@ def request_schema(resources: dict[str, Any], method: dict[str, Any]) -> dict[st
     model_id = method["RequestModels"]["application/json"]["Ref"]
     schema: dict[str, Any] = resources[model_id]["Properties"]["Schema"]
     return schema
+
+
+class TemplateContext:
+    """Enough of a deployment to resolve a template's intrinsics as CloudFormation would.
+
+    For checks that depend on where a stack is deployed (partition, region), e.g.
+    ``localstage.intrinsics.resolve(value, TemplateContext(template, partition="aws-cn"))``.
+    """
+
+    def __init__(
+        self, template: dict[str, Any], *, partition: str = "aws", region: str = "eu-west-1"
+    ) -> None:
+        self.template = template
+        self.partition = partition
+        self.region = region
+        self.account_id = "123456789012"
+        self.url_suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+        self.stack_name = "stack"
+        self.stack_id = f"arn:{partition}:cloudformation:{region}:{self.account_id}:stack/stack/1"
+
+    def find_in_map(self, map_name: str, top_key: str, second_key: str) -> Any:
+        # CloudFormation refuses the template before it creates anything.
+        return self.template["Mappings"][map_name][top_key][second_key]
+
+    def ref(self, logical_id: str) -> Any:
+        return f"<{logical_id}>"
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        return f"<{logical_id}.{attribute}>"
+
+    def condition(self, name: str) -> bool:
+        raise NotImplementedError(name)
+
+    def stack_output(self, stack_name: str, output_name: str, region: str) -> Any:
+        raise NotImplementedError(output_name)
+
+    def import_value(self, export_name: str) -> Any:
+        raise NotImplementedError(export_name)
+
+    def parameter(self, name: str) -> Any:
+        raise KeyError(name)

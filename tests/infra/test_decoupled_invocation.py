@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from localstage.intrinsics import resolve
 from patterns.function import POWERTOOLS_LAYER_VERSION
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
+    TemplateContext,
     alarm_properties,
     alarmed_metric_names,
     api_methods,
@@ -95,14 +97,16 @@ def test_worker_consumes_with_partial_batch_responses_and_bounded_concurrency(
 
 
 @pytest.mark.parametrize("handler", ["job_api.handler", "job_worker.handler"])
-def test_functions_are_hardened(resources: dict[str, Any], handler: str) -> None:
+def test_functions_are_hardened(
+    template: Template, resources: dict[str, Any], handler: str
+) -> None:
     _, function = function_by_handler(resources, handler)
     props = function["Properties"]
     assert props["Runtime"] == "python3.14"
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["MemorySize"] == 256 and props["Timeout"] in (10, WORKER_TIMEOUT)
-    assert props["Layers"][0]["Fn::Join"][1][-1].endswith(
+    assert resolve(props["Layers"][0], TemplateContext(dict(template.to_json()))).endswith(
         f"python314-arm64:{POWERTOOLS_LAYER_VERSION}"
     )
     env = props["Environment"]["Variables"]

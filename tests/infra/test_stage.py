@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from localstage.intrinsics import resolve
+from patterns.function import POWERTOOLS_LAYER_PUBLISHERS, POWERTOOLS_LAYER_VERSION
 from patterns.stage_settings import (
     MAX_STAGE_NAME_LENGTH,
     InvalidStageNameError,
@@ -19,6 +21,13 @@ from patterns.stage_settings import (
 )
 from stacks.stage import cdk_json_context, pattern_stack_classes
 from tests.infra.conftest import SynthesizedStage
+from tests.infra.templates import (
+    TemplateContext,
+    as_list,
+    function_by_handler,
+    of_type,
+    policy_statements,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,3 +217,64 @@ def test_persistent_stage_keeps_its_data(persistent: SynthesizedStage) -> None:
             assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
             assert props["DeletionProtectionEnabled"] is True
     assert all(s.termination_protection for s in persistent.stage.pattern_stacks.values())
+
+
+def test_every_function_logs_to_a_group_its_stack_owns(any_stage: SynthesizedStage) -> None:
+    """No function, CDK's own helpers included, logs to a group that outlives the stage.
+
+    Lambda writes to ``/aws/lambda/<name>`` unless ``LoggingConfig.LogGroup`` names a
+    group, and creates a missing group when the role allows ``logs:CreateLogGroup``
+    (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups.html).
+    """
+    # GIVEN every Lambda function of the stage, CDK's S3 helpers included
+    helpers: set[str] = set()
+    for stack_id in any_stage.templates:
+        stack_resources = any_stage.template_json(stack_id)["Resources"]
+        for logical_id, function in of_type(stack_resources, "AWS::Lambda::Function").items():
+            if "Handler" in function["Properties"] and "Code" in function["Properties"]:
+                helpers.update(h for h in ("BucketNotifications", "AutoDelete") if h in logical_id)
+            where = f"{stack_id}/{logical_id}"
+            # THEN each names a log group of its own stack, with retention
+            group = function["Properties"].get("LoggingConfig", {}).get("LogGroup", {})
+            assert "Ref" in group, f"{where} logs to /aws/lambda/<name>, owned by no stack"
+            group_resource = stack_resources[group["Ref"]]
+            assert group_resource["Type"] == "AWS::Logs::LogGroup"
+            assert group_resource["Properties"]["RetentionInDays"] in (7, 90)
+            # AND its role may not create a log group (none comes back after destroy)
+            role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+            assert "ManagedPolicyArns" not in stack_resources[role_id]["Properties"], where
+            actions = {
+                action
+                for statement in policy_statements(stack_resources, role_id)
+                for action in as_list(statement["Action"])
+            }
+            assert "logs:CreateLogGroup" not in actions, where
+    assert "BucketNotifications" in helpers
+    assert ("AutoDelete" in helpers) is not any_stage.stage.settings.persistent
+
+
+def test_powertools_layer_resolves_in_aws_and_stops_deployment_elsewhere(
+    ephemeral: SynthesizedStage,
+) -> None:
+    """The layer is published per partition under other accounts and versions.
+
+    Only the ``aws`` partition's publisher is known; in another partition
+    ``Fn::FindInMap`` finds no entry, so CloudFormation refuses the template before it
+    creates anything instead of failing on a layer that does not exist.
+    """
+    template = ephemeral.template_json("DecoupledInvocation")
+    _, function = function_by_handler(template["Resources"], "job_api.handler")
+    layer = function["Properties"]["Layers"][0]
+    # WHEN the layer ARN is resolved in the aws partition
+    arn = resolve(layer, TemplateContext(template, partition="aws", region="eu-west-1"))
+    # THEN it is Powertools' published ARN at the pinned version
+    assert arn == (
+        "arn:aws:lambda:eu-west-1:017000801446:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python314-arm64:{POWERTOOLS_LAYER_VERSION}"
+    )
+    # AND in aws-cn (or any unlisted partition) there is nothing to resolve it to
+    with pytest.raises(KeyError, match="aws-cn"):
+        resolve(layer, TemplateContext(template, partition="aws-cn", region="cn-north-1"))
+    # AND cdk.json claims only the partitions the layer is known in
+    partitions = cdk_json_context()["@aws-cdk/core:target-partitions"]
+    assert sorted(partitions) == sorted(POWERTOOLS_LAYER_PUBLISHERS)
