@@ -12,6 +12,7 @@ interface may reach into moto.
 from __future__ import annotations
 
 import json
+import random
 import time
 import urllib.error
 import urllib.parse
@@ -32,6 +33,14 @@ if TYPE_CHECKING:
     from localstage.stage import LocalStage
 
 T = TypeVar("T")
+
+#: API Gateway answers 429 when a stage's or a method's throttle is exceeded, before the
+#: integration runs, so the request may be sent again: a call that bursts past a limit
+#: (e.g. 100 schedule creations against /schedules/POST's 10 per second) waits and
+#: retries with capped exponential backoff and full jitter, at most this many times.
+THROTTLE_RETRIES = 8
+THROTTLE_BACKOFF_SECONDS = 0.25
+THROTTLE_BACKOFF_CAP_SECONDS = 8.0
 
 
 class WaitTimeoutError(AssertionError):
@@ -76,7 +85,11 @@ class Target(Protocol):
         headers: Mapping[str, str] | None = None,
         signed: bool = True,
     ) -> HttpResponse:
-        """Call an API; ``path`` is relative to ``api_url`` unless it starts with ``/``."""
+        """Call an API; ``path`` is relative to ``api_url`` unless it starts with ``/``.
+
+        A call API Gateway throttles (429) is sent again after a backoff, at most
+        ``THROTTLE_RETRIES`` times; the last answer is returned.
+        """
         ...
 
     def send_message(self, queue_url: str, body: str) -> str: ...
@@ -167,6 +180,8 @@ class AwsTarget:
 
     def __init__(self) -> None:
         self.observer: Callable[[HttpResponse, Any], None] | None = None
+        #: Retries of a call API Gateway throttled (429); 0 shows every 429.
+        self.throttle_retries = THROTTLE_RETRIES
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
 
@@ -210,7 +225,27 @@ class AwsTarget:
             all_headers.setdefault("Content-Type", "application/json")
         else:
             data = body.encode() if isinstance(body, str) else body
-        if signed:
+        for attempt in range(self.throttle_retries + 1):
+            response = self._send(method, url, data, all_headers, signed=signed)
+            if response.status != 429 or attempt == self.throttle_retries:
+                break
+            ceiling = THROTTLE_BACKOFF_SECONDS * 2**attempt
+            time.sleep(random.uniform(0, min(THROTTLE_BACKOFF_CAP_SECONDS, ceiling)))
+        if self.observer is not None:
+            self.observer(response, json_body if json_body is not None else body)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        signed: bool,
+    ) -> HttpResponse:
+        all_headers = dict(headers)
+        if signed:  # signed anew on every attempt: a signature carries its time
             request = AWSRequest(method=method, url=url, data=data or b"", headers=all_headers)
             SigV4Auth(self.caller_credentials(), "execute-api", self.signing_region).add_auth(
                 request
@@ -223,7 +258,7 @@ class AwsTarget:
                 status, raw_headers, payload = raw.status, raw.headers, raw.read()
         except urllib.error.HTTPError as error:
             status, raw_headers, payload = error.code, error.headers, error.read()
-        response = HttpResponse(
+        return HttpResponse(
             method=method,
             url=url,
             status=status,
@@ -231,9 +266,6 @@ class AwsTarget:
             body=_decode(payload),
             elapsed=time.monotonic() - started,
         )
-        if self.observer is not None:
-            self.observer(response, json_body if json_body is not None else body)
-        return response
 
     def send_message(self, queue_url: str, body: str) -> str:
         response = self.client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)

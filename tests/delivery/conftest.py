@@ -82,6 +82,8 @@ class SigV4Checker:
     region: str
     exchanges: list[Exchange] = field(default_factory=list)
     url: str = ""
+    #: Answer this many of the next requests with API Gateway's throttling 429.
+    throttle_next: int = 0
 
     def check(
         self, method: str, url: str, headers: dict[str, str], body: bytes
@@ -148,7 +150,11 @@ def sigv4_checker() -> Iterator[SigV4Checker]:
                 )
             )
             payload = json.dumps({"valid": valid, "message": reason}).encode()
-            self.send_response(200 if valid else 403)
+            status = 200 if valid else 403
+            if checker.throttle_next > 0:
+                checker.throttle_next -= 1
+                status, payload = 429, b'{"message": "Too Many Requests"}'
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

@@ -174,6 +174,39 @@ def test_a_signature_by_other_credentials_is_refused(
     assert "does not match" in response.body["message"]
 
 
+def test_a_throttled_call_is_retried_until_it_goes_through(
+    target: DeployedTarget, sigv4_checker: SigV4Checker
+) -> None:
+    # GIVEN an API that throttles the next three requests (as API Gateway answers a burst
+    # past a stage's or method's limit: 429, before the integration runs)
+    sigv4_checker.exchanges.clear()
+    sigv4_checker.throttle_next = 3
+
+    # WHEN the target POSTs once
+    response = target.call_api(target.output(STACK, "ApiUrl"), "POST", "jobs", json_body={})
+
+    # THEN it waited and sent the same request again until it went through, each attempt
+    # signed anew
+    assert (response.status, response.body["valid"]) == (200, True)
+    assert [exchange.method for exchange in sigv4_checker.exchanges] == ["POST"] * 4
+    assert all(exchange.valid for exchange in sigv4_checker.exchanges)
+
+
+def test_throttling_that_does_not_end_is_answered_after_bounded_retries(
+    target: DeployedTarget, sigv4_checker: SigV4Checker
+) -> None:
+    # GIVEN an API that throttles every request, and a target allowed two retries
+    sigv4_checker.exchanges.clear()
+    sigv4_checker.throttle_next = 100
+    target.throttle_retries = 2
+
+    # WHEN the target calls it THEN it gives up after three attempts and shows the 429
+    response = target.call_api(target.output(STACK, "ApiUrl"), "GET", "jobs/x")
+    sigv4_checker.throttle_next = 0
+    assert response.status == 429
+    assert len(sigv4_checker.exchanges) == 3
+
+
 # waiting ----------------------------------------------------------------------------
 def test_a_wait_returns_as_soon_as_its_condition_holds(target: DeployedTarget) -> None:
     calls: list[int] = []
