@@ -128,6 +128,7 @@ class DeployedTarget(AwsTarget):
             raise TargetConfigurationError(str(error)) from None
         if wait_scale <= 0:
             raise TargetConfigurationError(f"the wait scale must be positive, got {wait_scale:g}")
+        self.stage_label = self.stage_name
         self.session = session
         self.region: str = session.region_name
         self.endpoint_url = endpoint_url
@@ -257,3 +258,37 @@ class DeployedTarget(AwsTarget):
         with self._lock:
             self._stacks[full_name] = description
         return description
+
+
+#: Older than any e2e run (the pull request job's timeout is 90 minutes): what the sweep
+#: at the start of a run removes was left by a run that was killed.
+STALE_OBSERVER_SECONDS = 2 * 60 * 60
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m localstage.deployed sweep-observers --stage NAME [--older-than S]``.
+
+    Deletes the bus observers (rules and queues) e2e runs against the stage left behind;
+    run before ``make destroy`` of a stage the e2e suite ran against.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m localstage.deployed")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sweep = commands.add_parser("sweep-observers", help="delete a stage's e2e bus observers")
+    sweep.add_argument("--stage", required=True)
+    sweep.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS")
+    arguments = parser.parse_args(argv)
+    try:
+        target = DeployedTarget.from_environment(arguments.stage)
+    except TargetConfigurationError as error:
+        parser.exit(2, f"error: {error}\n")
+    deleted = target.sweep_observers(older_than=arguments.older_than)
+    print(f"deleted {len(deleted)} observer resource(s) of stage {arguments.stage}")
+    for name in deleted:
+        print(f"  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,8 +11,10 @@ interface may reach into moto.
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -39,6 +41,12 @@ T = TypeVar("T")
 #: (e.g. 100 schedule creations against /schedules/POST's 10 per second) waits and
 #: retries with capped exponential backoff and full jitter, at most this many times.
 THROTTLE_RETRIES = 8
+#: Observer rules and queues (:meth:`Target.subscribe_to_bus`) are named
+#: ``bus-observer-<stage>-<UTC creation time>-<random>`` (at most 62 characters: rule
+#: names take 64), so :meth:`AwsTarget.sweep_observers` finds those a killed run left.
+OBSERVER_PREFIX = "bus-observer-"
+_OBSERVER_TIME = "%Y%m%dT%H%M%S"
+_OBSERVER_NAME = re.compile(r"-(?P<created>\d{8}T\d{6})-[0-9a-f]{8}$")
 THROTTLE_BACKOFF_SECONDS = 0.25
 THROTTLE_BACKOFF_CAP_SECONDS = 8.0
 
@@ -177,6 +185,8 @@ class AwsTarget:
     """A target that talks to AWS APIs through boto3 clients (subclasses choose them)."""
 
     name = "aws"
+    #: The stage the target reaches, as observer names carry it.
+    stage_label = "local"
 
     def __init__(self) -> None:
         self.observer: Callable[[HttpResponse, Any], None] | None = None
@@ -184,6 +194,11 @@ class AwsTarget:
         self.throttle_retries = THROTTLE_RETRIES
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
+
+    @property
+    def observer_prefix(self) -> str:
+        """How the names of this stage's bus observers start (see ``OBSERVER_PREFIX``)."""
+        return f"{OBSERVER_PREFIX}{self.stage_label}-"
 
     # subclasses --------------------------------------------------------------
     def client(self, service: str) -> Any:
@@ -314,7 +329,8 @@ class AwsTarget:
 
     def subscribe_to_bus(self, bus_name: str, pattern: Mapping[str, Any]) -> str:
         sqs, events = self.client("sqs"), self.client("events")
-        name = f"bus-observer-{uuid.uuid4().hex[:16]}"
+        created = datetime.datetime.now(datetime.UTC).strftime(_OBSERVER_TIME)
+        name = f"{self.observer_prefix}{created}-{uuid.uuid4().hex[:8]}"
         queue_url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -346,6 +362,47 @@ class AwsTarget:
         events.remove_targets(Rule=name, EventBusName=bus_name, Ids=["observer"])
         events.delete_rule(Name=name, EventBusName=bus_name)
         sqs.delete_queue(QueueUrl=queue_url)
+
+    def sweep_observers(self, *, older_than: float) -> list[str]:
+        """Delete this stage's observer rules and queues older than ``older_than`` seconds.
+
+        A run that is killed cannot unsubscribe; its rule and queue would outlive the
+        stage (a queue belongs to no stack). The e2e suite sweeps at its start (anything
+        older than a run), and a stage's destroy sweeps everything first. The stage's
+        buses are those named ``<stage>-...``. Returns the names deleted.
+        """
+        sqs, events = self.client("sqs"), self.client("events")
+        bus_names = [
+            bus["Name"]
+            for bus in events.list_event_buses(NamePrefix=f"{self.stage_label}-")["EventBuses"]
+        ]
+        now = datetime.datetime.now(datetime.UTC)
+
+        def stale(name: str) -> bool:
+            match = _OBSERVER_NAME.search(name)
+            if not name.startswith(self.observer_prefix) or match is None:
+                return False
+            created = datetime.datetime.strptime(match["created"], _OBSERVER_TIME)
+            age = now - created.replace(tzinfo=datetime.UTC)
+            return age.total_seconds() >= older_than
+
+        deleted: list[str] = []
+        for bus_name in bus_names:
+            pages = events.get_paginator("list_rules").paginate(
+                EventBusName=bus_name, NamePrefix=self.observer_prefix
+            )
+            rules = [rule["Name"] for page in pages for rule in page.get("Rules", [])]
+            for rule in filter(stale, rules):
+                events.remove_targets(Rule=rule, EventBusName=bus_name, Ids=["observer"])
+                events.delete_rule(Name=rule, EventBusName=bus_name)
+                deleted.append(rule)
+        pages = sqs.get_paginator("list_queues").paginate(QueueNamePrefix=self.observer_prefix)
+        for url in (url for page in pages for url in page.get("QueueUrls", [])):
+            name = url.rstrip("/").rsplit("/", 1)[-1]
+            if stale(name):
+                sqs.delete_queue(QueueUrl=url)
+                deleted.append(name)
+        return deleted
 
     def physical_id(self, stack: str, logical_id_prefix: str) -> str:
         resources = self.client("cloudformation").describe_stack_resources(StackName=stack)

@@ -373,10 +373,41 @@ def test_a_bus_is_observed_through_a_temporary_rule_and_queue(target: DeployedTa
 
     # THEN an observer rule with a queue target existed, and nothing of it is left
     assert [rule["Name"] for rule in rules] == [queue.rsplit("/", 1)[-1]]
-    assert rules[0]["Name"].startswith("bus-observer-")
+    assert rules[0]["Name"].startswith(f"bus-observer-{STAGE}-")
     assert target.client("events").list_rules(EventBusName=bus_name)["Rules"] == []
     urls = target.client("sqs").list_queues(QueueNamePrefix="bus-observer-").get("QueueUrls", [])
     assert urls == []
+
+
+def test_observers_a_killed_run_left_are_swept(target: DeployedTarget) -> None:
+    # GIVEN the stage's bus with an observer no run removed (the run was killed), and
+    # another stage's observer on its own bus
+    events, sqs = target.client("events"), target.client("sqs")
+    bus_name = f"{STAGE}-EventSourcing-Bus"
+    other_bus = "pr-7-EventSourcing-Bus"
+    for name in (bus_name, other_bus):
+        events.create_event_bus(Name=name)
+    left = target.subscribe_to_bus(bus_name, {"source": ["bank"]})
+    other_stage = DeployedTarget(
+        "pr-7", session=target.session, endpoint_url=target.endpoint_url, min_interval=0
+    )
+    other = other_stage.subscribe_to_bus(other_bus, {"source": ["bank"]})
+
+    # WHEN a sweep keeps anything younger than an hour THEN the fresh observer stays
+    assert target.sweep_observers(older_than=3600) == []
+
+    # WHEN the sweep before a destroy removes every age
+    deleted = target.sweep_observers(older_than=0)
+
+    # THEN the stage's rule and queue are gone, and the other stage's observer is not
+    name = left.rsplit("/", 1)[-1]
+    assert deleted == [name, name]
+    assert events.list_rules(EventBusName=bus_name)["Rules"] == []
+    remaining = sqs.list_queues(QueueNamePrefix="bus-observer-").get("QueueUrls", [])
+    assert remaining == [other]
+    other_stage.unsubscribe_from_bus(other_bus, other)
+    for name in (bus_name, other_bus):
+        events.delete_event_bus(Name=name)
 
 
 # no AWS unless asked ---------------------------------------------------------------

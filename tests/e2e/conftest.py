@@ -49,6 +49,10 @@ def target(
 ) -> Iterator[Target]:
     deployed = pytestconfig.stash[DEPLOYED_TARGET]
     if deployed is not None:
+        # Observers of an earlier run that was killed before it could remove them.
+        from localstage.deployed import STALE_OBSERVER_SECONDS
+
+        deployed.sweep_observers(older_than=STALE_OBSERVER_SECONDS)
         yield deployed
         return
     # Synthesized only for a local run: a deployed stage needs no assembly.
