@@ -3,7 +3,8 @@
 GitHub Actions exchanges its OIDC token (``permissions: id-token: write``) for a role's
 credentials, so no long-lived AWS key is stored in GitHub. Which role a job may assume
 depends on the token's ``sub`` claim, which GitHub sets from the job
-(https://docs.github.com/en/actions/reference/security/oidc#example-subject-claims):
+(GitHub docs, "OpenID Connect reference", https://docs.github.com/en/actions/reference/security/oidc;
+an organization that customizes its subject template changes these):
 
 - ``repo:O/R:pull_request`` for a job of a ``pull_request`` workflow that declares no
   environment: the pull request role (stages ``pr-*``);
