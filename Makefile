@@ -21,7 +21,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 EPHEMERAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,yes)
 APPROVAL := --require-approval $(or $(REQUIRE_APPROVAL),$(if $(EPHEMERAL),never,broadening))
 
-.PHONY: install synth test test-suites lint unit infra e2e demo local bench deploy destroy diff ci-access clean
+.PHONY: install synth test test-suites lint unit infra e2e demo local bench deploy destroy diff account ci-access clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -91,14 +91,22 @@ deploy: install
 destroy: install
 	$(CDK) destroy --all -c stage=$(STAGE) $(if $(EPHEMERAL),--force,)
 
-# Once per account and region, by a person with admin rights: GitHub's OIDC provider and
-# the role GitHub Actions of GITHUB_REPO (owner/name) assume to deploy and test stages.
-# An account that already has GitHub's provider: GITHUB_OIDC_PROVIDER_ARN=arn:aws:iam::...
-CI_ACCESS_APP := $(BIN)/python ci_access_app.py
-ci-access: install
-	@test -n "$(GITHUB_REPO)" || { echo "usage: make ci-access GITHUB_REPO=owner/name"; exit 2; }
-	$(CDK) deploy -a "$(CI_ACCESS_APP)" --output cdk.out/ci-access -c github_repo=$(GITHUB_REPO) \
+# Once per account and region, by a person with admin rights (after `cdk bootstrap`): the
+# account app (account_app.py): <app_name>-ApiGatewayAccount, API Gateway's CloudWatch
+# role, which every stage's API logging needs; and, with GITHUB_REPO (owner/name),
+# <app_name>-CiAccess, GitHub's OIDC provider and one deploy role per environment.
+# ENVIRONMENTS=pull_request,staging or ENVIRONMENTS=production creates only those roles
+# (one AWS account per environment); an account that already has GitHub's provider:
+# GITHUB_OIDC_PROVIDER_ARN=arn:aws:iam::...
+ACCOUNT_APP := $(BIN)/python account_app.py
+account: install
+	$(CDK) deploy --all -a "$(ACCOUNT_APP)" --output cdk.out/account \
+		$(if $(GITHUB_REPO),-c github_repo=$(GITHUB_REPO),) \
+		$(if $(ENVIRONMENTS),-c environments=$(ENVIRONMENTS),) \
 		$(if $(GITHUB_OIDC_PROVIDER_ARN),-c github_oidc_provider_arn=$(GITHUB_OIDC_PROVIDER_ARN),)
+
+# The former name of `make account`.
+ci-access: account
 
 clean:
 	rm -rf cdk.out .localstage .pytest_cache .mypy_cache .ruff_cache

@@ -27,8 +27,8 @@ FORKING_MD = REPO_ROOT / "docs" / "forking.md"
 APP_PATHS = (
     "app.py",
     "cdk.json",
-    "ci_access_app.py",
-    "ci_access",
+    "account_app.py",
+    "account",
     "stacks",
     "patterns",
     "functions",
@@ -79,11 +79,11 @@ except SystemExit as stop:
     if stop.code:
         raise
 import bench.localstage  # imports without the removed pattern's scenarios
-import ci_access_app
+import account_app
 from localstage.scenarios import scenario_modules
 print(json.dumps({
     "scenarios": [module.STACK for module in scenario_modules()],
-    "ci_access_stacks": ci_access_app.stack_names(),
+    "ci_access_stacks": account_app.stack_names(),
 }))
 """
 

@@ -48,6 +48,44 @@ def _steps(workflow: dict[str, Any], job: str) -> list[dict[str, Any]]:
     return steps
 
 
+def _credentials(workflow: dict[str, Any], job: str) -> dict[str, Any]:
+    """The `with:` of the job's aws-actions/configure-aws-credentials step."""
+    (step,) = [s for s in _steps(workflow, job) if "configure-aws-credentials" in s.get("uses", "")]
+    found: dict[str, Any] = step["with"]
+    return found
+
+
+_TOKEN = re.compile(r"\s*(\(|\)|&&|\|\||==|!=|!|'[^']*'|[A-Za-z_][\w.-]*(?:\(\))?)")
+
+
+def evaluate(expression: str, context: dict[str, str]) -> bool:
+    """Evaluate a workflow `if:` the way GitHub does, for the subset these workflows use.
+
+    Literals in single quotes, context values by dotted name (`needs.deploy.result`),
+    `always()`, `==`, `!=`, `!`, `&&`, `||` and parentheses. GitHub compares strings
+    case-insensitively; the values here are lowercase already.
+    """
+    python: list[str] = []
+    position = 0
+    text = expression.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        assert match, f"cannot read {text[position:]!r}"
+        token, position = match.group(1), match.end()
+        if token == "always()":
+            python.append("True")
+        elif token in ("&&", "||", "!"):
+            python.append({"&&": " and ", "||": " or ", "!": " not "}[token])
+        elif token in ("(", ")", "==", "!="):
+            python.append(f" {token} ")
+        elif token.startswith("'"):
+            python.append(repr(token[1:-1]))
+        else:
+            python.append(repr(context[token]))
+    # Only the tokens above reach eval, with no builtins: a workflow cannot run code here.
+    return bool(eval("".join(python), {"__builtins__": {}}))
+
+
 def test_actionlint_reports_nothing() -> None:
     # GIVEN every workflow of the repository
     files = sorted(WORKFLOWS.glob("*.yml"))
@@ -113,19 +151,88 @@ def test_pull_requests_deploy_their_own_stage_with_oidc_and_destroy_it() -> None
         'make deploy STAGE="$STAGE" TUNING=local',
         '.venv/bin/pytest tests/e2e --target aws --stage "$STAGE"',
     ]
-    credentials = next(
-        s for s in _steps(workflow, "deploy") if "configure-aws-credentials" in s.get("uses", "")
-    )
-    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
-    assert not any("secret" in str(value).lower() for value in credentials["with"].values())
+    credentials = _credentials(workflow, "deploy")
+    assert not any("secret" in str(value).lower() for value in credentials.values())
 
     # And the stage goes when the pull request closes, or when deploy or e2e failed
     destroy = jobs["destroy"]
     assert destroy["needs"] == "deploy"
     assert destroy["if"].startswith("always() &&")
-    assert "github.event.action == 'closed'" in destroy["if"]
-    assert "needs.deploy.result == 'failure'" in destroy["if"]
     assert _steps(workflow, "destroy")[-1]["run"] == 'make destroy STAGE="$STAGE"'
+
+
+@pytest.mark.parametrize(
+    ("workflow_name", "job", "variable", "environment"),
+    [
+        ("pull-request.yml", "deploy", "AWS_PR_ROLE_ARN", None),
+        ("pull-request.yml", "destroy", "AWS_PR_ROLE_ARN", None),
+        ("main.yml", "staging", "AWS_STAGING_ROLE_ARN", "staging"),
+        ("main.yml", "prod", "AWS_PRODUCTION_ROLE_ARN", "production"),
+    ],
+)
+def test_each_job_assumes_the_role_of_its_environment(
+    workflow_name: str, job: str, variable: str, environment: str | None
+) -> None:
+    # GIVEN a job that reaches AWS
+    workflow = _load(workflow_name)
+
+    # THEN it assumes its environment's role, from a repository variable
+    assert _credentials(workflow, job)["role-to-assume"] == f"${{{{ vars.{variable} }}}}"
+    assert workflow["jobs"][job]["permissions"] == {"id-token": "write", "contents": "read"}
+    # AND declares exactly its GitHub environment, which sets the OIDC subject its role
+    # trusts: none for pull requests (`repo:O/R:pull_request`), else
+    # `repo:O/R:environment:<name>`
+    assert workflow["jobs"][job].get("environment") == environment
+
+
+def test_only_the_deploy_jobs_reach_aws() -> None:
+    for name, jobs in (
+        ("pull-request.yml", {"deploy", "destroy"}),
+        ("main.yml", {"staging", "prod"}),
+    ):
+        workflow = _load(name)
+        with_credentials = {
+            job
+            for job in workflow["jobs"]
+            if any("configure-aws-credentials" in s.get("uses", "") for s in _steps(workflow, job))
+        }
+        assert with_credentials == jobs, name
+        assert all(
+            "id-token" not in workflow["jobs"][j].get("permissions", {})
+            for j in set(workflow["jobs"]) - jobs
+        ), name
+
+
+@pytest.mark.parametrize(
+    ("action", "deploy_result", "same_repository", "destroys"),
+    [
+        ("synchronize", "success", True, False),
+        ("synchronize", "failure", True, True),  # also a job over its timeout-minutes
+        ("synchronize", "cancelled", True, True),  # the run or the job was cancelled
+        ("synchronize", "skipped", True, False),  # the checks failed: nothing deployed
+        ("closed", "skipped", True, True),
+        ("closed", "skipped", False, False),  # a fork's pull request: nothing deployed
+        ("synchronize", "failure", False, False),
+    ],
+)
+def test_a_pull_requests_stage_is_destroyed_when_its_deploy_did_not_succeed(
+    action: str, deploy_result: str, same_repository: bool, destroys: bool
+) -> None:
+    # GIVEN the destroy job's condition
+    condition = _load("pull-request.yml")["jobs"]["destroy"]["if"]
+
+    # WHEN GitHub evaluates it after `deploy` ended with a result
+    context = {
+        "github.event.action": action,
+        "github.event.pull_request.head.repo.full_name": (
+            "octo/shop" if same_repository else "fork/shop"
+        ),
+        "github.repository": "octo/shop",
+        "needs.deploy.result": deploy_result,
+    }
+
+    # THEN the stage is destroyed on close, and whenever deploy or e2e did not succeed
+    assert evaluate(condition, context) is destroys
 
 
 def test_main_deploys_staging_then_prod_behind_an_approval() -> None:
@@ -138,7 +245,40 @@ def test_main_deploys_staging_then_prod_behind_an_approval() -> None:
         '.venv/bin/pytest tests/e2e --target aws --stage staging -m "not short_hops"',
     ]
     # Required reviewers are configured on the `production` environment in GitHub.
+    assert jobs["staging"]["environment"] == "staging"
     assert jobs["prod"]["environment"] == "production"
     assert _steps(workflow, "prod")[-1]["run"] == "make deploy STAGE=prod REQUIRE_APPROVAL=never"
     for job in ("staging", "prod"):
         assert jobs[job]["permissions"] == {"id-token": "write", "contents": "read"}
+
+
+def _section(markdown: str, heading: str) -> str:
+    """The text under a heading, up to the next heading of the same or a higher level."""
+    level = heading.split(" ", 1)[0]
+    start = markdown.index(f"\n{heading}\n")
+    following = re.search(rf"\n#{{1,{len(level)}}} ", markdown[start + 1 :])
+    return markdown[start : start + 1 + following.start()] if following else markdown[start:]
+
+
+def test_the_readme_sets_up_an_account_in_one_command_and_names_each_role() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+
+    # GIVEN the once-per-account steps THEN the account app is one command after bootstrap
+    once = _section(readme, "### Once per AWS account and region")
+    assert once.index("cdk bootstrap") < once.index("make account GITHUB_REPO=")
+
+    # AND the CI section says which role deploys which environment, from which variable
+    ci = _section(readme, "### CI: GitHub Actions with OIDC (no stored AWS keys)")
+    for row in (
+        ("PullRequestDeployRole", "repo:O/R:pull_request", "`pr-*`", "AWS_PR_ROLE_ARN"),
+        ("StagingDeployRole", "environment:staging", "`staging`", "AWS_STAGING_ROLE_ARN"),
+        ("ProductionDeployRole", "environment:production", "`prod`", "AWS_PRODUCTION_ROLE_ARN"),
+    ):
+        (line,) = [line for line in ci.splitlines() if line.startswith(f"| `{row[0]}`")]
+        assert all(part in line for part in row), line
+    # AND it recommends separate accounts, and says what one account still allows
+    assert "one AWS account per environment" in ci
+    assert "deploy over or destroy" in ci
+    forking = (REPO_ROOT / "docs" / "forking.md").read_text()
+    assert "What a single account still allows" in forking
+    assert "AWS_DEPLOY_ROLE_ARN" not in readme + forking

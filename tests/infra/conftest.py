@@ -1,4 +1,5 @@
-"""Synthesize the app once per test session: one ephemeral and one persistent stage."""
+"""Synthesize once per test session: one ephemeral stage, one persistent stage, and the
+account app (API Gateway account setting and CI access)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+from account.build import AccountStacks, build_account
+from account_app import stack_names
 from stacks.stage import ServerlessPatternsStage, build_stage, new_app
 
 EPHEMERAL_STAGE = "pr-1"
 PERSISTENT_STAGE = "prod"
+#: The repository the account app's CI access is synthesized for in the tests.
+GITHUB_REPO = "octo-org/shop"
 
 
 @dataclass
@@ -77,6 +82,27 @@ def resources(request: pytest.FixtureRequest, ephemeral: SynthesizedStage) -> di
 def any_stage(request: pytest.FixtureRequest) -> SynthesizedStage:
     stage: SynthesizedStage = request.getfixturevalue(request.param)
     return stage
+
+
+@dataclass
+class SynthesizedAccount:
+    """The account app synthesized into ``outdir`` (both stacks, every CI role)."""
+
+    stacks: AccountStacks
+    outdir: Path
+
+    def template_json(self, stack: cdk.Stack) -> dict[str, Any]:
+        return dict(Template.from_stack(stack).to_json())
+
+
+@pytest.fixture(scope="session")
+def account(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedAccount:
+    """The account app as ``make account GITHUB_REPO=...`` deploys it (a small app, no assets)."""
+    outdir = tmp_path_factory.mktemp("cdk-account")
+    app = new_app(outdir=outdir, github_repo=GITHUB_REPO)
+    stacks = build_account(app, stack_names=stack_names(), compliance_checks=False)
+    app.synth()
+    return SynthesizedAccount(stacks=stacks, outdir=outdir)
 
 
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
