@@ -199,8 +199,16 @@ def e2e_statements(
         ),
         Statement(
             "ListWithoutResources",
-            ["lambda:ListEventSourceMappings", "scheduler:ListSchedules"],
+            [
+                "events:ListEventBuses",
+                "events:ListRules",
+                "lambda:ListEventSourceMappings",
+                "scheduler:ListSchedules",
+                "sqs:ListQueues",
+            ],
             [Arn("*")],
-            "ListEventSourceMappings and ListSchedules support no resource-level permissions.",
+            "List actions that reveal names only: the e2e tests list a stage's schedules and "
+            "queue consumers, and sweep the bus observers a killed run left "
+            "(localstage.deployed sweep-observers); listing is not scoped to resources.",
         ),
     ]

@@ -370,7 +370,13 @@ def test_no_statement_has_a_wildcard_action_or_denies_nothing(template: dict[str
     # Resources that are `*` are only the actions AWS gives no resource-level permission.
     unscoped = [s for s in statements if "*" in _as_list(s["Resource"])]
     assert [s["Action"] for s in unscoped] == [
-        ["lambda:ListEventSourceMappings", "scheduler:ListSchedules"]
+        [
+            "events:ListEventBuses",
+            "events:ListRules",
+            "lambda:ListEventSourceMappings",
+            "scheduler:ListSchedules",
+            "sqs:ListQueues",
+        ]
     ] * 2
 
 
