@@ -203,8 +203,10 @@ class ServiceApi(Construct):
         acknowledge(
             stage,
             "AwsSolutions-APIG6",
-            "Execution logging needs the account-wide API Gateway CloudWatch role, a "
-            "singleton a per-stage stack must not own; JSON access logs are enabled.",
+            "JSON access logs are enabled; execution logs are off because API Gateway "
+            "writes them to a group it creates itself (API-Gateway-Execution-Logs_<api "
+            "id>/<stage>), without retention and owned by no stack, which would outlive "
+            "every ephemeral stage.",
         )
 
 
