@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
+from handler_kit import ttl
 from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_fields_from_env
 from handler_kit.dynamodb import KeyedTable
@@ -317,6 +318,7 @@ class JobStore(KeyedTable):
 
     key_name = "job_id"
     attribute_names = ("status", "result", "error", "code")
+    ttl_attribute = ttl.TTL_ATTRIBUTE
 
     def mark_enqueue_failed(self, job_id: str, now: datetime) -> bool:
         """PENDING to FAILED (``enqueue_failed``); False if the job already left PENDING."""
@@ -368,8 +370,8 @@ class JobStore(KeyedTable):
         Returns
         -------
         dict or None
-            The claimed item, or None if the job is not claimable (missing, terminal,
-            leased by another delivery, or past its deadline).
+            The claimed item, or None if the job is not claimable (missing, expired,
+            terminal, leased by another delivery, or past its deadline).
         """
         return self._update_if(
             job_id,
@@ -379,7 +381,7 @@ class JobStore(KeyedTable):
             ),
             condition=(
                 "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now))"
-                " AND deadline_epoch > :now"
+                f" AND deadline_epoch > :now AND {ttl.unexpired_condition()}"
             ),
             values={
                 ":running": JobStatus.RUNNING.value,
@@ -389,6 +391,7 @@ class JobStore(KeyedTable):
                 ":now": epoch_seconds(now),
                 ":now_iso": iso_timestamp(now),
                 ":one": 1,
+                **ttl.condition_values(now),
             },
             return_new=True,
         )
@@ -549,9 +552,9 @@ def get_job_view(store: JobStore, job_id: str, *, now: datetime) -> JobView:
     Raises
     ------
     JobNotFoundError
-        If there is no such job.
+        If there is no such job, or only one past its TTL (not yet deleted).
     """
-    item = store.get(job_id)
+    item = store.get(job_id, now=now)
     if item is None:
         raise JobNotFoundError(f"job {job_id} not found")
     return job_view(item, now)
@@ -630,7 +633,8 @@ def submit_job(
     item = new_job_item(
         job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
     )
-    if store.put_new(item):
+    # An expired job with this id (the key's earlier use) is replaced, not replayed.
+    if store.put_new(item, now=now):
         _enqueue_new(store, queue, job_id, now, correlation_id)
         return Submission(view=job_view(item, now), created=True)
     if idempotency_key is None:
@@ -647,9 +651,9 @@ def _replay(
     correlation_id: str | None,
 ) -> Submission:
     """Answer a retry with the same Idempotency-Key from the existing job."""
-    existing = store.get(job_id)
+    existing = store.get(job_id, now=now)
     if existing is None:
-        # Deleted (TTL) between the failed put and this read: let the client retry.
+        # Expired (TTL) between the failed put and this read: let the client retry.
         raise EnqueueFailedError("the job changed while it was being read; retry the request")
     if existing.get("request_hash") != expected_hash:
         raise IdempotencyKeyReusedError(
@@ -668,7 +672,7 @@ def _replay(
         and store.rearm_enqueue_failed(job_id, expected_hash, now)
     ):
         _enqueue_new(store, queue, job_id, now, correlation_id)
-        existing = store.get(job_id) or existing
+        existing = store.get(job_id, now=now) or existing
         view = job_view(existing, now)
     return Submission(view=view, created=False)
 
@@ -713,9 +717,9 @@ def simulate_work(request: JobRequest, *, sleep: Sleep = time.sleep) -> dict[str
 
 def _resolve_unclaimable(store: JobStore, job_id: str, now: datetime) -> RunOutcome:
     """Decide what a delivery does when the claim's condition failed."""
-    item = store.get(job_id)
+    item = store.get(job_id, now=now)
     if item is None:
-        logger.warning("job not found; nothing to do", job_id=job_id)
+        logger.warning("job not found (or expired); nothing to do", job_id=job_id)
         return RunOutcome.MISSING
     status = JobStatus(item["status"])
     if status in TERMINAL_STATUSES:

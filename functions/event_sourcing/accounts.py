@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
-from handler_kit import requests
+from handler_kit import requests, ttl
 from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
 from handler_kit.config import int_fields_from_env
-from handler_kit.dynamodb import error_code, is_condition_failure
+from handler_kit.dynamodb import error_code, is_condition_failure, to_attribute_values
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError
@@ -592,13 +592,17 @@ class EventStore:
         ).get("Item")
         return item is not None
 
-    def get_idempotency_record(self, record_id: str) -> dict[str, Any] | None:
-        """The stored outcome of a keyed command, or None."""
+    def get_idempotency_record(self, record_id: str, *, now: datetime) -> dict[str, Any] | None:
+        """The stored outcome of a keyed command; None if none, or expired at ``now``.
+
+        An expired record (TTL pending) no longer binds the key: the command runs anew.
+        """
         item = self._client.get_item(
             TableName=self._table_name,
             Key={"account_id": {"S": record_id}, "version": {"N": str(SNAPSHOT_VERSION_KEY)}},
             ConsistentRead=True,
         ).get("Item")
+        item = ttl.live(item, now)
         if item is None:
             return None
         return {
@@ -608,11 +612,19 @@ class EventStore:
 
     # ----------------------------------------------------------------- writes
 
-    def append(self, event: AccountEvent, *, idempotency_record: dict[str, Any] | None) -> None:
+    def append(
+        self,
+        event: AccountEvent,
+        *,
+        idempotency_record: dict[str, Any] | None,
+        now: datetime | None = None,
+    ) -> None:
         """Append ``event`` unless its version exists (optimistic locking).
 
         With an idempotency record, the event and the record are written in one
-        transaction, so a command is remembered exactly when its event exists.
+        transaction, so a command is remembered exactly when its event exists. The
+        record replaces one expired at ``now`` (required with a record), so a key whose
+        record outlived its TTL runs anew, as :meth:`get_idempotency_record` decided.
 
         Raises
         ------
@@ -634,10 +646,13 @@ class EventStore:
                     raise VersionConflictError(event.event_id) from None
                 raise
             return
+        if now is None:
+            raise ValueError("an idempotency record needs now")
         put_record = {
             "TableName": self._table_name,
             "Item": idempotency_record,
-            "ConditionExpression": "attribute_not_exists(account_id)",
+            "ConditionExpression": ttl.absent_condition("account_id"),
+            "ExpressionAttributeValues": to_attribute_values(ttl.condition_values(now)),
         }
         try:
             self._client.transact_write_items(
@@ -766,8 +781,10 @@ def command_response(state: AccountState, event: AccountEvent) -> dict[str, Any]
     return {**state.to_dict(), "event": event.to_dict()}
 
 
-def _replay(store: EventStore, record_id: str, fingerprint: str) -> CommandResult | None:
-    record = store.get_idempotency_record(record_id)
+def _replay(
+    store: EventStore, record_id: str, fingerprint: str, now: datetime
+) -> CommandResult | None:
+    record = store.get_idempotency_record(record_id, now=now)
     if record is None:
         return None
     if record["fingerprint"] != fingerprint:
@@ -814,7 +831,7 @@ def execute_command(
         fingerprint = command_fingerprint(command, amount)
         # Before the rule: a retried withdrawal must replay its first outcome even when
         # that outcome has since spent the funds the retry would need.
-        replayed = _replay(store, record_id, fingerprint)
+        replayed = _replay(store, record_id, fingerprint, clock())
         if replayed is not None:
             return replayed
     for attempt in range(settings.max_append_attempts):
@@ -835,7 +852,7 @@ def execute_command(
                 ttl=settings.idempotency_ttl_seconds,
             )
         try:
-            store.append(event, idempotency_record=record)
+            store.append(event, idempotency_record=record, now=now)
         except VersionConflictError:
             logger.info("version conflict; reloading", version=event.version, attempt=attempt + 1)
             if attempt + 1 < settings.max_append_attempts:
@@ -844,7 +861,7 @@ def execute_command(
         except ReplayFoundError:
             # A concurrent twin with the same key committed first.
             assert record_id is not None and fingerprint is not None
-            replayed = _replay(store, record_id, fingerprint)
+            replayed = _replay(store, record_id, fingerprint, clock())
             if replayed is None:
                 raise ConcurrentUpdateError("the request changed while it was read") from None
             return replayed

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
-from handler_kit import dynamodb
+from handler_kit import dynamodb, ttl
 from handler_kit.clock import Clock, Sleep, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_fields_from_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
@@ -119,7 +119,10 @@ class FanOutSettings:
     retry_after_seconds : int
         Value of the ``Retry-After`` header.
     retention_days : int
-        Job and result items expire (TTL ``expires_at``) this long after creation.
+        Result items expire (TTL ``expires_at``) this long after they are recorded, job
+        items this long after their deadline: a job outlives every result of it, so
+        when a job with its id is created anew (a reused Idempotency-Key) no live
+        result of the old one is left to pass for the new one's.
     max_receive_count : int
         The subtask queue's maxReceiveCount: a failure on this receive is counted.
     send_concurrency : int
@@ -443,13 +446,20 @@ class JobStore:
             return_new=True,
         )
 
-    def put_new(self, item: Mapping[str, Any]) -> bool:
-        """Create the job item unless the ``job_id`` exists; False if it does."""
-        return dynamodb.put_if_absent(self._client, self._job_table, item, key_name="job_id")
+    def put_new(self, item: Mapping[str, Any], *, now: datetime) -> bool:
+        """Create the job item unless a live one with its ``job_id`` exists (False then).
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        """Strongly consistent read of a job item."""
-        return dynamodb.get_consistent(self._client, self._job_table, {"job_id": {"S": job_id}})
+        A job expired at ``now`` (TTL pending) is replaced as if it were deleted.
+        """
+        return dynamodb.put_if_absent(
+            self._client, self._job_table, item, key_name="job_id", now=now
+        )
+
+    def get(self, job_id: str, *, now: datetime) -> dict[str, Any] | None:
+        """Strongly consistent read of a job item; None if missing or expired at ``now``."""
+        return dynamodb.get_consistent(
+            self._client, self._job_table, {"job_id": {"S": job_id}}, now=now
+        )
 
     def record_outcome(
         self,
@@ -465,7 +475,9 @@ class JobStore:
         One TransactWriteItems: put the (job, subtask) item if it does not exist, and
         ``ADD remaining -1, done|failed +1`` on the job while it is RUNNING, before its
         deadline and with ``remaining > 0``. Either both happen or neither does, so a
-        duplicate delivery (the put's condition fails) cannot decrement again.
+        duplicate delivery (the put's condition fails) cannot decrement again. A result
+        left expired by an earlier job with the same id (a reused Idempotency-Key) is
+        not a duplicate: the put replaces it.
 
         Raises
         ------
@@ -493,7 +505,10 @@ class JobStore:
                 "Put": {
                     "TableName": self._result_table,
                     "Item": dynamodb.to_attribute_values(outcome_item),
-                    "ConditionExpression": "attribute_not_exists(job_id)",
+                    "ConditionExpression": ttl.absent_condition("job_id"),
+                    "ExpressionAttributeValues": dynamodb.to_attribute_values(
+                        ttl.condition_values(now)
+                    ),
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
@@ -533,7 +548,8 @@ class JobStore:
                     stored_ok = existing.get("outcome") == "ok"
                     return Recorded(RecordOutcome.DUPLICATE, stored_ok=stored_ok)
                 if codes[1:2] == ["ConditionalCheckFailed"]:
-                    job = reasons[1].get("Item")
+                    # An expired job item is as good as gone.
+                    job = ttl.live(reasons[1].get("Item"), now)
                     return Recorded(
                         RecordOutcome.JOB_CLOSED,
                         job=dynamodb.from_attribute_values(job) if job else None,
@@ -644,12 +660,15 @@ class JobStore:
         )
 
     def iter_results(self, job_id: str) -> Iterator[dict[str, Any]]:
-        """Every (job, subtask) item, page by page (a strongly consistent Query)."""
+        """Every (job, subtask) item, page by page (a strongly consistent Query).
+
+        Expired ones included (with ``expires_at``): the caller drops them.
+        """
         kwargs: dict[str, Any] = {
             "TableName": self._result_table,
             "KeyConditionExpression": "job_id = :job_id",
             "ExpressionAttributeValues": {":job_id": {"S": job_id}},
-            "ProjectionExpression": "subtask, outcome, #result",
+            "ProjectionExpression": f"subtask, outcome, #result, {ttl.TTL_ATTRIBUTE}",
             "ExpressionAttributeNames": {"#result": "result"},
             "ConsistentRead": True,
         }
@@ -799,7 +818,9 @@ def new_job_item(
         "created_at": created_at,
         "created_epoch": created,
         "deadline_epoch": created + settings.job_timeout_seconds,
-        "expires_at": created + settings.retention_days * 86_400,
+        # After the deadline, by which every result (expiring the same time after it
+        # was recorded) was recorded: no live result outlives its job.
+        "expires_at": created + settings.job_timeout_seconds + settings.retention_days * 86_400,
         "updated_at": created_at,
         "request": request.summary(),
     }
@@ -854,7 +875,7 @@ def get_job_view(store: JobStore, job_id: str, *, now: datetime) -> JobView:
     JobNotFoundError
         If there is no such job.
     """
-    item = store.get(job_id)
+    item = store.get(job_id, now=now)
     if item is None:
         raise JobNotFoundError(f"job {job_id} not found")
     return job_view(item, now)
@@ -912,7 +933,8 @@ def submit_job(
     item = new_job_item(
         job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
     )
-    if not store.put_new(item):
+    # An expired job with this id (the key's earlier use) is replaced, not replayed.
+    if not store.put_new(item, now=now):
         if idempotency_key is None:
             raise JobIdCollisionError(f"job id {job_id} already exists")
         view = _replay(store, job_id, item["request_hash"], now)
@@ -935,7 +957,7 @@ def submit_job(
 
 def _replay(store: JobStore, job_id: str, expected_hash: str, now: datetime) -> JobView:
     """Answer a retry with the same Idempotency-Key from the job its first attempt wrote."""
-    existing = store.get(job_id)
+    existing = store.get(job_id, now=now)
     if existing is None:
         # Expired (TTL) between the failed put and this read: the client may retry.
         raise VentilationFailedError("the job changed while it was being read; retry the request")
@@ -1087,7 +1109,12 @@ def reduce_job(store: JobStore, job_id: str, *, now: Clock = utc_now) -> ReduceO
     item = store.claim_reduction(job_id, now())
     if item is None:
         return _not_claimable(store, job_id, now())
-    aggregate = aggregate_results(store.iter_results(job_id))
+    # Results of an earlier, expired job with this id (more subtasks than this one had)
+    # may still be in the table: only live ones belong to this job.
+    reduced_at = now()
+    aggregate = aggregate_results(
+        result for result in store.iter_results(job_id) if not ttl.is_expired(result, reduced_at)
+    )
     seen = aggregate["count"] + aggregate["failed"]
     if seen != int(item["total"]):
         raise ResultsIncompleteError(f"job {job_id}: {seen} results for {item['total']} subtasks")
@@ -1105,7 +1132,7 @@ def reduce_job(store: JobStore, job_id: str, *, now: Clock = utc_now) -> ReduceO
 
 
 def _not_claimable(store: JobStore, job_id: str, now: datetime) -> ReduceOutcome:
-    item = store.get(job_id)
+    item = store.get(job_id, now=now)
     if item is None:
         return ReduceOutcome.MISSING
     if JobStatus(item["status"]) in TERMINAL_STATUSES:

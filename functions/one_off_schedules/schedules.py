@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
-from handler_kit import dynamodb
+from handler_kit import dynamodb, ttl
 from handler_kit.clock import Clock, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.config import int_env, int_fields_from_env, require_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
@@ -562,6 +562,7 @@ class ScheduleStore(dynamodb.KeyedTable):
 
     key_name = "schedule_id"
     attribute_names = ("status", "result", "error")
+    ttl_attribute = ttl.TTL_ATTRIBUTE
 
     def delete_unscheduled(self, schedule_id: str) -> bool:
         """Remove a PENDING record whose schedule could not be created."""
@@ -590,6 +591,8 @@ class ScheduleStore(dynamodb.KeyedTable):
     ) -> dict[str, Any] | None:
         """PENDING (or RUNNING with an expired lease) to RUNNING for one delivery.
 
+        A record past its TTL is not claimed: a delivery that late finds it absent.
+
         Returns
         -------
         dict or None
@@ -602,7 +605,10 @@ class ScheduleStore(dynamodb.KeyedTable):
                 " execution_id = :execution, fired_at = if_not_exists(fired_at, :now_iso),"
                 " updated_at = :now_iso ADD attempts :one"
             ),
-            condition="#status = :pending OR (#status = :running AND lease_expires_epoch < :now)",
+            condition=(
+                "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now))"
+                f" AND {ttl.unexpired_condition()}"
+            ),
             values={
                 ":running": ScheduleStatus.RUNNING.value,
                 ":pending": ScheduleStatus.PENDING.value,
@@ -612,6 +618,7 @@ class ScheduleStore(dynamodb.KeyedTable):
                 ":now": epoch_seconds(now),
                 ":now_iso": iso_timestamp(now),
                 ":one": 1,
+                **ttl.condition_values(now),
             },
             return_new=True,
         )
@@ -698,11 +705,13 @@ class ScheduleStore(dynamodb.KeyedTable):
             self._update_if(
                 schedule_id,
                 update="SET #status = :cancelled, cancelled_at = :now_iso, updated_at = :now_iso",
-                condition="#status = :pending",
+                # An expired record is absent: nothing to cancel (the caller answers 404).
+                condition=f"#status = :pending AND {ttl.unexpired_condition()}",
                 values={
                     ":cancelled": ScheduleStatus.CANCELLED.value,
                     ":pending": ScheduleStatus.PENDING.value,
                     ":now_iso": iso_timestamp(now),
+                    **ttl.condition_values(now),
                 },
             )
             is not None
@@ -848,9 +857,9 @@ def get_schedule_view(
     Raises
     ------
     ScheduleNotFoundError
-        If there is no such schedule.
+        If there is no such schedule, or only one past its TTL (not yet deleted).
     """
-    item = store.get(schedule_id)
+    item = store.get(schedule_id, now=now)
     if item is None:
         raise ScheduleNotFoundError(f"schedule {schedule_id} not found")
     return schedule_view(item, now=now, settings=settings)
@@ -908,7 +917,8 @@ def submit_schedule(
     """
     schedule_id = schedule_id_for(caller, idempotency_key)
     if idempotency_key is not None:
-        existing = store.get(schedule_id)
+        # An expired record of this key (TTL pending) is no answer: create anew.
+        existing = store.get(schedule_id, now=now)
         if existing is not None:
             return _replay(
                 store, schedules, existing, request, now=now, settings=settings, target=target
@@ -922,8 +932,8 @@ def submit_schedule(
         settings=settings,
         idempotency_key=idempotency_key,
     )
-    if not store.put_new(item):
-        existing = store.get(schedule_id)
+    if not store.put_new(item, now=now):
+        existing = store.get(schedule_id, now=now)
         if idempotency_key is None or existing is None:
             raise ScheduleIdCollisionError(f"schedule id {schedule_id} already exists")
         # A concurrent request with the same key won the put.
@@ -973,7 +983,7 @@ def cancel_schedule(
         It already ran, is running or failed.
     """
     cancelled_now = store.cancel(schedule_id, now)
-    item = store.get(schedule_id)
+    item = store.get(schedule_id, now=now)
     if item is None:
         raise ScheduleNotFoundError(f"schedule {schedule_id} not found")
     status = ScheduleStatus(item["status"])
@@ -991,7 +1001,7 @@ def cancel_schedule(
             logger.warning("DeleteSchedule failed on cancel", exc_info=True)
             return ScheduleView(item)
         store.record_schedule_deleted(schedule_id, now)
-        item = store.get(schedule_id) or item
+        item = store.get(schedule_id, now=now) or item
     return ScheduleView(item)
 
 
@@ -1020,7 +1030,7 @@ def simulate_task(invocation: ScheduledInvocation) -> dict[str, Any]:
 
 
 def _resolve_unclaimable(store: ScheduleStore, schedule_id: str, now: datetime) -> RunOutcome:
-    item = store.get(schedule_id)
+    item = store.get(schedule_id, now=now)
     if item is None:
         logger.warning("no record for this schedule; nothing to run", schedule_id=schedule_id)
         return RunOutcome.MISSING

@@ -38,6 +38,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser.models import S3RecordModel
 from botocore.exceptions import ClientError
+from handler_kit import ttl
 from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
 from handler_kit.config import SettingError, int_fields_from_env, require_env
 from handler_kit.dynamodb import KeyedTable
@@ -511,6 +512,7 @@ class RunStore(KeyedTable):
 
     key_name = "run_id"
     attribute_names = ("status", "offset", "key", "size")
+    ttl_attribute = ttl.TTL_ATTRIBUTE
 
     def _update(
         self, run_id: str, *, update: str, condition: str, values: Mapping[str, Any]
@@ -519,9 +521,12 @@ class RunStore(KeyedTable):
             self._update_if(run_id, update=update, condition=condition, values=values) is not None
         )
 
-    def create(self, item: Mapping[str, Any]) -> bool:
-        """Store a new run; False if a run with this id exists (a duplicate event)."""
-        return self.put_new(item)
+    def create(self, item: Mapping[str, Any], *, now: datetime) -> bool:
+        """Store a new run; False if a live run with this id exists (a duplicate event).
+
+        A run expired at ``now`` (TTL pending) is replaced as if it were deleted.
+        """
+        return self.put_new(item, now=now)
 
     def claim(
         self, run_id: str, *, hop: int, offset: int, owner: str, now_ms: int, expires_ms: int
@@ -774,7 +779,7 @@ def start_runs(
     run_ids = []
     for record in created:
         item = new_run_item(record, now=now, settings=settings)
-        if store.create(item):
+        if store.create(item, now=now):
             logger.info(
                 "run started",
                 run_id=record.run_id,
@@ -783,7 +788,7 @@ def start_runs(
                 size=record.size,
             )
         else:
-            existing = store.get(record.run_id)
+            existing = store.get(record.run_id, now=now)
             logger.info("duplicate notification; run exists", run_id=record.run_id)
             if existing is None:  # expired in between: nothing to continue
                 continue
@@ -899,7 +904,8 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         What happened. Only CONTINUED, DONE and FAILED changed the run.
     """
     store = env.store
-    item = store.get(request.run_id)
+    # An expired run reads as missing: its hop is not run (nor its successor re-sent).
+    item = store.get(request.run_id, now=env.clock())
     refusal = _check_request(request, item)
     if refusal is not None:
         # The invocation that committed this hop may have failed before sending the next.
@@ -1182,9 +1188,11 @@ def run_view(item: Mapping[str, Any], *, output_bucket: str) -> dict[str, Any]:
     return view
 
 
-def get_run_view(store: RunStore, run_id: str, *, output_bucket: str) -> dict[str, Any]:
-    """The view of one run, or raise ``RunNotFoundError``."""
-    item = store.get(run_id)
+def get_run_view(
+    store: RunStore, run_id: str, *, output_bucket: str, now: datetime
+) -> dict[str, Any]:
+    """The view of one run, or raise ``RunNotFoundError`` (also for one expired at ``now``)."""
+    item = store.get(run_id, now=now)
     if item is None:
         raise RunNotFoundError(f"no run {run_id}")
     return run_view(item, output_bucket=output_bucket)

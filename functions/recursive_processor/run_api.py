@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from botocore.config import Config
 from handler_kit import responses
+from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
@@ -22,6 +23,8 @@ store = batch_runs.RunStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("RUN_TABLE_NAME")
 )
 OUTPUT_BUCKET = require_env("OUTPUT_BUCKET_NAME")
+#: Replaced by a fake clock in tests; decides whether a run has expired (TTL).
+clock: Clock = utc_now
 
 logger = Logger()
 app = APIGatewayRestResolver()
@@ -35,7 +38,7 @@ responses.register_error_handlers(app, logger=logger, headers=NO_STORE)
 def get_run(run_id: str) -> Response[str]:
     """``GET /runs/{run_id}``: the run's status, progress and counts (200)."""
     view = batch_runs.get_run_view(
-        store, batch_runs.parse_run_id(run_id), output_bucket=OUTPUT_BUCKET
+        store, batch_runs.parse_run_id(run_id), output_bucket=OUTPUT_BUCKET, now=clock()
     )
     return responses.json_response(200, view, NO_STORE)
 

@@ -76,7 +76,7 @@ def test_post_one_item_records_the_job_then_sends_one_subtask(handlers, infra, e
             "created_at": "2025-03-14T09:26:53.589Z",
             "created_epoch": created,
             "deadline_epoch": created + events.job_timeout_seconds,
-            "expires_at": created + 7 * 86_400,
+            "expires_at": created + events.job_timeout_seconds + 7 * 86_400,
             "updated_at": "2025-03-14T09:26:53.589Z",
             "request": {"source": "items", "fail_indexes": [], "work_ms": 0},
         }

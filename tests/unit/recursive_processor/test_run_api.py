@@ -22,9 +22,12 @@ from tests.unit.recursive_processor.conftest import (
 
 
 @pytest.fixture
-def api(processor: Processor) -> ModuleType:
+def api(processor: Processor, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     # imported after the processor fixture, so it binds to the same moto and modules
-    return importlib.import_module("run_api")
+    module = importlib.import_module("run_api")
+    # the processor's clock: runs it started expire (TTL) relative to it
+    monkeypatch.setattr(module, "clock", processor.clock)
+    return module
 
 
 def get_run(api: ModuleType, run_id: str) -> HttpResponse:

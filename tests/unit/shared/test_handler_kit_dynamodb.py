@@ -9,6 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 from handler_kit import dynamodb
 
+from tests.support.fakes import START
+
 TABLE = "items"
 
 
@@ -109,8 +111,8 @@ def test_keyed_table_puts_reads_and_updates_by_its_key(client: Any) -> None:
     # GIVEN a store of the table, keyed by item_id
     store = ItemStore(client, TABLE)
     # WHEN an item is put twice THEN the second put is refused
-    assert store.put_new({"item_id": "a", "status": "RUNNING"}) is True
-    assert store.put_new({"item_id": "a", "status": "DONE"}) is False
+    assert store.put_new({"item_id": "a", "status": "RUNNING"}, now=START) is True
+    assert store.put_new({"item_id": "a", "status": "DONE"}, now=START) is False
     # WHEN updated under a condition that holds, then one that does not
     update = {
         "update": "SET #status = :done",
@@ -120,5 +122,5 @@ def test_keyed_table_puts_reads_and_updates_by_its_key(client: Any) -> None:
     assert store._update_if("a", return_new=True, **update) == {"item_id": "a", "status": "DONE"}
     assert store._update_if("a", **update) is None
     # THEN the consistent read sees the one change; a missing key reads None
-    assert store.get("a") == {"item_id": "a", "status": "DONE"}
-    assert store.get("missing") is None
+    assert store.get("a", now=START) == {"item_id": "a", "status": "DONE"}
+    assert store.get("missing", now=START) is None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+from handler_kit import ttl
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb] is installed, Any otherwise
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -157,7 +160,13 @@ def update_if(
 
 
 def put_if_absent(
-    client: DynamoDBClient, table_name: str, item: Mapping[str, Any], *, key_name: str
+    client: DynamoDBClient,
+    table_name: str,
+    item: Mapping[str, Any],
+    *,
+    key_name: str,
+    now: datetime | None = None,
+    ttl_attribute: str = ttl.TTL_ATTRIBUTE,
 ) -> bool:
     """Create an item unless one with the same key exists; False if it does.
 
@@ -171,6 +180,11 @@ def put_if_absent(
         The item as plain values (serialized here).
     key_name : str
         The partition key attribute (``attribute_not_exists`` is checked on it).
+    now : datetime, optional
+        For a table with TTL: an item expired at ``now`` counts as absent and is
+        replaced (see :mod:`handler_kit.ttl`). Without it any item blocks the put.
+    ttl_attribute : str, optional
+        The table's TTL attribute.
 
     Raises
     ------
@@ -182,12 +196,16 @@ def put_if_absent(
     >>> put_if_absent(client, "jobs", {"job_id": "j-1"}, key_name="job_id")  # doctest: +SKIP
     True
     """
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "Item": to_attribute_values(item),
+        "ConditionExpression": f"attribute_not_exists({key_name})",
+    }
+    if now is not None:
+        kwargs["ConditionExpression"] = ttl.absent_condition(key_name, attribute=ttl_attribute)
+        kwargs["ExpressionAttributeValues"] = to_attribute_values(ttl.condition_values(now))
     try:
-        client.put_item(
-            TableName=table_name,
-            Item=to_attribute_values(item),
-            ConditionExpression=f"attribute_not_exists({key_name})",
-        )
+        client.put_item(**kwargs)
     except ClientError as exc:
         if is_condition_failure(exc):
             return False
@@ -196,11 +214,17 @@ def put_if_absent(
 
 
 def get_consistent(
-    client: DynamoDBClient, table_name: str, key: Mapping[str, Any]
+    client: DynamoDBClient,
+    table_name: str,
+    key: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    ttl_attribute: str = ttl.TTL_ATTRIBUTE,
 ) -> dict[str, Any] | None:
     """Strongly consistent GetItem; the item as plain values, None if there is none.
 
-    Numbers come back as int/float, not Decimal (see :func:`plain`).
+    Numbers come back as int/float, not Decimal (see :func:`plain`). With ``now`` an
+    item expired at ``now`` (TTL not yet applied) also reads as None.
 
     Examples
     --------
@@ -208,15 +232,18 @@ def get_consistent(
     {'job_id': 'j-1', 'status': 'DONE'}
     """
     item = client.get_item(TableName=table_name, Key=dict(key), ConsistentRead=True).get("Item")
-    return None if item is None else from_attribute_values(item)
+    if item is None or (now is not None and ttl.is_expired(item, now, attribute=ttl_attribute)):
+        return None
+    return from_attribute_values(item)
 
 
 class KeyedTable:
     """A table keyed by one string attribute whose items change by conditional writes.
 
-    A pattern's store subclasses it, names its key and the attribute names its
-    expressions write as ``#name``, and adds its own transitions on top of
-    :meth:`_update_if`, :meth:`put_new` and :meth:`get`.
+    A pattern's store subclasses it, names its key, the attribute names its
+    expressions write as ``#name`` and its TTL attribute, and adds its own transitions
+    on top of :meth:`_update_if`, :meth:`put_new` and :meth:`get`. With a TTL
+    attribute, reads and creates treat an expired item as absent (:mod:`handler_kit.ttl`).
 
     Parameters
     ----------
@@ -230,8 +257,9 @@ class KeyedTable:
     >>> class JobStore(KeyedTable):
     ...     key_name = "job_id"
     ...     attribute_names = ("status",)
+    ...     ttl_attribute = "expires_at"
     >>> store = JobStore(client, "jobs")  # doctest: +SKIP
-    >>> store.put_new({"job_id": "j-1", "status": "PENDING"})  # doctest: +SKIP
+    >>> store.put_new({"job_id": "j-1", "status": "PENDING"}, now=utc_now())  # doctest: +SKIP
     True
     """
 
@@ -239,6 +267,8 @@ class KeyedTable:
     key_name: ClassVar[str]
     #: Attribute names the store's expressions may write as ``#name``.
     attribute_names: ClassVar[tuple[str, ...]] = ()
+    #: The table's TTL attribute; None when its items never expire.
+    ttl_attribute: ClassVar[str | None] = None
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -271,10 +301,34 @@ class KeyedTable:
             return_new=return_new,
         )
 
-    def put_new(self, item: Mapping[str, Any]) -> bool:
-        """Create the item unless one with the same key exists; False if it does."""
-        return put_if_absent(self._client, self._table_name, item, key_name=self.key_name)
+    def put_new(self, item: Mapping[str, Any], *, now: datetime) -> bool:
+        """Create the item unless a live one with the same key exists; False if it does.
 
-    def get(self, key_value: str) -> dict[str, Any] | None:
-        """Strongly consistent read; numbers come back as int/float, not Decimal."""
-        return get_consistent(self._client, self._table_name, self._key(key_value))
+        An item expired at ``now`` (:attr:`ttl_attribute`) is replaced, in the same
+        conditional put, as if TTL had already deleted it.
+        """
+        if self.ttl_attribute is None:
+            return put_if_absent(self._client, self._table_name, item, key_name=self.key_name)
+        return put_if_absent(
+            self._client,
+            self._table_name,
+            item,
+            key_name=self.key_name,
+            now=now,
+            ttl_attribute=self.ttl_attribute,
+        )
+
+    def get(self, key_value: str, *, now: datetime) -> dict[str, Any] | None:
+        """Strongly consistent read; None if missing or expired at ``now``.
+
+        Numbers come back as int/float, not Decimal.
+        """
+        if self.ttl_attribute is None:
+            return get_consistent(self._client, self._table_name, self._key(key_value))
+        return get_consistent(
+            self._client,
+            self._table_name,
+            self._key(key_value),
+            now=now,
+            ttl_attribute=self.ttl_attribute,
+        )
