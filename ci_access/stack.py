@@ -9,7 +9,7 @@ role's credentials, so no long-lived AWS key is stored in GitHub. The role may:
 - read the outputs and resources of this app's stage stacks (``<stage>-<Pattern>``),
   which is how ``pytest tests/e2e --target aws`` finds a stage;
 - do what the e2e tests do to a deployed stage (call its APIs with SigV4, send to and
-  read its queues, read its tables, put and read objects, invoke its functions, pause
+  read its queues, read its tables, put, read and delete objects, invoke its functions, pause
   their queue mappings, observe its event bus with a temporary rule and queue, list
   schedules).
 
@@ -290,7 +290,7 @@ class CiAccessStack(cdk.Stack):
             (
                 _Statement(
                     "UseStageBuckets",
-                    ["s3:GetObject", "s3:ListBucket", "s3:PutObject"],
+                    ["s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"],
                     [
                         _Arn(f"arn:{{partition}}:s3:::*-{name.lower()}-*{objects}")
                         for name in self.settings.stack_names
