@@ -166,7 +166,8 @@ def e2e_statements(
         ),
         Statement(
             "UseStageBuckets",
-            ["s3:GetObject", "s3:ListBucket", "s3:PutObject"],
+            # DeleteObject: the e2e suite deletes an input mid-run to see the run fail.
+            ["s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"],
             [Arn(f"arn:{{partition}}:s3:::{stage}-*{objects}") for objects in ("", "/*")],
             "Bucket names are generated in lower case and shortened to 63 characters, which "
             f"may cut the pattern's name: limited to names starting with stage {stage}, "

@@ -283,6 +283,10 @@ def main() -> None:
     from localstage import _moto_streams
 
     _moto_streams.install()
+    # A missing key is 403 to a caller without s3:ListBucket, as on S3 (_moto_s3_access.py).
+    from localstage import _moto_s3_access
+
+    _moto_s3_access.install()
     app = serialized(DomainDispatcherApplication(create_backend_app))
     # localstage delivers EventBridge events itself (localstage/_moto_events.py).
     from localstage import _moto_events

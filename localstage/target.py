@@ -104,6 +104,8 @@ class Target(Protocol):
 
     def put_object(self, bucket: str, key: str, body: bytes) -> None: ...
 
+    def delete_object(self, bucket: str, key: str) -> None: ...
+
     def get_item(self, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None: ...
 
     def queue_depth(self, queue_url: str) -> int:
@@ -288,6 +290,9 @@ class AwsTarget:
 
     def put_object(self, bucket: str, key: str, body: bytes) -> None:
         self.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        self.client("s3").delete_object(Bucket=bucket, Key=key)
 
     def get_item(self, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
         response = self.client("dynamodb").get_item(

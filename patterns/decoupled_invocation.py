@@ -13,6 +13,11 @@ from patterns.stage_settings import StageSettings
 from patterns.table import DataTable
 
 CODE_FOLDER = "decoupled_invocation"
+#: The longest work a job may ask for (``duration_ms``, mirrors ``jobs.MAX_DURATION_MS``).
+MAX_JOB_DURATION = cdk.Duration.seconds(10)
+#: What a job takes besides its work (claim, re-read, finish: DynamoDB calls with
+#: retries); mirrors ``jobs.JOB_OVERHEAD_MS``.
+JOB_OVERHEAD = cdk.Duration.seconds(2)
 
 # Mirrors the handler's pydantic model (functions/decoupled_invocation/jobs.py) so bad
 # bodies are refused before a function runs; the handler still validates everything.
@@ -23,7 +28,11 @@ JOB_REQUEST_SCHEMA = {
     "properties": {
         "task": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_.-]+$"},
         "input": {"type": "string", "maxLength": 4096},
-        "duration_ms": {"type": "integer", "minimum": 0, "maximum": 10000},
+        "duration_ms": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": int(MAX_JOB_DURATION.to_milliseconds()),
+        },
         "outcome": {"type": "string", "enum": ["succeed", "fail", "crash"]},
     },
 }
@@ -65,7 +74,7 @@ class DecoupledInvocation(Construct):
         job_retention: cdk.Duration = cdk.Duration.days(7),
         retry_after: cdk.Duration = cdk.Duration.seconds(2),
         worker_timeout: cdk.Duration = cdk.Duration.seconds(30),
-        worker_batch_size: int = 10,
+        worker_batch_size: int = 2,
         worker_max_concurrency: int = 5,
         max_receive_count: int = 3,
         throttling_rate_limit: float = 50,
@@ -74,6 +83,24 @@ class DecoupledInvocation(Construct):
         submit_burst_limit: int = 20,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Jobs of a batch run one after another. A batch of the longest jobs must end
+        # before the function times out: a timeout fails the whole batch (no partial
+        # response), finished jobs included, and each failed receive brings a valid job
+        # closer to the DLQ. The worker also hands back a job it has no time to start
+        # (JOB_BUDGET_MS), but a handed-back message counts a receive too, so the sizing
+        # is what makes it impossible; the check is the defence if the sizing is wrong.
+        self.job_budget = cdk.Duration.millis(
+            MAX_JOB_DURATION.to_milliseconds() + JOB_OVERHEAD.to_milliseconds()
+        )
+        needed_ms = worker_batch_size * self.job_budget.to_milliseconds()
+        if needed_ms > worker_timeout.to_milliseconds():
+            raise ValueError(
+                f"a batch of {worker_batch_size} jobs may take {needed_ms / 1000:g} s "
+                f"({MAX_JOB_DURATION.to_milliseconds() / 1000:g} s of work and "
+                f"{JOB_OVERHEAD.to_milliseconds() / 1000:g} s overhead each): more than "
+                f"the worker timeout of {worker_timeout.to_seconds():g} s; lower "
+                "worker_batch_size or raise worker_timeout"
+            )
         self.job_table = DataTable(
             self,
             "JobTable",
@@ -117,7 +144,10 @@ class DecoupledInvocation(Construct):
             description="Runs queued jobs; conditional status transitions",
             timeout=worker_timeout,
             invocation=Invocation.SYNCHRONOUS,
-            environment=common_environment,
+            environment={
+                **common_environment,
+                "JOB_BUDGET_MS": str(int(self.job_budget.to_milliseconds())),
+            },
         )
 
         # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.

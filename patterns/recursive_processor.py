@@ -154,6 +154,18 @@ class RecursiveProcessor(Construct):
                 resources=[self.input_bucket.arn_for_objects(f"{input_prefix}*")],
             )
         )
+        # S3 answers a read of a deleted key with 404 only to a caller that may list the
+        # bucket, and with 403 to any other, so without this a deleted input looked like
+        # a denied read. Not conditioned on s3:prefix: a GetObject request carries no
+        # prefix, and IAM treats a condition on a key absent from the request as false,
+        # so a prefix-conditioned grant would not turn that 403 into a 404.
+        self.processor.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListInputBucket",
+                actions=["s3:ListBucket"],
+                resources=[self.input_bucket.bucket_arn],
+            )
+        )
         self.processor.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="WriteRunOutputs",

@@ -4,10 +4,16 @@ A record that raises is reported in ``batchItemFailures`` and only that message 
 retried (it reaches the DLQ after the queue's maxReceiveCount): poison bodies,
 ``JobLeasedError`` (another delivery is working on the job) and crashes. Business
 failures, duplicates and timeouts are recorded and the message is consumed.
+
+Before each record the remaining time is checked: a job starts only if one of the
+longest jobs still fits (``JOB_BUDGET_MS``); otherwise its message is handed back
+untouched. A job cut off by the function timeout would make Lambda retry the whole
+batch, finished jobs included.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -24,13 +30,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from handler_kit.batches import process_batch
 from handler_kit.clock import Clock, Sleep, utc_now
-from handler_kit.config import require_env
+from handler_kit.config import int_env, require_env
 
 # Clients are built once per execution environment.
 store = jobs.JobStore(
     boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
     require_env("JOB_TABLE_NAME"),
 )
+#: The longest job plus its overhead, in ms: what must remain for a job to start.
+JOB_BUDGET_MS = int_env(os.environ, "JOB_BUDGET_MS", jobs.JOB_BUDGET_MS)
 #: Replaced by fakes in tests.
 clock: Clock = utc_now
 sleep: Sleep = time.sleep
@@ -69,6 +77,9 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         receive_count=(record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount"),
     )
     try:
+        jobs.ensure_time_to_start(
+            lambda_context.get_remaining_time_in_millis(), budget_ms=JOB_BUDGET_MS
+        )
         message = jobs.parse_task_message(record.body or "")
         logger.append_keys(job_id=message.job_id)
         outcome = jobs.run_job(
@@ -79,6 +90,10 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             clock=clock,
             sleep=sleep,
         )
+    except jobs.NotStartedError as exc:
+        metrics.add_metric(name="JobNotStarted", unit=MetricUnit.Count, value=1)
+        logger.warning("no time left for a job; message handed back", reason=str(exc))
+        raise
     except (jobs.JobLeasedError, jobs.JobClaimConflictError) as exc:
         metrics.add_metric(name="LeaseConflict", unit=MetricUnit.Count, value=1)
         logger.warning("job busy; message will be retried", reason=str(exc))

@@ -46,6 +46,13 @@ logger = Logger(child=True)
 
 #: Largest accepted POST body, measured on the raw (base64-decoded) bytes.
 MAX_BODY_BYTES = 16 * 1024
+#: Longest simulated work a job may ask for (``duration_ms``; the API refuses more).
+MAX_DURATION_MS = 10_000
+#: What a job takes besides its work: the claim, a re-read, the finish (DynamoDB calls,
+#: with their retries). A worker starts a job only if this and the longest work still
+#: fit in its invocation (``JOB_BUDGET_MS``, set by the stack from the same numbers).
+JOB_OVERHEAD_MS = 2_000
+JOB_BUDGET_MS = MAX_DURATION_MS + JOB_OVERHEAD_MS
 #: Fixed namespace for deterministic job ids derived from an Idempotency-Key.
 JOB_ID_NAMESPACE = uuid.UUID("6f0c4c1e-3a7d-5b8e-9f51-2d7c0b4a9e63")
 
@@ -86,6 +93,16 @@ class JobFailedError(Exception):
 
 class SimulatedCrashError(RuntimeError):
     """An unexpected failure of the job: not caught, the message is retried."""
+
+
+class NotStartedError(RuntimeError):
+    """Too little of the invocation is left to run a job of the longest duration.
+
+    The job is not touched and its message is handed back (a batch item failure): a job
+    cut off by the function timeout would fail the whole batch instead, finished jobs
+    included. The stack sizes batch and timeout so that this does not happen; this is
+    the defence if it ever does (a slow DynamoDB, a changed setting).
+    """
 
 
 # --------------------------------------------------------------------------- config
@@ -159,7 +176,7 @@ class JobRequest(BaseModel):
 
     task: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     input: Annotated[str, Field(max_length=4096)] = ""
-    duration_ms: Annotated[int, Field(ge=0, le=10_000)] = 0
+    duration_ms: Annotated[int, Field(ge=0, le=MAX_DURATION_MS)] = 0
     outcome: Literal["succeed", "fail", "crash"] = "succeed"
 
 
@@ -713,6 +730,35 @@ def simulate_work(request: JobRequest, *, sleep: Sleep = time.sleep) -> dict[str
         "length": len(request.input),
         "task": request.task,
     }
+
+
+def ensure_time_to_start(remaining_ms: int, *, budget_ms: int = JOB_BUDGET_MS) -> None:
+    """Refuse to start a job unless one of the longest jobs still fits in the invocation.
+
+    Parameters
+    ----------
+    remaining_ms : int
+        The invocation's remaining time (``context.get_remaining_time_in_millis()``).
+    budget_ms : int
+        The longest work a job may ask for plus what a job needs besides it.
+
+    Raises
+    ------
+    NotStartedError
+        If less than ``budget_ms`` remains.
+
+    Examples
+    --------
+    >>> ensure_time_to_start(12_000, budget_ms=12_000)
+    >>> ensure_time_to_start(11_999, budget_ms=12_000)
+    Traceback (most recent call last):
+    ...
+    jobs.NotStartedError: 11999 ms left, a job may need 12000 ms: handed back unstarted
+    """
+    if remaining_ms < budget_ms:
+        raise NotStartedError(
+            f"{remaining_ms} ms left, a job may need {budget_ms} ms: handed back unstarted"
+        )
 
 
 def _resolve_unclaimable(store: JobStore, job_id: str, now: datetime) -> RunOutcome:

@@ -13,7 +13,7 @@ conditional write and invokes the function again, asynchronously, for the next h
     S3 ObjectCreated --start--> RUNNING (hop 1, offset 0) --dispatch--> hop 1
     hop n: claim --read+process--> commit (hop n+1, offset) --dispatch--> hop n+1
     last hop: write summary --commit--> DONE
-    object changed | hop limit | no progress --> FAILED (reason)
+    object changed, deleted or unreadable | hop limit | no progress --> FAILED (reason)
 
 Every write that moves the run is conditional on the expected hop and offset and on
 the claim (``lease_owner``) of this invocation, so a duplicate or retried invocation of
@@ -77,6 +77,25 @@ class ObjectChangedError(RuntimeError):
 
 class ObjectMissingError(RuntimeError):
     """The object was deleted during the run (S3 answered 404)."""
+
+
+class ObjectUnreadableError(RuntimeError):
+    """S3 refused to read the object (403 AccessDenied).
+
+    S3 answers a read of a deleted key with 403 instead of 404 to a caller without
+    ``s3:ListBucket`` on the bucket. The processor has that grant, so a 403 means the
+    object was deleted while the grant was missing, or reading it is denied (a bucket or
+    key policy): either way no retry reads it, so the run fails instead of staying
+    RUNNING through Lambda's retries.
+    """
+
+
+#: The run's failure code for each way the object can stop being readable.
+_UNREADABLE_CODES: dict[type[Exception], str] = {
+    ObjectChangedError: "object_changed",
+    ObjectMissingError: "object_missing",
+    ObjectUnreadableError: "object_unreadable",
+}
 
 
 #: A required environment variable is missing or invalid (raised at cold start).
@@ -319,6 +338,12 @@ class ObjectRangeReader:
                 ) from exc
             if code in ("NoSuchKey", "404"):
                 raise ObjectMissingError(f"s3://{self._bucket}/{self._key} was deleted") from exc
+            if code in ("AccessDenied", "403"):
+                raise ObjectUnreadableError(
+                    f"S3 denied reading s3://{self._bucket}/{self._key} (AccessDenied): it "
+                    "was deleted and the processor may not list its bucket, or a policy "
+                    "denies reading it"
+                ) from exc
             raise
         body = response["Body"]
         try:
@@ -973,8 +998,8 @@ def _process_claimed(
                     env.sleep(settings.record_work_ms / 1000)
             committed = line.end
             at_end = committed >= size
-    except (ObjectChangedError, ObjectMissingError) as exc:
-        code = "object_changed" if isinstance(exc, ObjectChangedError) else "object_missing"
+    except (ObjectChangedError, ObjectMissingError, ObjectUnreadableError) as exc:
+        code = _UNREADABLE_CODES[type(exc)]
         # This hop's records belong to no consistent version: keep none of them.
         discarded = HopTally(bytes_read=reader.bytes_read)
         return _fail(env, request, item, owner, discarded, request.offset, code, str(exc))

@@ -104,3 +104,31 @@ def test_an_object_overwritten_mid_run_fails_that_run_and_mixes_nothing(
     assert failed["reason"]["code"] == "object_changed"
     done = wait_for_run(target, key, status="DONE", timeout=120)
     check_summary(summary_of(target, done), second)
+
+
+@pytest.mark.short_hops
+def test_an_object_deleted_mid_run_fails_that_run_as_missing(target: Target) -> None:
+    """S3 answers a read of a deleted key with 404 only to a caller with s3:ListBucket on
+    the bucket, and with 403 AccessDenied to any other
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, Permissions);
+    localstage answers the same way, so this fails if the processor cannot list its
+    input bucket (the run would end ``object_unreadable``) or does not handle the 403
+    (the run would stay RUNNING through Lambda's retries)."""
+    # GIVEN a run of a file needing several hops, past its first hop
+    file = ndjson(_records_for_hops(target, 4))
+    key = upload(target, f"e2e-delete-{uuid.uuid4().hex[:8]}", file)
+    running = wait_for_run(target, key, status="RUNNING", matching=lambda run: run["hop"] >= 2)
+
+    # WHEN the object is deleted
+    target.delete_object(target.output(STACK, "InputBucketName"), key)
+
+    # THEN the run stops FAILED because the object is missing, and writes no summary
+    failed = wait_for_run(
+        target,
+        key,
+        status="FAILED",
+        timeout=120,
+        matching=lambda run: run["run_id"] == running["run_id"],
+    )
+    assert failed["reason"]["code"] == "object_missing"
+    assert "summary_key" not in failed

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
 from localstage.intrinsics import resolve
+from patterns.decoupled_invocation import DecoupledInvocation
 from patterns.function import POWERTOOLS_LAYER_VERSION
+from patterns.stage_settings import StageSettings
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
@@ -88,12 +91,58 @@ def test_worker_consumes_with_partial_batch_responses_and_bounded_concurrency(
         "AWS::Lambda::EventSourceMapping",
         {
             "FunctionName": {"Ref": worker_id},
-            "BatchSize": 10,
+            "BatchSize": 2,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "ScalingConfig": {"MaximumConcurrency": 5},
             "EventSourceArn": {"Fn::GetAtt": [Match.string_like_regexp("TaskQueue"), "Arn"]},
         },
     )
+
+
+def test_a_batch_of_the_longest_jobs_fits_in_the_worker_timeout(resources: dict[str, Any]) -> None:
+    """A worker that times out fails its whole batch, finished jobs included ("If your
+    function throws an exception, the entire batch is considered a complete failure",
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html), and
+    each failed receive brings a valid job closer to the DLQ. So batch size x (longest
+    job + its overhead) must fit in the timeout, and the worker's start budget must cover
+    the longest job the API accepts."""
+    # GIVEN the worker, its queue mapping and the POST body schema, as deployed
+    worker_id, worker = function_by_handler(resources, "job_worker.handler")
+    (mapping,) = [
+        m["Properties"]
+        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": worker_id}
+    ]
+    post = next(m for m in api_methods(resources) if m["HttpMethod"] == "POST")
+    longest_job_ms = request_schema(resources, post)["properties"]["duration_ms"]["maximum"]
+    budget_ms = int(worker["Properties"]["Environment"]["Variables"]["JOB_BUDGET_MS"])
+    timeout_ms = worker["Properties"]["Timeout"] * 1000
+
+    # THEN the worker starts a job only with time for the longest one and its overhead
+    assert budget_ms > longest_job_ms
+    # AND a full batch of the longest jobs ends before the timeout
+    assert mapping["BatchSize"] * budget_ms <= timeout_ms
+    # AND the numbers are the ones the worker's unit tests drive (batch 2, 30 s, 10 s jobs)
+    assert (mapping["BatchSize"], timeout_ms, longest_job_ms) == (2, 30_000, 10_000)
+
+
+@pytest.mark.parametrize(
+    "sizing",
+    [
+        {"worker_batch_size": 10},
+        {"worker_batch_size": 3},
+        {"worker_timeout": cdk.Duration.seconds(20)},
+    ],
+    ids=["ten-jobs-in-30s", "three-jobs-in-30s", "two-jobs-in-20s"],
+)
+def test_a_batch_that_cannot_end_in_time_is_refused_at_synth(sizing: dict[str, Any]) -> None:
+    # GIVEN sizing where a batch of the longest jobs outlasts the worker timeout
+    stack = cdk.Stack(cdk.App(), "Scratch")
+    stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
+
+    # WHEN the pattern is built THEN synth stops with the reason
+    with pytest.raises(ValueError, match="more than the worker timeout"):
+        DecoupledInvocation(stack, "DecoupledInvocation", settings=stage, **sizing)
 
 
 @pytest.mark.parametrize("handler", ["job_api.handler", "job_worker.handler"])

@@ -212,9 +212,35 @@ def test_processor_permissions_are_scoped(resources: dict[str, Any]) -> None:
         "Fn::Join": ["", [{"Fn::GetAtt": [output_id, "Arn"]}, "/runs/*"]]
     }
     s3_actions = {a for a in by_action if a.startswith("s3:")}
-    assert s3_actions == {"s3:GetObject", "s3:PutObject"}
+    assert s3_actions == {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}
     dynamodb_actions = {a for a in by_action if a.startswith("dynamodb:")}
     assert dynamodb_actions == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+
+def test_processor_may_list_the_input_bucket_so_a_deleted_object_reads_as_404(
+    resources: dict[str, Any],
+) -> None:
+    """S3 answers a GetObject of a missing key with 404 NoSuchKey only if the caller has
+    s3:ListBucket on the bucket, otherwise with 403 AccessDenied
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, Permissions).
+    The grant carries no condition: a GetObject request has no ``s3:prefix``, and IAM
+    treats a condition on a key absent from the request as false
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html),
+    so a prefix-conditioned grant would leave the 403."""
+    # GIVEN the processor's role
+    _, function = processor(resources)
+    statements = policy_statements(resources, function["Properties"]["Role"]["Fn::GetAtt"][0])
+
+    # WHEN its s3:ListBucket statements are read
+    listing = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
+
+    # THEN exactly one allows it, on the input bucket itself and on nothing else
+    (statement,) = listing
+    assert statement["Effect"] == "Allow"
+    assert as_list(statement["Action"]) == ["s3:ListBucket"]
+    assert statement["Resource"] == {"Fn::GetAtt": [input_bucket_id(resources), "Arn"]}
+    # AND no condition can keep it from the check S3 makes for a GetObject
+    assert "Condition" not in statement
 
 
 # --------------------------------------------------------------------------- runs and alarms

@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 
+from tests.support import handlers as handler_modules
+
 SUCCEED = {"task": "checksum", "input": "hello world", "duration_ms": 250}
 
 
@@ -268,3 +270,86 @@ def test_worker_logs_carry_the_api_request_id_as_correlation_id(handlers, infra,
     assert processed[0]["correlation_id"] == request_id
     assert processed[0]["job_id"] == job_id
     assert processed[0]["outcome"] == "completed"
+
+
+# --------------------------------------------------------------------------- batch timing
+
+#: The deployed worker (tests/infra/test_decoupled_invocation.py asserts the template
+#: has these): batches of 2, a 30 s timeout; jobs of up to 10 s (the API's limit).
+DEPLOYED_BATCH_SIZE = 2
+DEPLOYED_TIMEOUT_MS = 30_000
+LONGEST_JOB = {**SUCCEED, "duration_ms": 10_000}
+
+
+def run_batch_on_the_clock(handlers, events, records, *, timeout_ms: int) -> dict:
+    """Run one batch with a context whose remaining time runs down with the fake clock
+    (each job's simulated work advances it), as a real invocation's does."""
+    context = events.context(
+        function_name="JobWorker", remaining_ms=timeout_ms, clock=handlers.clock
+    )
+    return handlers.worker.handler(events.sqs_event(*records), context)
+
+
+def test_a_full_batch_of_the_longest_jobs_ends_before_the_deployed_timeout(handlers, infra, events):
+    """A function that times out fails its whole batch: with partial batch responses
+    too, "If your function throws an exception, the entire batch is considered a
+    complete failure" (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html),
+    so a batch of the largest size must end in time even if every job is the longest."""
+    # GIVEN a full batch of jobs that each take the longest work the API accepts
+    job_ids = [submit(handlers, LONGEST_JOB) for _ in range(DEPLOYED_BATCH_SIZE)]
+    records = infra.receive_records()
+    assert len(records) == DEPLOYED_BATCH_SIZE
+    started = handlers.clock()
+
+    # WHEN the worker runs it under the deployed timeout
+    response = run_batch_on_the_clock(handlers, events, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
+
+    # THEN every job is DONE, nothing is handed back, and the batch ended in time
+    assert response == {"batchItemFailures": []}
+    assert [infra.item(job_id)["status"] for job_id in job_ids] == ["DONE"] * len(job_ids)
+    elapsed_ms = (handlers.clock() - started).total_seconds() * 1000
+    assert elapsed_ms <= DEPLOYED_TIMEOUT_MS
+
+
+def test_jobs_with_no_time_left_are_handed_back_untouched_and_none_is_lost(handlers, infra, events):
+    """Defence in depth if batch size and timeout are ever out of step: ten of the
+    longest jobs in one 30 s invocation (the old sizing) would have run 100 s and timed
+    out, failing the whole batch (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html)."""
+    # GIVEN a batch of ten of the longest jobs for a 30 s invocation
+    job_ids = [submit(handlers, LONGEST_JOB) for _ in range(10)]
+    records = infra.receive_records()
+    message_of = {json.loads(r["body"])["job_id"]: r["messageId"] for r in records}
+    started = handlers.clock()
+
+    # WHEN the worker runs it
+    response = run_batch_on_the_clock(handlers, events, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
+
+    # THEN no job ran past the invocation's end
+    elapsed_ms = (handlers.clock() - started).total_seconds() * 1000
+    assert elapsed_ms <= DEPLOYED_TIMEOUT_MS
+    # AND every job is either DONE (its message consumed) or handed back untouched
+    handed_back = set(failed_ids(response))
+    done = [job_id for job_id in job_ids if infra.item(job_id)["status"] == "DONE"]
+    assert done, "the jobs that fit must run"
+    for job_id in job_ids:
+        item = infra.item(job_id)
+        if job_id in done:
+            assert message_of[job_id] not in handed_back
+        else:
+            assert message_of[job_id] in handed_back
+            assert (item["status"], item["attempts"]) == ("PENDING", 0)
+    assert len(done) + len(handed_back) == len(job_ids)
+
+    # WHEN the mapping settles the batch and delivers what comes back, in new invocations
+    handler_modules.settle_batch(infra.sqs, infra.queue_url, records, response)
+    for _ in range(len(job_ids)):
+        again = infra.receive_records()
+        if not again:
+            break
+        retry = run_batch_on_the_clock(handlers, events, again, timeout_ms=DEPLOYED_TIMEOUT_MS)
+        handler_modules.settle_batch(infra.sqs, infra.queue_url, again, retry)
+
+    # THEN every job ends DONE, each run once, and the queue is empty
+    assert [infra.item(job_id)["status"] for job_id in job_ids] == ["DONE"] * len(job_ids)
+    assert [infra.item(job_id)["attempts"] for job_id in job_ids] == [1] * len(job_ids)
+    assert infra.queue_depth() == 0

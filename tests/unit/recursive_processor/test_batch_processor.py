@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support.events import s3_event, s3_object_created_record
 from tests.unit.recursive_processor.conftest import (
@@ -366,6 +367,62 @@ def test_an_object_deleted_mid_run_fails_the_run(processor: Processor) -> None:
     processor.drain()
     run = processor.infra.run(run_id)
     assert (run["status"], run["reason"]["code"]) == ("FAILED", "object_missing")
+
+
+class S3WithoutListBucket:
+    """The processor's S3 client as S3 answers a caller without ``s3:ListBucket``: a read
+    of a missing key is 403 AccessDenied, not 404 NoSuchKey (moto always says 404)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_object(self, **kwargs: Any) -> Any:
+        try:
+            return self._client.get_object(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NoSuchKey":
+                raise
+            denied = {
+                "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            }
+            raise ClientError(denied, "GetObject") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_an_object_deleted_mid_run_fails_the_run_when_s3_answers_403(
+    processor: Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 answers a GetObject of a missing key with 403 AccessDenied, not 404, to a
+    caller without s3:ListBucket on the bucket
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, Permissions).
+    The run must still end FAILED with a reason, not error and stay RUNNING."""
+    # GIVEN a run past hop 1, and S3 answering as to a caller that may not list
+    monkeypatch.setattr(processor.module, "s3", S3WithoutListBucket(processor.module.s3))
+    key = f"{INPUT_PREFIX}deleted-denied.ndjson"
+    record = processor.infra.upload(key, ndjson(lines(3 * RECORDS_PER_HOP)))
+    run_id = run_id_of(processor.notify(record))
+    processor.deliver_next()
+    committed = processor.infra.run(run_id)
+    hop_2 = processor.pending()[0]
+
+    # WHEN the object is deleted and hop 2 runs
+    processor.infra.s3.delete_object(Bucket=INPUT_BUCKET, Key=key)
+    result = processor.deliver_next()
+
+    # THEN the hop ends the run FAILED (no error for Lambda to retry), keeping hop 1's counts
+    assert result["outcome"] == "failed"
+    assert processor.pending() == []
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["reason"]["code"]) == ("FAILED", "object_unreadable")
+    assert "AccessDenied" in run["reason"]["message"] and key in run["reason"]["message"]
+    assert run["records"] == committed["records"] == RECORDS_PER_HOP
+    assert processor.infra.output_keys() == []
+    # AND a duplicate delivery of that hop (at least once) changes nothing
+    assert processor.invoke(hop_2)["outcome"] == "duplicate"
+    assert processor.infra.run(run_id) == run
 
 
 def test_reaching_the_hop_limit_fails_the_run_with_the_reason(processor: Processor) -> None:
