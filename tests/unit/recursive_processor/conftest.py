@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -218,6 +219,16 @@ def processor(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> Iterator[Process
         invoker=invoker,
         infra=infra,
     )
+
+
+@pytest.fixture
+def api(processor: Processor, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The run API's module, bound to the processor's moto and clock."""
+    # imported after the processor fixture, so it binds to the same moto and modules
+    module = importlib.import_module("run_api")
+    # the processor's clock: runs it started expire (TTL) relative to it
+    monkeypatch.setattr(module, "clock", processor.clock)
+    return module
 
 
 def run_id_of(result: dict[str, Any], index: int = 0) -> str:

@@ -8,10 +8,7 @@ shows within that delay.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
-
-import pytest
 
 from tests.support.events import HttpResponse, api_event
 from tests.support.fakes import FakeLambdaContext
@@ -22,13 +19,6 @@ from tests.unit.recursive_processor.conftest import (
     record_line,
     run_id_of,
 )
-
-
-@pytest.fixture
-def api(processor: Processor, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    module = importlib.import_module("run_api")
-    monkeypatch.setattr(module, "clock", processor.clock)
-    return module
 
 
 def _to_expiry(processor: Processor, run_id: str) -> None:

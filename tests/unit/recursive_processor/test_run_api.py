@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 import pytest
@@ -19,15 +18,6 @@ from tests.unit.recursive_processor.conftest import (
     record_line,
     run_id_of,
 )
-
-
-@pytest.fixture
-def api(processor: Processor, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    # imported after the processor fixture, so it binds to the same moto and modules
-    module = importlib.import_module("run_api")
-    # the processor's clock: runs it started expire (TTL) relative to it
-    monkeypatch.setattr(module, "clock", processor.clock)
-    return module
 
 
 def get_run(api: ModuleType, run_id: str) -> HttpResponse:

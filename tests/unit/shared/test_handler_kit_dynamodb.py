@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,21 +9,9 @@ from botocore.exceptions import ClientError
 from handler_kit import dynamodb
 
 from tests.support.fakes import START
+from tests.unit.shared.conftest import ITEM_TABLE
 
-TABLE = "items"
-
-
-@pytest.fixture
-def client(aws_client: Callable[..., Any]) -> Any:
-    """A moto DynamoDB client with an empty table keyed by ``item_id`` (S)."""
-    client = aws_client("dynamodb")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "item_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "item_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return client
+TABLE = ITEM_TABLE
 
 
 def _key(item_id: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ moto never deletes them, which is what these tests rely on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,22 +14,10 @@ import pytest
 from handler_kit import dynamodb, ttl
 
 from tests.support.fakes import START
+from tests.unit.shared.conftest import ITEM_TABLE
 
-TABLE = "ttl-items"
+TABLE = ITEM_TABLE
 NOW = int(START.timestamp())
-
-
-@pytest.fixture
-def client(aws_client: Callable[..., Any]) -> Any:
-    """A moto table keyed by ``item_id`` (S)."""
-    client = aws_client("dynamodb")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "item_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "item_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return client
 
 
 class ItemStore(dynamodb.KeyedTable):

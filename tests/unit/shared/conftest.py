@@ -1,0 +1,24 @@
+"""Fixtures of the handler_kit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+#: The table the handler_kit DynamoDB tests use, keyed by ``item_id`` (S).
+ITEM_TABLE = "items"
+
+
+@pytest.fixture
+def client(aws_client: Callable[..., Any]) -> Any:
+    """A moto DynamoDB client with an empty table ``ITEM_TABLE`` keyed by ``item_id`` (S)."""
+    client = aws_client("dynamodb")
+    client.create_table(
+        TableName=ITEM_TABLE,
+        KeySchema=[{"AttributeName": "item_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "item_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
