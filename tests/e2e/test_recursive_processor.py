@@ -4,6 +4,7 @@ processor's asynchronous self-invocations, its checkpoints and its summary as wi
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -94,13 +95,7 @@ def test_an_object_overwritten_mid_run_fails_that_run_and_mixes_nothing(
     upload(target, key.rsplit("/", 1)[-1].removesuffix(".ndjson"), second)
 
     # THEN the first run stops FAILED (object changed); the new version gets its own run
-    failed = wait_for_run(
-        target,
-        key,
-        status="FAILED",
-        timeout=120,
-        matching=lambda run: run["run_id"] == running["run_id"],
-    )
+    failed = _failed_run(target, key, running["run_id"])
     assert failed["reason"]["code"] == "object_changed"
     done = wait_for_run(target, key, status="DONE", timeout=120)
     check_summary(summary_of(target, done), second)
@@ -123,12 +118,13 @@ def test_an_object_deleted_mid_run_fails_that_run_as_missing(target: Target) -> 
     target.delete_object(target.output(STACK, "InputBucketName"), key)
 
     # THEN the run stops FAILED because the object is missing, and writes no summary
-    failed = wait_for_run(
-        target,
-        key,
-        status="FAILED",
-        timeout=120,
-        matching=lambda run: run["run_id"] == running["run_id"],
-    )
+    failed = _failed_run(target, key, running["run_id"])
     assert failed["reason"]["code"] == "object_missing"
     assert "summary_key" not in failed
+
+
+def _failed_run(target: Target, key: str, run_id: str) -> dict[str, Any]:
+    """The run ``run_id`` of ``key`` once it has stopped FAILED."""
+    return wait_for_run(
+        target, key, status="FAILED", timeout=120, matching=lambda run: run["run_id"] == run_id
+    )
