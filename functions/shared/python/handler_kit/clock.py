@@ -19,7 +19,7 @@ Sleep = Callable[[float], None]
 # spellings (a space for ``T``, no seconds, ``+0100``) that other readers may not.
 _TIMESTAMP_RE = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,6}))?"
-    r"(?:(?P<utc>Z)|(?P<sign>[+-])(?P<hours>\d{2}):(?P<minutes>\d{2}))",
+    r"(?:(?P<utc>Z)|(?P<sign>[+-])(?P<hours>\d{2}):(?P<minutes>[0-5]\d))",
     re.ASCII,
 )
 
