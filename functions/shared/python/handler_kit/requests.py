@@ -145,7 +145,9 @@ def single_header(event: APIGatewayProxyEvent, name: str) -> str | None:
     ``multiValueHeaders`` and only the last one in ``headers``: reading ``headers``
     alone would silently pick one of two conflicting values. Both maps are read (an
     event invoked directly may carry only one, or disagreeing ones), names matched
-    case-insensitively. The same value repeated is accepted as that value.
+    case-insensitively. The same value repeated is accepted as that value. See "Support
+    for multi-value headers and query string parameters" in
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
 
     Raises
     ------
