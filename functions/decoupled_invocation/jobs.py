@@ -37,6 +37,7 @@ from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReused
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
 from handler_kit.requests import describe_validation_error, request_fingerprint, resource_id_for
+from handler_kit.strict_json import InvalidJsonError, parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -269,12 +270,13 @@ def parse_job_request(raw: bytes) -> JobRequest:
     Raises
     ------
     InvalidRequestError
-        Empty body, malformed JSON, missing, extra or wrongly typed fields.
+        Empty body, malformed or not strict JSON (see ``handler_kit.strict_json``),
+        missing, extra or wrongly typed fields.
     """
     if not raw.strip():
         raise InvalidRequestError("request body is required: a JSON object with a 'task' field")
     try:
-        return JobRequest.model_validate_json(raw)
+        return parse_model(JobRequest, raw)
     except ValidationError as exc:
         raise InvalidRequestError(describe_validation_error(exc)) from None
 
@@ -301,7 +303,9 @@ def parse_task_message(body: str) -> TaskMessage:
         If the body is not ``{"job_id": "<uuid>"}`` (a poison message).
     """
     try:
-        message = TaskMessage.model_validate_json(body)
+        message = parse_model(TaskMessage, body)
+    except InvalidJsonError as exc:
+        raise InvalidTaskMessageError(f"invalid task message: {exc}") from None
     except ValidationError as exc:
         raise InvalidTaskMessageError(
             f"invalid task message: {describe_validation_error(exc)}"

@@ -42,12 +42,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from handler_kit import requests, ttl
-from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
+from handler_kit.clock import Clock, Sleep, iso_timestamp, parse_timestamp, utc_now
 from handler_kit.config import int_fields_from_env
 from handler_kit.dynamodb import error_code, is_condition_failure, to_attribute_values
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError
+from handler_kit.strict_json import parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,events] is installed, Any otherwise
@@ -162,8 +163,8 @@ class AccountSettings:
 
 
 def parse_iso_timestamp(value: str) -> datetime:
-    """Inverse of :func:`iso_timestamp`."""
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """Inverse of :func:`iso_timestamp` (the one timestamp parser, ``clock.parse_timestamp``)."""
+    return parse_timestamp(value).astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- model
@@ -399,7 +400,7 @@ def parse_amount_request(raw: bytes) -> AmountRequest:
             f"request body is required: {{'amount': <integer minor units 1..{MAX_AMOUNT}>}}"
         )
     try:
-        return AmountRequest.model_validate_json(raw)
+        return parse_model(AmountRequest, raw)
     except ValidationError as exc:
         raise InvalidRequestError(requests.describe_validation_error(exc)) from None
 
@@ -415,7 +416,7 @@ def parse_open_request(raw: bytes) -> OpenRequest:
     if not raw.strip():
         return OpenRequest()
     try:
-        return OpenRequest.model_validate_json(raw)
+        return parse_model(OpenRequest, raw)
     except ValidationError as exc:
         raise InvalidRequestError(requests.describe_validation_error(exc)) from None
 

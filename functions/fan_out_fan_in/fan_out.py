@@ -40,6 +40,7 @@ from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReused
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
 from handler_kit.requests import describe_validation_error, request_fingerprint, resource_id_for
+from handler_kit.strict_json import InvalidJsonError, parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -357,12 +358,12 @@ def parse_job_request(raw: bytes) -> JobRequest:
     Raises
     ------
     InvalidRequestError
-        Empty body, malformed JSON, N = 0, N over the limit, malformed items.
+        Empty body, malformed or not strict JSON, N = 0, N over the limit, malformed items.
     """
     if not raw.strip():
         raise InvalidRequestError("request body is required: {'items': [...]} or {'count': N}")
     try:
-        return JobRequest.model_validate_json(raw)
+        return parse_model(JobRequest, raw)
     except ValidationError as exc:
         raise InvalidRequestError(describe_validation_error(exc)) from None
 
@@ -389,7 +390,9 @@ def parse_subtask_message(body: str) -> SubtaskMessage:
         If the body is not a subtask message (a poison message).
     """
     try:
-        message = SubtaskMessage.model_validate_json(body)
+        message = parse_model(SubtaskMessage, body)
+    except InvalidJsonError as exc:
+        raise InvalidSubtaskMessageError(f"invalid subtask message: {exc}") from None
     except ValidationError as exc:
         raise InvalidSubtaskMessageError(
             f"invalid subtask message: {describe_validation_error(exc)}"

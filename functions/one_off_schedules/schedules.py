@@ -34,11 +34,19 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit import dynamodb, ttl
-from handler_kit.clock import Clock, epoch_seconds, iso_timestamp, utc_now
+from handler_kit.clock import (
+    Clock,
+    InvalidTimestampError,
+    epoch_seconds,
+    iso_timestamp,
+    parse_timestamp,
+    utc_now,
+)
 from handler_kit.config import int_env, int_fields_from_env, require_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 from handler_kit.requests import describe_validation_error
+from handler_kit.strict_json import parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -222,7 +230,7 @@ def parse_fire_time(text: str, *, now: datetime, horizon_seconds: int) -> dateti
     Parameters
     ----------
     text : str
-        ISO-8601 date and time with a timezone (``Z`` or an offset).
+        ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` with ``Z`` or ``±HH:MM`` (``clock.parse_timestamp``).
     now : datetime
         The current time.
     horizon_seconds : int
@@ -234,16 +242,15 @@ def parse_fire_time(text: str, *, now: datetime, horizon_seconds: int) -> dateti
         Unparseable, without a timezone, not in the future, or beyond the horizon.
     """
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = parse_timestamp(text)
+    except InvalidTimestampError:
+        # One message for every refusal: the format requires the timezone, because a
+        # time without one is ambiguous.
         raise InvalidScheduleTimeError(
-            "at must be an ISO-8601 date and time with a timezone, e.g. 2025-03-14T10:00:00Z"
+            "at must be an ISO-8601 date and time YYYY-MM-DDTHH:MM:SS[.ffffff] with a timezone "
+            "(Z or an offset such as +01:00: without one it is ambiguous), e.g. "
+            "2025-03-14T10:00:00Z, naming a real date and time"
         ) from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidScheduleTimeError(
-            "at must include a timezone (Z or an offset such as +01:00): a time without one "
-            "is ambiguous"
-        )
     try:
         moment = moment.astimezone(UTC)
         if moment.microsecond:
@@ -445,7 +452,10 @@ class CleanupOutcome(Enum):
 
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys: the stored and hashed form of a payload."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # allow_nan=False: the strict parser already refuses NaN; never write it either.
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def parse_schedule_request(raw: bytes) -> ScheduleRequest:
@@ -461,7 +471,7 @@ def parse_schedule_request(raw: bytes) -> ScheduleRequest:
     if not raw.strip():
         raise InvalidRequestError("request body is required: a JSON object with an 'at' field")
     try:
-        request = ScheduleRequest.model_validate_json(raw)
+        request = parse_model(ScheduleRequest, raw)
     except ValidationError as exc:
         raise InvalidRequestError(describe_validation_error(exc)) from None
     if len(canonical_json(request.payload).encode("utf-8")) > MAX_PAYLOAD_BYTES:
@@ -805,6 +815,8 @@ def target_input(schedule_id: str, request: ScheduleRequest) -> str:
             **CONTEXT_ATTRIBUTES,
         },
         separators=(",", ":"),
+        # The Scheduler delivers this as the executor's input: it must stay valid JSON.
+        allow_nan=False,
     )
 
 

@@ -43,6 +43,8 @@ from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
 from handler_kit.config import SettingError, int_fields_from_env, require_env
 from handler_kit.dynamodb import KeyedTable
 from handler_kit.errors import InvalidRequestError
+from handler_kit.strict_json import InvalidJsonError
+from handler_kit.strict_json import loads as strict_loads
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,s3,lambda] is installed, Any otherwise
@@ -236,9 +238,9 @@ def parse_line(line: bytes, offset: int) -> InputRecord | BadRecord | None:
     if not text.strip():
         return None
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return BadRecord(offset, "invalid_json", f"not JSON: {exc.msg}", _excerpt(line))
+        value = strict_loads(text)
+    except InvalidJsonError as exc:
+        return BadRecord(offset, "invalid_json", str(exc), _excerpt(line))
     try:
         return InputRecord.model_validate(value)
     except ValidationError as exc:

@@ -72,6 +72,7 @@ def api_event(
     base64_body: bool = False,
     is_base64_encoded: bool = False,
     headers: dict[str, str] | None = None,
+    multi_value_headers: dict[str, list[str]] | None = None,
     path_parameters: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     user_arn: str | None = CALLER_ARN,
@@ -81,7 +82,8 @@ def api_event(
 
     A dict ``body`` is JSON-encoded; ``base64_body`` base64-encodes the body as API
     Gateway does for binary media types (``is_base64_encoded`` marks a body already
-    encoded by the caller).
+    encoded by the caller). ``multi_value_headers`` are headers sent more than once:
+    as on AWS, ``multiValueHeaders`` carries every value and ``headers`` the last.
     """
     is_base64_encoded = is_base64_encoded or (base64_body and body is not None)
     body = request_body(body, base64_body=base64_body)
@@ -96,13 +98,16 @@ def api_event(
         "X-Forwarded-Proto": "https",
         **({"Content-Type": "application/json"} if body is not None else {}),
         **(headers or {}),
+        **{name: values[-1] for name, values in (multi_value_headers or {}).items()},
     }
+    all_multi_value_headers = {name: [value] for name, value in all_headers.items()}
+    all_multi_value_headers.update(multi_value_headers or {})
     return {
         "resource": resource,
         "path": path,
         "httpMethod": method,
         "headers": all_headers,
-        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
+        "multiValueHeaders": all_multi_value_headers,
         "queryStringParameters": query,
         "multiValueQueryStringParameters": (
             {name: [value] for name, value in query.items()} if query else None

@@ -47,6 +47,7 @@ def post_jobs_event(
     body: str | dict[str, Any] | None,
     *,
     headers: dict[str, str] | None = None,
+    multi_value_headers: dict[str, list[str]] | None = None,
     base64_body: bool = False,
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:
@@ -58,6 +59,7 @@ def post_jobs_event(
         body=body,
         base64_body=base64_body,
         headers=headers,
+        multi_value_headers=multi_value_headers,
         user_arn=user_arn,
     )
 

@@ -71,6 +71,7 @@ def post_jobs_event(
     *,
     base64_body: bool = False,
     headers: dict[str, str] | None = None,
+    multi_value_headers: dict[str, list[str]] | None = None,
     user_arn: str | None = events_support.CALLER_ARN,
 ) -> dict[str, Any]:
     """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
@@ -81,6 +82,7 @@ def post_jobs_event(
         body=body,
         base64_body=base64_body,
         headers=headers,
+        multi_value_headers=multi_value_headers,
         user_arn=user_arn,
     )
 

@@ -62,11 +62,18 @@ def post_event(
     body: str | dict[str, Any] | None,
     *,
     headers: dict[str, str] | None = None,
+    multi_value_headers: dict[str, list[str]] | None = None,
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:
     """``POST /schedules``; a dict body is JSON-encoded."""
     return api_event(
-        "POST", "/schedules", resource="/schedules", body=body, headers=headers, user_arn=user_arn
+        "POST",
+        "/schedules",
+        resource="/schedules",
+        body=body,
+        headers=headers,
+        multi_value_headers=multi_value_headers,
+        user_arn=user_arn,
     )
 
 

@@ -138,6 +138,40 @@ def header_values(event: APIGatewayProxyEvent, name: str) -> list[str]:
     return values
 
 
+def single_header(event: APIGatewayProxyEvent, name: str) -> str | None:
+    """The one value of a single-valued header; None when absent.
+
+    On a REST API proxy event API Gateway puts every value of a repeated header in
+    ``multiValueHeaders`` and only the last one in ``headers``: reading ``headers``
+    alone would silently pick one of two conflicting values. Both maps are read (an
+    event invoked directly may carry only one, or disagreeing ones), names matched
+    case-insensitively. The same value repeated is accepted as that value. See "Support
+    for multi-value headers and query string parameters" in
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
+
+    Raises
+    ------
+    InvalidRequestError
+        If the header arrives with different values, naming the header.
+
+    Examples
+    --------
+    >>> event = APIGatewayProxyEvent({"multiValueHeaders": {"X-Key": ["a", "a"]}})
+    >>> single_header(event, "x-key")
+    'a'
+    """
+    values = set(header_values(event, name))
+    wanted = name.lower()
+    for key, value in (event.raw_event.get("headers") or {}).items():
+        if key.lower() == wanted and value is not None:
+            values.add(value)
+    if len(values) > 1:
+        raise InvalidRequestError(
+            f"{name} must be given once: it was sent more than once with different values"
+        )
+    return next(iter(values), None)
+
+
 def idempotency_key(event: APIGatewayProxyEvent) -> str | None:
     """The request's ``Idempotency-Key`` header, validated; None when absent.
 
@@ -146,12 +180,10 @@ def idempotency_key(event: APIGatewayProxyEvent) -> str | None:
     InvalidRequestError
         If the header is given twice with different values, or is not a valid key.
     """
-    values = header_values(event, "Idempotency-Key")
-    if not values:
+    value = single_header(event, "Idempotency-Key")
+    if value is None:
         return None
-    if len(set(values)) > 1:
-        raise InvalidRequestError("Idempotency-Key must be given once")
-    return validate_idempotency_key(values[0])
+    return validate_idempotency_key(value)
 
 
 def request_context(event: APIGatewayProxyEvent) -> dict[str, Any]:

@@ -1,0 +1,201 @@
+"""One strict JSON reader for every untrusted document (API bodies, queue messages, lines).
+
+Python's ``json`` (and pydantic's ``model_validate_json``) accept documents that other
+parsers read differently or that cannot be written back as JSON:
+
+- ``NaN``, ``Infinity``, ``-Infinity`` and numbers that overflow a double (``1e309``,
+  read as ``inf``) are not JSON (RFC 8259, section 6); stored and sent on, they make
+  invalid JSON downstream.
+- Duplicate member names: the last one wins here, the first one in other parsers, so
+  ``{"amount":0,"amount":5}`` means different things to different readers.
+- Deep nesting: ``json.loads`` recurses per level and raises ``RecursionError`` (a 500)
+  around 1,000 levels; the depth is therefore measured on the raw text first, without
+  recursion.
+- Huge integers: converting one beyond ``sys.get_int_max_str_digits()`` raises a plain
+  ``ValueError``; long ones are refused up front with a clear message.
+
+Every refusal is an :class:`InvalidJsonError`, a subclass of ``InvalidRequestError``,
+so an API answers it as 400 ``invalid_request`` and a message consumer treats it as
+poison.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from handler_kit.errors import InvalidRequestError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+#: Deepest accepted nesting of arrays and objects. No document of these APIs needs more
+#: than a handful of levels; 32 leaves room for client payloads and stays far below the
+#: recursion limits of ``json`` and pydantic.
+MAX_DEPTH = 32
+
+#: Longest accepted integer literal, in digits (sign excluded). 1,000 digits is far above
+#: any amount or count here and below Python's 4,300-digit conversion limit.
+MAX_INT_DIGITS = 1000
+
+# A JSON string (escapes included) or one bracket. Strings are matched whole so brackets
+# inside them are not counted. Possessive quantifiers and the optional closing quote make
+# every match succeed where it starts: an unterminated string ends the scan instead of
+# being retried from each later quote, so the scan stays linear on hostile text.
+_DEPTH_TOKEN_RE = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]', re.DOTALL)
+
+
+class InvalidJsonError(InvalidRequestError):
+    """A document is not strict JSON (HTTP 400 ``invalid_request``; poison for messages)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidJsonError(f"body is not valid JSON: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidJsonError(f"body is not valid JSON: number {text[:32]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise InvalidJsonError(
+            f"body is not valid JSON: integer longer than {MAX_INT_DIGITS} digits"
+        )
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidJsonError(f"body is not valid JSON: duplicate key {key[:64]!r}")
+        result[key] = value
+    return result
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in ``text``, brackets in strings ignored.
+
+    Iterative, so any depth is measured without recursion. On text that is not JSON the
+    result is only an estimate (the parser refuses such text anyway).
+
+    Examples
+    --------
+    >>> nesting_depth('{"a": [1, {"b": "[[["}]}')
+    3
+    >>> nesting_depth("1")
+    0
+    """
+    depth = deepest = 0
+    for match in _DEPTH_TOKEN_RE.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def loads(document: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse strict JSON: UTF-8, finite numbers, unique keys, bounded depth.
+
+    Parameters
+    ----------
+    document : bytes or str
+        The raw document; bytes must be UTF-8 (other encodings are refused, where
+        ``json.loads`` would guess UTF-16 or UTF-32).
+    max_depth : int, optional
+        Deepest accepted nesting of arrays and objects.
+
+    Returns
+    -------
+    Any
+        The parsed value (objects as dicts, arrays as lists).
+
+    Raises
+    ------
+    InvalidJsonError
+        If the document is not UTF-8 or not JSON, has ``NaN``/``Infinity`` or a number
+        out of a double's range, an integer over ``MAX_INT_DIGITS`` digits, a duplicate
+        key at any depth, or nesting deeper than ``max_depth``.
+
+    Examples
+    --------
+    >>> loads(b'{"a": [1, 2.5]}')
+    {'a': [1, 2.5]}
+    >>> loads('{"a": 1, "a": 2}')
+    Traceback (most recent call last):
+    ...
+    handler_kit.strict_json.InvalidJsonError: body is not valid JSON: duplicate key 'a'
+    """
+    if isinstance(document, bytes):
+        try:
+            text = document.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidJsonError("body is not valid JSON: not UTF-8") from None
+    else:
+        text = document
+    if nesting_depth(text) > max_depth:
+        raise InvalidJsonError(f"body is not valid JSON: nested deeper than {max_depth} levels")
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
+    except InvalidJsonError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise InvalidJsonError(f"body is not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError):
+        # Belt and braces: a conversion limit or a depth the scan underestimated on
+        # text that is not JSON anyway; never a 500.
+        raise InvalidJsonError("body is not valid JSON") from None
+
+
+def parse_model(model: type[ModelT], document: bytes | str) -> ModelT:
+    """Validate a strict JSON document as ``model``.
+
+    The document is checked with :func:`loads` first (pydantic's own JSON parser lets
+    duplicate keys through, last one winning), then validated by pydantic in JSON mode
+    from the same text, so the models' strict JSON-mode rules stay what they were
+    (strict Python-mode validation of the parsed dict would refuse e.g. a UUID string).
+
+    Raises
+    ------
+    InvalidJsonError
+        If the document is not strict JSON (see :func:`loads`).
+    pydantic.ValidationError
+        If it is, but does not fit ``model``.
+    """
+    loads(document)
+    return model.model_validate_json(document)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON with sorted keys that refuses to write ``NaN`` or ``Infinity``.
+
+    Raises
+    ------
+    InvalidJsonError
+        If ``value`` holds a non-finite float.
+
+    Examples
+    --------
+    >>> dumps({"b": 1, "a": [True, None]})
+    '{"a":[true,null],"b":1}'
+    """
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise InvalidJsonError("value holds a number that is not valid JSON") from None

@@ -1,0 +1,166 @@
+"""handler_kit: strict JSON, the one timestamp format and single-valued headers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from handler_kit import requests, strict_json
+from handler_kit.clock import InvalidTimestampError, parse_timestamp
+from handler_kit.errors import InvalidRequestError
+from handler_kit.strict_json import MAX_DEPTH, InvalidJsonError
+from pydantic import BaseModel, ConfigDict
+
+from tests.support.events import api_event
+
+# --------------------------------------------------------------------------- strict JSON
+
+#: Documents Python's json module (and pydantic) accept but that are not strict JSON.
+HOSTILE = {
+    "nan": '{"a": NaN}',
+    "infinity": '{"a": Infinity}',
+    "minus-infinity": '{"a": [-Infinity]}',
+    "overflow": '{"a": 1e309}',
+    "negative-overflow": '{"a": {"b": -1e400}}',
+    "huge-int": '{"a": ' + "9" * 10_000 + "}",
+    "duplicate-top": '{"amount": 0, "amount": 5}',
+    "duplicate-nested": '{"a": [{"b": 1, "b": 2}]}',
+    "too-deep": "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
+    "far-too-deep": "[" * 100_000 + "]" * 100_000,
+    "far-too-deep-unclosed": '{"a":' * 100_000,
+    "not-utf8": b'{"a": "\xff"}',
+}
+
+
+@pytest.mark.parametrize("document", HOSTILE.values(), ids=HOSTILE.keys())
+def test_documents_that_are_not_strict_json_are_invalid_requests(document) -> None:
+    # GIVEN a document the standard parser would accept, or crash on
+    # WHEN it is read strictly
+    # THEN an InvalidJsonError, which APIs answer as 400 invalid_request
+    with pytest.raises(InvalidJsonError, match="not valid JSON") as caught:
+        strict_json.loads(document)
+    assert isinstance(caught.value, InvalidRequestError)
+
+
+def test_the_standard_parser_accepts_what_the_strict_one_refuses() -> None:
+    # GIVEN the documents above WHEN read by json.loads THEN silently accepted
+    # (this is why the strict reader exists; the deep ones crash it instead)
+    assert json.loads(HOSTILE["duplicate-top"]) == {"amount": 5}
+    assert json.loads(HOSTILE["overflow"]) == {"a": float("inf")}
+    with pytest.raises(RecursionError):
+        json.loads(HOSTILE["far-too-deep"])
+
+
+def test_nesting_up_to_the_limit_and_brackets_in_strings_are_fine() -> None:
+    # GIVEN nesting exactly at the limit, and brackets and escapes inside strings
+    at_limit = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    in_strings = json.dumps({"a": "[[[[" * 100, "b": '\\"{{{{' * 100})
+    # WHEN read THEN parsed
+    assert strict_json.loads(at_limit) is not None
+    assert strict_json.loads(in_strings)["a"].startswith("[[[[")
+    assert strict_json.nesting_depth(in_strings) == 1
+
+
+def test_ordinary_documents_read_as_json_does() -> None:
+    # GIVEN a document with every JSON type WHEN read strictly THEN as json.loads reads it
+    document = '{"s": "x\\u00e9", "i": -12, "f": 1.5e3, "t": true, "n": null, "l": [1, {}]}'
+    assert strict_json.loads(document) == json.loads(document)
+    assert strict_json.loads(document.encode("utf-8")) == json.loads(document)
+
+
+def test_models_are_validated_after_the_strict_check() -> None:
+    # GIVEN a strict model (pydantic alone lets the last duplicate win)
+    class Amount(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+        amount: int
+
+    assert Amount.model_validate_json('{"amount": 0, "amount": 5}').amount == 5
+    # WHEN the same body goes through parse_model THEN refused; a good one validates
+    with pytest.raises(InvalidJsonError, match="duplicate key 'amount'"):
+        strict_json.parse_model(Amount, b'{"amount": 0, "amount": 5}')
+    assert strict_json.parse_model(Amount, b'{"amount": 5}').amount == 5
+
+
+def test_dumps_never_writes_nan() -> None:
+    # GIVEN a value holding NaN WHEN dumped THEN refused; a normal one is compact
+    with pytest.raises(InvalidJsonError):
+        strict_json.dumps({"a": float("nan")})
+    assert strict_json.dumps({"b": 1, "a": 2}) == '{"a":2,"b":1}'
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-03T18:46:14Z", datetime(2026, 12, 3, 18, 46, 14, tzinfo=UTC)),
+        ("2026-12-03T18:46:14.5Z", datetime(2026, 12, 3, 18, 46, 14, 500_000, tzinfo=UTC)),
+        (
+            "2026-12-03T18:46:14.123456-05:30",
+            datetime(2026, 12, 3, 18, 46, 14, 123_456, tzinfo=timezone(-timedelta(hours=5.5))),
+        ),
+    ],
+)
+def test_timestamps_in_the_documented_format_parse(text, expected) -> None:
+    # GIVEN a timestamp in the documented format WHEN parsed THEN that moment
+    assert parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-03T18:46:14Z\x00junk",  # fromisoformat stops at the NUL
+        "2026-12-03T18:46:14Z\n",  # a regex "$" would let this through
+        " 2026-12-03T18:46:14Z",
+        "2026-12-03T18:46:14",  # no timezone
+        "2026-12-03 18:46:14Z",  # space for T
+        "2026-12-03T18:46Z",  # no seconds
+        "2026-12-03T18:46:14+0100",  # offset without colon
+        "2026-12-03T18:46:14.1234567Z",  # 7 fraction digits
+        "2026-12-03T18:46:14+05:60",  # minute 60 in the offset
+        "2026-12-03T18:46:14+24:00",  # offset out of range
+        "2026-02-30T00:00:00Z",  # no such day
+        "2026-12-03T24:00:00Z",  # no such hour
+        "\uff12\uff10\uff12\uff16-12-03T18:46:14Z",  # full-width digits match \d without ASCII
+    ],
+)
+def test_timestamps_with_anything_else_are_refused(text) -> None:
+    # GIVEN a timestamp that is not exactly the format WHEN parsed THEN refused
+    with pytest.raises(InvalidTimestampError):
+        parse_timestamp(text)
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def _event(**kwargs) -> APIGatewayProxyEvent:
+    return APIGatewayProxyEvent(api_event("POST", "/things", resource="/things", **kwargs))
+
+
+@pytest.mark.parametrize(
+    "multi_value_headers",
+    [
+        {"Idempotency-Key": ["a", "b"]},  # as API Gateway delivers a repeated header
+        {"Idempotency-Key": ["a"], "idempotency-key": ["b"]},  # names differ in case
+    ],
+)
+def test_a_single_valued_header_with_different_values_is_refused(multi_value_headers) -> None:
+    # GIVEN a key header sent twice with different values
+    event = _event(multi_value_headers=multi_value_headers)
+    # WHEN read THEN a 400 naming the header
+    with pytest.raises(InvalidRequestError, match="Idempotency-Key must be given once"):
+        requests.idempotency_key(event)
+
+
+def test_maps_that_disagree_are_refused_and_a_repeated_same_value_is_accepted() -> None:
+    # GIVEN a hand-made event whose two header maps disagree WHEN read THEN refused
+    raw = api_event("POST", "/things", resource="/things", headers={"Idempotency-Key": "a"})
+    raw["headers"]["Idempotency-Key"] = "b"
+    with pytest.raises(InvalidRequestError, match="Idempotency-Key"):
+        requests.idempotency_key(APIGatewayProxyEvent(raw))
+    # GIVEN the same value twice WHEN read THEN that value
+    same = _event(multi_value_headers={"Idempotency-Key": ["a", "a"]})
+    assert requests.idempotency_key(same) == "a"
