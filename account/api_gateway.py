@@ -28,6 +28,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from patterns.compliance import acknowledge
+from patterns.outputs import stable_output
 
 API_GATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
 #: What AWS's managed policy AmazonAPIGatewayPushToCloudWatchLogs allows, split by the
@@ -110,13 +111,12 @@ class ApiGatewayAccountStack(cdk.Stack):
         self.account_setting = apigw.CfnAccount(
             self, "Account", cloud_watch_role_arn=self.role.role_arn
         )
-        output = cdk.CfnOutput(
+        stable_output(
             self,
             "CloudWatchRoleArn",
-            value=self.role.role_arn,
-            description="API Gateway's account-level CloudWatch Logs role",
+            self.role.role_arn,
+            "API Gateway's account-level CloudWatch Logs role",
         )
-        output.override_logical_id("CloudWatchRoleArn")
 
     def _logs_arn(self, resource: str) -> str:
         return f"arn:{cdk.Aws.PARTITION}:logs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:{resource}"

@@ -41,6 +41,7 @@ from constructs import Construct
 
 from account.ci_policies import e2e_statements
 from patterns.compliance import acknowledge
+from patterns.outputs import stable_output
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
@@ -235,13 +236,9 @@ class CiAccessStack(cdk.Stack):
                 # thumbprint would only need updating when GitHub rotates it.
             )
             self.provider_arn = provider.oidc_provider_arn
-        output = cdk.CfnOutput(
-            self,
-            "OidcProviderArn",
-            value=self.provider_arn,
-            description="GitHub's OIDC provider in this account",
+        stable_output(
+            self, "OidcProviderArn", self.provider_arn, "GitHub's OIDC provider in this account"
         )
-        output.override_logical_id("OidcProviderArn")
 
         self.roles = {env.key: self._deploy_role(env) for env in settings.environments}
 
@@ -278,13 +275,12 @@ class CiAccessStack(cdk.Stack):
         )
         if env.runs_e2e:
             self._e2e_policy(env, role)
-        output = cdk.CfnOutput(
+        stable_output(
             self,
             f"{env.role_prefix}DeployRoleArn",
-            value=role.role_arn,
-            description=f"GitHub repository variable {env.repository_variable}",
+            role.role_arn,
+            f"GitHub repository variable {env.repository_variable}",
         )
-        output.override_logical_id(f"{env.role_prefix}DeployRoleArn")
         return role
 
     def _e2e_policy(self, env: DeployEnvironment, role: iam.Role) -> None:

@@ -7,6 +7,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from patterns.compliance import acknowledge
+from patterns.outputs import stable_output
 from patterns.stage_settings import StageSettings
 
 
@@ -42,10 +43,9 @@ class AlertsStack(cdk.Stack):
             "key, and alarm notifications carry no sensitive data; a customer managed key "
             "would cost every stage a monthly fee.",
         )
-        output = cdk.CfnOutput(
+        stable_output(
             self,
             "AlarmTopicArn",
-            value=self.alarm_topic.topic_arn,
-            description="SNS topic every alarm of the stage notifies",
+            self.alarm_topic.topic_arn,
+            "SNS topic every alarm of the stage notifies",
         )
-        output.override_logical_id("AlarmTopicArn")

@@ -9,6 +9,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from patterns.monitoring import ServiceMonitoring
+from patterns.outputs import stable_output
 from patterns.provided_functions import own_provided_function_logs
 from patterns.stage_settings import StageSettings
 
@@ -62,6 +63,4 @@ class PatternStack(cdk.Stack):
 
     def output(self, name: str, value: str, description: str) -> cdk.CfnOutput:
         """Add a stack output whose key is ``name`` (stable: tests and clients use it)."""
-        output = cdk.CfnOutput(self, name, value=value, description=description)
-        output.override_logical_id(name)
-        return output
+        return stable_output(self, name, value, description)
