@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import sys
+import tracemalloc
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -453,3 +454,29 @@ def test_the_processor_on_moto_counts_the_same_whatever_its_range_size(
     assert summaries[0] == summaries[1]
     assert summaries[0][0] == 31
     assert [e["error"] for e in summaries[0][3]] == ["record_too_large", "invalid_json"]
+
+
+def test_skipping_a_long_line_holds_two_ranges_plus_at_most_the_limit(runs: ModuleType) -> None:
+    # GIVEN a 4 MiB line between two records, 64 KiB ranges and a 1 KiB record limit
+    range_bytes, limit = 64 * 1024, 1024
+    data = padded_record(50, 1) + b"\n" + b"y" * 2**22 + b"\n" + padded_record(50, 2) + b"\n"
+    line_reader = sys.modules["line_reader"]
+    # WHEN every line is read
+    tracemalloc.start()
+    try:
+        lines = list(
+            line_reader.iter_lines(
+                lambda first, last: data[first : last + 1],
+                start=0,
+                size=len(data),
+                range_bytes=range_bytes,
+                max_record_bytes=limit,
+            )
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # THEN the long line was skipped holding the range being scanned, the one before it
+    # (while the next arrives) and at most the limit of its bytes, never a range more
+    assert [line.length for line in lines] == [50, 2**22, 50]
+    assert peak < 2 * range_bytes + 2 * limit + 8 * 1024, peak
