@@ -113,7 +113,9 @@ class ProcessorSettings:
         Size of one ranged GET; with ``max_record_bytes`` it bounds the memory a hop
         uses, whatever the size of the object.
     max_record_bytes : int
-        A longer line is skipped and counted as a bad record (``record_too_large``).
+        The largest record read (inclusive; counted without the line end). A longer
+        one is skipped and counted as a bad record (``record_too_large``) wherever it
+        sits in the object (see ``line_reader``).
     record_work_ms : int
         Simulated work per record (0 in production); tests and the local stage use
         it to make a small file need several hops.
