@@ -127,8 +127,12 @@ def iter_lines(
             end = chunk_start + newline + 1
             body_length = end - 1 - line_start
             if not oversized and len(carry) + newline - cursor <= keep:
-                carry += view[cursor:newline]
-                yield _line(line_start, end, bytes(carry), max_record_bytes)
+                if carry:
+                    carry += view[cursor:newline]
+                    body = bytes(carry)
+                else:  # the whole line is in this range: one copy, no carry
+                    body = chunk[cursor:newline]
+                yield _line(line_start, end, body, max_record_bytes)
             else:
                 # The byte before this \n is in this range unless the \n opens it; an
                 # oversized line is never empty, so that byte is the line's.
