@@ -28,7 +28,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -37,7 +37,6 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser.models import S3RecordModel
-from botocore.exceptions import ClientError
 from handler_kit import ttl
 from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
 from handler_kit.config import SettingError, int_fields_from_env, require_env
@@ -45,6 +44,13 @@ from handler_kit.dynamodb import KeyedTable
 from handler_kit.errors import InvalidRequestError
 from handler_kit.strict_json import InvalidJsonError
 from handler_kit.strict_json import loads as strict_loads
+from line_reader import (
+    Line,
+    ObjectChangedError,
+    ObjectMissingError,
+    ObjectRangeReader,
+    ObjectUnreadableError,
+)
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,s3,lambda] is installed, Any otherwise
@@ -71,25 +77,6 @@ _CHECKSUM_MODULUS = 2**64
 
 class InvalidEventError(ValueError):
     """The invocation's event is neither a valid S3 notification nor a hop request."""
-
-
-class ObjectChangedError(RuntimeError):
-    """The object no longer has the ETag the run started with (S3 answered 412)."""
-
-
-class ObjectMissingError(RuntimeError):
-    """The object was deleted during the run (S3 answered 404)."""
-
-
-class ObjectUnreadableError(RuntimeError):
-    """S3 refused to read the object (403 AccessDenied).
-
-    S3 answers a read of a deleted key with 403 instead of 404 to a caller without
-    ``s3:ListBucket`` on the bucket. The processor has that grant, so a 403 means the
-    object was deleted while the grant was missing, or reading it is denied (a bucket or
-    key policy): either way no retry reads it, so the run fails instead of staying
-    RUNNING through Lambda's retries.
-    """
 
 
 #: The run's failure code for each way the object can stop being readable.
@@ -126,7 +113,9 @@ class ProcessorSettings:
         Size of one ranged GET; with ``max_record_bytes`` it bounds the memory a hop
         uses, whatever the size of the object.
     max_record_bytes : int
-        A longer line is skipped and counted as a bad record (``record_too_large``).
+        The largest record read (inclusive; counted without the line end). A longer
+        one is skipped and counted as a bad record (``record_too_large``) wherever it
+        sits in the object (see ``line_reader``).
     record_work_ms : int
         Simulated work per record (0 in production); tests and the local stage use
         it to make a small file need several hops.
@@ -279,139 +268,22 @@ class HopTally:
         self.checksum += record_checksum(result)
 
 
-# --------------------------------------------------------------------------- ranged reads
-
-
-@dataclass(frozen=True)
-class Line:
-    """One line of the object: its bytes (without the newline) and where it lies.
-
-    ``end`` is the offset just past its newline (or the object's size for a last
-    line without one): the offset a hop commits after processing it. ``data`` is
-    ``None`` for a line longer than the record limit (only its extent is known).
-    """
-
-    start: int
-    end: int
-    data: bytes | None
-
-
-class ObjectRangeReader:
-    """Reads one version of an object in ranged GETs, yielding whole lines.
-
-    Every GET carries ``IfMatch`` with the run's ETag, so a changed object fails the
-    run at the next range instead of mixing two versions. At most one range plus one
-    partial line (``max_record_bytes``) is held in memory, whatever the object size.
-    """
-
-    def __init__(
-        self,
-        client: S3Client,
-        *,
-        bucket: str,
-        key: str,
-        etag: str,
-        size: int,
-        range_bytes: int,
-        max_record_bytes: int,
-    ) -> None:
-        self._client = client
-        self._bucket = bucket
-        self._key = key
-        self._etag = etag
-        self._size = size
-        self._range_bytes = range_bytes
-        self._max_record_bytes = max_record_bytes
-        self.bytes_read = 0
-
-    def _get_range(self, first: int, last: int) -> bytes:
-        try:
-            response = self._client.get_object(
-                Bucket=self._bucket,
-                Key=self._key,
-                Range=f"bytes={first}-{last}",
-                IfMatch=quoted_etag(self._etag),
-            )
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("PreconditionFailed", "412"):
-                raise ObjectChangedError(
-                    f"s3://{self._bucket}/{self._key} no longer has ETag {self._etag}"
-                ) from exc
-            if code in ("NoSuchKey", "404"):
-                raise ObjectMissingError(f"s3://{self._bucket}/{self._key} was deleted") from exc
-            if code in ("AccessDenied", "403"):
-                raise ObjectUnreadableError(
-                    f"S3 denied reading s3://{self._bucket}/{self._key} (AccessDenied): it "
-                    "was deleted and the processor may not list its bucket, or a policy "
-                    "denies reading it"
-                ) from exc
-            raise
-        body = response["Body"]
-        try:
-            data: bytes = body.read()
-        finally:
-            body.close()
-        self.bytes_read += len(data)
-        return data
-
-    def lines(self, start: int) -> Generator[Line, None, None]:
-        """Yield the lines from byte ``start`` (a line boundary) to the end of the object.
-
-        A range is fetched only when the consumer asks for a line it does not hold,
-        so a consumer that stops early reads at most one range it does not use.
-        """
-        position = start
-        carry = bytearray()
-        carry_start = start
-        oversized = False
-        while position < self._size:
-            last = min(position + self._range_bytes, self._size) - 1
-            chunk = self._get_range(position, last)
-            if len(chunk) != last - position + 1:
-                raise ObjectChangedError(
-                    f"s3://{self._bucket}/{self._key}: range {position}-{last} returned "
-                    f"{len(chunk)} bytes"
-                )
-            chunk_start = position
-            position = last + 1
-            cursor = 0
-            while (newline := chunk.find(b"\n", cursor)) >= 0:
-                end = chunk_start + newline + 1
-                if oversized:
-                    yield Line(carry_start, end, None)
-                else:
-                    carry += chunk[cursor:newline]
-                    yield Line(carry_start, end, bytes(carry))
-                carry.clear()
-                oversized = False
-                carry_start = end
-                cursor = newline + 1
-            if not oversized:
-                carry += chunk[cursor:]
-                if len(carry) > self._max_record_bytes:
-                    oversized = True
-                    carry.clear()
-        if oversized or carry:
-            yield Line(carry_start, self._size, None if oversized else bytes(carry))
-
-
-def quoted_etag(etag: str) -> str:
-    """The ETag as S3 compares it in ``If-Match`` (quoted; events carry it bare)."""
-    bare = etag.strip('"')
-    return f'"{bare}"'
-
-
 def interpret_line(line: Line, *, max_record_bytes: int) -> InputRecord | BadRecord | None:
-    """Turn a line into a record, a bad record, or ``None`` (blank)."""
-    if line.data is None:
+    """Turn a line into a record, a bad record, or ``None`` (blank).
+
+    A record over ``max_record_bytes`` is ``record_too_large`` whatever its content
+    (even blank): its fate depends on its bytes alone, never on where ranges or hops
+    cut the object. The reader already leaves such a line without data; the length
+    check here holds for a line read with a higher limit too.
+    """
+    if line.data is None or len(line.data) > max_record_bytes:
         return BadRecord(
             line.start,
             "record_too_large",
-            f"line of {line.end - line.start} bytes exceeds {max_record_bytes} bytes",
+            f"record of {line.length} bytes exceeds the limit of {max_record_bytes} bytes",
             "",
         )
-    return parse_line(line.data.rstrip(b"\r"), line.start)
+    return parse_line(line.data, line.start)
 
 
 # --------------------------------------------------------------------------- events

@@ -26,7 +26,7 @@ OUTPUT_BUCKET = "recursive-processor-output-test"
 TABLE_NAME = "recursive-processor-runs-test"
 INPUT_PREFIX = "incoming/"
 FUNCTION_NAME = "RecursiveProcessor"
-HANDLER_MODULES = ("batch_runs", "batch_processor", "run_api")
+HANDLER_MODULES = ("batch_runs", "batch_processor", "line_reader", "run_api")
 
 # Hop math of these tests: a hop starts with TIMEOUT_MS, takes records while at least
 # SAFETY_MARGIN_MS remain and each record costs RECORD_WORK_MS of (fake) time, so a hop
