@@ -120,7 +120,7 @@ def request_fingerprint(request: BaseModel) -> str:
     >>> request_fingerprint(Job(count=1)) == request_fingerprint(Job(count=1, seed=0))
     True
     """
-    canonical = json.dumps(
-        fingerprint_view(request), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    # The same canonical form as before normalization existed (ASCII escapes, sorted
+    # keys), so stored fingerprints of requests without markers stay valid.
+    canonical = json.dumps(fingerprint_view(request), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
