@@ -39,7 +39,7 @@ from handler_kit.config import int_fields_from_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
-from handler_kit.fingerprints import OrderFree, normalized
+from handler_kit.fingerprints import OrderFree, normalized, spelled_fingerprint
 from handler_kit.requests import describe_validation_error, request_fingerprint, resource_id_for
 from handler_kit.responses import StoredResponse
 from handler_kit.strict_json import InvalidJsonError, parse_model
@@ -966,7 +966,8 @@ def submit_job(
     if not store.put_new(item, now=now):
         if idempotency_key is None:
             raise JobIdCollisionError(f"job id {job_id} already exists")
-        view, response = _replay(store, job_id, item["request_hash"], now, render)
+        hashes = {item["request_hash"], spelled_fingerprint(request)}
+        view, response = _replay(store, job_id, hashes, now, render)
         return Submission(view=view, report=VentilationReport(), created=False, response=response)
     report = ventilate(
         queue,
@@ -985,7 +986,7 @@ def submit_job(
 
 
 def _replay(
-    store: JobStore, job_id: str, expected_hash: str, now: datetime, render: Render
+    store: JobStore, job_id: str, hashes: set[str], now: datetime, render: Render
 ) -> tuple[JobView, StoredResponse]:
     """Answer a retry with the same Idempotency-Key from the job its first attempt wrote.
 
@@ -996,7 +997,8 @@ def _replay(
     if existing is None:
         # Expired (TTL) between the failed put and this read: the client may retry.
         raise VentilationFailedError("the job changed while it was being read; retry the request")
-    if existing.get("request_hash") != expected_hash:
+    # The fingerprint now, or the one a job stored before requests were normalized.
+    if existing.get("request_hash") not in hashes:
         raise IdempotencyKeyReusedError(
             "this Idempotency-Key was already used with a different request body"
         )

@@ -3,11 +3,13 @@ and every replay is the first answer byte for byte (also to concurrent twins).""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from tests.support.events import assert_json_error
+from tests.unit.event_sourcing.conftest import TABLE_NAME
 
 
 @pytest.mark.parametrize(
@@ -126,3 +128,26 @@ def test_concurrent_opens_with_one_key_create_one_account_and_answer_the_same_by
     assert {a.raw_body for a in answers.values()} == {first.raw_body}
     assert {a.status for a in answers.values()} == {201}
     assert len(infra.event_items()) == 1
+
+
+def test_a_record_stored_before_whole_answers_still_replays(bank, infra, es):
+    # GIVEN a keyed credit whose record holds only the body, keys sorted (the old form)
+    account_id = bank.open_id()
+    first = bank.credit(account_id, 70, headers={"Idempotency-Key": "old"})
+    accounts = bank.accounts
+    record_id = accounts.idempotency_record_id(es.alice_arn, account_id, "old")
+    infra.dynamodb.update_item(
+        TableName=TABLE_NAME,
+        Key={"account_id": {"S": record_id}, "version": {"N": "0"}},
+        UpdateExpression="SET #r = :r",
+        ExpressionAttributeNames={"#r": "response"},
+        ExpressionAttributeValues={
+            ":r": {"S": json.dumps(first.body, separators=(",", ":"), sort_keys=True)}
+        },
+    )
+
+    # WHEN the client retries THEN it gets that outcome (200, same content), nothing appended
+    retry = bank.credit(account_id, 70, headers={"Idempotency-Key": "old"})
+    assert retry.status == 200 and retry.body == first.body
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert infra.versions(account_id) == [1, 2]

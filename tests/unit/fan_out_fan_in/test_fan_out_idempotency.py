@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.events import assert_json_error
+from tests.unit.fan_out_fan_in.conftest import JOB_TABLE
 
 KEY = {"Idempotency-Key": "same-meaning"}
 
@@ -97,3 +98,23 @@ def test_interleaved_posts_with_one_key_make_one_job_and_answer_the_same_bytes(h
     assert {a.headers["location"] for a in answers.values()} == {first.headers["location"]}
     assert len(infra.jobs()) == 1
     assert infra.queue_depth() == 4
+
+
+def test_a_job_stored_before_normalization_still_replays_its_retries(handlers, infra):
+    # GIVEN a keyed count job as stored before this change: the fingerprint over the
+    # request as parsed (seed null) and no stored answer
+    first = handlers.post({"count": 2}, headers=KEY)
+    job_id = first.body["job_id"]
+    legacy_hash = handlers.fan_out.spelled_fingerprint(handlers.fan_out.JobRequest(count=2))
+    infra.dynamodb.update_item(
+        TableName=JOB_TABLE,
+        Key={"job_id": {"S": job_id}},
+        UpdateExpression="SET request_hash = :h REMOVE #r",
+        ExpressionAttributeNames={"#r": "response"},
+        ExpressionAttributeValues={":h": {"S": legacy_hash}},
+    )
+
+    # WHEN the client retries with the same body THEN it is a replay (202, same job)
+    retry = handlers.post({"count": 2}, headers=KEY)
+    assert retry.status == 202
+    assert retry.body["job_id"] == job_id

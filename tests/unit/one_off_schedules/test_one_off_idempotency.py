@@ -4,11 +4,13 @@ is the first answer byte for byte, also after the schedule ran and to concurrent
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
 
 from tests.support.events import assert_json_error
+from tests.unit.one_off_schedules.conftest import TABLE_NAME
 
 KEY = {"Idempotency-Key": "same-meaning"}
 # Five minutes after the fake clock's start (conftest START), spelled several ways below.
@@ -116,3 +118,25 @@ def test_interleaved_posts_with_one_key_make_one_schedule_and_answer_the_same_by
     assert {a.raw_body for a in answers.values()} == {first.raw_body}
     assert len(infra.items()) == 1
     assert infra.schedule_names() == [first.body["schedule_id"]]
+
+
+def test_a_record_stored_before_normalization_still_replays_its_retries(handlers, infra):
+    # GIVEN a keyed record as stored before this change: the hash over the request as
+    # spelled (``at`` with +00:00) and no stored answer
+    body = {"at": "2025-03-14T09:31:53+00:00"}
+    first = handlers.post(body, headers=KEY)
+    schedules = handlers.schedules
+    spelled = schedules.canonical_json(schedules.ScheduleRequest(**body).model_dump())
+    infra.dynamodb.update_item(
+        TableName=TABLE_NAME,
+        Key={"schedule_id": {"S": first.body["schedule_id"]}},
+        UpdateExpression="SET request_hash = :h REMOVE #r",
+        ExpressionAttributeNames={"#r": "response"},
+        ExpressionAttributeValues={":h": {"S": hashlib.sha256(spelled.encode()).hexdigest()}},
+    )
+
+    # WHEN the client retries it as it was spelled THEN it is a replay of that schedule
+    retry = handlers.post(body, headers=KEY)
+    assert retry.status == 201
+    assert retry.body == first.body
+    assert len(infra.items()) == 1

@@ -124,3 +124,20 @@ def request_fingerprint(request: BaseModel) -> str:
     # keys), so stored fingerprints of requests without markers stay valid.
     canonical = json.dumps(fingerprint_view(request), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def spelled_fingerprint(request: BaseModel) -> str:
+    """The fingerprint as taken before normalization: over ``model_dump()`` as parsed.
+
+    Records stored before normalization hold this one; comparing a retry with both keeps
+    such a record's retries replays rather than 422s until the record expires.
+
+    Examples
+    --------
+    >>> class Job(BaseModel):
+    ...     seed: int | None = None
+    >>> spelled_fingerprint(Job()) == spelled_fingerprint(Job(seed=0))
+    False
+    """
+    canonical = json.dumps(request.model_dump(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
