@@ -43,6 +43,21 @@ def _job_location(event: APIGatewayProxyEvent, job_id: str) -> str:
     return f"{collection.rstrip('/')}/{job_id}"
 
 
+def _accepted(view: jobs.JobView) -> responses.StoredResponse:
+    """The 202 answer of a submitted job (stored with a keyed job, replayed as is)."""
+    location = _job_location(app.current_event, view.job_id)
+    return responses.stored_json(
+        202,
+        {
+            "job_id": view.job_id,
+            "status": view.status.value,
+            "created_at": view.created_at,
+            "links": {"self": location},
+        },
+        {"Location": location, "Retry-After": _retry_after()},
+    )
+
+
 @app.post("/jobs")
 def create_job() -> Response[str]:
     """``POST /jobs``: store the job, queue it, answer 202 with Location and Retry-After."""
@@ -59,6 +74,7 @@ def create_job() -> Response[str]:
         caller=requests.caller(event),
         idempotency_key=idempotency_key,
         correlation_id=logger.get_correlation_id(),
+        render=_accepted,
     )
     view = submission.view
     logger.append_keys(job_id=view.job_id)
@@ -68,17 +84,8 @@ def create_job() -> Response[str]:
     else:
         metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
         logger.info("idempotent retry answered from the existing job", status=view.status.value)
-    location = _job_location(event, view.job_id)
-    return responses.json_response(
-        202,
-        {
-            "job_id": view.job_id,
-            "status": view.status.value,
-            "created_at": view.created_at,
-            "links": {"self": location},
-        },
-        {"Location": location, "Retry-After": _retry_after()},
-    )
+    # The first answer and every replay: the same status and bytes.
+    return responses.replay(submission.response)
 
 
 @app.get("/jobs/<job_id>")

@@ -21,7 +21,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
@@ -37,6 +37,7 @@ from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReused
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
 from handler_kit.requests import describe_validation_error, request_fingerprint, resource_id_for
+from handler_kit.responses import StoredResponse
 from handler_kit.strict_json import InvalidJsonError, parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -248,6 +249,11 @@ class Submission:
 
     view: JobView
     created: bool
+    response: StoredResponse
+
+
+#: Builds the ``POST /jobs`` answer of a job view (the API owns its shape and links).
+Render = Callable[[JobView], StoredResponse]
 
 
 class RunOutcome(Enum):
@@ -613,11 +619,14 @@ def submit_job(
     caller: str = "anonymous",
     idempotency_key: str | None = None,
     correlation_id: str | None = None,
+    render: Render,
 ) -> Submission:
     """Store a PENDING job, then queue it (``POST /jobs``).
 
     The item is written first (``attribute_not_exists``) so a worker can never
-    receive a message for a job that does not exist.
+    receive a message for a job that does not exist. A keyed job keeps its first
+    answer (``render`` of the new job): a retry, also a concurrent one that lost the
+    put, is answered those bytes.
 
     Parameters
     ----------
@@ -654,13 +663,16 @@ def submit_job(
     item = new_job_item(
         job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
     )
+    first = render(job_view(item, now))
+    if idempotency_key is not None:
+        item["response"] = first.to_json()
     # An expired job with this id (the key's earlier use) is replaced, not replayed.
     if store.put_new(item, now=now):
         _enqueue_new(store, queue, job_id, now, correlation_id)
-        return Submission(view=job_view(item, now), created=True)
+        return Submission(view=job_view(item, now), created=True, response=first)
     if idempotency_key is None:
         raise JobIdCollisionError(f"job id {job_id} already exists")
-    return _replay(store, queue, job_id, item["request_hash"], now, correlation_id)
+    return _replay(store, queue, job_id, item["request_hash"], now, correlation_id, render)
 
 
 def _replay(
@@ -670,8 +682,13 @@ def _replay(
     expected_hash: str,
     now: datetime,
     correlation_id: str | None,
+    render: Render,
 ) -> Submission:
-    """Answer a retry with the same Idempotency-Key from the existing job."""
+    """Answer a retry with the same Idempotency-Key: the first answer, from the job item.
+
+    A job whose enqueue failed (its first attempt answered 503) and that cannot be
+    queued again is answered as it is now instead: its stored 202 was never sent.
+    """
     existing = store.get(job_id, now=now)
     if existing is None:
         # Expired (TTL) between the failed put and this read: let the client retry.
@@ -695,7 +712,12 @@ def _replay(
         _enqueue_new(store, queue, job_id, now, correlation_id)
         existing = store.get(job_id, now=now) or existing
         view = job_view(existing, now)
-    return Submission(view=view, created=False)
+    unsent = (existing.get("error") or {}).get("code") == "enqueue_failed"
+    if "response" in existing and not unsent:
+        stored = StoredResponse.from_json(existing["response"])
+        return Submission(view=view, created=False, response=stored)
+    # A job written before answers were stored, or one whose enqueue failed for good.
+    return Submission(view=view, created=False, response=render(view))
 
 
 # --------------------------------------------------------------------------- worker logic

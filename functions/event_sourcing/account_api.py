@@ -112,7 +112,9 @@ def _command(account_id: str, command: accounts.CommandType) -> Response[str]:
     if not result.replayed:
         metrics.add_metric(name=_COMMAND_METRICS[command], unit=MetricUnit.Count, value=1)
         logger.info("command applied", command=command.value, version=result.body["version"])
-    return responses.json_response(200, result.body, _replay_headers(result))
+    # The stored answer, first time and on every replay: the same status and bytes.
+    stored = result.response or responses.stored_json(200, result.body)
+    return responses.replay(stored, _replay_headers(result))
 
 
 @app.post("/accounts/<account_id>/credit")

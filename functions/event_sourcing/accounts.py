@@ -48,6 +48,7 @@ from handler_kit.dynamodb import error_code, is_condition_failure, to_attribute_
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError
+from handler_kit.responses import StoredResponse, stored_json
 from handler_kit.strict_json import parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -330,10 +331,23 @@ def fold(state: AccountState | None, events: Iterable[AccountEvent]) -> AccountS
 
 @dataclass(frozen=True)
 class CommandResult:
-    """Outcome of a command: the response body, and whether it was an idempotent replay."""
+    """Outcome of a command: the response body, and whether it was an idempotent replay.
+
+    Attributes
+    ----------
+    body : dict
+        The body as data (for logs and metrics).
+    replayed : bool
+        True when a retry with the same key was answered from the idempotency record.
+    response : StoredResponse or None
+        The answer exactly as first sent: a replay sends these bytes, never a
+        re-serialization of ``body`` (None for ``open_account``, whose answer is built
+        from the creation event, which is the same every time).
+    """
 
     body: dict[str, Any]
     replayed: bool
+    response: StoredResponse | None = None
 
 
 @dataclass(frozen=True)
@@ -608,7 +622,7 @@ class EventStore:
             return None
         return {
             "fingerprint": item["fingerprint"]["S"],
-            "response": json.loads(item["response"]["S"]),
+            "response": _stored_response(item["response"]["S"]),
         }
 
     # ----------------------------------------------------------------- writes
@@ -710,16 +724,30 @@ class EventStore:
         return True
 
 
+def _stored_response(text: str) -> StoredResponse:
+    """Read a record's ``response``: the first answer (status, exact body, headers)."""
+    data = json.loads(text)
+    if "status_code" not in data:
+        # A record written before answers were stored whole held the body alone (keys
+        # sorted); it lives at most the idempotency TTL and is answered as it was.
+        return stored_json(200, data)
+    return StoredResponse.from_json(text)
+
+
 def idempotency_item(
-    record_id: str, *, fingerprint: str, response: Mapping[str, Any], now: datetime, ttl: int
+    record_id: str, *, fingerprint: str, response: StoredResponse, now: datetime, ttl: int
 ) -> dict[str, Any]:
-    """The idempotency record of a keyed command; TTL removes it after ``ttl`` seconds."""
+    """The idempotency record of a keyed command; TTL removes it after ``ttl`` seconds.
+
+    ``response`` is the answer exactly as this command sends it, so a replay (also to a
+    concurrent twin that lost the race) is the same bytes.
+    """
     return {
         "account_id": {"S": record_id},
         "version": {"N": str(SNAPSHOT_VERSION_KEY)},
         "kind": {"S": "idempotency"},
         "fingerprint": {"S": fingerprint},
-        "response": {"S": json.dumps(response, separators=(",", ":"), sort_keys=True)},
+        "response": {"S": response.to_json()},
         "expires_at": {"N": str(math.floor(now.timestamp()) + ttl)},
     }
 
@@ -792,7 +820,8 @@ def _replay(
         raise IdempotencyKeyReusedError(
             "this Idempotency-Key was already used for a different command on this account"
         )
-    return CommandResult(body=record["response"], replayed=True)
+    stored: StoredResponse = record["response"]
+    return CommandResult(body=json.loads(stored.body), replayed=True, response=stored)
 
 
 def execute_command(
@@ -843,12 +872,14 @@ def execute_command(
         event = _decide(state, command, amount, now)
         new_state = state.apply(event)
         body = command_response(new_state, event)
+        # Serialized once: the record keeps exactly the bytes this answer sends.
+        response = stored_json(200, body)
         record = None
         if record_id is not None and fingerprint is not None:
             record = idempotency_item(
                 record_id,
                 fingerprint=fingerprint,
-                response=body,
+                response=response,
                 now=now,
                 ttl=settings.idempotency_ttl_seconds,
             )
@@ -868,7 +899,7 @@ def execute_command(
             return replayed
         if event.version % settings.snapshot_interval == 0:
             _refresh_snapshot(store, new_state)
-        return CommandResult(body=body, replayed=False)
+        return CommandResult(body=body, replayed=False, response=response)
     raise ConcurrentUpdateError(
         f"account {account_id} changed during each of {settings.max_append_attempts} attempts"
     )

@@ -39,7 +39,9 @@ from handler_kit.config import int_fields_from_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
+from handler_kit.fingerprints import OrderFree, normalized, spelled_fingerprint
 from handler_kit.requests import describe_validation_error, request_fingerprint, resource_id_for
+from handler_kit.responses import StoredResponse
 from handler_kit.strict_json import InvalidJsonError, parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -194,7 +196,8 @@ class JobRequest(BaseModel):
     items: Annotated[list[_Value], Field(min_length=1, max_length=MAX_SUBTASKS)] | None = None
     count: Annotated[int, Field(ge=1, le=MAX_SUBTASKS)] | None = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
-    fail_indexes: Annotated[list[_Index], Field(max_length=MAX_LISTED_FAILURES)] = []
+    # A set of indexes: its order means nothing (repeats are refused below).
+    fail_indexes: Annotated[list[_Index], Field(max_length=MAX_LISTED_FAILURES), OrderFree()] = []
     work_ms: Annotated[int, Field(ge=0, le=1000)] = 0
 
     @model_validator(mode="after")
@@ -210,6 +213,17 @@ class JobRequest(BaseModel):
         if len(set(self.fail_indexes)) != len(self.fail_indexes):
             raise ValueError("fail_indexes must not repeat")
         return self
+
+    def fingerprint_view(self) -> dict[str, Any]:
+        """The request as an Idempotency-Key compares it (``handler_kit.fingerprints``).
+
+        ``seed`` is absent in the model when not given, but a ``count`` job without it
+        runs with seed 0: the same job as one that says ``"seed": 0``.
+        """
+        view = normalized(self)
+        if self.count is not None:
+            view["seed"] = self.seed or 0
+        return view
 
     @property
     def total(self) -> int:
@@ -901,6 +915,11 @@ class Submission:
     view: JobView
     report: VentilationReport
     created: bool
+    response: StoredResponse
+
+
+#: Builds the ``POST /jobs`` answer of a job view (the API owns its shape and links).
+Render = Callable[[JobView], StoredResponse]
 
 
 def submit_job(
@@ -912,6 +931,7 @@ def submit_job(
     settings: FanOutSettings,
     caller: str = "anonymous",
     idempotency_key: str | None = None,
+    render: Render,
     sleep: Sleep = time.sleep,
     time_left: Callable[[], float] = lambda: math.inf,
 ) -> Submission:
@@ -920,7 +940,8 @@ def submit_job(
     The item is written first so a worker can never receive a subtask of a job that
     does not exist, and the counter can never reach 0 before every subtask is counted.
     With an ``idempotency_key`` the job id is derived from (caller, key): a retry finds
-    the job its first attempt wrote and sends nothing again.
+    the job its first attempt wrote and sends nothing again, and is answered with the
+    first answer (``render`` of the new job, stored in the item) byte for byte.
 
     Raises
     ------
@@ -936,12 +957,18 @@ def submit_job(
     item = new_job_item(
         job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
     )
+    first = render(job_view(item, now))
+    if idempotency_key is not None:
+        # Written with the job, so every retry (also a concurrent one that lost the put)
+        # answers these bytes instead of building an answer of its own.
+        item["response"] = first.to_json()
     # An expired job with this id (the key's earlier use) is replaced, not replayed.
     if not store.put_new(item, now=now):
         if idempotency_key is None:
             raise JobIdCollisionError(f"job id {job_id} already exists")
-        view = _replay(store, job_id, item["request_hash"], now)
-        return Submission(view=view, report=VentilationReport(), created=False)
+        hashes = {item["request_hash"], spelled_fingerprint(request)}
+        view, response = _replay(store, job_id, hashes, now, render)
+        return Submission(view=view, report=VentilationReport(), created=False, response=response)
     report = ventilate(
         queue,
         subtask_messages(job_id, request),
@@ -955,20 +982,32 @@ def submit_job(
             f"{len(report.unsent)} of {request.total} subtasks could not be queued; "
             f"job {job_id} is FAILED, submit it again (with a new Idempotency-Key)"
         )
-    return Submission(view=job_view(item, now), report=report, created=True)
+    return Submission(view=job_view(item, now), report=report, created=True, response=first)
 
 
-def _replay(store: JobStore, job_id: str, expected_hash: str, now: datetime) -> JobView:
-    """Answer a retry with the same Idempotency-Key from the job its first attempt wrote."""
+def _replay(
+    store: JobStore, job_id: str, hashes: set[str], now: datetime, render: Render
+) -> tuple[JobView, StoredResponse]:
+    """Answer a retry with the same Idempotency-Key from the job its first attempt wrote.
+
+    The answer is the stored first answer, except for a job whose ventilation failed:
+    its first attempt answered 503, and a retry is told the job is FAILED.
+    """
     existing = store.get(job_id, now=now)
     if existing is None:
         # Expired (TTL) between the failed put and this read: the client may retry.
         raise VentilationFailedError("the job changed while it was being read; retry the request")
-    if existing.get("request_hash") != expected_hash:
+    # The fingerprint now, or the one a job stored before requests were normalized.
+    if existing.get("request_hash") not in hashes:
         raise IdempotencyKeyReusedError(
             "this Idempotency-Key was already used with a different request body"
         )
-    return job_view(existing, now)
+    view = job_view(existing, now)
+    ventilation_failed = (existing.get("error") or {}).get("code") == "ventilation_failed"
+    if "response" in existing and not ventilation_failed:
+        return view, StoredResponse.from_json(existing["response"])
+    # A job written before answers were stored, or a failed ventilation.
+    return view, render(view)
 
 
 # --------------------------------------------------------------------------- worker logic

@@ -59,6 +59,22 @@ def _job_location(job_id: str) -> str:
     return f"{collection.rstrip('/')}/{job_id}"
 
 
+def _accepted(view: fan_out.JobView) -> responses.StoredResponse:
+    """The 202 answer of a submitted job (stored with a keyed job, replayed as is)."""
+    location = _job_location(view.job_id)
+    return responses.stored_json(
+        202,
+        {
+            "job_id": view.job_id,
+            "status": view.status.value,
+            "total": view.total,
+            "created_at": view.created_at,
+            "links": {"self": location},
+        },
+        {"Location": location, "Retry-After": str(SETTINGS.retry_after_seconds)},
+    )
+
+
 @app.post("/jobs")
 def create_job() -> Response[str]:
     """``POST /jobs``: record the job, send its subtasks, answer 202 with Location.
@@ -79,6 +95,7 @@ def create_job() -> Response[str]:
         settings=SETTINGS,
         caller=requests.caller(event),
         idempotency_key=idempotency_key,
+        render=_accepted,
         sleep=sleep,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS,
     )
@@ -92,18 +109,8 @@ def create_job() -> Response[str]:
     else:
         metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
         logger.info("idempotent retry answered from the existing job", status=view.status.value)
-    location = _job_location(view.job_id)
-    return responses.json_response(
-        202,
-        {
-            "job_id": view.job_id,
-            "status": view.status.value,
-            "total": view.total,
-            "created_at": view.created_at,
-            "links": {"self": location},
-        },
-        {"Location": location, "Retry-After": str(SETTINGS.retry_after_seconds)},
-    )
+    # The first answer and every replay: the same status and bytes.
+    return responses.replay(submission.response)
 
 
 @app.get("/jobs/<job_id>")

@@ -67,9 +67,15 @@ def _view_body(view: schedules.ScheduleView, location: str) -> dict[str, Any]:
     return {**view.to_dict(), "links": {"self": location}}
 
 
+def _created(view: schedules.ScheduleView) -> responses.StoredResponse:
+    """The 201 answer of a new schedule (stored with a keyed record, replayed as is)."""
+    location = _location(app.current_event, view.schedule_id)
+    return responses.stored_json(201, _view_body(view, location), {"Location": location})
+
+
 @app.post("/schedules")
 def create_schedule() -> Response[str]:
-    """``POST /schedules``: 201 with the PENDING schedule, 200 for an idempotent retry."""
+    """``POST /schedules``: 201 with the PENDING schedule; a keyed retry gets that answer."""
     event = app.current_event
     raw = requests.event_body(event, max_bytes=schedules.MAX_BODY_BYTES)
     idempotency_key = requests.idempotency_key(event)
@@ -83,17 +89,18 @@ def create_schedule() -> Response[str]:
         target=TARGET,
         caller=requests.caller(event),
         idempotency_key=idempotency_key,
+        render=_created,
     )
     view = submission.view
     logger.append_keys(schedule_id=view.schedule_id)
-    location = _location(event, view.schedule_id)
     if submission.created:
         metrics.add_metric(name="SchedulesCreated", unit=MetricUnit.Count, value=1)
         logger.info("schedule created", at=view.item["at"])
-        return _json_response(201, _view_body(view, location), {"Location": location})
-    metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
-    logger.info("idempotent retry answered from the existing schedule")
-    return _json_response(200, _view_body(view, location), {"Location": location})
+    else:
+        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+        logger.info("idempotent retry answered with the first answer")
+    # The first answer and every replay: the same status and bytes.
+    return responses.replay(submission.response, NO_STORE)
 
 
 @app.get("/schedules/<schedule_id>")

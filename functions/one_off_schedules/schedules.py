@@ -25,7 +25,7 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
@@ -45,7 +45,9 @@ from handler_kit.clock import (
 from handler_kit.config import int_env, int_fields_from_env, require_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
+from handler_kit.fingerprints import Instant, request_fingerprint
 from handler_kit.requests import describe_validation_error
+from handler_kit.responses import StoredResponse
 from handler_kit.strict_json import parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -301,7 +303,8 @@ class ScheduleRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    at: Annotated[str, Field(min_length=1, max_length=64)]
+    # Compared as the instant it names: ...Z, ...+00:00 and ...+01:00 an hour later agree.
+    at: Annotated[str, Field(min_length=1, max_length=64), Instant()]
     payload: dict[str, Any] = Field(default_factory=dict)
     outcome: Literal["succeed", "fail"] = "succeed"
 
@@ -424,10 +427,18 @@ class ScheduleView:
 
 @dataclass(frozen=True)
 class Submission:
-    """Outcome of :func:`submit_schedule`; ``created`` is False for an idempotent retry."""
+    """Outcome of :func:`submit_schedule`; ``created`` is False for an idempotent retry.
+
+    ``response`` is the answer to send: the first answer, also for a retry.
+    """
 
     view: ScheduleView
     created: bool
+    response: StoredResponse
+
+
+#: Builds the ``POST /schedules`` answer of a new schedule (the API owns its shape).
+Render = Callable[[ScheduleView], StoredResponse]
 
 
 class RunOutcome(Enum):
@@ -544,7 +555,13 @@ def parse_destination_record(event: Any) -> DestinationRecord:
 
 
 def request_hash(request: ScheduleRequest) -> str:
-    """SHA-256 of the canonical JSON of the validated request (defaults included)."""
+    """Fingerprint of the normalized request (``handler_kit.fingerprints``)."""
+    return request_fingerprint(request)
+
+
+def _legacy_request_hash(request: ScheduleRequest) -> str:
+    # The hash of records written before requests were normalized (``at`` as spelled);
+    # such records live until their time plus the retention, and still match a retry.
     return hashlib.sha256(canonical_json(request.model_dump()).encode("utf-8")).hexdigest()
 
 
@@ -910,8 +927,12 @@ def submit_schedule(
     target: ScheduleTarget,
     caller: str = "anonymous",
     idempotency_key: str | None = None,
+    render: Render,
 ) -> Submission:
     """Store a PENDING record, then create its one-time schedule (``POST /schedules``).
+
+    A keyed record keeps its first answer (``render`` of the new schedule): every retry
+    with the key, also a concurrent one that lost the put, is answered those bytes.
 
     The record is written first so a schedule never fires for a record that does not
     exist; if the create fails the record is removed and the client may retry.
@@ -933,7 +954,7 @@ def submit_schedule(
         existing = store.get(schedule_id, now=now)
         if existing is not None:
             return _replay(
-                store, schedules, existing, request, now=now, settings=settings, target=target
+                store, schedules, existing, request, now=now, target=target, render=render
             )
     fire_at = parse_fire_time(request.at, now=now, horizon_seconds=settings.horizon_seconds)
     item = new_schedule_item(
@@ -944,16 +965,17 @@ def submit_schedule(
         settings=settings,
         idempotency_key=idempotency_key,
     )
+    first = render(ScheduleView(item))
+    if idempotency_key is not None:
+        item["response"] = first.to_json()
     if not store.put_new(item, now=now):
         existing = store.get(schedule_id, now=now)
         if idempotency_key is None or existing is None:
             raise ScheduleIdCollisionError(f"schedule id {schedule_id} already exists")
         # A concurrent request with the same key won the put.
-        return _replay(
-            store, schedules, existing, request, now=now, settings=settings, target=target
-        )
+        return _replay(store, schedules, existing, request, now=now, target=target, render=render)
     _create(store, schedules, item, request, fire_at, target)
-    return Submission(view=ScheduleView(item), created=True)
+    return Submission(view=ScheduleView(item), created=True, response=first)
 
 
 def _replay(
@@ -963,11 +985,11 @@ def _replay(
     request: ScheduleRequest,
     *,
     now: datetime,
-    settings: ScheduleSettings,
     target: ScheduleTarget,
+    render: Render,
 ) -> Submission:
-    """Answer a retry with the same Idempotency-Key from the existing record."""
-    if existing.get("request_hash") != request_hash(request):
+    """Answer a retry with the same Idempotency-Key: the first answer, from the record."""
+    if existing.get("request_hash") not in (request_hash(request), _legacy_request_hash(request)):
         raise IdempotencyKeyReusedError(
             "this Idempotency-Key was already used with a different request body"
         )
@@ -976,7 +998,13 @@ def _replay(
         # Heals a create that never happened (e.g. the first attempt timed out between
         # the put and the call); CreateSchedule answers Conflict when it did happen.
         _create(store, schedules, existing, request, fire_at, target)
-    return Submission(view=schedule_view(existing, now=now, settings=settings), created=False)
+    view = ScheduleView(existing)
+    if "response" in existing:
+        return Submission(
+            view=view, created=False, response=StoredResponse.from_json(existing["response"])
+        )
+    # A record written before first answers were stored: answer it as first written.
+    return Submission(view=view, created=False, response=render(view))
 
 
 def cancel_schedule(

@@ -42,13 +42,13 @@ def create(
     outcome: str | None = None,
     key: str | None = None,
 ) -> HttpResponse:
-    """``POST /schedules``; fails unless 201 (or 200 for a repeated Idempotency-Key)."""
+    """``POST /schedules``; fails unless 201 (a repeated Idempotency-Key replays the 201)."""
     body: dict[str, Any] = {"at": at, "payload": payload or {}}
     if outcome is not None:
         body["outcome"] = outcome
     headers = {"Idempotency-Key": key} if key else None
     response = target.call_api(_api(target), "POST", "schedules", json_body=body, headers=headers)
-    if response.status not in (200, 201):
+    if response.status != 201:
         raise ScenarioFailedError(f"POST /schedules answered {response.status}: {response.body}")
     return response
 
@@ -139,20 +139,20 @@ def cancel_before_firing(target: Target, transcript: Transcript) -> None:
 
 
 def duplicate_create(target: Target, transcript: Transcript) -> None:
-    """The same Idempotency-Key twice: 201, then 200 with the same schedule; one schedule."""
+    """The same Idempotency-Key twice: the first 201 answered twice; one schedule."""
     key = f"scenario-{uuid.uuid4()}"
     at = at_time(timedelta(hours=1))
     first = create(target, at=at, payload={"n": 1}, key=key)
     second = create(target, at=at, payload={"n": 1}, key=key)
     schedule_id = first.body["schedule_id"]
-    if (first.status, second.status) != (201, 200) or second.body["schedule_id"] != schedule_id:
+    if (first.status, second.status) != (201, 201) or second.body != first.body:
         raise ScenarioFailedError(
-            f"expected 201 then 200 for one schedule, got {first.status}/{second.status}"
+            f"expected the first 201 answer twice, got {first.status}/{second.status}"
         )
     if remaining(target, [schedule_id]) != [schedule_id]:
         raise ScenarioFailedError("expected exactly one schedule for the key")
     target.call_api(_api(target), "DELETE", f"schedules/{schedule_id}")
-    transcript.say(f"same key twice: 201 then 200, one schedule ({schedule_id}); cancelled it")
+    transcript.say(f"same key twice: one 201 answer, one schedule ({schedule_id}); cancelled it")
 
 
 def bad_time(target: Target, transcript: Transcript) -> None:

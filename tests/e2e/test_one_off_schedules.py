@@ -95,8 +95,8 @@ def test_a_repeated_create_with_the_same_key_makes_one_schedule(target: Target) 
     first = create(target, at=at, payload={"n": 1}, key=key)
     second = create(target, at=at, payload={"n": 1}, key=key)
 
-    # THEN the second finds the first's schedule: one schedule exists
-    assert (first.status, second.status) == (201, 200)
+    # THEN the second gets the first answer (its schedule): one schedule exists
+    assert (first.status, second.status) == (201, 201)
     schedule_id = first.body["schedule_id"]
     assert second.body["schedule_id"] == schedule_id
     assert remaining(target, [schedule_id]) == [schedule_id]

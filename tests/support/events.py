@@ -24,11 +24,15 @@ CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/alice"
 
 @dataclass
 class HttpResponse:
-    """An API Gateway proxy response, with header names lower-cased and the body parsed."""
+    """An API Gateway proxy response, with header names lower-cased and the body parsed.
+
+    ``raw_body`` keeps the body text as sent, for byte-for-byte comparisons of replays.
+    """
 
     status: int
     headers: dict[str, str]
     body: Any
+    raw_body: str | None = None
 
     @classmethod
     def from_proxy(cls, raw: dict[str, Any]) -> HttpResponse:
@@ -37,7 +41,10 @@ class HttpResponse:
             headers.setdefault(name.lower(), ",".join(values))
         body = raw.get("body")
         return cls(
-            status=raw["statusCode"], headers=headers, body=json.loads(body) if body else None
+            status=raw["statusCode"],
+            headers=headers,
+            body=json.loads(body) if body else None,
+            raw_body=body,
         )
 
 

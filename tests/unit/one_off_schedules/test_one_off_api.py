@@ -161,9 +161,9 @@ def test_same_idempotency_key_never_makes_a_second_schedule(handlers, infra, env
     handlers.clock.advance(30)
     third = handlers.post(body, headers={"idempotency-key": "order-o-123"})
 
-    # THEN the retries answer 200 with the same schedule
-    assert (second.status, third.status) == (200, 200)
-    assert second.body["schedule_id"] == third.body["schedule_id"] == first.body["schedule_id"]
+    # THEN the retries get the first answer (201, the same schedule, the same bytes)
+    assert (second.status, third.status) == (201, 201)
+    assert second.raw_body == third.raw_body == first.raw_body
     assert uuid.UUID(first.body["schedule_id"]).version == 5
     # AND there is still exactly one record and one schedule
     assert len(infra.items()) == 1
@@ -173,16 +173,18 @@ def test_same_idempotency_key_never_makes_a_second_schedule(handlers, infra, env
 def test_replay_after_the_time_passed_answers_from_the_record(handlers, infra, env):
     # GIVEN a keyed schedule that already ran
     body = {"at": env.in_minutes(1)}
-    schedule_id = handlers.create(body, headers={"Idempotency-Key": "k-late"})
-    handlers.deliver(handlers.fire(schedule_id))
+    first = handlers.post(body, headers={"Idempotency-Key": "k-late"})
+    handlers.deliver(handlers.fire(first.body["schedule_id"]))
 
     # WHEN the client retries the original request after the time passed
     handlers.clock.advance(3600)
     response = handlers.post(body, headers={"Idempotency-Key": "k-late"})
 
-    # THEN it gets the finished schedule (not a 400 for a past time) and nothing new
-    assert response.status == 200
-    assert response.body["status"] == "DONE"
+    # THEN it gets the first answer (not a 400 for a past time) and nothing new; the
+    # schedule's state now is GET's to tell
+    assert response.status == 201
+    assert response.raw_body == first.raw_body
+    assert handlers.get(first.body["schedule_id"]).body["status"] == "DONE"
     assert infra.schedule_names() == []
     assert len(infra.items()) == 1
 
@@ -231,8 +233,8 @@ def test_replay_recreates_a_schedule_whose_create_never_happened(handlers, infra
     # WHEN the client retries
     response = handlers.post(body, headers={"Idempotency-Key": "k-heal"})
 
-    # THEN the schedule exists again, once
-    assert response.status == 200
+    # THEN the schedule exists again, once, and the answer is the first one
+    assert response.status == 201
     assert infra.schedule_names() == [schedule_id]
 
 

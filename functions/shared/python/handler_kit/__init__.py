@@ -3,7 +3,7 @@
 The layer puts this package on the function's path after the function's own code
 (``/opt/python``), so handlers and logic modules import it top-level::
 
-    from handler_kit import clock, config, dynamodb, requests, responses, strict_json
+    from handler_kit import clock, config, dynamodb, fingerprints, requests, responses, strict_json
     from handler_kit.errors import InvalidRequestError
 
 Only the standard library, boto3, Powertools and pydantic are used, and the code

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 import math
 import re
 import uuid
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
+
+# Re-exported: the fingerprint of a keyed request lives with its normalization rules.
+from handler_kit.fingerprints import request_fingerprint as request_fingerprint
 
 #: 1..128 printable ASCII characters: the key goes into logs and into uuid5 names.
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
@@ -216,21 +217,3 @@ def resource_id_for(namespace: uuid.UUID, caller: str, idempotency_key: str | No
         return str(uuid.uuid4())
     # The key is printable ASCII, so the newline cannot be forged from inside it.
     return str(uuid.uuid5(namespace, f"{caller}\n{idempotency_key}"))
-
-
-def request_fingerprint(request: BaseModel) -> str:
-    """SHA-256 of the canonical JSON of a validated request (defaults included).
-
-    Stored with a keyed resource, so a key reused with a different body is told apart
-    from a retry (``IdempotencyKeyReusedError``).
-
-    Examples
-    --------
-    >>> class Job(BaseModel):
-    ...     count: int
-    ...     seed: int = 0
-    >>> request_fingerprint(Job(count=1)) == request_fingerprint(Job(count=1, seed=0))
-    True
-    """
-    canonical = json.dumps(request.model_dump(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

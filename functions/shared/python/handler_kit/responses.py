@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -18,6 +19,83 @@ from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, P
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class StoredResponse:
+    """A response as first sent: status, exact body text and the headers of the contract.
+
+    Kept with an idempotency record so that a retry is answered with the first answer
+    byte for byte (:func:`replay`), never with a re-serialization of it.
+
+    Attributes
+    ----------
+    status_code : int
+        The first answer's status.
+    body : str
+        Its body, exactly as sent.
+    headers : dict
+        The headers that belong to the answer (e.g. ``Location``), not per-request ones.
+    """
+
+    status_code: int
+    body: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The record's stored form (the body stays one string inside it)."""
+        return json.dumps(
+            {"status_code": self.status_code, "body": self.body, "headers": dict(self.headers)},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> StoredResponse:
+        """Read :meth:`to_json` back.
+
+        Examples
+        --------
+        >>> first = stored_json(201, {"b": 1, "a": 2}, {"Location": "/x"})
+        >>> StoredResponse.from_json(first.to_json()) == first
+        True
+        """
+        data = json.loads(text)
+        return cls(
+            status_code=int(data["status_code"]),
+            body=str(data["body"]),
+            headers={str(k): str(v) for k, v in (data.get("headers") or {}).items()},
+        )
+
+
+def stored_json(
+    status_code: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> StoredResponse:
+    """Serialize a JSON answer once, compactly, in the body's own key order.
+
+    Examples
+    --------
+    >>> stored_json(200, {"b": 1, "a": 2}).body
+    '{"b":1,"a":2}'
+    """
+    return StoredResponse(status_code, json.dumps(body, separators=(",", ":")), dict(headers or {}))
+
+
+def replay(stored: StoredResponse, headers: Mapping[str, str] | None = None) -> Response[str]:
+    """Send a stored answer: its status and body byte for byte, its headers plus ``headers``.
+
+    The first answer goes through here too, so first answers and replays cannot drift.
+
+    Examples
+    --------
+    >>> replay(stored_json(202, {"z": 1, "a": 2}), {"Idempotent-Replayed": "true"}).body
+    '{"z":1,"a":2}'
+    """
+    return Response(
+        status_code=stored.status_code,
+        content_type=content_types.APPLICATION_JSON,
+        body=stored.body,
+        headers={**stored.headers, **(headers or {})},
+    )
+
+
 def json_response(
     status_code: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> Response[str]:
@@ -28,12 +106,7 @@ def json_response(
     >>> json_response(200, {"ok": True}).body
     '{"ok":true}'
     """
-    return Response(
-        status_code=status_code,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":")),
-        headers=dict(headers or {}),
-    )
+    return replay(stored_json(status_code, body, headers))
 
 
 def error_response(
