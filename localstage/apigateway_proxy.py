@@ -120,36 +120,62 @@ def invoke_within(
 def proxy_response(result: InvocationResult) -> Response:
     """The HTTP response of a Lambda proxy integration, or a 502 as on AWS.
 
-    The function must return ``{"statusCode": int, "headers": {str: str},
-    "multiValueHeaders": {str: [str]}, "body": str, "isBase64Encoded": bool}`` (all but
-    ``statusCode`` optional); a function error or anything else is a 502.
+    AWS reads ``{"statusCode", "headers", "multiValueHeaders", "body",
+    "isBase64Encoded"}``, every field optional (no ``statusCode`` is a 200, a numeric
+    string is a status). A function error, any other field, or a field of the wrong
+    type is a "Malformed Lambda proxy response": 502.
     """
     payload = result.payload
-    if result.error is not None or not _well_formed(payload):
+    status = _status(payload) if result.error is None and _well_formed(payload) else None
+    if status is None:
         raise GatewayError("DEFAULT_5XX", INTERNAL_ERROR, status=502)
     body = payload.get("body") or ""
     try:
         raw = base64.b64decode(body, validate=True) if payload.get("isBase64Encoded") else None
     except ValueError:
         raise GatewayError("DEFAULT_5XX", INTERNAL_ERROR, status=502) from None
-    response = Response(raw if raw is not None else body.encode(), status=payload["statusCode"])
+    response = Response(raw if raw is not None else body.encode(), status=status)
     response.headers.remove("Content-Type")
     for name, values in (payload.get("multiValueHeaders") or {}).items():
         for value in values:
-            response.headers.add(name, value)
+            response.headers.add(name, _header_value(value))
     for name, value in (payload.get("headers") or {}).items():
-        response.headers[name] = value
+        response.headers[name] = _header_value(value)
     if "Content-Type" not in response.headers:
         response.headers["Content-Type"] = "application/json"
     return response
 
 
-def _well_formed(payload: Any) -> bool:
-    if not isinstance(payload, dict):
-        return False
+_PROXY_FIELDS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
+
+
+def _status(payload: dict[str, Any]) -> int | None:
     status = payload.get("statusCode")
-    # bool is an int in Python, not a status code in JSON.
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+    if status is None:
+        return 200
+    # bool is an int in Python but not a status code in JSON.
+    if isinstance(status, bool) or not isinstance(status, int | str):
+        return None
+    try:
+        code = int(status)
+    except ValueError:
+        return None
+    return code if 100 <= code <= 599 else None
+
+
+def _header_value(value: str | bool) -> str:
+    # API Gateway writes a JSON boolean header value as true/false.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _is_header_value(value: Any) -> bool:
+    return isinstance(value, str | bool)
+
+
+def _well_formed(payload: Any) -> bool:
+    if not isinstance(payload, dict) or not set(payload) <= _PROXY_FIELDS:
         return False
     if payload.get("body") is not None and not isinstance(payload["body"], str):
         return False
@@ -159,14 +185,14 @@ def _well_formed(payload: Any) -> bool:
         return False
     headers = payload.get("headers")
     if headers is not None and not (
-        isinstance(headers, dict) and all(isinstance(v, str) for v in headers.values())
+        isinstance(headers, dict) and all(_is_header_value(v) for v in headers.values())
     ):
         return False
     multi = payload.get("multiValueHeaders")
     return multi is None or (
         isinstance(multi, dict)
         and all(
-            isinstance(values, list) and all(isinstance(v, str) for v in values)
+            isinstance(values, list) and all(_is_header_value(v) for v in values)
             for values in multi.values()
         )
     )

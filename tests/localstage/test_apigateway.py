@@ -95,9 +95,9 @@ def _call(
 @pytest.mark.parametrize(
     "shape",
     [
-        "no_status",
-        "status_string",
+        "status_word",
         "status_bool",
+        "extra_field",
         "body_object",
         "header_number",
         "multi_header_string",
@@ -108,18 +108,40 @@ def _call(
     ],
 )
 def test_a_malformed_proxy_response_is_a_502(api_stage: LocalStage, shape: str) -> None:
-    """A Lambda proxy integration must return ``{"statusCode": int, "headers": {name: str},
-    "multiValueHeaders": {name: [str]}, "body": str, "isBase64Encoded": bool}``; if the
-    function fails or returns anything else, API Gateway answers 502 with
+    """A Lambda proxy integration returns an object of ``statusCode`` (a number),
+    ``headers`` ({name: string}), ``multiValueHeaders`` ({name: [string]}), ``body`` (a
+    string) and ``isBase64Encoded`` (a boolean). If the function fails, or returns
+    anything else (another field, a field of another type), API Gateway answers 502
     ``{"message": "Internal server error"}`` (through the API's 5XX gateway response).
 
     AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-output-format
     and https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html
     """
-    answer = _call(api_stage, "GET", f"malformed/{shape}")
+    answer = _call(api_stage, "GET", f"shape/{shape}")
 
     assert answer.status == 502, answer.raw[:200]
     assert answer.json == {"error": "server_error", "message": "Internal server error"}
+
+
+@pytest.mark.parametrize(
+    ("shape", "status", "header"),
+    [("no_status", 200, None), ("status_string", 201, None), ("header_bool", 200, "true")],
+)
+def test_every_field_of_a_proxy_response_is_optional(
+    api_stage: LocalStage, shape: str, status: int, header: str | None
+) -> None:
+    """No field of the proxy response is required: without ``statusCode`` API Gateway
+    answers 200; a ``statusCode`` string of digits is that status; a boolean header
+    value is written ``true``/``false``. (The output format page lists the fields;
+    that none is mandatory and what AWS does with these values is what LocalStack's
+    AWS-validated tests record: localstack/localstack#10312, #11199, #11856.)
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-output-format
+    """
+    answer = _call(api_stage, "GET", f"shape/{shape}")
+
+    assert answer.status == status, answer.raw[:200]
+    assert answer.headers.get("x-flag") == header
 
 
 def test_the_integration_timeout_answers_504(api_stage: LocalStage) -> None:

@@ -1,7 +1,7 @@
 """A tiny stage with one REST API, for the API Gateway front door's conformance tests.
 
 ``ANY /{proxy+}`` runs ``app.route``, which answers by path: ``/echo`` returns what the
-event carried, ``/malformed/<shape>`` a proxy response AWS refuses, ``/big`` a 7 MB
+event carried, ``/shape/<shape>`` a proxy response of that shape, ``/big`` a 7 MB
 response, ``/slow`` sleeps past the 300 ms integration timeout of ``GET /slow``.
 ``POST /validated`` checks the body against a JSON-schema model first. The API's
 gateway responses have the JSON shape the patterns give theirs (``patterns/api.py``).
@@ -17,10 +17,13 @@ HANDLER = """
 import json
 import time
 
-MALFORMED = {
+SHAPES = {
     "no_status": {"body": "{}"},
-    "status_string": {"statusCode": "200", "body": "{}"},
+    "status_string": {"statusCode": "201", "body": "{}"},
+    "header_bool": {"statusCode": 200, "headers": {"X-Flag": True}, "body": "{}"},
+    "status_word": {"statusCode": "OK", "body": "{}"},
     "status_bool": {"statusCode": True, "body": "{}"},
+    "extra_field": {"statusCode": 200, "body": "{}", "cookies": ["a=b"]},
     "body_object": {"statusCode": 200, "body": {"a": 1}},
     "header_number": {"statusCode": 200, "headers": {"X-Count": 3}, "body": "{}"},
     "multi_header_string": {"statusCode": 200, "multiValueHeaders": {"X-A": "b"}, "body": "{}"},
@@ -32,11 +35,11 @@ MALFORMED = {
 
 def route(event, context):
     path = event["path"]
-    if path.startswith("/malformed/"):
+    if path.startswith("/shape/"):
         shape = path.rsplit("/", 1)[-1]
         if shape == "raises":
             raise RuntimeError("boom")
-        return MALFORMED[shape]
+        return SHAPES[shape]
     if path == "/big":
         return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
     if path == "/slow":
