@@ -436,7 +436,8 @@ class ApiGatewayServer:
             try:
                 errors = sorted(
                     jsonschema.Draft4Validator(schema).iter_errors(document),
-                    key=lambda e: list(e.path),
+                    # A path mixes indexes and names: compare them as text.
+                    key=lambda e: [str(part) for part in e.path],
                 )
             except RecursionError:  # a document nested deeper than the validator can go
                 raise GatewayError(
