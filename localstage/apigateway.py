@@ -8,9 +8,9 @@ integrations (``AWS_PROXY``) checked against the functions' ``AWS::Lambda::Permi
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import json
+import logging
 import re
 import threading
 import uuid
@@ -25,10 +25,25 @@ from botocore.awsrequest import AWSRequest
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from localstage.apigateway_proxy import (
+    DEFAULT_INTEGRATION_TIMEOUT_MS,
+    INTERNAL_ERROR,
+    MAX_REQUEST_BYTES,
+    RAW_HEADERS_KEY,
+    GatewayError,
+    check_event_size,
+    event_headers,
+    invoke_within,
+    parse_json_body,
+    proxy_response,
+    raw_url,
+)
 from localstage.cloud import ACCOUNT_ID, PARTITION, REGION, Credentials
 from localstage.deploy import Deployment, Resource
 from localstage.events import api_gateway_event, api_identity
 from localstage.runtime import FunctionRuntime
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_STATUS = {
     "ACCESS_DENIED": 403,
@@ -58,18 +73,6 @@ _FUNCTION_ARN = re.compile(r":lambda:path/[^/]+/functions/(?P<arn>.+)/invocation
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/(?P<scope>[^,\s]+)")
 _SIGNATURE = re.compile(r"Signature=(?P<signature>[0-9a-f]+)")
 _SIGNED_HEADERS = re.compile(r"SignedHeaders=(?P<headers>[^,\s]+)")
-_MAX_BODY = 10 * 1024 * 1024
-
-
-class GatewayError(Exception):
-    """A request API Gateway answers itself (a gateway response)."""
-
-    def __init__(self, response_type: str, message: str, status: int | None = None, **extra: str):
-        super().__init__(message)
-        self.response_type = response_type
-        self.message = message
-        self.status = status
-        self.extra = extra
 
 
 @dataclass
@@ -228,6 +231,12 @@ class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        # The WSGI environ merges repeated headers; API Gateway keeps each value.
+        environ[RAW_HEADERS_KEY] = list(self.headers.items())
+        return environ
+
 
 class ApiGatewayServer:
     """Serves one REST API stage on ``http://127.0.0.1:<port>/<stage>/``."""
@@ -276,6 +285,11 @@ class ApiGatewayServer:
             response = self.handle(request, request_id)
         except GatewayError as error:
             response = self._gateway_response(error, request_id)
+        except Exception:  # API Gateway never answers an HTML error page
+            logger.exception("API Gateway emulation failed on %s %s", request.method, request.path)
+            response = self._gateway_response(
+                GatewayError("DEFAULT_5XX", INTERNAL_ERROR, status=500), request_id
+            )
         response.headers["x-amzn-RequestId"] = request_id
         return response(environ, start_response)
 
@@ -294,7 +308,7 @@ class ApiGatewayServer:
         if method is None:
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
         body = request.get_data(cache=True)
-        if len(body) > _MAX_BODY:
+        if len(body) > MAX_REQUEST_BYTES:
             raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
         credentials = None
         if method.authorization_type == "AWS_IAM":
@@ -330,7 +344,7 @@ class ApiGatewayServer:
             resource_path=resource.path,
             method=method_name,
             path=path,
-            headers=_event_headers(request),
+            headers=event_headers(request.environ),
             query=list(request.args.items(multi=True)),
             path_parameters=path_parameters,
             stage_variables=self.api.stage_variables,
@@ -344,10 +358,9 @@ class ApiGatewayServer:
             ),
             request_id=request_id,
         )
-        result = self._functions(function_arn).invoke(event)
-        if result.error is not None:
-            raise GatewayError("DEFAULT_5XX", "Internal server error", status=502)
-        return _proxy_response(result.payload)
+        check_event_size(event)
+        timeout_ms = int(integration.get("TimeoutInMillis") or DEFAULT_INTEGRATION_TIMEOUT_MS)
+        return proxy_response(invoke_within(self._functions(function_arn), event, timeout_ms))
 
     def _authenticate(self, request: Request, body: bytes) -> Credentials:
         authorization = request.headers.get("Authorization")
@@ -419,15 +432,17 @@ class ApiGatewayServer:
             schema = self.api.models.get(model_name) if model_name else None
             if schema is None or model_name == "Empty":
                 return
+            document = parse_json_body(body)
             try:
-                document = json.loads(body or b"null")
-            except ValueError:
+                errors = sorted(
+                    jsonschema.Draft4Validator(schema).iter_errors(document),
+                    # A path mixes indexes and names: compare them as text.
+                    key=lambda e: [str(part) for part in e.path],
+                )
+            except RecursionError:  # a document nested deeper than the validator can go
                 raise GatewayError(
-                    "BAD_REQUEST_BODY", "Invalid request body", validation="Invalid JSON"
+                    "BAD_REQUEST_BODY", "Invalid request body", validation="Too deeply nested"
                 ) from None
-            errors = sorted(
-                jsonschema.Draft4Validator(schema).iter_errors(document), key=lambda e: e.path
-            )
             if errors:
                 raise GatewayError(
                     "BAD_REQUEST_BODY",
@@ -481,14 +496,6 @@ class ApiGatewayServer:
         return response
 
 
-def _event_headers(request: Request) -> list[tuple[str, str]]:
-    headers = [(name, value) for name, value in request.headers.items() if name != "Content-Length"]
-    headers.append(("X-Forwarded-For", request.remote_addr or "127.0.0.1"))
-    headers.append(("X-Forwarded-Port", str(request.environ.get("SERVER_PORT", ""))))
-    headers.append(("X-Forwarded-Proto", request.scheme))
-    return headers
-
-
 def _is_binary(content_type: str, binary_media_types: list[str]) -> bool:
     media_type = content_type.split(";")[0].strip()
     return any(
@@ -501,7 +508,7 @@ def _signature(request: Request, body: bytes, identity: Credentials, signed: str
     headers = {name: request.headers.get(name, "") for name in signed.split(";")}
     aws_request = AWSRequest(
         method=request.method,
-        url=request.url,
+        url=raw_url(request.environ),
         data=body,
         headers=headers,
     )
@@ -514,21 +521,3 @@ def _signature(request: Request, body: bytes, identity: Credentials, signed: str
     canonical = signer.canonical_request(aws_request)
     string_to_sign = signer.string_to_sign(aws_request, canonical)
     return str(signer.signature(string_to_sign, aws_request))
-
-
-def _proxy_response(payload: Any) -> Response:
-    if not isinstance(payload, dict) or not isinstance(payload.get("statusCode"), int):
-        # A proxy integration must answer {"statusCode": int, ...}: anything else is a 502.
-        raise GatewayError("DEFAULT_5XX", "Internal server error", status=502)
-    body = payload.get("body") or ""
-    raw = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
-    response = Response(raw, status=payload["statusCode"])
-    response.headers.remove("Content-Type")
-    for name, values in (payload.get("multiValueHeaders") or {}).items():
-        for value in values:
-            response.headers.add(name, str(value))
-    for name, value in (payload.get("headers") or {}).items():
-        response.headers[name] = str(value)
-    if "Content-Type" not in response.headers:
-        response.headers["Content-Type"] = "application/json"
-    return response

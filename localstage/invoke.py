@@ -73,6 +73,18 @@ _SERVICES: weakref.WeakKeyDictionary[LocalStage, LambdaService] = weakref.WeakKe
 _SERVICES_LOCK = threading.Lock()
 
 
+def limit_sync_response(result: InvocationResult) -> InvocationResult:
+    """A synchronous response over 6 MB becomes the function error Lambda reports instead."""
+    if result.error is None and len(json.dumps(result.payload).encode()) > SYNC_PAYLOAD_LIMIT:
+        result.payload = None
+        result.error = {
+            "errorType": "Function.ResponseSizeTooLarge",
+            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+            f"({SYNC_PAYLOAD_LIMIT} bytes).",
+        }
+    return result
+
+
 def lambda_service(stage: LocalStage) -> LambdaService:
     """The stage's Lambda service (created and started on first use)."""
     with _SERVICES_LOCK:
@@ -683,12 +695,14 @@ class LambdaService:
                 raise InvokeError(
                     400, "InvalidRequestContentException", "Client context must be base64 JSON"
                 ) from None
-        result = self.invoke_sync(
-            function,
-            payload,
-            parent_lineage=lineage,
-            trace_root=root,
-            client_context=client_context,
+        result = limit_sync_response(
+            self.invoke_sync(
+                function,
+                payload,
+                parent_lineage=lineage,
+                trace_root=root,
+                client_context=client_context,
+            )
         )
         response = Response(
             json.dumps(result.error if result.error is not None else result.payload),
