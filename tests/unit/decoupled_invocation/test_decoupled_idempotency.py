@@ -4,11 +4,10 @@ replay is the first answer byte for byte, also after the job ran and to concurre
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.support.events import assert_json_error
+from tests.support.interleave import interleaved
 
 KEY = {"Idempotency-Key": "same-meaning"}
 
@@ -72,27 +71,15 @@ def test_interleaved_posts_with_one_key_make_one_job_and_answer_the_same_bytes(h
     # the end right before its own put of the job: all find no job, the innermost wins
     # the put and the others must answer from its item
     bodies = [{"task": "a"}, {"task": "a", "duration_ms": 0}] + [{"task": "a"}] * 3
-    answers: dict[int, Any] = {}
-    started = {"n": 0}
-
-    def next_request_runs_first(**_: Any) -> None:
-        if started["n"] < len(bodies) - 1:
-            started["n"] += 1
-            index = started["n"]
-            answers[index] = handlers.post(bodies[index], headers=KEY)
-
-    handlers.api.store._client.meta.events.register(
-        "before-call.dynamodb.PutItem", next_request_runs_first
+    # WHEN they run
+    answers, first = interleaved(
+        handlers.api.store._client, "PutItem", bodies, lambda b: handlers.post(b, headers=KEY)
     )
 
-    # WHEN they run
-    answers[0] = handlers.post(bodies[0], headers=KEY)
-
     # THEN one job, and every answer is the winner's bytes
-    first = answers[len(bodies) - 1]
     assert first.status == 202
-    assert {a.status for a in answers.values()} == {202}
-    assert {a.raw_body for a in answers.values()} == {first.raw_body}
+    assert {a.status for a in answers} == {202}
+    assert {a.raw_body for a in answers} == {first.raw_body}
     assert len(infra.items()) == 1
     # AND the job runs once (the losers' re-sends of a PENDING job are absorbed)
     handlers.drain_queue()

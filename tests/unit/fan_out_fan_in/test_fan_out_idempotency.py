@@ -4,11 +4,10 @@ byte, also after the job has moved on and to concurrent twins."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.support.events import assert_json_error
+from tests.support.interleave import interleaved
 from tests.unit.fan_out_fan_in.conftest import JOB_TABLE
 
 KEY = {"Idempotency-Key": "same-meaning"}
@@ -74,28 +73,16 @@ def test_interleaved_posts_with_one_key_make_one_job_and_answer_the_same_bytes(h
     # the end right before its own put of the job item: all of them build the new job,
     # the innermost wins the put, the others lose it and must answer from its item
     bodies = [{"count": 4}, {"count": 4, "seed": 0}, {"seed": 0, "count": 4}] + [{"count": 4}] * 2
-    answers: dict[int, Any] = {}
-    started = {"n": 0}
-
-    def next_request_runs_first(**_: Any) -> None:
-        if started["n"] < len(bodies) - 1:
-            started["n"] += 1
-            index = started["n"]
-            answers[index] = handlers.post(bodies[index], headers=KEY)
-
-    handlers.api.store._client.meta.events.register(
-        "before-call.dynamodb.PutItem", next_request_runs_first
+    # WHEN they run
+    answers, first = interleaved(
+        handlers.api.store._client, "PutItem", bodies, lambda b: handlers.post(b, headers=KEY)
     )
 
-    # WHEN they run
-    answers[0] = handlers.post(bodies[0], headers=KEY)
-
     # THEN one job with its subtasks sent once, and all answers are the winner's bytes
-    first = answers[len(bodies) - 1]
     assert first.status == 202
-    assert {a.status for a in answers.values()} == {202}
-    assert {a.raw_body for a in answers.values()} == {first.raw_body}
-    assert {a.headers["location"] for a in answers.values()} == {first.headers["location"]}
+    assert {a.status for a in answers} == {202}
+    assert {a.raw_body for a in answers} == {first.raw_body}
+    assert {a.headers["location"] for a in answers} == {first.headers["location"]}
     assert len(infra.jobs()) == 1
     assert infra.queue_depth() == 4
 

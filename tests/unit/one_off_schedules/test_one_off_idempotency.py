@@ -5,11 +5,11 @@ is the first answer byte for byte, also after the schedule ran and to concurrent
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import pytest
 
 from tests.support.events import assert_json_error
+from tests.support.interleave import interleaved
 from tests.unit.one_off_schedules.conftest import TABLE_NAME
 
 KEY = {"Idempotency-Key": "same-meaning"}
@@ -95,27 +95,15 @@ def test_interleaved_posts_with_one_key_make_one_schedule_and_answer_the_same_by
         {"at": AT_Z, "payload": {}},
         {"at": AT_Z},
     ]
-    answers: dict[int, Any] = {}
-    started = {"n": 0}
-
-    def next_request_runs_first(**_: Any) -> None:
-        if started["n"] < len(bodies) - 1:
-            started["n"] += 1
-            index = started["n"]
-            answers[index] = handlers.post(bodies[index], headers=KEY)
-
-    handlers.api.store._client.meta.events.register(
-        "before-call.dynamodb.PutItem", next_request_runs_first
+    # WHEN they run
+    answers, first = interleaved(
+        handlers.api.store._client, "PutItem", bodies, lambda b: handlers.post(b, headers=KEY)
     )
 
-    # WHEN they run
-    answers[0] = handlers.post(bodies[0], headers=KEY)
-
     # THEN one record and one schedule, and every answer is the winner's bytes
-    first = answers[len(bodies) - 1]
     assert first.status == 201
-    assert {a.status for a in answers.values()} == {201}
-    assert {a.raw_body for a in answers.values()} == {first.raw_body}
+    assert {a.status for a in answers} == {201}
+    assert {a.raw_body for a in answers} == {first.raw_body}
     assert len(infra.items()) == 1
     assert infra.schedule_names() == [first.body["schedule_id"]]
 
