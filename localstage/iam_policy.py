@@ -73,7 +73,7 @@ class Principal:
 def evaluate(
     policies: Iterable[Any],
     action: str,
-    resource: str,
+    resource: str | None,
     context: Context | None = None,
     principal: Principal | None = None,
 ) -> Decision:
@@ -81,7 +81,8 @@ def evaluate(
 
     With ``principal``, statements are matched on their ``Principal``/``NotPrincipal``
     (resource and trust policies); without, those elements must be absent (identity
-    policies have none).
+    policies have none). ``resource=None`` checks at action level (the caller knows no
+    resource ARN): every ``Resource`` matches.
     """
     lowered = {str(key).lower(): value for key, value in (context or {}).items()}
     allowed = False
@@ -122,13 +123,13 @@ def _listed(value: Any) -> list[str]:
 def _applies(
     statement: Mapping[str, Any],
     action: str,
-    resource: str,
+    resource: str | None,
     context: Mapping[str, Any],
     principal: Principal | None,
 ) -> bool:
     if not _element_matches(statement, "Action", action, fold=True):
         return False
-    if not _element_matches(statement, "Resource", resource, fold=False):
+    if resource is not None and not _element_matches(statement, "Resource", resource, False):
         return False
     if ("Principal" in statement or "NotPrincipal" in statement) and not _principal_applies(
         statement, principal
