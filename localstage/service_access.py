@@ -12,7 +12,8 @@ those policies from the deployed templates and evaluate them with
   ``SourceArn`` as an ``ArnLike`` condition on ``AWS:SourceArn`` and ``SourceAccount``
   as ``StringEquals`` on ``AWS:SourceAccount`` (Lambda Developer Guide, "Working with
   resource-based IAM policies in Lambda", and the AddPermission API reference).
-- A queue's resource policy is its ``AWS::SQS::QueuePolicy`` document; EventBridge needs
+- A queue's resource policy is its ``Policy`` attribute in moto (the template's
+  ``AWS::SQS::QueuePolicy``, or one set at run time); EventBridge needs
   it to allow ``events.amazonaws.com`` ``sqs:SendMessage`` (EventBridge User Guide,
   "Using resource-based policies for Amazon EventBridge", Amazon SQS permissions).
 """
@@ -75,19 +76,20 @@ def service_may_invoke(
     return decision is Decision.ALLOW
 
 
-def service_may_send(stage: LocalStage, queue_arn: str, service: str, source_arn: str) -> bool:
-    """Whether ``service`` (for ``source_arn``) may ``sqs:SendMessage`` to the queue."""
-    arns = {
-        queue.physical_id: queue.attributes.get("Arn")
-        for queue in stage.deployment.resources("AWS::SQS::Queue")
-    }
-    documents = [
-        policy.properties.get("PolicyDocument", {})
-        for policy in stage.deployment.resources("AWS::SQS::QueuePolicy")
-        if any(arns.get(str(url)) == queue_arn for url in policy.properties.get("Queues", []))
-    ]
+def service_may_send(
+    stage: LocalStage, queue_url: str, queue_arn: str, service: str, source_arn: str
+) -> bool:
+    """Whether ``service`` (for ``source_arn``) may ``sqs:SendMessage`` to the queue.
+
+    The policy is the queue's current one in moto (the template's, or one set at run
+    time with ``SetQueueAttributes``, as tests that observe a bus do).
+    """
+    attributes = stage.cloud.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["Policy"]
+    )
+    policy = (attributes.get("Attributes") or {}).get("Policy")
     decision = evaluate(
-        documents,
+        [policy] if policy else [],
         "sqs:SendMessage",
         queue_arn,
         _service_context(source_arn, ACCOUNT_ID),

@@ -242,14 +242,15 @@ class EventBridgeDelivery:
         service = arn.split(":")[2]
         body = target_input(target, event, rule)
         if service == "sqs":
+            url = self._queue_url(arn)
             # EventBridge sends as events.amazonaws.com: the queue policy must allow it.
-            if not service_may_send(self.stage, arn, "events.amazonaws.com", rule["Arn"]):
+            if not service_may_send(self.stage, url, arn, "events.amazonaws.com", rule["Arn"]):
                 raise DeliveryError(
                     "AccessDenied",
                     f"the queue policy of {arn} does not let events.amazonaws.com "
                     f"sqs:SendMessage for {rule['Arn']}",
                 )
-            request: dict[str, Any] = {"QueueUrl": self._queue_url(arn), "MessageBody": body}
+            request: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
             if arn.endswith(".fifo"):
                 group = (target.get("SqsParameters") or {}).get("MessageGroupId")
                 if not group:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -109,15 +110,20 @@ def test_queue_policy_for_eventbridge() -> None:
             }
         ],
     }
-    queue = _Resource({}, physical_id="https://queue-url", attributes={"Arn": QUEUE})
-    policy = _Resource({"Queues": ["https://queue-url"], "PolicyDocument": document})
-    stage: Any = _Stage(
-        _Deployment({"AWS::SQS::Queue": [queue], "AWS::SQS::QueuePolicy": [policy]})
-    )
-    assert service_may_send(stage, QUEUE, "events.amazonaws.com", RULE)
-    assert not service_may_send(stage, QUEUE, "events.amazonaws.com", RULE + "-other")
-    bare: Any = _Stage(_Deployment({"AWS::SQS::Queue": [queue]}))
-    assert not service_may_send(bare, QUEUE, "events.amazonaws.com", RULE)
+    stage: Any = _QueueStage(document)
+    assert service_may_send(stage, "url", QUEUE, "events.amazonaws.com", RULE)
+    assert not service_may_send(stage, "url", QUEUE, "events.amazonaws.com", RULE + "-other")
+    bare: Any = _QueueStage(None)
+    assert not service_may_send(bare, "url", QUEUE, "events.amazonaws.com", RULE)
+
+
+class _QueueStage:
+    """A stage whose moto answers GetQueueAttributes with ``policy``."""
+
+    def __init__(self, policy: dict[str, Any] | None) -> None:
+        attributes = {"Policy": json.dumps(policy)} if policy else {}
+        client = SimpleNamespace(get_queue_attributes=lambda **_: {"Attributes": attributes})
+        self.cloud = SimpleNamespace(client=lambda _service: client)
 
 
 def _boot(root: Path, role: dict[str, Any]) -> None:
