@@ -6,7 +6,7 @@ localstage's runtime instead of moto (which only echoes the payload):
 
 - The caller is identified by its access key and must be allowed
   ``lambda:InvokeFunction`` on the function by its role's policies (evaluated with
-  moto's IAM policy engine); otherwise 403 ``AccessDeniedException``.
+  IAM's rules, ``localstage/iam_policy.py``); otherwise 403 ``AccessDeniedException``.
 - ``RequestResponse`` runs the function and answers its payload, or the error with
   ``X-Amz-Function-Error: Unhandled``; ``DryRun`` answers 204 after the permission
   check; ``Event`` answers 202 at once and queues the event.

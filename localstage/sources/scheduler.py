@@ -14,7 +14,9 @@ enabled one-time schedule once (looking it up again first: it may have been dele
   ``<aws.scheduler.schedule-arn>``, ``<aws.scheduler.scheduled-time>`` (UTC, ``Z``),
   ``<aws.scheduler.execution-id>`` and ``<aws.scheduler.attempt-number>``.
 - Lambda targets are invoked asynchronously (as the Scheduler does), after checking
-  that the schedule's ``RoleArn`` may ``lambda:InvokeFunction`` on the target. A denied
+  that the schedule's ``RoleArn`` trusts ``scheduler.amazonaws.com`` (with
+  ``aws:SourceAccount`` and ``aws:SourceArn`` = the schedule group in the context) and
+  may ``lambda:InvokeFunction`` on the target. A denied
   or missing target is not retried: the event goes to the ``DeadLetterConfig`` queue
   (if the role may ``sqs:SendMessage`` to it) with the Scheduler's message attributes.
   Other failures are retried per ``RetryPolicy`` (``MaximumRetryAttempts``,
