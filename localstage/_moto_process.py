@@ -268,6 +268,11 @@ def _listed_service_modules() -> None:
 
 
 def main() -> None:
+    # Conditions, bucket policies and iam:PassRole as IAM evaluates them (_moto_iam.py);
+    # installed first: the patches below wrap its check.
+    from localstage import _moto_iam
+
+    _moto_iam.install()
     _resource_level_iam()
     _bodyless_signatures()
     _listed_service_modules()

@@ -7,13 +7,12 @@ learn which keys it holds (API reference, GetObject and HeadObject, "Permissions
 moto always answers 404, so code that handles only ``NoSuchKey`` passed locally and
 failed on AWS. With :func:`install`, moto answers as S3 does.
 
-The ``s3:ListBucket`` check uses the caller's identity policies as moto's own IAM
-enforcement does (Deny wins, resource ``arn:aws:s3:::<bucket>``), with one difference:
-an Allow statement with a ``Condition`` does not count. AWS does not document which
-context keys this check sees; a ``GetObject`` request carries no ``s3:prefix``, and IAM
-treats a condition on a key missing from the request context as false
-(IAM User Guide, "Condition operators"). So a grant conditioned on ``s3:prefix`` is
-treated as not granting here, and code relying on one fails locally, not on AWS.
+The ``s3:ListBucket`` check is IAM's (``localstage/_moto_iam.py``: identity policies
+and the bucket policy, Deny wins) over the ``GetObject`` request's context. AWS does not
+document which context keys this check sees; that request carries no ``s3:prefix``,
+and IAM treats a condition on a key missing from the request context as false (IAM
+User Guide, "Condition operators"). So a grant conditioned on ``s3:prefix`` does not
+grant here, and code relying on one fails locally, not on AWS.
 
 Nothing changes while moto does not enforce IAM (its first
 ``INITIAL_NO_AUTH_ACTION_COUNT`` requests, or every request of an in-process
@@ -22,7 +21,6 @@ Nothing changes while moto does not enforce IAM (its first
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 #: Sub-resources of GET on a key that are other operations (ACLs, tagging, parts...).
@@ -70,8 +68,10 @@ def may_list_bucket(response: Any, bucket_name: str) -> bool:
     """
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.iam.access_control import IAMPolicy, PermissionResult, S3IAMRequest
+    from moto.iam.access_control import S3IAMRequest
     from moto.utilities.utils import get_partition
+
+    from localstage._moto_iam import is_permitted
 
     if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
         return True
@@ -87,23 +87,6 @@ def may_list_bucket(response: Any, bucket_name: str) -> bool:
         action="ListBucket",
     )
     bucket_arn = f"arn:{get_partition(response.region)}:s3:::{bucket_name}"
-    permitted = False
-    for policy in request._access_key.collect_policies():
-        document = _without_conditional_allows(IAMPolicy(policy)._policy_json)
-        result = IAMPolicy(json.dumps(document)).is_action_permitted("s3:ListBucket", bucket_arn)
-        if result == PermissionResult.DENIED:
-            return False
-        permitted = permitted or result == PermissionResult.PERMITTED
-    return permitted
-
-
-def _without_conditional_allows(document: dict[str, Any]) -> dict[str, Any]:
-    statements = document.get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    kept = [
-        statement
-        for statement in statements
-        if not (statement.get("Effect") == "Allow" and statement.get("Condition"))
-    ]
-    return {**document, "Statement": kept}
+    # The GetObject/HeadObject request's context: no s3:prefix, so a grant conditioned
+    # on one does not count (a condition on a missing key is false).
+    return is_permitted(request, "s3:ListBucket", bucket_arn)

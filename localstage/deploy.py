@@ -610,10 +610,19 @@ def _schedule_group(deployment: Deployment, resource: Resource) -> None:
     resource.attributes = {"Arn": arn}
 
 
-# Recorded only: moto does not evaluate resource policies (see localstage/README.md).
+# Bucket and queue policies are put on moto, where localstage/_moto_iam.py evaluates
+# them with each request (localstage/README.md, IAM); topic policies are recorded only.
 @provisioner("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy")
 def _resource_policy(deployment: Deployment, resource: Resource) -> None:
     resource.physical_id = deployment.physical_name(resource)
+    props = resource.properties
+    document = to_json(props.get("PolicyDocument", {}))
+    if resource.resource_type == "AWS::S3::BucketPolicy":
+        deployment.cloud.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=document)
+    elif resource.resource_type == "AWS::SQS::QueuePolicy":
+        sqs = deployment.cloud.client("sqs")
+        for url in props.get("Queues", []):
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": document})
 
 
 @provisioner("AWS::Lambda::Function", emulation="localstage")

@@ -6,7 +6,7 @@ localstage's runtime instead of moto (which only echoes the payload):
 
 - The caller is identified by its access key and must be allowed
   ``lambda:InvokeFunction`` on the function by its role's policies (evaluated with
-  moto's IAM policy engine); otherwise 403 ``AccessDeniedException``.
+  IAM's rules, ``localstage/iam_policy.py``); otherwise 403 ``AccessDeniedException``.
 - ``RequestResponse`` runs the function and answers its payload, or the error with
   ``X-Amz-Function-Error: Unhandled``; ``DryRun`` answers 204 after the permission
   check; ``Event`` answers 202 at once and queues the event.
@@ -238,6 +238,7 @@ class LambdaService:
         self._configs: dict[str, AsyncConfig] = {}
         self._policies: dict[str, list[Any]] = {}
         self._policies_lock = threading.Lock()
+        self._trust: dict[str, Any] = {}
         self._queue: list[_Queued] = []
         self._sequence = itertools.count()
         self._wake = threading.Condition()
@@ -311,9 +312,19 @@ class LambdaService:
 
     # ------------------------------------------------------------------ IAM
 
-    def allowed(self, principal_arn: str, action: str, resource: str) -> bool:
-        """Whether the identity policies of ``principal_arn`` (a role) allow ``action``."""
-        from moto.iam.access_control import IAMPolicy, PermissionResult
+    def allowed(
+        self,
+        principal_arn: str,
+        action: str,
+        resource: str,
+        context: dict[str, Any] | None = None,
+    ) -> bool:
+        """Whether the identity policies of ``principal_arn`` (a role) allow ``action``.
+
+        Evaluated with IAM's rules (``localstage/iam_policy.py``) over ``context`` plus
+        what every SDK call carries (``aws:SecureTransport`` true: HTTPS).
+        """
+        from localstage.iam_policy import Decision, evaluate
 
         admin = self.stage.cloud.admin
         if admin is not None and principal_arn == admin.principal_arn:
@@ -321,13 +332,34 @@ class LambdaService:
         role = _role_name(principal_arn)
         if role is None:
             return False
-        permitted = False
-        for document in self._role_policies(role):
-            result = IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
-            if result == PermissionResult.DENIED:
-                return False
-            permitted = permitted or result == PermissionResult.PERMITTED
-        return permitted
+        request = {
+            "aws:SecureTransport": True,
+            "aws:PrincipalAccount": ACCOUNT_ID,
+            "aws:RequestedRegion": REGION,
+            **(context or {}),
+        }
+        return evaluate(self._role_policies(role), action, resource, request) is Decision.ALLOW
+
+    def may_assume(self, role_arn: str, service: str, context: dict[str, Any]) -> bool:
+        """Whether ``role_arn``'s trust policy lets ``service`` assume it, with ``context``
+        (``aws:SourceAccount``, ``aws:SourceArn``) as the service sends it."""
+        from localstage.iam_policy import Decision, Principal, evaluate
+
+        role = _role_name(role_arn)
+        if role is None:
+            return False
+        with self._policies_lock:
+            trust = self._trust.get(role)
+            if trust is None:
+                try:
+                    got = self.stage.cloud.client("iam").get_role(RoleName=role)
+                except Exception:
+                    return False  # no such role: nothing to assume
+                trust = self._trust[role] = _document(got["Role"]["AssumeRolePolicyDocument"])
+        decision = evaluate(
+            [trust], "sts:AssumeRole", role_arn, context, principal=Principal(service=service)
+        )
+        return decision is Decision.ALLOW
 
     def _role_policies(self, role: str) -> list[Any]:
         with self._policies_lock:

@@ -243,9 +243,30 @@ class LocalStage:
                     raise DeployError(problem)
                 self.warnings.append(problem)
                 continue
+            self._check_lambda_trust(resource)
             spec = self._function_spec(resource)
             self.functions[spec.name] = FunctionRuntime(
                 spec, endpoint_url=self.cloud.endpoint_url, logs=self.logs, launcher=self.launcher
+            )
+
+    def _check_lambda_trust(self, resource: Resource) -> None:
+        """Lambda must be able to assume the function's role, or CreateFunction fails
+        ("The role defined for the function cannot be assumed by Lambda"): the role's trust
+        policy must allow ``lambda.amazonaws.com`` ``sts:AssumeRole`` (Lambda Developer
+        Guide, "Defining Lambda function permissions with an execution role")."""
+        from localstage.cloud import ACCOUNT_ID
+        from localstage.iam_policy import Decision, Principal, evaluate
+
+        role_arn = str(resource.properties["Role"])
+        role = self.cloud.client("iam").get_role(RoleName=role_arn.rsplit("/", 1)[-1])["Role"]
+        trust = role["AssumeRolePolicyDocument"]
+        context = {"aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": resource.attributes["Arn"]}
+        lambda_ = Principal(service="lambda.amazonaws.com")
+        if evaluate([trust], "sts:AssumeRole", role_arn, context, lambda_) is not Decision.ALLOW:
+            raise DeployError(
+                f"{resource.stack_name}/{resource.logical_id}: The role defined for the "
+                f"function cannot be assumed by Lambda ({role_arn} does not trust "
+                "lambda.amazonaws.com)"
             )
 
     def _function_spec(self, resource: Resource) -> FunctionSpec:

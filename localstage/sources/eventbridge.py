@@ -24,7 +24,8 @@ syntax, :mod:`localstage.sources.event_patterns`), delivers to each target:
   which EventBridge does not retry either; ``RetryPolicy`` is not applied.
 
 Rules created at run time through the API (``PutRule`` + ``PutTargets``) are
-delivered the same way. Resource policies are not evaluated (see the README), scheduled
+delivered the same way. A queue target's ``AWS::SQS::QueuePolicy`` must let
+``events.amazonaws.com`` send for the rule (``localstage/service_access.py``); scheduled
 rules (``ScheduleExpression``) never fire, and archives and log-group targets
 receive nothing.
 """
@@ -37,6 +38,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from localstage.journals import follow_journal
+from localstage.service_access import service_may_invoke, service_may_send
 from localstage.sources import EventSource, event_source, report_once
 from localstage.sources.event_patterns import matches
 from localstage.sources.event_patterns import parse as parse_pattern
@@ -240,7 +242,15 @@ class EventBridgeDelivery:
         service = arn.split(":")[2]
         body = target_input(target, event, rule)
         if service == "sqs":
-            request: dict[str, Any] = {"QueueUrl": self._queue_url(arn), "MessageBody": body}
+            url = self._queue_url(arn)
+            # EventBridge sends as events.amazonaws.com: the queue policy must allow it.
+            if not service_may_send(self.stage, url, arn, "events.amazonaws.com", rule["Arn"]):
+                raise DeliveryError(
+                    "AccessDenied",
+                    f"the queue policy of {arn} does not let events.amazonaws.com "
+                    f"sqs:SendMessage for {rule['Arn']}",
+                )
+            request: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
             if arn.endswith(".fifo"):
                 group = (target.get("SqsParameters") or {}).get("MessageGroupId")
                 if not group:
@@ -290,21 +300,10 @@ class EventBridgeDelivery:
         lambda_service(self.stage).invoke_async(function, payload)
 
     def _may_invoke(self, function_arn: str, function_name: str, rule_arn: str) -> bool:
-        for permission in self.stage.deployment.resources("AWS::Lambda::Permission"):
-            props = permission.properties
-            if props.get("Principal") != "events.amazonaws.com":
-                continue
-            if props.get("Action") not in ("lambda:InvokeFunction", "lambda:*"):
-                continue
-            named = str(props.get("FunctionName", ""))
-            if named not in (function_arn, function_name) and not named.startswith(
-                function_arn + ":"
-            ):
-                continue
-            source = props.get("SourceArn")
-            if source is None or source == rule_arn:
-                return True
-        return False
+        # The function's resource policy, as EventBridge calls it for this rule.
+        return service_may_invoke(
+            self.stage, function_arn, function_name, "events.amazonaws.com", rule_arn
+        )
 
     def _call(self, operation: Any, **request: Any) -> None:
         try:

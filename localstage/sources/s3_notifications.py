@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from localstage._moto_s3 import JOURNAL_PATH
-from localstage.cloud import ACCOUNT_ID
 from localstage.deploy import DeployError, Resource, StackContext
 from localstage.events import s3_notification_record
 from localstage.intrinsics import resolve
 from localstage.invoke import lambda_service
 from localstage.journals import follow_journal
+from localstage.service_access import service_may_invoke
 from localstage.sources import EventSource, event_source
 
 if TYPE_CHECKING:
@@ -158,22 +158,11 @@ def _problem(stage: LocalStage, message: str) -> None:
 
 
 def _s3_may_invoke(stage: LocalStage, function: FunctionRuntime, bucket: str) -> bool:
-    bucket_arn = f"arn:aws:s3:::{bucket}"
-    for permission in stage.deployment.resources("AWS::Lambda::Permission"):
-        props = permission.properties
-        if props.get("FunctionName") not in (function.spec.arn, function.spec.name):
-            continue
-        if props.get("Principal") != "s3.amazonaws.com":
-            continue
-        if props.get("Action") not in ("lambda:InvokeFunction", "lambda:*"):
-            continue
-        source_arn = props.get("SourceArn")
-        if source_arn is not None and not fnmatch.fnmatchcase(bucket_arn, str(source_arn)):
-            continue
-        if props.get("SourceAccount") not in (None, ACCOUNT_ID):
-            continue
-        return True
-    return False
+    # The function's resource policy, as S3 calls it: source ARN the bucket, source
+    # account the bucket owner's (localstage/service_access.py).
+    return service_may_invoke(
+        stage, function.spec.arn, function.spec.name, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}"
+    )
 
 
 class S3NotificationSource:

@@ -14,7 +14,9 @@ enabled one-time schedule once (looking it up again first: it may have been dele
   ``<aws.scheduler.schedule-arn>``, ``<aws.scheduler.scheduled-time>`` (UTC, ``Z``),
   ``<aws.scheduler.execution-id>`` and ``<aws.scheduler.attempt-number>``.
 - Lambda targets are invoked asynchronously (as the Scheduler does), after checking
-  that the schedule's ``RoleArn`` may ``lambda:InvokeFunction`` on the target. A denied
+  that the schedule's ``RoleArn`` trusts ``scheduler.amazonaws.com`` (with
+  ``aws:SourceAccount`` and ``aws:SourceArn`` = the schedule group in the context) and
+  may ``lambda:InvokeFunction`` on the target. A denied
   or missing target is not retried: the event goes to the ``DeadLetterConfig`` queue
   (if the role may ``sqs:SendMessage`` to it) with the Scheduler's message attributes.
   Other failures are retried per ``RetryPolicy`` (``MaximumRetryAttempts``,
@@ -40,6 +42,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from localstage.cloud import ACCOUNT_ID
 from localstage.invoke import InvokeError, lambda_service
 from localstage.sources import EventSource, event_source
 
@@ -242,7 +245,7 @@ class SchedulerSource:
                 attempt=attempt,
             )
             try:
-                request_id = self._invoke(target, payload)
+                request_id = self._invoke(target, payload, pending)
             except ScheduleTargetError as error:
                 out_of_time = self.stage.clock.time() - started > max_age
                 if error.retryable and attempt <= max_retries and not out_of_time:
@@ -260,7 +263,7 @@ class SchedulerSource:
             with contextlib.suppress(self._scheduler.exceptions.ResourceNotFoundException):
                 self._scheduler.delete_schedule(Name=pending.name, GroupName=pending.group)
 
-    def _invoke(self, target: dict[str, Any], payload: str) -> str:
+    def _invoke(self, target: dict[str, Any], payload: str, pending: PendingSchedule) -> str:
         arn = str(target["Arn"])
         if arn.split(":")[2] != "lambda":
             raise ScheduleTargetError(
@@ -272,6 +275,16 @@ class SchedulerSource:
         except InvokeError as error:
             raise ScheduleTargetError(error.error_type, error.message, retryable=False) from None
         role = str(target.get("RoleArn", ""))
+        # Scheduler assumes the execution role as scheduler.amazonaws.com, naming the
+        # account and the schedule group (Scheduler User Guide, "Set up the execution role").
+        trust_context = {"aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": _group_arn(pending)}
+        if not service.may_assume(role, "scheduler.amazonaws.com", trust_context):
+            raise ScheduleTargetError(
+                "AccessDeniedException",
+                f"scheduler.amazonaws.com may not assume {role}: its trust policy does not "
+                f"allow sts:AssumeRole for {trust_context}",
+                retryable=False,
+            )
         if not service.allowed(role, "lambda:InvokeFunction", arn):
             raise ScheduleTargetError(
                 "AccessDeniedException",
@@ -336,3 +349,9 @@ class SchedulerSource:
                 }
             ),
         )
+
+
+def _group_arn(pending: PendingSchedule) -> str:
+    """``arn:...:schedule/<group>/<name>`` -> ``arn:...:schedule-group/<group>``."""
+    prefix = pending.arn.split(":schedule/", 1)[0]
+    return f"{prefix}:schedule-group/{pending.group}"

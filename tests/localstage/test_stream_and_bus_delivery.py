@@ -93,6 +93,30 @@ def _queue_arn(name: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [name, "Arn"]}
 
 
+def _events_queue_policy(queues: list[str], rule: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::SQS::QueuePolicy",
+        "Properties": {
+            "Queues": [{"Ref": queue} for queue in queues],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                        "Resource": _queue_arn(queue),
+                        "Condition": {
+                            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}
+                        },
+                    }
+                    for queue in queues
+                ],
+            },
+        },
+    }
+
+
 TEMPLATE: dict[str, Any] = {
     "Resources": {
         "Ledger": _table(stream=True),
@@ -215,6 +239,26 @@ TEMPLATE: dict[str, Any] = {
                 "SourceArn": {"Fn::GetAtt": ["Invocations", "Arn"]},
             },
         },
+        # EventBridge sends to a queue as events.amazonaws.com: the queue policy must let
+        # it, for the rule (as CDK's SqsQueue target writes it).
+        "RuleQueuesPolicy": _events_queue_policy(["RuleQueue", "TransformedQueue"], "BigAmounts"),
+        # A queue whose policy lets only BigAmounts send, targeted by another rule.
+        "GuardedQueue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        "GuardedQueuePolicy": _events_queue_policy(["GuardedQueue"], "BigAmounts"),
+        "Sneaky": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "EventBusName": {"Ref": "Bus"},
+                "EventPattern": {"detail-type": ["sneaky"]},
+                "Targets": [
+                    {
+                        "Id": "guarded",
+                        "Arn": _queue_arn("GuardedQueue"),
+                        "DeadLetterConfig": {"Arn": _queue_arn("BusDeadLetters")},
+                    }
+                ],
+            },
+        },
         # Targets the same function, but no permission lets this rule invoke it.
         "Unpermitted": {
             "Type": "AWS::Events::Rule",
@@ -240,6 +284,7 @@ TEMPLATE: dict[str, Any] = {
         "RuleQueueUrl": {"Value": {"Ref": "RuleQueue"}},
         "TransformedQueueUrl": {"Value": {"Ref": "TransformedQueue"}},
         "BusDeadLettersUrl": {"Value": {"Ref": "BusDeadLetters"}},
+        "GuardedQueueUrl": {"Value": {"Ref": "GuardedQueue"}},
     },
 }
 
@@ -463,3 +508,19 @@ def test_a_lambda_target_runs_only_with_a_permission_for_its_rule(stage: LocalSt
     )
     assert json.loads(dead["Body"])["detail"] == {"id": "refused"}
     assert _processed(stage, "bus-refused") == 0
+
+
+def test_a_queue_target_needs_a_queue_policy_for_its_rule(stage: LocalStage) -> None:
+    """EventBridge sends to an SQS queue as ``events.amazonaws.com``: the queue's policy
+    must allow ``sqs:SendMessage``, here only for another rule (``aws:SourceArn``), so the
+    event goes to the target's DLQ
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sqs-permissions)."""
+    # WHEN an event matches a rule whose queue's policy names another rule
+    _put_event(stage, DetailType="sneaky", Detail=json.dumps({"id": "sneaky"}))
+
+    # THEN it is not delivered: it is in the DLQ with an AccessDenied error
+    [dead] = _wait("the refused event in the DLQ", lambda: _messages(stage, "BusDeadLettersUrl"))
+    attributes = {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "AccessDenied"
+    assert json.loads(dead["Body"])["detail"] == {"id": "sneaky"}
+    assert _messages(stage, "GuardedQueueUrl") == []

@@ -103,6 +103,26 @@ def _policy(name: str, role: str, statements: list[tuple[str, list[str]]]) -> di
     }
 
 
+def _conditional_scheduler_role(name: str, account: Any) -> dict[str, Any]:
+    """A role Scheduler may assume for schedules of this stack's group in ``account``,
+    allowed to invoke Echo."""
+    role = role_resource("scheduler.amazonaws.com")
+    [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    statement["Condition"] = {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:aws:scheduler:${AWS::Region}:${AWS::AccountId}"
+                ":schedule-group/${Group}"
+            }
+        },
+    }
+    return {
+        name: role,
+        **_policy(f"{name}Policy", name, [("lambda:InvokeFunction", ["Echo"])]),
+    }
+
+
 def _queue() -> dict[str, Any]:
     return {"Type": "AWS::SQS::Queue", "Properties": {}}
 
@@ -240,6 +260,10 @@ TEMPLATE: dict[str, Any] = {
             },
         },
         "Group": {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {}},
+        # Scheduler roles whose trust policy conditions on the account and schedule group
+        # (tests/localstage/test_iam_services.py): the right values, and a wrong account.
+        **_conditional_scheduler_role("GroupSchedulerRole", {"Ref": "AWS::AccountId"}),
+        **_conditional_scheduler_role("OtherAccountSchedulerRole", "111122223333"),
     },
     "Outputs": {
         "RecordQueueUrl": {"Value": {"Ref": "Records"}},

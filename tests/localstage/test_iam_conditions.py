@@ -1,0 +1,253 @@
+"""Conformance: requests to moto are authorized with IAM's rules (localstage/_moto_iam.py).
+
+Each test states one AWS rule and checks localstage's moto against it with a role's
+temporary credentials, as a function has them, and IAM enforced: the right value is
+allowed, a wrong one is AccessDenied. moto alone treats a condition on a key the request
+lacks as met, ignores bucket policies and never checks ``iam:PassRole``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from localstage import _moto_iam
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUCKET = "data-bucket"
+OPERATORS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html"
+
+Role = Callable[..., tuple[str, Callable[[str], Any]]]
+
+
+@pytest.fixture
+def role(monkeypatch: pytest.MonkeyPatch) -> Iterator[Role]:
+    """``role(*statements)``: (ARN, ``client(service)``) of a new role allowed ``statements``."""
+    from moto import mock_aws
+    from moto.core.authorization import disable_iam_authentication, enable_iam_authentication
+
+    _moto_iam.install()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="incoming/a.json", Body=b"{}")
+        iam = boto3.client("iam", region_name=REGION)
+        sts = boto3.client("sts", region_name=REGION)
+        names = iter(range(100))
+
+        def make(*statements: dict[str, Any]) -> tuple[str, Callable[[str], Any]]:
+            with disable_iam_authentication():
+                return _role(iam, sts, f"Role{next(names)}", statements)
+
+        with enable_iam_authentication():
+            yield make
+
+
+def _role(
+    iam: Any, sts: Any, name: str, statements: tuple[dict[str, Any], ...]
+) -> tuple[str, Callable[[str], Any]]:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    if statements:
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName="Default",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
+        )
+    credentials = sts.assume_role(RoleArn=arn, RoleSessionName="fn")["Credentials"]
+
+    def client(service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            region_name=REGION,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    return arn, client
+
+
+def denied(call: Callable[[], Any]) -> bool:
+    try:
+        call()
+    except ClientError as error:
+        # In-process moto answers JSON-protocol denials in XML (localstage's moto process
+        # rewrites them): the code is then in the message.
+        return "AccessDenied" in str(error.response["Error"])
+    return False
+
+
+def admin(call: Callable[[Any], Any], service: str) -> Any:
+    """``call(client)`` with an unauthenticated admin client (set-up, not under test)."""
+    from moto.core.authorization import disable_iam_authentication
+
+    with disable_iam_authentication():
+        return call(boto3.client(service, region_name=REGION))  # type: ignore[call-overload]
+
+
+def test_s3_prefix_condition_on_list_objects(role: Role) -> None:
+    (
+        """``s3:prefix`` is the ListObjects request's prefix: a grant conditioned on
+    ``StringLike s3:prefix incoming/*`` allows listing that prefix only
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html;
+    """
+        + OPERATORS
+        + """)."""
+    )
+    _, client = role(
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": f"arn:aws:s3:::{BUCKET}",
+            "Condition": {"StringLike": {"s3:prefix": "incoming/*"}},
+        }
+    )
+    s3 = client("s3")
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="incoming/")["KeyCount"] == 1
+    assert denied(lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix="archive/"))
+    # No prefix at all: the key is missing from the request, the condition is false.
+    assert denied(lambda: s3.list_objects_v2(Bucket=BUCKET))
+
+
+def test_resource_tag_condition_on_a_queue(role: Role) -> None:
+    """``aws:ResourceTag/<key>`` is the tag of the resource acted on: a Deny conditioned on
+    ``env = prod`` denies only tagged queues (a condition on a tag the queue lacks is
+    false) (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourcetag)."""
+    prod, dev, untagged = admin(
+        lambda sqs: [
+            sqs.create_queue(QueueName=name, tags=tags)["QueueUrl"]
+            for name, tags in (("prod", {"env": "prod"}), ("dev", {"env": "dev"}), ("u", {}))
+        ],
+        "sqs",
+    )
+    _, client = role(
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Action": "sqs:SendMessage",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/env": "prod"}},
+        },
+    )
+    queues = client("sqs")
+    queues.send_message(QueueUrl=dev, MessageBody="x")
+    queues.send_message(QueueUrl=untagged, MessageBody="x")
+    assert denied(lambda: queues.send_message(QueueUrl=prod, MessageBody="x"))
+
+
+def put_bucket_policy(document: dict[str, Any]) -> None:
+    admin(lambda s3: s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(document)), "s3")
+
+
+def _plain_http(client: Any) -> Any:
+    """A client whose requests say they came over plain HTTP (as a proxy would tell)."""
+
+    def mark(request: Any, **_: Any) -> None:
+        request.headers["X-Forwarded-Proto"] = "http"
+
+    client.meta.events.register("before-sign.s3.*", mark)
+    return client
+
+
+def test_bucket_policy_denies_requests_without_tls(role: Role) -> None:
+    """A bucket policy's Deny applies to every caller it names; the templates' buckets
+    deny ``aws:SecureTransport = false``. SDK calls use HTTPS (true) and pass; a plain
+    HTTP request is AccessDenied
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-securetransport)."""
+    put_bucket_policy(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": {"AWS": "*"},
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+    _, client = role({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    assert client("s3").get_object(Bucket=BUCKET, Key="incoming/a.json")["Body"].read() == b"{}"
+    insecure = _plain_http(client("s3"))
+    assert denied(lambda: insecure.get_object(Bucket=BUCKET, Key="incoming/a.json"))
+
+
+def test_bucket_policy_allow_grants_within_the_account(role: Role) -> None:
+    """Within one account a bucket policy naming a role grants it access without an
+    identity policy; other roles stay denied
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-basics.html)."""
+    reader, client = role()
+    _, other = role()
+    put_bucket_policy(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": reader},
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{BUCKET}/*",
+                }
+            ],
+        }
+    )
+    assert client("s3").get_object(Bucket=BUCKET, Key="incoming/a.json")["Body"].read() == b"{}"
+    assert denied(lambda: other("s3").get_object(Bucket=BUCKET, Key="incoming/a.json"))
+
+
+def _schedule(scheduler: Any, role_arn: str) -> Any:
+    return scheduler.create_schedule(
+        Name="once",
+        ScheduleExpression="at(2030-01-01T00:00:00)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn", "RoleArn": role_arn},
+    )
+
+
+@pytest.mark.parametrize(
+    ("passed_to", "allowed"),
+    [("scheduler.amazonaws.com", True), ("lambda.amazonaws.com", False), (None, False)],
+)
+def test_create_schedule_needs_pass_role_to_scheduler(
+    role: Role, passed_to: str | None, allowed: bool
+) -> None:
+    """CreateSchedule passes the target's role to Scheduler: the caller needs
+    ``iam:PassRole`` on it, here conditioned on ``iam:PassedToService =
+    scheduler.amazonaws.com`` (https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html)."""
+    target_role, _ = role()
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": "scheduler:CreateSchedule", "Resource": "*"}
+    ]
+    if passed_to:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": target_role,
+                "Condition": {"StringEquals": {"iam:PassedToService": passed_to}},
+            }
+        )
+    _, client = role(*statements)
+    scheduler = client("scheduler")
+    if allowed:
+        assert _schedule(scheduler, target_role)["ScheduleArn"]
+    else:
+        assert denied(lambda: _schedule(scheduler, target_role))
