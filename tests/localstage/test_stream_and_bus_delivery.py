@@ -480,13 +480,11 @@ class _UnavailableQueue:
         if request["QueueUrl"] == self.queue_url:
             self.attempts += 1
             if self.attempts <= self.failures:
-                raise ClientError(
-                    {
-                        "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
-                        "ResponseMetadata": {"HTTPStatusCode": 400},
-                    },
-                    "SendMessage",
-                )
+                throttled: Any = {
+                    "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                }
+                raise ClientError(throttled, "SendMessage")
         return self.real.send_message(**request)
 
     def __getattr__(self, name: str) -> Any:
