@@ -36,8 +36,24 @@ def _event_time(value: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: EventBridge's limit on the entries of one PutEvents request (bytes, as counted by
+#: :func:`entry_size`): 1 MB since January 2026, 256 KB before.
+PUT_EVENTS_LIMIT = 1024 * 1024
+
+
+def entry_size(entry: dict[str, Any]) -> int:
+    """A PutEvents entry's size as EventBridge counts it (its "entry size" page):
+    14 bytes for ``Time``, the UTF-8 bytes of ``Source``, ``DetailType``, ``Detail``
+    and each of ``Resources``."""
+    size = 14 if entry.get("Time") is not None else 0
+    for key in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(key) or "").encode())
+    return size + sum(len(str(r).encode()) for r in entry.get("Resources") or [])
+
+
 def install() -> Journal:
     """Switch moto's own event delivery off and journal every accepted entry."""
+    from moto.events.exceptions import ValidationException
     from moto.events.models import EventsBackend, Rule
 
     journal = Journal(JOURNAL_PATH, max_entries=MAX_JOURNAL_ENTRIES)
@@ -47,6 +63,10 @@ def install() -> Journal:
         return None
 
     def journaled_put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # moto accepts entries of any size; EventBridge refuses a request whose entries
+        # add up to more than its limit (1 MB since January 2026).
+        if sum(entry_size(entry) for entry in events) > PUT_EVENTS_LIMIT:
+            raise ValidationException("Total size of the entries in the request is over the limit.")
         results = put_events(self, events)
         for entry, result in zip(events, results, strict=False):
             if "EventId" not in result:

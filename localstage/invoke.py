@@ -48,7 +48,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from localstage.cloud import ACCOUNT_ID, PARTITION, REGION
-from localstage.runtime import FunctionRuntime, InvocationResult
+from localstage.runtime import FunctionRuntime, FunctionThrottledError, InvocationResult
 from localstage.sources import EventSource, event_source
 
 if TYPE_CHECKING:
@@ -434,9 +434,17 @@ class LambdaService:
         lineage = dict(parent_lineage or {})
         key = function_hash(function.spec.arn)
         lineage[key] = lineage.get(key, 0) + 1
-        return function.invoke(
-            payload, client_context=client_context, trace_id=trace_header(trace_root, lineage)
-        )
+        try:
+            return function.invoke(
+                payload,
+                client_context=client_context,
+                trace_id=trace_header(trace_root, lineage),
+                throttle=True,
+            )
+        except FunctionThrottledError:
+            # A synchronous caller is refused at once when the reserved concurrency is
+            # all in use (asynchronous events and event source mappings wait instead).
+            raise InvokeError(429, "TooManyRequestsException", "Rate Exceeded.") from None
 
     def _schedule(self, event: AsyncEvent, due: float) -> None:
         with self._wake:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from localstage._memory import SAMPLE_SECONDS, out_of_memory_error, resident_mb
 from localstage.cloud import REGION, Credentials
 from localstage.logs import LogSink
 
@@ -95,6 +96,12 @@ class FunctionSpec:
     #: The ``python/`` folders of its layers, in layer order: on ``sys.path`` after
     #: ``code_dir``, as Lambda puts ``/opt/python`` after the function's code.
     layer_dirs: tuple[Path, ...] = ()
+    #: ``EphemeralStorage.Size``: the largest file the function may write (``/tmp``).
+    ephemeral_storage_mb: int = 512
+
+
+class FunctionThrottledError(Exception):
+    """A synchronous invocation found every environment of its reserved concurrency busy."""
 
 
 @dataclass
@@ -119,6 +126,9 @@ class _Process(Protocol):
     @property
     def alive(self) -> bool: ...
 
+    @property
+    def pid(self) -> int: ...
+
     def kill(self) -> None:
         """Kill it (if still running) and wait until it is gone."""
 
@@ -126,6 +136,10 @@ class _Process(Protocol):
 class _ChildProcess:
     def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         self.popen = popen
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
 
     @property
     def alive(self) -> bool:
@@ -141,7 +155,7 @@ class _ForkedProcess:
     """A child of the fork server, watched through its pidfd (readable once it exits)."""
 
     def __init__(self, pid: int, pidfd: int) -> None:
-        self.pid = pid
+        self._pid = pid
         self.pidfd = pidfd
         self._closed = False
 
@@ -149,6 +163,10 @@ class _ForkedProcess:
         poller = select.poll()
         poller.register(self.pidfd, select.POLLIN)
         return bool(poller.poll(timeout_ms))
+
+    @property
+    def pid(self) -> int:
+        return self._pid
 
     @property
     def alive(self) -> bool:
@@ -334,6 +352,8 @@ class FunctionRuntime:
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 # DynamoDB Streams on moto need it (see docs toolchain notes).
                 "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                # Read (and removed) by _worker.py before the handler is imported.
+                "_LOCALSTAGE_EPHEMERAL_STORAGE_MB": str(spec.ephemeral_storage_mb),
                 **self.extra_environment,
                 **spec.credentials.environment(),
             }
@@ -391,7 +411,10 @@ class FunctionRuntime:
         stream.close()
         messages.put({"exited": True})
 
-    def _acquire(self) -> tuple[_Environment | None, bool]:
+    def _acquire(self, *, throttle: bool = False) -> tuple[_Environment | None, bool]:
+        reserved = self.spec.reserved_concurrency
+        if throttle and reserved == 0:
+            raise FunctionThrottledError(self.spec.label)
         with self._available:
             while True:
                 if self._closed:
@@ -404,6 +427,10 @@ class FunctionRuntime:
                 if self._count < self.max_environments:
                     self._count += 1
                     return None, True
+                # Only a reserved concurrency throttles: the default cap of environments
+                # is this machine's, not Lambda's (an account has 1,000 by default).
+                if throttle and reserved is not None:
+                    raise FunctionThrottledError(self.spec.label)
                 self._available.wait()
 
     def _release(self, environment: _Environment | None) -> None:
@@ -425,15 +452,18 @@ class FunctionRuntime:
         client_context: Any = None,
         request_id: str | None = None,
         trace_id: str | None = None,
+        throttle: bool = False,
     ) -> InvocationResult:
         """Run one invocation (waits for a free environment, starts one if allowed).
 
         ``request_id`` (kept across the retries of an asynchronous event, as on AWS)
         and ``trace_id`` (the ``_X_AMZN_TRACE_ID`` the handler sees) are generated
-        when not given.
+        when not given. With ``throttle`` (a synchronous caller), a function whose
+        reserved concurrency is all busy raises :class:`FunctionThrottledError` instead
+        of waiting: Lambda answers such a caller 429 at once.
         """
         request_id = request_id or str(uuid.uuid4())
-        environment, cold = self._acquire()
+        environment, cold = self._acquire(throttle=throttle)
         result = InvocationResult(request_id, cold_start=cold)
         started = time.monotonic()
         init_ms = 0.0
@@ -442,10 +472,14 @@ class FunctionRuntime:
                 with _INIT_SLOTS:
                     init_started = time.monotonic()
                     environment = self._start_environment()
-                    message = _next(
+                    message = self._next(
                         environment, max(INIT_TIMEOUT_SECONDS, self.spec.timeout_seconds)
                     )
                     init_ms = (time.monotonic() - init_started) * 1000
+                if "out_of_memory" in message:
+                    result.error = out_of_memory_error(request_id)
+                    _kill(environment)
+                    return result
                 if "init_error" in message or "ready" not in message:
                     result.error = message.get("init_error") or {
                         "errorType": "Runtime.ExitError",
@@ -474,8 +508,11 @@ class FunctionRuntime:
                 + "\n"
             )
             environment.to_worker.flush()
-            message = _next(environment, self.spec.timeout_seconds)
-            if "result" in message:
+            message = self._next(environment, self.spec.timeout_seconds)
+            if "out_of_memory" in message:
+                result.error = out_of_memory_error(request_id)
+                _kill(environment)
+            elif "result" in message:
                 result.payload = json.loads(message["result"])
             elif "error" in message:
                 result.error = message["error"]
@@ -533,12 +570,25 @@ class FunctionRuntime:
         for environment in idle:
             _kill(environment)
 
+    def _next(self, environment: _Environment, timeout: float) -> dict[str, Any]:
+        """The environment's next message; ``timeout`` or ``out_of_memory`` if none came.
 
-def _next(environment: _Environment, timeout: float) -> dict[str, Any]:
-    try:
-        return environment.messages.get(timeout=timeout)
-    except queue.Empty:
-        return {"timeout": True}
+        While it waits, the environment's resident memory is sampled against
+        ``MemorySize`` (:mod:`localstage._memory`).
+        """
+        deadline = time.monotonic() + timeout
+        limit = self.spec.memory_mb
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return {"timeout": True}
+            try:
+                return environment.messages.get(timeout=min(remaining, SAMPLE_SECONDS))
+            except queue.Empty:
+                pass
+            used = resident_mb(environment.process.pid)
+            if used is not None and used > limit:
+                return {"out_of_memory": True}
 
 
 def _kill(environment: _Environment) -> None:

@@ -298,6 +298,7 @@ class LocalStage:
             ),
             runtime=runtime,
             layer_dirs=self._layer_dirs(resource),
+            ephemeral_storage_mb=int((props.get("EphemeralStorage") or {}).get("Size", 512)),
         )
 
     def _layer_dirs(self, resource: Resource) -> tuple[Path, ...]:

@@ -97,16 +97,21 @@ def first_failed_index(
     """Where the retry of a batch starts after the function answered; None: all done.
 
     A function error fails the whole batch (0). With ``ReportBatchItemFailures`` the
-    lowest reported sequence number is the checkpoint; a report naming a sequence
-    number that is not in the batch, or an empty one, fails the whole batch.
+    lowest reported sequence number is the checkpoint; a response that is not an
+    object (``null`` is a success), a ``batchItemFailures`` that is not a list, or a
+    report naming a sequence number that is not in the batch, or an empty one, fails
+    the whole batch.
     """
     if errored:
         return 0
-    if not report_item_failures or not isinstance(payload, dict):
+    if not report_item_failures or payload is None:
         return None
-    failures = payload.get("batchItemFailures")
-    if not failures:
+    failures = payload.get("batchItemFailures") if isinstance(payload, dict) else None
+    if isinstance(payload, dict) and not failures:
         return None
+    if not isinstance(failures, list):
+        # Not a response Lambda can read: the whole batch failed.
+        return 0
     positions = {number: index for index, number in enumerate(sequence_numbers)}
     lowest: int | None = None
     for failure in failures:

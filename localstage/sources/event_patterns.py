@@ -174,7 +174,9 @@ def _match_value(matcher: Any, value: Any) -> bool:
         return _equal(matcher, value)
     ((operator, operand),) = matcher.items()
     if operator == "exists":
-        return operand is True
+        # EventBridge matches exists only against leaf values: an object (or an
+        # array of objects) under the key does not exist for it.
+        return operand is True and not isinstance(value, dict | list)
     if operator == "anything-but":
         return _anything_but(operand, value)
     if operator == "numeric":

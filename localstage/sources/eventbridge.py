@@ -21,7 +21,9 @@ syntax, :mod:`localstage.sources.event_patterns`), delivers to each target:
 - a delivery that fails (no permission, missing queue) goes to the target's
   ``DeadLetterConfig`` queue with EventBridge's ``RULE_ARN``, ``TARGET_ARN``,
   ``ERROR_CODE`` and ``ERROR_MESSAGE`` attributes. Such failures are permanent ones,
-  which EventBridge does not retry either; ``RetryPolicy`` is not applied.
+  which EventBridge does not retry either. A retriable failure (throttled, a server
+  error) is retried per the target's ``RetryPolicy`` with back-off in stage time
+  (:mod:`localstage.sources.target_retries`), then dead-lettered.
 
 Rules created at run time through the API (``PutRule`` + ``PutTargets``) are
 delivered the same way. A queue target's ``AWS::SQS::QueuePolicy`` must let
@@ -33,6 +35,7 @@ receive nothing.
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 from typing import TYPE_CHECKING, Any
@@ -42,6 +45,7 @@ from localstage.service_access import service_may_invoke, service_may_send
 from localstage.sources import EventSource, event_source, report_once
 from localstage.sources.event_patterns import matches
 from localstage.sources.event_patterns import parse as parse_pattern
+from localstage.sources.target_retries import RetryPolicy, retriable
 
 if TYPE_CHECKING:
     from localstage.deploy import Resource
@@ -56,9 +60,11 @@ _PATH_PART = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]")
 class DeliveryError(RuntimeError):
     """A target could not be given an event (EventBridge's error code and message)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, retriable: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        #: Whether EventBridge retries it (the target unavailable for now).
+        self.retriable = retriable
 
 
 @event_source()
@@ -231,9 +237,58 @@ class EventBridgeDelivery:
                     self._deliver_to(target, event, rule)
                     self.delivered += 1
                 except DeliveryError as error:
-                    self.failed += 1
-                    self._report(f"{rule['Name']} -> {target['Arn']}: {error.code} {error}")
-                    self._dead_letter(target, event, rule, error)
+                    if error.retriable:
+                        # Retries wait in stage time: never hold up the other targets.
+                        threading.Thread(
+                            target=self._retry,
+                            args=(target, event, rule, error),
+                            daemon=True,
+                            name="eventbridge-retry",
+                        ).start()
+                        continue
+                    self._failed(target, event, rule, error)
+
+    def _failed(
+        self,
+        target: dict[str, Any],
+        event: dict[str, Any],
+        rule: dict[str, Any],
+        error: DeliveryError,
+    ) -> None:
+        self.failed += 1
+        self._report(f"{rule['Name']} -> {target['Arn']}: {error.code} {error}")
+        self._dead_letter(target, event, rule, error)
+
+    def _retry(
+        self,
+        target: dict[str, Any],
+        event: dict[str, Any],
+        rule: dict[str, Any],
+        error: DeliveryError,
+    ) -> None:
+        """Retry a delivery per the target's RetryPolicy, then dead-letter it."""
+        policy = RetryPolicy.of(target)
+        rng = random.Random(f"{event.get('id')}|{target.get('Arn')}")
+        started = self.stage.clock.time()
+        retries = 0
+        while True:
+            delay = policy.next_delay(retries, self.stage.clock.time() - started, rng)
+            if delay is None:
+                self._failed(target, event, rule, error)
+                return
+            if not self.stage.clock.sleep(delay):
+                return  # the stage stopped
+            retries += 1
+            try:
+                self._deliver_to(target, event, rule)
+            except DeliveryError as again:
+                error = again
+                if not again.retriable:
+                    self._failed(target, event, rule, again)
+                    return
+                continue
+            self.delivered += 1
+            return
 
     def _deliver_to(
         self, target: dict[str, Any], event: dict[str, Any], rule: dict[str, Any]
@@ -310,7 +365,7 @@ class EventBridgeDelivery:
             operation(**request)
         except Exception as error:
             code = getattr(error, "response", {}).get("Error", {}).get("Code", "InternalError")
-            raise DeliveryError(str(code), str(error)) from error
+            raise DeliveryError(str(code), str(error), retriable=retriable(error)) from error
 
     def _queue_url(self, arn: str) -> str:
         try:

@@ -9,7 +9,10 @@ enabled one-time schedule once (looking it up again first: it may have been dele
   default). Handler code computes it in real time, so the wait from the schedule's
   creation (or last update) to its due time runs on the stage clock's speed: with
   ``--clock-speed 90`` a schedule due in 15 minutes fires 10 s after it was created.
-  ``FlexibleTimeWindow`` is treated as ``OFF`` (fires at the due time).
+  ``FlexibleTimeWindow`` ``OFF`` fires at the due time; ``FLEXIBLE`` fires at a
+  random point of the ``MaximumWindowInMinutes`` after it, as the Scheduler may (the
+  point is seeded by the schedule's ARN and last change, so a run can be repeated),
+  so a handler that assumes it runs at the scheduled time fails here too.
 - The target ``Input`` gets the context attributes substituted:
   ``<aws.scheduler.schedule-arn>``, ``<aws.scheduler.scheduled-time>`` (UTC, ``Z``),
   ``<aws.scheduler.execution-id>`` and ``<aws.scheduler.attempt-number>``.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import re
 import threading
 import time
@@ -89,6 +93,19 @@ def due_time(expression: str, timezone: str | None) -> datetime | None:
         return None
     local = datetime.fromisoformat(match.group("time")).replace(tzinfo=ZoneInfo(timezone or "UTC"))
     return local.astimezone(UTC)
+
+
+def flexible_window_offset(window: dict[str, Any] | None, seed: str) -> float:
+    """Seconds after its due time that a schedule with ``window`` fires.
+
+    ``OFF`` (or no window) is 0. ``FLEXIBLE`` is any point within
+    ``MaximumWindowInMinutes`` after the due time: a random one, seeded by ``seed``
+    (the same schedule version always gets the same point).
+    """
+    if not window or window.get("Mode") != "FLEXIBLE":
+        return 0.0
+    minutes = float(window.get("MaximumWindowInMinutes") or 0)
+    return random.Random(seed).uniform(0.0, minutes * 60.0)
 
 
 def substitute(text: str, *, arn: str, scheduled: datetime, execution_id: str, attempt: int) -> str:
@@ -207,7 +224,10 @@ class SchedulerSource:
             )
             return
         anchor = modified.timestamp() if isinstance(modified, datetime) else time.time()
-        delay = max(0.0, due.timestamp() - anchor)
+        offset = flexible_window_offset(
+            definition.get("FlexibleTimeWindow"), f"{summary['Arn']}|{modified}"
+        )
+        delay = max(0.0, due.timestamp() + offset - anchor)
         self._pending[summary["Arn"]] = PendingSchedule(
             arn=summary["Arn"],
             name=summary["Name"],

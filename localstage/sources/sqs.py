@@ -54,16 +54,22 @@ def failed_message_ids(
 
     A function error keeps the whole batch. Without ``ReportBatchItemFailures`` a
     success deletes it all; with it, only the reported ``itemIdentifier``s stay, and a
-    report naming an unknown or empty id fails the whole batch, as on AWS.
+    response that is not an object (``null`` is a success), a ``batchItemFailures``
+    that is not a list, or a report naming an unknown, null or empty id fails the
+    whole batch, as on AWS.
     """
     every = set(message_ids)
     if errored:
         return every
-    if not report_item_failures or not isinstance(payload, dict):
+    if not report_item_failures or payload is None:
         return set()
-    failures = payload.get("batchItemFailures")
-    if not failures:
+    failures = payload.get("batchItemFailures") if isinstance(payload, dict) else None
+    if isinstance(payload, dict) and not failures:
         return set()
+    if not isinstance(failures, list):
+        # Not a response Lambda can read (a string, a list, a non-list report): the
+        # whole batch failed, as AWS documents for an invalid response.
+        return every
     reported: set[str] = set()
     for failure in failures:
         identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None

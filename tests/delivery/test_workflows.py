@@ -118,6 +118,25 @@ def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
         assert [u for u in uses if not PINNED.match(u.strip())] == [], name
 
 
+UNIT_TESTS_ON_314 = (
+    'make install VENV=.venv-3.14 PYTHON="$PYTHON314"\n.venv-3.14/bin/pytest tests/unit\n'
+)
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "main.yml"])
+def test_the_unit_tests_also_run_on_lambda_s_python_3_14(name: str) -> None:
+    """localstage runs handlers on the machine's Python 3.11, Lambda on 3.14: CI runs
+    the unit tests on 3.14 too, in a virtualenv made with that Python by make install."""
+    steps = _steps(_load(name), "test")
+    [setup] = [s for s in steps if s.get("id") == "python314"]
+    assert "actions/setup-python@" in setup["uses"]
+    assert setup["with"]["python-version"] == "3.14"
+    [unit] = [s for s in steps if s.get("run") == UNIT_TESTS_ON_314]
+    assert unit["env"]["PYTHON314"] == "${{ steps.python314.outputs.python-path }}"
+    # Last, so that the steps before it keep the workflow's Python as python3
+    assert steps.index(setup) < steps.index(unit) == len(steps) - 1
+
+
 def test_pull_requests_deploy_their_own_stage_with_oidc_and_destroy_it() -> None:
     workflow = _load("pull-request.yml")
     jobs = workflow["jobs"]
@@ -141,6 +160,8 @@ def test_pull_requests_deploy_their_own_stage_with_oidc_and_destroy_it() -> None
         ".venv/bin/pytest tests/unit tests/infra tests/delivery tests/localstage",
         ".venv/bin/pytest tests/e2e",
         'make synth STAGE="$STAGE"',
+        "",  # Python 3.14, for the unit tests below
+        UNIT_TESTS_ON_314,
     ]
 
     # Then the stage, with credentials from OIDC only, and the e2e suite against it

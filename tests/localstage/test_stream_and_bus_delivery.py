@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from botocore.exceptions import ClientError
 
+from localstage.sources.eventbridge import EventBridgeDelivery
 from localstage.stage import LocalStage
 from tests.localstage.tiny import function_resource, role_resource, write_assembly
 
@@ -524,3 +526,113 @@ def test_a_queue_target_needs_a_queue_policy_for_its_rule(stage: LocalStage) -> 
     assert attributes["ERROR_CODE"] == "AccessDenied"
     assert json.loads(dead["Body"])["detail"] == {"id": "sneaky"}
     assert _messages(stage, "GuardedQueueUrl") == []
+
+
+class _UnavailableQueue:
+    """An SQS client whose sends to one queue are throttled ``failures`` times."""
+
+    def __init__(self, real: Any, queue_url: str, failures: int) -> None:
+        self.real = real
+        self.queue_url = queue_url
+        self.failures = failures
+        self.attempts = 0
+
+    def send_message(self, **request: Any) -> Any:
+        if request["QueueUrl"] == self.queue_url:
+            self.attempts += 1
+            if self.attempts <= self.failures:
+                throttled: Any = {
+                    "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                }
+                raise ClientError(throttled, "SendMessage")
+        return self.real.send_message(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize(("failures", "delivered"), [(2, True), (10, False)])
+def test_a_retriable_target_failure_is_retried_per_its_retry_policy_then_dead_lettered(
+    stage: LocalStage, failures: int, delivered: bool
+) -> None:
+    """When a target is unavailable (a retriable error such as throttling), EventBridge
+    retries the delivery with back-off until the target's RetryPolicy
+    (MaximumRetryAttempts, MaximumEventAgeInSeconds) is spent, then sends the event to
+    the target's dead-letter queue; missing permissions or resources are not retried.
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+    """
+    sqs = stage.cloud.client("sqs")
+    events = stage.cloud.client("events")
+    name = f"retried-{failures}"
+    target_url = sqs.create_queue(QueueName=f"{name}-target")["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    arn = {
+        url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for url in (target_url, dlq_url)
+    }
+    rule_arn = events.put_rule(
+        Name=name, EventBusName="tiny-bus", EventPattern=json.dumps({"detail-type": [name]})
+    )["RuleArn"]
+    for url in (target_url, dlq_url):  # EventBridge may send to both (queue policies)
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": arn[url],
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    events.put_targets(
+        Rule=name,
+        EventBusName="tiny-bus",
+        Targets=[
+            {
+                "Id": "queue",
+                "Arn": arn[target_url],
+                "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},
+                "DeadLetterConfig": {"Arn": arn[dlq_url]},
+            }
+        ],
+    )
+    # GIVEN a target queue that throttles the first `failures` sends
+    delivery = next(s for s in stage.sources if isinstance(s, EventBridgeDelivery))
+    real = delivery._sqs
+    flaky = _UnavailableQueue(real, target_url, failures)
+    delivery._sqs = flaky
+    try:
+        # WHEN an event matches its rule
+        _put_event(stage, DetailType=name, Detail=json.dumps({"n": failures}))
+        _wait(
+            "the event in the target or its DLQ",
+            lambda: (
+                sqs.get_queue_attributes(
+                    QueueUrl=target_url if delivered else dlq_url,
+                    AttributeNames=["ApproximateNumberOfMessages"],
+                )["Attributes"]["ApproximateNumberOfMessages"]
+                != "0"
+            ),
+        )
+    finally:
+        delivery._sqs = real
+
+    # THEN 2 throttles are retried into a delivery; 10 use up the 3 retries (4 attempts)
+    # and the event is dead-lettered with the error
+    if delivered:
+        assert flaky.attempts == 3
+        [message] = sqs.receive_message(QueueUrl=target_url)["Messages"]
+        assert json.loads(message["Body"])["detail"] == {"n": failures}
+        assert "Messages" not in sqs.receive_message(QueueUrl=dlq_url)
+    else:
+        assert flaky.attempts == 4
+        [dead] = sqs.receive_message(QueueUrl=dlq_url, MessageAttributeNames=["All"])["Messages"]
+        assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "ThrottlingException"
+        assert "Messages" not in sqs.receive_message(QueueUrl=target_url)

@@ -12,10 +12,13 @@ ASSET = "0123456789abcdef"
 HANDLER = """
 import json
 import os
+import time
 
 import boto3
+from botocore.config import Config
 
-lambda_client = boto3.client("lambda")
+# No SDK retries: a throttled Invoke must come back as the 429 it got.
+lambda_client = boto3.client("lambda", config=Config(retries={"total_max_attempts": 1}))
 sqs = boto3.client("sqs")
 
 
@@ -58,6 +61,26 @@ def chain(event, context):
             Payload=json.dumps({**event, "hop": hop + 1}),
         )
     return hop
+
+
+def limited(event, context):
+    # Does what the event asks and reports what happened (test_limits.py).
+    action = event["action"]
+    try:
+        if action == "sleep":
+            time.sleep(event["seconds"])
+        elif action == "allocate":
+            block = b"x" * (event["mb"] * 1024 * 1024)  # touched: resident
+            time.sleep(0.5)
+            return len(block)
+        elif action == "write":
+            with open(event["path"], "wb") as file:
+                file.seek(event.get("offset", 0))
+                file.write(b"x")
+            os.remove(event["path"])
+        return {"ok": True}
+    except OSError as error:
+        return {"ok": False, "errno": error.errno, "error": str(error)}
 
 
 def record(event, context):
@@ -164,7 +187,16 @@ TEMPLATE: dict[str, Any] = {
         "Succeeding": _function("app.echo", "FailingRole"),
         "Aging": _function("app.fail", "FailingRole"),
         "Expired": _queue(),
-        **_policy("CallerPolicy", "CallerRole", [("lambda:InvokeFunction", ["Echo", "Failing"])]),
+        # Defaults: 128 MB memory, 512 MB ephemeral storage.
+        "Limited": _function("app.limited", "BasicRole"),
+        "Reserved": _function(
+            "app.limited", "BasicRole", extra={"ReservedConcurrentExecutions": 1}
+        ),
+        **_policy(
+            "CallerPolicy",
+            "CallerRole",
+            [("lambda:InvokeFunction", ["Echo", "Failing", "Reserved"])],
+        ),
         **_policy(
             "FailingPolicy",
             "FailingRole",
