@@ -38,7 +38,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         relative = Path(str(item.path)).resolve().relative_to(_TESTS_DIR)
         suite = relative.parts[0]
         if suite in _SUITES_ON_ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(name=suite))
+            # Each delivery mode of the e2e suite boots its own stage: a group of its own,
+            # so the two runs can go to different workers.
+            callspec = getattr(item, "callspec", None)
+            mode = callspec.params.get("delivery") if callspec is not None else None
+            item.add_marker(pytest.mark.xdist_group(name=f"{suite}-{mode}" if mode else suite))
         elif suite in _SUITES_GROUPED_BY_FILE:
             item.add_marker(pytest.mark.xdist_group(name=relative.as_posix()))
 
