@@ -16,13 +16,45 @@ from typing import Any
 
 import pytest
 
-from localstage.delivery import DUPLICATE, ONCE
+from localstage.delivery import (
+    DELIVERY_VARIABLE,
+    DUPLICATE,
+    MAX_REDELIVERY_DELAY_SECONDS,
+    ONCE,
+    DeliveryPolicy,
+)
 from localstage.invoke import lambda_service
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
 from tests.localstage import tiny_async
 from tests.localstage.test_scheduler import _create
 from tests.localstage.tiny import write_assembly
+
+
+def test_the_mode_comes_from_the_argument_then_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(DELIVERY_VARIABLE, "duplicate")
+    assert DeliveryPolicy.resolve().copies == 2
+    assert DeliveryPolicy.resolve(ONCE).copies == 1
+    monkeypatch.delenv(DELIVERY_VARIABLE)
+    assert DeliveryPolicy.resolve().mode == ONCE
+    with pytest.raises(ValueError, match="delivery mode must be one of"):
+        DeliveryPolicy.resolve("twice")
+
+
+def test_only_the_duplicate_mode_delays_and_shuffles() -> None:
+    once, duplicate = DeliveryPolicy(ONCE), DeliveryPolicy(DUPLICATE, seed=7)
+    items = list(range(20))
+    assert (once.redelivery_delays(), once.jitter(), once.unordered(items)) == (
+        [],
+        0.0,
+        items,
+    )
+    [delay] = duplicate.redelivery_delays()
+    assert 0 <= delay <= MAX_REDELIVERY_DELAY_SECONDS
+    assert sorted(duplicate.unordered(items)) == items
+    assert duplicate.unordered(items) != items
 
 
 @pytest.fixture(scope="module", params=[ONCE, DUPLICATE])
@@ -68,8 +100,8 @@ def _drain(stage: LocalStage, logical_id: str, count: int, settle: float = 1.0) 
 
 def test_an_async_event_and_its_destination_run_once_per_copy(stage: LocalStage) -> None:
     """Lambda may run an asynchronous event more than once ("Occasionally, your function
-    may receive the same event multiple times, even if no error occurs",
-    https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html and
+    may receive the same event multiple times, even if no error occurs":
+    https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html,
     https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html); each run is an
     invocation of its own, so its on-success destination also gets a record per run."""
     # GIVEN a function with an on-success queue
@@ -86,12 +118,11 @@ def test_an_async_event_and_its_destination_run_once_per_copy(stage: LocalStage)
 
 
 def test_each_s3_notification_is_delivered_once_per_copy_in_any_order(stage: LocalStage) -> None:
-    """S3 delivers notifications at least once and not in order ("Amazon S3 event
-    notifications are designed to be delivered at least once. Typically, event
-    notifications are delivered in seconds"; order is not guaranteed, the ``sequencer``
-    orders the events of one key:
-    https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventNotifications.html,
-    https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html)."""
+    """S3 notifications are at least once and unordered: "Amazon S3 event notifications
+    are designed to be delivered at least once"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventNotifications.html);
+    the order of one key's events is recovered from the record's ``sequencer``, not from
+    arrival (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html)."""
     # GIVEN a bucket notifying Recorder of ObjectCreated under in/ ending .txt
     target = LocalTarget(stage)
     bucket = target.output("test-Tiny", "BucketName")
@@ -111,11 +142,13 @@ def test_each_s3_notification_is_delivered_once_per_copy_in_any_order(stage: Loc
 
 
 def test_a_schedule_invokes_its_target_once_per_copy(stage: LocalStage) -> None:
-    """The Scheduler invokes a target at least once: a target "might receive the same
-    event more than once", so targets should be idempotent
-    (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets.html;
-    Lambda, its target here, adds its own at-least-once on top:
-    https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html)."""
+    """The Scheduler retries a target per its retry policy
+    (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule.html) and
+    invokes a Lambda target asynchronously, which Lambda may run more than once
+    ("Occasionally, your function may receive the same event multiple times, even if no
+    error occurs": https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). No
+    exactly-once promise for the Scheduler was found in its guide: its targets must be
+    idempotent, and the mode invokes the target twice with the same execution id."""
     # GIVEN a one-time schedule a minute ahead (1 s at 60x), deleted after completion
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
     arn = _create(stage, "twice", at=due, function="Recorder", delete=True)

@@ -89,12 +89,13 @@ def _settled_counts(stage: LocalStage, keys: list[str], expected: int) -> dict[s
 
 
 def test_a_stream_batch_is_delivered_again_and_a_shard_stays_in_order(stage: LocalStage) -> None:
-    """Lambda reads a shard in order and processes each record at least once: a batch may
-    run again (retries of a whole batch), but records of a shard are never reordered
-    ("Lambda processes ... records in order", per shard/partition key:
-    https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html; stream records appear
-    "in the same sequence as the actual modifications":
-    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html)."""
+    """ "Lambda event source mappings process each event at least once, and duplicate
+    processing of records can occur"
+    (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html),
+    e.g. a batch run again; but "for each item that is modified in a DynamoDB table, the
+    stream records appear in the same sequence as the actual modifications to the item"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html) and
+    Lambda reads a shard in order, so a duplicate never reorders a shard."""
     copies = stage.delivery.copies
     dynamodb = stage.cloud.client("dynamodb")
     keys = [f"seq-{index:02d}" for index in range(15)]
@@ -121,10 +122,12 @@ def test_a_stream_batch_is_delivered_again_and_a_shard_stays_in_order(stage: Loc
 
 
 def test_each_rule_target_gets_every_event_once_per_copy_in_any_order(stage: LocalStage) -> None:
-    """EventBridge delivers to targets at least once and in no promised order ("events
-    might be delivered more than once ... and not in the order they were sent": targets
-    should be idempotent, https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html,
-    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-troubleshooting.html)."""
+    """EventBridge retries a target delivery it does not see succeed
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html),
+    so a target can get an event twice; rules and targets promise no order (order and
+    deduplication exist only for the new Custom Event Bus's FIFO subscribers and
+    publish-time deduplication; "an unordered subscriber delivers events in parallel":
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-custom-bus-ordering.html)."""
     copies = stage.delivery.copies
     amounts = list(range(11, 17))
 
