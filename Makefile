@@ -63,11 +63,14 @@ e2e: install
 # printed whole when it ends. Two pytest workers: tests/conftest.py keeps the infra suite
 # (one synth of two stages) and the e2e suite (stage `local`, synthesized through the
 # CDK CLI as `make synth` does, cdk-nag included, and booted once) on one worker each.
+# The e2e suite runs twice, each time on a stage of its own (its own xdist group): once as
+# localstage delivers by default, once with every event of every source delivered twice
+# (--delivery duplicate), so a handler that is not idempotent fails here, not in AWS.
 test: install
 	$(MAKE) --no-print-directory -j 2 --output-sync=target lint test-suites
 
 test-suites: install
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup --delivery once --delivery duplicate
 
 demo: install
 	$(BIN)/python -m localstage demo

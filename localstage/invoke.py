@@ -41,7 +41,7 @@ import urllib.parse
 import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -402,8 +402,17 @@ class LambdaService:
         parent_lineage: Lineage | None = None,
         trace_root: str | None = None,
         request_id: str | None = None,
+        duplicates: bool = True,
+        delay: float = 0.0,
     ) -> str:
-        """Queue an asynchronous invocation; answers its request id at once."""
+        """Queue an asynchronous invocation; answers its request id at once.
+
+        In ``duplicate`` delivery mode the event runs twice (same request id, each copy
+        with its own retries and destinations), as Lambda may run an asynchronous event
+        more than once. Sources that already deliver each event twice themselves (S3,
+        EventBridge, the Scheduler) pass ``duplicates=False`` and a ``delay`` (stage
+        seconds) for their second copy.
+        """
         lineage = dict(parent_lineage or {})
         key = function_hash(function.spec.arn)
         lineage[key] = lineage.get(key, 0) + 1
@@ -419,7 +428,12 @@ class LambdaService:
             self.events[event.request_id] = event
             if len(self.events) > MAX_REMEMBERED_EVENTS:
                 del self.events[next(iter(self.events))]
-        self._schedule(event, self.stage.clock.time())
+        now = self.stage.clock.time()
+        self._schedule(event, now + delay)
+        if duplicates:
+            # ``events`` keeps the first copy: tests read one outcome per request id.
+            for extra in self.stage.delivery.redelivery_delays():
+                self._schedule(replace(event, lineage=dict(lineage)), now + delay + extra)
         return event.request_id
 
     def invoke_sync(
@@ -577,7 +591,8 @@ class LambdaService:
                     f"lambda:InvokeFunction on resource: {destination}"
                 )
             # localstage starts a new chain here: no lineage is carried through destinations.
-            self.invoke_async(target, record)
+            # Each copy of a duplicated event already sends its own record.
+            self.invoke_async(target, record, duplicates=False)
         elif service == "events":
             result = self.stage.cloud.client("events", credentials).put_events(
                 Entries=[

@@ -16,6 +16,7 @@ from localstage.apigateway import ApiGatewayServer, rest_apis
 from localstage.assembly import DEFAULT_STAGE, DEFAULT_WORKDIR, Assembly, load, synthesize
 from localstage.clock import Clock
 from localstage.cloud import Credentials, MotoCloud
+from localstage.delivery import DeliveryPolicy
 from localstage.deploy import DeployError, Deployment, Resource
 from localstage.logs import LogSink
 from localstage.request_counts import RequestCount
@@ -44,6 +45,10 @@ class LocalStage:
     strict:
         Refuse to boot when an event source cannot be emulated (otherwise it is
         listed in ``warnings`` and its function never runs from it).
+    delivery:
+        ``once`` (each event delivered once) or ``duplicate`` (every source delivers
+        every event twice, out of order where AWS allows; see :mod:`localstage.delivery`).
+        None reads ``$LOCALSTAGE_DELIVERY``.
 
     Examples
     --------
@@ -60,6 +65,7 @@ class LocalStage:
         clock_speed: float = 1.0,
         console_logs: bool = False,
         strict: bool = False,
+        delivery: str | None = None,
     ) -> None:
         self.stage_name = stage_name
         self.assembly_dir = assembly_dir
@@ -79,6 +85,8 @@ class LocalStage:
         #: What the stage could not emulate (see ``strict``).
         self.warnings: list[str] = []
         self.strict = strict
+        #: How many times sources deliver each event; read by every source.
+        self.delivery = DeliveryPolicy.resolve(delivery)
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -369,6 +377,8 @@ class LocalStage:
         """What runs where: API URLs, functions, sources, resources and skipped types."""
         deployment = self.deployment
         lines = [f"stage {self.stage_name}: {len(deployment.stacks)} stacks"]
+        if self.delivery.duplicates:
+            lines.append("  delivery: duplicate (every event of every source delivered twice)")
         for gateway in self.gateways:
             lines.append(
                 f"  API {gateway.api.stack_name}/{gateway.api.name}: {gateway.url}"

@@ -23,8 +23,13 @@ ASSEMBLY_VARIABLE = "LOCALSTAGE_ASSEMBLY"
 
 
 @contextmanager
-def booted_stage(workdir: Path, assembly_dir: Path | None = None) -> Iterator[LocalStage]:
+def booted_stage(
+    workdir: Path, assembly_dir: Path | None = None, *, delivery: str | None = None
+) -> Iterator[LocalStage]:
     """Stage ``local`` booted in ``workdir``, stopped on exit.
+
+    ``delivery`` is the stage's delivery mode (``once``, ``duplicate``; None reads
+    ``$LOCALSTAGE_DELIVERY``, see :mod:`localstage.delivery`).
 
     ``assembly_dir`` (or ``$LOCALSTAGE_ASSEMBLY``) is an already synthesized stage
     ``local``; without one the stage synthesizes into ``workdir``. The function logs
@@ -36,6 +41,7 @@ def booted_stage(workdir: Path, assembly_dir: Path | None = None) -> Iterator[Lo
         workdir=workdir,
         assembly_dir=Path(assembly) if assembly else None,
         clock_speed=TEST_CLOCK_SPEED,
+        delivery=delivery,
     )
     try:
         with stage:

@@ -1,13 +1,16 @@
 """Test-session wiring shared by every suite.
 
 `make test` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``). The infra
-tests synthesize the app once and the e2e tests boot stage ``local`` once, so each of
-those suites stays together on one worker. A localstage or delivery test file starts
-its own tiny stages or moto server (package-scoped, cheap), so each file is a group of
-its own and the files fill in around the two long suites. Handler tests spread freely.
+tests synthesize the app once and the e2e tests boot stage ``local`` once per delivery
+mode (``--delivery once --delivery duplicate``: ``e2e-once`` and ``e2e-duplicate``), so
+each of those suites (each mode) stays together on one worker. A localstage or delivery
+test file starts its own tiny stages or moto server (package-scoped, cheap), so each
+file is a group of its own and the files fill in around the long suites. Handler tests
+spread freely.
 
-The e2e options (``--target local|aws``, ``--stage``, ``--wait-scale``) are registered
-here: pytest takes ``pytest_addoption`` only from the rootdir's and initial conftests.
+The e2e options (``--target local|aws``, ``--stage``, ``--delivery``, ``--wait-scale``)
+are registered here: pytest takes ``pytest_addoption`` only from the rootdir's and
+initial conftests.
 """
 
 from __future__ import annotations
@@ -38,7 +41,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         relative = Path(str(item.path)).resolve().relative_to(_TESTS_DIR)
         suite = relative.parts[0]
         if suite in _SUITES_ON_ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(name=suite))
+            # Each delivery mode of the e2e suite boots its own stage: a group of its own,
+            # so the two runs can go to different workers.
+            callspec = getattr(item, "callspec", None)
+            mode = callspec.params.get("delivery") if callspec is not None else None
+            item.add_marker(pytest.mark.xdist_group(name=f"{suite}-{mode}" if mode else suite))
         elif suite in _SUITES_GROUPED_BY_FILE:
             item.add_marker(pytest.mark.xdist_group(name=relative.as_posix()))
 

@@ -307,6 +307,9 @@ class DynamoDBStreamMapping:
         invokes = 0
         last_result: InvocationResult | None = None
         window_started: float | None = None
+        # Duplicate delivery mode: the size of a batch that succeeded and is delivered
+        # once more before the checkpoint moves (None: no replay due).
+        replay: int | None = None
         idle = IDLE_POLL_SECONDS[0]
         while not self._stop.is_set():
             try:
@@ -333,12 +336,13 @@ class DynamoDBStreamMapping:
                 idle = min(idle * 2, IDLE_POLL_SECONDS[1])
                 continue
             idle = IDLE_POLL_SECONDS[0]
-            limit = planned_sizes[0] if planned_sizes else self.batch_size
+            limit = replay or (planned_sizes[0] if planned_sizes else self.batch_size)
             if window_started is None:
                 window_started = clock.time()
             if (
                 len(pending) < limit
                 and failing_head is None
+                and replay is None
                 and clock.time() < window_started + self.batching_window
             ):
                 self._stop.wait(0.05)
@@ -357,6 +361,7 @@ class DynamoDBStreamMapping:
                 )
                 pending = pending[expired:]
                 planned_sizes.clear()
+                replay = None
                 failing_head, attempts, invokes, last_result = None, 0, 0, None
                 continue
 
@@ -377,6 +382,12 @@ class DynamoDBStreamMapping:
                 report_item_failures=self.report_item_failures,
             )
             if failed_at is None:
+                if self.stage.delivery.duplicates and replay is None:
+                    # As when Lambda retries a batch it already ran: the same records
+                    # again, in order, before any later one (order per shard is kept).
+                    replay = len(batch)
+                    continue
+                replay = None
                 pending = pending[len(batch) :]
                 if planned_sizes:
                     planned_sizes.pop(0)
@@ -387,9 +398,13 @@ class DynamoDBStreamMapping:
             # Records before the checkpoint are done.
             pending = pending[failed_at:]
             remaining = len(batch) - failed_at
+            if replay is not None:
+                # A failed replay is retried like any batch: its records ran once already.
+                replay = remaining
             if failed_at > 0 and planned_sizes:
                 planned_sizes[0] = remaining
             if result.error is not None and self.bisect and remaining > 1:
+                replay = None
                 # Split in two; a split is not a retry.
                 half = remaining // 2
                 planned_sizes[:1] = [half, remaining - half]
@@ -408,6 +423,7 @@ class DynamoDBStreamMapping:
                     last_result,
                 )
                 pending = pending[remaining:]
+                replay = None
                 if planned_sizes:
                     planned_sizes.pop(0)
                 failing_head, attempts, invokes, last_result = None, 0, 0, None

@@ -205,7 +205,10 @@ class EventBridgeDelivery:
         )
 
     def _deliver_all(self, entries: list[dict[str, Any]]) -> None:
-        for entry in entries:
+        # EventBridge delivers at least once, in no promised order: in duplicate mode
+        # every event of a read is delivered twice, each pass shuffled.
+        delivery = self.stage.delivery
+        for entry in [e for _ in range(delivery.copies) for e in delivery.unordered(entries)]:
             try:
                 self.deliver(entry["bus"], entry["event"])
             except Exception as error:
@@ -352,7 +355,10 @@ class EventBridgeDelivery:
             payload: Any = json.loads(body)
         except ValueError:
             payload = body
-        lambda_service(self.stage).invoke_async(function, payload)
+        # Each copy of the event is its own delivery: Lambda adds none of its own.
+        lambda_service(self.stage).invoke_async(
+            function, payload, duplicates=False, delay=self.stage.delivery.jitter()
+        )
 
     def _may_invoke(self, function_arn: str, function_name: str, rule_arn: str) -> bool:
         # The function's resource policy, as EventBridge calls it for this rule.

@@ -199,7 +199,9 @@ class S3NotificationSource:
         )
 
     def _deliver_all(self, entries: list[dict[str, Any]]) -> None:
-        for entry in entries:
+        # S3 does not promise order: in duplicate mode the events of a read go out
+        # shuffled, each twice (see ``deliver``).
+        for entry in self.stage.delivery.unordered(entries):
             try:
                 self.deliver(entry)
             except Exception as error:
@@ -229,7 +231,14 @@ class S3NotificationSource:
             )
             if entry.get("sequencer"):
                 record["s3"]["object"]["sequencer"] = entry["sequencer"]
-            lambda_service(self.stage).invoke_async(rule.function, {"Records": [record]})
+            service = lambda_service(self.stage)
+            # S3 sends a duplicate as a notification of its own: a new invocation, due
+            # a random while later, so behind events of later writes.
+            service.invoke_async(rule.function, {"Records": [record]}, duplicates=False)
+            for delay in self.stage.delivery.redelivery_delays():
+                service.invoke_async(
+                    rule.function, {"Records": [record]}, duplicates=False, delay=delay
+                )
             delivered += 1
         self.delivered += delivered
         return delivered

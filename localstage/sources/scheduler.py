@@ -315,7 +315,12 @@ class SchedulerSource:
             event: Any = json.loads(payload)
         except ValueError:
             event = payload
-        return service.invoke_async(function, event)
+        # The Scheduler invokes its targets at least once: in duplicate mode the target
+        # gets a second invocation (same input, same execution id) a while later.
+        request_id = service.invoke_async(function, event, duplicates=False)
+        for delay in self.stage.delivery.redelivery_delays():
+            service.invoke_async(function, event, duplicates=False, delay=delay)
+        return request_id
 
     def _dead_letter(
         self,

@@ -119,6 +119,11 @@ class SqsEventSourceMapping:
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.last_error: str | None = None
+        #: Duplicate delivery mode: ids of the copies this mapping sent (never copied).
+        self._copies: set[str] = set()
+        # Held from sending copies until their ids are noted: another batch may receive
+        # a copy at once, and must know it for one.
+        self._copies_lock = threading.Lock()
 
     def start(self) -> None:
         if not self.enabled:
@@ -172,6 +177,8 @@ class SqsEventSourceMapping:
     def _process(self, messages: list[dict[str, Any]]) -> None:
         try:
             self.batches += 1
+            if self.stage.delivery.duplicates:
+                self._send_copies(messages)
             event = {"Records": [sqs_record(message, self.queue_arn) for message in messages]}
             result = self.function.invoke(event)
             failed = failed_message_ids(
@@ -189,6 +196,37 @@ class SqsEventSourceMapping:
             self._report(f"batch handling failed: {error}")
         finally:
             self._slots.release()
+
+    def _send_copies(self, messages: list[dict[str, Any]]) -> None:
+        """Duplicate delivery mode: queue a copy of each message received for the first
+        time (not of copies). A standard queue delivers at least once and in no promised
+        order: the copy comes in a later batch, maybe while the original is processed.
+        FIFO queues are left alone (exactly-once processing within their deduplication
+        window)."""
+        if self.queue_arn.endswith(".fifo"):
+            return
+        with self._copies_lock:
+            self._copy_originals(messages)
+
+    def _copy_originals(self, messages: list[dict[str, Any]]) -> None:
+        originals = []
+        for message in messages:
+            if message["MessageId"] in self._copies:
+                self._copies.discard(message["MessageId"])
+            elif (message.get("Attributes") or {}).get("ApproximateReceiveCount") == "1":
+                originals.append(message)
+        for start in range(0, len(originals), 10):
+            chunk = originals[start : start + 10]
+            entries: list[dict[str, Any]] = []
+            for index, message in enumerate(chunk):
+                entry: dict[str, Any] = {"Id": str(index), "MessageBody": message["Body"]}
+                if message.get("MessageAttributes"):
+                    entry["MessageAttributes"] = message["MessageAttributes"]
+                entries.append(entry)
+            sent = self._admin_sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            self._copies.update(item["MessageId"] for item in sent.get("Successful", []))
+            if sent.get("Failed"):
+                self._report(f"copying messages failed: {sent['Failed']}")
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), 10):

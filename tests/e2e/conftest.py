@@ -41,11 +41,26 @@ def local_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return assembly
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With ``--delivery`` (``make test`` gives both modes) every test runs once per mode,
+    each mode on a stage of its own: ``test_x[once]``, ``test_x[duplicate]``."""
+    modes = metafunc.config.getoption("delivery")
+    if modes and "delivery" in metafunc.fixturenames:
+        metafunc.parametrize("delivery", list(dict.fromkeys(modes)), indirect=True, scope="package")
+
+
+@pytest.fixture(scope="package")
+def delivery(request: pytest.FixtureRequest) -> str | None:
+    """The stage's delivery mode: ``--delivery``'s, or None (``$LOCALSTAGE_DELIVERY``)."""
+    return getattr(request, "param", None)
+
+
 @pytest.fixture(scope="package")
 def target(
     pytestconfig: pytest.Config,
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
+    delivery: str | None,
 ) -> Iterator[Target]:
     deployed = pytestconfig.stash[DEPLOYED_TARGET]
     if deployed is not None:
@@ -57,5 +72,6 @@ def target(
         return
     # Synthesized only for a local run: a deployed stage needs no assembly.
     assembly: Path = request.getfixturevalue("local_assembly")
-    with booted_stage(tmp_path_factory.mktemp("localstage"), assembly) as stage:
+    workdir = tmp_path_factory.mktemp(f"localstage-{delivery}" if delivery else "localstage")
+    with booted_stage(workdir, assembly, delivery=delivery) as stage:
         yield LocalTarget(stage)

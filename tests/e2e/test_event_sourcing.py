@@ -222,16 +222,23 @@ def test_concurrent_withdrawals_never_overdraw(target: Target, account: str) -> 
     assert [event["balance"] for event in events[2:]] == list(range(90, -1, -10))
 
 
+def _identities(copies: list[dict[str, Any]]) -> int:
+    """How many different events ``copies`` are (detail and time: what a consumer sees)."""
+    return len({json.dumps([e["detail"], e["time"]], sort_keys=True) for e in copies})
+
+
 def test_domain_events_reach_the_bus_once_per_version(target: Target, bus_queue: str) -> None:
     # WHEN an account is opened (after the bus is observed), credited and debited
     account = _opened(target)
     assert _command(target, account, "credit", 300).status == 200
     assert _command(target, account, "withdraw", 120).status == 200
 
-    # THEN the bus carried one domain event per version, as the publisher shapes them
+    # THEN the bus carried one domain event per version, as the publisher shapes them:
+    # streams and EventBridge deliver at least once, so a version may arrive more than
+    # once, but every copy is the same event (a consumer keyed on event_id counts one)
     seen = collect_domain_events(target, bus_queue, account, 3)
     events = [seen[(account, version)] for version in (1, 2, 3)]
-    assert [len(copies) for copies in events] == [1, 1, 1]
+    assert [_identities(copies) for copies in events] == [1, 1, 1]
     assert [copies[0]["detail-type"] for copies in events] == list(DOMAIN_EVENT_TYPES)
     withdrawn = events[2][0]
     assert withdrawn["source"] == f"{cdk_json_context()['app_name']}.accounts"
@@ -275,10 +282,10 @@ def test_a_duplicate_stream_delivery_publishes_nothing_counted_twice(
     assert result == {"batchItemFailures": []}
     again = collect_domain_events(target, bus_queue, account, 1)[(account, 1)]
     everything = first + again
-    assert len(everything) == 2
+    # (at least two: in localstage's duplicate delivery mode each one arrives twice)
+    assert len(everything) >= 2
     assert len({(e["detail"]["account_id"], e["detail"]["version"]) for e in everything}) == 1
-    assert everything[0]["detail"] == everything[1]["detail"]
-    assert everything[0]["time"] == everything[1]["time"]
+    assert _identities(everything) == 1
 
 
 def test_a_poison_stream_record_is_set_aside_and_the_rest_is_published(

@@ -209,7 +209,8 @@ def test_a_poison_subtask_lands_in_the_dlq_and_the_job_reports_it(target: Target
         "the poison subtask in the DLQ", poison_dead_lettered, timeout=DEAD_LETTER_TIMEOUT
     )
     ours = [message for message in dead if message.get("job_id") == job_id]
-    assert [message["index"] for message in ours] == [4]
+    # (a set: SQS delivers at least once, so a copy of the poison may be there too)
+    assert {message["index"] for message in ours} == {4}
 
 
 def test_every_message_delivered_twice_changes_neither_counter_nor_aggregate(

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 #: The deployed target of this run, or None for the local stage.
 DEPLOYED_TARGET = pytest.StashKey["DeployedTarget | None"]()
 TARGETS = ("local", "aws")
+#: localstage's delivery modes (:mod:`localstage.delivery`), without importing it here.
+DELIVERY_MODES = ("once", "duplicate")
 
 
 def add_target_options(parser: pytest.Parser) -> None:
-    """Register ``--target``, ``--stage`` and ``--wait-scale``."""
+    """Register ``--target``, ``--stage``, ``--delivery`` and ``--wait-scale``."""
     group = parser.getgroup("e2e target", "where tests/e2e runs")
     group.addoption(
         "--target",
@@ -33,6 +35,16 @@ def add_target_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="NAME",
         help="the deployed stage for --target aws, e.g. pr-42 (stacks NAME-<Pattern>)",
+    )
+    group.addoption(
+        "--delivery",
+        action="append",
+        choices=DELIVERY_MODES,
+        default=None,
+        metavar="MODE",
+        help="--target local: localstage's delivery mode, once or duplicate (every event of "
+        "every source delivered twice); repeat it to run the suite once per mode "
+        "(make test does); default $LOCALSTAGE_DELIVERY, else once",
     )
     group.addoption(
         "--wait-scale",
@@ -75,6 +87,10 @@ def deployed_target_from_options(
 
 def configure_target(config: pytest.Config) -> None:
     """Build the run's target from its options (``pytest_configure``)."""
+    if config.getoption("target") == "aws" and "duplicate" in (config.getoption("delivery") or []):
+        raise pytest.UsageError(
+            "--delivery duplicate is a localstage mode: it needs --target local"
+        )
     config.stash[DEPLOYED_TARGET] = deployed_target_from_options(
         config.getoption("target"), config.getoption("stage"), config.getoption("wait_scale")
     )
