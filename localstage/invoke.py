@@ -15,7 +15,10 @@ localstage's runtime instead of moto (which only echoes the payload):
   attempts, ``MaximumEventAgeInSeconds`` (default 6 hours), on-success and on-failure
   destinations (SQS, SNS, Lambda, EventBridge) with AWS's destination record, and the
   function's ``DeadLetterConfig`` (SQS or SNS). The request id stays the same across
-  retries. Destinations and DLQs are written with the function's role, as on AWS.
+  retries. An event throttled by the function's reserved concurrency (all busy, or 0)
+  goes back to the queue with back-off until it runs or its maximum age ends
+  (:mod:`localstage.throttling`). Destinations and DLQs are written with the function's
+  role, as on AWS.
 - Recursive loop detection: each invocation carries a lineage (how often each
   function ran in the chain) in its X-Ray trace header, which botocore forwards from
   ``_X_AMZN_TRACE_ID``; an asynchronous invocation that would be the 17th of the same
@@ -50,6 +53,7 @@ from werkzeug.wrappers import Request, Response
 from localstage.cloud import ACCOUNT_ID, PARTITION, REGION
 from localstage.runtime import FunctionRuntime, FunctionThrottledError, InvocationResult
 from localstage.sources import EventSource, event_source
+from localstage.throttling import throttle_backoff
 
 if TYPE_CHECKING:
     from localstage.stage import LocalStage
@@ -215,6 +219,8 @@ class AsyncEvent:
     lineage: Lineage
     trace_root: str | None = None
     attempts: int = 0
+    #: Throttles since the last attempt (the reserved concurrency was all busy, or 0).
+    throttles: int = 0
     last: InvocationResult | None = None
     #: Set when it reached its end (success, or failure after retries / age / recursion).
     outcome: str | None = None
@@ -457,7 +463,7 @@ class LambdaService:
             )
         except FunctionThrottledError:
             # A synchronous caller is refused at once when the reserved concurrency is
-            # all in use (asynchronous events and event source mappings wait instead).
+            # all in use (asynchronous events and event source mappings retry later).
             raise InvokeError(429, "TooManyRequestsException", "Rate Exceeded.") from None
 
     def _schedule(self, event: AsyncEvent, due: float) -> None:
@@ -507,12 +513,18 @@ class LambdaService:
         if self.stage.clock.time() - event.received_at > config.maximum_event_age:
             self._fail(event, config, "EventAgeExceeded")
             return
+        try:
+            result = event.function.invoke(
+                event.payload,
+                request_id=event.request_id,
+                trace_id=trace_header(event.trace_root, event.lineage),
+                throttle=True,
+            )
+        except FunctionThrottledError:
+            self._throttled(event)
+            return
         event.attempts += 1
-        result = event.function.invoke(
-            event.payload,
-            request_id=event.request_id,
-            trace_id=trace_header(event.trace_root, event.lineage),
-        )
+        event.throttles = 0
         event.last = result
         if result.error is None:
             event.outcome = "Success"
@@ -533,6 +545,17 @@ class LambdaService:
             self._schedule(event, self.stage.clock.time() + delay)
             return
         self._fail(event, config, "RetriesExhausted")
+
+    def _throttled(self, event: AsyncEvent) -> None:
+        # Back to the queue, retried with back-off (localstage/throttling.py); the age
+        # check before the next attempt ends it. Not an attempt: no retry is used up.
+        event.throttles += 1
+        delay = throttle_backoff(event.throttles)
+        self._log(
+            event.function,
+            {"requestId": event.request_id, "status": "throttled", "retryInSeconds": delay},
+        )
+        self._schedule(event, self.stage.clock.time() + delay)
 
     def _fail(self, event: AsyncEvent, config: AsyncConfig, condition: str) -> None:
         event.outcome = condition

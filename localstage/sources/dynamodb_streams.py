@@ -22,6 +22,9 @@
   ``OnFailure`` destination (SQS queue or SNS topic), described there in Lambda's
   invocation-record shape (``DDBStreamBatchInfo``, no record data), sent with the
   function's role.
+- A batch throttled by the function's reserved concurrency (all busy, or 0) is retried
+  with back-off, the shard waiting, until it runs or its records pass
+  ``MaximumRecordAgeInSeconds``; throttles use none of ``MaximumRetryAttempts``.
 - moto emits two INSERT records for an ``UpdateItem`` that creates an item (the first
   with the keys only); AWS emits one, so the first one is dropped here.
 """
@@ -37,9 +40,11 @@ from typing import TYPE_CHECKING, Any
 
 from localstage.activity import Wakeup
 from localstage.events import dynamodb_stream_record
+from localstage.runtime import FunctionThrottledError
 from localstage.sources import EventSource, event_source, mapping_service, report_once
 from localstage.sources.event_patterns import matches
 from localstage.sources.event_patterns import parse as parse_pattern
+from localstage.throttling import throttle_backoff
 
 if TYPE_CHECKING:
     from localstage.deploy import Resource
@@ -305,6 +310,7 @@ class DynamoDBStreamMapping:
         failing_head: str | None = None
         attempts = 0
         invokes = 0
+        throttles = 0  # in a row, for the back-off
         last_result: InvocationResult | None = None
         window_started: float | None = None
         # Duplicate delivery mode: the size of a batch that succeeded and is delivered
@@ -343,6 +349,7 @@ class DynamoDBStreamMapping:
                 len(pending) < limit
                 and failing_head is None
                 and replay is None
+                and not throttles
                 and clock.time() < window_started + self.batching_window
             ):
                 self._stop.wait(0.05)
@@ -362,16 +369,27 @@ class DynamoDBStreamMapping:
                 pending = pending[expired:]
                 planned_sizes.clear()
                 replay = None
+                throttles = 0
                 failing_head, attempts, invokes, last_result = None, 0, 0, None
                 continue
 
             batch = pending[:limit]
             self.batches += 1
             try:
-                result = self.function.invoke({"Records": [shaped for _, shaped in batch]})
+                result = self.function.invoke(
+                    {"Records": [shaped for _, shaped in batch]}, throttle=True
+                )
+            except FunctionThrottledError:
+                # The shard waits and retries: only the record age ends a throttled batch,
+                # a throttle uses no retry attempt (localstage/throttling.py).
+                throttles += 1
+                self._report("throttled by the function's reserved concurrency")
+                clock.sleep(throttle_backoff(throttles, RETRY_BACKOFF_SECONDS))
+                continue
             except RuntimeError as error:  # the function was shut down with the stage
                 self._report(f"invoke failed: {error}")
                 return
+            throttles = 0
             invokes += 1
             last_result = result
             numbers = [raw["dynamodb"]["SequenceNumber"] for raw, _ in batch]

@@ -10,6 +10,8 @@
 - A message that stays becomes visible again when the queue's visibility timeout ends
   (in stage time: with a fast clock localstage shortens it accordingly), and moto
   moves it to the DLQ once ``maxReceiveCount`` receives are used up.
+- A batch throttled by the function's reserved concurrency (all busy, or 0) is not
+  invoked; its messages return like a failed batch's, having used a receive each.
 - An idle mapping polls every few seconds, but a send to any queue wakes it at once
   (:mod:`localstage.activity`), and so does the end of a returned message's visibility
   timeout.
@@ -23,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from localstage.events import sqs_record
+from localstage.runtime import FunctionThrottledError
 from localstage.sources import EventSource, event_source, mapping_service, report_once
 
 if TYPE_CHECKING:
@@ -180,7 +183,14 @@ class SqsEventSourceMapping:
             if self.stage.delivery.duplicates:
                 self._send_copies(messages)
             event = {"Records": [sqs_record(message, self.queue_arn) for message in messages]}
-            result = self.function.invoke(event)
+            try:
+                result = self.function.invoke(event, throttle=True)
+            except FunctionThrottledError:
+                # Not invoked: the messages stay invisible until the visibility timeout,
+                # their receive already counted (localstage/throttling.py).
+                self._report("throttled by the function's reserved concurrency")
+                self._return_to_queue(messages)
+                return
             failed = failed_message_ids(
                 [message["MessageId"] for message in messages],
                 result.payload,

@@ -31,3 +31,16 @@ def async_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage
         stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=60
     ) as stage:
         yield stage
+
+
+@pytest.fixture(scope="package")
+def throttle_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
+    """The stage of ``tiny_throttle.py``: reserved concurrencies of 0 and 1."""
+    from tests.localstage import tiny_throttle
+
+    root = tmp_path_factory.mktemp("tiny-throttle")
+    assembly = write_assembly(root / "assembly-test", tiny_throttle.TEMPLATE, tiny_throttle.HANDLER)
+    with LocalStage(
+        stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=60
+    ) as stage:
+        yield stage

@@ -117,6 +117,159 @@ def test_a_synchronous_invoke_past_the_reserved_concurrency_is_throttled_with_42
     assert result.payload["error"] == "TooManyRequestsException", result.payload
 
 
+def _wait(description: str, condition: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {description}")
+
+
+def _take(stage: LocalStage, queue_output: str) -> list[dict[str, Any]]:
+    """Receive (and delete) what the queue holds, with its system attributes."""
+    sqs = stage.cloud.client("sqs")
+    url = str(stage.output("test-Tiny", queue_output))
+    messages = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    ).get("Messages", [])
+    for message in messages:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return list(messages)
+
+
+def _async_log(stage: LocalStage, label: str, request_id: str) -> list[dict[str, Any]]:
+    lines = stage.logs.path(label).read_text().splitlines()
+    records = [json.loads(line) for line in lines if '"localstage.asyncInvoke"' in line]
+    return [record for record in records if record.get("requestId") == request_id]
+
+
+def test_a_throttled_async_event_is_retried_until_its_maximum_age_then_sent_on_failure(
+    throttle_stage: LocalStage,
+) -> None:
+    """An asynchronous event the function has no concurrency for (reserved concurrency
+    busy, or 0) goes back to Lambda's queue and is retried with back-off (1 s doubling
+    to 5 min) for up to MaximumEventAgeInSeconds (6 h by default); a throttle uses no
+    retry attempt. Then the event is discarded, or sent to the on-failure destination
+    (condition EventAgeExceeded) or DLQ.
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
+    """
+    from localstage.invoke import lambda_service
+
+    function = throttle_stage.function("Unavailable")
+    assert function.spec.reserved_concurrency == 0
+    service = lambda_service(throttle_stage)
+
+    # WHEN it is invoked asynchronously (maximum age 60 s, no retries after errors)
+    request_id = service.invoke_async(function, {"seconds": 0})
+
+    # THEN it never runs: throttled again and again, then the age runs out
+    [message] = _wait("the on-failure record", lambda: _take(throttle_stage, "AsyncFailuresUrl"))
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["requestId"] == request_id
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert record["requestPayload"] == {"seconds": 0}
+    assert function.invocations == 0
+    log = _async_log(throttle_stage, "Unavailable", request_id)
+    delays = [record["retryInSeconds"] for record in log if record.get("status") == "throttled"]
+    # 1 + 2 + 4 + ... stage seconds: more than the one retry MaximumRetryAttempts 0 allows
+    assert delays[:6] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0], delays
+
+
+def test_a_throttled_async_event_runs_once_the_reserved_concurrency_frees_up(
+    throttle_stage: LocalStage,
+) -> None:
+    """A throttled asynchronous event is returned to the queue and retried; it runs once
+    an environment of the reserved concurrency is free, never beyond it.
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+    """
+    from localstage.invoke import lambda_service
+
+    function = throttle_stage.function("OneAtATime")
+    assert function.spec.reserved_concurrency == 1
+    function.invoke({"seconds": 0})  # warm: no cold-start wait below
+    service = lambda_service(throttle_stage)
+    busy = threading.Thread(target=function.invoke, args=({"seconds": 3},), daemon=True)
+
+    # GIVEN its one environment busy for 3 s
+    busy.start()
+    time.sleep(0.5)
+    # WHEN an event arrives
+    request_id = service.invoke_async(function, {"seconds": 0})
+    time.sleep(1)
+    event = service.events[request_id]
+    # THEN it has been throttled (not waiting inside the function's pool) and not run
+    assert event.attempts == 0 and event.outcome is None
+    assert any(
+        record.get("status") == "throttled"
+        for record in _async_log(throttle_stage, "OneAtATime", request_id)
+    )
+    busy.join()
+    # AND it runs once, after the environment is free
+    _wait("the event to succeed", lambda: event.outcome == "Success")
+    assert event.attempts == 1
+
+
+def test_a_throttled_sqs_batch_returns_to_the_queue_and_can_reach_the_dlq(
+    throttle_stage: LocalStage,
+) -> None:
+    """When the function is throttled, the messages of the batch become visible again
+    after the queue's visibility timeout; each receive counted, so after
+    maxReceiveCount the redrive policy moves them to the DLQ, the function never having
+    run (why AWS recommends the mapping's maximum concurrency over reserved concurrency).
+    https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html
+    """
+    function = throttle_stage.function("Drained")
+    assert function.spec.reserved_concurrency == 0
+    sqs = throttle_stage.cloud.client("sqs")
+    work = str(throttle_stage.output("test-Tiny", "WorkUrl"))
+
+    # WHEN a message arrives (visibility timeout 30 s, maxReceiveCount 2)
+    sqs.send_message(QueueUrl=work, MessageBody="throttled")
+
+    # THEN it reaches the DLQ after its receives, never delivered to the function
+    [dead] = _wait("the dead letter", lambda: _take(throttle_stage, "WorkDeadLettersUrl"))
+    assert dead["Body"] == "throttled"
+    assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= 2, dead["Attributes"]
+    assert function.invocations == 0
+    attributes = sqs.get_queue_attributes(QueueUrl=work, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_throttled_stream_batch_is_retried_until_its_records_are_too_old(
+    throttle_stage: LocalStage,
+) -> None:
+    """A DynamoDB stream mapping that cannot invoke the function (throttled) retries
+    the batch, the shard waiting, until the records expire or pass
+    MaximumRecordAgeInSeconds; MaximumRetryAttempts counts function errors, not
+    throttles. Given-up records go to the on-failure destination.
+    https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html
+    https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html
+    """
+    function = throttle_stage.function("Stalled")
+    assert function.spec.reserved_concurrency == 0
+    table = str(throttle_stage.output("test-Tiny", "LedgerName"))
+
+    # WHEN a record is written (MaximumRetryAttempts 0, MaximumRecordAgeInSeconds 60)
+    throttle_stage.cloud.client("dynamodb").put_item(
+        TableName=table, Item={"pk": {"S": "throttled"}}
+    )
+
+    # THEN it is retried past the zero retries, until too old: never run
+    [message] = _wait("the on-failure record", lambda: _take(throttle_stage, "StreamFailuresUrl"))
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == "RecordAgeExceeded", record
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert record["DDBStreamBatchInfo"]["batchSize"] == 1
+    assert function.invocations == 0
+
+
 # ---------------------------------------------------------------------- payloads
 
 
