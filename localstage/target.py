@@ -51,6 +51,26 @@ THROTTLE_BACKOFF_SECONDS = 0.25
 THROTTLE_BACKOFF_CAP_SECONDS = 8.0
 
 
+def eventbridge_queue_policy(queue_arn: str, rule_arn: str) -> dict[str, Any]:
+    """The queue policy that lets one EventBridge rule send to a queue (as CDK writes it).
+
+    EventBridge sends as ``events.amazonaws.com``, and only where the queue's policy
+    allows it (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html).
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+
+
 class WaitTimeoutError(AssertionError):
     """A condition did not hold within its timeout."""
 
@@ -343,18 +363,7 @@ class AwsTarget:
         rule_arn = events.put_rule(
             Name=name, EventBusName=bus_name, EventPattern=json.dumps(pattern), State="ENABLED"
         )["RuleArn"]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-                }
-            ],
-        }
+        policy = eventbridge_queue_policy(queue_arn, rule_arn)
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
         events.put_targets(
             Rule=name, EventBusName=bus_name, Targets=[{"Id": "observer", "Arn": queue_arn}]

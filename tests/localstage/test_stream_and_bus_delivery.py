@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from localstage.sources.eventbridge import EventBridgeDelivery
 from localstage.stage import LocalStage
+from localstage.target import eventbridge_queue_policy
 from tests.localstage.tiny import function_resource, role_resource, write_assembly
 
 HANDLER = """
@@ -578,18 +579,7 @@ def test_a_retriable_target_failure_is_retried_per_its_retry_policy_then_dead_le
         Name=name, EventBusName="tiny-bus", EventPattern=json.dumps({"detail-type": [name]})
     )["RuleArn"]
     for url in (target_url, dlq_url):  # EventBridge may send to both (queue policies)
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": arn[url],
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-                }
-            ],
-        }
+        policy = eventbridge_queue_policy(arn[url], rule_arn)
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     events.put_targets(
         Rule=name,
