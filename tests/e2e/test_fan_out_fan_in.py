@@ -52,6 +52,11 @@ def _end_state(body: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def _consumers_paused(target: Target, queue_url: str) -> Iterator[None]:
+    # Nothing of an earlier test may still be in flight (or, with every delivery
+    # duplicated, arrive as a late copy): its end would change the depth while paused.
+    target.wait_for(
+        "the subtask queue to drain", lambda: target.queue_depth(queue_url) == 0, timeout=60
+    )
     target.set_queue_consumers_enabled(queue_url, False)
     try:
         yield
