@@ -1,6 +1,6 @@
 """REST API (v1 proxy) and ventilator: ``POST /jobs`` and ``GET /jobs/{job_id}``.
 
-A thin adapter: parse the event, call ``fan_out``, shape the HTTP response. Every
+A thin adapter: parse the event, call ``fan_out_service``, shape the HTTP response. Every
 client error is a JSON ``{"error", "message"}`` 4xx and writes nothing. ``POST`` is the
 ventilator: it records the job, then sends its subtasks in parallel before answering.
 """
@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 
 import boto3
-import fan_out
+import fan_out_models
+import fan_out_service
+import fan_out_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,7 +26,7 @@ from handler_kit.config import require_env
 SAFETY_MARGIN_SECONDS = 3.0
 
 # Configuration and clients are built once per execution environment.
-SETTINGS = fan_out.FanOutSettings.from_env()
+SETTINGS = fan_out_models.FanOutSettings.from_env()
 _DYNAMODB_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )
@@ -35,12 +37,12 @@ _SQS_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     max_pool_connections=SETTINGS.send_concurrency,
 )
-store = fan_out.JobStore(
+store = fan_out_store.JobStore(
     boto3.client("dynamodb", config=_DYNAMODB_CONFIG),
     require_env("JOB_TABLE_NAME"),
     require_env("RESULT_TABLE_NAME"),
 )
-queue = fan_out.SubtaskQueue(
+queue = fan_out_store.SubtaskQueue(
     boto3.client("sqs", config=_SQS_CONFIG), require_env("SUBTASK_QUEUE_URL")
 )
 #: Replaced by fakes in tests.
@@ -59,7 +61,7 @@ def _job_location(job_id: str) -> str:
     return f"{collection.rstrip('/')}/{job_id}"
 
 
-def _accepted(view: fan_out.JobView) -> responses.StoredResponse:
+def _accepted(view: fan_out_models.JobView) -> responses.StoredResponse:
     """The 202 answer of a submitted job (stored with a keyed job, replayed as is)."""
     location = _job_location(view.job_id)
     return responses.stored_json(
@@ -83,11 +85,11 @@ def create_job() -> Response[str]:
     job the first attempt recorded and sends nothing; another body with that key: 422.
     """
     event = app.current_event
-    raw = requests.event_body(event, max_bytes=fan_out.MAX_BODY_BYTES)
+    raw = requests.event_body(event, max_bytes=fan_out_models.MAX_BODY_BYTES)
     idempotency_key = requests.idempotency_key(event)
-    request = fan_out.parse_job_request(raw)
+    request = fan_out_models.parse_job_request(raw)
     context = app.lambda_context
-    submission = fan_out.submit_job(
+    submission = fan_out_service.submit_job(
         store,
         queue,
         request,
@@ -116,7 +118,7 @@ def create_job() -> Response[str]:
 @app.get("/jobs/<job_id>")
 def get_job(job_id: str) -> Response[str]:
     """``GET /jobs/{job_id}``: 202 + Retry-After while running, 200 once finished."""
-    view = fan_out.get_job_view(store, fan_out.parse_job_id(job_id), now=clock())
+    view = fan_out_service.get_job_view(store, fan_out_models.parse_job_id(job_id), now=clock())
     headers = {"Cache-Control": "no-store"}
     if view.is_finished:
         return responses.json_response(200, view.to_dict(), headers)
@@ -124,13 +126,13 @@ def get_job(job_id: str) -> Response[str]:
     return responses.json_response(202, view.to_dict(), {**headers, **retry_after})
 
 
-@app.exception_handler(fan_out.JobNotFoundError)
-def _job_not_found(exc: fan_out.JobNotFoundError) -> Response[str]:
+@app.exception_handler(fan_out_models.JobNotFoundError)
+def _job_not_found(exc: fan_out_models.JobNotFoundError) -> Response[str]:
     return responses.error_response(404, "not_found", str(exc))
 
 
-@app.exception_handler(fan_out.VentilationFailedError)
-def _ventilation_failed(exc: fan_out.VentilationFailedError) -> Response[str]:
+@app.exception_handler(fan_out_models.VentilationFailedError)
+def _ventilation_failed(exc: fan_out_models.VentilationFailedError) -> Response[str]:
     metrics.add_metric(name="VentilationFailed", unit=MetricUnit.Count, value=1)
     logger.error("ventilation failed", reason=str(exc))
     return responses.error_response(

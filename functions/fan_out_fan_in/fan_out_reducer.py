@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-import fan_out
+import fan_out_gather
+import fan_out_models
+import fan_out_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -30,7 +32,7 @@ from handler_kit.config import require_env
 #: Replaced by a fake clock in tests.
 clock: Clock = utc_now
 # Clients are built once per execution environment.
-store = fan_out.JobStore(
+store = fan_out_store.JobStore(
     boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
     require_env("JOB_TABLE_NAME"),
     require_env("RESULT_TABLE_NAME"),
@@ -43,12 +45,12 @@ processor = BatchProcessor(
 )
 
 _OUTCOME_METRICS = {
-    fan_out.ReduceOutcome.DONE: "JobsDone",
-    fan_out.ReduceOutcome.FAILED: "JobsFailed",
-    fan_out.ReduceOutcome.ALREADY_FINISHED: "DuplicateReduction",
-    fan_out.ReduceOutcome.NOT_READY: "ReductionNotReady",
-    fan_out.ReduceOutcome.TIMED_OUT: "JobsTimedOut",
-    fan_out.ReduceOutcome.MISSING: "JobMissing",
+    fan_out_models.ReduceOutcome.DONE: "JobsDone",
+    fan_out_models.ReduceOutcome.FAILED: "JobsFailed",
+    fan_out_models.ReduceOutcome.ALREADY_FINISHED: "DuplicateReduction",
+    fan_out_models.ReduceOutcome.NOT_READY: "ReductionNotReady",
+    fan_out_models.ReduceOutcome.TIMED_OUT: "JobsTimedOut",
+    fan_out_models.ReduceOutcome.MISSING: "JobMissing",
 }
 
 
@@ -57,14 +59,14 @@ def job_id_of(record: dict[str, Any]) -> str:
 
     Raises
     ------
-    fan_out.InvalidRequestError
+    fan_out_models.InvalidRequestError
         If the record has no string ``job_id`` key that is a UUID.
     """
     keys = (record.get("dynamodb") or {}).get("Keys") or {}
     value = (keys.get("job_id") or {}).get("S")
     if not isinstance(value, str):
-        raise fan_out.InvalidRequestError("stream record has no job_id key")
-    return fan_out.parse_job_id(value)
+        raise fan_out_models.InvalidRequestError("stream record has no job_id key")
+    return fan_out_models.parse_job_id(value)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
@@ -72,7 +74,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     job_id = job_id_of(record.raw_event)
     logger.append_keys(job_id=job_id)
     try:
-        outcome = fan_out.reduce_job(store, job_id, now=clock)
+        outcome = fan_out_gather.reduce_job(store, job_id, now=clock)
     except Exception:
         metrics.add_metric(name="ReductionFailed", unit=MetricUnit.Count, value=1)
         logger.exception("reduction failed; the record will be retried")

@@ -12,7 +12,9 @@ import time
 from typing import Any
 
 import boto3
-import fan_out
+import fan_out_gather
+import fan_out_models
+import fan_out_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -26,12 +28,12 @@ from handler_kit.batches import process_batch
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
-SETTINGS = fan_out.FanOutSettings.from_env()
+SETTINGS = fan_out_models.FanOutSettings.from_env()
 #: Replaced by fakes in tests.
 clock: Clock = utc_now
 sleep: Sleep = time.sleep
 # Clients are built once per execution environment.
-store = fan_out.JobStore(
+store = fan_out_store.JobStore(
     boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
     require_env("JOB_TABLE_NAME"),
     require_env("RESULT_TABLE_NAME"),
@@ -46,10 +48,10 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _OUTCOME_METRICS = {
-    fan_out.SubtaskOutcome.COMPLETED: "SubtasksCompleted",
-    fan_out.SubtaskOutcome.DUPLICATE: "DuplicateDelivery",
-    fan_out.SubtaskOutcome.JOB_CLOSED: "ResultRefused",
-    fan_out.SubtaskOutcome.TIMED_OUT: "JobsTimedOut",
+    fan_out_models.SubtaskOutcome.COMPLETED: "SubtasksCompleted",
+    fan_out_models.SubtaskOutcome.DUPLICATE: "DuplicateDelivery",
+    fan_out_models.SubtaskOutcome.JOB_CLOSED: "ResultRefused",
+    fan_out_models.SubtaskOutcome.TIMED_OUT: "JobsTimedOut",
 }
 _RECORD_KEYS = ["message_id", "receive_count", "job_id", "subtask"]
 
@@ -68,9 +70,9 @@ def record_handler(record: SQSRecord) -> None:
     receive_count = _receive_count(record)
     logger.append_keys(message_id=record.message_id, receive_count=receive_count)
     try:
-        message = fan_out.parse_subtask_message(record.body or "")
+        message = fan_out_models.parse_subtask_message(record.body or "")
         logger.append_keys(job_id=message.job_id, subtask=message.index)
-        outcome = fan_out.process_subtask(
+        outcome = fan_out_gather.process_subtask(
             store,
             message,
             receive_count=receive_count,
@@ -78,19 +80,19 @@ def record_handler(record: SQSRecord) -> None:
             now=clock,
             sleep=sleep,
         )
-    except fan_out.InvalidSubtaskMessageError:
+    except fan_out_models.InvalidSubtaskMessageError:
         metrics.add_metric(name="PoisonMessage", unit=MetricUnit.Count, value=1)
         logger.exception("poison message; it will reach the DLQ after its retries")
         raise
-    except fan_out.SubtaskExhaustedError:
+    except fan_out_models.SubtaskExhaustedError:
         metrics.add_metric(name="SubtasksFailed", unit=MetricUnit.Count, value=1)
         logger.warning("subtask failed on its last receive: counted, moving to the DLQ")
         raise
-    except fan_out.SubtaskFailedError:
+    except fan_out_models.SubtaskFailedError:
         metrics.add_metric(name="SubtaskRetried", unit=MetricUnit.Count, value=1)
         logger.warning("subtask failed; message will be retried", exc_info=True)
         raise
-    except fan_out.TransactionConflictError:
+    except fan_out_models.TransactionConflictError:
         metrics.add_metric(name="TransactionConflict", unit=MetricUnit.Count, value=1)
         logger.warning("counter contended; message will be retried", exc_info=True)
         raise

@@ -33,7 +33,15 @@ JOB_TIMEOUT_SECONDS = 900
 RETRY_AFTER_SECONDS = 2
 JOB_RETENTION_DAYS = 7
 MAX_RECEIVE_COUNT = 3
-HANDLER_MODULES = ("fan_out", "fan_out_api", "fan_out_worker", "fan_out_reducer")
+HANDLER_MODULES = (
+    "fan_out_models",
+    "fan_out_store",
+    "fan_out_service",
+    "fan_out_gather",
+    "fan_out_api",
+    "fan_out_worker",
+    "fan_out_reducer",
+)
 
 # The reducer mapping's filter, as patterns/fan_out_fan_in.py deploys it (the infra
 # test asserts the template carries exactly this pattern).
@@ -286,7 +294,10 @@ import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_M
 class Handlers:
     """The freshly imported modules, the fakes installed in them, and call helpers."""
 
-    fan_out: ModuleType
+    models: ModuleType
+    store: ModuleType
+    service: ModuleType
+    gather: ModuleType
     api: ModuleType
     worker: ModuleType
     reducer: ModuleType
@@ -355,7 +366,7 @@ class Handlers:
 @pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh handler modules wired to moto and fake time."""
-    import_fresh("fan_out")
+    import_fresh("fan_out_models")
     api = importlib.import_module("fan_out_api")
     worker = importlib.import_module("fan_out_worker")
     reducer = importlib.import_module("fan_out_reducer")
@@ -368,7 +379,10 @@ def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(api.queue, "_client", SerializedClient(api.queue._client))
     reducer.store.sleep = sleep
     yield Handlers(
-        fan_out=sys.modules["fan_out"],
+        models=sys.modules["fan_out_models"],
+        store=sys.modules["fan_out_store"],
+        service=sys.modules["fan_out_service"],
+        gather=sys.modules["fan_out_gather"],
         api=api,
         worker=worker,
         reducer=reducer,

@@ -98,7 +98,7 @@ def test_post_count_and_seed_sends_every_subtask_ten_per_call(handlers, infra):
     # AND every index was sent exactly once with its deterministic value
     job_id = response.body["job_id"]
     bodies = sorted(queued_bodies(infra), key=lambda body: body["index"])
-    seeded_value = handlers.fan_out.seeded_value
+    seeded_value = handlers.models.seeded_value
     expected = [
         {
             "job_id": job_id,
@@ -121,7 +121,7 @@ def test_post_count_and_seed_sends_every_subtask_ten_per_call(handlers, infra):
 def test_seeded_values_are_the_documented_derivation(handlers):
     # GIVEN the documented derivation, sha256("<seed>:<index>")[:4] mod 1000
     # WHEN it is computed  THEN it gives these values (clients check aggregates with them)
-    seeded_value = handlers.fan_out.seeded_value
+    seeded_value = handlers.models.seeded_value
     assert [seeded_value(0, i) for i in range(5)] == [218, 74, 676, 486, 497]
     assert [seeded_value(42, i) for i in range(3)] == [650, 673, 167]
 
@@ -144,13 +144,12 @@ class InMemoryQueue:
 
 def test_ten_thousand_subtasks_are_ventilated_in_a_thousand_parallel_calls(handlers):
     # GIVEN the largest job allowed, as a list of items
-    fan_out = handlers.fan_out
-    request = fan_out.parse_job_request(json.dumps({"items": list(range(10_000))}).encode())
+    request = handlers.models.parse_job_request(json.dumps({"items": list(range(10_000))}).encode())
     queue = InMemoryQueue()
 
     # WHEN it is ventilated with 16 parallel senders
-    report = fan_out.ventilate(
-        queue, fan_out.subtask_messages(str(uuid.uuid4()), request), concurrency=16
+    report = handlers.service.ventilate(
+        queue, handlers.service.subtask_messages(str(uuid.uuid4()), request), concurrency=16
     )
 
     # THEN 1,000 calls sent every index once

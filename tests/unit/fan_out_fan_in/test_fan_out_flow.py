@@ -63,7 +63,7 @@ def test_single_subtask_job_ends_done_with_its_aggregate(handlers, infra):
 def test_sixty_subtasks_are_counted_once_each_and_aggregated(handlers, infra):
     # GIVEN a job of 60 seeded subtasks (larger N runs in the e2e suite and `make bench`)
     job_id = submit(handlers, {"count": 60, "seed": 11})
-    values = [handlers.fan_out.seeded_value(11, i) for i in range(60)]
+    values = [handlers.models.seeded_value(11, i) for i in range(60)]
 
     # WHEN every subtask has been processed (6 batches) and the reducer has run
     handlers.run_to_completion()
@@ -102,7 +102,7 @@ def test_reducer_pages_through_results(handlers, infra, monkeypatch):
 def test_every_message_delivered_twice_leaves_counter_and_aggregate_unchanged(handlers, infra):
     # GIVEN a job of 40 subtasks
     job_id = submit(handlers, {"count": 40, "seed": 5})
-    values = [handlers.fan_out.seeded_value(5, i) for i in range(40)]
+    values = [handlers.models.seeded_value(5, i) for i in range(40)]
 
     # WHEN every SQS batch and every stream record is delivered twice
     handlers.run_to_completion(duplicate=True)
@@ -295,26 +295,25 @@ def test_concurrent_reducers_finish_the_job_once(handlers, infra):
     # GIVEN a job whose counter reached 0 (its stream record not yet delivered)
     job_id = submit(handlers, {"items": [2, 3]})
     handlers.poll_queue()
-    fan_out = handlers.fan_out
     store = handlers.reducer.store
     outcomes: list[Any] = []
 
-    class InterleavedStore(fan_out.JobStore):
+    class InterleavedStore(handlers.store.JobStore):
         """Runs a whole second reducer while the first is reading results."""
 
         def iter_results(self, job_id: str) -> Any:
             if not outcomes:
-                outcomes.append(fan_out.reduce_job(store, job_id, now=handlers.clock))
+                outcomes.append(handlers.gather.reduce_job(store, job_id, now=handlers.clock))
             return super().iter_results(job_id)
 
     first = InterleavedStore(store._client, store._job_table, store._result_table)
 
     # WHEN two reducers run at once, the second finishing while the first aggregates
-    outcome = fan_out.reduce_job(first, job_id, now=handlers.clock)
+    outcome = handlers.gather.reduce_job(first, job_id, now=handlers.clock)
 
     # THEN the second finished the job and the first found it finished
-    assert outcomes == [fan_out.ReduceOutcome.DONE]
-    assert outcome is fan_out.ReduceOutcome.ALREADY_FINISHED
+    assert outcomes == [handlers.models.ReduceOutcome.DONE]
+    assert outcome is handlers.models.ReduceOutcome.ALREADY_FINISHED
     job = infra.job(job_id)
     assert job["status"] == "DONE"
     assert job["aggregate"] == expected_aggregate([2, 3])
@@ -398,15 +397,14 @@ def test_direct_trigger_and_stream_trigger_reduce_once(handlers, infra):
     # GIVEN a job whose counter reached 0
     job_id = submit(handlers, {"items": [1, 2, 3]})
     handlers.poll_queue()
-    fan_out = handlers.fan_out
 
     # WHEN something other than the stream (a worker that saw 0, an operator) reduces it
     # first, and the stream record arrives afterwards
-    direct = fan_out.reduce_job(handlers.reducer.store, job_id, now=handlers.clock)
+    direct = handlers.gather.reduce_job(handlers.reducer.store, job_id, now=handlers.clock)
     streamed = handlers.pump_stream()
 
     # THEN the job was finished by the first trigger only
-    assert direct is fan_out.ReduceOutcome.DONE
+    assert direct is handlers.models.ReduceOutcome.DONE
     assert len(streamed) == 1
     job = infra.job(job_id)
     assert (job["status"], job["reductions"]) == ("DONE", 1)

@@ -1,0 +1,336 @@
+"""Fan-out/fan-in storage: the job and result tables and the subtask queue.
+
+Every change of a job is a conditional write; a subtask's outcome and the counter's
+decrement are one ``TransactWriteItems`` (see ``fan_out_models``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from fan_out_models import (
+    TRANSACTION_ATTEMPTS,
+    JobStatus,
+    Recorded,
+    RecordOutcome,
+    SubtaskMessage,
+    TransactionConflictError,
+    timeout_error,
+)
+from handler_kit import dynamodb, ttl
+from handler_kit.clock import Sleep, epoch_seconds, iso_timestamp
+
+if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sqs.client import SQSClient
+
+# Reserved words (status, total, ...) and readability: every name goes through #name.
+_NAMES = ("status", "total", "remaining", "done", "failed", "error", "aggregate")
+
+
+class JobStore:
+    """The job and result tables. Every change of a job is a conditional write.
+
+    Parameters
+    ----------
+    client : DynamoDBClient
+        A low-level boto3 DynamoDB client.
+    job_table : str
+        Partition key ``job_id`` (S); TTL ``expires_at``; its stream feeds the reducer.
+    result_table : str
+        Partition key ``job_id`` (S), sort key ``subtask`` (N); TTL ``expires_at``.
+    sleep : callable
+        Backoff between TransactionConflict retries (injected in tests).
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        job_table: str,
+        result_table: str,
+        *,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self._client = client
+        self._job_table = job_table
+        self._result_table = result_table
+        self.sleep = sleep
+
+    def _update(
+        self, job_id: str, *, update: str, condition: str, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Run a conditional UpdateItem; the new item, or None when the condition failed."""
+        return dynamodb.update_if(
+            self._client,
+            self._job_table,
+            {"job_id": {"S": job_id}},
+            update=update,
+            condition=condition,
+            values=values,
+            names=_NAMES,
+            return_new=True,
+        )
+
+    def put_new(self, item: Mapping[str, Any], *, now: datetime) -> bool:
+        """Create the job item unless a live one with its ``job_id`` exists (False then).
+
+        A job expired at ``now`` (TTL pending) is replaced as if it were deleted.
+        """
+        return dynamodb.put_if_absent(
+            self._client, self._job_table, item, key_name="job_id", now=now
+        )
+
+    def get(self, job_id: str, *, now: datetime) -> dict[str, Any] | None:
+        """Strongly consistent read of a job item; None if missing or expired at ``now``."""
+        return dynamodb.get_consistent(
+            self._client, self._job_table, {"job_id": {"S": job_id}}, now=now
+        )
+
+    def record_outcome(
+        self,
+        message: SubtaskMessage,
+        *,
+        now: datetime,
+        expires_at: int,
+        result: int | None = None,
+        error: Mapping[str, Any] | None = None,
+    ) -> Recorded:
+        """Store a subtask's result (or failure) and decrement ``remaining``, atomically.
+
+        One TransactWriteItems: put the (job, subtask) item if it does not exist, and
+        ``ADD remaining -1, done|failed +1`` on the job while it is RUNNING, before its
+        deadline and with ``remaining > 0``. Either both happen or neither does, so a
+        duplicate delivery (the put's condition fails) cannot decrement again. A result
+        left expired by an earlier job with the same id (a reused Idempotency-Key) is
+        not a duplicate: the put replaces it.
+
+        Raises
+        ------
+        TransactionConflictError
+            Concurrent transactions on the job item kept cancelling this one.
+        """
+        if (result is None) == (error is None):
+            raise ValueError("give exactly one of result or error")
+        outcome_item: dict[str, Any] = {
+            "job_id": message.job_id,
+            "subtask": message.index,
+            "value": message.value,
+            "recorded_at": iso_timestamp(now),
+            "expires_at": expires_at,
+        }
+        counter = "#done" if result is not None else "#failed"
+        if result is not None:
+            outcome_item.update(outcome="ok", result=result)
+        else:
+            outcome_item.update(outcome="failed", error=dict(error or {}))
+        update = f"ADD #remaining :minus_one, {counter} :one SET updated_at = :now_iso"
+        condition = "#status = :running AND #remaining > :zero AND deadline_epoch > :now"
+        transaction = [
+            {
+                "Put": {
+                    "TableName": self._result_table,
+                    "Item": dynamodb.to_attribute_values(outcome_item),
+                    "ConditionExpression": ttl.absent_condition("job_id"),
+                    "ExpressionAttributeValues": dynamodb.to_attribute_values(
+                        ttl.condition_values(now)
+                    ),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._job_table,
+                    "Key": {"job_id": {"S": message.job_id}},
+                    "UpdateExpression": update,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": dynamodb.expression_names(
+                        _NAMES, update, condition
+                    ),
+                    "ExpressionAttributeValues": dynamodb.to_attribute_values(
+                        {
+                            ":minus_one": -1,
+                            ":one": 1,
+                            ":zero": 0,
+                            ":running": JobStatus.RUNNING.value,
+                            ":now": epoch_seconds(now),
+                            ":now_iso": iso_timestamp(now),
+                        }
+                    ),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ]
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                self._client.transact_write_items(TransactItems=transaction)
+            except ClientError as exc:
+                if dynamodb.error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = [reason.get("Code") for reason in reasons]
+                if codes[:1] == ["ConditionalCheckFailed"]:
+                    existing = dynamodb.from_attribute_values(reasons[0].get("Item") or {})
+                    stored_ok = existing.get("outcome") == "ok"
+                    return Recorded(RecordOutcome.DUPLICATE, stored_ok=stored_ok)
+                if codes[1:2] == ["ConditionalCheckFailed"]:
+                    # An expired job item is as good as gone.
+                    job = ttl.live(reasons[1].get("Item"), now)
+                    return Recorded(
+                        RecordOutcome.JOB_CLOSED,
+                        job=dynamodb.from_attribute_values(job) if job else None,
+                    )
+                if "TransactionConflict" not in codes or attempt == TRANSACTION_ATTEMPTS:
+                    raise TransactionConflictError(
+                        f"transaction for subtask {message.index} of {message.job_id} "
+                        f"cancelled: {codes}"
+                    ) from exc
+                # Full jitter: concurrent workers of one job spread their retries.
+                self.sleep(random.uniform(0, 0.05 * 2**attempt))
+                continue
+            return Recorded(RecordOutcome.RECORDED)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def mark_timed_out(self, job_id: str, now: datetime) -> bool:
+        """RUNNING/REDUCING past the deadline to TIMED_OUT; False if no longer applicable."""
+        return (
+            self._update(
+                job_id,
+                update="SET #status = :timed_out, #error = :error, updated_at = :now_iso",
+                condition="#status IN (:running, :reducing) AND deadline_epoch <= :now",
+                values={
+                    ":timed_out": JobStatus.TIMED_OUT.value,
+                    ":running": JobStatus.RUNNING.value,
+                    ":reducing": JobStatus.REDUCING.value,
+                    ":error": timeout_error(),
+                    ":now": epoch_seconds(now),
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def mark_ventilation_failed(self, job_id: str, *, unsent: int, now: datetime) -> bool:
+        """RUNNING to FAILED because ``unsent`` subtasks could not be queued."""
+        return (
+            self._update(
+                job_id,
+                update="SET #status = :failed, #error = :error, updated_at = :now_iso",
+                condition="#status = :running",
+                values={
+                    ":failed": JobStatus.FAILED.value,
+                    ":running": JobStatus.RUNNING.value,
+                    ":error": {
+                        "code": "ventilation_failed",
+                        "message": f"{unsent} subtask(s) could not be queued; submit the job again",
+                    },
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def claim_reduction(self, job_id: str, now: datetime) -> dict[str, Any] | None:
+        """RUNNING (or REDUCING, a retried reduction) with remaining = 0 to REDUCING.
+
+        Returns
+        -------
+        dict or None
+            The job item, or None if it is not ready, finished, missing or late.
+        """
+        return self._update(
+            job_id,
+            update="SET #status = :reducing, updated_at = :now_iso ADD reductions :one",
+            condition=(
+                "#status IN (:running, :reducing) AND #remaining = :zero AND deadline_epoch > :now"
+            ),
+            values={
+                ":reducing": JobStatus.REDUCING.value,
+                ":running": JobStatus.RUNNING.value,
+                ":zero": 0,
+                ":one": 1,
+                ":now": epoch_seconds(now),
+                ":now_iso": iso_timestamp(now),
+            },
+        )
+
+    def finish(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus,
+        aggregate: Mapping[str, Any],
+        error: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> bool:
+        """REDUCING to DONE or FAILED with the aggregate; False if another trigger won."""
+        update = "SET #status = :status, #aggregate = :aggregate, updated_at = :now_iso"
+        values: dict[str, Any] = {
+            ":status": status.value,
+            ":aggregate": dict(aggregate),
+            ":reducing": JobStatus.REDUCING.value,
+            ":now": epoch_seconds(now),
+            ":now_iso": iso_timestamp(now),
+        }
+        if error is not None:
+            update += ", #error = :error"
+            values[":error"] = dict(error)
+        return (
+            self._update(
+                job_id,
+                update=update,
+                condition="#status = :reducing AND deadline_epoch > :now",
+                values=values,
+            )
+            is not None
+        )
+
+    def iter_results(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """Every (job, subtask) item, page by page (a strongly consistent Query).
+
+        Expired ones included (with ``expires_at``): the caller drops them.
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self._result_table,
+            "KeyConditionExpression": "job_id = :job_id",
+            "ExpressionAttributeValues": {":job_id": {"S": job_id}},
+            "ProjectionExpression": f"subtask, outcome, #result, {ttl.TTL_ATTRIBUTE}",
+            "ExpressionAttributeNames": {"#result": "result"},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page.get("Items", []):
+                yield dynamodb.from_attribute_values(item)
+            last_key = page.get("LastEvaluatedKey")
+            if not last_key:
+                return
+            kwargs["ExclusiveStartKey"] = last_key
+
+
+class SubtaskQueue:
+    """The SQS subtask queue; only SendMessageBatch is used.
+
+    Parameters
+    ----------
+    client : SQSClient
+        A boto3 SQS client (clients are thread-safe; the ventilator shares one).
+    queue_url : str
+        URL of the subtask queue.
+    """
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def send_batch(self, entries: Sequence[tuple[str, str]]) -> list[str]:
+        """Send up to 10 ``(entry id, body)``; return the ids SQS reports as failed."""
+        response = self._client.send_message_batch(
+            QueueUrl=self._queue_url,
+            Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in entries],
+        )
+        return [failure["Id"] for failure in response.get("Failed", [])]
