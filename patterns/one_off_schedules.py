@@ -22,8 +22,8 @@ CODE_FOLDER = "one_off_schedules"
 # Slack on top of the retry windows before a PENDING record past its time reads FAILED.
 UNDELIVERED_MARGIN = cdk.Duration.minutes(15)
 
-# Mirrors the handler's pydantic model (functions/one_off_schedules/schedules.py) so bad
-# bodies are refused before a function runs; the handler still validates everything,
+# Mirrors the handler's pydantic model (functions/one_off_schedules/schedule_models.py) so
+# bad bodies are refused before a function runs; the handler still validates everything,
 # including what JSON schema cannot say (timezone, future, horizon).
 SCHEDULE_REQUEST_SCHEMA = {
     "type": "object",

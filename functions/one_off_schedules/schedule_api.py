@@ -1,7 +1,7 @@
 """REST API (v1 proxy) for one-off schedules: ``POST /schedules``,
 ``GET /schedules/{schedule_id}`` and ``DELETE /schedules/{schedule_id}``.
 
-A thin adapter: parse the event, call ``schedules``, shape the HTTP response. Every
+A thin adapter: parse the event, call ``schedule_service``, shape the HTTP response. Every
 client error is a JSON ``{"error", "message"}`` 4xx and writes nothing.
 """
 
@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-import schedules
+import schedule_models
+import schedule_parsing
+import schedule_service
+import schedule_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,15 +24,17 @@ from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
-SETTINGS = schedules.ScheduleSettings.from_env()
-TARGET = schedules.ScheduleTarget.from_env()
+SETTINGS = schedule_models.ScheduleSettings.from_env()
+TARGET = schedule_models.ScheduleTarget.from_env()
 _BOTO_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )
-store = schedules.ScheduleStore(
+store = schedule_store.ScheduleStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("SCHEDULE_TABLE_NAME")
 )
-scheduler = schedules.Schedules(boto3.client("scheduler", config=_BOTO_CONFIG), TARGET.group_name)
+scheduler = schedule_store.Schedules(
+    boto3.client("scheduler", config=_BOTO_CONFIG), TARGET.group_name
+)
 #: Replaced by a fake clock in tests.
 clock: Clock = utc_now
 
@@ -63,11 +68,11 @@ def _location_of(schedule_id: str) -> str:
     return str(path) if path else f"/schedules/{schedule_id}"
 
 
-def _view_body(view: schedules.ScheduleView, location: str) -> dict[str, Any]:
+def _view_body(view: schedule_models.ScheduleView, location: str) -> dict[str, Any]:
     return {**view.to_dict(), "links": {"self": location}}
 
 
-def _created(view: schedules.ScheduleView) -> responses.StoredResponse:
+def _created(view: schedule_models.ScheduleView) -> responses.StoredResponse:
     """The 201 answer of a new schedule (stored with a keyed record, replayed as is)."""
     location = _location(app.current_event, view.schedule_id)
     return responses.stored_json(201, _view_body(view, location), {"Location": location})
@@ -77,10 +82,10 @@ def _created(view: schedules.ScheduleView) -> responses.StoredResponse:
 def create_schedule() -> Response[str]:
     """``POST /schedules``: 201 with the PENDING schedule; a keyed retry gets that answer."""
     event = app.current_event
-    raw = requests.event_body(event, max_bytes=schedules.MAX_BODY_BYTES)
+    raw = requests.event_body(event, max_bytes=schedule_models.MAX_BODY_BYTES)
     idempotency_key = requests.idempotency_key(event)
-    request = schedules.parse_schedule_request(raw)
-    submission = schedules.submit_schedule(
+    request = schedule_parsing.parse_schedule_request(raw)
+    submission = schedule_service.submit_schedule(
         store,
         scheduler,
         request,
@@ -106,8 +111,8 @@ def create_schedule() -> Response[str]:
 @app.get("/schedules/<schedule_id>")
 def get_schedule(schedule_id: str) -> Response[str]:
     """``GET /schedules/{schedule_id}``: status and when it changed."""
-    view = schedules.get_schedule_view(
-        store, schedules.parse_schedule_id(schedule_id), now=clock(), settings=SETTINGS
+    view = schedule_service.get_schedule_view(
+        store, schedule_parsing.parse_schedule_id(schedule_id), now=clock(), settings=SETTINGS
     )
     return _json_response(200, _view_body(view, _location_of(view.schedule_id)))
 
@@ -115,32 +120,32 @@ def get_schedule(schedule_id: str) -> Response[str]:
 @app.delete("/schedules/<schedule_id>")
 def cancel_schedule(schedule_id: str) -> Response[str]:
     """``DELETE /schedules/{schedule_id}``: cancel a pending schedule (200, repeatable)."""
-    view = schedules.cancel_schedule(
-        store, scheduler, schedules.parse_schedule_id(schedule_id), now=clock()
+    view = schedule_service.cancel_schedule(
+        store, scheduler, schedule_parsing.parse_schedule_id(schedule_id), now=clock()
     )
     metrics.add_metric(name="SchedulesCancelled", unit=MetricUnit.Count, value=1)
     logger.info("schedule cancelled", schedule_id=view.schedule_id)
     return _json_response(200, _view_body(view, _location_of(view.schedule_id)))
 
 
-@app.exception_handler(schedules.InvalidScheduleTimeError)
-def _invalid_time(exc: schedules.InvalidScheduleTimeError) -> Response[str]:
+@app.exception_handler(schedule_models.InvalidScheduleTimeError)
+def _invalid_time(exc: schedule_models.InvalidScheduleTimeError) -> Response[str]:
     logger.info("rejected request", reason=str(exc))
     return _error(400, "invalid_time", str(exc))
 
 
-@app.exception_handler(schedules.ScheduleNotFoundError)
-def _schedule_not_found(exc: schedules.ScheduleNotFoundError) -> Response[str]:
+@app.exception_handler(schedule_models.ScheduleNotFoundError)
+def _schedule_not_found(exc: schedule_models.ScheduleNotFoundError) -> Response[str]:
     return _error(404, "not_found", str(exc))
 
 
-@app.exception_handler(schedules.ScheduleNotCancellableError)
-def _not_cancellable(exc: schedules.ScheduleNotCancellableError) -> Response[str]:
+@app.exception_handler(schedule_models.ScheduleNotCancellableError)
+def _not_cancellable(exc: schedule_models.ScheduleNotCancellableError) -> Response[str]:
     return _error(409, "not_cancellable", str(exc))
 
 
-@app.exception_handler(schedules.ScheduleCreateFailedError)
-def _create_failed(exc: schedules.ScheduleCreateFailedError) -> Response[str]:
+@app.exception_handler(schedule_models.ScheduleCreateFailedError)
+def _create_failed(exc: schedule_models.ScheduleCreateFailedError) -> Response[str]:
     metrics.add_metric(name="ScheduleCreateFailed", unit=MetricUnit.Count, value=1)
     return _error(
         503,

@@ -1,7 +1,7 @@
 """Executor of one-off schedules: EventBridge Scheduler invokes it asynchronously.
 
 A thin adapter: parse the substituted target input, run the task through
-``schedules.run_scheduled_task`` and return what happened. Returning hands the run to
+``schedule_runs.run_scheduled_task`` and return what happened. Returning hands the run to
 the on-success destination (the cleanup); raising makes Lambda retry the event and,
 after the last retry, hands it to the on-failure destination (the cleanup as well).
 """
@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-import schedules
+import schedule_models
+import schedule_parsing
+import schedule_runs
+import schedule_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,7 +23,7 @@ from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
 # Clients are built once per execution environment.
-store = schedules.ScheduleStore(
+store = schedule_store.ScheduleStore(
     boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
     require_env("SCHEDULE_TABLE_NAME"),
 )
@@ -31,11 +34,11 @@ logger = Logger()
 metrics = Metrics()
 
 _OUTCOME_METRICS = {
-    schedules.RunOutcome.COMPLETED: "TasksCompleted",
-    schedules.RunOutcome.DUPLICATE: "DuplicateDelivery",
-    schedules.RunOutcome.IN_PROGRESS: "DuplicateDelivery",
-    schedules.RunOutcome.MISSING: "ScheduleWithoutRecord",
-    schedules.RunOutcome.DISCARDED: "ResultDiscarded",
+    schedule_models.RunOutcome.COMPLETED: "TasksCompleted",
+    schedule_models.RunOutcome.DUPLICATE: "DuplicateDelivery",
+    schedule_models.RunOutcome.IN_PROGRESS: "DuplicateDelivery",
+    schedule_models.RunOutcome.MISSING: "ScheduleWithoutRecord",
+    schedule_models.RunOutcome.DISCARDED: "ResultDiscarded",
 }
 
 
@@ -44,22 +47,22 @@ _OUTCOME_METRICS = {
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (``schedule_executor.handler``)."""
     try:
-        invocation = schedules.parse_invocation(event)
-    except schedules.InvalidInvocationError:
+        invocation = schedule_parsing.parse_invocation(event)
+    except schedule_models.InvalidInvocationError:
         metrics.add_metric(name="InvalidInvocation", unit=MetricUnit.Count, value=1)
         logger.exception("invalid scheduled invocation; it ends in the cleanup's failure queue")
         raise
     logger.set_correlation_id(invocation.execution_id)
     logger.append_keys(schedule_id=invocation.schedule_id, attempt_number=invocation.attempt_number)
     try:
-        outcome = schedules.run_scheduled_task(
+        outcome = schedule_runs.run_scheduled_task(
             store,
             invocation,
             lease_owner=context.aws_request_id,
             remaining_ms=context.get_remaining_time_in_millis(),
             clock=clock,
         )
-    except schedules.TaskFailedError:
+    except schedule_models.TaskFailedError:
         metrics.add_metric(name="TaskAttemptsFailed", unit=MetricUnit.Count, value=1)
         logger.exception("task failed; Lambda retries the event")
         raise

@@ -42,7 +42,16 @@ SCHEDULE_RETRY_ATTEMPTS = 3
 SCHEDULE_MAX_EVENT_AGE_SECONDS = 3600
 #: Lambda's asynchronous retries of the executor (the construct's default).
 EXECUTOR_RETRY_ATTEMPTS = 2
-HANDLER_MODULES = ("schedules", "schedule_api", "schedule_executor", "schedule_cleanup")
+HANDLER_MODULES = (
+    "schedule_models",
+    "schedule_parsing",
+    "schedule_store",
+    "schedule_service",
+    "schedule_runs",
+    "schedule_api",
+    "schedule_executor",
+    "schedule_cleanup",
+)
 
 
 def in_minutes(minutes: float, *, start: datetime = START) -> str:
@@ -181,7 +190,9 @@ class Delivery:
 class Handlers:
     """The freshly imported modules, the fake clock, and drivers for every event source."""
 
-    schedules: ModuleType
+    models: ModuleType
+    parsing: ModuleType
+    service: ModuleType
     api: ModuleType
     executor: ModuleType
     cleanup: ModuleType
@@ -313,14 +324,18 @@ class Handlers:
 @pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh modules wired to moto and fake time."""
-    schedules = import_fresh("schedules")
+    models = import_fresh("schedule_models")
+    parsing = importlib.import_module("schedule_parsing")
+    service = importlib.import_module("schedule_service")
     api = importlib.import_module("schedule_api")
     executor = importlib.import_module("schedule_executor")
     cleanup = importlib.import_module("schedule_cleanup")
     for module in (api, executor, cleanup):
         monkeypatch.setattr(module, "clock", clock)
     yield Handlers(
-        schedules=schedules,
+        models=models,
+        parsing=parsing,
+        service=service,
         api=api,
         executor=executor,
         cleanup=cleanup,

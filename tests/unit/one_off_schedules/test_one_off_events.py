@@ -13,8 +13,8 @@ SCHEDULED = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 
 def test_scheduler_substitutes_every_context_attribute_as_a_string(handlers):
     # GIVEN the target input the API writes into a schedule
-    request = handlers.schedules.ScheduleRequest(at="2025-03-14T09:30:00Z", payload={"a": 1})
-    text = handlers.schedules.target_input("0b0f2a8e-3c1d-4e5f-8a9b-0c1d2e3f4a5b", request)
+    request = handlers.models.ScheduleRequest(at="2025-03-14T09:30:00Z", payload={"a": 1})
+    text = handlers.service.target_input("0b0f2a8e-3c1d-4e5f-8a9b-0c1d2e3f4a5b", request)
     assert set(events.SCHEDULER_CONTEXT_ATTRIBUTES) <= {
         value for value in json.loads(text).values() if isinstance(value, str)
     }
@@ -29,7 +29,7 @@ def test_scheduler_substitutes_every_context_attribute_as_a_string(handlers):
     assert "<aws.scheduler." not in json.dumps(event)
     assert event["scheduled_time"] == "2025-03-14T09:30:00Z"
     assert event["attempt_number"] == "2"
-    invocation = handlers.schedules.parse_invocation(event)
+    invocation = handlers.parsing.parse_invocation(event)
     assert (invocation.attempt_number, invocation.execution_id) == (2, "e1")
     assert invocation.payload == {"a": 1}
 
@@ -45,7 +45,7 @@ def test_destination_records_parse_for_every_condition(handlers):
     )
 
     # WHEN the cleanup's model parses them
-    parsed = [handlers.schedules.parse_destination_record(r) for r in (success, exhausted, expired)]
+    parsed = [handlers.parsing.parse_destination_record(r) for r in (success, exhausted, expired)]
 
     # THEN the conditions, counts and responses come through
     assert [p.succeeded for p in parsed] == [True, False, False]

@@ -113,8 +113,7 @@ def test_a_record_stored_before_normalization_still_replays_its_retries(handlers
     # spelled (``at`` with +00:00) and no stored answer
     body = {"at": "2025-03-14T09:31:53+00:00"}
     first = handlers.post(body, headers=KEY)
-    schedules = handlers.schedules
-    spelled = schedules.canonical_json(schedules.ScheduleRequest(**body).model_dump())
+    spelled = handlers.parsing.canonical_json(handlers.models.ScheduleRequest(**body).model_dump())
     infra.dynamodb.update_item(
         TableName=TABLE_NAME,
         Key={"schedule_id": {"S": first.body["schedule_id"]}},

@@ -343,7 +343,7 @@ def test_retries_with_different_request_ids_still_claim_and_count(handlers, infr
 
     # WHEN three attempts arrive, each with its own request id
     for _ in range(3):
-        with pytest.raises(handlers.schedules.TaskFailedError):
+        with pytest.raises(handlers.models.TaskFailedError):
             handlers.run_executor(event, request_id=str(uuid.uuid4()))
         handlers.clock.advance(60)
 

@@ -1,0 +1,270 @@
+"""One-off schedules: the API's logic, ``POST /schedules`` (record, then schedule),
+``GET /schedules/{id}`` and ``DELETE /schedules/{id}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+from handler_kit.clock import epoch_seconds, iso_timestamp
+from handler_kit.errors import IdempotencyKeyReusedError
+from handler_kit.responses import StoredResponse
+from schedule_models import (
+    CONTEXT_ATTRIBUTES,
+    Render,
+    ScheduleCreateFailedError,
+    ScheduleIdCollisionError,
+    ScheduleNotCancellableError,
+    ScheduleNotFoundError,
+    ScheduleRequest,
+    ScheduleSettings,
+    ScheduleStatus,
+    ScheduleTarget,
+    ScheduleView,
+    Submission,
+)
+from schedule_parsing import canonical_json, parse_fire_time, request_hash, schedule_id_for
+from schedule_store import Schedules, ScheduleStore
+
+logger = Logger(child=True)
+
+
+# --------------------------------------------------------------------------- API logic
+
+
+def target_input(schedule_id: str, request: ScheduleRequest) -> str:
+    """The executor's input: the payload and the Scheduler's context attributes.
+
+    The Scheduler replaces each ``<aws.scheduler.*>`` placeholder when the schedule fires.
+    """
+    return json.dumps(
+        {
+            "schedule_id": schedule_id,
+            "payload": request.payload,
+            "outcome": request.outcome,
+            **CONTEXT_ATTRIBUTES,
+        },
+        separators=(",", ":"),
+        # The Scheduler delivers this as the executor's input: it must stay valid JSON.
+        allow_nan=False,
+    )
+
+
+def new_schedule_item(
+    schedule_id: str,
+    request: ScheduleRequest,
+    *,
+    fire_at: datetime,
+    now: datetime,
+    settings: ScheduleSettings,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """The PENDING item written by ``POST /schedules``."""
+    created_at = iso_timestamp(now)
+    item: dict[str, Any] = {
+        "schedule_id": schedule_id,
+        "status": ScheduleStatus.PENDING.value,
+        "at": iso_timestamp(fire_at),
+        "at_epoch": epoch_seconds(fire_at),
+        "created_at": created_at,
+        "updated_at": created_at,
+        # JSON text: payloads may hold floats, which DynamoDB numbers do not take.
+        "payload": canonical_json(request.payload),
+        "outcome": request.outcome,
+        "request_hash": request_hash(request),
+        "attempts": 0,
+        "expires_at": epoch_seconds(fire_at) + settings.retention_days * 86_400,
+    }
+    if idempotency_key is not None:
+        item["idempotency_key"] = idempotency_key
+    return item
+
+
+def schedule_view(
+    item: Mapping[str, Any], *, now: datetime, settings: ScheduleSettings
+) -> ScheduleView:
+    """Client view of a stored item; PENDING past its delivery deadline reads FAILED."""
+    undelivered = (
+        item["status"] == ScheduleStatus.PENDING.value
+        and epoch_seconds(now) >= int(item["at_epoch"]) + settings.undelivered_after_seconds
+    )
+    return ScheduleView(item, undelivered=undelivered)
+
+
+def get_schedule_view(
+    store: ScheduleStore, schedule_id: str, *, now: datetime, settings: ScheduleSettings
+) -> ScheduleView:
+    """Read a schedule for ``GET /schedules/{id}`` (never writes).
+
+    Raises
+    ------
+    ScheduleNotFoundError
+        If there is no such schedule, or only one past its TTL (not yet deleted).
+    """
+    item = store.get(schedule_id, now=now)
+    if item is None:
+        raise ScheduleNotFoundError(f"schedule {schedule_id} not found")
+    return schedule_view(item, now=now, settings=settings)
+
+
+def _create(
+    store: ScheduleStore,
+    schedules: Schedules,
+    item: Mapping[str, Any],
+    request: ScheduleRequest,
+    fire_at: datetime,
+    target: ScheduleTarget,
+) -> None:
+    schedule_id = str(item["schedule_id"])
+    try:
+        created = schedules.create(schedule_id, fire_at, target, target_input(schedule_id, request))
+    except (BotoCoreError, ClientError):
+        logger.exception("CreateSchedule failed", extra={"schedule_id": schedule_id})
+        # The schedule may exist anyway (a lost response): if it fires, the executor
+        # finds no record and the cleanup deletes it.
+        store.delete_unscheduled(schedule_id)
+        raise ScheduleCreateFailedError(
+            "the schedule could not be created; retry the request"
+        ) from None
+    if not created:
+        logger.info("schedule already existed (retry of this request)", schedule_id=schedule_id)
+
+
+def submit_schedule(
+    store: ScheduleStore,
+    schedules: Schedules,
+    request: ScheduleRequest,
+    *,
+    now: datetime,
+    settings: ScheduleSettings,
+    target: ScheduleTarget,
+    caller: str = "anonymous",
+    idempotency_key: str | None = None,
+    render: Render,
+) -> Submission:
+    """Store a PENDING record, then create its one-time schedule (``POST /schedules``).
+
+    A keyed record keeps its first answer (``render`` of the new schedule): every retry
+    with the key, also a concurrent one that lost the put, is answered those bytes.
+
+    The record is written first so a schedule never fires for a record that does not
+    exist; if the create fails the record is removed and the client may retry.
+
+    Raises
+    ------
+    InvalidScheduleTimeError
+        ``at`` is unusable (nothing is written).
+    IdempotencyKeyReusedError
+        The key was used before with a different request.
+    ScheduleCreateFailedError
+        CreateSchedule failed (the record is removed again).
+    ScheduleIdCollisionError
+        A random id already existed (practically impossible).
+    """
+    schedule_id = schedule_id_for(caller, idempotency_key)
+    if idempotency_key is not None:
+        # An expired record of this key (TTL pending) is no answer: create anew.
+        existing = store.get(schedule_id, now=now)
+        if existing is not None:
+            return _replay(
+                store, schedules, existing, request, now=now, target=target, render=render
+            )
+    fire_at = parse_fire_time(request.at, now=now, horizon_seconds=settings.horizon_seconds)
+    item = new_schedule_item(
+        schedule_id,
+        request,
+        fire_at=fire_at,
+        now=now,
+        settings=settings,
+        idempotency_key=idempotency_key,
+    )
+    first = render(ScheduleView(item))
+    if idempotency_key is not None:
+        item["response"] = first.to_json()
+    if not store.put_new(item, now=now):
+        existing = store.get(schedule_id, now=now)
+        if idempotency_key is None or existing is None:
+            raise ScheduleIdCollisionError(f"schedule id {schedule_id} already exists")
+        # A concurrent request with the same key won the put.
+        return _replay(store, schedules, existing, request, now=now, target=target, render=render)
+    _create(store, schedules, item, request, fire_at, target)
+    return Submission(view=ScheduleView(item), created=True, response=first)
+
+
+def _replay(
+    store: ScheduleStore,
+    schedules: Schedules,
+    existing: Mapping[str, Any],
+    request: ScheduleRequest,
+    *,
+    now: datetime,
+    target: ScheduleTarget,
+    render: Render,
+) -> Submission:
+    """Answer a retry with the same Idempotency-Key: the first answer, from the record."""
+    if existing.get("request_hash") not in (request_hash(request), _legacy_request_hash(request)):
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was already used with a different request body"
+        )
+    fire_at = datetime.fromtimestamp(int(existing["at_epoch"]), UTC)
+    if existing["status"] == ScheduleStatus.PENDING.value and fire_at > now:
+        # Heals a create that never happened (e.g. the first attempt timed out between
+        # the put and the call); CreateSchedule answers Conflict when it did happen.
+        _create(store, schedules, existing, request, fire_at, target)
+    view = ScheduleView(existing)
+    if "response" in existing:
+        return Submission(
+            view=view, created=False, response=StoredResponse.from_json(existing["response"])
+        )
+    # A record written before first answers were stored: answer it as first written.
+    return Submission(view=view, created=False, response=render(view))
+
+
+def cancel_schedule(
+    store: ScheduleStore, schedules: Schedules, schedule_id: str, *, now: datetime
+) -> ScheduleView:
+    """Cancel a pending schedule (``DELETE /schedules/{id}``); repeating it is harmless.
+
+    The record turns CANCELLED before the schedule is deleted, so an executor firing in
+    between finds it cancelled and does nothing.
+
+    Raises
+    ------
+    ScheduleNotFoundError
+        No such schedule.
+    ScheduleNotCancellableError
+        It already ran, is running or failed.
+    """
+    cancelled_now = store.cancel(schedule_id, now)
+    item = store.get(schedule_id, now=now)
+    if item is None:
+        raise ScheduleNotFoundError(f"schedule {schedule_id} not found")
+    status = ScheduleStatus(item["status"])
+    if status is not ScheduleStatus.CANCELLED:
+        raise ScheduleNotCancellableError(
+            f"schedule {schedule_id} is {status.value} and can no longer be cancelled"
+        )
+    if cancelled_now or not item.get("schedule_deleted_at"):
+        try:
+            schedules.delete(schedule_id)
+        except (BotoCoreError, ClientError):
+            # Still cancelled: if the schedule fires, the executor finds CANCELLED and
+            # does nothing, and ActionAfterCompletion deletes it; a repeated DELETE
+            # tries again.
+            logger.warning("DeleteSchedule failed on cancel", exc_info=True)
+            return ScheduleView(item)
+        store.record_schedule_deleted(schedule_id, now)
+        item = store.get(schedule_id, now=now) or item
+    return ScheduleView(item)
+
+
+def _legacy_request_hash(request: ScheduleRequest) -> str:
+    # The hash of records written before requests were normalized (``at`` as spelled);
+    # such records live until their time plus the retention, and still match a retry.
+    return hashlib.sha256(canonical_json(request.model_dump()).encode("utf-8")).hexdigest()

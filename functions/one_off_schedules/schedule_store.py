@@ -1,0 +1,261 @@
+"""One-off schedules: the schedule table (every status change a conditional write) and
+the pattern's schedule group in EventBridge Scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from handler_kit import dynamodb, ttl
+from handler_kit.clock import epoch_seconds, iso_timestamp
+from schedule_models import ScheduleStatus, ScheduleTarget
+from schedule_parsing import at_expression
+
+if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,scheduler] is installed, Any otherwise
+    from mypy_boto3_scheduler.client import EventBridgeSchedulerClient
+
+
+# --------------------------------------------------------------------------- storage
+
+
+class ScheduleStore(dynamodb.KeyedTable):
+    """The schedule table. Every status change is a conditional write.
+
+    Parameters
+    ----------
+    client : DynamoDBClient
+        A low-level boto3 DynamoDB client.
+    table_name : str
+        Table with partition key ``schedule_id`` (S) and TTL attribute ``expires_at``.
+    """
+
+    key_name = "schedule_id"
+    attribute_names = ("status", "result", "error")
+    ttl_attribute = ttl.TTL_ATTRIBUTE
+
+    def delete_unscheduled(self, schedule_id: str) -> bool:
+        """Remove a PENDING record whose schedule could not be created."""
+        try:
+            self._client.delete_item(
+                TableName=self._table_name,
+                Key=self._key(schedule_id),
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":pending": {"S": ScheduleStatus.PENDING.value}},
+            )
+        except ClientError as exc:
+            if dynamodb.is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def claim(
+        self,
+        schedule_id: str,
+        *,
+        lease_owner: str,
+        lease_expires_epoch: int,
+        now: datetime,
+        execution_id: str,
+    ) -> dict[str, Any] | None:
+        """PENDING (or RUNNING with an expired lease) to RUNNING for one delivery.
+
+        A record past its TTL is not claimed: a delivery that late finds it absent.
+
+        Returns
+        -------
+        dict or None
+            The item after the claim, or None if it could not be claimed.
+        """
+        return self._update_if(
+            schedule_id,
+            update=(
+                "SET #status = :running, lease_owner = :owner, lease_expires_epoch = :lease,"
+                " execution_id = :execution, fired_at = if_not_exists(fired_at, :now_iso),"
+                " updated_at = :now_iso ADD attempts :one"
+            ),
+            condition=(
+                "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now))"
+                f" AND {ttl.unexpired_condition()}"
+            ),
+            values={
+                ":running": ScheduleStatus.RUNNING.value,
+                ":pending": ScheduleStatus.PENDING.value,
+                ":owner": lease_owner,
+                ":lease": lease_expires_epoch,
+                ":execution": execution_id,
+                ":now": epoch_seconds(now),
+                ":now_iso": iso_timestamp(now),
+                ":one": 1,
+                **ttl.condition_values(now),
+            },
+            return_new=True,
+        )
+
+    def complete(
+        self, schedule_id: str, *, lease_owner: str, result: Mapping[str, Any], now: datetime
+    ) -> bool:
+        """RUNNING to DONE with ``result``, only while this delivery holds the lease."""
+        return (
+            self._update_if(
+                schedule_id,
+                update=(
+                    "SET #status = :done, #result = :result, completed_at = :now_iso,"
+                    " updated_at = :now_iso REMOVE lease_owner, lease_expires_epoch, last_error"
+                ),
+                condition="#status = :running AND lease_owner = :owner",
+                values={
+                    ":done": ScheduleStatus.DONE.value,
+                    ":running": ScheduleStatus.RUNNING.value,
+                    ":result": dict(result),
+                    ":owner": lease_owner,
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def release(
+        self, schedule_id: str, *, lease_owner: str, error: Mapping[str, Any], now: datetime
+    ) -> bool:
+        """RUNNING back to PENDING after a failed attempt, so Lambda's retry can claim it."""
+        return (
+            self._update_if(
+                schedule_id,
+                update=(
+                    "SET #status = :pending, last_error = :error, updated_at = :now_iso"
+                    " REMOVE lease_owner, lease_expires_epoch"
+                ),
+                condition="#status = :running AND lease_owner = :owner",
+                values={
+                    ":pending": ScheduleStatus.PENDING.value,
+                    ":running": ScheduleStatus.RUNNING.value,
+                    ":error": dict(error),
+                    ":owner": lease_owner,
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def mark_failed(
+        self,
+        schedule_id: str,
+        *,
+        error: Mapping[str, Any],
+        failure: Mapping[str, Any],
+        now: datetime,
+    ) -> bool:
+        """PENDING/RUNNING to FAILED with the error and the failure record."""
+        return (
+            self._update_if(
+                schedule_id,
+                update=(
+                    "SET #status = :failed, #error = :error, failure = :failure,"
+                    " failed_at = :now_iso, updated_at = :now_iso"
+                    " REMOVE lease_owner, lease_expires_epoch"
+                ),
+                condition="#status IN (:pending, :running)",
+                values={
+                    ":failed": ScheduleStatus.FAILED.value,
+                    ":pending": ScheduleStatus.PENDING.value,
+                    ":running": ScheduleStatus.RUNNING.value,
+                    ":error": dict(error),
+                    ":failure": dict(failure),
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def cancel(self, schedule_id: str, now: datetime) -> bool:
+        """PENDING to CANCELLED; False if the schedule already left PENDING."""
+        return (
+            self._update_if(
+                schedule_id,
+                update="SET #status = :cancelled, cancelled_at = :now_iso, updated_at = :now_iso",
+                # An expired record is absent: nothing to cancel (the caller answers 404).
+                condition=f"#status = :pending AND {ttl.unexpired_condition()}",
+                values={
+                    ":cancelled": ScheduleStatus.CANCELLED.value,
+                    ":pending": ScheduleStatus.PENDING.value,
+                    ":now_iso": iso_timestamp(now),
+                    **ttl.condition_values(now),
+                },
+            )
+            is not None
+        )
+
+    def record_schedule_deleted(self, schedule_id: str, now: datetime) -> bool:
+        """Note when the schedule was found deleted (the first time only)."""
+        return (
+            self._update_if(
+                schedule_id,
+                update="SET schedule_deleted_at = if_not_exists(schedule_deleted_at, :now_iso)",
+                condition="attribute_exists(schedule_id)",
+                values={":now_iso": iso_timestamp(now)},
+            )
+            is not None
+        )
+
+
+class Schedules:
+    """The pattern's schedule group in EventBridge Scheduler.
+
+    Parameters
+    ----------
+    client : EventBridgeSchedulerClient
+        A boto3 ``scheduler`` client.
+    group_name : str
+        The only group this pattern uses.
+    """
+
+    def __init__(self, client: EventBridgeSchedulerClient, group_name: str) -> None:
+        self._client = client
+        self.group_name = group_name
+
+    def create(self, name: str, fire_at: datetime, target: ScheduleTarget, input: str) -> bool:
+        """Create the one-time schedule; False if one with this name already exists.
+
+        The name is the schedule id, so an existing schedule is this request's own
+        (a retry after a lost response): creating is idempotent.
+        """
+        try:
+            self._client.create_schedule(
+                Name=name,
+                GroupName=self.group_name,
+                ScheduleExpression=at_expression(fire_at),
+                ScheduleExpressionTimezone="UTC",
+                FlexibleTimeWindow={"Mode": "OFF"},
+                ActionAfterCompletion="DELETE",
+                State="ENABLED",
+                Description="One-off schedule; deleted after it ran",
+                Target={
+                    "Arn": target.function_arn,
+                    "RoleArn": target.role_arn,
+                    "Input": input,
+                    "RetryPolicy": {
+                        "MaximumRetryAttempts": target.retry_attempts,
+                        "MaximumEventAgeInSeconds": target.max_event_age_seconds,
+                    },
+                    "DeadLetterConfig": {"Arn": target.dead_letter_queue_arn},
+                },
+            )
+        except ClientError as exc:
+            if dynamodb.error_code(exc) == "ConflictException":
+                return False
+            raise
+        return True
+
+    def delete(self, name: str) -> bool:
+        """Delete the schedule; False if it was already gone (which counts as done)."""
+        try:
+            self._client.delete_schedule(Name=name, GroupName=self.group_name)
+        except ClientError as exc:
+            if dynamodb.error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
