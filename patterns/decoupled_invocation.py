@@ -13,13 +13,13 @@ from patterns.stage_settings import StageSettings
 from patterns.table import DataTable
 
 CODE_FOLDER = "decoupled_invocation"
-#: The longest work a job may ask for (``duration_ms``, mirrors ``jobs.MAX_DURATION_MS``).
+#: The longest work a job may ask for (``duration_ms``, mirrors ``job_models.MAX_DURATION_MS``).
 MAX_JOB_DURATION = cdk.Duration.seconds(10)
 #: What a job takes besides its work (claim, re-read, finish: DynamoDB calls with
-#: retries); mirrors ``jobs.JOB_OVERHEAD_MS``.
+#: retries); mirrors ``job_models.JOB_OVERHEAD_MS``.
 JOB_OVERHEAD = cdk.Duration.seconds(2)
 
-# Mirrors the handler's pydantic model (functions/decoupled_invocation/jobs.py) so bad
+# Mirrors the handler's pydantic model (functions/decoupled_invocation/job_models.py) so bad
 # bodies are refused before a function runs; the handler still validates everything.
 JOB_REQUEST_SCHEMA = {
     "type": "object",

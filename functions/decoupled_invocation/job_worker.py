@@ -18,7 +18,9 @@ import time
 from typing import Any
 
 import boto3
-import jobs
+import job_models
+import job_runner
+import job_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -33,12 +35,12 @@ from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import int_env, require_env
 
 # Clients are built once per execution environment.
-store = jobs.JobStore(
+store = job_store.JobStore(
     boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
     require_env("JOB_TABLE_NAME"),
 )
 #: The longest job plus its overhead, in ms: what must remain for a job to start.
-JOB_BUDGET_MS = int_env(os.environ, "JOB_BUDGET_MS", jobs.JOB_BUDGET_MS)
+JOB_BUDGET_MS = int_env(os.environ, "JOB_BUDGET_MS", job_models.JOB_BUDGET_MS)
 #: Replaced by fakes in tests.
 clock: Clock = utc_now
 sleep: Sleep = time.sleep
@@ -51,12 +53,12 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _OUTCOME_METRICS = {
-    jobs.RunOutcome.COMPLETED: "JobsCompleted",
-    jobs.RunOutcome.FAILED: "JobsFailed",
-    jobs.RunOutcome.TIMED_OUT: "JobsTimedOut",
-    jobs.RunOutcome.DUPLICATE: "DuplicateDelivery",
-    jobs.RunOutcome.MISSING: "JobMissing",
-    jobs.RunOutcome.DISCARDED: "ResultDiscarded",
+    job_models.RunOutcome.COMPLETED: "JobsCompleted",
+    job_models.RunOutcome.FAILED: "JobsFailed",
+    job_models.RunOutcome.TIMED_OUT: "JobsTimedOut",
+    job_models.RunOutcome.DUPLICATE: "DuplicateDelivery",
+    job_models.RunOutcome.MISSING: "JobMissing",
+    job_models.RunOutcome.DISCARDED: "ResultDiscarded",
 }
 _RECORD_KEYS = ["message_id", "receive_count", "job_id"]
 
@@ -77,12 +79,12 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         receive_count=(record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount"),
     )
     try:
-        jobs.ensure_time_to_start(
+        job_runner.ensure_time_to_start(
             lambda_context.get_remaining_time_in_millis(), budget_ms=JOB_BUDGET_MS
         )
-        message = jobs.parse_task_message(record.body or "")
+        message = job_models.parse_task_message(record.body or "")
         logger.append_keys(job_id=message.job_id)
-        outcome = jobs.run_job(
+        outcome = job_runner.run_job(
             store,
             message.job_id,
             lease_owner=record.message_id,
@@ -90,15 +92,15 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             clock=clock,
             sleep=sleep,
         )
-    except jobs.NotStartedError as exc:
+    except job_models.NotStartedError as exc:
         metrics.add_metric(name="JobNotStarted", unit=MetricUnit.Count, value=1)
         logger.warning("no time left for a job; message handed back", reason=str(exc))
         raise
-    except (jobs.JobLeasedError, jobs.JobClaimConflictError) as exc:
+    except (job_models.JobLeasedError, job_models.JobClaimConflictError) as exc:
         metrics.add_metric(name="LeaseConflict", unit=MetricUnit.Count, value=1)
         logger.warning("job busy; message will be retried", reason=str(exc))
         raise
-    except jobs.InvalidTaskMessageError:
+    except job_models.InvalidTaskMessageError:
         metrics.add_metric(name="PoisonMessage", unit=MetricUnit.Count, value=1)
         logger.exception("poison message; it will reach the DLQ after its retries")
         raise

@@ -31,8 +31,8 @@ def import_fresh(name: str, modules: Iterable[str]) -> ModuleType:
 
     Examples
     --------
-    >>> import_fresh("jobs", ("jobs", "job_api", "job_worker"))  # doctest: +SKIP
-    <module 'jobs' from '.../functions/decoupled_invocation/jobs.py'>
+    >>> import_fresh("job_api", ("job_models", "job_store", "job_api"))  # doctest: +SKIP
+    <module 'job_api' from '.../functions/decoupled_invocation/job_api.py'>
     """
     forget_modules(modules)
     return importlib.import_module(name)

@@ -1,7 +1,7 @@
 """Shared fixtures for the handler unit tests.
 
 Every pattern folder under ``functions/`` is one Lambda code root whose modules import
-each other at top level (``import jobs``), so each folder goes on ``sys.path`` here, the
+each other at top level (``import job_models``), so each folder goes on ``sys.path`` here, the
 way the Lambda runtime puts the code root on its path. Handler module names are
 unique across folders, so the folders cannot shadow each other. ``functions/shared``
 is not a code root but the handler_kit layer: its ``python/`` folder goes on the path

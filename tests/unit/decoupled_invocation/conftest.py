@@ -27,7 +27,7 @@ BOB_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/bob"
 JOB_TIMEOUT_SECONDS = 300
 RETRY_AFTER_SECONDS = 2
 JOB_RETENTION_DAYS = 7
-HANDLER_MODULES = ("jobs", "job_api", "job_worker")
+HANDLER_MODULES = ("job_models", "job_store", "job_service", "job_runner", "job_api", "job_worker")
 
 
 # --------------------------------------------------------------------------- events
@@ -168,7 +168,10 @@ import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_M
 class Handlers:
     """The freshly imported modules, the fakes installed in them, and call helpers."""
 
-    jobs: ModuleType
+    models: ModuleType
+    store: ModuleType
+    service: ModuleType
+    runner: ModuleType
     api: ModuleType
     worker: ModuleType
     clock: FakeClock
@@ -205,23 +208,32 @@ class Handlers:
 
 @pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
-    """Fresh ``jobs``, ``job_api`` and ``job_worker`` modules wired to moto and fake time."""
-    import_fresh("jobs")
-    api = importlib.import_module("job_api")
+    """Fresh role modules, ``job_api`` and ``job_worker`` wired to moto and fake time."""
+    api = import_fresh("job_api")
     worker = importlib.import_module("job_worker")
-    jobs = sys.modules["jobs"]
     sleep = FakeSleep(clock)
     monkeypatch.setattr(api, "clock", clock)
     monkeypatch.setattr(worker, "clock", clock)
     monkeypatch.setattr(worker, "sleep", sleep)
-    yield Handlers(jobs=jobs, api=api, worker=worker, clock=clock, sleep=sleep, infra=infra)
+    yield Handlers(
+        models=sys.modules["job_models"],
+        store=sys.modules["job_store"],
+        service=sys.modules["job_service"],
+        runner=sys.modules["job_runner"],
+        api=api,
+        worker=worker,
+        clock=clock,
+        sleep=sleep,
+        infra=infra,
+    )
     handler_modules.forget_modules(HANDLER_MODULES)
 
 
 @pytest.fixture
-def jobs_module(infra: Infra) -> Iterator[ModuleType]:
-    """Only the ``jobs`` module, for tests of the logic without the handlers."""
-    yield import_fresh("jobs")
+def job_service_module(infra: Infra) -> Iterator[ModuleType]:
+    """Only the ``job_service`` module (and the modules it imports), for tests of the
+    logic without the handlers."""
+    yield import_fresh("job_service")
     handler_modules.forget_modules(HANDLER_MODULES)
 
 

@@ -52,7 +52,7 @@ def test_post_stores_pending_job_queues_it_and_answers_202(handlers, infra, even
             "deadline_epoch": created + events.job_timeout_seconds,
             "expires_at": created + events.job_retention_days * 86_400,
             "request": {**VALID, "outcome": "succeed"},
-            "request_hash": handlers.jobs.request_hash(handlers.jobs.JobRequest(**VALID)),
+            "request_hash": handlers.models.request_hash(handlers.models.JobRequest(**VALID)),
             "attempts": 0,
             "updated_at": "2025-03-14T09:26:53.589Z",
         }
@@ -258,7 +258,7 @@ def test_retry_with_same_key_returns_same_job_and_requeues_pending(handlers, inf
     assert first.status == retry.status == 202
     job_id = first.body["job_id"]
     assert retry.body["job_id"] == job_id
-    assert job_id == handlers.jobs.job_id_for(events.alice_arn, "order-42")
+    assert job_id == handlers.models.job_id_for(events.alice_arn, "order-42")
     assert retry.headers["location"] == first.headers["location"]
     # AND there is still one item, and the still-PENDING job was queued again
     items = infra.items()

@@ -73,11 +73,11 @@ def test_worker_does_not_run_a_job_past_its_ttl(handlers, infra, events):
     # GIVEN a PENDING job already past its TTL, but not past its deadline (retention
     # shorter than the job timeout), put directly into the table
     job_id = "6a2f8a5e-0c1b-4d4e-9f3a-1b2c3d4e5f60"
-    item = handlers.jobs.new_job_item(
+    item = handlers.service.new_job_item(
         job_id,
-        handlers.jobs.JobRequest(**VALID),
+        handlers.models.JobRequest(**VALID),
         now=handlers.clock(),
-        settings=handlers.jobs.JobSettings(),
+        settings=handlers.models.JobSettings(),
     )
     item.update(expires_at=handlers.clock.epoch, deadline_epoch=handlers.clock.epoch + 300)
     infra.dynamodb.put_item(TableName=infra.table_name, Item=to_attribute_values(item))

@@ -1,0 +1,212 @@
+"""Decoupled invocation: the job table and the task queue.
+
+Status transitions are conditional writes in DynamoDB, so a duplicate or late
+SQS delivery never redoes or undoes finished work::
+
+    PENDING --claim--> RUNNING --finish--> DONE | FAILED
+    PENDING | RUNNING (past deadline) --> TIMED_OUT
+    PENDING --enqueue failed--> FAILED (enqueue_failed) --same Idempotency-Key--> PENDING
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from handler_kit import ttl
+from handler_kit.clock import epoch_seconds, iso_timestamp
+from handler_kit.dynamodb import KeyedTable
+from job_models import JobStatus
+
+if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
+    from mypy_boto3_sqs.client import SQSClient
+
+# --------------------------------------------------------------------------- storage
+
+
+class JobStore(KeyedTable):
+    """The job table. Every status change is a conditional write.
+
+    Parameters
+    ----------
+    client : DynamoDBClient
+        A low-level boto3 DynamoDB client (cheaper to create than the resource).
+    table_name : str
+        Table with partition key ``job_id`` (S) and TTL attribute ``expires_at``.
+    """
+
+    key_name = "job_id"
+    attribute_names = ("status", "result", "error", "code")
+    ttl_attribute = ttl.TTL_ATTRIBUTE
+
+    def mark_enqueue_failed(self, job_id: str, now: datetime) -> bool:
+        """PENDING to FAILED (``enqueue_failed``); False if the job already left PENDING."""
+        return (
+            self._update_if(
+                job_id,
+                update="SET #status = :failed, #error = :error, updated_at = :now_iso",
+                condition="#status = :pending",
+                values={
+                    ":failed": JobStatus.FAILED.value,
+                    ":pending": JobStatus.PENDING.value,
+                    ":error": {
+                        "code": "enqueue_failed",
+                        "message": "the job could not be queued; retry the request",
+                    },
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def rearm_enqueue_failed(self, job_id: str, request_hash: str, now: datetime) -> bool:
+        """FAILED (``enqueue_failed``) back to PENDING, only before the deadline."""
+        return (
+            self._update_if(
+                job_id,
+                update="SET #status = :pending, updated_at = :now_iso REMOVE #error",
+                condition=(
+                    "#status = :failed AND #error.#code = :enqueue_failed"
+                    " AND request_hash = :hash AND deadline_epoch > :now"
+                ),
+                values={
+                    ":pending": JobStatus.PENDING.value,
+                    ":failed": JobStatus.FAILED.value,
+                    ":enqueue_failed": "enqueue_failed",
+                    ":hash": request_hash,
+                    ":now": epoch_seconds(now),
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def claim(
+        self, job_id: str, *, lease_owner: str, lease_expires_epoch: int, now: datetime
+    ) -> dict[str, Any] | None:
+        """Take the job for one delivery: PENDING (or RUNNING with an expired lease) to RUNNING.
+
+        Returns
+        -------
+        dict or None
+            The claimed item, or None if the job is not claimable (missing, expired,
+            terminal, leased by another delivery, or past its deadline).
+        """
+        return self._update_if(
+            job_id,
+            update=(
+                "SET #status = :running, lease_owner = :owner,"
+                " lease_expires_epoch = :lease, updated_at = :now_iso ADD attempts :one"
+            ),
+            condition=(
+                "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now))"
+                f" AND deadline_epoch > :now AND {ttl.unexpired_condition()}"
+            ),
+            values={
+                ":running": JobStatus.RUNNING.value,
+                ":pending": JobStatus.PENDING.value,
+                ":owner": lease_owner,
+                ":lease": lease_expires_epoch,
+                ":now": epoch_seconds(now),
+                ":now_iso": iso_timestamp(now),
+                ":one": 1,
+                **ttl.condition_values(now),
+            },
+            return_new=True,
+        )
+
+    def finish(
+        self,
+        job_id: str,
+        *,
+        lease_owner: str,
+        now: datetime,
+        result: Mapping[str, Any] | None = None,
+        error: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """RUNNING to DONE (``result``) or FAILED (``error``), only while we hold the lease.
+
+        Returns
+        -------
+        bool
+            False if another delivery took the job over (our outcome is discarded).
+        """
+        if (result is None) == (error is None):
+            raise ValueError("give exactly one of result or error")
+        field, status, payload = (
+            ("#result", JobStatus.DONE, result)
+            if result is not None
+            else ("#error", JobStatus.FAILED, error)
+        )
+        return (
+            self._update_if(
+                job_id,
+                update=(
+                    f"SET #status = :status, {field} = :payload, updated_at = :now_iso"
+                    " REMOVE lease_owner, lease_expires_epoch"
+                ),
+                condition="#status = :running AND lease_owner = :owner",
+                values={
+                    ":status": status.value,
+                    ":payload": dict(payload or {}),
+                    ":running": JobStatus.RUNNING.value,
+                    ":owner": lease_owner,
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+    def mark_timed_out(self, job_id: str, now: datetime) -> bool:
+        """PENDING/RUNNING past the deadline to TIMED_OUT; False if no longer applicable."""
+        return (
+            self._update_if(
+                job_id,
+                update=(
+                    "SET #status = :timed_out, #error = :error, updated_at = :now_iso"
+                    " REMOVE lease_owner, lease_expires_epoch"
+                ),
+                condition="#status IN (:pending, :running) AND deadline_epoch <= :now",
+                values={
+                    ":timed_out": JobStatus.TIMED_OUT.value,
+                    ":pending": JobStatus.PENDING.value,
+                    ":running": JobStatus.RUNNING.value,
+                    ":error": {
+                        "code": "timed_out",
+                        "message": "the job did not finish before its deadline",
+                    },
+                    ":now": epoch_seconds(now),
+                    ":now_iso": iso_timestamp(now),
+                },
+            )
+            is not None
+        )
+
+
+class TaskQueue:
+    """The SQS task queue.
+
+    Parameters
+    ----------
+    client : SQSClient
+        A boto3 SQS client.
+    queue_url : str
+        URL of the task queue.
+    """
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def send(self, job_id: str, *, correlation_id: str | None = None) -> None:
+        """Queue ``{"job_id": ...}``; the correlation id travels as a message attribute."""
+        attributes: dict[str, Any] = {}
+        if correlation_id:
+            attributes["correlation_id"] = {"DataType": "String", "StringValue": correlation_id}
+        self._client.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=json.dumps({"job_id": job_id}),
+            MessageAttributes=attributes,
+        )
