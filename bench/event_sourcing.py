@@ -1,8 +1,9 @@
 """Event sourcing vs history length: items per balance read, requests per command and read.
 
-The figures come from the pattern's own code (``functions/event_sourcing/accounts.py``:
-``EventStore``, ``execute_command``, ``get_account``) on in-process moto, with every
-DynamoDB call counted by a botocore hook (:class:`bench.handler_code.CallTally`).
+The figures come from the pattern's own code (``functions/event_sourcing/``:
+``account_store.EventStore``, ``account_service.execute_command`` and ``get_account``)
+on in-process moto, with every DynamoDB call counted by a botocore hook
+(:class:`bench.handler_code.CallTally`).
 A booted localstage sees request counts but not the items a Query read, and 10,000
 commands through its API would not fit the bench's time.
 
@@ -104,15 +105,15 @@ def _event_table() -> Iterator[Any]:
         yield client
 
 
-def _command_of(version: int, accounts: Any) -> tuple[Any, int]:
+def _command_of(version: int, models: Any) -> tuple[Any, int]:
     """The command that appends ``version``: mostly credits, every third a withdrawal."""
     if version % 3 == 0:
-        return accounts.CommandType.WITHDRAW, _WITHDRAWAL
-    return accounts.CommandType.CREDIT, _CREDIT
+        return models.CommandType.WITHDRAW, _WITHDRAWAL
+    return models.CommandType.CREDIT, _CREDIT
 
 
 def _write_history(
-    client: Any, store: Any, state: Any, until: int, *, accounts: Any, snapshot_interval: int
+    client: Any, store: Any, state: Any, until: int, *, models: Any, snapshot_interval: int
 ) -> Any:
     """Append events until version ``until`` in batches; returns the new state.
 
@@ -120,16 +121,17 @@ def _write_history(
     ``AccountState.apply``) and the newest snapshot is stored by the real
     ``put_snapshot``, so the table ends as the commands would leave it.
     """
-    now = accounts.iso_timestamp(datetime.now(UTC))
+    clock = load_handler_module("event_sourcing", "handler_kit.clock")
+    now = clock.iso_timestamp(datetime.now(UTC))
     batch: list[dict[str, Any]] = []
     snapshot = None
     while state.version < until:
-        command, amount = _command_of(state.version + 1, accounts)
-        kind = accounts.EventType.WITHDRAWN
+        command, amount = _command_of(state.version + 1, models)
+        kind = models.EventType.WITHDRAWN
         balance = state.balance - amount
-        if command is accounts.CommandType.CREDIT:
-            kind, balance = accounts.EventType.CREDITED, state.balance + amount
-        event = accounts.AccountEvent(
+        if command is models.CommandType.CREDIT:
+            kind, balance = models.EventType.CREDITED, state.balance + amount
+        event = models.AccountEvent(
             account_id=state.account_id,
             version=state.version + 1,
             type=kind,
@@ -164,34 +166,36 @@ def measure_history_points(
         The points measured, K (the snapshot interval the stacks deploy) and why the
         remaining lengths were skipped ("" if none).
     """
-    accounts = load_handler_module("event_sourcing", "accounts")
+    models = load_handler_module("event_sourcing", "account_models")
+    store_module = load_handler_module("event_sourcing", "account_store")
+    service = load_handler_module("event_sourcing", "account_service")
     k = deployed_snapshot_interval()
-    settings = accounts.AccountSettings(snapshot_interval=k)
+    settings = models.AccountSettings(snapshot_interval=k)
     began = time.monotonic()
     points: list[HistoryPoint] = []
     with _event_table() as client:
-        store = accounts.EventStore(client, _TABLE_NAME)
+        store = store_module.EventStore(client, _TABLE_NAME)
         tally = CallTally()
         tally.attach(client)
-        opened = accounts.open_account(store, now=datetime.now(UTC), caller="bench")
+        opened = service.open_account(store, now=datetime.now(UTC), caller="bench")
         account_id = opened.body["account_id"]
         version = 1
 
         def run_command(new_version: int) -> None:
-            kind, amount = _command_of(new_version, accounts)
-            accounts.execute_command(store, account_id, kind, amount, settings=settings)
+            kind, amount = _command_of(new_version, models)
+            service.execute_command(store, account_id, kind, amount, settings=settings)
 
         for events in lengths:
             if time.monotonic() - began > budget_s:
                 return points, k, f"over the section's budget of {budget_s:g} s"
             log(f"    {events:,} events")
-            state = accounts.get_account(store, account_id, settings=settings)
+            state = service.get_account(store, account_id, settings=settings)
             state = _write_history(
                 client,
                 store,
                 state,
                 max(events - k, state.version),
-                accounts=accounts,
+                models=models,
                 snapshot_interval=k,
             )
             version = state.version
@@ -201,7 +205,7 @@ def measure_history_points(
                 version += 1
                 run_command(version)
                 tally.reset()
-                accounts.get_account(store, account_id, settings=settings)
+                service.get_account(store, account_id, settings=settings)
                 items.append(tally.items_read)
                 read_requests += tally.requests
             tally.reset()

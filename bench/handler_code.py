@@ -31,7 +31,7 @@ def load_handler_module(pattern: str, module: str) -> ModuleType:
     pattern : str
         The pattern's folder under ``functions/``, e.g. ``event_sourcing``.
     module : str
-        The module's name, e.g. ``accounts``.
+        The module's name, e.g. ``account_service``.
 
     Returns
     -------

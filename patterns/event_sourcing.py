@@ -16,7 +16,7 @@ from patterns.stage_settings import StageSettings
 from patterns.table import DataTable
 
 CODE_FOLDER = "event_sourcing"
-#: Mirrors ``accounts.MAX_AMOUNT`` (functions/event_sourcing/accounts.py).
+#: Mirrors ``account_models.MAX_AMOUNT`` (functions/event_sourcing/account_models.py).
 MAX_AMOUNT = 100_000_000
 
 # Mirrors the handler's pydantic model so bad bodies are refused before a function runs;

@@ -3,8 +3,9 @@
 ``POST /accounts``, ``POST /accounts/{account_id}/credit|withdraw``,
 ``GET /accounts/{account_id}`` and ``GET /accounts/{account_id}/events``.
 
-A thin adapter: parse the event, call ``accounts``, shape the HTTP response. Every
-client error is a JSON ``{"error", "message"}`` 4xx and writes nothing.
+A thin adapter: parse the event, call ``account_parsing`` and ``account_service``,
+shape the HTTP response. Every client error is a JSON ``{"error", "message"}`` 4xx and
+writes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import random
 import time
 
-import accounts
+import account_models
+import account_parsing
+import account_service
+import account_store
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -23,13 +27,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit import requests, responses
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
+from handler_kit.errors import InvalidRequestError
 
 # Configuration and clients are built once per execution environment.
-SETTINGS = accounts.AccountSettings.from_env()
+SETTINGS = account_models.AccountSettings.from_env()
 _BOTO_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )
-store = accounts.EventStore(
+store = account_store.EventStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("EVENT_TABLE_NAME")
 )
 #: Replaced by fakes in tests.
@@ -55,10 +60,10 @@ def _collection_path(event: APIGatewayProxyEvent) -> str:
 
 def _raw_body() -> bytes:
     event = app.current_event
-    return accounts.decode_body(event.body, is_base64_encoded=bool(event.is_base64_encoded))
+    return account_parsing.decode_body(event.body, is_base64_encoded=bool(event.is_base64_encoded))
 
 
-def _replay_headers(result: accounts.CommandResult) -> dict[str, str]:
+def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
     if result.replayed:
         metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
         return {"Idempotent-Replayed": "true"}
@@ -69,8 +74,8 @@ def _replay_headers(result: accounts.CommandResult) -> dict[str, str]:
 def open_account() -> Response[str]:
     """``POST /accounts``: append AccountCreated, answer 201 with Location."""
     event = app.current_event
-    accounts.parse_open_request(_raw_body())
-    result = accounts.open_account(
+    account_parsing.parse_open_request(_raw_body())
+    result = account_service.open_account(
         store,
         now=clock(),
         caller=requests.caller(event),
@@ -86,18 +91,18 @@ def open_account() -> Response[str]:
 
 
 _COMMAND_METRICS = {
-    accounts.CommandType.CREDIT: "Credits",
-    accounts.CommandType.WITHDRAW: "Withdrawals",
+    account_models.CommandType.CREDIT: "Credits",
+    account_models.CommandType.WITHDRAW: "Withdrawals",
 }
 
 
-def _command(account_id: str, command: accounts.CommandType) -> Response[str]:
+def _command(account_id: str, command: account_models.CommandType) -> Response[str]:
     event = app.current_event
-    account_id = accounts.parse_account_id(account_id)
+    account_id = account_parsing.parse_account_id(account_id)
     logger.append_keys(account_id=account_id)
     idempotency_key = requests.idempotency_key(event)
-    request = accounts.parse_amount_request(_raw_body())
-    result = accounts.execute_command(
+    request = account_parsing.parse_amount_request(_raw_body())
+    result = account_service.execute_command(
         store,
         account_id,
         command,
@@ -120,57 +125,59 @@ def _command(account_id: str, command: accounts.CommandType) -> Response[str]:
 @app.post("/accounts/<account_id>/credit")
 def credit(account_id: str) -> Response[str]:
     """``POST /accounts/{id}/credit`` with ``{"amount": <minor units>}``."""
-    return _command(account_id, accounts.CommandType.CREDIT)
+    return _command(account_id, account_models.CommandType.CREDIT)
 
 
 @app.post("/accounts/<account_id>/withdraw")
 def withdraw(account_id: str) -> Response[str]:
     """``POST /accounts/{id}/withdraw``; refused (409) if it would overdraw."""
-    return _command(account_id, accounts.CommandType.WITHDRAW)
+    return _command(account_id, account_models.CommandType.WITHDRAW)
 
 
 @app.get("/accounts/<account_id>")
 def get_account(account_id: str) -> Response[str]:
     """``GET /accounts/{id}``: balance, version, created and last updated."""
-    state = accounts.get_account(store, accounts.parse_account_id(account_id), settings=SETTINGS)
+    state = account_service.get_account(
+        store, account_parsing.parse_account_id(account_id), settings=SETTINGS
+    )
     return responses.json_response(200, state.to_dict(), {"Cache-Control": "no-store"})
 
 
 @app.get("/accounts/<account_id>/events")
 def get_events(account_id: str) -> Response[str]:
     """``GET /accounts/{id}/events?limit=&cursor=``: history, oldest first."""
-    account_id = accounts.parse_account_id(account_id)
+    account_id = account_parsing.parse_account_id(account_id)
     params = app.current_event.query_string_parameters or {}
     unknown = set(params) - {"limit", "cursor"}
     if unknown:
-        raise accounts.InvalidRequestError(f"unknown query parameter(s): {sorted(unknown)}")
-    page = accounts.get_history(
+        raise InvalidRequestError(f"unknown query parameter(s): {sorted(unknown)}")
+    page = account_service.get_history(
         store,
         account_id,
         cursor=params.get("cursor"),
-        limit=accounts.parse_limit(params.get("limit"), SETTINGS),
+        limit=account_parsing.parse_limit(params.get("limit"), SETTINGS),
     )
     return responses.json_response(200, page.to_dict(), {"Cache-Control": "no-store"})
 
 
-@app.exception_handler(accounts.AccountNotFoundError)
-def _account_not_found(exc: accounts.AccountNotFoundError) -> Response[str]:
+@app.exception_handler(account_models.AccountNotFoundError)
+def _account_not_found(exc: account_models.AccountNotFoundError) -> Response[str]:
     return responses.error_response(404, "not_found", str(exc))
 
 
-@app.exception_handler(accounts.InsufficientFundsError)
-def _insufficient_funds(exc: accounts.InsufficientFundsError) -> Response[str]:
+@app.exception_handler(account_models.InsufficientFundsError)
+def _insufficient_funds(exc: account_models.InsufficientFundsError) -> Response[str]:
     metrics.add_metric(name="OverdraftRefused", unit=MetricUnit.Count, value=1)
     return responses.error_response(409, "insufficient_funds", str(exc))
 
 
-@app.exception_handler(accounts.BalanceLimitError)
-def _balance_limit(exc: accounts.BalanceLimitError) -> Response[str]:
+@app.exception_handler(account_models.BalanceLimitError)
+def _balance_limit(exc: account_models.BalanceLimitError) -> Response[str]:
     return responses.error_response(409, "balance_limit_exceeded", str(exc))
 
 
-@app.exception_handler(accounts.ConcurrentUpdateError)
-def _concurrent_update(exc: accounts.ConcurrentUpdateError) -> Response[str]:
+@app.exception_handler(account_models.ConcurrentUpdateError)
+def _concurrent_update(exc: account_models.ConcurrentUpdateError) -> Response[str]:
     metrics.add_metric(name="ConflictsExhausted", unit=MetricUnit.Count, value=1)
     logger.warning("optimistic locking gave up", reason=str(exc))
     return responses.error_response(

@@ -10,7 +10,7 @@ skipped, so it does not hold up the shard; records that keep failing to publish 
 the same queue through the mapping's on-failure destination (metadata only) after its
 retries.
 
-Redelivered records publish identical entries (see ``accounts.domain_event_entry``),
+Redelivered records publish identical entries (see ``account_bus.domain_event_entry``),
 which consumers dedupe on account + version.
 """
 
@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-import accounts
+import account_bus
+import account_models
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -37,7 +38,7 @@ from handler_kit.config import require_env
 
 # Clients are built once per execution environment.
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
-publisher = accounts.DomainEventPublisher(
+publisher = account_bus.DomainEventPublisher(
     boto3.client("events", config=_BOTO_CONFIG),
     bus_name=require_env("EVENT_BUS_NAME"),
     source=require_env("EVENT_SOURCE"),
@@ -87,9 +88,9 @@ def record_handler(record: DynamoDBRecord) -> None:
         logger.info("not a new event; skipped", event_name=record.raw_event.get("eventName"))
         return
     try:
-        event = accounts.AccountEvent.from_item(cast(dict[str, Any], new_image))
+        event = account_models.AccountEvent.from_item(cast(dict[str, Any], new_image))
         publisher.publish(event)
-    except accounts.InvalidStreamRecordError as exc:
+    except account_models.InvalidStreamRecordError as exc:
         _set_aside(record, reason=str(exc))
         return
     except Exception:

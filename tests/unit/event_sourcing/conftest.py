@@ -33,7 +33,15 @@ ALICE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/alice"
 BOB_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/bob"
 SNAPSHOT_INTERVAL = 5
 MAX_APPEND_ATTEMPTS = 4
-HANDLER_MODULES = ("accounts", "account_api", "account_publisher")
+HANDLER_MODULES = (
+    "account_models",
+    "account_parsing",
+    "account_store",
+    "account_service",
+    "account_bus",
+    "account_api",
+    "account_publisher",
+)
 # moto serves DynamoDB Streams only with account-id endpoints off (toolchain.md).
 STREAMS_CONFIG = Config(account_id_endpoint_mode="disabled")
 
@@ -265,7 +273,10 @@ class CallLog:
 class Bank:
     """The freshly imported modules, the fakes installed in them, and call helpers."""
 
-    accounts: ModuleType
+    account_models: ModuleType
+    account_parsing: ModuleType
+    account_store: ModuleType
+    account_service: ModuleType
     api: ModuleType
     publisher: ModuleType
     clock: FakeClock
@@ -326,7 +337,7 @@ class Bank:
     def competitor(self) -> Any:
         """Another API instance's view of the table: an EventStore on its own client."""
         client = boto3.client("dynamodb", region_name=REGION, config=STREAMS_CONFIG)
-        return self.accounts.EventStore(client, TABLE_NAME)
+        return self.account_store.EventStore(client, TABLE_NAME)
 
     def before_write(self, action: Callable[[int], None]) -> None:
         """Run ``action(n)`` before the handler's n-th write request (0-based) is sent.
@@ -348,11 +359,11 @@ class Bank:
 
 @pytest.fixture
 def bank(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bank]:
-    """Fresh ``accounts``, ``account_api`` and ``account_publisher`` wired to moto and fakes."""
-    import_fresh("accounts")
+    """Fresh ``account_*`` modules, ``account_api`` and ``account_publisher`` wired to moto
+    and fakes."""
+    import_fresh("account_models")
     api = importlib.import_module("account_api")
     publisher = importlib.import_module("account_publisher")
-    accounts = sys.modules["accounts"]
     sleep = FakeSleep(clock)
     monkeypatch.setattr(api, "clock", clock)
     monkeypatch.setattr(api, "sleep", sleep)
@@ -360,7 +371,10 @@ def bank(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Ite
     calls = CallLog()
     api.store._client.meta.events.register("after-call.dynamodb", calls.hook)
     yield Bank(
-        accounts=accounts,
+        account_models=sys.modules["account_models"],
+        account_parsing=sys.modules["account_parsing"],
+        account_store=sys.modules["account_store"],
+        account_service=sys.modules["account_service"],
         api=api,
         publisher=publisher,
         clock=clock,

@@ -125,10 +125,11 @@ def test_overdraft_is_refused_with_409_and_nothing_written(bank, infra):
 def test_credit_beyond_the_balance_limit_is_refused(bank, infra):
     # GIVEN an account one unit below the maximum balance: seeded through a snapshot at
     # version 1, as ten million real credits would take too long
-    accounts = bank.accounts
     account_id = bank.open_id()
     created = bank.get(account_id).body["created_at"]
-    near_limit = accounts.AccountState(account_id, 1, accounts.MAX_BALANCE - 1, created, created)
+    near_limit = bank.account_models.AccountState(
+        account_id, 1, bank.account_models.MAX_BALANCE - 1, created, created
+    )
     assert bank.competitor().put_snapshot(near_limit)
     before = infra.raw_items()
 
@@ -136,7 +137,7 @@ def test_credit_beyond_the_balance_limit_is_refused(bank, infra):
     assert_json_error(bank.credit(account_id, 2), 409, "balance_limit_exceeded")
     assert infra.raw_items() == before
     # AND reaching the limit exactly is allowed
-    assert bank.credit(account_id, 1).body["balance"] == accounts.MAX_BALANCE
+    assert bank.credit(account_id, 1).body["balance"] == bank.account_models.MAX_BALANCE
 
 
 # --------------------------------------------------------------------------- not found
@@ -366,15 +367,14 @@ def test_invalid_idempotency_keys_are_400(bank, infra, key):
 def test_concurrent_twin_with_the_same_key_commits_once(bank, infra, es):
     # GIVEN a keyed credit; its twin (same key) commits between our read and our write
     account_id = bank.open_id()
-    accounts = bank.accounts
     competitor = bank.competitor()
 
     def twin_commits(n: int) -> None:
         if n == 0:
-            accounts.execute_command(
+            bank.account_service.execute_command(
                 competitor,
                 account_id,
-                accounts.CommandType.CREDIT,
+                bank.account_models.CommandType.CREDIT,
                 100,
                 settings=bank.api.SETTINGS,
                 clock=bank.clock,
@@ -398,11 +398,10 @@ def test_concurrent_twin_with_the_same_key_commits_once(bank, infra, es):
 
 
 def _competing_append(bank: Any, account_id: str, command: str, amount: int) -> None:
-    accounts = bank.accounts
-    accounts.execute_command(
+    bank.account_service.execute_command(
         bank.competitor(),
         account_id,
-        accounts.CommandType(command),
+        bank.account_models.CommandType(command),
         amount,
         settings=bank.api.SETTINGS,
         clock=bank.clock,
@@ -464,7 +463,7 @@ def test_endless_conflicts_give_409_concurrent_update_never_500(bank, infra):
     assert {i["amount"]["N"] for i in infra.event_items(account_id)[1:]} == {"1"}
     # AND it backed off (jittered, capped) between attempts, never after the last one
     assert len(bank.sleep.calls) == attempts - 1
-    assert all(0 <= delay <= bank.accounts.BACKOFF_CAP_SECONDS for delay in bank.sleep.calls)
+    assert all(0 <= delay <= bank.account_models.BACKOFF_CAP_SECONDS for delay in bank.sleep.calls)
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -541,13 +540,14 @@ def test_missing_snapshot_still_gives_the_right_state(bank, infra, es):
 def test_read_before_the_snapshot_write_still_takes_two_requests(bank, infra, es):
     # GIVEN 3K events whose newest snapshot (version 3K) is not written yet: the snapshot
     # still covers version 2K, so K events follow it
-    accounts = bank.accounts
     k = es.snapshot_interval
     account_id = bank.open_id()
     _make_events(bank, account_id, 3 * k - 1)
     expected = bank.get(account_id).body
     infra.delete_snapshot(account_id)
-    older = accounts.AccountState(account_id, 2 * k, 2 * k - 1, expected["created_at"], "x")
+    older = bank.account_models.AccountState(
+        account_id, 2 * k, 2 * k - 1, expected["created_at"], "x"
+    )
     assert bank.competitor().put_snapshot(older)
     bank.calls.clear()
 
@@ -559,13 +559,12 @@ def test_read_before_the_snapshot_write_still_takes_two_requests(bank, infra, es
 
 def test_late_snapshot_never_overwrites_a_newer_one(bank, infra, es):
     # GIVEN an account whose snapshot covers version 2K
-    accounts = bank.accounts
     account_id = bank.open_id()
     _make_events(bank, account_id, 2 * es.snapshot_interval)
     expected = bank.get(account_id).body
 
     # WHEN a slow writer tries to store an older snapshot (version K)
-    stale = accounts.AccountState(account_id, es.snapshot_interval, 999, "a", "b")
+    stale = bank.account_models.AccountState(account_id, es.snapshot_interval, 999, "a", "b")
     stored = bank.competitor().put_snapshot(stale)
 
     # THEN the condition keeps the newer one and the read is unchanged
@@ -576,12 +575,11 @@ def test_late_snapshot_never_overwrites_a_newer_one(bank, infra, es):
 
 def test_older_snapshot_makes_reads_longer_not_wrong(bank, infra, es):
     # GIVEN a snapshot that lags: it covers version K although the history is at 3K + 1
-    accounts = bank.accounts
     account_id = bank.open_id()
     _make_events(bank, account_id, 3 * es.snapshot_interval)
     expected = bank.get(account_id).body
     infra.delete_snapshot(account_id)
-    lagging = accounts.AccountState(
+    lagging = bank.account_models.AccountState(
         account_id, es.snapshot_interval, es.snapshot_interval - 1, expected["created_at"], "x"
     )
     assert bank.competitor().put_snapshot(lagging)
@@ -677,7 +675,6 @@ def test_twenty_interleaved_withdrawals_of_10_from_100_succeed_exactly_10_times(
     # Lambda instance), interleaved as tightly as possible: every withdrawal, right before
     # its first write, lets the next one run to the end. All 20 read the same state;
     # the innermost commits first and every other one loses a race and reloads.
-    accounts = bank.accounts
     account_id = bank.open_id()
     bank.credit(account_id, 100)
     outcomes: dict[int, str] = {}
@@ -694,17 +691,17 @@ def test_twenty_interleaved_withdrawals_of_10_from_100_succeed_exactly_10_times(
 
             client.meta.events.register("before-call.dynamodb.PutItem", next_one_runs_first)
         try:
-            result = accounts.execute_command(
-                accounts.EventStore(client, bank.api.store._table_name),
+            result = bank.account_service.execute_command(
+                bank.account_store.EventStore(client, bank.api.store._table_name),
                 account_id,
-                accounts.CommandType.WITHDRAW,
+                bank.account_models.CommandType.WITHDRAW,
                 10,
                 settings=bank.api.SETTINGS,
                 clock=bank.clock,
                 sleep=bank.sleep,
             )
             outcomes[index] = f"ok:{result.body['version']}"
-        except accounts.InsufficientFundsError:
+        except bank.account_models.InsufficientFundsError:
             outcomes[index] = "insufficient_funds"
 
     # WHEN they run

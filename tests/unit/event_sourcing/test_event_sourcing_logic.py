@@ -1,4 +1,4 @@
-"""accounts.py without Lambda: the fold, settings and cursors."""
+"""account_models.py and account_parsing.py without Lambda: the fold, settings and cursors."""
 
 from __future__ import annotations
 
@@ -9,34 +9,50 @@ from types import ModuleType
 
 import pytest
 
+#: The modules the fixtures import (``account_parsing`` imports ``account_models``).
+_MODULES = ("account_models", "account_parsing")
+
+
+def _fresh(name: str) -> Iterator[ModuleType]:
+    """A fresh module of the pattern (tests/unit/conftest.py put its folder on sys.path)."""
+    for module in _MODULES:
+        sys.modules.pop(module, None)
+    yield importlib.import_module(name)
+    for module in _MODULES:
+        sys.modules.pop(module, None)
+
 
 @pytest.fixture
-def accounts() -> Iterator[ModuleType]:
-    """A fresh ``accounts`` module (tests/unit/conftest.py put its folder on sys.path)."""
-    sys.modules.pop("accounts", None)
-    yield importlib.import_module("accounts")
-    sys.modules.pop("accounts", None)
+def models() -> Iterator[ModuleType]:
+    """A fresh ``account_models`` module."""
+    yield from _fresh("account_models")
 
 
-def _event(accounts, version, type_, amount, balance):
-    return accounts.AccountEvent(
+@pytest.fixture
+def parsing() -> Iterator[ModuleType]:
+    """A fresh ``account_parsing`` module."""
+    yield from _fresh("account_parsing")
+
+
+def _event(models, version, type_, amount, balance):
+    return models.AccountEvent(
         account_id="a",
         version=version,
-        type=accounts.EventType(type_),
+        type=models.EventType(type_),
         amount=amount,
         balance=balance,
         occurred_at=f"2025-03-14T09:26:{version:02d}.000Z",
     )
 
 
-def test_fold_applies_events_in_order(accounts):
+def test_fold_applies_events_in_order(models):
     # GIVEN created, credited 500, withdrawn 120 WHEN folded THEN version 3, balance 380
     events = [
-        _event(accounts, 1, "AccountCreated", 0, 0),
-        _event(accounts, 2, "AccountCredited", 500, 500),
-        _event(accounts, 3, "AccountWithdrawn", 120, 380),
+        _event(models, 1, "AccountCreated", 0, 0),
+        _event(models, 2, "AccountCredited", 500, 500),
+        _event(models, 3, "AccountWithdrawn", 120, 380),
     ]
-    state = accounts.fold(None, events)
+    state = models.fold(None, events)
     assert (state.version, state.balance) == (3, 380)
     assert state.created_at == events[0].occurred_at and state.updated_at == events[2].occurred_at
 
@@ -44,47 +60,46 @@ def test_fold_applies_events_in_order(accounts):
 @pytest.mark.parametrize(
     "versions", [[1, 3], [2], [1, 2, 2]], ids=["gap", "no creation", "repeated"]
 )
-def test_a_history_with_gaps_is_reported_not_folded_wrongly(accounts, versions):
+def test_a_history_with_gaps_is_reported_not_folded_wrongly(models, versions):
     # GIVEN a history with a gap, no creation or a repeated version WHEN folded THEN error
     events = [
-        _event(accounts, v, "AccountCreated" if v == 1 else "AccountCredited", 1, 1)
-        for v in versions
+        _event(models, v, "AccountCreated" if v == 1 else "AccountCredited", 1, 1) for v in versions
     ]
-    with pytest.raises(accounts.CorruptHistoryError):
-        accounts.fold(None, events)
+    with pytest.raises(models.CorruptHistoryError):
+        models.fold(None, events)
 
 
-def test_fold_of_nothing_is_no_account(accounts):
+def test_fold_of_nothing_is_no_account(models):
     # GIVEN no events WHEN folded THEN there is no account
-    assert accounts.fold(None, []) is None
+    assert models.fold(None, []) is None
 
 
-def test_cursor_round_trip(accounts):
+def test_cursor_round_trip(parsing):
     # GIVEN a cursor made for version 42 WHEN decoded THEN 42; no cursor means the start
-    assert accounts.decode_cursor(accounts.encode_cursor(42)) == 42
-    assert accounts.decode_cursor(None) == 0
+    assert parsing.decode_cursor(parsing.encode_cursor(42)) == 42
+    assert parsing.decode_cursor(None) == 0
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [({"SNAPSHOT_INTERVAL": "0"}, "> 0"), ({"MAX_APPEND_ATTEMPTS": "x"}, "integer")],
 )
-def test_settings_refuse_bad_environment(accounts, env, message):
+def test_settings_refuse_bad_environment(models, env, message):
     # GIVEN a zero or non-integer setting WHEN read THEN a clear error at cold start
     with pytest.raises(ValueError, match=message):
-        accounts.AccountSettings.from_env(env)
+        models.AccountSettings.from_env(env)
 
 
-def test_settings_defaults(accounts):
+def test_settings_defaults(models):
     # GIVEN no environment WHEN read THEN K = 10 and 8 attempts
-    settings = accounts.AccountSettings.from_env({})
+    settings = models.AccountSettings.from_env({})
     assert (settings.snapshot_interval, settings.max_append_attempts) == (10, 8)
 
 
-def test_event_items_round_trip_exactly(accounts):
+def test_event_items_round_trip_exactly(models):
     # GIVEN large amounts WHEN stored as DynamoDB numbers and parsed THEN exact ints
-    event = _event(accounts, 7, "AccountCredited", 10**14, 10**15)
-    assert accounts.AccountEvent.from_item(event.to_item()) == event
+    event = _event(models, 7, "AccountCredited", 10**14, 10**15)
+    assert models.AccountEvent.from_item(event.to_item()) == event
 
 
 @pytest.mark.parametrize(
@@ -96,9 +111,9 @@ def test_event_items_round_trip_exactly(accounts):
         {"kind": {"S": "x"}},
     ],
 )
-def test_malformed_event_items_are_refused(accounts, change):
+def test_malformed_event_items_are_refused(models, change):
     # GIVEN an event item with a fractional amount, version 0, unknown type or wrong kind
     # WHEN parsed THEN it is refused as a poison record
-    item = {**_event(accounts, 2, "AccountCredited", 5, 5).to_item(), **change}
-    with pytest.raises(accounts.InvalidStreamRecordError):
-        accounts.AccountEvent.from_item(item)
+    item = {**_event(models, 2, "AccountCredited", 5, 5).to_item(), **change}
+    with pytest.raises(models.InvalidStreamRecordError):
+        models.AccountEvent.from_item(item)

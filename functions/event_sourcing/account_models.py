@@ -1,0 +1,363 @@
+"""Event-sourced bank accounts: the model (constants, errors, settings, events, state).
+
+Commands append events, state is folded from them. Everything in ``account_models``,
+``account_parsing``, ``account_store``, ``account_service`` and ``account_bus`` is plain
+Python (no Lambda types) so it can be tested directly: the handlers in
+``account_api.py`` and ``account_publisher.py`` only parse events, call these functions
+and shape responses.
+
+Table layout (partition key ``account_id`` S, sort key ``version`` N)::
+
+    account_id=<uuid>  version=1..n   kind=event     immutable events, contiguous versions
+    account_id=<uuid>  version=0      kind=snapshot  state as of ``snapshot_version``
+    account_id=idempotency#<sha256>  version=0  kind=idempotency  outcome of a keyed command
+
+A command reads the state (snapshot + the events after it), checks the business rule
+and appends version n+1 with ``attribute_not_exists``: if another command appended n+1
+first, the write fails, and the command reloads, re-checks and retries (optimistic
+locking). Every ``snapshot_interval``-th event also refreshes the snapshot, with a
+condition that never lets it move backwards; a missing or late snapshot only makes
+the next read longer.
+
+Money is an integer number of minor units (e.g. cents): stored as DynamoDB numbers
+(exact decimals), never as floats.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from handler_kit.clock import parse_timestamp
+from handler_kit.config import int_fields_from_env
+from handler_kit.responses import StoredResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Largest amount of one credit or withdrawal, in minor units (1,000,000.00 in a
+#: currency with two decimals).
+MAX_AMOUNT = 100_000_000
+#: Largest balance an account may reach, in minor units. Below 2**53 so every balance
+#: is exact in JSON parsers that read numbers as doubles (JavaScript, many others).
+MAX_BALANCE = 1_000_000_000_000_000
+#: Largest accepted command body, measured on the raw (base64-decoded) bytes.
+MAX_BODY_BYTES = 1024
+#: Fixed namespace for deterministic account ids derived from an Idempotency-Key.
+ACCOUNT_ID_NAMESPACE = uuid.UUID("0b7f6f5e-2f4c-5f1a-8d0e-6a3c9e1b7d42")
+#: Sort key of an account's snapshot item; events start at version 1.
+SNAPSHOT_VERSION_KEY = 0
+#: Partition key prefix of idempotency records (never a UUID, so never an account).
+IDEMPOTENCY_PREFIX = "idempotency#"
+#: Backoff between optimistic-locking attempts: full jitter, base * 2**attempt, capped.
+BACKOFF_BASE_SECONDS = 0.01
+BACKOFF_CAP_SECONDS = 0.2
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class AccountNotFoundError(LookupError):
+    """No account with this id exists (HTTP 404)."""
+
+
+class InsufficientFundsError(ValueError):
+    """A withdrawal would overdraw the account (HTTP 409, nothing written)."""
+
+
+class BalanceLimitError(ValueError):
+    """A credit would take the balance above ``MAX_BALANCE`` (HTTP 409, nothing written)."""
+
+
+class ConcurrentUpdateError(RuntimeError):
+    """Every optimistic-locking attempt lost to another writer (HTTP 409, retryable)."""
+
+
+class CorruptHistoryError(RuntimeError):
+    """The stored events do not form a contiguous history (a bug or a manual edit)."""
+
+
+class InvalidStreamRecordError(ValueError):
+    """A stream record is not an account event (poison record for the publisher)."""
+
+
+class PublishFailedError(RuntimeError):
+    """EventBridge did not accept a domain event; the stream record is retried."""
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """Tunables of the account API.
+
+    Attributes
+    ----------
+    snapshot_interval : int
+        K: every K-th event refreshes the snapshot, so a read folds fewer than K events.
+    max_append_attempts : int
+        Optimistic-locking attempts of one command before it answers 409.
+    idempotency_ttl_seconds : int
+        How long an Idempotency-Key is remembered.
+    history_page_size, max_history_page_size : int
+        Default and largest ``limit`` of ``GET /accounts/{id}/events``.
+    """
+
+    snapshot_interval: int = 10
+    max_append_attempts: int = 8
+    idempotency_ttl_seconds: int = 86_400
+    history_page_size: int = 25
+    max_history_page_size: int = 100
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountSettings:
+        """Read ``SNAPSHOT_INTERVAL``, ``MAX_APPEND_ATTEMPTS`` and ``IDEMPOTENCY_TTL_SECONDS``.
+
+        Raises
+        ------
+        ValueError
+            If a variable is set but is not a positive integer.
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            **int_fields_from_env(
+                cls,
+                {
+                    "snapshot_interval": "SNAPSHOT_INTERVAL",
+                    "max_append_attempts": "MAX_APPEND_ATTEMPTS",
+                    "idempotency_ttl_seconds": "IDEMPOTENCY_TTL_SECONDS",
+                },
+                env,
+            ),
+        )
+
+
+# --------------------------------------------------------------------------- time
+
+
+def parse_iso_timestamp(value: str) -> datetime:
+    """Inverse of :func:`iso_timestamp` (the one timestamp parser, ``clock.parse_timestamp``)."""
+    return parse_timestamp(value).astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- model
+
+
+class EventType(StrEnum):
+    """What happened to an account; also the EventBridge ``detail-type``."""
+
+    CREATED = "AccountCreated"
+    CREDITED = "AccountCredited"
+    WITHDRAWN = "AccountWithdrawn"
+
+
+class CommandType(StrEnum):
+    """The commands that change an account after it was opened."""
+
+    CREDIT = "credit"
+    WITHDRAW = "withdraw"
+
+
+_EVENT_OF_COMMAND = {
+    CommandType.CREDIT: EventType.CREDITED,
+    CommandType.WITHDRAW: EventType.WITHDRAWN,
+}
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """One immutable event.
+
+    ``balance`` is the balance right after the event: computed under the optimistic
+    lock, so it is exact, and carried so stream consumers need not fold the history.
+    """
+
+    account_id: str
+    version: int
+    type: EventType
+    amount: int
+    balance: int
+    occurred_at: str
+
+    @property
+    def event_id(self) -> str:
+        """Deterministic id ``<account_id>:<version>``: the same event always has it."""
+        return f"{self.account_id}:{self.version}"
+
+    def to_item(self) -> dict[str, Any]:
+        """The DynamoDB item (low-level attribute values)."""
+        return {
+            "account_id": {"S": self.account_id},
+            "version": {"N": str(self.version)},
+            "kind": {"S": "event"},
+            "type": {"S": self.type.value},
+            "amount": {"N": str(self.amount)},
+            "balance": {"N": str(self.balance)},
+            "occurred_at": {"S": self.occurred_at},
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> AccountEvent:
+        """Parse a DynamoDB event item (also a stream NewImage).
+
+        Raises
+        ------
+        InvalidStreamRecordError
+            If the item is not a well-formed account event.
+        """
+        try:
+            if item["kind"]["S"] != "event":
+                raise InvalidStreamRecordError(f"not an event item: kind={item['kind']['S']!r}")
+            event = cls(
+                account_id=item["account_id"]["S"],
+                version=_exact_int(item["version"]["N"]),
+                type=EventType(item["type"]["S"]),
+                amount=_exact_int(item["amount"]["N"]),
+                balance=_exact_int(item["balance"]["N"]),
+                occurred_at=item["occurred_at"]["S"],
+            )
+            parse_iso_timestamp(event.occurred_at)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, InvalidStreamRecordError):
+                raise
+            raise InvalidStreamRecordError(f"malformed event item: {exc!r}") from None
+        if event.version < 1 or event.amount < 0 or event.balance < 0:
+            raise InvalidStreamRecordError(f"event {event.event_id} has out-of-range numbers")
+        return event
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (history pages, command responses, domain event detail)."""
+        return {
+            "event_id": self.event_id,
+            "account_id": self.account_id,
+            "version": self.version,
+            "type": self.type.value,
+            "amount": self.amount,
+            "balance": self.balance,
+            "occurred_at": self.occurred_at,
+        }
+
+
+def _exact_int(text: str) -> int:
+    """A DynamoDB number that must be an integer ("10", not "10.5")."""
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account as of ``version``: the fold of its events."""
+
+    account_id: str
+    version: int
+    balance: int
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def opened(cls, event: AccountEvent) -> AccountState:
+        """The state right after the ``AccountCreated`` event."""
+        if event.version != 1 or event.type is not EventType.CREATED:
+            raise CorruptHistoryError(f"account {event.account_id} does not start with creation")
+        return cls(
+            account_id=event.account_id,
+            version=1,
+            balance=event.amount,
+            created_at=event.occurred_at,
+            updated_at=event.occurred_at,
+        )
+
+    def apply(self, event: AccountEvent) -> AccountState:
+        """The state after ``event``, which must be the next version."""
+        if event.version != self.version + 1:
+            raise CorruptHistoryError(
+                f"account {self.account_id}: expected version {self.version + 1},"
+                f" found {event.version}"
+            )
+        if event.type is EventType.CREDITED:
+            balance = self.balance + event.amount
+        elif event.type is EventType.WITHDRAWN:
+            balance = self.balance - event.amount
+        else:
+            raise CorruptHistoryError(f"account {self.account_id}: second creation event")
+        return replace(self, version=event.version, balance=balance, updated_at=event.occurred_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready body of ``GET /accounts/{id}``."""
+        return {
+            "account_id": self.account_id,
+            "balance": self.balance,
+            "version": self.version,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def fold(state: AccountState | None, events: Iterable[AccountEvent]) -> AccountState | None:
+    """Apply ``events`` (ascending versions) to ``state``; None stays None without events."""
+    for event in events:
+        state = AccountState.opened(event) if state is None else state.apply(event)
+    return state
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """Outcome of a command: the response body, and whether it was an idempotent replay.
+
+    Attributes
+    ----------
+    body : dict
+        The body as data (for logs and metrics).
+    replayed : bool
+        True when a retry with the same key was answered from the idempotency record.
+    response : StoredResponse or None
+        The answer exactly as first sent: a replay sends these bytes, never a
+        re-serialization of ``body`` (None for ``open_account``, whose answer is built
+        from the creation event, which is the same every time).
+    """
+
+    body: dict[str, Any]
+    replayed: bool
+    response: StoredResponse | None = None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of ``GET /accounts/{id}/events``."""
+
+    account_id: str
+    events: list[AccountEvent]
+    next_cursor: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "events": [event.to_dict() for event in self.events],
+            "next_cursor": self.next_cursor,
+        }
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class AmountRequest(BaseModel):
+    """The body of ``POST /accounts/{id}/credit`` and ``/withdraw``.
+
+    Strict: ``10`` only, never ``10.0``, ``"10"`` or ``true``; no extra fields.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    amount: Annotated[int, Field(ge=1, le=MAX_AMOUNT)]
+
+
+class OpenRequest(BaseModel):
+    """The (optional) body of ``POST /accounts``: an empty JSON object."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)

@@ -1,0 +1,243 @@
+"""The account commands and queries: business rules over the event store.
+
+Commands append events with optimistic locking (reload, re-check, retry); queries
+never write.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import datetime
+from typing import Any
+
+from account_models import (
+    _EVENT_OF_COMMAND,
+    BACKOFF_BASE_SECONDS,
+    BACKOFF_CAP_SECONDS,
+    MAX_BALANCE,
+    AccountEvent,
+    AccountNotFoundError,
+    AccountSettings,
+    AccountState,
+    BalanceLimitError,
+    CommandResult,
+    CommandType,
+    ConcurrentUpdateError,
+    CorruptHistoryError,
+    EventType,
+    HistoryPage,
+    InsufficientFundsError,
+)
+from account_parsing import (
+    account_id_for,
+    command_fingerprint,
+    decode_cursor,
+    encode_cursor,
+    idempotency_record_id,
+)
+from account_store import EventStore, ReplayFoundError, VersionConflictError, idempotency_item
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
+from handler_kit.errors import IdempotencyKeyReusedError
+from handler_kit.responses import StoredResponse, stored_json
+
+logger = Logger(child=True)
+
+
+def open_account(
+    store: EventStore, *, now: datetime, caller: str, idempotency_key: str | None = None
+) -> CommandResult:
+    """Append ``AccountCreated`` (version 1, balance 0) for a new account.
+
+    With an Idempotency-Key the account id is derived from (caller, key), so a retry
+    finds the account the first attempt created and appends nothing.
+    """
+    account_id = account_id_for(caller, idempotency_key)
+    event = AccountEvent(
+        account_id=account_id,
+        version=1,
+        type=EventType.CREATED,
+        amount=0,
+        balance=0,
+        occurred_at=iso_timestamp(now),
+    )
+    if store.create(event):
+        return CommandResult(body=AccountState.opened(event).to_dict(), replayed=False)
+    if idempotency_key is None:
+        raise CorruptHistoryError(f"random account id {account_id} already exists")
+    # The first attempt's outcome: the account as it was opened.
+    events, _ = store.history(account_id, after_version=0, limit=1)
+    if not events:
+        raise CorruptHistoryError(f"account {account_id} exists but has no creation event")
+    return CommandResult(body=AccountState.opened(events[0]).to_dict(), replayed=True)
+
+
+def _decide(state: AccountState, command: CommandType, amount: int, now: datetime) -> AccountEvent:
+    """The event ``command`` appends to ``state``, or the business error it violates."""
+    if command is CommandType.WITHDRAW:
+        if amount > state.balance:
+            raise InsufficientFundsError(
+                f"withdrawal of {amount} exceeds the balance of {state.balance}"
+            )
+        balance = state.balance - amount
+    else:
+        if state.balance + amount > MAX_BALANCE:
+            raise BalanceLimitError(f"the balance may not exceed {MAX_BALANCE}")
+        balance = state.balance + amount
+    return AccountEvent(
+        account_id=state.account_id,
+        version=state.version + 1,
+        type=_EVENT_OF_COMMAND[command],
+        amount=amount,
+        balance=balance,
+        occurred_at=iso_timestamp(now),
+    )
+
+
+def command_response(state: AccountState, event: AccountEvent) -> dict[str, Any]:
+    """Body of a successful credit or withdrawal: the new state and the event."""
+    return {**state.to_dict(), "event": event.to_dict()}
+
+
+def _replay(
+    store: EventStore, record_id: str, fingerprint: str, now: datetime
+) -> CommandResult | None:
+    record = store.get_idempotency_record(record_id, now=now)
+    if record is None:
+        return None
+    if record["fingerprint"] != fingerprint:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was already used for a different command on this account"
+        )
+    stored: StoredResponse = record["response"]
+    return CommandResult(body=json.loads(stored.body), replayed=True, response=stored)
+
+
+def execute_command(
+    store: EventStore,
+    account_id: str,
+    command: CommandType,
+    amount: int,
+    *,
+    settings: AccountSettings,
+    clock: Clock = utc_now,
+    sleep: Sleep = time.sleep,
+    rng: random.Random | None = None,
+    caller: str = "anonymous",
+    idempotency_key: str | None = None,
+) -> CommandResult:
+    """Credit or withdraw ``amount`` with optimistic locking.
+
+    Each attempt loads the state, checks the rule against it and appends the next
+    version conditionally; a lost race reloads and re-checks, so a withdrawal that
+    became an overdraft meanwhile is refused, not applied.
+
+    Raises
+    ------
+    AccountNotFoundError
+        No such account.
+    InsufficientFundsError, BalanceLimitError
+        The rule refused the command (nothing written).
+    ConcurrentUpdateError
+        Every one of ``settings.max_append_attempts`` attempts lost a race.
+    IdempotencyKeyReusedError
+        The key was used for a different command.
+    """
+    rng = rng or random.Random()
+    record_id = fingerprint = None
+    if idempotency_key is not None:
+        record_id = idempotency_record_id(caller, account_id, idempotency_key)
+        fingerprint = command_fingerprint(command, amount)
+        # Before the rule: a retried withdrawal must replay its first outcome even when
+        # that outcome has since spent the funds the retry would need.
+        replayed = _replay(store, record_id, fingerprint, clock())
+        if replayed is not None:
+            return replayed
+    for attempt in range(settings.max_append_attempts):
+        state = store.load(account_id, snapshot_interval=settings.snapshot_interval)
+        if state is None:
+            raise AccountNotFoundError(f"account {account_id} not found")
+        now = clock()
+        event = _decide(state, command, amount, now)
+        new_state = state.apply(event)
+        body = command_response(new_state, event)
+        # Serialized once: the record keeps exactly the bytes this answer sends.
+        response = stored_json(200, body)
+        record = None
+        if record_id is not None and fingerprint is not None:
+            record = idempotency_item(
+                record_id,
+                fingerprint=fingerprint,
+                response=response,
+                now=now,
+                ttl=settings.idempotency_ttl_seconds,
+            )
+        try:
+            store.append(event, idempotency_record=record, now=now)
+        except VersionConflictError:
+            logger.info("version conflict; reloading", version=event.version, attempt=attempt + 1)
+            if attempt + 1 < settings.max_append_attempts:
+                sleep(rng.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+            continue
+        except ReplayFoundError:
+            # A concurrent twin with the same key committed first.
+            assert record_id is not None and fingerprint is not None
+            replayed = _replay(store, record_id, fingerprint, clock())
+            if replayed is None:
+                raise ConcurrentUpdateError("the request changed while it was read") from None
+            return replayed
+        if event.version % settings.snapshot_interval == 0:
+            _refresh_snapshot(store, new_state)
+        return CommandResult(body=body, replayed=False, response=response)
+    raise ConcurrentUpdateError(
+        f"account {account_id} changed during each of {settings.max_append_attempts} attempts"
+    )
+
+
+def _refresh_snapshot(store: EventStore, state: AccountState) -> None:
+    """Best effort: a lost snapshot only makes later reads fold more events."""
+    try:
+        if not store.put_snapshot(state):
+            logger.info("a newer snapshot exists", version=state.version)
+    except ClientError:
+        logger.warning("snapshot write failed; reads stay correct", exc_info=True)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def get_account(store: EventStore, account_id: str, *, settings: AccountSettings) -> AccountState:
+    """Current state for ``GET /accounts/{id}`` (never writes).
+
+    Raises
+    ------
+    AccountNotFoundError
+        If there is no such account.
+    """
+    state = store.load(account_id, snapshot_interval=settings.snapshot_interval)
+    if state is None:
+        raise AccountNotFoundError(f"account {account_id} not found")
+    return state
+
+
+def get_history(
+    store: EventStore, account_id: str, *, cursor: str | None, limit: int
+) -> HistoryPage:
+    """One page of the history, oldest first.
+
+    Raises
+    ------
+    InvalidRequestError
+        A malformed cursor.
+    AccountNotFoundError
+        If there is no such account.
+    """
+    after = decode_cursor(cursor)
+    events, more = store.history(account_id, after_version=after, limit=limit)
+    if not events and not store.exists(account_id):
+        raise AccountNotFoundError(f"account {account_id} not found")
+    next_cursor = encode_cursor(events[-1].version) if more else None
+    return HistoryPage(account_id=account_id, events=events, next_cursor=next_cursor)
