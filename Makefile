@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CDK := node_modules/.bin/cdk
+LAYER_PYTHON := blocks/handler_layer/python
 PERSISTENT_STAGES := $(shell $(PYTHON) -c "import json; print(' '.join(json.load(open('cdk.json'))['context']['persistent_stages']))")
 
 # Node 22 from npm for jsii and the CDK CLI (the machine's Node may be end-of-life).
@@ -43,12 +44,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	@# Each pattern folder is its own Lambda code root (its modules import each other
-	@# top-level), so each is type-checked on its own, with the handler_kit layer
-	@# (functions/shared/python, /opt/python on Lambda) on its path.
-	MYPYPATH=functions/shared/python $(BIN)/mypy functions/shared/python
-	for folder in $(filter-out functions/shared/,$(wildcard functions/*/)); do \
-		MYPYPATH=$$folder:functions/shared/python $(BIN)/mypy $$folder || exit 1; done
+	@# Each pattern's runtime/ folder is its own Lambda code root (its modules import each
+	@# other top-level), so each is type-checked on its own, with the handler_kit layer
+	@# (blocks/handler_layer/python, /opt/python on Lambda) on its path.
+	MYPYPATH=$(LAYER_PYTHON) $(BIN)/mypy $(LAYER_PYTHON)
+	for folder in $(wildcard patterns/*/runtime); do \
+		MYPYPATH=$$folder:$(LAYER_PYTHON) $(BIN)/mypy $$folder || exit 1; done
 
 unit: install
 	$(BIN)/pytest tests/unit

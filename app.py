@@ -6,7 +6,7 @@ import sys
 
 import aws_cdk as cdk
 
-from patterns.stage_settings import InvalidStageNameError
+from blocks.stage_settings import InvalidStageNameError
 from stacks.stage import build_stage, new_app
 
 

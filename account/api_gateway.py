@@ -27,8 +27,8 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from patterns.compliance import acknowledge
-from patterns.outputs import stable_output
+from blocks.compliance import acknowledge
+from blocks.outputs import stable_output
 
 API_GATEWAY_PRINCIPAL = "apigateway.amazonaws.com"
 #: What AWS's managed policy AmazonAPIGatewayPushToCloudWatchLogs allows, split by the

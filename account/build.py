@@ -9,7 +9,7 @@ import aws_cdk as cdk
 
 from account.api_gateway import ApiGatewayAccountStack
 from account.ci_access import CiAccessSettings, CiAccessStack
-from patterns.compliance import add_compliance_checks
+from blocks.compliance import add_compliance_checks
 
 #: The CDK context keys the account app reads (cdk.json plus ``-c``).
 CONTEXT_KEYS = (

@@ -40,8 +40,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from account.ci_policies import e2e_statements
-from patterns.compliance import acknowledge
-from patterns.outputs import stable_output
+from blocks.compliance import acknowledge
+from blocks.outputs import stable_output
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"

@@ -1,6 +1,6 @@
 """Event sourcing vs history length: items per balance read, requests per command and read.
 
-The figures come from the pattern's own code (``functions/event_sourcing/``:
+The figures come from the pattern's own code (``patterns/event_sourcing/runtime/``:
 ``account_store.EventStore``, ``account_service.execute_command`` and ``get_account``)
 on in-process moto, with every DynamoDB call counted by a botocore hook
 (:class:`bench.handler_code.CallTally`).
@@ -76,10 +76,10 @@ class HistoryPoint:
 def deployed_snapshot_interval() -> int:
     """K as the stacks deploy it: ``EventSourcing``'s ``snapshot_interval`` default.
 
-    ``stacks/event_sourcing.py`` passes none and cdk.json's ``stage_tuning`` has none
+    ``patterns/event_sourcing/stack.py`` passes none and cdk.json's ``stage_tuning`` has none
     for this pattern, so every stage (``local`` included) gets the construct's default.
     """
-    from patterns.event_sourcing import EventSourcing
+    from patterns.event_sourcing.construct import EventSourcing
 
     default = inspect.signature(EventSourcing.__init__).parameters["snapshot_interval"].default
     return int(default)

@@ -2,7 +2,7 @@
 
 Some figures need more history or bigger objects than a booted localstage can hold in
 a bench's time (10,000 events, a 100 MB object): those drive the pattern's own module
-(``functions/<pattern>/``, with the ``handler_kit`` layer on the path as on Lambda)
+(``patterns/<pattern>/runtime/``, with the ``handler_kit`` layer on the path as on Lambda)
 directly, with boto3 clients on moto, and count every call with a botocore
 ``after-call`` hook (:class:`CallTally`).
 """
@@ -18,18 +18,18 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ROOT / "functions"
+PATTERNS = ROOT / "patterns"
 #: The handler_kit layer's ``python/`` folder (``/opt/python`` on Lambda).
-LAYER_PYTHON = FUNCTIONS / "shared" / "python"
+LAYER_PYTHON = ROOT / "blocks" / "handler_layer" / "python"
 
 
 def load_handler_module(pattern: str, module: str) -> ModuleType:
-    """Import ``functions/<pattern>/<module>.py`` as Lambda would (code root + layer).
+    """Import ``patterns/<pattern>/runtime/<module>.py`` as Lambda would (code root + layer).
 
     Parameters
     ----------
     pattern : str
-        The pattern's folder under ``functions/``, e.g. ``event_sourcing``.
+        The pattern's folder under ``patterns/``, e.g. ``event_sourcing``.
     module : str
         The module's name, e.g. ``account_service``.
 
@@ -38,7 +38,7 @@ def load_handler_module(pattern: str, module: str) -> ModuleType:
     ModuleType
         The imported module (the same object on a second call).
     """
-    for folder in (LAYER_PYTHON, FUNCTIONS / pattern):
+    for folder in (LAYER_PYTHON, PATTERNS / pattern / "runtime"):
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
     return importlib.import_module(module)

@@ -244,7 +244,7 @@ def schedule_figures(stage: LocalStage, target: LocalTarget, schedules: ModuleTy
     """``SCHEDULE_COUNT`` schedules fire once each: what is left, requests per schedule.
 
     The schedules are created as the e2e test and the demo create them
-    (:mod:`localstage.scenarios.one_off_schedules`): due from 90 stage seconds ahead,
+    (:mod:`patterns.one_off_schedules.scenarios`): due from 90 stage seconds ahead,
     2 stage seconds apart.
     """
     labels = {part: _label(stage, schedules.STACK, part) for part in ("Api", "Executor", "Cleanup")}

@@ -1,6 +1,6 @@
 """Recursive processor vs object size: peak memory, S3 bytes read, hops against the ideal.
 
-The processor's own code (``functions/recursive_processor/batch_runs.py``:
+The processor's own code (``patterns/recursive_processor/runtime/batch_runs.py``:
 ``start_runs`` and ``run_hop``, with the deployed stage's settings) processes 1, 10
 and 100 MiB newline-delimited JSON objects. S3 and the run table are moto in its own
 process (:class:`localstage.cloud.MotoCloud`, no IAM enforcement): moto answers a
@@ -40,7 +40,7 @@ OBJECT_SIZES_MIB = (1, 10, 100)
 BUDGET_S = 150.0
 TABLE = "Recursive processor vs object size (real handler code; S3 and DynamoDB on moto)"
 
-#: The deployed function (stacks/recursive_processor.py and the construct's defaults,
+#: The deployed function (patterns/recursive_processor/stack.py and the construct's defaults,
 #: every stage but ``local``): 300 s timeout, 20 s safety margin, 1 MiB ranges.
 TIMEOUT_MS = 300_000
 SAFETY_MARGIN_MS = 20_000

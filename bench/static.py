@@ -19,7 +19,11 @@ from typing import Any
 from bench.figures import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ROOT / "functions"
+#: Each code asset's folder by name: the patterns' code roots and the handler_kit layer.
+CODE_FOLDERS = {
+    **{p.parent.name: p for p in sorted((ROOT / "patterns").glob("*/runtime"))},
+    "handler_layer": ROOT / "blocks" / "handler_layer",
+}
 PYTHON = sys.executable
 
 SYNTH_TARGET_RATIO = 2.0
@@ -290,14 +294,13 @@ def asset_figures(functions: Sequence[FunctionAsset]) -> list[Figure]:
     for asset_dir in sorted({function.asset_dir for function in functions}):
         size, names = _zip_size(asset_dir)
         users = sorted(f.name for f in functions if f.asset_dir == asset_dir)
-        pattern_folders = {p.name for p in FUNCTIONS.iterdir() if p.is_dir()}
         own = next(
             (
                 folder
-                for folder in pattern_folders
+                for folder, folder_dir in CODE_FOLDERS.items()
                 if {
-                    p.relative_to(FUNCTIONS / folder).as_posix()
-                    for p in _files(FUNCTIONS / folder)
+                    p.relative_to(folder_dir).as_posix()
+                    for p in _files(folder_dir)
                     if "__pycache__" not in p.parts
                 }
                 == set(names)

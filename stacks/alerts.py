@@ -6,9 +6,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from patterns.compliance import acknowledge
-from patterns.outputs import stable_output
-from patterns.stage_settings import StageSettings
+from blocks.compliance import acknowledge
+from blocks.outputs import stable_output
+from blocks.stage_settings import StageSettings
 
 
 class AlertsStack(cdk.Stack):

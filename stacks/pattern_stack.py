@@ -8,27 +8,21 @@ import aws_cdk as cdk
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from patterns.monitoring import ServiceMonitoring
-from patterns.outputs import stable_output
-from patterns.provided_functions import own_provided_function_logs
-from patterns.stage_settings import StageSettings
+from blocks.monitoring import ServiceMonitoring
+from blocks.outputs import stable_output
+from blocks.provided_functions import own_provided_function_logs
+from blocks.stage_settings import StageSettings
+from patterns import pattern_name_of
 
 
 class PatternStack(cdk.Stack):
     """Base of the per-pattern stacks: ``<stage>-<PatternName>``, tagged and monitored.
 
-    Subclasses set ``pattern_name`` (PascalCase, used in stack, alarm and dashboard
-    names) and build their pattern in ``__init__``. Every subclass defined in a module
-    of ``stacks/`` is deployed by the stage, so removing a pattern means deleting its
-    files; nothing else lists it.
-
-    Examples
-    --------
-    >>> class DecoupledInvocationStack(PatternStack):
-    ...     pattern_name = "DecoupledInvocation"
-    ...     def __init__(self, scope, *, settings, alarm_topic):
-    ...         super().__init__(scope, settings=settings, alarm_topic=alarm_topic)
-    ...         ...  # doctest: +SKIP
+    Subclasses build their pattern in ``__init__``. ``pattern_name`` (PascalCase, used in
+    stack, alarm and dashboard names) is the pattern folder's name: the subclass in
+    ``patterns/fan_out_fan_in/stack.py`` is ``FanOutFanIn``. The stage deploys the
+    subclass of every pattern folder, so removing a pattern is deleting its folder and
+    adding one is copying a folder under a new name; nothing else lists them.
     """
 
     pattern_name: ClassVar[str]
@@ -36,6 +30,8 @@ class PatternStack(cdk.Stack):
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        if "pattern_name" not in cls.__dict__:
+            cls.pattern_name = pattern_name_of(cls.__module__)
         PatternStack.registry.append(cls)
 
     def __init__(

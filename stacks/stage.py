@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import importlib
 import json
-import pkgutil
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 from constructs import Construct
 
-from patterns.compliance import add_compliance_checks
-from patterns.stage_settings import StageSettings
+from blocks.compliance import add_compliance_checks
+from blocks.stage_settings import StageSettings
 from stacks.alerts import AlertsStack
 from stacks.pattern_stack import PatternStack
 
-_SHARED_MODULES = {"alerts", "pattern_stack", "stage"}
-CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CDK_JSON = PROJECT_ROOT / "cdk.json"
+PATTERNS_DIR = PROJECT_ROOT / "patterns"
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -39,14 +39,13 @@ def new_app(*, outdir: str | Path | None = None, **context: Any) -> cdk.App:
 
 
 def pattern_stack_classes() -> list[type[PatternStack]]:
-    """Every ``PatternStack`` subclass defined in ``stacks/``, in module name order.
+    """Every ``PatternStack`` subclass of the pattern folders (``patterns/<name>/stack.py``),
+    in folder name order.
 
-    Discovered rather than listed, so a fork removes a pattern by deleting its files.
+    Discovered rather than listed, so a fork removes a pattern by deleting its folder.
     """
-    package_dir = Path(__file__).resolve().parent
-    for module in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda m: m.name):
-        if module.name not in _SHARED_MODULES and not module.name.startswith("_"):
-            importlib.import_module(f"stacks.{module.name}")
+    for folder in sorted(p for p in PATTERNS_DIR.iterdir() if (p / "stack.py").is_file()):
+        importlib.import_module(f"patterns.{folder.name}.stack")
     return list(PatternStack.registry)
 
 

@@ -1,10 +1,11 @@
-"""Forking: rename the app in one place, remove a pattern by deleting its files.
+"""Forking: rename the app in one place, remove a pattern by deleting its paths, add one
+by copying a pattern folder under a new name.
 
-docs/forking.md lists the files of a pattern; these tests keep that list true for
-every pattern and prove that a fork which renames the app and deletes one pattern's
-files still synthesizes (cdk-nag included), with the new name everywhere and the
-localstage scenarios, benchmarks and CI-access stack following along. The fork keeps
-one pattern and deletes the other four, as someone taking one pattern would.
+docs/forking.md lists the paths of a pattern; these tests keep that list true for
+every pattern and prove that a fork which renames the app, deletes four patterns'
+paths and copies the fifth pattern's folder under a new name still synthesizes
+(cdk-nag included): the kept pattern and its copy, with the new name everywhere and
+the localstage scenarios, benchmarks and CI-access stack following along.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from patterns import pattern_name_of
 from stacks.stage import pattern_stack_classes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,32 +32,30 @@ APP_PATHS = (
     "account_app.py",
     "account",
     "stacks",
+    "blocks",
     "patterns",
-    "functions",
-    "localstage",
     "bench",
+    "tests",
+    "pyproject.toml",
 )
 #: The one pattern the fork keeps (its template carries the app name in three places).
 KEPT = "event_sourcing"
+#: The pattern the fork adds: a copy of the kept one's folder under this name.
+ADDED = "ledger"
 NEW_APP_NAME = "acme-shop"
 
 
-def pattern_paths(name: str) -> list[str]:
-    """Every file or folder of one pattern (``name`` in snake case), as docs/forking.md lists."""
-    return [
-        f"stacks/{name}.py",
-        f"patterns/{name}.py",
-        f"functions/{name}/",
-        f"localstage/scenarios/{name}.py",
-        f"tests/unit/{name}/",
-        f"tests/infra/test_{name}.py",
-        f"tests/e2e/test_{name}.py",
-        f"docs/patterns/{name}.md",
-    ]
+#: A pattern's paths as docs/forking.md lists them (``NAME`` is its folder's name).
+LISTED_PATHS = ("patterns/NAME/", "tests/*/NAME/")
+
+
+def pattern_paths(name: str, root: Path = REPO_ROOT) -> list[Path]:
+    """Every path of one pattern (``name`` in snake case) that docs/forking.md lists."""
+    return [p for listed in LISTED_PATHS for p in sorted(root.glob(listed.replace("NAME", name)))]
 
 
 def pattern_modules() -> list[str]:
-    return sorted(cls.__module__.rsplit(".", 1)[-1] for cls in pattern_stack_classes())
+    return sorted(cls.__module__.split(".")[1] for cls in pattern_stack_classes())
 
 
 def test_every_pattern_has_the_files_forking_md_lists() -> None:
@@ -63,11 +63,16 @@ def test_every_pattern_has_the_files_forking_md_lists() -> None:
     modules = pattern_modules()
     assert KEPT in modules and len(modules) >= 2
 
-    # THEN each has every listed file, and docs/forking.md lists them all
-    missing = [p for m in modules for p in pattern_paths(m) if not (REPO_ROOT / p).exists()]
-    assert missing == []
+    # THEN each has its folder and a folder of tests in each suite, no more paths than
+    # docs/forking.md's removal lists, and the doc lists them
+    for module in modules:
+        paths = [p.relative_to(REPO_ROOT).as_posix() for p in pattern_paths(module)]
+        assert paths == [f"patterns/{module}"] + [
+            f"tests/{suite}/{module}" for suite in ("e2e", "infra", "unit")
+        ]
     doc = FORKING_MD.read_text()
-    assert [p for p in pattern_paths("NAME") if f"`{p}`" not in doc] == []
+    assert [p for p in LISTED_PATHS if f"`{p}`" not in doc] == []
+    assert len(LISTED_PATHS) <= 3
 
 
 _FORK_CHECK = """
@@ -103,14 +108,12 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cdk_json = json.loads((root / "cdk.json").read_text())
     cdk_json["context"]["app_name"] = NEW_APP_NAME
     (root / "cdk.json").write_text(json.dumps(cdk_json, indent=2))
-    # Remove every other pattern: delete its files (those a synth needs were copied).
+    # Remove every other pattern: delete its listed paths.
     removed = [module for module in pattern_modules() if module != KEPT]
-    for path in [path for module in removed for path in pattern_paths(module)]:
-        target = root / path
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    for path in [path for module in removed for path in pattern_paths(module, root)]:
+        shutil.rmtree(path)
+    # Add a pattern: copy the kept one's folder under a new name, and nothing else.
+    shutil.copytree(root / "patterns" / KEPT, root / "patterns" / ADDED, ignore=ignore)
     env = {**os.environ, "CDK_OUTDIR": str(root / "cdk.out"), "PYTHONPATH": str(root)}
     env.pop("CDK_CONTEXT_JSON", None)
     result = subprocess.run(
@@ -127,7 +130,7 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return checks
 
 
-def test_a_fork_with_one_pattern_synthesizes_only_it(fork: dict[str, Any]) -> None:
+def test_a_fork_synthesizes_the_kept_pattern_and_the_copied_one_only(fork: dict[str, Any]) -> None:
     # GIVEN the fork's synthesized stage (cdk-nag ran on it: any finding fails the synth)
     manifest = json.loads((fork["assembly"] / "manifest.json").read_text())
     stacks = sorted(
@@ -136,12 +139,13 @@ def test_a_fork_with_one_pattern_synthesizes_only_it(fork: dict[str, Any]) -> No
         if artifact["type"] == "aws:cloudformation:stack"
     )
 
-    # THEN the kept pattern is there and the removed ones are not
-    (kept,) = [cls.pattern_name for cls in pattern_stack_classes() if cls.__module__.endswith(KEPT)]
-    assert stacks == ["dev-Alerts", f"dev-{kept}"]
+    # THEN the kept pattern and its copy are there, named for their folders, and the
+    # removed ones are not
+    kept, added = pattern_name_of(KEPT), pattern_name_of(ADDED)
+    assert stacks == ["dev-Alerts", f"dev-{kept}", f"dev-{added}"]
     # AND the demo's scenarios and the CI access follow the stacks that exist
-    assert fork["scenarios"] == [kept]
-    assert sorted(fork["ci_access_stacks"]) == ["Alerts", kept]
+    assert sorted(fork["scenarios"]) == [kept, added]
+    assert sorted(fork["ci_access_stacks"]) == ["Alerts", kept, added]
 
 
 def test_renaming_the_app_in_cdk_json_renames_it_everywhere(fork: dict[str, Any]) -> None:
@@ -152,7 +156,7 @@ def test_renaming_the_app_in_cdk_json_renames_it_everywhere(fork: dict[str, Any]
     # THEN the old name appears nowhere, and tags, metric namespaces and the domain
     # events' source carry the new one
     assert [name for name, text in templates.items() if "serverless-patterns" in text] == []
-    (text,) = [text for name, text in templates.items() if name.startswith("devEventSourcing")]
+    (text,) = [text for name, text in templates.items() if name == "devEventSourcing.template.json"]
     text = json.dumps(json.loads(text))
     assert f'"Key": "app", "Value": "{NEW_APP_NAME}"' in text
     assert f'"EVENT_SOURCE": "{NEW_APP_NAME}.accounts"' in text

@@ -46,16 +46,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     each mode on a stage of its own: ``test_x[once]``, ``test_x[duplicate]``."""
     modes = metafunc.config.getoption("delivery")
     if modes and "delivery" in metafunc.fixturenames:
-        metafunc.parametrize("delivery", list(dict.fromkeys(modes)), indirect=True, scope="package")
+        metafunc.parametrize("delivery", list(dict.fromkeys(modes)), indirect=True, scope="session")
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def delivery(request: pytest.FixtureRequest) -> str | None:
     """The stage's delivery mode: ``--delivery``'s, or None (``$LOCALSTAGE_DELIVERY``)."""
     return getattr(request, "param", None)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def target(
     pytestconfig: pytest.Config,
     request: pytest.FixtureRequest,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
 
 from account.build import AccountStacks, build_account
 from account_app import stack_names
@@ -113,3 +116,50 @@ def normalized(template: dict[str, Any]) -> dict[str, Any]:
     text = _ASSET_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True))
     masked: dict[str, Any] = json.loads(text)
     return masked
+
+
+def acknowledgments(stage: SynthesizedStage) -> list[str]:
+    """Every acknowledgment in the stage, as ``path rule: reason`` lines (walked once)."""
+    if stage.name not in _ACKNOWLEDGMENTS:
+        key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        prefix = f"{stage.name}/"
+        listed = []
+        # Each construct's metadata is a call into jsii: seconds for a stage's tree.
+        for construct in stage.stage.node.find_all():
+            for entry in construct.node.metadata:
+                if entry.type == key:
+                    for rule, reason in entry.data.items():
+                        path = construct.node.path.removeprefix(prefix)
+                        listed.append(f"{path} {rule.removeprefix('Annotation::')}: {reason}")
+        _ACKNOWLEDGMENTS[stage.name] = sorted(listed)
+    return _ACKNOWLEDGMENTS[stage.name]
+
+
+_ACKNOWLEDGMENTS: dict[str, list[str]] = {}
+
+
+def stack_acknowledgments(stage: SynthesizedStage, stack_id: str) -> list[str]:
+    """The stack's cdk-nag acknowledgments, as ``path rule: reason`` lines."""
+    return [line for line in acknowledgments(stage) if line.startswith(f"{stack_id}/")]
+
+
+@pytest.fixture
+def stack_snapshot(
+    ephemeral: SynthesizedStage, persistent: SynthesizedStage, snapshot: SnapshotAssertion
+) -> Callable[[str], None]:
+    """``stack_snapshot(stack_id)`` asserts the stack's one snapshot file: its template in
+    an ephemeral and a persistent stage (asset hashes masked) and its acknowledgments.
+
+    The file sits beside the test module that calls it (``__snapshots__/``), so a
+    pattern's snapshot goes with the pattern's tests and a diff names the stack.
+    """
+    json_snapshot = snapshot.use_extension(JSONSnapshotExtension)
+
+    def check(stack_id: str) -> None:
+        stages = (ephemeral, persistent)
+        assert {
+            "acknowledgments": {s.name: stack_acknowledgments(s, stack_id) for s in stages},
+            "templates": {s.name: normalized(s.template_json(stack_id)) for s in stages},
+        } == json_snapshot
+
+    return check

@@ -5,6 +5,7 @@ Synthesized once per session with the account app (``account`` fixture, every ro
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -23,7 +24,7 @@ from account.ci_access import (
     parse_environments,
 )
 from account_app import stack_names
-from patterns.stage_settings import MAX_STAGE_NAME_LENGTH
+from blocks.stage_settings import MAX_STAGE_NAME_LENGTH
 from stacks.stage import cdk_json_context
 from tests.infra.conftest import (
     GITHUB_REPO,
@@ -395,7 +396,27 @@ def test_cfn_lint_reports_nothing(account: SynthesizedAccount, ci_access: CiAcce
 def test_template_matches_its_snapshot(
     template: dict[str, Any], snapshot: SnapshotAssertion
 ) -> None:
-    assert normalized(template) == snapshot
+    # One placeholder for every pattern stack, so adding or removing a pattern (its
+    # statements repeat per stack) leaves this snapshot as it is.
+    assert _one_pattern(normalized(template)) == snapshot
+
+
+def _one_pattern(template: dict[str, Any]) -> Any:
+    text = json.dumps(template)
+    for name in stack_names():
+        if name != "Alerts":
+            text = text.replace(name, "<Pattern>")
+    return _deduplicated(json.loads(text))
+
+
+def _deduplicated(value: Any) -> Any:
+    """``value`` with repeated entries of each list dropped (first kept)."""
+    if isinstance(value, dict):
+        return {key: _deduplicated(item) for key, item in value.items()}
+    if isinstance(value, list):
+        unique = {json.dumps(item, sort_keys=True): _deduplicated(item) for item in value}
+        return list(unique.values())
+    return value
 
 
 def test_each_role_arn_is_an_output_named_for_its_repository_variable(

@@ -1,14 +1,15 @@
-"""cdk-nag and cfn-lint report nothing; every acknowledgment is listed and reasoned."""
+"""cdk-nag and cfn-lint report nothing; every acknowledgment sits on one resource.
+
+Each stack's acknowledgments are listed in its snapshot (``stack_snapshot``).
+"""
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 import pytest
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from cfnlint.api import ManualArgs, lint_by_config
-from syrupy.assertion import SnapshotAssertion
 
-from tests.infra.conftest import SynthesizedStage
+from tests.infra.conftest import SynthesizedStage, acknowledgments
 
 
 @pytest.mark.parametrize("pack", [AwsSolutionsChecks, ServerlessChecks], ids=lambda p: p.__name__)
@@ -20,33 +21,6 @@ def test_nag_packs_report_no_finding(any_stage: SynthesizedStage, pack: type) ->
         for violation in report.violations
     ]
     assert findings == []
-
-
-def acknowledgments(stage: SynthesizedStage) -> list[str]:
-    """Every acknowledgment in the stage, as ``path rule: reason`` lines (walked once)."""
-    if stage.name not in _ACKNOWLEDGMENTS:
-        key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
-        prefix = f"{stage.name}/"
-        listed = []
-        # Each construct's metadata is a call into jsii: seconds for a stage's tree.
-        for construct in stage.stage.node.find_all():
-            for entry in construct.node.metadata:
-                if entry.type == key:
-                    for rule, reason in entry.data.items():
-                        path = construct.node.path.removeprefix(prefix)
-                        listed.append(f"{path} {rule.removeprefix('Annotation::')}: {reason}")
-        _ACKNOWLEDGMENTS[stage.name] = sorted(listed)
-    return _ACKNOWLEDGMENTS[stage.name]
-
-
-_ACKNOWLEDGMENTS: dict[str, list[str]] = {}
-
-
-def test_acknowledgments_are_listed(
-    any_stage: SynthesizedStage, snapshot: SnapshotAssertion
-) -> None:
-    # A new acknowledgment changes this snapshot, so none is added without review.
-    assert acknowledgments(any_stage) == snapshot
 
 
 def test_acknowledgments_sit_on_resources_not_on_stacks(any_stage: SynthesizedStage) -> None:

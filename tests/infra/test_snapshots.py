@@ -4,28 +4,44 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aws_lambda_powertools.shared.version as powertools
 import pytest
-from syrupy.assertion import SnapshotAssertion
 
-from patterns.function import FUNCTIONS_DIR, POWERTOOLS_VERSION, HandlerKitLayer
-from tests.infra.conftest import SynthesizedStage, normalized
+from blocks.function import HANDLER_LAYER_DIR, POWERTOOLS_VERSION
+from stacks.stage import PATTERNS_DIR, PROJECT_ROOT, pattern_stack_classes
+from tests.infra.conftest import SynthesizedStage
 
 #: Zipped size an asset of our own code stays under: a bundled dependency or data file
 #: (hundreds of KiB at least) trips it, the source of a pattern or of handler_kit does not.
 MAX_ASSET_BYTES = 64 * 1024
-SHARED_DIR = HandlerKitLayer.CODE_PATH
+TESTS_DIR = Path(__file__).resolve().parent
 
 
-def test_stack_templates_match_their_snapshots(
-    any_stage: SynthesizedStage, snapshot: SnapshotAssertion
+#: Stacks that are not a pattern's (a pattern's folder of tests snapshots its own stack).
+STAGE_STACKS = ["Alerts"]
+
+
+@pytest.mark.parametrize("stack_id", STAGE_STACKS)
+def test_stage_stacks_match_their_snapshots(
+    stack_snapshot: Callable[[str], None], stack_id: str
 ) -> None:
-    # Asset hashes are masked: a snapshot changes only when a template really does.
-    for stack_id in sorted(any_stage.templates):
-        assert normalized(any_stage.template_json(stack_id)) == snapshot(name=stack_id)
+    stack_snapshot(stack_id)
+
+
+def test_every_stack_has_a_snapshot_of_its_own(ephemeral: SynthesizedStage) -> None:
+    # GIVEN the stage's stacks WHEN each is matched to its snapshot test THEN none is
+    # left out: a pattern stack by its folder's test_template.py, the others here
+    patterns = {cls.pattern_name: cls.__module__.split(".")[1] for cls in pattern_stack_classes()}
+    tested = {
+        name
+        for name, folder in patterns.items()
+        if "stack_snapshot(STACK)" in (TESTS_DIR / folder / "test_template.py").read_text()
+    }
+    assert sorted(ephemeral.templates) == sorted([*STAGE_STACKS, *tested])
 
 
 def _zip_assets(stage: SynthesizedStage, object_keys: set[str]) -> dict[str, Path]:
@@ -89,12 +105,8 @@ def _assert_small_python_only(asset_dir: Path, tmp_path: Path) -> tuple[str, ...
 def test_each_pattern_folder_is_one_asset_of_its_own_files_only(
     ephemeral: SynthesizedStage, tmp_path: Path
 ) -> None:
-    # GIVEN the pattern folders (functions/shared is the layer, not a code root)
-    folders = [
-        p
-        for p in FUNCTIONS_DIR.iterdir()
-        if p.is_dir() and p != SHARED_DIR and not p.name.startswith(("_", "."))
-    ]
+    # GIVEN the pattern folders' code roots
+    folders = sorted(PATTERNS_DIR.glob("*/runtime"))
     # WHEN the stage is synthesized
     assets = function_assets(ephemeral)
     # THEN one asset per pattern folder, shared by the pattern's functions, holding
@@ -106,13 +118,13 @@ def test_each_pattern_folder_is_one_asset_of_its_own_files_only(
 def test_the_shared_layer_is_one_asset_of_the_shared_files_only(
     ephemeral: SynthesizedStage, tmp_path: Path
 ) -> None:
-    # GIVEN functions/shared WHEN the stage is synthesized
+    # GIVEN blocks/handler_layer WHEN the stage is synthesized
     assets = layer_assets(ephemeral)
     # THEN every stack's layer is the same single asset, holding exactly python/handler_kit
     assert len(assets) == 1
     (layer_dir,) = assets.values()
     names = _assert_small_python_only(layer_dir, tmp_path)
-    assert names == _files(SHARED_DIR)
+    assert names == _files(HANDLER_LAYER_DIR)
     assert all(name.startswith("python/handler_kit/") for name in names)
 
 
@@ -123,5 +135,5 @@ def test_local_powertools_is_the_release_of_the_pinned_layer() -> None:
 
 @pytest.mark.parametrize("requirement_file", ["requirements-dev.txt"])
 def test_requirements_pin_the_layer_release(requirement_file: str) -> None:
-    text = (FUNCTIONS_DIR.parent / requirement_file).read_text()
+    text = (PROJECT_ROOT / requirement_file).read_text()
     assert f"aws-lambda-powertools[parser]=={POWERTOOLS_VERSION}" in text

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from localstage.intrinsics import resolve
-from patterns.function import POWERTOOLS_LAYER_PUBLISHERS, POWERTOOLS_LAYER_VERSION
-from patterns.stage_settings import (
+from blocks.function import POWERTOOLS_LAYER_PUBLISHERS, POWERTOOLS_LAYER_VERSION
+from blocks.stage_settings import (
     MAX_STAGE_NAME_LENGTH,
     InvalidStageNameError,
     StageSettings,
     validate_stage_name,
 )
+from localstage.intrinsics import resolve
 from stacks.stage import cdk_json_context, pattern_stack_classes
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (

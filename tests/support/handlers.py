@@ -32,7 +32,7 @@ def import_fresh(name: str, modules: Iterable[str]) -> ModuleType:
     Examples
     --------
     >>> import_fresh("job_api", ("job_models", "job_store", "job_api"))  # doctest: +SKIP
-    <module 'job_api' from '.../functions/decoupled_invocation/job_api.py'>
+    <module 'job_api' from '.../patterns/decoupled_invocation/runtime/job_api.py'>
     """
     forget_modules(modules)
     return importlib.import_module(name)

@@ -1,11 +1,11 @@
 """Shared fixtures for the handler unit tests.
 
-Every pattern folder under ``functions/`` is one Lambda code root whose modules import
-each other at top level (``import job_models``), so each folder goes on ``sys.path`` here, the
-way the Lambda runtime puts the code root on its path. Handler module names are
-unique across folders, so the folders cannot shadow each other. ``functions/shared``
-is not a code root but the handler_kit layer: its ``python/`` folder goes on the path
-after the code roots, as Lambda puts ``/opt/python`` after the function's code.
+Every pattern's ``patterns/<name>/runtime/`` folder is one Lambda code root whose modules
+import each other at top level (``import job_models``), so each goes on ``sys.path`` here,
+the way the Lambda runtime puts the code root on its path. Handler module names are
+unique across patterns, so the code roots cannot shadow each other. The handler_kit
+layer (``blocks/handler_layer``) has its ``python/`` folder on the path after the code
+roots, as Lambda puts ``/opt/python`` after the function's code.
 """
 
 from __future__ import annotations
@@ -24,15 +24,12 @@ from moto.moto_api._internal.models import moto_api_backend
 
 from tests.support.fakes import FakeClock
 
-FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-SHARED_DIR = FUNCTIONS_DIR / "shared"
-LAYER_PYTHON_DIR = SHARED_DIR / "python"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LAYER_PYTHON_DIR = PROJECT_ROOT / "blocks" / "handler_layer" / "python"
 
 if str(LAYER_PYTHON_DIR) not in sys.path:
     sys.path.insert(0, str(LAYER_PYTHON_DIR))
-for _code_root in sorted(path for path in FUNCTIONS_DIR.iterdir() if path.is_dir()):
-    if _code_root == SHARED_DIR or _code_root.name.startswith((".", "_")):
-        continue
+for _code_root in sorted((PROJECT_ROOT / "patterns").glob("*/runtime")):
     if str(_code_root) not in sys.path:
         sys.path.insert(0, str(_code_root))
 

@@ -43,7 +43,7 @@ HANDLER_MODULES = (
     "fan_out_reducer",
 )
 
-# The reducer mapping's filter, as patterns/fan_out_fan_in.py deploys it (the infra
+# The reducer mapping's filter, as patterns/fan_out_fan_in/construct.py deploys it (the infra
 # test asserts the template carries exactly this pattern).
 REDUCER_FILTER = {
     "eventName": ["MODIFY"],

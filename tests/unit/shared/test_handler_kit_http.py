@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from handler_kit import requests, responses
+from handler_kit import http_requests, responses
 from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, PayloadTooLargeError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -25,9 +25,9 @@ def test_plain_and_base64_bodies_decode_to_the_same_bytes() -> None:
     # GIVEN a body sent as text and as base64 WHEN decoded THEN the same raw bytes
     text = '{"name":"café"}'
     encoded = base64.b64encode(text.encode()).decode()
-    assert requests.decode_body(text, is_base64_encoded=False, max_bytes=64) == text.encode()
-    assert requests.decode_body(encoded, is_base64_encoded=True, max_bytes=64) == text.encode()
-    assert requests.decode_body(None, is_base64_encoded=False, max_bytes=64) == b""
+    assert http_requests.decode_body(text, is_base64_encoded=False, max_bytes=64) == text.encode()
+    assert http_requests.decode_body(encoded, is_base64_encoded=True, max_bytes=64) == text.encode()
+    assert http_requests.decode_body(None, is_base64_encoded=False, max_bytes=64) == b""
 
 
 def test_event_body_decodes_the_body_of_a_proxy_event() -> None:
@@ -38,11 +38,11 @@ def test_event_body_decodes_the_body_of_a_proxy_event() -> None:
     base64_event = APIGatewayProxyEvent(
         api_event("POST", "/jobs", resource="/jobs", body=encoded, is_base64_encoded=True)
     )
-    assert requests.event_body(plain_event, max_bytes=64) == text.encode()
-    assert requests.event_body(base64_event, max_bytes=64) == text.encode()
+    assert http_requests.event_body(plain_event, max_bytes=64) == text.encode()
+    assert http_requests.event_body(base64_event, max_bytes=64) == text.encode()
     # AND the size limit holds
     with pytest.raises(PayloadTooLargeError):
-        requests.event_body(plain_event, max_bytes=4)
+        http_requests.event_body(plain_event, max_bytes=4)
 
 
 @pytest.mark.parametrize("is_base64_encoded", [False, True])
@@ -52,23 +52,23 @@ def test_bodies_over_the_limit_are_payload_too_large(is_base64_encoded: bool) ->
     body = base64.b64encode(raw).decode() if is_base64_encoded else raw.decode()
     # WHEN decoded with a 16-byte limit THEN PayloadTooLargeError; at the limit it passes
     with pytest.raises(PayloadTooLargeError, match="exceeds 16 bytes"):
-        requests.decode_body(body, is_base64_encoded=is_base64_encoded, max_bytes=16)
-    assert requests.decode_body("x" * 16, is_base64_encoded=False, max_bytes=16) == b"x" * 16
+        http_requests.decode_body(body, is_base64_encoded=is_base64_encoded, max_bytes=16)
+    assert http_requests.decode_body("x" * 16, is_base64_encoded=False, max_bytes=16) == b"x" * 16
 
 
 def test_huge_base64_bodies_are_refused_before_decoding() -> None:
     # GIVEN base64 text too long to decode within the limit, and not even valid base64
     # WHEN decoded THEN payload too large (not "invalid base64": it was never decoded)
     with pytest.raises(PayloadTooLargeError):
-        requests.decode_body("!" * 100, is_base64_encoded=True, max_bytes=16)
+        http_requests.decode_body("!" * 100, is_base64_encoded=True, max_bytes=16)
 
 
 def test_invalid_base64_and_stray_surrogates_are_client_errors() -> None:
     # GIVEN an undecodable base64 body WHEN decoded THEN an InvalidRequestError
     with pytest.raises(InvalidRequestError, match="not valid base64"):
-        requests.decode_body("!!!not-base64!!!", is_base64_encoded=True, max_bytes=64)
+        http_requests.decode_body("!!!not-base64!!!", is_base64_encoded=True, max_bytes=64)
     # GIVEN a lone surrogate in a text body WHEN decoded THEN bytes (invalid JSON later)
-    assert requests.decode_body("\ud800", is_base64_encoded=False, max_bytes=64)
+    assert http_requests.decode_body("\ud800", is_base64_encoded=False, max_bytes=64)
 
 
 class _Model(BaseModel):
@@ -92,7 +92,7 @@ def test_validation_errors_name_the_fields_not_the_values(raw: bytes, expected: 
     # GIVEN a body that does not validate WHEN described THEN one line naming the problem
     with pytest.raises(ValidationError) as raised:
         _Model.model_validate_json(raw)
-    assert expected in requests.describe_validation_error(raised.value)
+    assert expected in http_requests.describe_validation_error(raised.value)
 
 
 # --------------------------------------------------------------------------- headers
@@ -104,12 +104,12 @@ def _event(**kwargs: Any) -> APIGatewayProxyEvent:
 
 def test_idempotency_keys_are_read_case_insensitively_and_validated() -> None:
     # GIVEN a key header in another case WHEN read THEN its value; none gives None
-    assert requests.idempotency_key(_event(headers={"idempotency-key": "k-1"})) == "k-1"
-    assert requests.idempotency_key(_event()) is None
+    assert http_requests.idempotency_key(_event(headers={"idempotency-key": "k-1"})) == "k-1"
+    assert http_requests.idempotency_key(_event()) is None
     # GIVEN an over-long or non-ASCII key WHEN read THEN an InvalidRequestError
     for bad in ("x" * 129, "café", ""):
         with pytest.raises(InvalidRequestError, match="printable ASCII"):
-            requests.validate_idempotency_key(bad)
+            http_requests.validate_idempotency_key(bad)
 
 
 def test_two_different_idempotency_keys_are_refused() -> None:
@@ -118,23 +118,23 @@ def test_two_different_idempotency_keys_are_refused() -> None:
     raw["multiValueHeaders"]["Idempotency-Key"] = ["a", "b"]
     # WHEN read THEN refused; the same key twice is fine
     with pytest.raises(InvalidRequestError, match="given once"):
-        requests.idempotency_key(APIGatewayProxyEvent(raw))
+        http_requests.idempotency_key(APIGatewayProxyEvent(raw))
     raw["multiValueHeaders"]["Idempotency-Key"] = ["a", "a"]
-    assert requests.idempotency_key(APIGatewayProxyEvent(raw)) == "a"
+    assert http_requests.idempotency_key(APIGatewayProxyEvent(raw)) == "a"
 
 
 def test_header_values_fall_back_to_the_single_value_map() -> None:
     # GIVEN an event with only the single-value header map WHEN read THEN found
     raw = api_event("GET", "/things", resource="/things", headers={"X-Probe": "1"})
     raw["multiValueHeaders"] = None
-    assert requests.header_values(APIGatewayProxyEvent(raw), "x-probe") == ["1"]
+    assert http_requests.header_values(APIGatewayProxyEvent(raw), "x-probe") == ["1"]
 
 
 def test_the_caller_is_the_signing_identity() -> None:
     # GIVEN a signed and an unsigned request WHEN asked THEN the user ARN, else anonymous
-    assert requests.caller(_event()) == CALLER_ARN
-    assert requests.caller(_event(user_arn=None)) == "anonymous"
-    assert requests.request_context(_event())["path"] == "/api/things"
+    assert http_requests.caller(_event()) == CALLER_ARN
+    assert http_requests.caller(_event(user_arn=None)) == "anonymous"
+    assert http_requests.request_context(_event())["path"] == "/api/things"
 
 
 # --------------------------------------------------------------------------- responses
@@ -242,13 +242,13 @@ def test_rest_api_handler_resolves_with_the_request_id_as_correlation_id(
 def test_keyed_ids_are_stable_per_caller_and_key_and_random_without_a_key() -> None:
     # GIVEN a namespace WHEN ids are derived
     namespace = uuid.UUID("6f0c4c1e-3a7d-5b8e-9f51-2d7c0b4a9e63")
-    first = requests.resource_id_for(namespace, "alice", "k-1")
+    first = http_requests.resource_id_for(namespace, "alice", "k-1")
 
     # THEN the same caller and key give the same id, anything else another one
-    assert requests.resource_id_for(namespace, "alice", "k-1") == first
-    assert requests.resource_id_for(namespace, "bob", "k-1") != first
-    assert requests.resource_id_for(namespace, "alice", "k-2") != first
-    assert requests.resource_id_for(namespace, "alice", None) != requests.resource_id_for(
+    assert http_requests.resource_id_for(namespace, "alice", "k-1") == first
+    assert http_requests.resource_id_for(namespace, "bob", "k-1") != first
+    assert http_requests.resource_id_for(namespace, "alice", "k-2") != first
+    assert http_requests.resource_id_for(namespace, "alice", None) != http_requests.resource_id_for(
         namespace, "alice", None
     )
 
@@ -265,5 +265,5 @@ def test_request_fingerprints_compare_validated_requests_not_their_spelling() ->
     other = Job(count=3)
 
     # THEN only the meaning counts
-    assert requests.request_fingerprint(same[0]) == requests.request_fingerprint(same[1])
-    assert requests.request_fingerprint(other) != requests.request_fingerprint(same[0])
+    assert http_requests.request_fingerprint(same[0]) == http_requests.request_fingerprint(same[1])
+    assert http_requests.request_fingerprint(other) != http_requests.request_fingerprint(same[0])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from handler_kit import requests, strict_json
+from handler_kit import http_requests, strict_json
 from handler_kit.clock import InvalidTimestampError, parse_timestamp
 from handler_kit.errors import InvalidRequestError
 from handler_kit.strict_json import MAX_DEPTH, InvalidJsonError
@@ -152,7 +152,7 @@ def test_a_single_valued_header_with_different_values_is_refused(multi_value_hea
     event = _event(multi_value_headers=multi_value_headers)
     # WHEN read THEN a 400 naming the header
     with pytest.raises(InvalidRequestError, match="Idempotency-Key must be given once"):
-        requests.idempotency_key(event)
+        http_requests.idempotency_key(event)
 
 
 def test_maps_that_disagree_are_refused_and_a_repeated_same_value_is_accepted() -> None:
@@ -160,7 +160,7 @@ def test_maps_that_disagree_are_refused_and_a_repeated_same_value_is_accepted() 
     raw = api_event("POST", "/things", resource="/things", headers={"Idempotency-Key": "a"})
     raw["headers"]["Idempotency-Key"] = "b"
     with pytest.raises(InvalidRequestError, match="Idempotency-Key"):
-        requests.idempotency_key(APIGatewayProxyEvent(raw))
+        http_requests.idempotency_key(APIGatewayProxyEvent(raw))
     # GIVEN the same value twice WHEN read THEN that value
     same = _event(multi_value_headers={"Idempotency-Key": ["a", "a"]})
-    assert requests.idempotency_key(same) == "a"
+    assert http_requests.idempotency_key(same) == "a"

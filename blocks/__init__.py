@@ -1,0 +1,1 @@
+"""Hardened building blocks and the L3 construct of each pattern."""

@@ -1,0 +1,248 @@
+"""A REST API with this app's defaults: IAM auth, throttling, JSON access logs, validation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from blocks.compliance import acknowledge
+from blocks.stage_settings import StageSettings
+
+API_STAGE_NAME = "api"
+
+# One JSON object per request; field names follow the Powertools logger keys where they
+# overlap so access logs and function logs join on the request id.
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTimeEpoch",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integration.latency",
+    "integrationStatus": "$context.integration.status",
+    "ip": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller",
+    "userArn": "$context.identity.userArn",
+    "errorMessage": "$context.error.message",
+    "errorType": "$context.error.responseType",
+    "validationError": "$context.error.validationErrorString",
+}
+
+# Errors produced by API Gateway itself (validation, auth, throttling) get the same JSON
+# shape as the handlers' errors: {"error": <code>, "message": <text>}.
+_GATEWAY_ERRORS: dict[str, tuple[apigw.ResponseType, str]] = {
+    "BadRequestBody": (apigw.ResponseType.BAD_REQUEST_BODY, "invalid_request"),
+    "BadRequestParameters": (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "invalid_request"),
+    "Default4xx": (apigw.ResponseType.DEFAULT_4_XX, "client_error"),
+    "Default5xx": (apigw.ResponseType.DEFAULT_5_XX, "server_error"),
+}
+
+
+def _error_template(code: str) -> str:
+    # Gateway response templates only substitute variables (no VTL, no escaping), so only
+    # messageString, which API Gateway quotes itself, is safe inside JSON. The validator's
+    # detail (validationErrorString, unescaped) goes to the access log instead.
+    return f'{{"error": "{code}", "message": $context.error.messageString}}'
+
+
+class ServiceApi(Construct):
+    """A regional REST API whose every method needs SigV4 (IAM) and is throttled.
+
+    Stage ``api`` has JSON access logs in a log group with retention, X-Ray tracing and
+    per-method throttling; bodies are validated against JSON schema models before a
+    function is invoked, and API Gateway's own errors are JSON like the handlers'.
+
+    Attributes
+    ----------
+    api:
+        The ``aws_apigateway.RestApi``.
+    access_log_group:
+        Where the access logs go.
+
+    Examples
+    --------
+    >>> api = ServiceApi(self, "Api", settings=settings, description="Jobs",
+    ...                  throttling_rate_limit=50, throttling_burst_limit=100,
+    ...                  method_throttling={"/jobs/POST": (10, 20)})  # doctest: +SKIP
+    >>> api.add_route("POST", "/jobs", handler, request_schema={...})  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        description: str,
+        throttling_rate_limit: float = 50,
+        throttling_burst_limit: int = 100,
+        method_throttling: Mapping[str, tuple[float, int]] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_log_group = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=settings.log_retention,
+            removal_policy=settings.removal_policy,
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            # REST API names need not be unique; CDK would name every one "Api". The
+            # stack name (<stage>-<Pattern>) says in the console whose API it is.
+            rest_api_name=cdk.Stack.of(self).stack_name,
+            description=description,
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=False,
+            default_method_options=apigw.MethodOptions(
+                authorization_type=apigw.AuthorizationType.IAM
+            ),
+            deploy_options=apigw.StageOptions(
+                stage_name=API_STAGE_NAME,
+                tracing_enabled=True,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT)),
+                throttling_rate_limit=throttling_rate_limit,
+                throttling_burst_limit=throttling_burst_limit,
+                # Stage-wide limits apply to every method ("/*/*"); these override them
+                # per method, keyed "<resource path>/<HTTP method>", e.g. "/jobs/POST".
+                method_options={
+                    key: apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=rate, throttling_burst_limit=burst
+                    )
+                    for key, (rate, burst) in (method_throttling or {}).items()
+                },
+            ),
+        )
+        # RestApi adds an "Endpoint" output to its stack; stacks publish their own outputs.
+        self.api.node.try_remove_child("Endpoint")
+        self._validator = self.api.add_request_validator(
+            "BodyValidator", validate_request_body=True, validate_request_parameters=True
+        )
+        for response_id, (response_type, code) in _GATEWAY_ERRORS.items():
+            self.api.add_gateway_response(
+                response_id,
+                type=response_type,
+                templates={"application/json": _error_template(code)},
+            )
+        self._acknowledge_findings()
+
+    def add_route(
+        self,
+        method: str,
+        path: str,
+        handler: lambda_.IFunction,
+        *,
+        request_schema: Mapping[str, Any] | None = None,
+        required_path_parameters: tuple[str, ...] = (),
+    ) -> apigw.Method:
+        """Route ``method path`` to ``handler`` through a Lambda proxy integration.
+
+        Parameters
+        ----------
+        request_schema:
+            A JSON schema (draft 4) the body must match; API Gateway answers 400
+            without invoking the function when it does not.
+        required_path_parameters:
+            Path parameters API Gateway must see before it invokes the function.
+        """
+        resource = self.api.root.resource_for_path(path)
+        request_models = None
+        if request_schema is not None:
+            model = self.api.add_model(
+                f"{method.title()}{''.join(p.strip('{}').title() for p in path.split('/'))}Body",
+                content_type="application/json",
+                schema=_json_schema(request_schema, root=True),
+            )
+            request_models = {"application/json": model}
+        api_method = resource.add_method(
+            method,
+            apigw.LambdaIntegration(handler),
+            request_validator=self._validator,
+            request_models=request_models,
+            request_parameters={
+                f"method.request.path.{name}": True for name in required_path_parameters
+            }
+            or None,
+        )
+        cfn_method = api_method.node.default_child
+        assert cfn_method is not None
+        acknowledge(
+            cfn_method,
+            "AwsSolutions-COG4",
+            "Callers authenticate with SigV4 (IAM authorization), not a Cognito user pool.",
+        )
+        return api_method
+
+    @property
+    def url(self) -> str:
+        """The invoke URL of the ``api`` stage."""
+        return self.api.url
+
+    def _acknowledge_findings(self) -> None:
+        stage = self.api.deployment_stage.node.default_child
+        assert stage is not None
+        acknowledge(
+            stage,
+            "AwsSolutions-APIG3",
+            "Every method needs SigV4 (IAM) and is throttled per method; a WAF web ACL "
+            "costs a fixed monthly fee per stage, which ephemeral stages should not pay.",
+        )
+        acknowledge(
+            stage,
+            "AwsSolutions-APIG6",
+            "JSON access logs are enabled; execution logs are off because API Gateway "
+            "writes them to a group it creates itself (API-Gateway-Execution-Logs_<api "
+            "id>/<stage>), without retention and owned by no stack, which would outlive "
+            "every ephemeral stage.",
+        )
+
+
+def _json_schema(schema: Mapping[str, Any], *, root: bool = False) -> apigw.JsonSchema:
+    """Translate a plain JSON schema dict into CDK's ``JsonSchema`` (draft 4)."""
+    types = {
+        "object": apigw.JsonSchemaType.OBJECT,
+        "string": apigw.JsonSchemaType.STRING,
+        "integer": apigw.JsonSchemaType.INTEGER,
+        "number": apigw.JsonSchemaType.NUMBER,
+        "boolean": apigw.JsonSchemaType.BOOLEAN,
+        "array": apigw.JsonSchemaType.ARRAY,
+    }
+    kwargs: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "type":
+            kwargs["type"] = types[value]
+        elif key == "properties":
+            kwargs["properties"] = {name: _json_schema(sub) for name, sub in value.items()}
+        elif key == "items":
+            kwargs["items"] = _json_schema(value)
+        elif key == "additionalProperties":
+            kwargs["additional_properties"] = value
+        elif key in {"minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems"}:
+            kwargs[
+                {
+                    "minLength": "min_length",
+                    "maxLength": "max_length",
+                    "minItems": "min_items",
+                    "maxItems": "max_items",
+                }.get(key, key)
+            ] = value
+        elif key in {"required", "enum", "pattern", "description", "title"}:
+            kwargs[key] = list(value) if isinstance(value, (list, tuple)) else value
+        else:
+            raise ValueError(f"unsupported JSON schema keyword {key!r}")
+    if root:
+        kwargs["schema"] = apigw.JsonSchemaVersion.DRAFT4
+    return apigw.JsonSchema(**kwargs)

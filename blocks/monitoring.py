@@ -1,0 +1,160 @@
+"""Alarms and a dashboard per pattern stack, built with cdk-monitoring-constructs."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import cdk_monitoring_constructs as monitoring
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from blocks.stage_settings import StageSettings
+
+_ALARM = "Critical"
+
+
+class ServiceMonitoring(Construct):
+    """One dashboard and the alarms every pattern needs, all notifying one topic.
+
+    Alarm and dashboard names start with ``<stage>-<pattern>`` so stages sharing an
+    account never collide and an alarm says where it comes from.
+
+    Attributes
+    ----------
+    facade:
+        The ``MonitoringFacade``, for pattern-specific monitors.
+
+    Examples
+    --------
+    >>> watch = ServiceMonitoring(self, "Monitoring", settings=settings,
+    ...                           pattern_name="DecoupledInvocation", alarm_topic=topic)
+    ...                           # doctest: +SKIP
+    >>> watch.monitor_function(worker.function)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        pattern_name: str,
+        alarm_topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        prefix = f"{settings.stage_name}-{pattern_name}"
+        self.facade = monitoring.MonitoringFacade(
+            self,
+            "Facade",
+            alarm_factory_defaults=monitoring.AlarmFactoryDefaults(
+                actions_enabled=True,
+                alarm_name_prefix=prefix,
+                action=monitoring.SnsAlarmActionStrategy(on_alarm_topic=alarm_topic),
+                datapoints_to_alarm=1,
+                evaluation_periods=1,
+            ),
+            metric_factory_defaults=monitoring.MetricFactoryDefaults(
+                namespace=settings.metrics_namespace
+            ),
+            dashboard_factory=monitoring.DefaultDashboardFactory(
+                self,
+                "Dashboards",
+                dashboard_name_prefix=prefix,
+                create_dashboard=True,
+                create_alarm_dashboard=False,
+                create_summary_dashboard=False,
+            ),
+        )
+
+    def monitor_function(self, function: lambda_.IFunction, *, name: str) -> None:
+        """Alarm on any error or throttle of ``function``."""
+        self.facade.monitor_lambda_function(
+            lambda_function=function,
+            alarm_friendly_name=name,
+            human_readable_name=name,
+            add_fault_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
+            add_throttles_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
+        )
+
+    def monitor_stream_consumer(
+        self,
+        function: lambda_.IFunction,
+        *,
+        name: str,
+        max_iterator_age: cdk.Duration = cdk.Duration.minutes(5),
+    ) -> None:
+        """Like :meth:`monitor_function`, plus an alarm when the stream falls behind.
+
+        For a function fed by a DynamoDB or Kinesis stream: its iterator age is the age
+        of the newest record it processed, so a growing age means a stuck or slow shard.
+        """
+        self.facade.monitor_lambda_function(
+            lambda_function=function,
+            alarm_friendly_name=name,
+            human_readable_name=name,
+            is_iterator=True,
+            add_fault_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
+            add_throttles_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
+            add_max_iterator_age_alarm={
+                _ALARM: monitoring.MaxAgeThreshold(
+                    max_age_in_millis=max_iterator_age.to_milliseconds()
+                )
+            },
+        )
+
+    def monitor_queue(self, queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, *, name: str) -> None:
+        """Alarm as soon as the dead-letter queue holds a message."""
+        self.facade.monitor_sqs_queue_with_dlq(
+            queue=queue,
+            dead_letter_queue=dead_letter_queue,
+            alarm_friendly_name=name,
+            human_readable_name=name,
+            add_dead_letter_queue_max_size_alarm={
+                _ALARM: monitoring.MaxMessageCountThreshold(max_message_count=0)
+            },
+        )
+
+    def monitor_dead_letter_queue(self, queue: sqs.IQueue, *, name: str) -> None:
+        """Alarm as soon as a stand-alone dead-letter queue holds a message."""
+        self.facade.monitor_sqs_queue(
+            queue=queue,
+            alarm_friendly_name=name,
+            human_readable_name=name,
+            add_queue_max_size_alarm={
+                _ALARM: monitoring.MaxMessageCountThreshold(max_message_count=0)
+            },
+        )
+
+    def monitor_api(
+        self, api: apigw.RestApi, *, name: str, p99_latency: cdk.Duration = cdk.Duration.seconds(2)
+    ) -> None:
+        """Alarm on any 5xx and on p99 latency above ``p99_latency``."""
+        self.facade.monitor_api_gateway(
+            api=api,
+            api_stage=api.deployment_stage.stage_name,
+            alarm_friendly_name=name,
+            human_readable_name=name,
+            add5_xx_fault_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
+            add_latency_p99_alarm={_ALARM: monitoring.LatencyThreshold(max_latency=p99_latency)},
+        )
+
+    def monitor_table(self, table: dynamodb.ITable, *, name: str) -> None:
+        """Alarm on any read or write throttle and any DynamoDB system error."""
+        self.facade.monitor_dynamo_table(
+            table=table,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            alarm_friendly_name=name,
+            human_readable_name=name,
+            add_read_throttled_events_count_alarm={
+                _ALARM: monitoring.ThrottledEventsThreshold(max_throttled_events_threshold=0)
+            },
+            add_write_throttled_events_count_alarm={
+                _ALARM: monitoring.ThrottledEventsThreshold(max_throttled_events_threshold=0)
+            },
+            add_system_error_count_alarm={
+                _ALARM: monitoring.ErrorCountThreshold(max_error_count=0)
+            },
+        )

@@ -1,0 +1,120 @@
+"""Owned log groups for the Lambda functions CDK adds to a stack by itself.
+
+Some CDK features bring their own function: the S3 bucket-notifications handler
+(``Bucket.add_event_notification``) and the provider behind ``auto_delete_objects``.
+Left alone they log to ``/aws/lambda/<name>``, a group Lambda creates on first write
+(their roles carry the AWSLambdaBasicExecutionRole managed policy, which allows
+``logs:CreateLogGroup`` on every group), with no retention and owned by no stack, so it
+outlives ``cdk destroy``. :class:`ProvidedFunctionLogs` gives each such function a log
+group its stack owns, with the stage's retention and removal policy (Lambda's
+``LoggingConfig.LogGroup``), and narrows the function's role to writing that group only,
+so nothing can recreate the default group after the stack is gone (Lambda creates a
+missing group only when the role may: "Configuring CloudWatch log groups",
+https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups.html).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct, IConstruct
+
+from blocks.stage_settings import StageSettings
+
+LAMBDA_FUNCTION = "AWS::Lambda::Function"
+IAM_ROLE = "AWS::IAM::Role"
+#: What a function needs to write to an existing log group (Lambda creates the streams).
+LOG_WRITE_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+POLICY_NAME = "WriteOwnLogGroup"
+
+
+@jsii.implements(cdk.IAspect)
+class ProvidedFunctionLogs:
+    """Give every function CDK added to a stack a log group the stack owns.
+
+    Added to a stack (``cdk.Aspects.of(stack).add(...)``), it acts once, when the stack
+    itself is visited at synth: every construct exists by then, and the log groups it
+    adds (``<function id>LogGroup`` beside each function) are visited afterwards like
+    any other resource (tags included). Functions that
+    already name their log group (every :class:`~blocks.function.ServiceFunction`)
+    are left alone.
+    """
+
+    def __init__(self, *, settings: StageSettings) -> None:
+        self._settings = settings
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, cdk.Stack):
+            return
+        for function in _provided_functions(node):
+            self._own_logs(function)
+
+    def _own_logs(self, function: cdk.CfnResource) -> None:
+        # Beside the function, in the construct CDK made for it (a child of the function
+        # would inherit the function's dependencies, which include its role's policy,
+        # which names this group: a cycle).
+        owner = function.node.scope
+        assert isinstance(owner, Construct)
+        log_group = logs.LogGroup(
+            owner,
+            f"{function.node.id}LogGroup",
+            retention=self._settings.log_retention,
+            removal_policy=self._settings.removal_policy,
+        )
+        function.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
+        role = owner.node.try_find_child("Role")
+        if isinstance(role, iam.Role):
+            role = role.node.default_child
+        # Inline in the role rather than in a separate policy: the function then cannot
+        # run before it may write its logs (CDK's helpers drop their explicit DependsOn).
+        statement = {
+            "Effect": "Allow",
+            "Action": LOG_WRITE_ACTIONS,
+            "Resource": log_group.log_group_arn,
+        }
+        document = {"Version": "2012-10-17", "Statement": [statement]}
+        if isinstance(role, iam.CfnRole):
+            role.managed_policy_arns = None
+            role.policies = [
+                iam.CfnRole.PolicyProperty(policy_name=POLICY_NAME, policy_document=document)
+            ]
+        elif isinstance(role, cdk.CfnResource) and role.cfn_resource_type == IAM_ROLE:
+            role.add_property_deletion_override("ManagedPolicyArns")
+            role.add_property_override(
+                "Policies", [{"PolicyName": POLICY_NAME, "PolicyDocument": document}]
+            )
+        # Any other shape CDK may bring one day keeps its role as CDK made it.
+
+
+def _provided_functions(stack: cdk.Stack) -> list[cdk.CfnResource]:
+    """Functions in ``stack`` (not nested stages) that name no log group of their own."""
+    found = []
+    for construct in stack.node.find_all():
+        if cdk.Stack.of(construct) is not stack or not isinstance(construct, cdk.CfnResource):
+            continue
+        if construct.cfn_resource_type != LAMBDA_FUNCTION:
+            continue
+        owner = construct.node.scope
+        if owner is not None and owner.node.try_find_child(f"{construct.node.id}LogGroup"):
+            continue  # owned already
+        if isinstance(construct, lambda_.CfnFunction) and _names_log_group(construct):
+            continue
+        found.append(construct)
+    return found
+
+
+def _names_log_group(function: lambda_.CfnFunction) -> bool:
+    config = function.logging_config
+    if config is None:
+        return False
+    if isinstance(config, lambda_.CfnFunction.LoggingConfigProperty):
+        return config.log_group is not None
+    return bool(cdk.Stack.of(function).resolve(config).get("LogGroup"))
+
+
+def own_provided_function_logs(scope: Construct, *, settings: StageSettings) -> None:
+    """Apply :class:`ProvidedFunctionLogs` to ``scope``'s stack."""
+    cdk.Aspects.of(cdk.Stack.of(scope)).add(ProvidedFunctionLogs(settings=settings))

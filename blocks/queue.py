@@ -1,0 +1,155 @@
+"""SQS queues with this app's defaults: encrypted, TLS only, always backed by a DLQ."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from blocks.compliance import acknowledge
+from blocks.stage_settings import StageSettings
+
+if TYPE_CHECKING:
+    from blocks.function import ServiceFunction
+
+# SQS returns a message to the queue when its visibility timeout ends. Lambda's guidance
+# is at least six times the consumer's timeout, so retries of a throttled or slow batch
+# do not make the message visible while a consumer still holds it.
+VISIBILITY_TO_CONSUMER_TIMEOUT = 6
+DEAD_LETTER_RETENTION = cdk.Duration.days(14)
+
+
+class DeadLetterQueue(Construct):
+    """A queue that holds what could not be processed, kept as long as SQS allows.
+
+    Attributes
+    ----------
+    queue:
+        The ``aws_sqs.Queue``.
+
+    Examples
+    --------
+    >>> dlq = DeadLetterQueue(self, "FailureQueue", settings=settings,
+    ...                       source="failed async events")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: StageSettings, source: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+            removal_policy=settings.removal_policy,
+        )
+        resource = self.queue.node.default_child
+        assert resource is not None
+        reason = f"This queue is the dead-letter queue of {source}; it has none of its own."
+        acknowledge(resource, "AwsSolutions-SQS3", reason)
+        acknowledge(resource, "Serverless-SQSRedrivePolicy", reason)
+
+
+class WorkQueue(Construct):
+    """A queue that feeds one consumer, with a DLQ and a visibility timeout sized for it.
+
+    Attributes
+    ----------
+    queue:
+        The work queue.
+    dead_letter_queue:
+        Where a message goes after ``max_receive_count`` failed receives.
+
+    Examples
+    --------
+    >>> tasks = WorkQueue(self, "TaskQueue", settings=settings,
+    ...                   consumer_timeout=cdk.Duration.seconds(30))  # doctest: +SKIP
+    >>> tasks.add_consumer(worker, batch_size=10, max_concurrency=5)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        consumer_timeout: cdk.Duration,
+        max_receive_count: int = 3,
+        retention_period: cdk.Duration = cdk.Duration.days(4),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.visibility_timeout = cdk.Duration.seconds(
+            consumer_timeout.to_seconds() * VISIBILITY_TO_CONSUMER_TIMEOUT
+        )
+        if max_receive_count < 1:
+            raise ValueError("max_receive_count must be at least 1")
+        self.dead_letter_queue = DeadLetterQueue(
+            self, "DeadLetter", settings=settings, source=f"{construct_id}"
+        ).queue
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=self.visibility_timeout,
+            retention_period=retention_period,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=max_receive_count
+            ),
+            removal_policy=settings.removal_policy,
+        )
+
+    def add_consumer(
+        self,
+        consumer: ServiceFunction,
+        *,
+        batch_size: int = 10,
+        max_concurrency: int = 5,
+        max_batching_window: cdk.Duration | None = None,
+    ) -> lambda_.EventSourceMapping:
+        """Feed the queue to ``consumer`` with partial batch responses.
+
+        The consumer reports failed records (``batchItemFailures``) so only those return
+        to the queue; ``max_concurrency`` caps the pollers so a backlog cannot overrun
+        what the consumer writes to.
+
+        Raises
+        ------
+        ValueError
+            If the queue's visibility timeout is under six times the consumer's timeout.
+        """
+        timeout = consumer.function.timeout
+        assert timeout is not None
+        needed = timeout.to_seconds() * VISIBILITY_TO_CONSUMER_TIMEOUT
+        if self.visibility_timeout.to_seconds() < needed:
+            raise ValueError(
+                f"{self.node.id}: visibility timeout must be at least {needed} s for a "
+                f"consumer with a {timeout.to_seconds()} s timeout"
+            )
+        self.queue.grant_consume_messages(consumer.role)
+        mapping = lambda_.EventSourceMapping(
+            self,
+            f"{consumer.node.id}Mapping",
+            target=consumer.function,
+            event_source_arn=self.queue.queue_arn,
+            batch_size=batch_size,
+            max_concurrency=max_concurrency,
+            max_batching_window=max_batching_window,
+            report_batch_item_failures=True,
+        )
+        # Lambda checks the consumer's permissions when it creates the mapping.
+        mapping.node.add_dependency(consumer.role)
+        resource = mapping.node.default_child
+        assert resource is not None
+        acknowledge(
+            resource,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "SQS mappings take no on-failure destination: failed messages return to the "
+            "queue and move to its redrive DLQ after maxReceiveCount receives.",
+        )
+        return mapping

@@ -1,0 +1,1 @@
+"""The decoupled_invocation pattern, whole: stack, construct, Lambda code (runtime/), scenarios."""

@@ -1,0 +1,187 @@
+"""Pattern 1, decoupled invocation: POST answers 202 at once, a worker does the job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from blocks.api import ServiceApi
+from blocks.function import Invocation, ServiceFunction
+from blocks.queue import WorkQueue
+from blocks.stage_settings import StageSettings
+from blocks.table import DataTable
+
+#: The Lambda code root beside this module: one asset for all of the pattern's functions.
+RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
+#: The longest work a job may ask for (``duration_ms``, mirrors ``job_models.MAX_DURATION_MS``).
+MAX_JOB_DURATION = cdk.Duration.seconds(10)
+#: What a job takes besides its work (claim, re-read, finish: DynamoDB calls with
+#: retries); mirrors ``job_models.JOB_OVERHEAD_MS``.
+JOB_OVERHEAD = cdk.Duration.seconds(2)
+
+# Mirrors the handler's pydantic model (patterns/decoupled_invocation/runtime/job_models.py) so bad
+# bodies are refused before a function runs; the handler still validates everything.
+JOB_REQUEST_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["task"],
+    "properties": {
+        "task": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_.-]+$"},
+        "input": {"type": "string", "maxLength": 4096},
+        "duration_ms": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": int(MAX_JOB_DURATION.to_milliseconds()),
+        },
+        "outcome": {"type": "string", "enum": ["succeed", "fail", "crash"]},
+    },
+}
+
+
+class DecoupledInvocation(Construct):
+    """Request, 202 Accepted, poll: a REST API in front of an SQS-buffered worker.
+
+    ``POST /jobs`` stores a PENDING job in ``job_table`` and queues it on
+    ``task_queue``; the worker consumes the queue with partial batch responses and a
+    maximum concurrency, moving each job PENDING to RUNNING to DONE or FAILED only
+    through conditional writes; ``GET /jobs/{job_id}`` answers 202 until the job is done.
+
+    Attributes
+    ----------
+    job_table:
+        Jobs by ``job_id``; items expire through TTL on ``expires_at``.
+    task_queue:
+        The work queue and its DLQ.
+    api_function, worker_function:
+        The two functions; each has its own role.
+    api:
+        The REST API (IAM authorization).
+
+    Examples
+    --------
+    >>> jobs = DecoupledInvocation(self, "DecoupledInvocation", settings=settings,
+    ...                            job_timeout=cdk.Duration.minutes(5))  # doctest: +SKIP
+    >>> cdk.CfnOutput(self, "ApiUrl", value=jobs.api.url)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        job_timeout: cdk.Duration = cdk.Duration.minutes(5),
+        job_retention: cdk.Duration = cdk.Duration.days(7),
+        retry_after: cdk.Duration = cdk.Duration.seconds(2),
+        worker_timeout: cdk.Duration = cdk.Duration.seconds(30),
+        worker_batch_size: int = 2,
+        worker_max_concurrency: int = 5,
+        max_receive_count: int = 3,
+        throttling_rate_limit: float = 50,
+        throttling_burst_limit: int = 100,
+        submit_rate_limit: float = 10,
+        submit_burst_limit: int = 20,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Jobs of a batch run one after another. A batch of the longest jobs must end
+        # before the function times out: a timeout fails the whole batch (no partial
+        # response), finished jobs included, and each failed receive brings a valid job
+        # closer to the DLQ. The worker also hands back a job it has no time to start
+        # (JOB_BUDGET_MS), but a handed-back message counts a receive too, so the sizing
+        # is what makes it impossible; the check is the defence if the sizing is wrong.
+        self.job_budget = cdk.Duration.millis(
+            MAX_JOB_DURATION.to_milliseconds() + JOB_OVERHEAD.to_milliseconds()
+        )
+        needed_ms = worker_batch_size * self.job_budget.to_milliseconds()
+        if needed_ms > worker_timeout.to_milliseconds():
+            raise ValueError(
+                f"a batch of {worker_batch_size} jobs may take {needed_ms / 1000:g} s "
+                f"({MAX_JOB_DURATION.to_milliseconds() / 1000:g} s of work and "
+                f"{JOB_OVERHEAD.to_milliseconds() / 1000:g} s overhead each): more than "
+                f"the worker timeout of {worker_timeout.to_seconds():g} s; lower "
+                "worker_batch_size or raise worker_timeout"
+            )
+        self.job_table = DataTable(
+            self,
+            "JobTable",
+            settings=settings,
+            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+        ).table
+        self.task_queue = WorkQueue(
+            self,
+            "TaskQueue",
+            settings=settings,
+            consumer_timeout=worker_timeout,
+            max_receive_count=max_receive_count,
+        )
+        common_environment = {
+            "JOB_TABLE_NAME": self.job_table.table_name,
+            "JOB_TIMEOUT_SECONDS": str(int(job_timeout.to_seconds())),
+            "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
+        }
+        self.api_function = ServiceFunction(
+            self,
+            "JobApi",
+            settings=settings,
+            code=RUNTIME_DIR,
+            handler="job_api.handler",
+            description="Accepts jobs (202) and reports their status",
+            timeout=cdk.Duration.seconds(10),
+            invocation=Invocation.SYNCHRONOUS,
+            environment={
+                **common_environment,
+                "TASK_QUEUE_URL": self.task_queue.queue.queue_url,
+                "RETRY_AFTER_SECONDS": str(int(retry_after.to_seconds())),
+            },
+        )
+        self.worker_function = ServiceFunction(
+            self,
+            "JobWorker",
+            settings=settings,
+            code=RUNTIME_DIR,
+            handler="job_worker.handler",
+            description="Runs queued jobs; conditional status transitions",
+            timeout=worker_timeout,
+            invocation=Invocation.SYNCHRONOUS,
+            environment={
+                **common_environment,
+                "JOB_BUDGET_MS": str(int(self.job_budget.to_milliseconds())),
+            },
+        )
+
+        # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
+        self.job_table.grant(
+            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
+        )
+        self.job_table.grant(self.worker_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.task_queue.queue.grant_send_messages(self.api_function.role)
+
+        self.task_mapping = self.task_queue.add_consumer(
+            self.worker_function,
+            batch_size=worker_batch_size,
+            max_concurrency=worker_max_concurrency,
+        )
+
+        self.api = ServiceApi(
+            self,
+            "Api",
+            settings=settings,
+            description=f"Decoupled invocation jobs ({settings.stage_name})",
+            throttling_rate_limit=throttling_rate_limit,
+            throttling_burst_limit=throttling_burst_limit,
+            # Submitting starts work; polling is cheap: submissions get a lower limit.
+            method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
+        )
+        self.api.add_route(
+            "POST", "/jobs", self.api_function.function, request_schema=JOB_REQUEST_SCHEMA
+        )
+        self.api.add_route(
+            "GET",
+            "/jobs/{job_id}",
+            self.api_function.function,
+            required_path_parameters=("job_id",),
+        )

@@ -1,0 +1,119 @@
+"""REST API (v1 proxy) for decoupled invocation: ``POST /jobs`` and ``GET /jobs/{job_id}``.
+
+A thin adapter: parse the event, call ``job_service``, shape the HTTP response. Every
+client error is a JSON ``{"error", "message"}`` 4xx and writes nothing.
+"""
+
+from __future__ import annotations
+
+import boto3
+import job_models
+import job_service
+import job_store
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from botocore.config import Config
+from handler_kit import http_requests, responses
+from handler_kit.clock import Clock, utc_now
+from handler_kit.config import require_env
+
+# Configuration and clients are built once per execution environment.
+SETTINGS = job_models.JobSettings.from_env()
+_BOTO_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+)
+store = job_store.JobStore(
+    boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("JOB_TABLE_NAME")
+)
+queue = job_store.TaskQueue(boto3.client("sqs", config=_BOTO_CONFIG), require_env("TASK_QUEUE_URL"))
+#: Replaced by a fake clock in tests.
+clock: Clock = utc_now
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+responses.register_error_handlers(app, logger=logger)
+
+
+def _retry_after() -> str:
+    return str(SETTINGS.retry_after_seconds)
+
+
+def _job_location(event: APIGatewayProxyEvent, job_id: str) -> str:
+    # requestContext.path carries the stage (or custom domain base path): /api/jobs.
+    collection = http_requests.request_context(event).get("path") or "/jobs"
+    return f"{collection.rstrip('/')}/{job_id}"
+
+
+def _accepted(view: job_models.JobView) -> responses.StoredResponse:
+    """The 202 answer of a submitted job (stored with a keyed job, replayed as is)."""
+    location = _job_location(app.current_event, view.job_id)
+    return responses.stored_json(
+        202,
+        {
+            "job_id": view.job_id,
+            "status": view.status.value,
+            "created_at": view.created_at,
+            "links": {"self": location},
+        },
+        {"Location": location, "Retry-After": _retry_after()},
+    )
+
+
+@app.post("/jobs")
+def create_job() -> Response[str]:
+    """``POST /jobs``: store the job, queue it, answer 202 with Location and Retry-After."""
+    event = app.current_event
+    raw = http_requests.event_body(event, max_bytes=job_models.MAX_BODY_BYTES)
+    idempotency_key = http_requests.idempotency_key(event)
+    request = job_models.parse_job_request(raw)
+    submission = job_service.submit_job(
+        store,
+        queue,
+        request,
+        now=clock(),
+        settings=SETTINGS,
+        caller=http_requests.caller(event),
+        idempotency_key=idempotency_key,
+        correlation_id=logger.get_correlation_id(),
+        render=_accepted,
+    )
+    view = submission.view
+    logger.append_keys(job_id=view.job_id)
+    if submission.created:
+        metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+        logger.info("job submitted", task=request.task)
+    else:
+        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+        logger.info("idempotent retry answered from the existing job", status=view.status.value)
+    # The first answer and every replay: the same status and bytes.
+    return responses.replay(submission.response)
+
+
+@app.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response[str]:
+    """``GET /jobs/{job_id}``: 202 + Retry-After while in progress, 200 once finished."""
+    view = job_service.get_job_view(store, job_models.parse_job_id(job_id), now=clock())
+    headers = {"Cache-Control": "no-store"}
+    if view.is_finished:
+        return responses.json_response(200, view.to_dict(), headers)
+    return responses.json_response(202, view.to_dict(), {**headers, "Retry-After": _retry_after()})
+
+
+@app.exception_handler(job_models.JobNotFoundError)
+def _job_not_found(exc: job_models.JobNotFoundError) -> Response[str]:
+    return responses.error_response(404, "not_found", str(exc))
+
+
+@app.exception_handler(job_models.EnqueueFailedError)
+def _enqueue_failed(exc: job_models.EnqueueFailedError) -> Response[str]:
+    metrics.add_metric(name="EnqueueFailed", unit=MetricUnit.Count, value=1)
+    return responses.error_response(
+        503, "service_unavailable", str(exc), {"Retry-After": _retry_after()}
+    )
+
+
+#: Lambda entry point (``job_api.handler``).
+handler = responses.rest_api_handler(app, logger=logger, metrics=metrics)

@@ -1,0 +1,318 @@
+"""Decoupled invocation: constants, errors, settings, the job's models and their parsing.
+
+Plain Python (no Lambda types, no AWS clients): the request and message models, the
+client view of a job and the outcomes the other modules return. ``job_store.py`` holds
+the table and queue access, ``job_service.py`` the API's logic and ``job_runner.py`` the
+worker's; the handlers in ``job_api.py`` and ``job_worker.py`` only parse events, call
+these functions and shape responses.
+
+Job lifecycle (each transition is a conditional write, see ``job_store.py``)::
+
+    PENDING --claim--> RUNNING --finish--> DONE | FAILED
+    PENDING | RUNNING (past deadline) --> TIMED_OUT
+    PENDING --enqueue failed--> FAILED (enqueue_failed) --same Idempotency-Key--> PENDING
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Annotated, Any, Literal
+
+from handler_kit.config import int_fields_from_env
+from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
+from handler_kit.errors import InvalidRequestError as InvalidRequestError
+from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
+from handler_kit.http_requests import (
+    describe_validation_error,
+    request_fingerprint,
+    resource_id_for,
+)
+from handler_kit.responses import StoredResponse
+from handler_kit.strict_json import InvalidJsonError, parse_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_BODY_BYTES = 16 * 1024
+#: Longest simulated work a job may ask for (``duration_ms``; the API refuses more).
+MAX_DURATION_MS = 10_000
+#: What a job takes besides its work: the claim, a re-read, the finish (DynamoDB calls,
+#: with their retries). A worker starts a job only if this and the longest work still
+#: fit in its invocation (``JOB_BUDGET_MS``, set by the stack from the same numbers).
+JOB_OVERHEAD_MS = 2_000
+JOB_BUDGET_MS = MAX_DURATION_MS + JOB_OVERHEAD_MS
+#: Fixed namespace for deterministic job ids derived from an Idempotency-Key.
+JOB_ID_NAMESPACE = uuid.UUID("6f0c4c1e-3a7d-5b8e-9f51-2d7c0b4a9e63")
+
+_HEX = "[0-9a-fA-F]"
+_UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class JobNotFoundError(LookupError):
+    """No job with this id exists (HTTP 404)."""
+
+
+class EnqueueFailedError(RuntimeError):
+    """The job could not be put on the task queue (HTTP 503, the client may retry)."""
+
+
+class InvalidTaskMessageError(ValueError):
+    """A queue message body is not a valid task message (poison message)."""
+
+
+class JobLeasedError(RuntimeError):
+    """Another delivery holds a live lease on the job; the message is retried later."""
+
+
+class JobClaimConflictError(RuntimeError):
+    """The job changed between the failed claim and the re-read; retry the message."""
+
+
+class JobIdCollisionError(RuntimeError):
+    """A random job id already exists (should never happen with uuid4)."""
+
+
+class JobFailedError(Exception):
+    """A business failure of the job: recorded as FAILED, the message is consumed."""
+
+
+class SimulatedCrashError(RuntimeError):
+    """An unexpected failure of the job: not caught, the message is retried."""
+
+
+class NotStartedError(RuntimeError):
+    """Too little of the invocation is left to run a job of the longest duration.
+
+    The job is not touched and its message is handed back (a batch item failure): a job
+    cut off by the function timeout would fail the whole batch instead, finished jobs
+    included. The stack sizes batch and timeout so that this does not happen; this is
+    the defence if it ever does (a slow DynamoDB, a changed setting).
+    """
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Tunables shared by the API and the worker.
+
+    Attributes
+    ----------
+    job_timeout_seconds : int
+        A job not finished by ``created_at`` + this is TIMED_OUT.
+    retry_after_seconds : int
+        Value of the ``Retry-After`` header.
+    retention_days : int
+        The TTL attribute ``expires_at`` is ``created_at`` + this.
+    """
+
+    job_timeout_seconds: int = 300
+    retry_after_seconds: int = 2
+    retention_days: int = 7
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> JobSettings:
+        """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS`` and ``JOB_RETENTION_DAYS``.
+
+        Raises
+        ------
+        ValueError
+            If a variable is set but is not a positive integer.
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            **int_fields_from_env(
+                cls,
+                {
+                    "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
+                    "retry_after_seconds": "RETRY_AFTER_SECONDS",
+                    "retention_days": "JOB_RETENTION_DAYS",
+                },
+                env,
+            ),
+        )
+
+
+# --------------------------------------------------------------------------- models
+
+
+class JobStatus(StrEnum):
+    """Lifecycle of a job."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.TIMED_OUT})
+
+
+class JobRequest(BaseModel):
+    """The validated body of ``POST /jobs``.
+
+    Strict types (no ``"5"`` for 5, no ``true`` for 1) and no extra fields, matching
+    the JSON schema model API Gateway validates with.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    task: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    input: Annotated[str, Field(max_length=4096)] = ""
+    duration_ms: Annotated[int, Field(ge=0, le=MAX_DURATION_MS)] = 0
+    outcome: Literal["succeed", "fail", "crash"] = "succeed"
+
+
+class TaskMessage(BaseModel):
+    """The SQS message body ``{"job_id": "<uuid>"}``.
+
+    Unknown fields are ignored so a newer API can add fields while an older
+    worker version still drains the queue.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    job_id: Annotated[str, Field(pattern=_UUID_RE.pattern)]
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What a client sees of a job, with TIMED_OUT computed on read.
+
+    Attributes
+    ----------
+    job_id, status, created_at, updated_at : str
+        Identity, effective status and ISO-8601 timestamps.
+    result : dict or None
+        Set when DONE.
+    error : dict or None
+        ``{"code", "message"}`` when FAILED or TIMED_OUT.
+    """
+
+    job_id: str
+    status: JobStatus
+    created_at: str
+    updated_at: str
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the status is terminal (the client can stop polling)."""
+        return self.status in TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready body for ``GET /jobs/{job_id}``."""
+        body: dict[str, Any] = {
+            "job_id": self.job_id,
+            "status": self.status.value,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+        if self.status is JobStatus.DONE:
+            body["result"] = self.result
+        elif self.status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
+            body["error"] = self.error
+        return body
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Outcome of :func:`submit_job`.
+
+    Attributes
+    ----------
+    view : JobView
+        The job as it is now.
+    created : bool
+        False when an Idempotency-Key retry found the existing job.
+    """
+
+    view: JobView
+    created: bool
+    response: StoredResponse
+
+
+#: Builds the ``POST /jobs`` answer of a job view (the API owns its shape and links).
+Render = Callable[[JobView], StoredResponse]
+
+
+class RunOutcome(Enum):
+    """What :func:`run_job` did with one delivery (the handler turns it into metrics)."""
+
+    COMPLETED = "completed"  # ran and stored DONE
+    FAILED = "failed"  # ran, business failure stored as FAILED
+    TIMED_OUT = "timed_out"  # past the deadline: stored TIMED_OUT, not run
+    DUPLICATE = "duplicate"  # already terminal: nothing done
+    MISSING = "missing"  # no such item (e.g. expired by TTL): nothing done
+    DISCARDED = "discarded"  # ran, but lost the lease meanwhile: result dropped
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_job_request(raw: bytes) -> JobRequest:
+    """Validate a ``POST /jobs`` body.
+
+    Raises
+    ------
+    InvalidRequestError
+        Empty body, malformed or not strict JSON (see ``handler_kit.strict_json``),
+        missing, extra or wrongly typed fields.
+    """
+    if not raw.strip():
+        raise InvalidRequestError("request body is required: a JSON object with a 'task' field")
+    try:
+        return parse_model(JobRequest, raw)
+    except ValidationError as exc:
+        raise InvalidRequestError(describe_validation_error(exc)) from None
+
+
+def parse_job_id(value: str) -> str:
+    """Return ``value`` as a canonical lower-case UUID string.
+
+    Raises
+    ------
+    InvalidRequestError
+        If it does not look like a UUID (8-4-4-4-12 hex digits).
+    """
+    if not _UUID_RE.fullmatch(value):
+        raise InvalidRequestError("job_id must be a UUID")
+    return value.lower()
+
+
+def parse_task_message(body: str) -> TaskMessage:
+    """Validate an SQS message body.
+
+    Raises
+    ------
+    InvalidTaskMessageError
+        If the body is not ``{"job_id": "<uuid>"}`` (a poison message).
+    """
+    try:
+        message = parse_model(TaskMessage, body)
+    except InvalidJsonError as exc:
+        raise InvalidTaskMessageError(f"invalid task message: {exc}") from None
+    except ValidationError as exc:
+        raise InvalidTaskMessageError(
+            f"invalid task message: {describe_validation_error(exc)}"
+        ) from None
+    return TaskMessage(job_id=message.job_id.lower())
+
+
+def request_hash(request: JobRequest) -> str:
+    """SHA-256 of the canonical JSON of the validated request (defaults included)."""
+    return request_fingerprint(request)
+
+
+def job_id_for(caller: str, idempotency_key: str | None) -> str:
+    """Job id: deterministic uuid5 over (caller, key) when a key is given, else uuid4."""
+    return resource_id_for(JOB_ID_NAMESPACE, caller, idempotency_key)

@@ -1,0 +1,45 @@
+"""``<stage>-DecoupledInvocation``: request, 202 Accepted, poll."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from blocks.stage_settings import StageSettings
+from stacks.pattern_stack import PatternStack
+
+from .construct import DecoupledInvocation
+
+
+class DecoupledInvocationStack(PatternStack):
+    """Deploys :class:`patterns.decoupled_invocation.DecoupledInvocation` and watches it.
+
+    Outputs ``ApiUrl``, ``JobTableName``, ``TaskQueueUrl`` and ``TaskDeadLetterQueueUrl``.
+
+    Examples
+    --------
+    >>> DecoupledInvocationStack(stage, settings=settings, alarm_topic=topic)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, scope: Construct, *, settings: StageSettings, alarm_topic: sns.ITopic
+    ) -> None:
+        super().__init__(scope, settings=settings, alarm_topic=alarm_topic)
+        jobs = DecoupledInvocation(self, "DecoupledInvocation", settings=settings)
+
+        self.monitoring.monitor_api(jobs.api.api, name="JobApi")
+        self.monitoring.monitor_function(jobs.api_function.function, name="JobApiFunction")
+        self.monitoring.monitor_function(jobs.worker_function.function, name="JobWorker")
+        self.monitoring.monitor_queue(
+            jobs.task_queue.queue, jobs.task_queue.dead_letter_queue, name="TaskQueue"
+        )
+        self.monitoring.monitor_table(jobs.job_table, name="JobTable")
+
+        self.output("ApiUrl", jobs.api.url, "Base URL of the jobs API (IAM auth)")
+        self.output("JobTableName", jobs.job_table.table_name, "DynamoDB table of jobs")
+        self.output("TaskQueueUrl", jobs.task_queue.queue.queue_url, "SQS queue of tasks")
+        self.output(
+            "TaskDeadLetterQueueUrl",
+            jobs.task_queue.dead_letter_queue.queue_url,
+            "Tasks that failed maxReceiveCount times",
+        )

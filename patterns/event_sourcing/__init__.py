@@ -1,0 +1,1 @@
+"""The event_sourcing pattern, whole: stack, construct, Lambda code (runtime/), scenarios."""

@@ -1,0 +1,231 @@
+"""Pattern 3, event sourcing: a bank account as immutable events, snapshots, a stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from constructs import Construct
+
+from blocks.api import ServiceApi
+from blocks.function import Invocation, ServiceFunction
+from blocks.queue import DeadLetterQueue
+from blocks.stage_settings import StageSettings
+from blocks.table import DataTable
+
+#: The Lambda code root beside this module: one asset for all of the pattern's functions.
+RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
+#: Mirrors ``account_models.MAX_AMOUNT`` (patterns/event_sourcing/runtime/account_models.py).
+MAX_AMOUNT = 100_000_000
+
+# Mirrors the handler's pydantic model so bad bodies are refused before a function runs;
+# the handler still validates everything (strictly: 10.0 and "10" are not amounts).
+AMOUNT_REQUEST_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["amount"],
+    "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT}},
+}
+
+# Only events reach the publisher: snapshots (version 0) and idempotency records are
+# filtered out. AWS documents DynamoDB filters on the "dynamodb" key only, so the filter
+# does not test eventName: REMOVE records carry no NewImage, and event items are never
+# modified (conditional PutItem, no UpdateItem permission); the publisher re-checks it.
+NEW_EVENTS_FILTER = {
+    "dynamodb": {"NewImage": {"kind": {"S": lambda_.FilterRule.is_equal("event")}}},
+}
+
+
+class EventSourcing(Construct):
+    """Bank accounts stored as events, with snapshots and optimistic locking.
+
+    A REST API appends events (AccountCreated, AccountCredited, AccountWithdrawn) to
+    ``event_table`` keyed by account id + version; each command appends version n+1
+    with ``attribute_not_exists`` and retries a bounded number of times on a conflict.
+    Every ``snapshot_interval``-th event refreshes the account's snapshot (inline, best
+    effort), so a balance read is a GetItem and one Query of fewer than K events. The
+    table's stream feeds ``publisher_function``, which puts each new event on
+    ``event_bus`` as a domain event.
+
+    Attributes
+    ----------
+    event_table:
+        Events, snapshots (version 0) and idempotency records (TTL ``expires_at``);
+        stream ``NEW_IMAGE``.
+    event_bus:
+        The bus the domain events go to (owned here: consumers add rules to it).
+    api_function, publisher_function:
+        The two functions; each has its own role.
+    publisher_failure_queue:
+        Where stream records go that could not be published (mapping on-failure
+        destination) and poison records the publisher set aside.
+    publisher_mapping:
+        The stream event source mapping.
+    api:
+        The REST API (IAM authorization).
+
+    Examples
+    --------
+    >>> bank = EventSourcing(self, "EventSourcing", settings=settings,
+    ...                      snapshot_interval=10)  # doctest: +SKIP
+    >>> cdk.CfnOutput(self, "EventBusName", value=bank.event_bus.event_bus_name)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        snapshot_interval: int = 10,
+        max_append_attempts: int = 8,
+        idempotency_ttl: cdk.Duration = cdk.Duration.hours(24),
+        event_source: str = "serverless-patterns.accounts",
+        publisher_batch_size: int = 10,
+        publisher_retry_attempts: int = 5,
+        publisher_max_record_age: cdk.Duration = cdk.Duration.hours(6),
+        throttling_rate_limit: float = 50,
+        throttling_burst_limit: int = 100,
+        command_rate_limit: float = 20,
+        command_burst_limit: int = 40,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if snapshot_interval < 1 or max_append_attempts < 1:
+            raise ValueError("snapshot_interval and max_append_attempts must be at least 1")
+
+        self.event_table = DataTable(
+            self,
+            "EventTable",
+            settings=settings,
+            partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="version", type=dynamodb.AttributeType.NUMBER),
+            # Only idempotency records carry it; events and snapshots never expire.
+            time_to_live_attribute="expires_at",
+            # The publisher needs only the inserted event.
+            stream=dynamodb.StreamViewType.NEW_IMAGE,
+        ).table
+        self.event_bus = events.EventBus(
+            self,
+            "EventBus",
+            # CloudFormation requires a bus name (unique per account and region): the
+            # stack name starts with the stage, so stages never share a bus.
+            event_bus_name=f"{cdk.Stack.of(self).stack_name}-{construct_id}",
+            description=f"Account domain events ({settings.stage_name})",
+        )
+        self.event_bus.apply_removal_policy(settings.removal_policy)
+
+        self.api_function = ServiceFunction(
+            self,
+            "AccountApi",
+            settings=settings,
+            code=RUNTIME_DIR,
+            handler="account_api.handler",
+            description="Bank account commands and queries over an event store",
+            timeout=cdk.Duration.seconds(10),
+            invocation=Invocation.SYNCHRONOUS,
+            environment={
+                "EVENT_TABLE_NAME": self.event_table.table_name,
+                "SNAPSHOT_INTERVAL": str(snapshot_interval),
+                "MAX_APPEND_ATTEMPTS": str(max_append_attempts),
+                "IDEMPOTENCY_TTL_SECONDS": str(int(idempotency_ttl.to_seconds())),
+            },
+        )
+        self.publisher_failure_queue = DeadLetterQueue(
+            self,
+            "PublisherFailureQueue",
+            settings=settings,
+            source="the account event publisher (unpublishable stream records)",
+        ).queue
+        self.publisher_function = ServiceFunction(
+            self,
+            "AccountPublisher",
+            settings=settings,
+            code=RUNTIME_DIR,
+            handler="account_publisher.handler",
+            description="Publishes new account events from the stream to EventBridge",
+            timeout=cdk.Duration.seconds(30),
+            invocation=Invocation.SYNCHRONOUS,
+            environment={
+                "EVENT_BUS_NAME": self.event_bus.event_bus_name,
+                "EVENT_SOURCE": event_source,
+                "FAILURE_QUEUE_URL": self.publisher_failure_queue.queue_url,
+            },
+        )
+
+        # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
+        # TransactWriteItems is authorized by the PutItem of each item it writes.
+        self.event_table.grant(
+            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"
+        )
+        # Instead of grantStreamRead, which adds dynamodb:ListStreams on "*".
+        self.event_table.grant_stream(
+            self.publisher_function.role,
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        )
+        self.event_bus.grant_put_events_to(self.publisher_function.role)
+        # sqs:SendMessage on the failure queue comes with the on_failure destination below.
+
+        stream_arn = self.event_table.table_stream_arn
+        assert stream_arn is not None
+        self.publisher_mapping = lambda_.EventSourceMapping(
+            self,
+            "PublisherMapping",
+            target=self.publisher_function.function,
+            event_source_arn=stream_arn,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=publisher_batch_size,
+            bisect_batch_on_error=True,
+            retry_attempts=publisher_retry_attempts,
+            max_record_age=publisher_max_record_age,
+            report_batch_item_failures=True,
+            # One batch per shard at a time: events of an account stay in order.
+            parallelization_factor=1,
+            filters=[lambda_.FilterCriteria.filter(NEW_EVENTS_FILTER)],
+            on_failure=event_sources.SqsDlq(self.publisher_failure_queue),
+        )
+        # Lambda checks the consumer's permissions when it creates the mapping.
+        self.publisher_mapping.node.add_dependency(self.publisher_function.role)
+
+        self.api = ServiceApi(
+            self,
+            "Api",
+            settings=settings,
+            description=f"Event-sourced bank accounts ({settings.stage_name})",
+            throttling_rate_limit=throttling_rate_limit,
+            throttling_burst_limit=throttling_burst_limit,
+            # Commands write; reads are cheaper: commands get a lower limit.
+            method_throttling={
+                path: (command_rate_limit, command_burst_limit)
+                for path in (
+                    "/accounts/POST",
+                    "/accounts/{account_id}/credit/POST",
+                    "/accounts/{account_id}/withdraw/POST",
+                )
+            },
+        )
+        handler = self.api_function.function
+        account = ("account_id",)
+        # POST /accounts takes no body or {}: the handler checks it (a JSON schema
+        # model would also refuse the empty body).
+        self.api.add_route("POST", "/accounts", handler)
+        for command in ("credit", "withdraw"):
+            self.api.add_route(
+                "POST",
+                f"/accounts/{{account_id}}/{command}",
+                handler,
+                request_schema=AMOUNT_REQUEST_SCHEMA,
+                required_path_parameters=account,
+            )
+        self.api.add_route(
+            "GET", "/accounts/{account_id}", handler, required_path_parameters=account
+        )
+        self.api.add_route(
+            "GET", "/accounts/{account_id}/events", handler, required_path_parameters=account
+        )

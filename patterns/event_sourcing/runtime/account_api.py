@@ -1,0 +1,208 @@
+"""REST API (v1 proxy) of the event-sourced bank account.
+
+``POST /accounts``, ``POST /accounts/{account_id}/credit|withdraw``,
+``GET /accounts/{account_id}`` and ``GET /accounts/{account_id}/events``.
+
+A thin adapter: parse the event, call ``account_parsing`` and ``account_service``,
+shape the HTTP response. Every client error is a JSON ``{"error", "message"}`` 4xx and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import account_models
+import account_parsing
+import account_service
+import account_store
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from handler_kit import http_requests, responses
+from handler_kit.clock import Clock, Sleep, utc_now
+from handler_kit.config import require_env
+from handler_kit.errors import InvalidRequestError
+
+# Configuration and clients are built once per execution environment.
+SETTINGS = account_models.AccountSettings.from_env()
+_BOTO_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+)
+store = account_store.EventStore(
+    boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("EVENT_TABLE_NAME")
+)
+#: Replaced by fakes in tests.
+clock: Clock = utc_now
+sleep: Sleep = time.sleep
+rng = random.Random()
+
+#: Seconds a client should wait before retrying a 409 concurrent_update or a 503.
+RETRY_AFTER_SECONDS = "1"
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+responses.register_error_handlers(app, logger=logger)
+
+
+def _collection_path(event: APIGatewayProxyEvent) -> str:
+    # requestContext.path carries the stage (or custom domain base path): /api/accounts/...
+    path = http_requests.request_context(event).get("path") or event.path
+    prefix = path[: path.find("/accounts")] if "/accounts" in path else ""
+    return f"{prefix}/accounts"
+
+
+def _raw_body() -> bytes:
+    event = app.current_event
+    return account_parsing.decode_body(event.body, is_base64_encoded=bool(event.is_base64_encoded))
+
+
+def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
+    if result.replayed:
+        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+        return {"Idempotent-Replayed": "true"}
+    return {}
+
+
+@app.post("/accounts")
+def open_account() -> Response[str]:
+    """``POST /accounts``: append AccountCreated, answer 201 with Location."""
+    event = app.current_event
+    account_parsing.parse_open_request(_raw_body())
+    result = account_service.open_account(
+        store,
+        now=clock(),
+        caller=http_requests.caller(event),
+        idempotency_key=http_requests.idempotency_key(event),
+    )
+    account_id = result.body["account_id"]
+    logger.append_keys(account_id=account_id)
+    if not result.replayed:
+        metrics.add_metric(name="AccountsOpened", unit=MetricUnit.Count, value=1)
+    location = f"{_collection_path(event)}/{account_id}"
+    body = {**result.body, "links": {"self": location, "events": f"{location}/events"}}
+    return responses.json_response(201, body, {"Location": location, **_replay_headers(result)})
+
+
+_COMMAND_METRICS = {
+    account_models.CommandType.CREDIT: "Credits",
+    account_models.CommandType.WITHDRAW: "Withdrawals",
+}
+
+
+def _command(account_id: str, command: account_models.CommandType) -> Response[str]:
+    event = app.current_event
+    account_id = account_parsing.parse_account_id(account_id)
+    logger.append_keys(account_id=account_id)
+    idempotency_key = http_requests.idempotency_key(event)
+    request = account_parsing.parse_amount_request(_raw_body())
+    result = account_service.execute_command(
+        store,
+        account_id,
+        command,
+        request.amount,
+        settings=SETTINGS,
+        clock=clock,
+        sleep=sleep,
+        rng=rng,
+        caller=http_requests.caller(event),
+        idempotency_key=idempotency_key,
+    )
+    if not result.replayed:
+        metrics.add_metric(name=_COMMAND_METRICS[command], unit=MetricUnit.Count, value=1)
+        logger.info("command applied", command=command.value, version=result.body["version"])
+    # The stored answer, first time and on every replay: the same status and bytes.
+    stored = result.response or responses.stored_json(200, result.body)
+    return responses.replay(stored, _replay_headers(result))
+
+
+@app.post("/accounts/<account_id>/credit")
+def credit(account_id: str) -> Response[str]:
+    """``POST /accounts/{id}/credit`` with ``{"amount": <minor units>}``."""
+    return _command(account_id, account_models.CommandType.CREDIT)
+
+
+@app.post("/accounts/<account_id>/withdraw")
+def withdraw(account_id: str) -> Response[str]:
+    """``POST /accounts/{id}/withdraw``; refused (409) if it would overdraw."""
+    return _command(account_id, account_models.CommandType.WITHDRAW)
+
+
+@app.get("/accounts/<account_id>")
+def get_account(account_id: str) -> Response[str]:
+    """``GET /accounts/{id}``: balance, version, created and last updated."""
+    state = account_service.get_account(
+        store, account_parsing.parse_account_id(account_id), settings=SETTINGS
+    )
+    return responses.json_response(200, state.to_dict(), {"Cache-Control": "no-store"})
+
+
+@app.get("/accounts/<account_id>/events")
+def get_events(account_id: str) -> Response[str]:
+    """``GET /accounts/{id}/events?limit=&cursor=``: history, oldest first."""
+    account_id = account_parsing.parse_account_id(account_id)
+    params = app.current_event.query_string_parameters or {}
+    unknown = set(params) - {"limit", "cursor"}
+    if unknown:
+        raise InvalidRequestError(f"unknown query parameter(s): {sorted(unknown)}")
+    page = account_service.get_history(
+        store,
+        account_id,
+        cursor=params.get("cursor"),
+        limit=account_parsing.parse_limit(params.get("limit"), SETTINGS),
+    )
+    return responses.json_response(200, page.to_dict(), {"Cache-Control": "no-store"})
+
+
+@app.exception_handler(account_models.AccountNotFoundError)
+def _account_not_found(exc: account_models.AccountNotFoundError) -> Response[str]:
+    return responses.error_response(404, "not_found", str(exc))
+
+
+@app.exception_handler(account_models.InsufficientFundsError)
+def _insufficient_funds(exc: account_models.InsufficientFundsError) -> Response[str]:
+    metrics.add_metric(name="OverdraftRefused", unit=MetricUnit.Count, value=1)
+    return responses.error_response(409, "insufficient_funds", str(exc))
+
+
+@app.exception_handler(account_models.BalanceLimitError)
+def _balance_limit(exc: account_models.BalanceLimitError) -> Response[str]:
+    return responses.error_response(409, "balance_limit_exceeded", str(exc))
+
+
+@app.exception_handler(account_models.ConcurrentUpdateError)
+def _concurrent_update(exc: account_models.ConcurrentUpdateError) -> Response[str]:
+    metrics.add_metric(name="ConflictsExhausted", unit=MetricUnit.Count, value=1)
+    logger.warning("optimistic locking gave up", reason=str(exc))
+    return responses.error_response(
+        409, "concurrent_update", str(exc), {"Retry-After": RETRY_AFTER_SECONDS}
+    )
+
+
+@app.exception_handler(ClientError)
+def _dependency_failed(exc: ClientError) -> Response[str]:
+    # Throttling or an outage of DynamoDB after the SDK's own retries: retryable.
+    metrics.add_metric(name="DependencyFailed", unit=MetricUnit.Count, value=1)
+    logger.exception("DynamoDB request failed")
+    return responses.error_response(
+        503, "service_unavailable", "try again later", {"Retry-After": RETRY_AFTER_SECONDS}
+    )
+
+
+@app.exception_handler(BotoCoreError)
+def _dependency_unreachable(exc: BotoCoreError) -> Response[str]:
+    metrics.add_metric(name="DependencyFailed", unit=MetricUnit.Count, value=1)
+    logger.exception("DynamoDB unreachable")
+    return responses.error_response(
+        503, "service_unavailable", "try again later", {"Retry-After": RETRY_AFTER_SECONDS}
+    )
+
+
+#: Lambda entry point (``account_api.handler``).
+handler = responses.rest_api_handler(app, logger=logger, metrics=metrics)

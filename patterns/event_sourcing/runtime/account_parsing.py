@@ -1,0 +1,152 @@
+"""Parsing and validating account requests: bodies, ids, limits, cursors, keys.
+
+Plain functions that raise ``InvalidRequestError`` (HTTP 400) for anything malformed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+
+from account_models import (
+    ACCOUNT_ID_NAMESPACE,
+    IDEMPOTENCY_PREFIX,
+    MAX_AMOUNT,
+    MAX_BODY_BYTES,
+    AccountSettings,
+    AmountRequest,
+    CommandType,
+    OpenRequest,
+)
+from handler_kit import http_requests
+from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
+from handler_kit.strict_json import parse_model
+from pydantic import ValidationError
+
+_HEX = "[0-9a-fA-F]"
+_UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
+_CURSOR_RE = re.compile(r"^v1:([1-9][0-9]{0,17})$")
+
+
+def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:
+    """Return the raw command body bytes (at most ``MAX_BODY_BYTES``).
+
+    This API answers an oversize body like any other bad body (400
+    ``invalid_request``), so the size error is raised as an ``InvalidRequestError``.
+    """
+    try:
+        return http_requests.decode_body(
+            body, is_base64_encoded=is_base64_encoded, max_bytes=MAX_BODY_BYTES
+        )
+    except PayloadTooLargeError as exc:
+        raise InvalidRequestError(str(exc)) from None
+
+
+def parse_amount_request(raw: bytes) -> AmountRequest:
+    """Validate a credit or withdrawal body.
+
+    Raises
+    ------
+    InvalidRequestError
+        Empty body, malformed JSON, missing/extra fields, a non-integer amount or one
+        outside ``1..MAX_AMOUNT``.
+    """
+    if not raw.strip():
+        raise InvalidRequestError(
+            f"request body is required: {{'amount': <integer minor units 1..{MAX_AMOUNT}>}}"
+        )
+    try:
+        return parse_model(AmountRequest, raw)
+    except ValidationError as exc:
+        raise InvalidRequestError(http_requests.describe_validation_error(exc)) from None
+
+
+def parse_open_request(raw: bytes) -> OpenRequest:
+    """Validate a ``POST /accounts`` body: none, or ``{}``.
+
+    Raises
+    ------
+    InvalidRequestError
+        For anything else.
+    """
+    if not raw.strip():
+        return OpenRequest()
+    try:
+        return parse_model(OpenRequest, raw)
+    except ValidationError as exc:
+        raise InvalidRequestError(http_requests.describe_validation_error(exc)) from None
+
+
+def parse_account_id(value: str) -> str:
+    """Return ``value`` as a canonical lower-case UUID string.
+
+    Raises
+    ------
+    InvalidRequestError
+        If it is not a UUID.
+    """
+    if not _UUID_RE.fullmatch(value):
+        raise InvalidRequestError("account_id must be a UUID")
+    return value.lower()
+
+
+def parse_limit(value: str | None, settings: AccountSettings) -> int:
+    """``limit`` query parameter of the history: 1..``max_history_page_size``.
+
+    Raises
+    ------
+    InvalidRequestError
+        If it is not an integer in range.
+    """
+    if value is None:
+        return settings.history_page_size
+    if not re.fullmatch(r"[0-9]{1,4}", value) or not (
+        1 <= int(value) <= settings.max_history_page_size
+    ):
+        raise InvalidRequestError(
+            f"limit must be an integer from 1 to {settings.max_history_page_size}"
+        )
+    return int(value)
+
+
+def encode_cursor(after_version: int) -> str:
+    """An opaque cursor: the history continues after ``after_version``."""
+    return base64.urlsafe_b64encode(f"v1:{after_version}".encode("ascii")).decode("ascii")
+
+
+def decode_cursor(value: str | None) -> int:
+    """The version a history page starts after (0 without a cursor).
+
+    Raises
+    ------
+    InvalidRequestError
+        If the cursor was not made by :func:`encode_cursor`.
+    """
+    if value is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(value.encode("ascii")).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeError):
+        raise InvalidRequestError("cursor is not valid") from None
+    match = _CURSOR_RE.fullmatch(text)
+    if match is None:
+        raise InvalidRequestError("cursor is not valid")
+    return int(match.group(1))
+
+
+def account_id_for(caller: str, idempotency_key: str | None) -> str:
+    """New account id: uuid5 over (caller, key) when a key is given, else uuid4."""
+    return http_requests.resource_id_for(ACCOUNT_ID_NAMESPACE, caller, idempotency_key)
+
+
+def idempotency_record_id(caller: str, account_id: str, idempotency_key: str) -> str:
+    """Partition key of the idempotency record of a keyed command (scoped by caller)."""
+    digest = hashlib.sha256(f"{caller}\n{account_id}\n{idempotency_key}".encode()).hexdigest()
+    return f"{IDEMPOTENCY_PREFIX}{digest}"
+
+
+def command_fingerprint(command: CommandType, amount: int) -> str:
+    """What a keyed command asked for; a retry with the same key must match it."""
+    return f"{command.value}:{amount}"

@@ -1,0 +1,253 @@
+"""Pattern 2, fan-out/fan-in: N subtasks on SQS, an atomic idempotent counter, a reducer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from constructs import Construct
+
+from blocks.api import ServiceApi
+from blocks.function import Invocation, ServiceFunction
+from blocks.queue import DeadLetterQueue, WorkQueue
+from blocks.stage_settings import StageSettings
+from blocks.table import DataTable
+
+#: The Lambda code root beside this module: one asset for all of the pattern's functions.
+RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
+MAX_SUBTASKS = 10_000
+
+# Mirrors the handler's pydantic model (patterns/fan_out_fan_in/runtime/fan_out.py) so bad
+# bodies are refused before a function runs. Draft 4 cannot say "exactly one of items
+# and count" or "fail indexes inside the job": the handler checks those.
+JOB_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "items": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_SUBTASKS,
+            "items": {"type": "integer", "minimum": -1_000_000_000, "maximum": 1_000_000_000},
+        },
+        "count": {"type": "integer", "minimum": 1, "maximum": MAX_SUBTASKS},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "fail_indexes": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {"type": "integer", "minimum": 0, "maximum": MAX_SUBTASKS - 1},
+        },
+        "work_ms": {"type": "integer", "minimum": 0, "maximum": 1000},
+    },
+}
+
+# The reducer runs only for the job-item update that brought the counter to 0 while
+# the job was RUNNING: every other change (the INSERT, each decrement, the reducer's
+# own REDUCING and DONE writes) is dropped by Lambda before an invocation is billed.
+REDUCER_FILTER: dict[str, Any] = {
+    "eventName": ["MODIFY"],
+    "dynamodb": {"NewImage": {"remaining": {"N": ["0"]}, "status": {"S": ["RUNNING"]}}},
+}
+
+
+class FanOutFanIn(Construct):
+    """Fan-out/fan-in: a ventilator API, SQS workers, an atomic counter and a reducer.
+
+    ``POST /jobs`` records the job in ``job_table`` with ``remaining = N`` and then sends
+    the N subtasks to ``subtask_queue`` (SendMessageBatch, 10 per call, in parallel).
+    Workers store each result in ``result_table`` and decrement the counter in one
+    transaction a duplicate delivery cannot repeat; the job table's stream, filtered on
+    ``remaining = 0``, triggers the reducer, which aggregates the results (paginated
+    Query) and moves the job RUNNING to REDUCING to DONE or FAILED conditionally.
+
+    Attributes
+    ----------
+    job_table:
+        Jobs by ``job_id`` with the counter; its stream (NEW_IMAGE) feeds the reducer.
+    result_table:
+        One item per (``job_id``, ``subtask``).
+    subtask_queue:
+        The work queue and its DLQ (failed subtasks land there after being counted).
+    reduction_failure_queue:
+        Stream batches the reducer could not process after its retries.
+    api_function, worker_function, reducer_function:
+        The three functions; each has its own role.
+    worker_mapping, reducer_mapping:
+        The event source mappings (SQS, DynamoDB stream).
+    api:
+        The REST API (IAM authorization).
+
+    Examples
+    --------
+    >>> fan = FanOutFanIn(self, "FanOutFanIn", settings=settings,
+    ...                   worker_max_concurrency=5)  # doctest: +SKIP
+    >>> cdk.CfnOutput(self, "ApiUrl", value=fan.api.url)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        job_timeout: cdk.Duration = cdk.Duration.minutes(15),
+        job_retention: cdk.Duration = cdk.Duration.days(7),
+        retry_after: cdk.Duration = cdk.Duration.seconds(2),
+        api_timeout: cdk.Duration = cdk.Duration.seconds(28),
+        api_memory_size: int = 1024,
+        send_concurrency: int = 16,
+        worker_timeout: cdk.Duration = cdk.Duration.seconds(30),
+        worker_batch_size: int = 10,
+        worker_max_concurrency: int = 5,
+        max_receive_count: int = 3,
+        reducer_timeout: cdk.Duration = cdk.Duration.seconds(60),
+        reducer_retry_attempts: int = 5,
+        throttling_rate_limit: float = 50,
+        throttling_burst_limit: int = 100,
+        submit_rate_limit: float = 2,
+        submit_burst_limit: int = 5,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.job_table = DataTable(
+            self,
+            "JobTable",
+            settings=settings,
+            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            stream=dynamodb.StreamViewType.NEW_IMAGE,
+        ).table
+        self.result_table = DataTable(
+            self,
+            "ResultTable",
+            settings=settings,
+            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="subtask", type=dynamodb.AttributeType.NUMBER),
+            time_to_live_attribute="expires_at",
+        ).table
+        self.subtask_queue = WorkQueue(
+            self,
+            "SubtaskQueue",
+            settings=settings,
+            consumer_timeout=worker_timeout,
+            max_receive_count=max_receive_count,
+        )
+        common_environment = {
+            "JOB_TABLE_NAME": self.job_table.table_name,
+            "RESULT_TABLE_NAME": self.result_table.table_name,
+            "JOB_TIMEOUT_SECONDS": str(int(job_timeout.to_seconds())),
+            "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
+        }
+
+        self.api_function = ServiceFunction(
+            self,
+            "FanOutApi",
+            settings=settings,
+            code=RUNTIME_DIR,
+            handler="fan_out_api.handler",
+            description="Records fan-out jobs, sends their subtasks, reports status",
+            timeout=api_timeout,
+            # More memory is more CPU: signing and sending 1,000 batches is CPU-bound.
+            memory_size=api_memory_size,
+            invocation=Invocation.SYNCHRONOUS,
+            environment={
+                **common_environment,
+                "SUBTASK_QUEUE_URL": self.subtask_queue.queue.queue_url,
+                "SEND_CONCURRENCY": str(send_concurrency),
+                "RETRY_AFTER_SECONDS": str(int(retry_after.to_seconds())),
+            },
+        )
+        self.worker_function = ServiceFunction(
+            self,
+            "FanOutWorker",
+            settings=settings,
+            code=RUNTIME_DIR,
+            handler="fan_out_worker.handler",
+            description="Runs subtasks; stores each result and decrements the job counter",
+            timeout=worker_timeout,
+            invocation=Invocation.SYNCHRONOUS,
+            environment={**common_environment, "MAX_RECEIVE_COUNT": str(max_receive_count)},
+        )
+        self.reducer_function = ServiceFunction(
+            self,
+            "FanOutReducer",
+            settings=settings,
+            code=RUNTIME_DIR,
+            handler="fan_out_reducer.handler",
+            description="Aggregates a job's results once its counter reached zero",
+            timeout=reducer_timeout,
+            memory_size=512,
+            invocation=Invocation.SYNCHRONOUS,
+            environment=common_environment,
+        )
+
+        # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
+        self.job_table.grant(
+            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
+        )
+        self.subtask_queue.queue.grant_send_messages(self.api_function.role)
+        # TransactWriteItems is authorized per action on each item it writes.
+        self.job_table.grant(self.worker_function.role, "dynamodb:UpdateItem")
+        self.result_table.grant(self.worker_function.role, "dynamodb:PutItem")
+        self.job_table.grant(self.reducer_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.result_table.grant(self.reducer_function.role, "dynamodb:Query")
+
+        self.worker_mapping = self.subtask_queue.add_consumer(
+            self.worker_function,
+            batch_size=worker_batch_size,
+            max_concurrency=worker_max_concurrency,
+        )
+        self.reduction_failure_queue = DeadLetterQueue(
+            self,
+            "ReductionFailures",
+            settings=settings,
+            source="the reducer's stream mapping (records it failed after its retries)",
+        ).queue
+        # Instead of grantStreamRead, which adds dynamodb:ListStreams on "*": AWS's own
+        # policy for a stream-triggered function scopes all four to the stream.
+        self.job_table.grant_stream(
+            self.reducer_function.role,
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        )
+        self.reducer_mapping = lambda_.EventSourceMapping(
+            self,
+            "ReducerMapping",
+            target=self.reducer_function.function,
+            event_source_arn=self.job_table.table_stream_arn,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=10,
+            bisect_batch_on_error=True,
+            retry_attempts=reducer_retry_attempts,
+            max_record_age=cdk.Duration.days(1),
+            report_batch_item_failures=True,
+            filters=[lambda_.FilterCriteria.filter(REDUCER_FILTER)],
+            on_failure=event_sources.SqsDlq(self.reduction_failure_queue),
+        )
+        # Lambda checks the reducer's stream permissions when it creates the mapping.
+        self.reducer_mapping.node.add_dependency(self.reducer_function.role)
+
+        self.api = ServiceApi(
+            self,
+            "Api",
+            settings=settings,
+            description=f"Fan-out/fan-in jobs ({settings.stage_name})",
+            throttling_rate_limit=throttling_rate_limit,
+            throttling_burst_limit=throttling_burst_limit,
+            # One submission sends up to 10,000 messages; polling is cheap.
+            method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
+        )
+        self.api.add_route(
+            "POST", "/jobs", self.api_function.function, request_schema=JOB_REQUEST_SCHEMA
+        )
+        self.api.add_route(
+            "GET",
+            "/jobs/{job_id}",
+            self.api_function.function,
+            required_path_parameters=("job_id",),
+        )

@@ -1,0 +1,147 @@
+"""REST API (v1 proxy) and ventilator: ``POST /jobs`` and ``GET /jobs/{job_id}``.
+
+A thin adapter: parse the event, call ``fan_out_service``, shape the HTTP response. Every
+client error is a JSON ``{"error", "message"}`` 4xx and writes nothing. ``POST`` is the
+ventilator: it records the job, then sends its subtasks in parallel before answering.
+"""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import fan_out_models
+import fan_out_service
+import fan_out_store
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.config import Config
+from handler_kit import http_requests, responses
+from handler_kit.clock import Clock, Sleep, utc_now
+from handler_kit.config import require_env
+
+#: Ventilation stops this long before the function's timeout, so a job whose subtasks
+#: could not all be sent is marked FAILED and answered (503) instead of cut off.
+SAFETY_MARGIN_SECONDS = 3.0
+
+# Configuration and clients are built once per execution environment.
+SETTINGS = fan_out_models.FanOutSettings.from_env()
+_DYNAMODB_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+)
+# One connection per parallel sender (the default pool of 10 would queue them).
+_SQS_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+    max_pool_connections=SETTINGS.send_concurrency,
+)
+store = fan_out_store.JobStore(
+    boto3.client("dynamodb", config=_DYNAMODB_CONFIG),
+    require_env("JOB_TABLE_NAME"),
+    require_env("RESULT_TABLE_NAME"),
+)
+queue = fan_out_store.SubtaskQueue(
+    boto3.client("sqs", config=_SQS_CONFIG), require_env("SUBTASK_QUEUE_URL")
+)
+#: Replaced by fakes in tests.
+clock: Clock = utc_now
+sleep: Sleep = time.sleep
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+responses.register_error_handlers(app, logger=logger)
+
+
+def _job_location(job_id: str) -> str:
+    # requestContext.path carries the stage (or custom domain base path): /api/jobs.
+    collection = http_requests.request_context(app.current_event).get("path") or "/jobs"
+    return f"{collection.rstrip('/')}/{job_id}"
+
+
+def _accepted(view: fan_out_models.JobView) -> responses.StoredResponse:
+    """The 202 answer of a submitted job (stored with a keyed job, replayed as is)."""
+    location = _job_location(view.job_id)
+    return responses.stored_json(
+        202,
+        {
+            "job_id": view.job_id,
+            "status": view.status.value,
+            "total": view.total,
+            "created_at": view.created_at,
+            "links": {"self": location},
+        },
+        {"Location": location, "Retry-After": str(SETTINGS.retry_after_seconds)},
+    )
+
+
+@app.post("/jobs")
+def create_job() -> Response[str]:
+    """``POST /jobs``: record the job, send its subtasks, answer 202 with Location.
+
+    A retry with the same ``Idempotency-Key`` (same caller, same body) answers from the
+    job the first attempt recorded and sends nothing; another body with that key: 422.
+    """
+    event = app.current_event
+    raw = http_requests.event_body(event, max_bytes=fan_out_models.MAX_BODY_BYTES)
+    idempotency_key = http_requests.idempotency_key(event)
+    request = fan_out_models.parse_job_request(raw)
+    context = app.lambda_context
+    submission = fan_out_service.submit_job(
+        store,
+        queue,
+        request,
+        now=clock(),
+        settings=SETTINGS,
+        caller=http_requests.caller(event),
+        idempotency_key=idempotency_key,
+        render=_accepted,
+        sleep=sleep,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS,
+    )
+    view, report = submission.view, submission.report
+    logger.append_keys(job_id=view.job_id)
+    if submission.created:
+        metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="SubtasksSent", unit=MetricUnit.Count, value=report.sent)
+        metrics.add_metric(name="SendMessageBatchCalls", unit=MetricUnit.Count, value=report.calls)
+        logger.info("job ventilated", total=view.total, send_calls=report.calls)
+    else:
+        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+        logger.info("idempotent retry answered from the existing job", status=view.status.value)
+    # The first answer and every replay: the same status and bytes.
+    return responses.replay(submission.response)
+
+
+@app.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response[str]:
+    """``GET /jobs/{job_id}``: 202 + Retry-After while running, 200 once finished."""
+    view = fan_out_service.get_job_view(store, fan_out_models.parse_job_id(job_id), now=clock())
+    headers = {"Cache-Control": "no-store"}
+    if view.is_finished:
+        return responses.json_response(200, view.to_dict(), headers)
+    retry_after = {"Retry-After": str(SETTINGS.retry_after_seconds)}
+    return responses.json_response(202, view.to_dict(), {**headers, **retry_after})
+
+
+@app.exception_handler(fan_out_models.JobNotFoundError)
+def _job_not_found(exc: fan_out_models.JobNotFoundError) -> Response[str]:
+    return responses.error_response(404, "not_found", str(exc))
+
+
+@app.exception_handler(fan_out_models.VentilationFailedError)
+def _ventilation_failed(exc: fan_out_models.VentilationFailedError) -> Response[str]:
+    metrics.add_metric(name="VentilationFailed", unit=MetricUnit.Count, value=1)
+    logger.error("ventilation failed", reason=str(exc))
+    return responses.error_response(
+        503,
+        "service_unavailable",
+        str(exc),
+        {"Retry-After": str(SETTINGS.retry_after_seconds)},
+    )
+
+
+#: Lambda entry point (``fan_out_api.handler``).
+handler = responses.rest_api_handler(app, logger=logger, metrics=metrics)

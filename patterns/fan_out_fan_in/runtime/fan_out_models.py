@@ -1,0 +1,406 @@
+"""Fan-out/fan-in models: constants, errors, settings, request/message/view models and
+their parsing.
+
+Everything here is plain Python (no Lambda types) so it can be tested directly: the
+handlers ``fan_out_api.py``, ``fan_out_worker.py`` and ``fan_out_reducer.py`` only parse
+events, call plain functions (``fan_out_service.py`` for the API and the ventilator,
+``fan_out_gather.py`` for the worker and the reducer, both on ``fan_out_store.py``) and
+shape responses.
+
+Two tables. The job table holds one item per job with the counter; the result table
+holds one item per (job, subtask). A subtask's outcome is stored and the counter
+decremented in ONE ``TransactWriteItems``: the result put is conditional on
+``attribute_not_exists``, so a duplicate delivery cancels the whole transaction and can
+never decrement twice. Status transitions are conditional writes::
+
+    RUNNING --remaining = 0 (stream)--> REDUCING --aggregate--> DONE | FAILED
+    RUNNING --ventilation failed--> FAILED
+    RUNNING | REDUCING (past deadline) --> TIMED_OUT
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Annotated, Any
+
+from handler_kit.config import int_fields_from_env
+from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
+from handler_kit.errors import InvalidRequestError as InvalidRequestError
+from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
+from handler_kit.fingerprints import OrderFree, normalized
+from handler_kit.http_requests import describe_validation_error
+from handler_kit.strict_json import InvalidJsonError, parse_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: Most subtasks one job may have.
+MAX_SUBTASKS = 10_000
+#: Largest accepted POST body (10,000 items of 11 characters fit).
+MAX_BODY_BYTES = 256 * 1024
+#: Most subtask indexes a request may ask to fail, and a finished job lists.
+MAX_LISTED_FAILURES = 100
+#: SendMessageBatch takes at most 10 entries.
+SQS_BATCH_SIZE = 10
+#: Attempts at one SendMessageBatch chunk (the call, then its failed entries).
+SEND_ATTEMPTS = 5
+#: Attempts at one TransactWriteItems that DynamoDB cancels for a TransactionConflict.
+TRANSACTION_ATTEMPTS = 4
+
+#: Namespace of the job ids derived from (caller, Idempotency-Key).
+JOB_ID_NAMESPACE = uuid.UUID("3d5b1f8e-9c0a-5e4d-8b7f-1a2c3e4d5f60")
+
+_HEX = "[0-9a-fA-F]"
+_UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
+_VALUE_LIMIT = 1_000_000_000
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class JobNotFoundError(LookupError):
+    """No job with this id exists (HTTP 404)."""
+
+
+class JobIdCollisionError(RuntimeError):
+    """A random job id already exists (should never happen with uuid4)."""
+
+
+class VentilationFailedError(RuntimeError):
+    """Some subtasks could not be queued; the job was marked FAILED (HTTP 503)."""
+
+
+class InvalidSubtaskMessageError(ValueError):
+    """A queue message body is not a subtask message (poison message)."""
+
+
+class SubtaskFailedError(Exception):
+    """The subtask's work failed; the message is retried, and counted on its last receive."""
+
+
+class SubtaskExhaustedError(RuntimeError):
+    """A failure recorded on the last receive; raised so the message moves to the DLQ."""
+
+
+class TransactionConflictError(RuntimeError):
+    """TransactWriteItems kept conflicting with concurrent transactions on the job item
+    (or was cancelled for a reason other than a condition); retry the message."""
+
+
+class ResultsIncompleteError(RuntimeError):
+    """The reducer found fewer results than the counter says exist; retry the reduction."""
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class FanOutSettings:
+    """Tunables shared by the functions.
+
+    Attributes
+    ----------
+    job_timeout_seconds : int
+        A job not finished by ``created_at`` + this is TIMED_OUT.
+    retry_after_seconds : int
+        Value of the ``Retry-After`` header.
+    retention_days : int
+        Result items expire (TTL ``expires_at``) this long after they are recorded, job
+        items this long after their deadline: a job outlives every result of it, so
+        when a job with its id is created anew (a reused Idempotency-Key) no live
+        result of the old one is left to pass for the new one's.
+    max_receive_count : int
+        The subtask queue's maxReceiveCount: a failure on this receive is counted.
+    send_concurrency : int
+        Parallel SendMessageBatch calls of the ventilator.
+    """
+
+    job_timeout_seconds: int = 900
+    retry_after_seconds: int = 2
+    retention_days: int = 7
+    max_receive_count: int = 3
+    send_concurrency: int = 16
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FanOutSettings:
+        """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS``, ``JOB_RETENTION_DAYS``,
+        ``MAX_RECEIVE_COUNT`` and ``SEND_CONCURRENCY``.
+
+        Raises
+        ------
+        ValueError
+            If a variable is set but is not a positive integer.
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            **int_fields_from_env(
+                cls,
+                {
+                    "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
+                    "retry_after_seconds": "RETRY_AFTER_SECONDS",
+                    "retention_days": "JOB_RETENTION_DAYS",
+                    "max_receive_count": "MAX_RECEIVE_COUNT",
+                    "send_concurrency": "SEND_CONCURRENCY",
+                },
+                env,
+            ),
+        )
+
+
+# --------------------------------------------------------------------------- models
+
+
+class JobStatus(StrEnum):
+    """Lifecycle of a job."""
+
+    RUNNING = "RUNNING"
+    REDUCING = "REDUCING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.TIMED_OUT})
+
+_Value = Annotated[int, Field(ge=-_VALUE_LIMIT, le=_VALUE_LIMIT)]
+_Index = Annotated[int, Field(ge=0, lt=MAX_SUBTASKS)]
+
+
+class JobRequest(BaseModel):
+    """The validated body of ``POST /jobs``: ``items``, or ``count`` (and ``seed``).
+
+    Strict types and no extra fields, matching the JSON schema model API Gateway
+    validates with; the rules a draft-4 schema cannot say (exactly one of items and
+    count, failure indexes inside the job) are checked here.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    items: Annotated[list[_Value], Field(min_length=1, max_length=MAX_SUBTASKS)] | None = None
+    count: Annotated[int, Field(ge=1, le=MAX_SUBTASKS)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    # A set of indexes: its order means nothing (repeats are refused below).
+    fail_indexes: Annotated[list[_Index], Field(max_length=MAX_LISTED_FAILURES), OrderFree()] = []
+    work_ms: Annotated[int, Field(ge=0, le=1000)] = 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobRequest:
+        if (self.items is None) == (self.count is None):
+            raise ValueError("give exactly one of 'items' (a list) or 'count' (with 'seed')")
+        if self.seed is not None and self.count is None:
+            raise ValueError("'seed' goes with 'count', not with 'items'")
+        total = self.total
+        outside = [index for index in self.fail_indexes if index >= total]
+        if outside:
+            raise ValueError(f"fail_indexes {outside[:5]} are not subtasks of a {total}-job")
+        if len(set(self.fail_indexes)) != len(self.fail_indexes):
+            raise ValueError("fail_indexes must not repeat")
+        return self
+
+    def fingerprint_view(self) -> dict[str, Any]:
+        """The request as an Idempotency-Key compares it (``handler_kit.fingerprints``).
+
+        ``seed`` is absent in the model when not given, but a ``count`` job without it
+        runs with seed 0: the same job as one that says ``"seed": 0``.
+        """
+        view = normalized(self)
+        if self.count is not None:
+            view["seed"] = self.seed or 0
+        return view
+
+    @property
+    def total(self) -> int:
+        """N, the number of subtasks."""
+        return len(self.items) if self.items is not None else int(self.count or 0)
+
+    def values(self) -> list[int]:
+        """The subtask inputs: the items, or ``count`` values derived from the seed."""
+        if self.items is not None:
+            return list(self.items)
+        return [seeded_value(self.seed or 0, index) for index in range(self.total)]
+
+    def summary(self) -> dict[str, Any]:
+        """What the job item keeps of the request (not the items themselves)."""
+        summary: dict[str, Any] = {
+            "source": "items" if self.items is not None else "count",
+            "fail_indexes": sorted(self.fail_indexes),
+            "work_ms": self.work_ms,
+        }
+        if self.count is not None:
+            summary["seed"] = self.seed or 0
+        return summary
+
+
+def seeded_value(seed: int, index: int) -> int:
+    """The deterministic input of subtask ``index`` of a ``count``/``seed`` job (0..999).
+
+    A hash, not ``random``, so every Python version and every client computes the same.
+    """
+    digest = hashlib.sha256(f"{seed}:{index}".encode("ascii")).digest()
+    return int.from_bytes(digest[:4], "big") % 1000
+
+
+class SubtaskMessage(BaseModel):
+    """The SQS message body of one subtask.
+
+    Unknown fields are ignored so a newer ventilator can add fields while an older
+    worker version still drains the queue.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    job_id: Annotated[str, Field(pattern=_UUID_RE.pattern)]
+    index: _Index
+    value: _Value
+    fail: bool = False
+    work_ms: Annotated[int, Field(ge=0, le=1000)] = 0
+
+    def to_body(self) -> str:
+        """Compact JSON; defaults left out to keep 10,000 messages small."""
+        return self.model_dump_json(exclude_defaults=True)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What a client sees of a job, with TIMED_OUT computed on read."""
+
+    job_id: str
+    status: JobStatus
+    total: int
+    done: int
+    failed: int
+    remaining: int
+    created_at: str
+    updated_at: str
+    aggregate: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the status is terminal (the client can stop polling)."""
+        return self.status in TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready body for ``GET /jobs/{job_id}``."""
+        body: dict[str, Any] = {
+            "job_id": self.job_id,
+            "status": self.status.value,
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "remaining": self.remaining,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+        if self.aggregate is not None:
+            body["aggregate"] = self.aggregate
+        if self.error is not None:
+            body["error"] = self.error
+        return body
+
+
+class RecordOutcome(Enum):
+    """What one attempt to store a subtask outcome did."""
+
+    RECORDED = "recorded"  # stored and counted (this delivery decremented)
+    DUPLICATE = "duplicate"  # already stored by an earlier delivery: nothing changed
+    JOB_CLOSED = "job_closed"  # job missing, finished or past its deadline: nothing changed
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Result of :meth:`JobStore.record_outcome`.
+
+    Attributes
+    ----------
+    outcome : RecordOutcome
+        What happened.
+    stored_ok : bool or None
+        For a duplicate: whether the stored outcome is a success.
+    job : dict or None
+        For a closed job: the job item as it was (None if missing).
+    """
+
+    outcome: RecordOutcome
+    stored_ok: bool | None = None
+    job: dict[str, Any] | None = None
+
+
+class SubtaskOutcome(Enum):
+    """What :func:`process_subtask` did with one delivery (the handler makes metrics)."""
+
+    COMPLETED = "completed"  # result stored and counted
+    DUPLICATE = "duplicate"  # already counted: nothing changed
+    JOB_CLOSED = "job_closed"  # the job no longer takes results: message consumed
+    TIMED_OUT = "timed_out"  # this delivery found the job past its deadline and closed it
+
+
+class ReduceOutcome(Enum):
+    """What :func:`reduce_job` did with one trigger."""
+
+    DONE = "done"
+    FAILED = "failed"  # some subtasks failed: FAILED with the partial aggregate
+    ALREADY_FINISHED = "already_finished"  # another trigger finished it
+    NOT_READY = "not_ready"  # remaining > 0 (a stale trigger)
+    TIMED_OUT = "timed_out"
+    MISSING = "missing"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_job_request(raw: bytes) -> JobRequest:
+    """Validate a ``POST /jobs`` body.
+
+    Raises
+    ------
+    InvalidRequestError
+        Empty body, malformed or not strict JSON, N = 0, N over the limit, malformed items.
+    """
+    if not raw.strip():
+        raise InvalidRequestError("request body is required: {'items': [...]} or {'count': N}")
+    try:
+        return parse_model(JobRequest, raw)
+    except ValidationError as exc:
+        raise InvalidRequestError(describe_validation_error(exc)) from None
+
+
+def parse_job_id(value: str) -> str:
+    """Return ``value`` as a canonical lower-case UUID string.
+
+    Raises
+    ------
+    InvalidRequestError
+        If it does not look like a UUID.
+    """
+    if not _UUID_RE.fullmatch(value):
+        raise InvalidRequestError("job_id must be a UUID")
+    return value.lower()
+
+
+def parse_subtask_message(body: str) -> SubtaskMessage:
+    """Validate an SQS message body.
+
+    Raises
+    ------
+    InvalidSubtaskMessageError
+        If the body is not a subtask message (a poison message).
+    """
+    try:
+        message = parse_model(SubtaskMessage, body)
+    except InvalidJsonError as exc:
+        raise InvalidSubtaskMessageError(f"invalid subtask message: {exc}") from None
+    except ValidationError as exc:
+        raise InvalidSubtaskMessageError(
+            f"invalid subtask message: {describe_validation_error(exc)}"
+        ) from None
+    return message.model_copy(update={"job_id": message.job_id.lower()})
+
+
+def timeout_error() -> dict[str, str]:
+    """The ``error`` of a job that did not finish before its deadline."""
+    return {"code": "timed_out", "message": "the job did not finish before its deadline"}

@@ -1,0 +1,324 @@
+"""Fan-out/fan-in API logic: submitting a job, the ventilator and the job view.
+
+Plain Python on ``fan_out_store``: ``fan_out_api.py`` parses the event, calls these
+functions and shapes the HTTP response.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+from fan_out_models import (
+    JOB_ID_NAMESPACE,
+    SEND_ATTEMPTS,
+    SQS_BATCH_SIZE,
+    FanOutSettings,
+    IdempotencyKeyReusedError,
+    JobIdCollisionError,
+    JobNotFoundError,
+    JobRequest,
+    JobStatus,
+    JobView,
+    SubtaskMessage,
+    VentilationFailedError,
+    timeout_error,
+)
+from fan_out_store import JobStore, SubtaskQueue
+from handler_kit.clock import Sleep, epoch_seconds, iso_timestamp
+from handler_kit.fingerprints import spelled_fingerprint
+from handler_kit.http_requests import request_fingerprint, resource_id_for
+from handler_kit.responses import StoredResponse
+
+logger = Logger(child=True)
+
+
+# --------------------------------------------------------------------------- ventilator
+
+
+@dataclass
+class VentilationReport:
+    """What :func:`ventilate` achieved.
+
+    Attributes
+    ----------
+    sent : int
+        Subtasks SQS accepted.
+    unsent : list of int
+        Indexes that failed every attempt (or were not tried before the deadline).
+    calls : int
+        SendMessageBatch calls made (retries included).
+    """
+
+    sent: int = 0
+    unsent: list[int] = field(default_factory=list)
+    calls: int = 0
+
+
+def _send_chunk(
+    queue: SubtaskQueue,
+    chunk: Sequence[SubtaskMessage],
+    *,
+    sleep: Sleep,
+    time_left: Callable[[], float],
+) -> tuple[int, list[int], int]:
+    """Send one chunk of at most 10, retrying the entries SQS reports as failed."""
+    pending = {str(message.index): message.to_body() for message in chunk}
+    calls = 0
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        if time_left() <= 0:
+            break
+        calls += 1
+        try:
+            failed = queue.send_batch(list(pending.items()))
+        except (BotoCoreError, ClientError):
+            # The whole call failed (after the SDK's own retries); SQS may have stored
+            # some entries, and resending them only makes duplicates the workers absorb.
+            logger.warning("SendMessageBatch raised", exc_info=True)
+            failed = list(pending)
+        pending = {entry_id: pending[entry_id] for entry_id in failed}
+        if not pending:
+            break
+        if attempt < SEND_ATTEMPTS:
+            sleep(random.uniform(0, 0.05 * 2**attempt))
+    unsent = sorted(int(entry_id) for entry_id in pending)
+    return len(chunk) - len(unsent), unsent, calls
+
+
+def ventilate(
+    queue: SubtaskQueue,
+    messages: Sequence[SubtaskMessage],
+    *,
+    concurrency: int,
+    sleep: Sleep = time.sleep,
+    time_left: Callable[[], float] = lambda: math.inf,
+) -> VentilationReport:
+    """Send every subtask with SendMessageBatch, 10 per call, ``concurrency`` calls at once.
+
+    Entries a call reports as failed are retried (with jittered backoff) up to
+    ``SEND_ATTEMPTS`` times; chunks not tried before ``time_left()`` reaches 0 count
+    as unsent, so the caller can fail the job before its own timeout.
+    """
+    chunks = [messages[i : i + SQS_BATCH_SIZE] for i in range(0, len(messages), SQS_BATCH_SIZE)]
+    report = VentilationReport()
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(chunks)))) as pool:
+        outcomes = pool.map(
+            lambda chunk: _send_chunk(queue, chunk, sleep=sleep, time_left=time_left), chunks
+        )
+        for sent, unsent, calls in outcomes:
+            report.sent += sent
+            report.unsent.extend(unsent)
+            report.calls += calls
+    report.unsent.sort()
+    return report
+
+
+# --------------------------------------------------------------------------- API logic
+
+
+def new_job_item(
+    job_id: str,
+    request: JobRequest,
+    *,
+    now: datetime,
+    settings: FanOutSettings,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """The RUNNING item written before any subtask is sent: the counter starts at N.
+
+    A keyed job also keeps its key and the request's fingerprint, so a retry can be
+    told from a reuse of the key for another request.
+    """
+    created = epoch_seconds(now)
+    created_at = iso_timestamp(now)
+    item: dict[str, Any] = {
+        "job_id": job_id,
+        "status": JobStatus.RUNNING.value,
+        "total": request.total,
+        "remaining": request.total,
+        "done": 0,
+        "failed": 0,
+        "created_at": created_at,
+        "created_epoch": created,
+        "deadline_epoch": created + settings.job_timeout_seconds,
+        # After the deadline, by which every result (expiring the same time after it
+        # was recorded) was recorded: no live result outlives its job.
+        "expires_at": created + settings.job_timeout_seconds + settings.retention_days * 86_400,
+        "updated_at": created_at,
+        "request": request.summary(),
+    }
+    if idempotency_key is not None:
+        item["idempotency_key"] = idempotency_key
+        item["request_hash"] = request_fingerprint(request)
+    return item
+
+
+def subtask_messages(job_id: str, request: JobRequest) -> list[SubtaskMessage]:
+    """One message per subtask, in index order."""
+    failing = set(request.fail_indexes)
+    return [
+        SubtaskMessage(
+            job_id=job_id,
+            index=index,
+            value=value,
+            fail=index in failing,
+            work_ms=request.work_ms,
+        )
+        for index, value in enumerate(request.values())
+    ]
+
+
+def job_view(item: Mapping[str, Any], now: datetime) -> JobView:
+    """Client view of a job item; RUNNING/REDUCING past ``deadline_epoch`` reads TIMED_OUT."""
+    status = JobStatus(item["status"])
+    error = item.get("error")
+    if status in (JobStatus.RUNNING, JobStatus.REDUCING) and epoch_seconds(now) >= int(
+        item["deadline_epoch"]
+    ):
+        status, error = JobStatus.TIMED_OUT, timeout_error()
+    return JobView(
+        job_id=item["job_id"],
+        status=status,
+        total=int(item["total"]),
+        done=int(item["done"]),
+        failed=int(item["failed"]),
+        remaining=int(item["remaining"]),
+        created_at=item["created_at"],
+        updated_at=item.get("updated_at", item["created_at"]),
+        aggregate=item.get("aggregate"),
+        error=error,
+    )
+
+
+def get_job_view(store: JobStore, job_id: str, *, now: datetime) -> JobView:
+    """Read a job for ``GET /jobs/{job_id}`` (never writes).
+
+    Raises
+    ------
+    JobNotFoundError
+        If there is no such job.
+    """
+    item = store.get(job_id, now=now)
+    if item is None:
+        raise JobNotFoundError(f"job {job_id} not found")
+    return job_view(item, now)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Outcome of :func:`submit_job`.
+
+    Attributes
+    ----------
+    view : JobView
+        The job as the client sees it.
+    report : VentilationReport
+        What this call sent (nothing for a retry answered from the existing job).
+    created : bool
+        False when a retry with the same Idempotency-Key found the existing job.
+    """
+
+    view: JobView
+    report: VentilationReport
+    created: bool
+    response: StoredResponse
+
+
+#: Builds the ``POST /jobs`` answer of a job view (the API owns its shape and links).
+Render = Callable[[JobView], StoredResponse]
+
+
+def submit_job(
+    store: JobStore,
+    queue: SubtaskQueue,
+    request: JobRequest,
+    *,
+    now: datetime,
+    settings: FanOutSettings,
+    caller: str = "anonymous",
+    idempotency_key: str | None = None,
+    render: Render,
+    sleep: Sleep = time.sleep,
+    time_left: Callable[[], float] = lambda: math.inf,
+) -> Submission:
+    """Record the job (remaining = N), then send its N subtasks (``POST /jobs``).
+
+    The item is written first so a worker can never receive a subtask of a job that
+    does not exist, and the counter can never reach 0 before every subtask is counted.
+    With an ``idempotency_key`` the job id is derived from (caller, key): a retry finds
+    the job its first attempt wrote and sends nothing again, and is answered with the
+    first answer (``render`` of the new job, stored in the item) byte for byte.
+
+    Raises
+    ------
+    VentilationFailedError
+        Some subtasks could not be queued; the job is now FAILED (``ventilation_failed``)
+        and results of the subtasks that were sent are refused.
+    IdempotencyKeyReusedError
+        The key was used before with a different request.
+    JobIdCollisionError
+        A random job id already existed (practically impossible).
+    """
+    job_id = resource_id_for(JOB_ID_NAMESPACE, caller, idempotency_key)
+    item = new_job_item(
+        job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
+    )
+    first = render(job_view(item, now))
+    if idempotency_key is not None:
+        # Written with the job, so every retry (also a concurrent one that lost the put)
+        # answers these bytes instead of building an answer of its own.
+        item["response"] = first.to_json()
+    # An expired job with this id (the key's earlier use) is replaced, not replayed.
+    if not store.put_new(item, now=now):
+        if idempotency_key is None:
+            raise JobIdCollisionError(f"job id {job_id} already exists")
+        hashes = {item["request_hash"], spelled_fingerprint(request)}
+        view, response = _replay(store, job_id, hashes, now, render)
+        return Submission(view=view, report=VentilationReport(), created=False, response=response)
+    report = ventilate(
+        queue,
+        subtask_messages(job_id, request),
+        concurrency=settings.send_concurrency,
+        sleep=sleep,
+        time_left=time_left,
+    )
+    if report.unsent:
+        store.mark_ventilation_failed(job_id, unsent=len(report.unsent), now=now)
+        raise VentilationFailedError(
+            f"{len(report.unsent)} of {request.total} subtasks could not be queued; "
+            f"job {job_id} is FAILED, submit it again (with a new Idempotency-Key)"
+        )
+    return Submission(view=job_view(item, now), report=report, created=True, response=first)
+
+
+def _replay(
+    store: JobStore, job_id: str, hashes: set[str], now: datetime, render: Render
+) -> tuple[JobView, StoredResponse]:
+    """Answer a retry with the same Idempotency-Key from the job its first attempt wrote.
+
+    The answer is the stored first answer, except for a job whose ventilation failed:
+    its first attempt answered 503, and a retry is told the job is FAILED.
+    """
+    existing = store.get(job_id, now=now)
+    if existing is None:
+        # Expired (TTL) between the failed put and this read: the client may retry.
+        raise VentilationFailedError("the job changed while it was being read; retry the request")
+    # The fingerprint now, or the one a job stored before requests were normalized.
+    if existing.get("request_hash") not in hashes:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was already used with a different request body"
+        )
+    view = job_view(existing, now)
+    ventilation_failed = (existing.get("error") or {}).get("code") == "ventilation_failed"
+    if "response" in existing and not ventilation_failed:
+        return view, StoredResponse.from_json(existing["response"])
+    # A job written before answers were stored, or a failed ventilation.
+    return view, render(view)

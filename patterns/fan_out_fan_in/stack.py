@@ -1,0 +1,59 @@
+"""``<stage>-FanOutFanIn``: N subtasks on SQS, an atomic idempotent counter, a reducer."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from blocks.stage_settings import StageSettings
+from stacks.pattern_stack import PatternStack
+
+from .construct import FanOutFanIn
+
+
+class FanOutFanInStack(PatternStack):
+    """Deploys :class:`patterns.fan_out_fan_in.FanOutFanIn` and watches it.
+
+    Outputs ``ApiUrl``, ``JobTableName``, ``ResultTableName``, ``SubtaskQueueUrl``,
+    ``SubtaskDeadLetterQueueUrl`` and ``ReductionFailureQueueUrl``.
+
+    Examples
+    --------
+    >>> FanOutFanInStack(stage, settings=settings, alarm_topic=topic)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, scope: Construct, *, settings: StageSettings, alarm_topic: sns.ITopic
+    ) -> None:
+        super().__init__(scope, settings=settings, alarm_topic=alarm_topic)
+        fan = FanOutFanIn(self, "FanOutFanIn", settings=settings)
+
+        self.monitoring.monitor_api(fan.api.api, name="FanOutApi")
+        self.monitoring.monitor_function(fan.api_function.function, name="FanOutApiFunction")
+        self.monitoring.monitor_function(fan.worker_function.function, name="FanOutWorker")
+        self.monitoring.monitor_function(fan.reducer_function.function, name="FanOutReducer")
+        self.monitoring.monitor_queue(
+            fan.subtask_queue.queue, fan.subtask_queue.dead_letter_queue, name="SubtaskQueue"
+        )
+        self.monitoring.monitor_dead_letter_queue(
+            fan.reduction_failure_queue, name="ReductionFailures"
+        )
+        self.monitoring.monitor_table(fan.job_table, name="JobTable")
+        self.monitoring.monitor_table(fan.result_table, name="ResultTable")
+
+        self.output("ApiUrl", fan.api.url, "Base URL of the fan-out jobs API (IAM auth)")
+        self.output("JobTableName", fan.job_table.table_name, "DynamoDB table of jobs")
+        self.output(
+            "ResultTableName", fan.result_table.table_name, "DynamoDB table of subtask results"
+        )
+        self.output("SubtaskQueueUrl", fan.subtask_queue.queue.queue_url, "SQS queue of subtasks")
+        self.output(
+            "SubtaskDeadLetterQueueUrl",
+            fan.subtask_queue.dead_letter_queue.queue_url,
+            "Subtasks that failed maxReceiveCount times (already counted as failed)",
+        )
+        self.output(
+            "ReductionFailureQueueUrl",
+            fan.reduction_failure_queue.queue_url,
+            "Stream records the reducer failed after its retries",
+        )

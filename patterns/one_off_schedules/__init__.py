@@ -1,0 +1,1 @@
+"""The one_off_schedules pattern, whole: stack, construct, Lambda code (runtime/), scenarios."""

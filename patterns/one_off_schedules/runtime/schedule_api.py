@@ -1,0 +1,159 @@
+"""REST API (v1 proxy) for one-off schedules: ``POST /schedules``,
+``GET /schedules/{schedule_id}`` and ``DELETE /schedules/{schedule_id}``.
+
+A thin adapter: parse the event, call ``schedule_service``, shape the HTTP response. Every
+client error is a JSON ``{"error", "message"}`` 4xx and writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import schedule_models
+import schedule_parsing
+import schedule_service
+import schedule_store
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from botocore.config import Config
+from handler_kit import http_requests, responses
+from handler_kit.clock import Clock, utc_now
+from handler_kit.config import require_env
+
+# Configuration and clients are built once per execution environment.
+SETTINGS = schedule_models.ScheduleSettings.from_env()
+TARGET = schedule_models.ScheduleTarget.from_env()
+_BOTO_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+)
+store = schedule_store.ScheduleStore(
+    boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("SCHEDULE_TABLE_NAME")
+)
+scheduler = schedule_store.Schedules(
+    boto3.client("scheduler", config=_BOTO_CONFIG), TARGET.group_name
+)
+#: Replaced by a fake clock in tests.
+clock: Clock = utc_now
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+#: Schedules change state at any time: no response of this API may be cached.
+NO_STORE = {"Cache-Control": "no-store"}
+responses.register_error_handlers(app, logger=logger, headers=NO_STORE)
+
+
+def _json_response(
+    status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[str]:
+    return responses.json_response(status_code, body, {**NO_STORE, **(headers or {})})
+
+
+def _error(status_code: int, code: str, message: str, **headers: str) -> Response[str]:
+    return responses.error_response(status_code, code, message, {**NO_STORE, **headers})
+
+
+def _location(event: APIGatewayProxyEvent, schedule_id: str) -> str:
+    # requestContext.path carries the stage (or custom domain base path): /api/schedules.
+    collection = http_requests.request_context(event).get("path") or "/schedules"
+    return f"{collection.rstrip('/')}/{schedule_id}"
+
+
+def _location_of(schedule_id: str) -> str:
+    # On /schedules/{id} the request path already is the resource's own location.
+    path = http_requests.request_context(app.current_event).get("path")
+    return str(path) if path else f"/schedules/{schedule_id}"
+
+
+def _view_body(view: schedule_models.ScheduleView, location: str) -> dict[str, Any]:
+    return {**view.to_dict(), "links": {"self": location}}
+
+
+def _created(view: schedule_models.ScheduleView) -> responses.StoredResponse:
+    """The 201 answer of a new schedule (stored with a keyed record, replayed as is)."""
+    location = _location(app.current_event, view.schedule_id)
+    return responses.stored_json(201, _view_body(view, location), {"Location": location})
+
+
+@app.post("/schedules")
+def create_schedule() -> Response[str]:
+    """``POST /schedules``: 201 with the PENDING schedule; a keyed retry gets that answer."""
+    event = app.current_event
+    raw = http_requests.event_body(event, max_bytes=schedule_models.MAX_BODY_BYTES)
+    idempotency_key = http_requests.idempotency_key(event)
+    request = schedule_parsing.parse_schedule_request(raw)
+    submission = schedule_service.submit_schedule(
+        store,
+        scheduler,
+        request,
+        now=clock(),
+        settings=SETTINGS,
+        target=TARGET,
+        caller=http_requests.caller(event),
+        idempotency_key=idempotency_key,
+        render=_created,
+    )
+    view = submission.view
+    logger.append_keys(schedule_id=view.schedule_id)
+    if submission.created:
+        metrics.add_metric(name="SchedulesCreated", unit=MetricUnit.Count, value=1)
+        logger.info("schedule created", at=view.item["at"])
+    else:
+        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+        logger.info("idempotent retry answered with the first answer")
+    # The first answer and every replay: the same status and bytes.
+    return responses.replay(submission.response, NO_STORE)
+
+
+@app.get("/schedules/<schedule_id>")
+def get_schedule(schedule_id: str) -> Response[str]:
+    """``GET /schedules/{schedule_id}``: status and when it changed."""
+    view = schedule_service.get_schedule_view(
+        store, schedule_parsing.parse_schedule_id(schedule_id), now=clock(), settings=SETTINGS
+    )
+    return _json_response(200, _view_body(view, _location_of(view.schedule_id)))
+
+
+@app.delete("/schedules/<schedule_id>")
+def cancel_schedule(schedule_id: str) -> Response[str]:
+    """``DELETE /schedules/{schedule_id}``: cancel a pending schedule (200, repeatable)."""
+    view = schedule_service.cancel_schedule(
+        store, scheduler, schedule_parsing.parse_schedule_id(schedule_id), now=clock()
+    )
+    metrics.add_metric(name="SchedulesCancelled", unit=MetricUnit.Count, value=1)
+    logger.info("schedule cancelled", schedule_id=view.schedule_id)
+    return _json_response(200, _view_body(view, _location_of(view.schedule_id)))
+
+
+@app.exception_handler(schedule_models.InvalidScheduleTimeError)
+def _invalid_time(exc: schedule_models.InvalidScheduleTimeError) -> Response[str]:
+    logger.info("rejected request", reason=str(exc))
+    return _error(400, "invalid_time", str(exc))
+
+
+@app.exception_handler(schedule_models.ScheduleNotFoundError)
+def _schedule_not_found(exc: schedule_models.ScheduleNotFoundError) -> Response[str]:
+    return _error(404, "not_found", str(exc))
+
+
+@app.exception_handler(schedule_models.ScheduleNotCancellableError)
+def _not_cancellable(exc: schedule_models.ScheduleNotCancellableError) -> Response[str]:
+    return _error(409, "not_cancellable", str(exc))
+
+
+@app.exception_handler(schedule_models.ScheduleCreateFailedError)
+def _create_failed(exc: schedule_models.ScheduleCreateFailedError) -> Response[str]:
+    metrics.add_metric(name="ScheduleCreateFailed", unit=MetricUnit.Count, value=1)
+    return _error(
+        503,
+        "service_unavailable",
+        str(exc),
+        **{"Retry-After": str(SETTINGS.retry_after_seconds)},
+    )
+
+
+#: Lambda entry point (``schedule_api.handler``).
+handler = responses.rest_api_handler(app, logger=logger, metrics=metrics)

@@ -1,0 +1,66 @@
+"""``<stage>-OneOffSchedules``: one-time EventBridge schedules that delete themselves."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from blocks.stage_settings import StageSettings
+from stacks.pattern_stack import PatternStack
+
+from .construct import OneOffSchedules
+
+
+class OneOffSchedulesStack(PatternStack):
+    """Deploys :class:`patterns.one_off_schedules.OneOffSchedules` and watches it.
+
+    Outputs ``ApiUrl``, ``ScheduleTableName``, ``ScheduleGroupName`` and
+    ``ScheduleDeadLetterQueueUrl``.
+
+    Examples
+    --------
+    >>> OneOffSchedulesStack(stage, settings=settings, alarm_topic=topic)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, scope: Construct, *, settings: StageSettings, alarm_topic: sns.ITopic
+    ) -> None:
+        super().__init__(scope, settings=settings, alarm_topic=alarm_topic)
+        schedules = OneOffSchedules(self, "OneOffSchedules", settings=settings)
+
+        self.monitoring.monitor_api(schedules.api.api, name="ScheduleApi")
+        self.monitoring.monitor_function(
+            schedules.api_function.function, name="ScheduleApiFunction"
+        )
+        self.monitoring.monitor_function(
+            schedules.executor_function.function, name="ScheduleExecutor"
+        )
+        self.monitoring.monitor_function(
+            schedules.cleanup_function.function, name="ScheduleCleanup"
+        )
+        self.monitoring.monitor_table(schedules.schedule_table, name="ScheduleTable")
+        # Events the Scheduler could not deliver, and cleanups that failed all retries:
+        # either may leave a schedule or a record behind, so both alarm at once.
+        self.monitoring.monitor_dead_letter_queue(
+            schedules.schedule_dead_letter_queue, name="ScheduleDeadLetterQueue"
+        )
+        cleanup_failures = schedules.cleanup_function.failure_queue
+        assert cleanup_failures is not None
+        self.monitoring.monitor_dead_letter_queue(
+            cleanup_failures.queue, name="CleanupFailureQueue"
+        )
+
+        self.output("ApiUrl", schedules.api.url, "Base URL of the schedules API (IAM auth)")
+        self.output(
+            "ScheduleTableName", schedules.schedule_table.table_name, "DynamoDB table of schedules"
+        )
+        self.output(
+            "ScheduleGroupName",
+            schedules.schedule_group_name,
+            "EventBridge Scheduler group holding this stage's schedules",
+        )
+        self.output(
+            "ScheduleDeadLetterQueueUrl",
+            schedules.schedule_dead_letter_queue.queue_url,
+            "Events the Scheduler could not deliver to the executor",
+        )

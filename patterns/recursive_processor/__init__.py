@@ -1,0 +1,1 @@
+"""The recursive_processor pattern, whole: stack, construct, Lambda code (runtime/), scenarios."""

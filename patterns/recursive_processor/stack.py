@@ -1,0 +1,111 @@
+"""``<stage>-RecursiveProcessor``: large S3 objects processed by a self-invoking function."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import cdk_monitoring_constructs as monitoring
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from blocks.stage_settings import StageSettings
+from stacks.pattern_stack import PatternStack
+
+from .construct import RecursiveProcessor
+
+
+class RecursiveProcessorStack(PatternStack):
+    """Deploys :class:`patterns.recursive_processor.RecursiveProcessor` and watches it.
+
+    Outputs ``ApiUrl``, ``InputBucketName``, ``InputPrefix``, ``OutputBucketName``,
+    ``OutputPrefix``, ``RunTableName``, ``ProcessorFunctionName`` and ``FailureQueueUrl``.
+
+    Examples
+    --------
+    >>> RecursiveProcessorStack(stage, settings=settings, alarm_topic=topic)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, scope: Construct, *, settings: StageSettings, alarm_topic: sns.ITopic
+    ) -> None:
+        super().__init__(scope, settings=settings, alarm_topic=alarm_topic)
+        # cdk.json `stage_tuning.<stage>.RecursiveProcessor` may shorten the hop (the
+        # local stage does, so a test-sized file takes several hops).
+        tuning = settings.tuning_for(self.pattern_name)
+        files = RecursiveProcessor(
+            self,
+            "RecursiveProcessor",
+            settings=settings,
+            timeout=cdk.Duration.seconds(tuning.get("timeout_seconds", 300)),
+            safety_margin=cdk.Duration.millis(tuning.get("safety_margin_ms", 20_000)),
+            record_work=cdk.Duration.millis(tuning.get("record_work_ms", 0)),
+        )
+        failure_queue = files.processor.failure_queue
+        assert failure_queue is not None
+
+        self.monitoring.monitor_function(files.processor.function, name="Processor")
+        self.monitoring.monitor_api(files.api.api, name="RunApi")
+        self.monitoring.monitor_function(files.api_function.function, name="RunApiFunction")
+        self.monitoring.monitor_dead_letter_queue(failure_queue.queue, name="ProcessorFailures")
+        self.monitoring.monitor_table(files.run_table, name="RunTable")
+        self._alarm_on_failed_runs(settings)
+
+        self.output("ApiUrl", files.api.url, "Base URL of GET /runs/{run_id} (IAM auth)")
+        self.output(
+            "InputBucketName",
+            files.input_bucket.bucket_name,
+            f"Upload NDJSON objects here, under {files.input_prefix} ending {files.input_suffix}",
+        )
+        self.output("InputPrefix", files.input_prefix, "Key prefix that starts a run")
+        self.output(
+            "OutputBucketName", files.output_bucket.bucket_name, "Summaries and error objects"
+        )
+        self.output("OutputPrefix", files.output_prefix, "Key prefix of every run's outputs")
+        self.output("RunTableName", files.run_table.table_name, "DynamoDB table of runs")
+        self.output(
+            "ProcessorFunctionName",
+            files.processor.function.function_name,
+            "The self-invoking processor function",
+        )
+        self.output(
+            "FailureQueueUrl",
+            failure_queue.queue.queue_url,
+            "Invocations that failed after Lambda's retries",
+        )
+
+    def _alarm_on_failed_runs(self, settings: StageSettings) -> None:
+        # A FAILED run (object changed, hop limit, no progress) is not a function error:
+        # the processor reports it with the RunsFailed metric (Powertools, EMF).
+        runs_failed = cloudwatch.Metric(
+            namespace=settings.metrics_namespace,
+            metric_name="RunsFailed",
+            dimensions_map={"service": "recursive-processor"},
+            statistic="Sum",
+            period=cdk.Duration.minutes(5),
+        )
+        self.monitoring.facade.monitor_custom(
+            alarm_friendly_name="Runs",
+            human_readable_name="Runs",
+            metric_groups=[
+                monitoring.CustomMetricGroup(
+                    title="Failed runs",
+                    metrics=[
+                        monitoring.CustomMetricWithAlarm(
+                            metric=runs_failed,
+                            alarm_friendly_name="RunsFailed",
+                            add_alarm={
+                                "Critical": monitoring.CustomThreshold(
+                                    threshold=0,
+                                    comparison_operator=(
+                                        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+                                    ),
+                                    treat_missing_data_override=(
+                                        cloudwatch.TreatMissingData.NOT_BREACHING
+                                    ),
+                                )
+                            },
+                        )
+                    ],
+                )
+            ],
+        )
