@@ -1,11 +1,8 @@
 """Recursive S3 batch processor: constants, errors, settings and the run's models.
 
-Plain Python (no Lambda types, no AWS clients). ``batch_records.py`` holds the input's
-records, ``batch_events.py`` the parsing of invocations, ``batch_store.py`` the run
-table, ``batch_hops.py`` the hand-over to the next invocation, ``batch_runner.py`` the
-work of one hop and ``batch_service.py`` starting and reading runs; the handlers in
-``batch_processor.py`` and ``run_api.py`` only parse events, call those and shape
-responses.
+Plain Python (no Lambda types, no AWS clients). The other ``batch_*`` modules hold
+the input records, event parsing, the run table, the hand-over, one hop, and starting
+and reading runs; the handlers only parse events, call those and shape responses.
 
 A *run* processes one S3 object (newline-delimited JSON) from its first byte to its
 last, in *hops*: each hop is one invocation that claims the run, reads the object in
@@ -18,9 +15,7 @@ conditional write and invokes the function again, asynchronously, for the next h
     last hop: write summary --commit--> DONE
     object changed, deleted or unreadable | hop limit | no progress --> FAILED (reason)
 
-Every write that moves the run is conditional on the expected hop and offset and on
-the claim (``lease_owner``) of this invocation, so a duplicate or retried invocation of
-a hop can neither process it a second time nor fork the chain.
+Every write that moves the run is conditional (see ``batch_store.py``).
 """
 
 from __future__ import annotations
@@ -248,9 +243,9 @@ class HopState:
     dispatched_hop : int
         The highest hop already handed to Lambda.
     started_at : str
-        When the run started (ISO 8601), and ``started_at_ms`` in epoch milliseconds.
+        When the run started (ISO 8601).
     started_at_ms : int
-        See ``started_at``.
+        The same, in epoch milliseconds.
     records, errors, amount_total, checksum_sum, bytes_read : int
         The totals of the hops committed before this one.
     error_objects : tuple of str

@@ -3,7 +3,8 @@
 A hop claims its run (``lease_owner`` until the invocation's deadline), then commits a
 checkpoint or ends the run with a write conditional on that claim and on the hop and
 offset it started from. A duplicate or retried invocation of the hop finds the claim
-held or the hop moved on, and changes nothing.
+held or the hop moved on, and changes nothing: it can neither process the hop a second
+time nor fork the chain.
 """
 
 from __future__ import annotations
