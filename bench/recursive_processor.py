@@ -1,7 +1,8 @@
 """Recursive processor vs object size: peak memory, S3 bytes read, hops against the ideal.
 
-The processor's own code (``patterns/recursive_processor/runtime/batch_runs.py``:
-``start_runs`` and ``run_hop``, with the deployed stage's settings) processes 1, 10
+The processor's own code (``patterns/recursive_processor/runtime/``:
+``batch_service.start_runs`` and ``batch_runner.run_hop``, with the deployed stage's
+settings) processes 1, 10
 and 100 MiB newline-delimited JSON objects. S3 and the run table are moto in its own
 process (:class:`localstage.cloud.MotoCloud`, no IAM enforcement): moto answers a
 ranged GET by loading the whole object, which in the bench's process would be counted
@@ -28,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import Any
 
 from bench.figures import Figure
@@ -165,12 +167,38 @@ def _upload(s3: Any, key: str, size: int) -> str:
     return str(done["ETag"])
 
 
-def process_object(cloud: MotoCloud, runs: Any, size: int) -> RunMeasurement:
+@dataclass(frozen=True)
+class ProcessorCode:
+    """The processor's modules the bench drives (``patterns/recursive_processor/runtime/``)."""
+
+    models: ModuleType
+    store: ModuleType
+    hops: ModuleType
+    runner: ModuleType
+    service: ModuleType
+
+    @classmethod
+    def load(cls) -> ProcessorCode:
+        """Import the modules as Lambda would (code root + layer)."""
+
+        def load(module: str) -> ModuleType:
+            return load_handler_module("recursive_processor", module)
+
+        return cls(
+            models=load("batch_models"),
+            store=load("batch_store"),
+            hops=load("batch_hops"),
+            runner=load("batch_runner"),
+            service=load("batch_service"),
+        )
+
+
+def process_object(cloud: MotoCloud, code: ProcessorCode, size: int) -> RunMeasurement:
     """Upload an object of ``size`` bytes and run it to DONE with the real code."""
     s3 = cloud.client("s3")
     key = f"incoming/{size}.ndjson"
     etag = _upload(s3, key, size).strip('"')
-    settings = runs.ProcessorSettings(
+    settings = code.models.ProcessorSettings(
         output_bucket=_OUTPUT_BUCKET,
         safety_margin_ms=SAFETY_MARGIN_MS,
         max_hops=MAX_HOPS,
@@ -178,9 +206,9 @@ def process_object(cloud: MotoCloud, runs: Any, size: int) -> RunMeasurement:
         max_record_bytes=MAX_RECORD_BYTES,
         record_work_ms=RECORD_WORK_MS,
     )
-    store = runs.RunStore(cloud.client("dynamodb"), _RUN_TABLE)
+    store = code.store.RunStore(cloud.client("dynamodb"), _RUN_TABLE)
     lambda_side = SimulatedInvocations(timeout_ms=TIMEOUT_MS)
-    created = runs.ObjectCreated(
+    created = code.models.ObjectCreated(
         bucket=_INPUT_BUCKET, key=key, size=size, etag=etag, sequencer=uuid.uuid4().hex
     )
     tally = CallTally()
@@ -189,14 +217,14 @@ def process_object(cloud: MotoCloud, runs: Any, size: int) -> RunMeasurement:
     tracemalloc.start()
     try:
         lambda_side.start_invocation()
-        (run_id,) = runs.start_runs(
+        (run_id,) = code.service.start_runs(
             store, lambda_side, [created], now=lambda_side.clock(), settings=settings
         )
         hops = 0
         while lambda_side.pending:
             request = lambda_side.pending.popleft()
             lambda_side.start_invocation()
-            environment = runs.HopEnvironment(
+            environment = code.hops.HopEnvironment(
                 store=store,
                 s3=s3,
                 sender=lambda_side,
@@ -206,9 +234,9 @@ def process_object(cloud: MotoCloud, runs: Any, size: int) -> RunMeasurement:
                 clock=lambda_side.clock,
                 sleep=lambda_side.sleep,
             )
-            outcome = runs.run_hop(environment, request)
+            outcome = code.runner.run_hop(environment, request)
             hops += 1
-            if outcome not in (runs.HopOutcome.CONTINUED, runs.HopOutcome.DONE):
+            if outcome not in (code.models.HopOutcome.CONTINUED, code.models.HopOutcome.DONE):
                 raise RuntimeError(f"hop {request.hop} of {key}: {outcome}")
         _, peak = tracemalloc.get_traced_memory()
         bytes_read, get_object_requests = tally.bytes_read, tally.requests["s3:GetObject"]
@@ -246,7 +274,7 @@ def measure_object_sizes(
     log: Callable[[str], Any] = print,
 ) -> tuple[list[RunMeasurement], str]:
     """Process each size in turn on one moto process; stops when over ``budget_s``."""
-    runs = load_handler_module("recursive_processor", "batch_runs")
+    code = ProcessorCode.load()
     began = time.monotonic()
     measured: list[RunMeasurement] = []
     with MotoCloud() as cloud:
@@ -264,7 +292,7 @@ def measure_object_sizes(
             if time.monotonic() - began > budget_s:
                 return measured, f"over the section's budget of {budget_s:g} s"
             log(f"    {mib} MiB object")
-            measured.append(process_object(cloud, runs, mib * MIB))
+            measured.append(process_object(cloud, code, mib * MIB))
     return measured, ""
 
 

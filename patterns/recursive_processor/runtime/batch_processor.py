@@ -4,7 +4,8 @@ A thin adapter for two kinds of asynchronous events:
 
 - an S3 ObjectCreated notification (every record of it): start one run per object
   and send each its first hop;
-- a hop request, sent by this function to itself: run that hop (``batch_runs.run_hop``).
+- a hop request, sent by this function to itself: run that hop
+  (``batch_runner.run_hop``).
 
 An invalid event raises after the valid records were handled, so Lambda retries it
 and then sends it to the on-failure destination queue; retrying the valid records is
@@ -16,7 +17,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import batch_runs
+import batch_events
+import batch_hops
+import batch_models
+import batch_runner
+import batch_service
+import batch_store
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,9 +32,9 @@ from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
-SETTINGS = batch_runs.ProcessorSettings.from_env()
+SETTINGS = batch_models.ProcessorSettings.from_env()
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
-store = batch_runs.RunStore(
+store = batch_store.RunStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("RUN_TABLE_NAME")
 )
 s3 = boto3.client("s3", config=_BOTO_CONFIG)
@@ -41,28 +47,28 @@ logger = Logger()
 metrics = Metrics()
 
 _OUTCOME_METRICS = {
-    batch_runs.HopOutcome.CONTINUED: "HopsCommitted",
-    batch_runs.HopOutcome.DONE: "RunsDone",
-    batch_runs.HopOutcome.FAILED: "RunsFailed",
-    batch_runs.HopOutcome.DUPLICATE: "DuplicateHop",
-    batch_runs.HopOutcome.IN_PROGRESS: "DuplicateHop",
-    batch_runs.HopOutcome.REDISPATCHED: "HopRedispatched",
-    batch_runs.HopOutcome.STALE: "StaleHop",
-    batch_runs.HopOutcome.MISSING: "RunMissing",
-    batch_runs.HopOutcome.LOST_CLAIM: "LostClaim",
+    batch_models.HopOutcome.CONTINUED: "HopsCommitted",
+    batch_models.HopOutcome.DONE: "RunsDone",
+    batch_models.HopOutcome.FAILED: "RunsFailed",
+    batch_models.HopOutcome.DUPLICATE: "DuplicateHop",
+    batch_models.HopOutcome.IN_PROGRESS: "DuplicateHop",
+    batch_models.HopOutcome.REDISPATCHED: "HopRedispatched",
+    batch_models.HopOutcome.STALE: "StaleHop",
+    batch_models.HopOutcome.MISSING: "RunMissing",
+    batch_models.HopOutcome.LOST_CLAIM: "LostClaim",
 }
 
 
-def _sender(context: LambdaContext) -> batch_runs.HopSender:
+def _sender(context: LambdaContext) -> batch_hops.HopSender:
     # The function's own ARN comes from the context, not from its configuration: the
     # template cannot pass a function its own ARN without a circular reference.
-    return batch_runs.LambdaHopSender(lambda_client, context.invoked_function_arn)
+    return batch_hops.LambdaHopSender(lambda_client, context.invoked_function_arn)
 
 
 def _run_hop(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = batch_runs.parse_hop_request(event)
+    request = batch_events.parse_hop_request(event)
     logger.append_keys(run_id=request.run_id, hop=request.hop)
-    environment = batch_runs.HopEnvironment(
+    environment = batch_hops.HopEnvironment(
         store=store,
         s3=s3,
         sender=_sender(context),
@@ -72,20 +78,20 @@ def _run_hop(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         clock=clock,
         sleep=sleep,
     )
-    outcome = batch_runs.run_hop(environment, request)
+    outcome = batch_runner.run_hop(environment, request)
     metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
     return {"run_id": request.run_id, "hop": request.hop, "outcome": outcome.value}
 
 
 def _start_runs(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    created, invalid = batch_runs.parse_s3_records(event)
-    run_ids = batch_runs.start_runs(
+    created, invalid = batch_events.parse_s3_records(event)
+    run_ids = batch_service.start_runs(
         store, _sender(context), created, now=clock(), settings=SETTINGS
     )
     metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=len(run_ids))
     if invalid:
         metrics.add_metric(name="InvalidRecords", unit=MetricUnit.Count, value=len(invalid))
-        raise batch_runs.InvalidEventError(f"invalid S3 records: {invalid}")
+        raise batch_models.InvalidEventError(f"invalid S3 records: {invalid}")
     return {"run_ids": run_ids}
 
 
@@ -94,10 +100,10 @@ def _start_runs(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (``batch_processor.handler``)."""
     if not isinstance(event, dict):
-        raise batch_runs.InvalidEventError("event is not a JSON object")
-    if batch_runs.is_hop_request(event):
+        raise batch_models.InvalidEventError("event is not a JSON object")
+    if batch_events.is_hop_request(event):
         return _run_hop(event, context)
-    if batch_runs.is_s3_test_event(event):
+    if batch_events.is_s3_test_event(event):
         logger.info("S3 test event; nothing to process")
         return {"run_ids": []}
     return _start_runs(event, context)

@@ -1,12 +1,15 @@
 """REST API (v1 proxy) of the recursive processor: ``GET /runs/{run_id}``.
 
-A thin adapter: parse the path, read the run through ``batch_runs``, shape the
+A thin adapter: parse the path, read the run through ``batch_service``, shape the
 response. Client errors are JSON ``{"error", "message"}`` 4xx.
 """
 
 from __future__ import annotations
 
-import batch_runs
+import batch_events
+import batch_models
+import batch_service
+import batch_store
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -19,7 +22,7 @@ from handler_kit.config import require_env
 _BOTO_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )
-store = batch_runs.RunStore(
+store = batch_store.RunStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("RUN_TABLE_NAME")
 )
 OUTPUT_BUCKET = require_env("OUTPUT_BUCKET_NAME")
@@ -37,14 +40,14 @@ responses.register_error_handlers(app, logger=logger, headers=NO_STORE)
 @app.get("/runs/<run_id>")
 def get_run(run_id: str) -> Response[str]:
     """``GET /runs/{run_id}``: the run's status, progress and counts (200)."""
-    view = batch_runs.get_run_view(
-        store, batch_runs.parse_run_id(run_id), output_bucket=OUTPUT_BUCKET, now=clock()
+    view = batch_service.get_run_view(
+        store, batch_events.parse_run_id(run_id), output_bucket=OUTPUT_BUCKET, now=clock()
     )
     return responses.json_response(200, view, NO_STORE)
 
 
-@app.exception_handler(batch_runs.RunNotFoundError)
-def _run_not_found(exc: batch_runs.RunNotFoundError) -> Response[str]:
+@app.exception_handler(batch_models.RunNotFoundError)
+def _run_not_found(exc: batch_models.RunNotFoundError) -> Response[str]:
     return responses.error_response(404, "not_found", str(exc), NO_STORE)
 
 

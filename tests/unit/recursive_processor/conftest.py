@@ -26,7 +26,18 @@ OUTPUT_BUCKET = "recursive-processor-output-test"
 TABLE_NAME = "recursive-processor-runs-test"
 INPUT_PREFIX = "incoming/"
 FUNCTION_NAME = "RecursiveProcessor"
-HANDLER_MODULES = ("batch_runs", "batch_processor", "line_reader", "run_api")
+HANDLER_MODULES = (
+    "line_reader",
+    "batch_records",
+    "batch_models",
+    "batch_events",
+    "batch_store",
+    "batch_hops",
+    "batch_runner",
+    "batch_service",
+    "batch_processor",
+    "run_api",
+)
 
 # Hop math of these tests: a hop starts with TIMEOUT_MS, takes records while at least
 # SAFETY_MARGIN_MS remain and each record costs RECORD_WORK_MS of (fake) time, so a hop
@@ -141,6 +152,37 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
     return Infra(s3=s3, dynamodb=dynamodb)
 
 
+# --------------------------------------------------------------------------- the modules
+
+
+@dataclass(frozen=True)
+class BatchModules:
+    """The processor's logic modules, as imported together (see ``import_batch_modules``)."""
+
+    line_reader: ModuleType
+    records: ModuleType
+    models: ModuleType
+    events: ModuleType
+    store: ModuleType
+    hops: ModuleType
+    runner: ModuleType
+    service: ModuleType
+
+    @classmethod
+    def loaded(cls) -> BatchModules:
+        """The modules as currently imported (``sys.modules``)."""
+        return cls(
+            line_reader=sys.modules["line_reader"],
+            records=sys.modules["batch_records"],
+            models=sys.modules["batch_models"],
+            events=sys.modules["batch_events"],
+            store=sys.modules["batch_store"],
+            hops=sys.modules["batch_hops"],
+            runner=sys.modules["batch_runner"],
+            service=sys.modules["batch_service"],
+        )
+
+
 # --------------------------------------------------------------------------- the driver
 
 
@@ -149,7 +191,7 @@ class Processor:
     """The freshly imported handler, its fakes, and Lambda's side of the chain."""
 
     module: ModuleType
-    runs: ModuleType
+    batch: BatchModules
     clock: FakeClock
     sleep: FakeSleep
     invoker: FakeLambdaInvoker
@@ -202,6 +244,14 @@ class Processor:
 import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_MODULES)
 
 
+def import_batch_modules() -> BatchModules:
+    """Import the processor's logic modules anew (one fresh set, importing each other)."""
+    import_fresh("batch_service")
+    for name in ("batch_runner", "batch_events"):
+        importlib.import_module(name)
+    return BatchModules.loaded()
+
+
 @pytest.fixture
 def processor(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> Iterator[Processor]:
     module = import_fresh("batch_processor")
@@ -213,7 +263,7 @@ def processor(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> Iterator[Process
     monkeypatch.setattr(module, "lambda_client", invoker)
     yield Processor(
         module=module,
-        runs=sys.modules["batch_runs"],
+        batch=BatchModules.loaded(),
         clock=clock,
         sleep=sleep,
         invoker=invoker,

@@ -303,7 +303,7 @@ def test_a_claim_left_by_a_timed_out_hop_expires_for_the_retry(processor: Proces
     run_id = run_id_of(processor.notify(record))
     hop_1 = processor.pending()[0]
     store = processor.module.store
-    now_ms = processor.runs.epoch_ms(processor.clock())
+    now_ms = processor.batch.models.epoch_ms(processor.clock())
     assert store.claim(
         run_id, hop=1, offset=0, owner="killed", now_ms=now_ms, expires_ms=now_ms + 3_000
     )
@@ -482,9 +482,9 @@ def test_an_invalid_hop_request_raises_so_it_reaches_the_failure_queue(
     # GIVEN events that are neither a valid hop request nor an S3 notification
     # WHEN they arrive THEN the invocation raises (retries, then the failure queue)
     bad = {"kind": "recursive_processor.hop", "run_id": "r", "offset": -1}
-    with pytest.raises(processor.runs.InvalidEventError):
+    with pytest.raises(processor.batch.models.InvalidEventError):
         processor.invoke(bad)
-    with pytest.raises(processor.runs.InvalidEventError):
+    with pytest.raises(processor.batch.models.InvalidEventError):
         processor.invoke({"hello": "world"})
     assert processor.infra.runs() == []
 
@@ -498,7 +498,7 @@ def test_valid_records_start_even_when_another_record_of_the_event_is_invalid(
     good = processor.infra.upload(f"{INPUT_PREFIX}good.ndjson", ndjson(body))
     broken = s3_object_created_record(INPUT_BUCKET, "x", size=1, etag="e")
     del broken["s3"]["bucket"]
-    with pytest.raises(processor.runs.InvalidEventError, match="record 1"):
+    with pytest.raises(processor.batch.models.InvalidEventError, match="record 1"):
         processor.invoke(s3_event(good, broken))
     processor.drain()
     (run,) = processor.infra.runs()

@@ -19,7 +19,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -33,9 +32,10 @@ from tests.unit.recursive_processor.conftest import (
     INPUT_PREFIX,
     OUTPUT_BUCKET,
     TABLE_NAME,
+    BatchModules,
     Infra,
     Processor,
-    import_fresh,
+    import_batch_modules,
     record_line,
     run_id_of,
 )
@@ -54,8 +54,8 @@ PROPERTY = settings(
 
 
 @pytest.fixture(scope="module")
-def runs() -> ModuleType:
-    return import_fresh("batch_runs")
+def batch() -> BatchModules:
+    return import_batch_modules()
 
 
 # --------------------------------------------------------------------------- the model
@@ -90,7 +90,7 @@ def summarize(results: Sequence[Any]) -> Summary:
     )
 
 
-def reference(runs: ModuleType, data: bytes, limit: int) -> Summary:
+def reference(batch: BatchModules, data: bytes, limit: int) -> Summary:
     """The whole-file model: every line judged by its own bytes alone."""
     bodies = data.split(b"\n")
     if bodies[-1] == b"":  # the object ends with a newline (or is empty)
@@ -101,9 +101,9 @@ def reference(runs: ModuleType, data: bytes, limit: int) -> Summary:
         record = body[:-1] if body.endswith(b"\r") else body
         if len(record) > limit:
             message = f"record of {len(record)} bytes exceeds the limit of {limit} bytes"
-            results.append(runs.BadRecord(offset, "record_too_large", message, ""))
+            results.append(batch.records.BadRecord(offset, "record_too_large", message, ""))
         else:
-            results.append(runs.parse_line(record, offset))
+            results.append(batch.records.parse_line(record, offset))
         offset += len(body) + 1
     return summarize(results)
 
@@ -207,7 +207,7 @@ hop_lengths = st.lists(st.integers(1, 6), min_size=1, max_size=5)
 
 
 def read_in_hops(
-    runs: ModuleType, data: bytes, *, range_bytes: int, limit: int, hops: Sequence[int]
+    batch: BatchModules, data: bytes, *, range_bytes: int, limit: int, hops: Sequence[int]
 ) -> list[Any]:
     """Read ``data`` as a run would: each hop takes a few lines, then the next hop starts
     a new reader at the offset the last one reached (as a checkpoint does)."""
@@ -216,7 +216,7 @@ def read_in_hops(
     offset = 0
     budgets = itertools.cycle(hops)
     while offset < len(data):
-        reader = runs.ObjectRangeReader(
+        reader = batch.line_reader.ObjectRangeReader(
             s3,
             bucket=INPUT_BUCKET,
             key=KEY,
@@ -228,7 +228,7 @@ def read_in_hops(
         lines = reader.lines(offset)
         try:
             for line in itertools.islice(lines, next(budgets)):
-                results.append(runs.interpret_line(line, max_record_bytes=limit))
+                results.append(batch.records.interpret_line(line, max_record_bytes=limit))
                 offset = line.end
         finally:
             lines.close()
@@ -241,15 +241,15 @@ def read_in_hops(
 @PROPERTY
 @given(obj=objects(), range_bytes=range_sizes, hops=hop_lengths)
 def test_lines_are_judged_by_their_own_bytes_whatever_the_ranges_and_hops(
-    runs: ModuleType, obj: tuple[bytes, int], range_bytes: int, hops: list[int]
+    batch: BatchModules, obj: tuple[bytes, int], range_bytes: int, hops: list[int]
 ) -> None:
     # GIVEN any object (records, bad lines, blank lines, lines around the record limit,
     # \r\n or \n, with or without a last newline), any range size and any hop points
     data, limit = obj
     # WHEN it is read in ranges of that size, hop after hop
-    results = read_in_hops(runs, data, range_bytes=range_bytes, limit=limit, hops=hops)
+    results = read_in_hops(batch, data, range_bytes=range_bytes, limit=limit, hops=hops)
     # THEN the summary is the whole-file model's: counts, codes, checksum, bad records
-    expected = reference(runs, data, limit)
+    expected = reference(batch, data, limit)
     actual = summarize(results)
     assert (actual.records, actual.errors, actual.checksum, actual.amount) == (
         expected.records,
@@ -273,15 +273,15 @@ def remaining_for(budget: int, margin_ms: int) -> Iterator[int]:
 
 
 @pytest.fixture
-def hop_world(infra: Infra, runs: ModuleType) -> dict[str, Any]:
+def hop_world(infra: Infra, batch: BatchModules) -> dict[str, Any]:
     """The run table on moto (created once per test, shared by its examples)."""
-    return {"store": runs.RunStore(infra.dynamodb, TABLE_NAME)}
+    return {"store": batch.store.RunStore(infra.dynamodb, TABLE_NAME)}
 
 
 @settings(PROPERTY, max_examples=40, suppress_health_check=list(HealthCheck))
 @given(obj=objects(), range_bytes=range_sizes, hops=hop_lengths)
 def test_a_run_reports_the_same_summary_whatever_the_ranges_and_hops(
-    runs: ModuleType,
+    batch: BatchModules,
     hop_world: dict[str, Any],
     obj: tuple[bytes, int],
     range_bytes: int,
@@ -293,18 +293,18 @@ def test_a_run_reports_the_same_summary_whatever_the_ranges_and_hops(
     s3 = FakeS3({(INPUT_BUCKET, KEY): data})
     sender = CollectingSender()
     clock = FakeClock()
-    settings_ = runs.ProcessorSettings(
+    settings_ = batch.models.ProcessorSettings(
         output_bucket=OUTPUT_BUCKET,
         safety_margin_ms=1_000,
         max_hops=10_000,
         range_bytes=range_bytes,
         max_record_bytes=limit,
     )
-    created = runs.ObjectCreated(
+    created = batch.models.ObjectCreated(
         bucket=INPUT_BUCKET, key=KEY, size=len(data), etag=ETAG, sequencer=uuid.uuid4().hex
     )
     store = hop_world["store"]
-    (run_id,) = runs.start_runs(store, sender, [created], now=clock(), settings=settings_)
+    (run_id,) = batch.service.start_runs(store, sender, [created], now=clock(), settings=settings_)
 
     # WHEN every hop runs, each stopping after its own number of lines
     budgets = itertools.cycle(hops)
@@ -313,7 +313,7 @@ def test_a_run_reports_the_same_summary_whatever_the_ranges_and_hops(
         request = sender.requests[delivered]
         delivered += 1
         remaining = remaining_for(next(budgets), settings_.safety_margin_ms)
-        env = runs.HopEnvironment(
+        env = batch.hops.HopEnvironment(
             store=store,
             s3=s3,
             sender=sender,
@@ -322,21 +322,21 @@ def test_a_run_reports_the_same_summary_whatever_the_ranges_and_hops(
             request_id=str(uuid.uuid4()),
             clock=clock,
         )
-        outcome = runs.run_hop(env, request)
-        assert outcome in (runs.HopOutcome.CONTINUED, runs.HopOutcome.DONE)
+        outcome = batch.runner.run_hop(env, request)
+        assert outcome in (batch.models.HopOutcome.CONTINUED, batch.models.HopOutcome.DONE)
         clock.advance(1)
 
     # THEN the summary and errors objects say what the whole-file model says
     document = s3.json(settings_.summary_key(run_id))
     bad_records = [line for key in document["error_objects"] for line in s3.lines(key)]
-    assert run_summary_of(document, bad_records) == reference(runs, data, limit)
+    assert run_summary_of(document, bad_records) == reference(batch, data, limit)
 
 
 # --------------------------------------------------------------------------- examples
 
 
-def read_once(runs: ModuleType, data: bytes, *, range_bytes: int, limit: int) -> Summary:
-    return summarize(read_in_hops(runs, data, range_bytes=range_bytes, limit=limit, hops=[10**6]))
+def read_once(batch: BatchModules, data: bytes, *, range_bytes: int, limit: int) -> Summary:
+    return summarize(read_in_hops(batch, data, range_bytes=range_bytes, limit=limit, hops=[10**6]))
 
 
 def padded_record(length: int, index: int = 1) -> bytes:
@@ -347,17 +347,17 @@ def padded_record(length: int, index: int = 1) -> bytes:
     return line[:-1] + b',"p":"' + b"x" * pad + b'"}'
 
 
-def test_a_record_over_the_limit_inside_one_range_is_too_large(runs: ModuleType) -> None:
+def test_a_record_over_the_limit_inside_one_range_is_too_large(batch: BatchModules) -> None:
     # GIVEN a valid 80-byte record, a 64-byte limit, and a range that holds it whole
     data = padded_record(80) + b"\n"
     # WHEN read THEN it is record_too_large, as it is when ranges cut it
     for range_bytes in (4096, 16):
-        summary = read_once(runs, data, range_bytes=range_bytes, limit=64)
+        summary = read_once(batch, data, range_bytes=range_bytes, limit=64)
         assert (summary.records, summary.errors) == (0, {"record_too_large": 1}), range_bytes
 
 
 def test_a_record_of_exactly_the_limit_is_accepted_with_either_line_end(
-    runs: ModuleType,
+    batch: BatchModules,
 ) -> None:
     # GIVEN a 64-byte record ending in \r\n, read in ranges that end just after its \r
     # (the \n opens the next range), and the same record ending in \n
@@ -366,20 +366,20 @@ def test_a_record_of_exactly_the_limit_is_accepted_with_either_line_end(
         # WHEN read with a 64-byte limit THEN it is a record: the limit is inclusive and
         # the line end does not count
         for range_bytes in (65, 64, 1, 4096):
-            summary = read_once(runs, data, range_bytes=range_bytes, limit=64)
+            summary = read_once(batch, data, range_bytes=range_bytes, limit=64)
             assert (summary.records, summary.errors) == (1, {}), (data, range_bytes)
     # AND one byte more is too large, wherever the ranges end
     for range_bytes in (66, 65, 1, 4096):
-        summary = read_once(runs, record + b"x\r\n", range_bytes=range_bytes, limit=64)
+        summary = read_once(batch, record + b"x\r\n", range_bytes=range_bytes, limit=64)
         assert summary.errors == {"record_too_large": 1}, range_bytes
 
 
-def test_the_fate_of_a_record_does_not_depend_on_where_its_hop_starts(runs: ModuleType) -> None:
+def test_the_fate_of_a_record_does_not_depend_on_where_its_hop_starts(batch: BatchModules) -> None:
     # GIVEN a short record followed by a 90-byte one, a 64-byte limit, 100-byte ranges
     data = padded_record(50, 1) + b"\n" + padded_record(90, 2) + b"\n"
     # WHEN one hop reads both, or a hop ends after the first (the next starts at the second)
-    whole = summarize(read_in_hops(runs, data, range_bytes=100, limit=64, hops=[2]))
-    split = summarize(read_in_hops(runs, data, range_bytes=100, limit=64, hops=[1]))
+    whole = summarize(read_in_hops(batch, data, range_bytes=100, limit=64, hops=[2]))
+    split = summarize(read_in_hops(batch, data, range_bytes=100, limit=64, hops=[1]))
     # THEN both say the same: one record, one record_too_large at the same offset
     assert whole == split
     assert (whole.records, whole.errors) == (1, {"record_too_large": 1})
@@ -387,21 +387,21 @@ def test_the_fate_of_a_record_does_not_depend_on_where_its_hop_starts(runs: Modu
     assert whole.bad_records[0]["message"] == "record of 90 bytes exceeds the limit of 64 bytes"
 
 
-def test_a_blank_line_over_the_limit_is_too_large(runs: ModuleType) -> None:
+def test_a_blank_line_over_the_limit_is_too_large(batch: BatchModules) -> None:
     # GIVEN a line of 100 spaces and a 64-byte limit WHEN read in one range or many
     # THEN it is too large (the limit is judged first), never a skipped blank line
     for range_bytes in (4096, 10):
-        summary = read_once(runs, b" " * 100 + b"\n", range_bytes=range_bytes, limit=64)
+        summary = read_once(batch, b" " * 100 + b"\n", range_bytes=range_bytes, limit=64)
         assert summary.errors == {"record_too_large": 1}, range_bytes
 
 
 def test_an_oversized_line_is_skipped_without_holding_more_than_the_limit(
-    runs: ModuleType,
+    batch: BatchModules,
 ) -> None:
     # GIVEN a 1 MiB line without a newline between two records, a 100-byte limit and
     # 64 KiB ranges
     data = padded_record(50, 1) + b"\n" + b"y" * 2**20 + b"\n" + padded_record(50, 2)
-    line_reader = sys.modules["line_reader"]  # imported (fresh) with batch_runs
+    line_reader = batch.line_reader
     lines = list(
         line_reader.iter_lines(
             lambda first, last: data[first : last + 1],
@@ -456,7 +456,7 @@ def test_the_processor_on_moto_counts_the_same_whatever_its_range_size(
     assert [e["error"] for e in summaries[0][3]] == ["record_too_large", "invalid_json"]
 
 
-def test_skipping_a_long_line_holds_two_ranges_plus_at_most_the_limit(runs: ModuleType) -> None:
+def test_skipping_a_long_line_holds_two_ranges_plus_at_most_the_limit(batch: BatchModules) -> None:
     # GIVEN a 4 MiB line between two records, 64 KiB ranges and a 1 KiB record limit
     range_bytes, limit = 64 * 1024, 1024
     data = padded_record(50, 1) + b"\n" + b"y" * 2**22 + b"\n" + padded_record(50, 2) + b"\n"

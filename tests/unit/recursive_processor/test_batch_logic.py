@@ -7,20 +7,19 @@ import itertools
 import json
 import tracemalloc
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit.recursive_processor.conftest import import_fresh
+from tests.unit.recursive_processor.conftest import BatchModules, import_batch_modules
 
 LINE_WIDTH = 64
 
 
 @pytest.fixture(scope="module")
-def runs() -> ModuleType:
-    return import_fresh("batch_runs")
+def batch() -> BatchModules:
+    return import_batch_modules()
 
 
 def fixed_width_line(index: int) -> bytes:
@@ -53,8 +52,8 @@ class SyntheticS3:
         return {"Body": io.BytesIO(data[start : start + last - first + 1])}
 
 
-def reader(runs: ModuleType, client: Any, *, size: int, range_bytes: int = 4096) -> Any:
-    return runs.ObjectRangeReader(
+def reader(batch: BatchModules, client: Any, *, size: int, range_bytes: int = 4096) -> Any:
+    return batch.line_reader.ObjectRangeReader(
         client,
         bucket="b",
         key="k",
@@ -65,11 +64,11 @@ def reader(runs: ModuleType, client: Any, *, size: int, range_bytes: int = 4096)
     )
 
 
-def test_ranges_are_contiguous_bounded_and_carry_the_etag(runs: ModuleType) -> None:
+def test_ranges_are_contiguous_bounded_and_carry_the_etag(batch: BatchModules) -> None:
     # GIVEN an object of 1,000 fixed-width lines read in 100-byte ranges (lines straddle them)
     size = 1000 * LINE_WIDTH
     client = SyntheticS3(size)
-    lines = list(reader(runs, client, size=size, range_bytes=100).lines(0))
+    lines = list(reader(batch, client, size=size, range_bytes=100).lines(0))
     # THEN every line comes out once, whole, with its exact extent
     assert len(lines) == 1000
     assert all(line.data + b"\n" == fixed_width_line(i) for i, line in enumerate(lines))
@@ -83,12 +82,12 @@ def test_ranges_are_contiguous_bounded_and_carry_the_etag(runs: ModuleType) -> N
     assert {r["IfMatch"] for r in client.requests} == {'"abc123"'}
 
 
-def test_a_reader_that_stops_early_fetched_at_most_one_unused_range(runs: ModuleType) -> None:
+def test_a_reader_that_stops_early_fetched_at_most_one_unused_range(batch: BatchModules) -> None:
     # GIVEN a reader started mid-object WHEN its consumer stops after 100 lines
     # THEN it started at the given line and read at most one range it did not use
     size = 10_000 * LINE_WIDTH
     client = SyntheticS3(size)
-    object_reader = reader(runs, client, size=size, range_bytes=1000)
+    object_reader = reader(batch, client, size=size, range_bytes=1000)
     lines = object_reader.lines(64 * LINE_WIDTH)
     consumed = [next(lines) for _ in range(100)]
     lines.close()
@@ -98,11 +97,11 @@ def test_a_reader_that_stops_early_fetched_at_most_one_unused_range(runs: Module
 
 @pytest.mark.parametrize("mebibytes", [1, 4])
 def test_memory_held_while_reading_does_not_grow_with_the_object(
-    runs: ModuleType, mebibytes: int
+    batch: BatchModules, mebibytes: int
 ) -> None:
     # GIVEN objects of 1 MiB and 4 MiB read in 64 KiB ranges (peak must stay under 1 MiB)
     size = mebibytes * 1024 * 1024
-    object_reader = reader(runs, SyntheticS3(size), size=size, range_bytes=64 * 1024)
+    object_reader = reader(batch, SyntheticS3(size), size=size, range_bytes=64 * 1024)
     # WHEN every line is read (and dropped, as the processor does)
     tracemalloc.start()
     try:
@@ -115,7 +114,7 @@ def test_memory_held_while_reading_does_not_grow_with_the_object(
     assert peak < 1024 * 1024
 
 
-def test_a_line_longer_than_the_limit_is_reported_without_being_held(runs: ModuleType) -> None:
+def test_a_line_longer_than_the_limit_is_reported_without_being_held(batch: BatchModules) -> None:
     # GIVEN a 1,000-byte line between two records, a 100-byte record limit
     # WHEN read THEN it comes out as a data-less line with its extent; the next is intact
     body = b'{"id":"a","amount":1}\n' + b"x" * 1000 + b'\n{"id":"b","amount":2}'
@@ -125,22 +124,22 @@ def test_a_line_longer_than_the_limit_is_reported_without_being_held(runs: Modul
             first, last = (int(n) for n in Range[6:].split("-"))
             return {"Body": io.BytesIO(body[first : last + 1])}
 
-    lines = list(reader(runs, Bytes(), size=len(body), range_bytes=64).lines(0))
+    lines = list(reader(batch, Bytes(), size=len(body), range_bytes=64).lines(0))
     assert [(line.start, line.end) for line in lines] == [
         (0, 22),
         (22, 1023),
         (1023, len(body)),
     ]
     assert lines[1].data is None
-    assert runs.interpret_line(lines[1], max_record_bytes=100).error == "record_too_large"
+    assert batch.records.interpret_line(lines[1], max_record_bytes=100).error == "record_too_large"
     assert lines[2].data == b'{"id":"b","amount":2}'
 
 
-def test_a_changed_object_raises_object_changed(runs: ModuleType) -> None:
+def test_a_changed_object_raises_object_changed(batch: BatchModules) -> None:
     # GIVEN an object whose ETag is not the run's WHEN read THEN S3's 412 becomes an error
     client = SyntheticS3(1000, etag="other")
-    with pytest.raises(runs.ObjectChangedError):
-        next(reader(runs, client, size=1000).lines(0))
+    with pytest.raises(batch.line_reader.ObjectChangedError):
+        next(reader(batch, client, size=1000).lines(0))
 
 
 @pytest.mark.parametrize(
@@ -156,9 +155,9 @@ def test_a_changed_object_raises_object_changed(runs: ModuleType) -> None:
         (b'{"id": 5, "amount": 1}', ("invalid_record", None)),
     ],
 )
-def test_parse_line(runs: ModuleType, line: bytes, expected: tuple[str, Any] | None) -> None:
+def test_parse_line(batch: BatchModules, line: bytes, expected: tuple[str, Any] | None) -> None:
     # GIVEN one line WHEN parsed THEN a record, a blank (None) or a bad record with its code
-    result = runs.parse_line(line, 7)
+    result = batch.records.parse_line(line, 7)
     if expected is None:
         assert result is None
     elif expected[0] == "record":
@@ -167,26 +166,26 @@ def test_parse_line(runs: ModuleType, line: bytes, expected: tuple[str, Any] | N
         assert (result.error, result.offset) == (expected[0], 7)
 
 
-def test_settings_come_from_the_environment_and_are_validated(runs: ModuleType) -> None:
+def test_settings_come_from_the_environment_and_are_validated(batch: BatchModules) -> None:
     # GIVEN environments WHEN read THEN values are used, and missing or invalid ones refused
-    settings = runs.ProcessorSettings.from_env(
+    settings = batch.models.ProcessorSettings.from_env(
         {"OUTPUT_BUCKET_NAME": "out", "OUTPUT_PREFIX": "results", "MAX_HOPS": "7"}
     )
     assert settings.output_prefix == "results/" and settings.max_hops == 7
     assert settings.summary_key("r1") == "results/r1/summary.json"
     assert settings.errors_key("r1", 3) == "results/r1/errors/hop-00003.ndjson"
-    with pytest.raises(runs.MissingSettingError, match="OUTPUT_BUCKET_NAME"):
-        runs.ProcessorSettings.from_env({})
-    with pytest.raises(runs.MissingSettingError, match="MAX_HOPS"):
-        runs.ProcessorSettings.from_env({"OUTPUT_BUCKET_NAME": "out", "MAX_HOPS": "0"})
+    with pytest.raises(batch.models.MissingSettingError, match="OUTPUT_BUCKET_NAME"):
+        batch.models.ProcessorSettings.from_env({})
+    with pytest.raises(batch.models.MissingSettingError, match="MAX_HOPS"):
+        batch.models.ProcessorSettings.from_env({"OUTPUT_BUCKET_NAME": "out", "MAX_HOPS": "0"})
 
 
-def test_run_ids_are_stable_per_write_and_differ_between_writes(runs: ModuleType) -> None:
+def test_run_ids_are_stable_per_write_and_differ_between_writes(batch: BatchModules) -> None:
     # GIVEN the same write notified twice and a second write of the same object
     # THEN the duplicate maps to the same run and the second write to a new one
-    first = runs.ObjectCreated("b", "k", 10, "e1", "0055AED6DCD90281E5")
-    again = runs.ObjectCreated("b", "k", 10, "e1", "0055AED6DCD90281E5")
-    rewrite = runs.ObjectCreated("b", "k", 10, "e1", "0055AED6DCD90281F0")
+    first = batch.models.ObjectCreated("b", "k", 10, "e1", "0055AED6DCD90281E5")
+    again = batch.models.ObjectCreated("b", "k", 10, "e1", "0055AED6DCD90281E5")
+    rewrite = batch.models.ObjectCreated("b", "k", 10, "e1", "0055AED6DCD90281F0")
     assert first.run_id == again.run_id != rewrite.run_id
 
 

@@ -1,17 +1,15 @@
-"""batch_runs.parse_line reads each input line with handler_kit's strict JSON reader."""
+"""batch_records.parse_line reads each input line with handler_kit's strict JSON reader."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import pytest
 
-from tests.unit.recursive_processor.conftest import import_fresh
+from tests.unit.recursive_processor.conftest import BatchModules, import_batch_modules
 
 
 @pytest.fixture(scope="module")
-def runs() -> ModuleType:
-    return import_fresh("batch_runs")
+def batch() -> BatchModules:
+    return import_batch_modules()
 
 
 @pytest.mark.parametrize(
@@ -26,10 +24,10 @@ def runs() -> ModuleType:
     ],
 )
 def test_a_line_that_is_not_strict_json_is_an_invalid_json_bad_record(
-    runs: ModuleType, line: bytes
+    batch: BatchModules, line: bytes
 ) -> None:
     # GIVEN a line json.loads would read (or crash on) WHEN parsed
-    result = runs.parse_line(line, 7)
+    result = batch.records.parse_line(line, 7)
 
     # THEN it is set aside as invalid_json with its offset, never counted as a record
     assert (result.error, result.offset) == ("invalid_json", 7)
