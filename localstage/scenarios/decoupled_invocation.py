@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from localstage.target import HttpResponse, Target
+
 from localstage.scenarios import (
     Scenario,
     ScenarioFailedError,
@@ -12,7 +14,6 @@ from localstage.scenarios import (
     poll_until_done,
     post_accepted,
 )
-from localstage.target import HttpResponse, Target
 
 STACK = "DecoupledInvocation"
 #: Generous: at worst a cold start of both functions plus a batch.

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
 from localstage.target import HttpResponse, Target
+
+from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
 
 STACK = "EventSourcing"
 #: Stream poll, publisher cold start, bus delivery: seconds locally, more when deployed.

@@ -13,6 +13,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from localstage.target import HttpResponse, Target
+
 from localstage.scenarios import (
     Scenario,
     ScenarioFailedError,
@@ -20,7 +22,6 @@ from localstage.scenarios import (
     poll_until_done,
     post_accepted,
 )
-from localstage.target import HttpResponse, Target
 
 STACK = "FanOutFanIn"
 #: Ventilation, N/10 worker batches at maximum concurrency 5, one stream poll and the

@@ -12,8 +12,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
 from localstage.target import HttpResponse, Target
+
+from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
 
 STACK = "OneOffSchedules"
 #: Bounded waits (real seconds): firing, Lambda's two retries of a failing task

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
 from localstage.target import Target
+
+from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
 
 STACK = "RecursiveProcessor"
 #: Bounded real-time wait for a run of a few thousand records (cold starts included).

@@ -34,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assembly", type=Path, help="use an already synthesized assembly")
     parser.add_argument("--clock-speed", type=float, help="stage time speed-up")
     parser.add_argument("--verbose", action="store_true", help="demo: also print function logs")
+    parser.add_argument(
+        "--scenarios",
+        metavar="GLOB",
+        help="demo: the scenario modules, a file glob relative to the working directory "
+        "(default: pyproject.toml [tool.localstage] scenarios)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)
@@ -91,7 +97,9 @@ def demo(args: argparse.Namespace) -> int:
             print(f"  WARNING {warning}")
         assert stage.assembly is not None
         stacks = [stack.stack_name for stack in stage.assembly.stacks]
-        results = run_scenarios(LocalTarget(stage), stacks, stream=sys.stdout)
+        results = run_scenarios(
+            LocalTarget(stage), stacks, stream=sys.stdout, scenarios=args.scenarios
+        )
     passed = sum(result.passed for result in results)
     print(f"\n{passed}/{len(results)} scenarios passed in {time.monotonic() - began:.1f} s")
     for result in results:

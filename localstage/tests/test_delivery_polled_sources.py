@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
+import test_stream_and_bus_delivery as streams
 from localstage.delivery import DUPLICATE, ONCE
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
-from tests.localstage import test_stream_and_bus_delivery as streams
-from tests.localstage.tiny import write_assembly
+from tiny import write_assembly
 
 HANDLER = (
     streams.HANDLER

@@ -17,14 +17,13 @@ from typing import Any
 
 import boto3
 import pytest
+import tiny_api
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-
 from localstage.invoke import lambda_service
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
-from tests.localstage import tiny_api
-from tests.localstage.tiny import write_assembly
+from tiny import write_assembly
 
 MB = 1024 * 1024
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import botocore.credentials
 import pytest
-
 from localstage.deploy import DeployError
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget, WaitTimeoutError
-from tests.localstage.tiny import HANDLER, TEMPLATE, write_assembly
+from tiny import HANDLER, TEMPLATE, write_assembly
 
 
 def test_a_call_the_role_does_not_allow_fails_with_access_denied(tiny_stage: LocalStage) -> None:

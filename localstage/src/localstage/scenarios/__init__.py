@@ -1,6 +1,9 @@
 """End-to-end scenarios, one module per pattern, run by ``python -m localstage demo``.
 
-A scenario module defines ``STACK`` (the pattern's stack name without the stage
+localstage knows nothing of the app: the scenario modules are the files a glob finds
+(``--scenarios 'patterns/*/scenarios.py'``, else the app's ``pyproject.toml``
+``[tool.localstage] scenarios``), relative to the app's folder (the working directory),
+imported with that folder on ``sys.path``. A scenario module defines ``STACK`` (the pattern's stack name without the stage
 prefix, e.g. ``"DecoupledInvocation"``) and ``SCENARIOS``, a list of
 :class:`Scenario`. Modules whose stack is not in the stage are skipped, so a fork
 that deletes a pattern needs no change here. Scenarios only use a
@@ -9,13 +12,17 @@ that deletes a pattern needs no change here. Scenarios only use a
 
 from __future__ import annotations
 
+import glob
 import importlib
+import importlib.util
 import json
-import pkgutil
+import sys
 import time
+import tomllib
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
@@ -109,22 +116,93 @@ class ScenarioResult:
     error: str | None = None
 
 
-def scenario_modules() -> list[ModuleType]:
-    """Every scenario module in this package, in name order."""
-    package = importlib.import_module(__name__)
-    return [
-        importlib.import_module(f"{__name__}.{module.name}")
-        for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name)
-        if not module.name.startswith("_")
-    ]
+class ScenarioDiscoveryError(RuntimeError):
+    """No glob of scenario modules was given or configured, or a module is malformed."""
+
+
+def configured_scenarios(root: Path | None = None) -> str | None:
+    """The glob of ``[tool.localstage] scenarios`` in ``root``'s ``pyproject.toml``, if any."""
+    pyproject = (root or Path.cwd()) / "pyproject.toml"
+    if not pyproject.is_file():
+        return None
+    settings = tomllib.loads(pyproject.read_text()).get("tool", {}).get("localstage", {})
+    pattern = settings.get("scenarios")
+    return str(pattern) if pattern else None
+
+
+def scenario_modules(pattern: str | None = None, root: Path | None = None) -> list[ModuleType]:
+    """The scenario modules ``pattern`` (a file glob relative to ``root``, the working
+    directory by default) finds, in path order; files named ``_*`` are skipped.
+
+    Without ``pattern``, ``root``'s ``pyproject.toml`` ``[tool.localstage] scenarios``.
+    ``root`` goes on ``sys.path``: a module is imported by its dotted path
+    (``patterns/fan_out_fan_in/scenarios.py`` is ``patterns.fan_out_fan_in.scenarios``),
+    or from its file when that name is taken by another module.
+
+    Examples
+    --------
+    >>> [m.STACK for m in scenario_modules("patterns/*/scenarios.py")]  # doctest: +SKIP
+    ['DecoupledInvocation', 'EventSourcing', ...]
+    """
+    root = (root or Path.cwd()).resolve()
+    pattern = pattern or configured_scenarios(root)
+    if not pattern:
+        raise ScenarioDiscoveryError(
+            "no scenario modules: pass --scenarios 'GLOB' or set [tool.localstage] "
+            f"scenarios = 'GLOB' in {root / 'pyproject.toml'}"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    paths = sorted(
+        (root / found).resolve()
+        for found in glob.glob(pattern, root_dir=root, recursive=True)
+        if found.endswith(".py") and not Path(found).name.startswith("_")
+    )
+    modules = [_import_file(path, root) for path in paths]
+    for module in modules:
+        if not isinstance(getattr(module, "STACK", None), str) or not hasattr(module, "SCENARIOS"):
+            raise ScenarioDiscoveryError(f"{module.__file__} defines no STACK and SCENARIOS")
+    return modules
+
+
+def _import_file(path: Path, root: Path) -> ModuleType:
+    parts = path.relative_to(root).with_suffix("").parts if path.is_relative_to(root) else ()
+    name = ".".join(parts) if parts and all(p.isidentifier() for p in parts) else ""
+    if name:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            pass
+        else:
+            if module.__file__ and Path(module.__file__).resolve() == path:
+                return module
+    # Not importable by its path (or that name is another module): load the file itself.
+    unique = "_localstage_scenario_" + "_".join(path.relative_to(root).with_suffix("").parts)
+    if unique in sys.modules:
+        return sys.modules[unique]
+    spec = importlib.util.spec_from_file_location(unique, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = module  # dataclasses look their module up while it executes
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[unique]
+        raise
+    return module
 
 
 def run_scenarios(
-    target: Target, stacks: list[str], *, stream: TextIO | None = None
+    target: Target,
+    stacks: list[str],
+    *,
+    stream: TextIO | None = None,
+    scenarios: str | None = None,
 ) -> list[ScenarioResult]:
-    """Run the scenarios of every module whose stack is deployed."""
+    """Run the scenarios of every module (:func:`scenario_modules` of the glob
+    ``scenarios``) whose stack is deployed."""
     results: list[ScenarioResult] = []
-    for module in scenario_modules():
+    for module in scenario_modules(scenarios):
         stack = module.STACK
         if not any(name == stack or name.endswith(f"-{stack}") for name in stacks):
             continue

@@ -10,7 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from localstage import request_counts
+from localstage import (
+    invoke,  # noqa: F401  (importing a source module registers it)
+    request_counts,
+)
 from localstage.activity import ActivityWatch
 from localstage.apigateway import ApiGatewayServer, rest_apis
 from localstage.assembly import DEFAULT_STAGE, DEFAULT_WORKDIR, Assembly, load, synthesize
@@ -21,7 +24,16 @@ from localstage.deploy import DeployError, Deployment, Resource
 from localstage.logs import LogSink
 from localstage.request_counts import RequestCount
 from localstage.runtime import EnvironmentLauncher, FunctionRuntime, FunctionSpec
-from localstage.sources import FACTORIES, MAPPING_SERVICES, EventSource, load_builtin_sources
+from localstage.sources import (  # noqa: F401
+    FACTORIES,
+    MAPPING_SERVICES,
+    EventSource,
+    dynamodb_streams,
+    eventbridge,
+    s3_notifications,
+    scheduler,
+    sqs,
+)
 from localstage.sources import mapping_service as _mapping_service
 
 _LOGICAL_ID_HASH = re.compile(r"[0-9A-F]{8}$")
@@ -355,7 +367,6 @@ class LocalStage:
             self.gateways.append(gateway.start())
 
     def _start_sources(self) -> None:
-        load_builtin_sources()
         for mapping in self.deployment.resources("AWS::Lambda::EventSourceMapping"):
             service = _mapping_service(mapping)
             if service not in MAPPING_SERVICES:

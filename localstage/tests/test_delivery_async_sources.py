@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
+import tiny_async
 from localstage.delivery import (
     DELIVERY_VARIABLE,
     DUPLICATE,
@@ -26,9 +26,8 @@ from localstage.delivery import (
 from localstage.invoke import lambda_service
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
-from tests.localstage import tiny_async
-from tests.localstage.test_scheduler import _create
-from tests.localstage.tiny import write_assembly
+from test_scheduler import _create
+from tiny import write_assembly
 
 
 def test_the_mode_comes_from_the_argument_then_the_environment(

@@ -19,6 +19,7 @@ with one line, when there are no credentials or no region.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -31,6 +32,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from localstage.target import AwsTarget
 
 T = TypeVar("T")
+
+#: The app's stage name rule (its ``patterns/stage_settings.py``), checked here without
+#: importing the app: lowercase (S3, dashboards), at most 24 characters so that
+#: ``<stage>-<Pattern>`` stack names and the names derived from them stay readable.
+MAX_STAGE_NAME_LENGTH = 24
+_STAGE_NAME = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
+STAGE_NAME_RULE = (
+    f"1-{MAX_STAGE_NAME_LENGTH} characters: lowercase letters, digits and hyphens, "
+    "starting with a letter and not ending with a hyphen (e.g. dev, pr-42, prod)"
+)
 
 #: How much longer than on the local stage (clock x90) a wait may last on AWS: visibility
 #: timeouts, Lambda's async retries and schedules take real minutes there.
@@ -118,14 +129,11 @@ class DeployedTarget(AwsTarget):
                 "no AWS region for --target aws: set AWS_REGION (or AWS_DEFAULT_REGION) "
                 "to the stage's region"
             )
-        # Imported here: patterns.stage_settings loads aws_cdk (a Node.js process), which
-        # a test run that never builds this target should not pay for.
-        from patterns.stage_settings import InvalidStageNameError, validate_stage_name
-
-        try:
-            self.stage_name = validate_stage_name(stage_name)
-        except InvalidStageNameError as error:
-            raise TargetConfigurationError(str(error)) from None
+        if len(stage_name) > MAX_STAGE_NAME_LENGTH or not _STAGE_NAME.match(stage_name):
+            raise TargetConfigurationError(
+                f"invalid stage name {stage_name!r}: use {STAGE_NAME_RULE}"
+            )
+        self.stage_name = stage_name
         if wait_scale <= 0:
             raise TargetConfigurationError(f"the wait scale must be positive, got {wait_scale:g}")
         self.stage_label = self.stage_name

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The CDK app's folder (``cdk.json``, ``node_modules``): ``$LOCALSTAGE_APP_DIR``, else the
+#: working directory. localstage imports nothing from the app: it synthesizes through the
+#: app's own CDK CLI and ``cdk.json``.
+PROJECT_ROOT = Path(os.environ.get("LOCALSTAGE_APP_DIR") or Path.cwd()).resolve()
 DEFAULT_STAGE = "local"
 DEFAULT_WORKDIR = PROJECT_ROOT / ".localstage"
 
@@ -60,37 +61,17 @@ class Assembly:
 
 
 def synthesize(stage_name: str = DEFAULT_STAGE, outdir: Path | None = None) -> Path:
-    """Synthesize ``stage_name`` into ``outdir`` in this process, as ``app.py`` would.
-
-    cdk-nag runs as in every synth (a finding fails it). Returns the directory of the
-    stage's nested assembly.
-    """
-    outdir = Path(outdir or DEFAULT_WORKDIR / "cdk.out").resolve()
-    if outdir.exists():
-        shutil.rmtree(outdir)
-    node_bin = PROJECT_ROOT / "node_modules" / ".bin"
-    if (node_bin / "node").exists():
-        os.environ.setdefault("JSII_NODE", str(node_bin / "node"))
-    os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    from stacks.stage import build_stage, new_app
-
-    app = new_app(outdir=outdir, stage=stage_name)
-    try:
-        build_stage(app)
-        app.synth()
-    except Exception as error:
-        raise AssemblyError(f"synth of stage {stage_name!r} failed: {error}") from error
-    return outdir / f"assembly-{stage_name}"
+    """Synthesize ``stage_name`` into ``outdir``: :func:`synthesize_with_cli`, as ``app.py``
+    would under ``cdk synth`` (cdk-nag runs as in every synth; a finding fails it)."""
+    return synthesize_with_cli(stage_name, outdir)
 
 
 def synthesize_with_cli(stage_name: str = DEFAULT_STAGE, outdir: Path | None = None) -> Path:
     """Synthesize ``stage_name`` into ``outdir`` with the project's CDK CLI, as
     ``make synth`` does (cdk.json's app command, cdk-nag included).
 
-    Slower than :func:`synthesize` by a Node.js and a Python start, but it proves the
-    path a user takes. Returns the directory of the stage's nested assembly.
+    It proves the path a user takes, and needs nothing from the app but its
+    ``cdk.json``. Returns the directory of the stage's nested assembly.
     """
     outdir = Path(outdir or DEFAULT_WORKDIR / "cdk.out").resolve()
     node_bin = PROJECT_ROOT / "node_modules" / ".bin"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.localstage.tiny import function_resource, role_resource
+from tiny import function_resource, role_resource
 
 ASSET = "0123456789abcdef"
 
@@ -293,7 +293,7 @@ TEMPLATE: dict[str, Any] = {
         },
         "Group": {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {}},
         # Scheduler roles whose trust policy conditions on the account and schedule group
-        # (tests/localstage/test_iam_services.py): the right values, and a wrong account.
+        # (localstage/tests/test_iam_services.py): the right values, and a wrong account.
         **_conditional_scheduler_role("GroupSchedulerRole", {"Ref": "AWS::AccountId"}),
         **_conditional_scheduler_role("OtherAccountSchedulerRole", "111122223333"),
     },

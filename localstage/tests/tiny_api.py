@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.localstage.tiny import _role, function_resource
+from tiny import _role, function_resource
 
 HANDLER = """
 import json

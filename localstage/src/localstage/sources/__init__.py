@@ -84,15 +84,3 @@ def event_source(*mapping_services: str) -> Callable[[SourceFactory], SourceFact
 def mapping_service(mapping: Resource) -> str:
     """The service of an event source mapping's source (``sqs``, ``dynamodb``, ``kinesis``)."""
     return str(mapping.properties.get("EventSourceArn", "")).split(":")[2]
-
-
-def load_builtin_sources() -> None:
-    """Import the built-in source modules (each registers itself)."""
-    from localstage import invoke  # noqa: F401
-    from localstage.sources import (  # noqa: F401
-        dynamodb_streams,
-        eventbridge,
-        s3_notifications,
-        scheduler,
-        sqs,
-    )

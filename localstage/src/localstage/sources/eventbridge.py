@@ -40,6 +40,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
+from localstage.invoke import lambda_service
 from localstage.journals import follow_journal
 from localstage.service_access import service_may_invoke, service_may_send
 from localstage.sources import EventSource, event_source, report_once
@@ -337,8 +338,6 @@ class EventBridgeDelivery:
             raise DeliveryError("NotEmulated", f"targets of type {service} are not emulated")
 
     def _invoke(self, function_arn: str, body: str, rule: dict[str, Any]) -> None:
-        from localstage.invoke import lambda_service
-
         try:
             function = self.stage.function(function_arn)
         except KeyError:

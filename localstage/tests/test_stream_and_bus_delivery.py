@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from botocore.exceptions import ClientError
-
 from localstage.sources.eventbridge import EventBridgeDelivery
 from localstage.stage import LocalStage
 from localstage.target import eventbridge_queue_policy
-from tests.localstage.tiny import function_resource, role_resource, write_assembly
+from tiny import function_resource, role_resource, write_assembly
 
 HANDLER = """
 import json

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.localstage.tiny import function_resource, role_resource
+from tiny import function_resource, role_resource
 
 HANDLER = """
 import time
