@@ -4,7 +4,8 @@ localstage knows nothing of the app: the scenario modules are the files a glob f
 (``--scenarios 'patterns/*/scenarios.py'``, else the app's ``pyproject.toml``
 ``[tool.localstage] scenarios``), relative to the app's folder (the working directory),
 imported with that folder on ``sys.path``. A scenario module defines ``STACK`` (the
-pattern's stack name without the stage prefix, e.g. ``"DecoupledInvocation"``) and ``SCENARIOS``, a list of
+pattern's stack name without the stage prefix, e.g. ``"DecoupledInvocation"``) and
+``SCENARIOS``, a list of
 :class:`Scenario`. Modules whose stack is not in the stage are skipped, so a fork
 that deletes a pattern needs no change here. Scenarios only use a
 :class:`~localstage.target.Target`, so they can run against a deployed stage too.
