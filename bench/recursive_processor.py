@@ -32,9 +32,10 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+from localstage.cloud import MotoCloud
+
 from bench.figures import Figure
 from bench.handler_code import CallTally, load_handler_module
-from localstage.cloud import MotoCloud
 
 MIB = 1024 * 1024
 OBJECT_SIZES_MIB = (1, 10, 100)

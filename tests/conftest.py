@@ -38,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if not Path(str(item.path)).resolve().is_relative_to(_TESTS_DIR):
+            continue  # localstage/tests groups its own (localstage/tests/conftest.py)
         relative = Path(str(item.path)).resolve().relative_to(_TESTS_DIR)
         suite = relative.parts[0]
         if suite in _SUITES_ON_ONE_WORKER:

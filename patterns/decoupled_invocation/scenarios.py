@@ -14,6 +14,7 @@ from localstage.scenarios import (
     post_accepted,
 )
 from localstage.target import HttpResponse, Target
+
 from patterns import pattern_name_of
 
 #: The stack of the pattern folder this module is in.

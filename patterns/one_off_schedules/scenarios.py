@@ -15,6 +15,7 @@ from typing import Any
 
 from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
 from localstage.target import HttpResponse, Target
+
 from patterns import pattern_name_of
 
 #: The stack of the pattern folder this module is in.

@@ -19,6 +19,7 @@ from typing import Any
 
 from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
 from localstage.target import Target
+
 from patterns import pattern_name_of
 
 #: The stack of the pattern folder this module is in.

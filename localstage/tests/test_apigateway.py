@@ -1,0 +1,298 @@
+"""Conformance of the API Gateway front door (REST API, Lambda proxy integration).
+
+One test per emulated rule; each docstring states the AWS behaviour and cites its page.
+Requests go over raw HTTP (``http.client``) so that a test controls exactly what is
+sent: repeated headers, non-ASCII in the path, a body of a given size.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import tiny_api
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from localstage.invoke import lambda_service
+from localstage.stage import LocalStage
+from localstage.target import LocalTarget
+from tiny import write_assembly
+
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def api_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
+    root: Path = tmp_path_factory.mktemp("tiny-api")
+    assembly = write_assembly(root / "assembly-test", tiny_api.TEMPLATE, tiny_api.HANDLER)
+    with LocalStage(
+        stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=30
+    ) as stage:
+        yield stage
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw)
+
+
+def _call(
+    stage: LocalStage,
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    headers: Sequence[tuple[str, str]] = (),
+    tamper: str | None = None,
+) -> Answer:
+    """Send a SigV4-signed request; ``path`` is raw (already percent-encoded), after the stage.
+
+    Only ``Content-Type`` of ``headers`` is signed; the others (repeats included) are
+    sent as given. ``tamper`` replaces the path after signing.
+    """
+    target = LocalTarget(stage)
+    base = urllib.parse.urlsplit(target.resolve_url(target.output("test-Tiny", "ApiUrl")))
+    raw_path = f"{base.path.rstrip('/')}/{path}"
+    url = f"http://{base.netloc}{raw_path}"
+    signed = {name: value for name, value in headers if name.lower() == "content-type"}
+    request = AWSRequest(method=method, url=url, data=body, headers=signed)
+    SigV4Auth(target.caller_credentials(), "execute-api", "us-east-1").add_auth(request)
+    connection = http.client.HTTPConnection(base.netloc, timeout=60)
+    try:
+        sent_path = f"{base.path.rstrip('/')}/{tamper}" if tamper else raw_path
+        connection.putrequest(method, sent_path, skip_accept_encoding=True)
+        for name, value in request.headers.items():
+            connection.putheader(name, value)
+        for name, value in headers:
+            if name.lower() != "content-type":
+                connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return Answer(
+            response.status,
+            {name.lower(): value for name, value in response.getheaders()},
+            response.read(),
+        )
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "status_word",
+        "status_bool",
+        "extra_field",
+        "body_object",
+        "header_number",
+        "multi_header_string",
+        "base64_string",
+        "not_an_object",
+        "unserializable",
+        "raises",
+    ],
+)
+def test_a_malformed_proxy_response_is_a_502(api_stage: LocalStage, shape: str) -> None:
+    """A Lambda proxy integration returns an object of ``statusCode`` (a number),
+    ``headers`` ({name: string}), ``multiValueHeaders`` ({name: [string]}), ``body`` (a
+    string) and ``isBase64Encoded`` (a boolean). If the function fails, or returns
+    anything else (another field, a field of another type), API Gateway answers 502
+    ``{"message": "Internal server error"}`` (through the API's 5XX gateway response).
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-output-format
+    and https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html
+    """
+    answer = _call(api_stage, "GET", f"shape/{shape}")
+
+    assert answer.status == 502, answer.raw[:200]
+    assert answer.json == {"error": "server_error", "message": "Internal server error"}
+
+
+@pytest.mark.parametrize(
+    ("shape", "status", "header"),
+    [("no_status", 200, None), ("status_string", 201, None), ("header_bool", 200, "true")],
+)
+def test_every_field_of_a_proxy_response_is_optional(
+    api_stage: LocalStage, shape: str, status: int, header: str | None
+) -> None:
+    """No field of the proxy response is required: without ``statusCode`` API Gateway
+    answers 200; a ``statusCode`` string of digits is that status; a boolean header
+    value is written ``true``/``false``. (The output format page lists the fields;
+    that none is mandatory and what AWS does with these values is what LocalStack's
+    AWS-validated tests record: localstack/localstack#10312, #11199, #11856.)
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-output-format
+    """
+    answer = _call(api_stage, "GET", f"shape/{shape}")
+
+    assert answer.status == status, answer.raw[:200]
+    assert answer.headers.get("x-flag") == header
+
+
+def test_the_integration_timeout_answers_504(api_stage: LocalStage) -> None:
+    """API Gateway waits for the integration at most its ``TimeoutInMillis`` (50 ms to
+    29,000 ms, the default); past it the client gets 504 ``INTEGRATION_TIMEOUT``
+    ("Endpoint request timed out") while the function may still run.
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html
+    and https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+    """
+    # GIVEN GET /slow has a 300 ms integration timeout and its function sleeps 3 s
+    answer = _call(api_stage, "GET", "slow")
+
+    assert answer.status == 504, answer.raw[:200]
+    assert answer.json == {"error": "server_error", "message": "Endpoint request timed out"}
+
+
+def test_a_request_over_10_mb_is_refused_with_413(api_stage: LocalStage) -> None:
+    """A REST API's payload is at most 10 MB; a larger request gets 413
+    ``REQUEST_TOO_LARGE`` before any authorization or integration.
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html
+    and https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+    """
+    # WHEN an unsigned-for-the-route request (no such resource) carries 10 MB + 1 byte
+    answer = _call(api_stage, "PUT", "nothing/here", body=b"x" * (10 * MB + 1))
+
+    assert answer.status == 413, answer.raw[:200]
+    assert answer.json == {"error": "client_error", "message": "Request Too Long"}
+
+
+def test_an_event_over_lambdas_6_mb_sync_limit_is_a_500(api_stage: LocalStage) -> None:
+    """Lambda refuses a synchronous invocation whose payload exceeds 6 MB
+    (``RequestTooLargeException``); when the Lambda API rejects the invocation, API
+    Gateway answers 500 ``{"message": "Internal server error"}``. A 7 MB body is under
+    API Gateway's 10 MB but its proxy event is over Lambda's 6 MB.
+
+    AWS: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+    and https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html
+    """
+    answer = _call(api_stage, "POST", "echo", body=b"x" * (7 * MB))
+
+    assert answer.status == 500, answer.raw[:200]
+    assert answer.json == {"error": "server_error", "message": "Internal server error"}
+
+
+def test_a_response_over_lambdas_6_mb_sync_limit_is_a_502(api_stage: LocalStage) -> None:
+    """A synchronous invocation's response is at most 6 MB; over it Lambda reports the
+    function error ``Function.ResponseSizeTooLarge``, which API Gateway answers with 502.
+
+    AWS: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+    and https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html
+    """
+    answer = _call(api_stage, "GET", "big")
+
+    assert answer.status == 502, answer.raw[:200]
+    assert answer.json == {"error": "server_error", "message": "Internal server error"}
+
+
+def test_a_response_over_6_mb_is_a_function_error_of_the_invoke_api(
+    api_stage: LocalStage,
+) -> None:
+    """Invoke (``RequestResponse``): a response over 6 MB is not returned; the call
+    succeeds with ``FunctionError: Unhandled`` and the error ``Function.ResponseSizeTooLarge``.
+
+    AWS: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+    and https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html
+    """
+    credentials = LocalTarget(api_stage).caller_credentials()
+    client = boto3.client(
+        "lambda",
+        endpoint_url=lambda_service(api_stage).url,
+        region_name="us-east-1",
+        aws_access_key_id=credentials.access_key,
+        aws_secret_access_key=credentials.secret_key,
+        aws_session_token=credentials.token,
+    )
+
+    response = client.invoke(FunctionName=api_stage.function("Big").spec.name, Payload=b"{}")
+
+    assert response["FunctionError"] == "Unhandled"
+    error = json.loads(response["Payload"].read())
+    assert error["errorType"] == "Function.ResponseSizeTooLarge"
+
+
+def test_repeated_headers_and_query_parameters_reach_the_event_as_aws_builds_them(
+    api_stage: LocalStage,
+) -> None:
+    """A REST proxy event has ``multiValueHeaders`` and ``multiValueQueryStringParameters``
+    with every value in order, and ``headers`` and ``queryStringParameters`` with the
+    last value of each name (values are never merged into one).
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#apigateway-multivalue-headers-and-parameters
+    """
+    answer = _call(
+        api_stage,
+        "GET",
+        "echo?tag=a&tag=b%2Cc&one=1",
+        headers=[("X-Key", "first"), ("X-Key", "second, third"), ("X-Single", "only")],
+    )
+
+    assert answer.status == 200, answer.raw[:200]
+    event = answer.json
+    assert event["multiValueHeaders"]["X-Key"] == ["first", "second, third"]
+    assert event["headers"]["X-Key"] == "second, third"
+    assert event["headers"]["X-Single"] == "only"
+    assert event["multiQuery"] == {"tag": ["a", "b,c"], "one": ["1"]}
+    assert event["query"] == {"tag": "b,c", "one": "1"}
+
+
+def test_deeply_nested_json_gets_the_apis_json_400(api_stage: LocalStage) -> None:
+    """A body the request validator cannot validate against the method's model is a 400
+    ``BAD_REQUEST_BODY`` ("Invalid request body") in the API's gateway-response shape;
+    the front door never answers with an HTML page or a 500 for a client's body.
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html
+    and https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+    """
+    body = ("[" * 100_000 + "]" * 100_000).encode()
+
+    answer = _call(
+        api_stage,
+        "POST",
+        "validated",
+        body=body,
+        headers=[("Content-Type", "application/json")],
+    )
+
+    assert answer.status == 400, answer.raw[:200]
+    assert answer.headers["content-type"].startswith("application/json")
+    assert answer.json == {"error": "invalid_request", "message": "Invalid request body"}
+
+
+def test_a_signed_request_with_non_ascii_in_path_and_query_is_accepted(
+    api_stage: LocalStage,
+) -> None:
+    """API Gateway verifies SigV4 over the canonical request built from the path and query
+    string as sent (URI-encoded; for services other than S3 the path is encoded once
+    more), so a request a client signed correctly is accepted whatever characters its
+    path and query carry, and one changed after signing is refused (403).
+
+    AWS: https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
+    """
+    path = "caf%C3%A9/%E2%82%AC?name=J%C3%BCrgen&q=a%20b"
+
+    answer = _call(api_stage, "GET", path)
+
+    assert answer.status == 200, answer.raw[:300]
+    assert answer.json["path"] == "/café/€"
+    assert answer.json["query"] == {"name": "Jürgen", "q": "a b"}
+
+    # AND the same signature on another path is refused
+    tampered = _call(api_stage, "GET", path, tamper="caf%C3%A9/%E2%82%AD?name=J%C3%BCrgen&q=a%20b")
+    assert tampered.status == 403
+    assert tampered.json["message"].startswith("The request signature we calculated")

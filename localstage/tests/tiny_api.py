@@ -1,0 +1,202 @@
+"""A tiny stage with one REST API, for the API Gateway front door's conformance tests.
+
+``ANY /{proxy+}`` runs ``app.route``, which answers by path: ``/echo`` returns what the
+event carried, ``/shape/<shape>`` a proxy response of that shape, ``/big`` a 7 MB
+response, ``/slow`` sleeps past the 300 ms integration timeout of ``GET /slow``.
+``POST /validated`` checks the body against a JSON-schema model first. The API's
+gateway responses have the JSON shape the patterns give theirs (``patterns/api.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tiny import _role, function_resource
+
+HANDLER = """
+import json
+import time
+
+SHAPES = {
+    "no_status": {"body": "{}"},
+    "status_string": {"statusCode": "201", "body": "{}"},
+    "header_bool": {"statusCode": 200, "headers": {"X-Flag": True}, "body": "{}"},
+    "status_word": {"statusCode": "OK", "body": "{}"},
+    "status_bool": {"statusCode": True, "body": "{}"},
+    "extra_field": {"statusCode": 200, "body": "{}", "cookies": ["a=b"]},
+    "body_object": {"statusCode": 200, "body": {"a": 1}},
+    "header_number": {"statusCode": 200, "headers": {"X-Count": 3}, "body": "{}"},
+    "multi_header_string": {"statusCode": 200, "multiValueHeaders": {"X-A": "b"}, "body": "{}"},
+    "base64_string": {"statusCode": 200, "isBase64Encoded": "yes", "body": "e30="},
+    "not_an_object": "hello",
+    "unserializable": {"statusCode": 200, "body": {1, 2}},
+}
+
+
+def route(event, context):
+    path = event["path"]
+    if path.startswith("/shape/"):
+        shape = path.rsplit("/", 1)[-1]
+        if shape == "raises":
+            raise RuntimeError("boom")
+        return SHAPES[shape]
+    if path == "/big":
+        return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
+    if path == "/slow":
+        time.sleep(3)
+    body = {
+        "path": path,
+        "headers": event["headers"],
+        "multiValueHeaders": event["multiValueHeaders"],
+        "query": event["queryStringParameters"],
+        "multiQuery": event["multiValueQueryStringParameters"],
+        "bodyLength": len(event["body"] or ""),
+    }
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(body)}
+
+
+def big(event, context):
+    return "x" * (7 * 1024 * 1024)
+"""
+
+
+def _method(
+    http_method: str, resource: str, *, timeout_ms: int | None = None, **extra: Any
+) -> dict[str, Any]:
+    integration: dict[str, Any] = {
+        "Type": "AWS_PROXY",
+        "IntegrationHttpMethod": "POST",
+        "Uri": {
+            "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/"
+            "2015-03-31/functions/${Route.Arn}/invocations"
+        },
+    }
+    if timeout_ms is not None:
+        integration["TimeoutInMillis"] = timeout_ms
+    return {
+        "Type": "AWS::ApiGateway::Method",
+        "Properties": {
+            "RestApiId": {"Ref": "Api"},
+            "ResourceId": {"Ref": resource},
+            "HttpMethod": http_method,
+            "AuthorizationType": "AWS_IAM",
+            "Integration": integration,
+            **extra,
+        },
+    }
+
+
+def _resource(path_part: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::ApiGateway::Resource",
+        "Properties": {
+            "RestApiId": {"Ref": "Api"},
+            "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+            "PathPart": path_part,
+        },
+    }
+
+
+def _gateway_response(response_type: str, code: str) -> dict[str, Any]:
+    template = f'{{"error": "{code}", "message": $context.error.messageString}}'
+    return {
+        "Type": "AWS::ApiGateway::GatewayResponse",
+        "Properties": {
+            "RestApiId": {"Ref": "Api"},
+            "ResponseType": response_type,
+            "ResponseTemplates": {"application/json": template},
+        },
+    }
+
+
+TEMPLATE: dict[str, Any] = {
+    "Resources": {
+        "Table": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            },
+        },
+        **_role(["dynamodb:GetItem"]),
+        "Route": function_resource(
+            "app.route",
+            "Role",
+            timeout=5,
+            environment={"TABLE_NAME": {"Ref": "Table"}},
+            depends_on=["RolePolicy"],
+        ),
+        "Big": function_resource(
+            "app.big",
+            "Role",
+            timeout=5,
+            environment={"TABLE_NAME": {"Ref": "Table"}},
+            depends_on=["RolePolicy"],
+        ),
+        "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "tiny-api"}},
+        "Proxy": _resource("{proxy+}"),
+        "Slow": _resource("slow"),
+        "Validated": _resource("validated"),
+        "Model": {
+            "Type": "AWS::ApiGateway::Model",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "ContentType": "application/json",
+                "Schema": {
+                    "$schema": "http://json-schema.org/draft-04/schema#",
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}},
+                },
+            },
+        },
+        "Validator": {
+            "Type": "AWS::ApiGateway::RequestValidator",
+            "Properties": {"RestApiId": {"Ref": "Api"}, "ValidateRequestBody": True},
+        },
+        "AnyProxy": _method("ANY", "Proxy"),
+        "GetSlow": _method("GET", "Slow", timeout_ms=300),
+        "PostValidated": _method(
+            "POST",
+            "Validated",
+            RequestValidatorId={"Ref": "Validator"},
+            RequestModels={"application/json": {"Ref": "Model"}},
+        ),
+        "BadRequestBody": _gateway_response("BAD_REQUEST_BODY", "invalid_request"),
+        "Default4xx": _gateway_response("DEFAULT_4XX", "client_error"),
+        "Default5xx": _gateway_response("DEFAULT_5XX", "server_error"),
+        "Deployment": {
+            "Type": "AWS::ApiGateway::Deployment",
+            "Properties": {"RestApiId": {"Ref": "Api"}},
+            "DependsOn": ["AnyProxy", "GetSlow", "PostValidated"],
+        },
+        "Stage": {
+            "Type": "AWS::ApiGateway::Stage",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "DeploymentId": {"Ref": "Deployment"},
+                "StageName": "test",
+            },
+        },
+        "Permission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Fn::GetAtt": ["Route", "Arn"]},
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {
+                    "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:"
+                    "${AWS::AccountId}:${Api}/${Stage}/*/*"
+                },
+            },
+        },
+    },
+    "Outputs": {
+        "ApiUrl": {
+            "Value": {
+                "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}/"
+            }
+        },
+    },
+}

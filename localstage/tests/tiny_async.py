@@ -1,0 +1,305 @@
+"""A second tiny assembly for the asynchronous mechanisms: Invoke from handler code,
+S3 notifications and EventBridge Scheduler (booted once, see ``conftest.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tiny import function_resource, role_resource
+
+ASSET = "0123456789abcdef"
+
+HANDLER = """
+import json
+import os
+import time
+
+import boto3
+from botocore.config import Config
+
+# No SDK retries: a throttled Invoke must come back as the 429 it got.
+lambda_client = boto3.client("lambda", config=Config(retries={"total_max_attempts": 1}))
+sqs = boto3.client("sqs")
+
+
+def call(event, context):
+    try:
+        response = lambda_client.invoke(
+            FunctionName=event["target"],
+            InvocationType=event.get("type", "RequestResponse"),
+            Payload=json.dumps(event.get("payload", {})),
+        )
+    except Exception as error:
+        code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
+        return {"error": code, "message": str(error)}
+    body = response["Payload"].read()
+    return {
+        "status": response["StatusCode"],
+        "function_error": response.get("FunctionError"),
+        "payload": json.loads(body) if body else None,
+    }
+
+
+def echo(event, context):
+    return {"echo": event, "request_id": context.aws_request_id}
+
+
+def fail(event, context):
+    raise ValueError("always fails")
+
+
+def chain(event, context):
+    hop = event.get("hop", 1)
+    sqs.send_message(
+        QueueUrl=os.environ["RECORD_QUEUE_URL"],
+        MessageBody=json.dumps({"hop": hop, "function": context.function_name}),
+    )
+    if hop < event.get("stop", 1000):
+        lambda_client.invoke(
+            FunctionName=context.invoked_function_arn,
+            InvocationType="Event",
+            Payload=json.dumps({**event, "hop": hop + 1}),
+        )
+    return hop
+
+
+def limited(event, context):
+    # Does what the event asks and reports what happened (test_limits.py).
+    action = event["action"]
+    try:
+        if action == "sleep":
+            time.sleep(event["seconds"])
+        elif action == "allocate":
+            block = b"x" * (event["mb"] * 1024 * 1024)  # touched: resident
+            time.sleep(0.5)
+            return len(block)
+        elif action == "write":
+            with open(event["path"], "wb") as file:
+                file.seek(event.get("offset", 0))
+                file.write(b"x")
+            os.remove(event["path"])
+        return {"ok": True}
+    except OSError as error:
+        return {"ok": False, "errno": error.errno, "error": str(error)}
+
+
+def record(event, context):
+    sqs.send_message(QueueUrl=os.environ["RECORD_QUEUE_URL"], MessageBody=json.dumps(event))
+    return "recorded"
+"""
+
+
+def _function(
+    handler: str,
+    role: str,
+    *,
+    environment: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return function_resource(handler, role, timeout=10, environment=environment or {}, extra=extra)
+
+
+def _role(name: str, service: str = "lambda.amazonaws.com") -> dict[str, Any]:
+    return {name: role_resource(service)}
+
+
+def _policy(name: str, role: str, statements: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    return {
+        name: {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": name,
+                "Roles": [{"Ref": role}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": action,
+                            "Resource": [{"Fn::GetAtt": [resource, "Arn"]} for resource in on],
+                        }
+                        for action, on in statements
+                    ],
+                },
+            },
+        }
+    }
+
+
+def _conditional_scheduler_role(name: str, account: Any) -> dict[str, Any]:
+    """A role Scheduler may assume for schedules of this stack's group in ``account``,
+    allowed to invoke Echo."""
+    role = role_resource("scheduler.amazonaws.com")
+    [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    statement["Condition"] = {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:aws:scheduler:${AWS::Region}:${AWS::AccountId}"
+                ":schedule-group/${Group}"
+            }
+        },
+    }
+    return {
+        name: role,
+        **_policy(f"{name}Policy", name, [("lambda:InvokeFunction", ["Echo"])]),
+    }
+
+
+def _queue() -> dict[str, Any]:
+    return {"Type": "AWS::SQS::Queue", "Properties": {}}
+
+
+RECORD_QUEUE = {"RECORD_QUEUE_URL": {"Ref": "Records"}}
+
+TEMPLATE: dict[str, Any] = {
+    "Resources": {
+        "Records": _queue(),
+        "Failures": _queue(),
+        "Successes": _queue(),
+        "DeadLetters": _queue(),
+        "ChainDeadLetters": _queue(),
+        "ScheduleDeadLetters": _queue(),
+        **_role("BasicRole"),
+        **_role("CallerRole"),
+        **_role("FailingRole"),
+        **_role("ChainRole"),
+        **_role("RecordRole"),
+        **_role("SchedulerRole", "scheduler.amazonaws.com"),
+        "Echo": _function("app.echo", "BasicRole"),
+        "Failing": _function(
+            "app.fail",
+            "FailingRole",
+            extra={"DeadLetterConfig": {"TargetArn": {"Fn::GetAtt": ["DeadLetters", "Arn"]}}},
+        ),
+        "Caller": _function("app.call", "CallerRole"),
+        "Unauthorized": _function("app.call", "BasicRole"),
+        "Chain": _function(
+            "app.chain",
+            "ChainRole",
+            environment=RECORD_QUEUE,
+            extra={"DeadLetterConfig": {"TargetArn": {"Fn::GetAtt": ["ChainDeadLetters", "Arn"]}}},
+        ),
+        "AllowedChain": _function(
+            "app.chain", "ChainRole", environment=RECORD_QUEUE, extra={"RecursiveLoop": "Allow"}
+        ),
+        "Recorder": _function("app.record", "RecordRole", environment=RECORD_QUEUE),
+        "Succeeding": _function("app.echo", "FailingRole"),
+        "Aging": _function("app.fail", "FailingRole"),
+        "Expired": _queue(),
+        # Defaults: 128 MB memory, 512 MB ephemeral storage.
+        "Limited": _function("app.limited", "BasicRole"),
+        "Reserved": _function(
+            "app.limited", "BasicRole", extra={"ReservedConcurrentExecutions": 1}
+        ),
+        **_policy(
+            "CallerPolicy",
+            "CallerRole",
+            [("lambda:InvokeFunction", ["Echo", "Failing", "Reserved"])],
+        ),
+        **_policy(
+            "FailingPolicy",
+            "FailingRole",
+            [("sqs:SendMessage", ["Failures", "Successes", "DeadLetters", "Expired"])],
+        ),
+        **_policy(
+            "ChainPolicy",
+            "ChainRole",
+            [
+                ("sqs:SendMessage", ["Records", "ChainDeadLetters"]),
+                ("lambda:InvokeFunction", ["Chain", "AllowedChain"]),
+            ],
+        ),
+        **_policy("RecordPolicy", "RecordRole", [("sqs:SendMessage", ["Records"])]),
+        **_policy(
+            "SchedulerPolicy",
+            "SchedulerRole",
+            [("lambda:InvokeFunction", ["Recorder"]), ("sqs:SendMessage", ["ScheduleDeadLetters"])],
+        ),
+        "FailingConfig": {
+            "Type": "AWS::Lambda::EventInvokeConfig",
+            "Properties": {
+                "FunctionName": {"Ref": "Failing"},
+                "Qualifier": "$LATEST",
+                "MaximumRetryAttempts": 2,
+                "DestinationConfig": {
+                    "OnFailure": {"Destination": {"Fn::GetAtt": ["Failures", "Arn"]}}
+                },
+            },
+        },
+        "SucceedingConfig": {
+            "Type": "AWS::Lambda::EventInvokeConfig",
+            "Properties": {
+                "FunctionName": {"Ref": "Succeeding"},
+                "Qualifier": "$LATEST",
+                "MaximumRetryAttempts": 0,
+                "DestinationConfig": {
+                    "OnSuccess": {"Destination": {"Fn::GetAtt": ["Successes", "Arn"]}}
+                },
+            },
+        },
+        # Retries come a minute apart: older than 60 s, the event is given up on.
+        "AgingConfig": {
+            "Type": "AWS::Lambda::EventInvokeConfig",
+            "Properties": {
+                "FunctionName": {"Ref": "Aging"},
+                "Qualifier": "$LATEST",
+                "MaximumEventAgeInSeconds": 60,
+                "DestinationConfig": {
+                    "OnFailure": {"Destination": {"Fn::GetAtt": ["Expired", "Arn"]}}
+                },
+            },
+        },
+        # S3: objects created under in/ ending .txt, and deletions anywhere, notify Recorder.
+        "Uploads": {"Type": "AWS::S3::Bucket", "Properties": {}},
+        "UploadsNotifications": {
+            "Type": "Custom::S3BucketNotifications",
+            "Properties": {
+                "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:cdk-handler",
+                "BucketName": {"Ref": "Uploads"},
+                "NotificationConfiguration": {
+                    "LambdaFunctionConfigurations": [
+                        {
+                            "Events": ["s3:ObjectCreated:*"],
+                            "Filter": {
+                                "Key": {
+                                    "FilterRules": [
+                                        {"Name": "suffix", "Value": ".txt"},
+                                        {"Name": "prefix", "Value": "in/"},
+                                    ]
+                                }
+                            },
+                            "LambdaFunctionArn": {"Fn::GetAtt": ["Recorder", "Arn"]},
+                        },
+                        {
+                            "Id": "removals",
+                            "Events": ["s3:ObjectRemoved:Delete"],
+                            "LambdaFunctionArn": {"Fn::GetAtt": ["Recorder", "Arn"]},
+                        },
+                    ]
+                },
+                "Managed": True,
+            },
+        },
+        "UploadsPermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Fn::GetAtt": ["Recorder", "Arn"]},
+                "Principal": "s3.amazonaws.com",
+                "SourceAccount": {"Ref": "AWS::AccountId"},
+                "SourceArn": {"Fn::GetAtt": ["Uploads", "Arn"]},
+            },
+        },
+        "Group": {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {}},
+        # Scheduler roles whose trust policy conditions on the account and schedule group
+        # (localstage/tests/test_iam_services.py): the right values, and a wrong account.
+        **_conditional_scheduler_role("GroupSchedulerRole", {"Ref": "AWS::AccountId"}),
+        **_conditional_scheduler_role("OtherAccountSchedulerRole", "111122223333"),
+    },
+    "Outputs": {
+        "RecordQueueUrl": {"Value": {"Ref": "Records"}},
+        "BucketName": {"Value": {"Ref": "Uploads"}},
+        "GroupName": {"Value": {"Ref": "Group"}},
+    },
+}
