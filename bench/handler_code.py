@@ -62,11 +62,6 @@ class CallTally:
         GetItem that found its item.
     bytes_read : int
         S3 bytes received: ``ContentLength`` of each GetObject response.
-
-    Examples
-    --------
-    >>> tally = CallTally()
-    >>> tally.attach(dynamodb_client)  # doctest: +SKIP
     """
 
     requests: Counter[str] = field(default_factory=Counter)

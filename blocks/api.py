@@ -70,13 +70,6 @@ class ServiceApi(Construct):
         The ``aws_apigateway.RestApi``.
     access_log_group:
         Where the access logs go.
-
-    Examples
-    --------
-    >>> api = ServiceApi(self, "Api", settings=settings, description="Jobs",
-    ...                  throttling_rate_limit=50, throttling_burst_limit=100,
-    ...                  method_throttling={"/jobs/POST": (10, 20)})  # doctest: +SKIP
-    >>> api.add_route("POST", "/jobs", handler, request_schema={...})  # doctest: +SKIP
     """
 
     def __init__(

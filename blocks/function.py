@@ -86,11 +86,6 @@ class HandlerKitLayer(Construct):
     ----------
     layer:
         The ``aws_lambda.LayerVersion``.
-
-    Examples
-    --------
-    >>> kit = HandlerKitLayer.of(self, settings=settings)  # doctest: +SKIP
-    >>> function.add_layers(kit.layer)  # doctest: +SKIP
     """
 
     # CDK sorts a function's layers by construct path (the recognizeLayerVersion feature
@@ -142,15 +137,6 @@ class ServiceFunction(Construct):
     failure_queue:
         The on-failure destination of asynchronous invocations, or ``None`` for
         synchronously invoked functions and for those given their own ``on_failure``.
-
-    Examples
-    --------
-    >>> worker = ServiceFunction(
-    ...     self, "JobWorker", settings=settings, code=RUNTIME_DIR,
-    ...     handler="job_worker.handler", description="Runs queued jobs",
-    ...     timeout=cdk.Duration.seconds(30), invocation=Invocation.SYNCHRONOUS,
-    ... )  # doctest: +SKIP
-    >>> table.grant_read_write_data(worker.role)  # doctest: +SKIP
     """
 
     def __init__(

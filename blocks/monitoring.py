@@ -26,13 +26,6 @@ class ServiceMonitoring(Construct):
     ----------
     facade:
         The ``MonitoringFacade``, for pattern-specific monitors.
-
-    Examples
-    --------
-    >>> watch = ServiceMonitoring(self, "Monitoring", settings=settings,
-    ...                           pattern_name="DecoupledInvocation", alarm_topic=topic)
-    ...                           # doctest: +SKIP
-    >>> watch.monitor_function(worker.function)  # doctest: +SKIP
     """
 
     def __init__(

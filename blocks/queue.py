@@ -29,11 +29,6 @@ class DeadLetterQueue(Construct):
     ----------
     queue:
         The ``aws_sqs.Queue``.
-
-    Examples
-    --------
-    >>> dlq = DeadLetterQueue(self, "FailureQueue", settings=settings,
-    ...                       source="failed async events")  # doctest: +SKIP
     """
 
     def __init__(
@@ -64,12 +59,6 @@ class WorkQueue(Construct):
         The work queue.
     dead_letter_queue:
         Where a message goes after ``max_receive_count`` failed receives.
-
-    Examples
-    --------
-    >>> tasks = WorkQueue(self, "TaskQueue", settings=settings,
-    ...                   consumer_timeout=cdk.Duration.seconds(30))  # doctest: +SKIP
-    >>> tasks.add_consumer(worker, batch_size=10, max_concurrency=5)  # doctest: +SKIP
     """
 
     def __init__(

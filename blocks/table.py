@@ -16,13 +16,6 @@ class DataTable(Construct):
     ----------
     table:
         The ``aws_dynamodb.Table``.
-
-    Examples
-    --------
-    >>> jobs = DataTable(self, "JobTable", settings=settings,
-    ...                  partition_key=dynamodb.Attribute(
-    ...                      name="job_id", type=dynamodb.AttributeType.STRING),
-    ...                  time_to_live_attribute="expires_at")  # doctest: +SKIP
     """
 
     def __init__(

@@ -15,11 +15,6 @@ class AlertsStack(cdk.Stack):
     """``<stage>-Alerts``: one SNS topic per stage for every alarm of the stage.
 
     Subscribe people or a chat integration to ``alarm_topic`` (output ``AlarmTopicArn``).
-
-    Examples
-    --------
-    >>> alerts = AlertsStack(stage, settings=settings)  # doctest: +SKIP
-    >>> alerts.alarm_topic.topic_arn  # doctest: +SKIP
     """
 
     def __init__(self, scope: Construct, *, settings: StageSettings) -> None:

@@ -60,13 +60,6 @@ class ServerlessPatternsStage(cdk.Stage):
         The stack with the stage's alarm topic.
     pattern_stacks:
         The pattern stacks by pattern name.
-
-    Examples
-    --------
-    >>> stage = ServerlessPatternsStage(app, settings=StageSettings(
-    ...     app_name="serverless-patterns", stage_name="pr-42", persistent=False))
-    >>> sorted(stage.pattern_stacks)[:1]
-    ['DecoupledInvocation']
     """
 
     def __init__(self, scope: Construct, *, settings: StageSettings) -> None:

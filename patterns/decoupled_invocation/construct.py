@@ -59,12 +59,6 @@ class DecoupledInvocation(Construct):
         The two functions; each has its own role.
     api:
         The REST API (IAM authorization).
-
-    Examples
-    --------
-    >>> jobs = DecoupledInvocation(self, "DecoupledInvocation", settings=settings,
-    ...                            job_timeout=cdk.Duration.minutes(5))  # doctest: +SKIP
-    >>> cdk.CfnOutput(self, "ApiUrl", value=jobs.api.url)  # doctest: +SKIP
     """
 
     def __init__(

@@ -15,10 +15,6 @@ class DecoupledInvocationStack(PatternStack):
     """Deploys :class:`patterns.decoupled_invocation.DecoupledInvocation` and watches it.
 
     Outputs ``ApiUrl``, ``JobTableName``, ``TaskQueueUrl`` and ``TaskDeadLetterQueueUrl``.
-
-    Examples
-    --------
-    >>> DecoupledInvocationStack(stage, settings=settings, alarm_topic=topic)  # doctest: +SKIP
     """
 
     def __init__(

@@ -67,12 +67,6 @@ class EventSourcing(Construct):
         The stream event source mapping.
     api:
         The REST API (IAM authorization).
-
-    Examples
-    --------
-    >>> bank = EventSourcing(self, "EventSourcing", settings=settings,
-    ...                      snapshot_interval=10)  # doctest: +SKIP
-    >>> cdk.CfnOutput(self, "EventBusName", value=bank.event_bus.event_bus_name)  # doctest: +SKIP
     """
 
     def __init__(

@@ -16,10 +16,6 @@ class EventSourcingStack(PatternStack):
 
     Outputs ``ApiUrl``, ``EventTableName``, ``EventBusName`` and
     ``PublisherFailureQueueUrl``.
-
-    Examples
-    --------
-    >>> EventSourcingStack(stage, settings=settings, alarm_topic=topic)  # doctest: +SKIP
     """
 
     def __init__(

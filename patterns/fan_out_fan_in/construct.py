@@ -80,12 +80,6 @@ class FanOutFanIn(Construct):
         The event source mappings (SQS, DynamoDB stream).
     api:
         The REST API (IAM authorization).
-
-    Examples
-    --------
-    >>> fan = FanOutFanIn(self, "FanOutFanIn", settings=settings,
-    ...                   worker_max_concurrency=5)  # doctest: +SKIP
-    >>> cdk.CfnOutput(self, "ApiUrl", value=fan.api.url)  # doctest: +SKIP
     """
 
     def __init__(

@@ -16,10 +16,6 @@ class FanOutFanInStack(PatternStack):
 
     Outputs ``ApiUrl``, ``JobTableName``, ``ResultTableName``, ``SubtaskQueueUrl``,
     ``SubtaskDeadLetterQueueUrl`` and ``ReductionFailureQueueUrl``.
-
-    Examples
-    --------
-    >>> FanOutFanInStack(stage, settings=settings, alarm_topic=topic)  # doctest: +SKIP
     """
 
     def __init__(

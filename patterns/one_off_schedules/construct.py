@@ -93,12 +93,6 @@ class OneOffSchedules(Construct):
         The three functions; each has its own role.
     api:
         The REST API (IAM authorization).
-
-    Examples
-    --------
-    >>> schedules = OneOffSchedules(self, "OneOffSchedules", settings=settings,
-    ...                             horizon=cdk.Duration.days(30))  # doctest: +SKIP
-    >>> cdk.CfnOutput(self, "ApiUrl", value=schedules.api.url)  # doctest: +SKIP
     """
 
     def __init__(

@@ -16,10 +16,6 @@ class OneOffSchedulesStack(PatternStack):
 
     Outputs ``ApiUrl``, ``ScheduleTableName``, ``ScheduleGroupName`` and
     ``ScheduleDeadLetterQueueUrl``.
-
-    Examples
-    --------
-    >>> OneOffSchedulesStack(stage, settings=settings, alarm_topic=topic)  # doctest: +SKIP
     """
 
     def __init__(

@@ -59,14 +59,6 @@ class RecursiveProcessor(Construct):
         The only ``lambda:InvokeFunction`` grant: on the processor itself.
     input_prefix, input_suffix, output_prefix:
         Where runs start and where their outputs go.
-
-    Examples
-    --------
-    >>> files = RecursiveProcessor(self, "RecursiveProcessor", settings=settings,
-    ...                            timeout=cdk.Duration.minutes(5),
-    ...                            safety_margin=cdk.Duration.seconds(20))  # doctest: +SKIP
-    >>> cdk.CfnOutput(self, "InputBucketName", value=files.input_bucket.bucket_name)
-    ...                                                                   # doctest: +SKIP
     """
 
     def __init__(

@@ -19,10 +19,6 @@ class RecursiveProcessorStack(PatternStack):
 
     Outputs ``ApiUrl``, ``InputBucketName``, ``InputPrefix``, ``OutputBucketName``,
     ``OutputPrefix``, ``RunTableName``, ``ProcessorFunctionName`` and ``FailureQueueUrl``.
-
-    Examples
-    --------
-    >>> RecursiveProcessorStack(stage, settings=settings, alarm_topic=topic)  # doctest: +SKIP
     """
 
     def __init__(

@@ -110,8 +110,8 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (root / "cdk.json").write_text(json.dumps(cdk_json, indent=2))
     # Remove every other pattern: delete its listed paths.
     removed = [module for module in pattern_modules() if module != KEPT]
-    for path in [path for module in removed for path in pattern_paths(module, root)]:
-        shutil.rmtree(path)
+    for listed in [p for module in removed for p in pattern_paths(module, root)]:
+        shutil.rmtree(listed)
     # Add a pattern: copy the kept one's folder under a new name, and nothing else.
     shutil.copytree(root / "patterns" / KEPT, root / "patterns" / ADDED, ignore=ignore)
     env = {**os.environ, "CDK_OUTDIR": str(root / "cdk.out"), "PYTHONPATH": str(root)}

@@ -28,11 +28,6 @@ def import_fresh(name: str, modules: Iterable[str]) -> ModuleType:
 
     Every module of ``modules`` (the pattern's code root) is forgotten first, so the
     modules ``name`` imports are fresh too.
-
-    Examples
-    --------
-    >>> import_fresh("job_api", ("job_models", "job_store", "job_api"))  # doctest: +SKIP
-    <module 'job_api' from '.../patterns/decoupled_invocation/runtime/job_api.py'>
     """
     forget_modules(modules)
     return importlib.import_module(name)
@@ -41,12 +36,7 @@ def import_fresh(name: str, modules: Iterable[str]) -> ModuleType:
 def set_function_environment(
     monkeypatch: pytest.MonkeyPatch, service: str, variables: Mapping[str, str]
 ) -> None:
-    """Set the environment the infra gives a pattern's functions, plus Powertools' own.
-
-    Examples
-    --------
-    >>> set_function_environment(monkeypatch, "jobs", {"JOB_TABLE_NAME": "t"})  # doctest: +SKIP
-    """
+    """Set the environment the infra gives a pattern's functions, plus Powertools' own."""
     environment = {
         **variables,
         "POWERTOOLS_SERVICE_NAME": service,
@@ -75,13 +65,7 @@ def table_items(client: Any, table_name: str) -> list[dict[str, Any]]:
 
 
 def table_item(client: Any, table_name: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
-    """One item by its key (attribute values), deserialized; None if there is none.
-
-    Examples
-    --------
-    >>> table_item(dynamodb, "jobs", {"job_id": {"S": "j-1"}})  # doctest: +SKIP
-    {'job_id': 'j-1', 'status': 'DONE'}
-    """
+    """One item by its key (attribute values), deserialized; None if there is none."""
     raw = client.get_item(TableName=table_name, Key=dict(key), ConsistentRead=True).get("Item")
     return None if raw is None else deserialize_item(raw)
 

@@ -44,12 +44,6 @@ def process_batch(
     -------
     dict
         ``{"batchItemFailures": [{"itemIdentifier": ...}, ...]}``.
-
-    Examples
-    --------
-    >>> processor = BatchProcessor(event_type=EventType.SQS)  # doctest: +SKIP
-    >>> process_batch({"Records": []}, context, record_handler=print, processor=processor)
-    {'batchItemFailures': []}
     """
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -128,15 +128,6 @@ def update_if(
     ------
     botocore.exceptions.ClientError
         Any error other than a failed condition.
-
-    Examples
-    --------
-    >>> update_if(  # doctest: +SKIP
-    ...     client, "jobs", {"job_id": {"S": "j-1"}},
-    ...     update="SET #status = :done", condition="#status = :running",
-    ...     values={":done": "DONE", ":running": "RUNNING"}, names=("status",),
-    ... )
-    {}
     """
     kwargs: dict[str, Any] = {
         "TableName": table_name,
@@ -190,11 +181,6 @@ def put_if_absent(
     ------
     botocore.exceptions.ClientError
         Any error other than a failed condition.
-
-    Examples
-    --------
-    >>> put_if_absent(client, "jobs", {"job_id": "j-1"}, key_name="job_id")  # doctest: +SKIP
-    True
     """
     kwargs: dict[str, Any] = {
         "TableName": table_name,
@@ -225,11 +211,6 @@ def get_consistent(
 
     Numbers come back as int/float, not Decimal (see :func:`plain`). With ``now`` an
     item expired at ``now`` (TTL not yet applied) also reads as None.
-
-    Examples
-    --------
-    >>> get_consistent(client, "jobs", {"job_id": {"S": "j-1"}})  # doctest: +SKIP
-    {'job_id': 'j-1', 'status': 'DONE'}
     """
     item = client.get_item(TableName=table_name, Key=dict(key), ConsistentRead=True).get("Item")
     if item is None or (now is not None and ttl.is_expired(item, now, attribute=ttl_attribute)):
@@ -251,16 +232,6 @@ class KeyedTable:
         A low-level boto3 DynamoDB client (cheaper to create than the resource).
     table_name : str
         The table; its partition key is :attr:`key_name` (S).
-
-    Examples
-    --------
-    >>> class JobStore(KeyedTable):
-    ...     key_name = "job_id"
-    ...     attribute_names = ("status",)
-    ...     ttl_attribute = "expires_at"
-    >>> store = JobStore(client, "jobs")  # doctest: +SKIP
-    >>> store.put_new({"job_id": "j-1", "status": "PENDING"}, now=utc_now())  # doctest: +SKIP
-    True
     """
 
     #: The partition key attribute (a string).
