@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localstage import _moto_iam
+from localstage import moto_patches
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -32,7 +32,7 @@ def role(monkeypatch: pytest.MonkeyPatch) -> Iterator[Role]:
     from moto import mock_aws
     from moto.core.authorization import disable_iam_authentication, enable_iam_authentication
 
-    _moto_iam.install()
+    moto_patches.install_iam()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():

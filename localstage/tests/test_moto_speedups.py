@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from localstage import _moto_dynamodb, _moto_sqs, _moto_streams
+from localstage import _moto_streams, moto_patches
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """An SQS client on moto in this process, with localstage's SQS speed-up installed."""
     from moto import mock_aws
 
-    _moto_sqs.install()
+    moto_patches.install_sqs()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
@@ -55,7 +55,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A DynamoDB client on moto in this process, with localstage's speed-up installed."""
     from moto import mock_aws
 
-    _moto_dynamodb.install()
+    moto_patches.install_dynamodb()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():

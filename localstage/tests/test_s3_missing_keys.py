@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localstage import _moto_s3_access
+from localstage import moto_patches
 
 BUCKET = "input-bucket"
 EXISTING = "incoming/present.ndjson"
@@ -41,7 +41,7 @@ def client_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[ClientFor]:
     from moto import mock_aws
     from moto.core.authorization import disable_iam_authentication, enable_iam_authentication
 
-    _moto_s3_access.install()
+    moto_patches.install_s3_missing_keys()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():

@@ -18,6 +18,8 @@ import contextvars
 import copy
 from typing import Any
 
+from localstage._moto_patch import Patch
+
 _SKIP_TABLE_COPIES: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "skip_table_copies", default=False
 )
@@ -69,16 +71,13 @@ def _restore(saved: list[_Saved], streams: dict[int, tuple[Any, int]]) -> None:
             del table.stream_shard.items[length:]
 
 
-def install() -> None:
-    """Patch moto's DynamoDB backend (idempotent)."""
+def patches() -> list[Patch]:
+    """Patches of moto's DynamoDB backend."""
     from moto.dynamodb import models as typed_models
     from moto.dynamodb.models import table as typed_table
 
-    # Typed as Any: these assignments replace moto's methods on purpose.
     models: Any = typed_models
     table_module: Any = typed_table
-    if getattr(models, "_localstage_patched", False):
-        return
 
     def deepcopy_table(table: Any, memo: dict[int, Any]) -> Any:
         if _SKIP_TABLE_COPIES.get():
@@ -89,8 +88,6 @@ def install() -> None:
         for name, value in table.__dict__.items():
             setattr(twin, name, copy.deepcopy(value, memo))
         return twin
-
-    table_module.Table.__deepcopy__ = deepcopy_table
 
     transact_write_items = models.DynamoDBBackend.transact_write_items
 
@@ -107,5 +104,7 @@ def install() -> None:
         finally:
             _SKIP_TABLE_COPIES.reset(token)
 
-    models.DynamoDBBackend.transact_write_items = transact
-    models._localstage_patched = True
+    return [
+        Patch(table_module.Table, "__deepcopy__", deepcopy_table),
+        Patch(models.DynamoDBBackend, "transact_write_items", transact),
+    ]

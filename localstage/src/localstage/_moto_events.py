@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localstage._moto_journal import Journal
+from localstage._moto_patch import Patch
 
 JOURNAL_PATH = "/_localstage/events/journal"
 #: Without a reader (moto used without a stage) the oldest entries are dropped.
@@ -51,12 +52,16 @@ def entry_size(entry: dict[str, Any]) -> int:
     return size + sum(len(str(r).encode()) for r in entry.get("Resources") or [])
 
 
-def install() -> Journal:
+def new_journal() -> Journal:
+    """The journal :func:`patches` fills (the moto process serves it as middleware)."""
+    return Journal(JOURNAL_PATH, max_entries=MAX_JOURNAL_ENTRIES)
+
+
+def patches(journal: Journal) -> list[Patch]:
     """Switch moto's own event delivery off and journal every accepted entry."""
     from moto.events.exceptions import ValidationException
     from moto.events.models import EventsBackend, Rule
 
-    journal = Journal(JOURNAL_PATH, max_entries=MAX_JOURNAL_ENTRIES)
     put_events = EventsBackend.put_events
 
     def no_delivery(self: Any, original_event: Any, transform_input: bool = True) -> None:
@@ -94,6 +99,7 @@ def install() -> Journal:
             )
         return results
 
-    Rule.send_to_targets = no_delivery
-    EventsBackend.put_events = journaled_put_events
-    return journal
+    return [
+        Patch(Rule, "send_to_targets", no_delivery),
+        Patch(EventsBackend, "put_events", journaled_put_events),
+    ]

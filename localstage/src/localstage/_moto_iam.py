@@ -2,7 +2,7 @@
 
 moto's policy engine treats a condition on a key the request does not carry as
 satisfied (a conditional Allow always allows, a conditional Deny always denies),
-ignores bucket policies and never checks ``iam:PassRole``. :func:`install` replaces its
+ignores bucket policies and never checks ``iam:PassRole``. :func:`patches` replace its
 decision with :mod:`localstage.iam_policy`'s, over a request context built here:
 
 - ``aws:SecureTransport``: true. Functions and the SDKs reach AWS over HTTPS, and
@@ -28,18 +28,18 @@ import json
 import urllib.parse
 from typing import Any
 
+from localstage._moto_patch import Patch
 from localstage.iam_policy import Decision, Principal, combine, evaluate
 
 SCHEDULER_PASS_ROLE = ("scheduler:CreateSchedule", "scheduler:UpdateSchedule")
 _S3_LIST_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys"}
 
 
-def install() -> None:
+def patches() -> list[Patch]:
     """Replace moto's ``check_action_permitted`` with IAM's evaluation."""
-    from moto.iam.access_control import IAMRequestBase
+    from moto.iam.access_control import IAMRequestBase, PermissionResult
+    from moto.s3.models import FakeBucket
 
-    if getattr(IAMRequestBase, "_localstage_iam", False):
-        return
     moto_check = IAMRequestBase.check_action_permitted
 
     def check_action_permitted(request: Any, resource: str) -> None:
@@ -60,15 +60,15 @@ def install() -> None:
             # sts:AssumeRole by a caller also needs the role's trust policy: moto's own check.
             moto_check(request, resource)
 
-    IAMRequestBase.check_action_permitted = check_action_permitted
-    IAMRequestBase._localstage_iam = True
+    def bucket_permission(_bucket: Any, _action: Any, _resource: Any) -> Any:
+        return PermissionResult.NEUTRAL
 
-    # moto's S3 also applies a bucket policy's Deny to object requests by itself, with
-    # its engine (a conditional Deny always denies): the check above decides instead.
-    from moto.iam.access_control import PermissionResult
-    from moto.s3.models import FakeBucket
-
-    FakeBucket.get_permission = lambda _bucket, _action, _resource: PermissionResult.NEUTRAL
+    return [
+        Patch(IAMRequestBase, "check_action_permitted", check_action_permitted),
+        # moto's S3 also applies a bucket policy's Deny to object requests by itself, with
+        # its engine (a conditional Deny always denies): the check above decides instead.
+        Patch(FakeBucket, "get_permission", bucket_permission),
+    ]
 
 
 def is_permitted(

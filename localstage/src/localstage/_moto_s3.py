@@ -15,17 +15,22 @@ import time
 from typing import Any
 
 from localstage._moto_journal import Journal
+from localstage._moto_patch import Patch
 
 JOURNAL_PATH = "/_localstage/s3/journal"
 #: Nobody reads the journal when no bucket has notifications: keep it bounded.
 _MAX_ENTRIES = 20_000
 
 
-def install() -> Journal:
+def new_journal() -> Journal:
+    """The journal :func:`patches` fills (the moto process serves it as middleware)."""
+    return Journal(JOURNAL_PATH, max_entries=_MAX_ENTRIES, drop_when_full=_MAX_ENTRIES // 10)
+
+
+def patches(journal: Journal) -> list[Patch]:
     """Journal every S3 event moto emits."""
     from moto.s3 import notifications
 
-    journal = Journal(JOURNAL_PATH, max_entries=_MAX_ENTRIES, drop_when_full=_MAX_ENTRIES // 10)
     send_event = notifications.send_event
 
     def journaled_send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
@@ -45,5 +50,4 @@ def install() -> Journal:
             )
         send_event(account_id, event_name, bucket, key)
 
-    notifications.send_event = journaled_send_event
-    return journal
+    return [Patch(notifications, "send_event", journaled_send_event)]

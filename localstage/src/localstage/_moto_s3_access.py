@@ -5,7 +5,7 @@ S3 answers ``GetObject`` and ``HeadObject`` of a key that does not exist with 40
 caller it answers 403 (``AccessDenied``), so that who may not list a bucket cannot
 learn which keys it holds (API reference, GetObject and HeadObject, "Permissions").
 moto always answers 404, so code that handles only ``NoSuchKey`` passed locally and
-failed on AWS. With :func:`install`, moto answers as S3 does.
+failed on AWS. With :func:`patches` installed, moto answers as S3 does.
 
 The ``s3:ListBucket`` check is IAM's (``localstage/_moto_iam.py``: identity policies
 and the bucket policy, Deny wins) over the ``GetObject`` request's context. AWS does not
@@ -23,17 +23,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from localstage._moto_patch import Patch
+
 #: Sub-resources of GET on a key that are other operations (ACLs, tagging, parts...).
 _OTHER_OPERATIONS = ("uploadId", "acl", "tagging", "legal-hold", "attributes", "retention")
 
 
-def install() -> None:
-    """Patch moto's S3 responses: GetObject/HeadObject of a missing key check ListBucket."""
+def patches() -> list[Patch]:
+    """Patches of moto's S3 responses: GetObject/HeadObject of a missing key check ListBucket."""
     from moto.s3.exceptions import MissingKey, S3AccessDeniedError
     from moto.s3.responses import S3Response
 
-    if getattr(S3Response, "_localstage_missing_key_rule", False):
-        return
     get = S3Response._key_response_get
     head = S3Response.head_object
 
@@ -56,9 +56,10 @@ def install() -> None:
             return 403, {}, ""
         return response
 
-    S3Response._key_response_get = key_response_get
-    S3Response.head_object = head_object
-    S3Response._localstage_missing_key_rule = True
+    return [
+        Patch(S3Response, "_key_response_get", key_response_get),
+        Patch(S3Response, "head_object", head_object),
+    ]
 
 
 def may_list_bucket(response: Any, bucket_name: str) -> bool:

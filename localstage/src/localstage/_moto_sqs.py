@@ -18,6 +18,8 @@ import contextvars
 import time
 from typing import Any
 
+from localstage._moto_patch import Patch
+
 _SENDING: contextvars.ContextVar[Any] = contextvars.ContextVar("sending_to", default=None)
 
 
@@ -34,19 +36,13 @@ def _unix_time_millis(dt: Any = None) -> float:
 _ORIGINAL_UNIX_TIME: Any = None
 
 
-def install() -> None:
-    """Patch moto's SQS models (idempotent)."""
+def patches() -> list[Patch]:
+    """Patches of moto's SQS models."""
     global _ORIGINAL_UNIX_TIME
     from moto.sqs import models as typed_models
 
-    # Typed as Any: these assignments replace moto's methods on purpose.
     models: Any = typed_models
-
-    if getattr(models, "_localstage_patched", False):
-        return
     _ORIGINAL_UNIX_TIME = models.unix_time
-    models.unix_time = _unix_time
-    models.unix_time_millis = _unix_time_millis
 
     full_attributes = models.Queue.attributes.fget
 
@@ -60,8 +56,6 @@ def install() -> None:
             "ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value
         }
 
-    models.Queue.attributes = property(attributes)
-
     send_message = models.SQSBackend.send_message
 
     def send(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -71,13 +65,16 @@ def install() -> None:
         finally:
             _SENDING.reset(token)
 
-    models.SQSBackend.send_message = send
-
     def retained(backend: Any, queue_name: str, message: Any) -> bool:
         # moto reads the retention period through GetQueueAttributes (every attribute,
         # three times) for each message it receives.
         retention = int(backend.get_queue(queue_name).message_retention_period)
         return bool(retention + message.sent_timestamp / 1000 > time.time())
 
-    models.SQSBackend.is_message_valid_based_on_retention_period = retained
-    models._localstage_patched = True
+    return [
+        Patch(models, "unix_time", _unix_time),
+        Patch(models, "unix_time_millis", _unix_time_millis),
+        Patch(models.Queue, "attributes", property(attributes)),
+        Patch(models.SQSBackend, "send_message", send),
+        Patch(models.SQSBackend, "is_message_valid_based_on_retention_period", retained),
+    ]

@@ -16,6 +16,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from localstage._moto_patch import Patch
+
 
 def _wire_value(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -32,9 +34,8 @@ def get_records(handler: Any) -> str:
     return json.dumps(result, default=_wire_value)
 
 
-def install() -> None:
-    """Answer ``GetRecords`` with :func:`get_records` (idempotent)."""
+def patches() -> list[Patch]:
+    """Answer ``GetRecords`` with :func:`get_records`."""
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-    handler_class: Any = DynamoDBStreamsHandler
-    handler_class.get_records = get_records
+    return [Patch(DynamoDBStreamsHandler, "get_records", get_records)]

@@ -18,7 +18,7 @@ from typing import Any
 from localstage._moto_activity import ACTIVITY_PATH
 from localstage.journals import follow_journal
 from localstage.logs import LogSink
-from localstage.sources import report_once
+from localstage.reports import report_once
 
 #: How long one read of the activity note waits for a first entry.
 LONG_POLL_SECONDS = 5.0

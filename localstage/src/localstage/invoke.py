@@ -56,7 +56,7 @@ from localstage.sources import EventSource, event_source
 from localstage.throttling import throttle_backoff
 
 if TYPE_CHECKING:
-    from localstage.stage import LocalStage
+    from localstage.stage_view import StageView
 
 DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 2
 DEFAULT_MAXIMUM_EVENT_AGE_SECONDS = 6 * 60 * 60
@@ -73,7 +73,7 @@ RECURSION_CONDITION = "RecursiveInvocationDetected"
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/")
-_SERVICES: weakref.WeakKeyDictionary[LocalStage, LambdaService] = weakref.WeakKeyDictionary()
+_SERVICES: weakref.WeakKeyDictionary[StageView, LambdaService] = weakref.WeakKeyDictionary()
 _SERVICES_LOCK = threading.Lock()
 
 
@@ -89,7 +89,7 @@ def limit_sync_response(result: InvocationResult) -> InvocationResult:
     return result
 
 
-def lambda_service(stage: LocalStage) -> LambdaService:
+def lambda_service(stage: StageView) -> LambdaService:
     """The stage's Lambda service (created and started on first use)."""
     with _SERVICES_LOCK:
         service = _SERVICES.get(stage)
@@ -100,7 +100,7 @@ def lambda_service(stage: LocalStage) -> LambdaService:
 
 
 @event_source()
-def lambda_api(stage: LocalStage) -> list[EventSource]:
+def lambda_api(stage: StageView) -> list[EventSource]:
     return [lambda_service(stage)]
 
 
@@ -239,7 +239,7 @@ class LambdaService:
 
     description = "Lambda Invoke API for handler code (sync, async, destinations)"
 
-    def __init__(self, stage: LocalStage) -> None:
+    def __init__(self, stage: StageView) -> None:
         self.stage = stage
         self._configs: dict[str, AsyncConfig] = {}
         self._policies: dict[str, list[Any]] = {}

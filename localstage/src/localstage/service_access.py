@@ -26,7 +26,7 @@ from localstage.cloud import ACCOUNT_ID
 from localstage.iam_policy import Decision, Principal, evaluate
 
 if TYPE_CHECKING:
-    from localstage.stage import LocalStage
+    from localstage.stage_view import StageView
 
 
 def lambda_permission_statement(props: dict[str, Any], function_arn: str) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def lambda_permission_statement(props: dict[str, Any], function_arn: str) -> dic
     }
 
 
-def function_policy(stage: LocalStage, function_arn: str, function_name: str) -> dict[str, Any]:
+def function_policy(stage: StageView, function_arn: str, function_name: str) -> dict[str, Any]:
     """The resource policy of a function: its ``AWS::Lambda::Permission`` resources."""
     statements = []
     for permission in stage.deployment.resources("AWS::Lambda::Permission"):
@@ -58,7 +58,7 @@ def function_policy(stage: LocalStage, function_arn: str, function_name: str) ->
 
 
 def service_may_invoke(
-    stage: LocalStage,
+    stage: StageView,
     function_arn: str,
     function_name: str,
     service: str,
@@ -77,7 +77,7 @@ def service_may_invoke(
 
 
 def service_may_send(
-    stage: LocalStage, queue_url: str, queue_arn: str, service: str, source_arn: str
+    stage: StageView, queue_url: str, queue_arn: str, service: str, source_arn: str
 ) -> bool:
     """Whether ``service`` (for ``source_arn``) may ``sqs:SendMessage`` to the queue.
 

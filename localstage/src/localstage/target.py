@@ -32,7 +32,7 @@ from botocore.awsrequest import AWSRequest
 from localstage.cloud import REGION
 
 if TYPE_CHECKING:
-    from localstage.stage import LocalStage
+    from localstage.stage_view import StageView
 
 T = TypeVar("T")
 
@@ -585,7 +585,7 @@ class LocalTarget(AwsTarget):
     #: moto answers from every message at once; a long poll would hold its lock.
     copy_receive_wait_seconds = 0
 
-    def __init__(self, stage: LocalStage) -> None:
+    def __init__(self, stage: StageView) -> None:
         super().__init__()
         self.stage = stage
         #: Pollers stopped by :meth:`set_queue_consumers_enabled`, by queue URL.

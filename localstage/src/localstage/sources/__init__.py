@@ -9,62 +9,20 @@ An event source mapping no factory claims stops the boot with a clear error.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+# Re-exported: the sources import them from here.
+from localstage.reports import ReportsErrors as ReportsErrors
+from localstage.reports import report_once as report_once
+from localstage.stage_view import EventSource as EventSource
 
 if TYPE_CHECKING:
     from localstage.deploy import Resource
-    from localstage.logs import LogSink
-    from localstage.stage import LocalStage
+    from localstage.stage_view import StageView
 
 
-class EventSource(Protocol):
-    """A running source of events; it must stop when asked."""
-
-    description: str
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class ReportsErrors(Protocol):
-    """A source that remembers the last problem it logged (tests and ``describe`` read it)."""
-
-    last_error: str | None
-
-
-def report_once(
-    source: ReportsErrors, logs: LogSink, label: str, record: Mapping[str, Any]
-) -> None:
-    """Log a source's problem as one JSON line in ``label``'s log, a lasting one once.
-
-    Parameters
-    ----------
-    source : ReportsErrors
-        The source; its ``last_error`` becomes ``record["error"]``.
-    logs : LogSink
-        The stage's logs.
-    label : str
-        Whose log the line goes to (a function's label, ``EventBridge``).
-    record : Mapping[str, Any]
-        The line, with the problem's message under ``error``. A message equal to the
-        last one (say a role without ``sqs:ReceiveMessage``, failing every poll) is
-        not written again.
-
-    Examples
-    --------
-    >>> report_once(mapping, stage.logs, "Worker", {"error": "denied"})  # doctest: +SKIP
-    """
-    message = str(record["error"])
-    if message == source.last_error:
-        return
-    source.last_error = message
-    logs.write(label, json.dumps(dict(record)))
-
-
-SourceFactory = Callable[["LocalStage"], list[EventSource]]
+SourceFactory = Callable[["StageView"], list[EventSource]]
 FACTORIES: list[SourceFactory] = []
 #: Services whose event source mappings a module handles (``sqs``, ``dynamodb``, ...).
 MAPPING_SERVICES: set[str] = set()

@@ -49,7 +49,7 @@ from localstage.throttling import throttle_backoff
 if TYPE_CHECKING:
     from localstage.deploy import Resource
     from localstage.runtime import FunctionRuntime, InvocationResult
-    from localstage.stage import LocalStage
+    from localstage.stage_view import StageView
 
 DEFAULT_BATCH_SIZE = 100
 #: Records read per GetRecords call (AWS's maximum).
@@ -63,7 +63,7 @@ RETRY_BACKOFF_SECONDS = (1.0, 30.0)
 
 
 @event_source("dynamodb")
-def dynamodb_stream_mappings(stage: LocalStage) -> list[EventSource]:
+def dynamodb_stream_mappings(stage: StageView) -> list[EventSource]:
     sources: list[EventSource] = []
     for mapping in stage.deployment.resources("AWS::Lambda::EventSourceMapping"):
         if mapping_service(mapping) != "dynamodb":
@@ -187,7 +187,7 @@ def stream_failure_record(
 class DynamoDBStreamMapping:
     """Polls one table stream and invokes one function with batches of its records."""
 
-    def __init__(self, stage: LocalStage, mapping: Resource, function: FunctionRuntime) -> None:
+    def __init__(self, stage: StageView, mapping: Resource, function: FunctionRuntime) -> None:
         props = mapping.properties
         self.stage = stage
         self.function = function

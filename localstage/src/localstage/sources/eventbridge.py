@@ -50,7 +50,7 @@ from localstage.sources.target_retries import RetryPolicy, retriable
 
 if TYPE_CHECKING:
     from localstage.deploy import Resource
-    from localstage.stage import LocalStage
+    from localstage.stage_view import StageView
 
 JOURNAL_PATH = "/_localstage/events/journal"
 LONG_POLL_SECONDS = 1.0
@@ -69,7 +69,7 @@ class DeliveryError(RuntimeError):
 
 
 @event_source()
-def eventbridge_rules(stage: LocalStage) -> list[EventSource]:
+def eventbridge_rules(stage: StageView) -> list[EventSource]:
     return [EventBridgeDelivery(stage)]
 
 
@@ -156,7 +156,7 @@ def target_input(target: dict[str, Any], event: dict[str, Any], rule: dict[str, 
 class EventBridgeDelivery:
     """Reads the events moto accepted and delivers them to the matching rules' targets."""
 
-    def __init__(self, stage: LocalStage) -> None:
+    def __init__(self, stage: StageView) -> None:
         self.stage = stage
         self._events = stage.cloud.client("events")
         self._sqs = stage.cloud.client("sqs")

@@ -36,7 +36,7 @@ from localstage.sources import EventSource, event_source
 
 if TYPE_CHECKING:
     from localstage.runtime import FunctionRuntime
-    from localstage.stage import LocalStage
+    from localstage.stage_view import StageView
 
 NOTIFICATIONS_TYPE = "Custom::S3BucketNotifications"
 _POLL_WAIT_SECONDS = 1.0
@@ -83,7 +83,7 @@ def key_filter(filter_config: dict[str, Any] | None) -> tuple[str, str]:
 
 
 @event_source()
-def s3_notifications(stage: LocalStage) -> list[EventSource]:
+def s3_notifications(stage: StageView) -> list[EventSource]:
     rules: list[NotificationRule] = []
     deployment = stage.deployment
     for resource in deployment.resources(NOTIFICATIONS_TYPE):
@@ -107,7 +107,7 @@ def s3_notifications(stage: LocalStage) -> list[EventSource]:
 
 
 def _rules(
-    stage: LocalStage,
+    stage: StageView,
     resource: Resource,
     bucket: str,
     configuration: dict[str, Any],
@@ -151,13 +151,13 @@ def _rules(
     return rules
 
 
-def _problem(stage: LocalStage, message: str) -> None:
+def _problem(stage: StageView, message: str) -> None:
     if stage.strict:
         raise DeployError(message)
     stage.warnings.append(message)
 
 
-def _s3_may_invoke(stage: LocalStage, function: FunctionRuntime, bucket: str) -> bool:
+def _s3_may_invoke(stage: StageView, function: FunctionRuntime, bucket: str) -> bool:
     # The function's resource policy, as S3 calls it: source ARN the bucket, source
     # account the bucket owner's (localstage/service_access.py).
     return service_may_invoke(
@@ -168,7 +168,7 @@ def _s3_may_invoke(stage: LocalStage, function: FunctionRuntime, bucket: str) ->
 class S3NotificationSource:
     """Reads moto's S3 event journal and invokes the matching functions."""
 
-    def __init__(self, stage: LocalStage, rules: list[NotificationRule]) -> None:
+    def __init__(self, stage: StageView, rules: list[NotificationRule]) -> None:
         self.stage = stage
         self.rules = rules
         self.description = "S3 notifications: " + "; ".join(

@@ -51,7 +51,7 @@ from localstage.invoke import InvokeError, lambda_service
 from localstage.sources import EventSource, event_source
 
 if TYPE_CHECKING:
-    from localstage.stage import LocalStage
+    from localstage.stage_view import StageView
 
 #: How often due schedules are looked for (in what was listed: no request).
 POLL_SECONDS = 0.2
@@ -122,7 +122,7 @@ def substitute(text: str, *, arn: str, scheduled: datetime, execution_id: str, a
 
 
 @event_source()
-def scheduler(stage: LocalStage) -> list[EventSource]:
+def scheduler(stage: StageView) -> list[EventSource]:
     # A schedule's target needs a role the Scheduler can assume: without one in the
     # stage, nothing could fire and listing schedules would only load moto.
     if not any(
@@ -138,7 +138,7 @@ class SchedulerSource:
 
     description = "EventBridge Scheduler: one-time at() schedules -> Lambda (async)"
 
-    def __init__(self, stage: LocalStage) -> None:
+    def __init__(self, stage: StageView) -> None:
         self.stage = stage
         self._scheduler = stage.cloud.client("scheduler")
         self._pending: dict[str, PendingSchedule] = {}

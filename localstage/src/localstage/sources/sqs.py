@@ -31,7 +31,7 @@ from localstage.sources import EventSource, event_source, mapping_service, repor
 if TYPE_CHECKING:
     from localstage.deploy import Resource
     from localstage.runtime import FunctionRuntime
-    from localstage.stage import LocalStage
+    from localstage.stage_view import StageView
 
 DEFAULT_MAXIMUM_CONCURRENCY = 5
 #: Between empty polls: from the first to the last, doubling (a send wakes the poller).
@@ -39,7 +39,7 @@ IDLE_POLL_SECONDS = (0.05, 2.0)
 
 
 @event_source("sqs")
-def sqs_mappings(stage: LocalStage) -> list[EventSource]:
+def sqs_mappings(stage: StageView) -> list[EventSource]:
     sources: list[EventSource] = []
     for mapping in stage.deployment.resources("AWS::Lambda::EventSourceMapping"):
         if mapping_service(mapping) != "sqs":
@@ -86,7 +86,7 @@ class SqsEventSourceMapping:
     """Polls one queue and invokes one function with batches of its messages."""
 
     def __init__(
-        self, stage: LocalStage, mapping: Resource, queue: Resource, function: FunctionRuntime
+        self, stage: StageView, mapping: Resource, queue: Resource, function: FunctionRuntime
     ) -> None:
         props = mapping.properties
         self.stage = stage

@@ -1,0 +1,79 @@
+"""localstage.scenarios.scenario_modules: scenario modules are the files a glob finds."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from localstage.scenarios import ScenarioDiscoveryError, configured_scenarios, scenario_modules
+
+SCENARIO_MODULE = """
+from localstage.scenarios import Scenario
+
+STACK = "Tiny"
+
+
+def _run(target, transcript):
+    transcript.say("nothing to do")
+
+
+SCENARIOS = [Scenario("does nothing", _run)]
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
+    """(root, package): an app folder whose ``<package>/tiny/scenarios.py`` is a scenario
+    module; ``sys.path`` and ``sys.modules`` are restored afterwards."""
+    package = f"app_{uuid.uuid4().hex[:8]}"  # a name no other test's module has
+    (tmp_path / package / "tiny").mkdir(parents=True)
+    (tmp_path / package / "tiny" / "scenarios.py").write_text(SCENARIO_MODULE)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    yield tmp_path, package
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def test_discovery_finds_a_scenario_module(app: tuple[Path, str]) -> None:
+    root, package = app
+    modules = scenario_modules(f"{package}/*/scenarios.py", root)
+    assert [module.STACK for module in modules] == ["Tiny"]
+    assert [scenario.name for scenario in modules[0].SCENARIOS] == ["does nothing"]
+    assert (
+        Path(str(modules[0].__file__)).resolve()
+        == (root / package / "tiny" / "scenarios.py").resolve()
+    )
+
+
+def test_files_named_with_an_underscore_are_skipped(app: tuple[Path, str]) -> None:
+    root, package = app
+    (root / package / "tiny" / "_helpers.py").write_text("X = 1\n")
+    modules = scenario_modules(f"{package}/*/*.py", root)
+    assert [module.STACK for module in modules] == ["Tiny"]
+
+
+def test_a_module_without_stack_is_refused(app: tuple[Path, str]) -> None:
+    root, package = app
+    (root / package / "broken").mkdir()
+    (root / package / "broken" / "scenarios.py").write_text("SCENARIOS = []\n")
+    with pytest.raises(ScenarioDiscoveryError, match="defines no STACK and SCENARIOS"):
+        scenario_modules(f"{package}/*/scenarios.py", root)
+
+
+def test_the_pyproject_setting_is_the_default_glob(app: tuple[Path, str]) -> None:
+    root, package = app
+    (root / "pyproject.toml").write_text(
+        f'[tool.localstage]\nscenarios = "{package}/*/scenarios.py"\n'
+    )
+    assert configured_scenarios(root) == f"{package}/*/scenarios.py"
+    assert [module.STACK for module in scenario_modules(root=root)] == ["Tiny"]
+
+
+def test_without_a_glob_discovery_says_what_to_set(app: tuple[Path, str]) -> None:
+    root, _ = app
+    with pytest.raises(ScenarioDiscoveryError, match=r"--scenarios 'GLOB'.*\[tool.localstage\]"):
+        scenario_modules(root=root)
