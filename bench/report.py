@@ -137,6 +137,11 @@ def render(figures: Sequence[Figure], *, root: Path, doc: Path, plot_dir: Path) 
         has_curves = any(row.x is not None and not math.isnan(row.value) for row in rows)
         plot = _plot_curves(table, rows, plot_dir) if has_curves else _plot(table, rows, plot_dir)
         lines += ["", f"![{table}]({plot_dir.relative_to(doc.parent).as_posix()}/{plot})", ""]
+    # Hand-written findings measured outside `make bench` (e.g. the tracing decision)
+    # live next to the plots and are kept at the end of every regenerated report.
+    notes = plot_dir / "notes.md"
+    if notes.is_file():
+        lines += [notes.read_text().rstrip(), ""]
     doc.write_text("\n".join(lines))
 
 

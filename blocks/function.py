@@ -121,7 +121,8 @@ class ServiceFunction(Construct):
     Python 3.14 on arm64; Powertools from the pinned public layer, then the stack's
     :class:`HandlerKitLayer`; code from ``code`` (a pattern's ``runtime/`` folder) with caches
     excluded (one asset per folder);
-    explicit memory and timeout; active tracing; its own log group with retention
+    explicit memory and timeout; active tracing where the stage traces
+    (``settings.tracing_enabled``); its own log group with retention
     and its own role that may only write that log group; asynchronous functions get
     an on-failure destination queue, unless the pattern gives its own ``on_failure``
     destination (``on_success`` may be given too).
@@ -200,7 +201,9 @@ class ServiceFunction(Construct):
             layers=[powertools_layer(self), HandlerKitLayer.of(self, settings=settings).layer],
             memory_size=memory_size,
             timeout=timeout,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE
+            if settings.tracing_enabled
+            else lambda_.Tracing.DISABLED,
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -219,7 +222,7 @@ class ServiceFunction(Construct):
             reserved_concurrent_executions=reserved_concurrent_executions,
         )
         self._depend_on_policy_only()
-        self._acknowledge_findings(invocation, custom_failure_destination)
+        self._acknowledge_findings(invocation, custom_failure_destination, settings.tracing_enabled)
 
     def _depend_on_policy_only(self) -> None:
         # Lambda checks the role's permissions when the function is created, so CDK makes
@@ -231,18 +234,29 @@ class ServiceFunction(Construct):
         function.add_override("DependsOn", [policy.logical_id])
 
     def _acknowledge_findings(
-        self, invocation: Invocation, custom_failure_destination: bool = False
+        self,
+        invocation: Invocation,
+        custom_failure_destination: bool = False,
+        tracing: bool = True,
     ) -> None:
         policy = self.role.node.find_child("DefaultPolicy").node.default_child
         assert policy is not None
-        acknowledge(
-            policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords "
-            "support no resource-level permissions.",
-        )
+        if tracing:
+            acknowledge(
+                policy,
+                "AwsSolutions-IAM5[Resource::*]",
+                "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords "
+                "support no resource-level permissions.",
+            )
         function = self.function.node.default_child
         assert function is not None
+        if not tracing:
+            acknowledge(
+                function,
+                "Serverless-LambdaTracing",
+                "Active tracing is a per-stage option (README, Tracing): off by default on "
+                "ephemeral stages, on for persistent ones.",
+            )
         if invocation is Invocation.SYNCHRONOUS:
             acknowledge(
                 function,

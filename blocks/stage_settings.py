@@ -69,6 +69,9 @@ class StageSettings:
     #: Per-pattern tuning for this stage from cdk.json ``stage_tuning.<stage>.<Pattern>``;
     #: each pattern stack reads the keys it documents (e.g. shorter timeouts locally).
     tuning: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Active X-Ray tracing of functions and API stages; ``None`` follows ``persistent``
+    #: (on for staging/prod, off for dev and pull-request stages: see README "Tracing").
+    tracing: bool | None = None
 
     def __post_init__(self) -> None:
         validate_stage_name(self.stage_name)
@@ -99,6 +102,10 @@ class StageSettings:
         holds for another one: a pull request's stage deployed for the e2e suite takes
         stage ``local``'s short recursive-processor hops, so a test-sized file needs
         several hops there too.
+
+        ``context["tracing"]`` (``-c tracing=true``, or a boolean in cdk.json) turns
+        active tracing on or off for the stage; without it, persistent stages trace
+        and ephemeral ones do not.
         """
         name = stage_name or context.get("stage") or context["default_stage"]
         all_tuning = context.get("stage_tuning") or {}
@@ -113,11 +120,17 @@ class StageSettings:
             stage_name=validate_stage_name(str(name)),
             persistent=name in set(context.get("persistent_stages", [])),
             tuning=dict(all_tuning.get(profile, {})),
+            tracing=_optional_flag(context.get("tracing"), "tracing"),
         )
 
     def tuning_for(self, pattern_name: str) -> Mapping[str, Any]:
         """This stage's tuning of one pattern (empty when cdk.json sets none)."""
         return self.tuning.get(pattern_name, {})
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Whether functions and API stages of this stage run with active X-Ray tracing."""
+        return self.persistent if self.tracing is None else self.tracing
 
     @property
     def removal_policy(self) -> cdk.RemovalPolicy:
@@ -133,3 +146,15 @@ class StageSettings:
     def metrics_namespace(self) -> str:
         """The CloudWatch namespace of the stage's custom metrics."""
         return f"{self.app_name}/{self.stage_name}"
+
+
+def _optional_flag(value: object, key: str) -> bool | None:
+    """A boolean context value; ``-c key=true`` arrives as the string ``"true"``."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off"}:
+        return False
+    raise InvalidStageNameError(f"-c {key}={value}: use true or false")

@@ -278,3 +278,35 @@ def test_powertools_layer_resolves_in_aws_and_stops_deployment_elsewhere(
     # AND cdk.json claims only the partitions the layer is known in
     partitions = cdk_json_context()["@aws-cdk/core:target-partitions"]
     assert sorted(partitions) == sorted(POWERTOOLS_LAYER_PUBLISHERS)
+
+
+def test_active_tracing_is_a_per_stage_option(any_stage: SynthesizedStage) -> None:
+    # GIVEN a stage synthesized with cdk.json's context (no `-c tracing=...`)
+    functions = [
+        (stack_id, logical_id, resource["Properties"])
+        for stack_id, logical_id, resource in resources(any_stage)
+        # The app's functions (ServiceFunction), not the CDK custom resource handlers.
+        if resource["Type"] == "AWS::Lambda::Function"
+        and "POWERTOOLS_SERVICE_NAME"
+        in resource["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert functions
+    # THEN its functions trace actively exactly when the stage is persistent
+    traced = any_stage.stage.settings.persistent
+    for stack_id, logical_id, props in functions:
+        expected = {"Mode": "Active"} if traced else None
+        assert props.get("TracingConfig") == expected, f"{stack_id}/{logical_id}"
+
+
+def test_tracing_context_overrides_the_stage_default() -> None:
+    context = cdk_json_context()
+    # GIVEN no override, persistent stages trace and ephemeral ones do not
+    assert StageSettings.from_context(context, stage_name="prod").tracing_enabled
+    assert not StageSettings.from_context(context, stage_name="pr-7").tracing_enabled
+    # WHEN `-c tracing=...` is given (a string on the command line, or a cdk.json boolean)
+    on = StageSettings.from_context({**context, "tracing": "true"}, stage_name="pr-7")
+    off = StageSettings.from_context({**context, "tracing": False}, stage_name="prod")
+    # THEN it wins over the default, and an unreadable value is refused
+    assert on.tracing_enabled and not off.tracing_enabled
+    with pytest.raises(InvalidStageNameError, match="tracing"):
+        StageSettings.from_context({**context, "tracing": "maybe"}, stage_name="pr-7")

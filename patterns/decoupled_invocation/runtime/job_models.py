@@ -163,7 +163,7 @@ class JobRequest(BaseModel):
     the JSON schema model API Gateway validates with.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     task: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     input: Annotated[str, Field(max_length=4096)] = ""
@@ -178,7 +178,7 @@ class TaskMessage(BaseModel):
     worker version still drains the queue.
     """
 
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, defer_build=True)
 
     job_id: Annotated[str, Field(pattern=_UUID_RE.pattern)]
 

@@ -352,7 +352,7 @@ class AmountRequest(BaseModel):
     Strict: ``10`` only, never ``10.0``, ``"10"`` or ``true``; no extra fields.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     amount: Annotated[int, Field(ge=1, le=MAX_AMOUNT)]
 
@@ -360,4 +360,4 @@ class AmountRequest(BaseModel):
 class OpenRequest(BaseModel):
     """The (optional) body of ``POST /accounts``: an empty JSON object."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)

@@ -178,7 +178,7 @@ class JobRequest(BaseModel):
     count, failure indexes inside the job) are checked here.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     items: Annotated[list[_Value], Field(min_length=1, max_length=MAX_SUBTASKS)] | None = None
     count: Annotated[int, Field(ge=1, le=MAX_SUBTASKS)] | None = None
@@ -251,7 +251,7 @@ class SubtaskMessage(BaseModel):
     worker version still drains the queue.
     """
 
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, defer_build=True)
 
     job_id: Annotated[str, Field(pattern=_UUID_RE.pattern)]
     index: _Index

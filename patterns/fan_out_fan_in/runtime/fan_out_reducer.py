@@ -8,6 +8,13 @@ A record that raises is reported in ``batchItemFailures`` and retried.
 
 from __future__ import annotations
 
+# Powertools' batch utility imports its ~100 pydantic parser models when pydantic is
+# already imported (batch/types.py checks sys.modules); imported first, before any
+# module of ours imports pydantic, it skips them: about 200 ms less cold start. No
+# handler passes a parser model to BatchProcessor.
+import aws_lambda_powertools.utilities.batch  # noqa: F401
+
+# isort: split
 from typing import Any
 
 import boto3

@@ -224,7 +224,7 @@ class ScheduleRequest(BaseModel):
     attempt), to exercise the failure path.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     # Compared as the instant it names: ...Z, ...+00:00 and ...+01:00 an hour later agree.
     at: Annotated[str, Field(min_length=1, max_length=64), Instant()]
@@ -239,7 +239,7 @@ class ScheduledInvocation(BaseModel):
     an older one still fire.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     schedule_id: Annotated[str, Field(pattern=UUID_RE.pattern)]
     payload: dict[str, Any]
@@ -254,7 +254,9 @@ class ScheduledInvocation(BaseModel):
 class DestinationRequestContext(BaseModel):
     """``requestContext`` of a Lambda asynchronous invocation record."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True
+    )
 
     request_id: str
     function_arn: str
@@ -265,7 +267,9 @@ class DestinationRequestContext(BaseModel):
 class DestinationResponseContext(BaseModel):
     """``responseContext`` of a Lambda asynchronous invocation record."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True
+    )
 
     status_code: int | None = None
     executed_version: str | None = None
@@ -280,7 +284,9 @@ class DestinationRecord(BaseModel):
     executedVersion, functionError}, responsePayload}``; Powertools has no model for it.
     """
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True
+    )
 
     version: str
     timestamp: datetime

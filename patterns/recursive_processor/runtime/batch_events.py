@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.parser.models import S3RecordModel
 from batch_models import (
     HOP_REQUEST_KIND,
     HopRequest,
@@ -84,6 +83,10 @@ def parse_s3_records(event: Mapping[str, Any]) -> tuple[list[ObjectCreated], lis
     records = event.get("Records")
     if not isinstance(records, list) or not records:
         raise InvalidEventError("event has no Records and is not a hop request")
+    # Imported on first use: the parser's models package builds its ~100 pydantic models
+    # when imported (about 200 ms of CPU), and hop requests never need it.
+    from aws_lambda_powertools.utilities.parser.models import S3RecordModel
+
     parsed: list[ObjectCreated] = []
     invalid: list[str] = []
     for index, raw in enumerate(records):

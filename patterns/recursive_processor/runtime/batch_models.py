@@ -184,7 +184,7 @@ class HopOutcome(StrEnum):
 class HopRequest(BaseModel):
     """The payload of a self-invocation: which run, which version, where, which hop."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kind: Literal["recursive_processor.hop"] = HOP_REQUEST_KIND
     run_id: str = Field(min_length=1, max_length=64)

@@ -30,7 +30,7 @@ class InputRecord(BaseModel):
     Other fields are ignored, so producers can add some without breaking runs.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     id: str = Field(min_length=1, max_length=128)
     amount: StrictInt = Field(ge=-(10**12), le=10**12)
