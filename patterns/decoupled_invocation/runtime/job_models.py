@@ -15,7 +15,6 @@ Job lifecycle (each transition is a conditional write, see ``job_store.py``)::
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal
 
-from handler_kit.config import int_fields_from_env
+from handler_kit.config import settings_from_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
@@ -121,23 +120,14 @@ class JobSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> JobSettings:
         """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS`` and ``JOB_RETENTION_DAYS``.
 
-        Raises
-        ------
-        ValueError
-            If a variable is set but is not a positive integer.
+        A variable set to anything but a positive integer raises ValueError.
         """
-        env = os.environ if environ is None else environ
-        return cls(
-            **int_fields_from_env(
-                cls,
-                {
-                    "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
-                    "retry_after_seconds": "RETRY_AFTER_SECONDS",
-                    "retention_days": "JOB_RETENTION_DAYS",
-                },
-                env,
-            ),
-        )
+        variables = {
+            "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
+            "retry_after_seconds": "RETRY_AFTER_SECONDS",
+            "retention_days": "JOB_RETENTION_DAYS",
+        }
+        return settings_from_env(cls, variables, environ)
 
 
 # --------------------------------------------------------------------------- models
