@@ -172,10 +172,8 @@ def put_if_absent(
 
     Parameters
     ----------
-    client : DynamoDBClient
-        A low-level boto3 DynamoDB client.
-    table_name : str
-        The table.
+    client, table_name : DynamoDBClient, str
+        A low-level boto3 DynamoDB client and the table.
     item : Mapping[str, Any]
         The item as plain values (serialized here).
     key_name : str
@@ -186,10 +184,7 @@ def put_if_absent(
     ttl_attribute : str, optional
         The table's TTL attribute.
 
-    Raises
-    ------
-    botocore.exceptions.ClientError
-        Any error other than a failed condition.
+    Any error other than a failed condition is raised (``botocore`` ``ClientError``).
 
     Examples
     --------

@@ -65,14 +65,7 @@ def decode_body(body: str | None, *, is_base64_encoded: bool, max_bytes: int) ->
 
 
 def event_body(event: APIGatewayProxyEvent, *, max_bytes: int) -> bytes:
-    """The raw body bytes of a REST proxy event (see :func:`decode_body`).
-
-    Raises
-    ------
-    PayloadTooLargeError
-        If the raw body is larger than ``max_bytes``.
-    InvalidRequestError
-        If a base64 body does not decode.
+    """The raw body bytes of a REST proxy event; raises as :func:`decode_body` does.
 
     Examples
     --------
