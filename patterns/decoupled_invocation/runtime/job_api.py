@@ -102,17 +102,20 @@ def get_job(job_id: str) -> Response[str]:
     return responses.json_response(202, view.to_dict(), {**headers, "Retry-After": _retry_after()})
 
 
-@app.exception_handler(job_models.JobNotFoundError)
-def _job_not_found(exc: job_models.JobNotFoundError) -> Response[str]:
-    return responses.error_response(404, "not_found", str(exc))
-
-
-@app.exception_handler(job_models.EnqueueFailedError)
-def _enqueue_failed(exc: job_models.EnqueueFailedError) -> Response[str]:
-    metrics.add_metric(name="EnqueueFailed", unit=MetricUnit.Count, value=1)
-    return responses.error_response(
-        503, "service_unavailable", str(exc), {"Retry-After": _retry_after()}
-    )
+responses.answer_errors(
+    app,
+    {
+        job_models.JobNotFoundError: responses.ErrorAnswer(404, "not_found"),
+        job_models.EnqueueFailedError: responses.ErrorAnswer(
+            503,
+            "service_unavailable",
+            headers={"Retry-After": _retry_after()},
+            metric="EnqueueFailed",
+        ),
+    },
+    logger=logger,
+    metrics=metrics,
+)
 
 
 #: Lambda entry point (``job_api.handler``).

@@ -126,21 +126,21 @@ def get_job(job_id: str) -> Response[str]:
     return responses.json_response(202, view.to_dict(), {**headers, **retry_after})
 
 
-@app.exception_handler(fan_out_models.JobNotFoundError)
-def _job_not_found(exc: fan_out_models.JobNotFoundError) -> Response[str]:
-    return responses.error_response(404, "not_found", str(exc))
-
-
-@app.exception_handler(fan_out_models.VentilationFailedError)
-def _ventilation_failed(exc: fan_out_models.VentilationFailedError) -> Response[str]:
-    metrics.add_metric(name="VentilationFailed", unit=MetricUnit.Count, value=1)
-    logger.error("ventilation failed", reason=str(exc))
-    return responses.error_response(
-        503,
-        "service_unavailable",
-        str(exc),
-        {"Retry-After": str(SETTINGS.retry_after_seconds)},
-    )
+responses.answer_errors(
+    app,
+    {
+        fan_out_models.JobNotFoundError: responses.ErrorAnswer(404, "not_found"),
+        fan_out_models.VentilationFailedError: responses.ErrorAnswer(
+            503,
+            "service_unavailable",
+            headers={"Retry-After": str(SETTINGS.retry_after_seconds)},
+            metric="VentilationFailed",
+            log=("error", "ventilation failed"),
+        ),
+    },
+    logger=logger,
+    metrics=metrics,
+)
 
 
 #: Lambda entry point (``fan_out_api.handler``).
