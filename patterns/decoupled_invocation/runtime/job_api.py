@@ -106,12 +106,7 @@ responses.answer_errors(
     app,
     {
         job_models.JobNotFoundError: responses.ErrorAnswer(404, "not_found"),
-        job_models.EnqueueFailedError: responses.ErrorAnswer(
-            503,
-            "service_unavailable",
-            headers={"Retry-After": _retry_after()},
-            metric="EnqueueFailed",
-        ),
+        job_models.EnqueueFailedError: responses.unavailable(_retry_after(), "EnqueueFailed"),
     },
     logger=logger,
     metrics=metrics,

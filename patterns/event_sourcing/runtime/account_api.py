@@ -161,6 +161,17 @@ def get_events(account_id: str) -> Response[str]:
 
 
 _RETRY = {"Retry-After": RETRY_AFTER_SECONDS}
+
+
+def _dependency_failed(log_line: str) -> responses.ErrorAnswer:
+    return responses.unavailable(
+        RETRY_AFTER_SECONDS,
+        "DependencyFailed",
+        message="try again later",
+        log=("exception", log_line),
+    )
+
+
 responses.answer_errors(
     app,
     {
@@ -177,22 +188,8 @@ responses.answer_errors(
             log=("warning", "optimistic locking gave up"),
         ),
         # Throttling or an outage of DynamoDB after the SDK's own retries: retryable.
-        ClientError: responses.ErrorAnswer(
-            503,
-            "service_unavailable",
-            "try again later",
-            _RETRY,
-            metric="DependencyFailed",
-            log=("exception", "DynamoDB request failed"),
-        ),
-        BotoCoreError: responses.ErrorAnswer(
-            503,
-            "service_unavailable",
-            "try again later",
-            _RETRY,
-            metric="DependencyFailed",
-            log=("exception", "DynamoDB unreachable"),
-        ),
+        ClientError: _dependency_failed("DynamoDB request failed"),
+        BotoCoreError: _dependency_failed("DynamoDB unreachable"),
     },
     logger=logger,
     metrics=metrics,

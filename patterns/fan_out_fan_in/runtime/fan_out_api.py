@@ -130,12 +130,8 @@ responses.answer_errors(
     app,
     {
         fan_out_models.JobNotFoundError: responses.ErrorAnswer(404, "not_found"),
-        fan_out_models.VentilationFailedError: responses.ErrorAnswer(
-            503,
-            "service_unavailable",
-            headers={"Retry-After": str(SETTINGS.retry_after_seconds)},
-            metric="VentilationFailed",
-            log=("error", "ventilation failed"),
+        fan_out_models.VentilationFailedError: responses.unavailable(
+            SETTINGS.retry_after_seconds, "VentilationFailed", log=("error", "ventilation failed")
         ),
     },
     logger=logger,

@@ -136,11 +136,8 @@ responses.answer_errors(
         ),
         schedule_models.ScheduleNotFoundError: responses.ErrorAnswer(404, "not_found"),
         schedule_models.ScheduleNotCancellableError: responses.ErrorAnswer(409, "not_cancellable"),
-        schedule_models.ScheduleCreateFailedError: responses.ErrorAnswer(
-            503,
-            "service_unavailable",
-            headers={"Retry-After": str(SETTINGS.retry_after_seconds)},
-            metric="ScheduleCreateFailed",
+        schedule_models.ScheduleCreateFailedError: responses.unavailable(
+            SETTINGS.retry_after_seconds, "ScheduleCreateFailed"
         ),
     },
     logger=logger,

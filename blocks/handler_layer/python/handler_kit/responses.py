@@ -202,6 +202,12 @@ class ErrorAnswer:
     log: tuple[str, str] | None = None
 
 
+def unavailable(retry_after_seconds: int | str, metric: str, **answer: Any) -> ErrorAnswer:
+    """A 503 ``service_unavailable`` with ``Retry-After``, counted as ``metric``."""
+    headers = {"Retry-After": str(retry_after_seconds)}
+    return ErrorAnswer(503, "service_unavailable", headers=headers, metric=metric, **answer)
+
+
 def answer_errors(
     app: APIGatewayRestResolver,
     answers: Mapping[type[Exception], ErrorAnswer],
