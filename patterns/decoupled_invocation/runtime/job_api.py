@@ -96,10 +96,9 @@ def create_job() -> Response[str]:
 def get_job(job_id: str) -> Response[str]:
     """``GET /jobs/{job_id}``: 202 + Retry-After while in progress, 200 once finished."""
     view = job_service.get_job_view(store, job_models.parse_job_id(job_id), now=clock())
-    headers = {"Cache-Control": "no-store"}
-    if view.is_finished:
-        return responses.json_response(200, view.to_dict(), headers)
-    return responses.json_response(202, view.to_dict(), {**headers, "Retry-After": _retry_after()})
+    return responses.progress_response(
+        view.to_dict(), finished=view.is_finished, retry_after_seconds=SETTINGS.retry_after_seconds
+    )
 
 
 responses.answer_errors(

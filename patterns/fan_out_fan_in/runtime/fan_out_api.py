@@ -119,11 +119,9 @@ def create_job() -> Response[str]:
 def get_job(job_id: str) -> Response[str]:
     """``GET /jobs/{job_id}``: 202 + Retry-After while running, 200 once finished."""
     view = fan_out_service.get_job_view(store, fan_out_models.parse_job_id(job_id), now=clock())
-    headers = {"Cache-Control": "no-store"}
-    if view.is_finished:
-        return responses.json_response(200, view.to_dict(), headers)
-    retry_after = {"Retry-After": str(SETTINGS.retry_after_seconds)}
-    return responses.json_response(202, view.to_dict(), {**headers, **retry_after})
+    return responses.progress_response(
+        view.to_dict(), finished=view.is_finished, retry_after_seconds=SETTINGS.retry_after_seconds
+    )
 
 
 responses.answer_errors(

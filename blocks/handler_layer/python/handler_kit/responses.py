@@ -175,6 +175,19 @@ def register_error_handlers(
         return error_response(404, "not_found", message, extra)
 
 
+def progress_response(
+    body: Mapping[str, Any], *, finished: bool, retry_after_seconds: int
+) -> Response[str]:
+    """The answer of a polled resource: 200 once finished, else 202 with ``Retry-After``.
+
+    Neither is cached (``Cache-Control: no-store``).
+    """
+    headers = {"Cache-Control": "no-store"}
+    if finished:
+        return json_response(200, body, headers)
+    return json_response(202, body, {**headers, "Retry-After": str(retry_after_seconds)})
+
+
 @dataclass(frozen=True)
 class ErrorAnswer:
     """How an API answers one exception class (see :func:`answer_errors`).
