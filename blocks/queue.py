@@ -25,10 +25,7 @@ DEAD_LETTER_RETENTION = cdk.Duration.days(14)
 class DeadLetterQueue(Construct):
     """A queue that holds what could not be processed, kept as long as SQS allows.
 
-    Attributes
-    ----------
-    queue:
-        The ``aws_sqs.Queue``.
+    Its ``queue`` is the ``aws_sqs.Queue``.
 
     Examples
     --------

@@ -12,10 +12,7 @@ from blocks.stage_settings import StageSettings
 class DataTable(Construct):
     """An on-demand, encrypted table; persistent stages add PITR and deletion protection.
 
-    Attributes
-    ----------
-    table:
-        The ``aws_dynamodb.Table``.
+    Its ``table`` is the ``aws_dynamodb.Table``.
 
     Examples
     --------
