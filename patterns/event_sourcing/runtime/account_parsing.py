@@ -80,16 +80,8 @@ def parse_open_request(raw: bytes) -> OpenRequest:
 
 
 def parse_account_id(value: str) -> str:
-    """Return ``value`` as a canonical lower-case UUID string.
-
-    Raises
-    ------
-    InvalidRequestError
-        If it is not a UUID.
-    """
-    if not _UUID_RE.fullmatch(value):
-        raise InvalidRequestError("account_id must be a UUID")
-    return value.lower()
+    """``value`` as a canonical lower-case UUID (InvalidRequestError if it is not one)."""
+    return http_requests.parse_uuid(value, "account_id")
 
 
 def parse_limit(value: str | None, settings: AccountSettings) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
+from handler_kit import http_requests
 from handler_kit.config import settings_from_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
@@ -360,16 +361,8 @@ def parse_job_request(raw: bytes) -> JobRequest:
 
 
 def parse_job_id(value: str) -> str:
-    """Return ``value`` as a canonical lower-case UUID string.
-
-    Raises
-    ------
-    InvalidRequestError
-        If it does not look like a UUID.
-    """
-    if not _UUID_RE.fullmatch(value):
-        raise InvalidRequestError("job_id must be a UUID")
-    return value.lower()
+    """``value`` as a canonical lower-case UUID (InvalidRequestError if it is not one)."""
+    return http_requests.parse_uuid(value, "job_id")
 
 
 def parse_subtask_message(body: str) -> SubtaskMessage:

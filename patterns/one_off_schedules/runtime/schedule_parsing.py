@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from handler_kit import http_requests
 from handler_kit.clock import InvalidTimestampError, iso_timestamp, parse_timestamp
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 from handler_kit.fingerprints import request_fingerprint
@@ -20,7 +21,6 @@ from schedule_models import (
     MAX_PAYLOAD_BYTES,
     SCHEDULE_ARN_RE,
     SCHEDULE_ID_NAMESPACE,
-    UUID_RE,
     DestinationRecord,
     InvalidDestinationRecordError,
     InvalidInvocationError,
@@ -118,16 +118,8 @@ def parse_schedule_request(raw: bytes) -> ScheduleRequest:
 
 
 def parse_schedule_id(value: str) -> str:
-    """Return ``value`` as a canonical lower-case UUID string.
-
-    Raises
-    ------
-    InvalidRequestError
-        If it does not look like a UUID.
-    """
-    if not UUID_RE.fullmatch(value):
-        raise InvalidRequestError("schedule_id must be a UUID")
-    return value.lower()
+    """``value`` as a canonical lower-case UUID (InvalidRequestError if it is not one)."""
+    return http_requests.parse_uuid(value, "schedule_id")
 
 
 def parse_schedule_arn(arn: str) -> tuple[str, str]:

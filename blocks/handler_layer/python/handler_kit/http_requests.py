@@ -77,6 +77,24 @@ def event_body(event: APIGatewayProxyEvent, *, max_bytes: int) -> bytes:
     )
 
 
+_HEX = "[0-9a-fA-F]"
+#: A UUID in its 8-4-4-4-12 hex digit form, either case.
+UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
+
+
+def parse_uuid(value: str, name: str) -> str:
+    """``value`` as a canonical lower-case UUID string.
+
+    Raises
+    ------
+    InvalidRequestError
+        ``<name> must be a UUID`` if it does not look like one (8-4-4-4-12 hex digits).
+    """
+    if not UUID_RE.fullmatch(value):
+        raise InvalidRequestError(f"{name} must be a UUID")
+    return value.lower()
+
+
 def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
     """Turn a pydantic error into one human-readable line naming the fields.
 
