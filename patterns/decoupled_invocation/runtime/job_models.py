@@ -259,12 +259,8 @@ def parse_job_request(raw: bytes) -> JobRequest:
         Empty body, malformed or not strict JSON (see ``handler_kit.strict_json``),
         missing, extra or wrongly typed fields.
     """
-    if not raw.strip():
-        raise InvalidRequestError("request body is required: a JSON object with a 'task' field")
-    try:
-        return parse_model(JobRequest, raw)
-    except ValidationError as exc:
-        raise InvalidRequestError(describe_validation_error(exc)) from None
+    missing = "request body is required: a JSON object with a 'task' field"
+    return http_requests.parse_request(JobRequest, raw, missing=missing)
 
 
 def parse_job_id(value: str) -> str:

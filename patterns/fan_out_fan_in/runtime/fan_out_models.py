@@ -352,12 +352,8 @@ def parse_job_request(raw: bytes) -> JobRequest:
     InvalidRequestError
         Empty body, malformed or not strict JSON, N = 0, N over the limit, malformed items.
     """
-    if not raw.strip():
-        raise InvalidRequestError("request body is required: {'items': [...]} or {'count': N}")
-    try:
-        return parse_model(JobRequest, raw)
-    except ValidationError as exc:
-        raise InvalidRequestError(describe_validation_error(exc)) from None
+    missing = "request body is required: {'items': [...]} or {'count': N}"
+    return http_requests.parse_request(JobRequest, raw, missing=missing)
 
 
 def parse_job_id(value: str) -> str:

@@ -12,10 +12,9 @@ from typing import Any
 
 from handler_kit import http_requests
 from handler_kit.clock import InvalidTimestampError, iso_timestamp, parse_timestamp
-from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
+from handler_kit.errors import PayloadTooLargeError
 from handler_kit.fingerprints import request_fingerprint
 from handler_kit.http_requests import describe_validation_error
-from handler_kit.strict_json import parse_model
 from pydantic import ValidationError
 from schedule_models import (
     MAX_PAYLOAD_BYTES,
@@ -106,12 +105,8 @@ def parse_schedule_request(raw: bytes) -> ScheduleRequest:
     PayloadTooLargeError
         The payload's canonical JSON is larger than ``MAX_PAYLOAD_BYTES``.
     """
-    if not raw.strip():
-        raise InvalidRequestError("request body is required: a JSON object with an 'at' field")
-    try:
-        request = parse_model(ScheduleRequest, raw)
-    except ValidationError as exc:
-        raise InvalidRequestError(describe_validation_error(exc)) from None
+    missing = "request body is required: a JSON object with an 'at' field"
+    request = http_requests.parse_request(ScheduleRequest, raw, missing=missing)
     if len(canonical_json(request.payload).encode("utf-8")) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLargeError(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes as JSON")
     return request
