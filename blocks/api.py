@@ -9,7 +9,6 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from blocks.compliance import acknowledge
@@ -84,12 +83,7 @@ class ServiceApi(Construct):
         method_throttling: Mapping[str, tuple[float, int]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.access_log_group = logs.LogGroup(
-            self,
-            "AccessLogs",
-            retention=settings.log_retention,
-            removal_policy=settings.removal_policy,
-        )
+        self.access_log_group = settings.log_group(self, "AccessLogs")
         self.api = apigw.RestApi(
             self,
             "Api",
@@ -178,6 +172,24 @@ class ServiceApi(Construct):
             "Callers authenticate with SigV4 (IAM authorization), not a Cognito user pool.",
         )
         return api_method
+
+    def add_collection(
+        self,
+        collection: str,
+        handler: lambda_.IFunction,
+        *,
+        id_name: str,
+        request_schema: Mapping[str, Any],
+        item_methods: tuple[str, ...] = ("GET",),
+    ) -> None:
+        """``POST /<collection>`` (body checked) and ``item_methods`` on its items.
+
+        The item path is ``/<collection>/{<id_name>}``, the id a required parameter.
+        """
+        self.add_route("POST", f"/{collection}", handler, request_schema=request_schema)
+        item_path = f"/{collection}/{{{id_name}}}"
+        for method in item_methods:
+            self.add_route(method, item_path, handler, required_path_parameters=(id_name,))
 
     @property
     def url(self) -> str:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from blocks.compliance import acknowledge
@@ -167,12 +167,7 @@ class ServiceFunction(Construct):
         if not (code_path / f"{handler.split('.')[0]}.py").is_file():
             raise FileNotFoundError(f"handler {handler!r} not found in {code_path}")
 
-        self.log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            retention=settings.log_retention,
-            removal_policy=settings.removal_policy,
-        )
+        self.log_group = settings.log_group(self, "LogGroup")
         self.role = iam.Role(
             self,
             "Role",
@@ -278,3 +273,11 @@ class ServiceFunction(Construct):
                 "Async failures go to the on-failure destination queue, which records the "
                 "request and the error; a DLQ would keep only the request.",
             )
+
+
+def function_maker(
+    scope: Construct, *, settings: StageSettings, code: Path
+) -> Callable[..., ServiceFunction]:
+    """:class:`ServiceFunction` with the scope, settings and code root of one construct
+    filled in: each pattern's functions differ only in what the call adds."""
+    return functools.partial(ServiceFunction, scope, settings=settings, code=code)

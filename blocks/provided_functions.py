@@ -19,7 +19,6 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from blocks.stage_settings import StageSettings
@@ -58,12 +57,7 @@ class ProvidedFunctionLogs:
         # which names this group: a cycle).
         owner = function.node.scope
         assert isinstance(owner, Construct)
-        log_group = logs.LogGroup(
-            owner,
-            f"{function.node.id}LogGroup",
-            retention=self._settings.log_retention,
-            removal_policy=self._settings.removal_policy,
-        )
+        log_group = self._settings.log_group(owner, f"{function.node.id}LogGroup")
         function.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
         role = owner.node.try_find_child("Role")
         if isinstance(role, iam.Role):

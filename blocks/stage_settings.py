@@ -9,6 +9,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
+from constructs import Construct
 
 MAX_STAGE_NAME_LENGTH = 24
 # Lowercase because stage names end up in names AWS lowercases or rejects (S3, dashboards);
@@ -141,6 +142,15 @@ class StageSettings:
     def log_retention(self) -> logs.RetentionDays:
         """How long function and access logs are kept."""
         return logs.RetentionDays.THREE_MONTHS if self.persistent else logs.RetentionDays.ONE_WEEK
+
+    def log_group(self, scope: Construct, construct_id: str) -> logs.LogGroup:
+        """A log group kept for the stage's retention, removed with an ephemeral stage."""
+        return logs.LogGroup(
+            scope,
+            construct_id,
+            retention=self.log_retention,
+            removal_policy=self.removal_policy,
+        )
 
     @property
     def metrics_namespace(self) -> str:

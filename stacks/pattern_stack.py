@@ -18,10 +18,11 @@ from patterns import pattern_name_of
 class PatternStack(cdk.Stack):
     """Base of the per-pattern stacks: ``<stage>-<PatternName>``, tagged and monitored.
 
-    Subclasses build their pattern in ``__init__``. ``pattern_name`` (PascalCase, used in
-    stack, alarm and dashboard names) is the pattern folder's name: the subclass in
-    ``patterns/fan_out_fan_in/stack.py`` is ``FanOutFanIn``. The stage deploys the
-    subclass of every pattern folder, so removing a pattern is deleting its folder and
+    Subclasses build their pattern in :meth:`build`, which ``__init__`` calls:
+    ``FanOutFanInStack(stage, settings=settings, alarm_topic=topic)``. ``pattern_name``
+    (PascalCase, used in stack, alarm and dashboard names) is the pattern folder's name:
+    the subclass in ``patterns/fan_out_fan_in/stack.py`` is ``FanOutFanIn``. The stage
+    deploys the subclass of every pattern folder, so removing a pattern is deleting its folder and
     adding one is copying a folder under a new name; nothing else lists them.
     """
 
@@ -56,6 +57,11 @@ class PatternStack(cdk.Stack):
             pattern_name=self.pattern_name,
             alarm_topic=alarm_topic,
         )
+        self.build(settings)
+
+    def build(self, settings: StageSettings) -> None:
+        """Add the pattern's construct, monitoring and outputs (each subclass does)."""
+        raise NotImplementedError
 
     def output(self, name: str, value: str, description: str) -> cdk.CfnOutput:
         """Add a stack output whose key is ``name`` (stable: tests and clients use it)."""

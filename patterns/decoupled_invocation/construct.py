@@ -9,7 +9,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
 from blocks.api import ServiceApi
-from blocks.function import Invocation, ServiceFunction
+from blocks.function import Invocation, function_maker
 from blocks.queue import WorkQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable
@@ -117,11 +117,9 @@ class DecoupledInvocation(Construct):
             "JOB_TIMEOUT_SECONDS": str(int(job_timeout.to_seconds())),
             "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
         }
-        self.api_function = ServiceFunction(
-            self,
+        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
+        self.api_function = make_function(
             "JobApi",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="job_api.handler",
             description="Accepts jobs (202) and reports their status",
             timeout=cdk.Duration.seconds(10),
@@ -132,11 +130,8 @@ class DecoupledInvocation(Construct):
                 "RETRY_AFTER_SECONDS": str(int(retry_after.to_seconds())),
             },
         )
-        self.worker_function = ServiceFunction(
-            self,
+        self.worker_function = make_function(
             "JobWorker",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="job_worker.handler",
             description="Runs queued jobs; conditional status transitions",
             timeout=worker_timeout,
@@ -170,12 +165,6 @@ class DecoupledInvocation(Construct):
             # Submitting starts work; polling is cheap: submissions get a lower limit.
             method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
         )
-        self.api.add_route(
-            "POST", "/jobs", self.api_function.function, request_schema=JOB_REQUEST_SCHEMA
-        )
-        self.api.add_route(
-            "GET",
-            "/jobs/{job_id}",
-            self.api_function.function,
-            required_path_parameters=("job_id",),
+        self.api.add_collection(
+            "jobs", self.api_function.function, id_name="job_id", request_schema=JOB_REQUEST_SCHEMA
         )

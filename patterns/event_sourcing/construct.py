@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from blocks.api import ServiceApi
-from blocks.function import Invocation, ServiceFunction
+from blocks.function import Invocation, function_maker
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable
@@ -112,11 +112,9 @@ class EventSourcing(Construct):
         )
         self.event_bus.apply_removal_policy(settings.removal_policy)
 
-        self.api_function = ServiceFunction(
-            self,
+        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
+        self.api_function = make_function(
             "AccountApi",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="account_api.handler",
             description="Bank account commands and queries over an event store",
             timeout=cdk.Duration.seconds(10),
@@ -134,11 +132,8 @@ class EventSourcing(Construct):
             settings=settings,
             source="the account event publisher (unpublishable stream records)",
         ).queue
-        self.publisher_function = ServiceFunction(
-            self,
+        self.publisher_function = make_function(
             "AccountPublisher",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="account_publisher.handler",
             description="Publishes new account events from the stream to EventBridge",
             timeout=cdk.Duration.seconds(30),

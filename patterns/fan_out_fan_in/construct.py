@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from blocks.api import ServiceApi
-from blocks.function import Invocation, ServiceFunction
+from blocks.function import Invocation, function_maker
 from blocks.queue import DeadLetterQueue, WorkQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable
@@ -136,11 +136,9 @@ class FanOutFanIn(Construct):
             "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
         }
 
-        self.api_function = ServiceFunction(
-            self,
+        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
+        self.api_function = make_function(
             "FanOutApi",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="fan_out_api.handler",
             description="Records fan-out jobs, sends their subtasks, reports status",
             timeout=api_timeout,
@@ -154,22 +152,16 @@ class FanOutFanIn(Construct):
                 "RETRY_AFTER_SECONDS": str(int(retry_after.to_seconds())),
             },
         )
-        self.worker_function = ServiceFunction(
-            self,
+        self.worker_function = make_function(
             "FanOutWorker",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="fan_out_worker.handler",
             description="Runs subtasks; stores each result and decrements the job counter",
             timeout=worker_timeout,
             invocation=Invocation.SYNCHRONOUS,
             environment={**common_environment, "MAX_RECEIVE_COUNT": str(max_receive_count)},
         )
-        self.reducer_function = ServiceFunction(
-            self,
+        self.reducer_function = make_function(
             "FanOutReducer",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="fan_out_reducer.handler",
             description="Aggregates a job's results once its counter reached zero",
             timeout=reducer_timeout,
@@ -236,12 +228,6 @@ class FanOutFanIn(Construct):
             # One submission sends up to 10,000 messages; polling is cheap.
             method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
         )
-        self.api.add_route(
-            "POST", "/jobs", self.api_function.function, request_schema=JOB_REQUEST_SCHEMA
-        )
-        self.api.add_route(
-            "GET",
-            "/jobs/{job_id}",
-            self.api_function.function,
-            required_path_parameters=("job_id",),
+        self.api.add_collection(
+            "jobs", self.api_function.function, id_name="job_id", request_schema=JOB_REQUEST_SCHEMA
         )

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from blocks.api import ServiceApi
 from blocks.compliance import acknowledge
-from blocks.function import Invocation, ServiceFunction
+from blocks.function import Invocation, function_maker
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable
@@ -158,11 +158,9 @@ class OneOffSchedules(Construct):
             "SCHEDULE_GROUP_NAME": group_name,
             "RECORD_RETENTION_DAYS": str(int(record_retention.to_days())),
         }
-        self.cleanup_function = ServiceFunction(
-            self,
+        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
+        self.cleanup_function = make_function(
             "ScheduleCleanup",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="schedule_cleanup.handler",
             description="Deletes a schedule after its run; records failed runs",
             timeout=cdk.Duration.seconds(10),
@@ -170,11 +168,8 @@ class OneOffSchedules(Construct):
             environment=common_environment,
         )
         cleanup_destination = _InvokeFunctionDestination(self.cleanup_function.function)
-        self.executor_function = ServiceFunction(
-            self,
+        self.executor_function = make_function(
             "ScheduleExecutor",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="schedule_executor.handler",
             description="Runs the task of a one-off schedule when it fires",
             timeout=executor_timeout,
@@ -215,11 +210,8 @@ class OneOffSchedules(Construct):
             )
         )
 
-        self.api_function = ServiceFunction(
-            self,
+        self.api_function = make_function(
             "ScheduleApi",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="schedule_api.handler",
             description="Creates, reports and cancels one-off schedules",
             timeout=cdk.Duration.seconds(10),
@@ -288,19 +280,13 @@ class OneOffSchedules(Construct):
             # Creating costs a Scheduler call and a schedule; reading is cheap.
             method_throttling={"/schedules/POST": (create_rate_limit, create_burst_limit)},
         )
-        self.api.add_route(
-            "POST",
-            "/schedules",
+        self.api.add_collection(
+            "schedules",
             self.api_function.function,
+            id_name="schedule_id",
             request_schema=SCHEDULE_REQUEST_SCHEMA,
+            item_methods=("GET", "DELETE"),
         )
-        for method in ("GET", "DELETE"):
-            self.api.add_route(
-                method,
-                "/schedules/{schedule_id}",
-                self.api_function.function,
-                required_path_parameters=("schedule_id",),
-            )
 
     def _acknowledge_findings(self) -> None:
         finding = (

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from aws_cdk import aws_sns as sns
-from constructs import Construct
-
 from blocks.stage_settings import StageSettings
 from stacks.pattern_stack import PatternStack
 
@@ -18,10 +15,8 @@ class OneOffSchedulesStack(PatternStack):
     ``ScheduleDeadLetterQueueUrl``.
     """
 
-    def __init__(
-        self, scope: Construct, *, settings: StageSettings, alarm_topic: sns.ITopic
-    ) -> None:
-        super().__init__(scope, settings=settings, alarm_topic=alarm_topic)
+    def build(self, settings: StageSettings) -> None:
+        """Add the pattern, its monitoring and its outputs."""
         schedules = OneOffSchedules(self, "OneOffSchedules", settings=settings)
 
         self.monitoring.monitor_api(schedules.api.api, name="ScheduleApi")

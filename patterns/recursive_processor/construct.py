@@ -16,7 +16,7 @@ from constructs import Construct
 
 from blocks.api import ServiceApi
 from blocks.compliance import acknowledge
-from blocks.function import Invocation, ServiceFunction
+from blocks.function import Invocation, function_maker
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable
 
@@ -111,11 +111,9 @@ class RecursiveProcessor(Construct):
             time_to_live_attribute="expires_at",
         ).table
 
-        self.processor = ServiceFunction(
-            self,
+        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
+        self.processor = make_function(
             "Processor",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="batch_processor.handler",
             description="Processes NDJSON objects in hops, invoking itself before it times out",
             timeout=timeout,
@@ -172,11 +170,8 @@ class RecursiveProcessor(Construct):
         )
         self.self_invoke_policy = self._allow_self_invoke()
 
-        self.api_function = ServiceFunction(
-            self,
+        self.api_function = make_function(
             "RunApi",
-            settings=settings,
-            code=RUNTIME_DIR,
             handler="run_api.handler",
             description="Reports a run's status, progress and counts",
             timeout=cdk.Duration.seconds(10),

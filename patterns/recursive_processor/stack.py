@@ -5,8 +5,6 @@ from __future__ import annotations
 import aws_cdk as cdk
 import cdk_monitoring_constructs as monitoring
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_sns as sns
-from constructs import Construct
 
 from blocks.stage_settings import StageSettings
 from stacks.pattern_stack import PatternStack
@@ -21,10 +19,8 @@ class RecursiveProcessorStack(PatternStack):
     ``OutputPrefix``, ``RunTableName``, ``ProcessorFunctionName`` and ``FailureQueueUrl``.
     """
 
-    def __init__(
-        self, scope: Construct, *, settings: StageSettings, alarm_topic: sns.ITopic
-    ) -> None:
-        super().__init__(scope, settings=settings, alarm_topic=alarm_topic)
+    def build(self, settings: StageSettings) -> None:
+        """Add the pattern, its monitoring and its outputs."""
         # cdk.json `stage_tuning.<stage>.RecursiveProcessor` may shorten the hop (the
         # local stage does, so a test-sized file takes several hops).
         tuning = settings.tuning_for(self.pattern_name)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localstage.intrinsics import resolve
 
 from blocks.function import POWERTOOLS_LAYER_PUBLISHERS, POWERTOOLS_LAYER_VERSION
 from blocks.stage_settings import (
@@ -18,7 +19,6 @@ from blocks.stage_settings import (
     StageSettings,
     validate_stage_name,
 )
-from localstage.intrinsics import resolve
 from stacks.stage import cdk_json_context, pattern_stack_classes
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (

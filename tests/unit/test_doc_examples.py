@@ -35,7 +35,9 @@ def _app_files_with_examples() -> list[Path]:
         text=True,
         check=True,
     ).stdout.split()
-    return [PROJECT_ROOT / f for f in listed if ">>> " in (PROJECT_ROOT / f).read_text()]
+    this = Path(__file__).resolve()
+    found = [PROJECT_ROOT / f for f in listed if ">>> " in (PROJECT_ROOT / f).read_text()]
+    return [f for f in found if f != this]
 
 
 FILES = _app_files_with_examples()

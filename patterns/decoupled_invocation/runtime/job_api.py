@@ -96,23 +96,20 @@ def create_job() -> Response[str]:
 def get_job(job_id: str) -> Response[str]:
     """``GET /jobs/{job_id}``: 202 + Retry-After while in progress, 200 once finished."""
     view = job_service.get_job_view(store, job_models.parse_job_id(job_id), now=clock())
-    headers = {"Cache-Control": "no-store"}
-    if view.is_finished:
-        return responses.json_response(200, view.to_dict(), headers)
-    return responses.json_response(202, view.to_dict(), {**headers, "Retry-After": _retry_after()})
-
-
-@app.exception_handler(job_models.JobNotFoundError)
-def _job_not_found(exc: job_models.JobNotFoundError) -> Response[str]:
-    return responses.error_response(404, "not_found", str(exc))
-
-
-@app.exception_handler(job_models.EnqueueFailedError)
-def _enqueue_failed(exc: job_models.EnqueueFailedError) -> Response[str]:
-    metrics.add_metric(name="EnqueueFailed", unit=MetricUnit.Count, value=1)
-    return responses.error_response(
-        503, "service_unavailable", str(exc), {"Retry-After": _retry_after()}
+    return responses.progress_response(
+        view.to_dict(), finished=view.is_finished, retry_after_seconds=SETTINGS.retry_after_seconds
     )
+
+
+responses.answer_errors(
+    app,
+    {
+        job_models.JobNotFoundError: responses.ErrorAnswer(404, "not_found"),
+        job_models.EnqueueFailedError: responses.unavailable(_retry_after(), "EnqueueFailed"),
+    },
+    logger=logger,
+    metrics=metrics,
+)
 
 
 #: Lambda entry point (``job_api.handler``).

@@ -15,7 +15,6 @@ Job lifecycle (each transition is a conditional write, see ``job_store.py``)::
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal
 
-from handler_kit.config import int_fields_from_env
+from handler_kit import http_requests
+from handler_kit.config import settings_from_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
@@ -121,23 +121,14 @@ class JobSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> JobSettings:
         """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS`` and ``JOB_RETENTION_DAYS``.
 
-        Raises
-        ------
-        ValueError
-            If a variable is set but is not a positive integer.
+        A variable set to anything but a positive integer raises ValueError.
         """
-        env = os.environ if environ is None else environ
-        return cls(
-            **int_fields_from_env(
-                cls,
-                {
-                    "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
-                    "retry_after_seconds": "RETRY_AFTER_SECONDS",
-                    "retention_days": "JOB_RETENTION_DAYS",
-                },
-                env,
-            ),
-        )
+        variables = {
+            "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
+            "retry_after_seconds": "RETRY_AFTER_SECONDS",
+            "retention_days": "JOB_RETENTION_DAYS",
+        }
+        return settings_from_env(cls, variables, environ)
 
 
 # --------------------------------------------------------------------------- models
@@ -268,25 +259,13 @@ def parse_job_request(raw: bytes) -> JobRequest:
         Empty body, malformed or not strict JSON (see ``handler_kit.strict_json``),
         missing, extra or wrongly typed fields.
     """
-    if not raw.strip():
-        raise InvalidRequestError("request body is required: a JSON object with a 'task' field")
-    try:
-        return parse_model(JobRequest, raw)
-    except ValidationError as exc:
-        raise InvalidRequestError(describe_validation_error(exc)) from None
+    missing = "request body is required: a JSON object with a 'task' field"
+    return http_requests.parse_request(JobRequest, raw, missing=missing)
 
 
 def parse_job_id(value: str) -> str:
-    """Return ``value`` as a canonical lower-case UUID string.
-
-    Raises
-    ------
-    InvalidRequestError
-        If it does not look like a UUID (8-4-4-4-12 hex digits).
-    """
-    if not _UUID_RE.fullmatch(value):
-        raise InvalidRequestError("job_id must be a UUID")
-    return value.lower()
+    """``value`` as a canonical lower-case UUID (InvalidRequestError if it is not one)."""
+    return http_requests.parse_uuid(value, "job_id")
 
 
 def parse_task_message(body: str) -> TaskMessage:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from handler_kit import ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
-from handler_kit.dynamodb import KeyedTable
+from handler_kit.dynamodb import KeyedTable, lease_holder_update
 from job_models import JobStatus
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -143,18 +143,13 @@ class JobStore(KeyedTable):
         return (
             self._update_if(
                 job_id,
-                update=(
-                    f"SET #status = :status, {field} = :payload, updated_at = :now_iso"
-                    " REMOVE lease_owner, lease_expires_epoch"
+                **lease_holder_update(
+                    f"#status = :status, {field} = :payload",
+                    running=JobStatus.RUNNING.value,
+                    owner=lease_owner,
+                    now=now,
+                    values={":status": status.value, ":payload": dict(payload or {})},
                 ),
-                condition="#status = :running AND lease_owner = :owner",
-                values={
-                    ":status": status.value,
-                    ":payload": dict(payload or {}),
-                    ":running": JobStatus.RUNNING.value,
-                    ":owner": lease_owner,
-                    ":now_iso": iso_timestamp(now),
-                },
             )
             is not None
         )

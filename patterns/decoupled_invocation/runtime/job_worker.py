@@ -22,7 +22,6 @@ import aws_lambda_powertools.utilities.batch  # noqa: F401
 # isort: split
 import os
 import time
-from typing import Any
 
 import boto3
 import job_models
@@ -37,7 +36,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-from handler_kit.batches import process_batch
+from handler_kit.batches import batch_handler
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import int_env, require_env
 
@@ -119,10 +118,5 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.info("message processed", outcome=outcome.value)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Lambda entry point (``job_worker.handler``)."""
-    return process_batch(
-        event, context, record_handler=record_handler, processor=processor, metrics=metrics
-    )
+#: Lambda entry point (``job_worker.handler``).
+handler = batch_handler(record_handler, processor=processor, logger=logger, metrics=metrics)

@@ -160,48 +160,40 @@ def get_events(account_id: str) -> Response[str]:
     return responses.json_response(200, page.to_dict(), {"Cache-Control": "no-store"})
 
 
-@app.exception_handler(account_models.AccountNotFoundError)
-def _account_not_found(exc: account_models.AccountNotFoundError) -> Response[str]:
-    return responses.error_response(404, "not_found", str(exc))
+_RETRY = {"Retry-After": RETRY_AFTER_SECONDS}
 
 
-@app.exception_handler(account_models.InsufficientFundsError)
-def _insufficient_funds(exc: account_models.InsufficientFundsError) -> Response[str]:
-    metrics.add_metric(name="OverdraftRefused", unit=MetricUnit.Count, value=1)
-    return responses.error_response(409, "insufficient_funds", str(exc))
-
-
-@app.exception_handler(account_models.BalanceLimitError)
-def _balance_limit(exc: account_models.BalanceLimitError) -> Response[str]:
-    return responses.error_response(409, "balance_limit_exceeded", str(exc))
-
-
-@app.exception_handler(account_models.ConcurrentUpdateError)
-def _concurrent_update(exc: account_models.ConcurrentUpdateError) -> Response[str]:
-    metrics.add_metric(name="ConflictsExhausted", unit=MetricUnit.Count, value=1)
-    logger.warning("optimistic locking gave up", reason=str(exc))
-    return responses.error_response(
-        409, "concurrent_update", str(exc), {"Retry-After": RETRY_AFTER_SECONDS}
+def _dependency_failed(log_line: str) -> responses.ErrorAnswer:
+    return responses.unavailable(
+        RETRY_AFTER_SECONDS,
+        "DependencyFailed",
+        message="try again later",
+        log=("exception", log_line),
     )
 
 
-@app.exception_handler(ClientError)
-def _dependency_failed(exc: ClientError) -> Response[str]:
-    # Throttling or an outage of DynamoDB after the SDK's own retries: retryable.
-    metrics.add_metric(name="DependencyFailed", unit=MetricUnit.Count, value=1)
-    logger.exception("DynamoDB request failed")
-    return responses.error_response(
-        503, "service_unavailable", "try again later", {"Retry-After": RETRY_AFTER_SECONDS}
-    )
-
-
-@app.exception_handler(BotoCoreError)
-def _dependency_unreachable(exc: BotoCoreError) -> Response[str]:
-    metrics.add_metric(name="DependencyFailed", unit=MetricUnit.Count, value=1)
-    logger.exception("DynamoDB unreachable")
-    return responses.error_response(
-        503, "service_unavailable", "try again later", {"Retry-After": RETRY_AFTER_SECONDS}
-    )
+responses.answer_errors(
+    app,
+    {
+        account_models.AccountNotFoundError: responses.ErrorAnswer(404, "not_found"),
+        account_models.InsufficientFundsError: responses.ErrorAnswer(
+            409, "insufficient_funds", metric="OverdraftRefused"
+        ),
+        account_models.BalanceLimitError: responses.ErrorAnswer(409, "balance_limit_exceeded"),
+        account_models.ConcurrentUpdateError: responses.ErrorAnswer(
+            409,
+            "concurrent_update",
+            headers=_RETRY,
+            metric="ConflictsExhausted",
+            log=("warning", "optimistic locking gave up"),
+        ),
+        # Throttling or an outage of DynamoDB after the SDK's own retries: retryable.
+        ClientError: _dependency_failed("DynamoDB request failed"),
+        BotoCoreError: _dependency_failed("DynamoDB unreachable"),
+    },
+    logger=logger,
+    metrics=metrics,
+)
 
 
 #: Lambda entry point (``account_api.handler``).

@@ -25,7 +25,6 @@ Money is an integer number of minor units (e.g. cents): stored as DynamoDB numbe
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -35,7 +34,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from handler_kit.clock import parse_timestamp
-from handler_kit.config import int_fields_from_env
+from handler_kit.config import settings_from_env
 from handler_kit.responses import StoredResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -118,23 +117,14 @@ class AccountSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountSettings:
         """Read ``SNAPSHOT_INTERVAL``, ``MAX_APPEND_ATTEMPTS`` and ``IDEMPOTENCY_TTL_SECONDS``.
 
-        Raises
-        ------
-        ValueError
-            If a variable is set but is not a positive integer.
+        A variable set to anything but a positive integer raises ValueError.
         """
-        env = os.environ if environ is None else environ
-        return cls(
-            **int_fields_from_env(
-                cls,
-                {
-                    "snapshot_interval": "SNAPSHOT_INTERVAL",
-                    "max_append_attempts": "MAX_APPEND_ATTEMPTS",
-                    "idempotency_ttl_seconds": "IDEMPOTENCY_TTL_SECONDS",
-                },
-                env,
-            ),
-        )
+        variables = {
+            "snapshot_interval": "SNAPSHOT_INTERVAL",
+            "max_append_attempts": "MAX_APPEND_ATTEMPTS",
+            "idempotency_ttl_seconds": "IDEMPOTENCY_TTL_SECONDS",
+        }
+        return settings_from_env(cls, variables, environ)
 
 
 # --------------------------------------------------------------------------- time

@@ -53,14 +53,8 @@ def parse_amount_request(raw: bytes) -> AmountRequest:
         Empty body, malformed JSON, missing/extra fields, a non-integer amount or one
         outside ``1..MAX_AMOUNT``.
     """
-    if not raw.strip():
-        raise InvalidRequestError(
-            f"request body is required: {{'amount': <integer minor units 1..{MAX_AMOUNT}>}}"
-        )
-    try:
-        return parse_model(AmountRequest, raw)
-    except ValidationError as exc:
-        raise InvalidRequestError(http_requests.describe_validation_error(exc)) from None
+    missing = f"request body is required: {{'amount': <integer minor units 1..{MAX_AMOUNT}>}}"
+    return http_requests.parse_request(AmountRequest, raw, missing=missing)
 
 
 def parse_open_request(raw: bytes) -> OpenRequest:
@@ -80,16 +74,8 @@ def parse_open_request(raw: bytes) -> OpenRequest:
 
 
 def parse_account_id(value: str) -> str:
-    """Return ``value`` as a canonical lower-case UUID string.
-
-    Raises
-    ------
-    InvalidRequestError
-        If it is not a UUID.
-    """
-    if not _UUID_RE.fullmatch(value):
-        raise InvalidRequestError("account_id must be a UUID")
-    return value.lower()
+    """``value`` as a canonical lower-case UUID (InvalidRequestError if it is not one)."""
+    return http_requests.parse_uuid(value, "account_id")
 
 
 def parse_limit(value: str | None, settings: AccountSettings) -> int:

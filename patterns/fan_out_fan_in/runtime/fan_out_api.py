@@ -119,28 +119,22 @@ def create_job() -> Response[str]:
 def get_job(job_id: str) -> Response[str]:
     """``GET /jobs/{job_id}``: 202 + Retry-After while running, 200 once finished."""
     view = fan_out_service.get_job_view(store, fan_out_models.parse_job_id(job_id), now=clock())
-    headers = {"Cache-Control": "no-store"}
-    if view.is_finished:
-        return responses.json_response(200, view.to_dict(), headers)
-    retry_after = {"Retry-After": str(SETTINGS.retry_after_seconds)}
-    return responses.json_response(202, view.to_dict(), {**headers, **retry_after})
-
-
-@app.exception_handler(fan_out_models.JobNotFoundError)
-def _job_not_found(exc: fan_out_models.JobNotFoundError) -> Response[str]:
-    return responses.error_response(404, "not_found", str(exc))
-
-
-@app.exception_handler(fan_out_models.VentilationFailedError)
-def _ventilation_failed(exc: fan_out_models.VentilationFailedError) -> Response[str]:
-    metrics.add_metric(name="VentilationFailed", unit=MetricUnit.Count, value=1)
-    logger.error("ventilation failed", reason=str(exc))
-    return responses.error_response(
-        503,
-        "service_unavailable",
-        str(exc),
-        {"Retry-After": str(SETTINGS.retry_after_seconds)},
+    return responses.progress_response(
+        view.to_dict(), finished=view.is_finished, retry_after_seconds=SETTINGS.retry_after_seconds
     )
+
+
+responses.answer_errors(
+    app,
+    {
+        fan_out_models.JobNotFoundError: responses.ErrorAnswer(404, "not_found"),
+        fan_out_models.VentilationFailedError: responses.unavailable(
+            SETTINGS.retry_after_seconds, "VentilationFailed", log=("error", "ventilation failed")
+        ),
+    },
+    logger=logger,
+    metrics=metrics,
+)
 
 
 #: Lambda entry point (``fan_out_api.handler``).

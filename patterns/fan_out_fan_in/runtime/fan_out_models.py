@@ -21,7 +21,6 @@ never decrement twice. Status transitions are conditional writes::
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -29,7 +28,8 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
-from handler_kit.config import int_fields_from_env
+from handler_kit import http_requests
+from handler_kit.config import settings_from_env
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
@@ -130,25 +130,16 @@ class FanOutSettings:
         """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS``, ``JOB_RETENTION_DAYS``,
         ``MAX_RECEIVE_COUNT`` and ``SEND_CONCURRENCY``.
 
-        Raises
-        ------
-        ValueError
-            If a variable is set but is not a positive integer.
+        A variable set to anything but a positive integer raises ValueError.
         """
-        env = os.environ if environ is None else environ
-        return cls(
-            **int_fields_from_env(
-                cls,
-                {
-                    "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
-                    "retry_after_seconds": "RETRY_AFTER_SECONDS",
-                    "retention_days": "JOB_RETENTION_DAYS",
-                    "max_receive_count": "MAX_RECEIVE_COUNT",
-                    "send_concurrency": "SEND_CONCURRENCY",
-                },
-                env,
-            ),
-        )
+        variables = {
+            "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
+            "retry_after_seconds": "RETRY_AFTER_SECONDS",
+            "retention_days": "JOB_RETENTION_DAYS",
+            "max_receive_count": "MAX_RECEIVE_COUNT",
+            "send_concurrency": "SEND_CONCURRENCY",
+        }
+        return settings_from_env(cls, variables, environ)
 
 
 # --------------------------------------------------------------------------- models
@@ -361,25 +352,13 @@ def parse_job_request(raw: bytes) -> JobRequest:
     InvalidRequestError
         Empty body, malformed or not strict JSON, N = 0, N over the limit, malformed items.
     """
-    if not raw.strip():
-        raise InvalidRequestError("request body is required: {'items': [...]} or {'count': N}")
-    try:
-        return parse_model(JobRequest, raw)
-    except ValidationError as exc:
-        raise InvalidRequestError(describe_validation_error(exc)) from None
+    missing = "request body is required: {'items': [...]} or {'count': N}"
+    return http_requests.parse_request(JobRequest, raw, missing=missing)
 
 
 def parse_job_id(value: str) -> str:
-    """Return ``value`` as a canonical lower-case UUID string.
-
-    Raises
-    ------
-    InvalidRequestError
-        If it does not look like a UUID.
-    """
-    if not _UUID_RE.fullmatch(value):
-        raise InvalidRequestError("job_id must be a UUID")
-    return value.lower()
+    """``value`` as a canonical lower-case UUID (InvalidRequestError if it is not one)."""
+    return http_requests.parse_uuid(value, "job_id")
 
 
 def parse_subtask_message(body: str) -> SubtaskMessage:

@@ -30,9 +30,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
 )
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-from handler_kit.batches import process_batch
+from handler_kit.batches import batch_handler
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
@@ -90,8 +89,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     logger.info("job reduced", outcome=outcome.value)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Lambda entry point (``fan_out_reducer.handler``)."""
-    return process_batch(event, context, record_handler=record_handler, processor=processor)
+#: Lambda entry point (``fan_out_reducer.handler``).
+handler = batch_handler(
+    record_handler, processor=processor, logger=logger, metrics=metrics, count_failures=False
+)

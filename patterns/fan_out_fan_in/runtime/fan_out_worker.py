@@ -16,7 +16,6 @@ import aws_lambda_powertools.utilities.batch  # noqa: F401
 
 # isort: split
 import time
-from typing import Any
 
 import boto3
 import fan_out_gather
@@ -29,9 +28,8 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-from handler_kit.batches import process_batch
+from handler_kit.batches import batch_handler
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
@@ -111,10 +109,5 @@ def record_handler(record: SQSRecord) -> None:
     logger.debug("message processed", outcome=outcome.value)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Lambda entry point (``fan_out_worker.handler``)."""
-    return process_batch(
-        event, context, record_handler=record_handler, processor=processor, metrics=metrics
-    )
+#: Lambda entry point (``fan_out_worker.handler``).
+handler = batch_handler(record_handler, processor=processor, logger=logger, metrics=metrics)

@@ -128,31 +128,22 @@ def cancel_schedule(schedule_id: str) -> Response[str]:
     return _json_response(200, _view_body(view, _location_of(view.schedule_id)))
 
 
-@app.exception_handler(schedule_models.InvalidScheduleTimeError)
-def _invalid_time(exc: schedule_models.InvalidScheduleTimeError) -> Response[str]:
-    logger.info("rejected request", reason=str(exc))
-    return _error(400, "invalid_time", str(exc))
-
-
-@app.exception_handler(schedule_models.ScheduleNotFoundError)
-def _schedule_not_found(exc: schedule_models.ScheduleNotFoundError) -> Response[str]:
-    return _error(404, "not_found", str(exc))
-
-
-@app.exception_handler(schedule_models.ScheduleNotCancellableError)
-def _not_cancellable(exc: schedule_models.ScheduleNotCancellableError) -> Response[str]:
-    return _error(409, "not_cancellable", str(exc))
-
-
-@app.exception_handler(schedule_models.ScheduleCreateFailedError)
-def _create_failed(exc: schedule_models.ScheduleCreateFailedError) -> Response[str]:
-    metrics.add_metric(name="ScheduleCreateFailed", unit=MetricUnit.Count, value=1)
-    return _error(
-        503,
-        "service_unavailable",
-        str(exc),
-        **{"Retry-After": str(SETTINGS.retry_after_seconds)},
-    )
+responses.answer_errors(
+    app,
+    {
+        schedule_models.InvalidScheduleTimeError: responses.ErrorAnswer(
+            400, "invalid_time", log=("info", "rejected request")
+        ),
+        schedule_models.ScheduleNotFoundError: responses.ErrorAnswer(404, "not_found"),
+        schedule_models.ScheduleNotCancellableError: responses.ErrorAnswer(409, "not_cancellable"),
+        schedule_models.ScheduleCreateFailedError: responses.unavailable(
+            SETTINGS.retry_after_seconds, "ScheduleCreateFailed"
+        ),
+    },
+    logger=logger,
+    metrics=metrics,
+    headers=NO_STORE,
+)
 
 
 #: Lambda entry point (``schedule_api.handler``).

@@ -30,7 +30,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal
 
-from handler_kit.config import int_env, int_fields_from_env, require_env
+from handler_kit.config import int_env, require_env, settings_from_env
 from handler_kit.errors import InvalidRequestError
 from handler_kit.fingerprints import Instant
 from handler_kit.responses import StoredResponse
@@ -131,23 +131,14 @@ class ScheduleSettings:
         """Read ``SCHEDULE_HORIZON_SECONDS``, ``RECORD_RETENTION_DAYS`` and
         ``UNDELIVERED_AFTER_SECONDS``.
 
-        Raises
-        ------
-        ValueError
-            If a variable is set but is not a positive integer.
+        A variable set to anything but a positive integer raises ValueError.
         """
-        env = os.environ if environ is None else environ
-        return cls(
-            **int_fields_from_env(
-                cls,
-                {
-                    "horizon_seconds": "SCHEDULE_HORIZON_SECONDS",
-                    "retention_days": "RECORD_RETENTION_DAYS",
-                    "undelivered_after_seconds": "UNDELIVERED_AFTER_SECONDS",
-                },
-                env,
-            ),
-        )
+        variables = {
+            "horizon_seconds": "SCHEDULE_HORIZON_SECONDS",
+            "retention_days": "RECORD_RETENTION_DAYS",
+            "undelivered_after_seconds": "UNDELIVERED_AFTER_SECONDS",
+        }
+        return settings_from_env(cls, variables, environ)
 
 
 @dataclass(frozen=True)

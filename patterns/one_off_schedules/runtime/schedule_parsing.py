@@ -10,17 +10,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from handler_kit import http_requests
 from handler_kit.clock import InvalidTimestampError, iso_timestamp, parse_timestamp
-from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
+from handler_kit.errors import PayloadTooLargeError
 from handler_kit.fingerprints import request_fingerprint
 from handler_kit.http_requests import describe_validation_error
-from handler_kit.strict_json import parse_model
 from pydantic import ValidationError
 from schedule_models import (
     MAX_PAYLOAD_BYTES,
     SCHEDULE_ARN_RE,
     SCHEDULE_ID_NAMESPACE,
-    UUID_RE,
     DestinationRecord,
     InvalidDestinationRecordError,
     InvalidInvocationError,
@@ -106,28 +105,16 @@ def parse_schedule_request(raw: bytes) -> ScheduleRequest:
     PayloadTooLargeError
         The payload's canonical JSON is larger than ``MAX_PAYLOAD_BYTES``.
     """
-    if not raw.strip():
-        raise InvalidRequestError("request body is required: a JSON object with an 'at' field")
-    try:
-        request = parse_model(ScheduleRequest, raw)
-    except ValidationError as exc:
-        raise InvalidRequestError(describe_validation_error(exc)) from None
+    missing = "request body is required: a JSON object with an 'at' field"
+    request = http_requests.parse_request(ScheduleRequest, raw, missing=missing)
     if len(canonical_json(request.payload).encode("utf-8")) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLargeError(f"payload exceeds {MAX_PAYLOAD_BYTES} bytes as JSON")
     return request
 
 
 def parse_schedule_id(value: str) -> str:
-    """Return ``value`` as a canonical lower-case UUID string.
-
-    Raises
-    ------
-    InvalidRequestError
-        If it does not look like a UUID.
-    """
-    if not UUID_RE.fullmatch(value):
-        raise InvalidRequestError("schedule_id must be a UUID")
-    return value.lower()
+    """``value`` as a canonical lower-case UUID (InvalidRequestError if it is not one)."""
+    return http_requests.parse_uuid(value, "schedule_id")
 
 
 def parse_schedule_arn(arn: str) -> tuple[str, str]:

@@ -102,18 +102,14 @@ class ScheduleStore(dynamodb.KeyedTable):
         return (
             self._update_if(
                 schedule_id,
-                update=(
-                    "SET #status = :done, #result = :result, completed_at = :now_iso,"
-                    " updated_at = :now_iso REMOVE lease_owner, lease_expires_epoch, last_error"
+                **dynamodb.lease_holder_update(
+                    "#status = :done, #result = :result, completed_at = :now_iso",
+                    running=ScheduleStatus.RUNNING.value,
+                    owner=lease_owner,
+                    now=now,
+                    values={":done": ScheduleStatus.DONE.value, ":result": dict(result)},
+                    also_remove=", last_error",
                 ),
-                condition="#status = :running AND lease_owner = :owner",
-                values={
-                    ":done": ScheduleStatus.DONE.value,
-                    ":running": ScheduleStatus.RUNNING.value,
-                    ":result": dict(result),
-                    ":owner": lease_owner,
-                    ":now_iso": iso_timestamp(now),
-                },
             )
             is not None
         )
@@ -125,18 +121,13 @@ class ScheduleStore(dynamodb.KeyedTable):
         return (
             self._update_if(
                 schedule_id,
-                update=(
-                    "SET #status = :pending, last_error = :error, updated_at = :now_iso"
-                    " REMOVE lease_owner, lease_expires_epoch"
+                **dynamodb.lease_holder_update(
+                    "#status = :pending, last_error = :error",
+                    running=ScheduleStatus.RUNNING.value,
+                    owner=lease_owner,
+                    now=now,
+                    values={":pending": ScheduleStatus.PENDING.value, ":error": dict(error)},
                 ),
-                condition="#status = :running AND lease_owner = :owner",
-                values={
-                    ":pending": ScheduleStatus.PENDING.value,
-                    ":running": ScheduleStatus.RUNNING.value,
-                    ":error": dict(error),
-                    ":owner": lease_owner,
-                    ":now_iso": iso_timestamp(now),
-                },
             )
             is not None
         )

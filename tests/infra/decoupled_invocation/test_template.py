@@ -9,10 +9,10 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
+from localstage.intrinsics import resolve
 
 from blocks.function import POWERTOOLS_LAYER_VERSION
 from blocks.stage_settings import StageSettings
-from localstage.intrinsics import resolve
 from patterns.decoupled_invocation.construct import DecoupledInvocation
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (

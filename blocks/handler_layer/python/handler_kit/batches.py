@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -52,3 +52,33 @@ def process_batch(
     if failures and metrics is not None:
         metrics.add_metric(name=RECORDS_FAILED_METRIC, unit=MetricUnit.Count, value=failures)
     return dict(response)
+
+
+def batch_handler(
+    record_handler: Callable[..., Any],
+    *,
+    processor: BatchProcessor,
+    logger: Logger,
+    metrics: Metrics,
+    count_failures: bool = True,
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point of a queue or stream consumer (see :func:`process_batch`).
+
+    Logs carry the Lambda context (state cleared per invocation); metrics, with a cold
+    start metric, are flushed at the end; with ``count_failures``, failed records are
+    counted as ``RecordsFailed``.
+    """
+
+    def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return process_batch(
+            event,
+            context,
+            record_handler=record_handler,
+            processor=processor,
+            metrics=metrics if count_failures else None,
+        )
+
+    entry = metrics.log_metrics(capture_cold_start_metric=True)(handle)
+    handler: Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+    handler = logger.inject_lambda_context(clear_state=True)(entry)
+    return handler

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from typing import Any, TypeVar
+
+_S = TypeVar("_S")
 
 
 class SettingError(Exception):
@@ -143,3 +146,24 @@ def int_fields_from_env(
         name: int_env(env, variable, defaults[name], minimum=(minimums or {}).get(name, 1))
         for name, variable in variables.items()
     }
+
+
+def settings_from_env(
+    settings_class: type[_S],
+    variables: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    minimums: Mapping[str, int] | None = None,
+    **other: Any,
+) -> _S:
+    """A settings dataclass with its integer fields read as :func:`int_fields_from_env` does.
+
+    ``other`` are the non-integer fields (or overrides) passed on as they are.
+
+    Raises
+    ------
+    InvalidSettingError
+        If a variable is set but is not an integer at or above its minimum.
+    """
+    fields = int_fields_from_env(settings_class, variables, environ, minimums=minimums)
+    return settings_class(**fields, **other)

@@ -11,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from handler_kit import ttl
+from handler_kit.clock import iso_timestamp
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb] is installed, Any otherwise
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -163,10 +164,8 @@ def put_if_absent(
 
     Parameters
     ----------
-    client : DynamoDBClient
-        A low-level boto3 DynamoDB client.
-    table_name : str
-        The table.
+    client, table_name : DynamoDBClient, str
+        A low-level boto3 DynamoDB client and the table.
     item : Mapping[str, Any]
         The item as plain values (serialized here).
     key_name : str
@@ -303,3 +302,36 @@ class KeyedTable:
             now=now,
             ttl_attribute=self.ttl_attribute,
         )
+
+
+#: Condition of a transition only the delivery holding an item's lease may make.
+LEASE_HELD_CONDITION = "#status = :running AND lease_owner = :owner"
+
+
+def lease_holder_update(
+    set_clause: str,
+    *,
+    running: str,
+    owner: str,
+    now: datetime,
+    values: Mapping[str, Any],
+    also_remove: str = "",
+) -> dict[str, Any]:
+    """``update``, ``condition`` and ``values`` of a transition out of RUNNING.
+
+    It applies only while ``owner`` holds the lease, sets ``updated_at`` and removes
+    the lease (``lease_owner``, ``lease_expires_epoch``, then ``also_remove``).
+    """
+    return {
+        "update": (
+            f"SET {set_clause}, updated_at = :now_iso"
+            f" REMOVE lease_owner, lease_expires_epoch{also_remove}"
+        ),
+        "condition": LEASE_HELD_CONDITION,
+        "values": {
+            **values,
+            ":running": running,
+            ":owner": owner,
+            ":now_iso": iso_timestamp(now),
+        },
+    }

@@ -7,15 +7,16 @@ import binascii
 import math
 import re
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 
 # Re-exported: the fingerprint of a keyed request lives with its normalization rules.
 from handler_kit.fingerprints import request_fingerprint as request_fingerprint
+from handler_kit.strict_json import parse_model
 
 #: 1..128 printable ASCII characters: the key goes into logs and into uuid5 names.
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
@@ -65,14 +66,7 @@ def decode_body(body: str | None, *, is_base64_encoded: bool, max_bytes: int) ->
 
 
 def event_body(event: APIGatewayProxyEvent, *, max_bytes: int) -> bytes:
-    """The raw body bytes of a REST proxy event (see :func:`decode_body`).
-
-    Raises
-    ------
-    PayloadTooLargeError
-        If the raw body is larger than ``max_bytes``.
-    InvalidRequestError
-        If a base64 body does not decode.
+    """The raw body bytes of a REST proxy event; raises as :func:`decode_body` does.
 
     Examples
     --------
@@ -82,6 +76,43 @@ def event_body(event: APIGatewayProxyEvent, *, max_bytes: int) -> bytes:
     return decode_body(
         event.body, is_base64_encoded=bool(event.is_base64_encoded), max_bytes=max_bytes
     )
+
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+
+def parse_request(model: type[_ModelT], raw: bytes, *, missing: str) -> _ModelT:
+    """A request body validated as ``model`` (strict JSON, see ``handler_kit.strict_json``).
+
+    Raises
+    ------
+    InvalidRequestError
+        ``missing`` for an empty body; malformed JSON or a body ``model`` rejects.
+    """
+    if not raw.strip():
+        raise InvalidRequestError(missing)
+    try:
+        return parse_model(model, raw)
+    except ValidationError as exc:
+        raise InvalidRequestError(describe_validation_error(exc)) from None
+
+
+_HEX = "[0-9a-fA-F]"
+#: A UUID in its 8-4-4-4-12 hex digit form, either case.
+UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
+
+
+def parse_uuid(value: str, name: str) -> str:
+    """``value`` as a canonical lower-case UUID string.
+
+    Raises
+    ------
+    InvalidRequestError
+        ``<name> must be a UUID`` if it does not look like one (8-4-4-4-12 hex digits).
+    """
+    if not UUID_RE.fullmatch(value):
+        raise InvalidRequestError(f"{name} must be a UUID")
+    return value.lower()
 
 
 def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:

@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, PayloadTooLargeError
@@ -172,6 +173,90 @@ def register_error_handlers(
         event = app.current_event
         message = f"no route for {event.http_method} {event.path}"
         return error_response(404, "not_found", message, extra)
+
+
+def progress_response(
+    body: Mapping[str, Any], *, finished: bool, retry_after_seconds: int
+) -> Response[str]:
+    """The answer of a polled resource: 200 once finished, else 202 with ``Retry-After``.
+
+    Neither is cached (``Cache-Control: no-store``).
+    """
+    headers = {"Cache-Control": "no-store"}
+    if finished:
+        return json_response(200, body, headers)
+    return json_response(202, body, {**headers, "Retry-After": str(retry_after_seconds)})
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """How an API answers one exception class (see :func:`answer_errors`).
+
+    Attributes
+    ----------
+    status_code, code : int, str
+        The status and the ``error`` field.
+    message : str, optional
+        The ``message`` field; ``str(exc)`` when not given.
+    headers : Mapping[str, str]
+        Headers of this answer (on top of the API's own).
+    metric : str, optional
+        Counted once per answer.
+    log : tuple of (str, str), optional
+        ``(level, message)``: logged with ``reason=str(exc)``, or with the traceback
+        when the level is ``"exception"``.
+    """
+
+    status_code: int
+    code: str
+    message: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    metric: str | None = None
+    log: tuple[str, str] | None = None
+
+
+def unavailable(retry_after_seconds: int | str, metric: str, **answer: Any) -> ErrorAnswer:
+    """A 503 ``service_unavailable`` with ``Retry-After``, counted as ``metric``."""
+    headers = {"Retry-After": str(retry_after_seconds)}
+    return ErrorAnswer(503, "service_unavailable", headers=headers, metric=metric, **answer)
+
+
+def answer_errors(
+    app: APIGatewayRestResolver,
+    answers: Mapping[type[Exception], ErrorAnswer],
+    *,
+    logger: Logger,
+    metrics: Metrics | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Register an exception handler of ``app`` per entry of ``answers``.
+
+    Examples
+    --------
+    >>> app = APIGatewayRestResolver()
+    >>> answer_errors(app, {KeyError: ErrorAnswer(404, "not_found")}, logger=Logger(service="docs"))
+    """
+    extra = dict(headers or {})
+
+    def handler_of(answer: ErrorAnswer) -> Callable[[Exception], Response[str]]:
+        def answer_error(exc: Exception) -> Response[str]:
+            if answer.metric is not None and metrics is not None:
+                metrics.add_metric(name=answer.metric, unit=MetricUnit.Count, value=1)
+            if answer.log is not None:
+                level, line = answer.log
+                if level == "exception":
+                    logger.exception(line)
+                else:
+                    getattr(logger, level)(line, reason=str(exc))
+            message = str(exc) if answer.message is None else answer.message
+            return error_response(
+                answer.status_code, answer.code, message, {**extra, **answer.headers}
+            )
+
+        return answer_error
+
+    for exc_class, answer in answers.items():
+        app.exception_handler(exc_class)(handler_of(answer))
 
 
 def rest_api_handler(
