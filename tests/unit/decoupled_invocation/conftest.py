@@ -256,3 +256,13 @@ def events() -> SimpleNamespace:
         retry_after_seconds=RETRY_AFTER_SECONDS,
         job_retention_days=JOB_RETENTION_DAYS,
     )
+
+
+# --------------------------------------------------------------------------- job API helpers
+
+VALID = {"task": "thumbnail.resize-v2", "input": "hello world", "duration_ms": 250}
+
+
+def assert_nothing_written(infra: Any) -> None:
+    assert infra.items() == []
+    assert infra.queue_depth() == 0
