@@ -6,7 +6,6 @@ import pytest
 
 from tests.support.events import assert_json_error
 
-
 # --------------------------------------------------------------------------- idempotency
 
 

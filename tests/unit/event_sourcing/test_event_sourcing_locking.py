@@ -8,7 +8,6 @@ import boto3
 
 from tests.support.events import assert_json_error
 
-
 # --------------------------------------------------------------------------- optimistic locking
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from tests.support.events import assert_json_error
 
-
 # --------------------------------------------------------------------------- snapshots
 
 
