@@ -8,7 +8,6 @@ import functools
 import importlib
 import json
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType, SimpleNamespace
@@ -20,6 +19,7 @@ from botocore.config import Config
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
+from tests.support.clients import SerializedClient
 from tests.support.events import HttpResponse, sqs_event
 from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
 
@@ -258,29 +258,6 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
         dlq_url=dlq_url,
         stream_arn=created["TableDescription"]["LatestStreamArn"],
     )
-
-
-class SerializedClient:
-    """A boto3 client proxy that sends one request at a time.
-
-    moto is not thread-safe, while every AWS request is atomic: serialising the
-    ventilator's parallel sends keeps moto's answers meaningful.
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if name == "meta" or not callable(attribute):
-            return attribute
-
-        def call(*args: Any, _method: Callable[..., Any] = attribute, **kwargs: Any) -> Any:
-            with self._lock:
-                return _method(*args, **kwargs)
-
-        return call
 
 
 #: Import a handler module anew, so its module-level clients bind to this test's moto.
