@@ -74,31 +74,10 @@ def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
     return events_support.api_event(method, path, stage=STAGE, **kwargs)
 
 
-def post_jobs_event(
-    body: str | dict[str, Any] | None,
-    *,
-    base64_body: bool = False,
-    headers: dict[str, str] | None = None,
-    multi_value_headers: dict[str, list[str]] | None = None,
-    user_arn: str | None = events_support.CALLER_ARN,
-) -> dict[str, Any]:
-    """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
-    return api_event(
-        "POST",
-        "/jobs",
-        resource="/jobs",
-        body=body,
-        base64_body=base64_body,
-        headers=headers,
-        multi_value_headers=multi_value_headers,
-        user_arn=user_arn,
-    )
+post_jobs_event = functools.partial(events_support.post_jobs_event, stage=STAGE)
 
 
-def get_job_event(job_id: str) -> dict[str, Any]:
-    return api_event(
-        "GET", f"/jobs/{job_id}", resource="/jobs/{job_id}", path_parameters={"job_id": job_id}
-    )
+get_job_event = functools.partial(events_support.get_job_event, stage=STAGE)
 
 
 def sqs_record(body: str, **kwargs: Any) -> dict[str, Any]:
