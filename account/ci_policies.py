@@ -12,7 +12,7 @@ queues 80), shortens the stack name and the logical id to fit; AWS does not docu
 how much of each it keeps, only that the name starts with the stack name's start. So
 bucket patterns rely on the stage prefix alone (``pr-*``, ``staging-*``), table patterns
 name the pattern too (DynamoDB allows 255 characters: nothing is shortened), and
-functions and queues are scoped by tag, not name. tests/infra/test_ci_access.py builds
+functions and queues are scoped by tag, not name. tests/infra/ci_access/test_ci_access.py builds
 the generated names of every unnamed bucket and table for the longest stage name and
 checks each pattern matches them however the name is shortened.
 """

@@ -13,8 +13,6 @@ import importlib
 import importlib.util
 import math
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,11 +21,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.figures import Figure
-from bench.handler_code import ROOT
 from localstage.request_counts import totals
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
+
+from bench.figures import Figure
+from bench.localstage_demo import (  # noqa: F401  (bench.__main__ imports them from here)
+    DEMO_BUDGET_S,
+    DEMO_TARGET_S,
+    TABLE_DEMO,
+    demo_figure,
+    demo_skipped,
+)
 
 #: Stage time for visibility timeouts and retries (as the demo and the e2e tests).
 CLOCK_SPEED = 90.0
@@ -43,16 +48,8 @@ SCHEDULE_COUNT = 50
 #: Real seconds to wait for them all to fire, run and be cleaned up.
 SCHEDULE_BUDGET_S = 90.0
 
-#: `make demo` (synth included) on the project's 2 shared cores: 34 s idle, 56 s under
-#: load (localstage/README.md); the issue asks for a demo that runs in minutes at most.
-DEMO_TARGET_S = 120.0
-#: A demo still running by then (or when the bench's own budget is spent) is stopped
-#: and reported as such.
-DEMO_BUDGET_S = 240.0
-
 TABLE_REQUESTS = "AWS requests per operation (localstage, counted in moto)"
 TABLE_SCALING = "Fan-out/fan-in scaling (localstage)"
-TABLE_DEMO = "Local demo"
 TABLE_SCHEDULES = "One-off schedules (localstage)"
 
 
@@ -361,52 +358,6 @@ def boot_figures(stage: LocalStage) -> list[Figure]:
             )
         )
     return figures
-
-
-DEMO_NAME = "`make demo` (synth, boot, every scenario)"
-
-
-def demo_skipped(reason: str) -> Figure:
-    """The demo row when there was no time left to run it."""
-    return Figure(
-        table=TABLE_DEMO,
-        name=DEMO_NAME,
-        value=math.nan,
-        unit="s",
-        target=f"<= {DEMO_TARGET_S:g} s",
-        met=False,
-        note=f"skipped: {reason}",
-    )
-
-
-def demo_figure(workdir: Path, *, budget_s: float = DEMO_BUDGET_S) -> Figure:
-    """Wall time of the demo `make demo` runs, in a fresh interpreter.
-
-    ``python -m localstage demo`` synthesizes stage ``local``, boots it and runs every
-    pattern's scenarios; ``--workdir`` keeps its logs and assembly out of the tree.
-    """
-    command = [sys.executable, "-m", "localstage", "demo", "--workdir", str(workdir)]
-    began = time.perf_counter()
-    try:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=budget_s)
-    except subprocess.TimeoutExpired:
-        return demo_skipped(f"stopped after {budget_s:.0f} s (the bench's budget)")
-    seconds = time.perf_counter() - began
-    tally = next((line for line in done.stdout.splitlines() if "scenarios passed in" in line), "")
-    outcome = (
-        tally.strip()
-        if done.returncode == 0
-        else f"exit {done.returncode}: {(done.stdout + done.stderr).strip()[-160:]}"
-    )
-    return Figure(
-        table=TABLE_DEMO,
-        name=DEMO_NAME,
-        value=seconds,
-        unit="s",
-        target=f"<= {DEMO_TARGET_S:g} s",
-        met=done.returncode == 0 and seconds <= DEMO_TARGET_S,
-        note=f"python -m localstage demo in a fresh interpreter; {outcome}",
-    )
 
 
 def localstage_figures(

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +21,7 @@ import botocore.credentials
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from localstage.deployed import DeployedTarget
 from moto.server import ThreadedMotoServer
 
 #: Credentials and region of the stand-in account (moto accepts any credentials).
@@ -173,3 +175,57 @@ def sigv4_checker() -> Iterator[SigV4Checker]:
     yield checker
     server.shutdown()
     thread.join()
+
+
+# ------------------------------------------------------------- a deployed stage on the stand-in
+
+STAGE = "pr-42"
+STACK = "DecoupledInvocation"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _template(api_url: str) -> dict[str, Any]:
+    """A small stand-in of a pattern stack: a queue, a bucket, a table and their outputs."""
+    return {
+        "Resources": {
+            "TaskQueue": {"Type": "AWS::SQS::Queue"},
+            "InputBucket": {"Type": "AWS::S3::Bucket"},
+            "JobTable": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "AttributeDefinitions": [{"AttributeName": "job_id", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "job_id", "KeyType": "HASH"}],
+                },
+            },
+        },
+        "Outputs": {
+            "ApiUrl": {"Value": api_url},
+            "TaskQueueUrl": {"Value": {"Ref": "TaskQueue"}},
+            "InputBucketName": {"Value": {"Ref": "InputBucket"}},
+            "JobTableName": {"Value": {"Ref": "JobTable"}},
+        },
+    }
+
+
+@pytest.fixture(scope="package")
+def deployed(
+    moto_endpoint: str, aws_session: boto3.Session, sigv4_checker: SigV4Checker
+) -> dict[str, str]:
+    """Stage pr-42's stack on the stand-in (and another stage's, which must not be used)."""
+    cloudformation = aws_session.client("cloudformation", endpoint_url=moto_endpoint)
+    for stage, api_url in ((STAGE, sigv4_checker.url), ("pr-7", "http://127.0.0.1:9/other/")):
+        cloudformation.create_stack(
+            StackName=f"{stage}-{STACK}", TemplateBody=json.dumps(_template(api_url))
+        )
+    (stack,) = cloudformation.describe_stacks(StackName=f"{STAGE}-{STACK}")["Stacks"]
+    return {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
+
+
+@pytest.fixture
+def target(
+    moto_endpoint: str, aws_session: boto3.Session, deployed: dict[str, str]
+) -> DeployedTarget:
+    return DeployedTarget(
+        STAGE, session=aws_session, endpoint_url=moto_endpoint, wait_scale=1.0, min_interval=0
+    )

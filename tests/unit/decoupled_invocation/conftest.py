@@ -43,35 +43,10 @@ def sqs_record(body: str, **kwargs: Any) -> dict[str, Any]:
     return events_support.sqs_record(body, queue_name=QUEUE_NAME, **kwargs)
 
 
-def post_jobs_event(
-    body: str | dict[str, Any] | None,
-    *,
-    headers: dict[str, str] | None = None,
-    multi_value_headers: dict[str, list[str]] | None = None,
-    base64_body: bool = False,
-    user_arn: str | None = ALICE_ARN,
-) -> dict[str, Any]:
-    """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
-    return api_event(
-        "POST",
-        "/jobs",
-        resource="/jobs",
-        body=body,
-        base64_body=base64_body,
-        headers=headers,
-        multi_value_headers=multi_value_headers,
-        user_arn=user_arn,
-    )
+post_jobs_event = functools.partial(events_support.post_jobs_event, stage=STAGE)
 
 
-def get_job_event(job_id: str) -> dict[str, Any]:
-    """``GET /jobs/{job_id}``."""
-    return api_event(
-        "GET",
-        f"/jobs/{job_id}",
-        resource="/jobs/{job_id}",
-        path_parameters={"job_id": job_id},
-    )
+get_job_event = functools.partial(events_support.get_job_event, stage=STAGE)
 
 
 def task_record(job_id: str, **kwargs: Any) -> dict[str, Any]:
@@ -256,3 +231,13 @@ def events() -> SimpleNamespace:
         retry_after_seconds=RETRY_AFTER_SECONDS,
         job_retention_days=JOB_RETENTION_DAYS,
     )
+
+
+# --------------------------------------------------------------------------- job API helpers
+
+VALID = {"task": "thumbnail.resize-v2", "input": "hello world", "duration_ms": 250}
+
+
+def assert_nothing_written(infra: Any) -> None:
+    assert infra.items() == []
+    assert infra.queue_depth() == 0

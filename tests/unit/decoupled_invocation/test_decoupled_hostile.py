@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.events import assert_json_error
 from tests.support.hostile import hostile_requests
+from tests.unit.decoupled_invocation.conftest import assert_nothing_written
 
 HOSTILE = hostile_requests(
     '{"task": "checksum", "duration_ms": @@}',
@@ -23,8 +24,7 @@ def test_hostile_post_is_400_and_writes_nothing(handlers, infra, body, multi_val
 
     # THEN 400 invalid_request in the JSON error shape, no job stored, nothing queued
     assert_json_error(response, 400, "invalid_request")
-    assert infra.items() == []
-    assert infra.queue_depth() == 0
+    assert_nothing_written(infra)
 
 
 @pytest.mark.parametrize(

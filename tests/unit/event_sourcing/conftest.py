@@ -20,6 +20,7 @@ from botocore.config import Config
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
+from tests.support.clients import CallLog
 from tests.support.events import HttpResponse, dynamodb_stream_event
 from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeLambdaContext, FakeSleep
 
@@ -231,39 +232,6 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
 
 #: Import a handler module anew, so its module-level clients bind to this test's moto.
 import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_MODULES)
-
-
-# --------------------------------------------------------------------------- call counting
-
-
-@dataclass
-class DynamoCall:
-    """One DynamoDB request the handler made, and how many items it returned."""
-
-    operation: str
-    items: int
-
-
-@dataclass
-class CallLog:
-    """Records every DynamoDB request of one boto3 client (through botocore's events)."""
-
-    calls: list[DynamoCall] = field(default_factory=list)
-
-    def hook(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        items = len(parsed.get("Items", [])) + (1 if "Item" in parsed else 0)
-        self.calls.append(DynamoCall(operation=model.name, items=items))
-
-    def clear(self) -> None:
-        self.calls.clear()
-
-    @property
-    def operations(self) -> list[str]:
-        return [call.operation for call in self.calls]
-
-    @property
-    def items_read(self) -> int:
-        return sum(call.items for call in self.calls if call.operation in ("GetItem", "Query"))
 
 
 # --------------------------------------------------------------------------- handler drivers

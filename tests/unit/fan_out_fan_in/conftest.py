@@ -8,7 +8,6 @@ import functools
 import importlib
 import json
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType, SimpleNamespace
@@ -20,6 +19,7 @@ from botocore.config import Config
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
+from tests.support.clients import SerializedClient
 from tests.support.events import HttpResponse, sqs_event
 from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
 
@@ -74,31 +74,10 @@ def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
     return events_support.api_event(method, path, stage=STAGE, **kwargs)
 
 
-def post_jobs_event(
-    body: str | dict[str, Any] | None,
-    *,
-    base64_body: bool = False,
-    headers: dict[str, str] | None = None,
-    multi_value_headers: dict[str, list[str]] | None = None,
-    user_arn: str | None = events_support.CALLER_ARN,
-) -> dict[str, Any]:
-    """``POST /jobs``; a dict body is JSON-encoded, ``base64_body`` encodes it like API GW."""
-    return api_event(
-        "POST",
-        "/jobs",
-        resource="/jobs",
-        body=body,
-        base64_body=base64_body,
-        headers=headers,
-        multi_value_headers=multi_value_headers,
-        user_arn=user_arn,
-    )
+post_jobs_event = functools.partial(events_support.post_jobs_event, stage=STAGE)
 
 
-def get_job_event(job_id: str) -> dict[str, Any]:
-    return api_event(
-        "GET", f"/jobs/{job_id}", resource="/jobs/{job_id}", path_parameters={"job_id": job_id}
-    )
+get_job_event = functools.partial(events_support.get_job_event, stage=STAGE)
 
 
 def sqs_record(body: str, **kwargs: Any) -> dict[str, Any]:
@@ -258,29 +237,6 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
         dlq_url=dlq_url,
         stream_arn=created["TableDescription"]["LatestStreamArn"],
     )
-
-
-class SerializedClient:
-    """A boto3 client proxy that sends one request at a time.
-
-    moto is not thread-safe, while every AWS request is atomic: serialising the
-    ventilator's parallel sends keeps moto's answers meaningful.
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if name == "meta" or not callable(attribute):
-            return attribute
-
-        def call(*args: Any, _method: Callable[..., Any] = attribute, **kwargs: Any) -> Any:
-            with self._lock:
-                return _method(*args, **kwargs)
-
-        return call
 
 
 #: Import a handler module anew, so its module-level clients bind to this test's moto.

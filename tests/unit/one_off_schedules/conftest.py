@@ -367,3 +367,13 @@ def env() -> SimpleNamespace:
         executor_retry_attempts=EXECUTOR_RETRY_ATTEMPTS,
         events=events_support,
     )
+
+
+# --------------------------------------------------------------------------- schedule API helpers
+
+PAYLOAD = {"order_id": "o-123", "amount": 12.5, "items": [1, 2, 3]}
+
+
+def assert_nothing_created(infra: Any) -> None:
+    assert infra.items() == []
+    assert infra.schedule_names() == []

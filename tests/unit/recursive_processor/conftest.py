@@ -284,3 +284,43 @@ def api(processor: Processor, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 def run_id_of(result: dict[str, Any], index: int = 0) -> str:
     run_ids: list[str] = result["run_ids"]
     return run_ids[index]
+
+
+# ------------------------------------------------------------------ batch processor helpers
+
+SUMMARY_FIELDS = {
+    "run_id",
+    "status",
+    "source",
+    "records",
+    "errors",
+    "amount_total",
+    "checksum",
+    "hops",
+    "bytes_read",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "error_objects",
+}
+
+
+def lines(count: int, start: int = 0) -> list[str]:
+    return [record_line(index) for index in range(start, start + count)]
+
+
+def assert_done_with(
+    processor: Processor, run_id: str, expected: Expected, *, errors: int = 0
+) -> dict[str, Any]:
+    run = processor.infra.run(run_id)
+    assert run["status"] == "DONE"
+    summary: dict[str, Any] = processor.infra.output_json(run["summary_key"])
+    assert set(summary) == SUMMARY_FIELDS
+    assert summary["records"] == run["records"] == expected.records
+    assert summary["amount_total"] == run["amount_total"] == expected.amount_total
+    assert summary["checksum"] == expected.checksum
+    assert summary["errors"] == run["errors"] == errors
+    assert summary["hops"] == run["hops"]
+    assert summary["bytes_read"] == run["bytes_read"]
+    assert run["offset"] == run["size"] == summary["source"]["size"]
+    return summary

@@ -1,0 +1,162 @@
+"""job_api.handler against moto: GET /jobs/{job_id}."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.support.events import assert_json_error
+from tests.unit.decoupled_invocation.conftest import VALID
+
+# --------------------------------------------------------------------------- GET
+
+
+def test_get_pending_job_is_202_with_retry_after(handlers, events):
+    # GIVEN a submitted job
+    job_id = handlers.post(VALID).body["job_id"]
+
+    # WHEN the client polls it
+    response = handlers.get(job_id)
+
+    # THEN it is still in progress: 202 with Retry-After
+    assert response.status == 202
+    assert response.headers["retry-after"] == str(events.retry_after_seconds)
+    assert response.body == {
+        "job_id": job_id,
+        "status": "PENDING",
+        "created_at": "2025-03-14T09:26:53.589Z",
+        "updated_at": "2025-03-14T09:26:53.589Z",
+    }
+
+
+def test_get_running_job_is_202(handlers, infra):
+    # GIVEN a job a worker has claimed
+    job_id = handlers.post(VALID).body["job_id"]
+    store = handlers.api.store
+    claimed = store.claim(
+        job_id,
+        lease_owner="m-1",
+        lease_expires_epoch=handlers.clock.epoch + 30,
+        now=handlers.clock(),
+    )
+    assert claimed is not None
+
+    # WHEN the client polls it
+    response = handlers.get(job_id)
+
+    # THEN it is 202 RUNNING
+    assert response.status == 202
+    assert response.body["status"] == "RUNNING"
+
+
+def test_get_done_job_is_200_with_result(handlers):
+    # GIVEN a job that ran to completion
+    job_id = handlers.post(VALID).body["job_id"]
+    handlers.drain_queue()
+
+    # WHEN the client polls it
+    response = handlers.get(job_id)
+
+    # THEN it gets 200 with the deterministic result and no Retry-After
+    assert response.status == 200
+    assert "retry-after" not in response.headers
+    assert response.body["status"] == "DONE"
+    assert response.body["result"] == {
+        "sha256": "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+        "length": 11,
+        "task": "thumbnail.resize-v2",
+    }
+    assert response.body["updated_at"] == "2025-03-14T09:26:53.839Z"  # after 250 ms of work
+
+
+def test_get_failed_job_is_200_with_error(handlers):
+    # GIVEN a job whose work failed
+    job_id = handlers.post({**VALID, "outcome": "fail"}).body["job_id"]
+    handlers.drain_queue()
+
+    # WHEN the client polls it
+    response = handlers.get(job_id)
+
+    # THEN it gets 200 with the error
+    assert response.status == 200
+    assert response.body["status"] == "FAILED"
+    assert response.body["error"]["code"] == "job_failed"
+    assert "result" not in response.body
+
+
+def test_get_past_deadline_reports_timed_out_without_writing(handlers, infra, events):
+    # GIVEN a job nobody ran, and its deadline has passed
+    job_id = handlers.post(VALID).body["job_id"]
+    before = infra.items()
+    handlers.clock.advance(events.job_timeout_seconds)
+
+    # WHEN the client polls it
+    response = handlers.get(job_id)
+
+    # THEN it is finished as TIMED_OUT with an error
+    assert response.status == 200
+    assert response.body["status"] == "TIMED_OUT"
+    assert response.body["error"]["code"] == "timed_out"
+    assert "300 seconds" in response.body["error"]["message"]
+    # AND the read did not write
+    assert infra.items() == before
+
+
+def test_get_one_second_before_deadline_is_still_in_progress(handlers, events):
+    # GIVEN a job one second before its deadline
+    job_id = handlers.post(VALID).body["job_id"]
+    handlers.clock.advance(events.job_timeout_seconds - 1)
+
+    # WHEN the client polls it
+    response = handlers.get(job_id)
+
+    # THEN it is still PENDING
+    assert response.status == 202
+    assert response.body["status"] == "PENDING"
+
+
+def test_get_stored_timed_out_job_is_200(handlers, events):
+    # GIVEN a worker picked the job up after its deadline and stored TIMED_OUT
+    job_id = handlers.post(VALID).body["job_id"]
+    handlers.clock.advance(events.job_timeout_seconds + 5)
+    handlers.drain_queue()
+
+    # WHEN the client polls it
+    response = handlers.get(job_id)
+
+    # THEN it is 200 TIMED_OUT with the stored error
+    assert response.status == 200
+    assert response.body["status"] == "TIMED_OUT"
+    assert response.body["error"]["code"] == "timed_out"
+
+
+def test_get_accepts_upper_case_uuid(handlers):
+    # GIVEN a job
+    job_id = handlers.post(VALID).body["job_id"]
+
+    # WHEN it is polled with its id in upper case
+    response = handlers.get(job_id.upper())
+
+    # THEN it is found
+    assert response.status == 202
+    assert response.body["job_id"] == job_id
+
+
+def test_get_unknown_job_is_404(handlers):
+    # GIVEN no job with this id
+    # WHEN it is polled
+    response = handlers.get(str(uuid.uuid4()))
+
+    # THEN it is a JSON 404
+    assert_json_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("job_id", ["not-a-uuid", "1234", "6f0c4c1e3a7d5b8e9f512d7c0b4a9e63"])
+def test_get_with_malformed_id_is_400(handlers, job_id):
+    # GIVEN an id that is not a UUID
+    # WHEN it is polled
+    response = handlers.get(job_id)
+
+    # THEN it is a JSON 400
+    assert_json_error(response, 400, "invalid_request")

@@ -1,0 +1,102 @@
+"""account_api.handler against moto: malformed amounts, bodies and account ids are 400."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.events import assert_json_error
+
+# --------------------------------------------------------------------------- bad input
+
+
+BAD_AMOUNT_BODIES = {
+    "zero": {"amount": 0},
+    "negative": {"amount": -5},
+    "float": {"amount": 10.5},
+    "integral float": {"amount": 10.0},
+    "string": {"amount": "10"},
+    "boolean": {"amount": True},
+    "null": {"amount": None},
+    "above maximum": {"amount": 100_000_001},
+    "huge": {"amount": 10**40},
+    "missing": {},
+    "extra field": {"amount": 10, "currency": "EUR"},
+}
+
+
+@pytest.mark.parametrize("command", ["credit", "withdraw"])
+@pytest.mark.parametrize("body", BAD_AMOUNT_BODIES.values(), ids=BAD_AMOUNT_BODIES.keys())
+def test_bad_amounts_are_400_and_write_nothing(bank, infra, command, body):
+    # GIVEN an account with some money
+    account_id = bank.open_id()
+    bank.credit(account_id, 1000)
+    before = infra.raw_items()
+
+    # WHEN a command carries a bad amount
+    response = getattr(bank, command)(account_id, body)
+
+    # THEN 400 invalid_request, and the table is unchanged
+    assert_json_error(response, 400, "invalid_request")
+    assert infra.raw_items() == before
+
+
+RAW_BAD_BODIES = {
+    "empty": "",
+    "not json": "amount=10",
+    "truncated": '{"amount": 1',
+    "array": "[10]",
+    "number": "10",
+    "too large": '{"amount": 1' + " " * 2000 + "}",
+}
+
+
+@pytest.mark.parametrize("body", RAW_BAD_BODIES.values(), ids=RAW_BAD_BODIES.keys())
+def test_bad_bodies_are_400_and_write_nothing(bank, infra, body):
+    # GIVEN an account WHEN a credit's body is not a valid amount object
+    account_id = bank.open_id()
+    before = infra.raw_items()
+    response = bank.credit(account_id, body)
+    # THEN 400 invalid_request and nothing is written
+    assert_json_error(response, 400, "invalid_request")
+    assert infra.raw_items() == before
+
+
+def test_base64_bodies_are_decoded(bank):
+    # GIVEN an account WHEN API Gateway passes the body base64-encoded (binary media type)
+    account_id = bank.open_id()
+    response = bank.credit(account_id, {"amount": 42}, base64_body=True)
+    # THEN it is read like a plain body
+    assert response.status == 200 and response.body["balance"] == 42
+
+
+def test_invalid_base64_is_400(bank, infra, es):
+    account_id = bank.open_id()
+    before = infra.raw_items()
+    event = es.command_event(account_id, "credit", "!!!not-base64!!!")
+    event["isBase64Encoded"] = True
+    assert_json_error(bank.call(event), 400, "invalid_request")
+    assert infra.raw_items() == before
+
+
+@pytest.mark.parametrize("action", ["get", "credit", "history"])
+def test_malformed_account_id_is_400(bank, infra, action):
+    # GIVEN an id that is not a UUID WHEN it is used THEN 400 and nothing is written
+    response = (
+        getattr(bank, action)("not-a-uuid", 10)
+        if action == "credit"
+        else getattr(bank, action)("not-a-uuid")
+    )
+    assert_json_error(response, 400, "invalid_request")
+    assert infra.raw_items() == []
+
+
+@pytest.mark.parametrize("body", ['{"owner": "alice"}', "[]", "nope"])
+def test_open_account_refuses_any_body_but_an_empty_object(bank, infra, body):
+    # GIVEN a body with fields or not an object WHEN an account is opened THEN 400
+    assert_json_error(bank.open(body=body), 400, "invalid_request")
+    assert infra.raw_items() == []
+
+
+def test_open_account_accepts_an_empty_object(bank):
+    # GIVEN the body {} WHEN an account is opened THEN it is
+    assert bank.open(body={}).status == 201

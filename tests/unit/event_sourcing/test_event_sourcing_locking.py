@@ -1,0 +1,126 @@
+"""account_api.handler against moto: optimistic locking, conflicts and interleaved withdrawals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from tests.support.events import assert_json_error
+
+# --------------------------------------------------------------------------- optimistic locking
+
+
+def _competing_append(bank: Any, account_id: str, command: str, amount: int) -> None:
+    bank.account_service.execute_command(
+        bank.competitor(),
+        account_id,
+        bank.account_models.CommandType(command),
+        amount,
+        settings=bank.api.SETTINGS,
+        clock=bank.clock,
+    )
+
+
+def test_conflict_is_retried_after_reloading(bank, infra):
+    # GIVEN a balance of 100, and another writer that credits 5 just before our first write
+    account_id = bank.open_id()
+    bank.credit(account_id, 100)
+    bank.before_write(
+        lambda n: _competing_append(bank, account_id, "credit", 5) if n == 0 else None
+    )
+    bank.calls.clear()
+
+    # WHEN we withdraw 30
+    response = bank.withdraw(account_id, 30)
+
+    # THEN our first append lost (version 3 was taken), we reloaded and appended version 4
+    assert response.status == 200
+    assert response.body["version"] == 4 and response.body["balance"] == 75
+    assert bank.calls.operations.count("PutItem") == 2
+    assert len(bank.sleep.calls) == 1 and 0 <= bank.sleep.calls[0] <= 0.2
+    assert infra.versions(account_id) == [1, 2, 3, 4]
+    assert bank.get(account_id).body["balance"] == 75
+
+
+def test_conflict_re_checks_the_rule_so_a_race_cannot_overdraw(bank, infra):
+    # GIVEN a balance of 100, and another writer that withdraws 60 just before our write
+    account_id = bank.open_id()
+    bank.credit(account_id, 100)
+    bank.before_write(
+        lambda n: _competing_append(bank, account_id, "withdraw", 60) if n == 0 else None
+    )
+
+    # WHEN we withdraw 60 (fine against the state we read first)
+    response = bank.withdraw(account_id, 60)
+
+    # THEN after the reload the rule refuses it: 409 insufficient_funds, balance 40
+    assert_json_error(response, 409, "insufficient_funds")
+    assert infra.versions(account_id) == [1, 2, 3]
+    assert bank.get(account_id).body["balance"] == 40
+
+
+def test_endless_conflicts_give_409_concurrent_update_never_500(bank, infra):
+    # GIVEN another writer that credits 1 before every one of our writes
+    account_id = bank.open_id()
+    bank.before_write(lambda n: _competing_append(bank, account_id, "credit", 1))
+
+    # WHEN we credit 10
+    response = bank.credit(account_id, 10)
+
+    # THEN after MAX_APPEND_ATTEMPTS lost races: 409 concurrent_update with Retry-After
+    assert_json_error(response, 409, "concurrent_update")
+    assert response.headers["retry-after"] == "1"
+    attempts = int(bank.api.SETTINGS.max_append_attempts)
+    # AND only the competitor's events exist: ours was never written
+    assert infra.versions(account_id) == list(range(1, attempts + 2))
+    assert {i["amount"]["N"] for i in infra.event_items(account_id)[1:]} == {"1"}
+    # AND it backed off (jittered, capped) between attempts, never after the last one
+    assert len(bank.sleep.calls) == attempts - 1
+    assert all(0 <= delay <= bank.account_models.BACKOFF_CAP_SECONDS for delay in bank.sleep.calls)
+
+
+def test_twenty_interleaved_withdrawals_of_10_from_100_succeed_exactly_10_times(bank, infra):
+    # GIVEN a balance of 100 and 20 withdrawals of 10, each on its own client (its own
+    # Lambda instance), interleaved as tightly as possible: every withdrawal, right before
+    # its first write, lets the next one run to the end. All 20 read the same state;
+    # the innermost commits first and every other one loses a race and reloads.
+    account_id = bank.open_id()
+    bank.credit(account_id, 100)
+    outcomes: dict[int, str] = {}
+
+    def withdraw(index: int) -> None:
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        if index + 1 < 20:
+            fired: list[bool] = []
+
+            def next_one_runs_first(**_: Any) -> None:
+                if not fired:
+                    fired.append(True)
+                    withdraw(index + 1)
+
+            client.meta.events.register("before-call.dynamodb.PutItem", next_one_runs_first)
+        try:
+            result = bank.account_service.execute_command(
+                bank.account_store.EventStore(client, bank.api.store._table_name),
+                account_id,
+                bank.account_models.CommandType.WITHDRAW,
+                10,
+                settings=bank.api.SETTINGS,
+                clock=bank.clock,
+                sleep=bank.sleep,
+            )
+            outcomes[index] = f"ok:{result.body['version']}"
+        except bank.account_models.InsufficientFundsError:
+            outcomes[index] = "insufficient_funds"
+
+    # WHEN they run
+    withdraw(0)
+
+    # THEN exactly 10 succeed, the balance is 0, versions are contiguous, no conflict
+    # was given up on (each lost one race) and none raised anything else
+    assert sum(o.startswith("ok") for o in outcomes.values()) == 10
+    assert sum(o == "insufficient_funds" for o in outcomes.values()) == 10
+    assert bank.get(account_id).body["balance"] == 0
+    assert infra.versions(account_id) == list(range(1, 13))
+    assert len(bank.sleep.calls) == 19

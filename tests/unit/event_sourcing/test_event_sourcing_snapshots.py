@@ -1,0 +1,213 @@
+"""account_api.handler against moto: snapshots every k events, and paged history."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from tests.support.events import assert_json_error
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def _make_events(bank: Any, account_id: str, count: int) -> None:
+    for _ in range(count):
+        assert bank.credit(account_id, 1).status == 200
+
+
+def test_snapshot_is_written_every_k_events(bank, infra, es):
+    # GIVEN an account (version 1) WHEN it reaches version 2K + 2
+    account_id = bank.open_id()
+    _make_events(bank, account_id, 2 * es.snapshot_interval + 1)
+
+    # THEN the snapshot covers version 2K, with the balance as of that version
+    snapshot = infra.snapshot(account_id)
+    assert snapshot is not None
+    assert snapshot["snapshot_version"] == {"N": str(2 * es.snapshot_interval)}
+    assert snapshot["balance"] == {"N": str(2 * es.snapshot_interval - 1)}
+    assert snapshot["kind"] == {"S": "snapshot"}
+
+
+@pytest.mark.parametrize(("snapshots", "extra"), [(2, 0), (9, 3), (20, 4)])
+def test_reads_cost_two_requests_of_at_most_k_items(bank, infra, es, snapshots, extra):
+    # GIVEN an account with a short or a long history
+    history_length = es.snapshot_interval * snapshots + extra
+    account_id = bank.open_id()
+    _make_events(bank, account_id, history_length - 1)
+    bank.calls.clear()
+
+    # WHEN its balance is read
+    response = bank.get(account_id)
+
+    # THEN the right state comes from one GetItem (snapshot) and one Query
+    assert response.body["version"] == history_length
+    assert response.body["balance"] == history_length - 1
+    assert bank.calls.operations == ["GetItem", "Query"]
+    # AND at most K items were read (the snapshot plus fewer than K events)
+    assert bank.calls.items_read <= es.snapshot_interval
+
+
+def test_commands_cost_a_constant_number_of_requests(bank, infra, es):
+    # GIVEN a long history
+    account_id = bank.open_id()
+    _make_events(bank, account_id, es.snapshot_interval * 6)
+    costs = []
+    # WHEN commands run at versions that are not snapshot points
+    for _ in range(es.snapshot_interval - 1):
+        bank.calls.clear()
+        bank.credit(account_id, 1)
+        costs.append(bank.calls.operations)
+    # THEN each is a GetItem, a Query and a PutItem (plus one snapshot PutItem every K)
+    plain = ["GetItem", "Query", "PutItem"]
+    assert all(cost in (plain, [*plain, "PutItem"]) for cost in costs)
+    assert costs.count([*plain, "PutItem"]) <= 1
+
+
+def test_missing_snapshot_still_gives_the_right_state(bank, infra, es):
+    # GIVEN a history of 3K + 2 events whose snapshot is lost
+    account_id = bank.open_id()
+    _make_events(bank, account_id, 3 * es.snapshot_interval + 1)
+    expected = bank.get(account_id).body
+    infra.delete_snapshot(account_id)
+    bank.calls.clear()
+
+    # WHEN it is read THEN the state is the same: the fold starts from version 1
+    assert bank.get(account_id).body == expected
+    # AND only the number of pages grew
+    assert bank.calls.operations[0] == "GetItem"
+    assert bank.calls.operations.count("Query") > 1
+
+
+def test_read_before_the_snapshot_write_still_takes_two_requests(bank, infra, es):
+    # GIVEN 3K events whose newest snapshot (version 3K) is not written yet: the snapshot
+    # still covers version 2K, so K events follow it
+    k = es.snapshot_interval
+    account_id = bank.open_id()
+    _make_events(bank, account_id, 3 * k - 1)
+    expected = bank.get(account_id).body
+    infra.delete_snapshot(account_id)
+    older = bank.account_models.AccountState(
+        account_id, 2 * k, 2 * k - 1, expected["created_at"], "x"
+    )
+    assert bank.competitor().put_snapshot(older)
+    bank.calls.clear()
+
+    # WHEN the balance is read THEN it is right, in two requests reading K + 1 items
+    assert bank.get(account_id).body == expected
+    assert bank.calls.operations == ["GetItem", "Query"]
+    assert bank.calls.items_read == k + 1
+
+
+def test_late_snapshot_never_overwrites_a_newer_one(bank, infra, es):
+    # GIVEN an account whose snapshot covers version 2K
+    account_id = bank.open_id()
+    _make_events(bank, account_id, 2 * es.snapshot_interval)
+    expected = bank.get(account_id).body
+
+    # WHEN a slow writer tries to store an older snapshot (version K)
+    stale = bank.account_models.AccountState(account_id, es.snapshot_interval, 999, "a", "b")
+    stored = bank.competitor().put_snapshot(stale)
+
+    # THEN the condition keeps the newer one and the read is unchanged
+    assert stored is False
+    assert infra.snapshot(account_id)["snapshot_version"] == {"N": str(2 * es.snapshot_interval)}
+    assert bank.get(account_id).body == expected
+
+
+def test_older_snapshot_makes_reads_longer_not_wrong(bank, infra, es):
+    # GIVEN a snapshot that lags: it covers version K although the history is at 3K + 1
+    account_id = bank.open_id()
+    _make_events(bank, account_id, 3 * es.snapshot_interval)
+    expected = bank.get(account_id).body
+    infra.delete_snapshot(account_id)
+    lagging = bank.account_models.AccountState(
+        account_id, es.snapshot_interval, es.snapshot_interval - 1, expected["created_at"], "x"
+    )
+    assert bank.competitor().put_snapshot(lagging)
+
+    # WHEN it is read THEN the state is right
+    assert bank.get(account_id).body == expected
+
+
+def test_failed_snapshot_write_does_not_fail_the_command(bank, infra, monkeypatch, es):
+    # GIVEN snapshot writes that fail (e.g. throttled)
+    from botocore.exceptions import ClientError
+
+    account_id = bank.open_id()
+
+    def failing(state: Any) -> bool:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "PutItem")
+
+    monkeypatch.setattr(bank.api.store, "put_snapshot", failing)
+
+    # WHEN the command that reaches a snapshot point runs THEN it still succeeds
+    _make_events(bank, account_id, es.snapshot_interval)
+    assert infra.snapshot(account_id) is None
+    assert bank.get(account_id).body["version"] == es.snapshot_interval + 1
+
+
+# --------------------------------------------------------------------------- history
+
+
+def test_history_pages_oldest_first_with_a_cursor(bank, infra):
+    # GIVEN an account with 7 events
+    account_id = bank.open_id()
+    _make_events(bank, account_id, 6)
+
+    # WHEN the history is read 3 at a time, following next_cursor
+    versions, cursors, query = [], [], {"limit": "3"}
+    while True:
+        page = bank.history(account_id, **query)
+        assert page.status == 200
+        versions += [event["version"] for event in page.body["events"]]
+        cursors.append(page.body["next_cursor"])
+        if page.body["next_cursor"] is None:
+            break
+        query = {"limit": "3", "cursor": page.body["next_cursor"]}
+
+    # THEN every event comes once, in order, over 3 pages, and no snapshot is listed
+    assert versions == [1, 2, 3, 4, 5, 6, 7]
+    assert len(cursors) == 3 and cursors[-1] is None
+    first = bank.history(account_id, limit="1").body["events"][0]
+    assert first["type"] == "AccountCreated" and first["event_id"] == f"{account_id}:1"
+
+
+def test_history_of_exactly_one_page_has_no_cursor(bank):
+    # GIVEN 3 events WHEN they are read 3 at a time THEN one page and no cursor
+    account_id = bank.open_id()
+    _make_events(bank, account_id, 2)
+    page = bank.history(account_id, limit="3")
+    assert [e["version"] for e in page.body["events"]] == [1, 2, 3]
+    assert page.body["next_cursor"] is None
+
+
+def test_history_default_page_size(bank):
+    # GIVEN a new account WHEN its history is read without parameters THEN one page
+    account_id = bank.open_id()
+    body = bank.history(account_id).body
+    assert body == {
+        "account_id": account_id,
+        "events": [body["events"][0]],
+        "next_cursor": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"limit": "ten"},
+        {"cursor": "garbage"},
+        {"cursor": base64.urlsafe_b64encode(b"v1:0").decode()},
+        {"cursor": base64.urlsafe_b64encode(b"v2:5").decode()},
+        {"page": "2"},
+    ],
+)
+def test_bad_history_parameters_are_400(bank, query):
+    # GIVEN an account WHEN its history is asked with a bad limit, cursor or parameter
+    # THEN 400
+    account_id = bank.open_id()
+    assert_json_error(bank.history(account_id, **query), 400, "invalid_request")

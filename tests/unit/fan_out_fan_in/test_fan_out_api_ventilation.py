@@ -1,0 +1,121 @@
+"""fan_out_api.handler against moto: failures while ventilating the subtasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tests.support.events import assert_json_error
+from tests.unit.fan_out_fan_in.api_helpers import (
+    queued_bodies,
+)
+
+# --------------------------------------------------------------------------- ventilation failures
+
+
+class FlakySqs:
+    """An SQS client that reports chosen entries as failed on their first send(s).
+
+    Entries it does not fail go to the real (moto) client, so the queue shows what
+    SQS would hold.
+    """
+
+    def __init__(self, real: Any, *, fail_ids: set[str], times: int) -> None:
+        self.real = real
+        self.meta = real.meta
+        self.fail_ids = fail_ids
+        self.remaining_failures = {entry_id: times for entry_id in fail_ids}
+        self.calls: list[list[str]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.calls.append([entry["Id"] for entry in Entries])
+        failed, passed = [], []
+        for entry in Entries:
+            if self.remaining_failures.get(entry["Id"], 0) > 0:
+                self.remaining_failures[entry["Id"]] -= 1
+                failed.append({"Id": entry["Id"], "SenderFault": False, "Code": "InternalError"})
+            else:
+                passed.append(entry)
+        response: dict[str, Any] = {"Successful": [], "Failed": failed}
+        if passed:
+            real = self.real.send_message_batch(QueueUrl=QueueUrl, Entries=passed)
+            response["Successful"] = real["Successful"]
+        return response
+
+
+def test_entries_a_batch_call_reports_failed_are_retried(handlers, infra, monkeypatch):
+    # GIVEN SQS fails entries 3 and 17 of the first calls twice each
+    flaky = FlakySqs(handlers.api.queue._client, fail_ids={"3", "17"}, times=2)
+    monkeypatch.setattr(handlers.api.queue, "_client", flaky)
+
+    # WHEN a job of 25 subtasks is submitted
+    response = handlers.post({"count": 25})
+
+    # THEN only the failed entries were resent, with backoff, and the job is accepted
+    assert response.status == 202
+    retries = [
+        ids for ids in flaky.calls if len(ids) < 10 and ids != ["20", "21", "22", "23", "24"]
+    ]
+    assert sorted(map(sorted, retries)) == [["17"], ["17"], ["3"], ["3"]]
+    assert len(handlers.sleep.calls) == 4
+    # AND every subtask is queued exactly once
+    assert sorted(body["index"] for body in queued_bodies(infra)) == list(range(25))
+    assert infra.job(response.body["job_id"])["status"] == "RUNNING"
+
+
+def test_entries_that_never_send_fail_the_job_with_503(handlers, infra, monkeypatch):
+    # GIVEN SQS fails entry 4 on every attempt
+    flaky = FlakySqs(handlers.api.queue._client, fail_ids={"4"}, times=100)
+    monkeypatch.setattr(handlers.api.queue, "_client", flaky)
+
+    # WHEN a job of 12 subtasks is submitted
+    response = handlers.post({"count": 12})
+
+    # THEN the client gets 503 with Retry-After, and the job is FAILED, not RUNNING
+    assert_json_error(response, 503, "service_unavailable")
+    assert response.headers["retry-after"] == "2"
+    (job,) = infra.jobs()
+    assert job["status"] == "FAILED"
+    assert job["error"]["code"] == "ventilation_failed"
+    # AND the subtasks that did go out are refused by the workers (nothing counted)
+    handlers.run_to_completion()
+    assert infra.results() == []
+    assert infra.job(job["job_id"])["remaining"] == 12
+
+
+def test_whole_call_errors_are_retried_like_failed_entries(handlers, infra, monkeypatch):
+    # GIVEN SendMessageBatch raises once (e.g. after the SDK's own retries)
+    real = handlers.api.queue._client
+    raised: list[int] = []
+
+    class RaisingOnce:
+        meta = real.meta
+
+        def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+            if not raised:
+                raised.append(1)
+                raise ClientError(
+                    {"Error": {"Code": "InternalError", "Message": "boom"}}, "SendMessageBatch"
+                )
+            return real.send_message_batch(**kwargs)
+
+    monkeypatch.setattr(handlers.api.queue, "_client", RaisingOnce())
+
+    # WHEN a job of 10 subtasks is submitted
+    response = handlers.post({"count": 10})
+
+    # THEN the chunk is resent and the job accepted
+    assert response.status == 202
+    assert sorted(body["index"] for body in queued_bodies(infra)) == list(range(10))
+
+
+def test_ventilation_stops_before_the_function_timeout(handlers, infra, events):
+    # GIVEN an invocation with less time left than the safety margin
+    # WHEN a job is submitted
+    response = handlers.call_api(events.post_jobs({"count": 30}), remaining_ms=2_000)
+
+    # THEN nothing is sent, and the job is FAILED instead of left RUNNING
+    assert_json_error(response, 503, "service_unavailable")
+    assert infra.queue_depth() == 0
+    assert infra.jobs()[0]["status"] == "FAILED"

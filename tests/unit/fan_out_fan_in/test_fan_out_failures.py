@@ -1,0 +1,188 @@
+"""Worker and reducer: failed subtasks and reducer triggers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.unit.fan_out_fan_in.flow_helpers import expected_aggregate, failed_ids, submit
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_poison_subtask_is_counted_moves_to_dlq_and_the_job_ends_failed(handlers, infra):
+    # GIVEN a job of 12 subtasks whose subtask 5 fails on every delivery
+    job_id = submit(handlers, {"items": list(range(12)), "fail_indexes": [5]})
+
+    # WHEN the queue is drained (the failing message is retried until maxReceiveCount)
+    handlers.run_to_completion()
+
+    # THEN the other 11 subtasks completed and the failure is counted once
+    job = infra.job(job_id)
+    assert (job["remaining"], job["done"], job["failed"]) == (0, 11, 1)
+    # AND the job ends FAILED, listing the failed subtask, with the partial aggregate
+    assert job["status"] == "FAILED"
+    assert job["error"]["code"] == "subtasks_failed"
+    assert job["aggregate"] == expected_aggregate(list(range(12)), failed=[5])
+    failure = infra.results(job_id)[5]
+    assert failure["outcome"] == "failed"
+    assert failure["error"]["receives"] == 3
+    # AND the message itself is in the DLQ for inspection
+    assert [body["index"] for body in infra.dlq_bodies()] == [5]
+    assert infra.queue_depth() == 0
+    # AND the client sees the failure
+    response = handlers.get(job_id)
+    assert (response.status, response.body["status"], response.body["failed"]) == (
+        200,
+        "FAILED",
+        1,
+    )
+
+
+def test_failure_before_the_last_receive_is_retried_not_counted(handlers, infra, events):
+    # GIVEN a failing subtask on its first receive
+    job_id = submit(handlers, {"items": [1], "fail_indexes": [0]})
+    (record,) = infra.receive_records()
+
+    # WHEN the worker runs it
+    response = handlers.run_worker(events.sqs_event(record))
+
+    # THEN the record is reported failed and nothing is counted yet
+    assert failed_ids(response) == [record["messageId"]]
+    assert infra.job(job_id)["remaining"] == 1
+    assert infra.results(job_id) == []
+
+
+def test_duplicate_of_a_counted_failure_does_not_count_again(handlers, infra, events):
+    # GIVEN a failure counted on its last receive
+    job_id = submit(handlers, {"items": [1, 2], "fail_indexes": [0]})
+    body = json.dumps({"job_id": job_id, "index": 0, "value": 1, "fail": True})
+    last = events.sqs_record(body, receive_count=events.max_receive_count)
+    first = handlers.run_worker(events.sqs_event(last))
+
+    # WHEN a duplicate copy reaches its last receive too
+    again = handlers.run_worker(events.sqs_event(events.sqs_record(body, receive_count=5)))
+
+    # THEN both are reported (both go to the DLQ) but the failure counts once
+    assert len(failed_ids(first)) == len(failed_ids(again)) == 1
+    job = infra.job(job_id)
+    assert (job["remaining"], job["failed"]) == (1, 1)
+
+
+def test_malformed_message_fails_alone_and_writes_nothing(handlers, infra, events):
+    # GIVEN a batch with a malformed message between two good ones
+    job_id = submit(handlers, {"items": [1, 2]})
+    good = infra.receive_records()
+    poison = events.sqs_record('{"job_id": "nope", "index": 0}')
+
+    # WHEN the worker processes the batch
+    response = handlers.run_worker(events.sqs_event(good[0], poison, good[1]))
+
+    # THEN only the poison message is reported; the good ones are counted
+    assert failed_ids(response) == [poison["messageId"]]
+    assert infra.job(job_id)["remaining"] == 0
+    assert len(infra.results()) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "[]", "{}", '{"job_id": 5, "index": 0, "value": 1}', '{"index": 0, "value": 1}'],
+)
+def test_invalid_subtask_messages_are_batch_item_failures(handlers, infra, events, body):
+    record = events.sqs_record(body)
+    response = handlers.run_worker(events.sqs_event(record))
+    assert failed_ids(response) == [record["messageId"]]
+    assert infra.results() == []
+
+
+# --------------------------------------------------------------------------- reducer triggers
+
+
+def test_stream_filter_passes_only_the_update_that_reached_zero(handlers, infra):
+    # GIVEN a job of 3 subtasks
+    submit(handlers, {"items": [1, 2, 3]})
+    infra.stream_records()  # the INSERT of the job
+
+    # WHEN the subtasks are counted one by one
+    passed = []
+    for _ in range(3):
+        records = infra.receive_records(limit=1)
+        handlers.run_worker({"Records": records})
+        passed.append(handlers.pump_stream())
+
+    # THEN only the last decrement (remaining = 0, RUNNING) reached the reducer; the
+    # reducer's own REDUCING and DONE updates did not trigger it again
+    assert [len(batch) for batch in passed] == [0, 0, 1]
+    assert handlers.pump_stream() == []
+
+
+def test_reducer_trigger_for_an_unfinished_job_changes_nothing(handlers, infra, events):
+    # GIVEN a job with subtasks outstanding and a (stale or forged) trigger for it
+    job_id = submit(handlers, {"items": [1, 2]})
+    before = infra.job(job_id)
+    record = events.stream_record(keys={"job_id": job_id}, new_image=before)
+
+    # WHEN the reducer gets it
+    response = handlers.run_reducer(events.stream_event(record))
+
+    # THEN it succeeds without touching the job
+    assert response == {"batchItemFailures": []}
+    assert infra.job(job_id) == before
+
+
+def test_trigger_for_a_missing_job_is_consumed(handlers, events):
+    record = events.stream_record(keys={"job_id": "0b0e7c4f-7d2c-4d8e-9a51-2d7c0b4a9e63"})
+    assert handlers.run_reducer(events.stream_event(record)) == {"batchItemFailures": []}
+
+
+def test_malformed_trigger_is_a_batch_item_failure(handlers, events):
+    record = events.stream_record(keys={"pk": "x"})
+    response = handlers.run_reducer(events.stream_event(record))
+    assert failed_ids(response) == [record["dynamodb"]["SequenceNumber"]]
+
+
+def test_concurrent_reducers_finish_the_job_once(handlers, infra):
+    # GIVEN a job whose counter reached 0 (its stream record not yet delivered)
+    job_id = submit(handlers, {"items": [2, 3]})
+    handlers.poll_queue()
+    store = handlers.reducer.store
+    outcomes: list[Any] = []
+
+    class InterleavedStore(handlers.store.JobStore):
+        """Runs a whole second reducer while the first is reading results."""
+
+        def iter_results(self, job_id: str) -> Any:
+            if not outcomes:
+                outcomes.append(handlers.gather.reduce_job(store, job_id, now=handlers.clock))
+            return super().iter_results(job_id)
+
+    first = InterleavedStore(store._client, store._job_table, store._result_table)
+
+    # WHEN two reducers run at once, the second finishing while the first aggregates
+    outcome = handlers.gather.reduce_job(first, job_id, now=handlers.clock)
+
+    # THEN the second finished the job and the first found it finished
+    assert outcomes == [handlers.models.ReduceOutcome.DONE]
+    assert outcome is handlers.models.ReduceOutcome.ALREADY_FINISHED
+    job = infra.job(job_id)
+    assert job["status"] == "DONE"
+    assert job["aggregate"] == expected_aggregate([2, 3])
+    # AND the stream record delivered afterwards changes nothing
+    handlers.pump_stream()
+    assert infra.job(job_id) == job
+
+
+def test_reduction_interrupted_after_its_claim_is_completed_by_the_retry(handlers, infra):
+    # GIVEN a reducer that claimed the job (REDUCING) and then crashed
+    job_id = submit(handlers, {"items": [5]})
+    handlers.poll_queue()
+    assert handlers.reducer.store.claim_reduction(job_id, handlers.clock()) is not None
+
+    # WHEN the stream record is (re)delivered
+    handlers.pump_stream()
+
+    # THEN the retry completes the reduction
+    job = infra.job(job_id)
+    assert (job["status"], job["aggregate"]["sum"], job["reductions"]) == ("DONE", 25, 2)

@@ -1,0 +1,156 @@
+"""schedule_api.handler: GET and DELETE /schedules/{id} against moto."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.events import assert_json_error
+from tests.unit.one_off_schedules.conftest import PAYLOAD
+
+# --------------------------------------------------------------------------- GET
+
+
+def test_get_reports_pending_then_done_with_when(handlers, infra, env):
+    # GIVEN a created schedule
+    schedule_id = handlers.create({"at": env.in_minutes(2), "payload": PAYLOAD})
+    assert handlers.get(schedule_id).body["status"] == "PENDING"
+
+    # WHEN it fires and runs
+    handlers.deliver(handlers.fire(schedule_id))
+
+    # THEN GET reports DONE, when it fired and finished, and that the schedule is gone
+    response = handlers.get(schedule_id)
+    assert response.status == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.body
+    assert body["status"] == "DONE"
+    assert body["fired_at"] == body["completed_at"] == "2025-03-14T09:28:53.000Z"
+    assert body["schedule_deleted_at"] == "2025-03-14T09:28:53.000Z"
+    assert body["attempts"] == 1
+    assert body["result"]["payload_bytes"] == len(json.dumps(PAYLOAD, separators=(",", ":")))
+    assert body["links"]["self"] == f"/{env.stage}/schedules/{schedule_id}"
+
+
+def test_get_unknown_is_404_and_malformed_id_is_400(handlers):
+    # GIVEN no schedules WHEN an unknown id and a malformed one are read THEN 404 and 400
+    assert_json_error(handlers.get(str(uuid.uuid4())), 404, "not_found")
+    assert_json_error(handlers.get("not-a-uuid"), 400, "invalid_request")
+
+
+def test_unknown_route_is_json_404(handlers, env):
+    # GIVEN a method the API does not route WHEN it is called THEN a JSON 404
+    response = handlers.call_api(env.item_event("PUT", str(uuid.uuid4())))
+    assert_json_error(response, 404, "not_found")
+
+
+# --------------------------------------------------------------------------- DELETE
+
+
+def test_cancel_before_firing_deletes_the_schedule_and_is_repeatable(handlers, infra, env):
+    # GIVEN a pending schedule
+    schedule_id = handlers.create({"at": env.in_minutes(10)})
+
+    # WHEN the client cancels it, twice
+    first = handlers.cancel(schedule_id)
+    handlers.clock.advance(5)
+    second = handlers.cancel(schedule_id)
+
+    # THEN both answer 200 CANCELLED with the same cancellation time
+    assert (first.status, second.status) == (200, 200)
+    assert first.body["status"] == second.body["status"] == "CANCELLED"
+    assert first.body["cancelled_at"] == second.body["cancelled_at"] == "2025-03-14T09:26:53.589Z"
+    # AND the schedule is gone, the record says so
+    assert infra.schedule_names() == []
+    assert infra.item(schedule_id)["schedule_deleted_at"] == "2025-03-14T09:26:53.589Z"
+
+
+def test_cancelled_schedule_that_fires_anyway_does_nothing(handlers, infra, env):
+    # GIVEN a schedule that fired while it was being cancelled (the event was already
+    # on its way when the schedule was deleted)
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    event = handlers.fire(schedule_id)
+    assert handlers.cancel(schedule_id).status == 200
+
+    # WHEN the event reaches the executor and its destination
+    delivery = handlers.deliver(event)
+
+    # THEN the task is not run and the record stays CANCELLED
+    assert delivery.response["outcome"] == "duplicate"
+    item = infra.item(schedule_id)
+    assert item["status"] == "CANCELLED" and item["attempts"] == 0
+    assert "result" not in item
+
+
+@pytest.mark.parametrize("outcome", ["succeed", "fail"])
+def test_cancel_after_the_run_is_409(handlers, infra, env, outcome):
+    # GIVEN a schedule that already ran (to DONE or FAILED)
+    schedule_id = handlers.create({"at": env.in_minutes(1), "outcome": outcome})
+    handlers.deliver(handlers.fire(schedule_id))
+    before = infra.item(schedule_id)
+
+    # WHEN the client tries to cancel it
+    response = handlers.cancel(schedule_id)
+
+    # THEN 409 and the record is unchanged
+    assert_json_error(response, 409, "not_cancellable")
+    assert infra.item(schedule_id) == before
+
+
+def test_cancel_unknown_is_404(handlers, infra):
+    # GIVEN no schedules WHEN an unknown one is cancelled THEN 404 and nothing is written
+    assert_json_error(handlers.cancel(str(uuid.uuid4())), 404, "not_found")
+    assert infra.items() == []
+
+
+def test_pending_record_past_both_retry_windows_reads_failed_not_delivered(handlers, infra, env):
+    # GIVEN a schedule whose event never reached the executor (the Scheduler gave up
+    # and put it in its DLQ; ActionAfterCompletion deleted the schedule)
+    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    infra.delete_schedule(schedule_id)
+
+    # WHEN the client polls just before and then after the delivery deadline
+    handlers.clock.advance(60 + env.undelivered_after_seconds - 1)
+    before = handlers.get(schedule_id).body
+    handlers.clock.advance(1)
+    after = handlers.get(schedule_id).body
+
+    # THEN it is PENDING until then, FAILED not_delivered afterwards (read only)
+    assert before["status"] == "PENDING"
+    assert after["status"] == "FAILED"
+    assert after["error"]["code"] == "not_delivered"
+    assert infra.item(schedule_id)["status"] == "PENDING"
+
+
+class _SchedulerDeleteFails:
+    """A Scheduler client whose DeleteSchedule fails like a throttled call."""
+
+    def delete_schedule(self, **kwargs: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+            "DeleteSchedule",
+        )
+
+
+def test_cancel_stands_when_the_schedule_cannot_be_deleted_yet(handlers, infra, env, monkeypatch):
+    # GIVEN a pending schedule and a Scheduler that throttles DeleteSchedule
+    schedule_id = handlers.create({"at": env.in_minutes(10)})
+    real_client = handlers.api.scheduler._client
+    monkeypatch.setattr(handlers.api.scheduler, "_client", _SchedulerDeleteFails())
+
+    # WHEN the client cancels
+    response = handlers.cancel(schedule_id)
+
+    # THEN it is cancelled (200), the schedule still exists and is not marked deleted
+    assert response.status == 200 and response.body["status"] == "CANCELLED"
+    assert response.body["schedule_deleted_at"] is None
+    assert infra.schedule_names() == [schedule_id]
+    # AND a repeated DELETE, once the Scheduler answers, deletes it
+    monkeypatch.setattr(handlers.api.scheduler, "_client", real_client)
+    again = handlers.cancel(schedule_id)
+    assert again.status == 200 and again.body["schedule_deleted_at"] is not None
+    assert infra.schedule_names() == []

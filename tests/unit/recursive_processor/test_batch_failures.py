@@ -1,0 +1,176 @@
+"""batch_processor against moto: objects changed mid-run, hop limits and finished runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.unit.recursive_processor.conftest import (
+    INPUT_BUCKET,
+    INPUT_PREFIX,
+    RECORDS_PER_HOP,
+    Expected,
+    Processor,
+    assert_done_with,
+    lines,
+    ndjson,
+    run_id_of,
+)
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_an_object_overwritten_mid_run_fails_the_run_without_mixing(processor: Processor) -> None:
+    # GIVEN a run whose first hop has committed
+    key = f"{INPUT_PREFIX}changing.ndjson"
+    body = lines(4 * RECORDS_PER_HOP)
+    record = processor.infra.upload(key, ndjson(body))
+    run_id = run_id_of(processor.notify(record))
+    processor.deliver_next()
+    committed = processor.infra.run(run_id)
+
+    # WHEN the object is overwritten with other records during hop 2
+    processor.sleep.during = lambda: processor.infra.upload(key, ndjson(lines(200, start=5000)))
+    result = processor.deliver_next()
+
+    # THEN the run stops FAILED at once with the reason, keeping only hop 1's records
+    assert result["outcome"] == "failed"
+    assert processor.pending() == []
+    run = processor.infra.run(run_id)
+    assert run["status"] == "FAILED"
+    assert run["reason"]["code"] == "object_changed"
+    assert run["records"] == committed["records"] == RECORDS_PER_HOP
+    assert run["offset"] == committed["offset"]
+    assert run["checksum_sum"] == committed["checksum_sum"]
+    # AND no summary was written
+    assert processor.infra.output_keys() == []
+
+
+def test_an_object_replaced_before_the_first_hop_fails_that_hop(processor: Processor) -> None:
+    # GIVEN an object overwritten between its notification and hop 1
+    # WHEN hop 1 runs THEN the run fails without counting a record of either version
+    key = f"{INPUT_PREFIX}replaced.ndjson"
+    record = processor.infra.upload(key, ndjson(lines(10)))
+    run_id = run_id_of(processor.notify(record))
+    processor.infra.upload(key, ndjson(lines(10, start=50)))
+    assert processor.drain()[0]["outcome"] == "failed"
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["reason"]["code"], run["records"]) == ("FAILED", "object_changed", 0)
+
+
+def test_an_object_deleted_mid_run_fails_the_run(processor: Processor) -> None:
+    # GIVEN an object deleted after hop 1 WHEN the chain goes on THEN the run fails
+    key = f"{INPUT_PREFIX}deleted.ndjson"
+    record = processor.infra.upload(key, ndjson(lines(3 * RECORDS_PER_HOP)))
+    run_id = run_id_of(processor.notify(record))
+    processor.deliver_next()
+    processor.infra.s3.delete_object(Bucket=INPUT_BUCKET, Key=key)
+    processor.drain()
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["reason"]["code"]) == ("FAILED", "object_missing")
+
+
+class S3WithoutListBucket:
+    """The processor's S3 client as S3 answers a caller without ``s3:ListBucket``: a read
+    of a missing key is 403 AccessDenied, not 404 NoSuchKey (moto always says 404)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_object(self, **kwargs: Any) -> Any:
+        try:
+            return self._client.get_object(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NoSuchKey":
+                raise
+            denied = {
+                "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            }
+            raise ClientError(denied, "GetObject") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_an_object_deleted_mid_run_fails_the_run_when_s3_answers_403(
+    processor: Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 answers a GetObject of a missing key with 403 AccessDenied, not 404, to a
+    caller without s3:ListBucket on the bucket
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, Permissions).
+    The run must still end FAILED with a reason, not error and stay RUNNING."""
+    # GIVEN a run past hop 1, and S3 answering as to a caller that may not list
+    monkeypatch.setattr(processor.module, "s3", S3WithoutListBucket(processor.module.s3))
+    key = f"{INPUT_PREFIX}deleted-denied.ndjson"
+    record = processor.infra.upload(key, ndjson(lines(3 * RECORDS_PER_HOP)))
+    run_id = run_id_of(processor.notify(record))
+    processor.deliver_next()
+    committed = processor.infra.run(run_id)
+    hop_2 = processor.pending()[0]
+
+    # WHEN the object is deleted and hop 2 runs
+    processor.infra.s3.delete_object(Bucket=INPUT_BUCKET, Key=key)
+    result = processor.deliver_next()
+
+    # THEN the hop ends the run FAILED (no error for Lambda to retry), keeping hop 1's counts
+    assert result["outcome"] == "failed"
+    assert processor.pending() == []
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["reason"]["code"]) == ("FAILED", "object_unreadable")
+    assert "AccessDenied" in run["reason"]["message"] and key in run["reason"]["message"]
+    assert run["records"] == committed["records"] == RECORDS_PER_HOP
+    assert processor.infra.output_keys() == []
+    # AND a duplicate delivery of that hop (at least once) changes nothing
+    assert processor.invoke(hop_2)["outcome"] == "duplicate"
+    assert processor.infra.run(run_id) == run
+
+
+def test_reaching_the_hop_limit_fails_the_run_with_the_reason(processor: Processor) -> None:
+    # GIVEN a hop limit of 3 and a file that needs 5 hops
+    processor.configure(max_hops=3)
+    body = lines(5 * RECORDS_PER_HOP - 2)
+    record = processor.infra.upload(f"{INPUT_PREFIX}long.ndjson", ndjson(body))
+    run_id = run_id_of(processor.notify(record))
+
+    # WHEN it is processed
+    outcomes = [result["outcome"] for result in processor.drain()]
+
+    # THEN hop 3 stops the run FAILED instead of sending hop 4
+    assert outcomes == ["continued", "continued", "failed"]
+    assert [p["hop"] for p in processor.invoker.payloads] == [1, 2, 3]
+    run = processor.infra.run(run_id)
+    assert run["status"] == "FAILED" and run["hops"] == 3
+    assert run["reason"]["code"] == "hop_limit"
+    assert "hop limit 3" in run["reason"]["message"]
+    assert run["records"] == 3 * RECORDS_PER_HOP
+    assert "summary_key" not in run
+
+
+def test_a_hop_that_cannot_advance_the_offset_fails_the_run(processor: Processor) -> None:
+    # GIVEN a safety margin as long as the whole invocation
+    record = processor.infra.upload(f"{INPUT_PREFIX}stuck.ndjson", ndjson(lines(10)))
+    run_id = run_id_of(processor.notify(record))
+    processor.configure(safety_margin_ms=5_000)
+
+    # WHEN the first hop runs THEN it fails the run instead of handing over the same offset
+    assert [result["outcome"] for result in processor.drain()] == ["failed"]
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["reason"]["code"], run["offset"]) == ("FAILED", "no_progress", 0)
+    assert [p["hop"] for p in processor.invoker.payloads] == [1]
+
+
+def test_a_hop_for_a_finished_run_does_nothing(processor: Processor) -> None:
+    # GIVEN a finished run WHEN a late or forged hop request arrives THEN nothing changes
+    body = lines(5)
+    record = processor.infra.upload(f"{INPUT_PREFIX}late.ndjson", ndjson(body))
+    run_id = run_id_of(processor.notify(record))
+    payload = processor.pending()[0]
+    processor.drain()
+    late = {**payload, "hop": 1, "offset": 0}
+    assert processor.invoke(late)["outcome"] == "duplicate"
+    forged = {**payload, "etag": "0" * 32}
+    assert processor.invoke(forged)["outcome"] == "stale"
+    assert_done_with(processor, run_id, Expected.of(body))
