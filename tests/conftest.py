@@ -49,7 +49,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             mode = callspec.params.get("delivery") if callspec is not None else None
             item.add_marker(pytest.mark.xdist_group(name=f"{suite}-{mode}" if mode else suite))
         elif suite in _SUITES_GROUPED_BY_FILE:
-            item.add_marker(pytest.mark.xdist_group(name=relative.as_posix()))
+            # Files that share a package-scoped stand-in (test_deployed_target*.py) are
+            # one group, so the stand-in is deployed once, on one worker.
+            stem = relative.stem.split("_target")[0] if "_target" in relative.stem else None
+            name = f"{suite}/{stem}" if stem else relative.as_posix()
+            item.add_marker(pytest.mark.xdist_group(name=name))
 
 
 # Optional: the hook exists only while pytest-xdist is loaded (not with -p no:xdist).

@@ -157,7 +157,7 @@ def test_pull_requests_deploy_their_own_stage_with_oidc_and_destroy_it() -> None
     assert runs[2:] == [
         "make install",
         "make lint",
-        ".venv/bin/pytest tests/unit tests/infra tests/delivery tests/localstage",
+        ".venv/bin/pytest tests/unit tests/infra tests/delivery localstage/tests",
         ".venv/bin/pytest tests/e2e --delivery once --delivery duplicate",
         'make synth STAGE="$STAGE"',
         "",  # Python 3.14, for the unit tests below
