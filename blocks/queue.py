@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, Node
 
 from blocks.compliance import acknowledge
 from blocks.stage_settings import StageSettings
 
-if TYPE_CHECKING:
-    from blocks.function import ServiceFunction
+
+class QueueConsumer(Protocol):
+    """What a queue needs of the function that consumes it (a ``ServiceFunction``).
+
+    A protocol, not an import of ``blocks.function``, which imports this module.
+    """
+
+    @property
+    def function(self) -> lambda_.Function: ...
+
+    @property
+    def role(self) -> iam.IRole: ...
+
+    @property
+    def node(self) -> Node: ...
+
 
 # SQS returns a message to the queue when its visibility timeout ends. Lambda's guidance
 # is at least six times the consumer's timeout, so retries of a throttled or slow batch
@@ -95,7 +110,7 @@ class WorkQueue(Construct):
 
     def add_consumer(
         self,
-        consumer: ServiceFunction,
+        consumer: QueueConsumer,
         *,
         batch_size: int = 10,
         max_concurrency: int = 5,
