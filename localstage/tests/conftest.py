@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localstage.stage import LocalStage
 from tiny import HANDLER, TEMPLATE, write_assembly
+
+from localstage.stage import LocalStage
 
 _TESTS_DIR = Path(__file__).resolve().parent
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from localstage._moto_activity import work_for
 from localstage.activity import Wakeup
 from localstage.stage import LocalStage

@@ -20,10 +20,11 @@ import pytest
 import tiny_api
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from tiny import write_assembly
+
 from localstage.invoke import lambda_service
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
-from tiny import write_assembly
 
 MB = 1024 * 1024
 

@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 import tiny_async
+from test_scheduler import _create
+from tiny import write_assembly
+
 from localstage.delivery import (
     DELIVERY_VARIABLE,
     DUPLICATE,
@@ -26,8 +29,6 @@ from localstage.delivery import (
 from localstage.invoke import lambda_service
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
-from test_scheduler import _create
-from tiny import write_assembly
 
 
 def test_the_mode_comes_from_the_argument_then_the_environment(

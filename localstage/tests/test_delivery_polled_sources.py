@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 import test_stream_and_bus_delivery as streams
+from tiny import write_assembly
+
 from localstage.delivery import DUPLICATE, ONCE
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
-from tiny import write_assembly
 
 HANDLER = (
     streams.HANDLER

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from localstage.runtime import EnvironmentLauncher, FunctionRuntime
 from localstage.stage import LocalStage
 

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     S3Model,
     SqsModel,
 )
+
 from localstage.events import (
     api_gateway_event,
     api_identity,

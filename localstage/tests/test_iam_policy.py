@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from localstage.iam_policy import Decision, Principal, UnsupportedConditionError, combine, evaluate
 
 BUCKET = "arn:aws:s3:::bucket"

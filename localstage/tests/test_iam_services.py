@@ -17,13 +17,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from tiny import function_resource, role_resource, write_assembly
+
 from localstage.cloud import ACCOUNT_ID
 from localstage.deploy import DeployError
 from localstage.service_access import service_may_invoke, service_may_send
 from localstage.sources.scheduler import SchedulerSource
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
-from tiny import function_resource, role_resource, write_assembly
 
 FUNCTION = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:fn"
 BUCKET = "arn:aws:s3:::uploads"

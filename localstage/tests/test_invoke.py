@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from localstage.invoke import RECURSION_LIMIT, lambda_service
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget

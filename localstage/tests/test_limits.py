@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from localstage.sources.dynamodb_streams import first_failed_index
 from localstage.sources.event_patterns import matches, parse
 from localstage.sources.sqs import failed_message_ids

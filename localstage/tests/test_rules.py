@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from localstage.apigateway import ApiResource, RestApi
 from localstage.clock import Clock
 from localstage.sources.sqs import failed_message_ids

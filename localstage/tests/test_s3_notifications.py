@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model
+
 from localstage.sources.s3_notifications import NotificationRule, event_type_matches, key_filter
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget

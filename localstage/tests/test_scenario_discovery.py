@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from localstage.scenarios import ScenarioDiscoveryError, configured_scenarios, scenario_modules
 
 SCENARIO_MODULE = """

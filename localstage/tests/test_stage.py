@@ -7,10 +7,11 @@ from pathlib import Path
 
 import botocore.credentials
 import pytest
+from tiny import HANDLER, TEMPLATE, write_assembly
+
 from localstage.deploy import DeployError
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget, WaitTimeoutError
-from tiny import HANDLER, TEMPLATE, write_assembly
 
 
 def test_a_call_the_role_does_not_allow_fails_with_access_denied(tiny_stage: LocalStage) -> None:

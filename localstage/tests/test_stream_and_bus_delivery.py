@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from botocore.exceptions import ClientError
+from tiny import function_resource, role_resource, write_assembly
+
 from localstage.sources.eventbridge import EventBridgeDelivery
 from localstage.stage import LocalStage
 from localstage.target import eventbridge_queue_policy
-from tiny import function_resource, role_resource, write_assembly
 
 HANDLER = """
 import json

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from localstage.runtime import InvocationResult
 from localstage.sources.dynamodb_streams import (
     drop_moto_duplicate_inserts,

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from localstage.assembly import DEFAULT_STAGE, synthesize_with_cli
 from localstage.target import LocalTarget, Target
 from localstage.testing import booted_stage
+
 from tests.support.e2e_target import DEPLOYED_TARGET
 
 

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-
 from localstage.target import HttpResponse, Target
+
 from patterns.event_sourcing.scenarios import (
     DOMAIN_EVENT_TYPES,
     collect_domain_events,

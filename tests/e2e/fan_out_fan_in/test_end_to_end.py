@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-
 from localstage.target import HttpResponse, Target
+
 from patterns.fan_out_fan_in.scenarios import (
     DEAD_LETTER_TIMEOUT,
     FINISH_TIMEOUT,

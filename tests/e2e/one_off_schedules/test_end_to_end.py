@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 
 from localstage.target import Target
+
 from patterns.one_off_schedules.scenarios import (
     FIRE_TIMEOUT,
     LEAD,

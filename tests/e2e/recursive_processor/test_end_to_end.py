@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 import pytest
-
 from localstage.target import Target
+
 from patterns.recursive_processor.scenarios import (
     STACK,
     check_summary,
