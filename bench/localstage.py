@@ -53,10 +53,15 @@ TABLE_SCALING = "Fan-out/fan-in scaling (localstage)"
 TABLE_SCHEDULES = "One-off schedules (localstage)"
 
 
+#: The app's pattern folders, each with its scenarios.py.
+PATTERNS_DIR = Path(__file__).resolve().parents[1] / "patterns"
+
+
 def _scenarios(module: str) -> ModuleType | None:
     """A pattern's scenario module, or None when a fork removed the pattern."""
-    name = f"localstage.scenarios.{module}"
-    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+    if not (PATTERNS_DIR / module / "scenarios.py").is_file():
+        return None
+    return importlib.import_module(f"patterns.{module}.scenarios")
 
 
 def _label(stage: LocalStage, stack: str, part: str) -> str:

@@ -64,3 +64,13 @@ def test_due_to_done_counts_the_wait_until_due_at_the_stage_clock_speed() -> Non
     }
     # THEN it took half a second from due to DONE
     assert abs(real_seconds_from_due(body, 90.0) - 0.5) < 1e-6
+
+
+def test_the_bench_finds_each_patterns_scenarios_and_skips_a_removed_one() -> None:
+    # GIVEN the pattern folders WHEN the bench looks up their scenario modules
+    from bench.localstage import _scenarios
+
+    # THEN it finds a present pattern's, and none for a pattern that is gone
+    found = _scenarios("fan_out_fan_in")
+    assert found is not None and found.STACK == "FanOutFanIn"
+    assert _scenarios("no_such_pattern") is None
