@@ -3,7 +3,7 @@
 `make test` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``). The infra
 tests synthesize the app once and the e2e tests boot stage ``local`` once per delivery
 mode (``--delivery once --delivery duplicate``: ``e2e-once`` and ``e2e-duplicate``), so
-each of those suites (each mode) stays together on one worker. A localstage or delivery
+each of those suites (each mode) stays together on one worker. A delivery
 test file starts its own tiny stages or moto server (package-scoped, cheap), so each
 file is a group of its own and the files fill in around the long suites. Handler tests
 spread freely.
@@ -22,7 +22,7 @@ import pytest
 from tests.support.e2e_target import add_target_options, configure_target
 
 _SUITES_ON_ONE_WORKER = ("infra", "e2e")
-_SUITES_GROUPED_BY_FILE = ("localstage", "delivery")
+_SUITES_GROUPED_BY_FILE = ("delivery",)
 _TESTS_DIR = Path(__file__).resolve().parent
 
 
@@ -51,8 +51,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         elif suite in _SUITES_GROUPED_BY_FILE:
             # Files that share a package-scoped stand-in (test_deployed_target*.py) are
             # one group, so the stand-in is deployed once, on one worker.
-            stem = relative.stem.split("_target")[0] if "_target" in relative.stem else None
-            name = f"{suite}/{stem}" if stem else relative.as_posix()
+            shared = relative.stem.startswith("test_deployed_target")
+            name = f"{suite}/test_deployed_target" if shared else relative.as_posix()
             item.add_marker(pytest.mark.xdist_group(name=name))
 
 
