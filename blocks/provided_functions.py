@@ -16,10 +16,9 @@ https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups
 from __future__ import annotations
 
 import aws_cdk as cdk
-import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from blocks.stage_settings import StageSettings
 
@@ -30,25 +29,25 @@ LOG_WRITE_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 POLICY_NAME = "WriteOwnLogGroup"
 
 
-@jsii.implements(cdk.IAspect)
 class ProvidedFunctionLogs:
     """Give every function CDK added to a stack a log group the stack owns.
 
-    Added to a stack (``cdk.Aspects.of(stack).add(...)``), it acts once, when the stack
-    itself is visited at synth: every construct exists by then, and the log groups it
-    adds (``<function id>LogGroup`` beside each function) are visited afterwards like
-    any other resource (tags included). Functions that
-    already name their log group (every :class:`~blocks.function.ServiceFunction`)
-    are left alone.
+    :meth:`apply` runs once on a finished stack (every construct exists by then); the
+    log groups it adds (``<function id>LogGroup`` beside each function) are tagged at
+    synth like any other resource. Functions that already name their log group (every
+    :class:`~blocks.function.ServiceFunction`) are left alone.
+
+    Not an aspect: an aspect is called back from the jsii kernel for every construct
+    of the stack (~130 per stack here, ~1 ms each), which cost more than a second of
+    every synth for the one visit that does anything.
     """
 
     def __init__(self, *, settings: StageSettings) -> None:
         self._settings = settings
 
-    def visit(self, node: IConstruct) -> None:
-        if not isinstance(node, cdk.Stack):
-            return
-        for function in _provided_functions(node):
+    def apply(self, stack: cdk.Stack) -> None:
+        """Give each function CDK added to ``stack`` its owned log group."""
+        for function in _provided_functions(stack):
             self._own_logs(function)
 
     def _own_logs(self, function: cdk.CfnResource) -> None:
@@ -87,9 +86,10 @@ def _provided_functions(stack: cdk.Stack) -> list[cdk.CfnResource]:
     """Functions in ``stack`` (not nested stages) that name no log group of their own."""
     found = []
     for construct in stack.node.find_all():
-        if cdk.Stack.of(construct) is not stack or not isinstance(construct, cdk.CfnResource):
+        # Cheapest test first: each property read or Stack.of is a jsii round trip.
+        if not isinstance(construct, cdk.CfnResource):
             continue
-        if construct.cfn_resource_type != LAMBDA_FUNCTION:
+        if construct.cfn_resource_type != LAMBDA_FUNCTION or cdk.Stack.of(construct) is not stack:
             continue
         owner = construct.node.scope
         if owner is not None and owner.node.try_find_child(f"{construct.node.id}LogGroup"):
@@ -109,6 +109,6 @@ def _names_log_group(function: lambda_.CfnFunction) -> bool:
     return bool(cdk.Stack.of(function).resolve(config).get("LogGroup"))
 
 
-def own_provided_function_logs(scope: Construct, *, settings: StageSettings) -> None:
-    """Apply :class:`ProvidedFunctionLogs` to ``scope``'s stack."""
-    cdk.Aspects.of(cdk.Stack.of(scope)).add(ProvidedFunctionLogs(settings=settings))
+def own_provided_function_logs(stack: cdk.Stack, *, settings: StageSettings) -> None:
+    """Apply :class:`ProvidedFunctionLogs` to ``stack`` once all its constructs exist."""
+    ProvidedFunctionLogs(settings=settings).apply(stack)

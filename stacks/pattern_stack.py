@@ -47,9 +47,6 @@ class PatternStack(cdk.Stack):
         )
         self.settings = settings
         cdk.Tags.of(self).add("pattern", self.pattern_name)
-        # Functions CDK adds by itself (bucket notifications, auto-delete) log to groups
-        # this stack owns, so an ephemeral stage destroys to nothing.
-        own_provided_function_logs(self, settings=settings)
         self.monitoring = ServiceMonitoring(
             self,
             "Monitoring",
@@ -58,6 +55,10 @@ class PatternStack(cdk.Stack):
             alarm_topic=alarm_topic,
         )
         self.build(settings)
+        # Functions CDK adds by itself (bucket notifications, auto-delete) log to groups
+        # this stack owns, so an ephemeral stage destroys to nothing. After build(): they
+        # exist by then (a subclass adding constructs later must call this again).
+        own_provided_function_logs(self, settings=settings)
 
     def build(self, settings: StageSettings) -> None:
         """Add the pattern's construct, monitoring and outputs (each subclass does)."""
