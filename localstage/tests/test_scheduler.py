@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from stage_queues import collect, queue_url
+
 from localstage.sources.scheduler import due_time, substitute
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
@@ -67,21 +69,7 @@ ZONE = ZoneInfo("America/New_York")
 
 
 def _messages(stage: LocalStage, logical_id: str, count: int) -> list[dict[str, Any]]:
-    queue = stage.deployment.stacks["test-Tiny"].resources[logical_id].attributes["QueueUrl"]
-    sqs = stage.cloud.client("sqs")
-    received: list[dict[str, Any]] = []
-
-    def enough() -> bool:
-        response = sqs.receive_message(
-            QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        )
-        for message in response.get("Messages", []):
-            received.append(message)
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-        return len(received) >= count
-
-    LocalTarget(stage).wait_for(f"{count} messages", enough, timeout=20, interval=0.1)
-    return received
+    return collect(stage, queue_url(stage, logical_id), count)
 
 
 def test_a_due_schedule_fires_once_with_substituted_attributes_and_is_deleted(
