@@ -18,10 +18,16 @@ API_URL_OUTPUT = {
 }
 
 
-def ref_outputs(**resources: str) -> dict[str, Any]:
-    """Outputs that give each resource's ``Ref`` (a queue's URL, a table's name), by
-    output name."""
-    return {name: {"Value": {"Ref": resource}} for name, resource in resources.items()}
+def ref_outputs(
+    *, names: tuple[str, ...] = (), urls: tuple[str, ...] = (), **others: str
+) -> dict[str, Any]:
+    """Outputs giving resources' ``Ref``: ``<resource>Name`` for each of ``names`` (a
+    table, a bucket), ``<resource>Url`` for each of ``urls`` (a queue), and each output
+    of ``others`` (output name to resource) as named."""
+    resources = {f"{name}Name": name for name in names} | {f"{url}Url": url for url in urls}
+    return {
+        output: {"Value": {"Ref": resource}} for output, resource in (resources | others).items()
+    }
 
 
 def arn(name: str, attribute: str = "Arn") -> dict[str, Any]:

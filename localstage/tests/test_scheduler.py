@@ -120,26 +120,18 @@ def test_a_schedule_whose_role_may_not_invoke_the_target_goes_to_its_dlq(
 
 
 def test_a_schedule_deleted_before_it_is_due_never_fires(async_stage: LocalStage) -> None:
+    def recorder_schedule(name: str, minutes: int) -> None:
+        due = datetime.now(UTC) + timedelta(minutes=minutes)
+        _create(async_stage, name, at=due, function="Recorder", delete=True)
+
     # GIVEN a schedule due in 2 minutes of handler time (2 s here)
     scheduler = async_stage.cloud.client("scheduler")
     group = LocalTarget(async_stage).output("test-Tiny", "GroupName")
-    _create(
-        async_stage,
-        "cancelled",
-        at=datetime.now(UTC) + timedelta(minutes=2),
-        function="Recorder",
-        delete=True,
-    )
+    recorder_schedule("cancelled", minutes=2)
 
     # WHEN it is deleted at once, and a later schedule fires after its due time
     scheduler.delete_schedule(Name="cancelled", GroupName=group)
-    _create(
-        async_stage,
-        "later",
-        at=datetime.now(UTC) + timedelta(minutes=3),
-        function="Recorder",
-        delete=True,
-    )
+    recorder_schedule("later", minutes=3)
     [message] = _messages(async_stage, "Records", 1)
 
     # THEN only the later one ran

@@ -213,15 +213,15 @@ TEMPLATE: dict[str, Any] = {
         ),
     },
     "Outputs": ref_outputs(
-        LedgerName="Ledger",
-        AgedName="Aged",
-        AgedFailuresUrl="AgedFailures",
-        ProcessedName="Processed",
-        StreamFailuresUrl="StreamFailures",
-        RuleQueueUrl="RuleQueue",
-        TransformedQueueUrl="TransformedQueue",
-        BusDeadLettersUrl="BusDeadLetters",
-        GuardedQueueUrl="GuardedQueue",
+        names=("Ledger", "Aged", "Processed"),
+        urls=(
+            "AgedFailures",
+            "StreamFailures",
+            "RuleQueue",
+            "TransformedQueue",
+            "BusDeadLetters",
+            "GuardedQueue",
+        ),
     ),
 }
 

@@ -193,10 +193,7 @@ TEMPLATE = {
     },
     "Outputs": {
         **ref_outputs(
-            TableName="Table",
-            QueueUrl="Queue",
-            WorkQueueUrl="WorkQueue",
-            DeadLetterQueueUrl="DeadLetters",
+            names=("Table",), urls=("Queue", "WorkQueue"), DeadLetterQueueUrl="DeadLetters"
         ),
         "ApiUrl": API_URL_OUTPUT,
     },

@@ -260,5 +260,5 @@ TEMPLATE: dict[str, Any] = {
         **_conditional_scheduler_role("GroupSchedulerRole", {"Ref": "AWS::AccountId"}),
         **_conditional_scheduler_role("OtherAccountSchedulerRole", "111122223333"),
     },
-    "Outputs": ref_outputs(RecordQueueUrl="Records", BucketName="Uploads", GroupName="Group"),
+    "Outputs": ref_outputs(names=("Group",), RecordQueueUrl="Records", BucketName="Uploads"),
 }

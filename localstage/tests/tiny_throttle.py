@@ -97,10 +97,6 @@ TEMPLATE: dict[str, Any] = {
         ),
     },
     "Outputs": ref_outputs(
-        AsyncFailuresUrl="AsyncFailures",
-        WorkUrl="Work",
-        WorkDeadLettersUrl="WorkDeadLetters",
-        LedgerName="Ledger",
-        StreamFailuresUrl="StreamFailures",
+        names=("Ledger",), urls=("AsyncFailures", "Work", "WorkDeadLetters", "StreamFailures")
     ),
 }
