@@ -1,4 +1,4 @@
-"""A tiny throwaway stage (localstage/tests/tiny.py), booted once for the engine tests.
+"""The tiny throwaway stages (localstage/tests/tiny*.py), booted once for the engine tests.
 
 This folder is on sys.path when pytest runs it (no ``__init__.py``): the helpers are
 imported by bare name (``from tiny import ...``).
@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tiny import HANDLER, TEMPLATE, write_assembly
+import tiny
+import tiny_async
+import tiny_throttle
+from tiny import booted
 
 from localstage.stage import LocalStage
 
@@ -19,37 +22,25 @@ _TESTS_DIR = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="package")
 def tiny_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
+    """The stage of ``tiny.py``: functions, a table, queues, a layer and a REST API."""
     root = tmp_path_factory.mktemp("tiny")
-    assembly = write_assembly(root / "assembly-test", TEMPLATE, HANDLER)
-    with LocalStage(
-        stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=30
-    ) as stage:
+    with booted(root, tiny.TEMPLATE, tiny.HANDLER, clock_speed=30) as stage:
         yield stage
 
 
 @pytest.fixture(scope="package")
 def async_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
     """The stage of ``tiny_async.py``: Invoke from handlers, S3 notifications, schedules."""
-    import tiny_async
-
     root = tmp_path_factory.mktemp("tiny-async")
-    assembly = write_assembly(root / "assembly-test", tiny_async.TEMPLATE, tiny_async.HANDLER)
-    with LocalStage(
-        stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=60
-    ) as stage:
+    with booted(root, tiny_async.TEMPLATE, tiny_async.HANDLER, clock_speed=60) as stage:
         yield stage
 
 
 @pytest.fixture(scope="package")
 def throttle_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
     """The stage of ``tiny_throttle.py``: reserved concurrencies of 0 and 1."""
-    import tiny_throttle
-
     root = tmp_path_factory.mktemp("tiny-throttle")
-    assembly = write_assembly(root / "assembly-test", tiny_throttle.TEMPLATE, tiny_throttle.HANDLER)
-    with LocalStage(
-        stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=60
-    ) as stage:
+    with booted(root, tiny_throttle.TEMPLATE, tiny_throttle.HANDLER, clock_speed=60) as stage:
         yield stage
 
 

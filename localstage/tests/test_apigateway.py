@@ -20,7 +20,7 @@ import pytest
 import tiny_api
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from tiny import write_assembly
+from tiny import booted
 
 from localstage.invoke import lambda_service
 from localstage.stage import LocalStage
@@ -32,10 +32,7 @@ MB = 1024 * 1024
 @pytest.fixture(scope="module")
 def api_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
     root: Path = tmp_path_factory.mktemp("tiny-api")
-    assembly = write_assembly(root / "assembly-test", tiny_api.TEMPLATE, tiny_api.HANDLER)
-    with LocalStage(
-        stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=30
-    ) as stage:
+    with booted(root, tiny_api.TEMPLATE, tiny_api.HANDLER, clock_speed=30) as stage:
         yield stage
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import tiny_async
 from test_scheduler import _create
-from tiny import write_assembly
+from tiny import booted
 
 from localstage.delivery import (
     DELIVERY_VARIABLE,
@@ -62,13 +62,8 @@ def stage(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalStage]:
     root = tmp_path_factory.mktemp(f"delivery-async-{request.param}")
-    assembly = write_assembly(root / "assembly-test", tiny_async.TEMPLATE, tiny_async.HANDLER)
-    with LocalStage(
-        stage_name="test",
-        assembly_dir=assembly,
-        workdir=root / "work",
-        clock_speed=60,
-        delivery=request.param,
+    with booted(
+        root, tiny_async.TEMPLATE, tiny_async.HANDLER, clock_speed=60, delivery=request.param
     ) as running:
         yield running
 

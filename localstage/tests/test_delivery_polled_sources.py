@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 import test_stream_and_bus_delivery as streams
-from tiny import write_assembly
+from cfn_resources import allow, arn, event_source_mapping, queue_resource
+from tiny import booted
 
 from localstage.delivery import DUPLICATE, ONCE
 from localstage.stage import LocalStage
@@ -39,24 +40,17 @@ def _template() -> dict[str, Any]:
     """The streams-and-bus stage plus a standard queue consumed by ``QueueConsumer``."""
     template = copy.deepcopy(streams.TEMPLATE)
     resources = template["Resources"]
-    resources["Work"] = {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 60}}
+    resources["Work"] = queue_resource(VisibilityTimeout=60)
     resources["RolePolicy"]["Properties"]["PolicyDocument"]["Statement"].append(
-        {
-            "Effect": "Allow",
-            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-            "Resource": {"Fn::GetAtt": ["Work", "Arn"]},
-        }
+        allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("Work"))
     )
     resources["QueueConsumer"] = streams._function("app.queued")
-    resources["QueueMapping"] = {
-        "Type": "AWS::Lambda::EventSourceMapping",
-        "Properties": {
-            "FunctionName": {"Ref": "QueueConsumer"},
-            "EventSourceArn": {"Fn::GetAtt": ["Work", "Arn"]},
-            "BatchSize": 10,
-            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        },
-    }
+    resources["QueueMapping"] = event_source_mapping(
+        "QueueConsumer",
+        arn("Work"),
+        BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
     template["Outputs"]["WorkUrl"] = {"Value": {"Ref": "Work"}}
     return template
 
@@ -66,14 +60,7 @@ def stage(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalStage]:
     root = tmp_path_factory.mktemp(f"delivery-polled-{request.param}")
-    assembly = write_assembly(root / "assembly-test", _template(), HANDLER)
-    with LocalStage(
-        stage_name="test",
-        assembly_dir=assembly,
-        workdir=root / "work",
-        clock_speed=30,
-        delivery=request.param,
-    ) as running:
+    with booted(root, _template(), HANDLER, clock_speed=30, delivery=request.param) as running:
         yield running
 
 

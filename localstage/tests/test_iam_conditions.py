@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from in_process_moto import RoleMaker, iam_enforced_roles, in_process_moto
 
 from localstage import moto_patches
 
@@ -23,62 +24,17 @@ ACCOUNT = "123456789012"
 BUCKET = "data-bucket"
 OPERATORS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html"
 
-Role = Callable[..., tuple[str, Callable[[str], Any]]]
-
 
 @pytest.fixture
-def role(monkeypatch: pytest.MonkeyPatch) -> Iterator[Role]:
+def role(monkeypatch: pytest.MonkeyPatch) -> Iterator[RoleMaker]:
     """``role(*statements)``: (ARN, ``client(service)``) of a new role allowed ``statements``."""
-    from moto import mock_aws
-    from moto.core.authorization import disable_iam_authentication, enable_iam_authentication
-
-    moto_patches.install_iam()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key="incoming/a.json", Body=b"{}")
-        iam = boto3.client("iam", region_name=REGION)
-        sts = boto3.client("sts", region_name=REGION)
-        names = iter(range(100))
-
-        def make(*statements: dict[str, Any]) -> tuple[str, Callable[[str], Any]]:
-            with disable_iam_authentication():
-                return _role(iam, sts, f"Role{next(names)}", statements)
-
-        with enable_iam_authentication():
-            yield make
-
-
-def _role(
-    iam: Any, sts: Any, name: str, statements: tuple[dict[str, Any], ...]
-) -> tuple[str, Callable[[str], Any]]:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    if statements:
-        iam.put_role_policy(
-            RoleName=name,
-            PolicyName="Default",
-            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
-        )
-    credentials = sts.assume_role(RoleArn=arn, RoleSessionName="fn")["Credentials"]
-
-    def client(service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            region_name=REGION,
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
-
-    return arn, client
+    with (
+        in_process_moto(monkeypatch, moto_patches.install_iam),
+        iam_enforced_roles(
+            BUCKET, "incoming/a.json", b"{}", principal={"AWS": ACCOUNT}, role_name="Role{}"
+        ) as make,
+    ):
+        yield make
 
 
 def denied(call: Callable[[], Any]) -> bool:
@@ -99,7 +55,7 @@ def admin(call: Callable[[Any], Any], service: str) -> Any:
         return call(boto3.client(service, region_name=REGION))  # type: ignore[call-overload]
 
 
-def test_s3_prefix_condition_on_list_objects(role: Role) -> None:
+def test_s3_prefix_condition_on_list_objects(role: RoleMaker) -> None:
     (
         """``s3:prefix`` is the ListObjects request's prefix: a grant conditioned on
     ``StringLike s3:prefix incoming/*`` allows listing that prefix only
@@ -123,7 +79,7 @@ def test_s3_prefix_condition_on_list_objects(role: Role) -> None:
     assert denied(lambda: s3.list_objects_v2(Bucket=BUCKET))
 
 
-def test_resource_tag_condition_on_a_queue(role: Role) -> None:
+def test_resource_tag_condition_on_a_queue(role: RoleMaker) -> None:
     """``aws:ResourceTag/<key>`` is the tag of the resource acted on: a Deny conditioned on
     ``env = prod`` denies only tagged queues (a condition on a tag the queue lacks is
     false) (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourcetag)."""
@@ -163,7 +119,7 @@ def _plain_http(client: Any) -> Any:
     return client
 
 
-def test_bucket_policy_denies_requests_without_tls(role: Role) -> None:
+def test_bucket_policy_denies_requests_without_tls(role: RoleMaker) -> None:
     """A bucket policy's Deny applies to every caller it names; the templates' buckets
     deny ``aws:SecureTransport = false``. SDK calls use HTTPS (true) and pass; a plain
     HTTP request is AccessDenied
@@ -189,7 +145,7 @@ def test_bucket_policy_denies_requests_without_tls(role: Role) -> None:
     assert denied(lambda: insecure.get_object(Bucket=BUCKET, Key="incoming/a.json"))
 
 
-def test_bucket_policy_allow_grants_within_the_account(role: Role) -> None:
+def test_bucket_policy_allow_grants_within_the_account(role: RoleMaker) -> None:
     """Within one account a bucket policy naming a role grants it access without an
     identity policy; other roles stay denied
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-basics.html)."""
@@ -226,7 +182,7 @@ def _schedule(scheduler: Any, role_arn: str) -> Any:
     [("scheduler.amazonaws.com", True), ("lambda.amazonaws.com", False), (None, False)],
 )
 def test_create_schedule_needs_pass_role_to_scheduler(
-    role: Role, passed_to: str | None, allowed: bool
+    role: RoleMaker, passed_to: str | None, allowed: bool
 ) -> None:
     """CreateSchedule passes the target's role to Scheduler: the caller needs
     ``iam:PassRole`` on it, here conditioned on ``iam:PassedToService =

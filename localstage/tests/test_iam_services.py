@@ -17,14 +17,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from tiny import function_resource, role_resource, write_assembly
+from cfn_resources import function_resource, role_resource
+from tiny import booted
 
 from localstage.cloud import ACCOUNT_ID
 from localstage.deploy import DeployError
 from localstage.service_access import service_may_invoke, service_may_send
 from localstage.sources.scheduler import SchedulerSource
 from localstage.stage import LocalStage
-from localstage.target import LocalTarget
+from localstage.target import LocalTarget, eventbridge_queue_policy
 
 FUNCTION = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:fn"
 BUCKET = "arn:aws:s3:::uploads"
@@ -98,19 +99,8 @@ def test_queue_policy_for_eventbridge() -> None:
     """EventBridge needs the queue policy to allow ``events.amazonaws.com``
     ``sqs:SendMessage``, here for one rule (``aws:SourceArn``); without a policy it is
     denied (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sqs-permissions)."""
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": QUEUE,
-                "Condition": {"ArnEquals": {"aws:SourceArn": RULE}},
-            }
-        ],
-    }
-    stage: Any = _QueueStage(document)
+    # GIVEN the queue policy CDK writes (and the target writes for its bus observers)
+    stage: Any = _QueueStage(eventbridge_queue_policy(QUEUE, RULE))
     assert service_may_send(stage, "url", QUEUE, "events.amazonaws.com", RULE)
     assert not service_may_send(stage, "url", QUEUE, "events.amazonaws.com", RULE + "-other")
     bare: Any = _QueueStage(None)
@@ -133,25 +123,15 @@ def _boot(root: Path, role: dict[str, Any]) -> None:
             "Fn": function_resource("app.echo", "Role", timeout=3, environment={}),
         }
     }
-    assembly = write_assembly(root / "assembly-test", template, "def echo(e, c):\n    return e\n")
-    with LocalStage(stage_name="test", assembly_dir=assembly, workdir=root / "work"):
+    with booted(root, template, "def echo(e, c):\n    return e\n"):
         pass
-
-
-def _lambda_role(
-    condition: dict[str, Any] | None = None, service: str = "lambda.amazonaws.com"
-) -> dict[str, Any]:
-    role = role_resource(service)
-    if condition:
-        role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] = condition
-    return role
 
 
 @pytest.mark.parametrize(
     "role",
     [
-        _lambda_role(service="scheduler.amazonaws.com"),
-        _lambda_role({"StringEquals": {"aws:SourceAccount": "111122223333"}}),
+        role_resource("scheduler.amazonaws.com"),
+        role_resource(condition={"StringEquals": {"aws:SourceAccount": "111122223333"}}),
     ],
     ids=["trusts-another-service", "trusts-another-account"],
 )
@@ -168,7 +148,7 @@ def test_a_function_whose_role_lambda_may_not_assume_does_not_deploy(
 
 def test_a_function_whose_role_trusts_lambda_in_this_account_deploys(tmp_path: Path) -> None:
     """The right service and account: the function deploys and runs."""
-    _boot(tmp_path, _lambda_role({"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}))
+    _boot(tmp_path, role_resource(condition={"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}))
 
 
 def _schedule(stage: LocalStage, name: str, role: str) -> str:

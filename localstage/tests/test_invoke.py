@@ -6,32 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from stage_queues import collect, queue_url
 
 from localstage.invoke import RECURSION_LIMIT, lambda_service
 from localstage.stage import LocalStage
-from localstage.target import LocalTarget
-
-
-def _messages(stage: LocalStage, queue_url: str, count: int, timeout: float = 20) -> list[Any]:
-    """Wait for ``count`` messages in a queue and return them (deleted)."""
-    sqs = stage.cloud.client("sqs")
-    received: list[Any] = []
-
-    def enough() -> bool:
-        response = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        )
-        for message in response.get("Messages", []):
-            received.append(message)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return len(received) >= count
-
-    LocalTarget(stage).wait_for(f"{count} messages", enough, timeout=timeout, interval=0.1)
-    return received
-
-
-def _queue_url(stage: LocalStage, logical_id: str) -> str:
-    return str(stage.deployment.stacks["test-Tiny"].resources[logical_id].attributes["QueueUrl"])
 
 
 def test_a_synchronous_invoke_from_handler_code_runs_the_function(async_stage: LocalStage) -> None:
@@ -107,7 +85,7 @@ def test_async_failures_are_retried_twice_then_reach_the_failure_destination_and
 
     # THEN after 3 attempts (1 and 2 minutes of stage time apart) the destination gets
     # AWS's record and the DLQ the event, with the same request id throughout
-    [message] = _messages(async_stage, _queue_url(async_stage, "Failures"), 1)
+    [message] = collect(async_stage, queue_url(async_stage, "Failures"), 1)
     record = json.loads(message["Body"])
     assert set(record) == {
         "version",
@@ -132,7 +110,7 @@ def test_async_failures_are_retried_twice_then_reach_the_failure_destination_and
     }
     assert record["responsePayload"]["errorType"] == "ValueError"
     assert record["responsePayload"]["errorMessage"] == "always fails"
-    [dead] = _messages(async_stage, _queue_url(async_stage, "DeadLetters"), 1)
+    [dead] = collect(async_stage, queue_url(async_stage, "DeadLetters"), 1)
     assert json.loads(dead["Body"]) == {"order": 7}
     assert dead["MessageAttributes"]["RequestID"]["StringValue"] == request_id
     assert dead["MessageAttributes"]["ErrorMessage"]["StringValue"] == "always fails"
@@ -147,7 +125,7 @@ def test_an_async_success_reaches_the_success_destination(async_stage: LocalStag
     request_id = lambda_service(async_stage).invoke_async(succeeding, {"ok": True})
 
     # THEN the record says Success and carries the function's answer
-    [message] = _messages(async_stage, _queue_url(async_stage, "Successes"), 1)
+    [message] = collect(async_stage, queue_url(async_stage, "Successes"), 1)
     record = json.loads(message["Body"])
     assert record["requestContext"]["condition"] == "Success"
     assert record["requestContext"]["approximateInvokeCount"] == 1
@@ -163,7 +141,7 @@ def test_an_event_older_than_its_maximum_age_is_given_up_on(async_stage: LocalSt
     request_id = lambda_service(async_stage).invoke_async(aging, {"late": True})
 
     # THEN the retry finds the event too old: it goes to the destination after 1 attempt
-    [message] = _messages(async_stage, _queue_url(async_stage, "Expired"), 1)
+    [message] = collect(async_stage, queue_url(async_stage, "Expired"), 1)
     record = json.loads(message["Body"])
     assert record["requestContext"]["requestId"] == request_id
     assert record["requestContext"]["condition"] == "EventAgeExceeded"
@@ -180,16 +158,16 @@ def test_a_self_invoking_chain_stops_after_16_invocations_unless_allowed(
 ) -> None:
     # GIVEN a function that records each hop and invokes itself asynchronously
     runtime = async_stage.function(function)
-    records = _queue_url(async_stage, "Records")
+    records = queue_url(async_stage, "Records")
 
     # WHEN a chain starts
     lambda_service(async_stage).invoke_async(runtime, {"hop": 1, "stop": stop})
 
     # THEN Terminate stops the 17th invocation; Allow lets the chain run to its own end
-    hops = [json.loads(m["Body"])["hop"] for m in _messages(async_stage, records, expected_hops)]
+    hops = [json.loads(m["Body"])["hop"] for m in collect(async_stage, records, expected_hops)]
     assert sorted(hops) == list(range(1, expected_hops + 1))
     if function == "Chain":
-        [dead] = _messages(async_stage, _queue_url(async_stage, "ChainDeadLetters"), 1)
+        [dead] = collect(async_stage, queue_url(async_stage, "ChainDeadLetters"), 1)
         assert json.loads(dead["Body"])["hop"] == RECURSION_LIMIT + 1
     assert not _drain(async_stage, records)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from stage_queues import take, wait_until
 
 from localstage.sources.dynamodb_streams import first_failed_index
 from localstage.sources.event_patterns import matches, parse
@@ -118,25 +119,12 @@ def test_a_synchronous_invoke_past_the_reserved_concurrency_is_throttled_with_42
 
 
 def _wait(description: str, condition: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {description}")
+    return wait_until(description, condition, timeout)
 
 
 def _take(stage: LocalStage, queue_output: str) -> list[dict[str, Any]]:
     """Receive (and delete) what the queue holds, with its system attributes."""
-    sqs = stage.cloud.client("sqs")
-    url = str(stage.output("test-Tiny", queue_output))
-    messages = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
-    ).get("Messages", [])
-    for message in messages:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return list(messages)
+    return take(stage, str(stage.output("test-Tiny", queue_output)), system_attributes=True)
 
 
 def _async_log(stage: LocalStage, label: str, request_id: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from in_process_moto import in_process_moto
 
 from localstage import _moto_streams, moto_patches
 
@@ -16,12 +17,7 @@ from localstage import _moto_streams, moto_patches
 @pytest.fixture
 def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """An SQS client on moto in this process, with localstage's SQS speed-up installed."""
-    from moto import mock_aws
-
-    moto_patches.install_sqs()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with in_process_moto(monkeypatch, moto_patches.install_sqs):
         yield boto3.client("sqs", region_name="us-east-1")
 
 
@@ -53,12 +49,7 @@ def test_the_sqs_speed_up_keeps_attributes_fifo_deduplication_and_receives(sqs: 
 @pytest.fixture
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A DynamoDB client on moto in this process, with localstage's speed-up installed."""
-    from moto import mock_aws
-
-    moto_patches.install_dynamodb()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with in_process_moto(monkeypatch, moto_patches.install_dynamodb):
         client = boto3.client("dynamodb", region_name="us-east-1")
         for name, keys in (("jobs", ["job_id"]), ("results", ["job_id", "subtask"])):
             client.create_table(

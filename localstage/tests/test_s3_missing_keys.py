@@ -7,13 +7,12 @@ role's temporary credentials as a function has them and IAM enforced.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
+from in_process_moto import iam_enforced_roles, in_process_moto
 
 from localstage import moto_patches
 
@@ -38,58 +37,22 @@ def client_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[ClientFor]:
     moto runs in this process with localstage's rule installed; IAM is enforced only
     inside the test (the set-up runs as moto's unauthenticated admin).
     """
-    from moto import mock_aws
-    from moto.core.authorization import disable_iam_authentication, enable_iam_authentication
-
-    moto_patches.install_s3_missing_keys()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        admin = boto3.client("s3", region_name=REGION)
-        admin.create_bucket(Bucket=BUCKET)
-        admin.put_object(Bucket=BUCKET, Key=EXISTING, Body=b"{}\n")
-        iam = boto3.client("iam", region_name=REGION)
-        sts = boto3.client("sts", region_name=REGION)
-        roles = iter(range(100))
+    with (
+        in_process_moto(monkeypatch, moto_patches.install_s3_missing_keys),
+        iam_enforced_roles(
+            BUCKET,
+            EXISTING,
+            b"{}\n",
+            principal={"Service": "lambda.amazonaws.com"},
+            role_name="Function{}Role",
+        ) as make,
+    ):
 
         def client(*statements: dict[str, Any]) -> Any:
-            with disable_iam_authentication():
-                return _role_client(iam, sts, f"Function{next(roles)}Role", statements)
+            _, client_of = make(*statements)
+            return client_of("s3")
 
-        # Everything else is authorized against the caller's policies.
-        with enable_iam_authentication():
-            yield client
-
-
-def _role_client(iam: Any, sts: Any, name: str, statements: tuple[dict[str, Any], ...]) -> Any:
-    arn = iam.create_role(
-        RoleName=name,
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="Default",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
-    )
-    credentials = sts.assume_role(RoleArn=arn, RoleSessionName="fn")["Credentials"]
-    return boto3.client(
-        "s3",
-        region_name=REGION,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+        yield client
 
 
 def error_of(call: Callable[[], Any]) -> tuple[int, str]:

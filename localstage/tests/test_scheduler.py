@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from stage_queues import collect, queue_url
+
 from localstage.sources.scheduler import due_time, substitute
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
@@ -67,21 +69,7 @@ ZONE = ZoneInfo("America/New_York")
 
 
 def _messages(stage: LocalStage, logical_id: str, count: int) -> list[dict[str, Any]]:
-    queue = stage.deployment.stacks["test-Tiny"].resources[logical_id].attributes["QueueUrl"]
-    sqs = stage.cloud.client("sqs")
-    received: list[dict[str, Any]] = []
-
-    def enough() -> bool:
-        response = sqs.receive_message(
-            QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        )
-        for message in response.get("Messages", []):
-            received.append(message)
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-        return len(received) >= count
-
-    LocalTarget(stage).wait_for(f"{count} messages", enough, timeout=20, interval=0.1)
-    return received
+    return collect(stage, queue_url(stage, logical_id), count)
 
 
 def test_a_due_schedule_fires_once_with_substituted_attributes_and_is_deleted(
@@ -132,26 +120,18 @@ def test_a_schedule_whose_role_may_not_invoke_the_target_goes_to_its_dlq(
 
 
 def test_a_schedule_deleted_before_it_is_due_never_fires(async_stage: LocalStage) -> None:
+    def recorder_schedule(name: str, minutes: int) -> None:
+        due = datetime.now(UTC) + timedelta(minutes=minutes)
+        _create(async_stage, name, at=due, function="Recorder", delete=True)
+
     # GIVEN a schedule due in 2 minutes of handler time (2 s here)
     scheduler = async_stage.cloud.client("scheduler")
     group = LocalTarget(async_stage).output("test-Tiny", "GroupName")
-    _create(
-        async_stage,
-        "cancelled",
-        at=datetime.now(UTC) + timedelta(minutes=2),
-        function="Recorder",
-        delete=True,
-    )
+    recorder_schedule("cancelled", minutes=2)
 
     # WHEN it is deleted at once, and a later schedule fires after its due time
     scheduler.delete_schedule(Name="cancelled", GroupName=group)
-    _create(
-        async_stage,
-        "later",
-        at=datetime.now(UTC) + timedelta(minutes=3),
-        function="Recorder",
-        delete=True,
-    )
+    recorder_schedule("later", minutes=3)
     [message] = _messages(async_stage, "Records", 1)
 
     # THEN only the later one ran

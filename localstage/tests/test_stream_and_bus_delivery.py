@@ -7,7 +7,6 @@ record retried after it succeeded shows up as a count of 2.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +14,21 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from botocore.exceptions import ClientError
-from tiny import function_resource, role_resource, write_assembly
+from cfn_resources import (
+    allow,
+    arn,
+    event_source_mapping,
+    function_resource,
+    lambda_permission,
+    on_failure,
+    policy_resource,
+    queue_resource,
+    ref_outputs,
+    role_resource,
+    table_resource,
+)
+from stage_queues import take, wait_until
+from tiny import booted
 
 from localstage.sources.eventbridge import EventBridgeDelivery
 from localstage.stage import LocalStage
@@ -67,6 +80,11 @@ def bus(event, context):
     return None
 """
 
+#: The stream mapping's filter: inserts whose key does not start ``skip-``.
+INSERTS_NOT_SKIPPED = {
+    "eventName": ["INSERT"],
+    "dynamodb": {"NewImage": {"pk": {"S": [{"anything-but": {"prefix": "skip-"}}]}}},
+}
 STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"]
 
 
@@ -81,21 +99,6 @@ def _function(handler: str) -> dict[str, Any]:
     )
 
 
-def _table(stream: bool) -> dict[str, Any]:
-    properties: dict[str, Any] = {
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-    }
-    if stream:
-        properties["StreamSpecification"] = {"StreamViewType": "NEW_AND_OLD_IMAGES"}
-    return {"Type": "AWS::DynamoDB::Table", "Properties": properties}
-
-
-def _queue_arn(name: str) -> dict[str, Any]:
-    return {"Fn::GetAtt": [name, "Arn"]}
-
-
 def _events_queue_policy(queues: list[str], rule: str) -> dict[str, Any]:
     return {
         "Type": "AWS::SQS::QueuePolicy",
@@ -108,10 +111,8 @@ def _events_queue_policy(queues: list[str], rule: str) -> dict[str, Any]:
                         "Effect": "Allow",
                         "Principal": {"Service": "events.amazonaws.com"},
                         "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-                        "Resource": _queue_arn(queue),
-                        "Condition": {
-                            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}
-                        },
+                        "Resource": arn(queue),
+                        "Condition": {"ArnEquals": {"aws:SourceArn": arn(rule)}},
                     }
                     for queue in queues
                 ],
@@ -120,185 +121,115 @@ def _events_queue_policy(queues: list[str], rule: str) -> dict[str, Any]:
     }
 
 
+def _rule(pattern: dict[str, Any], *targets: dict[str, Any]) -> dict[str, Any]:
+    """A rule of the bus ``Bus`` sending the events that match ``pattern`` to ``targets``."""
+    return {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "EventBusName": {"Ref": "Bus"},
+            "EventPattern": pattern,
+            "Targets": list(targets),
+        },
+    }
+
+
+def _dead_lettered_target(target_id: str, target: str) -> dict[str, Any]:
+    """A rule target whose failed events go to ``BusDeadLetters``."""
+    return {"Id": target_id, "Arn": arn(target), "DeadLetterConfig": {"Arn": arn("BusDeadLetters")}}
+
+
 TEMPLATE: dict[str, Any] = {
     "Resources": {
-        "Ledger": _table(stream=True),
+        "Ledger": table_resource(stream=True),
         # Consumed from LATEST, retried without limit until records are 60 s old.
-        "Aged": _table(stream=True),
-        "AgedFailures": {"Type": "AWS::SQS::Queue", "Properties": {}},
-        "Processed": _table(stream=False),
-        "StreamFailures": {"Type": "AWS::SQS::Queue", "Properties": {}},
-        "RuleQueue": {"Type": "AWS::SQS::Queue", "Properties": {}},
-        "TransformedQueue": {"Type": "AWS::SQS::Queue", "Properties": {}},
-        "BusDeadLetters": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        "Aged": table_resource(stream=True),
+        "AgedFailures": queue_resource(),
+        "Processed": table_resource(),
+        "StreamFailures": queue_resource(),
+        "RuleQueue": queue_resource(),
+        "TransformedQueue": queue_resource(),
+        "BusDeadLetters": queue_resource(),
         "Role": role_resource(),
-        "RolePolicy": {
-            "Type": "AWS::IAM::Policy",
-            "Properties": {
-                "PolicyName": "RolePolicy",
-                "Roles": [{"Ref": "Role"}],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": STREAM_ACTIONS,
-                            "Resource": [
-                                {"Fn::GetAtt": ["Ledger", "StreamArn"]},
-                                {"Fn::GetAtt": ["Aged", "StreamArn"]},
-                            ],
-                        },
-                        {
-                            "Effect": "Allow",
-                            "Action": "dynamodb:UpdateItem",
-                            "Resource": {"Fn::GetAtt": ["Processed", "Arn"]},
-                        },
-                        {
-                            "Effect": "Allow",
-                            "Action": "sqs:SendMessage",
-                            "Resource": [_queue_arn("StreamFailures"), _queue_arn("AgedFailures")],
-                        },
-                    ],
-                },
-            },
-        },
+        "RolePolicy": policy_resource(
+            "RolePolicy",
+            "Role",
+            [
+                allow(STREAM_ACTIONS, [arn("Ledger", "StreamArn"), arn("Aged", "StreamArn")]),
+                allow("dynamodb:UpdateItem", arn("Processed")),
+                allow("sqs:SendMessage", [arn("StreamFailures"), arn("AgedFailures")]),
+            ],
+        ),
         "StreamConsumer": _function("app.stream"),
         "BusConsumer": _function("app.bus"),
-        "Mapping": {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Properties": {
-                "FunctionName": {"Ref": "StreamConsumer"},
-                "EventSourceArn": {"Fn::GetAtt": ["Ledger", "StreamArn"]},
-                "StartingPosition": "TRIM_HORIZON",
-                "BatchSize": 10,
-                "BisectBatchOnFunctionError": True,
-                "MaximumRetryAttempts": 1,
-                "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                "FilterCriteria": {
-                    "Filters": [
-                        {
-                            "Pattern": json.dumps(
-                                {
-                                    "eventName": ["INSERT"],
-                                    "dynamodb": {
-                                        "NewImage": {
-                                            "pk": {"S": [{"anything-but": {"prefix": "skip-"}}]}
-                                        }
-                                    },
-                                }
-                            )
-                        }
-                    ]
-                },
-                "DestinationConfig": {"OnFailure": {"Destination": _queue_arn("StreamFailures")}},
-            },
-        },
-        "AgedMapping": {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Properties": {
-                "FunctionName": {"Ref": "StreamConsumer"},
-                "EventSourceArn": {"Fn::GetAtt": ["Aged", "StreamArn"]},
-                "StartingPosition": "LATEST",
-                "MaximumRecordAgeInSeconds": 60,
-                "DestinationConfig": {"OnFailure": {"Destination": _queue_arn("AgedFailures")}},
-            },
-        },
+        "Mapping": event_source_mapping(
+            "StreamConsumer",
+            arn("Ledger", "StreamArn"),
+            StartingPosition="TRIM_HORIZON",
+            BatchSize=10,
+            BisectBatchOnFunctionError=True,
+            MaximumRetryAttempts=1,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+            FilterCriteria={"Filters": [{"Pattern": json.dumps(INSERTS_NOT_SKIPPED)}]},
+            DestinationConfig=on_failure("StreamFailures"),
+        ),
+        "AgedMapping": event_source_mapping(
+            "StreamConsumer",
+            arn("Aged", "StreamArn"),
+            StartingPosition="LATEST",
+            MaximumRecordAgeInSeconds=60,
+            DestinationConfig=on_failure("AgedFailures"),
+        ),
         "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "tiny-bus"}},
-        "BigAmounts": {
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "EventBusName": {"Ref": "Bus"},
-                "EventPattern": {
-                    "source": ["tiny"],
-                    "detail": {"amount": [{"numeric": [">", 10]}]},
+        "BigAmounts": _rule(
+            {"source": ["tiny"], "detail": {"amount": [{"numeric": [">", 10]}]}},
+            {"Id": "whole", "Arn": arn("RuleQueue")},
+            {
+                "Id": "transformed",
+                "Arn": arn("TransformedQueue"),
+                "InputTransformer": {
+                    "InputPathsMap": {"amount": "$.detail.amount", "kind": "$.detail-type"},
+                    "InputTemplate": '{"kind": "<kind>", "amount": <amount>}',
                 },
-                "Targets": [
-                    {"Id": "whole", "Arn": _queue_arn("RuleQueue")},
-                    {
-                        "Id": "transformed",
-                        "Arn": _queue_arn("TransformedQueue"),
-                        "InputTransformer": {
-                            "InputPathsMap": {"amount": "$.detail.amount", "kind": "$.detail-type"},
-                            "InputTemplate": '{"kind": "<kind>", "amount": <amount>}',
-                        },
-                    },
-                ],
             },
-        },
-        "Invocations": {
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "EventBusName": {"Ref": "Bus"},
-                "EventPattern": {"detail-type": ["invoke-me"]},
-                "Targets": [{"Id": "fn", "Arn": {"Fn::GetAtt": ["BusConsumer", "Arn"]}}],
-            },
-        },
-        "InvocationsPermission": {
-            "Type": "AWS::Lambda::Permission",
-            "Properties": {
-                "Action": "lambda:InvokeFunction",
-                "FunctionName": {"Fn::GetAtt": ["BusConsumer", "Arn"]},
-                "Principal": "events.amazonaws.com",
-                "SourceArn": {"Fn::GetAtt": ["Invocations", "Arn"]},
-            },
-        },
+        ),
+        "Invocations": _rule(
+            {"detail-type": ["invoke-me"]}, {"Id": "fn", "Arn": arn("BusConsumer")}
+        ),
+        "InvocationsPermission": lambda_permission(
+            "BusConsumer", "events.amazonaws.com", arn("Invocations")
+        ),
         # EventBridge sends to a queue as events.amazonaws.com: the queue policy must let
         # it, for the rule (as CDK's SqsQueue target writes it).
         "RuleQueuesPolicy": _events_queue_policy(["RuleQueue", "TransformedQueue"], "BigAmounts"),
         # A queue whose policy lets only BigAmounts send, targeted by another rule.
-        "GuardedQueue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        "GuardedQueue": queue_resource(),
         "GuardedQueuePolicy": _events_queue_policy(["GuardedQueue"], "BigAmounts"),
-        "Sneaky": {
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "EventBusName": {"Ref": "Bus"},
-                "EventPattern": {"detail-type": ["sneaky"]},
-                "Targets": [
-                    {
-                        "Id": "guarded",
-                        "Arn": _queue_arn("GuardedQueue"),
-                        "DeadLetterConfig": {"Arn": _queue_arn("BusDeadLetters")},
-                    }
-                ],
-            },
-        },
+        "Sneaky": _rule(
+            {"detail-type": ["sneaky"]}, _dead_lettered_target("guarded", "GuardedQueue")
+        ),
         # Targets the same function, but no permission lets this rule invoke it.
-        "Unpermitted": {
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "EventBusName": {"Ref": "Bus"},
-                "EventPattern": {"detail-type": ["unpermitted"]},
-                "Targets": [
-                    {
-                        "Id": "fn",
-                        "Arn": {"Fn::GetAtt": ["BusConsumer", "Arn"]},
-                        "DeadLetterConfig": {"Arn": _queue_arn("BusDeadLetters")},
-                    }
-                ],
-            },
-        },
+        "Unpermitted": _rule(
+            {"detail-type": ["unpermitted"]}, _dead_lettered_target("fn", "BusConsumer")
+        ),
     },
-    "Outputs": {
-        "LedgerName": {"Value": {"Ref": "Ledger"}},
-        "AgedName": {"Value": {"Ref": "Aged"}},
-        "AgedFailuresUrl": {"Value": {"Ref": "AgedFailures"}},
-        "ProcessedName": {"Value": {"Ref": "Processed"}},
-        "StreamFailuresUrl": {"Value": {"Ref": "StreamFailures"}},
-        "RuleQueueUrl": {"Value": {"Ref": "RuleQueue"}},
-        "TransformedQueueUrl": {"Value": {"Ref": "TransformedQueue"}},
-        "BusDeadLettersUrl": {"Value": {"Ref": "BusDeadLetters"}},
-        "GuardedQueueUrl": {"Value": {"Ref": "GuardedQueue"}},
-    },
+    "Outputs": ref_outputs(
+        names=("Ledger", "Aged", "Processed"),
+        urls=(
+            "AgedFailures",
+            "StreamFailures",
+            "RuleQueue",
+            "TransformedQueue",
+            "BusDeadLetters",
+            "GuardedQueue",
+        ),
+    ),
 }
 
 
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
     root = tmp_path_factory.mktemp("streams")
-    assembly = write_assembly(root / "assembly-test", TEMPLATE, HANDLER)
-    with LocalStage(
-        stage_name="test", assembly_dir=assembly, workdir=root / "work", clock_speed=30
-    ) as running:
+    with booted(root, TEMPLATE, HANDLER, clock_speed=30) as running:
         yield running
 
 
@@ -326,24 +257,11 @@ def _processed(stage: LocalStage, key: str) -> int:
 
 
 def _wait(description: str, condition: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {description}")
+    return wait_until(description, condition, timeout)
 
 
 def _messages(stage: LocalStage, queue_output: str) -> list[dict[str, Any]]:
-    sqs = stage.cloud.client("sqs")
-    url = _out(stage, queue_output)
-    messages = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    ).get("Messages", [])
-    for message in messages:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return list(messages)
+    return take(stage, _out(stage, queue_output))
 
 
 def test_bisect_isolates_the_failing_record_and_the_rest_run_once(stage: LocalStage) -> None:

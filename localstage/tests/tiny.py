@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ASSET = "0123456789abcdef"
+from cfn_resources import (
+    API_URL_OUTPUT,
+    ASSET,
+    allow,
+    api_deployment,
+    api_permission,
+    api_resource,
+    arn,
+    event_source_mapping,
+    function_resource,
+    policy_resource,
+    proxy_method,
+    queue_resource,
+    redriven_queue,
+    ref_outputs,
+    role_resource,
+    table_resource,
+)
+
+from localstage.stage import LocalStage
+
 LAYER_ASSET = "fedcba9876543210"
 # The layer's python/ folder: a module of its own, and an app.py the code root shadows.
 LAYER_FILES = {
@@ -80,42 +102,11 @@ def http(event, context):
 """
 
 
-def function_resource(
-    handler: str,
-    role: str,
-    *,
-    timeout: int,
-    environment: dict[str, Any],
-    code: dict[str, Any] | None = None,
-    depends_on: list[str] | None = None,
-    extra: dict[str, Any] | None = None,
+def table_function(
+    handler: str, role: str = "Role", timeout: int = 5, layers: list[Any] | None = None
 ) -> dict[str, Any]:
-    """An ``AWS::Lambda::Function`` on Python 3.14 running ``handler`` as ``role``.
-
-    ``code`` defaults to the asset :data:`ASSET` in the account's asset bucket;
-    ``extra`` adds properties (layers, destinations, ...).
-    """
-    resource: dict[str, Any] = {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Runtime": "python3.14",
-            "Handler": handler,
-            "Timeout": timeout,
-            "Code": code
-            or {"S3Bucket": {"Fn::Sub": "assets-${AWS::AccountId}"}, "S3Key": f"{ASSET}.zip"},
-            "Role": {"Fn::GetAtt": [role, "Arn"]},
-            "Environment": {"Variables": environment},
-            **(extra or {}),
-        },
-    }
-    if depends_on:
-        resource["DependsOn"] = depends_on
-    return resource
-
-
-def _function(
-    handler: str, role: str, timeout: int = 5, layers: list[Any] | None = None
-) -> dict[str, Any]:
+    """A function running ``handler`` as ``role`` (once its policy exists), given the
+    table's name as ``TABLE_NAME``."""
     return function_resource(
         handler,
         role,
@@ -126,139 +117,43 @@ def _function(
     )
 
 
-def role_resource(service: str = "lambda.amazonaws.com") -> dict[str, Any]:
-    """An ``AWS::IAM::Role`` that ``service`` may assume (its policies are separate)."""
-    return {
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "AssumeRolePolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": service},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        },
-    }
-
-
-def _role(
+def table_role(
     actions: list[str], name: str = "Role", queue_actions: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    statements: list[dict[str, Any]] = [
-        {"Effect": "Allow", "Action": actions, "Resource": {"Fn::GetAtt": ["Table", "Arn"]}}
-    ]
+    """A Lambda role ``name`` allowed ``actions`` on ``Table`` (and ``queue_actions`` on
+    ``WorkQueue``), with its policy ``<name>Policy``."""
+    statements = [allow(actions, arn("Table"))]
     if queue_actions:
-        statements.append(
-            {
-                "Effect": "Allow",
-                "Action": queue_actions,
-                "Resource": {"Fn::GetAtt": ["WorkQueue", "Arn"]},
-            }
-        )
+        statements.append(allow(queue_actions, arn("WorkQueue")))
     return {
         name: role_resource(),
-        f"{name}Policy": {
-            "Type": "AWS::IAM::Policy",
-            "Properties": {
-                "PolicyName": f"{name}Policy",
-                "Roles": [{"Ref": name}],
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-            },
-        },
-    }
-
-
-def _method(http_method: str, resource: str, function: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::ApiGateway::Method",
-        "Properties": {
-            "RestApiId": {"Ref": "Api"},
-            "ResourceId": {"Ref": resource},
-            "HttpMethod": http_method,
-            "AuthorizationType": "AWS_IAM",
-            "Integration": {
-                "Type": "AWS_PROXY",
-                "IntegrationHttpMethod": "POST",
-                "Uri": {
-                    "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/"
-                    f"2015-03-31/functions/${{{function}.Arn}}/invocations"
-                },
-            },
-        },
+        f"{name}Policy": policy_resource(f"{name}Policy", name, statements),
     }
 
 
 # GET /items/{id} may invoke Http; POST /items/{id} has no Lambda permission.
 API: dict[str, Any] = {
     "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "tiny"}},
-    "Items": {
-        "Type": "AWS::ApiGateway::Resource",
-        "Properties": {
-            "RestApiId": {"Ref": "Api"},
-            "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
-            "PathPart": "items",
-        },
-    },
-    "Item": {
-        "Type": "AWS::ApiGateway::Resource",
-        "Properties": {
-            "RestApiId": {"Ref": "Api"},
-            "ParentId": {"Ref": "Items"},
-            "PathPart": "{id}",
-        },
-    },
-    "GetItem": _method("GET", "Item", "Http"),
-    "PostItem": _method("POST", "Item", "Http"),
-    "Deployment": {
-        "Type": "AWS::ApiGateway::Deployment",
-        "Properties": {"RestApiId": {"Ref": "Api"}},
-        "DependsOn": ["GetItem", "PostItem"],
-    },
-    "Stage": {
-        "Type": "AWS::ApiGateway::Stage",
-        "Properties": {
-            "RestApiId": {"Ref": "Api"},
-            "DeploymentId": {"Ref": "Deployment"},
-            "StageName": "test",
-        },
-    },
-    "GetPermission": {
-        "Type": "AWS::Lambda::Permission",
-        "Properties": {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": {"Fn::GetAtt": ["Http", "Arn"]},
-            "Principal": "apigateway.amazonaws.com",
-            "SourceArn": {
-                "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
-                "${Api}/${Stage}/GET/items/*"
-            },
-        },
-    },
+    "Items": api_resource("items"),
+    "Item": api_resource("{id}", parent="Items"),
+    "GetItem": proxy_method("GET", "Item", "Http"),
+    "PostItem": proxy_method("POST", "Item", "Http"),
+    **api_deployment(["GetItem", "PostItem"]),
+    "GetPermission": api_permission("Http", "GET/items/*"),
 }
 
 TEMPLATE = {
     "Resources": {
-        "Table": {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            },
-        },
+        "Table": table_resource(),
         # A queue meant to feed Writer, but the template has no event source mapping.
-        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 30}},
-        **_role(["dynamodb:GetItem"]),
-        "Writer": _function("app.handler", "Role"),
-        "Reader": _function("app.read", "Role"),
-        "Counter": _function("app.count", "Role"),
-        "Sleeper": _function("app.sleepy", "Role", timeout=1),
-        "Unserializable": _function("app.unserializable", "Role"),
-        "Http": _function("app.http", "Role"),
+        "Queue": queue_resource(VisibilityTimeout=30),
+        **table_role(["dynamodb:GetItem"]),
+        "Writer": table_function("app.handler", "Role"),
+        "Reader": table_function("app.read", "Role"),
+        "Counter": table_function("app.count", "Role"),
+        "Sleeper": table_function("app.sleepy", "Role", timeout=1),
+        "Unserializable": table_function("app.unserializable", "Role"),
+        "Http": table_function("app.http", "Role"),
         # A layer built from an asset of the assembly, after an external (virtualenv) one.
         "SharedLayer": {
             "Type": "AWS::Lambda::LayerVersion",
@@ -270,7 +165,7 @@ TEMPLATE = {
                 "CompatibleRuntimes": ["python3.14"],
             },
         },
-        "Layered": _function(
+        "Layered": table_function(
             "app.layered",
             "Role",
             layers=[
@@ -279,45 +174,28 @@ TEMPLATE = {
             ],
         ),
         # A queue with a DLQ after two receives, consumed with partial batch responses.
-        "DeadLetters": {"Type": "AWS::SQS::Queue", "Properties": {}},
-        "WorkQueue": {
-            "Type": "AWS::SQS::Queue",
-            "Properties": {
-                "VisibilityTimeout": 30,
-                "RedrivePolicy": {
-                    "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetters", "Arn"]},
-                    "maxReceiveCount": 2,
-                },
-            },
-        },
-        **_role(
+        "DeadLetters": queue_resource(),
+        "WorkQueue": redriven_queue("DeadLetters"),
+        **table_role(
             ["dynamodb:PutItem"],
             name="BatchRole",
             queue_actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
         ),
-        "Batcher": _function("app.batch", "BatchRole"),
-        "Mapping": {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Properties": {
-                "FunctionName": {"Ref": "Batcher"},
-                "EventSourceArn": {"Fn::GetAtt": ["WorkQueue", "Arn"]},
-                "BatchSize": 10,
-                "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                "ScalingConfig": {"MaximumConcurrency": 2},
-            },
-        },
+        "Batcher": table_function("app.batch", "BatchRole"),
+        "Mapping": event_source_mapping(
+            "Batcher",
+            arn("WorkQueue"),
+            BatchSize=10,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+            ScalingConfig={"MaximumConcurrency": 2},
+        ),
         **API,
     },
     "Outputs": {
-        "TableName": {"Value": {"Ref": "Table"}},
-        "QueueUrl": {"Value": {"Ref": "Queue"}},
-        "WorkQueueUrl": {"Value": {"Ref": "WorkQueue"}},
-        "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetters"}},
-        "ApiUrl": {
-            "Value": {
-                "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}/"
-            }
-        },
+        **ref_outputs(
+            names=("Table",), urls=("Queue", "WorkQueue"), DeadLetterQueueUrl="DeadLetters"
+        ),
+        "ApiUrl": API_URL_OUTPUT,
     },
 }
 
@@ -352,3 +230,25 @@ def write_assembly(directory: Path, template: dict[str, Any], code: str) -> Path
     }
     (directory / "manifest.json").write_text(json.dumps(manifest))
     return directory
+
+
+@contextmanager
+def booted(
+    root: Path,
+    template: dict[str, Any],
+    code: str,
+    *,
+    clock_speed: float = 1.0,
+    delivery: str | None = None,
+) -> Iterator[LocalStage]:
+    """Stage ``test`` of ``template`` (running ``code``), written and booted in ``root``
+    and stopped on exit: what every tiny stage fixture does."""
+    assembly = write_assembly(root / "assembly-test", template, code)
+    with LocalStage(
+        stage_name="test",
+        assembly_dir=assembly,
+        workdir=root / "work",
+        clock_speed=clock_speed,
+        delivery=delivery,
+    ) as stage:
+        yield stage

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiny import _role, function_resource
+from cfn_resources import (
+    API_URL_OUTPUT,
+    api_deployment,
+    api_permission,
+    api_resource,
+    proxy_method,
+    table_resource,
+)
+from tiny import table_function, table_role
 
 HANDLER = """
 import json
@@ -61,43 +69,6 @@ def big(event, context):
 """
 
 
-def _method(
-    http_method: str, resource: str, *, timeout_ms: int | None = None, **extra: Any
-) -> dict[str, Any]:
-    integration: dict[str, Any] = {
-        "Type": "AWS_PROXY",
-        "IntegrationHttpMethod": "POST",
-        "Uri": {
-            "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/"
-            "2015-03-31/functions/${Route.Arn}/invocations"
-        },
-    }
-    if timeout_ms is not None:
-        integration["TimeoutInMillis"] = timeout_ms
-    return {
-        "Type": "AWS::ApiGateway::Method",
-        "Properties": {
-            "RestApiId": {"Ref": "Api"},
-            "ResourceId": {"Ref": resource},
-            "HttpMethod": http_method,
-            "AuthorizationType": "AWS_IAM",
-            "Integration": integration,
-            **extra,
-        },
-    }
-
-
-def _resource(path_part: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::ApiGateway::Resource",
-        "Properties": {
-            "RestApiId": {"Ref": "Api"},
-            "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
-            "PathPart": path_part,
-        },
-    }
-
-
 def _gateway_response(response_type: str, code: str) -> dict[str, Any]:
     template = f'{{"error": "{code}", "message": $context.error.messageString}}'
     return {
@@ -112,33 +83,14 @@ def _gateway_response(response_type: str, code: str) -> dict[str, Any]:
 
 TEMPLATE: dict[str, Any] = {
     "Resources": {
-        "Table": {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            },
-        },
-        **_role(["dynamodb:GetItem"]),
-        "Route": function_resource(
-            "app.route",
-            "Role",
-            timeout=5,
-            environment={"TABLE_NAME": {"Ref": "Table"}},
-            depends_on=["RolePolicy"],
-        ),
-        "Big": function_resource(
-            "app.big",
-            "Role",
-            timeout=5,
-            environment={"TABLE_NAME": {"Ref": "Table"}},
-            depends_on=["RolePolicy"],
-        ),
+        "Table": table_resource(),
+        **table_role(["dynamodb:GetItem"]),
+        "Route": table_function("app.route"),
+        "Big": table_function("app.big"),
         "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "tiny-api"}},
-        "Proxy": _resource("{proxy+}"),
-        "Slow": _resource("slow"),
-        "Validated": _resource("validated"),
+        "Proxy": api_resource("{proxy+}"),
+        "Slow": api_resource("slow"),
+        "Validated": api_resource("validated"),
         "Model": {
             "Type": "AWS::ApiGateway::Model",
             "Properties": {
@@ -155,48 +107,20 @@ TEMPLATE: dict[str, Any] = {
             "Type": "AWS::ApiGateway::RequestValidator",
             "Properties": {"RestApiId": {"Ref": "Api"}, "ValidateRequestBody": True},
         },
-        "AnyProxy": _method("ANY", "Proxy"),
-        "GetSlow": _method("GET", "Slow", timeout_ms=300),
-        "PostValidated": _method(
+        "AnyProxy": proxy_method("ANY", "Proxy", "Route"),
+        "GetSlow": proxy_method("GET", "Slow", "Route", TimeoutInMillis=300),
+        "PostValidated": proxy_method(
             "POST",
             "Validated",
+            "Route",
             RequestValidatorId={"Ref": "Validator"},
             RequestModels={"application/json": {"Ref": "Model"}},
         ),
         "BadRequestBody": _gateway_response("BAD_REQUEST_BODY", "invalid_request"),
         "Default4xx": _gateway_response("DEFAULT_4XX", "client_error"),
         "Default5xx": _gateway_response("DEFAULT_5XX", "server_error"),
-        "Deployment": {
-            "Type": "AWS::ApiGateway::Deployment",
-            "Properties": {"RestApiId": {"Ref": "Api"}},
-            "DependsOn": ["AnyProxy", "GetSlow", "PostValidated"],
-        },
-        "Stage": {
-            "Type": "AWS::ApiGateway::Stage",
-            "Properties": {
-                "RestApiId": {"Ref": "Api"},
-                "DeploymentId": {"Ref": "Deployment"},
-                "StageName": "test",
-            },
-        },
-        "Permission": {
-            "Type": "AWS::Lambda::Permission",
-            "Properties": {
-                "Action": "lambda:InvokeFunction",
-                "FunctionName": {"Fn::GetAtt": ["Route", "Arn"]},
-                "Principal": "apigateway.amazonaws.com",
-                "SourceArn": {
-                    "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:"
-                    "${AWS::AccountId}:${Api}/${Stage}/*/*"
-                },
-            },
-        },
+        **api_deployment(["AnyProxy", "GetSlow", "PostValidated"]),
+        "Permission": api_permission("Route", "*/*"),
     },
-    "Outputs": {
-        "ApiUrl": {
-            "Value": {
-                "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}/"
-            }
-        },
-    },
+    "Outputs": {"ApiUrl": API_URL_OUTPUT},
 }

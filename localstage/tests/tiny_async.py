@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiny import function_resource, role_resource
-
-ASSET = "0123456789abcdef"
+from cfn_resources import (
+    allow,
+    arn,
+    event_invoke_config,
+    function_resource,
+    lambda_permission,
+    on_failure,
+    policy_resource,
+    queue_resource,
+    ref_outputs,
+    role_resource,
+)
 
 HANDLER = """
 import json
@@ -104,62 +113,42 @@ def _role(name: str, service: str = "lambda.amazonaws.com") -> dict[str, Any]:
 
 
 def _policy(name: str, role: str, statements: list[tuple[str, list[str]]]) -> dict[str, Any]:
-    return {
-        name: {
-            "Type": "AWS::IAM::Policy",
-            "Properties": {
-                "PolicyName": name,
-                "Roles": [{"Ref": role}],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": action,
-                            "Resource": [{"Fn::GetAtt": [resource, "Arn"]} for resource in on],
-                        }
-                        for action, on in statements
-                    ],
-                },
-            },
-        }
-    }
+    """``name``: ``role`` may do each action on the ARNs of the resources it names."""
+    allowed = [allow(action, [arn(resource) for resource in on]) for action, on in statements]
+    return {name: policy_resource(name, role, allowed)}
 
 
 def _conditional_scheduler_role(name: str, account: Any) -> dict[str, Any]:
     """A role Scheduler may assume for schedules of this stack's group in ``account``,
     allowed to invoke Echo."""
-    role = role_resource("scheduler.amazonaws.com")
-    [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    statement["Condition"] = {
-        "StringEquals": {"aws:SourceAccount": account},
-        "ArnLike": {
-            "aws:SourceArn": {
-                "Fn::Sub": "arn:aws:scheduler:${AWS::Region}:${AWS::AccountId}"
-                ":schedule-group/${Group}"
-            }
+    role = role_resource(
+        "scheduler.amazonaws.com",
+        condition={
+            "StringEquals": {"aws:SourceAccount": account},
+            "ArnLike": {
+                "aws:SourceArn": {
+                    "Fn::Sub": "arn:aws:scheduler:${AWS::Region}:${AWS::AccountId}"
+                    ":schedule-group/${Group}"
+                }
+            },
         },
-    }
+    )
     return {
         name: role,
         **_policy(f"{name}Policy", name, [("lambda:InvokeFunction", ["Echo"])]),
     }
 
 
-def _queue() -> dict[str, Any]:
-    return {"Type": "AWS::SQS::Queue", "Properties": {}}
-
-
 RECORD_QUEUE = {"RECORD_QUEUE_URL": {"Ref": "Records"}}
 
 TEMPLATE: dict[str, Any] = {
     "Resources": {
-        "Records": _queue(),
-        "Failures": _queue(),
-        "Successes": _queue(),
-        "DeadLetters": _queue(),
-        "ChainDeadLetters": _queue(),
-        "ScheduleDeadLetters": _queue(),
+        "Records": queue_resource(),
+        "Failures": queue_resource(),
+        "Successes": queue_resource(),
+        "DeadLetters": queue_resource(),
+        "ChainDeadLetters": queue_resource(),
+        "ScheduleDeadLetters": queue_resource(),
         **_role("BasicRole"),
         **_role("CallerRole"),
         **_role("FailingRole"),
@@ -186,7 +175,7 @@ TEMPLATE: dict[str, Any] = {
         "Recorder": _function("app.record", "RecordRole", environment=RECORD_QUEUE),
         "Succeeding": _function("app.echo", "FailingRole"),
         "Aging": _function("app.fail", "FailingRole"),
-        "Expired": _queue(),
+        "Expired": queue_resource(),
         # Defaults: 128 MB memory, 512 MB ephemeral storage.
         "Limited": _function("app.limited", "BasicRole"),
         "Reserved": _function(
@@ -216,40 +205,18 @@ TEMPLATE: dict[str, Any] = {
             "SchedulerRole",
             [("lambda:InvokeFunction", ["Recorder"]), ("sqs:SendMessage", ["ScheduleDeadLetters"])],
         ),
-        "FailingConfig": {
-            "Type": "AWS::Lambda::EventInvokeConfig",
-            "Properties": {
-                "FunctionName": {"Ref": "Failing"},
-                "Qualifier": "$LATEST",
-                "MaximumRetryAttempts": 2,
-                "DestinationConfig": {
-                    "OnFailure": {"Destination": {"Fn::GetAtt": ["Failures", "Arn"]}}
-                },
-            },
-        },
-        "SucceedingConfig": {
-            "Type": "AWS::Lambda::EventInvokeConfig",
-            "Properties": {
-                "FunctionName": {"Ref": "Succeeding"},
-                "Qualifier": "$LATEST",
-                "MaximumRetryAttempts": 0,
-                "DestinationConfig": {
-                    "OnSuccess": {"Destination": {"Fn::GetAtt": ["Successes", "Arn"]}}
-                },
-            },
-        },
+        "FailingConfig": event_invoke_config(
+            "Failing", MaximumRetryAttempts=2, DestinationConfig=on_failure("Failures")
+        ),
+        "SucceedingConfig": event_invoke_config(
+            "Succeeding",
+            MaximumRetryAttempts=0,
+            DestinationConfig={"OnSuccess": {"Destination": arn("Successes")}},
+        ),
         # Retries come a minute apart: older than 60 s, the event is given up on.
-        "AgingConfig": {
-            "Type": "AWS::Lambda::EventInvokeConfig",
-            "Properties": {
-                "FunctionName": {"Ref": "Aging"},
-                "Qualifier": "$LATEST",
-                "MaximumEventAgeInSeconds": 60,
-                "DestinationConfig": {
-                    "OnFailure": {"Destination": {"Fn::GetAtt": ["Expired", "Arn"]}}
-                },
-            },
-        },
+        "AgingConfig": event_invoke_config(
+            "Aging", MaximumEventAgeInSeconds=60, DestinationConfig=on_failure("Expired")
+        ),
         # S3: objects created under in/ ending .txt, and deletions anywhere, notify Recorder.
         "Uploads": {"Type": "AWS::S3::Bucket", "Properties": {}},
         "UploadsNotifications": {
@@ -281,25 +248,17 @@ TEMPLATE: dict[str, Any] = {
                 "Managed": True,
             },
         },
-        "UploadsPermission": {
-            "Type": "AWS::Lambda::Permission",
-            "Properties": {
-                "Action": "lambda:InvokeFunction",
-                "FunctionName": {"Fn::GetAtt": ["Recorder", "Arn"]},
-                "Principal": "s3.amazonaws.com",
-                "SourceAccount": {"Ref": "AWS::AccountId"},
-                "SourceArn": {"Fn::GetAtt": ["Uploads", "Arn"]},
-            },
-        },
+        "UploadsPermission": lambda_permission(
+            "Recorder",
+            "s3.amazonaws.com",
+            arn("Uploads"),
+            SourceAccount={"Ref": "AWS::AccountId"},
+        ),
         "Group": {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {}},
         # Scheduler roles whose trust policy conditions on the account and schedule group
         # (localstage/tests/test_iam_services.py): the right values, and a wrong account.
         **_conditional_scheduler_role("GroupSchedulerRole", {"Ref": "AWS::AccountId"}),
         **_conditional_scheduler_role("OtherAccountSchedulerRole", "111122223333"),
     },
-    "Outputs": {
-        "RecordQueueUrl": {"Value": {"Ref": "Records"}},
-        "BucketName": {"Value": {"Ref": "Uploads"}},
-        "GroupName": {"Value": {"Ref": "Group"}},
-    },
+    "Outputs": ref_outputs(names=("Group",), RecordQueueUrl="Records", BucketName="Uploads"),
 }

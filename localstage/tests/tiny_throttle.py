@@ -6,7 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from tiny import function_resource, role_resource
+from cfn_resources import (
+    allow,
+    arn,
+    event_invoke_config,
+    event_source_mapping,
+    function_resource,
+    on_failure,
+    policy_resource,
+    queue_resource,
+    redriven_queue,
+    ref_outputs,
+    role_resource,
+    table_resource,
+)
 
 HANDLER = """
 import time
@@ -31,108 +44,59 @@ def _function(reserved: int) -> dict[str, Any]:
     )
 
 
-def _queue(properties: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"Type": "AWS::SQS::Queue", "Properties": properties or {}}
-
-
 TEMPLATE: dict[str, Any] = {
     "Resources": {
         "Role": role_resource(),
         # Test-sized: the function may read its sources and write its destinations.
-        "RolePolicy": {
-            "Type": "AWS::IAM::Policy",
-            "Properties": {
-                "PolicyName": "RolePolicy",
-                "Roles": [{"Ref": "Role"}],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": [
-                                "sqs:SendMessage",
-                                "sqs:ReceiveMessage",
-                                "sqs:DeleteMessage",
-                                "sqs:ChangeMessageVisibility",
-                                "sqs:GetQueueAttributes",
-                                "dynamodb:DescribeStream",
-                                "dynamodb:GetShardIterator",
-                                "dynamodb:GetRecords",
-                            ],
-                            "Resource": "*",
-                        }
+        "RolePolicy": policy_resource(
+            "RolePolicy",
+            "Role",
+            [
+                allow(
+                    [
+                        "sqs:SendMessage",
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes",
+                        "dynamodb:DescribeStream",
+                        "dynamodb:GetShardIterator",
+                        "dynamodb:GetRecords",
                     ],
-                },
-            },
-        },
+                    "*",
+                )
+            ],
+        ),
         # Asynchronous: never runs (0), so events age out to the on-failure queue.
         "Unavailable": _function(0),
-        "AsyncFailures": _queue(),
-        "UnavailableConfig": {
-            "Type": "AWS::Lambda::EventInvokeConfig",
-            "Properties": {
-                "FunctionName": {"Ref": "Unavailable"},
-                "Qualifier": "$LATEST",
-                "MaximumRetryAttempts": 0,
-                "MaximumEventAgeInSeconds": 60,
-                "DestinationConfig": {
-                    "OnFailure": {"Destination": {"Fn::GetAtt": ["AsyncFailures", "Arn"]}}
-                },
-            },
-        },
+        "AsyncFailures": queue_resource(),
+        "UnavailableConfig": event_invoke_config(
+            "Unavailable",
+            MaximumRetryAttempts=0,
+            MaximumEventAgeInSeconds=60,
+            DestinationConfig=on_failure("AsyncFailures"),
+        ),
         # Asynchronous: one at a time.
         "OneAtATime": _function(1),
         # SQS: a consumer that never runs, its queue redriving after two receives.
         "Drained": _function(0),
-        "WorkDeadLetters": _queue(),
-        "Work": _queue(
-            {
-                "VisibilityTimeout": 30,
-                "RedrivePolicy": {
-                    "deadLetterTargetArn": {"Fn::GetAtt": ["WorkDeadLetters", "Arn"]},
-                    "maxReceiveCount": 2,
-                },
-            }
-        ),
-        "WorkMapping": {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Properties": {
-                "FunctionName": {"Ref": "Drained"},
-                "EventSourceArn": {"Fn::GetAtt": ["Work", "Arn"]},
-                "BatchSize": 10,
-            },
-        },
+        "WorkDeadLetters": queue_resource(),
+        "Work": redriven_queue("WorkDeadLetters"),
+        "WorkMapping": event_source_mapping("Drained", arn("Work"), BatchSize=10),
         # DynamoDB stream: a consumer that never runs; no retries, records age out in 60 s.
         "Stalled": _function(0),
-        "Ledger": {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
-            },
-        },
-        "StreamFailures": _queue(),
-        "LedgerMapping": {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Properties": {
-                "FunctionName": {"Ref": "Stalled"},
-                "EventSourceArn": {"Fn::GetAtt": ["Ledger", "StreamArn"]},
-                "StartingPosition": "TRIM_HORIZON",
-                "MaximumRetryAttempts": 0,
-                "MaximumRecordAgeInSeconds": 60,
-                "DestinationConfig": {
-                    "OnFailure": {"Destination": {"Fn::GetAtt": ["StreamFailures", "Arn"]}}
-                },
-            },
-        },
+        "Ledger": table_resource(stream=True),
+        "StreamFailures": queue_resource(),
+        "LedgerMapping": event_source_mapping(
+            "Stalled",
+            arn("Ledger", "StreamArn"),
+            StartingPosition="TRIM_HORIZON",
+            MaximumRetryAttempts=0,
+            MaximumRecordAgeInSeconds=60,
+            DestinationConfig=on_failure("StreamFailures"),
+        ),
     },
-    "Outputs": {
-        "AsyncFailuresUrl": {"Value": {"Ref": "AsyncFailures"}},
-        "WorkUrl": {"Value": {"Ref": "Work"}},
-        "WorkDeadLettersUrl": {"Value": {"Ref": "WorkDeadLetters"}},
-        "LedgerName": {"Value": {"Ref": "Ledger"}},
-        "StreamFailuresUrl": {"Value": {"Ref": "StreamFailures"}},
-    },
+    "Outputs": ref_outputs(
+        names=("Ledger",), urls=("AsyncFailures", "Work", "WorkDeadLetters", "StreamFailures")
+    ),
 }

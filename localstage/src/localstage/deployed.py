@@ -21,17 +21,15 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import boto3
 import botocore.credentials
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localstage.target import AwsTarget
-
-T = TypeVar("T")
+from localstage.target import AwsTarget, only_one
 
 #: The app's stage name rule (its ``patterns/stage_settings.py``), checked here without
 #: importing the app: lowercase (S3, dashboards), at most 24 characters so that
@@ -220,26 +218,10 @@ class DeployedTarget(AwsTarget):
             for summary in page.get("StackResourceSummaries", [])
             if str(summary["LogicalResourceId"]).startswith(logical_id_prefix)
         ]
-        if len(found) != 1:
-            raise LookupError(
-                f"expected one resource {full_name}/{logical_id_prefix}*, found {len(found)}"
-            )
-        return found[0]
+        return only_one(found, f"{full_name}/{logical_id_prefix}*")
 
-    def wait_for(
-        self,
-        description: str,
-        condition: Callable[[], T | None],
-        *,
-        timeout: float,
-        interval: float = 0.2,
-    ) -> T:
-        return super().wait_for(
-            description,
-            condition,
-            timeout=timeout * self.wait_scale,
-            interval=max(interval, self.min_interval),
-        )
+    def wait_budget(self, timeout: float, interval: float) -> tuple[float, float]:
+        return timeout * self.wait_scale, max(interval, self.min_interval)
 
     # helpers -----------------------------------------------------------------------
     def _describe(self, stack: str) -> Mapping[str, Any]:

@@ -124,6 +124,15 @@ def function_hash(function_arn: str) -> str:
     return hashlib.sha1(function_arn.encode(), usedforsecurity=False).hexdigest()[:8]
 
 
+def next_lineage(parent: Lineage | None, function_arn: str) -> Lineage:
+    """The lineage of an invocation of ``function_arn`` made with ``parent``'s: one more
+    run of that function in the chain (what Lambda's recursion detection counts)."""
+    lineage = dict(parent or {})
+    key = function_hash(function_arn)
+    lineage[key] = lineage.get(key, 0) + 1
+    return lineage
+
+
 def parse_trace_header(header: str | None) -> tuple[str | None, Lineage]:
     """The trace ``Root`` and the lineage carried by an ``X-Amzn-Trace-Id`` header."""
     root: str | None = None
@@ -419,9 +428,7 @@ class LambdaService:
         EventBridge, the Scheduler) pass ``duplicates=False`` and a ``delay`` (stage
         seconds) for their second copy.
         """
-        lineage = dict(parent_lineage or {})
-        key = function_hash(function.spec.arn)
-        lineage[key] = lineage.get(key, 0) + 1
+        lineage = next_lineage(parent_lineage, function.spec.arn)
         event = AsyncEvent(
             function=function,
             payload=payload,
@@ -451,9 +458,7 @@ class LambdaService:
         trace_root: str | None = None,
         client_context: Any = None,
     ) -> InvocationResult:
-        lineage = dict(parent_lineage or {})
-        key = function_hash(function.spec.arn)
-        lineage[key] = lineage.get(key, 0) + 1
+        lineage = next_lineage(parent_lineage, function.spec.arn)
         try:
             return function.invoke(
                 payload,

@@ -241,6 +241,15 @@ class AwsTarget:
         """The region SigV4 signatures for the stage's APIs name."""
         return REGION
 
+    def wait_budget(self, timeout: float, interval: float) -> tuple[float, float]:
+        """The timeout and polling interval a :meth:`wait_for` really gets: as asked here;
+        a deployed stage, slower than a local one, scales them."""
+        return timeout, interval
+
+    def wait_hint(self) -> str:
+        """What a timed-out wait's message adds, pointing at where to look next."""
+        return ""
+
     # interface ---------------------------------------------------------------
     def call_api(
         self,
@@ -420,7 +429,7 @@ class AwsTarget:
 
     def physical_id(self, stack: str, logical_id_prefix: str) -> str:
         resources = self.client("cloudformation").describe_stack_resources(StackName=stack)
-        return _only(
+        return only_one(
             [
                 str(resource["PhysicalResourceId"])
                 for resource in resources["StackResources"]
@@ -563,6 +572,7 @@ class AwsTarget:
         timeout: float,
         interval: float = 0.2,
     ) -> T:
+        timeout, interval = self.wait_budget(timeout, interval)
         deadline = time.monotonic() + timeout
         last: Any = None
         while True:
@@ -573,7 +583,7 @@ class AwsTarget:
                 raise WaitTimeoutError(
                     f"timed out after {timeout:g} s waiting for {description} "
                     f"(last value: {last!r}); is the event source that should make it "
-                    "happen missing or failing? See the function logs."
+                    f"happen missing or failing? See the function logs.{self.wait_hint()}"
                 )
             time.sleep(interval)
 
@@ -602,25 +612,13 @@ class LocalTarget(AwsTarget):
     def output(self, stack: str, name: str) -> str:
         return str(self.stage.output(stack, name))
 
-    def wait_for(
-        self,
-        description: str,
-        condition: Callable[[], T | None],
-        *,
-        timeout: float,
-        interval: float = 0.2,
-    ) -> T:
-        try:
-            return super().wait_for(description, condition, timeout=timeout, interval=interval)
-        except WaitTimeoutError as error:
-            raise WaitTimeoutError(
-                f"{error} (function logs: {self.stage.logs.directory})"
-            ) from None
+    def wait_hint(self) -> str:
+        return f" (function logs: {self.stage.logs.directory})"
 
     def physical_id(self, stack: str, logical_id_prefix: str) -> str:
         deployment = self.stage.deployment
         deployed = deployment.stacks[deployment.assembly.stack(stack).stack_name]
-        return _only(
+        return only_one(
             [
                 str(resource.physical_id)
                 for logical_id, resource in deployed.resources.items()
@@ -685,7 +683,8 @@ class FunctionFailedError(AssertionError):
     """A function invoked through the target answered with an error."""
 
 
-def _only(found: list[str], description: str) -> str:
+def only_one(found: list[str], description: str) -> str:
+    """The one resource id ``found`` for ``description``; a ``LookupError`` otherwise."""
     if len(found) != 1:
         raise LookupError(f"expected one resource {description}, found {len(found)}")
     return found[0]

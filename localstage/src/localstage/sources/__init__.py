@@ -19,6 +19,7 @@ from localstage.stage_view import EventSource as EventSource
 
 if TYPE_CHECKING:
     from localstage.deploy import Resource
+    from localstage.runtime import FunctionRuntime
     from localstage.stage_view import StageView
 
 
@@ -42,3 +43,13 @@ def event_source(*mapping_services: str) -> Callable[[SourceFactory], SourceFact
 def mapping_service(mapping: Resource) -> str:
     """The service of an event source mapping's source (``sqs``, ``dynamodb``, ``kinesis``)."""
     return str(mapping.properties.get("EventSourceArn", "")).split(":")[2]
+
+
+def mappings_from(stage: StageView, service: str) -> list[tuple[Resource, FunctionRuntime]]:
+    """The stage's event source mappings whose source is of ``service``, each with the
+    function it runs: what a mapping source's factory starts from."""
+    return [
+        (mapping, stage.function(mapping.properties["FunctionName"]))
+        for mapping in stage.deployment.resources("AWS::Lambda::EventSourceMapping")
+        if mapping_service(mapping) == service
+    ]

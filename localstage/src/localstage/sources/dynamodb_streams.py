@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from localstage.activity import Wakeup
 from localstage.events import dynamodb_stream_record
 from localstage.runtime import FunctionThrottledError
-from localstage.sources import EventSource, event_source, mapping_service, report_once
+from localstage.sources import EventSource, event_source, mappings_from, report_once
 from localstage.sources.event_patterns import matches
 from localstage.sources.event_patterns import parse as parse_pattern
 from localstage.throttling import throttle_backoff
@@ -64,13 +64,10 @@ RETRY_BACKOFF_SECONDS = (1.0, 30.0)
 
 @event_source("dynamodb")
 def dynamodb_stream_mappings(stage: StageView) -> list[EventSource]:
-    sources: list[EventSource] = []
-    for mapping in stage.deployment.resources("AWS::Lambda::EventSourceMapping"):
-        if mapping_service(mapping) != "dynamodb":
-            continue
-        function = stage.function(mapping.properties["FunctionName"])
-        sources.append(DynamoDBStreamMapping(stage, mapping, function))
-    return sources
+    return [
+        DynamoDBStreamMapping(stage, mapping, function)
+        for mapping, function in mappings_from(stage, "dynamodb")
+    ]
 
 
 # ---------------------------------------------------------------------- pure rules

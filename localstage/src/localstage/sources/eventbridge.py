@@ -38,15 +38,16 @@ import json
 import random
 import re
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from localstage.invoke import lambda_service
-from localstage.journals import follow_journal
 from localstage.service_access import service_may_invoke, service_may_send
 from localstage.sources import EventSource, event_source, report_once
 from localstage.sources.event_patterns import matches
 from localstage.sources.event_patterns import parse as parse_pattern
-from localstage.sources.target_retries import RetryPolicy, retriable
+from localstage.sources.loop import SourceLoop
+from localstage.sources.target_retries import RetryPolicy, retriable, string_attributes
 
 if TYPE_CHECKING:
     from localstage.deploy import Resource
@@ -153,6 +154,16 @@ def target_input(target: dict[str, Any], event: dict[str, Any], rule: dict[str, 
 # ---------------------------------------------------------------------- delivery
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One event on its way to one target of one rule (as moto lists rule and target):
+    what a delivery, its retries and its dead letter are about."""
+
+    rule: dict[str, Any]
+    target: dict[str, Any]
+    event: dict[str, Any]
+
+
 class EventBridgeDelivery:
     """Reads the events moto accepted and delivers them to the matching rules' targets."""
 
@@ -161,8 +172,7 @@ class EventBridgeDelivery:
         self._events = stage.cloud.client("events")
         self._sqs = stage.cloud.client("sqs")
         self._sns = stage.cloud.client("sns")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = SourceLoop("eventbridge", join_seconds=LONG_POLL_SECONDS + 5)
         self._patterns: dict[str, dict[str, Any]] = {}
         template_rules = stage.deployment.resources("AWS::Events::Rule")
         self.description = (
@@ -188,22 +198,15 @@ class EventBridgeDelivery:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="eventbridge")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=LONG_POLL_SECONDS + 5)
-
-    def _run(self) -> None:
-        follow_journal(
+        self._loop.follow(
             f"{self.stage.cloud.endpoint_url}{JOURNAL_PATH}",
             wait=LONG_POLL_SECONDS,
-            stop=self._stop,
             handle=self._deliver_all,
             report=lambda error: self._report(f"reading the event journal failed: {error}"),
         )
+
+    def stop(self) -> None:
+        self._loop.stop()
 
     def _deliver_all(self, entries: list[dict[str, Any]]) -> None:
         # EventBridge delivers at least once, in no promised order: in duplicate mode
@@ -237,66 +240,54 @@ class EventBridgeDelivery:
         for rule in self.matching_rules(bus, event):
             targets = self._events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)
             for target in targets.get("Targets", []):
+                delivery = Delivery(rule, target, event)
                 try:
-                    self._deliver_to(target, event, rule)
+                    self._deliver_to(delivery)
                     self.delivered += 1
                 except DeliveryError as error:
                     if error.retriable:
                         # Retries wait in stage time: never hold up the other targets.
                         threading.Thread(
                             target=self._retry,
-                            args=(target, event, rule, error),
+                            args=(delivery, error),
                             daemon=True,
                             name="eventbridge-retry",
                         ).start()
                         continue
-                    self._failed(target, event, rule, error)
+                    self._failed(delivery, error)
 
-    def _failed(
-        self,
-        target: dict[str, Any],
-        event: dict[str, Any],
-        rule: dict[str, Any],
-        error: DeliveryError,
-    ) -> None:
+    def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
         self.failed += 1
-        self._report(f"{rule['Name']} -> {target['Arn']}: {error.code} {error}")
-        self._dead_letter(target, event, rule, error)
+        self._report(f"{delivery.rule['Name']} -> {delivery.target['Arn']}: {error.code} {error}")
+        self._dead_letter(delivery, error)
 
-    def _retry(
-        self,
-        target: dict[str, Any],
-        event: dict[str, Any],
-        rule: dict[str, Any],
-        error: DeliveryError,
-    ) -> None:
+    def _retry(self, delivery: Delivery, error: DeliveryError) -> None:
         """Retry a delivery per the target's RetryPolicy, then dead-letter it."""
-        policy = RetryPolicy.of(target)
-        rng = random.Random(f"{event.get('id')}|{target.get('Arn')}")
+        policy = RetryPolicy.of(delivery.target)
+        rng = random.Random(f"{delivery.event.get('id')}|{delivery.target.get('Arn')}")
         started = self.stage.clock.time()
         retries = 0
         while True:
             delay = policy.next_delay(retries, self.stage.clock.time() - started, rng)
             if delay is None:
-                self._failed(target, event, rule, error)
+                self._failed(delivery, error)
                 return
             if not self.stage.clock.sleep(delay):
                 return  # the stage stopped
             retries += 1
             try:
-                self._deliver_to(target, event, rule)
+                self._deliver_to(delivery)
             except DeliveryError as again:
                 error = again
                 if not again.retriable:
-                    self._failed(target, event, rule, again)
+                    self._failed(delivery, again)
                     return
                 continue
             self.delivered += 1
             return
 
-    def _deliver_to(
-        self, target: dict[str, Any], event: dict[str, Any], rule: dict[str, Any]
-    ) -> None:
+    def _deliver_to(self, delivery: Delivery) -> None:
+        target, event, rule = delivery.target, delivery.event, delivery.rule
         arn = str(target["Arn"])
         service = arn.split(":")[2]
         body = target_input(target, event, rule)
@@ -384,13 +375,8 @@ class EventBridgeDelivery:
         except Exception as error:
             raise DeliveryError("ResourceNotFound", f"no queue {arn}: {error}") from error
 
-    def _dead_letter(
-        self,
-        target: dict[str, Any],
-        event: dict[str, Any],
-        rule: dict[str, Any],
-        error: DeliveryError,
-    ) -> None:
+    def _dead_letter(self, delivery: Delivery, error: DeliveryError) -> None:
+        target, event, rule = delivery.target, delivery.event, delivery.rule
         queue = (target.get("DeadLetterConfig") or {}).get("Arn")
         if not queue:
             return
@@ -404,10 +390,7 @@ class EventBridgeDelivery:
             self._sqs.send_message(
                 QueueUrl=self._queue_url(queue),
                 MessageBody=json.dumps(event),
-                MessageAttributes={
-                    name: {"DataType": "String", "StringValue": value}
-                    for name, value in attributes.items()
-                },
+                MessageAttributes=string_attributes(attributes),
             )
         except Exception as failure:
             self._report(f"dead-letter queue {queue} failed: {failure}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +29,9 @@ from localstage.deploy import DeployError, Resource, StackContext
 from localstage.events import s3_notification_record
 from localstage.intrinsics import resolve
 from localstage.invoke import lambda_service
-from localstage.journals import follow_journal
 from localstage.service_access import service_may_invoke
 from localstage.sources import EventSource, event_source
+from localstage.sources.loop import SourceLoop
 
 if TYPE_CHECKING:
     from localstage.runtime import FunctionRuntime
@@ -176,27 +175,19 @@ class S3NotificationSource:
             f"{rule.prefix or ''}*{rule.suffix or ''} -> {rule.function.spec.label}"
             for rule in rules
         )
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = SourceLoop("s3-notifications", join_seconds=_POLL_WAIT_SECONDS + 2)
         self.delivered = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._poll, daemon=True, name="s3-notifications")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=_POLL_WAIT_SECONDS + 2)
-
-    def _poll(self) -> None:
-        follow_journal(
+        self._loop.follow(
             f"{self.stage.cloud.endpoint_url}{JOURNAL_PATH}",
             wait=_POLL_WAIT_SECONDS,
-            stop=self._stop,
             handle=self._deliver_all,
             report=self._log,
         )
+
+    def stop(self) -> None:
+        self._loop.stop()
 
     def _deliver_all(self, entries: list[dict[str, Any]]) -> None:
         # S3 does not promise order: in duplicate mode the events of a read go out

@@ -37,7 +37,6 @@ import contextlib
 import json
 import random
 import re
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +48,8 @@ from zoneinfo import ZoneInfo
 from localstage.cloud import ACCOUNT_ID
 from localstage.invoke import InvokeError, lambda_service
 from localstage.sources import EventSource, event_source
+from localstage.sources.loop import SourceLoop
+from localstage.sources.target_retries import string_attributes
 
 if TYPE_CHECKING:
     from localstage.stage_view import StageView
@@ -145,21 +146,17 @@ class SchedulerSource:
         #: (arn, last modification) of schedules already handled: never fire twice.
         self._seen: set[tuple[str, str]] = set()
         self._logged: set[str] = set()
-        self._stop = threading.Event()
         self._wakeup = stage.activity.wakeup("scheduler")
+        self._loop = SourceLoop("scheduler", join_seconds=5, wakeup=self._wakeup)
+        self._stop = self._loop.stopping
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="scheduler")
-        self._thread: threading.Thread | None = None
         self.fired: list[dict[str, Any]] = []
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="scheduler")
-        self._thread.start()
+        self._loop.start(self._run)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wakeup.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._loop.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
@@ -352,10 +349,7 @@ class SchedulerSource:
             self.stage.cloud.client("sqs").send_message(
                 QueueUrl=queue.attributes["QueueUrl"],
                 MessageBody=payload,
-                MessageAttributes={
-                    name: {"DataType": "String", "StringValue": value}
-                    for name, value in attributes.items()
-                },
+                MessageAttributes=string_attributes(attributes),
             )
         except Exception as failure:
             self._note(f"schedule {pending.arn}: DLQ delivery failed: {failure}")

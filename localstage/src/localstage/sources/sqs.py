@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from localstage.events import sqs_record
 from localstage.runtime import FunctionThrottledError
-from localstage.sources import EventSource, event_source, mapping_service, report_once
+from localstage.sources import EventSource, event_source, mappings_from, report_once
+from localstage.sources.loop import SourceLoop
 
 if TYPE_CHECKING:
     from localstage.deploy import Resource
@@ -40,14 +41,15 @@ IDLE_POLL_SECONDS = (0.05, 2.0)
 
 @event_source("sqs")
 def sqs_mappings(stage: StageView) -> list[EventSource]:
-    sources: list[EventSource] = []
-    for mapping in stage.deployment.resources("AWS::Lambda::EventSourceMapping"):
-        if mapping_service(mapping) != "sqs":
-            continue
-        function = stage.function(mapping.properties["FunctionName"])
-        queue = stage.deployment.find("AWS::SQS::Queue", arn=mapping.properties["EventSourceArn"])
-        sources.append(SqsEventSourceMapping(stage, mapping, queue, function))
-    return sources
+    return [
+        SqsEventSourceMapping(
+            stage,
+            mapping,
+            stage.deployment.find("AWS::SQS::Queue", arn=mapping.properties["EventSourceArn"]),
+            function,
+        )
+        for mapping, function in mappings_from(stage, "sqs")
+    ]
 
 
 def failed_message_ids(
@@ -117,9 +119,9 @@ class SqsEventSourceMapping:
         self._admin_sqs = stage.cloud.client("sqs")
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="sqs-esm")
-        self._stop = threading.Event()
         self._wakeup = stage.activity.wakeup("sqs")
-        self._thread: threading.Thread | None = None
+        self._loop = SourceLoop("sqs-poller", join_seconds=5, wakeup=self._wakeup)
+        self._stop = self._loop.stopping
         self.batches = 0
         self.last_error: str | None = None
         #: Duplicate delivery mode: ids of the copies this mapping sent (never copied).
@@ -131,14 +133,10 @@ class SqsEventSourceMapping:
     def start(self) -> None:
         if not self.enabled:
             return
-        self._thread = threading.Thread(target=self._poll, daemon=True, name="sqs-poller")
-        self._thread.start()
+        self._loop.start(self._poll)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wakeup.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._loop.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _poll(self) -> None:

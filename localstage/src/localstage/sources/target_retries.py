@@ -71,3 +71,9 @@ class RetryPolicy:
         if age_seconds + delay > self.maximum_event_age_seconds:
             return None
         return delay
+
+
+def string_attributes(values: dict[str, str]) -> dict[str, dict[str, str]]:
+    """SQS message attributes of type String: how EventBridge and Scheduler describe, on
+    a message they dead-letter, why it failed (``ERROR_CODE``, ``TARGET_ARN``, ...)."""
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
