@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.events import assert_json_error
-from tests.support.hostile import hostile_requests
+from tests.support.hostile import HostilePostTests, hostile_requests
 from tests.unit.decoupled_invocation.conftest import assert_nothing_written
 
-HOSTILE = hostile_requests(
-    '{"task": "checksum", "duration_ms": @@}',
-    valid_slot="5",
-    # The last value would win: a parser keeping the first reads another request.
-    duplicate_top='{"task": "checksum", "duration_ms": 0, "duration_ms": 5}',
-)
 
+class TestHostilePost(HostilePostTests):
+    """POST /jobs: a hostile request stores no job and queues nothing."""
 
-@pytest.mark.parametrize(("body", "multi_value_headers"), HOSTILE)
-def test_hostile_post_is_400_and_writes_nothing(handlers, infra, body, multi_value_headers):
-    # GIVEN a body that is not strict JSON, or two different Idempotency-Keys
-    # WHEN it is posted
-    response = handlers.post(body, multi_value_headers=multi_value_headers)
+    HOSTILE = hostile_requests(
+        '{"task": "checksum", "duration_ms": @@}',
+        valid_slot="5",
+        # The last value would win: a parser keeping the first reads another request.
+        duplicate_top='{"task": "checksum", "duration_ms": 0, "duration_ms": 5}',
+    )
 
-    # THEN 400 invalid_request in the JSON error shape, no job stored, nothing queued
-    assert_json_error(response, 400, "invalid_request")
-    assert_nothing_written(infra)
+    def assert_nothing_written(self, infra):
+        assert_nothing_written(infra)
 
 
 @pytest.mark.parametrize(

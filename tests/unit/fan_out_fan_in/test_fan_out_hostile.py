@@ -6,27 +6,22 @@ import json
 
 import pytest
 
-from tests.support.events import assert_json_error
-from tests.support.hostile import hostile_requests
-
-HOSTILE = hostile_requests(
-    '{"count": 2, "work_ms": @@}',
-    valid_slot="0",
-    # The last value would win: a parser keeping the first reads another job.
-    duplicate_top='{"count": 1, "count": 3}',
-)
+from tests.support.hostile import HostilePostTests, hostile_requests
 
 
-@pytest.mark.parametrize(("body", "multi_value_headers"), HOSTILE)
-def test_hostile_post_is_400_and_writes_nothing(handlers, infra, body, multi_value_headers):
-    # GIVEN a body that is not strict JSON, or two different Idempotency-Keys
-    # WHEN it is posted
-    response = handlers.post(body, multi_value_headers=multi_value_headers)
+class TestHostilePost(HostilePostTests):
+    """POST /jobs: a hostile request stores no job and sends no subtask."""
 
-    # THEN 400 invalid_request in the JSON error shape, no job stored, no subtask sent
-    assert_json_error(response, 400, "invalid_request")
-    assert infra.jobs() == []
-    assert infra.queue_depth() == 0
+    HOSTILE = hostile_requests(
+        '{"count": 2, "work_ms": @@}',
+        valid_slot="0",
+        # The last value would win: a parser keeping the first reads another job.
+        duplicate_top='{"count": 1, "count": 3}',
+    )
+
+    def assert_nothing_written(self, infra):
+        assert infra.jobs() == []
+        assert infra.queue_depth() == 0
 
 
 @pytest.mark.parametrize(
