@@ -5,13 +5,11 @@ stream publisher that use real AWS event shapes."""
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import random
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -21,8 +19,10 @@ from botocore.config import Config
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.clients import CallLog
+from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, dynamodb_stream_event
 from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.moto_resources import create_queue, create_table, queue_arn
 
 TABLE_NAME = "event-sourcing-events-test"
 BUS_NAME = "event-sourcing-bus-test"
@@ -175,25 +175,11 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
     streams = aws_client("dynamodbstreams", STREAMS_CONFIG)
     sqs = aws_client("sqs")
     bus = aws_client("events")
-    dynamodb.create_table(
-        TableName=TABLE_NAME,
-        KeySchema=[
-            {"AttributeName": "account_id", "KeyType": "HASH"},
-            {"AttributeName": "version", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "account_id", "AttributeType": "S"},
-            {"AttributeName": "version", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-    )
+    create_table(dynamodb, TABLE_NAME, ("account_id", "S"), ("version", "N"), stream=True)
     stream_arn = dynamodb.describe_table(TableName=TABLE_NAME)["Table"]["LatestStreamArn"]
-    consumer_queue_url = sqs.create_queue(QueueName=CONSUMER_QUEUE)["QueueUrl"]
-    failure_queue_url = sqs.create_queue(QueueName=FAILURE_QUEUE)["QueueUrl"]
-    consumer_arn = sqs.get_queue_attributes(
-        QueueUrl=consumer_queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
+    consumer_queue_url = create_queue(sqs, CONSUMER_QUEUE)
+    failure_queue_url = create_queue(sqs, FAILURE_QUEUE)
+    consumer_arn = queue_arn(sqs, consumer_queue_url)
     # A downstream consumer: a rule on the bus delivering every account event to a queue.
     bus.create_event_bus(Name=BUS_NAME)
     bus.put_rule(
@@ -238,27 +224,18 @@ import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_M
 
 
 @dataclass
-class Bank:
-    """The freshly imported modules, the fakes installed in them, and call helpers."""
+class Bank(HandlerDriver):
+    """The freshly imported ``account_*`` modules by role, the fakes installed in them,
+    and call helpers."""
 
-    account_models: ModuleType
-    account_parsing: ModuleType
-    account_store: ModuleType
-    account_service: ModuleType
-    api: ModuleType
-    publisher: ModuleType
-    clock: FakeClock
     sleep: FakeSleep
     infra: Infra
     calls: CallLog
 
-    def call(self, event: dict[str, Any]) -> HttpResponse:
-        return HttpResponse.from_proxy(
-            self.api.handler(event, FakeLambdaContext(function_name="AccountApi"))
-        )
+    API_FUNCTION = "AccountApi"
 
     def open(self, **kwargs: Any) -> HttpResponse:
-        return self.call(api_event("POST", "/accounts", resource="/accounts", **kwargs))
+        return self.call_api(api_event("POST", "/accounts", resource="/accounts", **kwargs))
 
     def open_id(self) -> str:
         response = self.open()
@@ -268,14 +245,14 @@ class Bank:
 
     def credit(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
         body = {"amount": body} if isinstance(body, int) and not isinstance(body, bool) else body
-        return self.call(command_event(account_id, "credit", body, **kwargs))
+        return self.call_api(command_event(account_id, "credit", body, **kwargs))
 
     def withdraw(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
         body = {"amount": body} if isinstance(body, int) and not isinstance(body, bool) else body
-        return self.call(command_event(account_id, "withdraw", body, **kwargs))
+        return self.call_api(command_event(account_id, "withdraw", body, **kwargs))
 
     def get(self, account_id: str) -> HttpResponse:
-        return self.call(
+        return self.call_api(
             api_event(
                 "GET",
                 f"/accounts/{account_id}",
@@ -285,7 +262,7 @@ class Bank:
         )
 
     def history(self, account_id: str, **query: str) -> HttpResponse:
-        return self.call(
+        return self.call_api(
             api_event(
                 "GET",
                 f"/accounts/{account_id}/events",
@@ -305,7 +282,7 @@ class Bank:
     def competitor(self) -> Any:
         """Another API instance's view of the table: an EventStore on its own client."""
         client = boto3.client("dynamodb", region_name=REGION, config=STREAMS_CONFIG)
-        return self.account_store.EventStore(client, TABLE_NAME)
+        return self.store.EventStore(client, TABLE_NAME)
 
     def before_write(self, action: Callable[[int], None]) -> None:
         """Run ``action(n)`` before the handler's n-th write request (0-based) is sent.
@@ -329,28 +306,15 @@ class Bank:
 def bank(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bank]:
     """Fresh ``account_*`` modules, ``account_api`` and ``account_publisher`` wired to moto
     and fakes."""
-    import_fresh("account_models")
-    api = importlib.import_module("account_api")
-    publisher = importlib.import_module("account_publisher")
-    sleep = FakeSleep(clock)
-    monkeypatch.setattr(api, "clock", clock)
-    monkeypatch.setattr(api, "sleep", sleep)
-    monkeypatch.setattr(api, "rng", random.Random(7))
-    calls = CallLog()
-    api.store._client.meta.events.register("after-call.dynamodb", calls.hook)
-    yield Bank(
-        account_models=sys.modules["account_models"],
-        account_parsing=sys.modules["account_parsing"],
-        account_store=sys.modules["account_store"],
-        account_service=sys.modules["account_service"],
-        api=api,
-        publisher=publisher,
-        clock=clock,
-        sleep=sleep,
-        infra=infra,
-        calls=calls,
-    )
-    handler_modules.forget_modules(HANDLER_MODULES)
+    with fresh_roles(HANDLER_MODULES, prefix="account_") as roles:
+        api = roles["api"]
+        sleep = FakeSleep(clock)
+        monkeypatch.setattr(api, "clock", clock)
+        monkeypatch.setattr(api, "sleep", sleep)
+        monkeypatch.setattr(api, "rng", random.Random(7))
+        calls = CallLog()
+        api.store._client.meta.events.register("after-call.dynamodb", calls.hook)
+        yield Bank(roles=roles, clock=clock, sleep=sleep, infra=infra, calls=calls)
 
 
 @pytest.fixture

@@ -124,8 +124,8 @@ def test_credit_beyond_the_balance_limit_is_refused(bank, infra):
     # version 1, as ten million real credits would take too long
     account_id = bank.open_id()
     created = bank.get(account_id).body["created_at"]
-    near_limit = bank.account_models.AccountState(
-        account_id, 1, bank.account_models.MAX_BALANCE - 1, created, created
+    near_limit = bank.models.AccountState(
+        account_id, 1, bank.models.MAX_BALANCE - 1, created, created
     )
     assert bank.competitor().put_snapshot(near_limit)
     before = infra.raw_items()
@@ -134,7 +134,7 @@ def test_credit_beyond_the_balance_limit_is_refused(bank, infra):
     assert_json_error(bank.credit(account_id, 2), 409, "balance_limit_exceeded")
     assert infra.raw_items() == before
     # AND reaching the limit exactly is allowed
-    assert bank.credit(account_id, 1).body["balance"] == bank.account_models.MAX_BALANCE
+    assert bank.credit(account_id, 1).body["balance"] == bank.models.MAX_BALANCE
 
 
 # --------------------------------------------------------------------------- not found
@@ -155,5 +155,5 @@ def test_unknown_account_is_404_and_writes_nothing(bank, infra, action):
 
 def test_unknown_route_is_a_json_404(bank, es):
     # GIVEN a route the API does not have WHEN it reaches the handler THEN a JSON 404
-    response = bank.call(es.api_event("DELETE", "/accounts", resource="/accounts"))
+    response = bank.call_api(es.api_event("DELETE", "/accounts", resource="/accounts"))
     assert_json_error(response, 404, "not_found")

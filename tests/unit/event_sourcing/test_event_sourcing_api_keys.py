@@ -119,10 +119,10 @@ def test_concurrent_twin_with_the_same_key_commits_once(bank, infra, es):
 
     def twin_commits(n: int) -> None:
         if n == 0:
-            bank.account_service.execute_command(
+            bank.service.execute_command(
                 competitor,
                 account_id,
-                bank.account_models.CommandType.CREDIT,
+                bank.models.CommandType.CREDIT,
                 100,
                 settings=bank.api.SETTINGS,
                 clock=bank.clock,

@@ -74,7 +74,7 @@ def test_invalid_base64_is_400(bank, infra, es):
     before = infra.raw_items()
     event = es.command_event(account_id, "credit", "!!!not-base64!!!")
     event["isBase64Encoded"] = True
-    assert_json_error(bank.call(event), 400, "invalid_request")
+    assert_json_error(bank.call_api(event), 400, "invalid_request")
     assert infra.raw_items() == before
 
 

@@ -134,7 +134,7 @@ def test_a_record_stored_before_whole_answers_still_replays(bank, infra, es):
     # GIVEN a keyed credit whose record holds only the body, keys sorted (the old form)
     account_id = bank.open_id()
     first = bank.credit(account_id, 70, headers={"Idempotency-Key": "old"})
-    record_id = bank.account_parsing.idempotency_record_id(es.alice_arn, account_id, "old")
+    record_id = bank.parsing.idempotency_record_id(es.alice_arn, account_id, "old")
     infra.dynamodb.update_item(
         TableName=TABLE_NAME,
         Key={"account_id": {"S": record_id}, "version": {"N": "0"}},

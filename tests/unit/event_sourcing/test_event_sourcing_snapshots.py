@@ -88,9 +88,7 @@ def test_read_before_the_snapshot_write_still_takes_two_requests(bank, infra, es
     _make_events(bank, account_id, 3 * k - 1)
     expected = bank.get(account_id).body
     infra.delete_snapshot(account_id)
-    older = bank.account_models.AccountState(
-        account_id, 2 * k, 2 * k - 1, expected["created_at"], "x"
-    )
+    older = bank.models.AccountState(account_id, 2 * k, 2 * k - 1, expected["created_at"], "x")
     assert bank.competitor().put_snapshot(older)
     bank.calls.clear()
 
@@ -107,7 +105,7 @@ def test_late_snapshot_never_overwrites_a_newer_one(bank, infra, es):
     expected = bank.get(account_id).body
 
     # WHEN a slow writer tries to store an older snapshot (version K)
-    stale = bank.account_models.AccountState(account_id, es.snapshot_interval, 999, "a", "b")
+    stale = bank.models.AccountState(account_id, es.snapshot_interval, 999, "a", "b")
     stored = bank.competitor().put_snapshot(stale)
 
     # THEN the condition keeps the newer one and the read is unchanged
@@ -122,7 +120,7 @@ def test_older_snapshot_makes_reads_longer_not_wrong(bank, infra, es):
     _make_events(bank, account_id, 3 * es.snapshot_interval)
     expected = bank.get(account_id).body
     infra.delete_snapshot(account_id)
-    lagging = bank.account_models.AccountState(
+    lagging = bank.models.AccountState(
         account_id, es.snapshot_interval, es.snapshot_interval - 1, expected["created_at"], "x"
     )
     assert bank.competitor().put_snapshot(lagging)

@@ -5,12 +5,10 @@ mappings (SQS poller and the filtered DynamoDB stream) against moto."""
 from __future__ import annotations
 
 import functools
-import importlib
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,8 +18,10 @@ from botocore.config import Config
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.clients import SerializedClient
+from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, sqs_event
 from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.moto_resources import create_queue, create_table, queue_arn
 
 JOB_TABLE = "fan-out-jobs-test"
 RESULT_TABLE = "fan-out-results-test"
@@ -184,37 +184,15 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
     dynamodb = aws_client("dynamodb", _MOTO_CONFIG)
     streams = aws_client("dynamodbstreams", _MOTO_CONFIG)
     sqs = aws_client("sqs")
-    created = dynamodb.create_table(
-        TableName=JOB_TABLE,
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    created = create_table(dynamodb, JOB_TABLE, ("job_id", "S"), stream=True)
+    create_table(dynamodb, RESULT_TABLE, ("job_id", "S"), ("subtask", "N"))
+    dlq_url = create_queue(sqs, DLQ_NAME)
+    queue_url = create_queue(
+        sqs,
+        QUEUE_NAME,
+        dead_letter_arn=queue_arn(sqs, dlq_url),
+        max_receive_count=MAX_RECEIVE_COUNT,
     )
-    dynamodb.create_table(
-        TableName=RESULT_TABLE,
-        KeySchema=[
-            {"AttributeName": "job_id", "KeyType": "HASH"},
-            {"AttributeName": "subtask", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "job_id", "AttributeType": "S"},
-            {"AttributeName": "subtask", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue_url = sqs.create_queue(
-        QueueName=QUEUE_NAME,
-        Attributes={
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
-            )
-        },
-    )["QueueUrl"]
     handler_modules.set_function_environment(
         monkeypatch,
         "fan-out-fan-in",
@@ -247,23 +225,15 @@ import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_M
 
 
 @dataclass
-class Handlers:
-    """The freshly imported modules, the fakes installed in them, and call helpers."""
+class Handlers(HandlerDriver):
+    """The freshly imported ``fan_out_*`` modules by role, the fakes installed in them,
+    and call helpers."""
 
-    models: ModuleType
-    store: ModuleType
-    service: ModuleType
-    gather: ModuleType
-    api: ModuleType
-    worker: ModuleType
-    reducer: ModuleType
-    clock: FakeClock
     sleep: FakeSleep
     infra: Infra
 
-    def call_api(self, event: dict[str, Any], *, remaining_ms: int = 28_000) -> HttpResponse:
-        context = FakeLambdaContext(function_name="FanOutApi", remaining_ms=remaining_ms)
-        return HttpResponse.from_proxy(self.api.handler(event, context))
+    API_FUNCTION = "FanOutApi"
+    API_REMAINING_MS = 28_000
 
     def post(self, body: str | dict[str, Any] | None, **kwargs: Any) -> HttpResponse:
         return self.call_api(post_jobs_event(body, **kwargs))
@@ -322,31 +292,17 @@ class Handlers:
 @pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh handler modules wired to moto and fake time."""
-    import_fresh("fan_out_models")
-    api = importlib.import_module("fan_out_api")
-    worker = importlib.import_module("fan_out_worker")
-    reducer = importlib.import_module("fan_out_reducer")
-    sleep = FakeSleep(clock)
-    for module in (api, worker):
-        monkeypatch.setattr(module, "clock", clock)
-        monkeypatch.setattr(module, "sleep", sleep)
-    monkeypatch.setattr(reducer, "clock", clock)
-    api.store.sleep = sleep
-    monkeypatch.setattr(api.queue, "_client", SerializedClient(api.queue._client))
-    reducer.store.sleep = sleep
-    yield Handlers(
-        models=sys.modules["fan_out_models"],
-        store=sys.modules["fan_out_store"],
-        service=sys.modules["fan_out_service"],
-        gather=sys.modules["fan_out_gather"],
-        api=api,
-        worker=worker,
-        reducer=reducer,
-        clock=clock,
-        sleep=sleep,
-        infra=infra,
-    )
-    handler_modules.forget_modules(HANDLER_MODULES)
+    with fresh_roles(HANDLER_MODULES, prefix="fan_out_") as roles:
+        api, worker, reducer = roles["api"], roles["worker"], roles["reducer"]
+        sleep = FakeSleep(clock)
+        for module in (api, worker):
+            monkeypatch.setattr(module, "clock", clock)
+            monkeypatch.setattr(module, "sleep", sleep)
+        monkeypatch.setattr(reducer, "clock", clock)
+        api.store.sleep = sleep
+        monkeypatch.setattr(api.queue, "_client", SerializedClient(api.queue._client))
+        reducer.store.sleep = sleep
+        yield Handlers(roles=roles, clock=clock, sleep=sleep, infra=infra)
 
 
 @pytest.fixture

@@ -11,20 +11,21 @@ plays Lambda's asynchronous invocation: retries on error, and the destination re
 from __future__ import annotations
 
 import functools
-import importlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
+from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse
 from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock, FakeLambdaContext
+from tests.support.moto_resources import create_queue, create_table, queue_arn
 
 TABLE_NAME = "one-off-schedules-test"
 GROUP_NAME = "one-off-schedules-test-group"
@@ -137,17 +138,9 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
     dynamodb = aws_client("dynamodb")
     scheduler = aws_client("scheduler")
     sqs = aws_client("sqs")
-    dynamodb.create_table(
-        TableName=TABLE_NAME,
-        KeySchema=[{"AttributeName": "schedule_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "schedule_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(dynamodb, TABLE_NAME, ("schedule_id", "S"))
     scheduler.create_schedule_group(Name=GROUP_NAME)
-    queue_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = queue_arn(sqs, create_queue(sqs, DLQ_NAME))
     handler_modules.set_function_environment(
         monkeypatch,
         "one-off-schedules",
@@ -187,24 +180,15 @@ class Delivery:
 
 
 @dataclass
-class Handlers:
-    """The freshly imported modules, the fake clock, and drivers for every event source."""
+class Handlers(HandlerDriver):
+    """The freshly imported ``schedule_*`` modules by role, the fake clock, and drivers
+    for every event source."""
 
-    models: ModuleType
-    parsing: ModuleType
-    service: ModuleType
-    api: ModuleType
-    executor: ModuleType
-    cleanup: ModuleType
-    clock: FakeClock
     infra: Infra
 
-    # ------------------------------------------------------------------ API Gateway
+    API_FUNCTION = "ScheduleApi"
 
-    def call_api(self, event: dict[str, Any]) -> HttpResponse:
-        return HttpResponse.from_proxy(
-            self.api.handler(event, FakeLambdaContext(function_name="ScheduleApi"))
-        )
+    # ------------------------------------------------------------------ API Gateway
 
     def post(self, body: str | dict[str, Any] | None, **kwargs: Any) -> HttpResponse:
         return self.call_api(post_event(body, **kwargs))
@@ -324,25 +308,10 @@ class Handlers:
 @pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh modules wired to moto and fake time."""
-    models = import_fresh("schedule_models")
-    parsing = importlib.import_module("schedule_parsing")
-    service = importlib.import_module("schedule_service")
-    api = importlib.import_module("schedule_api")
-    executor = importlib.import_module("schedule_executor")
-    cleanup = importlib.import_module("schedule_cleanup")
-    for module in (api, executor, cleanup):
-        monkeypatch.setattr(module, "clock", clock)
-    yield Handlers(
-        models=models,
-        parsing=parsing,
-        service=service,
-        api=api,
-        executor=executor,
-        cleanup=cleanup,
-        clock=clock,
-        infra=infra,
-    )
-    handler_modules.forget_modules(HANDLER_MODULES)
+    with fresh_roles(HANDLER_MODULES, prefix="schedule_") as roles:
+        for role in ("api", "executor", "cleanup"):
+            monkeypatch.setattr(roles[role], "clock", clock)
+        yield Handlers(roles=roles, clock=clock, infra=infra)
 
 
 @pytest.fixture
