@@ -164,3 +164,34 @@ class TemplateContext:
 
     def parameter(self, name: str) -> Any:
         raise KeyError(name)
+
+
+#: The failure modes every pattern with an API and a dead-letter queue alarms on (the
+#: shared monitoring block): Lambda errors and throttles, DLQ depth, API 5xx and latency.
+STANDARD_ALARM_METRICS = frozenset(
+    {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible", "5XXError", "Latency"}
+)
+#: A table's throttling metrics, as the monitoring block alarms on them.
+TABLE_THROTTLE_METRICS = frozenset({"ReadThrottleEvents", "WriteThrottleEvents"})
+
+
+def assert_alarm_names_start_with(alarms: list[dict[str, Any]], prefix: str) -> None:
+    """Every alarm is named after its stage and stack (``pr-1-FanOutFanIn-...``)."""
+    for alarm in alarms:
+        assert alarm["AlarmName"].startswith(prefix), alarm["AlarmName"]
+
+
+def mapping_of(resources: dict[str, Any], handler: str) -> dict[str, Any]:
+    """The properties of the one event source mapping of the function with ``handler``."""
+    function_id, _ = function_by_handler(resources, handler)
+    (mapping,) = [
+        m["Properties"]
+        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    return mapping
+
+
+def expiring_table_keyed_by(key_schema: list[dict[str, str]]) -> dict[str, Any]:
+    """The properties of a pattern's expiring data table with ``key_schema``."""
+    return {"KeySchema": key_schema, **EXPIRING_TABLE_PROPERTIES}

@@ -16,14 +16,18 @@ from blocks.stage_settings import StageSettings
 from patterns.decoupled_invocation.construct import DecoupledInvocation
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
-    EXPIRING_TABLE_PROPERTIES,
+    STANDARD_ALARM_METRICS,
+    TABLE_THROTTLE_METRICS,
     TemplateContext,
     alarm_properties,
     alarmed_metric_names,
     api_methods,
+    assert_alarm_names_start_with,
     assert_no_wildcard_actions,
+    expiring_table_keyed_by,
     function_by_handler,
     function_role_ids,
+    mapping_of,
     of_type,
     policy_statements,
     request_schema,
@@ -47,10 +51,7 @@ def actions_on(statements: list[dict[str, Any]], resource_ref: str) -> set[str]:
 def test_job_table_is_on_demand_encrypted_and_expires_items(template: Template) -> None:
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
-        {
-            "KeySchema": [{"AttributeName": "job_id", "KeyType": "HASH"}],
-            **EXPIRING_TABLE_PROPERTIES,
-        },
+        expiring_table_keyed_by([{"AttributeName": "job_id", "KeyType": "HASH"}]),
     )
 
 
@@ -108,12 +109,8 @@ def test_a_batch_of_the_longest_jobs_fits_in_the_worker_timeout(resources: dict[
     job + its overhead) must fit in the timeout, and the worker's start budget must cover
     the longest job the API accepts."""
     # GIVEN the worker, its queue mapping and the POST body schema, as deployed
-    worker_id, worker = function_by_handler(resources, "job_worker.handler")
-    (mapping,) = [
-        m["Properties"]
-        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": worker_id}
-    ]
+    _, worker = function_by_handler(resources, "job_worker.handler")
+    mapping = mapping_of(resources, "job_worker.handler")
     post = next(m for m in api_methods(resources) if m["HttpMethod"] == "POST")
     longest_job_ms = request_schema(resources, post)["properties"]["duration_ms"]["maximum"]
     budget_ms = int(worker["Properties"]["Environment"]["Variables"]["JOB_BUDGET_MS"])
@@ -240,17 +237,9 @@ def test_alarms_cover_the_failure_modes_and_notify_the_stage_topic(
     alarms = alarm_properties(resources)
     watched = alarmed_metric_names(alarms)
     # Lambda errors and throttles, DLQ depth, API 5xx and p99 latency, DynamoDB throttles.
-    assert watched >= {
-        "Errors",
-        "Throttles",
-        "ApproximateNumberOfMessagesVisible",
-        "5XXError",
-        "Latency",
-        "ReadThrottleEvents",
-        "WriteThrottleEvents",
-    }
+    assert watched >= STANDARD_ALARM_METRICS | TABLE_THROTTLE_METRICS
+    assert_alarm_names_start_with(alarms, "pr-1-DecoupledInvocation-")
     for alarm in alarms:
-        assert alarm["AlarmName"].startswith("pr-1-DecoupledInvocation-")
         (action,) = alarm["AlarmActions"]
         assert action["Fn::GetStackOutput"]["StackName"] == "pr-1-Alerts"
 

@@ -11,12 +11,15 @@ import pytest
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
+    STANDARD_ALARM_METRICS,
     alarm_properties,
     alarmed_metric_names,
     api_methods,
+    assert_alarm_names_start_with,
     assert_no_wildcard_actions,
     function_by_handler,
     function_role_ids,
+    mapping_of,
     of_type,
     request_schema,
     role_statements,
@@ -129,12 +132,7 @@ def test_worker_knows_the_queues_max_receive_count(resources: dict[str, Any]) ->
 def test_worker_consumes_with_partial_batch_responses_and_bounded_concurrency(
     resources: dict[str, Any],
 ) -> None:
-    worker_id, _ = function_by_handler(resources, "fan_out_worker.handler")
-    (mapping,) = [
-        m["Properties"]
-        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": worker_id}
-    ]
+    mapping = mapping_of(resources, "fan_out_worker.handler")
     assert mapping["BatchSize"] == 10
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
@@ -145,12 +143,7 @@ def test_worker_consumes_with_partial_batch_responses_and_bounded_concurrency(
 def test_reducer_reads_the_job_stream_filtered_on_remaining_zero(
     resources: dict[str, Any],
 ) -> None:
-    reducer_id, _ = function_by_handler(resources, "fan_out_reducer.handler")
-    (mapping,) = [
-        m["Properties"]
-        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": reducer_id}
-    ]
+    mapping = mapping_of(resources, "fan_out_reducer.handler")
     assert mapping["EventSourceArn"] == {
         "Fn::GetAtt": [table_id(resources, sort_key=False), "StreamArn"]
     }
@@ -273,17 +266,9 @@ def test_submissions_are_throttled_harder_than_polls(resources: dict[str, Any]) 
 
 def test_alarms_cover_the_failure_modes(resources: dict[str, Any]) -> None:
     alarms = alarm_properties(resources)
-    names = {alarm["AlarmName"] for alarm in alarms}
-    assert all(name.startswith("pr-1-FanOutFanIn-") for name in names)
+    assert_alarm_names_start_with(alarms, "pr-1-FanOutFanIn-")
     watched = alarmed_metric_names(alarms)
-    assert watched >= {
-        "Errors",
-        "Throttles",
-        "ApproximateNumberOfMessagesVisible",
-        "5XXError",
-        "Latency",
-        "WriteThrottleEvents",
-    }
+    assert watched >= STANDARD_ALARM_METRICS | {"WriteThrottleEvents"}
     # Both dead-letter queues (failed subtasks, failed reductions) are watched.
     watched_queues = {
         json.dumps(dimension["Value"])
