@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.answers import created_id
 from tests.support.events import assert_json_error
 from tests.unit.decoupled_invocation.conftest import VALID
 
@@ -20,10 +20,7 @@ def test_post_stores_pending_job_queues_it_and_answers_202(handlers, infra, even
     response = handlers.post(VALID)
 
     # THEN it gets 202 with Location under the stage, Retry-After and the job
-    assert response.status == 202
-    job_id = response.body["job_id"]
-    assert uuid.UUID(job_id).version == 4
-    assert response.headers["location"] == f"/{events.stage}/jobs/{job_id}"
+    job_id = created_id(response, 202, "job_id", f"/{events.stage}/jobs")
     assert response.headers["retry-after"] == str(events.retry_after_seconds)
     assert response.headers["content-type"] == "application/json"
     assert response.body == {

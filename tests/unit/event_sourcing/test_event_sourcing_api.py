@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
+from tests.support.answers import created_id
 from tests.support.events import assert_json_error
 
 UNKNOWN = "8d1c4b7e-0000-4000-8000-000000000000"
@@ -20,11 +19,8 @@ def test_open_account_appends_created_event_and_answers_201(bank, infra, es):
     response = bank.open()
 
     # THEN 201 with the new account at version 1, balance 0, and a Location under the stage
-    assert response.status == 201
-    account_id = response.body["account_id"]
-    assert uuid.UUID(account_id).version == 4
+    account_id = created_id(response, 201, "account_id", f"/{es.stage}/accounts")
     location = f"/{es.stage}/accounts/{account_id}"
-    assert response.headers["location"] == location
     assert response.body == {
         "account_id": account_id,
         "balance": 0,

@@ -6,6 +6,7 @@ import json
 import threading
 import uuid
 
+from tests.support.answers import created_id
 from tests.support.events import assert_json_error
 from tests.unit.fan_out_fan_in.api_helpers import (
     count_send_calls,
@@ -21,10 +22,7 @@ def test_post_one_item_records_the_job_then_sends_one_subtask(handlers, infra, e
     response = handlers.post({"items": [7]})
 
     # THEN it gets 202 with Location under the stage and Retry-After
-    assert response.status == 202
-    job_id = response.body["job_id"]
-    assert uuid.UUID(job_id).version == 4
-    assert response.headers["location"] == f"/{events.stage}/jobs/{job_id}"
+    job_id = created_id(response, 202, "job_id", f"/{events.stage}/jobs")
     assert response.headers["retry-after"] == str(events.retry_after_seconds)
     assert response.body == {
         "job_id": job_id,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.answers import created_id
 from tests.support.events import assert_json_error
 from tests.unit.one_off_schedules.conftest import PAYLOAD, assert_nothing_created
 
@@ -22,11 +23,8 @@ def test_post_stores_pending_record_and_creates_one_time_schedule(handlers, infr
     response = handlers.post({"at": env.in_minutes(10), "payload": PAYLOAD})
 
     # THEN it gets 201 with the PENDING schedule and its location under the stage
-    assert response.status == 201, response.body
-    schedule_id = response.body["schedule_id"]
-    assert uuid.UUID(schedule_id).version == 4
+    schedule_id = created_id(response, 201, "schedule_id", f"/{env.stage}/schedules")
     location = f"/{env.stage}/schedules/{schedule_id}"
-    assert response.headers["location"] == location
     assert response.body == {
         "schedule_id": schedule_id,
         "status": "PENDING",
