@@ -7,7 +7,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, sqs_event
-from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeLambdaContext, FakeSleep
 from tests.support.moto_resources import create_queue, create_table
 
 TABLE_NAME = "decoupled-invocation-jobs-test"
@@ -184,27 +184,6 @@ def job_service_module(infra: Infra) -> Iterator[ModuleType]:
     logic without the handlers."""
     yield import_fresh("job_service")
     handler_modules.forget_modules(HANDLER_MODULES)
-
-
-@pytest.fixture
-def events() -> SimpleNamespace:
-    """Event builders and constants for the tests (conftest modules are not importable)."""
-    return SimpleNamespace(
-        api_event=api_event,
-        post_jobs=post_jobs_event,
-        get_job=get_job_event,
-        sqs_record=sqs_record,
-        sqs_event=sqs_event,
-        task_record=task_record,
-        context=FakeLambdaContext,
-        start=START,
-        alice_arn=ALICE_ARN,
-        bob_arn=BOB_ARN,
-        stage=STAGE,
-        job_timeout_seconds=JOB_TIMEOUT_SECONDS,
-        retry_after_seconds=RETRY_AFTER_SECONDS,
-        job_retention_days=JOB_RETENTION_DAYS,
-    )
 
 
 # --------------------------------------------------------------------------- job API helpers

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.events import sqs_event
 from tests.support.hostile import HostilePostTests, hostile_requests
-from tests.unit.decoupled_invocation.conftest import assert_nothing_written
+from tests.unit.decoupled_invocation.conftest import assert_nothing_written, sqs_record
 
 
 class TestHostilePost(HostilePostTests):
@@ -30,17 +31,15 @@ class TestHostilePost(HostilePostTests):
         pytest.param('{"job_id": "@", "attempt": 1e309}', id="overflow"),
     ],
 )
-def test_non_strict_task_message_is_poison_and_the_rest_of_the_batch_runs(
-    handlers, infra, events, body
-):
+def test_non_strict_task_message_is_poison_and_the_rest_of_the_batch_runs(handlers, infra, body):
     # GIVEN a good job, and a message naming it whose JSON is not strict
     response = handlers.post({"task": "checksum", "input": "x"})
     job_id = response.body["job_id"]
     good = infra.receive_records()
-    poison = events.sqs_record(body.replace("@", job_id))
+    poison = sqs_record(body.replace("@", job_id))
 
     # WHEN the worker gets both in one batch
-    result = handlers.run_worker(events.sqs_event(poison, good[0]))
+    result = handlers.run_worker(sqs_event(poison, good[0]))
 
     # THEN only the poison message is a batch item failure; the good one runs to DONE
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [poison["messageId"]]
