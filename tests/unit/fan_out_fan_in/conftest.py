@@ -8,7 +8,6 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from tests.support import handlers as handler_modules
 from tests.support.clients import SerializedClient
 from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, sqs_event
-from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeLambdaContext, FakeSleep
 from tests.support.moto_resources import create_queue, create_table, queue_arn
 
 JOB_TABLE = "fan-out-jobs-test"
@@ -303,24 +302,3 @@ def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setattr(api.queue, "_client", SerializedClient(api.queue._client))
         reducer.store.sleep = sleep
         yield Handlers(roles=roles, clock=clock, sleep=sleep, infra=infra)
-
-
-@pytest.fixture
-def events() -> SimpleNamespace:
-    """Event builders and constants for the tests (conftest modules are not importable)."""
-    return SimpleNamespace(
-        post_jobs=post_jobs_event,
-        get_job=get_job_event,
-        sqs_record=sqs_record,
-        sqs_event=sqs_event,
-        stream_record=events_support.dynamodb_stream_record,
-        stream_event=events_support.dynamodb_stream_event,
-        context=FakeLambdaContext,
-        start=START,
-        stage=STAGE,
-        job_table=JOB_TABLE,
-        job_timeout_seconds=JOB_TIMEOUT_SECONDS,
-        retry_after_seconds=RETRY_AFTER_SECONDS,
-        max_receive_count=MAX_RECEIVE_COUNT,
-        reducer_filter=REDUCER_FILTER,
-    )

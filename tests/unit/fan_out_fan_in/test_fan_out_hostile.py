@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from tests.support.events import sqs_event
 from tests.support.hostile import HostilePostTests, hostile_requests
+from tests.unit.fan_out_fan_in.conftest import sqs_record
 
 
 class TestHostilePost(HostilePostTests):
@@ -32,17 +34,15 @@ class TestHostilePost(HostilePostTests):
         pytest.param(', "extra": -1e309', id="overflow"),
     ],
 )
-def test_non_strict_subtask_message_is_poison_and_the_rest_of_the_batch_runs(
-    handlers, infra, events, tail
-):
+def test_non_strict_subtask_message_is_poison_and_the_rest_of_the_batch_runs(handlers, infra, tail):
     # GIVEN a two-subtask job, and subtask 1's message made non-strict
     response = handlers.post({"items": [1, 2]})
     job_id = response.body["job_id"]
     good = sorted(infra.receive_records(), key=lambda r: json.loads(r["body"])["index"])
-    poison = events.sqs_record(good[1]["body"][:-1] + tail + "}")
+    poison = sqs_record(good[1]["body"][:-1] + tail + "}")
 
     # WHEN the worker gets it with subtask 0 in one batch
-    result = handlers.run_worker(events.sqs_event(poison, good[0]))
+    result = handlers.run_worker(sqs_event(poison, good[0]))
 
     # THEN only the poison message is a batch item failure; subtask 0 alone is counted
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [poison["messageId"]]
