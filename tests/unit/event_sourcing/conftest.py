@@ -9,7 +9,6 @@ import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -315,19 +314,3 @@ def bank(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Ite
         calls = CallLog()
         api.store._client.meta.events.register("after-call.dynamodb", calls.hook)
         yield Bank(roles=roles, clock=clock, sleep=sleep, infra=infra, calls=calls)
-
-
-@pytest.fixture
-def es() -> SimpleNamespace:
-    """Event builders and constants for the tests (conftest modules are not importable)."""
-    return SimpleNamespace(
-        api_event=api_event,
-        command_event=command_event,
-        stage=STAGE,
-        alice_arn=ALICE_ARN,
-        bob_arn=BOB_ARN,
-        snapshot_interval=SNAPSHOT_INTERVAL,
-        max_append_attempts=MAX_APPEND_ATTEMPTS,
-        event_source=EVENT_SOURCE,
-        bus_name=BUS_NAME,
-    )

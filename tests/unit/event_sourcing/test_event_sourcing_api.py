@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.answers import created_id
 from tests.support.events import assert_json_error
+from tests.unit.event_sourcing.conftest import STAGE, api_event
 
 UNKNOWN = "8d1c4b7e-0000-4000-8000-000000000000"
 
@@ -13,14 +14,14 @@ UNKNOWN = "8d1c4b7e-0000-4000-8000-000000000000"
 # --------------------------------------------------------------------------- happy path
 
 
-def test_open_account_appends_created_event_and_answers_201(bank, infra, es):
+def test_open_account_appends_created_event_and_answers_201(bank, infra):
     # GIVEN an empty table
     # WHEN a client opens an account
     response = bank.open()
 
     # THEN 201 with the new account at version 1, balance 0, and a Location under the stage
-    account_id = created_id(response, 201, "account_id", f"/{es.stage}/accounts")
-    location = f"/{es.stage}/accounts/{account_id}"
+    account_id = created_id(response, 201, "account_id", f"/{STAGE}/accounts")
+    location = f"/{STAGE}/accounts/{account_id}"
     assert response.body == {
         "account_id": account_id,
         "balance": 0,
@@ -149,7 +150,7 @@ def test_unknown_account_is_404_and_writes_nothing(bank, infra, action):
     assert infra.raw_items() == []
 
 
-def test_unknown_route_is_a_json_404(bank, es):
+def test_unknown_route_is_a_json_404(bank):
     # GIVEN a route the API does not have WHEN it reaches the handler THEN a JSON 404
-    response = bank.call_api(es.api_event("DELETE", "/accounts", resource="/accounts"))
+    response = bank.call_api(api_event("DELETE", "/accounts", resource="/accounts"))
     assert_json_error(response, 404, "not_found")
