@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -312,30 +311,6 @@ def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) ->
         for role in ("api", "executor", "cleanup"):
             monkeypatch.setattr(roles[role], "clock", clock)
         yield Handlers(roles=roles, clock=clock, infra=infra)
-
-
-@pytest.fixture
-def env() -> SimpleNamespace:
-    """Constants and builders for the tests (conftest modules are not importable)."""
-    return SimpleNamespace(
-        in_minutes=in_minutes,
-        post_event=post_event,
-        item_event=item_event,
-        start=START,
-        stage=STAGE,
-        group=GROUP_NAME,
-        executor_arn=EXECUTOR_ARN,
-        scheduler_role_arn=SCHEDULER_ROLE_ARN,
-        alice_arn=ALICE_ARN,
-        bob_arn=BOB_ARN,
-        horizon_seconds=HORIZON_SECONDS,
-        retention_days=RETENTION_DAYS,
-        undelivered_after_seconds=UNDELIVERED_AFTER_SECONDS,
-        schedule_retry_attempts=SCHEDULE_RETRY_ATTEMPTS,
-        schedule_max_event_age_seconds=SCHEDULE_MAX_EVENT_AGE_SECONDS,
-        executor_retry_attempts=EXECUTOR_RETRY_ATTEMPTS,
-        events=events_support,
-    )
 
 
 # --------------------------------------------------------------------------- schedule API helpers

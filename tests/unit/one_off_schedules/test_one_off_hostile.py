@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.events import assert_json_error
 from tests.support.hostile import HostilePostTests, hostile_requests
+from tests.unit.one_off_schedules.conftest import in_minutes
 
 # A time 10 minutes after the fake clock's start (conftest.START), spelled out because
 # the parameters are built at import time.
@@ -30,9 +31,9 @@ class TestHostilePost(HostilePostTests):
         assert infra.schedule_names() == []
 
 
-def test_the_time_used_is_in_the_future(env):
+def test_the_time_used_is_in_the_future():
     # GIVEN the hostile bodies' time WHEN compared THEN it is the one the fixtures post
-    assert env.in_minutes(10) == AT
+    assert in_minutes(10) == AT
 
 
 @pytest.mark.parametrize(

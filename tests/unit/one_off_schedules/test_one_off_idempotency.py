@@ -11,7 +11,7 @@ import pytest
 from tests.support.answers import assert_all_got_the_winners_answer
 from tests.support.events import assert_json_error
 from tests.support.interleave import interleaved
-from tests.unit.one_off_schedules.conftest import TABLE_NAME
+from tests.unit.one_off_schedules.conftest import TABLE_NAME, in_minutes
 
 KEY = {"Idempotency-Key": "same-meaning"}
 # Five minutes after the fake clock's start (conftest START), spelled several ways below.
@@ -19,8 +19,8 @@ AT_Z = "2025-03-14T09:31:53Z"
 
 
 @pytest.fixture(autouse=True)
-def _check_start(env):
-    assert env.in_minutes(5) == AT_Z
+def _check_start():
+    assert in_minutes(5) == AT_Z
 
 
 @pytest.mark.parametrize(
