@@ -63,10 +63,16 @@ class HandlerDriver:
         module: ModuleType = roles[role]
         return module
 
+    def invoke(self, role: str, event: Any, function_name: str, **context: Any) -> dict[str, Any]:
+        """Invoke the handler of ``role`` as Lambda does: with ``event`` and a fake context
+        of ``function_name`` (and any other context fields, e.g. ``remaining_ms``)."""
+        context_object = FakeLambdaContext(function_name=function_name, **context)
+        response: dict[str, Any] = self.roles[role].handler(event, context_object)
+        return response
+
     def call_api(self, event: dict[str, Any], *, remaining_ms: int | None = None) -> HttpResponse:
         """Invoke the API handler with a proxy event, as API Gateway does."""
-        context = FakeLambdaContext(
-            function_name=self.API_FUNCTION,
-            remaining_ms=self.API_REMAINING_MS if remaining_ms is None else remaining_ms,
+        remaining_ms = self.API_REMAINING_MS if remaining_ms is None else remaining_ms
+        return HttpResponse.from_proxy(
+            self.invoke("api", event, self.API_FUNCTION, remaining_ms=remaining_ms)
         )
-        return HttpResponse.from_proxy(self.roles["api"].handler(event, context))

@@ -16,7 +16,7 @@ from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, sqs_event
-from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeSleep
 from tests.support.moto_resources import create_queue, create_table
 
 TABLE_NAME = "decoupled-invocation-jobs-test"
@@ -151,9 +151,7 @@ class Handlers(HandlerDriver):
         return self.call_api(get_job_event(job_id))
 
     def run_worker(self, event: dict[str, Any], *, remaining_ms: int = 30_000) -> dict[str, Any]:
-        context = FakeLambdaContext(function_name="JobWorker", remaining_ms=remaining_ms)
-        response: dict[str, Any] = self.worker.handler(event, context)
-        return response
+        return self.invoke("worker", event, "JobWorker", remaining_ms=remaining_ms)
 
     def drain_queue(self) -> dict[str, Any]:
         """One poll of the event source mapping: deliver every visible message in one batch.

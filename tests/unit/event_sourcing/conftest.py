@@ -13,15 +13,15 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.clients import CallLog
 from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, dynamodb_stream_event
-from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeSleep
 from tests.support.moto_resources import create_queue, create_table, queue_arn
+from tests.unit.conftest import STREAMS_CONFIG
 
 TABLE_NAME = "event-sourcing-events-test"
 BUS_NAME = "event-sourcing-bus-test"
@@ -42,8 +42,6 @@ HANDLER_MODULES = (
     "account_api",
     "account_publisher",
 )
-# moto serves DynamoDB Streams only with account-id endpoints off (toolchain.md).
-STREAMS_CONFIG = Config(account_id_endpoint_mode="disabled")
 
 
 # --------------------------------------------------------------------------- events
@@ -52,6 +50,17 @@ STREAMS_CONFIG = Config(account_id_endpoint_mode="disabled")
 def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
     """A REST proxy event on this pattern's stage (see ``tests.support.events``)."""
     return events_support.api_event(method, path, stage=STAGE, **kwargs)
+
+
+def account_event(method: str, account_id: str, suffix: str = "", **kwargs: Any) -> dict[str, Any]:
+    """``METHOD /accounts/{id}`` (plus ``suffix``, e.g. ``/events``) on this stage."""
+    return api_event(
+        method,
+        f"/accounts/{account_id}{suffix}",
+        resource=f"/accounts/{{account_id}}{suffix}",
+        path_parameters={"account_id": account_id},
+        **kwargs,
+    )
 
 
 def command_event(
@@ -65,11 +74,10 @@ def command_event(
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:
     """``POST /accounts/{id}/credit|withdraw``; a dict body is JSON-encoded."""
-    return api_event(
+    return account_event(
         "POST",
-        f"/accounts/{account_id}/{command}",
-        resource=f"/accounts/{{account_id}}/{command}",
-        path_parameters={"account_id": account_id},
+        account_id,
+        f"/{command}",
         body=body,
         base64_body=base64_body,
         headers=headers,
@@ -167,11 +175,13 @@ class Infra:
 
 
 @pytest.fixture
-def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Infra:
+def infra(
+    aws_client: Callable[..., Any],
+    stream_clients: tuple[Any, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Infra:
     """Table (stream NEW_IMAGE, as the stack configures it), bus, queues and env."""
-    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    dynamodb = aws_client("dynamodb", STREAMS_CONFIG)
-    streams = aws_client("dynamodbstreams", STREAMS_CONFIG)
+    dynamodb, streams = stream_clients
     sqs = aws_client("sqs")
     bus = aws_client("events")
     create_table(dynamodb, TABLE_NAME, ("account_id", "S"), ("version", "N"), stream=True)
@@ -242,41 +252,26 @@ class Bank(HandlerDriver):
         account_id: str = response.body["account_id"]
         return account_id
 
-    def credit(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
+    def command(self, command: str, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
+        """``POST`` a command; a plain int body is the amount (``{"amount": n}``)."""
         body = {"amount": body} if isinstance(body, int) and not isinstance(body, bool) else body
-        return self.call_api(command_event(account_id, "credit", body, **kwargs))
+        return self.call_api(command_event(account_id, command, body, **kwargs))
+
+    def credit(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
+        return self.command("credit", account_id, body, **kwargs)
 
     def withdraw(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
-        body = {"amount": body} if isinstance(body, int) and not isinstance(body, bool) else body
-        return self.call_api(command_event(account_id, "withdraw", body, **kwargs))
+        return self.command("withdraw", account_id, body, **kwargs)
 
     def get(self, account_id: str) -> HttpResponse:
-        return self.call_api(
-            api_event(
-                "GET",
-                f"/accounts/{account_id}",
-                resource="/accounts/{account_id}",
-                path_parameters={"account_id": account_id},
-            )
-        )
+        return self.call_api(account_event("GET", account_id))
 
     def history(self, account_id: str, **query: str) -> HttpResponse:
-        return self.call_api(
-            api_event(
-                "GET",
-                f"/accounts/{account_id}/events",
-                resource="/accounts/{account_id}/events",
-                path_parameters={"account_id": account_id},
-                query=query or None,
-            )
-        )
+        return self.call_api(account_event("GET", account_id, "/events", query=query or None))
 
     def publish(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Invoke the publisher with one batch, as the stream event source mapping does."""
-        response: dict[str, Any] = self.publisher.handler(
-            dynamodb_stream_event(*records), FakeLambdaContext(function_name="AccountPublisher")
-        )
-        return response
+        return self.invoke("publisher", dynamodb_stream_event(*records), "AccountPublisher")
 
     def competitor(self) -> Any:
         """Another API instance's view of the table: an EventStore on its own client."""

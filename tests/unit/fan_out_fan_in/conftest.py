@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.config import Config
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.clients import SerializedClient
 from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, sqs_event
-from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeSleep
 from tests.support.moto_resources import create_queue, create_table, queue_arn
 
 JOB_TABLE = "fan-out-jobs-test"
@@ -48,9 +47,6 @@ REDUCER_FILTER = {
     "eventName": ["MODIFY"],
     "dynamodb": {"NewImage": {"remaining": {"N": ["0"]}, "status": {"S": ["RUNNING"]}}},
 }
-
-# moto's DynamoDB Streams answer only with account-id endpoints disabled.
-_MOTO_CONFIG = Config(account_id_endpoint_mode="disabled")
 
 
 def matches_filter(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
@@ -177,11 +173,13 @@ class Infra:
 
 
 @pytest.fixture
-def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Infra:
+def infra(
+    aws_client: Callable[..., Any],
+    stream_clients: tuple[Any, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Infra:
     """Tables, stream, queue and DLQ on moto, and the functions' environment."""
-    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    dynamodb = aws_client("dynamodb", _MOTO_CONFIG)
-    streams = aws_client("dynamodbstreams", _MOTO_CONFIG)
+    dynamodb, streams = stream_clients
     sqs = aws_client("sqs")
     created = create_table(dynamodb, JOB_TABLE, ("job_id", "S"), stream=True)
     create_table(dynamodb, RESULT_TABLE, ("job_id", "S"), ("subtask", "N"))
@@ -241,14 +239,10 @@ class Handlers(HandlerDriver):
         return self.call_api(get_job_event(job_id))
 
     def run_worker(self, event: dict[str, Any]) -> dict[str, Any]:
-        context = FakeLambdaContext(function_name="FanOutWorker")
-        response: dict[str, Any] = self.worker.handler(event, context)
-        return response
+        return self.invoke("worker", event, "FanOutWorker")
 
     def run_reducer(self, event: dict[str, Any]) -> dict[str, Any]:
-        context = FakeLambdaContext(function_name="FanOutReducer")
-        response: dict[str, Any] = self.reducer.handler(event, context)
-        return response
+        return self.invoke("reducer", event, "FanOutReducer")
 
     def poll_queue(self, *, duplicate: bool = False) -> dict[str, Any] | None:
         """One poll of the SQS mapping: one batch of up to 10, deleted where it succeeded.

@@ -23,7 +23,7 @@ from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse
-from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock, FakeLambdaContext
+from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock
 from tests.support.moto_resources import create_queue, create_table, queue_arn
 
 TABLE_NAME = "one-off-schedules-test"
@@ -232,18 +232,13 @@ class Handlers(HandlerDriver):
     def run_executor(
         self, event: dict[str, Any], *, request_id: str | None = None, remaining_ms: int = 30_000
     ) -> dict[str, Any]:
-        context = FakeLambdaContext(
-            function_name=EXECUTOR_NAME,
-            remaining_ms=remaining_ms,
-            aws_request_id=request_id or str(uuid.uuid4()),
+        request_id = request_id or str(uuid.uuid4())
+        return self.invoke(
+            "executor", event, EXECUTOR_NAME, remaining_ms=remaining_ms, aws_request_id=request_id
         )
-        response: dict[str, Any] = self.executor.handler(event, context)
-        return response
 
     def run_cleanup(self, record: dict[str, Any]) -> dict[str, Any]:
-        context = FakeLambdaContext(function_name="ScheduleCleanup")
-        response: dict[str, Any] = self.cleanup.handler(record, context)
-        return response
+        return self.invoke("cleanup", record, "ScheduleCleanup")
 
     def invoke_async(self, event: dict[str, Any]) -> Delivery:
         """Lambda's asynchronous invocation of the executor: retries on error (one
