@@ -24,6 +24,7 @@ from tests.infra.templates import (
     api_methods,
     assert_alarm_names_start_with,
     assert_no_wildcard_actions,
+    assert_work_queue_redrives_to_a_kept_dlq,
     expiring_table_keyed_by,
     function_by_handler,
     function_role_ids,
@@ -58,16 +59,7 @@ def test_job_table_is_on_demand_encrypted_and_expires_items(template: Template) 
 def test_task_queue_redrives_to_an_encrypted_dlq_and_outlasts_its_consumer(
     resources: dict[str, Any],
 ) -> None:
-    queues = of_type(resources, "AWS::SQS::Queue")
-    work = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    assert len(work) == 1
-    props = work[0]["Properties"]
-    dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert props["RedrivePolicy"]["maxReceiveCount"] == 3
-    assert props["VisibilityTimeout"] >= 6 * WORKER_TIMEOUT
-    assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    for queue in queues.values():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert_work_queue_redrives_to_a_kept_dlq(resources, min_visibility_seconds=6 * WORKER_TIMEOUT)
 
 
 def test_every_queue_refuses_requests_without_tls(

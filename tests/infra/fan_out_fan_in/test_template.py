@@ -17,6 +17,7 @@ from tests.infra.templates import (
     api_methods,
     assert_alarm_names_start_with,
     assert_no_wildcard_actions,
+    assert_work_queue_redrives_to_a_kept_dlq,
     function_by_handler,
     function_role_ids,
     mapping_of,
@@ -105,15 +106,7 @@ def test_ephemeral_stage_destroys_tables_and_queues(resources: dict[str, Any]) -
 def test_subtask_queue_redrives_to_a_dlq_and_outlasts_its_consumer(
     resources: dict[str, Any],
 ) -> None:
-    queues = of_type(resources, "AWS::SQS::Queue")
-    (work,) = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    props = work["Properties"]
-    dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert props["RedrivePolicy"]["maxReceiveCount"] == 3
-    assert props["VisibilityTimeout"] >= 6 * WORKER_TIMEOUT
-    assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    for queue in queues.values():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert_work_queue_redrives_to_a_kept_dlq(resources, min_visibility_seconds=6 * WORKER_TIMEOUT)
 
 
 def test_worker_knows_the_queues_max_receive_count(resources: dict[str, Any]) -> None:
