@@ -104,17 +104,30 @@ def aws_client(aws: None, moto_session: MotoSession) -> Callable[..., Any]:
     return client
 
 
+@dataclass(frozen=True)
+class StreamClients:
+    """The moto clients of a pattern whose table has a stream that feeds a function."""
+
+    dynamodb: Any
+    streams: Any
+    sqs: Any
+
+
 @pytest.fixture
 def stream_clients(
     aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
-) -> tuple[Any, Any]:
-    """``(dynamodb, dynamodbstreams)`` clients for a pattern whose table has a stream.
+) -> StreamClients:
+    """DynamoDB, DynamoDB Streams and SQS clients for a pattern whose table has a stream.
 
     Account-id endpoints are off for them and, through the environment, for the
     handlers' own clients: moto answers DynamoDB Streams only that way.
     """
     monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    return aws_client("dynamodb", STREAMS_CONFIG), aws_client("dynamodbstreams", STREAMS_CONFIG)
+    return StreamClients(
+        dynamodb=aws_client("dynamodb", STREAMS_CONFIG),
+        streams=aws_client("dynamodbstreams", STREAMS_CONFIG),
+        sqs=aws_client("sqs"),
+    )
 
 
 @pytest.fixture

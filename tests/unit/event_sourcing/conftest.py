@@ -21,7 +21,7 @@ from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, dynamodb_stream_event
 from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeSleep
 from tests.support.moto_resources import create_queue, create_table, queue_arn
-from tests.unit.conftest import STREAMS_CONFIG
+from tests.unit.conftest import STREAMS_CONFIG, StreamClients
 
 TABLE_NAME = "event-sourcing-events-test"
 BUS_NAME = "event-sourcing-bus-test"
@@ -176,13 +176,10 @@ class Infra:
 
 @pytest.fixture
 def infra(
-    aws_client: Callable[..., Any],
-    stream_clients: tuple[Any, Any],
-    monkeypatch: pytest.MonkeyPatch,
+    aws_client: Callable[..., Any], stream_clients: StreamClients, monkeypatch: pytest.MonkeyPatch
 ) -> Infra:
     """Table (stream NEW_IMAGE, as the stack configures it), bus, queues and env."""
-    dynamodb, streams = stream_clients
-    sqs = aws_client("sqs")
+    dynamodb, sqs = stream_clients.dynamodb, stream_clients.sqs
     bus = aws_client("events")
     create_table(dynamodb, TABLE_NAME, ("account_id", "S"), ("version", "N"), stream=True)
     stream_arn = dynamodb.describe_table(TableName=TABLE_NAME)["Table"]["LatestStreamArn"]
@@ -216,7 +213,7 @@ def infra(
     )
     return Infra(
         dynamodb=dynamodb,
-        streams=streams,
+        streams=stream_clients.streams,
         sqs=sqs,
         events=bus,
         stream_arn=stream_arn,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, sqs_event
 from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeSleep
 from tests.support.moto_resources import create_queue, create_table, queue_arn
+from tests.unit.conftest import StreamClients
 
 JOB_TABLE = "fan-out-jobs-test"
 RESULT_TABLE = "fan-out-results-test"
@@ -173,14 +174,9 @@ class Infra:
 
 
 @pytest.fixture
-def infra(
-    aws_client: Callable[..., Any],
-    stream_clients: tuple[Any, Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Infra:
+def infra(stream_clients: StreamClients, monkeypatch: pytest.MonkeyPatch) -> Infra:
     """Tables, stream, queue and DLQ on moto, and the functions' environment."""
-    dynamodb, streams = stream_clients
-    sqs = aws_client("sqs")
+    dynamodb, sqs = stream_clients.dynamodb, stream_clients.sqs
     created = create_table(dynamodb, JOB_TABLE, ("job_id", "S"), stream=True)
     create_table(dynamodb, RESULT_TABLE, ("job_id", "S"), ("subtask", "N"))
     dlq_url = create_queue(sqs, DLQ_NAME)
@@ -206,7 +202,7 @@ def infra(
     )
     return Infra(
         dynamodb=dynamodb,
-        streams=streams,
+        streams=stream_clients.streams,
         sqs=sqs,
         queue_url=queue_url,
         dlq_url=dlq_url,
