@@ -34,6 +34,7 @@ from moto import mock_aws
 
 from bench.figures import Figure
 from bench.handler_code import CallTally, describe, load_handler_module
+from tests.support.moto_resources import create_table
 
 HISTORY_LENGTHS = (10, 1_000, 10_000)
 #: Seconds the section may take; a length not reached by then is reported as skipped.
@@ -90,18 +91,7 @@ def _event_table() -> Iterator[Any]:
     """An in-process moto DynamoDB client with the pattern's event table (keys as deployed)."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name=_REGION)
-        client.create_table(
-            TableName=_TABLE_NAME,
-            KeySchema=[
-                {"AttributeName": "account_id", "KeyType": "HASH"},
-                {"AttributeName": "version", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "account_id", "AttributeType": "S"},
-                {"AttributeName": "version", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(client, _TABLE_NAME, ("account_id", "S"), ("version", "N"))
         yield client
 
 
@@ -282,14 +272,12 @@ def event_sourcing_figures(log: Callable[[str], Any] = print) -> list[Figure]:
         ]
     for events in HISTORY_LENGTHS[len(points) :]:
         figures.append(
-            Figure(
+            Figure.skipped(
                 table=TABLE,
                 name=f"{events:,} events: items read per balance query (worst)",
-                value=math.nan,
                 unit="items",
                 target=f"<= K + 1 = {k + 1}",
-                met=False,
-                note=f"skipped: {skipped}",
+                reason=skipped,
             )
         )
     return figures

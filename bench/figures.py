@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -47,6 +48,23 @@ class Figure:
     x: float | None = None
     x_label: str = ""
     series: str = ""
+
+    @classmethod
+    def skipped(cls, *, table: str, name: str, unit: str, target: str, reason: str) -> Figure:
+        """The row of a figure that was not measured: no value, target not met, and why.
+
+        Every section reports what its time budget (or a failure) left unmeasured the
+        same way, so the report still lists the row and says why it is empty.
+        """
+        return cls(
+            table=table,
+            name=name,
+            value=math.nan,
+            unit=unit,
+            target=target,
+            met=False,
+            note=f"skipped: {reason}",
+        )
 
     @property
     def ratio(self) -> float | None:

@@ -156,14 +156,12 @@ def fan_out_figures(stage: LocalStage, target: LocalTarget, fan_out: ModuleType)
         if isinstance(result, str):
             skipped = True
             figures.append(
-                Figure(
+                Figure.skipped(
                     table=TABLE_SCALING,
                     name=f"N = {n:,}: POST to DONE",
-                    value=math.nan,
                     unit="s",
                     target=f"< {FAN_OUT_WALL_TARGET_S[n]:g} s",
-                    met=False,
-                    note=f"skipped (budget {FAN_OUT_BUDGET_S:g} s on this machine): {result}",
+                    reason=f"budget {FAN_OUT_BUDGET_S:g} s on this machine: {result}",
                 )
             )
             continue

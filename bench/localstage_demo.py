@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 import time
@@ -25,14 +24,8 @@ DEMO_NAME = "`make demo` (synth, boot, every scenario)"
 
 def demo_skipped(reason: str) -> Figure:
     """The demo row when there was no time left to run it."""
-    return Figure(
-        table=TABLE_DEMO,
-        name=DEMO_NAME,
-        value=math.nan,
-        unit="s",
-        target=f"<= {DEMO_TARGET_S:g} s",
-        met=False,
-        note=f"skipped: {reason}",
+    return Figure.skipped(
+        table=TABLE_DEMO, name=DEMO_NAME, unit="s", target=f"<= {DEMO_TARGET_S:g} s", reason=reason
     )
 
 

@@ -372,14 +372,12 @@ def recursive_processor_figures(log: Callable[[str], Any] = print) -> list[Figur
         previous_peak = peak
     for mib in OBJECT_SIZES_MIB[len(measured) :]:
         figures.append(
-            Figure(
+            Figure.skipped(
                 table=TABLE,
                 name=f"{mib} MiB: peak traced memory of the processor",
-                value=math.nan,
                 unit="MiB",
                 target=f"<= {PEAK_BOUND_BYTES / MIB:g} MiB at every size",
-                met=False,
-                note=f"skipped: {skipped}",
+                reason=skipped,
             )
         )
     return figures

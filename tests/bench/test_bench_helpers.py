@@ -7,7 +7,9 @@ the helpers they rely on compute what their figures claim.
 from __future__ import annotations
 
 import json
+import math
 
+from bench.figures import Figure
 from bench.handler_code import CallTally
 from bench.localstage import real_seconds_from_due
 from bench.recursive_processor import LINE_BYTES, object_parts, record_amount, record_line
@@ -74,3 +76,14 @@ def test_the_bench_finds_each_patterns_scenarios_and_skips_a_removed_one() -> No
     found = _scenarios("fan_out_fan_in")
     assert found is not None and found.STACK == "FanOutFanIn"
     assert _scenarios("no_such_pattern") is None
+
+
+def test_a_skipped_figure_has_no_value_misses_its_target_and_says_why() -> None:
+    # GIVEN a row the budget left unmeasured WHEN reported as skipped
+    figure = Figure.skipped(table="T", name="n", unit="s", target="< 1 s", reason="no time")
+
+    # THEN it keeps its row, has no value, does not meet its target and says why
+    assert (figure.table, figure.name, figure.unit, figure.target) == ("T", "n", "s", "< 1 s")
+    assert math.isnan(figure.value)
+    assert figure.met is False
+    assert figure.note == "skipped: no time"

@@ -8,8 +8,9 @@ modules are named within their pattern.
 from __future__ import annotations
 
 import ast
-import subprocess
 from pathlib import Path
+
+from tests.support.repo_files import tracked_app_modules
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYER_PYTHON = Path("blocks/handler_layer/python")
@@ -42,13 +43,7 @@ def _imported(tree: ast.AST, module: str, is_package: bool) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    listed = subprocess.run(
-        ["git", "ls-files", "*.py", ":!localstage"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    listed = tracked_app_modules(REPO_ROOT)
     paths = {_module_name(Path(f)): Path(f) for f in listed}
     return {
         module: {

@@ -164,3 +164,51 @@ class TemplateContext:
 
     def parameter(self, name: str) -> Any:
         raise KeyError(name)
+
+
+#: The failure modes every pattern with an API and a dead-letter queue alarms on (the
+#: shared monitoring block): Lambda errors and throttles, DLQ depth, API 5xx and latency.
+STANDARD_ALARM_METRICS = frozenset(
+    {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible", "5XXError", "Latency"}
+)
+#: A table's throttling metrics, as the monitoring block alarms on them.
+TABLE_THROTTLE_METRICS = frozenset({"ReadThrottleEvents", "WriteThrottleEvents"})
+
+
+def assert_alarm_names_start_with(alarms: list[dict[str, Any]], prefix: str) -> None:
+    """Every alarm is named after its stage and stack (``pr-1-FanOutFanIn-...``)."""
+    for alarm in alarms:
+        assert alarm["AlarmName"].startswith(prefix), alarm["AlarmName"]
+
+
+def mapping_of(resources: dict[str, Any], handler: str) -> dict[str, Any]:
+    """The properties of the one event source mapping of the function with ``handler``."""
+    function_id, _ = function_by_handler(resources, handler)
+    (mapping,) = [
+        m["Properties"]
+        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    return mapping
+
+
+def expiring_table_keyed_by(key_schema: list[dict[str, str]]) -> dict[str, Any]:
+    """The properties of a pattern's expiring data table with ``key_schema``."""
+    return {"KeySchema": key_schema, **EXPIRING_TABLE_PROPERTIES}
+
+
+def assert_work_queue_redrives_to_a_kept_dlq(
+    resources: dict[str, Any], *, min_visibility_seconds: int
+) -> None:
+    """The stack's one work queue redrives to a DLQ after 3 receives, stays invisible for
+    ``min_visibility_seconds`` (six consumer timeouts, AWS's advice), its DLQ keeps
+    messages 14 days, and every queue is encrypted."""
+    queues = of_type(resources, "AWS::SQS::Queue")
+    (work,) = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
+    props = work["Properties"]
+    dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert props["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert props["VisibilityTimeout"] >= min_visibility_seconds
+    assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True

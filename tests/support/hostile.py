@@ -6,9 +6,11 @@ a number (or any value), so the only thing wrong with the body is what is put th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+
+from tests.support.events import assert_json_error
 
 #: What goes into a template's ``@@`` slot: each is not strict JSON.
 SLOT_VALUES = {
@@ -54,3 +56,40 @@ def hostile_requests(
         )
     )
     return params
+
+
+class HostilePostTests:
+    """The hostile-client test every JSON POST API shares, parametrized per API.
+
+    A pattern's test module subclasses it as ``TestHostilePost``, with its ``HOSTILE``
+    requests (see :func:`hostile_requests`) and what "nothing written" means for that
+    API. The check itself (400 ``invalid_request`` in the JSON error shape, and no
+    state left behind) is the same for every API, so it is written once here.
+    """
+
+    #: ``pytest.param(body, multi_value_headers)`` for every hostile request class.
+    HOSTILE: ClassVar[list[Any]] = []
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Parametrize the test below over this API's hostile requests."""
+        if "multi_value_headers" in metafunc.fixturenames:
+            metafunc.parametrize(("body", "multi_value_headers"), self.HOSTILE)
+
+    def assert_nothing_written(self, infra: Any) -> None:
+        """Assert the rejected request left no item, message or schedule behind."""
+        raise NotImplementedError
+
+    def test_hostile_post_is_400_and_writes_nothing(
+        self,
+        handlers: Any,
+        infra: Any,
+        body: str,
+        multi_value_headers: dict[str, list[str]] | None,
+    ) -> None:
+        # GIVEN a body that is not strict JSON, or two different Idempotency-Keys
+        # WHEN it is posted
+        response = handlers.post(body, multi_value_headers=multi_value_headers)
+
+        # THEN 400 invalid_request in the JSON error shape, and nothing written
+        assert_json_error(response, 400, "invalid_request")
+        self.assert_nothing_written(infra)

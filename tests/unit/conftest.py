@@ -34,6 +34,8 @@ for _code_root in sorted((PROJECT_ROOT / "patterns").glob("*/runtime")):
         sys.path.insert(0, str(_code_root))
 
 FAKE_REGION = "us-east-1"
+#: moto serves DynamoDB Streams only with account-id endpoints off (toolchain.md).
+STREAMS_CONFIG = Config(account_id_endpoint_mode="disabled")
 
 
 @pytest.fixture(autouse=True)
@@ -100,6 +102,32 @@ def aws_client(aws: None, moto_session: MotoSession) -> Callable[..., Any]:
         return moto_session.clients[key]
 
     return client
+
+
+@dataclass(frozen=True)
+class StreamClients:
+    """The moto clients of a pattern whose table has a stream that feeds a function."""
+
+    dynamodb: Any
+    streams: Any
+    sqs: Any
+
+
+@pytest.fixture
+def stream_clients(
+    aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> StreamClients:
+    """DynamoDB, DynamoDB Streams and SQS clients for a pattern whose table has a stream.
+
+    Account-id endpoints are off for them and, through the environment, for the
+    handlers' own clients: moto answers DynamoDB Streams only that way.
+    """
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    return StreamClients(
+        dynamodb=aws_client("dynamodb", STREAMS_CONFIG),
+        streams=aws_client("dynamodbstreams", STREAMS_CONFIG),
+        sqs=aws_client("sqs"),
+    )
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.support.repo_files import tracked_app_modules
 from tests.unit.conftest import LAYER_PYTHON_DIR, PROJECT_ROOT
 
 
@@ -28,13 +28,7 @@ def _module_name(path: Path) -> str:
 
 def _app_files_with_examples() -> list[Path]:
     """The app's tracked modules (localstage is a package of its own) holding ``>>>``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "*.py", ":!localstage"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    listed = tracked_app_modules(PROJECT_ROOT)
     this = Path(__file__).resolve()
     found = [PROJECT_ROOT / f for f in listed if ">>> " in (PROJECT_ROOT / f).read_text()]
     return [f for f in found if f != this]

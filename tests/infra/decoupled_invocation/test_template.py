@@ -16,14 +16,19 @@ from blocks.stage_settings import StageSettings
 from patterns.decoupled_invocation.construct import DecoupledInvocation
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
-    EXPIRING_TABLE_PROPERTIES,
+    STANDARD_ALARM_METRICS,
+    TABLE_THROTTLE_METRICS,
     TemplateContext,
     alarm_properties,
     alarmed_metric_names,
     api_methods,
+    assert_alarm_names_start_with,
     assert_no_wildcard_actions,
+    assert_work_queue_redrives_to_a_kept_dlq,
+    expiring_table_keyed_by,
     function_by_handler,
     function_role_ids,
+    mapping_of,
     of_type,
     policy_statements,
     request_schema,
@@ -47,26 +52,14 @@ def actions_on(statements: list[dict[str, Any]], resource_ref: str) -> set[str]:
 def test_job_table_is_on_demand_encrypted_and_expires_items(template: Template) -> None:
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
-        {
-            "KeySchema": [{"AttributeName": "job_id", "KeyType": "HASH"}],
-            **EXPIRING_TABLE_PROPERTIES,
-        },
+        expiring_table_keyed_by([{"AttributeName": "job_id", "KeyType": "HASH"}]),
     )
 
 
 def test_task_queue_redrives_to_an_encrypted_dlq_and_outlasts_its_consumer(
     resources: dict[str, Any],
 ) -> None:
-    queues = of_type(resources, "AWS::SQS::Queue")
-    work = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    assert len(work) == 1
-    props = work[0]["Properties"]
-    dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert props["RedrivePolicy"]["maxReceiveCount"] == 3
-    assert props["VisibilityTimeout"] >= 6 * WORKER_TIMEOUT
-    assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    for queue in queues.values():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert_work_queue_redrives_to_a_kept_dlq(resources, min_visibility_seconds=6 * WORKER_TIMEOUT)
 
 
 def test_every_queue_refuses_requests_without_tls(
@@ -108,12 +101,8 @@ def test_a_batch_of_the_longest_jobs_fits_in_the_worker_timeout(resources: dict[
     job + its overhead) must fit in the timeout, and the worker's start budget must cover
     the longest job the API accepts."""
     # GIVEN the worker, its queue mapping and the POST body schema, as deployed
-    worker_id, worker = function_by_handler(resources, "job_worker.handler")
-    (mapping,) = [
-        m["Properties"]
-        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": worker_id}
-    ]
+    _, worker = function_by_handler(resources, "job_worker.handler")
+    mapping = mapping_of(resources, "job_worker.handler")
     post = next(m for m in api_methods(resources) if m["HttpMethod"] == "POST")
     longest_job_ms = request_schema(resources, post)["properties"]["duration_ms"]["maximum"]
     budget_ms = int(worker["Properties"]["Environment"]["Variables"]["JOB_BUDGET_MS"])
@@ -240,17 +229,9 @@ def test_alarms_cover_the_failure_modes_and_notify_the_stage_topic(
     alarms = alarm_properties(resources)
     watched = alarmed_metric_names(alarms)
     # Lambda errors and throttles, DLQ depth, API 5xx and p99 latency, DynamoDB throttles.
-    assert watched >= {
-        "Errors",
-        "Throttles",
-        "ApproximateNumberOfMessagesVisible",
-        "5XXError",
-        "Latency",
-        "ReadThrottleEvents",
-        "WriteThrottleEvents",
-    }
+    assert watched >= STANDARD_ALARM_METRICS | TABLE_THROTTLE_METRICS
+    assert_alarm_names_start_with(alarms, "pr-1-DecoupledInvocation-")
     for alarm in alarms:
-        assert alarm["AlarmName"].startswith("pr-1-DecoupledInvocation-")
         (action,) = alarm["AlarmActions"]
         assert action["Fn::GetStackOutput"]["StackName"] == "pr-1-Alerts"
 

@@ -11,12 +11,16 @@ import pytest
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
+    STANDARD_ALARM_METRICS,
     alarm_properties,
     alarmed_metric_names,
     api_methods,
+    assert_alarm_names_start_with,
     assert_no_wildcard_actions,
+    assert_work_queue_redrives_to_a_kept_dlq,
     function_by_handler,
     function_role_ids,
+    mapping_of,
     of_type,
     request_schema,
     role_statements,
@@ -102,15 +106,7 @@ def test_ephemeral_stage_destroys_tables_and_queues(resources: dict[str, Any]) -
 def test_subtask_queue_redrives_to_a_dlq_and_outlasts_its_consumer(
     resources: dict[str, Any],
 ) -> None:
-    queues = of_type(resources, "AWS::SQS::Queue")
-    (work,) = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    props = work["Properties"]
-    dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert props["RedrivePolicy"]["maxReceiveCount"] == 3
-    assert props["VisibilityTimeout"] >= 6 * WORKER_TIMEOUT
-    assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    for queue in queues.values():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert_work_queue_redrives_to_a_kept_dlq(resources, min_visibility_seconds=6 * WORKER_TIMEOUT)
 
 
 def test_worker_knows_the_queues_max_receive_count(resources: dict[str, Any]) -> None:
@@ -129,12 +125,7 @@ def test_worker_knows_the_queues_max_receive_count(resources: dict[str, Any]) ->
 def test_worker_consumes_with_partial_batch_responses_and_bounded_concurrency(
     resources: dict[str, Any],
 ) -> None:
-    worker_id, _ = function_by_handler(resources, "fan_out_worker.handler")
-    (mapping,) = [
-        m["Properties"]
-        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": worker_id}
-    ]
+    mapping = mapping_of(resources, "fan_out_worker.handler")
     assert mapping["BatchSize"] == 10
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
@@ -145,12 +136,7 @@ def test_worker_consumes_with_partial_batch_responses_and_bounded_concurrency(
 def test_reducer_reads_the_job_stream_filtered_on_remaining_zero(
     resources: dict[str, Any],
 ) -> None:
-    reducer_id, _ = function_by_handler(resources, "fan_out_reducer.handler")
-    (mapping,) = [
-        m["Properties"]
-        for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": reducer_id}
-    ]
+    mapping = mapping_of(resources, "fan_out_reducer.handler")
     assert mapping["EventSourceArn"] == {
         "Fn::GetAtt": [table_id(resources, sort_key=False), "StreamArn"]
     }
@@ -273,17 +259,9 @@ def test_submissions_are_throttled_harder_than_polls(resources: dict[str, Any]) 
 
 def test_alarms_cover_the_failure_modes(resources: dict[str, Any]) -> None:
     alarms = alarm_properties(resources)
-    names = {alarm["AlarmName"] for alarm in alarms}
-    assert all(name.startswith("pr-1-FanOutFanIn-") for name in names)
+    assert_alarm_names_start_with(alarms, "pr-1-FanOutFanIn-")
     watched = alarmed_metric_names(alarms)
-    assert watched >= {
-        "Errors",
-        "Throttles",
-        "ApproximateNumberOfMessagesVisible",
-        "5XXError",
-        "Latency",
-        "WriteThrottleEvents",
-    }
+    assert watched >= STANDARD_ALARM_METRICS | {"WriteThrottleEvents"}
     # Both dead-letter queues (failed subtasks, failed reductions) are watched.
     watched_queues = {
         json.dumps(dimension["Value"])

@@ -11,11 +11,11 @@ from aws_cdk.assertions import Template
 
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
-    EXPIRING_TABLE_PROPERTIES,
     alarm_properties,
     api_methods,
     as_list,
     assert_no_wildcard_actions,
+    expiring_table_keyed_by,
     function_by_handler,
     of_type,
     only,
@@ -95,10 +95,7 @@ def test_group_and_table_follow_the_stage_kind(
 def test_table_is_keyed_by_schedule_id_and_expires_records(template: Template) -> None:
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
-        {
-            "KeySchema": [{"AttributeName": "schedule_id", "KeyType": "HASH"}],
-            **EXPIRING_TABLE_PROPERTIES,
-        },
+        expiring_table_keyed_by([{"AttributeName": "schedule_id", "KeyType": "HASH"}]),
     )
 
 

@@ -13,9 +13,12 @@ from blocks.stage_settings import StageSettings
 from patterns.recursive_processor.construct import RecursiveProcessor
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
+    STANDARD_ALARM_METRICS,
+    TABLE_THROTTLE_METRICS,
     alarm_properties,
     alarmed_metric_names,
     as_list,
+    assert_alarm_names_start_with,
     of_type,
     policy_statements,
 )
@@ -284,15 +287,7 @@ def test_run_api_is_iam_authorized_and_may_only_read_runs(resources: dict[str, A
 def test_alarms_cover_errors_throttles_failures_and_the_table(resources: dict[str, Any]) -> None:
     alarms = alarm_properties(resources)
     watched = alarmed_metric_names(alarms)
-    assert watched >= {
-        "Errors",
-        "Throttles",
-        "ApproximateNumberOfMessagesVisible",
-        "ReadThrottleEvents",
-        "WriteThrottleEvents",
-        "5XXError",
-        "Latency",
-    }
+    assert watched >= STANDARD_ALARM_METRICS | TABLE_THROTTLE_METRICS
     (runs_failed,) = [a for a in alarms if a.get("MetricName") == "RunsFailed"]
     assert runs_failed["Namespace"] == "serverless-patterns/pr-1"
     assert runs_failed["Dimensions"] == [{"Name": "service", "Value": "recursive-processor"}]
@@ -300,7 +295,7 @@ def test_alarms_cover_errors_throttles_failures_and_the_table(resources: dict[st
         0,
         "GreaterThanThreshold",
     )
-    assert all(alarm["AlarmName"].startswith("pr-1-RecursiveProcessor-") for alarm in alarms)
+    assert_alarm_names_start_with(alarms, "pr-1-RecursiveProcessor-")
 
 
 def test_outputs_have_stable_names(ephemeral: SynthesizedStage) -> None:

@@ -4,20 +4,20 @@ a fake clock, and builders for realistic API Gateway (REST v1) and SQS events.""
 from __future__ import annotations
 
 import functools
-import importlib
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
+from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, sqs_event
-from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeSleep
+from tests.support.moto_resources import create_queue, create_table
 
 TABLE_NAME = "decoupled-invocation-jobs-test"
 QUEUE_NAME = "decoupled-invocation-tasks-test"
@@ -111,13 +111,8 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
     """Table and queue on moto, and the environment the infra gives the functions."""
     dynamodb = aws_client("dynamodb")
     sqs = aws_client("sqs")
-    dynamodb.create_table(
-        TableName=TABLE_NAME,
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    queue_url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
+    create_table(dynamodb, TABLE_NAME, ("job_id", "S"))
+    queue_url = create_queue(sqs, QUEUE_NAME)
     handler_modules.set_function_environment(
         monkeypatch,
         "decoupled-invocation",
@@ -140,23 +135,14 @@ import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_M
 
 
 @dataclass
-class Handlers:
-    """The freshly imported modules, the fakes installed in them, and call helpers."""
+class Handlers(HandlerDriver):
+    """The freshly imported ``job_*`` modules by role, the fakes installed in them, and
+    call helpers."""
 
-    models: ModuleType
-    store: ModuleType
-    service: ModuleType
-    runner: ModuleType
-    api: ModuleType
-    worker: ModuleType
-    clock: FakeClock
     sleep: FakeSleep
     infra: Infra
 
-    def call_api(self, event: dict[str, Any]) -> HttpResponse:
-        return HttpResponse.from_proxy(
-            self.api.handler(event, FakeLambdaContext(function_name="JobApi"))
-        )
+    API_FUNCTION = "JobApi"
 
     def post(self, body: str | dict[str, Any] | None, **kwargs: Any) -> HttpResponse:
         return self.call_api(post_jobs_event(body, **kwargs))
@@ -165,9 +151,7 @@ class Handlers:
         return self.call_api(get_job_event(job_id))
 
     def run_worker(self, event: dict[str, Any], *, remaining_ms: int = 30_000) -> dict[str, Any]:
-        context = FakeLambdaContext(function_name="JobWorker", remaining_ms=remaining_ms)
-        response: dict[str, Any] = self.worker.handler(event, context)
-        return response
+        return self.invoke("worker", event, "JobWorker", remaining_ms=remaining_ms)
 
     def drain_queue(self) -> dict[str, Any]:
         """One poll of the event source mapping: deliver every visible message in one batch.
@@ -184,24 +168,12 @@ class Handlers:
 @pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh role modules, ``job_api`` and ``job_worker`` wired to moto and fake time."""
-    api = import_fresh("job_api")
-    worker = importlib.import_module("job_worker")
-    sleep = FakeSleep(clock)
-    monkeypatch.setattr(api, "clock", clock)
-    monkeypatch.setattr(worker, "clock", clock)
-    monkeypatch.setattr(worker, "sleep", sleep)
-    yield Handlers(
-        models=sys.modules["job_models"],
-        store=sys.modules["job_store"],
-        service=sys.modules["job_service"],
-        runner=sys.modules["job_runner"],
-        api=api,
-        worker=worker,
-        clock=clock,
-        sleep=sleep,
-        infra=infra,
-    )
-    handler_modules.forget_modules(HANDLER_MODULES)
+    with fresh_roles(HANDLER_MODULES, prefix="job_") as roles:
+        sleep = FakeSleep(clock)
+        monkeypatch.setattr(roles["api"], "clock", clock)
+        monkeypatch.setattr(roles["worker"], "clock", clock)
+        monkeypatch.setattr(roles["worker"], "sleep", sleep)
+        yield Handlers(roles=roles, clock=clock, sleep=sleep, infra=infra)
 
 
 @pytest.fixture
@@ -210,27 +182,6 @@ def job_service_module(infra: Infra) -> Iterator[ModuleType]:
     logic without the handlers."""
     yield import_fresh("job_service")
     handler_modules.forget_modules(HANDLER_MODULES)
-
-
-@pytest.fixture
-def events() -> SimpleNamespace:
-    """Event builders and constants for the tests (conftest modules are not importable)."""
-    return SimpleNamespace(
-        api_event=api_event,
-        post_jobs=post_jobs_event,
-        get_job=get_job_event,
-        sqs_record=sqs_record,
-        sqs_event=sqs_event,
-        task_record=task_record,
-        context=FakeLambdaContext,
-        start=START,
-        alice_arn=ALICE_ARN,
-        bob_arn=BOB_ARN,
-        stage=STAGE,
-        job_timeout_seconds=JOB_TIMEOUT_SECONDS,
-        retry_after_seconds=RETRY_AFTER_SECONDS,
-        job_retention_days=JOB_RETENTION_DAYS,
-    )
 
 
 # --------------------------------------------------------------------------- job API helpers

@@ -3,45 +3,51 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.answers import created_id
 from tests.support.events import assert_json_error
-from tests.unit.decoupled_invocation.conftest import VALID
+from tests.support.fakes import START
+from tests.unit.decoupled_invocation.conftest import (
+    JOB_RETENTION_DAYS,
+    JOB_TIMEOUT_SECONDS,
+    RETRY_AFTER_SECONDS,
+    STAGE,
+    VALID,
+    api_event,
+    post_jobs_event,
+)
 
 # --------------------------------------------------------------------------- POST happy path
 
 
-def test_post_stores_pending_job_queues_it_and_answers_202(handlers, infra, events):
+def test_post_stores_pending_job_queues_it_and_answers_202(handlers, infra):
     # GIVEN an empty table and queue
     # WHEN a client submits a valid job through the API's "api" stage
     response = handlers.post(VALID)
 
     # THEN it gets 202 with Location under the stage, Retry-After and the job
-    assert response.status == 202
-    job_id = response.body["job_id"]
-    assert uuid.UUID(job_id).version == 4
-    assert response.headers["location"] == f"/{events.stage}/jobs/{job_id}"
-    assert response.headers["retry-after"] == str(events.retry_after_seconds)
+    job_id = created_id(response, 202, "job_id", f"/{STAGE}/jobs")
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     assert response.headers["content-type"] == "application/json"
     assert response.body == {
         "job_id": job_id,
         "status": "PENDING",
         "created_at": "2025-03-14T09:26:53.589Z",
-        "links": {"self": f"/{events.stage}/jobs/{job_id}"},
+        "links": {"self": f"/{STAGE}/jobs/{job_id}"},
     }
     # AND exactly one PENDING item, with deadline and TTL derived from created_at
-    created = int(events.start.timestamp())
+    created = int(START.timestamp())
     assert infra.items() == [
         {
             "job_id": job_id,
             "status": "PENDING",
             "created_at": "2025-03-14T09:26:53.589Z",
             "created_epoch": created,
-            "deadline_epoch": created + events.job_timeout_seconds,
-            "expires_at": created + events.job_retention_days * 86_400,
+            "deadline_epoch": created + JOB_TIMEOUT_SECONDS,
+            "expires_at": created + JOB_RETENTION_DAYS * 86_400,
             "request": {**VALID, "outcome": "succeed"},
             "request_hash": handlers.models.request_hash(handlers.models.JobRequest(**VALID)),
             "attempts": 0,
@@ -68,9 +74,9 @@ def test_post_applies_defaults_for_optional_fields(handlers, infra):
     }
 
 
-def test_location_falls_back_to_jobs_path_without_request_context_path(handlers, events):
+def test_location_falls_back_to_jobs_path_without_request_context_path(handlers):
     # GIVEN an event whose requestContext has no path (e.g. a console test invocation)
-    event = events.post_jobs(VALID)
+    event = post_jobs_event(VALID)
     del event["requestContext"]["path"]
 
     # WHEN it is submitted
@@ -94,7 +100,7 @@ def test_post_accepts_base64_encoded_body(handlers, infra):
 # --------------------------------------------------------------------------- enqueue failure
 
 
-def test_send_failure_marks_job_failed_and_answers_503(handlers, infra, events):
+def test_send_failure_marks_job_failed_and_answers_503(handlers, infra):
     # GIVEN the task queue is gone, so SendMessage fails
     infra.sqs.delete_queue(QueueUrl=infra.queue_url)
 
@@ -103,7 +109,7 @@ def test_send_failure_marks_job_failed_and_answers_503(handlers, infra, events):
 
     # THEN the client is told to retry later
     assert_json_error(response, 503, "service_unavailable")
-    assert response.headers["retry-after"] == str(events.retry_after_seconds)
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     # AND the stored job is FAILED with enqueue_failed (written first, then marked)
     [item] = infra.items()
     assert item["status"] == "FAILED"
@@ -135,9 +141,9 @@ def test_keyed_retry_after_send_failure_requeues_the_job(handlers, infra):
 # --------------------------------------------------------------------------- other routes, bugs
 
 
-def test_unknown_route_is_json_404(handlers, events):
+def test_unknown_route_is_json_404(handlers):
     # GIVEN a route the API does not have
-    event = events.api_event("DELETE", "/jobs", resource="/jobs")
+    event = api_event("DELETE", "/jobs", resource="/jobs")
 
     # WHEN it reaches the function
     response = handlers.call_api(event)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.support.events import assert_json_error
-from tests.unit.decoupled_invocation.conftest import VALID, assert_nothing_written
+from tests.unit.decoupled_invocation.conftest import VALID, assert_nothing_written, post_jobs_event
 
 # --------------------------------------------------------------------------- POST bad input
 
@@ -108,9 +108,9 @@ def test_post_rejects_oversize_base64_body_with_400(handlers, infra):
         pytest.param(base64.b64encode(b"\xff\xfe\x00task").decode(), id="not-utf8"),
     ],
 )
-def test_post_rejects_undecodable_base64_body_with_400(handlers, infra, events, raw_body):
+def test_post_rejects_undecodable_base64_body_with_400(handlers, infra, raw_body):
     # GIVEN a body flagged base64 that is not base64 of UTF-8 JSON
-    event = events.post_jobs(raw_body)
+    event = post_jobs_event(raw_body)
     event["isBase64Encoded"] = True
 
     # WHEN it is submitted
@@ -141,9 +141,9 @@ def test_post_rejects_bad_idempotency_key_with_400(handlers, infra, key):
     assert_nothing_written(infra)
 
 
-def test_post_rejects_conflicting_repeated_idempotency_keys(handlers, infra, events):
+def test_post_rejects_conflicting_repeated_idempotency_keys(handlers, infra):
     # GIVEN the header sent twice with different values
-    event = events.post_jobs(VALID, headers={"Idempotency-Key": "k-2"})
+    event = post_jobs_event(VALID, headers={"Idempotency-Key": "k-2"})
     event["multiValueHeaders"]["Idempotency-Key"] = ["k-1", "k-2"]
 
     # WHEN it is submitted

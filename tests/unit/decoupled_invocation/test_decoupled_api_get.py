@@ -7,12 +7,12 @@ import uuid
 import pytest
 
 from tests.support.events import assert_json_error
-from tests.unit.decoupled_invocation.conftest import VALID
+from tests.unit.decoupled_invocation.conftest import JOB_TIMEOUT_SECONDS, RETRY_AFTER_SECONDS, VALID
 
 # --------------------------------------------------------------------------- GET
 
 
-def test_get_pending_job_is_202_with_retry_after(handlers, events):
+def test_get_pending_job_is_202_with_retry_after(handlers):
     # GIVEN a submitted job
     job_id = handlers.post(VALID).body["job_id"]
 
@@ -21,7 +21,7 @@ def test_get_pending_job_is_202_with_retry_after(handlers, events):
 
     # THEN it is still in progress: 202 with Retry-After
     assert response.status == 202
-    assert response.headers["retry-after"] == str(events.retry_after_seconds)
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     assert response.body == {
         "job_id": job_id,
         "status": "PENDING",
@@ -85,11 +85,11 @@ def test_get_failed_job_is_200_with_error(handlers):
     assert "result" not in response.body
 
 
-def test_get_past_deadline_reports_timed_out_without_writing(handlers, infra, events):
+def test_get_past_deadline_reports_timed_out_without_writing(handlers, infra):
     # GIVEN a job nobody ran, and its deadline has passed
     job_id = handlers.post(VALID).body["job_id"]
     before = infra.items()
-    handlers.clock.advance(events.job_timeout_seconds)
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS)
 
     # WHEN the client polls it
     response = handlers.get(job_id)
@@ -103,10 +103,10 @@ def test_get_past_deadline_reports_timed_out_without_writing(handlers, infra, ev
     assert infra.items() == before
 
 
-def test_get_one_second_before_deadline_is_still_in_progress(handlers, events):
+def test_get_one_second_before_deadline_is_still_in_progress(handlers):
     # GIVEN a job one second before its deadline
     job_id = handlers.post(VALID).body["job_id"]
-    handlers.clock.advance(events.job_timeout_seconds - 1)
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS - 1)
 
     # WHEN the client polls it
     response = handlers.get(job_id)
@@ -116,10 +116,10 @@ def test_get_one_second_before_deadline_is_still_in_progress(handlers, events):
     assert response.body["status"] == "PENDING"
 
 
-def test_get_stored_timed_out_job_is_200(handlers, events):
+def test_get_stored_timed_out_job_is_200(handlers):
     # GIVEN a worker picked the job up after its deadline and stored TIMED_OUT
     job_id = handlers.post(VALID).body["job_id"]
-    handlers.clock.advance(events.job_timeout_seconds + 5)
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS + 5)
     handlers.drain_queue()
 
     # WHEN the client polls it

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from tests.support.events import assert_json_error
-from tests.unit.decoupled_invocation.conftest import VALID
+from tests.unit.decoupled_invocation.conftest import ALICE_ARN, BOB_ARN, VALID
 
 # --------------------------------------------------------------------------- idempotency
 
 
-def test_retry_with_same_key_returns_same_job_and_requeues_pending(handlers, infra, events):
+def test_retry_with_same_key_returns_same_job_and_requeues_pending(handlers, infra):
     # GIVEN a job submitted with an Idempotency-Key
     first = handlers.post(VALID, headers={"Idempotency-Key": "order-42"})
 
@@ -19,7 +19,7 @@ def test_retry_with_same_key_returns_same_job_and_requeues_pending(handlers, inf
     assert first.status == retry.status == 202
     job_id = first.body["job_id"]
     assert retry.body["job_id"] == job_id
-    assert job_id == handlers.models.job_id_for(events.alice_arn, "order-42")
+    assert job_id == handlers.models.job_id_for(ALICE_ARN, "order-42")
     assert retry.headers["location"] == first.headers["location"]
     # AND there is still one item, and the still-PENDING job was queued again
     items = infra.items()
@@ -74,14 +74,12 @@ def test_same_key_with_different_body_is_422_and_changes_nothing(handlers, infra
     assert infra.queue_depth() == 1
 
 
-def test_same_key_from_different_callers_makes_different_jobs(handlers, infra, events):
+def test_same_key_from_different_callers_makes_different_jobs(handlers, infra):
     # GIVEN alice submitted a job with a key
-    alice = handlers.post(VALID, headers={"Idempotency-Key": "shared"}, user_arn=events.alice_arn)
+    alice = handlers.post(VALID, headers={"Idempotency-Key": "shared"}, user_arn=ALICE_ARN)
 
     # WHEN bob uses the same key with another body
-    bob = handlers.post(
-        {"task": "other"}, headers={"Idempotency-Key": "shared"}, user_arn=events.bob_arn
-    )
+    bob = handlers.post({"task": "other"}, headers={"Idempotency-Key": "shared"}, user_arn=BOB_ARN)
 
     # THEN each caller has their own job
     assert alice.status == bob.status == 202

@@ -11,6 +11,9 @@ from __future__ import annotations
 import pytest
 from handler_kit.dynamodb import to_attribute_values
 
+from tests.support.events import sqs_event
+from tests.unit.decoupled_invocation.conftest import JOB_RETENTION_DAYS, task_record
+
 VALID = {"task": "checksum", "input": "hello world", "duration_ms": 250}
 KEY = {"Idempotency-Key": "order-ttl"}
 
@@ -43,7 +46,7 @@ def test_get_of_a_job_past_its_ttl_answers_404(handlers, infra):
 @pytest.mark.parametrize(
     "body", [VALID, {**VALID, "input": "new"}], ids=["same-body", "other-body"]
 )
-def test_post_with_a_key_whose_job_expired_creates_a_new_job(handlers, infra, events, body):
+def test_post_with_a_key_whose_job_expired_creates_a_new_job(handlers, infra, body):
     # GIVEN a job submitted with an Idempotency-Key, DONE, and now past its TTL
     first = handlers.post(VALID, headers=KEY)
     job_id = first.body["job_id"]
@@ -61,7 +64,7 @@ def test_post_with_a_key_whose_job_expired_creates_a_new_job(handlers, infra, ev
     item = infra.item(job_id)
     assert item["status"] == "PENDING"
     assert item["request"]["input"] == body["input"]
-    assert item["expires_at"] == expires_at + events.job_retention_days * 86_400
+    assert item["expires_at"] == expires_at + JOB_RETENTION_DAYS * 86_400
     # AND it is queued and runs to DONE again
     assert infra.queue_depth() == 1
     handlers.drain_queue()
@@ -69,7 +72,7 @@ def test_post_with_a_key_whose_job_expired_creates_a_new_job(handlers, infra, ev
     assert handlers.sleep.calls == [0.25, 0.25]
 
 
-def test_worker_does_not_run_a_job_past_its_ttl(handlers, infra, events):
+def test_worker_does_not_run_a_job_past_its_ttl(handlers, infra):
     # GIVEN a PENDING job already past its TTL, but not past its deadline (retention
     # shorter than the job timeout), put directly into the table
     job_id = "6a2f8a5e-0c1b-4d4e-9f3a-1b2c3d4e5f60"
@@ -83,7 +86,7 @@ def test_worker_does_not_run_a_job_past_its_ttl(handlers, infra, events):
     infra.dynamodb.put_item(TableName=infra.table_name, Item=to_attribute_values(item))
 
     # WHEN a delivery of its task message arrives
-    response = handlers.run_worker(events.sqs_event(events.task_record(job_id)))
+    response = handlers.run_worker(sqs_event(task_record(job_id)))
 
     # THEN the message is consumed and the work never runs: the job is absent
     assert response == {"batchItemFailures": []}

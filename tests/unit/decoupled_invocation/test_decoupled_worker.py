@@ -10,6 +10,14 @@ import uuid
 import pytest
 
 from tests.support import handlers as handler_modules
+from tests.support.events import sqs_event
+from tests.support.fakes import START, FakeLambdaContext
+from tests.unit.decoupled_invocation.conftest import (
+    JOB_TIMEOUT_SECONDS,
+    post_jobs_event,
+    sqs_record,
+    task_record,
+)
 
 SUCCEED = {"task": "checksum", "input": "hello world", "duration_ms": 250}
 
@@ -65,7 +73,7 @@ def test_business_failure_is_recorded_and_message_consumed(handlers, infra):
     assert "result" not in item
 
 
-def test_crash_is_reported_as_item_failure_and_job_stays_running(handlers, infra, events):
+def test_crash_is_reported_as_item_failure_and_job_stays_running(handlers, infra):
     # GIVEN a batch with a crashing job and a good one
     crash_id = submit(handlers, {**SUCCEED, "outcome": "crash"})
     good_id = submit(handlers)
@@ -73,7 +81,7 @@ def test_crash_is_reported_as_item_failure_and_job_stays_running(handlers, infra
     crash_message = next(r["messageId"] for r in records if crash_id in r["body"])
 
     # WHEN the worker processes the batch (30 s left in the invocation)
-    response = handlers.run_worker(events.sqs_event(*records), remaining_ms=30_000)
+    response = handlers.run_worker(sqs_event(*records), remaining_ms=30_000)
 
     # THEN only the crashing message is reported, so only it is retried
     assert failed_ids(response) == [crash_message]
@@ -82,9 +90,9 @@ def test_crash_is_reported_as_item_failure_and_job_stays_running(handlers, infra
     crashed = infra.item(crash_id)
     assert crashed["status"] == "RUNNING"
     assert crashed["lease_owner"] == crash_message
-    assert crashed["lease_expires_epoch"] == math.ceil(events.start.timestamp() + 30)
+    assert crashed["lease_expires_epoch"] == math.ceil(START.timestamp() + 30)
     # AND once past its deadline the client sees TIMED_OUT
-    handlers.clock.advance(events.job_timeout_seconds)
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS)
     poll = handlers.get(crash_id)
     assert (poll.status, poll.body["status"]) == (200, "TIMED_OUT")
 
@@ -115,7 +123,7 @@ def test_redelivered_crash_reclaims_after_lease_expiry_and_counts_attempts(handl
     assert infra.item(job_id)["attempts"] == 2
 
 
-def test_duplicate_delivery_of_done_job_changes_nothing(handlers, infra, events):
+def test_duplicate_delivery_of_done_job_changes_nothing(handlers, infra):
     # GIVEN a job that already ran to DONE
     job_id = submit(handlers)
     handlers.drain_queue()
@@ -124,7 +132,7 @@ def test_duplicate_delivery_of_done_job_changes_nothing(handlers, infra, events)
 
     # WHEN its message is delivered again (SQS at-least-once)
     handlers.clock.advance(5)
-    response = handlers.run_worker(events.sqs_event(events.task_record(job_id)))
+    response = handlers.run_worker(sqs_event(task_record(job_id)))
 
     # THEN the delivery succeeds without redoing work or touching the item
     assert response == {"batchItemFailures": []}
@@ -132,28 +140,28 @@ def test_duplicate_delivery_of_done_job_changes_nothing(handlers, infra, events)
     assert handlers.sleep.calls == sleeps_before
 
 
-def test_duplicate_delivery_of_failed_job_changes_nothing(handlers, infra, events):
+def test_duplicate_delivery_of_failed_job_changes_nothing(handlers, infra):
     # GIVEN a job that already FAILED
     job_id = submit(handlers, {**SUCCEED, "outcome": "fail"})
     handlers.drain_queue()
     before = infra.item(job_id)
 
     # WHEN its message is delivered again
-    response = handlers.run_worker(events.sqs_event(events.task_record(job_id)))
+    response = handlers.run_worker(sqs_event(task_record(job_id)))
 
     # THEN nothing changes
     assert response == {"batchItemFailures": []}
     assert infra.item(job_id) == before
 
 
-def test_poison_message_fails_alone_and_good_ones_complete(handlers, infra, events):
+def test_poison_message_fails_alone_and_good_ones_complete(handlers, infra):
     # GIVEN a batch with a body that is not JSON between two good messages
     first, second = submit(handlers), submit(handlers, {**SUCCEED, "input": "other"})
     good = infra.receive_records()
-    poison = events.sqs_record("this is not json")
+    poison = sqs_record("this is not json")
 
     # WHEN the worker processes the batch
-    response = handlers.run_worker(events.sqs_event(good[0], poison, good[1]))
+    response = handlers.run_worker(sqs_event(good[0], poison, good[1]))
 
     # THEN only the poison message is reported (it reaches the DLQ after its retries)
     assert failed_ids(response) == [poison["messageId"]]
@@ -172,19 +180,19 @@ def test_poison_message_fails_alone_and_good_ones_complete(handlers, infra, even
         pytest.param('{"job_id": "not-a-uuid"}', id="job-id-not-uuid"),
     ],
 )
-def test_invalid_task_message_is_a_batch_item_failure(handlers, infra, events, body):
+def test_invalid_task_message_is_a_batch_item_failure(handlers, infra, body):
     # GIVEN a message whose body is not a task message
-    record = events.sqs_record(body)
+    record = sqs_record(body)
 
     # WHEN the worker gets it
-    response = handlers.run_worker(events.sqs_event(record))
+    response = handlers.run_worker(sqs_event(record))
 
     # THEN it is reported as failed, and nothing was written
     assert failed_ids(response) == [record["messageId"]]
     assert infra.items() == []
 
 
-def test_delivery_during_live_lease_fails_then_reclaims_after_expiry(handlers, infra, events):
+def test_delivery_during_live_lease_fails_then_reclaims_after_expiry(handlers, infra):
     # GIVEN another delivery claimed the job and is still within its lease (it will
     # never finish: its invocation was killed)
     job_id = submit(handlers)
@@ -201,7 +209,7 @@ def test_delivery_during_live_lease_fails_then_reclaims_after_expiry(handlers, i
 
     # WHEN a duplicate delivery arrives while the lease is live
     handlers.clock.advance(10)
-    busy = handlers.run_worker(events.sqs_event(original))
+    busy = handlers.run_worker(sqs_event(original))
 
     # THEN it is reported as failed (JobLeasedError) so SQS retries it later
     assert failed_ids(busy) == [original["messageId"]]
@@ -209,7 +217,7 @@ def test_delivery_during_live_lease_fails_then_reclaims_after_expiry(handlers, i
 
     # WHEN it comes back after the lease expired
     handlers.clock.advance(60)
-    retried = handlers.run_worker(events.sqs_event(original))
+    retried = handlers.run_worker(sqs_event(original))
 
     # THEN it reclaims the job and completes it
     assert retried == {"batchItemFailures": []}
@@ -219,10 +227,10 @@ def test_delivery_during_live_lease_fails_then_reclaims_after_expiry(handlers, i
     assert "lease_owner" not in item
 
 
-def test_job_picked_up_past_deadline_is_timed_out_and_not_run(handlers, infra, events):
+def test_job_picked_up_past_deadline_is_timed_out_and_not_run(handlers, infra):
     # GIVEN a job whose message waited in the queue past the job's deadline
     job_id = submit(handlers)
-    handlers.clock.advance(events.job_timeout_seconds + 1)
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS + 1)
 
     # WHEN the worker finally gets it
     response = handlers.drain_queue()
@@ -236,21 +244,21 @@ def test_job_picked_up_past_deadline_is_timed_out_and_not_run(handlers, infra, e
     assert handlers.sleep.calls == []
 
 
-def test_message_for_missing_job_is_consumed_without_writing(handlers, infra, events):
+def test_message_for_missing_job_is_consumed_without_writing(handlers, infra):
     # GIVEN a message for a job that does not exist (e.g. expired by TTL)
-    record = events.task_record(str(uuid.uuid4()))
+    record = task_record(str(uuid.uuid4()))
 
     # WHEN the worker gets it
-    response = handlers.run_worker(events.sqs_event(record))
+    response = handlers.run_worker(sqs_event(record))
 
     # THEN it is consumed and no item is created
     assert response == {"batchItemFailures": []}
     assert infra.items() == []
 
 
-def test_worker_logs_carry_the_api_request_id_as_correlation_id(handlers, infra, events):
+def test_worker_logs_carry_the_api_request_id_as_correlation_id(handlers, infra):
     # GIVEN a job submitted through an API request with a known request id
-    event = events.post_jobs(SUCCEED)
+    event = post_jobs_event(SUCCEED)
     request_id = event["requestContext"]["requestId"]
     job_id = handlers.call_api(event).body["job_id"]
 
@@ -281,16 +289,16 @@ DEPLOYED_TIMEOUT_MS = 30_000
 LONGEST_JOB = {**SUCCEED, "duration_ms": 10_000}
 
 
-def run_batch_on_the_clock(handlers, events, records, *, timeout_ms: int) -> dict:
+def run_batch_on_the_clock(handlers, records, *, timeout_ms: int) -> dict:
     """Run one batch with a context whose remaining time runs down with the fake clock
     (each job's simulated work advances it), as a real invocation's does."""
-    context = events.context(
+    context = FakeLambdaContext(
         function_name="JobWorker", remaining_ms=timeout_ms, clock=handlers.clock
     )
-    return handlers.worker.handler(events.sqs_event(*records), context)
+    return handlers.worker.handler(sqs_event(*records), context)
 
 
-def test_a_full_batch_of_the_longest_jobs_ends_before_the_deployed_timeout(handlers, infra, events):
+def test_a_full_batch_of_the_longest_jobs_ends_before_the_deployed_timeout(handlers, infra):
     """A function that times out fails its whole batch: with partial batch responses
     too, "If your function throws an exception, the entire batch is considered a
     complete failure" (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html),
@@ -302,7 +310,7 @@ def test_a_full_batch_of_the_longest_jobs_ends_before_the_deployed_timeout(handl
     started = handlers.clock()
 
     # WHEN the worker runs it under the deployed timeout
-    response = run_batch_on_the_clock(handlers, events, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
+    response = run_batch_on_the_clock(handlers, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
 
     # THEN every job is DONE, nothing is handed back, and the batch ended in time
     assert response == {"batchItemFailures": []}
@@ -311,7 +319,7 @@ def test_a_full_batch_of_the_longest_jobs_ends_before_the_deployed_timeout(handl
     assert elapsed_ms <= DEPLOYED_TIMEOUT_MS
 
 
-def test_jobs_with_no_time_left_are_handed_back_untouched_and_none_is_lost(handlers, infra, events):
+def test_jobs_with_no_time_left_are_handed_back_untouched_and_none_is_lost(handlers, infra):
     """Defence in depth if batch size and timeout are ever out of step: ten of the
     longest jobs in one 30 s invocation (the old sizing) would have run 100 s and timed
     out, failing the whole batch (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html)."""
@@ -322,7 +330,7 @@ def test_jobs_with_no_time_left_are_handed_back_untouched_and_none_is_lost(handl
     started = handlers.clock()
 
     # WHEN the worker runs it
-    response = run_batch_on_the_clock(handlers, events, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
+    response = run_batch_on_the_clock(handlers, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
 
     # THEN no job ran past the invocation's end
     elapsed_ms = (handlers.clock() - started).total_seconds() * 1000
@@ -346,7 +354,7 @@ def test_jobs_with_no_time_left_are_handed_back_untouched_and_none_is_lost(handl
         again = infra.receive_records()
         if not again:
             break
-        retry = run_batch_on_the_clock(handlers, events, again, timeout_ms=DEPLOYED_TIMEOUT_MS)
+        retry = run_batch_on_the_clock(handlers, again, timeout_ms=DEPLOYED_TIMEOUT_MS)
         handler_modules.settle_batch(infra.sqs, infra.queue_url, again, retry)
 
     # THEN every job ends DONE, each run once, and the queue is empty

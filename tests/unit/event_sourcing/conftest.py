@@ -5,24 +5,23 @@ stream publisher that use real AWS event shapes."""
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import random
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.clients import CallLog
+from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, dynamodb_stream_event
-from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeSleep
+from tests.support.moto_resources import create_queue, create_table, queue_arn
+from tests.unit.conftest import STREAMS_CONFIG, StreamClients
 
 TABLE_NAME = "event-sourcing-events-test"
 BUS_NAME = "event-sourcing-bus-test"
@@ -43,8 +42,6 @@ HANDLER_MODULES = (
     "account_api",
     "account_publisher",
 )
-# moto serves DynamoDB Streams only with account-id endpoints off (toolchain.md).
-STREAMS_CONFIG = Config(account_id_endpoint_mode="disabled")
 
 
 # --------------------------------------------------------------------------- events
@@ -53,6 +50,17 @@ STREAMS_CONFIG = Config(account_id_endpoint_mode="disabled")
 def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
     """A REST proxy event on this pattern's stage (see ``tests.support.events``)."""
     return events_support.api_event(method, path, stage=STAGE, **kwargs)
+
+
+def account_event(method: str, account_id: str, suffix: str = "", **kwargs: Any) -> dict[str, Any]:
+    """``METHOD /accounts/{id}`` (plus ``suffix``, e.g. ``/events``) on this stage."""
+    return api_event(
+        method,
+        f"/accounts/{account_id}{suffix}",
+        resource=f"/accounts/{{account_id}}{suffix}",
+        path_parameters={"account_id": account_id},
+        **kwargs,
+    )
 
 
 def command_event(
@@ -66,11 +74,10 @@ def command_event(
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:
     """``POST /accounts/{id}/credit|withdraw``; a dict body is JSON-encoded."""
-    return api_event(
+    return account_event(
         "POST",
-        f"/accounts/{account_id}/{command}",
-        resource=f"/accounts/{{account_id}}/{command}",
-        path_parameters={"account_id": account_id},
+        account_id,
+        f"/{command}",
         body=body,
         base64_body=base64_body,
         headers=headers,
@@ -168,32 +175,17 @@ class Infra:
 
 
 @pytest.fixture
-def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Infra:
+def infra(
+    aws_client: Callable[..., Any], stream_clients: StreamClients, monkeypatch: pytest.MonkeyPatch
+) -> Infra:
     """Table (stream NEW_IMAGE, as the stack configures it), bus, queues and env."""
-    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    dynamodb = aws_client("dynamodb", STREAMS_CONFIG)
-    streams = aws_client("dynamodbstreams", STREAMS_CONFIG)
-    sqs = aws_client("sqs")
+    dynamodb, sqs = stream_clients.dynamodb, stream_clients.sqs
     bus = aws_client("events")
-    dynamodb.create_table(
-        TableName=TABLE_NAME,
-        KeySchema=[
-            {"AttributeName": "account_id", "KeyType": "HASH"},
-            {"AttributeName": "version", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "account_id", "AttributeType": "S"},
-            {"AttributeName": "version", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-    )
+    create_table(dynamodb, TABLE_NAME, ("account_id", "S"), ("version", "N"), stream=True)
     stream_arn = dynamodb.describe_table(TableName=TABLE_NAME)["Table"]["LatestStreamArn"]
-    consumer_queue_url = sqs.create_queue(QueueName=CONSUMER_QUEUE)["QueueUrl"]
-    failure_queue_url = sqs.create_queue(QueueName=FAILURE_QUEUE)["QueueUrl"]
-    consumer_arn = sqs.get_queue_attributes(
-        QueueUrl=consumer_queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
+    consumer_queue_url = create_queue(sqs, CONSUMER_QUEUE)
+    failure_queue_url = create_queue(sqs, FAILURE_QUEUE)
+    consumer_arn = queue_arn(sqs, consumer_queue_url)
     # A downstream consumer: a rule on the bus delivering every account event to a queue.
     bus.create_event_bus(Name=BUS_NAME)
     bus.put_rule(
@@ -221,7 +213,7 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
     )
     return Infra(
         dynamodb=dynamodb,
-        streams=streams,
+        streams=stream_clients.streams,
         sqs=sqs,
         events=bus,
         stream_arn=stream_arn,
@@ -238,27 +230,18 @@ import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_M
 
 
 @dataclass
-class Bank:
-    """The freshly imported modules, the fakes installed in them, and call helpers."""
+class Bank(HandlerDriver):
+    """The freshly imported ``account_*`` modules by role, the fakes installed in them,
+    and call helpers."""
 
-    account_models: ModuleType
-    account_parsing: ModuleType
-    account_store: ModuleType
-    account_service: ModuleType
-    api: ModuleType
-    publisher: ModuleType
-    clock: FakeClock
     sleep: FakeSleep
     infra: Infra
     calls: CallLog
 
-    def call(self, event: dict[str, Any]) -> HttpResponse:
-        return HttpResponse.from_proxy(
-            self.api.handler(event, FakeLambdaContext(function_name="AccountApi"))
-        )
+    API_FUNCTION = "AccountApi"
 
     def open(self, **kwargs: Any) -> HttpResponse:
-        return self.call(api_event("POST", "/accounts", resource="/accounts", **kwargs))
+        return self.call_api(api_event("POST", "/accounts", resource="/accounts", **kwargs))
 
     def open_id(self) -> str:
         response = self.open()
@@ -266,46 +249,31 @@ class Bank:
         account_id: str = response.body["account_id"]
         return account_id
 
-    def credit(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
+    def command(self, command: str, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
+        """``POST`` a command; a plain int body is the amount (``{"amount": n}``)."""
         body = {"amount": body} if isinstance(body, int) and not isinstance(body, bool) else body
-        return self.call(command_event(account_id, "credit", body, **kwargs))
+        return self.call_api(command_event(account_id, command, body, **kwargs))
+
+    def credit(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
+        return self.command("credit", account_id, body, **kwargs)
 
     def withdraw(self, account_id: str, body: Any, **kwargs: Any) -> HttpResponse:
-        body = {"amount": body} if isinstance(body, int) and not isinstance(body, bool) else body
-        return self.call(command_event(account_id, "withdraw", body, **kwargs))
+        return self.command("withdraw", account_id, body, **kwargs)
 
     def get(self, account_id: str) -> HttpResponse:
-        return self.call(
-            api_event(
-                "GET",
-                f"/accounts/{account_id}",
-                resource="/accounts/{account_id}",
-                path_parameters={"account_id": account_id},
-            )
-        )
+        return self.call_api(account_event("GET", account_id))
 
     def history(self, account_id: str, **query: str) -> HttpResponse:
-        return self.call(
-            api_event(
-                "GET",
-                f"/accounts/{account_id}/events",
-                resource="/accounts/{account_id}/events",
-                path_parameters={"account_id": account_id},
-                query=query or None,
-            )
-        )
+        return self.call_api(account_event("GET", account_id, "/events", query=query or None))
 
     def publish(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Invoke the publisher with one batch, as the stream event source mapping does."""
-        response: dict[str, Any] = self.publisher.handler(
-            dynamodb_stream_event(*records), FakeLambdaContext(function_name="AccountPublisher")
-        )
-        return response
+        return self.invoke("publisher", dynamodb_stream_event(*records), "AccountPublisher")
 
     def competitor(self) -> Any:
         """Another API instance's view of the table: an EventStore on its own client."""
         client = boto3.client("dynamodb", region_name=REGION, config=STREAMS_CONFIG)
-        return self.account_store.EventStore(client, TABLE_NAME)
+        return self.store.EventStore(client, TABLE_NAME)
 
     def before_write(self, action: Callable[[int], None]) -> None:
         """Run ``action(n)`` before the handler's n-th write request (0-based) is sent.
@@ -329,41 +297,12 @@ class Bank:
 def bank(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bank]:
     """Fresh ``account_*`` modules, ``account_api`` and ``account_publisher`` wired to moto
     and fakes."""
-    import_fresh("account_models")
-    api = importlib.import_module("account_api")
-    publisher = importlib.import_module("account_publisher")
-    sleep = FakeSleep(clock)
-    monkeypatch.setattr(api, "clock", clock)
-    monkeypatch.setattr(api, "sleep", sleep)
-    monkeypatch.setattr(api, "rng", random.Random(7))
-    calls = CallLog()
-    api.store._client.meta.events.register("after-call.dynamodb", calls.hook)
-    yield Bank(
-        account_models=sys.modules["account_models"],
-        account_parsing=sys.modules["account_parsing"],
-        account_store=sys.modules["account_store"],
-        account_service=sys.modules["account_service"],
-        api=api,
-        publisher=publisher,
-        clock=clock,
-        sleep=sleep,
-        infra=infra,
-        calls=calls,
-    )
-    handler_modules.forget_modules(HANDLER_MODULES)
-
-
-@pytest.fixture
-def es() -> SimpleNamespace:
-    """Event builders and constants for the tests (conftest modules are not importable)."""
-    return SimpleNamespace(
-        api_event=api_event,
-        command_event=command_event,
-        stage=STAGE,
-        alice_arn=ALICE_ARN,
-        bob_arn=BOB_ARN,
-        snapshot_interval=SNAPSHOT_INTERVAL,
-        max_append_attempts=MAX_APPEND_ATTEMPTS,
-        event_source=EVENT_SOURCE,
-        bus_name=BUS_NAME,
-    )
+    with fresh_roles(HANDLER_MODULES, prefix="account_") as roles:
+        api = roles["api"]
+        sleep = FakeSleep(clock)
+        monkeypatch.setattr(api, "clock", clock)
+        monkeypatch.setattr(api, "sleep", sleep)
+        monkeypatch.setattr(api, "rng", random.Random(7))
+        calls = CallLog()
+        api.store._client.meta.events.register("after-call.dynamodb", calls.hook)
+        yield Bank(roles=roles, clock=clock, sleep=sleep, infra=infra, calls=calls)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
+from tests.support.answers import created_id
 from tests.support.events import assert_json_error
+from tests.unit.event_sourcing.conftest import STAGE, api_event
 
 UNKNOWN = "8d1c4b7e-0000-4000-8000-000000000000"
 
@@ -14,17 +14,14 @@ UNKNOWN = "8d1c4b7e-0000-4000-8000-000000000000"
 # --------------------------------------------------------------------------- happy path
 
 
-def test_open_account_appends_created_event_and_answers_201(bank, infra, es):
+def test_open_account_appends_created_event_and_answers_201(bank, infra):
     # GIVEN an empty table
     # WHEN a client opens an account
     response = bank.open()
 
     # THEN 201 with the new account at version 1, balance 0, and a Location under the stage
-    assert response.status == 201
-    account_id = response.body["account_id"]
-    assert uuid.UUID(account_id).version == 4
-    location = f"/{es.stage}/accounts/{account_id}"
-    assert response.headers["location"] == location
+    account_id = created_id(response, 201, "account_id", f"/{STAGE}/accounts")
+    location = f"/{STAGE}/accounts/{account_id}"
     assert response.body == {
         "account_id": account_id,
         "balance": 0,
@@ -124,8 +121,8 @@ def test_credit_beyond_the_balance_limit_is_refused(bank, infra):
     # version 1, as ten million real credits would take too long
     account_id = bank.open_id()
     created = bank.get(account_id).body["created_at"]
-    near_limit = bank.account_models.AccountState(
-        account_id, 1, bank.account_models.MAX_BALANCE - 1, created, created
+    near_limit = bank.models.AccountState(
+        account_id, 1, bank.models.MAX_BALANCE - 1, created, created
     )
     assert bank.competitor().put_snapshot(near_limit)
     before = infra.raw_items()
@@ -134,7 +131,7 @@ def test_credit_beyond_the_balance_limit_is_refused(bank, infra):
     assert_json_error(bank.credit(account_id, 2), 409, "balance_limit_exceeded")
     assert infra.raw_items() == before
     # AND reaching the limit exactly is allowed
-    assert bank.credit(account_id, 1).body["balance"] == bank.account_models.MAX_BALANCE
+    assert bank.credit(account_id, 1).body["balance"] == bank.models.MAX_BALANCE
 
 
 # --------------------------------------------------------------------------- not found
@@ -153,7 +150,7 @@ def test_unknown_account_is_404_and_writes_nothing(bank, infra, action):
     assert infra.raw_items() == []
 
 
-def test_unknown_route_is_a_json_404(bank, es):
+def test_unknown_route_is_a_json_404(bank):
     # GIVEN a route the API does not have WHEN it reaches the handler THEN a JSON 404
-    response = bank.call(es.api_event("DELETE", "/accounts", resource="/accounts"))
+    response = bank.call_api(api_event("DELETE", "/accounts", resource="/accounts"))
     assert_json_error(response, 404, "not_found")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.events import assert_json_error
+from tests.unit.event_sourcing.conftest import ALICE_ARN, BOB_ARN
 
 # --------------------------------------------------------------------------- idempotency
 
@@ -58,13 +59,13 @@ def test_same_key_for_a_different_command_is_422_and_writes_nothing(bank, infra)
     assert infra.raw_items() == before
 
 
-def test_keys_are_scoped_by_caller_and_account(bank, infra, es):
+def test_keys_are_scoped_by_caller_and_account(bank, infra):
     # GIVEN two accounts and a credit keyed "k" by alice on the first
     first, second = bank.open_id(), bank.open_id()
     bank.credit(first, 100, headers={"Idempotency-Key": "k"})
 
     # WHEN bob uses the same key on the same account, and alice on the other account
-    by_bob = bank.credit(first, 100, headers={"Idempotency-Key": "k"}, user_arn=es.bob_arn)
+    by_bob = bank.credit(first, 100, headers={"Idempotency-Key": "k"}, user_arn=BOB_ARN)
     other_account = bank.credit(second, 100, headers={"Idempotency-Key": "k"})
 
     # THEN both are new commands
@@ -87,12 +88,12 @@ def test_refused_keyed_command_is_not_remembered(bank, infra):
     assert retry.status == 200 and retry.body["balance"] == 0
 
 
-def test_retried_open_with_same_key_returns_the_same_account(bank, infra, clock, es):
+def test_retried_open_with_same_key_returns_the_same_account(bank, infra, clock):
     # GIVEN an account opened with a key WHEN alice retries it and bob uses the same key
     first = bank.open(headers={"Idempotency-Key": "open-1"})
     clock.advance(5)
     retry = bank.open(headers={"Idempotency-Key": "open-1"})
-    by_bob = bank.open(headers={"Idempotency-Key": "open-1"}, user_arn=es.bob_arn)
+    by_bob = bank.open(headers={"Idempotency-Key": "open-1"}, user_arn=BOB_ARN)
 
     # THEN alice gets the same account (nothing appended), bob a new one
     assert first.status == retry.status == 201
@@ -112,21 +113,21 @@ def test_invalid_idempotency_keys_are_400(bank, infra, key):
     assert infra.raw_items() == before
 
 
-def test_concurrent_twin_with_the_same_key_commits_once(bank, infra, es):
+def test_concurrent_twin_with_the_same_key_commits_once(bank, infra):
     # GIVEN a keyed credit; its twin (same key) commits between our read and our write
     account_id = bank.open_id()
     competitor = bank.competitor()
 
     def twin_commits(n: int) -> None:
         if n == 0:
-            bank.account_service.execute_command(
+            bank.service.execute_command(
                 competitor,
                 account_id,
-                bank.account_models.CommandType.CREDIT,
+                bank.models.CommandType.CREDIT,
                 100,
                 settings=bank.api.SETTINGS,
                 clock=bank.clock,
-                caller=es.alice_arn,
+                caller=ALICE_ARN,
                 idempotency_key="twin",
             )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.events import assert_json_error
+from tests.unit.event_sourcing.conftest import command_event
 
 # --------------------------------------------------------------------------- bad input
 
@@ -69,12 +70,12 @@ def test_base64_bodies_are_decoded(bank):
     assert response.status == 200 and response.body["balance"] == 42
 
 
-def test_invalid_base64_is_400(bank, infra, es):
+def test_invalid_base64_is_400(bank, infra):
     account_id = bank.open_id()
     before = infra.raw_items()
-    event = es.command_event(account_id, "credit", "!!!not-base64!!!")
+    event = command_event(account_id, "credit", "!!!not-base64!!!")
     event["isBase64Encoded"] = True
-    assert_json_error(bank.call(event), 400, "invalid_request")
+    assert_json_error(bank.call_api(event), 400, "invalid_request")
     assert infra.raw_items() == before
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.events import assert_json_error
-from tests.unit.event_sourcing.conftest import TABLE_NAME
+from tests.unit.event_sourcing.conftest import ALICE_ARN, TABLE_NAME
 
 
 @pytest.mark.parametrize(
@@ -130,11 +130,11 @@ def test_concurrent_opens_with_one_key_create_one_account_and_answer_the_same_by
     assert len(infra.event_items()) == 1
 
 
-def test_a_record_stored_before_whole_answers_still_replays(bank, infra, es):
+def test_a_record_stored_before_whole_answers_still_replays(bank, infra):
     # GIVEN a keyed credit whose record holds only the body, keys sorted (the old form)
     account_id = bank.open_id()
     first = bank.credit(account_id, 70, headers={"Idempotency-Key": "old"})
-    record_id = bank.account_parsing.idempotency_record_id(es.alice_arn, account_id, "old")
+    record_id = bank.parsing.idempotency_record_id(ALICE_ARN, account_id, "old")
     infra.dynamodb.update_item(
         TableName=TABLE_NAME,
         Key={"account_id": {"S": record_id}, "version": {"N": "0"}},

@@ -12,10 +12,10 @@ from tests.support.events import assert_json_error
 
 
 def _competing_append(bank: Any, account_id: str, command: str, amount: int) -> None:
-    bank.account_service.execute_command(
+    bank.service.execute_command(
         bank.competitor(),
         account_id,
-        bank.account_models.CommandType(command),
+        bank.models.CommandType(command),
         amount,
         settings=bank.api.SETTINGS,
         clock=bank.clock,
@@ -77,7 +77,7 @@ def test_endless_conflicts_give_409_concurrent_update_never_500(bank, infra):
     assert {i["amount"]["N"] for i in infra.event_items(account_id)[1:]} == {"1"}
     # AND it backed off (jittered, capped) between attempts, never after the last one
     assert len(bank.sleep.calls) == attempts - 1
-    assert all(0 <= delay <= bank.account_models.BACKOFF_CAP_SECONDS for delay in bank.sleep.calls)
+    assert all(0 <= delay <= bank.models.BACKOFF_CAP_SECONDS for delay in bank.sleep.calls)
 
 
 def test_twenty_interleaved_withdrawals_of_10_from_100_succeed_exactly_10_times(bank, infra):
@@ -101,17 +101,17 @@ def test_twenty_interleaved_withdrawals_of_10_from_100_succeed_exactly_10_times(
 
             client.meta.events.register("before-call.dynamodb.PutItem", next_one_runs_first)
         try:
-            result = bank.account_service.execute_command(
-                bank.account_store.EventStore(client, bank.api.store._table_name),
+            result = bank.service.execute_command(
+                bank.store.EventStore(client, bank.api.store._table_name),
                 account_id,
-                bank.account_models.CommandType.WITHDRAW,
+                bank.models.CommandType.WITHDRAW,
                 10,
                 settings=bank.api.SETTINGS,
                 clock=bank.clock,
                 sleep=bank.sleep,
             )
             outcomes[index] = f"ok:{result.body['version']}"
-        except bank.account_models.InsufficientFundsError:
+        except bank.models.InsufficientFundsError:
             outcomes[index] = "insufficient_funds"
 
     # WHEN they run

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from tests.support.events import dynamodb_stream_record
+from tests.unit.event_sourcing.conftest import EVENT_SOURCE, SNAPSHOT_INTERVAL
 
 
 def _new_event_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -22,12 +23,12 @@ def _new_event_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r["dynamodb"].get("NewImage", {}).get("kind") == {"S": "event"}]
 
 
-def _history(bank: Any, es: Any) -> str:
+def _history(bank: Any) -> str:
     """An account with a credit (keyed) and a withdrawal, and enough events for a snapshot."""
     account_id = bank.open_id()
     bank.credit(account_id, 1_000, headers={"Idempotency-Key": "salary"})
     bank.withdraw(account_id, 250)
-    for _ in range(es.snapshot_interval):
+    for _ in range(SNAPSHOT_INTERVAL):
         bank.credit(account_id, 1)
     return account_id
 
@@ -58,11 +59,11 @@ def _fail_put_events(bank: Any, *, fail_on: set[int], how: str = "entry") -> lis
     return seen
 
 
-def test_each_new_event_is_published_once_as_a_domain_event(bank, infra, es):
+def test_each_new_event_is_published_once_as_a_domain_event(bank, infra):
     # GIVEN an account's history, read from the table's stream as the mapping delivers it
-    account_id = _history(bank, es)
+    account_id = _history(bank)
     records = _new_event_records(infra.new_stream_records())
-    assert len(records) == 3 + es.snapshot_interval
+    assert len(records) == 3 + SNAPSHOT_INTERVAL
 
     # WHEN the publisher gets them in one batch
     response = bank.publish(records)
@@ -70,14 +71,14 @@ def test_each_new_event_is_published_once_as_a_domain_event(bank, infra, es):
     # THEN no record failed and the consumer got one domain event per event, in order
     assert response == {"batchItemFailures": []}
     consumed = infra.consumed()
-    assert _keys(consumed) == [(account_id, v) for v in range(1, 4 + es.snapshot_interval)]
+    assert _keys(consumed) == [(account_id, v) for v in range(1, 4 + SNAPSHOT_INTERVAL)]
     created, credited, withdrawn = consumed[:3]
     assert [c["detail-type"] for c in consumed[:3]] == [
         "AccountCreated",
         "AccountCredited",
         "AccountWithdrawn",
     ]
-    assert all(c["source"] == es.event_source for c in consumed)
+    assert all(c["source"] == EVENT_SOURCE for c in consumed)
     assert withdrawn["detail"] == {
         "event_id": f"{account_id}:3",
         "account_id": account_id,
@@ -90,9 +91,9 @@ def test_each_new_event_is_published_once_as_a_domain_event(bank, infra, es):
     assert credited["detail"]["balance"] == 1_000 and created["detail"]["balance"] == 0
 
 
-def test_snapshots_and_idempotency_records_are_not_published(bank, infra, es):
+def test_snapshots_and_idempotency_records_are_not_published(bank, infra):
     # GIVEN a stream that also carries a snapshot write and an idempotency record
-    _history(bank, es)
+    _history(bank)
     records = infra.new_stream_records()
     kinds = Counter(r["dynamodb"]["NewImage"]["kind"]["S"] for r in records)
     assert kinds["snapshot"] >= 1 and kinds["idempotency"] == 1
@@ -119,9 +120,9 @@ def test_modified_and_removed_items_are_not_published(bank, infra):
     assert infra.consumed() == []
 
 
-def test_duplicate_delivery_publishes_nothing_a_consumer_would_count_twice(bank, infra, es):
+def test_duplicate_delivery_publishes_nothing_a_consumer_would_count_twice(bank, infra):
     # GIVEN a batch that was published once
-    _history(bank, es)
+    _history(bank)
     records = _new_event_records(infra.new_stream_records())
     bank.publish(records)
 
@@ -151,13 +152,11 @@ def test_duplicate_delivery_publishes_nothing_a_consumer_would_count_twice(bank,
         seen.add(key)
         sign = -1 if message["detail-type"] == "AccountWithdrawn" else 1
         total += sign * message["detail"]["amount"]
-    assert total == 1_000 - 250 + es.snapshot_interval
+    assert total == 1_000 - 250 + SNAPSHOT_INTERVAL
 
 
 @pytest.mark.parametrize("how", ["entry", "network"])
-def test_partial_batch_failure_reports_the_failed_record_and_everything_after_it(
-    bank, infra, es, how
-):
+def test_partial_batch_failure_reports_the_failed_record_and_everything_after_it(bank, infra, how):
     # GIVEN four events, and EventBridge failing the second PutEvents
     account_id = bank.open_id()
     for amount in (10, 20, 30):
@@ -226,7 +225,7 @@ def test_poison_record_goes_to_the_failure_queue_and_the_rest_is_published(bank,
     assert "malformed event item" in message["reason"]
 
 
-def test_poison_record_is_retried_when_the_failure_queue_is_unreachable(bank, infra, es):
+def test_poison_record_is_retried_when_the_failure_queue_is_unreachable(bank, infra):
     # GIVEN a poison record and an unreachable failure queue
     account_id = bank.open_id()
     poison = dynamodb_stream_record(

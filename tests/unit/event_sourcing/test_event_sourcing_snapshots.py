@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.events import assert_json_error
+from tests.unit.event_sourcing.conftest import SNAPSHOT_INTERVAL
 
 # --------------------------------------------------------------------------- snapshots
 
@@ -17,23 +18,23 @@ def _make_events(bank: Any, account_id: str, count: int) -> None:
         assert bank.credit(account_id, 1).status == 200
 
 
-def test_snapshot_is_written_every_k_events(bank, infra, es):
+def test_snapshot_is_written_every_k_events(bank, infra):
     # GIVEN an account (version 1) WHEN it reaches version 2K + 2
     account_id = bank.open_id()
-    _make_events(bank, account_id, 2 * es.snapshot_interval + 1)
+    _make_events(bank, account_id, 2 * SNAPSHOT_INTERVAL + 1)
 
     # THEN the snapshot covers version 2K, with the balance as of that version
     snapshot = infra.snapshot(account_id)
     assert snapshot is not None
-    assert snapshot["snapshot_version"] == {"N": str(2 * es.snapshot_interval)}
-    assert snapshot["balance"] == {"N": str(2 * es.snapshot_interval - 1)}
+    assert snapshot["snapshot_version"] == {"N": str(2 * SNAPSHOT_INTERVAL)}
+    assert snapshot["balance"] == {"N": str(2 * SNAPSHOT_INTERVAL - 1)}
     assert snapshot["kind"] == {"S": "snapshot"}
 
 
 @pytest.mark.parametrize(("snapshots", "extra"), [(2, 0), (9, 3), (20, 4)])
-def test_reads_cost_two_requests_of_at_most_k_items(bank, infra, es, snapshots, extra):
+def test_reads_cost_two_requests_of_at_most_k_items(bank, infra, snapshots, extra):
     # GIVEN an account with a short or a long history
-    history_length = es.snapshot_interval * snapshots + extra
+    history_length = SNAPSHOT_INTERVAL * snapshots + extra
     account_id = bank.open_id()
     _make_events(bank, account_id, history_length - 1)
     bank.calls.clear()
@@ -46,16 +47,16 @@ def test_reads_cost_two_requests_of_at_most_k_items(bank, infra, es, snapshots, 
     assert response.body["balance"] == history_length - 1
     assert bank.calls.operations == ["GetItem", "Query"]
     # AND at most K items were read (the snapshot plus fewer than K events)
-    assert bank.calls.items_read <= es.snapshot_interval
+    assert bank.calls.items_read <= SNAPSHOT_INTERVAL
 
 
-def test_commands_cost_a_constant_number_of_requests(bank, infra, es):
+def test_commands_cost_a_constant_number_of_requests(bank, infra):
     # GIVEN a long history
     account_id = bank.open_id()
-    _make_events(bank, account_id, es.snapshot_interval * 6)
+    _make_events(bank, account_id, SNAPSHOT_INTERVAL * 6)
     costs = []
     # WHEN commands run at versions that are not snapshot points
-    for _ in range(es.snapshot_interval - 1):
+    for _ in range(SNAPSHOT_INTERVAL - 1):
         bank.calls.clear()
         bank.credit(account_id, 1)
         costs.append(bank.calls.operations)
@@ -65,10 +66,10 @@ def test_commands_cost_a_constant_number_of_requests(bank, infra, es):
     assert costs.count([*plain, "PutItem"]) <= 1
 
 
-def test_missing_snapshot_still_gives_the_right_state(bank, infra, es):
+def test_missing_snapshot_still_gives_the_right_state(bank, infra):
     # GIVEN a history of 3K + 2 events whose snapshot is lost
     account_id = bank.open_id()
-    _make_events(bank, account_id, 3 * es.snapshot_interval + 1)
+    _make_events(bank, account_id, 3 * SNAPSHOT_INTERVAL + 1)
     expected = bank.get(account_id).body
     infra.delete_snapshot(account_id)
     bank.calls.clear()
@@ -80,17 +81,15 @@ def test_missing_snapshot_still_gives_the_right_state(bank, infra, es):
     assert bank.calls.operations.count("Query") > 1
 
 
-def test_read_before_the_snapshot_write_still_takes_two_requests(bank, infra, es):
+def test_read_before_the_snapshot_write_still_takes_two_requests(bank, infra):
     # GIVEN 3K events whose newest snapshot (version 3K) is not written yet: the snapshot
     # still covers version 2K, so K events follow it
-    k = es.snapshot_interval
+    k = SNAPSHOT_INTERVAL
     account_id = bank.open_id()
     _make_events(bank, account_id, 3 * k - 1)
     expected = bank.get(account_id).body
     infra.delete_snapshot(account_id)
-    older = bank.account_models.AccountState(
-        account_id, 2 * k, 2 * k - 1, expected["created_at"], "x"
-    )
+    older = bank.models.AccountState(account_id, 2 * k, 2 * k - 1, expected["created_at"], "x")
     assert bank.competitor().put_snapshot(older)
     bank.calls.clear()
 
@@ -100,30 +99,30 @@ def test_read_before_the_snapshot_write_still_takes_two_requests(bank, infra, es
     assert bank.calls.items_read == k + 1
 
 
-def test_late_snapshot_never_overwrites_a_newer_one(bank, infra, es):
+def test_late_snapshot_never_overwrites_a_newer_one(bank, infra):
     # GIVEN an account whose snapshot covers version 2K
     account_id = bank.open_id()
-    _make_events(bank, account_id, 2 * es.snapshot_interval)
+    _make_events(bank, account_id, 2 * SNAPSHOT_INTERVAL)
     expected = bank.get(account_id).body
 
     # WHEN a slow writer tries to store an older snapshot (version K)
-    stale = bank.account_models.AccountState(account_id, es.snapshot_interval, 999, "a", "b")
+    stale = bank.models.AccountState(account_id, SNAPSHOT_INTERVAL, 999, "a", "b")
     stored = bank.competitor().put_snapshot(stale)
 
     # THEN the condition keeps the newer one and the read is unchanged
     assert stored is False
-    assert infra.snapshot(account_id)["snapshot_version"] == {"N": str(2 * es.snapshot_interval)}
+    assert infra.snapshot(account_id)["snapshot_version"] == {"N": str(2 * SNAPSHOT_INTERVAL)}
     assert bank.get(account_id).body == expected
 
 
-def test_older_snapshot_makes_reads_longer_not_wrong(bank, infra, es):
+def test_older_snapshot_makes_reads_longer_not_wrong(bank, infra):
     # GIVEN a snapshot that lags: it covers version K although the history is at 3K + 1
     account_id = bank.open_id()
-    _make_events(bank, account_id, 3 * es.snapshot_interval)
+    _make_events(bank, account_id, 3 * SNAPSHOT_INTERVAL)
     expected = bank.get(account_id).body
     infra.delete_snapshot(account_id)
-    lagging = bank.account_models.AccountState(
-        account_id, es.snapshot_interval, es.snapshot_interval - 1, expected["created_at"], "x"
+    lagging = bank.models.AccountState(
+        account_id, SNAPSHOT_INTERVAL, SNAPSHOT_INTERVAL - 1, expected["created_at"], "x"
     )
     assert bank.competitor().put_snapshot(lagging)
 
@@ -131,7 +130,7 @@ def test_older_snapshot_makes_reads_longer_not_wrong(bank, infra, es):
     assert bank.get(account_id).body == expected
 
 
-def test_failed_snapshot_write_does_not_fail_the_command(bank, infra, monkeypatch, es):
+def test_failed_snapshot_write_does_not_fail_the_command(bank, infra, monkeypatch):
     # GIVEN snapshot writes that fail (e.g. throttled)
     from botocore.exceptions import ClientError
 
@@ -143,9 +142,9 @@ def test_failed_snapshot_write_does_not_fail_the_command(bank, infra, monkeypatc
     monkeypatch.setattr(bank.api.store, "put_snapshot", failing)
 
     # WHEN the command that reaches a snapshot point runs THEN it still succeeds
-    _make_events(bank, account_id, es.snapshot_interval)
+    _make_events(bank, account_id, SNAPSHOT_INTERVAL)
     assert infra.snapshot(account_id) is None
-    assert bank.get(account_id).body["version"] == es.snapshot_interval + 1
+    assert bank.get(account_id).body["version"] == SNAPSHOT_INTERVAL + 1
 
 
 # --------------------------------------------------------------------------- history

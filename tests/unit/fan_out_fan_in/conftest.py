@@ -5,23 +5,22 @@ mappings (SQS poller and the filtered DynamoDB stream) against moto."""
 from __future__ import annotations
 
 import functools
-import importlib
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.config import Config
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
 from tests.support.clients import SerializedClient
+from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, sqs_event
-from tests.support.fakes import ACCOUNT_ID, START, FakeClock, FakeLambdaContext, FakeSleep
+from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeSleep
+from tests.support.moto_resources import create_queue, create_table, queue_arn
+from tests.unit.conftest import StreamClients
 
 JOB_TABLE = "fan-out-jobs-test"
 RESULT_TABLE = "fan-out-results-test"
@@ -49,9 +48,6 @@ REDUCER_FILTER = {
     "eventName": ["MODIFY"],
     "dynamodb": {"NewImage": {"remaining": {"N": ["0"]}, "status": {"S": ["RUNNING"]}}},
 }
-
-# moto's DynamoDB Streams answer only with account-id endpoints disabled.
-_MOTO_CONFIG = Config(account_id_endpoint_mode="disabled")
 
 
 def matches_filter(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
@@ -178,43 +174,18 @@ class Infra:
 
 
 @pytest.fixture
-def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> Infra:
+def infra(stream_clients: StreamClients, monkeypatch: pytest.MonkeyPatch) -> Infra:
     """Tables, stream, queue and DLQ on moto, and the functions' environment."""
-    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    dynamodb = aws_client("dynamodb", _MOTO_CONFIG)
-    streams = aws_client("dynamodbstreams", _MOTO_CONFIG)
-    sqs = aws_client("sqs")
-    created = dynamodb.create_table(
-        TableName=JOB_TABLE,
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    dynamodb, sqs = stream_clients.dynamodb, stream_clients.sqs
+    created = create_table(dynamodb, JOB_TABLE, ("job_id", "S"), stream=True)
+    create_table(dynamodb, RESULT_TABLE, ("job_id", "S"), ("subtask", "N"))
+    dlq_url = create_queue(sqs, DLQ_NAME)
+    queue_url = create_queue(
+        sqs,
+        QUEUE_NAME,
+        dead_letter_arn=queue_arn(sqs, dlq_url),
+        max_receive_count=MAX_RECEIVE_COUNT,
     )
-    dynamodb.create_table(
-        TableName=RESULT_TABLE,
-        KeySchema=[
-            {"AttributeName": "job_id", "KeyType": "HASH"},
-            {"AttributeName": "subtask", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "job_id", "AttributeType": "S"},
-            {"AttributeName": "subtask", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue_url = sqs.create_queue(
-        QueueName=QUEUE_NAME,
-        Attributes={
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
-            )
-        },
-    )["QueueUrl"]
     handler_modules.set_function_environment(
         monkeypatch,
         "fan-out-fan-in",
@@ -231,7 +202,7 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
     )
     return Infra(
         dynamodb=dynamodb,
-        streams=streams,
+        streams=stream_clients.streams,
         sqs=sqs,
         queue_url=queue_url,
         dlq_url=dlq_url,
@@ -247,23 +218,15 @@ import_fresh = functools.partial(handler_modules.import_fresh, modules=HANDLER_M
 
 
 @dataclass
-class Handlers:
-    """The freshly imported modules, the fakes installed in them, and call helpers."""
+class Handlers(HandlerDriver):
+    """The freshly imported ``fan_out_*`` modules by role, the fakes installed in them,
+    and call helpers."""
 
-    models: ModuleType
-    store: ModuleType
-    service: ModuleType
-    gather: ModuleType
-    api: ModuleType
-    worker: ModuleType
-    reducer: ModuleType
-    clock: FakeClock
     sleep: FakeSleep
     infra: Infra
 
-    def call_api(self, event: dict[str, Any], *, remaining_ms: int = 28_000) -> HttpResponse:
-        context = FakeLambdaContext(function_name="FanOutApi", remaining_ms=remaining_ms)
-        return HttpResponse.from_proxy(self.api.handler(event, context))
+    API_FUNCTION = "FanOutApi"
+    API_REMAINING_MS = 28_000
 
     def post(self, body: str | dict[str, Any] | None, **kwargs: Any) -> HttpResponse:
         return self.call_api(post_jobs_event(body, **kwargs))
@@ -272,14 +235,10 @@ class Handlers:
         return self.call_api(get_job_event(job_id))
 
     def run_worker(self, event: dict[str, Any]) -> dict[str, Any]:
-        context = FakeLambdaContext(function_name="FanOutWorker")
-        response: dict[str, Any] = self.worker.handler(event, context)
-        return response
+        return self.invoke("worker", event, "FanOutWorker")
 
     def run_reducer(self, event: dict[str, Any]) -> dict[str, Any]:
-        context = FakeLambdaContext(function_name="FanOutReducer")
-        response: dict[str, Any] = self.reducer.handler(event, context)
-        return response
+        return self.invoke("reducer", event, "FanOutReducer")
 
     def poll_queue(self, *, duplicate: bool = False) -> dict[str, Any] | None:
         """One poll of the SQS mapping: one batch of up to 10, deleted where it succeeded.
@@ -322,49 +281,14 @@ class Handlers:
 @pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh handler modules wired to moto and fake time."""
-    import_fresh("fan_out_models")
-    api = importlib.import_module("fan_out_api")
-    worker = importlib.import_module("fan_out_worker")
-    reducer = importlib.import_module("fan_out_reducer")
-    sleep = FakeSleep(clock)
-    for module in (api, worker):
-        monkeypatch.setattr(module, "clock", clock)
-        monkeypatch.setattr(module, "sleep", sleep)
-    monkeypatch.setattr(reducer, "clock", clock)
-    api.store.sleep = sleep
-    monkeypatch.setattr(api.queue, "_client", SerializedClient(api.queue._client))
-    reducer.store.sleep = sleep
-    yield Handlers(
-        models=sys.modules["fan_out_models"],
-        store=sys.modules["fan_out_store"],
-        service=sys.modules["fan_out_service"],
-        gather=sys.modules["fan_out_gather"],
-        api=api,
-        worker=worker,
-        reducer=reducer,
-        clock=clock,
-        sleep=sleep,
-        infra=infra,
-    )
-    handler_modules.forget_modules(HANDLER_MODULES)
-
-
-@pytest.fixture
-def events() -> SimpleNamespace:
-    """Event builders and constants for the tests (conftest modules are not importable)."""
-    return SimpleNamespace(
-        post_jobs=post_jobs_event,
-        get_job=get_job_event,
-        sqs_record=sqs_record,
-        sqs_event=sqs_event,
-        stream_record=events_support.dynamodb_stream_record,
-        stream_event=events_support.dynamodb_stream_event,
-        context=FakeLambdaContext,
-        start=START,
-        stage=STAGE,
-        job_table=JOB_TABLE,
-        job_timeout_seconds=JOB_TIMEOUT_SECONDS,
-        retry_after_seconds=RETRY_AFTER_SECONDS,
-        max_receive_count=MAX_RECEIVE_COUNT,
-        reducer_filter=REDUCER_FILTER,
-    )
+    with fresh_roles(HANDLER_MODULES, prefix="fan_out_") as roles:
+        api, worker, reducer = roles["api"], roles["worker"], roles["reducer"]
+        sleep = FakeSleep(clock)
+        for module in (api, worker):
+            monkeypatch.setattr(module, "clock", clock)
+            monkeypatch.setattr(module, "sleep", sleep)
+        monkeypatch.setattr(reducer, "clock", clock)
+        api.store.sleep = sleep
+        monkeypatch.setattr(api.queue, "_client", SerializedClient(api.queue._client))
+        reducer.store.sleep = sleep
+        yield Handlers(roles=roles, clock=clock, sleep=sleep, infra=infra)

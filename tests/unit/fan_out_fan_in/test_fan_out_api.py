@@ -6,35 +6,40 @@ import json
 import threading
 import uuid
 
+from tests.support.answers import created_id
 from tests.support.events import assert_json_error
+from tests.support.fakes import START
 from tests.unit.fan_out_fan_in.api_helpers import (
     count_send_calls,
     queued_bodies,
+)
+from tests.unit.fan_out_fan_in.conftest import (
+    JOB_TIMEOUT_SECONDS,
+    RETRY_AFTER_SECONDS,
+    STAGE,
+    post_jobs_event,
 )
 
 # --------------------------------------------------------------------------- POST happy path
 
 
-def test_post_one_item_records_the_job_then_sends_one_subtask(handlers, infra, events):
+def test_post_one_item_records_the_job_then_sends_one_subtask(handlers, infra):
     # GIVEN an empty table and queue
     # WHEN a client submits a job of one item
     response = handlers.post({"items": [7]})
 
     # THEN it gets 202 with Location under the stage and Retry-After
-    assert response.status == 202
-    job_id = response.body["job_id"]
-    assert uuid.UUID(job_id).version == 4
-    assert response.headers["location"] == f"/{events.stage}/jobs/{job_id}"
-    assert response.headers["retry-after"] == str(events.retry_after_seconds)
+    job_id = created_id(response, 202, "job_id", f"/{STAGE}/jobs")
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
     assert response.body == {
         "job_id": job_id,
         "status": "RUNNING",
         "total": 1,
         "created_at": "2025-03-14T09:26:53.589Z",
-        "links": {"self": f"/{events.stage}/jobs/{job_id}"},
+        "links": {"self": f"/{STAGE}/jobs/{job_id}"},
     }
     # AND the job item holds the counter at N before any subtask was counted
-    created = int(events.start.timestamp())
+    created = int(START.timestamp())
     assert infra.jobs() == [
         {
             "job_id": job_id,
@@ -45,8 +50,8 @@ def test_post_one_item_records_the_job_then_sends_one_subtask(handlers, infra, e
             "failed": 0,
             "created_at": "2025-03-14T09:26:53.589Z",
             "created_epoch": created,
-            "deadline_epoch": created + events.job_timeout_seconds,
-            "expires_at": created + events.job_timeout_seconds + 7 * 86_400,
+            "deadline_epoch": created + JOB_TIMEOUT_SECONDS,
+            "expires_at": created + JOB_TIMEOUT_SECONDS + 7 * 86_400,
             "updated_at": "2025-03-14T09:26:53.589Z",
             "request": {"source": "items", "fail_indexes": [], "work_ms": 0},
         }
@@ -162,7 +167,7 @@ def test_get_with_malformed_id_is_400(handlers):
     assert_json_error(handlers.get("not-a-uuid"), 400, "invalid_request")
 
 
-def test_unknown_route_is_json_404(handlers, events):
-    event = events.post_jobs({"count": 1})
+def test_unknown_route_is_json_404(handlers):
+    event = post_jobs_event({"count": 1})
     event["path"] = event["resource"] = "/other"
     assert_json_error(handlers.call_api(event), 404, "not_found")

@@ -71,9 +71,9 @@ def test_oversized_body_is_a_json_400_and_writes_nothing(handlers, infra):
     assert_nothing_written(infra)
 
 
-def test_invalid_base64_body_is_a_json_400(handlers, infra, events):
+def test_invalid_base64_body_is_a_json_400(handlers, infra):
     # GIVEN a base64-flagged body that does not decode
-    event = events.post_jobs("@@@not base64@@@")
+    event = post_jobs_event("@@@not base64@@@")
     event["isBase64Encoded"] = True
 
     # WHEN it is posted  THEN 400 and nothing written

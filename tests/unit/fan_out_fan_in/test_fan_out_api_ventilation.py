@@ -10,6 +10,7 @@ from tests.support.events import assert_json_error
 from tests.unit.fan_out_fan_in.api_helpers import (
     queued_bodies,
 )
+from tests.unit.fan_out_fan_in.conftest import post_jobs_event
 
 # --------------------------------------------------------------------------- ventilation failures
 
@@ -110,10 +111,10 @@ def test_whole_call_errors_are_retried_like_failed_entries(handlers, infra, monk
     assert sorted(body["index"] for body in queued_bodies(infra)) == list(range(10))
 
 
-def test_ventilation_stops_before_the_function_timeout(handlers, infra, events):
+def test_ventilation_stops_before_the_function_timeout(handlers, infra):
     # GIVEN an invocation with less time left than the safety margin
     # WHEN a job is submitted
-    response = handlers.call_api(events.post_jobs({"count": 30}), remaining_ms=2_000)
+    response = handlers.call_api(post_jobs_event({"count": 30}), remaining_ms=2_000)
 
     # THEN nothing is sent, and the job is FAILED instead of left RUNNING
     assert_json_error(response, 503, "service_unavailable")

@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tests.support.events import sqs_event
 from tests.unit.fan_out_fan_in.flow_helpers import expected_aggregate, failed_ids, submit
 
 # --------------------------------------------------------------------------- contention
@@ -49,7 +50,7 @@ def test_transaction_conflict_is_retried_in_place(handlers, infra, monkeypatch):
     assert (job["status"], job["remaining"], job["done"]) == ("DONE", 0, 1)
 
 
-def test_lasting_conflict_fails_the_record_and_writes_nothing(handlers, infra, events, monkeypatch):
+def test_lasting_conflict_fails_the_record_and_writes_nothing(handlers, infra, monkeypatch):
     # GIVEN the job item stays contended
     job_id = submit(handlers, {"items": [9]})
     store = handlers.worker.store
@@ -57,7 +58,7 @@ def test_lasting_conflict_fails_the_record_and_writes_nothing(handlers, infra, e
     (record,) = infra.receive_records()
 
     # WHEN the worker processes the subtask
-    response = handlers.run_worker(events.sqs_event(record))
+    response = handlers.run_worker(sqs_event(record))
 
     # THEN the record is retried later, and nothing was counted
     assert failed_ids(response) == [record["messageId"]]

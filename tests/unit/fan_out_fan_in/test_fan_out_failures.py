@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.events import dynamodb_stream_event, dynamodb_stream_record, sqs_event
+from tests.unit.fan_out_fan_in.conftest import MAX_RECEIVE_COUNT, sqs_record
 from tests.unit.fan_out_fan_in.flow_helpers import expected_aggregate, failed_ids, submit
 
 # --------------------------------------------------------------------------- failures
@@ -41,13 +43,13 @@ def test_poison_subtask_is_counted_moves_to_dlq_and_the_job_ends_failed(handlers
     )
 
 
-def test_failure_before_the_last_receive_is_retried_not_counted(handlers, infra, events):
+def test_failure_before_the_last_receive_is_retried_not_counted(handlers, infra):
     # GIVEN a failing subtask on its first receive
     job_id = submit(handlers, {"items": [1], "fail_indexes": [0]})
     (record,) = infra.receive_records()
 
     # WHEN the worker runs it
-    response = handlers.run_worker(events.sqs_event(record))
+    response = handlers.run_worker(sqs_event(record))
 
     # THEN the record is reported failed and nothing is counted yet
     assert failed_ids(response) == [record["messageId"]]
@@ -55,15 +57,15 @@ def test_failure_before_the_last_receive_is_retried_not_counted(handlers, infra,
     assert infra.results(job_id) == []
 
 
-def test_duplicate_of_a_counted_failure_does_not_count_again(handlers, infra, events):
+def test_duplicate_of_a_counted_failure_does_not_count_again(handlers, infra):
     # GIVEN a failure counted on its last receive
     job_id = submit(handlers, {"items": [1, 2], "fail_indexes": [0]})
     body = json.dumps({"job_id": job_id, "index": 0, "value": 1, "fail": True})
-    last = events.sqs_record(body, receive_count=events.max_receive_count)
-    first = handlers.run_worker(events.sqs_event(last))
+    last = sqs_record(body, receive_count=MAX_RECEIVE_COUNT)
+    first = handlers.run_worker(sqs_event(last))
 
     # WHEN a duplicate copy reaches its last receive too
-    again = handlers.run_worker(events.sqs_event(events.sqs_record(body, receive_count=5)))
+    again = handlers.run_worker(sqs_event(sqs_record(body, receive_count=5)))
 
     # THEN both are reported (both go to the DLQ) but the failure counts once
     assert len(failed_ids(first)) == len(failed_ids(again)) == 1
@@ -71,14 +73,14 @@ def test_duplicate_of_a_counted_failure_does_not_count_again(handlers, infra, ev
     assert (job["remaining"], job["failed"]) == (1, 1)
 
 
-def test_malformed_message_fails_alone_and_writes_nothing(handlers, infra, events):
+def test_malformed_message_fails_alone_and_writes_nothing(handlers, infra):
     # GIVEN a batch with a malformed message between two good ones
     job_id = submit(handlers, {"items": [1, 2]})
     good = infra.receive_records()
-    poison = events.sqs_record('{"job_id": "nope", "index": 0}')
+    poison = sqs_record('{"job_id": "nope", "index": 0}')
 
     # WHEN the worker processes the batch
-    response = handlers.run_worker(events.sqs_event(good[0], poison, good[1]))
+    response = handlers.run_worker(sqs_event(good[0], poison, good[1]))
 
     # THEN only the poison message is reported; the good ones are counted
     assert failed_ids(response) == [poison["messageId"]]
@@ -90,9 +92,9 @@ def test_malformed_message_fails_alone_and_writes_nothing(handlers, infra, event
     "body",
     ["", "[]", "{}", '{"job_id": 5, "index": 0, "value": 1}', '{"index": 0, "value": 1}'],
 )
-def test_invalid_subtask_messages_are_batch_item_failures(handlers, infra, events, body):
-    record = events.sqs_record(body)
-    response = handlers.run_worker(events.sqs_event(record))
+def test_invalid_subtask_messages_are_batch_item_failures(handlers, infra, body):
+    record = sqs_record(body)
+    response = handlers.run_worker(sqs_event(record))
     assert failed_ids(response) == [record["messageId"]]
     assert infra.results() == []
 
@@ -118,28 +120,28 @@ def test_stream_filter_passes_only_the_update_that_reached_zero(handlers, infra)
     assert handlers.pump_stream() == []
 
 
-def test_reducer_trigger_for_an_unfinished_job_changes_nothing(handlers, infra, events):
+def test_reducer_trigger_for_an_unfinished_job_changes_nothing(handlers, infra):
     # GIVEN a job with subtasks outstanding and a (stale or forged) trigger for it
     job_id = submit(handlers, {"items": [1, 2]})
     before = infra.job(job_id)
-    record = events.stream_record(keys={"job_id": job_id}, new_image=before)
+    record = dynamodb_stream_record(keys={"job_id": job_id}, new_image=before)
 
     # WHEN the reducer gets it
-    response = handlers.run_reducer(events.stream_event(record))
+    response = handlers.run_reducer(dynamodb_stream_event(record))
 
     # THEN it succeeds without touching the job
     assert response == {"batchItemFailures": []}
     assert infra.job(job_id) == before
 
 
-def test_trigger_for_a_missing_job_is_consumed(handlers, events):
-    record = events.stream_record(keys={"job_id": "0b0e7c4f-7d2c-4d8e-9a51-2d7c0b4a9e63"})
-    assert handlers.run_reducer(events.stream_event(record)) == {"batchItemFailures": []}
+def test_trigger_for_a_missing_job_is_consumed(handlers):
+    record = dynamodb_stream_record(keys={"job_id": "0b0e7c4f-7d2c-4d8e-9a51-2d7c0b4a9e63"})
+    assert handlers.run_reducer(dynamodb_stream_event(record)) == {"batchItemFailures": []}
 
 
-def test_malformed_trigger_is_a_batch_item_failure(handlers, events):
-    record = events.stream_record(keys={"pk": "x"})
-    response = handlers.run_reducer(events.stream_event(record))
+def test_malformed_trigger_is_a_batch_item_failure(handlers):
+    record = dynamodb_stream_record(keys={"pk": "x"})
+    response = handlers.run_reducer(dynamodb_stream_event(record))
     assert failed_ids(response) == [record["dynamodb"]["SequenceNumber"]]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.events import sqs_event
 from tests.unit.fan_out_fan_in.flow_helpers import expected_aggregate, submit
 
 # --------------------------------------------------------------------------- happy paths
@@ -89,7 +90,7 @@ def test_every_message_delivered_twice_leaves_counter_and_aggregate_unchanged(ha
     assert len(infra.results(job_id)) == 40
 
 
-def test_redelivery_after_the_job_is_done_changes_nothing(handlers, infra, events):
+def test_redelivery_after_the_job_is_done_changes_nothing(handlers, infra):
     # GIVEN a finished job and a copy of one of its messages
     job_id = submit(handlers, {"items": [3, 4]})
     (first, *_) = infra.receive_records()
@@ -100,7 +101,7 @@ def test_redelivery_after_the_job_is_done_changes_nothing(handlers, infra, event
     before = (infra.job(job_id), infra.results(job_id))
 
     # WHEN the copy is delivered late
-    response = handlers.run_worker(events.sqs_event(first))
+    response = handlers.run_worker(sqs_event(first))
 
     # THEN it succeeds and nothing changed
     assert response == {"batchItemFailures": []}

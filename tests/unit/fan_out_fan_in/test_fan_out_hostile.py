@@ -6,27 +6,24 @@ import json
 
 import pytest
 
-from tests.support.events import assert_json_error
-from tests.support.hostile import hostile_requests
-
-HOSTILE = hostile_requests(
-    '{"count": 2, "work_ms": @@}',
-    valid_slot="0",
-    # The last value would win: a parser keeping the first reads another job.
-    duplicate_top='{"count": 1, "count": 3}',
-)
+from tests.support.events import sqs_event
+from tests.support.hostile import HostilePostTests, hostile_requests
+from tests.unit.fan_out_fan_in.conftest import sqs_record
 
 
-@pytest.mark.parametrize(("body", "multi_value_headers"), HOSTILE)
-def test_hostile_post_is_400_and_writes_nothing(handlers, infra, body, multi_value_headers):
-    # GIVEN a body that is not strict JSON, or two different Idempotency-Keys
-    # WHEN it is posted
-    response = handlers.post(body, multi_value_headers=multi_value_headers)
+class TestHostilePost(HostilePostTests):
+    """POST /jobs: a hostile request stores no job and sends no subtask."""
 
-    # THEN 400 invalid_request in the JSON error shape, no job stored, no subtask sent
-    assert_json_error(response, 400, "invalid_request")
-    assert infra.jobs() == []
-    assert infra.queue_depth() == 0
+    HOSTILE = hostile_requests(
+        '{"count": 2, "work_ms": @@}',
+        valid_slot="0",
+        # The last value would win: a parser keeping the first reads another job.
+        duplicate_top='{"count": 1, "count": 3}',
+    )
+
+    def assert_nothing_written(self, infra):
+        assert infra.jobs() == []
+        assert infra.queue_depth() == 0
 
 
 @pytest.mark.parametrize(
@@ -37,17 +34,15 @@ def test_hostile_post_is_400_and_writes_nothing(handlers, infra, body, multi_val
         pytest.param(', "extra": -1e309', id="overflow"),
     ],
 )
-def test_non_strict_subtask_message_is_poison_and_the_rest_of_the_batch_runs(
-    handlers, infra, events, tail
-):
+def test_non_strict_subtask_message_is_poison_and_the_rest_of_the_batch_runs(handlers, infra, tail):
     # GIVEN a two-subtask job, and subtask 1's message made non-strict
     response = handlers.post({"items": [1, 2]})
     job_id = response.body["job_id"]
     good = sorted(infra.receive_records(), key=lambda r: json.loads(r["body"])["index"])
-    poison = events.sqs_record(good[1]["body"][:-1] + tail + "}")
+    poison = sqs_record(good[1]["body"][:-1] + tail + "}")
 
     # WHEN the worker gets it with subtask 0 in one batch
-    result = handlers.run_worker(events.sqs_event(poison, good[0]))
+    result = handlers.run_worker(sqs_event(poison, good[0]))
 
     # THEN only the poison message is a batch item failure; subtask 0 alone is counted
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [poison["messageId"]]

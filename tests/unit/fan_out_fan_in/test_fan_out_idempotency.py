@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.answers import assert_all_got_the_winners_answer, assert_replayed
 from tests.support.events import assert_json_error
 from tests.support.interleave import interleaved
 from tests.unit.fan_out_fan_in.conftest import JOB_TABLE
@@ -38,10 +39,7 @@ def test_an_equivalent_body_replays_the_first_answer_byte_for_byte(
     retry = handlers.post(retry_body, headers=KEY)
 
     # THEN the first answer comes back: status, body bytes and contract headers
-    assert retry.status == first.status
-    assert retry.raw_body == first.raw_body
-    assert retry.headers["location"] == first.headers["location"]
-    assert retry.headers["retry-after"] == first.headers["retry-after"]
+    assert_replayed(retry, first)
     assert len(infra.jobs()) == 1
     assert infra.queue_depth() == depth_before
 
@@ -79,9 +77,7 @@ def test_interleaved_posts_with_one_key_make_one_job_and_answer_the_same_bytes(h
     )
 
     # THEN one job with its subtasks sent once, and all answers are the winner's bytes
-    assert first.status == 202
-    assert {a.status for a in answers} == {202}
-    assert {a.raw_body for a in answers} == {first.raw_body}
+    assert_all_got_the_winners_answer(answers, first, 202)
     assert {a.headers["location"] for a in answers} == {first.headers["location"]}
     assert len(infra.jobs()) == 1
     assert infra.queue_depth() == 4

@@ -65,7 +65,7 @@ def test_a_key_reused_after_its_job_expired_runs_a_new_job_to_its_own_aggregate(
     }
 
 
-def test_no_result_outlives_its_job(handlers, infra, events):
+def test_no_result_outlives_its_job(handlers, infra):
     # GIVEN a job whose subtasks are recorded in the last second before its deadline
     job_id = handlers.post({"items": [1, 2]}).body["job_id"]
     job = infra.job(job_id)

@@ -11,20 +11,20 @@ plays Lambda's asynchronous invocation: retries on error, and the destination re
 from __future__ import annotations
 
 import functools
-import importlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.support import events as events_support
 from tests.support import handlers as handler_modules
+from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse
-from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock, FakeLambdaContext
+from tests.support.fakes import ACCOUNT_ID, REGION, START, FakeClock
+from tests.support.moto_resources import create_queue, create_table, queue_arn
 
 TABLE_NAME = "one-off-schedules-test"
 GROUP_NAME = "one-off-schedules-test-group"
@@ -137,17 +137,9 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
     dynamodb = aws_client("dynamodb")
     scheduler = aws_client("scheduler")
     sqs = aws_client("sqs")
-    dynamodb.create_table(
-        TableName=TABLE_NAME,
-        KeySchema=[{"AttributeName": "schedule_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "schedule_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(dynamodb, TABLE_NAME, ("schedule_id", "S"))
     scheduler.create_schedule_group(Name=GROUP_NAME)
-    queue_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = queue_arn(sqs, create_queue(sqs, DLQ_NAME))
     handler_modules.set_function_environment(
         monkeypatch,
         "one-off-schedules",
@@ -187,24 +179,15 @@ class Delivery:
 
 
 @dataclass
-class Handlers:
-    """The freshly imported modules, the fake clock, and drivers for every event source."""
+class Handlers(HandlerDriver):
+    """The freshly imported ``schedule_*`` modules by role, the fake clock, and drivers
+    for every event source."""
 
-    models: ModuleType
-    parsing: ModuleType
-    service: ModuleType
-    api: ModuleType
-    executor: ModuleType
-    cleanup: ModuleType
-    clock: FakeClock
     infra: Infra
 
-    # ------------------------------------------------------------------ API Gateway
+    API_FUNCTION = "ScheduleApi"
 
-    def call_api(self, event: dict[str, Any]) -> HttpResponse:
-        return HttpResponse.from_proxy(
-            self.api.handler(event, FakeLambdaContext(function_name="ScheduleApi"))
-        )
+    # ------------------------------------------------------------------ API Gateway
 
     def post(self, body: str | dict[str, Any] | None, **kwargs: Any) -> HttpResponse:
         return self.call_api(post_event(body, **kwargs))
@@ -249,18 +232,13 @@ class Handlers:
     def run_executor(
         self, event: dict[str, Any], *, request_id: str | None = None, remaining_ms: int = 30_000
     ) -> dict[str, Any]:
-        context = FakeLambdaContext(
-            function_name=EXECUTOR_NAME,
-            remaining_ms=remaining_ms,
-            aws_request_id=request_id or str(uuid.uuid4()),
+        request_id = request_id or str(uuid.uuid4())
+        return self.invoke(
+            "executor", event, EXECUTOR_NAME, remaining_ms=remaining_ms, aws_request_id=request_id
         )
-        response: dict[str, Any] = self.executor.handler(event, context)
-        return response
 
     def run_cleanup(self, record: dict[str, Any]) -> dict[str, Any]:
-        context = FakeLambdaContext(function_name="ScheduleCleanup")
-        response: dict[str, Any] = self.cleanup.handler(record, context)
-        return response
+        return self.invoke("cleanup", record, "ScheduleCleanup")
 
     def invoke_async(self, event: dict[str, Any]) -> Delivery:
         """Lambda's asynchronous invocation of the executor: retries on error (one
@@ -324,49 +302,10 @@ class Handlers:
 @pytest.fixture
 def handlers(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Handlers]:
     """Fresh modules wired to moto and fake time."""
-    models = import_fresh("schedule_models")
-    parsing = importlib.import_module("schedule_parsing")
-    service = importlib.import_module("schedule_service")
-    api = importlib.import_module("schedule_api")
-    executor = importlib.import_module("schedule_executor")
-    cleanup = importlib.import_module("schedule_cleanup")
-    for module in (api, executor, cleanup):
-        monkeypatch.setattr(module, "clock", clock)
-    yield Handlers(
-        models=models,
-        parsing=parsing,
-        service=service,
-        api=api,
-        executor=executor,
-        cleanup=cleanup,
-        clock=clock,
-        infra=infra,
-    )
-    handler_modules.forget_modules(HANDLER_MODULES)
-
-
-@pytest.fixture
-def env() -> SimpleNamespace:
-    """Constants and builders for the tests (conftest modules are not importable)."""
-    return SimpleNamespace(
-        in_minutes=in_minutes,
-        post_event=post_event,
-        item_event=item_event,
-        start=START,
-        stage=STAGE,
-        group=GROUP_NAME,
-        executor_arn=EXECUTOR_ARN,
-        scheduler_role_arn=SCHEDULER_ROLE_ARN,
-        alice_arn=ALICE_ARN,
-        bob_arn=BOB_ARN,
-        horizon_seconds=HORIZON_SECONDS,
-        retention_days=RETENTION_DAYS,
-        undelivered_after_seconds=UNDELIVERED_AFTER_SECONDS,
-        schedule_retry_attempts=SCHEDULE_RETRY_ATTEMPTS,
-        schedule_max_event_age_seconds=SCHEDULE_MAX_EVENT_AGE_SECONDS,
-        executor_retry_attempts=EXECUTOR_RETRY_ATTEMPTS,
-        events=events_support,
-    )
+    with fresh_roles(HANDLER_MODULES, prefix="schedule_") as roles:
+        for role in ("api", "executor", "cleanup"):
+            monkeypatch.setattr(roles[role], "clock", clock)
+        yield Handlers(roles=roles, clock=clock, infra=infra)
 
 
 # --------------------------------------------------------------------------- schedule API helpers

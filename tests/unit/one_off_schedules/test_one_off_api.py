@@ -10,23 +10,35 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.answers import created_id
 from tests.support.events import assert_json_error
-from tests.unit.one_off_schedules.conftest import PAYLOAD, assert_nothing_created
+from tests.support.fakes import START
+from tests.unit.one_off_schedules.conftest import (
+    ALICE_ARN,
+    BOB_ARN,
+    EXECUTOR_ARN,
+    HORIZON_SECONDS,
+    PAYLOAD,
+    RETENTION_DAYS,
+    SCHEDULE_MAX_EVENT_AGE_SECONDS,
+    SCHEDULE_RETRY_ATTEMPTS,
+    SCHEDULER_ROLE_ARN,
+    STAGE,
+    assert_nothing_created,
+    in_minutes,
+)
 
 # --------------------------------------------------------------------------- POST
 
 
-def test_post_stores_pending_record_and_creates_one_time_schedule(handlers, infra, env):
+def test_post_stores_pending_record_and_creates_one_time_schedule(handlers, infra):
     # GIVEN an empty table and schedule group
     # WHEN a client asks for a run ten minutes from now
-    response = handlers.post({"at": env.in_minutes(10), "payload": PAYLOAD})
+    response = handlers.post({"at": in_minutes(10), "payload": PAYLOAD})
 
     # THEN it gets 201 with the PENDING schedule and its location under the stage
-    assert response.status == 201, response.body
-    schedule_id = response.body["schedule_id"]
-    assert uuid.UUID(schedule_id).version == 4
-    location = f"/{env.stage}/schedules/{schedule_id}"
-    assert response.headers["location"] == location
+    schedule_id = created_id(response, 201, "schedule_id", f"/{STAGE}/schedules")
+    location = f"/{STAGE}/schedules/{schedule_id}"
     assert response.body == {
         "schedule_id": schedule_id,
         "status": "PENDING",
@@ -41,7 +53,7 @@ def test_post_stores_pending_record_and_creates_one_time_schedule(handlers, infr
     (item,) = infra.items()
     assert item["status"] == "PENDING"
     assert json.loads(item["payload"]) == PAYLOAD
-    assert item["expires_at"] == item["at_epoch"] + env.retention_days * 86_400
+    assert item["expires_at"] == item["at_epoch"] + RETENTION_DAYS * 86_400
     # AND exactly one schedule in the pattern's group, named by the id
     assert infra.schedule_names() == [schedule_id]
     schedule = infra.schedule(schedule_id)
@@ -51,11 +63,11 @@ def test_post_stores_pending_record_and_creates_one_time_schedule(handlers, infr
     assert schedule["ActionAfterCompletion"] == "DELETE"
     assert schedule["State"] == "ENABLED"
     target = schedule["Target"]
-    assert target["Arn"] == env.executor_arn
-    assert target["RoleArn"] == env.scheduler_role_arn
+    assert target["Arn"] == EXECUTOR_ARN
+    assert target["RoleArn"] == SCHEDULER_ROLE_ARN
     assert target["RetryPolicy"] == {
-        "MaximumRetryAttempts": env.schedule_retry_attempts,
-        "MaximumEventAgeInSeconds": env.schedule_max_event_age_seconds,
+        "MaximumRetryAttempts": SCHEDULE_RETRY_ATTEMPTS,
+        "MaximumEventAgeInSeconds": SCHEDULE_MAX_EVENT_AGE_SECONDS,
     }
     assert target["DeadLetterConfig"]["Arn"] == infra.dead_letter_queue_arn
     # AND the input carries the payload and every Scheduler context attribute
@@ -106,10 +118,10 @@ def test_bad_times_are_400_and_create_nothing(handlers, infra, at, reason):
     assert_nothing_created(infra)
 
 
-def test_time_at_the_horizon_is_accepted(handlers, infra, env):
+def test_time_at_the_horizon_is_accepted(handlers, infra):
     # GIVEN a time exactly the horizon ahead (whole seconds, so no rounding up)
-    handlers.clock.now = env.start.replace(microsecond=0)
-    at = handlers.clock.now + timedelta(seconds=env.horizon_seconds)
+    handlers.clock.now = START.replace(microsecond=0)
+    at = handlers.clock.now + timedelta(seconds=HORIZON_SECONDS)
     text = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     # WHEN it is posted THEN it is scheduled
     assert handlers.post({"at": text}).status == 201
@@ -142,9 +154,9 @@ def test_bad_bodies_are_400_and_create_nothing(handlers, infra, body, code):
     assert_nothing_created(infra)
 
 
-def test_same_idempotency_key_never_makes_a_second_schedule(handlers, infra, env):
+def test_same_idempotency_key_never_makes_a_second_schedule(handlers, infra):
     # GIVEN a schedule created with an Idempotency-Key
-    body = {"at": env.in_minutes(5), "payload": PAYLOAD}
+    body = {"at": in_minutes(5), "payload": PAYLOAD}
     first = handlers.post(body, headers={"Idempotency-Key": "order-o-123"})
     assert first.status == 201
 
@@ -162,9 +174,9 @@ def test_same_idempotency_key_never_makes_a_second_schedule(handlers, infra, env
     assert infra.schedule_names() == [first.body["schedule_id"]]
 
 
-def test_replay_after_the_time_passed_answers_from_the_record(handlers, infra, env):
+def test_replay_after_the_time_passed_answers_from_the_record(handlers, infra):
     # GIVEN a keyed schedule that already ran
-    body = {"at": env.in_minutes(1)}
+    body = {"at": in_minutes(1)}
     first = handlers.post(body, headers={"Idempotency-Key": "k-late"})
     handlers.deliver(handlers.fire(first.body["schedule_id"]))
 
@@ -181,23 +193,23 @@ def test_replay_after_the_time_passed_answers_from_the_record(handlers, infra, e
     assert len(infra.items()) == 1
 
 
-def test_same_key_with_a_different_body_is_422(handlers, infra, env):
+def test_same_key_with_a_different_body_is_422(handlers, infra):
     # GIVEN a keyed schedule
-    handlers.create({"at": env.in_minutes(5)}, headers={"Idempotency-Key": "k1"})
+    handlers.create({"at": in_minutes(5)}, headers={"Idempotency-Key": "k1"})
 
     # WHEN the key is reused for another request
-    response = handlers.post({"at": env.in_minutes(6)}, headers={"Idempotency-Key": "k1"})
+    response = handlers.post({"at": in_minutes(6)}, headers={"Idempotency-Key": "k1"})
 
     # THEN 422 and nothing more is scheduled
     assert_json_error(response, 422, "idempotency_key_reused")
     assert len(infra.schedule_names()) == 1
 
 
-def test_idempotency_keys_are_scoped_per_caller(handlers, infra, env):
+def test_idempotency_keys_are_scoped_per_caller(handlers, infra):
     # GIVEN two callers using the same key
-    body = {"at": env.in_minutes(5)}
-    alice = handlers.create(body, headers={"Idempotency-Key": "k"}, user_arn=env.alice_arn)
-    bob = handlers.create(body, headers={"Idempotency-Key": "k"}, user_arn=env.bob_arn)
+    body = {"at": in_minutes(5)}
+    alice = handlers.create(body, headers={"Idempotency-Key": "k"}, user_arn=ALICE_ARN)
+    bob = handlers.create(body, headers={"Idempotency-Key": "k"}, user_arn=BOB_ARN)
 
     # THEN each has their own schedule
     assert alice != bob
@@ -208,17 +220,17 @@ def test_idempotency_keys_are_scoped_per_caller(handlers, infra, env):
     "headers",
     [{"Idempotency-Key": ""}, {"Idempotency-Key": "é"}, {"Idempotency-Key": "k" * 129}],
 )
-def test_invalid_idempotency_key_is_400(handlers, infra, env, headers):
+def test_invalid_idempotency_key_is_400(handlers, infra, headers):
     # GIVEN an unusable key WHEN a schedule is posted with it THEN 400, nothing created
-    response = handlers.post({"at": env.in_minutes(5)}, headers=headers)
+    response = handlers.post({"at": in_minutes(5)}, headers=headers)
     assert_json_error(response, 400, "invalid_request")
     assert_nothing_created(infra)
 
 
-def test_replay_recreates_a_schedule_whose_create_never_happened(handlers, infra, env):
+def test_replay_recreates_a_schedule_whose_create_never_happened(handlers, infra):
     # GIVEN a keyed record whose schedule is missing (the first attempt died between
     # the put and CreateSchedule)
-    body = {"at": env.in_minutes(5)}
+    body = {"at": in_minutes(5)}
     schedule_id = handlers.create(body, headers={"Idempotency-Key": "k-heal"})
     infra.delete_schedule(schedule_id)
 
@@ -240,12 +252,12 @@ class _FailingScheduler:
         )
 
 
-def test_create_failure_is_503_and_leaves_no_record(handlers, infra, env, monkeypatch):
+def test_create_failure_is_503_and_leaves_no_record(handlers, infra, monkeypatch):
     # GIVEN a Scheduler that refuses to create
     monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())
 
     # WHEN a schedule is posted
-    response = handlers.post({"at": env.in_minutes(5)})
+    response = handlers.post({"at": in_minutes(5)})
 
     # THEN 503 with Retry-After, and the record is gone again
     assert_json_error(response, 503, "service_unavailable")

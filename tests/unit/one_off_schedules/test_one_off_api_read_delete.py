@@ -10,14 +10,20 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.events import assert_json_error
-from tests.unit.one_off_schedules.conftest import PAYLOAD
+from tests.unit.one_off_schedules.conftest import (
+    PAYLOAD,
+    STAGE,
+    UNDELIVERED_AFTER_SECONDS,
+    in_minutes,
+    item_event,
+)
 
 # --------------------------------------------------------------------------- GET
 
 
-def test_get_reports_pending_then_done_with_when(handlers, infra, env):
+def test_get_reports_pending_then_done_with_when(handlers, infra):
     # GIVEN a created schedule
-    schedule_id = handlers.create({"at": env.in_minutes(2), "payload": PAYLOAD})
+    schedule_id = handlers.create({"at": in_minutes(2), "payload": PAYLOAD})
     assert handlers.get(schedule_id).body["status"] == "PENDING"
 
     # WHEN it fires and runs
@@ -33,7 +39,7 @@ def test_get_reports_pending_then_done_with_when(handlers, infra, env):
     assert body["schedule_deleted_at"] == "2025-03-14T09:28:53.000Z"
     assert body["attempts"] == 1
     assert body["result"]["payload_bytes"] == len(json.dumps(PAYLOAD, separators=(",", ":")))
-    assert body["links"]["self"] == f"/{env.stage}/schedules/{schedule_id}"
+    assert body["links"]["self"] == f"/{STAGE}/schedules/{schedule_id}"
 
 
 def test_get_unknown_is_404_and_malformed_id_is_400(handlers):
@@ -42,18 +48,18 @@ def test_get_unknown_is_404_and_malformed_id_is_400(handlers):
     assert_json_error(handlers.get("not-a-uuid"), 400, "invalid_request")
 
 
-def test_unknown_route_is_json_404(handlers, env):
+def test_unknown_route_is_json_404(handlers):
     # GIVEN a method the API does not route WHEN it is called THEN a JSON 404
-    response = handlers.call_api(env.item_event("PUT", str(uuid.uuid4())))
+    response = handlers.call_api(item_event("PUT", str(uuid.uuid4())))
     assert_json_error(response, 404, "not_found")
 
 
 # --------------------------------------------------------------------------- DELETE
 
 
-def test_cancel_before_firing_deletes_the_schedule_and_is_repeatable(handlers, infra, env):
+def test_cancel_before_firing_deletes_the_schedule_and_is_repeatable(handlers, infra):
     # GIVEN a pending schedule
-    schedule_id = handlers.create({"at": env.in_minutes(10)})
+    schedule_id = handlers.create({"at": in_minutes(10)})
 
     # WHEN the client cancels it, twice
     first = handlers.cancel(schedule_id)
@@ -69,10 +75,10 @@ def test_cancel_before_firing_deletes_the_schedule_and_is_repeatable(handlers, i
     assert infra.item(schedule_id)["schedule_deleted_at"] == "2025-03-14T09:26:53.589Z"
 
 
-def test_cancelled_schedule_that_fires_anyway_does_nothing(handlers, infra, env):
+def test_cancelled_schedule_that_fires_anyway_does_nothing(handlers, infra):
     # GIVEN a schedule that fired while it was being cancelled (the event was already
     # on its way when the schedule was deleted)
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     event = handlers.fire(schedule_id)
     assert handlers.cancel(schedule_id).status == 200
 
@@ -87,9 +93,9 @@ def test_cancelled_schedule_that_fires_anyway_does_nothing(handlers, infra, env)
 
 
 @pytest.mark.parametrize("outcome", ["succeed", "fail"])
-def test_cancel_after_the_run_is_409(handlers, infra, env, outcome):
+def test_cancel_after_the_run_is_409(handlers, infra, outcome):
     # GIVEN a schedule that already ran (to DONE or FAILED)
-    schedule_id = handlers.create({"at": env.in_minutes(1), "outcome": outcome})
+    schedule_id = handlers.create({"at": in_minutes(1), "outcome": outcome})
     handlers.deliver(handlers.fire(schedule_id))
     before = infra.item(schedule_id)
 
@@ -107,14 +113,14 @@ def test_cancel_unknown_is_404(handlers, infra):
     assert infra.items() == []
 
 
-def test_pending_record_past_both_retry_windows_reads_failed_not_delivered(handlers, infra, env):
+def test_pending_record_past_both_retry_windows_reads_failed_not_delivered(handlers, infra):
     # GIVEN a schedule whose event never reached the executor (the Scheduler gave up
     # and put it in its DLQ; ActionAfterCompletion deleted the schedule)
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     infra.delete_schedule(schedule_id)
 
     # WHEN the client polls just before and then after the delivery deadline
-    handlers.clock.advance(60 + env.undelivered_after_seconds - 1)
+    handlers.clock.advance(60 + UNDELIVERED_AFTER_SECONDS - 1)
     before = handlers.get(schedule_id).body
     handlers.clock.advance(1)
     after = handlers.get(schedule_id).body
@@ -136,9 +142,9 @@ class _SchedulerDeleteFails:
         )
 
 
-def test_cancel_stands_when_the_schedule_cannot_be_deleted_yet(handlers, infra, env, monkeypatch):
+def test_cancel_stands_when_the_schedule_cannot_be_deleted_yet(handlers, infra, monkeypatch):
     # GIVEN a pending schedule and a Scheduler that throttles DeleteSchedule
-    schedule_id = handlers.create({"at": env.in_minutes(10)})
+    schedule_id = handlers.create({"at": in_minutes(10)})
     real_client = handlers.api.scheduler._client
     monkeypatch.setattr(handlers.api.scheduler, "_client", _SchedulerDeleteFails())
 

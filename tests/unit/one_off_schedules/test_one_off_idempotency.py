@@ -8,9 +8,10 @@ import hashlib
 
 import pytest
 
+from tests.support.answers import assert_all_got_the_winners_answer
 from tests.support.events import assert_json_error
 from tests.support.interleave import interleaved
-from tests.unit.one_off_schedules.conftest import TABLE_NAME
+from tests.unit.one_off_schedules.conftest import TABLE_NAME, in_minutes
 
 KEY = {"Idempotency-Key": "same-meaning"}
 # Five minutes after the fake clock's start (conftest START), spelled several ways below.
@@ -18,8 +19,8 @@ AT_Z = "2025-03-14T09:31:53Z"
 
 
 @pytest.fixture(autouse=True)
-def _check_start(env):
-    assert env.in_minutes(5) == AT_Z
+def _check_start():
+    assert in_minutes(5) == AT_Z
 
 
 @pytest.mark.parametrize(
@@ -101,9 +102,7 @@ def test_interleaved_posts_with_one_key_make_one_schedule_and_answer_the_same_by
     )
 
     # THEN one record and one schedule, and every answer is the winner's bytes
-    assert first.status == 201
-    assert {a.status for a in answers} == {201}
-    assert {a.raw_body for a in answers} == {first.raw_body}
+    assert_all_got_the_winners_answer(answers, first, 201)
     assert len(infra.items()) == 1
     assert infra.schedule_names() == [first.body["schedule_id"]]
 

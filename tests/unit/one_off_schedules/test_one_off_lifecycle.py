@@ -9,17 +9,26 @@ import uuid
 
 import pytest
 
+from tests.support import events
+from tests.unit.one_off_schedules.conftest import (
+    EXECUTOR_ARN,
+    EXECUTOR_RETRY_ATTEMPTS,
+    GROUP_NAME,
+    SCHEDULER_ROLE_ARN,
+    in_minutes,
+)
+
 PAYLOAD = {"user": "u-42", "reminder": "renew", "ratio": 0.75}
 
 
-def test_happy_path_runs_once_records_done_and_leaves_no_schedule(handlers, infra, env):
+def test_happy_path_runs_once_records_done_and_leaves_no_schedule(handlers, infra):
     # GIVEN a schedule due in two minutes
-    schedule_id = handlers.create({"at": env.in_minutes(2), "payload": PAYLOAD})
+    schedule_id = handlers.create({"at": in_minutes(2), "payload": PAYLOAD})
 
     # WHEN it fires: the executor gets the substituted input, then the success
     # destination hands Lambda's record to the cleanup
     event = handlers.fire(schedule_id, execution_id="d32c5kddcf5bb8c3")
-    assert event["schedule_arn"].endswith(f":schedule/{env.group}/{schedule_id}")
+    assert event["schedule_arn"].endswith(f":schedule/{GROUP_NAME}/{schedule_id}")
     assert event["scheduled_time"] == "2025-03-14T09:28:53Z"
     assert event["attempt_number"] == "1"
     delivery = handlers.deliver(event)
@@ -43,20 +52,20 @@ def test_happy_path_runs_once_records_done_and_leaves_no_schedule(handlers, infr
     assert item["schedule_deleted_at"] == "2025-03-14T09:28:53.000Z"
 
 
-def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handlers, infra, env):
+def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handlers, infra):
     # GIVEN a schedule whose task fails every attempt
-    schedule_id = handlers.create({"at": env.in_minutes(1), "payload": PAYLOAD, "outcome": "fail"})
+    schedule_id = handlers.create({"at": in_minutes(1), "payload": PAYLOAD, "outcome": "fail"})
     event = handlers.fire(schedule_id)
 
     # WHEN Lambda runs the executor (first try plus its retries) and gives up
     delivery = handlers.invoke_async(event)
 
     # THEN every attempt failed and released the record for the next one
-    assert delivery.attempts == env.executor_retry_attempts + 1
+    assert delivery.attempts == EXECUTOR_RETRY_ATTEMPTS + 1
     assert type(delivery.error).__name__ == "TaskFailedError"
     between = infra.item(schedule_id)
     assert between["status"] == "PENDING"
-    assert between["attempts"] == env.executor_retry_attempts + 1
+    assert between["attempts"] == EXECUTOR_RETRY_ATTEMPTS + 1
     assert between["last_error"]["code"] == "task_failed"
     assert delivery.record["requestContext"]["condition"] == "RetriesExhausted"
 
@@ -71,7 +80,7 @@ def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handl
     assert item["error"]["type"] == "TaskFailedError"
     failure = item["failure"]
     assert failure["condition"] == "RetriesExhausted"
-    assert failure["approximate_invoke_count"] == env.executor_retry_attempts + 1
+    assert failure["approximate_invoke_count"] == EXECUTOR_RETRY_ATTEMPTS + 1
     assert failure["request_id"] == delivery.request_id
     assert json.loads(failure["event"]) == event
     # AND the schedule is gone
@@ -83,11 +92,11 @@ def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handl
     assert body["error"]["message"].startswith(f"task of schedule {schedule_id} failed")
 
 
-def test_event_that_expired_in_lambdas_queue_ends_failed(handlers, infra, env):
+def test_event_that_expired_in_lambdas_queue_ends_failed(handlers, infra):
     # GIVEN a fired schedule whose event aged out before the executor ever ran
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     event = handlers.fire(schedule_id)
-    record = env.events.lambda_destination_record(
+    record = events.lambda_destination_record(
         event,
         function_name="ScheduleExecutor",
         condition="EventAgeExceeded",
@@ -105,9 +114,9 @@ def test_event_that_expired_in_lambdas_queue_ends_failed(handlers, infra, env):
     assert infra.schedule_names() == []
 
 
-def test_schedule_already_deleted_by_action_after_completion_counts_as_done(handlers, infra, env):
+def test_schedule_already_deleted_by_action_after_completion_counts_as_done(handlers, infra):
     # GIVEN a schedule that ran, and that ActionAfterCompletion deleted first
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     delivery = handlers.invoke_async(handlers.fire(schedule_id))
     infra.delete_schedule(schedule_id)
 
@@ -121,9 +130,9 @@ def test_schedule_already_deleted_by_action_after_completion_counts_as_done(hand
     assert item["schedule_deleted_at"] == "2025-03-14T09:27:53.000Z"
 
 
-def test_duplicate_executor_delivery_changes_nothing(handlers, infra, env):
+def test_duplicate_executor_delivery_changes_nothing(handlers, infra):
     # GIVEN a schedule that already ran to DONE and was cleaned up
-    schedule_id = handlers.create({"at": env.in_minutes(1), "payload": PAYLOAD})
+    schedule_id = handlers.create({"at": in_minutes(1), "payload": PAYLOAD})
     event = handlers.fire(schedule_id)
     handlers.deliver(event)
     before = infra.item(schedule_id)
@@ -138,9 +147,9 @@ def test_duplicate_executor_delivery_changes_nothing(handlers, infra, env):
     assert infra.schedule_names() == []
 
 
-def test_second_scheduler_attempt_after_success_changes_nothing(handlers, infra, env):
+def test_second_scheduler_attempt_after_success_changes_nothing(handlers, infra):
     # GIVEN a schedule that ran to DONE
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     event = handlers.fire(schedule_id)
     handlers.invoke_async(event)
     before = infra.item(schedule_id)
@@ -154,9 +163,9 @@ def test_second_scheduler_attempt_after_success_changes_nothing(handlers, infra,
     assert infra.item(schedule_id) == before
 
 
-def test_delivery_while_another_holds_the_lease_does_nothing(handlers, infra, env):
+def test_delivery_while_another_holds_the_lease_does_nothing(handlers, infra):
     # GIVEN an attempt that has claimed the schedule and is still working
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     event = handlers.fire(schedule_id)
     store = handlers.executor.store
     claimed = store.claim(
@@ -178,9 +187,9 @@ def test_delivery_while_another_holds_the_lease_does_nothing(handlers, infra, en
     assert item["attempts"] == 1
 
 
-def test_attempt_that_died_is_taken_over_after_its_lease(handlers, infra, env):
+def test_attempt_that_died_is_taken_over_after_its_lease(handlers, infra):
     # GIVEN an attempt that claimed the schedule and then timed out (no release)
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     event = handlers.fire(schedule_id)
     handlers.executor.store.claim(
         schedule_id,
@@ -200,9 +209,9 @@ def test_attempt_that_died_is_taken_over_after_its_lease(handlers, infra, env):
     assert item["status"] == "DONE" and item["attempts"] == 2
 
 
-def test_duplicate_cleanup_of_a_failure_changes_nothing(handlers, infra, env):
+def test_duplicate_cleanup_of_a_failure_changes_nothing(handlers, infra):
     # GIVEN a failed run that was already cleaned up and recorded
-    schedule_id = handlers.create({"at": env.in_minutes(1), "outcome": "fail"})
+    schedule_id = handlers.create({"at": in_minutes(1), "outcome": "fail"})
     delivery = handlers.deliver(handlers.fire(schedule_id))
     before = infra.item(schedule_id)
 
@@ -215,15 +224,15 @@ def test_duplicate_cleanup_of_a_failure_changes_nothing(handlers, infra, env):
     assert infra.item(schedule_id) == before
 
 
-def test_late_failure_record_never_overrides_done(handlers, infra, env):
+def test_late_failure_record_never_overrides_done(handlers, infra):
     # GIVEN a run that is DONE
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     event = handlers.fire(schedule_id)
     handlers.deliver(event)
     before = infra.item(schedule_id)
 
     # WHEN a failure record for another delivery of the same event arrives
-    record = env.events.lambda_destination_record(
+    record = events.lambda_destination_record(
         event, function_name="ScheduleExecutor", condition="RetriesExhausted"
     )
     result = handlers.run_cleanup(record)
@@ -233,10 +242,10 @@ def test_late_failure_record_never_overrides_done(handlers, infra, env):
     assert infra.item(schedule_id) == before
 
 
-def test_schedule_without_record_runs_nothing_and_is_deleted(handlers, infra, env):
+def test_schedule_without_record_runs_nothing_and_is_deleted(handlers, infra):
     # GIVEN an orphan schedule: its create "failed" (the API removed the record) but
     # the Scheduler had created it
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     infra.dynamodb.delete_item(
         TableName="one-off-schedules-test", Key={"schedule_id": {"S": schedule_id}}
     )
@@ -250,9 +259,9 @@ def test_schedule_without_record_runs_nothing_and_is_deleted(handlers, infra, en
     assert infra.schedule_names() == []
 
 
-def test_executor_rejects_input_that_is_not_a_substituted_schedule_input(handlers, infra, env):
+def test_executor_rejects_input_that_is_not_a_substituted_schedule_input(handlers, infra):
     # GIVEN the raw input (placeholders not substituted) and a mismatched ARN
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     raw = json.loads(infra.schedule(schedule_id)["Target"]["Input"])
     other = dict(handlers.fire(schedule_id), schedule_id=str(uuid.uuid4()))
 
@@ -286,7 +295,7 @@ def test_cleanup_of_a_record_without_schedule_raises_to_its_failure_queue(handle
             handlers.run_cleanup(record)
 
 
-def test_cleanup_never_deletes_a_schedule_of_another_group(handlers, infra, env):
+def test_cleanup_never_deletes_a_schedule_of_another_group(handlers, infra):
     # GIVEN a schedule in another group, and a record naming it
     infra.scheduler.create_schedule_group(Name="someone-else")
     infra.scheduler.create_schedule(
@@ -294,17 +303,17 @@ def test_cleanup_never_deletes_a_schedule_of_another_group(handlers, infra, env)
         GroupName="someone-else",
         ScheduleExpression="at(2025-03-14T10:00:00)",
         FlexibleTimeWindow={"Mode": "OFF"},
-        Target={"Arn": env.executor_arn, "RoleArn": env.scheduler_role_arn},
+        Target={"Arn": EXECUTOR_ARN, "RoleArn": SCHEDULER_ROLE_ARN},
     )
     event = {
         "schedule_id": str(uuid.uuid4()),
         "payload": {},
-        "schedule_arn": env.events.schedule_arn("theirs", group="someone-else"),
+        "schedule_arn": events.schedule_arn("theirs", group="someone-else"),
         "scheduled_time": "2025-03-14T10:00:00Z",
         "execution_id": "x",
         "attempt_number": "1",
     }
-    record = env.events.lambda_destination_record(event, function_name="ScheduleExecutor")
+    record = events.lambda_destination_record(event, function_name="ScheduleExecutor")
 
     # WHEN the cleanup gets it THEN it refuses and the schedule stays
     with pytest.raises(ValueError, match="someone-else"):
@@ -312,11 +321,9 @@ def test_cleanup_never_deletes_a_schedule_of_another_group(handlers, infra, env)
     assert infra.schedule_names("someone-else") == ["theirs"]
 
 
-def test_many_schedules_all_fire_once_and_none_remains(handlers, infra, env):
+def test_many_schedules_all_fire_once_and_none_remains(handlers, infra):
     # GIVEN twenty schedules a few seconds apart, one of them cancelled
-    ids = [
-        handlers.create({"at": env.in_minutes(1 + i / 10), "payload": {"n": i}}) for i in range(20)
-    ]
+    ids = [handlers.create({"at": in_minutes(1 + i / 10), "payload": {"n": i}}) for i in range(20)]
     assert handlers.cancel(ids[7]).status == 200
 
     # WHEN each remaining one fires (in time order), with one duplicate delivery
@@ -336,9 +343,9 @@ def test_many_schedules_all_fire_once_and_none_remains(handlers, infra, env):
     assert infra.schedule_names() == []
 
 
-def test_retries_with_different_request_ids_still_claim_and_count(handlers, infra, env):
+def test_retries_with_different_request_ids_still_claim_and_count(handlers, infra):
     # GIVEN a failing task
-    schedule_id = handlers.create({"at": env.in_minutes(1), "outcome": "fail"})
+    schedule_id = handlers.create({"at": in_minutes(1), "outcome": "fail"})
     event = handlers.fire(schedule_id)
 
     # WHEN three attempts arrive, each with its own request id

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.unit.one_off_schedules.conftest import in_minutes
+
 KEY = {"Idempotency-Key": "k-ttl"}
 
 
@@ -19,9 +21,9 @@ def _to_expiry(handlers: Any, infra: Any, schedule_id: str) -> None:
     handlers.clock.advance(expires_at - handlers.clock.epoch)
 
 
-def test_get_of_a_schedule_past_its_ttl_answers_404(handlers, infra, env):
+def test_get_of_a_schedule_past_its_ttl_answers_404(handlers, infra):
     # GIVEN a schedule that ran, at its record's expires_at (record still present)
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     handlers.deliver(handlers.fire(schedule_id))
     _to_expiry(handlers, infra, schedule_id)
     assert infra.item(schedule_id)["status"] == "DONE"
@@ -34,15 +36,15 @@ def test_get_of_a_schedule_past_its_ttl_answers_404(handlers, infra, env):
     assert response.body["error"] == "not_found"
 
 
-def test_post_with_a_key_whose_record_expired_creates_a_new_schedule(handlers, infra, env):
+def test_post_with_a_key_whose_record_expired_creates_a_new_schedule(handlers, infra):
     # GIVEN a keyed schedule that ran, and its record now past its TTL
-    schedule_id = handlers.create({"at": env.in_minutes(1)}, headers=KEY)
+    schedule_id = handlers.create({"at": in_minutes(1)}, headers=KEY)
     handlers.deliver(handlers.fire(schedule_id))
     _to_expiry(handlers, infra, schedule_id)
 
     # WHEN the client uses the key again for a schedule in the (new) future (the old
     # body, whose time has passed, would now be refused as a new request: 400)
-    at = env.in_minutes(5, start=handlers.clock.now)
+    at = in_minutes(5, start=handlers.clock.now)
     response = handlers.post({"at": at}, headers=KEY)
 
     # THEN a new schedule is created under the same id (not 422 for a reused key), and
@@ -54,9 +56,9 @@ def test_post_with_a_key_whose_record_expired_creates_a_new_schedule(handlers, i
     assert infra.schedule_names() == [schedule_id]
 
 
-def test_executor_does_not_run_a_schedule_past_its_ttl(handlers, infra, env):
+def test_executor_does_not_run_a_schedule_past_its_ttl(handlers, infra):
     # GIVEN a PENDING schedule whose delivery arrives only after its record expired
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     event = handlers.fire(schedule_id)
     _to_expiry(handlers, infra, schedule_id)
     before = infra.item(schedule_id)
@@ -69,9 +71,9 @@ def test_executor_does_not_run_a_schedule_past_its_ttl(handlers, infra, env):
     assert infra.item(schedule_id) == before
 
 
-def test_cancel_of_a_schedule_past_its_ttl_answers_404_and_writes_nothing(handlers, infra, env):
+def test_cancel_of_a_schedule_past_its_ttl_answers_404_and_writes_nothing(handlers, infra):
     # GIVEN a PENDING schedule record past its TTL (never delivered)
-    schedule_id = handlers.create({"at": env.in_minutes(1)})
+    schedule_id = handlers.create({"at": in_minutes(1)})
     _to_expiry(handlers, infra, schedule_id)
     before = infra.item(schedule_id)
 

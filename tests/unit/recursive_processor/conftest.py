@@ -20,6 +20,7 @@ import pytest
 from tests.support import handlers as handler_modules
 from tests.support.events import s3_event, s3_object_created_record
 from tests.support.fakes import FakeClock, FakeLambdaContext, FakeLambdaInvoker, FakeSleep
+from tests.support.moto_resources import create_table
 
 INPUT_BUCKET = "recursive-processor-input-test"
 OUTPUT_BUCKET = "recursive-processor-output-test"
@@ -128,12 +129,7 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
     dynamodb = aws_client("dynamodb")
     for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
         s3.create_bucket(Bucket=bucket)
-    dynamodb.create_table(
-        TableName=TABLE_NAME,
-        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "run_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(dynamodb, TABLE_NAME, ("run_id", "S"))
     handler_modules.set_function_environment(
         monkeypatch,
         "recursive-processor",
@@ -250,6 +246,12 @@ def import_batch_modules() -> BatchModules:
     for name in ("batch_runner", "batch_events"):
         importlib.import_module(name)
     return BatchModules.loaded()
+
+
+@pytest.fixture(scope="module")
+def batch() -> BatchModules:
+    """One fresh set of the logic modules for a test module's pure-logic tests."""
+    return import_batch_modules()
 
 
 @pytest.fixture

@@ -12,14 +12,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit.recursive_processor.conftest import BatchModules, import_batch_modules
+from tests.unit.recursive_processor.conftest import BatchModules
 
 LINE_WIDTH = 64
-
-
-@pytest.fixture(scope="module")
-def batch() -> BatchModules:
-    return import_batch_modules()
 
 
 def fixed_width_line(index: int) -> bytes:

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.recursive_processor.conftest import BatchModules, import_batch_modules
-
-
-@pytest.fixture(scope="module")
-def batch() -> BatchModules:
-    return import_batch_modules()
+from tests.unit.recursive_processor.conftest import BatchModules
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,10 @@ from __future__ import annotations
 import sys
 import tracemalloc
 
-import pytest
-
 from tests.unit.recursive_processor.conftest import (
     INPUT_PREFIX,
     BatchModules,
     Processor,
-    import_batch_modules,
     record_line,
     run_id_of,
 )
@@ -20,12 +17,6 @@ from tests.unit.recursive_processor.record_limit_model import (
     read_in_hops,
     summarize,
 )
-
-
-@pytest.fixture(scope="module")
-def batch() -> BatchModules:
-    return import_batch_modules()
-
 
 # --------------------------------------------------------------------------- examples
 

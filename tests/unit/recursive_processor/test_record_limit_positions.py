@@ -24,7 +24,6 @@ from tests.unit.recursive_processor.conftest import (
     TABLE_NAME,
     BatchModules,
     Infra,
-    import_batch_modules,
 )
 from tests.unit.recursive_processor.record_limit_model import (
     ETAG,
@@ -40,12 +39,6 @@ from tests.unit.recursive_processor.record_limit_model import (
     run_summary_of,
     summarize,
 )
-
-
-@pytest.fixture(scope="module")
-def batch() -> BatchModules:
-    return import_batch_modules()
-
 
 # --------------------------------------------------------------------------- properties
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.moto_resources import create_table
+
 #: The table the handler_kit DynamoDB tests use, keyed by ``item_id`` (S).
 ITEM_TABLE = "items"
 
@@ -15,10 +17,5 @@ ITEM_TABLE = "items"
 def client(aws_client: Callable[..., Any]) -> Any:
     """A moto DynamoDB client with an empty table ``ITEM_TABLE`` keyed by ``item_id`` (S)."""
     client = aws_client("dynamodb")
-    client.create_table(
-        TableName=ITEM_TABLE,
-        KeySchema=[{"AttributeName": "item_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "item_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(client, ITEM_TABLE, ("item_id", "S"))
     return client

@@ -1,0 +1,56 @@
+"""Tables and queues on moto with the keys and wiring the stacks deploy, made one way.
+
+The unit conftests of every pattern, the handler_kit tests and the bench all create
+moto tables and queues; the key schema, billing mode, stream and redrive spellings are
+written here once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+#: A key attribute: its name and DynamoDB type.
+Key = tuple[str, Literal["S", "N", "B"]]
+
+
+def create_table(
+    dynamodb: Any, name: str, hash_key: Key, range_key: Key | None = None, *, stream: bool = False
+) -> dict[str, Any]:
+    """An on-demand table keyed by ``hash_key`` (and ``range_key``); the create answer.
+
+    ``stream`` turns on a NEW_IMAGE stream, as the stacks configure theirs.
+    """
+    keys = [(hash_key, "HASH")] + ([(range_key, "RANGE")] if range_key else [])
+    options: dict[str, Any] = {}
+    if stream:
+        options["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    created: dict[str, Any] = dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key[0], "KeyType": kind} for key, kind in keys],
+        AttributeDefinitions=[
+            {"AttributeName": key[0], "AttributeType": key[1]} for key, _ in keys
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        **options,
+    )
+    return created
+
+
+def queue_arn(sqs: Any, queue_url: str) -> str:
+    """The ARN of a queue, from its URL."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+def create_queue(
+    sqs: Any, name: str, *, dead_letter_arn: str | None = None, max_receive_count: int = 3
+) -> str:
+    """A standard queue's URL; with ``dead_letter_arn``, redriven there after
+    ``max_receive_count`` receives."""
+    attributes: dict[str, str] = {}
+    if dead_letter_arn is not None:
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(max_receive_count)}
+        )
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
