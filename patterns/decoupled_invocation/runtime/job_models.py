@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal
 
 from handler_kit import http_requests
-from handler_kit.config import settings_from_env
+from handler_kit.config import EnvSettings, env_int
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
@@ -100,7 +100,7 @@ class NotStartedError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class JobSettings:
+class JobSettings(EnvSettings):
     """Tunables shared by the API and the worker.
 
     Attributes
@@ -113,22 +113,9 @@ class JobSettings:
         The TTL attribute ``expires_at`` is ``created_at`` + this.
     """
 
-    job_timeout_seconds: int = 300
-    retry_after_seconds: int = 2
-    retention_days: int = 7
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> JobSettings:
-        """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS`` and ``JOB_RETENTION_DAYS``.
-
-        A variable set to anything but a positive integer raises ValueError.
-        """
-        variables = {
-            "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
-            "retry_after_seconds": "RETRY_AFTER_SECONDS",
-            "retention_days": "JOB_RETENTION_DAYS",
-        }
-        return settings_from_env(cls, variables, environ)
+    job_timeout_seconds: int = env_int(300, "JOB_TIMEOUT_SECONDS")
+    retry_after_seconds: int = env_int(2, "RETRY_AFTER_SECONDS")
+    retention_days: int = env_int(7, "JOB_RETENTION_DAYS")
 
 
 # --------------------------------------------------------------------------- models

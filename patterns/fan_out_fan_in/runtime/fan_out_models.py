@@ -23,13 +23,12 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
 from handler_kit import http_requests
-from handler_kit.config import settings_from_env
+from handler_kit.config import EnvSettings, env_int
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
@@ -99,7 +98,7 @@ class ResultsIncompleteError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FanOutSettings:
+class FanOutSettings(EnvSettings):
     """Tunables shared by the functions.
 
     Attributes
@@ -119,27 +118,11 @@ class FanOutSettings:
         Parallel SendMessageBatch calls of the ventilator.
     """
 
-    job_timeout_seconds: int = 900
-    retry_after_seconds: int = 2
-    retention_days: int = 7
-    max_receive_count: int = 3
-    send_concurrency: int = 16
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FanOutSettings:
-        """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS``, ``JOB_RETENTION_DAYS``,
-        ``MAX_RECEIVE_COUNT`` and ``SEND_CONCURRENCY``.
-
-        A variable set to anything but a positive integer raises ValueError.
-        """
-        variables = {
-            "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
-            "retry_after_seconds": "RETRY_AFTER_SECONDS",
-            "retention_days": "JOB_RETENTION_DAYS",
-            "max_receive_count": "MAX_RECEIVE_COUNT",
-            "send_concurrency": "SEND_CONCURRENCY",
-        }
-        return settings_from_env(cls, variables, environ)
+    job_timeout_seconds: int = env_int(900, "JOB_TIMEOUT_SECONDS")
+    retry_after_seconds: int = env_int(2, "RETRY_AFTER_SECONDS")
+    retention_days: int = env_int(7, "JOB_RETENTION_DAYS")
+    max_receive_count: int = env_int(3, "MAX_RECEIVE_COUNT")
+    send_concurrency: int = env_int(16, "SEND_CONCURRENCY")
 
 
 # --------------------------------------------------------------------------- models
