@@ -15,7 +15,6 @@ Job lifecycle (each transition is a conditional write, see ``job_store.py``)::
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,13 +27,12 @@ from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReused
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
 from handler_kit.http_requests import (
-    describe_validation_error,
     request_fingerprint,
     resource_id_for,
 )
+from handler_kit.messages import parse_message
 from handler_kit.responses import StoredResponse
-from handler_kit.strict_json import InvalidJsonError, parse_model
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BODY_BYTES = 16 * 1024
 #: Longest simulated work a job may ask for (``duration_ms``; the API refuses more).
@@ -46,9 +44,6 @@ JOB_OVERHEAD_MS = 2_000
 JOB_BUDGET_MS = MAX_DURATION_MS + JOB_OVERHEAD_MS
 #: Fixed namespace for deterministic job ids derived from an Idempotency-Key.
 JOB_ID_NAMESPACE = uuid.UUID("6f0c4c1e-3a7d-5b8e-9f51-2d7c0b4a9e63")
-
-_HEX = "[0-9a-fA-F]"
-_UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
 
 
 # --------------------------------------------------------------------------- errors
@@ -158,7 +153,7 @@ class TaskMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True, defer_build=True)
 
-    job_id: Annotated[str, Field(pattern=_UUID_RE.pattern)]
+    job_id: Annotated[str, Field(pattern=http_requests.UUID_RE.pattern)]
 
 
 @dataclass(frozen=True)
@@ -263,14 +258,7 @@ def parse_task_message(body: str) -> TaskMessage:
     InvalidTaskMessageError
         If the body is not ``{"job_id": "<uuid>"}`` (a poison message).
     """
-    try:
-        message = parse_model(TaskMessage, body)
-    except InvalidJsonError as exc:
-        raise InvalidTaskMessageError(f"invalid task message: {exc}") from None
-    except ValidationError as exc:
-        raise InvalidTaskMessageError(
-            f"invalid task message: {describe_validation_error(exc)}"
-        ) from None
+    message = parse_message(TaskMessage, body, error=InvalidTaskMessageError, what="task message")
     return TaskMessage(job_id=message.job_id.lower())
 
 

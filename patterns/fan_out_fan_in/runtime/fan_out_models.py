@@ -21,7 +21,6 @@ never decrement twice. Status transitions are conditional writes::
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -33,9 +32,8 @@ from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReused
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
 from handler_kit.fingerprints import OrderFree, normalized
-from handler_kit.http_requests import describe_validation_error
-from handler_kit.strict_json import InvalidJsonError, parse_model
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from handler_kit.messages import parse_message
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Most subtasks one job may have.
 MAX_SUBTASKS = 10_000
@@ -53,8 +51,6 @@ TRANSACTION_ATTEMPTS = 4
 #: Namespace of the job ids derived from (caller, Idempotency-Key).
 JOB_ID_NAMESPACE = uuid.UUID("3d5b1f8e-9c0a-5e4d-8b7f-1a2c3e4d5f60")
 
-_HEX = "[0-9a-fA-F]"
-_UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
 _VALUE_LIMIT = 1_000_000_000
 
 
@@ -227,7 +223,7 @@ class SubtaskMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True, defer_build=True)
 
-    job_id: Annotated[str, Field(pattern=_UUID_RE.pattern)]
+    job_id: Annotated[str, Field(pattern=http_requests.UUID_RE.pattern)]
     index: _Index
     value: _Value
     fail: bool = False
@@ -352,14 +348,9 @@ def parse_subtask_message(body: str) -> SubtaskMessage:
     InvalidSubtaskMessageError
         If the body is not a subtask message (a poison message).
     """
-    try:
-        message = parse_model(SubtaskMessage, body)
-    except InvalidJsonError as exc:
-        raise InvalidSubtaskMessageError(f"invalid subtask message: {exc}") from None
-    except ValidationError as exc:
-        raise InvalidSubtaskMessageError(
-            f"invalid subtask message: {describe_validation_error(exc)}"
-        ) from None
+    message = parse_message(
+        SubtaskMessage, body, error=InvalidSubtaskMessageError, what="subtask message"
+    )
     return message.model_copy(update={"job_id": message.job_id.lower()})
 
 
