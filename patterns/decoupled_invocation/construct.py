@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
 from blocks.api import ServiceApi
 from blocks.function import Invocation, function_maker
 from blocks.queue import WorkQueue
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.table import DataTable, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
@@ -99,11 +98,7 @@ class DecoupledInvocation(Construct):
                 "worker_batch_size or raise worker_timeout"
             )
         self.job_table = DataTable(
-            self,
-            "JobTable",
-            settings=settings,
-            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
+            self, "JobTable", settings=settings, partition_key=string_key("job_id")
         ).table
         self.task_queue = WorkQueue(
             self,
@@ -118,12 +113,12 @@ class DecoupledInvocation(Construct):
             "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
         }
         make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.api_function = make_function(
+        self.api_function = make_function.api_function(
             "JobApi",
             handler="job_api.handler",
             description="Accepts jobs (202) and reports their status",
-            timeout=cdk.Duration.seconds(10),
-            invocation=Invocation.SYNCHRONOUS,
+            table=self.job_table,
+            table_actions=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
             environment={
                 **common_environment,
                 "TASK_QUEUE_URL": self.task_queue.queue.queue_url,
@@ -143,9 +138,6 @@ class DecoupledInvocation(Construct):
         )
 
         # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
-        self.job_table.grant(
-            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
-        )
         self.job_table.grant(self.worker_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.task_queue.queue.grant_send_messages(self.api_function.role)
 

@@ -15,7 +15,7 @@ from blocks.api import ServiceApi
 from blocks.function import Invocation, function_maker
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.table import DataTable, number_key, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
@@ -95,10 +95,10 @@ class EventSourcing(Construct):
             self,
             "EventTable",
             settings=settings,
-            partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="version", type=dynamodb.AttributeType.NUMBER),
-            # Only idempotency records carry it; events and snapshots never expire.
-            time_to_live_attribute="expires_at",
+            partition_key=string_key("account_id"),
+            sort_key=number_key("version"),
+            # TTL on expires_at (the default): only idempotency records carry it; events
+            # and snapshots never expire.
             # The publisher needs only the inserted event.
             stream=dynamodb.StreamViewType.NEW_IMAGE,
         ).table
@@ -113,12 +113,13 @@ class EventSourcing(Construct):
         self.event_bus.apply_removal_policy(settings.removal_policy)
 
         make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.api_function = make_function(
+        # TransactWriteItems is authorized by the PutItem of each item it writes.
+        self.api_function = make_function.api_function(
             "AccountApi",
             handler="account_api.handler",
             description="Bank account commands and queries over an event store",
-            timeout=cdk.Duration.seconds(10),
-            invocation=Invocation.SYNCHRONOUS,
+            table=self.event_table,
+            table_actions=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
             environment={
                 "EVENT_TABLE_NAME": self.event_table.table_name,
                 "SNAPSHOT_INTERVAL": str(snapshot_interval),
@@ -145,11 +146,6 @@ class EventSourcing(Construct):
             },
         )
 
-        # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
-        # TransactWriteItems is authorized by the PutItem of each item it writes.
-        self.event_table.grant(
-            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"
-        )
         # Instead of grantStreamRead, which adds dynamodb:ListStreams on "*".
         self.event_table.grant_stream(
             self.publisher_function.role,

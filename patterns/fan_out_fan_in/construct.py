@@ -15,7 +15,7 @@ from blocks.api import ServiceApi
 from blocks.function import Invocation, function_maker
 from blocks.queue import DeadLetterQueue, WorkQueue
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.table import DataTable, number_key, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
@@ -110,17 +110,15 @@ class FanOutFanIn(Construct):
             self,
             "JobTable",
             settings=settings,
-            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
+            partition_key=string_key("job_id"),
             stream=dynamodb.StreamViewType.NEW_IMAGE,
         ).table
         self.result_table = DataTable(
             self,
             "ResultTable",
             settings=settings,
-            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="subtask", type=dynamodb.AttributeType.NUMBER),
-            time_to_live_attribute="expires_at",
+            partition_key=string_key("job_id"),
+            sort_key=number_key("subtask"),
         ).table
         self.subtask_queue = WorkQueue(
             self,
@@ -137,14 +135,15 @@ class FanOutFanIn(Construct):
         }
 
         make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.api_function = make_function(
+        self.api_function = make_function.api_function(
             "FanOutApi",
             handler="fan_out_api.handler",
             description="Records fan-out jobs, sends their subtasks, reports status",
+            table=self.job_table,
+            table_actions=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
             timeout=api_timeout,
             # More memory is more CPU: signing and sending 1,000 batches is CPU-bound.
             memory_size=api_memory_size,
-            invocation=Invocation.SYNCHRONOUS,
             environment={
                 **common_environment,
                 "SUBTASK_QUEUE_URL": self.subtask_queue.queue.queue_url,
@@ -171,9 +170,6 @@ class FanOutFanIn(Construct):
         )
 
         # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
-        self.job_table.grant(
-            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
-        )
         self.subtask_queue.queue.grant_send_messages(self.api_function.role)
         # TransactWriteItems is authorized per action on each item it writes.
         self.job_table.grant(self.worker_function.role, "dynamodb:UpdateItem")

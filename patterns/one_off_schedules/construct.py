@@ -7,7 +7,6 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import jsii
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
@@ -18,7 +17,7 @@ from blocks.compliance import acknowledge
 from blocks.function import Invocation, function_maker
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.table import DataTable, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
@@ -121,13 +120,7 @@ class OneOffSchedules(Construct):
         stack = cdk.Stack.of(self)
 
         self.schedule_table = DataTable(
-            self,
-            "ScheduleTable",
-            settings=settings,
-            partition_key=dynamodb.Attribute(
-                name="schedule_id", type=dynamodb.AttributeType.STRING
-            ),
-            time_to_live_attribute="expires_at",
+            self, "ScheduleTable", settings=settings, partition_key=string_key("schedule_id")
         ).table
         # The L1 resource without a name: CloudFormation generates a unique one, so any
         # number of stages coexist (the L2 would set a physical name). Deleting the group
@@ -210,12 +203,18 @@ class OneOffSchedules(Construct):
             )
         )
 
-        self.api_function = make_function(
+        # Least privilege, spelled out: each function gets only the calls it makes.
+        self.api_function = make_function.api_function(
             "ScheduleApi",
             handler="schedule_api.handler",
             description="Creates, reports and cancels one-off schedules",
-            timeout=cdk.Duration.seconds(10),
-            invocation=Invocation.SYNCHRONOUS,
+            table=self.schedule_table,
+            table_actions=(
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+            ),
             environment={
                 **common_environment,
                 "EXECUTOR_FUNCTION_ARN": self.executor_function.function.function_arn,
@@ -236,14 +235,6 @@ class OneOffSchedules(Construct):
             },
         )
 
-        # Least privilege, spelled out: each function gets only the calls it makes.
-        self.schedule_table.grant(
-            self.api_function.role,
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-        )
         self.schedule_table.grant(
             self.executor_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem"
         )

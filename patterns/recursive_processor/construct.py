@@ -7,7 +7,6 @@ from typing import Any
 
 import aws_cdk as cdk
 import jsii
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -18,7 +17,7 @@ from blocks.api import ServiceApi
 from blocks.compliance import acknowledge
 from blocks.function import Invocation, function_maker
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.table import DataTable, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
@@ -104,11 +103,7 @@ class RecursiveProcessor(Construct):
         self.input_bucket = self._bucket("InputBucket", settings, logs=self.access_log_bucket)
         self.output_bucket = self._bucket("OutputBucket", settings, logs=self.access_log_bucket)
         self.run_table = DataTable(
-            self,
-            "RunTable",
-            settings=settings,
-            partition_key=dynamodb.Attribute(name="run_id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
+            self, "RunTable", settings=settings, partition_key=string_key("run_id")
         ).table
 
         make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
@@ -170,18 +165,17 @@ class RecursiveProcessor(Construct):
         )
         self.self_invoke_policy = self._allow_self_invoke()
 
-        self.api_function = make_function(
+        self.api_function = make_function.api_function(
             "RunApi",
             handler="run_api.handler",
             description="Reports a run's status, progress and counts",
-            timeout=cdk.Duration.seconds(10),
-            invocation=Invocation.SYNCHRONOUS,
+            table=self.run_table,
+            table_actions=("dynamodb:GetItem",),
             environment={
                 "RUN_TABLE_NAME": self.run_table.table_name,
                 "OUTPUT_BUCKET_NAME": self.output_bucket.bucket_name,
             },
         )
-        self.run_table.grant(self.api_function.role, "dynamodb:GetItem")
         self.api = ServiceApi(
             self,
             "Api",
