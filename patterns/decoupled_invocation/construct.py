@@ -7,8 +7,8 @@ from pathlib import Path
 import aws_cdk as cdk
 from constructs import Construct
 
-from blocks.api import ServiceApi
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import PatternConstruct
 from blocks.queue import WorkQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, string_key
@@ -40,7 +40,7 @@ JOB_REQUEST_SCHEMA = {
 }
 
 
-class DecoupledInvocation(Construct):
+class DecoupledInvocation(PatternConstruct):
     """Request, 202 Accepted, poll: a REST API in front of an SQS-buffered worker.
 
     ``POST /jobs`` stores a PENDING job in ``job_table`` and queues it on
@@ -56,8 +56,6 @@ class DecoupledInvocation(Construct):
         The work queue and its DLQ.
     api_function, worker_function:
         The two functions; each has its own role.
-    api:
-        The REST API (IAM authorization).
     """
 
     def __init__(
@@ -78,7 +76,7 @@ class DecoupledInvocation(Construct):
         submit_rate_limit: float = 10,
         submit_burst_limit: int = 20,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         # Jobs of a batch run one after another. A batch of the longest jobs must end
         # before the function times out: a timeout fails the whole batch (no partial
         # response), finished jobs included, and each failed receive brings a valid job
@@ -112,8 +110,7 @@ class DecoupledInvocation(Construct):
             "JOB_TIMEOUT_SECONDS": str(int(job_timeout.to_seconds())),
             "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
         }
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.api_function = make_function.api_function(
+        self.api_function = self.make_function.api_function(
             "JobApi",
             handler="job_api.handler",
             description="Accepts jobs (202) and reports their status",
@@ -125,7 +122,7 @@ class DecoupledInvocation(Construct):
                 "RETRY_AFTER_SECONDS": str(int(retry_after.to_seconds())),
             },
         )
-        self.worker_function = make_function(
+        self.worker_function = self.make_function(
             "JobWorker",
             handler="job_worker.handler",
             description="Runs queued jobs; conditional status transitions",
@@ -147,11 +144,8 @@ class DecoupledInvocation(Construct):
             max_concurrency=worker_max_concurrency,
         )
 
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"Decoupled invocation jobs ({settings.stage_name})",
+        self.add_api(
+            "Decoupled invocation jobs",
             throttling_rate_limit=throttling_rate_limit,
             throttling_burst_limit=throttling_burst_limit,
             # Submitting starts work; polling is cheap: submissions get a lower limit.

@@ -11,8 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
-from blocks.api import ServiceApi
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import PatternConstruct
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, number_key, string_key
@@ -40,7 +40,7 @@ NEW_EVENTS_FILTER = {
 }
 
 
-class EventSourcing(Construct):
+class EventSourcing(PatternConstruct):
     """Bank accounts stored as events, with snapshots and optimistic locking.
 
     A REST API appends events (AccountCreated, AccountCredited, AccountWithdrawn) to
@@ -65,8 +65,6 @@ class EventSourcing(Construct):
         destination) and poison records the publisher set aside.
     publisher_mapping:
         The stream event source mapping.
-    api:
-        The REST API (IAM authorization).
     """
 
     def __init__(
@@ -87,7 +85,7 @@ class EventSourcing(Construct):
         command_rate_limit: float = 20,
         command_burst_limit: int = 40,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         if snapshot_interval < 1 or max_append_attempts < 1:
             raise ValueError("snapshot_interval and max_append_attempts must be at least 1")
 
@@ -112,9 +110,8 @@ class EventSourcing(Construct):
         )
         self.event_bus.apply_removal_policy(settings.removal_policy)
 
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
         # TransactWriteItems is authorized by the PutItem of each item it writes.
-        self.api_function = make_function.api_function(
+        self.api_function = self.make_function.api_function(
             "AccountApi",
             handler="account_api.handler",
             description="Bank account commands and queries over an event store",
@@ -133,7 +130,7 @@ class EventSourcing(Construct):
             settings=settings,
             source="the account event publisher (unpublishable stream records)",
         ).queue
-        self.publisher_function = make_function(
+        self.publisher_function = self.make_function(
             "AccountPublisher",
             handler="account_publisher.handler",
             description="Publishes new account events from the stream to EventBridge",
@@ -178,11 +175,8 @@ class EventSourcing(Construct):
         # Lambda checks the consumer's permissions when it creates the mapping.
         self.publisher_mapping.node.add_dependency(self.publisher_function.role)
 
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"Event-sourced bank accounts ({settings.stage_name})",
+        self.add_api(
+            "Event-sourced bank accounts",
             throttling_rate_limit=throttling_rate_limit,
             throttling_burst_limit=throttling_burst_limit,
             # Commands write; reads are cheaper: commands get a lower limit.

@@ -11,8 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
-from blocks.api import ServiceApi
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import PatternConstruct
 from blocks.queue import DeadLetterQueue, WorkQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, number_key, string_key
@@ -54,7 +54,7 @@ REDUCER_FILTER: dict[str, Any] = {
 }
 
 
-class FanOutFanIn(Construct):
+class FanOutFanIn(PatternConstruct):
     """Fan-out/fan-in: a ventilator API, SQS workers, an atomic counter and a reducer.
 
     ``POST /jobs`` records the job in ``job_table`` with ``remaining = N`` and then sends
@@ -78,8 +78,6 @@ class FanOutFanIn(Construct):
         The three functions; each has its own role.
     worker_mapping, reducer_mapping:
         The event source mappings (SQS, DynamoDB stream).
-    api:
-        The REST API (IAM authorization).
     """
 
     def __init__(
@@ -105,7 +103,7 @@ class FanOutFanIn(Construct):
         submit_rate_limit: float = 2,
         submit_burst_limit: int = 5,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         self.job_table = DataTable(
             self,
             "JobTable",
@@ -134,8 +132,7 @@ class FanOutFanIn(Construct):
             "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
         }
 
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.api_function = make_function.api_function(
+        self.api_function = self.make_function.api_function(
             "FanOutApi",
             handler="fan_out_api.handler",
             description="Records fan-out jobs, sends their subtasks, reports status",
@@ -151,7 +148,7 @@ class FanOutFanIn(Construct):
                 "RETRY_AFTER_SECONDS": str(int(retry_after.to_seconds())),
             },
         )
-        self.worker_function = make_function(
+        self.worker_function = self.make_function(
             "FanOutWorker",
             handler="fan_out_worker.handler",
             description="Runs subtasks; stores each result and decrements the job counter",
@@ -159,7 +156,7 @@ class FanOutFanIn(Construct):
             invocation=Invocation.SYNCHRONOUS,
             environment={**common_environment, "MAX_RECEIVE_COUNT": str(max_receive_count)},
         )
-        self.reducer_function = make_function(
+        self.reducer_function = self.make_function(
             "FanOutReducer",
             handler="fan_out_reducer.handler",
             description="Aggregates a job's results once its counter reached zero",
@@ -214,11 +211,8 @@ class FanOutFanIn(Construct):
         # Lambda checks the reducer's stream permissions when it creates the mapping.
         self.reducer_mapping.node.add_dependency(self.reducer_function.role)
 
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"Fan-out/fan-in jobs ({settings.stage_name})",
+        self.add_api(
+            "Fan-out/fan-in jobs",
             throttling_rate_limit=throttling_rate_limit,
             throttling_burst_limit=throttling_burst_limit,
             # One submission sends up to 10,000 messages; polling is cheap.

@@ -12,9 +12,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from blocks.api import ServiceApi
 from blocks.compliance import acknowledge
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import PatternConstruct
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, string_key
@@ -61,7 +61,7 @@ class _InvokeFunctionDestination:
         return lambda_.DestinationConfig(destination=self._target.function_arn)
 
 
-class OneOffSchedules(Construct):
+class OneOffSchedules(PatternConstruct):
     """One-time EventBridge Scheduler schedules that delete themselves after they ran.
 
     ``POST /schedules`` stores a PENDING item in ``schedule_table`` and creates an
@@ -90,8 +90,6 @@ class OneOffSchedules(Construct):
         Events the Scheduler could not deliver to the executor after its retries.
     api_function, executor_function, cleanup_function:
         The three functions; each has its own role.
-    api:
-        The REST API (IAM authorization).
     """
 
     def __init__(
@@ -112,7 +110,7 @@ class OneOffSchedules(Construct):
         create_rate_limit: float = 10,
         create_burst_limit: int = 20,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         if not 0 <= schedule_retry_attempts <= 185:
             raise ValueError("schedule_retry_attempts must be between 0 and 185")
         if not 60 <= schedule_max_event_age.to_seconds() <= 86_400:
@@ -151,8 +149,7 @@ class OneOffSchedules(Construct):
             "SCHEDULE_GROUP_NAME": group_name,
             "RECORD_RETENTION_DAYS": str(int(record_retention.to_days())),
         }
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.cleanup_function = make_function(
+        self.cleanup_function = self.make_function(
             "ScheduleCleanup",
             handler="schedule_cleanup.handler",
             description="Deletes a schedule after its run; records failed runs",
@@ -161,7 +158,7 @@ class OneOffSchedules(Construct):
             environment=common_environment,
         )
         cleanup_destination = _InvokeFunctionDestination(self.cleanup_function.function)
-        self.executor_function = make_function(
+        self.executor_function = self.make_function(
             "ScheduleExecutor",
             handler="schedule_executor.handler",
             description="Runs the task of a one-off schedule when it fires",
@@ -204,7 +201,7 @@ class OneOffSchedules(Construct):
         )
 
         # Least privilege, spelled out: each function gets only the calls it makes.
-        self.api_function = make_function.api_function(
+        self.api_function = self.make_function.api_function(
             "ScheduleApi",
             handler="schedule_api.handler",
             description="Creates, reports and cancels one-off schedules",
@@ -261,11 +258,8 @@ class OneOffSchedules(Construct):
         )
         self._acknowledge_findings()
 
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"One-off schedules ({settings.stage_name})",
+        self.add_api(
+            "One-off schedules",
             throttling_rate_limit=throttling_rate_limit,
             throttling_burst_limit=throttling_burst_limit,
             # Creating costs a Scheduler call and a schedule; reading is cheap.

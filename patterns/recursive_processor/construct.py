@@ -13,9 +13,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
-from blocks.api import ServiceApi
 from blocks.compliance import acknowledge
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import PatternConstruct
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, string_key
 
@@ -23,7 +23,7 @@ from blocks.table import DataTable, string_key
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
 
 
-class RecursiveProcessor(Construct):
+class RecursiveProcessor(PatternConstruct):
     """Processes large newline-delimited JSON objects in hops of one invocation each.
 
     An object created in ``input_bucket`` under ``input_prefix`` with ``input_suffix``
@@ -81,7 +81,7 @@ class RecursiveProcessor(Construct):
         throttling_rate_limit: float = 20,
         throttling_burst_limit: int = 40,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         self.input_prefix = input_prefix
         self.input_suffix = input_suffix
         self.output_prefix = output_prefix
@@ -106,8 +106,7 @@ class RecursiveProcessor(Construct):
             self, "RunTable", settings=settings, partition_key=string_key("run_id")
         ).table
 
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.processor = make_function(
+        self.processor = self.make_function(
             "Processor",
             handler="batch_processor.handler",
             description="Processes NDJSON objects in hops, invoking itself before it times out",
@@ -165,7 +164,7 @@ class RecursiveProcessor(Construct):
         )
         self.self_invoke_policy = self._allow_self_invoke()
 
-        self.api_function = make_function.api_function(
+        self.api_function = self.make_function.api_function(
             "RunApi",
             handler="run_api.handler",
             description="Reports a run's status, progress and counts",
@@ -176,11 +175,8 @@ class RecursiveProcessor(Construct):
                 "OUTPUT_BUCKET_NAME": self.output_bucket.bucket_name,
             },
         )
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"Recursive processor runs ({settings.stage_name})",
+        self.add_api(
+            "Recursive processor runs",
             throttling_rate_limit=throttling_rate_limit,
             throttling_burst_limit=throttling_burst_limit,
         )
