@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from constructs import Construct
@@ -10,6 +11,25 @@ from constructs import Construct
 from blocks.api import ServiceApi
 from blocks.function import FunctionMaker, ServiceFunction, function_maker
 from blocks.stage_settings import StageSettings
+
+
+@dataclass(frozen=True)
+class ApiThrottling:
+    """How many requests per second (and bursts) a pattern's API takes.
+
+    Attributes
+    ----------
+    rate_limit, burst_limit : float, int
+        The stage-wide limits of every method.
+    write_rate_limit, write_burst_limit : float, int or None
+        Lower limits of the methods that start work (see :meth:`PatternConstruct.add_api`);
+        reads are cheap and keep the stage-wide ones.
+    """
+
+    rate_limit: float = 50
+    burst_limit: int = 100
+    write_rate_limit: float | None = None
+    write_burst_limit: int | None = None
 
 
 class PatternConstruct(Construct):
@@ -41,12 +61,7 @@ class PatternConstruct(Construct):
         self.make_function: FunctionMaker = function_maker(self, settings=settings, code=code)
 
     def add_api(
-        self,
-        title: str,
-        *,
-        throttling_rate_limit: float,
-        throttling_burst_limit: int,
-        method_throttling: Mapping[str, tuple[float, int]] | None = None,
+        self, title: str, throttling: ApiThrottling, *, write_methods: Iterable[str] = ()
     ) -> ServiceApi:
         """Make :attr:`api`, described as ``<title> (<stage>)``.
 
@@ -54,18 +69,30 @@ class PatternConstruct(Construct):
         ----------
         title : str
             What the API serves, e.g. ``Decoupled invocation jobs``.
-        throttling_rate_limit, throttling_burst_limit : float, int
-            The stage-wide limits of every method.
-        method_throttling : Mapping, optional
-            Lower limits of some methods, keyed ``<resource path>/<HTTP method>``.
+        throttling : ApiThrottling
+            Its limits.
+        write_methods : Iterable[str], optional
+            The methods that get the write limits, as ``<resource path>/<HTTP method>``
+            (e.g. ``/jobs/POST``).
+
+        Raises
+        ------
+        ValueError
+            If ``write_methods`` are given but ``throttling`` has no write limits.
         """
+        rate, burst = throttling.write_rate_limit, throttling.write_burst_limit
+        method_throttling: dict[str, tuple[float, int]] = {}
+        for method in write_methods:
+            if rate is None or burst is None:
+                raise ValueError("write_methods need the write limits of the API's throttling")
+            method_throttling[method] = (rate, burst)
         self.api = ServiceApi(
             self,
             "Api",
             settings=self.settings,
             description=f"{title} ({self.settings.stage_name})",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+            throttling_rate_limit=throttling.rate_limit,
+            throttling_burst_limit=throttling.burst_limit,
             method_throttling=method_throttling,
         )
         return self.api

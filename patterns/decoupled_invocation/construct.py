@@ -8,7 +8,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from blocks.function import Invocation
-from blocks.pattern_construct import PatternConstruct
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import WorkQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, string_key
@@ -71,10 +71,7 @@ class DecoupledInvocation(PatternConstruct):
         worker_batch_size: int = 2,
         worker_max_concurrency: int = 5,
         max_receive_count: int = 3,
-        throttling_rate_limit: float = 50,
-        throttling_burst_limit: int = 100,
-        submit_rate_limit: float = 10,
-        submit_burst_limit: int = 20,
+        api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=10, write_burst_limit=20),
     ) -> None:
         super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         # Jobs of a batch run one after another. A batch of the longest jobs must end
@@ -146,10 +143,9 @@ class DecoupledInvocation(PatternConstruct):
 
         self.add_api(
             "Decoupled invocation jobs",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+            api_throttling,
             # Submitting starts work; polling is cheap: submissions get a lower limit.
-            method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
+            write_methods=["/jobs/POST"],
         )
         self.api.add_collection(
             "jobs", self.api_function.function, id_name="job_id", request_schema=JOB_REQUEST_SCHEMA

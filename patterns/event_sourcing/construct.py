@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from blocks.function import Invocation
-from blocks.pattern_construct import PatternConstruct
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, number_key, string_key
@@ -80,10 +80,7 @@ class EventSourcing(PatternConstruct):
         publisher_batch_size: int = 10,
         publisher_retry_attempts: int = 5,
         publisher_max_record_age: cdk.Duration = cdk.Duration.hours(6),
-        throttling_rate_limit: float = 50,
-        throttling_burst_limit: int = 100,
-        command_rate_limit: float = 20,
-        command_burst_limit: int = 40,
+        api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=20, write_burst_limit=40),
     ) -> None:
         super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         if snapshot_interval < 1 or max_append_attempts < 1:
@@ -177,17 +174,13 @@ class EventSourcing(PatternConstruct):
 
         self.add_api(
             "Event-sourced bank accounts",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+            api_throttling,
             # Commands write; reads are cheaper: commands get a lower limit.
-            method_throttling={
-                path: (command_rate_limit, command_burst_limit)
-                for path in (
-                    "/accounts/POST",
-                    "/accounts/{account_id}/credit/POST",
-                    "/accounts/{account_id}/withdraw/POST",
-                )
-            },
+            write_methods=[
+                "/accounts/POST",
+                "/accounts/{account_id}/credit/POST",
+                "/accounts/{account_id}/withdraw/POST",
+            ],
         )
         handler = self.api_function.function
         account = ("account_id",)

@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from blocks.function import Invocation
-from blocks.pattern_construct import PatternConstruct
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import DeadLetterQueue, WorkQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, number_key, string_key
@@ -98,10 +98,7 @@ class FanOutFanIn(PatternConstruct):
         max_receive_count: int = 3,
         reducer_timeout: cdk.Duration = cdk.Duration.seconds(60),
         reducer_retry_attempts: int = 5,
-        throttling_rate_limit: float = 50,
-        throttling_burst_limit: int = 100,
-        submit_rate_limit: float = 2,
-        submit_burst_limit: int = 5,
+        api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=2, write_burst_limit=5),
     ) -> None:
         super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         self.job_table = DataTable(
@@ -213,10 +210,9 @@ class FanOutFanIn(PatternConstruct):
 
         self.add_api(
             "Fan-out/fan-in jobs",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+            api_throttling,
             # One submission sends up to 10,000 messages; polling is cheap.
-            method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
+            write_methods=["/jobs/POST"],
         )
         self.api.add_collection(
             "jobs", self.api_function.function, id_name="job_id", request_schema=JOB_REQUEST_SCHEMA

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from blocks.compliance import acknowledge
 from blocks.function import Invocation
-from blocks.pattern_construct import PatternConstruct
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, string_key
@@ -105,10 +105,7 @@ class OneOffSchedules(PatternConstruct):
         executor_retry_attempts: int = 2,
         executor_max_event_age: cdk.Duration = cdk.Duration.hours(1),
         record_retention: cdk.Duration = cdk.Duration.days(7),
-        throttling_rate_limit: float = 50,
-        throttling_burst_limit: int = 100,
-        create_rate_limit: float = 10,
-        create_burst_limit: int = 20,
+        api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=10, write_burst_limit=20),
     ) -> None:
         super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         if not 0 <= schedule_retry_attempts <= 185:
@@ -260,10 +257,9 @@ class OneOffSchedules(PatternConstruct):
 
         self.add_api(
             "One-off schedules",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+            api_throttling,
             # Creating costs a Scheduler call and a schedule; reading is cheap.
-            method_throttling={"/schedules/POST": (create_rate_limit, create_burst_limit)},
+            write_methods=["/schedules/POST"],
         )
         self.api.add_collection(
             "schedules",

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from blocks.compliance import acknowledge
 from blocks.function import Invocation
-from blocks.pattern_construct import PatternConstruct
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, string_key
 
@@ -78,8 +78,7 @@ class RecursiveProcessor(PatternConstruct):
         record_work: cdk.Duration = cdk.Duration.millis(0),
         run_retention: cdk.Duration = cdk.Duration.days(30),
         max_concurrency: int | None = None,
-        throttling_rate_limit: float = 20,
-        throttling_burst_limit: int = 40,
+        api_throttling: ApiThrottling = ApiThrottling(rate_limit=20, burst_limit=40),
     ) -> None:
         super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         self.input_prefix = input_prefix
@@ -177,8 +176,7 @@ class RecursiveProcessor(PatternConstruct):
         )
         self.add_api(
             "Recursive processor runs",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+            api_throttling,
         )
         self.api.add_route(
             "GET",
