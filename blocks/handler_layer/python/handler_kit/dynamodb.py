@@ -271,6 +271,16 @@ class KeyedTable:
             return_new=return_new,
         )
 
+    def _changed(
+        self, key_value: str, *, update: str, condition: str, values: Mapping[str, Any]
+    ) -> bool:
+        """Run a conditional UpdateItem on one item; False when the condition failed.
+
+        For a transition whose caller needs only to know whether it happened.
+        """
+        changed = self._update_if(key_value, update=update, condition=condition, values=values)
+        return changed is not None
+
     def put_new(self, item: Mapping[str, Any], *, now: datetime) -> bool:
         """Create the item unless a live one with the same key exists; False if it does.
 
