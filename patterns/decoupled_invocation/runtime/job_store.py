@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from handler_kit import ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
-from handler_kit.dynamodb import KeyedTable, lease_holder_update
+from handler_kit.dynamodb import KeyedTable, error_status_update, lease_holder_update
 from job_models import JobStatus
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -39,19 +39,15 @@ class JobStore(KeyedTable):
 
     def mark_enqueue_failed(self, job_id: str, now: datetime) -> bool:
         """PENDING to FAILED (``enqueue_failed``); False if the job already left PENDING."""
+        error = {
+            "code": "enqueue_failed",
+            "message": "the job could not be queued; retry the request",
+        }
         return self._changed(
             job_id,
-            update="SET #status = :failed, #error = :error, updated_at = :now_iso",
-            condition="#status = :pending",
-            values={
-                ":failed": JobStatus.FAILED.value,
-                ":pending": JobStatus.PENDING.value,
-                ":error": {
-                    "code": "enqueue_failed",
-                    "message": "the job could not be queued; retry the request",
-                },
-                ":now_iso": iso_timestamp(now),
-            },
+            **error_status_update(
+                JobStatus.FAILED.value, error, sources=[JobStatus.PENDING.value], now=now
+            ),
         )
 
     def rearm_enqueue_failed(self, job_id: str, request_hash: str, now: datetime) -> bool:
@@ -143,24 +139,18 @@ class JobStore(KeyedTable):
 
     def mark_timed_out(self, job_id: str, now: datetime) -> bool:
         """PENDING/RUNNING past the deadline to TIMED_OUT; False if no longer applicable."""
+        error = {"code": "timed_out", "message": "the job did not finish before its deadline"}
         return self._changed(
             job_id,
-            update=(
-                "SET #status = :timed_out, #error = :error, updated_at = :now_iso"
-                " REMOVE lease_owner, lease_expires_epoch"
+            **error_status_update(
+                JobStatus.TIMED_OUT.value,
+                error,
+                sources=[JobStatus.PENDING.value, JobStatus.RUNNING.value],
+                now=now,
+                also_condition="deadline_epoch <= :now",
+                values={":now": epoch_seconds(now)},
+                release_lease=True,
             ),
-            condition="#status IN (:pending, :running) AND deadline_epoch <= :now",
-            values={
-                ":timed_out": JobStatus.TIMED_OUT.value,
-                ":pending": JobStatus.PENDING.value,
-                ":running": JobStatus.RUNNING.value,
-                ":error": {
-                    "code": "timed_out",
-                    "message": "the job did not finish before its deadline",
-                },
-                ":now": epoch_seconds(now),
-                ":now_iso": iso_timestamp(now),
-            },
         )
 
 

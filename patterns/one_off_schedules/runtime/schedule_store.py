@@ -133,20 +133,15 @@ class ScheduleStore(dynamodb.KeyedTable):
         """PENDING/RUNNING to FAILED with the error and the failure record."""
         return self._changed(
             schedule_id,
-            update=(
-                "SET #status = :failed, #error = :error, failure = :failure,"
-                " failed_at = :now_iso, updated_at = :now_iso"
-                " REMOVE lease_owner, lease_expires_epoch"
+            **dynamodb.error_status_update(
+                ScheduleStatus.FAILED.value,
+                error,
+                sources=[ScheduleStatus.PENDING.value, ScheduleStatus.RUNNING.value],
+                now=now,
+                also_set="failure = :failure, failed_at = :now_iso",
+                values={":failure": dict(failure)},
+                release_lease=True,
             ),
-            condition="#status IN (:pending, :running)",
-            values={
-                ":failed": ScheduleStatus.FAILED.value,
-                ":pending": ScheduleStatus.PENDING.value,
-                ":running": ScheduleStatus.RUNNING.value,
-                ":error": dict(error),
-                ":failure": dict(failure),
-                ":now_iso": iso_timestamp(now),
-            },
         )
 
     def cancel(self, schedule_id: str, now: datetime) -> bool:
