@@ -8,13 +8,13 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from blocks.function import Invocation
 from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
+from blocks.stream import grant_stream_read, stream_mapping
 from blocks.table import DataTable, number_key, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
@@ -140,37 +140,22 @@ class EventSourcing(PatternConstruct):
             },
         )
 
-        # Instead of grantStreamRead, which adds dynamodb:ListStreams on "*".
-        self.event_table.grant_stream(
-            self.publisher_function.role,
-            "dynamodb:DescribeStream",
-            "dynamodb:GetRecords",
-            "dynamodb:GetShardIterator",
-            "dynamodb:ListStreams",
-        )
+        grant_stream_read(self.event_table, self.publisher_function.role)
         self.event_bus.grant_put_events_to(self.publisher_function.role)
-        # sqs:SendMessage on the failure queue comes with the on_failure destination below.
-
-        stream_arn = self.event_table.table_stream_arn
-        assert stream_arn is not None
-        self.publisher_mapping = lambda_.EventSourceMapping(
+        # sqs:SendMessage on the failure queue comes with the mapping's on-failure queue.
+        self.publisher_mapping = stream_mapping(
             self,
             "PublisherMapping",
-            target=self.publisher_function.function,
-            event_source_arn=stream_arn,
-            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            table=self.event_table,
+            consumer=self.publisher_function,
+            event_filter=NEW_EVENTS_FILTER,
+            failure_queue=self.publisher_failure_queue,
             batch_size=publisher_batch_size,
-            bisect_batch_on_error=True,
             retry_attempts=publisher_retry_attempts,
             max_record_age=publisher_max_record_age,
-            report_batch_item_failures=True,
             # One batch per shard at a time: events of an account stay in order.
             parallelization_factor=1,
-            filters=[lambda_.FilterCriteria.filter(NEW_EVENTS_FILTER)],
-            on_failure=event_sources.SqsDlq(self.publisher_failure_queue),
         )
-        # Lambda checks the consumer's permissions when it creates the mapping.
-        self.publisher_mapping.node.add_dependency(self.publisher_function.role)
 
         self.add_api(
             "Event-sourced bank accounts",

@@ -7,14 +7,13 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from blocks.function import Invocation
 from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import DeadLetterQueue, WorkQueue
 from blocks.stage_settings import StageSettings
+from blocks.stream import grant_stream_read, stream_mapping
 from blocks.table import DataTable, number_key, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
@@ -182,31 +181,18 @@ class FanOutFanIn(PatternConstruct):
             settings=settings,
             source="the reducer's stream mapping (records it failed after its retries)",
         ).queue
-        # Instead of grantStreamRead, which adds dynamodb:ListStreams on "*": AWS's own
-        # policy for a stream-triggered function scopes all four to the stream.
-        self.job_table.grant_stream(
-            self.reducer_function.role,
-            "dynamodb:DescribeStream",
-            "dynamodb:GetRecords",
-            "dynamodb:GetShardIterator",
-            "dynamodb:ListStreams",
-        )
-        self.reducer_mapping = lambda_.EventSourceMapping(
+        grant_stream_read(self.job_table, self.reducer_function.role)
+        self.reducer_mapping = stream_mapping(
             self,
             "ReducerMapping",
-            target=self.reducer_function.function,
-            event_source_arn=self.job_table.table_stream_arn,
-            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            table=self.job_table,
+            consumer=self.reducer_function,
+            event_filter=REDUCER_FILTER,
+            failure_queue=self.reduction_failure_queue,
             batch_size=10,
-            bisect_batch_on_error=True,
             retry_attempts=reducer_retry_attempts,
             max_record_age=cdk.Duration.days(1),
-            report_batch_item_failures=True,
-            filters=[lambda_.FilterCriteria.filter(REDUCER_FILTER)],
-            on_failure=event_sources.SqsDlq(self.reduction_failure_queue),
         )
-        # Lambda checks the reducer's stream permissions when it creates the mapping.
-        self.reducer_mapping.node.add_dependency(self.reducer_function.role)
 
         self.add_api(
             "Fan-out/fan-in jobs",
