@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -275,9 +277,56 @@ class ServiceFunction(Construct):
             )
 
 
-def function_maker(
-    scope: Construct, *, settings: StageSettings, code: Path
-) -> Callable[..., ServiceFunction]:
+#: How long the function behind an API may take: well inside API Gateway's 29 s limit.
+API_FUNCTION_TIMEOUT = cdk.Duration.seconds(10)
+
+
+class FunctionMaker:
     """:class:`ServiceFunction` with the scope, settings and code root of one construct
-    filled in: each pattern's functions differ only in what the call adds."""
-    return functools.partial(ServiceFunction, scope, settings=settings, code=code)
+    filled in: each pattern's functions differ only in what the call adds.
+
+    Calling it makes any function; :meth:`api_function` makes the one behind a
+    pattern's API.
+    """
+
+    def __init__(self, scope: Construct, *, settings: StageSettings, code: Path) -> None:
+        self._make = functools.partial(ServiceFunction, scope, settings=settings, code=code)
+
+    def __call__(self, construct_id: str, **options: Any) -> ServiceFunction:
+        """A :class:`ServiceFunction` named ``construct_id`` with these options."""
+        return self._make(construct_id, **options)
+
+    def api_function(
+        self,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        table: dynamodb.ITable,
+        table_actions: tuple[str, ...],
+        environment: Mapping[str, str],
+        timeout: cdk.Duration = API_FUNCTION_TIMEOUT,
+        memory_size: int = 256,
+    ) -> ServiceFunction:
+        """The function behind a pattern's API, allowed ``table_actions`` on its table.
+
+        API Gateway invokes it synchronously and waits at most 29 s for it. The table
+        actions are spelled out (least privilege: no ``grant*Data`` helper that adds
+        Scan or BatchWrite).
+        """
+        function = self(
+            construct_id,
+            handler=handler,
+            description=description,
+            timeout=timeout,
+            memory_size=memory_size,
+            invocation=Invocation.SYNCHRONOUS,
+            environment=environment,
+        )
+        table.grant(function.role, *table_actions)
+        return function
+
+
+def function_maker(scope: Construct, *, settings: StageSettings, code: Path) -> FunctionMaker:
+    """The :class:`FunctionMaker` of one construct's functions."""
+    return FunctionMaker(scope, settings=settings, code=code)

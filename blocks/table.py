@@ -8,9 +8,25 @@ from constructs import Construct
 from blocks.compliance import acknowledge
 from blocks.stage_settings import StageSettings
 
+#: The TTL attribute of every pattern's table: the one ``handler_kit.ttl`` writes and reads.
+TTL_ATTRIBUTE = "expires_at"
+
+
+def string_key(name: str) -> dynamodb.Attribute:
+    """A string key attribute (``S``), the type of every id the patterns key by."""
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
+
+
+def number_key(name: str) -> dynamodb.Attribute:
+    """A number key attribute (``N``), e.g. a version or an index sort key."""
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.NUMBER)
+
 
 class DataTable(Construct):
     """An on-demand, encrypted table; persistent stages add PITR and deletion protection.
+
+    Items expire through TTL on ``expires_at`` (:data:`TTL_ATTRIBUTE`) unless
+    ``time_to_live_attribute`` says otherwise (``None``: no TTL).
 
     Attributes
     ----------
@@ -26,7 +42,7 @@ class DataTable(Construct):
         settings: StageSettings,
         partition_key: dynamodb.Attribute,
         sort_key: dynamodb.Attribute | None = None,
-        time_to_live_attribute: str | None = None,
+        time_to_live_attribute: str | None = TTL_ATTRIBUTE,
         stream: dynamodb.StreamViewType | None = None,
     ) -> None:
         super().__init__(scope, construct_id)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from blocks.api import ServiceApi
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import WorkQueue
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.table import DataTable, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
@@ -41,7 +40,7 @@ JOB_REQUEST_SCHEMA = {
 }
 
 
-class DecoupledInvocation(Construct):
+class DecoupledInvocation(PatternConstruct):
     """Request, 202 Accepted, poll: a REST API in front of an SQS-buffered worker.
 
     ``POST /jobs`` stores a PENDING job in ``job_table`` and queues it on
@@ -57,8 +56,6 @@ class DecoupledInvocation(Construct):
         The work queue and its DLQ.
     api_function, worker_function:
         The two functions; each has its own role.
-    api:
-        The REST API (IAM authorization).
     """
 
     def __init__(
@@ -74,12 +71,9 @@ class DecoupledInvocation(Construct):
         worker_batch_size: int = 2,
         worker_max_concurrency: int = 5,
         max_receive_count: int = 3,
-        throttling_rate_limit: float = 50,
-        throttling_burst_limit: int = 100,
-        submit_rate_limit: float = 10,
-        submit_burst_limit: int = 20,
+        api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=10, write_burst_limit=20),
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         # Jobs of a batch run one after another. A batch of the longest jobs must end
         # before the function times out: a timeout fails the whole batch (no partial
         # response), finished jobs included, and each failed receive brings a valid job
@@ -99,11 +93,7 @@ class DecoupledInvocation(Construct):
                 "worker_batch_size or raise worker_timeout"
             )
         self.job_table = DataTable(
-            self,
-            "JobTable",
-            settings=settings,
-            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
+            self, "JobTable", settings=settings, partition_key=string_key("job_id")
         ).table
         self.task_queue = WorkQueue(
             self,
@@ -117,20 +107,19 @@ class DecoupledInvocation(Construct):
             "JOB_TIMEOUT_SECONDS": str(int(job_timeout.to_seconds())),
             "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
         }
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.api_function = make_function(
+        self.api_function = self.make_function.api_function(
             "JobApi",
             handler="job_api.handler",
             description="Accepts jobs (202) and reports their status",
-            timeout=cdk.Duration.seconds(10),
-            invocation=Invocation.SYNCHRONOUS,
+            table=self.job_table,
+            table_actions=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
             environment={
                 **common_environment,
                 "TASK_QUEUE_URL": self.task_queue.queue.queue_url,
                 "RETRY_AFTER_SECONDS": str(int(retry_after.to_seconds())),
             },
         )
-        self.worker_function = make_function(
+        self.worker_function = self.make_function(
             "JobWorker",
             handler="job_worker.handler",
             description="Runs queued jobs; conditional status transitions",
@@ -143,9 +132,6 @@ class DecoupledInvocation(Construct):
         )
 
         # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
-        self.job_table.grant(
-            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
-        )
         self.job_table.grant(self.worker_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.task_queue.queue.grant_send_messages(self.api_function.role)
 
@@ -155,15 +141,11 @@ class DecoupledInvocation(Construct):
             max_concurrency=worker_max_concurrency,
         )
 
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"Decoupled invocation jobs ({settings.stage_name})",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+        self.add_api(
+            "Decoupled invocation jobs",
+            api_throttling,
             # Submitting starts work; polling is cheap: submissions get a lower limit.
-            method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
+            write_methods=["/jobs/POST"],
         )
         self.api.add_collection(
             "jobs", self.api_function.function, id_name="job_id", request_schema=JOB_REQUEST_SCHEMA

@@ -8,14 +8,14 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
-from blocks.api import ServiceApi
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.stream import grant_stream_read, stream_mapping
+from blocks.table import DataTable, number_key, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
@@ -40,7 +40,7 @@ NEW_EVENTS_FILTER = {
 }
 
 
-class EventSourcing(Construct):
+class EventSourcing(PatternConstruct):
     """Bank accounts stored as events, with snapshots and optimistic locking.
 
     A REST API appends events (AccountCreated, AccountCredited, AccountWithdrawn) to
@@ -65,8 +65,6 @@ class EventSourcing(Construct):
         destination) and poison records the publisher set aside.
     publisher_mapping:
         The stream event source mapping.
-    api:
-        The REST API (IAM authorization).
     """
 
     def __init__(
@@ -82,12 +80,9 @@ class EventSourcing(Construct):
         publisher_batch_size: int = 10,
         publisher_retry_attempts: int = 5,
         publisher_max_record_age: cdk.Duration = cdk.Duration.hours(6),
-        throttling_rate_limit: float = 50,
-        throttling_burst_limit: int = 100,
-        command_rate_limit: float = 20,
-        command_burst_limit: int = 40,
+        api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=20, write_burst_limit=40),
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         if snapshot_interval < 1 or max_append_attempts < 1:
             raise ValueError("snapshot_interval and max_append_attempts must be at least 1")
 
@@ -95,10 +90,10 @@ class EventSourcing(Construct):
             self,
             "EventTable",
             settings=settings,
-            partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="version", type=dynamodb.AttributeType.NUMBER),
-            # Only idempotency records carry it; events and snapshots never expire.
-            time_to_live_attribute="expires_at",
+            partition_key=string_key("account_id"),
+            sort_key=number_key("version"),
+            # TTL on expires_at (the default): only idempotency records carry it; events
+            # and snapshots never expire.
             # The publisher needs only the inserted event.
             stream=dynamodb.StreamViewType.NEW_IMAGE,
         ).table
@@ -112,13 +107,13 @@ class EventSourcing(Construct):
         )
         self.event_bus.apply_removal_policy(settings.removal_policy)
 
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.api_function = make_function(
+        # TransactWriteItems is authorized by the PutItem of each item it writes.
+        self.api_function = self.make_function.api_function(
             "AccountApi",
             handler="account_api.handler",
             description="Bank account commands and queries over an event store",
-            timeout=cdk.Duration.seconds(10),
-            invocation=Invocation.SYNCHRONOUS,
+            table=self.event_table,
+            table_actions=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
             environment={
                 "EVENT_TABLE_NAME": self.event_table.table_name,
                 "SNAPSHOT_INTERVAL": str(snapshot_interval),
@@ -132,7 +127,7 @@ class EventSourcing(Construct):
             settings=settings,
             source="the account event publisher (unpublishable stream records)",
         ).queue
-        self.publisher_function = make_function(
+        self.publisher_function = self.make_function(
             "AccountPublisher",
             handler="account_publisher.handler",
             description="Publishes new account events from the stream to EventBridge",
@@ -145,59 +140,32 @@ class EventSourcing(Construct):
             },
         )
 
-        # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
-        # TransactWriteItems is authorized by the PutItem of each item it writes.
-        self.event_table.grant(
-            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"
-        )
-        # Instead of grantStreamRead, which adds dynamodb:ListStreams on "*".
-        self.event_table.grant_stream(
-            self.publisher_function.role,
-            "dynamodb:DescribeStream",
-            "dynamodb:GetRecords",
-            "dynamodb:GetShardIterator",
-            "dynamodb:ListStreams",
-        )
+        grant_stream_read(self.event_table, self.publisher_function.role)
         self.event_bus.grant_put_events_to(self.publisher_function.role)
-        # sqs:SendMessage on the failure queue comes with the on_failure destination below.
-
-        stream_arn = self.event_table.table_stream_arn
-        assert stream_arn is not None
-        self.publisher_mapping = lambda_.EventSourceMapping(
+        # sqs:SendMessage on the failure queue comes with the mapping's on-failure queue.
+        self.publisher_mapping = stream_mapping(
             self,
             "PublisherMapping",
-            target=self.publisher_function.function,
-            event_source_arn=stream_arn,
-            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            table=self.event_table,
+            consumer=self.publisher_function,
+            event_filter=NEW_EVENTS_FILTER,
+            failure_queue=self.publisher_failure_queue,
             batch_size=publisher_batch_size,
-            bisect_batch_on_error=True,
             retry_attempts=publisher_retry_attempts,
             max_record_age=publisher_max_record_age,
-            report_batch_item_failures=True,
             # One batch per shard at a time: events of an account stay in order.
             parallelization_factor=1,
-            filters=[lambda_.FilterCriteria.filter(NEW_EVENTS_FILTER)],
-            on_failure=event_sources.SqsDlq(self.publisher_failure_queue),
         )
-        # Lambda checks the consumer's permissions when it creates the mapping.
-        self.publisher_mapping.node.add_dependency(self.publisher_function.role)
 
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"Event-sourced bank accounts ({settings.stage_name})",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+        self.add_api(
+            "Event-sourced bank accounts",
+            api_throttling,
             # Commands write; reads are cheaper: commands get a lower limit.
-            method_throttling={
-                path: (command_rate_limit, command_burst_limit)
-                for path in (
-                    "/accounts/POST",
-                    "/accounts/{account_id}/credit/POST",
-                    "/accounts/{account_id}/withdraw/POST",
-                )
-            },
+            write_methods=[
+                "/accounts/POST",
+                "/accounts/{account_id}/credit/POST",
+                "/accounts/{account_id}/withdraw/POST",
+            ],
         )
         handler = self.api_function.function
         account = ("account_id",)

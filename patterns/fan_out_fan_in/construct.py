@@ -7,15 +7,14 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
-from blocks.api import ServiceApi
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import DeadLetterQueue, WorkQueue
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.stream import grant_stream_read, stream_mapping
+from blocks.table import DataTable, number_key, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
@@ -54,7 +53,7 @@ REDUCER_FILTER: dict[str, Any] = {
 }
 
 
-class FanOutFanIn(Construct):
+class FanOutFanIn(PatternConstruct):
     """Fan-out/fan-in: a ventilator API, SQS workers, an atomic counter and a reducer.
 
     ``POST /jobs`` records the job in ``job_table`` with ``remaining = N`` and then sends
@@ -78,8 +77,6 @@ class FanOutFanIn(Construct):
         The three functions; each has its own role.
     worker_mapping, reducer_mapping:
         The event source mappings (SQS, DynamoDB stream).
-    api:
-        The REST API (IAM authorization).
     """
 
     def __init__(
@@ -100,27 +97,22 @@ class FanOutFanIn(Construct):
         max_receive_count: int = 3,
         reducer_timeout: cdk.Duration = cdk.Duration.seconds(60),
         reducer_retry_attempts: int = 5,
-        throttling_rate_limit: float = 50,
-        throttling_burst_limit: int = 100,
-        submit_rate_limit: float = 2,
-        submit_burst_limit: int = 5,
+        api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=2, write_burst_limit=5),
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         self.job_table = DataTable(
             self,
             "JobTable",
             settings=settings,
-            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
+            partition_key=string_key("job_id"),
             stream=dynamodb.StreamViewType.NEW_IMAGE,
         ).table
         self.result_table = DataTable(
             self,
             "ResultTable",
             settings=settings,
-            partition_key=dynamodb.Attribute(name="job_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="subtask", type=dynamodb.AttributeType.NUMBER),
-            time_to_live_attribute="expires_at",
+            partition_key=string_key("job_id"),
+            sort_key=number_key("subtask"),
         ).table
         self.subtask_queue = WorkQueue(
             self,
@@ -136,15 +128,15 @@ class FanOutFanIn(Construct):
             "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
         }
 
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.api_function = make_function(
+        self.api_function = self.make_function.api_function(
             "FanOutApi",
             handler="fan_out_api.handler",
             description="Records fan-out jobs, sends their subtasks, reports status",
+            table=self.job_table,
+            table_actions=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
             timeout=api_timeout,
             # More memory is more CPU: signing and sending 1,000 batches is CPU-bound.
             memory_size=api_memory_size,
-            invocation=Invocation.SYNCHRONOUS,
             environment={
                 **common_environment,
                 "SUBTASK_QUEUE_URL": self.subtask_queue.queue.queue_url,
@@ -152,7 +144,7 @@ class FanOutFanIn(Construct):
                 "RETRY_AFTER_SECONDS": str(int(retry_after.to_seconds())),
             },
         )
-        self.worker_function = make_function(
+        self.worker_function = self.make_function(
             "FanOutWorker",
             handler="fan_out_worker.handler",
             description="Runs subtasks; stores each result and decrements the job counter",
@@ -160,7 +152,7 @@ class FanOutFanIn(Construct):
             invocation=Invocation.SYNCHRONOUS,
             environment={**common_environment, "MAX_RECEIVE_COUNT": str(max_receive_count)},
         )
-        self.reducer_function = make_function(
+        self.reducer_function = self.make_function(
             "FanOutReducer",
             handler="fan_out_reducer.handler",
             description="Aggregates a job's results once its counter reached zero",
@@ -171,9 +163,6 @@ class FanOutFanIn(Construct):
         )
 
         # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
-        self.job_table.grant(
-            self.api_function.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
-        )
         self.subtask_queue.queue.grant_send_messages(self.api_function.role)
         # TransactWriteItems is authorized per action on each item it writes.
         self.job_table.grant(self.worker_function.role, "dynamodb:UpdateItem")
@@ -192,41 +181,24 @@ class FanOutFanIn(Construct):
             settings=settings,
             source="the reducer's stream mapping (records it failed after its retries)",
         ).queue
-        # Instead of grantStreamRead, which adds dynamodb:ListStreams on "*": AWS's own
-        # policy for a stream-triggered function scopes all four to the stream.
-        self.job_table.grant_stream(
-            self.reducer_function.role,
-            "dynamodb:DescribeStream",
-            "dynamodb:GetRecords",
-            "dynamodb:GetShardIterator",
-            "dynamodb:ListStreams",
-        )
-        self.reducer_mapping = lambda_.EventSourceMapping(
+        grant_stream_read(self.job_table, self.reducer_function.role)
+        self.reducer_mapping = stream_mapping(
             self,
             "ReducerMapping",
-            target=self.reducer_function.function,
-            event_source_arn=self.job_table.table_stream_arn,
-            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            table=self.job_table,
+            consumer=self.reducer_function,
+            event_filter=REDUCER_FILTER,
+            failure_queue=self.reduction_failure_queue,
             batch_size=10,
-            bisect_batch_on_error=True,
             retry_attempts=reducer_retry_attempts,
             max_record_age=cdk.Duration.days(1),
-            report_batch_item_failures=True,
-            filters=[lambda_.FilterCriteria.filter(REDUCER_FILTER)],
-            on_failure=event_sources.SqsDlq(self.reduction_failure_queue),
         )
-        # Lambda checks the reducer's stream permissions when it creates the mapping.
-        self.reducer_mapping.node.add_dependency(self.reducer_function.role)
 
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"Fan-out/fan-in jobs ({settings.stage_name})",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+        self.add_api(
+            "Fan-out/fan-in jobs",
+            api_throttling,
             # One submission sends up to 10,000 messages; polling is cheap.
-            method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
+            write_methods=["/jobs/POST"],
         )
         self.api.add_collection(
             "jobs", self.api_function.function, id_name="job_id", request_schema=JOB_REQUEST_SCHEMA

@@ -7,18 +7,17 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import jsii
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from blocks.api import ServiceApi
 from blocks.compliance import acknowledge
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.table import DataTable, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
@@ -62,7 +61,7 @@ class _InvokeFunctionDestination:
         return lambda_.DestinationConfig(destination=self._target.function_arn)
 
 
-class OneOffSchedules(Construct):
+class OneOffSchedules(PatternConstruct):
     """One-time EventBridge Scheduler schedules that delete themselves after they ran.
 
     ``POST /schedules`` stores a PENDING item in ``schedule_table`` and creates an
@@ -91,8 +90,6 @@ class OneOffSchedules(Construct):
         Events the Scheduler could not deliver to the executor after its retries.
     api_function, executor_function, cleanup_function:
         The three functions; each has its own role.
-    api:
-        The REST API (IAM authorization).
     """
 
     def __init__(
@@ -108,12 +105,9 @@ class OneOffSchedules(Construct):
         executor_retry_attempts: int = 2,
         executor_max_event_age: cdk.Duration = cdk.Duration.hours(1),
         record_retention: cdk.Duration = cdk.Duration.days(7),
-        throttling_rate_limit: float = 50,
-        throttling_burst_limit: int = 100,
-        create_rate_limit: float = 10,
-        create_burst_limit: int = 20,
+        api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=10, write_burst_limit=20),
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         if not 0 <= schedule_retry_attempts <= 185:
             raise ValueError("schedule_retry_attempts must be between 0 and 185")
         if not 60 <= schedule_max_event_age.to_seconds() <= 86_400:
@@ -121,13 +115,7 @@ class OneOffSchedules(Construct):
         stack = cdk.Stack.of(self)
 
         self.schedule_table = DataTable(
-            self,
-            "ScheduleTable",
-            settings=settings,
-            partition_key=dynamodb.Attribute(
-                name="schedule_id", type=dynamodb.AttributeType.STRING
-            ),
-            time_to_live_attribute="expires_at",
+            self, "ScheduleTable", settings=settings, partition_key=string_key("schedule_id")
         ).table
         # The L1 resource without a name: CloudFormation generates a unique one, so any
         # number of stages coexist (the L2 would set a physical name). Deleting the group
@@ -158,8 +146,7 @@ class OneOffSchedules(Construct):
             "SCHEDULE_GROUP_NAME": group_name,
             "RECORD_RETENTION_DAYS": str(int(record_retention.to_days())),
         }
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.cleanup_function = make_function(
+        self.cleanup_function = self.make_function(
             "ScheduleCleanup",
             handler="schedule_cleanup.handler",
             description="Deletes a schedule after its run; records failed runs",
@@ -168,7 +155,7 @@ class OneOffSchedules(Construct):
             environment=common_environment,
         )
         cleanup_destination = _InvokeFunctionDestination(self.cleanup_function.function)
-        self.executor_function = make_function(
+        self.executor_function = self.make_function(
             "ScheduleExecutor",
             handler="schedule_executor.handler",
             description="Runs the task of a one-off schedule when it fires",
@@ -210,12 +197,18 @@ class OneOffSchedules(Construct):
             )
         )
 
-        self.api_function = make_function(
+        # Least privilege, spelled out: each function gets only the calls it makes.
+        self.api_function = self.make_function.api_function(
             "ScheduleApi",
             handler="schedule_api.handler",
             description="Creates, reports and cancels one-off schedules",
-            timeout=cdk.Duration.seconds(10),
-            invocation=Invocation.SYNCHRONOUS,
+            table=self.schedule_table,
+            table_actions=(
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+            ),
             environment={
                 **common_environment,
                 "EXECUTOR_FUNCTION_ARN": self.executor_function.function.function_arn,
@@ -236,14 +229,6 @@ class OneOffSchedules(Construct):
             },
         )
 
-        # Least privilege, spelled out: each function gets only the calls it makes.
-        self.schedule_table.grant(
-            self.api_function.role,
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-        )
         self.schedule_table.grant(
             self.executor_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem"
         )
@@ -270,15 +255,11 @@ class OneOffSchedules(Construct):
         )
         self._acknowledge_findings()
 
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"One-off schedules ({settings.stage_name})",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+        self.add_api(
+            "One-off schedules",
+            api_throttling,
             # Creating costs a Scheduler call and a schedule; reading is cheap.
-            method_throttling={"/schedules/POST": (create_rate_limit, create_burst_limit)},
+            write_methods=["/schedules/POST"],
         )
         self.api.add_collection(
             "schedules",

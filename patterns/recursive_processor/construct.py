@@ -7,24 +7,23 @@ from typing import Any
 
 import aws_cdk as cdk
 import jsii
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
-from blocks.api import ServiceApi
 from blocks.compliance import acknowledge
-from blocks.function import Invocation, function_maker
+from blocks.function import Invocation
+from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.stage_settings import StageSettings
-from blocks.table import DataTable
+from blocks.table import DataTable, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
 
 
-class RecursiveProcessor(Construct):
+class RecursiveProcessor(PatternConstruct):
     """Processes large newline-delimited JSON objects in hops of one invocation each.
 
     An object created in ``input_bucket`` under ``input_prefix`` with ``input_suffix``
@@ -79,10 +78,9 @@ class RecursiveProcessor(Construct):
         record_work: cdk.Duration = cdk.Duration.millis(0),
         run_retention: cdk.Duration = cdk.Duration.days(30),
         max_concurrency: int | None = None,
-        throttling_rate_limit: float = 20,
-        throttling_burst_limit: int = 40,
+        api_throttling: ApiThrottling = ApiThrottling(rate_limit=20, burst_limit=40),
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
         self.input_prefix = input_prefix
         self.input_suffix = input_suffix
         self.output_prefix = output_prefix
@@ -104,15 +102,10 @@ class RecursiveProcessor(Construct):
         self.input_bucket = self._bucket("InputBucket", settings, logs=self.access_log_bucket)
         self.output_bucket = self._bucket("OutputBucket", settings, logs=self.access_log_bucket)
         self.run_table = DataTable(
-            self,
-            "RunTable",
-            settings=settings,
-            partition_key=dynamodb.Attribute(name="run_id", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
+            self, "RunTable", settings=settings, partition_key=string_key("run_id")
         ).table
 
-        make_function = function_maker(self, settings=settings, code=RUNTIME_DIR)
-        self.processor = make_function(
+        self.processor = self.make_function(
             "Processor",
             handler="batch_processor.handler",
             description="Processes NDJSON objects in hops, invoking itself before it times out",
@@ -170,25 +163,20 @@ class RecursiveProcessor(Construct):
         )
         self.self_invoke_policy = self._allow_self_invoke()
 
-        self.api_function = make_function(
+        self.api_function = self.make_function.api_function(
             "RunApi",
             handler="run_api.handler",
             description="Reports a run's status, progress and counts",
-            timeout=cdk.Duration.seconds(10),
-            invocation=Invocation.SYNCHRONOUS,
+            table=self.run_table,
+            table_actions=("dynamodb:GetItem",),
             environment={
                 "RUN_TABLE_NAME": self.run_table.table_name,
                 "OUTPUT_BUCKET_NAME": self.output_bucket.bucket_name,
             },
         )
-        self.run_table.grant(self.api_function.role, "dynamodb:GetItem")
-        self.api = ServiceApi(
-            self,
-            "Api",
-            settings=settings,
-            description=f"Recursive processor runs ({settings.stage_name})",
-            throttling_rate_limit=throttling_rate_limit,
-            throttling_burst_limit=throttling_burst_limit,
+        self.add_api(
+            "Recursive processor runs",
+            api_throttling,
         )
         self.api.add_route(
             "GET",

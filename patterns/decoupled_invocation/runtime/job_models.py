@@ -15,26 +15,24 @@ Job lifecycle (each transition is a conditional write, see ``job_store.py``)::
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal
 
 from handler_kit import http_requests
-from handler_kit.config import settings_from_env
+from handler_kit.config import EnvSettings, env_int
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
 from handler_kit.http_requests import (
-    describe_validation_error,
     request_fingerprint,
     resource_id_for,
 )
+from handler_kit.messages import parse_message
 from handler_kit.responses import StoredResponse
-from handler_kit.strict_json import InvalidJsonError, parse_model
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BODY_BYTES = 16 * 1024
 #: Longest simulated work a job may ask for (``duration_ms``; the API refuses more).
@@ -46,9 +44,6 @@ JOB_OVERHEAD_MS = 2_000
 JOB_BUDGET_MS = MAX_DURATION_MS + JOB_OVERHEAD_MS
 #: Fixed namespace for deterministic job ids derived from an Idempotency-Key.
 JOB_ID_NAMESPACE = uuid.UUID("6f0c4c1e-3a7d-5b8e-9f51-2d7c0b4a9e63")
-
-_HEX = "[0-9a-fA-F]"
-_UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
 
 
 # --------------------------------------------------------------------------- errors
@@ -100,7 +95,7 @@ class NotStartedError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class JobSettings:
+class JobSettings(EnvSettings):
     """Tunables shared by the API and the worker.
 
     Attributes
@@ -113,22 +108,9 @@ class JobSettings:
         The TTL attribute ``expires_at`` is ``created_at`` + this.
     """
 
-    job_timeout_seconds: int = 300
-    retry_after_seconds: int = 2
-    retention_days: int = 7
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> JobSettings:
-        """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS`` and ``JOB_RETENTION_DAYS``.
-
-        A variable set to anything but a positive integer raises ValueError.
-        """
-        variables = {
-            "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
-            "retry_after_seconds": "RETRY_AFTER_SECONDS",
-            "retention_days": "JOB_RETENTION_DAYS",
-        }
-        return settings_from_env(cls, variables, environ)
+    job_timeout_seconds: int = env_int(300, "JOB_TIMEOUT_SECONDS")
+    retry_after_seconds: int = env_int(2, "RETRY_AFTER_SECONDS")
+    retention_days: int = env_int(7, "JOB_RETENTION_DAYS")
 
 
 # --------------------------------------------------------------------------- models
@@ -171,7 +153,7 @@ class TaskMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True, defer_build=True)
 
-    job_id: Annotated[str, Field(pattern=_UUID_RE.pattern)]
+    job_id: Annotated[str, Field(pattern=http_requests.UUID_RE.pattern)]
 
 
 @dataclass(frozen=True)
@@ -276,14 +258,7 @@ def parse_task_message(body: str) -> TaskMessage:
     InvalidTaskMessageError
         If the body is not ``{"job_id": "<uuid>"}`` (a poison message).
     """
-    try:
-        message = parse_model(TaskMessage, body)
-    except InvalidJsonError as exc:
-        raise InvalidTaskMessageError(f"invalid task message: {exc}") from None
-    except ValidationError as exc:
-        raise InvalidTaskMessageError(
-            f"invalid task message: {describe_validation_error(exc)}"
-        ) from None
+    message = parse_message(TaskMessage, body, error=InvalidTaskMessageError, what="task message")
     return TaskMessage(job_id=message.job_id.lower())
 
 

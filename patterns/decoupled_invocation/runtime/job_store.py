@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from handler_kit import ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
-from handler_kit.dynamodb import KeyedTable, lease_holder_update
+from handler_kit.dynamodb import KeyedTable, error_status_update, lease_holder_update
 from job_models import JobStatus
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -27,14 +27,10 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any othe
 
 
 class JobStore(KeyedTable):
-    """The job table. Every status change is a conditional write.
+    """The job table (partition key ``job_id`` (S), TTL attribute ``expires_at``).
 
-    Parameters
-    ----------
-    client : DynamoDBClient
-        A low-level boto3 DynamoDB client (cheaper to create than the resource).
-    table_name : str
-        Table with partition key ``job_id`` (S) and TTL attribute ``expires_at``.
+    Every status change is a conditional write. Made as :class:`KeyedTable` is (a
+    client and the table name).
     """
 
     key_name = "job_id"
@@ -43,44 +39,34 @@ class JobStore(KeyedTable):
 
     def mark_enqueue_failed(self, job_id: str, now: datetime) -> bool:
         """PENDING to FAILED (``enqueue_failed``); False if the job already left PENDING."""
-        return (
-            self._update_if(
-                job_id,
-                update="SET #status = :failed, #error = :error, updated_at = :now_iso",
-                condition="#status = :pending",
-                values={
-                    ":failed": JobStatus.FAILED.value,
-                    ":pending": JobStatus.PENDING.value,
-                    ":error": {
-                        "code": "enqueue_failed",
-                        "message": "the job could not be queued; retry the request",
-                    },
-                    ":now_iso": iso_timestamp(now),
-                },
-            )
-            is not None
+        error = {
+            "code": "enqueue_failed",
+            "message": "the job could not be queued; retry the request",
+        }
+        return self._changed(
+            job_id,
+            **error_status_update(
+                JobStatus.FAILED.value, error, sources=[JobStatus.PENDING.value], now=now
+            ),
         )
 
     def rearm_enqueue_failed(self, job_id: str, request_hash: str, now: datetime) -> bool:
         """FAILED (``enqueue_failed``) back to PENDING, only before the deadline."""
-        return (
-            self._update_if(
-                job_id,
-                update="SET #status = :pending, updated_at = :now_iso REMOVE #error",
-                condition=(
-                    "#status = :failed AND #error.#code = :enqueue_failed"
-                    " AND request_hash = :hash AND deadline_epoch > :now"
-                ),
-                values={
-                    ":pending": JobStatus.PENDING.value,
-                    ":failed": JobStatus.FAILED.value,
-                    ":enqueue_failed": "enqueue_failed",
-                    ":hash": request_hash,
-                    ":now": epoch_seconds(now),
-                    ":now_iso": iso_timestamp(now),
-                },
-            )
-            is not None
+        return self._changed(
+            job_id,
+            update="SET #status = :pending, updated_at = :now_iso REMOVE #error",
+            condition=(
+                "#status = :failed AND #error.#code = :enqueue_failed"
+                " AND request_hash = :hash AND deadline_epoch > :now"
+            ),
+            values={
+                ":pending": JobStatus.PENDING.value,
+                ":failed": JobStatus.FAILED.value,
+                ":enqueue_failed": "enqueue_failed",
+                ":hash": request_hash,
+                ":now": epoch_seconds(now),
+                ":now_iso": iso_timestamp(now),
+            },
         )
 
     def claim(
@@ -140,43 +126,31 @@ class JobStore(KeyedTable):
             if result is not None
             else ("#error", JobStatus.FAILED, error)
         )
-        return (
-            self._update_if(
-                job_id,
-                **lease_holder_update(
-                    f"#status = :status, {field} = :payload",
-                    running=JobStatus.RUNNING.value,
-                    owner=lease_owner,
-                    now=now,
-                    values={":status": status.value, ":payload": dict(payload or {})},
-                ),
-            )
-            is not None
+        return self._changed(
+            job_id,
+            **lease_holder_update(
+                f"#status = :status, {field} = :payload",
+                running=JobStatus.RUNNING.value,
+                owner=lease_owner,
+                now=now,
+                values={":status": status.value, ":payload": dict(payload or {})},
+            ),
         )
 
     def mark_timed_out(self, job_id: str, now: datetime) -> bool:
         """PENDING/RUNNING past the deadline to TIMED_OUT; False if no longer applicable."""
-        return (
-            self._update_if(
-                job_id,
-                update=(
-                    "SET #status = :timed_out, #error = :error, updated_at = :now_iso"
-                    " REMOVE lease_owner, lease_expires_epoch"
-                ),
-                condition="#status IN (:pending, :running) AND deadline_epoch <= :now",
-                values={
-                    ":timed_out": JobStatus.TIMED_OUT.value,
-                    ":pending": JobStatus.PENDING.value,
-                    ":running": JobStatus.RUNNING.value,
-                    ":error": {
-                        "code": "timed_out",
-                        "message": "the job did not finish before its deadline",
-                    },
-                    ":now": epoch_seconds(now),
-                    ":now_iso": iso_timestamp(now),
-                },
-            )
-            is not None
+        error = {"code": "timed_out", "message": "the job did not finish before its deadline"}
+        return self._changed(
+            job_id,
+            **error_status_update(
+                JobStatus.TIMED_OUT.value,
+                error,
+                sources=[JobStatus.PENDING.value, JobStatus.RUNNING.value],
+                now=now,
+                also_condition="deadline_epoch <= :now",
+                values={":now": epoch_seconds(now)},
+                release_lease=True,
+            ),
         )
 
 

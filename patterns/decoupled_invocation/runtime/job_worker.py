@@ -39,6 +39,7 @@ from botocore.config import Config
 from handler_kit.batches import batch_handler
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import int_env, require_env
+from handler_kit.outcomes import report_outcome
 
 # Clients are built once per execution environment.
 store = job_store.JobStore(
@@ -114,8 +115,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         metrics.add_metric(name="JobCrashed", unit=MetricUnit.Count, value=1)
         logger.exception("job crashed; message will be retried")
         raise
-    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
-    logger.info("message processed", outcome=outcome.value)
+    report_outcome(metrics, _OUTCOME_METRICS, outcome, logger.info, "message processed")
 
 
 #: Lambda entry point (``job_worker.handler``).

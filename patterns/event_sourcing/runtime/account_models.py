@@ -34,7 +34,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from handler_kit.clock import parse_timestamp
-from handler_kit.config import settings_from_env
+from handler_kit.config import EnvSettings, env_int
 from handler_kit.responses import StoredResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -92,7 +92,7 @@ class PublishFailedError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class AccountSettings:
+class AccountSettings(EnvSettings):
     """Tunables of the account API.
 
     Attributes
@@ -107,24 +107,11 @@ class AccountSettings:
         Default and largest ``limit`` of ``GET /accounts/{id}/events``.
     """
 
-    snapshot_interval: int = 10
-    max_append_attempts: int = 8
-    idempotency_ttl_seconds: int = 86_400
+    snapshot_interval: int = env_int(10, "SNAPSHOT_INTERVAL")
+    max_append_attempts: int = env_int(8, "MAX_APPEND_ATTEMPTS")
+    idempotency_ttl_seconds: int = env_int(86_400, "IDEMPOTENCY_TTL_SECONDS")
     history_page_size: int = 25
     max_history_page_size: int = 100
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountSettings:
-        """Read ``SNAPSHOT_INTERVAL``, ``MAX_APPEND_ATTEMPTS`` and ``IDEMPOTENCY_TTL_SECONDS``.
-
-        A variable set to anything but a positive integer raises ValueError.
-        """
-        variables = {
-            "snapshot_interval": "SNAPSHOT_INTERVAL",
-            "max_append_attempts": "MAX_APPEND_ATTEMPTS",
-            "idempotency_ttl_seconds": "IDEMPOTENCY_TTL_SECONDS",
-        }
-        return settings_from_env(cls, variables, environ)
 
 
 # --------------------------------------------------------------------------- time

@@ -25,8 +25,6 @@ from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 from handler_kit.strict_json import parse_model
 from pydantic import ValidationError
 
-_HEX = "[0-9a-fA-F]"
-_UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
 _CURSOR_RE = re.compile(r"^v1:([1-9][0-9]{0,17})$")
 
 

@@ -21,22 +21,19 @@ never decrement twice. Status transitions are conditional writes::
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any
 
 from handler_kit import http_requests
-from handler_kit.config import settings_from_env
+from handler_kit.config import EnvSettings, env_int
 from handler_kit.errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from handler_kit.errors import InvalidRequestError as InvalidRequestError
 from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
 from handler_kit.fingerprints import OrderFree, normalized
-from handler_kit.http_requests import describe_validation_error
-from handler_kit.strict_json import InvalidJsonError, parse_model
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from handler_kit.messages import parse_message
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Most subtasks one job may have.
 MAX_SUBTASKS = 10_000
@@ -54,8 +51,6 @@ TRANSACTION_ATTEMPTS = 4
 #: Namespace of the job ids derived from (caller, Idempotency-Key).
 JOB_ID_NAMESPACE = uuid.UUID("3d5b1f8e-9c0a-5e4d-8b7f-1a2c3e4d5f60")
 
-_HEX = "[0-9a-fA-F]"
-_UUID_RE = re.compile(rf"^{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}$")
 _VALUE_LIMIT = 1_000_000_000
 
 
@@ -99,7 +94,7 @@ class ResultsIncompleteError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FanOutSettings:
+class FanOutSettings(EnvSettings):
     """Tunables shared by the functions.
 
     Attributes
@@ -119,27 +114,11 @@ class FanOutSettings:
         Parallel SendMessageBatch calls of the ventilator.
     """
 
-    job_timeout_seconds: int = 900
-    retry_after_seconds: int = 2
-    retention_days: int = 7
-    max_receive_count: int = 3
-    send_concurrency: int = 16
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FanOutSettings:
-        """Read ``JOB_TIMEOUT_SECONDS``, ``RETRY_AFTER_SECONDS``, ``JOB_RETENTION_DAYS``,
-        ``MAX_RECEIVE_COUNT`` and ``SEND_CONCURRENCY``.
-
-        A variable set to anything but a positive integer raises ValueError.
-        """
-        variables = {
-            "job_timeout_seconds": "JOB_TIMEOUT_SECONDS",
-            "retry_after_seconds": "RETRY_AFTER_SECONDS",
-            "retention_days": "JOB_RETENTION_DAYS",
-            "max_receive_count": "MAX_RECEIVE_COUNT",
-            "send_concurrency": "SEND_CONCURRENCY",
-        }
-        return settings_from_env(cls, variables, environ)
+    job_timeout_seconds: int = env_int(900, "JOB_TIMEOUT_SECONDS")
+    retry_after_seconds: int = env_int(2, "RETRY_AFTER_SECONDS")
+    retention_days: int = env_int(7, "JOB_RETENTION_DAYS")
+    max_receive_count: int = env_int(3, "MAX_RECEIVE_COUNT")
+    send_concurrency: int = env_int(16, "SEND_CONCURRENCY")
 
 
 # --------------------------------------------------------------------------- models
@@ -244,7 +223,7 @@ class SubtaskMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True, defer_build=True)
 
-    job_id: Annotated[str, Field(pattern=_UUID_RE.pattern)]
+    job_id: Annotated[str, Field(pattern=http_requests.UUID_RE.pattern)]
     index: _Index
     value: _Value
     fail: bool = False
@@ -369,14 +348,9 @@ def parse_subtask_message(body: str) -> SubtaskMessage:
     InvalidSubtaskMessageError
         If the body is not a subtask message (a poison message).
     """
-    try:
-        message = parse_model(SubtaskMessage, body)
-    except InvalidJsonError as exc:
-        raise InvalidSubtaskMessageError(f"invalid subtask message: {exc}") from None
-    except ValidationError as exc:
-        raise InvalidSubtaskMessageError(
-            f"invalid subtask message: {describe_validation_error(exc)}"
-        ) from None
+    message = parse_message(
+        SubtaskMessage, body, error=InvalidSubtaskMessageError, what="subtask message"
+    )
     return message.model_copy(update={"job_id": message.job_id.lower()})
 
 

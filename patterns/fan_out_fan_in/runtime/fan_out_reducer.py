@@ -34,6 +34,7 @@ from botocore.config import Config
 from handler_kit.batches import batch_handler
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
+from handler_kit.outcomes import report_outcome
 
 #: Replaced by a fake clock in tests.
 clock: Clock = utc_now
@@ -85,8 +86,7 @@ def record_handler(record: DynamoDBRecord) -> None:
         metrics.add_metric(name="ReductionFailed", unit=MetricUnit.Count, value=1)
         logger.exception("reduction failed; the record will be retried")
         raise
-    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
-    logger.info("job reduced", outcome=outcome.value)
+    report_outcome(metrics, _OUTCOME_METRICS, outcome, logger.info, "job reduced")
 
 
 #: Lambda entry point (``fan_out_reducer.handler``).

@@ -197,42 +197,26 @@ class JobStore:
 
     def mark_timed_out(self, job_id: str, now: datetime) -> bool:
         """RUNNING/REDUCING past the deadline to TIMED_OUT; False if no longer applicable."""
-        return (
-            self._update(
-                job_id,
-                update="SET #status = :timed_out, #error = :error, updated_at = :now_iso",
-                condition="#status IN (:running, :reducing) AND deadline_epoch <= :now",
-                values={
-                    ":timed_out": JobStatus.TIMED_OUT.value,
-                    ":running": JobStatus.RUNNING.value,
-                    ":reducing": JobStatus.REDUCING.value,
-                    ":error": timeout_error(),
-                    ":now": epoch_seconds(now),
-                    ":now_iso": iso_timestamp(now),
-                },
-            )
-            is not None
+        transition = dynamodb.error_status_update(
+            JobStatus.TIMED_OUT.value,
+            timeout_error(),
+            sources=[JobStatus.RUNNING.value, JobStatus.REDUCING.value],
+            now=now,
+            also_condition="deadline_epoch <= :now",
+            values={":now": epoch_seconds(now)},
         )
+        return self._update(job_id, **transition) is not None
 
     def mark_ventilation_failed(self, job_id: str, *, unsent: int, now: datetime) -> bool:
         """RUNNING to FAILED because ``unsent`` subtasks could not be queued."""
-        return (
-            self._update(
-                job_id,
-                update="SET #status = :failed, #error = :error, updated_at = :now_iso",
-                condition="#status = :running",
-                values={
-                    ":failed": JobStatus.FAILED.value,
-                    ":running": JobStatus.RUNNING.value,
-                    ":error": {
-                        "code": "ventilation_failed",
-                        "message": f"{unsent} subtask(s) could not be queued; submit the job again",
-                    },
-                    ":now_iso": iso_timestamp(now),
-                },
-            )
-            is not None
+        error = {
+            "code": "ventilation_failed",
+            "message": f"{unsent} subtask(s) could not be queued; submit the job again",
+        }
+        transition = dynamodb.error_status_update(
+            JobStatus.FAILED.value, error, sources=[JobStatus.RUNNING.value], now=now
         )
+        return self._update(job_id, **transition) is not None
 
     def claim_reduction(self, job_id: str, now: datetime) -> dict[str, Any] | None:
         """RUNNING (or REDUCING, a retried reduction) with remaining = 0 to REDUCING.

@@ -32,6 +32,7 @@ from botocore.config import Config
 from handler_kit.batches import batch_handler
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
+from handler_kit.outcomes import report_outcome
 
 SETTINGS = fan_out_models.FanOutSettings.from_env()
 #: Replaced by fakes in tests.
@@ -105,8 +106,7 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="SubtaskCrashed", unit=MetricUnit.Count, value=1)
         logger.exception("subtask crashed; message will be retried")
         raise
-    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
-    logger.debug("message processed", outcome=outcome.value)
+    report_outcome(metrics, _OUTCOME_METRICS, outcome, logger.debug, "message processed")
 
 
 #: Lambda entry point (``fan_out_worker.handler``).

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
+from handler_kit.outcomes import report_outcome
 
 # Clients are built once per execution environment.
 store = schedule_store.ScheduleStore(
@@ -66,8 +67,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="TaskAttemptsFailed", unit=MetricUnit.Count, value=1)
         logger.exception("task failed; Lambda retries the event")
         raise
-    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
-    logger.info("scheduled invocation handled", outcome=outcome.value)
+    report_outcome(metrics, _OUTCOME_METRICS, outcome, logger.info, "scheduled invocation handled")
     return {
         "schedule_id": invocation.schedule_id,
         "execution_id": invocation.execution_id,

@@ -30,7 +30,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal
 
-from handler_kit.config import int_env, require_env, settings_from_env
+from handler_kit.config import EnvSettings, env_int, int_env, require_env
 from handler_kit.errors import InvalidRequestError
 from handler_kit.fingerprints import Instant
 from handler_kit.responses import StoredResponse
@@ -105,7 +105,7 @@ class TaskFailedError(Exception):
 
 
 @dataclass(frozen=True)
-class ScheduleSettings:
+class ScheduleSettings(EnvSettings):
     """Tunables of the API.
 
     Attributes
@@ -121,24 +121,10 @@ class ScheduleSettings:
         Scheduler's and Lambda's retry windows are over): it reads FAILED.
     """
 
-    horizon_seconds: int = 365 * 86_400
-    retention_days: int = 7
+    horizon_seconds: int = env_int(365 * 86_400, "SCHEDULE_HORIZON_SECONDS")
+    retention_days: int = env_int(7, "RECORD_RETENTION_DAYS")
     retry_after_seconds: int = 2
-    undelivered_after_seconds: int = 2 * 3600 + 900
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ScheduleSettings:
-        """Read ``SCHEDULE_HORIZON_SECONDS``, ``RECORD_RETENTION_DAYS`` and
-        ``UNDELIVERED_AFTER_SECONDS``.
-
-        A variable set to anything but a positive integer raises ValueError.
-        """
-        variables = {
-            "horizon_seconds": "SCHEDULE_HORIZON_SECONDS",
-            "retention_days": "RECORD_RETENTION_DAYS",
-            "undelivered_after_seconds": "UNDELIVERED_AFTER_SECONDS",
-        }
-        return settings_from_env(cls, variables, environ)
+    undelivered_after_seconds: int = env_int(2 * 3600 + 900, "UNDELIVERED_AFTER_SECONDS")
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,10 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,scheduler] is installed, An
 
 
 class ScheduleStore(dynamodb.KeyedTable):
-    """The schedule table. Every status change is a conditional write.
+    """The schedule table (partition key ``schedule_id`` (S), TTL attribute ``expires_at``).
 
-    Parameters
-    ----------
-    client : DynamoDBClient
-        A low-level boto3 DynamoDB client.
-    table_name : str
-        Table with partition key ``schedule_id`` (S) and TTL attribute ``expires_at``.
+    Every status change is a conditional write. Made as :class:`KeyedTable` is (a
+    client and the table name).
     """
 
     key_name = "schedule_id"
@@ -99,37 +95,31 @@ class ScheduleStore(dynamodb.KeyedTable):
         self, schedule_id: str, *, lease_owner: str, result: Mapping[str, Any], now: datetime
     ) -> bool:
         """RUNNING to DONE with ``result``, only while this delivery holds the lease."""
-        return (
-            self._update_if(
-                schedule_id,
-                **dynamodb.lease_holder_update(
-                    "#status = :done, #result = :result, completed_at = :now_iso",
-                    running=ScheduleStatus.RUNNING.value,
-                    owner=lease_owner,
-                    now=now,
-                    values={":done": ScheduleStatus.DONE.value, ":result": dict(result)},
-                    also_remove=", last_error",
-                ),
-            )
-            is not None
+        return self._changed(
+            schedule_id,
+            **dynamodb.lease_holder_update(
+                "#status = :done, #result = :result, completed_at = :now_iso",
+                running=ScheduleStatus.RUNNING.value,
+                owner=lease_owner,
+                now=now,
+                values={":done": ScheduleStatus.DONE.value, ":result": dict(result)},
+                also_remove=", last_error",
+            ),
         )
 
     def release(
         self, schedule_id: str, *, lease_owner: str, error: Mapping[str, Any], now: datetime
     ) -> bool:
         """RUNNING back to PENDING after a failed attempt, so Lambda's retry can claim it."""
-        return (
-            self._update_if(
-                schedule_id,
-                **dynamodb.lease_holder_update(
-                    "#status = :pending, last_error = :error",
-                    running=ScheduleStatus.RUNNING.value,
-                    owner=lease_owner,
-                    now=now,
-                    values={":pending": ScheduleStatus.PENDING.value, ":error": dict(error)},
-                ),
-            )
-            is not None
+        return self._changed(
+            schedule_id,
+            **dynamodb.lease_holder_update(
+                "#status = :pending, last_error = :error",
+                running=ScheduleStatus.RUNNING.value,
+                owner=lease_owner,
+                now=now,
+                values={":pending": ScheduleStatus.PENDING.value, ":error": dict(error)},
+            ),
         )
 
     def mark_failed(
@@ -141,55 +131,41 @@ class ScheduleStore(dynamodb.KeyedTable):
         now: datetime,
     ) -> bool:
         """PENDING/RUNNING to FAILED with the error and the failure record."""
-        return (
-            self._update_if(
-                schedule_id,
-                update=(
-                    "SET #status = :failed, #error = :error, failure = :failure,"
-                    " failed_at = :now_iso, updated_at = :now_iso"
-                    " REMOVE lease_owner, lease_expires_epoch"
-                ),
-                condition="#status IN (:pending, :running)",
-                values={
-                    ":failed": ScheduleStatus.FAILED.value,
-                    ":pending": ScheduleStatus.PENDING.value,
-                    ":running": ScheduleStatus.RUNNING.value,
-                    ":error": dict(error),
-                    ":failure": dict(failure),
-                    ":now_iso": iso_timestamp(now),
-                },
-            )
-            is not None
+        return self._changed(
+            schedule_id,
+            **dynamodb.error_status_update(
+                ScheduleStatus.FAILED.value,
+                error,
+                sources=[ScheduleStatus.PENDING.value, ScheduleStatus.RUNNING.value],
+                now=now,
+                also_set="failure = :failure, failed_at = :now_iso",
+                values={":failure": dict(failure)},
+                release_lease=True,
+            ),
         )
 
     def cancel(self, schedule_id: str, now: datetime) -> bool:
         """PENDING to CANCELLED; False if the schedule already left PENDING."""
-        return (
-            self._update_if(
-                schedule_id,
-                update="SET #status = :cancelled, cancelled_at = :now_iso, updated_at = :now_iso",
-                # An expired record is absent: nothing to cancel (the caller answers 404).
-                condition=f"#status = :pending AND {ttl.unexpired_condition()}",
-                values={
-                    ":cancelled": ScheduleStatus.CANCELLED.value,
-                    ":pending": ScheduleStatus.PENDING.value,
-                    ":now_iso": iso_timestamp(now),
-                    **ttl.condition_values(now),
-                },
-            )
-            is not None
+        return self._changed(
+            schedule_id,
+            update="SET #status = :cancelled, cancelled_at = :now_iso, updated_at = :now_iso",
+            # An expired record is absent: nothing to cancel (the caller answers 404).
+            condition=f"#status = :pending AND {ttl.unexpired_condition()}",
+            values={
+                ":cancelled": ScheduleStatus.CANCELLED.value,
+                ":pending": ScheduleStatus.PENDING.value,
+                ":now_iso": iso_timestamp(now),
+                **ttl.condition_values(now),
+            },
         )
 
     def record_schedule_deleted(self, schedule_id: str, now: datetime) -> bool:
         """Note when the schedule was found deleted (the first time only)."""
-        return (
-            self._update_if(
-                schedule_id,
-                update="SET schedule_deleted_at = if_not_exists(schedule_deleted_at, :now_iso)",
-                condition="attribute_exists(schedule_id)",
-                values={":now_iso": iso_timestamp(now)},
-            )
-            is not None
+        return self._changed(
+            schedule_id,
+            update="SET schedule_deleted_at = if_not_exists(schedule_deleted_at, :now_iso)",
+            condition="attribute_exists(schedule_id)",
+            values={":now_iso": iso_timestamp(now)},
         )
 
 

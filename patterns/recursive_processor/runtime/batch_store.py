@@ -81,26 +81,15 @@ def new_run_item(
 
 
 class RunStore(KeyedTable):
-    """The run table (partition key ``run_id``). Every change of a run is conditional.
+    """The run table (partition key ``run_id`` (S), TTL attribute ``expires_at``).
 
-    Parameters
-    ----------
-    client : DynamoDBClient
-        A low-level boto3 DynamoDB client.
-    table_name : str
-        Table with partition key ``run_id`` (S) and TTL attribute ``expires_at``.
+    Every change of a run is conditional. Made as :class:`KeyedTable` is (a client and
+    the table name).
     """
 
     key_name = "run_id"
     attribute_names = ("status", "offset", "key", "size")
     ttl_attribute = ttl.TTL_ATTRIBUTE
-
-    def _update(
-        self, run_id: str, *, update: str, condition: str, values: Mapping[str, Any]
-    ) -> bool:
-        return (
-            self._update_if(run_id, update=update, condition=condition, values=values) is not None
-        )
 
     def create(self, item: Mapping[str, Any], *, now: datetime) -> bool:
         """Store a new run; False if a live run with this id exists (a duplicate event).
@@ -134,7 +123,7 @@ class RunStore(KeyedTable):
         bool
             Whether this invocation holds the hop now.
         """
-        return self._update(
+        return self._changed(
             run_id,
             update="SET lease_owner = :owner, lease_expires_ms = :expires",
             condition=(
@@ -153,7 +142,7 @@ class RunStore(KeyedTable):
 
     def release(self, run_id: str, *, owner: str) -> None:
         """Give the claim back (after an error), so Lambda's retry can take the hop."""
-        self._update(
+        self._changed(
             run_id,
             update="REMOVE lease_owner, lease_expires_ms",
             condition="lease_owner = :owner",
@@ -189,7 +178,7 @@ class RunStore(KeyedTable):
                 "updated_at = :now, error_objects = list_append(error_objects, :errors_key) ",
             )
             values[":errors_key"] = [commit.errors_key]
-        return self._update(state.run_id, update=update, condition=_OWNED, values=values)
+        return self._changed(state.run_id, update=update, condition=_OWNED, values=values)
 
     def finish(self, state: HopState, commit: HopCommit, ending: RunEnding) -> bool:
         """End the run DONE or FAILED, adding this hop's tally (empty if discarded).
@@ -230,11 +219,11 @@ class RunStore(KeyedTable):
             update += ", reason = :reason"
             values[":reason"] = dict(ending.reason)
         update += f" {_ADD_TALLY}"
-        return self._update(state.run_id, update=update, condition=_OWNED, values=values)
+        return self._changed(state.run_id, update=update, condition=_OWNED, values=values)
 
     def mark_dispatched(self, run_id: str, *, hop: int) -> None:
         """Record that hop ``hop`` was handed to Lambda (it is not sent again)."""
-        self._update(
+        self._changed(
             run_id,
             update="SET dispatched_hop = :hop",
             condition="dispatched_hop < :hop",

@@ -111,3 +111,62 @@ def test_keyed_table_puts_reads_and_updates_by_its_key(client: Any) -> None:
     # THEN the consistent read sees the one change; a missing key reads None
     assert store.get("a", now=START) == {"item_id": "a", "status": "DONE"}
     assert store.get("missing", now=START) is None
+
+
+def test_keyed_table_changed_answers_whether_the_transition_happened(client: Any) -> None:
+    # GIVEN a RUNNING item
+    store = ItemStore(client, TABLE)
+    store.put_new({"item_id": "a", "status": "RUNNING"}, now=START)
+    update = {
+        "update": "SET #status = :done",
+        "condition": "#status = :running",
+        "values": {":done": "DONE", ":running": "RUNNING"},
+    }
+    # WHEN the same transition runs twice THEN it happens once
+    assert store._changed("a", **update) is True
+    assert store._changed("a", **update) is False
+
+
+class JobLikeStore(ItemStore):
+    attribute_names = ("status", "error")
+
+
+def test_error_status_update_moves_only_from_its_sources(client: Any) -> None:
+    # GIVEN a RUNNING item with a lease and a PENDING one
+    store = JobLikeStore(client, TABLE)
+    leased = {"item_id": "a", "status": "RUNNING", "lease_owner": "me", "lease_expires_epoch": 1}
+    store.put_new(leased, now=START)
+    store.put_new({"item_id": "b", "status": "PENDING"}, now=START)
+    error = {"code": "timed_out", "message": "too late"}
+    # WHEN each is moved to TIMED_OUT from RUNNING or REDUCING, releasing the lease
+    transition = dynamodb.error_status_update(
+        "TIMED_OUT", error, sources=["RUNNING", "REDUCING"], now=START, release_lease=True
+    )
+    # THEN the RUNNING one moves (error set, lease gone) and the PENDING one does not
+    assert store._changed("a", **transition) is True
+    assert store._changed("b", **transition) is False
+    item = store.get("a", now=START)
+    assert item is not None
+    assert (item["status"], item["error"]) == ("TIMED_OUT", error)
+    assert "lease_owner" not in item and "lease_expires_epoch" not in item
+    assert store.get("b", now=START) == {"item_id": "b", "status": "PENDING"}
+
+
+def test_error_status_update_from_one_source_with_more_to_set_and_check() -> None:
+    # GIVEN one source, an extra SET action and an extra condition
+    transition = dynamodb.error_status_update(
+        "FAILED",
+        {"code": "c", "message": "m"},
+        sources=["PENDING"],
+        now=START,
+        also_set="failed_at = :now_iso",
+        also_condition="deadline_epoch > :now",
+        values={":now": 5},
+    )
+    # THEN the condition compares with the one source and adds the extra check
+    assert transition["condition"] == "#status = :from_0 AND deadline_epoch > :now"
+    assert transition["update"] == (
+        "SET #status = :status, #error = :error, failed_at = :now_iso, updated_at = :now_iso"
+    )
+    assert transition["values"][":from_0"] == "PENDING"
+    assert transition["values"][":now"] == 5

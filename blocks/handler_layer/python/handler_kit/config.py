@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 _S = TypeVar("_S")
 
@@ -167,3 +167,57 @@ def settings_from_env(
     """
     fields = int_fields_from_env(settings_class, variables, environ, minimums=minimums)
     return settings_class(**fields, **other)
+
+
+#: The ``dataclasses.field`` metadata key that names a field's environment variable.
+ENV_VARIABLE = "env_variable"
+
+
+def env_int(default: int, variable: str) -> int:
+    """An integer field of an :class:`EnvSettings` dataclass, read from ``variable``.
+
+    Parameters
+    ----------
+    default : int
+        The field's default, used when the variable is unset or empty.
+    variable : str
+        The environment variable the construct sets.
+    """
+    field: int = dataclasses.field(default=default, metadata={ENV_VARIABLE: variable})
+    return field
+
+
+class EnvSettings:
+    """Base of a settings dataclass whose integer fields come from environment variables.
+
+    A subclass is a (frozen) dataclass that declares each field read from the
+    environment with :func:`env_int`: the variable is stated once, beside its field
+    and default, and every pattern reads its variables the same way.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Settings(EnvSettings):
+    ...     retry_after_seconds: int = env_int(2, "RETRY_AFTER_SECONDS")
+    ...     page_size: int = 25
+    >>> Settings.from_env({"RETRY_AFTER_SECONDS": "5"})
+    Settings(retry_after_seconds=5, page_size=25)
+    """
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Read the fields declared with :func:`env_int`; unset variables keep the defaults.
+
+        Raises
+        ------
+        InvalidSettingError
+            If a variable is set to anything but a positive integer (a ``ValueError``).
+        """
+        # A subclass is a dataclass; the base is not, which mypy cannot know of ``cls``.
+        variables = {
+            field.name: field.metadata[ENV_VARIABLE]
+            for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if ENV_VARIABLE in field.metadata
+        }
+        return settings_from_env(cls, variables, environ)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -271,6 +271,16 @@ class KeyedTable:
             return_new=return_new,
         )
 
+    def _changed(
+        self, key_value: str, *, update: str, condition: str, values: Mapping[str, Any]
+    ) -> bool:
+        """Run a conditional UpdateItem on one item; False when the condition failed.
+
+        For a transition whose caller needs only to know whether it happened.
+        """
+        changed = self._update_if(key_value, update=update, condition=condition, values=values)
+        return changed is not None
+
     def put_new(self, item: Mapping[str, Any], *, now: datetime) -> bool:
         """Create the item unless a live one with the same key exists; False if it does.
 
@@ -332,6 +342,64 @@ def lease_holder_update(
             **values,
             ":running": running,
             ":owner": owner,
+            ":now_iso": iso_timestamp(now),
+        },
+    }
+
+
+def error_status_update(
+    status: str,
+    error: Mapping[str, Any],
+    *,
+    sources: Sequence[str],
+    now: datetime,
+    also_set: str = "",
+    also_condition: str = "",
+    values: Mapping[str, Any] | None = None,
+    release_lease: bool = False,
+) -> dict[str, Any]:
+    """``update``, ``condition`` and ``values`` of a move to a status with an error.
+
+    The move (to FAILED or TIMED_OUT, say) applies only from one of ``sources``; it
+    writes ``#error`` and ``updated_at``.
+
+    Parameters
+    ----------
+    status : str
+        The status the item moves to.
+    error : Mapping[str, Any]
+        The item's ``error`` (``{"code", "message"}``).
+    sources : Sequence[str]
+        The statuses it may move from.
+    now : datetime
+        When (``updated_at``).
+    also_set : str, optional
+        More ``SET`` actions, e.g. ``failed_at = :now_iso``.
+    also_condition : str, optional
+        More of the condition, joined with ``AND``.
+    values : Mapping[str, Any], optional
+        The values of the placeholders ``also_set`` and ``also_condition`` use.
+    release_lease : bool, optional
+        Also remove the lease (``lease_owner``, ``lease_expires_epoch``).
+    """
+    placeholders = {f":from_{index}": source for index, source in enumerate(sources)}
+    condition = (
+        f"#status = {next(iter(placeholders))}"
+        if len(placeholders) == 1
+        else f"#status IN ({', '.join(placeholders)})"
+    )
+    if also_condition:
+        condition = f"{condition} AND {also_condition}"
+    extra = f", {also_set}" if also_set else ""
+    release = " REMOVE lease_owner, lease_expires_epoch" if release_lease else ""
+    return {
+        "update": f"SET #status = :status, #error = :error{extra}, updated_at = :now_iso{release}",
+        "condition": condition,
+        "values": {
+            **(values or {}),
+            **placeholders,
+            ":status": status,
+            ":error": dict(error),
             ":now_iso": iso_timestamp(now),
         },
     }
