@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from handler_kit import http_requests
 from handler_kit.config import settings_from_env
@@ -32,9 +32,11 @@ from handler_kit.http_requests import (
     request_fingerprint,
     resource_id_for,
 )
-from handler_kit.responses import StoredResponse
 from handler_kit.strict_json import InvalidJsonError, parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:  # only annotations: the API shapes responses (event handler import)
+    from handler_kit.responses import StoredResponse
 
 MAX_BODY_BYTES = 16 * 1024
 #: Longest simulated work a job may ask for (``duration_ms``; the API refuses more).
@@ -233,7 +235,7 @@ class Submission:
 
 
 #: Builds the ``POST /jobs`` answer of a job view (the API owns its shape and links).
-Render = Callable[[JobView], StoredResponse]
+Render = Callable[[JobView], "StoredResponse"]
 
 
 class RunOutcome(Enum):

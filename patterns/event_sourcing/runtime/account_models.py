@@ -31,12 +31,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from handler_kit.clock import parse_timestamp
 from handler_kit.config import settings_from_env
-from handler_kit.responses import StoredResponse
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # only annotations: the API shapes responses (event handler import)
+    from handler_kit.responses import StoredResponse
 
 #: Largest amount of one credit or withdrawal, in minor units (1,000,000.00 in a
 #: currency with two decimals).
