@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import static
+from bench import cold_start, static
 from bench.figures import Figure
 from bench.report import render
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         step("synthesize stage 'bench' for function assets")
         functions = static.synthesized_functions(_synthesize(Path(out)))
         step(f"cold start proxy for {len(functions)} functions")
-        figures += static.cold_start_figures(functions)
+        figures += cold_start.cold_start_figures(functions)
         step("asset sizes")
         figures += static.asset_figures(functions)
 

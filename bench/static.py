@@ -1,4 +1,4 @@
-"""Benchmarks that need no running stage: synth, test suite, cold-start proxy, assets."""
+"""Benchmarks that need no running stage: synth, test suite, assets (cold start: cold_start.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ PYTHON = sys.executable
 
 SYNTH_TARGET_RATIO = 2.0
 MAKE_TEST_TARGET_S = 180.0
-COLD_START_TARGET_MS = 50.0
 ASSET_TARGET_KB = 20.0
 
 #: An empty CDK Python app: one stack with nothing in it, synthesized as ours is.
@@ -168,115 +167,6 @@ def _layer_dirs(
             asset_dir = assembly_dir.parent / f"asset.{s3_key.removesuffix('.zip')}"
             folders.append((asset_dir / "python").resolve())
     return tuple(folders)
-
-
-@dataclass(frozen=True)
-class ImportTime:
-    """Median import time of a module and its heaviest imports."""
-
-    seconds: float
-    heavy: list[tuple[str, float]]
-
-
-_IMPORT_PROBE = """
-import sys, time
-started = time.perf_counter()
-__import__(sys.argv[1])
-print(time.perf_counter() - started)
-"""
-
-
-def _fake_aws_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        PYTHONDONTWRITEBYTECODE="1",
-        **extra,
-    )
-    return env
-
-
-def import_time(
-    module: str,
-    *,
-    path: Path | None,
-    environment: dict[str, str],
-    layer_dirs: Sequence[Path] = (),
-) -> ImportTime:
-    """Import ``module`` in fresh interpreters; median of 5, plus ``-X importtime`` leaders.
-
-    ``path`` (the code root) comes first on the path, then ``layer_dirs``, as on Lambda.
-    """
-    env = _fake_aws_env(environment)
-    search_path = [str(folder) for folder in (path, *layer_dirs) if folder is not None]
-    if search_path:
-        env["PYTHONPATH"] = os.pathsep.join(search_path)
-    runs = []
-    for _ in range(5):
-        done = subprocess.run(
-            [PYTHON, "-c", _IMPORT_PROBE, module], env=env, capture_output=True, text=True
-        )
-        done.check_returncode()
-        runs.append(float(done.stdout.strip()))
-    trace = subprocess.run(
-        [PYTHON, "-X", "importtime", "-c", f"import {module}"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    return ImportTime(seconds=statistics.median(runs), heavy=_heaviest(trace.stderr, module))
-
-
-def _heaviest(importtime_log: str, module: str, top: int = 3) -> list[tuple[str, float]]:
-    """Packages the handler module imports directly, by cumulative import time.
-
-    ``-X importtime`` prints ``self | cumulative | name`` with the name indented two
-    spaces per nesting level; level 1 entries are the handler's own imports.
-    """
-    totals: dict[str, float] = {}
-    for line in importtime_log.splitlines():
-        parts = line.removeprefix("import time:").split("|")
-        if len(parts) != 3 or not parts[1].strip().isdigit():
-            continue
-        field = parts[2]
-        level = (len(field) - len(field.lstrip()) - 1) // 2
-        name = field.strip()
-        if level > 1 or name == module:
-            continue
-        package = name.split(".")[0]
-        totals[package] = totals.get(package, 0.0) + int(parts[1]) / 1e6
-    return sorted(totals.items(), key=lambda item: item[1], reverse=True)[:top]
-
-
-def cold_start_figures(functions: Sequence[FunctionAsset]) -> list[Figure]:
-    """Import time of each handler module minus ``import boto3`` (the floor)."""
-    floor = import_time("boto3", path=None, environment={}).seconds * 1000
-    figures = []
-    for function in functions:
-        measured = import_time(
-            function.handler_module,
-            path=function.asset_dir,
-            environment=function.environment,
-            layer_dirs=function.layer_dirs,
-        )
-        value = measured.seconds * 1000
-        heavy = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in measured.heavy)
-        figures.append(
-            Figure(
-                table="Cold start proxy (handler import, fresh interpreter)",
-                name=f"{function.name} (`{function.handler_module}`)",
-                value=value,
-                unit="ms",
-                floor=floor,
-                target=f"<= floor + {COLD_START_TARGET_MS:g} ms",
-                met=value - floor <= COLD_START_TARGET_MS,
-                note=f"heaviest: {heavy}",
-            )
-        )
-    return figures
 
 
 def _zip_size(folder: Path) -> tuple[int, list[str]]:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from handler_kit import http_requests
 from handler_kit.config import EnvSettings, env_int
@@ -31,8 +31,10 @@ from handler_kit.http_requests import (
     resource_id_for,
 )
 from handler_kit.messages import parse_message
-from handler_kit.responses import StoredResponse
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # only annotations: the API shapes responses (event handler import)
+    from handler_kit.responses import StoredResponse
 
 MAX_BODY_BYTES = 16 * 1024
 #: Longest simulated work a job may ask for (``duration_ms``; the API refuses more).
@@ -215,7 +217,7 @@ class Submission:
 
 
 #: Builds the ``POST /jobs`` answer of a job view (the API owns its shape and links).
-Render = Callable[[JobView], StoredResponse]
+Render = Callable[[JobView], "StoredResponse"]
 
 
 class RunOutcome(Enum):

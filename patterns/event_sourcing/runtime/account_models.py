@@ -31,12 +31,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 from handler_kit.clock import parse_timestamp
 from handler_kit.config import EnvSettings, env_int
-from handler_kit.responses import StoredResponse
-from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # only annotations: the API shapes responses (event handler import)
+    from handler_kit.responses import StoredResponse
 
 #: Largest amount of one credit or withdrawal, in minor units (1,000,000.00 in a
 #: currency with two decimals).
@@ -318,23 +319,3 @@ class HistoryPage:
             "events": [event.to_dict() for event in self.events],
             "next_cursor": self.next_cursor,
         }
-
-
-# --------------------------------------------------------------------------- requests
-
-
-class AmountRequest(BaseModel):
-    """The body of ``POST /accounts/{id}/credit`` and ``/withdraw``.
-
-    Strict: ``10`` only, never ``10.0``, ``"10"`` or ``true``; no extra fields.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
-
-    amount: Annotated[int, Field(ge=1, le=MAX_AMOUNT)]
-
-
-class OpenRequest(BaseModel):
-    """The (optional) body of ``POST /accounts``: an empty JSON object."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)

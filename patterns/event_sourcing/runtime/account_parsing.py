@@ -1,6 +1,7 @@
 """Parsing and validating account requests: bodies, ids, limits, cursors, keys.
 
-Plain functions that raise ``InvalidRequestError`` (HTTP 400) for anything malformed.
+The request models, and plain functions that raise ``InvalidRequestError`` (HTTP 400)
+for anything malformed.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import re
+from typing import Annotated
 
 from account_models import (
     ACCOUNT_ID_NAMESPACE,
@@ -16,16 +18,35 @@ from account_models import (
     MAX_AMOUNT,
     MAX_BODY_BYTES,
     AccountSettings,
-    AmountRequest,
     CommandType,
-    OpenRequest,
 )
 from handler_kit import http_requests
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 from handler_kit.strict_json import parse_model
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 _CURSOR_RE = re.compile(r"^v1:([1-9][0-9]{0,17})$")
+
+
+# The request models live here, not in account_models: only the API validates
+# requests, and the stream publisher imports account_models without pydantic.
+
+
+class AmountRequest(BaseModel):
+    """The body of ``POST /accounts/{id}/credit`` and ``/withdraw``.
+
+    Strict: ``10`` only, never ``10.0``, ``"10"`` or ``true``; no extra fields.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+    amount: Annotated[int, Field(ge=1, le=MAX_AMOUNT)]
+
+
+class OpenRequest(BaseModel):
+    """The (optional) body of ``POST /accounts``: an empty JSON object."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:

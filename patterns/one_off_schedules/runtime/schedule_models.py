@@ -28,14 +28,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from handler_kit.config import EnvSettings, env_int, int_env, require_env
 from handler_kit.errors import InvalidRequestError
 from handler_kit.fingerprints import Instant
-from handler_kit.responses import StoredResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:  # only annotations: the API shapes responses (event handler import)
+    from handler_kit.responses import StoredResponse
 
 #: Largest accepted POST body, measured on the raw (base64-decoded) bytes.
 MAX_BODY_BYTES = 16 * 1024
@@ -344,7 +346,7 @@ class Submission:
 
 
 #: Builds the ``POST /schedules`` answer of a new schedule (the API owns its shape).
-Render = Callable[[ScheduleView], StoredResponse]
+Render = Callable[[ScheduleView], "StoredResponse"]
 
 
 class RunOutcome(Enum):

@@ -7,9 +7,8 @@ import binascii
 import math
 import re
 import uuid
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
@@ -17,6 +16,9 @@ from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 # Re-exported: the fingerprint of a keyed request lives with its normalization rules.
 from handler_kit.fingerprints import request_fingerprint as request_fingerprint
 from handler_kit.strict_json import parse_model
+
+if TYPE_CHECKING:  # only annotations: importing data_classes loads every event class
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 #: 1..128 printable ASCII characters: the key goes into logs and into uuid5 names.
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
@@ -70,6 +72,7 @@ def event_body(event: APIGatewayProxyEvent, *, max_bytes: int) -> bytes:
 
     Examples
     --------
+    >>> from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
     >>> event_body(APIGatewayProxyEvent({"body": '{"a":1}'}), max_bytes=64)
     b'{"a":1}'
     """
@@ -188,6 +191,7 @@ def single_header(event: APIGatewayProxyEvent, name: str) -> str | None:
 
     Examples
     --------
+    >>> from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
     >>> event = APIGatewayProxyEvent({"multiValueHeaders": {"X-Key": ["a", "a"]}})
     >>> single_header(event, "x-key")
     'a'
