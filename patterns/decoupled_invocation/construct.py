@@ -22,23 +22,8 @@ MAX_JOB_DURATION = cdk.Duration.seconds(10)
 #: retries); mirrors ``job_models.JOB_OVERHEAD_MS``.
 JOB_OVERHEAD = cdk.Duration.seconds(2)
 
-# Mirrors the handler's pydantic model (patterns/decoupled_invocation/runtime/job_models.py) so bad
-# bodies are refused before a function runs; the handler still validates everything.
-JOB_REQUEST_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["task"],
-    "properties": {
-        "task": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_.-]+$"},
-        "input": {"type": "string", "maxLength": 4096},
-        "duration_ms": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": int(MAX_JOB_DURATION.to_milliseconds()),
-        },
-        "outcome": {"type": "string", "enum": ["succeed", "fail", "crash"]},
-    },
-}
+#: The API's contract, generated from the handler (``make api-docs``): its request models.
+OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
 
 
 class DecoupledInvocation(Construct):
@@ -164,7 +149,6 @@ class DecoupledInvocation(Construct):
             throttling_burst_limit=throttling_burst_limit,
             # Submitting starts work; polling is cheap: submissions get a lower limit.
             method_throttling={"/jobs/POST": (submit_rate_limit, submit_burst_limit)},
+            openapi=OPENAPI_DOCUMENT,
         )
-        self.api.add_collection(
-            "jobs", self.api_function.function, id_name="job_id", request_schema=JOB_REQUEST_SCHEMA
-        )
+        self.api.add_collection("jobs", self.api_function.function, id_name="job_id")

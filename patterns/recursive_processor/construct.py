@@ -22,6 +22,8 @@ from blocks.table import DataTable
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
+#: The API's contract, generated from the handler (``make api-docs``): its request models.
+OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
 
 
 class RecursiveProcessor(Construct):
@@ -189,6 +191,7 @@ class RecursiveProcessor(Construct):
             description=f"Recursive processor runs ({settings.stage_name})",
             throttling_rate_limit=throttling_rate_limit,
             throttling_burst_limit=throttling_burst_limit,
+            openapi=OPENAPI_DOCUMENT,
         )
         self.api.add_route(
             "GET",
