@@ -85,6 +85,8 @@ demo: install
 	$(BIN)/python -m localstage demo
 
 local: install
+	@echo "API documents (OpenAPI 3.1; call the local URLs printed below instead of their servers):"
+	@for document in $(wildcard patterns/*/openapi.json); do echo "  $$document"; done
 	$(BIN)/python -m localstage serve
 
 # Measures synth, tests, cold starts, assets (and, on localstage, requests per operation)
