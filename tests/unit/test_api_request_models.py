@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft4Validator
 from pydantic import BaseModel, ValidationError
 
+from blocks import openapi_docs
 from blocks.openapi import ApiDocument, UnsupportedSchemaError, to_draft4
-from tests.unit.test_api_contracts import DOCUMENTS
+
+DOCUMENTS = {p.name: p / openapi_docs.DOCUMENT_NAME for p in openapi_docs.pattern_dirs()}
 
 
 def test_draft4_conversion_inlines_refs_and_rewrites_what_draft4_says_otherwise() -> None:
