@@ -184,10 +184,15 @@ def _operation(op: Any, schemas: dict[str, Any], idempotency_key: dict[str, Any]
         operation["parameters"] = parameters
     if op.body is not None:
         name = _add_model(schemas, op.body)
-        operation["requestBody"] = {
-            "required": op.body_required,
-            "content": {"application/json": {"schema": {"$ref": COMPONENTS + name}}},
-        }
+        request_body: dict[str, Any] = {"required": op.body_required}
+        if op.max_body_bytes is not None:
+            request_body["description"] = (
+                f"Strict JSON (no duplicate keys, NaN or Infinity) of at most "
+                f"{op.max_body_bytes} bytes; a larger body is refused with 400"
+            )
+            request_body["x-max-body-bytes"] = op.max_body_bytes
+        request_body["content"] = {"application/json": {"schema": {"$ref": COMPONENTS + name}}}
+        operation["requestBody"] = request_body
     responses: dict[str, Any] = {}
     for status, answer in sorted(op.responses.items()):
         if answer.error_codes:

@@ -53,6 +53,17 @@ def test_every_error_answer_has_the_handlers_error_shape(name: str) -> None:
                 assert codes["properties"]["error"]["enum"], (method, path, status)
 
 
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_request_body_states_the_handlers_raw_size_limit(name: str) -> None:
+    document = json.loads(DOCUMENTS[name].read_text(encoding="utf-8"))
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                limit = operation["requestBody"]["x-max-body-bytes"]
+                assert isinstance(limit, int) and limit > 0, (method, path)
+                assert str(limit) in operation["requestBody"]["description"]
+
+
 def test_keyed_operations_declare_the_idempotency_key_header() -> None:
     document = json.loads(DOCUMENTS["decoupled_invocation"].read_text(encoding="utf-8"))
     (header,) = document["paths"]["/jobs"]["post"]["parameters"]

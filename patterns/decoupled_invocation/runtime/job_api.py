@@ -67,6 +67,7 @@ def _accepted(view: job_models.JobView) -> responses.StoredResponse:
     "/jobs",
     summary="Submit a job: stored PENDING and queued; poll its Location",
     body=job_models.JobRequest,
+    max_body_bytes=job_models.MAX_BODY_BYTES,
     idempotency_key=True,
     responses={
         202: contract.ok("The accepted job", headers=("Location", "Retry-After")),

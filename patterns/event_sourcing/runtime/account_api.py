@@ -81,6 +81,7 @@ def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
     "/accounts",
     summary="Open an account (balance 0); no body or {}",
     body=account_models.OpenRequest,
+    max_body_bytes=account_models.MAX_BODY_BYTES,
     body_required=False,
     idempotency_key=True,
     responses={
@@ -144,6 +145,7 @@ def _command(account_id: str, command: account_models.CommandType) -> Response[s
     "/accounts/<account_id>/credit",
     summary="Credit the account with an amount in minor units",
     body=account_models.AmountRequest,
+    max_body_bytes=account_models.MAX_BODY_BYTES,
     idempotency_key=True,
     path=_ACCOUNT,
     responses={
@@ -164,6 +166,7 @@ def credit(account_id: str) -> Response[str]:
     "/accounts/<account_id>/withdraw",
     summary="Withdraw an amount in minor units; refused if it would overdraw",
     body=account_models.AmountRequest,
+    max_body_bytes=account_models.MAX_BODY_BYTES,
     idempotency_key=True,
     path=_ACCOUNT,
     responses={

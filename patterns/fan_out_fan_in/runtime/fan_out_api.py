@@ -82,6 +82,7 @@ def _accepted(view: fan_out_models.JobView) -> responses.StoredResponse:
     "/jobs",
     summary="Submit a job of N subtasks: recorded, its subtasks sent; poll its Location",
     body=fan_out_models.JobRequest,
+    max_body_bytes=fan_out_models.MAX_BODY_BYTES,
     idempotency_key=True,
     responses={
         202: contract.ok("The accepted job", headers=("Location", "Retry-After")),

@@ -84,6 +84,7 @@ def _created(view: schedule_models.ScheduleView) -> responses.StoredResponse:
     "/schedules",
     summary="Create a one-off schedule that fires once at 'at' and then deletes itself",
     body=schedule_models.ScheduleRequest,
+    max_body_bytes=schedule_models.MAX_BODY_BYTES,
     idempotency_key=True,
     responses={
         201: contract.ok("The new schedule (PENDING)", headers=("Location",)),

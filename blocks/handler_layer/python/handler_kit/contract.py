@@ -86,6 +86,7 @@ class Operation(NamedTuple):
     responses: Mapping[int, Answer]
     body: type[BaseModel] | None
     body_required: bool
+    max_body_bytes: int | None
     idempotency_key: bool
     path: Mapping[str, Mapping[str, Any]]
     query: Mapping[str, Mapping[str, Any]]
@@ -107,6 +108,7 @@ class ContractRoutes:
         summary: str = "",
         body: type[BaseModel] | None = None,
         body_required: bool = True,
+        max_body_bytes: int | None = None,
         idempotency_key: bool = False,
         path: Mapping[str, Mapping[str, Any]] | None = None,
         query: Mapping[str, Mapping[str, Any]] | None = None,
@@ -124,6 +126,9 @@ class ContractRoutes:
             The pydantic model the handler validates the body with.
         body_required : bool, optional
             False when an empty body is accepted too.
+        max_body_bytes : int, optional
+            The largest raw body the handler reads (the limit it passes to
+            ``http_requests.event_body``); a larger one is refused with a 400.
         idempotency_key : bool, optional
             The route reads an optional ``Idempotency-Key`` header.
         path, query : Mapping[str, Mapping[str, Any]], optional
@@ -140,6 +145,7 @@ class ContractRoutes:
                     responses=dict(responses),
                     body=body,
                     body_required=body_required,
+                    max_body_bytes=max_body_bytes,
                     idempotency_key=idempotency_key,
                     path=dict(path or {}),
                     query=dict(query or {}),
