@@ -1,76 +1,21 @@
-"""The API Gateway request models come from the handler code, through each pattern's
-OpenAPI document: a field added to a pydantic request model reaches the template, and
-the template's routes are exactly the document's."""
+"""Each pattern's API is what its OpenAPI document declares: the template routes exactly
+the document's operations and models exactly its required bodies (that a field added to
+a pydantic model reaches the template: tests/infra/decoupled_invocation/test_contract.py)."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 
 from blocks import openapi_docs
 from blocks.openapi import ApiDocument
-from blocks.stage_settings import StageSettings
-from patterns.decoupled_invocation import construct as decoupled
+from patterns import pattern_name_of
 from tests.infra.conftest import SynthesizedStage
-from tests.infra.templates import api_methods, of_type, request_schema
+from tests.infra.templates import of_type, request_schema
 
-#: Stack id of each pattern with an API (the stage names stacks by pattern).
-STACKS = {
-    "decoupled_invocation": "DecoupledInvocation",
-    "event_sourcing": "EventSourcing",
-    "fan_out_fan_in": "FanOutFanIn",
-    "one_off_schedules": "OneOffSchedules",
-    "recursive_processor": "RecursiveProcessor",
-}
-
-
-def _post_jobs_schema(document: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The ``POST /jobs`` request model of a decoupled invocation built from ``document``."""
-    monkeypatch.setattr(decoupled, "OPENAPI_DOCUMENT", document)
-    stack = cdk.Stack(cdk.App(), "Scratch")
-    settings = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
-    decoupled.DecoupledInvocation(stack, "Jobs", settings=settings)
-    resources = Template.from_stack(stack).to_json()["Resources"]
-    (post,) = [m for m in api_methods(resources) if m["HttpMethod"] == "POST"]
-    return request_schema(resources, post)
-
-
-def test_a_field_added_to_the_request_model_reaches_the_template(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN a copy of the decoupled invocation whose JobRequest model gains a field
-    checked_in = decoupled.OPENAPI_DOCUMENT
-    pattern_dir = tmp_path / "decoupled_invocation"
-    shutil.copytree(
-        openapi_docs.PATTERNS_DIR / "decoupled_invocation",
-        pattern_dir,
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
-    models = pattern_dir / "runtime" / "job_models.py"
-    anchor = '    outcome: Literal["succeed", "fail", "crash"] = "succeed"\n'
-    assert anchor in models.read_text()
-    models.write_text(
-        models.read_text().replace(
-            anchor, anchor + "    priority: Annotated[int, Field(ge=0, le=9)] = 0\n", 1
-        )
-    )
-
-    # WHEN its document is generated from the code and the pattern is built from it
-    document = pattern_dir / openapi_docs.DOCUMENT_NAME
-    document.write_text(openapi_docs.generate(pattern_dir))
-    schema = _post_jobs_schema(document, monkeypatch)
-
-    # THEN API Gateway's request model has the field, with the model's bounds
-    assert schema["properties"]["priority"] == {"type": "integer", "minimum": 0, "maximum": 9}
-    assert schema["additionalProperties"] is False
-    # AND the checked-in document (the unchanged model) does not have it
-    original = _post_jobs_schema(checked_in, monkeypatch)
-    assert "priority" not in original["properties"]
+#: Stack id of each pattern with an API (a fork that removes or adds one follows).
+STACKS = {p.name: pattern_name_of(p.name) for p in openapi_docs.pattern_dirs()}
 
 
 @pytest.mark.parametrize("pattern", sorted(STACKS))

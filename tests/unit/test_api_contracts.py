@@ -15,13 +15,10 @@ DOCUMENTS = {p.name: p / openapi_docs.DOCUMENT_NAME for p in PATTERN_DIRS}
 
 
 def test_every_pattern_with_an_api_has_a_document() -> None:
-    assert sorted(DOCUMENTS) == [
-        "decoupled_invocation",
-        "event_sourcing",
-        "fan_out_fan_in",
-        "one_off_schedules",
-        "recursive_processor",
-    ]
+    # Every folder with a runtime/*_api.py; a fork that removes or adds one follows.
+    assert DOCUMENTS
+    for name, document in DOCUMENTS.items():
+        assert document.is_file(), f"patterns/{name}/openapi.json is missing: make api-docs"
 
 
 @pytest.mark.parametrize("pattern_dir", PATTERN_DIRS, ids=[p.name for p in PATTERN_DIRS])
@@ -64,19 +61,11 @@ def test_every_request_body_states_the_handlers_raw_size_limit(name: str) -> Non
                 assert str(limit) in operation["requestBody"]["description"]
 
 
-def test_keyed_operations_declare_the_idempotency_key_header() -> None:
-    document = json.loads(DOCUMENTS["decoupled_invocation"].read_text(encoding="utf-8"))
-    (header,) = document["paths"]["/jobs"]["post"]["parameters"]
-    assert header["name"] == "Idempotency-Key"
-    assert header["in"] == "header"
-    assert header["required"] is False
-    assert header["schema"]["maxLength"] == 128
-
-
 def test_a_route_the_contract_does_not_declare_fails_the_generation(tmp_path: Path) -> None:
-    # GIVEN a copy of a pattern whose handler routes one path past its contract
-    pattern_dir = _copy_pattern("recursive_processor", tmp_path)
-    handler = pattern_dir / "runtime" / "run_api.py"
+    # GIVEN a copy of a pattern whose handler routes one path past its contract (with the
+    # resolver's own decorator, every handler's resolver being ``app``)
+    pattern_dir = _copy_pattern(PATTERN_DIRS[0].name, tmp_path)
+    handler = pattern_dir / "runtime" / f"{openapi_docs.api_module_of(pattern_dir)}.py"
     handler.write_text(
         handler.read_text()
         + '\n\n@app.get("/undeclared")\ndef undeclared() -> dict[str, str]:\n    return {}\n'
