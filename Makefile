@@ -22,7 +22,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 EPHEMERAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,yes)
 APPROVAL := --require-approval $(or $(REQUIRE_APPROVAL),$(if $(EPHEMERAL),never,broadening))
 
-.PHONY: install synth test test-suites lint unit infra e2e demo local bench deploy destroy diff account ci-access clean
+.PHONY: install synth test test-suites lint unit infra e2e demo local bench api-docs deploy destroy diff account ci-access clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -75,10 +75,18 @@ test: install
 test-suites: install
 	$(BIN)/pytest -n 2 --dist loadgroup --delivery once --delivery duplicate
 
+# Each pattern's OpenAPI document (patterns/<name>/openapi.json), generated from its API
+# handler's route declarations and pydantic models; the stacks build their API Gateway
+# request models from these files, and tests/unit/test_api_contracts.py fails on a stale one.
+api-docs: install
+	$(BIN)/python -m blocks.openapi_docs
+
 demo: install
 	$(BIN)/python -m localstage demo
 
 local: install
+	@echo "API documents (OpenAPI 3.1; call the local URLs printed below instead of their servers):"
+	@for document in $(wildcard patterns/*/openapi.json); do echo "  $$document"; done
 	$(BIN)/python -m localstage serve
 
 # Measures synth, tests, cold starts, assets (and, on localstage, requests per operation)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from blocks.compliance import acknowledge
+from blocks.openapi import ApiDocument
 from blocks.stage_settings import StageSettings
 
 API_STAGE_NAME = "api"
@@ -63,6 +66,11 @@ class ServiceApi(Construct):
     per-method throttling; bodies are validated against JSON schema models before a
     function is invoked, and API Gateway's own errors are JSON like the handlers'.
 
+    With ``openapi`` (the pattern's ``openapi.json``, generated from its handler),
+    every route must be one the document declares, and each route's request model is
+    the document's request body converted to draft 4 (``blocks/openapi.py``): no body
+    schema is written by hand.
+
     Attributes
     ----------
     api:
@@ -81,8 +89,13 @@ class ServiceApi(Construct):
         throttling_rate_limit: float = 50,
         throttling_burst_limit: int = 100,
         method_throttling: Mapping[str, tuple[float, int]] | None = None,
+        openapi: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.document = ApiDocument(openapi) if openapi is not None else None
+        self._routed: set[tuple[str, str]] = set()
+        if self.document is not None:
+            self.node.add_validation(_EveryOperationRouted(self.document, self._routed))
         self.access_log_group = settings.log_group(self, "AccessLogs")
         self.api = apigw.RestApi(
             self,
@@ -132,21 +145,29 @@ class ServiceApi(Construct):
         path: str,
         handler: lambda_.IFunction,
         *,
-        request_schema: Mapping[str, Any] | None = None,
         required_path_parameters: tuple[str, ...] = (),
     ) -> apigw.Method:
         """Route ``method path`` to ``handler`` through a Lambda proxy integration.
 
+        With a document, a body the route's request model (from the document) refuses
+        gets API Gateway's 400 without invoking the function.
+
         Parameters
         ----------
-        request_schema:
-            A JSON schema (draft 4) the body must match; API Gateway answers 400
-            without invoking the function when it does not.
         required_path_parameters:
             Path parameters API Gateway must see before it invokes the function.
+
+        Raises
+        ------
+        KeyError
+            If the API has a document and it does not declare ``method path``.
         """
         resource = self.api.root.resource_for_path(path)
+        self._routed.add((method.upper(), path))
         request_models = None
+        request_schema = (
+            self.document.request_schema(method, path) if self.document is not None else None
+        )
         if request_schema is not None:
             model = self.api.add_model(
                 f"{method.title()}{''.join(p.strip('{}').title() for p in path.split('/'))}Body",
@@ -179,14 +200,13 @@ class ServiceApi(Construct):
         handler: lambda_.IFunction,
         *,
         id_name: str,
-        request_schema: Mapping[str, Any],
         item_methods: tuple[str, ...] = ("GET",),
     ) -> None:
         """``POST /<collection>`` (body checked) and ``item_methods`` on its items.
 
         The item path is ``/<collection>/{<id_name>}``, the id a required parameter.
         """
-        self.add_route("POST", f"/{collection}", handler, request_schema=request_schema)
+        self.add_route("POST", f"/{collection}", handler)
         item_path = f"/{collection}/{{{id_name}}}"
         for method in item_methods:
             self.add_route(method, item_path, handler, required_path_parameters=(id_name,))
@@ -215,6 +235,38 @@ class ServiceApi(Construct):
         )
 
 
+@jsii.implements(IValidation)
+class _EveryOperationRouted:
+    """Synth fails if the document declares an operation the API does not route."""
+
+    def __init__(self, document: ApiDocument, routed: set[tuple[str, str]]) -> None:
+        self._document = document
+        self._routed = routed
+
+    def validate(self) -> list[str]:
+        return [
+            f"{method} {path} is in {self._document.path.name} but not routed by the API"
+            for method, path in sorted(self._document.operations() - self._routed)
+        ]
+
+
+#: Draft 4 keywords and the name of CDK's ``JsonSchema`` argument for each.
+_NAMED_KEYWORDS = {
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "exclusiveMinimum": "exclusive_minimum",
+    "exclusiveMaximum": "exclusive_maximum",
+    "minItems": "min_items",
+    "maxItems": "max_items",
+    "uniqueItems": "unique_items",
+    "minProperties": "min_properties",
+    "maxProperties": "max_properties",
+    "multipleOf": "multiple_of",
+}
+
+
 def _json_schema(schema: Mapping[str, Any], *, root: bool = False) -> apigw.JsonSchema:
     """Translate a plain JSON schema dict into CDK's ``JsonSchema`` (draft 4)."""
     types = {
@@ -224,26 +276,22 @@ def _json_schema(schema: Mapping[str, Any], *, root: bool = False) -> apigw.Json
         "number": apigw.JsonSchemaType.NUMBER,
         "boolean": apigw.JsonSchemaType.BOOLEAN,
         "array": apigw.JsonSchemaType.ARRAY,
+        "null": apigw.JsonSchemaType.NULL,
     }
     kwargs: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "type":
-            kwargs["type"] = types[value]
+            kwargs["type"] = [types[t] for t in value] if isinstance(value, list) else types[value]
         elif key == "properties":
             kwargs["properties"] = {name: _json_schema(sub) for name, sub in value.items()}
         elif key == "items":
             kwargs["items"] = _json_schema(value)
         elif key == "additionalProperties":
-            kwargs["additional_properties"] = value
-        elif key in {"minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems"}:
-            kwargs[
-                {
-                    "minLength": "min_length",
-                    "maxLength": "max_length",
-                    "minItems": "min_items",
-                    "maxItems": "max_items",
-                }.get(key, key)
-            ] = value
+            kwargs["additional_properties"] = (
+                value if isinstance(value, bool) else _json_schema(value)
+            )
+        elif key in _NAMED_KEYWORDS:
+            kwargs[_NAMED_KEYWORDS[key]] = value
         elif key in {"required", "enum", "pattern", "description", "title"}:
             kwargs[key] = list(value) if isinstance(value, (list, tuple)) else value
         else:

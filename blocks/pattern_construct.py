@@ -61,7 +61,12 @@ class PatternConstruct(Construct):
         self.make_function: FunctionMaker = function_maker(self, settings=settings, code=code)
 
     def add_api(
-        self, title: str, throttling: ApiThrottling, *, write_methods: Iterable[str] = ()
+        self,
+        title: str,
+        throttling: ApiThrottling,
+        *,
+        openapi: Path,
+        write_methods: Iterable[str] = (),
     ) -> ServiceApi:
         """Make :attr:`api`, described as ``<title> (<stage>)``.
 
@@ -71,6 +76,9 @@ class PatternConstruct(Construct):
             What the API serves, e.g. ``Decoupled invocation jobs``.
         throttling : ApiThrottling
             Its limits.
+        openapi : Path
+            The pattern's ``openapi.json`` (generated from its handler): the API's
+            request models come from it, and synth stops if routes and document differ.
         write_methods : Iterable[str], optional
             The methods that get the write limits, as ``<resource path>/<HTTP method>``
             (e.g. ``/jobs/POST``).
@@ -94,5 +102,6 @@ class PatternConstruct(Construct):
             throttling_rate_limit=throttling.rate_limit,
             throttling_burst_limit=throttling.burst_limit,
             method_throttling=method_throttling,
+            openapi=openapi,
         )
         return self.api

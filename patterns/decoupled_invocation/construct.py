@@ -21,23 +21,8 @@ MAX_JOB_DURATION = cdk.Duration.seconds(10)
 #: retries); mirrors ``job_models.JOB_OVERHEAD_MS``.
 JOB_OVERHEAD = cdk.Duration.seconds(2)
 
-# Mirrors the handler's pydantic model (patterns/decoupled_invocation/runtime/job_models.py) so bad
-# bodies are refused before a function runs; the handler still validates everything.
-JOB_REQUEST_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["task"],
-    "properties": {
-        "task": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_.-]+$"},
-        "input": {"type": "string", "maxLength": 4096},
-        "duration_ms": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": int(MAX_JOB_DURATION.to_milliseconds()),
-        },
-        "outcome": {"type": "string", "enum": ["succeed", "fail", "crash"]},
-    },
-}
+#: The API's contract, generated from the handler (``make api-docs``): its request models.
+OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
 
 
 class DecoupledInvocation(PatternConstruct):
@@ -146,7 +131,6 @@ class DecoupledInvocation(PatternConstruct):
             api_throttling,
             # Submitting starts work; polling is cheap: submissions get a lower limit.
             write_methods=["/jobs/POST"],
+            openapi=OPENAPI_DOCUMENT,
         )
-        self.api.add_collection(
-            "jobs", self.api_function.function, id_name="job_id", request_schema=JOB_REQUEST_SCHEMA
-        )
+        self.api.add_collection("jobs", self.api_function.function, id_name="job_id")

@@ -19,17 +19,9 @@ from blocks.table import DataTable, number_key, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
-#: Mirrors ``account_models.MAX_AMOUNT`` (patterns/event_sourcing/runtime/account_models.py).
-MAX_AMOUNT = 100_000_000
 
-# Mirrors the handler's pydantic model so bad bodies are refused before a function runs;
-# the handler still validates everything (strictly: 10.0 and "10" are not amounts).
-AMOUNT_REQUEST_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["amount"],
-    "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT}},
-}
+#: The API's contract, generated from the handler (``make api-docs``): its request models.
+OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
 
 # Only events reach the publisher: snapshots (version 0) and idempotency records are
 # filtered out. AWS documents DynamoDB filters on the "dynamodb" key only, so the filter
@@ -166,18 +158,18 @@ class EventSourcing(PatternConstruct):
                 "/accounts/{account_id}/credit/POST",
                 "/accounts/{account_id}/withdraw/POST",
             ],
+            openapi=OPENAPI_DOCUMENT,
         )
         handler = self.api_function.function
         account = ("account_id",)
-        # POST /accounts takes no body or {}: the handler checks it (a JSON schema
-        # model would also refuse the empty body).
+        # POST /accounts takes no body or {} (an optional body in the document: no
+        # request model, which would also refuse the empty body); the handler checks it.
         self.api.add_route("POST", "/accounts", handler)
         for command in ("credit", "withdraw"):
             self.api.add_route(
                 "POST",
                 f"/accounts/{{account_id}}/{command}",
                 handler,
-                request_schema=AMOUNT_REQUEST_SCHEMA,
                 required_path_parameters=account,
             )
         self.api.add_route(

@@ -18,31 +18,9 @@ from blocks.table import DataTable, number_key, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
-MAX_SUBTASKS = 10_000
 
-# Mirrors the handler's pydantic model (patterns/fan_out_fan_in/runtime/fan_out.py) so bad
-# bodies are refused before a function runs. Draft 4 cannot say "exactly one of items
-# and count" or "fail indexes inside the job": the handler checks those.
-JOB_REQUEST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "items": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": MAX_SUBTASKS,
-            "items": {"type": "integer", "minimum": -1_000_000_000, "maximum": 1_000_000_000},
-        },
-        "count": {"type": "integer", "minimum": 1, "maximum": MAX_SUBTASKS},
-        "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
-        "fail_indexes": {
-            "type": "array",
-            "maxItems": 100,
-            "items": {"type": "integer", "minimum": 0, "maximum": MAX_SUBTASKS - 1},
-        },
-        "work_ms": {"type": "integer", "minimum": 0, "maximum": 1000},
-    },
-}
+#: The API's contract, generated from the handler (``make api-docs``): its request models.
+OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
 
 # The reducer runs only for the job-item update that brought the counter to 0 while
 # the job was RUNNING: every other change (the INSERT, each decrement, the reducer's
@@ -199,7 +177,6 @@ class FanOutFanIn(PatternConstruct):
             api_throttling,
             # One submission sends up to 10,000 messages; polling is cheap.
             write_methods=["/jobs/POST"],
+            openapi=OPENAPI_DOCUMENT,
         )
-        self.api.add_collection(
-            "jobs", self.api_function.function, id_name="job_id", request_schema=JOB_REQUEST_SCHEMA
-        )
+        self.api.add_collection("jobs", self.api_function.function, id_name="job_id")

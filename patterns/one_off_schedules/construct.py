@@ -24,19 +24,8 @@ RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
 # Slack on top of the retry windows before a PENDING record past its time reads FAILED.
 UNDELIVERED_MARGIN = cdk.Duration.minutes(15)
 
-# Mirrors the handler's pydantic model (patterns/one_off_schedules/runtime/schedule_models.py) so
-# bad bodies are refused before a function runs; the handler still validates everything,
-# including what JSON schema cannot say (timezone, future, horizon).
-SCHEDULE_REQUEST_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["at"],
-    "properties": {
-        "at": {"type": "string", "minLength": 1, "maxLength": 64},
-        "payload": {"type": "object"},
-        "outcome": {"type": "string", "enum": ["succeed", "fail"]},
-    },
-}
+#: The API's contract, generated from the handler (``make api-docs``): its request models.
+OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
 
 
 @jsii.implements(lambda_.IDestination)
@@ -260,12 +249,12 @@ class OneOffSchedules(PatternConstruct):
             api_throttling,
             # Creating costs a Scheduler call and a schedule; reading is cheap.
             write_methods=["/schedules/POST"],
+            openapi=OPENAPI_DOCUMENT,
         )
         self.api.add_collection(
             "schedules",
             self.api_function.function,
             id_name="schedule_id",
-            request_schema=SCHEDULE_REQUEST_SCHEMA,
             item_methods=("GET", "DELETE"),
         )
 

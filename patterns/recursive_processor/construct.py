@@ -21,6 +21,8 @@ from blocks.table import DataTable, string_key
 
 #: The Lambda code root beside this module: one asset for all of the pattern's functions.
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
+#: The API's contract, generated from the handler (``make api-docs``): its request models.
+OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
 
 
 class RecursiveProcessor(PatternConstruct):
@@ -177,6 +179,7 @@ class RecursiveProcessor(PatternConstruct):
         self.add_api(
             "Recursive processor runs",
             api_throttling,
+            openapi=OPENAPI_DOCUMENT,
         )
         self.api.add_route(
             "GET",

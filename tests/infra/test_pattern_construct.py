@@ -11,7 +11,10 @@ from aws_cdk.assertions import Template
 from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.stage_settings import StageSettings
 
-RUNTIME_DIR = Path(__file__).resolve().parents[2] / "patterns" / "decoupled_invocation" / "runtime"
+PATTERN_DIR = Path(__file__).resolve().parents[2] / "patterns" / "decoupled_invocation"
+RUNTIME_DIR = PATTERN_DIR / "runtime"
+#: Its API document routes POST /jobs and GET /jobs/{job_id}: what _route adds.
+OPENAPI = PATTERN_DIR / "openapi.json"
 
 
 def _pattern() -> PatternConstruct:
@@ -35,9 +38,7 @@ def _route(pattern: PatternConstruct) -> None:
         table_actions=("dynamodb:GetItem",),
         environment={},
     )
-    pattern.api.add_collection(
-        "jobs", function.function, id_name="job_id", request_schema={"type": "object"}
-    )
+    pattern.api.add_collection("jobs", function.function, id_name="job_id")
 
 
 def test_add_api_gives_the_write_methods_the_write_limits() -> None:
@@ -46,7 +47,7 @@ def test_add_api_gives_the_write_methods_the_write_limits() -> None:
     throttling = ApiThrottling(
         rate_limit=30, burst_limit=60, write_rate_limit=3, write_burst_limit=6
     )
-    pattern.add_api("Scratch jobs", throttling, write_methods=["/jobs/POST"])
+    pattern.add_api("Scratch jobs", throttling, openapi=OPENAPI, write_methods=["/jobs/POST"])
     _route(pattern)
 
     # THEN the stage has the stage-wide limits and the write method its own
@@ -63,4 +64,6 @@ def test_add_api_gives_the_write_methods_the_write_limits() -> None:
 def test_add_api_refuses_write_methods_without_write_limits() -> None:
     # GIVEN limits without write limits WHEN write methods are named THEN it is refused
     with pytest.raises(ValueError, match="write limits"):
-        _pattern().add_api("Scratch jobs", ApiThrottling(), write_methods=["/jobs/POST"])
+        _pattern().add_api(
+            "Scratch jobs", ApiThrottling(), openapi=OPENAPI, write_methods=["/jobs/POST"]
+        )

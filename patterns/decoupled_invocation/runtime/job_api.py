@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.config import Config
-from handler_kit import http_requests, responses
+from handler_kit import contract, http_requests, responses
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
@@ -34,6 +34,7 @@ clock: Clock = utc_now
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
+api = contract.ContractRoutes(app)
 responses.register_error_handlers(app, logger=logger)
 
 
@@ -62,7 +63,19 @@ def _accepted(view: job_models.JobView) -> responses.StoredResponse:
     )
 
 
-@app.post("/jobs")
+@api.post(
+    "/jobs",
+    summary="Submit a job: stored PENDING and queued; poll its Location",
+    body=job_models.JobRequest,
+    max_body_bytes=job_models.MAX_BODY_BYTES,
+    idempotency_key=True,
+    responses={
+        202: contract.ok("The accepted job", headers=("Location", "Retry-After")),
+        400: contract.errors("invalid_request", "payload_too_large"),
+        422: contract.errors("idempotency_key_reused"),
+        503: contract.errors("service_unavailable", headers=("Retry-After",)),
+    },
+)
 def create_job() -> Response[str]:
     """``POST /jobs``: store the job, queue it, answer 202 with Location and Retry-After."""
     event = app.current_event
@@ -92,7 +105,17 @@ def create_job() -> Response[str]:
     return responses.replay(submission.response)
 
 
-@app.get("/jobs/<job_id>")
+@api.get(
+    "/jobs/<job_id>",
+    summary="The job: 202 while it is in progress, 200 once it is finished",
+    path={"job_id": contract.UUID_PARAMETER},
+    responses={
+        200: contract.ok("The finished job (DONE, FAILED or TIMED_OUT)"),
+        202: contract.ok("The job in progress", headers=("Retry-After",)),
+        400: contract.errors("invalid_request"),
+        404: contract.errors("not_found"),
+    },
+)
 def get_job(job_id: str) -> Response[str]:
     """``GET /jobs/{job_id}``: 202 + Retry-After while in progress, 200 once finished."""
     view = job_service.get_job_view(store, job_models.parse_job_id(job_id), now=clock())

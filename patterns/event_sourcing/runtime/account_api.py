@@ -24,7 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from handler_kit import http_requests, responses
+from handler_kit import contract, http_requests, responses
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 from handler_kit.errors import InvalidRequestError
@@ -48,7 +48,14 @@ RETRY_AFTER_SECONDS = "1"
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
+api = contract.ContractRoutes(app)
 responses.register_error_handlers(app, logger=logger)
+
+_ACCOUNT = {"account_id": contract.UUID_PARAMETER}
+_REPLAYED = ("Idempotent-Replayed",)
+_RETRY = ("Retry-After",)
+#: Every route may meet DynamoDB throttling or an outage after the SDK's retries.
+_UNAVAILABLE = contract.errors("service_unavailable", headers=_RETRY)
 
 
 def _collection_path(event: APIGatewayProxyEvent) -> str:
@@ -70,7 +77,19 @@ def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
     return {}
 
 
-@app.post("/accounts")
+@api.post(
+    "/accounts",
+    summary="Open an account (balance 0); no body or {}",
+    body=account_parsing.OpenRequest,
+    max_body_bytes=account_models.MAX_BODY_BYTES,
+    body_required=False,
+    idempotency_key=True,
+    responses={
+        201: contract.ok("The new account", headers=("Location", *_REPLAYED)),
+        400: contract.errors("invalid_request"),
+        503: _UNAVAILABLE,
+    },
+)
 def open_account() -> Response[str]:
     """``POST /accounts``: append AccountCreated, answer 201 with Location."""
     event = app.current_event
@@ -122,19 +141,59 @@ def _command(account_id: str, command: account_models.CommandType) -> Response[s
     return responses.replay(stored, _replay_headers(result))
 
 
-@app.post("/accounts/<account_id>/credit")
+@api.post(
+    "/accounts/<account_id>/credit",
+    summary="Credit the account with an amount in minor units",
+    body=account_parsing.AmountRequest,
+    max_body_bytes=account_models.MAX_BODY_BYTES,
+    idempotency_key=True,
+    path=_ACCOUNT,
+    responses={
+        200: contract.ok("The account after the credit", headers=_REPLAYED),
+        400: contract.errors("invalid_request"),
+        404: contract.errors("not_found"),
+        409: contract.errors("balance_limit_exceeded", "concurrent_update", headers=_RETRY),
+        422: contract.errors("idempotency_key_reused"),
+        503: _UNAVAILABLE,
+    },
+)
 def credit(account_id: str) -> Response[str]:
     """``POST /accounts/{id}/credit`` with ``{"amount": <minor units>}``."""
     return _command(account_id, account_models.CommandType.CREDIT)
 
 
-@app.post("/accounts/<account_id>/withdraw")
+@api.post(
+    "/accounts/<account_id>/withdraw",
+    summary="Withdraw an amount in minor units; refused if it would overdraw",
+    body=account_parsing.AmountRequest,
+    max_body_bytes=account_models.MAX_BODY_BYTES,
+    idempotency_key=True,
+    path=_ACCOUNT,
+    responses={
+        200: contract.ok("The account after the withdrawal", headers=_REPLAYED),
+        400: contract.errors("invalid_request"),
+        404: contract.errors("not_found"),
+        409: contract.errors("insufficient_funds", "concurrent_update", headers=_RETRY),
+        422: contract.errors("idempotency_key_reused"),
+        503: _UNAVAILABLE,
+    },
+)
 def withdraw(account_id: str) -> Response[str]:
     """``POST /accounts/{id}/withdraw``; refused (409) if it would overdraw."""
     return _command(account_id, account_models.CommandType.WITHDRAW)
 
 
-@app.get("/accounts/<account_id>")
+@api.get(
+    "/accounts/<account_id>",
+    summary="The account: balance, version, created and last updated",
+    path=_ACCOUNT,
+    responses={
+        200: contract.ok("The account"),
+        400: contract.errors("invalid_request"),
+        404: contract.errors("not_found"),
+        503: _UNAVAILABLE,
+    },
+)
 def get_account(account_id: str) -> Response[str]:
     """``GET /accounts/{id}``: balance, version, created and last updated."""
     state = account_service.get_account(
@@ -143,7 +202,25 @@ def get_account(account_id: str) -> Response[str]:
     return responses.json_response(200, state.to_dict(), {"Cache-Control": "no-store"})
 
 
-@app.get("/accounts/<account_id>/events")
+@api.get(
+    "/accounts/<account_id>/events",
+    summary="The account's events, oldest first, a page at a time",
+    path=_ACCOUNT,
+    query={
+        "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Page size, at most the API's maximum (MAX_HISTORY_PAGE_SIZE)",
+        },
+        "cursor": {"type": "string", "description": "The previous page's next cursor"},
+    },
+    responses={
+        200: contract.ok("A page of events and the cursor of the next one"),
+        400: contract.errors("invalid_request"),
+        404: contract.errors("not_found"),
+        503: _UNAVAILABLE,
+    },
+)
 def get_events(account_id: str) -> Response[str]:
     """``GET /accounts/{id}/events?limit=&cursor=``: history, oldest first."""
     account_id = account_parsing.parse_account_id(account_id)
@@ -158,9 +235,6 @@ def get_events(account_id: str) -> Response[str]:
         limit=account_parsing.parse_limit(params.get("limit"), SETTINGS),
     )
     return responses.json_response(200, page.to_dict(), {"Cache-Control": "no-store"})
-
-
-_RETRY = {"Retry-After": RETRY_AFTER_SECONDS}
 
 
 def _dependency_failed(log_line: str) -> responses.ErrorAnswer:
@@ -183,7 +257,7 @@ responses.answer_errors(
         account_models.ConcurrentUpdateError: responses.ErrorAnswer(
             409,
             "concurrent_update",
-            headers=_RETRY,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
             metric="ConflictsExhausted",
             log=("warning", "optimistic locking gave up"),
         ),

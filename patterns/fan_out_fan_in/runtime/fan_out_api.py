@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
-from handler_kit import http_requests, responses
+from handler_kit import contract, http_requests, responses
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
@@ -52,6 +52,7 @@ sleep: Sleep = time.sleep
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
+api = contract.ContractRoutes(app)
 responses.register_error_handlers(app, logger=logger)
 
 
@@ -77,7 +78,19 @@ def _accepted(view: fan_out_models.JobView) -> responses.StoredResponse:
     )
 
 
-@app.post("/jobs")
+@api.post(
+    "/jobs",
+    summary="Submit a job of N subtasks: recorded, its subtasks sent; poll its Location",
+    body=fan_out_models.JobRequest,
+    max_body_bytes=fan_out_models.MAX_BODY_BYTES,
+    idempotency_key=True,
+    responses={
+        202: contract.ok("The accepted job", headers=("Location", "Retry-After")),
+        400: contract.errors("invalid_request", "payload_too_large"),
+        422: contract.errors("idempotency_key_reused"),
+        503: contract.errors("service_unavailable", headers=("Retry-After",)),
+    },
+)
 def create_job() -> Response[str]:
     """``POST /jobs``: record the job, send its subtasks, answer 202 with Location.
 
@@ -115,7 +128,17 @@ def create_job() -> Response[str]:
     return responses.replay(submission.response)
 
 
-@app.get("/jobs/<job_id>")
+@api.get(
+    "/jobs/<job_id>",
+    summary="The job: 202 while it runs, 200 once it is finished",
+    path={"job_id": contract.UUID_PARAMETER},
+    responses={
+        200: contract.ok("The finished job (DONE, FAILED or TIMED_OUT)"),
+        202: contract.ok("The job in progress", headers=("Retry-After",)),
+        400: contract.errors("invalid_request"),
+        404: contract.errors("not_found"),
+    },
+)
 def get_job(job_id: str) -> Response[str]:
     """``GET /jobs/{job_id}``: 202 + Retry-After while running, 200 once finished."""
     view = fan_out_service.get_job_view(store, fan_out_models.parse_job_id(job_id), now=clock())

@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.config import Config
-from handler_kit import http_requests, responses
+from handler_kit import contract, http_requests, responses
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
@@ -41,6 +41,8 @@ clock: Clock = utc_now
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
+api = contract.ContractRoutes(app)
+_SCHEDULE = {"schedule_id": contract.UUID_PARAMETER}
 #: Schedules change state at any time: no response of this API may be cached.
 NO_STORE = {"Cache-Control": "no-store"}
 responses.register_error_handlers(app, logger=logger, headers=NO_STORE)
@@ -78,7 +80,19 @@ def _created(view: schedule_models.ScheduleView) -> responses.StoredResponse:
     return responses.stored_json(201, _view_body(view, location), {"Location": location})
 
 
-@app.post("/schedules")
+@api.post(
+    "/schedules",
+    summary="Create a one-off schedule that fires once at 'at' and then deletes itself",
+    body=schedule_models.ScheduleRequest,
+    max_body_bytes=schedule_models.MAX_BODY_BYTES,
+    idempotency_key=True,
+    responses={
+        201: contract.ok("The new schedule (PENDING)", headers=("Location",)),
+        400: contract.errors("invalid_request", "payload_too_large", "invalid_time"),
+        422: contract.errors("idempotency_key_reused"),
+        503: contract.errors("service_unavailable", headers=("Retry-After",)),
+    },
+)
 def create_schedule() -> Response[str]:
     """``POST /schedules``: 201 with the PENDING schedule; a keyed retry gets that answer."""
     event = app.current_event
@@ -108,7 +122,16 @@ def create_schedule() -> Response[str]:
     return responses.replay(submission.response, NO_STORE)
 
 
-@app.get("/schedules/<schedule_id>")
+@api.get(
+    "/schedules/<schedule_id>",
+    summary="The schedule: its status and when it changed",
+    path=_SCHEDULE,
+    responses={
+        200: contract.ok("The schedule"),
+        400: contract.errors("invalid_request"),
+        404: contract.errors("not_found"),
+    },
+)
 def get_schedule(schedule_id: str) -> Response[str]:
     """``GET /schedules/{schedule_id}``: status and when it changed."""
     view = schedule_service.get_schedule_view(
@@ -117,7 +140,17 @@ def get_schedule(schedule_id: str) -> Response[str]:
     return _json_response(200, _view_body(view, _location_of(view.schedule_id)))
 
 
-@app.delete("/schedules/<schedule_id>")
+@api.delete(
+    "/schedules/<schedule_id>",
+    summary="Cancel a pending schedule (repeatable)",
+    path=_SCHEDULE,
+    responses={
+        200: contract.ok("The cancelled schedule"),
+        400: contract.errors("invalid_request"),
+        404: contract.errors("not_found"),
+        409: contract.errors("not_cancellable"),
+    },
+)
 def cancel_schedule(schedule_id: str) -> Response[str]:
     """``DELETE /schedules/{schedule_id}``: cancel a pending schedule (200, repeatable)."""
     view = schedule_service.cancel_schedule(

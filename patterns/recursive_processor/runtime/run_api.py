@@ -14,7 +14,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from botocore.config import Config
-from handler_kit import responses
+from handler_kit import contract, responses
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
@@ -31,13 +31,23 @@ clock: Clock = utc_now
 
 logger = Logger()
 app = APIGatewayRestResolver()
+api = contract.ContractRoutes(app)
 #: Runs progress at any time: no response of this API may be cached.
 NO_STORE = {"Cache-Control": "no-store"}
 # An invalid run id is an InvalidRequestError: 400 invalid_request.
 responses.register_error_handlers(app, logger=logger, headers=NO_STORE)
 
 
-@app.get("/runs/<run_id>")
+@api.get(
+    "/runs/<run_id>",
+    summary="The run: its status, progress and counts",
+    path={"run_id": contract.UUID_PARAMETER},
+    responses={
+        200: contract.ok("The run"),
+        400: contract.errors("invalid_request"),
+        404: contract.errors("not_found"),
+    },
+)
 def get_run(run_id: str) -> Response[str]:
     """``GET /runs/{run_id}``: the run's status, progress and counts (200)."""
     view = batch_service.get_run_view(

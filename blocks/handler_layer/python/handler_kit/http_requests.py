@@ -20,8 +20,8 @@ from handler_kit.strict_json import parse_model
 if TYPE_CHECKING:  # only annotations: importing data_classes loads every event class
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-#: 1..128 printable ASCII characters: the key goes into logs and into uuid5 names.
-_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
+#: An Idempotency-Key: 1..128 printable ASCII characters (it goes into logs and uuid5 names).
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
 
 
 def decode_body(body: str | None, *, is_base64_encoded: bool, max_bytes: int) -> bytes:
@@ -154,7 +154,7 @@ def validate_idempotency_key(value: str) -> str:
     InvalidRequestError
         If the key is empty, too long or has other characters.
     """
-    if not _IDEMPOTENCY_KEY_RE.fullmatch(value):
+    if not IDEMPOTENCY_KEY_RE.fullmatch(value):
         raise InvalidRequestError("Idempotency-Key must be 1 to 128 printable ASCII characters")
     return value
 

@@ -1,0 +1,169 @@
+"""An API's contract, declared where its routes are: bodies, parameters, answers.
+
+A handler module routes through :class:`ContractRoutes` instead of the resolver's own
+decorators; each route is registered with the resolver as before and its declaration
+(request body model, path and query parameters, ``Idempotency-Key``, the statuses and
+error codes it answers) is kept in :attr:`ContractRoutes.operations`. Nothing here
+runs per request and nothing is imported for it: the OpenAPI document is generated
+offline from these declarations and the pydantic models (``blocks/openapi_docs.py``).
+
+Examples
+--------
+>>> from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+>>> api = ContractRoutes(APIGatewayRestResolver())
+>>> @api.get("/things/<thing_id>", path={"thing_id": UUID_PARAMETER},
+...          responses={200: ok("the thing"), 404: errors("not_found")})
+... def get_thing(thing_id: str) -> dict[str, str]:
+...     return {"thing_id": thing_id}
+>>> [(o.method, o.rule) for o in api.operations]
+[('GET', '/things/<thing_id>')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from pydantic import BaseModel
+
+from handler_kit.http_requests import IDEMPOTENCY_KEY_RE, UUID_RE
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: A path parameter the handler parses as a UUID (400 ``invalid_request`` otherwise).
+UUID_PARAMETER: Mapping[str, Any] = {"type": "string", "pattern": UUID_RE.pattern}
+#: The ``Idempotency-Key`` header's schema (``http_requests.validate_idempotency_key``).
+IDEMPOTENCY_KEY_SCHEMA: Mapping[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 128,
+    "pattern": IDEMPOTENCY_KEY_RE.pattern,
+}
+
+
+# NamedTuples, not dataclasses: a frozen dataclass costs ~1 ms per class at import, and
+# this module is imported on every cold start of an API function.
+class Answer(NamedTuple):
+    """One status an operation answers.
+
+    Attributes
+    ----------
+    description : str
+        What it means (may be empty for an error answer).
+    error_codes : tuple of str
+        For an error answer (``{"error", "message"}``): the ``error`` values it carries.
+        Empty for a success answer (a JSON object).
+    headers : tuple of str
+        Headers the answer carries (``Location``, ``Retry-After``, ...).
+    """
+
+    description: str
+    error_codes: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+
+
+def ok(description: str, *, headers: tuple[str, ...] = ()) -> Answer:
+    """A success answer: a JSON object."""
+    return Answer(description, headers=headers)
+
+
+def errors(*codes: str, headers: tuple[str, ...] = (), description: str = "") -> Answer:
+    """An error answer ``{"error": <one of codes>, "message": <text>}``.
+
+    Without a description, the document says the status's name and the codes.
+    """
+    return Answer(description, error_codes=codes, headers=headers)
+
+
+class Operation(NamedTuple):
+    """One route's contract (see :meth:`ContractRoutes.route`)."""
+
+    method: str
+    rule: str
+    handler: Callable[..., Any]
+    summary: str
+    responses: Mapping[int, Answer]
+    body: type[BaseModel] | None
+    body_required: bool
+    max_body_bytes: int | None
+    idempotency_key: bool
+    path: Mapping[str, Mapping[str, Any]]
+    query: Mapping[str, Mapping[str, Any]]
+
+
+class ContractRoutes:
+    """Registers routes with ``app`` and keeps each one's :class:`Operation`."""
+
+    def __init__(self, app: APIGatewayRestResolver) -> None:
+        self.app = app
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        method: str,
+        rule: str,
+        *,
+        responses: Mapping[int, Answer],
+        summary: str = "",
+        body: type[BaseModel] | None = None,
+        body_required: bool = True,
+        max_body_bytes: int | None = None,
+        idempotency_key: bool = False,
+        path: Mapping[str, Mapping[str, Any]] | None = None,
+        query: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Callable[[_F], _F]:
+        """Route ``method rule`` (Powertools syntax, ``/jobs/<job_id>``) and declare it.
+
+        Parameters
+        ----------
+        responses : Mapping[int, Answer]
+            Every status the handler answers on this route (API Gateway's own answers,
+            403, 429 and 5xx, are added to the document by the generator).
+        summary : str, optional
+            One line; the handler's docstring's first line when empty.
+        body : type[BaseModel], optional
+            The pydantic model the handler validates the body with.
+        body_required : bool, optional
+            False when an empty body is accepted too.
+        max_body_bytes : int, optional
+            The largest raw body the handler reads (the limit it passes to
+            ``http_requests.event_body``); a larger one is refused with a 400.
+        idempotency_key : bool, optional
+            The route reads an optional ``Idempotency-Key`` header.
+        path, query : Mapping[str, Mapping[str, Any]], optional
+            JSON schema of each path and query parameter.
+        """
+
+        def register(handler: _F) -> _F:
+            self.operations.append(
+                Operation(
+                    method=method,
+                    rule=rule,
+                    handler=handler,
+                    summary=summary,
+                    responses=dict(responses),
+                    body=body,
+                    body_required=body_required,
+                    max_body_bytes=max_body_bytes,
+                    idempotency_key=idempotency_key,
+                    path=dict(path or {}),
+                    query=dict(query or {}),
+                )
+            )
+            self.app.route(rule, method)(handler)
+            return handler
+
+        return register
+
+    def get(self, rule: str, **declaration: Any) -> Callable[[_F], _F]:
+        """:meth:`route` with GET."""
+        return self.route("GET", rule, **declaration)
+
+    def post(self, rule: str, **declaration: Any) -> Callable[[_F], _F]:
+        """:meth:`route` with POST."""
+        return self.route("POST", rule, **declaration)
+
+    def delete(self, rule: str, **declaration: Any) -> Callable[[_F], _F]:
+        """:meth:`route` with DELETE."""
+        return self.route("DELETE", rule, **declaration)

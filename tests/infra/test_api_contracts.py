@@ -1,0 +1,61 @@
+"""Each pattern's API is what its OpenAPI document declares: the template routes exactly
+the document's operations and models exactly its required bodies (that a field added to
+a pydantic model reaches the template: tests/infra/decoupled_invocation/test_contract.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from blocks import openapi_docs
+from blocks.openapi import ApiDocument
+from patterns import pattern_name_of
+from tests.infra.conftest import SynthesizedStage
+from tests.infra.templates import of_type, request_schema
+
+#: Stack id of each pattern with an API (a fork that removes or adds one follows).
+STACKS = {p.name: pattern_name_of(p.name) for p in openapi_docs.pattern_dirs()}
+
+
+@pytest.mark.parametrize("pattern", sorted(STACKS))
+def test_the_api_routes_exactly_what_its_document_declares(
+    pattern: str, ephemeral: SynthesizedStage
+) -> None:
+    # GIVEN the stack's template and the pattern's document
+    resources = ephemeral.template_json(STACKS[pattern])["Resources"]
+    document = ApiDocument(openapi_docs.PATTERNS_DIR / pattern / openapi_docs.DOCUMENT_NAME)
+
+    # THEN the methods are the document's operations, and a body is modelled exactly
+    # where the document requires one
+    paths = _resource_paths(resources)
+    routed = {}
+    for method in of_type(resources, "AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        resource = properties["ResourceId"]
+        path = paths[resource["Ref"]] if "Ref" in resource else "/"
+        routed[(properties["HttpMethod"], path)] = properties
+    assert set(routed) == document.operations()
+    for (method, path), properties in routed.items():
+        expected = document.request_schema(method, path)
+        if expected is None:
+            assert "RequestModels" not in properties, (method, path)
+        else:
+            schema = request_schema(resources, properties)
+            assert {k: v for k, v in schema.items() if k != "$schema"} == expected
+
+
+def _resource_paths(resources: dict[str, Any]) -> dict[str, str]:
+    """The path of each ``AWS::ApiGateway::Resource``, by logical id."""
+    parts = {
+        logical_id: resource["Properties"]
+        for logical_id, resource in of_type(resources, "AWS::ApiGateway::Resource").items()
+    }
+
+    def path_of(logical_id: str) -> str:
+        properties = parts[logical_id]
+        parent = properties["ParentId"]
+        prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{properties['PathPart']}"
+
+    return {logical_id: path_of(logical_id) for logical_id in parts}

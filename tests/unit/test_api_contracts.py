@@ -1,0 +1,84 @@
+"""Each pattern's OpenAPI document: generated from its handler, checked in, valid."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from blocks import openapi_docs
+
+PATTERN_DIRS = openapi_docs.pattern_dirs()
+DOCUMENTS = {p.name: p / openapi_docs.DOCUMENT_NAME for p in PATTERN_DIRS}
+
+
+def test_every_pattern_with_an_api_has_a_document() -> None:
+    # Every folder with a runtime/*_api.py; a fork that removes or adds one follows.
+    assert DOCUMENTS
+    for name, document in DOCUMENTS.items():
+        assert document.is_file(), f"patterns/{name}/openapi.json is missing: make api-docs"
+
+
+@pytest.mark.parametrize("pattern_dir", PATTERN_DIRS, ids=[p.name for p in PATTERN_DIRS])
+def test_the_checked_in_document_is_what_the_handler_code_generates(pattern_dir: Path) -> None:
+    # GIVEN the handler code WHEN its document is generated (in a fresh interpreter)
+    generated = openapi_docs.generate(pattern_dir)
+
+    # THEN it is the checked-in file, byte for byte, and valid OpenAPI 3.1
+    checked_in = (pattern_dir / openapi_docs.DOCUMENT_NAME).read_text(encoding="utf-8")
+    assert checked_in == generated, f"{pattern_dir.name}/openapi.json is stale: make api-docs"
+    openapi_docs.validate(json.loads(checked_in))
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_error_answer_has_the_handlers_error_shape(name: str) -> None:
+    document = json.loads(DOCUMENTS[name].read_text(encoding="utf-8"))
+    assert "HTTPValidationError" not in json.dumps(document)  # no framework 422 shape
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            statuses = set(operation["responses"])
+            assert {"400", "403", "429", "5XX"} <= statuses, (method, path)
+            for status, response in operation["responses"].items():
+                schema = response["content"]["application/json"]["schema"]
+                if status.startswith("2"):
+                    assert schema == {"type": "object"}
+                    continue
+                (error_ref, codes) = schema["allOf"]
+                assert error_ref == {"$ref": "#/components/schemas/Error"}
+                assert codes["properties"]["error"]["enum"], (method, path, status)
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_request_body_states_the_handlers_raw_size_limit(name: str) -> None:
+    document = json.loads(DOCUMENTS[name].read_text(encoding="utf-8"))
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                limit = operation["requestBody"]["x-max-body-bytes"]
+                assert isinstance(limit, int) and limit > 0, (method, path)
+                assert str(limit) in operation["requestBody"]["description"]
+
+
+def test_a_route_the_contract_does_not_declare_fails_the_generation(tmp_path: Path) -> None:
+    # GIVEN a copy of a pattern whose handler routes one path past its contract (with the
+    # resolver's own decorator, every handler's resolver being ``app``)
+    pattern_dir = _copy_pattern(PATTERN_DIRS[0].name, tmp_path)
+    handler = pattern_dir / "runtime" / f"{openapi_docs.api_module_of(pattern_dir)}.py"
+    handler.write_text(
+        handler.read_text()
+        + '\n\n@app.get("/undeclared")\ndef undeclared() -> dict[str, str]:\n    return {}\n'
+    )
+
+    # WHEN its document is generated THEN generation names the undeclared route
+    with pytest.raises(RuntimeError, match=r"routes without a declaration.*undeclared"):
+        openapi_docs.generate(pattern_dir)
+
+
+def _copy_pattern(name: str, tmp_path: Path) -> Path:
+    target = tmp_path / name
+    shutil.copytree(
+        openapi_docs.PATTERNS_DIR / name, target, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return target
