@@ -9,10 +9,13 @@ the oracle.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from handler_kit.strict_json import parse_model
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft4Validator
 from pydantic import BaseModel, ValidationError
@@ -112,3 +115,23 @@ def check_gateway_accepts_what_the_handler_accepts(
     except (ValidationError, ValueError):
         return
     assert gateway.is_valid(json.loads(text)), (text, list(gateway.iter_errors(body)))
+
+
+def gateway_acceptance_test(
+    pattern: str, models: Mapping[str, type[BaseModel]]
+) -> Callable[..., None]:
+    """A test, parametrized by path, that draws 300 bodies per POST route of ``pattern``
+    (``models``: the handler's model for each path) through
+    :func:`check_gateway_accepts_what_the_handler_accepts`.
+
+    A pattern's contract test module assigns it to a ``test_...`` name.
+    """
+    document = document_of(pattern)
+
+    @pytest.mark.parametrize("path", list(models))
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(data=st.data())
+    def test(path: str, data: st.DataObject) -> None:
+        check_gateway_accepts_what_the_handler_accepts(document, "POST", path, models[path], data)
+
+    return test

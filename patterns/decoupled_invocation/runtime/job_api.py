@@ -69,12 +69,7 @@ def _accepted(view: job_models.JobView) -> responses.StoredResponse:
     body=job_models.JobRequest,
     max_body_bytes=job_models.MAX_BODY_BYTES,
     idempotency_key=True,
-    responses={
-        202: contract.ok("The accepted job", headers=("Location", "Retry-After")),
-        400: contract.errors("invalid_request", "payload_too_large"),
-        422: contract.errors("idempotency_key_reused"),
-        503: contract.errors("service_unavailable", headers=("Retry-After",)),
-    },
+    responses=contract.accepted_submission("The accepted job"),
 )
 def create_job() -> Response[str]:
     """``POST /jobs``: store the job, queue it, answer 202 with Location and Retry-After."""

@@ -188,9 +188,7 @@ def withdraw(account_id: str) -> Response[str]:
     summary="The account: balance, version, created and last updated",
     path=_ACCOUNT,
     responses={
-        200: contract.ok("The account"),
-        400: contract.errors("invalid_request"),
-        404: contract.errors("not_found"),
+        **contract.lookup("The account"),
         503: _UNAVAILABLE,
     },
 )
@@ -215,9 +213,7 @@ def get_account(account_id: str) -> Response[str]:
         "cursor": {"type": "string", "description": "The previous page's next cursor"},
     },
     responses={
-        200: contract.ok("A page of events and the cursor of the next one"),
-        400: contract.errors("invalid_request"),
-        404: contract.errors("not_found"),
+        **contract.lookup("A page of events and the cursor of the next one"),
         503: _UNAVAILABLE,
     },
 )

@@ -126,11 +126,7 @@ def create_schedule() -> Response[str]:
     "/schedules/<schedule_id>",
     summary="The schedule: its status and when it changed",
     path=_SCHEDULE,
-    responses={
-        200: contract.ok("The schedule"),
-        400: contract.errors("invalid_request"),
-        404: contract.errors("not_found"),
-    },
+    responses=contract.lookup("The schedule"),
 )
 def get_schedule(schedule_id: str) -> Response[str]:
     """``GET /schedules/{schedule_id}``: status and when it changed."""
@@ -145,9 +141,7 @@ def get_schedule(schedule_id: str) -> Response[str]:
     summary="Cancel a pending schedule (repeatable)",
     path=_SCHEDULE,
     responses={
-        200: contract.ok("The cancelled schedule"),
-        400: contract.errors("invalid_request"),
-        404: contract.errors("not_found"),
+        **contract.lookup("The cancelled schedule"),
         409: contract.errors("not_cancellable"),
     },
 )

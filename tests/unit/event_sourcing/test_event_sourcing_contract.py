@@ -4,23 +4,13 @@ the handler's pydantic model accepts."""
 from __future__ import annotations
 
 import account_parsing
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from tests.support.contracts import check_gateway_accepts_what_the_handler_accepts, document_of
+from tests.support.contracts import gateway_acceptance_test
 
-DOCUMENT = document_of("event_sourcing")
-
-
-@pytest.mark.parametrize(
-    "path", ["/accounts/{account_id}/credit", "/accounts/{account_id}/withdraw"]
+test_the_gateway_model_refuses_no_body_the_handler_accepts = gateway_acceptance_test(
+    "event_sourcing",
+    {
+        "/accounts/{account_id}/credit": account_parsing.AmountRequest,
+        "/accounts/{account_id}/withdraw": account_parsing.AmountRequest,
+    },
 )
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_the_gateway_model_refuses_no_body_the_handler_accepts(
-    path: str, data: st.DataObject
-) -> None:
-    check_gateway_accepts_what_the_handler_accepts(
-        DOCUMENT, "POST", path, account_parsing.AmountRequest, data
-    )

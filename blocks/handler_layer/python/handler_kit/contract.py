@@ -76,6 +76,24 @@ def errors(*codes: str, headers: tuple[str, ...] = (), description: str = "") ->
     return Answer(description, error_codes=codes, headers=headers)
 
 
+def lookup(description: str) -> dict[int, Answer]:
+    """The answers of a read by id: 200 ``description``, 400 for a malformed id, 404 when
+    there is none. Extend it for a route that answers more (``{**lookup(...), 503: ...}``).
+    """
+    return {200: ok(description), 400: errors("invalid_request"), 404: errors("not_found")}
+
+
+def accepted_submission(description: str) -> dict[int, Answer]:
+    """The answers of a keyed ``POST`` that accepts work for later (202 with Location and
+    Retry-After; the first answer replayed for the same Idempotency-Key)."""
+    return {
+        202: ok(description, headers=("Location", "Retry-After")),
+        400: errors("invalid_request", "payload_too_large"),
+        422: errors("idempotency_key_reused"),
+        503: errors("service_unavailable", headers=("Retry-After",)),
+    }
+
+
 class Operation(NamedTuple):
     """One route's contract (see :meth:`ContractRoutes.route`)."""
 
