@@ -23,6 +23,7 @@ from moto import mock_aws
 from moto.moto_api._internal.models import moto_api_backend
 
 from tests.support.fakes import FakeClock
+from tests.support.handlers import keep_compiled_code
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAYER_PYTHON_DIR = PROJECT_ROOT / "blocks" / "handler_layer" / "python"
@@ -32,6 +33,9 @@ if str(LAYER_PYTHON_DIR) not in sys.path:
 for _code_root in sorted((PROJECT_ROOT / "patterns").glob("*/runtime")):
     if str(_code_root) not in sys.path:
         sys.path.insert(0, str(_code_root))
+
+# Handler modules are imported anew for each test: compile each file once per process.
+keep_compiled_code(PROJECT_ROOT)
 
 FAKE_REGION = "us-east-1"
 #: moto serves DynamoDB Streams only with account-id endpoints off (toolchain.md).
