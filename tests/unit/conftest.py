@@ -56,6 +56,18 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", FAKE_REGION)
 
 
+#: The services the handlers and the tests call, each with a read-only call on it.
+_SERVICES_CALLED = {
+    "dynamodb": "list_tables",
+    "dynamodbstreams": "list_streams",
+    "events": "list_event_buses",
+    "lambda": "list_functions",
+    "s3": "list_buckets",
+    "scheduler": "list_schedules",
+    "sqs": "list_queues",
+}
+
+
 @dataclass
 class MotoSession:
     """The unit tests' one in-process moto, the boto3 session on it and the tests' clients."""
@@ -75,6 +87,11 @@ def moto_session() -> Iterator[MotoSession]:
         # One boto3 session for all: each new one would register boto3's customizations
         # again, and a new botocore session parses every service model anew.
         session = MotoSession(session=boto3.Session())
+        # The services' botocore models and moto backends load on their first call: one
+        # read-only call each loads them now, so they are frozen with the rest (below).
+        for service, list_call in _SERVICES_CALLED.items():
+            client = session.session.client(service, region_name=FAKE_REGION, config=STREAMS_CONFIG)
+            getattr(client, list_call)()
         # What is loaded by now (boto3, botocore, moto, hypothesis, the test modules) lives
         # as long as the tests: frozen, the garbage collector no longer walks it on each
         # full collection (~0.6 s each, some fifty in a run of the suite). Tests' objects
