@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterable, Mapping
-from types import ModuleType
+from importlib.machinery import SourceFileLoader
+from pathlib import Path
+from types import CodeType, ModuleType
 from typing import Any
 
 import pytest
@@ -15,6 +17,38 @@ from boto3.dynamodb.types import TypeDeserializer
 METRICS_NAMESPACE = "ServerlessPatternsTest"
 
 _DESERIALIZER = TypeDeserializer()
+
+
+def keep_compiled_code(root: Path) -> None:
+    """Compile each source file under ``root`` once per process, however often it is imported.
+
+    Handler tests import a pattern's modules anew for every test (see :func:`import_fresh`),
+    and with ``PYTHONDONTWRITEBYTECODE`` set there is no ``.pyc`` to load them from: every
+    fresh import compiled each module again, ~0.1 s a test. The code object compiled
+    from the same bytes is the same, and executing it in a new module still runs the
+    module's top level anew (new clients, new globals), as a cold start does. Keyed by
+    the file's bytes: an edited file is compiled afresh. Files outside ``root`` and
+    imports that find a ``.pyc`` are untouched.
+    """
+    if getattr(SourceFileLoader.source_to_code, "_keeps_compiled_code", False):
+        return
+    compile_source = SourceFileLoader.source_to_code
+    prefix = f"{root}/"
+    compiled: dict[tuple[str, bytes], CodeType] = {}
+
+    def source_to_code(
+        self: SourceFileLoader, data: Any, path: Any, *, _optimize: int = -1
+    ) -> CodeType:
+        if not (isinstance(path, str) and path.startswith(prefix)) or _optimize != -1:
+            return compile_source(self, data, path, _optimize=_optimize)
+        source = data.encode() if isinstance(data, str) else bytes(data)
+        key = (path, source)
+        if key not in compiled:
+            compiled[key] = compile_source(self, data, path)
+        return compiled[key]
+
+    source_to_code._keeps_compiled_code = True  # type: ignore[attr-defined]
+    SourceFileLoader.source_to_code = source_to_code  # type: ignore[method-assign,assignment]
 
 
 def forget_modules(modules: Iterable[str]) -> None:
