@@ -244,6 +244,10 @@ def main() -> None:
     app = build_app(moto_patches.install())
     if sys.argv[1:2] == ["--zygote"]:
         zygote(socket.socket(fileno=int(sys.argv[2])), app)
+        # No interpreter teardown of moto: the servers are processes of their own.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     else:
         serve(app)
 
