@@ -129,16 +129,32 @@ WARM_UP_CALLS = (
 SERVER_ONLY_WARM_UPS = frozenset({"iam", "sts"})
 
 
-def _warm_up(endpoint_url: str, services: Iterable[str] | None = None) -> None:
-    import boto3
+_warm_up_sessions: list[Any] = []
 
-    session = boto3.session.Session(
-        aws_access_key_id="warmup", aws_secret_access_key="warmup", region_name="us-east-1"
-    )
+
+def _warm_up_session() -> Any:
+    """The warm-ups' boto3 session: one per process, so a server forked from the zygote
+    finds the service models already loaded."""
+    if not _warm_up_sessions:
+        import boto3
+
+        _warm_up_sessions.append(
+            boto3.session.Session(
+                aws_access_key_id="warmup", aws_secret_access_key="warmup", region_name="us-east-1"
+            )
+        )
+    return _warm_up_sessions[0]
+
+
+def _warm_up(
+    endpoint_url: str, services: Iterable[str] | None = None, *, call: bool = True
+) -> None:
+    session = _warm_up_session()
     for service, operation in WARM_UP_CALLS:
         if services is None or service in services:
-            client = session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
-            getattr(client, operation)()
+            client = session.client(service, endpoint_url=endpoint_url)
+            if call:
+                getattr(client, operation)()
             client.close()
 
 
@@ -157,19 +173,22 @@ def _warm_up_zygote(app: WsgiApp) -> None:
     try:
         services = {name for name, _ in WARM_UP_CALLS} - SERVER_ONLY_WARM_UPS
         _warm_up(f"http://127.0.0.1:{server.server_address[1]}", services)
+        # Their clients' models only: no request, so no backend.
+        _warm_up(f"http://127.0.0.1:{server.server_address[1]}", SERVER_ONLY_WARM_UPS, call=False)
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
 
 
-def serve(app: WsgiApp) -> None:
-    """Serve ``app`` until stdin closes."""
+def serve(app: WsgiApp, warm_up: Iterable[str] | None = None) -> None:
+    """Serve ``app`` until stdin closes, after the warm-up calls of ``warm_up`` (every
+    service if None)."""
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
-    _warm_up(f"http://127.0.0.1:{port}")
+    _warm_up(f"http://127.0.0.1:{port}", warm_up)
     print(json.dumps({"port": port}), flush=True)
     threading.Event().wait()
 
@@ -196,7 +215,8 @@ def _become_server(app: WsgiApp, request: dict[str, Any], fds: list[int]) -> Non
     os.environ.clear()
     os.environ.update(request["environment"])
     os.chdir(request["cwd"])
-    serve(app)
+    # The zygote warmed up the rest.
+    serve(app, SERVER_ONLY_WARM_UPS)
 
 
 def zygote(control: socket.socket, app: WsgiApp) -> None:
