@@ -2,7 +2,8 @@
 
 :mod:`localstage._moto_events` (PutEvents entries) and :mod:`localstage._moto_s3` (S3
 object events) each keep one. The parent reads a journal at ``GET <path>?wait=<seconds>``
-(a long poll that returns and clears it); the path never reaches moto.
+(a long poll that returns and clears it); the path never reaches moto. ``POST
+<path>?wake=1`` ends a read waiting there without taking anything (a stopping reader).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class Journal:
             taken, self._entries = self._entries, []
             return taken
 
+    def wake(self) -> None:
+        """End the wait of a reader now (it returns what the journal holds, maybe nothing)."""
+        with self._ready:
+            self._ready.notify_all()
+
     def middleware(self, app: WsgiApp) -> WsgiApp:
         """Serve the journal path; everything else goes to ``app``."""
 
@@ -72,8 +78,12 @@ class Journal:
             if environ.get("PATH_INFO") != self.path:
                 return app(environ, start_response)
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            wait = float((query.get("wait") or ["0"])[0])
-            body = json.dumps(self.take(wait)).encode()
+            if query.get("wake"):
+                self.wake()
+                body = b"[]"
+            else:
+                wait = float((query.get("wait") or ["0"])[0])
+                body = json.dumps(self.take(wait)).encode()
             start_response(
                 "200 OK",
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],

@@ -4,6 +4,13 @@ Run by :class:`localstage.cloud.MotoCloud` as ``python -m localstage._moto_proce
 It prints ``{"port": N}`` on its first line and exits when its stdin closes (the
 parent went away), so it never outlives the stage.
 
+On Linux the stage's process keeps one *zygote* (``python -m localstage._moto_process
+--zygote <socket-fd>``): a process that has imported moto and installed the patches,
+then forks a server per stage on request, with the stage's stdin, stdout, stderr and
+environment (sent as file descriptors and JSON on a Unix ``SOCK_SEQPACKET`` socket,
+answered with the child's pidfd). Each stage still gets a fresh process and fresh moto
+state; what the fork saves is importing moto (seconds of CPU per stage).
+
 moto is not thread-safe (two conditional writes at once can both succeed), while
 every AWS request is atomic: a lock around the whole request, response body
 included, gives the same guarantee.
@@ -11,10 +18,13 @@ included, gives the same guarantee.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
 import re
+import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -114,29 +124,152 @@ WARM_UP_CALLS = (
 )
 
 
-def _warm_up(endpoint_url: str) -> None:
-    import boto3
+#: Read when their backend is created (``$MOTO_IAM_LOAD_MANAGED_POLICIES``, which the
+#: stages set or not): warmed up by each server, never by the zygote.
+SERVER_ONLY_WARM_UPS = frozenset({"iam", "sts"})
 
-    session = boto3.session.Session(
-        aws_access_key_id="warmup", aws_secret_access_key="warmup", region_name="us-east-1"
-    )
+
+_warm_up_sessions: list[Any] = []
+
+
+def _warm_up_session() -> Any:
+    """The warm-ups' boto3 session: one per process, so a server forked from the zygote
+    finds the service models already loaded."""
+    if not _warm_up_sessions:
+        import boto3
+
+        _warm_up_sessions.append(
+            boto3.session.Session(
+                aws_access_key_id="warmup", aws_secret_access_key="warmup", region_name="us-east-1"
+            )
+        )
+    return _warm_up_sessions[0]
+
+
+def _warm_up(
+    endpoint_url: str, services: Iterable[str] | None = None, *, call: bool = True
+) -> None:
+    session = _warm_up_session()
     for service, operation in WARM_UP_CALLS:
-        getattr(session.client(service, endpoint_url=endpoint_url), operation)()  # type: ignore[call-overload]
+        if services is None or service in services:
+            client = session.client(service, endpoint_url=endpoint_url)
+            if call:
+                getattr(client, operation)()
+            client.close()
+
+
+def build_app(installed: Any) -> WsgiApp:
+    """moto's app with localstage's middleware, requests one at a time."""
+    app: WsgiApp = installed.wrap(serialized(DomainDispatcherApplication(create_backend_app)))
+    return app
+
+
+def _warm_up_zygote(app: WsgiApp) -> None:
+    """Build the backends and URL maps every server forked from here shares (all but
+    :data:`SERVER_ONLY_WARM_UPS`), through a server stopped again before any fork."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        services = {name for name, _ in WARM_UP_CALLS} - SERVER_ONLY_WARM_UPS
+        _warm_up(f"http://127.0.0.1:{server.server_address[1]}", services)
+        # Their clients' models only: no request, so no backend.
+        _warm_up(f"http://127.0.0.1:{server.server_address[1]}", SERVER_ONLY_WARM_UPS, call=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def serve(app: WsgiApp, warm_up: Iterable[str] | None = None) -> None:
+    """Serve ``app`` until stdin closes, after the warm-up calls of ``warm_up`` (every
+    service if None)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
+    threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    _warm_up(f"http://127.0.0.1:{port}", warm_up)
+    print(json.dumps({"port": port}), flush=True)
+    threading.Event().wait()
+
+
+_MAX_REQUEST_BYTES = 1 << 20
+#: stdin, stdout and stderr of the server to fork.
+ZYGOTE_FDS = 3
+
+
+def _reap(*_: Any) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def _become_server(app: WsgiApp, request: dict[str, Any], fds: list[int]) -> None:
+    """In the forked child: take the stage's fds, environment and folder, serve moto."""
+    for fd, target in zip(fds, (0, 1, 2), strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    # As if started with the stage's environment (moto reads its settings on use).
+    os.environ.clear()
+    os.environ.update(request["environment"])
+    os.chdir(request["cwd"])
+    # The zygote warmed up the rest.
+    serve(app, SERVER_ONLY_WARM_UPS)
+
+
+def zygote(control: socket.socket, app: WsgiApp) -> None:
+    """Fork a moto server per request until the stage's process closes the socket."""
+    _warm_up_zygote(app)
+    signal.signal(signal.SIGCHLD, _reap)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST_BYTES, ZYGOTE_FDS)
+        except OSError:
+            return
+        if not message:
+            return
+        request = json.loads(message)
+        # No reaping between the fork and the pidfd: a child that exits at once must
+        # still be there to open.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        try:
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    control.close()
+                    _become_server(app, request, fds)
+                except SystemExit as stop:
+                    code = stop.code if isinstance(stop.code, int) else 1
+                finally:
+                    with contextlib.suppress(Exception):
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+                    os._exit(code)  # never back into the zygote's loop
+            pidfd = os.pidfd_open(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        for fd in fds:
+            os.close(fd)
+        socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [pidfd])
+        os.close(pidfd)
 
 
 def main() -> None:
     # Every patch of moto's internals, after a check of moto's version (moto_patches.py).
     from localstage import moto_patches
 
-    installed = moto_patches.install()
-    app = installed.wrap(serialized(DomainDispatcherApplication(create_backend_app)))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    _warm_up(f"http://127.0.0.1:{port}")
-    print(json.dumps({"port": port}), flush=True)
-    threading.Event().wait()
+    app = build_app(moto_patches.install())
+    if sys.argv[1:2] == ["--zygote"]:
+        zygote(socket.socket(fileno=int(sys.argv[2])), app)
+        # No interpreter teardown of moto: the servers are processes of their own.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    else:
+        serve(app)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ from localstage.runtime import FunctionRuntime
 
 logger = logging.getLogger(__name__)
 
+#: How often a gateway server's loop checks whether it is being stopped.
+SERVER_POLL_SECONDS = 0.05
+
 DEFAULT_STATUS = {
     "ACCESS_DENIED": 403,
     "API_CONFIGURATION_ERROR": 500,
@@ -266,7 +269,12 @@ class ApiGatewayServer:
         self._server = make_server(
             "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            # How long a stop waits for the loop (not how fast a request is served).
+            kwargs={"poll_interval": SERVER_POLL_SECONDS},
+            daemon=True,
+        )
         self._thread.start()
         return self
 

@@ -8,14 +8,19 @@ whose policies allow the action (:meth:`MotoCloud.enforce_iam`).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
+import select
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, Protocol
 
 import boto3
 import botocore.session
@@ -52,6 +57,135 @@ class Credentials:
         return env
 
 
+class _ServerProcess(Protocol):
+    """The moto server's process, as :class:`MotoCloud` talks to it."""
+
+    stdin: IO[str] | None
+    stdout: IO[str] | None
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+
+class _ForkedServer:
+    """A moto server forked by the zygote, watched through its pidfd."""
+
+    def __init__(self, pidfd: int, stdin: IO[str], stdout: IO[str]) -> None:
+        self.pidfd = pidfd
+        self.stdin: IO[str] | None = stdin
+        self.stdout: IO[str] | None = stdout
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        poller = select.poll()
+        poller.register(self.pidfd, select.POLLIN)
+        if not poller.poll(None if timeout is None else int(timeout * 1000)):
+            raise subprocess.TimeoutExpired("moto server", timeout or 0)
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+        return 0
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, OSError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+
+class _Zygote:
+    """A process that imported moto and forks a moto server per stage (Linux only).
+
+    One per process that boots stages (see :mod:`localstage._moto_process`); started
+    with the environment of the first launch, and restarted if a later launch's
+    environment differs (moto reads some settings when imported).
+    """
+
+    _lock = threading.Lock()
+    _current: _Zygote | None = None
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self.environment = environment
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.control = ours
+        with theirs:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "localstage._moto_process",
+                    "--zygote",
+                    str(theirs.fileno()),
+                ],
+                cwd=PROJECT_ROOT,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                pass_fds=[theirs.fileno()],
+            )
+
+    @classmethod
+    def fork(cls, environment: dict[str, str]) -> _ForkedServer | None:
+        """A new moto server with ``environment``; None where the zygote cannot serve."""
+        if not hasattr(os, "pidfd_open") or not hasattr(socket, "send_fds"):
+            return None
+        # Variables moto reads on use, and those pytest sets per test, need no new zygote.
+        key = {
+            name: value
+            for name, value in environment.items()
+            if name not in _READ_ON_USE and not name.startswith("PYTEST_")
+        }
+        with cls._lock:
+            zygote = cls._current
+            if zygote is None or zygote.environment != key or zygote.process.poll() is not None:
+                if zygote is not None:
+                    zygote.close()
+                else:
+                    atexit.register(_close_zygote)
+                zygote = cls._current = _Zygote(key)
+            return zygote._fork(environment)
+
+    def _fork(self, environment: dict[str, str]) -> _ForkedServer | None:
+        stdin_read, stdin_write = os.pipe()
+        stdout_read, stdout_write = os.pipe()
+        try:
+            request = {"environment": environment, "cwd": str(PROJECT_ROOT)}
+            socket.send_fds(
+                self.control, [json.dumps(request).encode()], [stdin_read, stdout_write, 2]
+            )
+            _, fds, _, _ = socket.recv_fds(self.control, 4096, 1)
+        except OSError:
+            fds = []
+        finally:
+            os.close(stdin_read)
+            os.close(stdout_write)
+        if not fds:
+            os.close(stdin_write)
+            os.close(stdout_read)
+            return None
+        return _ForkedServer(
+            fds[0],
+            os.fdopen(stdin_write, "w"),
+            os.fdopen(stdout_read, "r"),
+        )
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+#: Read by moto when a backend is created, not when it is imported.
+_READ_ON_USE = frozenset({"MOTO_IAM_LOAD_MANAGED_POLICIES"})
+
+
+def _close_zygote() -> None:
+    with _Zygote._lock:
+        if _Zygote._current is not None:
+            _Zygote._current.close()
+            _Zygote._current = None
+
+
 class MotoCloud:
     """A moto server process plus clients for it.
 
@@ -62,7 +196,7 @@ class MotoCloud:
     """
 
     def __init__(self) -> None:
-        self._process: subprocess.Popen[str] | None = None
+        self._process: _ServerProcess | None = None
         self.endpoint_url = ""
         self.admin: Credentials | None = None
         self.iam_enforced = False
@@ -87,7 +221,8 @@ class MotoCloud:
         }
         if aws_managed_policies:
             env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-        self._process = subprocess.Popen(
+        # Forked from the zygote where it can (moto already imported), else a new process.
+        self._process = _Zygote.fork(env) or subprocess.Popen(
             [sys.executable, "-m", "localstage._moto_process"],
             cwd=PROJECT_ROOT,
             env=env,

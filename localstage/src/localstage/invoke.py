@@ -67,6 +67,8 @@ RECURSION_LIMIT = 16
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024
 ASYNC_WORKERS = 32
+#: How often the Lambda API server's loop checks whether it is being stopped.
+SERVER_POLL_SECONDS = 0.05
 #: Finished asynchronous events kept for a look (``LambdaService.events``).
 MAX_REMEMBERED_EVENTS = 10_000
 RECURSION_CONDITION = "RecursiveInvocationDetected"
@@ -270,7 +272,11 @@ class LambdaService:
         for function in stage.functions.values():
             function.extra_environment["AWS_ENDPOINT_URL_LAMBDA"] = self.url
         self._server_thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="lambda-api"
+            target=self._server.serve_forever,
+            # How long a stop waits for the loop (not how fast a request is served).
+            kwargs={"poll_interval": SERVER_POLL_SECONDS},
+            daemon=True,
+            name="lambda-api",
         )
         self._server_thread.start()
 

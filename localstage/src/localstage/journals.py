@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import urllib.request
@@ -39,3 +40,11 @@ def follow_journal(
             stop.wait(0.5)
             continue
         handle(entries)
+
+
+def wake_journal_reader(url: str) -> None:
+    """End the long poll a reader of the journal at ``url`` waits in (it is stopping)."""
+    request = urllib.request.Request(f"{url}?wake=1", data=b"", method="POST")
+    # A moto process already gone ends the poll anyway.
+    with contextlib.suppress(Exception), urllib.request.urlopen(request, timeout=5) as response:
+        response.read()

@@ -10,6 +10,7 @@ invocation runs past the function's timeout.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -182,30 +183,23 @@ class _ForkedProcess:
         os.close(self.pidfd)
 
 
-class EnvironmentLauncher:
-    """Starts the stage's execution environments.
+class _ForkServer:
+    """A fork server process (:mod:`localstage._forkserver`) and its control socket.
 
-    On Linux they are forked from one fork server that has imported the runtime's and
-    the Powertools layer's libraries (:mod:`localstage._forkserver`), so a cold start
-    costs the handler's own imports only; elsewhere each is a new interpreter.
+    One per process and preload list, shared by every stage that process boots: it
+    holds nothing of a stage (each request brings the environment's variables, folder
+    and fds), and its children are processes of their own, so a stage that stops only
+    stops using it. It ends when the process exits (its socket closes).
     """
 
-    def __init__(self, preload: tuple[str, ...] = PRELOADED_MODULES) -> None:
-        self.preload = preload
-        self._lock = threading.Lock()
-        self._control: socket.socket | None = None
-        self._server: subprocess.Popen[bytes] | None = None
+    _registry_lock = threading.Lock()
+    _servers: dict[tuple[str, ...], _ForkServer] = {}
 
-    @property
-    def forks(self) -> bool:
-        """Whether environments are forked from the fork server (started, on Linux)."""
-        return self._control is not None
-
-    def start(self) -> None:
-        if not hasattr(os, "pidfd_open") or self._server is not None:
-            return
+    def __init__(self, preload: tuple[str, ...]) -> None:
+        #: One request (send, then its answer) at a time on the socket.
+        self.lock = threading.Lock()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._server = subprocess.Popen(
+        self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-I",
@@ -213,7 +207,7 @@ class EnvironmentLauncher:
                 "-B",
                 str(FORKSERVER_SCRIPT),
                 str(theirs.fileno()),
-                *self.preload,
+                *preload,
             ],
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
             stdin=subprocess.DEVNULL,
@@ -221,7 +215,55 @@ class EnvironmentLauncher:
             pass_fds=(theirs.fileno(),),
         )
         theirs.close()
-        self._control = ours
+        self.control = ours
+
+    @classmethod
+    def shared(cls, preload: tuple[str, ...]) -> _ForkServer:
+        """The process's running fork server for ``preload``, started if need be."""
+        with cls._registry_lock:
+            server = cls._servers.get(preload)
+            if server is None or server.process.poll() is not None:
+                if not cls._servers:
+                    atexit.register(cls._close_all)
+                server = cls._servers[preload] = cls(preload)
+            return server
+
+    @classmethod
+    def _close_all(cls) -> None:
+        with cls._registry_lock:
+            servers, cls._servers = list(cls._servers.values()), {}
+        for server in servers:
+            server.control.close()
+            try:
+                server.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait()
+
+
+class EnvironmentLauncher:
+    """Starts the stage's execution environments.
+
+    On Linux they are forked from a fork server that has imported the runtime's and
+    the Powertools layer's libraries (:mod:`localstage._forkserver`), so a cold start
+    costs the handler's own imports only; elsewhere each is a new interpreter. The
+    fork server is the process's (see :class:`_ForkServer`): a second stage booted by
+    the same process does not import those libraries again.
+    """
+
+    def __init__(self, preload: tuple[str, ...] = PRELOADED_MODULES) -> None:
+        self.preload = preload
+        self._server: _ForkServer | None = None
+
+    @property
+    def forks(self) -> bool:
+        """Whether environments are forked from the fork server (started, on Linux)."""
+        return self._server is not None
+
+    def start(self) -> None:
+        if not hasattr(os, "pidfd_open") or self._server is not None:
+            return
+        self._server = _ForkServer.shared(self.preload)
 
     def launch(
         self,
@@ -234,7 +276,8 @@ class EnvironmentLauncher:
         worker_fds: tuple[int, int],
     ) -> _Process:
         """Start ``_worker.py`` with ``environment`` in ``cwd``; the fds stay the caller's."""
-        if self._control is None:
+        server = self._server
+        if server is None:
             popen = subprocess.Popen(
                 # -I: no PYTHONPATH, user site or script folder; -u: logs as they are
                 # written; -B: no bytecode files in the asset folder.
@@ -258,13 +301,13 @@ class EnvironmentLauncher:
         request = {"environment": environment, "cwd": str(cwd), "layers": [str(p) for p in layers]}
         stdin = os.open(os.devnull, os.O_RDONLY)
         try:
-            with self._lock:
+            with server.lock:
                 socket.send_fds(
-                    self._control,
+                    server.control,
                     [json.dumps(request).encode()],
                     [stdin, stdout, stderr, *worker_fds],
                 )
-                message, fds, _, _ = socket.recv_fds(self._control, 4096, 1)
+                message, fds, _, _ = socket.recv_fds(server.control, 4096, 1)
         finally:
             os.close(stdin)
         if not fds:
@@ -272,16 +315,8 @@ class EnvironmentLauncher:
         return _ForkedProcess(json.loads(message)["pid"], fds[0])
 
     def close(self) -> None:
-        if self._control is not None:
-            self._control.close()
-            self._control = None
-        if self._server is not None:
-            try:
-                self._server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._server.kill()
-                self._server.wait()
-            self._server = None
+        """Stop using the fork server (the process's, which other stages may use)."""
+        self._server = None
 
 
 @dataclass

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import atexit
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -145,10 +146,9 @@ class LocalStage:
             return
         self._started = False
         self.clock.stop()
-        for source in self.sources:
-            source.stop()
-        for gateway in self.gateways:
-            gateway.stop()
+        # Each waits for its own thread (a long poll, a server loop): all at once.
+        _all_at_once([source.stop for source in self.sources])
+        _all_at_once([gateway.stop for gateway in self.gateways])
         for function in self.functions.values():
             function.close()
         self.launcher.close()
@@ -413,6 +413,25 @@ class LocalStage:
             )
             lines.append(f"  not emulated (skipped): {skipped}")
         return "\n".join(lines)
+
+
+def _all_at_once(steps: list[Callable[[], None]]) -> None:
+    """Run ``steps`` in threads of their own and wait for all; the first error is raised."""
+    errors: list[BaseException] = []
+
+    def run(step: Callable[[], None]) -> None:
+        try:
+            step()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(step,), daemon=True) for step in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _uses_aws_managed_policies(directory: Path) -> bool:

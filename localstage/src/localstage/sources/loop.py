@@ -2,7 +2,8 @@
 
 The SQS poller, the Scheduler, EventBridge's and S3's journal readers each run one
 daemon thread until the stage stops them: stopping sets an event the loop watches,
-wakes the loop if it waits on a :class:`~localstage.activity.Wakeup`, and joins the
+wakes the loop if it waits on a :class:`~localstage.activity.Wakeup` or in a journal's long
+poll, and joins the
 thread for a bounded time (a loop in a long poll answers within it).
 """
 
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localstage.journals import follow_journal
+from localstage.journals import follow_journal, wake_journal_reader
 
 if TYPE_CHECKING:
     from localstage.activity import Wakeup
@@ -31,6 +32,7 @@ class SourceLoop:
         self._join_seconds = join_seconds
         self._wakeup = wakeup
         self._thread: threading.Thread | None = None
+        self._journal_url: str | None = None
 
     def start(self, run: Callable[[], None]) -> None:
         """Run ``run`` in the source's thread."""
@@ -47,6 +49,7 @@ class SourceLoop:
     ) -> None:
         """Read the journal at ``journal_url`` in the source's thread until stopped (see
         :func:`~localstage.journals.follow_journal`)."""
+        self._journal_url = journal_url
         self.start(
             lambda: follow_journal(
                 journal_url, wait=wait, stop=self.stopping, handle=handle, report=report
@@ -58,5 +61,7 @@ class SourceLoop:
         self.stopping.set()
         if self._wakeup is not None:
             self._wakeup.set()
+        if self._journal_url is not None and self._thread is not None:
+            wake_journal_reader(self._journal_url)
         if self._thread is not None:
             self._thread.join(timeout=self._join_seconds)
