@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import jsonschema
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, seed, settings
@@ -45,7 +46,9 @@ def test_fuzz_api(target: Target, pattern: str) -> None:
 
 def _fuzz_operation(target: Target, api_url: str, operation: Any, failures: list[str]) -> int:
     """Send EXAMPLES seeded cases of one operation; returns how many were sent."""
-    declared = {str(code) for code in operation.definition.raw.get("responses", {})}
+    responses = operation.definition.raw.get("responses", {})
+    declared = {str(code) for code in responses}
+    components = operation.schema.raw_schema.get("components", {})
     sent = [0]
 
     @seed(19)
@@ -70,6 +73,17 @@ def _fuzz_operation(target: Target, api_url: str, operation: Any, failures: list
         sent[0] += 1
         if response.status >= 500 or (status not in declared and "default" not in declared):
             failures.append(f"{case.method.upper()} {path} -> {status}: {response.text[:200]}")
+            return
+        content = responses.get(status, {}).get("content", {}).get("application/json")
+        if content is None:
+            return
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            failures.append(f"{case.method.upper()} {path} -> {status}: not JSON")
+            return
+        validator = jsonschema.Draft202012Validator({**content["schema"], "components": components})
+        error = jsonschema.exceptions.best_match(validator.iter_errors(response.body))
+        if error is not None:
+            failures.append(f"{case.method.upper()} {path} -> {status}: body {error.message}")
 
     run()
     return sent[0]
