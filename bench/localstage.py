@@ -25,6 +25,8 @@ from localstage.request_counts import totals
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
 
+from bench.api_fuzz import EXAMPLES as FUZZ_EXAMPLES
+from bench.api_fuzz import fuzz_figures
 from bench.figures import Figure
 from bench.localstage_demo import (  # noqa: F401  (bench.__main__ imports them from here)
     DEMO_BUDGET_S,
@@ -383,4 +385,6 @@ def localstage_figures(
         if schedules is not None:
             log(f"  one-off schedules: {SCHEDULE_COUNT} fire (budget {SCHEDULE_BUDGET_S:g} s)")
             figures += schedule_figures(stage, target, schedules)
+        log(f"  API fuzzing: {FUZZ_EXAMPLES} cases per operation and mode")
+        figures += fuzz_figures(target, log=log)
     return figures

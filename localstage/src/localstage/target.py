@@ -160,6 +160,10 @@ class Target(Protocol):
         """Physical id of the stack's one resource whose logical id starts with the prefix."""
         ...
 
+    def physical_ids(self, stack: str, resource_type: str) -> list[str]:
+        """Physical ids of the stack's resources of one type (``AWS::DynamoDB::Table``)."""
+        ...
+
     def invoke_function(self, function_name: str, payload: Any) -> Any:
         """Invoke a function synchronously; its payload (raises if the function failed)."""
         ...
@@ -438,6 +442,15 @@ class AwsTarget:
             f"{stack}/{logical_id_prefix}*",
         )
 
+    def physical_ids(self, stack: str, resource_type: str) -> list[str]:
+        paginator = self.client("cloudformation").get_paginator("list_stack_resources")
+        return sorted(
+            str(resource["PhysicalResourceId"])
+            for page in paginator.paginate(StackName=stack)
+            for resource in page["StackResourceSummaries"]
+            if resource["ResourceType"] == resource_type
+        )
+
     def invoke_function(self, function_name: str, payload: Any) -> Any:
         response = self.client("lambda").invoke(
             FunctionName=function_name, Payload=json.dumps(payload).encode()
@@ -625,6 +638,15 @@ class LocalTarget(AwsTarget):
                 if logical_id.startswith(logical_id_prefix)
             ],
             f"{stack}/{logical_id_prefix}*",
+        )
+
+    def physical_ids(self, stack: str, resource_type: str) -> list[str]:
+        deployment = self.stage.deployment
+        deployed = deployment.stacks[deployment.assembly.stack(stack).stack_name]
+        return sorted(
+            str(resource.physical_id)
+            for resource in deployed.resources.values()
+            if resource.resource_type == resource_type
         )
 
     def invoke_function(self, function_name: str, payload: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 from localstage.target import HttpResponse, Target
 
 STACK = "DecoupledInvocation"
@@ -104,6 +105,7 @@ def test_a_duplicate_delivery_changes_nothing(target: Target) -> None:
     assert target.call_api(_api(target), "GET", accepted.headers["location"]).body == first.body
 
 
+@pytest.mark.api_only
 def test_a_bad_body_is_refused_by_the_validator_with_400(target: Target) -> None:
     # WHEN the body breaks the request model (empty task, unknown field)
     response = _submit(target, {"task": "", "unexpected": True})
@@ -113,6 +115,7 @@ def test_a_bad_body_is_refused_by_the_validator_with_400(target: Target) -> None
     assert response.body == {"error": "invalid_request", "message": "Invalid request body"}
 
 
+@pytest.mark.api_only
 def test_an_unsigned_request_is_refused_with_403(target: Target) -> None:
     # WHEN a request carries no SigV4 signature
     response = target.call_api(_api(target), "POST", "jobs", json_body={"task": "x"}, signed=False)

@@ -121,6 +121,7 @@ def test_history_pages_oldest_first_with_a_cursor(target: Target, account: str) 
     assert events[0]["type"] == "AccountCreated"
 
 
+@pytest.mark.api_only
 def test_an_overdraft_is_refused_and_writes_nothing(target: Target, account: str) -> None:
     # GIVEN a balance of 100
     assert _command(target, account, "credit", 100).status == 200
@@ -135,6 +136,7 @@ def test_an_overdraft_is_refused_and_writes_nothing(target: Target, account: str
     assert (state["balance"], state["version"]) == (100, 2)
 
 
+@pytest.mark.api_only
 def test_an_unknown_account_is_404(target: Target) -> None:
     unknown = str(uuid.uuid4())
 
@@ -150,6 +152,7 @@ def test_an_unknown_account_is_404(target: Target) -> None:
     assert all(response.body["error"] == "not_found" for response in responses)
 
 
+@pytest.mark.api_only
 @pytest.mark.parametrize("amount", [0, -1, 10.5, "10", None, 100_000_001])
 def test_a_bad_amount_is_400_and_writes_nothing(target: Target, account: str, amount: Any) -> None:
     # WHEN a command carries an amount that is not a positive integer within the maximum

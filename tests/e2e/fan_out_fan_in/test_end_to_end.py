@@ -98,6 +98,7 @@ def test_a_job_ends_done_with_the_exact_aggregate_and_remaining_zero(
     assert done.body["aggregate"] == expected_aggregate(values)
 
 
+@pytest.mark.api_only
 @pytest.mark.parametrize(
     "body",
     [
