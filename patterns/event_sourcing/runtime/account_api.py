@@ -83,8 +83,9 @@ def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
 @api.post(
     "/accounts",
     summary="Open an account (balance 0); no body or {}",
-    body=account_parsing.OpenRequest,
-    max_body_bytes=account_models.MAX_BODY_BYTES,
+    **http_requests.PostBody(
+        account_parsing.OpenRequest, max_bytes=account_models.MAX_BODY_BYTES
+    ).declared(),
     body_required=False,
     idempotency_key=True,
     responses={
@@ -155,8 +156,9 @@ def _amount_command_route(
     return api.post(
         f"/accounts/<account_id>/{verb}",
         summary=summary,
-        body=account_parsing.AmountRequest,
-        max_body_bytes=account_models.MAX_BODY_BYTES,
+        **http_requests.PostBody(
+            account_parsing.AmountRequest, max_bytes=account_models.MAX_BODY_BYTES
+        ).declared(),
         idempotency_key=True,
         path=_ACCOUNT,
         responses={
