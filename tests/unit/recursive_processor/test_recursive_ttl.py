@@ -24,7 +24,7 @@ from tests.unit.recursive_processor.conftest import (
 def _to_expiry(processor: Processor, run_id: str) -> None:
     """Move the fake clock to the run's ``expires_at`` (expired from that second on)."""
     expires_at = int(processor.infra.run(run_id)["expires_at"])
-    processor.clock.advance(expires_at - processor.clock.epoch)
+    processor.clock.advance_to(expires_at)
 
 
 def _upload(processor: Processor, name: str) -> dict:
