@@ -27,12 +27,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import boto3
 from moto import mock_aws
 
-from bench.figures import Figure
+from bench.figures import Figure, unmeasured
 from bench.handler_code import CallTally, describe, load_handler_module
 from tests.support.moto_resources import create_table
 
@@ -224,9 +225,12 @@ def event_sourcing_figures(log: Callable[[str], Any] = print) -> list[Figure]:
         worst = max(point.items_per_read)
         per_read = sum(point.requests_per_read.values()) / point.reads
         per_command = sum(point.requests_per_command.values()) / point.commands
+        # Every figure of a history length lies at that length on the table's curves.
+        at_length = partial(
+            Figure, table=TABLE, x=point.events, x_label="events in the account's history"
+        )
         figures += [
-            Figure(
-                table=TABLE,
+            at_length(
                 name=f"{point.events:,} events: items read per balance query (worst)",
                 value=float(worst),
                 unit="items",
@@ -237,24 +241,18 @@ def event_sourcing_figures(log: Callable[[str], Any] = print) -> list[Figure]:
                     f"{min(point.items_per_read)}..{worst} items "
                     "(GetItem snapshot + Query ScannedCount)"
                 ),
-                x=point.events,
-                x_label="events in the account's history",
                 series="items read per balance query (worst of a snapshot cycle)",
             ),
-            Figure(
-                table=TABLE,
+            at_length(
                 name=f"{point.events:,} events: requests per balance query",
                 value=per_read,
                 unit="requests",
                 target="<= 2 (GetItem snapshot + one Query page)",
                 met=per_read <= 2 + 1e-9,
                 note=describe(point.requests_per_read),
-                x=point.events,
-                x_label="events in the account's history",
                 series="requests per balance query",
             ),
-            Figure(
-                table=TABLE,
+            at_length(
                 name=f"{point.events:,} events: requests per command (credit/withdraw)",
                 value=per_command,
                 unit="requests",
@@ -265,19 +263,15 @@ def event_sourcing_figures(log: Callable[[str], Any] = print) -> list[Figure]:
                     f"(GetItem, Query, PutItem; every K-th a snapshot PutItem): "
                     f"{describe(point.requests_per_command)}"
                 ),
-                x=point.events,
-                x_label="events in the account's history",
                 series="requests per command",
             ),
         ]
-    for events in HISTORY_LENGTHS[len(points) :]:
-        figures.append(
-            Figure.skipped(
-                table=TABLE,
-                name=f"{events:,} events: items read per balance query (worst)",
-                unit="items",
-                target=f"<= K + 1 = {k + 1}",
-                reason=skipped,
-            )
-        )
-    return figures
+    return figures + unmeasured(
+        HISTORY_LENGTHS,
+        len(points),
+        table=TABLE,
+        name=lambda events: f"{events:,} events: items read per balance query (worst)",
+        unit="items",
+        target=f"<= K + 1 = {k + 1}",
+        reason=skipped,
+    )

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+_Point = TypeVar("_Point")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +76,28 @@ class Figure:
         if self.floor is None or self.floor == 0:
             return None
         return self.value / self.floor
+
+
+def unmeasured(
+    points: Sequence[_Point],
+    measured: int,
+    *,
+    table: str,
+    name: Callable[[_Point], str],
+    unit: str,
+    target: str,
+    reason: str,
+) -> list[Figure]:
+    """The skipped rows of the points a section's budget left unmeasured.
+
+    A scaling section measures its points in order and stops when its budget runs
+    out: ``points[measured:]`` get one :meth:`Figure.skipped` row each, named by
+    ``name(point)``, so the report still lists every size it was meant to reach.
+    """
+    return [
+        Figure.skipped(table=table, name=name(point), unit=unit, target=target, reason=reason)
+        for point in points[measured:]
+    ]
 
 
 def fmt(value: float | None) -> str:

@@ -29,12 +29,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import ModuleType
 from typing import Any
 
 from localstage.cloud import MotoCloud
 
-from bench.figures import Figure
+from bench.figures import Figure, unmeasured
 from bench.handler_code import CallTally, load_handler_module
 
 MIB = 1024 * 1024
@@ -307,8 +308,10 @@ def recursive_processor_figures(log: Callable[[str], Any] = print) -> list[Figur
         mib = run.size // MIB
         peak = run.peak_bytes / MIB
         read_ratio = run.bytes_read / run.size
+        # Every figure of an object size lies at that size on the table's curves.
+        at_size = partial(Figure, table=TABLE, x=float(mib), x_label="object size (MiB)")
         figures += [
-            Figure(
+            at_size(
                 name=f"{mib} MiB: peak traced memory of the processor",
                 value=peak,
                 unit="MiB",
@@ -330,11 +333,8 @@ def recursive_processor_figures(log: Callable[[str], Any] = print) -> list[Figur
                     + f"; {run.seconds:.1f} s here"
                 ),
                 series="peak traced memory",
-                table=TABLE,
-                x=float(mib),
-                x_label="object size (MiB)",
             ),
-            Figure(
+            at_size(
                 name=f"{mib} MiB: S3 bytes read / object size",
                 value=read_ratio,
                 unit="x",
@@ -346,11 +346,8 @@ def recursive_processor_figures(log: Callable[[str], Any] = print) -> list[Figur
                     "each hop re-reads at most one range"
                 ),
                 series="bytes read / size",
-                table=TABLE,
-                x=float(mib),
-                x_label="object size (MiB)",
             ),
-            Figure(
+            at_size(
                 name=f"{mib} MiB: hops",
                 value=float(run.hops),
                 unit="hops",
@@ -364,20 +361,15 @@ def recursive_processor_figures(log: Callable[[str], Any] = print) -> list[Figur
                     f"{run.invocations} invocations with the S3 notification's"
                 ),
                 series="hops",
-                table=TABLE,
-                x=float(mib),
-                x_label="object size (MiB)",
             ),
         ]
         previous_peak = peak
-    for mib in OBJECT_SIZES_MIB[len(measured) :]:
-        figures.append(
-            Figure.skipped(
-                table=TABLE,
-                name=f"{mib} MiB: peak traced memory of the processor",
-                unit="MiB",
-                target=f"<= {PEAK_BOUND_BYTES / MIB:g} MiB at every size",
-                reason=skipped,
-            )
-        )
-    return figures
+    return figures + unmeasured(
+        OBJECT_SIZES_MIB,
+        len(measured),
+        table=TABLE,
+        name=lambda mib: f"{mib} MiB: peak traced memory of the processor",
+        unit="MiB",
+        target=f"<= {PEAK_BOUND_BYTES / MIB:g} MiB at every size",
+        reason=skipped,
+    )

@@ -5,9 +5,13 @@ so a pattern is added by copying a folder under a new name. This module stays li
 (no CDK import): the demo scenarios name their stack with it too.
 """
 
+from pathlib import PurePath
+
 
 def pattern_name_of(module: str) -> str:
-    """The PascalCase name of a pattern folder, given its name or one of its modules.
+    """The PascalCase name of a pattern folder, given its name, one of its modules or
+    the path of one of its files (``__file__``: a module loaded from its file may have
+    another name).
 
     Examples
     --------
@@ -15,6 +19,13 @@ def pattern_name_of(module: str) -> str:
     'FanOutFanIn'
     >>> pattern_name_of("one_off_schedules")
     'OneOffSchedules'
+    >>> pattern_name_of("/repo/patterns/event_sourcing/scenarios.py")
+    'EventSourcing'
     """
-    folder = module.split(".")[1] if module.startswith("patterns.") else module
+    if module.endswith(".py"):
+        folder = PurePath(module).parent.name
+    elif module.startswith("patterns."):
+        folder = module.split(".")[1]
+    else:
+        folder = module
     return "".join(part.capitalize() for part in folder.split("_"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from localstage.scenarios import (
     Scenario,
@@ -18,7 +17,7 @@ from localstage.target import HttpResponse, Target
 from patterns import pattern_name_of
 
 #: The stack of the pattern folder this module is in.
-STACK = pattern_name_of(Path(__file__).resolve().parent.name)
+STACK = pattern_name_of(__file__)
 #: Generous: at worst a cold start of both functions plus a batch.
 FINISH_TIMEOUT = 30.0
 #: A poison message needs maxReceiveCount receives, each after a visibility timeout

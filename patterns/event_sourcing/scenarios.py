@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
@@ -19,7 +18,7 @@ from localstage.target import HttpResponse, Target
 from patterns import pattern_name_of
 
 #: The stack of the pattern folder this module is in.
-STACK = pattern_name_of(Path(__file__).resolve().parent.name)
+STACK = pattern_name_of(__file__)
 #: Stream poll, publisher cold start, bus delivery: seconds locally, more when deployed.
 PUBLISH_TIMEOUT = 30.0
 DOMAIN_EVENT_TYPES = ("AccountCreated", "AccountCredited", "AccountWithdrawn")

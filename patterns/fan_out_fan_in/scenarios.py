@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from localstage.scenarios import (
@@ -26,7 +25,7 @@ from localstage.target import HttpResponse, Target
 from patterns import pattern_name_of
 
 #: The stack of the pattern folder this module is in.
-STACK = pattern_name_of(Path(__file__).resolve().parent.name)
+STACK = pattern_name_of(__file__)
 #: Ventilation, N/10 worker batches at maximum concurrency 5, one stream poll and the
 #: reducer: seconds locally for N = 1,000; generous for a deployed stage.
 FINISH_TIMEOUT = 120.0

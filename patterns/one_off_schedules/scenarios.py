@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
@@ -19,7 +18,7 @@ from localstage.target import HttpResponse, Target
 from patterns import pattern_name_of
 
 #: The stack of the pattern folder this module is in.
-STACK = pattern_name_of(Path(__file__).resolve().parent.name)
+STACK = pattern_name_of(__file__)
 #: Bounded waits (real seconds): firing, Lambda's two retries of a failing task
 #: (3 stage minutes) and the cleanup, at the demo's clock speed plus cold starts.
 FIRE_TIMEOUT = 60.0

@@ -14,7 +14,6 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from localstage.scenarios import Scenario, ScenarioFailedError, Transcript
@@ -23,7 +22,7 @@ from localstage.target import Target
 from patterns import pattern_name_of
 
 #: The stack of the pattern folder this module is in.
-STACK = pattern_name_of(Path(__file__).resolve().parent.name)
+STACK = pattern_name_of(__file__)
 #: Bounded real-time wait for a run of a few thousand records (cold starts included).
 RUN_TIMEOUT = 60.0
 

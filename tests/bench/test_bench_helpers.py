@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 
-from bench.figures import Figure
+from bench.figures import Figure, unmeasured
 from bench.handler_code import CallTally
 from bench.localstage import real_seconds_from_due
 from bench.recursive_processor import LINE_BYTES, object_parts, record_amount, record_line
@@ -87,3 +87,21 @@ def test_a_skipped_figure_has_no_value_misses_its_target_and_says_why() -> None:
     assert math.isnan(figure.value)
     assert figure.met is False
     assert figure.note == "skipped: no time"
+
+
+def test_the_points_after_the_measured_ones_are_each_one_skipped_row() -> None:
+    # GIVEN four sizes of which the budget let the first one be measured
+    # WHEN the rest are reported
+    figures = unmeasured(
+        (1, 10, 100, 1000),
+        1,
+        table="T",
+        name=lambda size: f"{size} MiB",
+        unit="MiB",
+        target="<= 5",
+        reason="no time",
+    )
+
+    # THEN one skipped row per unmeasured size, in order, each named by its size
+    assert [figure.name for figure in figures] == ["10 MiB", "100 MiB", "1000 MiB"]
+    assert all(figure.note == "skipped: no time" and not figure.met for figure in figures)

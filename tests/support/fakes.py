@@ -26,6 +26,10 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
 
+    def advance_to(self, epoch: int) -> None:
+        """Move to the Unix second ``epoch`` (an item's TTL ``expires_at``, a deadline)."""
+        self.advance(epoch - self.epoch)
+
     @property
     def epoch(self) -> int:
         return int(self.now.timestamp())

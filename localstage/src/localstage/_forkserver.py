@@ -19,6 +19,7 @@ the launcher starts each environment as its own process).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -28,7 +29,8 @@ import socket
 import sys
 import time
 import traceback
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
 _MAX_REQUEST_BYTES = 1 << 20
@@ -41,27 +43,43 @@ def _reap(*_: Any) -> None:
             pass
 
 
-def _become_environment(request: dict[str, Any], fds: list[int]) -> None:
-    """In the child: take the environment's fds, variables and folder, run the worker."""
-    stdin, stdout, stderr, to_worker_read, from_worker_write = fds
-    for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+def take_request(request: dict[str, Any], std_fds: Sequence[int]) -> None:
+    """In a forked child: the request's stdin, stdout and stderr, default signal
+    handling, and the request's environment variables and folder."""
+    for fd, target in zip(std_fds, (0, 1, 2), strict=True):
         os.dup2(fd, target)
         os.close(fd)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     os.environ.clear()
     os.environ.update(request["environment"])
-    time.tzset()
     os.chdir(request["cwd"])
+
+
+def _become_environment(request: dict[str, Any], fds: list[int]) -> None:
+    """In the child: take the environment's fds, variables and folder, run the worker."""
+    *std_fds, to_worker_read, from_worker_write = fds
+    take_request(request, std_fds)
+    time.tzset()
     sys.argv = [WORKER_SCRIPT, str(to_worker_read), str(from_worker_write), *request["layers"]]
-    code = 0
+    runpy.run_path(WORKER_SCRIPT, run_name="__main__")
+
+
+def run_then_exit(run: Callable[[], object]) -> NoReturn:
+    """Run ``run`` in a forked child, then end the child, never returning to the caller.
+
+    The exit status is 0 when ``run`` returns, a ``SystemExit``'s code, or 1 on any
+    other exception (its traceback on stderr). ``os._exit``: the child must not run the
+    parent's loop, ``atexit`` hooks or interpreter teardown.
+    """
+    code = 1
     try:
-        runpy.run_path(WORKER_SCRIPT, run_name="__main__")
+        run()
+        code = 0
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 1
     except BaseException:
         traceback.print_exc()
-        code = 1
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
@@ -69,13 +87,34 @@ def _become_environment(request: dict[str, Any], fds: list[int]) -> None:
         os._exit(code)
 
 
-def serve(control: socket.socket) -> None:
-    """Fork an environment per request until the stage closes the socket."""
-    # Children are reaped as they exit; the stage watches them through their pidfds.
+def _close_then_become(
+    control: socket.socket,
+    become: Callable[[dict[str, Any], list[int]], object],
+    request: dict[str, Any],
+    fds: list[int],
+) -> None:
+    """In the child: let go of the parent's control socket, then become what was asked."""
+    control.close()
+    become(request, fds)
+
+
+def fork_per_request(
+    control: socket.socket,
+    *,
+    fds_per_request: int,
+    become: Callable[[dict[str, Any], list[int]], object],
+) -> None:
+    """Fork a child per request until the other end closes ``control``.
+
+    A request is a JSON datagram carrying ``fds_per_request`` file descriptors; the
+    child runs ``become(request, fds)`` (see :func:`run_then_exit`) and the answer is
+    ``{"pid": N}`` with the child's pidfd, which the other end polls and signals.
+    """
+    # Children are reaped as they exit; the other end watches them through their pidfds.
     signal.signal(signal.SIGCHLD, _reap)
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST_BYTES, _FDS_PER_REQUEST)
+            message, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST_BYTES, fds_per_request)
         except OSError:
             return
         if not message:
@@ -87,11 +126,7 @@ def serve(control: socket.socket) -> None:
         try:
             pid = os.fork()
             if pid == 0:
-                try:
-                    control.close()
-                    _become_environment(request, fds)
-                finally:
-                    os._exit(1)  # never back into the server loop, whatever went wrong
+                run_then_exit(functools.partial(_close_then_become, control, become, request, fds))
             pidfd = os.pidfd_open(pid)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
@@ -99,6 +134,11 @@ def serve(control: socket.socket) -> None:
             os.close(fd)
         socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [pidfd])
         os.close(pidfd)
+
+
+def serve(control: socket.socket) -> None:
+    """Fork an environment per request until the stage closes the socket."""
+    fork_per_request(control, fds_per_request=_FDS_PER_REQUEST, become=_become_environment)
 
 
 def main() -> None:

@@ -18,12 +18,10 @@ included, gives the same guarantee.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import os
 import re
-import signal
 import socket
 import sys
 import threading
@@ -36,6 +34,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import make_server
+
+from localstage._forkserver import fork_per_request, take_request
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -193,28 +193,14 @@ def serve(app: WsgiApp, warm_up: Iterable[str] | None = None) -> None:
     threading.Event().wait()
 
 
-_MAX_REQUEST_BYTES = 1 << 20
 #: stdin, stdout and stderr of the server to fork.
 ZYGOTE_FDS = 3
 
 
-def _reap(*_: Any) -> None:
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-
-
 def _become_server(app: WsgiApp, request: dict[str, Any], fds: list[int]) -> None:
     """In the forked child: take the stage's fds, environment and folder, serve moto."""
-    for fd, target in zip(fds, (0, 1, 2), strict=True):
-        os.dup2(fd, target)
-        os.close(fd)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     # As if started with the stage's environment (moto reads its settings on use).
-    os.environ.clear()
-    os.environ.update(request["environment"])
-    os.chdir(request["cwd"])
+    take_request(request, fds)
     # The zygote warmed up the rest.
     serve(app, SERVER_ONLY_WARM_UPS)
 
@@ -222,39 +208,11 @@ def _become_server(app: WsgiApp, request: dict[str, Any], fds: list[int]) -> Non
 def zygote(control: socket.socket, app: WsgiApp) -> None:
     """Fork a moto server per request until the stage's process closes the socket."""
     _warm_up_zygote(app)
-    signal.signal(signal.SIGCHLD, _reap)
-    while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST_BYTES, ZYGOTE_FDS)
-        except OSError:
-            return
-        if not message:
-            return
-        request = json.loads(message)
-        # No reaping between the fork and the pidfd: a child that exits at once must
-        # still be there to open.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-        try:
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    control.close()
-                    _become_server(app, request, fds)
-                except SystemExit as stop:
-                    code = stop.code if isinstance(stop.code, int) else 1
-                finally:
-                    with contextlib.suppress(Exception):
-                        sys.stdout.flush()
-                        sys.stderr.flush()
-                    os._exit(code)  # never back into the zygote's loop
-            pidfd = os.pidfd_open(pid)
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-        for fd in fds:
-            os.close(fd)
-        socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [pidfd])
-        os.close(pidfd)
+    fork_per_request(
+        control,
+        fds_per_request=ZYGOTE_FDS,
+        become=lambda request, fds: _become_server(app, request, fds),
+    )
 
 
 def main() -> None:

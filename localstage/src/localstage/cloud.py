@@ -167,16 +167,25 @@ class _Zygote:
         )
 
     def close(self) -> None:
-        self.control.close()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        close_fork_parent(self.control, self.process)
 
 
 #: Read by moto when a backend is created, not when it is imported.
 _READ_ON_USE = frozenset({"MOTO_IAM_LOAD_MANAGED_POLICIES"})
+
+
+def close_fork_parent(control: socket.socket, process: subprocess.Popen[Any]) -> None:
+    """End a process that forks children on requests sent over ``control``.
+
+    Closing the socket ends its loop (it reads the end of the requests) and it exits;
+    one that has not after 5 s is killed. Its children are processes of their own.
+    """
+    control.close()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _close_zygote() -> None:

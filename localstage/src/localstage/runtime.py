@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from localstage._memory import SAMPLE_SECONDS, out_of_memory_error, resident_mb
-from localstage.cloud import REGION, Credentials
+from localstage.cloud import REGION, Credentials, close_fork_parent
 from localstage.logs import LogSink
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "_worker.py"
@@ -233,12 +233,7 @@ class _ForkServer:
         with cls._registry_lock:
             servers, cls._servers = list(cls._servers.values()), {}
         for server in servers:
-            server.control.close()
-            try:
-                server.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait()
+            close_fork_parent(server.control, server.process)
 
 
 class EnvironmentLauncher:

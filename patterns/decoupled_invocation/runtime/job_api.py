@@ -63,18 +63,21 @@ def _accepted(view: job_models.JobView) -> responses.StoredResponse:
     )
 
 
+#: The body of ``POST /jobs``: declared by the route, read with the same limit.
+_JOB_BODY = http_requests.PostBody(job_models.JobRequest, max_bytes=job_models.MAX_BODY_BYTES)
+
+
 @api.post(
     "/jobs",
     summary="Submit a job: stored PENDING and queued; poll its Location",
-    body=job_models.JobRequest,
-    max_body_bytes=job_models.MAX_BODY_BYTES,
+    **_JOB_BODY.declared(),
     idempotency_key=True,
     responses=contract.accepted_submission("The accepted job"),
 )
 def create_job() -> Response[str]:
     """``POST /jobs``: store the job, queue it, answer 202 with Location and Retry-After."""
     event = app.current_event
-    raw = http_requests.event_body(event, max_bytes=job_models.MAX_BODY_BYTES)
+    raw = _JOB_BODY.read(event)
     idempotency_key = http_requests.idempotency_key(event)
     request = job_models.parse_job_request(raw)
     submission = job_service.submit_job(

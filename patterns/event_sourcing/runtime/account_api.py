@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 
 import account_models
 import account_parsing
@@ -56,6 +57,8 @@ _REPLAYED = ("Idempotent-Replayed",)
 _RETRY = ("Retry-After",)
 #: Every route may meet DynamoDB throttling or an outage after the SDK's retries.
 _UNAVAILABLE = contract.errors("service_unavailable", headers=_RETRY)
+#: A route handler of one account (its id from the path).
+_AccountRoute = Callable[[str], Response[str]]
 
 
 def _collection_path(event: APIGatewayProxyEvent) -> str:
@@ -80,8 +83,9 @@ def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
 @api.post(
     "/accounts",
     summary="Open an account (balance 0); no body or {}",
-    body=account_parsing.OpenRequest,
-    max_body_bytes=account_models.MAX_BODY_BYTES,
+    **http_requests.PostBody(
+        account_parsing.OpenRequest, max_bytes=account_models.MAX_BODY_BYTES
+    ).declared(),
     body_required=False,
     idempotency_key=True,
     responses={
@@ -141,42 +145,49 @@ def _command(account_id: str, command: account_models.CommandType) -> Response[s
     return responses.replay(stored, _replay_headers(result))
 
 
-@api.post(
-    "/accounts/<account_id>/credit",
+def _amount_command_route(
+    verb: str, *, summary: str, answer: str, refusal: str
+) -> Callable[[_AccountRoute], _AccountRoute]:
+    """Declare ``POST /accounts/{id}/<verb>``, an amount command.
+
+    Credit and withdraw take the same body and key and answer alike, but for what
+    their 200 describes and the 409 ``refusal`` their own rule can end in.
+    """
+    return api.post(
+        f"/accounts/<account_id>/{verb}",
+        summary=summary,
+        **http_requests.PostBody(
+            account_parsing.AmountRequest, max_bytes=account_models.MAX_BODY_BYTES
+        ).declared(),
+        idempotency_key=True,
+        path=_ACCOUNT,
+        responses={
+            200: contract.ok(answer, headers=_REPLAYED),
+            400: contract.errors("invalid_request"),
+            404: contract.errors("not_found"),
+            409: contract.errors(refusal, "concurrent_update", headers=_RETRY),
+            422: contract.errors("idempotency_key_reused"),
+            503: _UNAVAILABLE,
+        },
+    )
+
+
+@_amount_command_route(
+    "credit",
     summary="Credit the account with an amount in minor units",
-    body=account_parsing.AmountRequest,
-    max_body_bytes=account_models.MAX_BODY_BYTES,
-    idempotency_key=True,
-    path=_ACCOUNT,
-    responses={
-        200: contract.ok("The account after the credit", headers=_REPLAYED),
-        400: contract.errors("invalid_request"),
-        404: contract.errors("not_found"),
-        409: contract.errors("balance_limit_exceeded", "concurrent_update", headers=_RETRY),
-        422: contract.errors("idempotency_key_reused"),
-        503: _UNAVAILABLE,
-    },
+    answer="The account after the credit",
+    refusal="balance_limit_exceeded",
 )
 def credit(account_id: str) -> Response[str]:
     """``POST /accounts/{id}/credit`` with ``{"amount": <minor units>}``."""
     return _command(account_id, account_models.CommandType.CREDIT)
 
 
-@api.post(
-    "/accounts/<account_id>/withdraw",
+@_amount_command_route(
+    "withdraw",
     summary="Withdraw an amount in minor units; refused if it would overdraw",
-    body=account_parsing.AmountRequest,
-    max_body_bytes=account_models.MAX_BODY_BYTES,
-    idempotency_key=True,
-    path=_ACCOUNT,
-    responses={
-        200: contract.ok("The account after the withdrawal", headers=_REPLAYED),
-        400: contract.errors("invalid_request"),
-        404: contract.errors("not_found"),
-        409: contract.errors("insufficient_funds", "concurrent_update", headers=_RETRY),
-        422: contract.errors("idempotency_key_reused"),
-        503: _UNAVAILABLE,
-    },
+    answer="The account after the withdrawal",
+    refusal="insufficient_funds",
 )
 def withdraw(account_id: str) -> Response[str]:
     """``POST /accounts/{id}/withdraw``; refused (409) if it would overdraw."""

@@ -17,7 +17,7 @@ from account_models import (
 )
 from botocore.exceptions import ClientError
 from handler_kit import ttl
-from handler_kit.dynamodb import error_code, is_condition_failure, to_attribute_values
+from handler_kit.dynamodb import error_code, to_attribute_values, unless_condition_fails
 from handler_kit.responses import StoredResponse, stored_json
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb] is installed, Any otherwise
@@ -167,12 +167,8 @@ class EventStore:
             "ConditionExpression": "attribute_not_exists(version)",
         }
         if idempotency_record is None:
-            try:
-                self._client.put_item(**put_event)
-            except ClientError as exc:
-                if is_condition_failure(exc):
-                    raise VersionConflictError(event.event_id) from None
-                raise
+            if unless_condition_fails(self._client.put_item, **put_event) is None:
+                raise VersionConflictError(event.event_id)
             return
         if now is None:
             raise ValueError("an idempotency record needs now")
@@ -213,28 +209,24 @@ class EventStore:
         bool
             False when the condition kept a newer snapshot (a late writer lost).
         """
-        try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item={
-                    "account_id": {"S": state.account_id},
-                    "version": {"N": str(SNAPSHOT_VERSION_KEY)},
-                    "kind": {"S": "snapshot"},
-                    "snapshot_version": {"N": str(state.version)},
-                    "balance": {"N": str(state.balance)},
-                    "created_at": {"S": state.created_at},
-                    "updated_at": {"S": state.updated_at},
-                },
-                ConditionExpression=(
-                    "attribute_not_exists(snapshot_version) OR snapshot_version < :version"
-                ),
-                ExpressionAttributeValues={":version": {"N": str(state.version)}},
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        stored = unless_condition_fails(
+            self._client.put_item,
+            TableName=self._table_name,
+            Item={
+                "account_id": {"S": state.account_id},
+                "version": {"N": str(SNAPSHOT_VERSION_KEY)},
+                "kind": {"S": "snapshot"},
+                "snapshot_version": {"N": str(state.version)},
+                "balance": {"N": str(state.balance)},
+                "created_at": {"S": state.created_at},
+                "updated_at": {"S": state.updated_at},
+            },
+            ConditionExpression=(
+                "attribute_not_exists(snapshot_version) OR snapshot_version < :version"
+            ),
+            ExpressionAttributeValues={":version": {"N": str(state.version)}},
+        )
+        return stored is not None
 
 
 def _stored_response(text: str) -> StoredResponse:

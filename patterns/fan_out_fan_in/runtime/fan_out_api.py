@@ -78,11 +78,16 @@ def _accepted(view: fan_out_models.JobView) -> responses.StoredResponse:
     )
 
 
+#: The body of ``POST /jobs``: declared by the route, read with the same limit.
+_JOB_BODY = http_requests.PostBody(
+    fan_out_models.JobRequest, max_bytes=fan_out_models.MAX_BODY_BYTES
+)
+
+
 @api.post(
     "/jobs",
     summary="Submit a job of N subtasks: recorded, its subtasks sent; poll its Location",
-    body=fan_out_models.JobRequest,
-    max_body_bytes=fan_out_models.MAX_BODY_BYTES,
+    **_JOB_BODY.declared(),
     idempotency_key=True,
     responses=contract.accepted_submission("The accepted job"),
 )
@@ -93,7 +98,7 @@ def create_job() -> Response[str]:
     job the first attempt recorded and sends nothing; another body with that key: 422.
     """
     event = app.current_event
-    raw = http_requests.event_body(event, max_bytes=fan_out_models.MAX_BODY_BYTES)
+    raw = _JOB_BODY.read(event)
     idempotency_key = http_requests.idempotency_key(event)
     request = fan_out_models.parse_job_request(raw)
     context = app.lambda_context

@@ -80,11 +80,16 @@ def _created(view: schedule_models.ScheduleView) -> responses.StoredResponse:
     return responses.stored_json(201, _view_body(view, location), {"Location": location})
 
 
+#: The body of ``POST /schedules``: declared by the route, read with the same limit.
+_SCHEDULE_BODY = http_requests.PostBody(
+    schedule_models.ScheduleRequest, max_bytes=schedule_models.MAX_BODY_BYTES
+)
+
+
 @api.post(
     "/schedules",
     summary="Create a one-off schedule that fires once at 'at' and then deletes itself",
-    body=schedule_models.ScheduleRequest,
-    max_body_bytes=schedule_models.MAX_BODY_BYTES,
+    **_SCHEDULE_BODY.declared(),
     idempotency_key=True,
     responses={
         201: contract.ok("The new schedule (PENDING)", headers=("Location",)),
@@ -96,7 +101,7 @@ def _created(view: schedule_models.ScheduleView) -> responses.StoredResponse:
 def create_schedule() -> Response[str]:
     """``POST /schedules``: 201 with the PENDING schedule; a keyed retry gets that answer."""
     event = app.current_event
-    raw = http_requests.event_body(event, max_bytes=schedule_models.MAX_BODY_BYTES)
+    raw = _SCHEDULE_BODY.read(event)
     idempotency_key = http_requests.idempotency_key(event)
     request = schedule_parsing.parse_schedule_request(raw)
     submission = schedule_service.submit_schedule(

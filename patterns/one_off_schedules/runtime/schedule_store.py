@@ -34,19 +34,15 @@ class ScheduleStore(dynamodb.KeyedTable):
 
     def delete_unscheduled(self, schedule_id: str) -> bool:
         """Remove a PENDING record whose schedule could not be created."""
-        try:
-            self._client.delete_item(
-                TableName=self._table_name,
-                Key=self._key(schedule_id),
-                ConditionExpression="#status = :pending",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":pending": {"S": ScheduleStatus.PENDING.value}},
-            )
-        except ClientError as exc:
-            if dynamodb.is_condition_failure(exc):
-                return False
-            raise
-        return True
+        deleted = dynamodb.unless_condition_fails(
+            self._client.delete_item,
+            TableName=self._table_name,
+            Key=self._key(schedule_id),
+            ConditionExpression="#status = :pending",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":pending": {"S": ScheduleStatus.PENDING.value}},
+        )
+        return deleted is not None
 
     def claim(
         self,

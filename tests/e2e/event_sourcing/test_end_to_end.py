@@ -16,38 +16,20 @@ from typing import Any
 import pytest
 from localstage.target import HttpResponse, Target
 
+from patterns.event_sourcing import scenarios
 from patterns.event_sourcing.scenarios import (
     DOMAIN_EVENT_TYPES,
+    STACK,
     collect_domain_events,
 )
 from stacks.stage import cdk_json_context
 from tests.support.events import dynamodb_stream_event, dynamodb_stream_record
 
-STACK = "EventSourcing"
-
-
-def _api(target: Target) -> str:
-    return target.output(STACK, "ApiUrl")
-
 
 def _open(target: Target, **headers: str) -> HttpResponse:
-    return target.call_api(_api(target), "POST", "accounts", json_body={}, headers=headers or None)
-
-
-def _command(
-    target: Target, account_id: str, name: str, amount: Any, **headers: str
-) -> HttpResponse:
     return target.call_api(
-        _api(target),
-        "POST",
-        f"accounts/{account_id}/{name}",
-        json_body={"amount": amount},
-        headers=headers or None,
+        scenarios.api(target), "POST", "accounts", json_body={}, headers=headers or None
     )
-
-
-def _read(target: Target, account_id: str) -> HttpResponse:
-    return target.call_api(_api(target), "GET", f"accounts/{account_id}")
 
 
 def _history(target: Target, account_id: str, *, limit: int) -> list[dict[str, Any]]:
@@ -55,7 +37,9 @@ def _history(target: Target, account_id: str, *, limit: int) -> list[dict[str, A
     cursor: str | None = None
     while True:
         query = f"limit={limit}" + (f"&cursor={cursor}" if cursor else "")
-        page = target.call_api(_api(target), "GET", f"accounts/{account_id}/events?{query}")
+        page = target.call_api(
+            scenarios.api(target), "GET", f"accounts/{account_id}/events?{query}"
+        )
         assert page.status == 200, page.body
         assert len(page.body["events"]) <= limit
         events.extend(page.body["events"])
@@ -85,9 +69,9 @@ def bus_queue(target: Target) -> Iterator[str]:
 
 def test_create_credit_withdraw_and_read(target: Target, account: str) -> None:
     # WHEN the account is credited and debited
-    credited = _command(target, account, "credit", 10_000)
-    withdrawn = _command(target, account, "withdraw", 2_550)
-    state = _read(target, account)
+    credited = scenarios.command(target, account, "credit", 10_000)
+    withdrawn = scenarios.command(target, account, "withdraw", 2_550)
+    state = scenarios.read(target, account)
 
     # THEN each command answered the new state and its event, and a read agrees
     assert (credited.status, credited.body["balance"], credited.body["version"]) == (200, 10_000, 2)
@@ -110,7 +94,7 @@ def test_create_credit_withdraw_and_read(target: Target, account: str) -> None:
 def test_history_pages_oldest_first_with_a_cursor(target: Target, account: str) -> None:
     # GIVEN an account with 7 events
     for amount in (1, 2, 3, 4, 5, 6):
-        assert _command(target, account, "credit", amount).status == 200
+        assert scenarios.command(target, account, "credit", amount).status == 200
 
     # WHEN the history is read 3 events at a time
     events = _history(target, account, limit=3)
@@ -124,15 +108,15 @@ def test_history_pages_oldest_first_with_a_cursor(target: Target, account: str) 
 @pytest.mark.api_only
 def test_an_overdraft_is_refused_and_writes_nothing(target: Target, account: str) -> None:
     # GIVEN a balance of 100
-    assert _command(target, account, "credit", 100).status == 200
+    assert scenarios.command(target, account, "credit", 100).status == 200
 
     # WHEN a withdrawal of 101 is asked for
-    refused = _command(target, account, "withdraw", 101)
+    refused = scenarios.command(target, account, "withdraw", 101)
 
     # THEN it is refused with 409 and the account is unchanged
     assert refused.status == 409
     assert refused.body["error"] == "insufficient_funds"
-    state = _read(target, account).body
+    state = scenarios.read(target, account).body
     assert (state["balance"], state["version"]) == (100, 2)
 
 
@@ -142,9 +126,9 @@ def test_an_unknown_account_is_404(target: Target) -> None:
 
     # WHEN an account that does not exist is read, its history listed, or credited
     responses = [
-        _read(target, unknown),
-        target.call_api(_api(target), "GET", f"accounts/{unknown}/events"),
-        _command(target, unknown, "credit", 5),
+        scenarios.read(target, unknown),
+        target.call_api(scenarios.api(target), "GET", f"accounts/{unknown}/events"),
+        scenarios.command(target, unknown, "credit", 5),
     ]
 
     # THEN each answers 404 in the app's error shape
@@ -156,12 +140,12 @@ def test_an_unknown_account_is_404(target: Target) -> None:
 @pytest.mark.parametrize("amount", [0, -1, 10.5, "10", None, 100_000_001])
 def test_a_bad_amount_is_400_and_writes_nothing(target: Target, account: str, amount: Any) -> None:
     # WHEN a command carries an amount that is not a positive integer within the maximum
-    response = _command(target, account, "credit", amount)
+    response = scenarios.command(target, account, "credit", amount)
 
     # THEN it is refused with 400 before anything is written
     assert response.status == 400
     assert response.body["error"] == "invalid_request"
-    assert _read(target, account).body["version"] == 1
+    assert scenarios.read(target, account).body["version"] == 1
 
 
 def test_a_retried_command_with_the_same_idempotency_key_appends_once(
@@ -169,14 +153,14 @@ def test_a_retried_command_with_the_same_idempotency_key_appends_once(
 ) -> None:
     # WHEN the same keyed credit is sent twice
     key = f"e2e-{uuid.uuid4()}"
-    first = _command(target, account, "credit", 40, **{"Idempotency-Key": key})
-    again = _command(target, account, "credit", 40, **{"Idempotency-Key": key})
+    first = scenarios.command(target, account, "credit", 40, **{"Idempotency-Key": key})
+    again = scenarios.command(target, account, "credit", 40, **{"Idempotency-Key": key})
 
     # THEN the retry replays the first outcome and nothing more was appended
     assert first.status == again.status == 200
     assert again.body == first.body
     assert again.headers.get("idempotent-replayed") == "true"
-    state = _read(target, account).body
+    state = scenarios.read(target, account).body
     assert (state["balance"], state["version"]) == (40, 2)
 
 
@@ -198,7 +182,7 @@ def test_a_retried_open_with_the_same_idempotency_key_finds_the_same_account(
 def _withdraw_until_decided(target: Target, account: str) -> HttpResponse:
     # A 409 concurrent_update is retryable (it says Retry-After): a client retries it.
     for _ in range(20):
-        response = _command(target, account, "withdraw", 10)
+        response = scenarios.command(target, account, "withdraw", 10)
         if response.status != 409 or response.body.get("error") != "concurrent_update":
             return response
     raise AssertionError("20 attempts in a row lost to concurrent updates")
@@ -206,7 +190,7 @@ def _withdraw_until_decided(target: Target, account: str) -> HttpResponse:
 
 def test_concurrent_withdrawals_never_overdraw(target: Target, account: str) -> None:
     # GIVEN a balance of 100
-    assert _command(target, account, "credit", 100).status == 200
+    assert scenarios.command(target, account, "credit", 100).status == 200
 
     # WHEN 20 withdrawals of 10 race each other (moto requests are serialized, so each
     # conditional write is atomic as on AWS)
@@ -218,7 +202,7 @@ def test_concurrent_withdrawals_never_overdraw(target: Target, account: str) -> 
     assert statuses == [200] * 10 + [409] * 10
     assert {r.body["error"] for r in responses if r.status == 409} == {"insufficient_funds"}
     # AND the balance is 0 after contiguous versions 1..12
-    state = _read(target, account).body
+    state = scenarios.read(target, account).body
     assert (state["balance"], state["version"]) == (0, 12)
     events = _history(target, account, limit=100)
     assert [event["version"] for event in events] == list(range(1, 13))
@@ -233,8 +217,8 @@ def _identities(copies: list[dict[str, Any]]) -> int:
 def test_domain_events_reach_the_bus_once_per_version(target: Target, bus_queue: str) -> None:
     # WHEN an account is opened (after the bus is observed), credited and debited
     account = _opened(target)
-    assert _command(target, account, "credit", 300).status == 200
-    assert _command(target, account, "withdraw", 120).status == 200
+    assert scenarios.command(target, account, "credit", 300).status == 200
+    assert scenarios.command(target, account, "withdraw", 120).status == 200
 
     # THEN the bus carried one domain event per version, as the publisher shapes them:
     # streams and EventBridge deliver at least once, so a version may arrive more than

@@ -20,34 +20,27 @@ from patterns.fan_out_fan_in.scenarios import (
     FINISH_TIMEOUT,
     MAX_SUBTASKS,
     STACK,
-    expected_aggregate,
+    api,
+    check_finished,
     seeded_value,
 )
-
-
-def _api(target: Target) -> str:
-    return target.output(STACK, "ApiUrl")
 
 
 def _submit(
     target: Target, job: dict[str, Any], headers: dict[str, str] | None = None
 ) -> HttpResponse:
-    return target.call_api(_api(target), "POST", "jobs", json_body=job, headers=headers)
+    return target.call_api(api(target), "POST", "jobs", json_body=job, headers=headers)
 
 
 def _poll(target: Target, location: str) -> HttpResponse:
     def finished() -> HttpResponse | None:
-        response = target.call_api(_api(target), "GET", location)
+        response = target.call_api(api(target), "GET", location)
         assert response.status in (200, 202), response.body
         return response if response.status == 200 else None
 
     return target.wait_for(
         f"{location} to answer 200", finished, timeout=FINISH_TIMEOUT, interval=0.5
     )
-
-
-def _end_state(body: dict[str, Any]) -> dict[str, Any]:
-    return {key: body.get(key) for key in ("status", "total", "remaining", "done", "failed")}
 
 
 @contextmanager
@@ -88,14 +81,7 @@ def test_a_job_ends_done_with_the_exact_aggregate_and_remaining_zero(
     assert accepted.body["status"] == "RUNNING"
     assert accepted.body["total"] == n
     assert accepted.headers["location"] == f"/api/jobs/{accepted.body['job_id']}"
-    assert _end_state(done.body) == {
-        "status": "DONE",
-        "total": n,
-        "remaining": 0,
-        "done": n,
-        "failed": 0,
-    }
-    assert done.body["aggregate"] == expected_aggregate(values)
+    check_finished(done.body, status="DONE", values=values)
 
 
 @pytest.mark.api_only
@@ -138,7 +124,7 @@ def test_bad_input_is_refused_with_400_and_nothing_is_written_or_sent(
         # WHEN the request is malformed
         if isinstance(body, str):
             response = target.call_api(
-                _api(target),
+                api(target),
                 "POST",
                 "jobs",
                 body=body,
@@ -173,14 +159,7 @@ def test_a_retried_post_with_the_same_key_is_one_job_counted_once(target: Target
     assert reused.status == 422, reused.body
     assert reused.body["error"] == "idempotency_key_reused"
     done = _poll(target, first.headers["location"])
-    assert _end_state(done.body) == {
-        "status": "DONE",
-        "total": 3,
-        "remaining": 0,
-        "done": 3,
-        "failed": 0,
-    }
-    assert done.body["aggregate"] == expected_aggregate(values)
+    check_finished(done.body, status="DONE", values=values)
 
 
 def test_a_poison_subtask_lands_in_the_dlq_and_the_job_reports_it(target: Target) -> None:
@@ -195,15 +174,8 @@ def test_a_poison_subtask_lands_in_the_dlq_and_the_job_reports_it(target: Target
     finished = _poll(target, accepted.headers["location"])
 
     # THEN the job ends FAILED with the failure counted, the other nine completed...
-    assert _end_state(finished.body) == {
-        "status": "FAILED",
-        "total": 10,
-        "remaining": 0,
-        "done": 9,
-        "failed": 1,
-    }
+    check_finished(finished.body, status="FAILED", values=values, failed=[4])
     assert finished.body["error"]["code"] == "subtasks_failed"
-    assert finished.body["aggregate"] == expected_aggregate(values, failed=[4])
     # ...and the subtask's message is in the DLQ after maxReceiveCount receives
     dead: list[dict[str, Any]] = []
 
@@ -244,13 +216,6 @@ def test_every_message_delivered_twice_changes_neither_counter_nor_aggregate(
 
     # THEN each subtask was counted once: 100 done, remaining 0, the exact aggregate,
     # and consuming the remaining copies changed nothing after the job finished
-    assert _end_state(done.body) == {
-        "status": "DONE",
-        "total": 100,
-        "remaining": 0,
-        "done": 100,
-        "failed": 0,
-    }
-    assert done.body["aggregate"] == expected_aggregate(values)
-    again = target.call_api(_api(target), "GET", accepted.headers["location"])
+    check_finished(done.body, status="DONE", values=values)
+    again = target.call_api(api(target), "GET", accepted.headers["location"])
     assert again.body == done.body

@@ -15,7 +15,7 @@ KEY = {"Idempotency-Key": "batch-ttl"}
 
 def _to_expiry(handlers: Any, infra: Any, job_id: str) -> None:
     """Move the fake clock to the job's ``expires_at`` (expired from that second on)."""
-    handlers.clock.advance(int(infra.job(job_id)["expires_at"]) - handlers.clock.epoch)
+    handlers.clock.advance_to(int(infra.job(job_id)["expires_at"]))
 
 
 def test_get_of_a_job_past_its_ttl_answers_404(handlers, infra):
@@ -69,7 +69,7 @@ def test_no_result_outlives_its_job(handlers, infra):
     # GIVEN a job whose subtasks are recorded in the last second before its deadline
     job_id = handlers.post({"items": [1, 2]}).body["job_id"]
     job = infra.job(job_id)
-    handlers.clock.advance(job["deadline_epoch"] - 1 - handlers.clock.epoch)
+    handlers.clock.advance_to(job["deadline_epoch"] - 1)
 
     # WHEN the worker records them
     handlers.poll_queue()

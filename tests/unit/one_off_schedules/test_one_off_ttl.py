@@ -18,7 +18,7 @@ KEY = {"Idempotency-Key": "k-ttl"}
 def _to_expiry(handlers: Any, infra: Any, schedule_id: str) -> None:
     """Move the fake clock to the record's ``expires_at`` (expired from that second on)."""
     expires_at = int(infra.item(schedule_id)["expires_at"])
-    handlers.clock.advance(expires_at - handlers.clock.epoch)
+    handlers.clock.advance_to(expires_at)
 
 
 def test_get_of_a_schedule_past_its_ttl_answers_404(handlers, infra):

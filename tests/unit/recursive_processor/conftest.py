@@ -218,6 +218,27 @@ class Processor:
         """S3 delivers an ObjectCreated event with these records."""
         return self.invoke(s3_event(*records))
 
+    def upload_lines(
+        self, name: str, body: Sequence[str], *, trailing_newline: bool = True
+    ) -> dict[str, Any]:
+        """Upload ``body`` as NDJSON under the input prefix; the S3 record of the object."""
+        data = ndjson(body, trailing_newline=trailing_newline)
+        return self.infra.upload(f"{INPUT_PREFIX}{name}", data)
+
+    def delete_input(self, name: str) -> None:
+        """Delete the input object :meth:`upload_lines` wrote under ``name``."""
+        self.infra.s3.delete_object(Bucket=INPUT_BUCKET, Key=f"{INPUT_PREFIX}{name}")
+
+    def start(self, record: dict[str, Any]) -> str:
+        """S3 notifies ``record`` alone; the id of the run that starts."""
+        return run_id_of(self.notify(record))
+
+    def assert_done(
+        self, run_id: str, good_lines: Sequence[str], *, errors: int = 0
+    ) -> dict[str, Any]:
+        """:func:`assert_done_with` the summary ``good_lines`` make; the summary."""
+        return assert_done_with(self, run_id, Expected.of(good_lines), errors=errors)
+
     def pending(self) -> list[dict[str, Any]]:
         """Self-invocations sent but not yet delivered."""
         return self.invoker.payloads[self.delivered :]

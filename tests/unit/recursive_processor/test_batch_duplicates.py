@@ -7,13 +7,9 @@ from typing import Any
 import pytest
 
 from tests.unit.recursive_processor.conftest import (
-    INPUT_PREFIX,
     RECORDS_PER_HOP,
-    Expected,
     Processor,
-    assert_done_with,
     lines,
-    ndjson,
     run_id_of,
 )
 
@@ -24,7 +20,7 @@ def test_a_duplicate_s3_notification_does_not_start_a_second_run(processor: Proc
     # GIVEN one upload WHEN S3 notifies it three times (twice during the run, once after)
     # THEN there is one run, one chain of hops, and each record is counted once
     body = lines(2 * RECORDS_PER_HOP + 5)
-    record = processor.infra.upload(f"{INPUT_PREFIX}dup.ndjson", ndjson(body))
+    record = processor.upload_lines("dup.ndjson", body)
     first = processor.notify(record)
     second = processor.notify(record)
     processor.drain()
@@ -32,14 +28,14 @@ def test_a_duplicate_s3_notification_does_not_start_a_second_run(processor: Proc
     assert first["run_ids"] == second["run_ids"]
     assert len(processor.infra.runs()) == 1
     assert [p["hop"] for p in processor.invoker.payloads] == [1, 2, 3]
-    assert_done_with(processor, run_id_of(first), Expected.of(body))
+    processor.assert_done(run_id_of(first), body)
 
 
 def test_a_hop_delivered_twice_is_processed_once(processor: Processor) -> None:
     # GIVEN a run in progress
     body = lines(4 * RECORDS_PER_HOP + 5)
-    record = processor.infra.upload(f"{INPUT_PREFIX}twice.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("twice.ndjson", body)
+    run_id = processor.start(record)
 
     # WHEN every hop is delivered twice (Lambda's async queue delivers at least once)
     outcomes = []
@@ -51,14 +47,14 @@ def test_a_hop_delivered_twice_is_processed_once(processor: Processor) -> None:
     # THEN each duplicate did nothing: no double counting, no second chain
     assert outcomes == ["continued", "duplicate"] * 4 + ["done", "duplicate"]
     assert [p["hop"] for p in processor.invoker.payloads] == [1, 2, 3, 4, 5]
-    assert_done_with(processor, run_id, Expected.of(body))
+    processor.assert_done(run_id, body)
 
 
 def test_a_duplicate_arriving_while_the_hop_runs_does_nothing(processor: Processor) -> None:
     # GIVEN hop 1 of a run is being processed
     body = lines(2 * RECORDS_PER_HOP)
-    record = processor.infra.upload(f"{INPUT_PREFIX}concurrent.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("concurrent.ndjson", body)
+    run_id = processor.start(record)
     payload = processor.pending()[0]
     during: list[dict[str, Any]] = []
     # WHEN the same hop is delivered again while the first holds it
@@ -67,14 +63,14 @@ def test_a_duplicate_arriving_while_the_hop_runs_does_nothing(processor: Process
 
     # THEN the second delivery saw the claim and stopped; the run counts each record once
     assert [result["outcome"] for result in during] == ["in_progress"]
-    assert_done_with(processor, run_id, Expected.of(body))
+    processor.assert_done(run_id, body)
 
 
 def test_a_hop_whose_successor_was_never_sent_resends_it_on_retry(processor: Processor) -> None:
     # GIVEN hop 1 commits, but invoking hop 2 fails (the invocation errors)
     body = lines(3 * RECORDS_PER_HOP + 5)
-    record = processor.infra.upload(f"{INPUT_PREFIX}retry.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("retry.ndjson", body)
+    run_id = processor.start(record)
     hop_1 = processor.pending()[0]
     processor.invoker.fail_next = RuntimeError("Rate exceeded")
     with pytest.raises(RuntimeError, match="Rate exceeded"):
@@ -87,15 +83,15 @@ def test_a_hop_whose_successor_was_never_sent_resends_it_on_retry(processor: Pro
     # THEN hop 1 is not processed again, hop 2 is sent, and the run completes correctly
     assert retry["outcome"] == "redispatched"
     processor.drain()
-    assert_done_with(processor, run_id, Expected.of(body))
+    processor.assert_done(run_id, body)
     assert [p["hop"] for p in processor.invoker.payloads] == [1, 2, 3, 4]
 
 
 def test_a_hop_that_crashed_gives_its_claim_back_for_the_retry(processor: Processor) -> None:
     # GIVEN hop 1 crashes half-way (e.g. S3 fails)
     body = lines(2 * RECORDS_PER_HOP)
-    record = processor.infra.upload(f"{INPUT_PREFIX}crash.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("crash.ndjson", body)
+    run_id = processor.start(record)
     hop_1 = processor.pending()[0]
 
     def crash() -> None:
@@ -110,14 +106,14 @@ def test_a_hop_that_crashed_gives_its_claim_back_for_the_retry(processor: Proces
     # WHEN Lambda retries it THEN the retry takes the hop and the run is correct
     assert processor.invoke(hop_1)["outcome"] == "continued"
     processor.drain()
-    assert_done_with(processor, run_id, Expected.of(body))
+    processor.assert_done(run_id, body)
 
 
 def test_a_claim_left_by_a_timed_out_hop_expires_for_the_retry(processor: Processor) -> None:
     # GIVEN a hop claimed by an invocation that was killed (claim left behind)
     body = lines(RECORDS_PER_HOP)
-    record = processor.infra.upload(f"{INPUT_PREFIX}timeout.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("timeout.ndjson", body)
+    run_id = processor.start(record)
     hop_1 = processor.pending()[0]
     store = processor.module.store
     now_ms = processor.batch.models.epoch_ms(processor.clock())
@@ -130,4 +126,4 @@ def test_a_claim_left_by_a_timed_out_hop_expires_for_the_retry(processor: Proces
     processor.clock.advance(60)
     assert processor.invoke(hop_1)["outcome"] in {"continued", "done"}
     processor.drain()
-    assert_done_with(processor, run_id, Expected.of(body))
+    processor.assert_done(run_id, body)

@@ -8,15 +8,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.unit.recursive_processor.conftest import (
-    INPUT_BUCKET,
     INPUT_PREFIX,
     RECORDS_PER_HOP,
-    Expected,
     Processor,
-    assert_done_with,
     lines,
-    ndjson,
-    run_id_of,
 )
 
 # --------------------------------------------------------------------------- failures
@@ -24,15 +19,16 @@ from tests.unit.recursive_processor.conftest import (
 
 def test_an_object_overwritten_mid_run_fails_the_run_without_mixing(processor: Processor) -> None:
     # GIVEN a run whose first hop has committed
-    key = f"{INPUT_PREFIX}changing.ndjson"
     body = lines(4 * RECORDS_PER_HOP)
-    record = processor.infra.upload(key, ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("changing.ndjson", body)
+    run_id = processor.start(record)
     processor.deliver_next()
     committed = processor.infra.run(run_id)
 
     # WHEN the object is overwritten with other records during hop 2
-    processor.sleep.during = lambda: processor.infra.upload(key, ndjson(lines(200, start=5000)))
+    processor.sleep.during = lambda: processor.upload_lines(
+        "changing.ndjson", lines(200, start=5000)
+    )
     result = processor.deliver_next()
 
     # THEN the run stops FAILED at once with the reason, keeping only hop 1's records
@@ -51,10 +47,9 @@ def test_an_object_overwritten_mid_run_fails_the_run_without_mixing(processor: P
 def test_an_object_replaced_before_the_first_hop_fails_that_hop(processor: Processor) -> None:
     # GIVEN an object overwritten between its notification and hop 1
     # WHEN hop 1 runs THEN the run fails without counting a record of either version
-    key = f"{INPUT_PREFIX}replaced.ndjson"
-    record = processor.infra.upload(key, ndjson(lines(10)))
-    run_id = run_id_of(processor.notify(record))
-    processor.infra.upload(key, ndjson(lines(10, start=50)))
+    record = processor.upload_lines("replaced.ndjson", lines(10))
+    run_id = processor.start(record)
+    processor.upload_lines("replaced.ndjson", lines(10, start=50))
     assert processor.drain()[0]["outcome"] == "failed"
     run = processor.infra.run(run_id)
     assert (run["status"], run["reason"]["code"], run["records"]) == ("FAILED", "object_changed", 0)
@@ -62,11 +57,10 @@ def test_an_object_replaced_before_the_first_hop_fails_that_hop(processor: Proce
 
 def test_an_object_deleted_mid_run_fails_the_run(processor: Processor) -> None:
     # GIVEN an object deleted after hop 1 WHEN the chain goes on THEN the run fails
-    key = f"{INPUT_PREFIX}deleted.ndjson"
-    record = processor.infra.upload(key, ndjson(lines(3 * RECORDS_PER_HOP)))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("deleted.ndjson", lines(3 * RECORDS_PER_HOP))
+    run_id = processor.start(record)
     processor.deliver_next()
-    processor.infra.s3.delete_object(Bucket=INPUT_BUCKET, Key=key)
+    processor.delete_input("deleted.ndjson")
     processor.drain()
     run = processor.infra.run(run_id)
     assert (run["status"], run["reason"]["code"]) == ("FAILED", "object_missing")
@@ -104,15 +98,14 @@ def test_an_object_deleted_mid_run_fails_the_run_when_s3_answers_403(
     The run must still end FAILED with a reason, not error and stay RUNNING."""
     # GIVEN a run past hop 1, and S3 answering as to a caller that may not list
     monkeypatch.setattr(processor.module, "s3", S3WithoutListBucket(processor.module.s3))
-    key = f"{INPUT_PREFIX}deleted-denied.ndjson"
-    record = processor.infra.upload(key, ndjson(lines(3 * RECORDS_PER_HOP)))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("deleted-denied.ndjson", lines(3 * RECORDS_PER_HOP))
+    run_id = processor.start(record)
     processor.deliver_next()
     committed = processor.infra.run(run_id)
     hop_2 = processor.pending()[0]
 
     # WHEN the object is deleted and hop 2 runs
-    processor.infra.s3.delete_object(Bucket=INPUT_BUCKET, Key=key)
+    processor.delete_input("deleted-denied.ndjson")
     result = processor.deliver_next()
 
     # THEN the hop ends the run FAILED (no error for Lambda to retry), keeping hop 1's counts
@@ -120,7 +113,8 @@ def test_an_object_deleted_mid_run_fails_the_run_when_s3_answers_403(
     assert processor.pending() == []
     run = processor.infra.run(run_id)
     assert (run["status"], run["reason"]["code"]) == ("FAILED", "object_unreadable")
-    assert "AccessDenied" in run["reason"]["message"] and key in run["reason"]["message"]
+    assert "AccessDenied" in run["reason"]["message"]
+    assert f"{INPUT_PREFIX}deleted-denied.ndjson" in run["reason"]["message"]
     assert run["records"] == committed["records"] == RECORDS_PER_HOP
     assert processor.infra.output_keys() == []
     # AND a duplicate delivery of that hop (at least once) changes nothing
@@ -132,8 +126,8 @@ def test_reaching_the_hop_limit_fails_the_run_with_the_reason(processor: Process
     # GIVEN a hop limit of 3 and a file that needs 5 hops
     processor.configure(max_hops=3)
     body = lines(5 * RECORDS_PER_HOP - 2)
-    record = processor.infra.upload(f"{INPUT_PREFIX}long.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("long.ndjson", body)
+    run_id = processor.start(record)
 
     # WHEN it is processed
     outcomes = [result["outcome"] for result in processor.drain()]
@@ -151,8 +145,8 @@ def test_reaching_the_hop_limit_fails_the_run_with_the_reason(processor: Process
 
 def test_a_hop_that_cannot_advance_the_offset_fails_the_run(processor: Processor) -> None:
     # GIVEN a safety margin as long as the whole invocation
-    record = processor.infra.upload(f"{INPUT_PREFIX}stuck.ndjson", ndjson(lines(10)))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("stuck.ndjson", lines(10))
+    run_id = processor.start(record)
     processor.configure(safety_margin_ms=5_000)
 
     # WHEN the first hop runs THEN it fails the run instead of handing over the same offset
@@ -165,12 +159,12 @@ def test_a_hop_that_cannot_advance_the_offset_fails_the_run(processor: Processor
 def test_a_hop_for_a_finished_run_does_nothing(processor: Processor) -> None:
     # GIVEN a finished run WHEN a late or forged hop request arrives THEN nothing changes
     body = lines(5)
-    record = processor.infra.upload(f"{INPUT_PREFIX}late.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("late.ndjson", body)
+    run_id = processor.start(record)
     payload = processor.pending()[0]
     processor.drain()
     late = {**payload, "hop": 1, "offset": 0}
     assert processor.invoke(late)["outcome"] == "duplicate"
     forged = {**payload, "etag": "0" * 32}
     assert processor.invoke(forged)["outcome"] == "stale"
-    assert_done_with(processor, run_id, Expected.of(body))
+    processor.assert_done(run_id, body)

@@ -10,12 +10,9 @@ from tests.unit.recursive_processor.conftest import (
     INPUT_BUCKET,
     INPUT_PREFIX,
     RECORDS_PER_HOP,
-    Expected,
     Processor,
-    assert_done_with,
     lines,
     ndjson,
-    run_id_of,
 )
 
 # --------------------------------------------------------------------------- happy paths
@@ -23,8 +20,8 @@ from tests.unit.recursive_processor.conftest import (
 
 def test_every_record_of_a_multi_record_event_starts_its_own_run(processor: Processor) -> None:
     # GIVEN three objects created at once, notified in one event
-    files = {f"{INPUT_PREFIX}file-{n}.ndjson": lines(5 + 10 * n, start=100 * n) for n in range(3)}
-    records = [processor.infra.upload(key, ndjson(body)) for key, body in files.items()]
+    files = {f"file-{n}.ndjson": lines(5 + 10 * n, start=100 * n) for n in range(3)}
+    records = [processor.upload_lines(name, body) for name, body in files.items()]
 
     # WHEN the event arrives and every self-invocation is delivered
     started = processor.notify(*records)
@@ -33,7 +30,7 @@ def test_every_record_of_a_multi_record_event_starts_its_own_run(processor: Proc
     # THEN each object has its own run, DONE with exactly its own records
     assert len(started["run_ids"]) == len(set(started["run_ids"])) == 3
     for run_id, body in zip(started["run_ids"], files.values(), strict=True):
-        assert_done_with(processor, run_id, Expected.of(body))
+        processor.assert_done(run_id, body)
     assert len(processor.infra.output_keys()) == 3
 
 
@@ -46,11 +43,11 @@ def test_a_large_file_takes_several_hops_and_processes_every_record_once(
     record = processor.infra.upload(f"{INPUT_PREFIX}big.ndjson", data)
 
     # WHEN it is processed
-    run_id = run_id_of(processor.notify(record))
+    run_id = processor.start(record)
     hops = processor.drain()
 
     # THEN the chain took six hops, each handed over before its time ran out
-    summary = assert_done_with(processor, run_id, Expected.of(body))
+    summary = processor.assert_done(run_id, body)
     assert summary["hops"] == len(hops) == 6
     assert [hop["outcome"] for hop in hops] == ["continued"] * 5 + ["done"]
     # every self-invocation targets this function, asynchronously, with the next hop
@@ -75,20 +72,18 @@ def test_file_without_trailing_newline_counts_its_last_record(processor: Process
     # GIVEN a file whose last line has no newline WHEN it is processed
     # THEN its last record counts like every other
     body = lines(30)
-    record = processor.infra.upload(
-        f"{INPUT_PREFIX}no-newline.ndjson", ndjson(body, trailing_newline=False)
-    )
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("no-newline.ndjson", body, trailing_newline=False)
+    run_id = processor.start(record)
     processor.drain()
-    assert_done_with(processor, run_id, Expected.of(body))
+    processor.assert_done(run_id, body)
 
 
 def test_empty_file_is_done_in_one_hop_without_reading(processor: Processor) -> None:
     # GIVEN an empty object WHEN it is processed THEN the run is DONE with nothing counted
-    record = processor.infra.upload(f"{INPUT_PREFIX}empty.ndjson", b"")
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("empty.ndjson", [])
+    run_id = processor.start(record)
     processor.drain()
-    summary = assert_done_with(processor, run_id, Expected.of([]))
+    summary = processor.assert_done(run_id, [])
     assert summary["hops"] == 1 and summary["bytes_read"] == 0
     assert summary["error_objects"] == []
 
@@ -98,9 +93,9 @@ def test_windows_line_endings_and_blank_lines_are_not_errors(processor: Processo
     body = lines(4)
     data = ("\r\n".join(body[:2]) + "\r\n\r\n  \n" + "\n".join(body[2:]) + "\n").encode()
     record = processor.infra.upload(f"{INPUT_PREFIX}crlf.ndjson", data)
-    run_id = run_id_of(processor.notify(record))
+    run_id = processor.start(record)
     processor.drain()
-    assert_done_with(processor, run_id, Expected.of(body))
+    processor.assert_done(run_id, body)
 
 
 # --------------------------------------------------------------------------- bad records
@@ -123,11 +118,11 @@ def test_bad_records_are_counted_and_written_to_errors_objects(processor: Proces
     record = processor.infra.upload(f"{INPUT_PREFIX}mixed.ndjson", data)
 
     # WHEN it is processed
-    run_id = run_id_of(processor.notify(record))
+    run_id = processor.start(record)
     processor.drain()
 
     # THEN the good records are all processed and the bad ones counted, never fatal
-    summary = assert_done_with(processor, run_id, Expected.of(good), errors=len(bad))
+    summary = processor.assert_done(run_id, good, errors=len(bad))
     # AND every bad record is in an errors object, with its offset and why
     errors = [e for key in summary["error_objects"] for e in processor.infra.output_lines(key)]
     assert [e["error"] for e in errors] == [
@@ -152,10 +147,10 @@ def test_bad_records_are_counted_and_written_to_errors_objects(processor: Proces
 def test_a_file_of_only_bad_records_is_done_with_zero_records(processor: Processor) -> None:
     # GIVEN only bad lines WHEN processed THEN the run is DONE, all of them listed as errors
     bad = ["{oops", "42", "null", '{"amount": 3}'] * 5
-    record = processor.infra.upload(f"{INPUT_PREFIX}bad.ndjson", ndjson(bad))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("bad.ndjson", bad)
+    run_id = processor.start(record)
     processor.drain()
-    summary = assert_done_with(processor, run_id, Expected.of([]), errors=len(bad))
+    summary = processor.assert_done(run_id, [], errors=len(bad))
     errors = [e for key in summary["error_objects"] for e in processor.infra.output_lines(key)]
     assert len(errors) == len(bad)
 
@@ -182,26 +177,26 @@ def test_valid_records_start_even_when_another_record_of_the_event_is_invalid(
     # GIVEN an event with a valid and an invalid record WHEN it arrives
     # THEN the valid one starts its run and the invocation still raises for the other
     body = lines(3)
-    good = processor.infra.upload(f"{INPUT_PREFIX}good.ndjson", ndjson(body))
+    good = processor.upload_lines("good.ndjson", body)
     broken = s3_object_created_record(INPUT_BUCKET, "x", size=1, etag="e")
     del broken["s3"]["bucket"]
     with pytest.raises(processor.batch.models.InvalidEventError, match="record 1"):
         processor.invoke(s3_event(good, broken))
     processor.drain()
     (run,) = processor.infra.runs()
-    assert_done_with(processor, run["run_id"], Expected.of(body))
+    processor.assert_done(run["run_id"], body)
 
 
 def test_keys_with_spaces_arrive_url_encoded_and_are_read(processor: Processor) -> None:
     # GIVEN a key with a space and a plus, URL-encoded in the event as S3 sends it
     # WHEN processed THEN the object is found under its real key
     body = lines(3)
-    record = processor.infra.upload(f"{INPUT_PREFIX}my file+1.ndjson", ndjson(body))
+    record = processor.upload_lines("my file+1.ndjson", body)
     assert record["s3"]["object"]["key"] == "incoming/my+file%2B1.ndjson"
-    run_id = run_id_of(processor.notify(record))
+    run_id = processor.start(record)
     processor.drain()
     assert processor.infra.run(run_id)["key"] == f"{INPUT_PREFIX}my file+1.ndjson"
-    assert_done_with(processor, run_id, Expected.of(body))
+    processor.assert_done(run_id, body)
 
 
 def test_non_create_records_are_ignored(processor: Processor) -> None:

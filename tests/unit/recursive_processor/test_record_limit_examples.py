@@ -10,7 +10,6 @@ from tests.unit.recursive_processor.conftest import (
     BatchModules,
     Processor,
     record_line,
-    run_id_of,
 )
 from tests.unit.recursive_processor.record_limit_model import (
     Summary,
@@ -127,7 +126,7 @@ def test_the_processor_on_moto_counts_the_same_whatever_its_range_size(
         # WHEN it is processed with each range size (several hops each)
         processor.configure(range_bytes=range_bytes)
         record = processor.infra.upload(f"{INPUT_PREFIX}range-{range_bytes}.ndjson", body)
-        run_id = run_id_of(processor.notify(record))
+        run_id = processor.start(record)
         processor.drain()
         run = processor.infra.run(run_id)
         assert run["status"] == "DONE" and run["hops"] > 1

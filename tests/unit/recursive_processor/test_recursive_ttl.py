@@ -24,7 +24,7 @@ from tests.unit.recursive_processor.conftest import (
 def _to_expiry(processor: Processor, run_id: str) -> None:
     """Move the fake clock to the run's ``expires_at`` (expired from that second on)."""
     expires_at = int(processor.infra.run(run_id)["expires_at"])
-    processor.clock.advance(expires_at - processor.clock.epoch)
+    processor.clock.advance_to(expires_at)
 
 
 def _upload(processor: Processor, name: str) -> dict:
@@ -34,7 +34,7 @@ def _upload(processor: Processor, name: str) -> dict:
 
 def test_get_of_a_run_past_its_ttl_answers_404(processor: Processor, api: ModuleType) -> None:
     # GIVEN a finished run at its expires_at, its record still in the table
-    run_id = run_id_of(processor.notify(_upload(processor, "old")))
+    run_id = processor.start(_upload(processor, "old"))
     processor.drain()
     _to_expiry(processor, run_id)
     assert processor.infra.run(run_id)["status"] == "DONE"
@@ -52,7 +52,7 @@ def test_get_of_a_run_past_its_ttl_answers_404(processor: Processor, api: Module
 
 def test_a_hop_of_a_run_past_its_ttl_is_not_run(processor: Processor) -> None:
     # GIVEN a started run whose first hop arrives only after the run's expires_at
-    run_id = run_id_of(processor.notify(_upload(processor, "late")))
+    run_id = processor.start(_upload(processor, "late"))
     before = processor.infra.run(run_id)
     _to_expiry(processor, run_id)
 
@@ -68,7 +68,7 @@ def test_a_hop_of_a_run_past_its_ttl_is_not_run(processor: Processor) -> None:
 def test_a_notification_of_a_run_past_its_ttl_starts_it_anew(processor: Processor) -> None:
     # GIVEN a run, DONE and past its TTL
     record = _upload(processor, "again")
-    run_id = run_id_of(processor.notify(record))
+    run_id = processor.start(record)
     processor.drain()
     _to_expiry(processor, run_id)
 

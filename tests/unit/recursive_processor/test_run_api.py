@@ -9,14 +9,11 @@ import pytest
 from tests.support.events import HttpResponse, api_event
 from tests.support.fakes import FakeLambdaContext
 from tests.unit.recursive_processor.conftest import (
-    INPUT_PREFIX,
     OUTPUT_BUCKET,
     RECORDS_PER_HOP,
     Expected,
     Processor,
-    ndjson,
     record_line,
-    run_id_of,
 )
 
 
@@ -30,8 +27,8 @@ def get_run(api: ModuleType, run_id: str) -> HttpResponse:
 def test_a_running_run_shows_its_progress(processor: Processor, api: ModuleType) -> None:
     # GIVEN a run whose first of three hops has committed
     body = [record_line(i) for i in range(2 * RECORDS_PER_HOP + 3)]
-    record = processor.infra.upload(f"{INPUT_PREFIX}progress.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("progress.ndjson", body)
+    run_id = processor.start(record)
     processor.deliver_next()
 
     # WHEN a client asks for it
@@ -51,8 +48,8 @@ def test_a_finished_run_links_its_summary(processor: Processor, api: ModuleType)
     # GIVEN a finished run with one bad record WHEN a client asks for it
     # THEN it sees DONE, the final counts and where the summary and errors are
     body = [record_line(i) for i in range(RECORDS_PER_HOP + 3)] + ["not json"]
-    record = processor.infra.upload(f"{INPUT_PREFIX}finished.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("finished.ndjson", body)
+    run_id = processor.start(record)
     processor.drain()
 
     view = get_run(api, run_id).body
@@ -68,8 +65,8 @@ def test_a_failed_run_shows_why(processor: Processor, api: ModuleType) -> None:
     # GIVEN a run stopped by the hop limit WHEN a client asks THEN it sees the reason
     processor.configure(max_hops=1)
     body = [record_line(i) for i in range(RECORDS_PER_HOP + 3)]
-    record = processor.infra.upload(f"{INPUT_PREFIX}failed.ndjson", ndjson(body))
-    run_id = run_id_of(processor.notify(record))
+    record = processor.upload_lines("failed.ndjson", body)
+    run_id = processor.start(record)
     processor.drain()
 
     view = get_run(api, run_id).body

@@ -27,6 +27,22 @@ def test_expression_names_maps_only_the_placeholders_used() -> None:
     assert dynamodb.expression_names(("status",), "SET n = :n") == {}
 
 
+def test_a_failed_condition_is_none_and_any_other_error_is_raised() -> None:
+    # GIVEN writes that succeed, fail their condition, or are throttled
+    def write(outcome: str, **request: Any) -> dict[str, Any]:
+        if outcome == "ok":
+            return {"request": request}
+        raise ClientError({"Error": {"Code": outcome}}, "PutItem")
+
+    # WHEN each is made unless its condition fails
+    # THEN the answer, None for the failed condition, and the throttling raised
+    answer = dynamodb.unless_condition_fails(write, outcome="ok", TableName="t")
+    assert answer == {"request": {"TableName": "t"}}
+    assert dynamodb.unless_condition_fails(write, outcome=dynamodb.CONDITION_FAILED) is None
+    with pytest.raises(ClientError):
+        dynamodb.unless_condition_fails(write, outcome="ThrottlingException")
+
+
 def test_put_if_absent_creates_once_then_refuses(client: Any) -> None:
     # GIVEN an empty table WHEN the same key is put twice THEN True, then False
     item = {"item_id": "a", "count": 1}

@@ -56,6 +56,21 @@ def test_bodies_over_the_limit_are_payload_too_large(is_base64_encoded: bool) ->
     assert http_requests.decode_body("x" * 16, is_base64_encoded=False, max_bytes=16) == b"x" * 16
 
 
+def test_a_post_body_is_read_with_the_limit_its_route_declares() -> None:
+    # GIVEN a route's body: a model and a limit of 8 bytes
+    class Thing(BaseModel):
+        name: str
+
+    body = http_requests.PostBody(Thing, max_bytes=8)
+
+    # WHEN declared and read THEN the contract gets that model and limit, and the
+    # handler reads a body up to the limit and refuses a longer one
+    assert body.declared() == {"body": Thing, "max_body_bytes": 8}
+    assert body.read(APIGatewayProxyEvent({"body": "12345678"})) == b"12345678"
+    with pytest.raises(PayloadTooLargeError):
+        body.read(APIGatewayProxyEvent({"body": "123456789"}))
+
+
 def test_huge_base64_bodies_are_refused_before_decoding() -> None:
     # GIVEN base64 text too long to decode within the limit, and not even valid base64
     # WHEN decoded THEN payload too large (not "invalid base64": it was never decoded)

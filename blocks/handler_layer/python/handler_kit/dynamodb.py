@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb] is installed, Any otherwis
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+
+_T = TypeVar("_T")
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -59,6 +61,22 @@ def error_code(exc: ClientError) -> str:
 def is_condition_failure(exc: ClientError) -> bool:
     """True if a conditional write or transaction condition was not met."""
     return error_code(exc) == CONDITION_FAILED
+
+
+def unless_condition_fails(write: Callable[..., _T], **request: Any) -> _T | None:
+    """``write(**request)``, a conditional write; None when its condition was not met.
+
+    Raises
+    ------
+    botocore.exceptions.ClientError
+        Any error other than a failed condition.
+    """
+    try:
+        return write(**request)
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return None
+        raise
 
 
 def expression_names(names: Iterable[str], *expressions: str) -> dict[str, str]:
@@ -142,12 +160,9 @@ def update_if(
         kwargs["ExpressionAttributeNames"] = attribute_names
     if return_new:
         kwargs["ReturnValues"] = "ALL_NEW"
-    try:
-        response = client.update_item(**kwargs)
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return None
-        raise
+    response = unless_condition_fails(client.update_item, **kwargs)
+    if response is None:
+        return None
     return from_attribute_values(response.get("Attributes", {}))
 
 
@@ -189,13 +204,7 @@ def put_if_absent(
     if now is not None:
         kwargs["ConditionExpression"] = ttl.absent_condition(key_name, attribute=ttl_attribute)
         kwargs["ExpressionAttributeValues"] = to_attribute_values(ttl.condition_values(now))
-    try:
-        client.put_item(**kwargs)
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
-    return True
+    return unless_condition_fails(client.put_item, **kwargs) is not None
 
 
 def get_consistent(

@@ -7,7 +7,8 @@ import binascii
 import math
 import re
 import uuid
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -82,6 +83,35 @@ def event_body(event: APIGatewayProxyEvent, *, max_bytes: int) -> bytes:
 
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class PostBody(Generic[_ModelT]):
+    """The JSON body a route takes: the model it is validated as, the largest raw body read.
+
+    Written once per route, so the limit its contract declares (``max_body_bytes``)
+    and the limit its handler reads the body with cannot drift apart.
+
+    Examples
+    --------
+    >>> from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+    >>> body = PostBody(BaseModel, max_bytes=64)
+    >>> sorted(body.declared())
+    ['body', 'max_body_bytes']
+    >>> body.read(APIGatewayProxyEvent({"body": '{"a":1}'}))
+    b'{"a":1}'
+    """
+
+    model: type[_ModelT]
+    max_bytes: int
+
+    def declared(self) -> dict[str, Any]:
+        """The keyword arguments of a contract route that declare this body."""
+        return {"body": self.model, "max_body_bytes": self.max_bytes}
+
+    def read(self, event: APIGatewayProxyEvent) -> bytes:
+        """The raw body of ``event``, at most ``max_bytes`` (see :func:`event_body`)."""
+        return event_body(event, max_bytes=self.max_bytes)
 
 
 def parse_request(model: type[_ModelT], raw: bytes, *, missing: str) -> _ModelT:
