@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.memory import traced_peak
 from tests.unit.recursive_processor.conftest import BatchModules
 
 LINE_WIDTH = 64
@@ -98,12 +98,7 @@ def test_memory_held_while_reading_does_not_grow_with_the_object(
     size = mebibytes * 1024 * 1024
     object_reader = reader(batch, SyntheticS3(size), size=size, range_bytes=64 * 1024)
     # WHEN every line is read (and dropped, as the processor does)
-    tracemalloc.start()
-    try:
-        count = sum(1 for _ in object_reader.lines(0))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    count, peak = traced_peak(lambda: sum(1 for _ in object_reader.lines(0)))
     # THEN all lines came through while the peak stayed around a few ranges
     assert count == size // LINE_WIDTH
     assert peak < 1024 * 1024

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-import tracemalloc
 
+from tests.support.memory import traced_peak
 from tests.unit.recursive_processor.conftest import (
     INPUT_PREFIX,
     BatchModules,
@@ -147,21 +147,19 @@ def test_skipping_a_long_line_holds_two_ranges_plus_at_most_the_limit(batch: Bat
     data = padded_record(50, 1) + b"\n" + b"y" * 2**22 + b"\n" + padded_record(50, 2) + b"\n"
     line_reader = sys.modules["line_reader"]
     # WHEN every line is read
-    tracemalloc.start()
-    try:
-        lines = list(
-            line_reader.iter_lines(
+    lengths, peak = traced_peak(
+        lambda: [
+            line.length
+            for line in line_reader.iter_lines(
                 lambda first, last: data[first : last + 1],
                 start=0,
                 size=len(data),
                 range_bytes=range_bytes,
                 max_record_bytes=limit,
             )
-        )
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+        ]
+    )
     # THEN the long line was skipped holding the range being scanned, the one before it
     # (while the next arrives) and at most the limit of its bytes, never a range more
-    assert [line.length for line in lines] == [50, 2**22, 50]
+    assert lengths == [50, 2**22, 50]
     assert peak < 2 * range_bytes + 2 * limit + 8 * 1024, peak
