@@ -8,8 +8,8 @@ import json
 import pytest
 from localstage.target import HttpResponse, Target
 
-STACK = "DecoupledInvocation"
-TIMEOUT = 30.0
+from patterns.decoupled_invocation.scenarios import FINISH_TIMEOUT, STACK, poll_until_finished
+
 DEAD_LETTER_TIMEOUT = 60.0
 
 
@@ -21,22 +21,13 @@ def _submit(target: Target, job: dict[str, object]) -> HttpResponse:
     return target.call_api(_api(target), "POST", "jobs", json_body=job)
 
 
-def _poll(target: Target, location: str) -> HttpResponse:
-    def finished() -> HttpResponse | None:
-        response = target.call_api(_api(target), "GET", location)
-        assert response.status in (200, 202), response.body
-        return response if response.status == 200 else None
-
-    return target.wait_for(f"{location} to answer 200", finished, timeout=TIMEOUT)
-
-
 def test_post_answers_202_and_polling_ends_in_200_with_the_result(target: Target) -> None:
     # GIVEN a job request
     job = {"task": "e2e-happy", "input": "payload", "duration_ms": 50}
 
     # WHEN it is submitted and polled
     accepted = _submit(target, job)
-    done = _poll(target, accepted.headers["location"])
+    done = poll_until_finished(target, accepted.headers["location"])
 
     # THEN the API accepted it at once and the worker stored the result
     assert accepted.status == 202
@@ -56,7 +47,7 @@ def test_a_business_failure_ends_failed(target: Target) -> None:
     accepted = _submit(target, {"task": "e2e-fail", "outcome": "fail"})
 
     # WHEN it has run
-    finished = _poll(target, accepted.headers["location"])
+    finished = poll_until_finished(target, accepted.headers["location"])
 
     # THEN the client sees FAILED with the reason
     assert finished.body["status"] == "FAILED"
@@ -80,7 +71,7 @@ def test_a_poison_message_lands_in_the_dead_letter_queue(target: Target) -> None
         interval=0.5,
     )
     target.wait_for(
-        "the task queue to drain", lambda: target.queue_depth(queue) == 0, timeout=TIMEOUT
+        "the task queue to drain", lambda: target.queue_depth(queue) == 0, timeout=FINISH_TIMEOUT
     )
 
 
@@ -88,7 +79,7 @@ def test_a_duplicate_delivery_changes_nothing(target: Target) -> None:
     # GIVEN a finished job
     accepted = _submit(target, {"task": "e2e-duplicate", "input": "once"})
     job_id = accepted.body["job_id"]
-    first = _poll(target, accepted.headers["location"])
+    first = poll_until_finished(target, accepted.headers["location"])
     table = target.output(STACK, "JobTableName")
     stored = target.get_item(table, {"job_id": job_id})
     assert stored is not None
@@ -97,7 +88,9 @@ def test_a_duplicate_delivery_changes_nothing(target: Target) -> None:
     queue = target.output(STACK, "TaskQueueUrl")
     target.send_message(queue, json.dumps({"job_id": job_id}))
     target.wait_for(
-        "the duplicate to be consumed", lambda: target.queue_depth(queue) == 0, timeout=TIMEOUT
+        "the duplicate to be consumed",
+        lambda: target.queue_depth(queue) == 0,
+        timeout=FINISH_TIMEOUT,
     )
 
     # THEN the job and what the client sees are unchanged

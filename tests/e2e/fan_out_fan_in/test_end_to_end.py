@@ -22,6 +22,7 @@ from patterns.fan_out_fan_in.scenarios import (
     STACK,
     api,
     check_finished,
+    poll_until_finished,
     seeded_value,
 )
 
@@ -30,17 +31,6 @@ def _submit(
     target: Target, job: dict[str, Any], headers: dict[str, str] | None = None
 ) -> HttpResponse:
     return target.call_api(api(target), "POST", "jobs", json_body=job, headers=headers)
-
-
-def _poll(target: Target, location: str) -> HttpResponse:
-    def finished() -> HttpResponse | None:
-        response = target.call_api(api(target), "GET", location)
-        assert response.status in (200, 202), response.body
-        return response if response.status == 200 else None
-
-    return target.wait_for(
-        f"{location} to answer 200", finished, timeout=FINISH_TIMEOUT, interval=0.5
-    )
 
 
 @contextmanager
@@ -75,7 +65,7 @@ def test_a_job_ends_done_with_the_exact_aggregate_and_remaining_zero(
     # WHEN it is submitted and polled until it finishes
     accepted = _submit(target, job)
     assert accepted.status == 202, accepted.body
-    done = _poll(target, accepted.headers["location"])
+    done = poll_until_finished(target, accepted.headers["location"])
 
     # THEN every subtask was counted exactly once and the reducer aggregated them all
     assert accepted.body["status"] == "RUNNING"
@@ -158,7 +148,7 @@ def test_a_retried_post_with_the_same_key_is_one_job_counted_once(target: Target
     assert retry.body["job_id"] == first.body["job_id"]
     assert reused.status == 422, reused.body
     assert reused.body["error"] == "idempotency_key_reused"
-    done = _poll(target, first.headers["location"])
+    done = poll_until_finished(target, first.headers["location"])
     check_finished(done.body, status="DONE", values=values)
 
 
@@ -171,7 +161,7 @@ def test_a_poison_subtask_lands_in_the_dlq_and_the_job_reports_it(target: Target
     job_id = accepted.body["job_id"]
 
     # WHEN it has run
-    finished = _poll(target, accepted.headers["location"])
+    finished = poll_until_finished(target, accepted.headers["location"])
 
     # THEN the job ends FAILED with the failure counted, the other nine completed...
     check_finished(finished.body, status="FAILED", values=values, failed=[4])
@@ -207,7 +197,7 @@ def test_every_message_delivered_twice_changes_neither_counter_nor_aggregate(
         assert target.queue_depth(queue) == depth + 200
 
     # WHEN the workers consume both copies of every subtask
-    done = _poll(target, accepted.headers["location"])
+    done = poll_until_finished(target, accepted.headers["location"])
     target.wait_for(
         "both copies to be consumed",
         lambda: target.queue_depth(queue) <= depth,
