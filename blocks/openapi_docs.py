@@ -2,8 +2,9 @@
 
 A pattern with an API has one handler module ``patterns/<name>/runtime/*_api.py`` that
 routes through ``handler_kit.contract.ContractRoutes``. Its declarations (routes, path
-and query parameters, ``Idempotency-Key``, statuses and error codes) and its pydantic
-request models (``model_json_schema()``) give ``patterns/<name>/openapi.json``, an
+and query parameters, ``Idempotency-Key``, statuses and error codes), its pydantic
+request models (``model_json_schema()``) and the ``TypedDict`` of each success body
+(``pydantic.TypeAdapter(...).json_schema()``) give ``patterns/<name>/openapi.json``, an
 OpenAPI 3.1 document; API Gateway's own answers (403 and 429 ``client_error``, 413 on
 a body over its limit, 5xx ``server_error``, see ``blocks/api.py``) are added to every
 operation. The stack builds its API Gateway request models from that checked-in file
@@ -40,7 +41,7 @@ PATTERNS_DIR = ROOT / "patterns"
 LAYER_DIR = ROOT / "blocks" / "handler_layer" / "python"
 DOCUMENT_NAME = "openapi.json"
 OPENAPI_VERSION = "3.1.0"
-#: Where the error shape and request bodies live in a document.
+#: Where the error shape, request bodies and success bodies live in a document.
 COMPONENTS = "#/components/schemas/"
 #: The REST API stage every pattern deploys (``blocks.api.API_STAGE_NAME``).
 STAGE_PATH = "/api"
@@ -145,13 +146,27 @@ def _response(description: str, schema: dict[str, Any], headers: Iterable[str]) 
 
 def _add_model(schemas: dict[str, Any], model: Any) -> str:
     """Put ``model``'s JSON schema (and its ``$defs``) into ``schemas``; its name."""
-    schema = dict(model.model_json_schema(ref_template=COMPONENTS + "{model}"))
+    return _add_schema(schemas, model, model.model_json_schema(ref_template=COMPONENTS + "{model}"))
+
+
+def _add_body(schemas: dict[str, Any], body: Any) -> str:
+    """Put the JSON schema of ``body``, a success body's ``TypedDict``, (and its
+    ``$defs``) into ``schemas``; its name."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(body).json_schema(ref_template=COMPONENTS + "{model}")
+    return _add_schema(schemas, body, schema)
+
+
+def _add_schema(schemas: dict[str, Any], named: Any, schema: dict[str, Any]) -> str:
+    schema = dict(schema)
     for name, definition in schema.pop("$defs", {}).items():
         if schemas.setdefault(name, definition) != definition:
             raise ValueError(f"two different schemas are named {name}")
-    name = str(model.__name__)
+    name = str(named.__name__)
+    # The same body may answer on several routes (GET and DELETE of one resource).
     if schemas.setdefault(name, schema) != schema:
-        raise ValueError(f"two different request models are named {name}")
+        raise ValueError(f"two different schemas are named {name}")
     return name
 
 
@@ -204,6 +219,8 @@ def _operation(op: Any, schemas: dict[str, Any], idempotency_key: dict[str, Any]
             )
         else:
             schema = {"type": "object"}
+            if answer.body is not None:
+                schema = {"$ref": COMPONENTS + _add_body(schemas, answer.body)}
             responses[str(status)] = _response(answer.description, schema, answer.headers)
     gateway = dict(GATEWAY_ANSWERS)
     if op.body is not None:

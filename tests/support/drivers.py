@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
+from tests.support.answer_schemas import assert_answer_documented
 from tests.support.events import HttpResponse
 from tests.support.fakes import FakeClock, FakeLambdaContext
 from tests.support.handlers import forget_modules
@@ -71,8 +72,11 @@ class HandlerDriver:
         return response
 
     def call_api(self, event: dict[str, Any], *, remaining_ms: int | None = None) -> HttpResponse:
-        """Invoke the API handler with a proxy event, as API Gateway does."""
+        """Invoke the API handler with a proxy event, as API Gateway does; a success
+        answer's body must be the one the pattern's OpenAPI document gives."""
         remaining_ms = self.API_REMAINING_MS if remaining_ms is None else remaining_ms
-        return HttpResponse.from_proxy(
+        response = HttpResponse.from_proxy(
             self.invoke("api", event, self.API_FUNCTION, remaining_ms=remaining_ms)
         )
+        assert_answer_documented(self.roles["api"], event, response)
+        return response

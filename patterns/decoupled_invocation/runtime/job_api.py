@@ -51,16 +51,13 @@ def _job_location(event: APIGatewayProxyEvent, job_id: str) -> str:
 def _accepted(view: job_models.JobView) -> responses.StoredResponse:
     """The 202 answer of a submitted job (stored with a keyed job, replayed as is)."""
     location = _job_location(app.current_event, view.job_id)
-    return responses.stored_json(
-        202,
-        {
-            "job_id": view.job_id,
-            "status": view.status.value,
-            "created_at": view.created_at,
-            "links": {"self": location},
-        },
-        {"Location": location, "Retry-After": _retry_after()},
-    )
+    body: job_models.AcceptedJobBody = {
+        "job_id": view.job_id,
+        "status": view.status,
+        "created_at": view.created_at,
+        "links": {"self": location},
+    }
+    return responses.stored_json(202, body, {"Location": location, "Retry-After": _retry_after()})
 
 
 #: The body of ``POST /jobs``: declared by the route, read with the same limit.
@@ -72,7 +69,7 @@ _JOB_BODY = http_requests.PostBody(job_models.JobRequest, max_bytes=job_models.M
     summary="Submit a job: stored PENDING and queued; poll its Location",
     **_JOB_BODY.declared(),
     idempotency_key=True,
-    responses=contract.accepted_submission("The accepted job"),
+    responses=contract.accepted_submission("The accepted job", body=job_models.AcceptedJobBody),
 )
 def create_job() -> Response[str]:
     """``POST /jobs``: store the job, queue it, answer 202 with Location and Retry-After."""
@@ -108,8 +105,8 @@ def create_job() -> Response[str]:
     summary="The job: 202 while it is in progress, 200 once it is finished",
     path={"job_id": contract.UUID_PARAMETER},
     responses={
-        200: contract.ok("The finished job (DONE, FAILED or TIMED_OUT)"),
-        202: contract.ok("The job in progress", headers=("Retry-After",)),
+        200: contract.ok("The finished job (DONE, FAILED or TIMED_OUT)", body=job_models.JobBody),
+        202: contract.ok("The job in progress", headers=("Retry-After",), body=job_models.JobBody),
         400: contract.errors("invalid_request"),
         404: contract.errors("not_found"),
     },

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired
 
 from handler_kit import http_requests
 from handler_kit.config import EnvSettings, env_int
@@ -32,6 +32,10 @@ from handler_kit.http_requests import (
 )
 from handler_kit.messages import parse_message
 from pydantic import BaseModel, ConfigDict, Field
+
+# typing_extensions' TypedDict, not typing's: pydantic (blocks/openapi_docs.py, offline)
+# turns only that one into JSON schema on Python < 3.12.
+from typing_extensions import TypedDict
 
 if TYPE_CHECKING:  # only annotations: the API shapes responses (event handler import)
     from handler_kit.responses import StoredResponse
@@ -158,6 +162,40 @@ class TaskMessage(BaseModel):
     job_id: Annotated[str, Field(pattern=http_requests.UUID_RE.pattern)]
 
 
+class JobError(TypedDict):
+    """Why a job is FAILED or TIMED_OUT."""
+
+    code: str
+    message: str
+
+
+class JobLinks(TypedDict):
+    """Where a job is read."""
+
+    self: str
+
+
+class AcceptedJobBody(TypedDict):
+    """The body of ``POST /jobs``'s 202: the job as submitted and where to poll it."""
+
+    job_id: str
+    status: JobStatus
+    created_at: str
+    links: JobLinks
+
+
+class JobBody(TypedDict):
+    """The body of ``GET /jobs/{job_id}``: ``result`` once DONE, ``error`` once FAILED or
+    TIMED_OUT (null if the item has none)."""
+
+    job_id: str
+    status: JobStatus
+    created_at: str
+    updated_at: str
+    result: NotRequired[dict[str, Any] | None]
+    error: NotRequired[JobError | None]
+
+
 @dataclass(frozen=True)
 class JobView:
     """What a client sees of a job, with TIMED_OUT computed on read.
@@ -177,18 +215,18 @@ class JobView:
     created_at: str
     updated_at: str
     result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    error: JobError | None = None
 
     @property
     def is_finished(self) -> bool:
         """True once the status is terminal (the client can stop polling)."""
         return self.status in TERMINAL_STATUSES
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready body for ``GET /jobs/{job_id}``."""
-        body: dict[str, Any] = {
+    def to_dict(self) -> JobBody:
+        """JSON-ready body for ``GET /jobs/{job_id}`` (a StrEnum serializes as its value)."""
+        body: JobBody = {
             "job_id": self.job_id,
-            "status": self.status.value,
+            "status": self.status,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

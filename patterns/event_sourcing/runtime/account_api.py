@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from typing import cast
 
 import account_models
 import account_parsing
@@ -89,7 +90,11 @@ def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
     body_required=False,
     idempotency_key=True,
     responses={
-        201: contract.ok("The new account", headers=("Location", *_REPLAYED)),
+        201: contract.ok(
+            "The new account",
+            headers=("Location", *_REPLAYED),
+            body=account_models.OpenedAccountBody,
+        ),
         400: contract.errors("invalid_request"),
         503: _UNAVAILABLE,
     },
@@ -109,7 +114,12 @@ def open_account() -> Response[str]:
     if not result.replayed:
         metrics.add_metric(name="AccountsOpened", unit=MetricUnit.Count, value=1)
     location = f"{_collection_path(event)}/{account_id}"
-    body = {**result.body, "links": {"self": location, "events": f"{location}/events"}}
+    # open_account's body is always the opened AccountState's to_dict() (replay too).
+    account = cast(account_models.AccountBody, result.body)
+    body: account_models.OpenedAccountBody = {
+        **account,
+        "links": {"self": location, "events": f"{location}/events"},
+    }
     return responses.json_response(201, body, {"Location": location, **_replay_headers(result)})
 
 
@@ -162,7 +172,7 @@ def _amount_command_route(
         idempotency_key=True,
         path=_ACCOUNT,
         responses={
-            200: contract.ok(answer, headers=_REPLAYED),
+            200: contract.ok(answer, headers=_REPLAYED, body=account_models.CommandBody),
             400: contract.errors("invalid_request"),
             404: contract.errors("not_found"),
             409: contract.errors(refusal, "concurrent_update", headers=_RETRY),
@@ -199,7 +209,7 @@ def withdraw(account_id: str) -> Response[str]:
     summary="The account: balance, version, created and last updated",
     path=_ACCOUNT,
     responses={
-        **contract.lookup("The account"),
+        **contract.lookup("The account", body=account_models.AccountBody),
         503: _UNAVAILABLE,
     },
 )
@@ -224,7 +234,9 @@ def get_account(account_id: str) -> Response[str]:
         "cursor": {"type": "string", "description": "The previous page's next cursor"},
     },
     responses={
-        **contract.lookup("A page of events and the cursor of the next one"),
+        **contract.lookup(
+            "A page of events and the cursor of the next one", body=account_models.HistoryBody
+        ),
         503: _UNAVAILABLE,
     },
 )

@@ -36,6 +36,10 @@ from typing import TYPE_CHECKING, Any
 from handler_kit.clock import parse_timestamp
 from handler_kit.config import EnvSettings, env_int
 
+# typing_extensions' TypedDict, not typing's: pydantic (blocks/openapi_docs.py, offline)
+# turns only that one into JSON schema on Python < 3.12.
+from typing_extensions import TypedDict
+
 if TYPE_CHECKING:  # only annotations: the API shapes responses (event handler import)
     from handler_kit.responses import StoredResponse
 
@@ -147,6 +151,56 @@ _EVENT_OF_COMMAND = {
 }
 
 
+class EventBody(TypedDict):
+    """One event as the API shows it (and as its domain event's ``detail``)."""
+
+    event_id: str
+    account_id: str
+    version: int
+    type: EventType
+    amount: int
+    balance: int
+    occurred_at: str
+
+
+class AccountBody(TypedDict):
+    """The body of ``GET /accounts/{id}``: the account as of ``version``."""
+
+    account_id: str
+    balance: int
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class AccountLinks(TypedDict):
+    """Where an account and its events are read."""
+
+    self: str
+    events: str
+
+
+class OpenedAccountBody(AccountBody):
+    """The body of ``POST /accounts``'s 201: the new account and its links."""
+
+    links: AccountLinks
+
+
+class CommandBody(AccountBody):
+    """The body of a credit's or a withdrawal's 200: the account after it, and its event."""
+
+    event: EventBody
+
+
+class HistoryBody(TypedDict):
+    """The body of ``GET /accounts/{id}/events``: a page of events, oldest first;
+    ``next_cursor`` is null on the last page."""
+
+    account_id: str
+    events: list[EventBody]
+    next_cursor: str | None
+
+
 @dataclass(frozen=True)
 class AccountEvent:
     """One immutable event.
@@ -208,13 +262,14 @@ class AccountEvent:
             raise InvalidStreamRecordError(f"event {event.event_id} has out-of-range numbers")
         return event
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (history pages, command responses, domain event detail)."""
+    def to_dict(self) -> EventBody:
+        """JSON-ready form (history pages, command responses, domain event detail); a
+        StrEnum serializes as its value."""
         return {
             "event_id": self.event_id,
             "account_id": self.account_id,
             "version": self.version,
-            "type": self.type.value,
+            "type": self.type,
             "amount": self.amount,
             "balance": self.balance,
             "occurred_at": self.occurred_at,
@@ -266,7 +321,7 @@ class AccountState:
             raise CorruptHistoryError(f"account {self.account_id}: second creation event")
         return replace(self, version=event.version, balance=balance, updated_at=event.occurred_at)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AccountBody:
         """JSON-ready body of ``GET /accounts/{id}``."""
         return {
             "account_id": self.account_id,
@@ -290,8 +345,9 @@ class CommandResult:
 
     Attributes
     ----------
-    body : dict
-        The body as data (for logs and metrics).
+    body : Mapping
+        The body as data (for logs and metrics): an ``AccountBody`` for ``open_account``,
+        a ``CommandBody`` for a command.
     replayed : bool
         True when a retry with the same key was answered from the idempotency record.
     response : StoredResponse or None
@@ -300,7 +356,7 @@ class CommandResult:
         from the creation event, which is the same every time).
     """
 
-    body: dict[str, Any]
+    body: Mapping[str, Any]
     replayed: bool
     response: StoredResponse | None = None
 
@@ -313,7 +369,8 @@ class HistoryPage:
     events: list[AccountEvent]
     next_cursor: str | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> HistoryBody:
+        """JSON-ready body of ``GET /accounts/{id}/events``."""
         return {
             "account_id": self.account_id,
             "events": [event.to_dict() for event in self.events],

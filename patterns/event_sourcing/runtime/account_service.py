@@ -10,7 +10,6 @@ import json
 import random
 import time
 from datetime import datetime
-from typing import Any
 
 from account_models import (
     _EVENT_OF_COMMAND,
@@ -22,6 +21,7 @@ from account_models import (
     AccountSettings,
     AccountState,
     BalanceLimitError,
+    CommandBody,
     CommandResult,
     CommandType,
     ConcurrentUpdateError,
@@ -97,7 +97,7 @@ def _decide(state: AccountState, command: CommandType, amount: int, now: datetim
     )
 
 
-def command_response(state: AccountState, event: AccountEvent) -> dict[str, Any]:
+def command_response(state: AccountState, event: AccountEvent) -> CommandBody:
     """Body of a successful credit or withdrawal: the new state and the event."""
     return {**state.to_dict(), "event": event.to_dict()}
 

@@ -65,16 +65,15 @@ def _job_location(job_id: str) -> str:
 def _accepted(view: fan_out_models.JobView) -> responses.StoredResponse:
     """The 202 answer of a submitted job (stored with a keyed job, replayed as is)."""
     location = _job_location(view.job_id)
+    body: fan_out_models.AcceptedJobBody = {
+        "job_id": view.job_id,
+        "status": view.status,
+        "total": view.total,
+        "created_at": view.created_at,
+        "links": {"self": location},
+    }
     return responses.stored_json(
-        202,
-        {
-            "job_id": view.job_id,
-            "status": view.status.value,
-            "total": view.total,
-            "created_at": view.created_at,
-            "links": {"self": location},
-        },
-        {"Location": location, "Retry-After": str(SETTINGS.retry_after_seconds)},
+        202, body, {"Location": location, "Retry-After": str(SETTINGS.retry_after_seconds)}
     )
 
 
@@ -89,7 +88,7 @@ _JOB_BODY = http_requests.PostBody(
     summary="Submit a job of N subtasks: recorded, its subtasks sent; poll its Location",
     **_JOB_BODY.declared(),
     idempotency_key=True,
-    responses=contract.accepted_submission("The accepted job"),
+    responses=contract.accepted_submission("The accepted job", body=fan_out_models.AcceptedJobBody),
 )
 def create_job() -> Response[str]:
     """``POST /jobs``: record the job, send its subtasks, answer 202 with Location.
@@ -133,8 +132,12 @@ def create_job() -> Response[str]:
     summary="The job: 202 while it runs, 200 once it is finished",
     path={"job_id": contract.UUID_PARAMETER},
     responses={
-        200: contract.ok("The finished job (DONE, FAILED or TIMED_OUT)"),
-        202: contract.ok("The job in progress", headers=("Retry-After",)),
+        200: contract.ok(
+            "The finished job (DONE, FAILED or TIMED_OUT)", body=fan_out_models.JobBody
+        ),
+        202: contract.ok(
+            "The job in progress", headers=("Retry-After",), body=fan_out_models.JobBody
+        ),
         400: contract.errors("invalid_request"),
         404: contract.errors("not_found"),
     },

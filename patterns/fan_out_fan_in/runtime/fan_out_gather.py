@@ -16,6 +16,7 @@ from fan_out_models import (
     MAX_LISTED_FAILURES,
     TERMINAL_STATUSES,
     FanOutSettings,
+    JobAggregate,
     JobStatus,
     Recorded,
     RecordOutcome,
@@ -123,12 +124,12 @@ def _closed(
 # --------------------------------------------------------------------------- reducer logic
 
 
-def aggregate_results(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def aggregate_results(results: Iterable[Mapping[str, Any]]) -> JobAggregate:
     """Sum, count, min and max of the successful results; failed indexes listed (capped).
 
     Returns
     -------
-    dict
+    JobAggregate
         ``{"count", "sum", "min", "max", "failed", "failed_subtasks"}``; min and max
         are None when nothing succeeded.
     """

@@ -24,7 +24,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 from handler_kit import http_requests
 from handler_kit.config import EnvSettings, env_int
@@ -34,6 +34,10 @@ from handler_kit.errors import PayloadTooLargeError as PayloadTooLargeError
 from handler_kit.fingerprints import OrderFree, normalized
 from handler_kit.messages import parse_message
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# typing_extensions' TypedDict, not typing's: pydantic (blocks/openapi_docs.py, offline)
+# turns only that one into JSON schema on Python < 3.12.
+from typing_extensions import TypedDict
 
 #: Most subtasks one job may have.
 MAX_SUBTASKS = 10_000
@@ -234,6 +238,60 @@ class SubtaskMessage(BaseModel):
         return self.model_dump_json(exclude_defaults=True)
 
 
+class JobError(TypedDict):
+    """Why a job is FAILED or TIMED_OUT."""
+
+    code: str
+    message: str
+
+
+class JobAggregate(TypedDict):
+    """The reduction of a finished job's results (``fan_out_gather.aggregate_results``).
+
+    ``min`` and ``max`` are null when no subtask succeeded; ``failed_subtasks`` lists at
+    most ``MAX_LISTED_FAILURES`` indexes.
+    """
+
+    count: int
+    sum: int
+    min: int | None
+    max: int | None
+    failed: int
+    failed_subtasks: list[int]
+
+
+class JobLinks(TypedDict):
+    """Where a job is read."""
+
+    self: str
+
+
+class AcceptedJobBody(TypedDict):
+    """The body of ``POST /jobs``'s 202: the job as recorded and where to poll it."""
+
+    job_id: str
+    status: JobStatus
+    total: int
+    created_at: str
+    links: JobLinks
+
+
+class JobBody(TypedDict):
+    """The body of ``GET /jobs/{job_id}``: counters, ``aggregate`` once reduced (DONE or
+    FAILED), ``error`` once FAILED or TIMED_OUT."""
+
+    job_id: str
+    status: JobStatus
+    total: int
+    done: int
+    failed: int
+    remaining: int
+    created_at: str
+    updated_at: str
+    aggregate: NotRequired[JobAggregate]
+    error: NotRequired[JobError]
+
+
 @dataclass(frozen=True)
 class JobView:
     """What a client sees of a job, with TIMED_OUT computed on read."""
@@ -246,19 +304,19 @@ class JobView:
     remaining: int
     created_at: str
     updated_at: str
-    aggregate: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    aggregate: JobAggregate | None = None
+    error: JobError | None = None
 
     @property
     def is_finished(self) -> bool:
         """True once the status is terminal (the client can stop polling)."""
         return self.status in TERMINAL_STATUSES
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready body for ``GET /jobs/{job_id}``."""
-        body: dict[str, Any] = {
+    def to_dict(self) -> JobBody:
+        """JSON-ready body for ``GET /jobs/{job_id}`` (a StrEnum serializes as its value)."""
+        body: JobBody = {
             "job_id": self.job_id,
-            "status": self.status.value,
+            "status": self.status,
             "total": self.total,
             "done": self.done,
             "failed": self.failed,
@@ -354,6 +412,6 @@ def parse_subtask_message(body: str) -> SubtaskMessage:
     return message.model_copy(update={"job_id": message.job_id.lower()})
 
 
-def timeout_error() -> dict[str, str]:
+def timeout_error() -> JobError:
     """The ``error`` of a job that did not finish before its deadline."""
     return {"code": "timed_out", "message": "the job did not finish before its deadline"}

@@ -7,6 +7,7 @@ client error is a JSON ``{"error", "message"}`` 4xx and writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -49,7 +50,7 @@ responses.register_error_handlers(app, logger=logger, headers=NO_STORE)
 
 
 def _json_response(
-    status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    status_code: int, body: Mapping[str, Any], headers: dict[str, str] | None = None
 ) -> Response[str]:
     return responses.json_response(status_code, body, {**NO_STORE, **(headers or {})})
 
@@ -70,7 +71,7 @@ def _location_of(schedule_id: str) -> str:
     return str(path) if path else f"/schedules/{schedule_id}"
 
 
-def _view_body(view: schedule_models.ScheduleView, location: str) -> dict[str, Any]:
+def _view_body(view: schedule_models.ScheduleView, location: str) -> schedule_models.ScheduleBody:
     return {**view.to_dict(), "links": {"self": location}}
 
 
@@ -92,7 +93,9 @@ _SCHEDULE_BODY = http_requests.PostBody(
     **_SCHEDULE_BODY.declared(),
     idempotency_key=True,
     responses={
-        201: contract.ok("The new schedule (PENDING)", headers=("Location",)),
+        201: contract.ok(
+            "The new schedule (PENDING)", headers=("Location",), body=schedule_models.ScheduleBody
+        ),
         400: contract.errors("invalid_request", "payload_too_large", "invalid_time"),
         422: contract.errors("idempotency_key_reused"),
         503: contract.errors("service_unavailable", headers=("Retry-After",)),
@@ -131,7 +134,7 @@ def create_schedule() -> Response[str]:
     "/schedules/<schedule_id>",
     summary="The schedule: its status and when it changed",
     path=_SCHEDULE,
-    responses=contract.lookup("The schedule"),
+    responses=contract.lookup("The schedule", body=schedule_models.ScheduleBody),
 )
 def get_schedule(schedule_id: str) -> Response[str]:
     """``GET /schedules/{schedule_id}``: status and when it changed."""
@@ -146,7 +149,7 @@ def get_schedule(schedule_id: str) -> Response[str]:
     summary="Cancel a pending schedule (repeatable)",
     path=_SCHEDULE,
     responses={
-        **contract.lookup("The cancelled schedule"),
+        **contract.lookup("The cancelled schedule", body=schedule_models.ScheduleBody),
         409: contract.errors("not_cancellable"),
     },
 )

@@ -36,6 +36,10 @@ from handler_kit.fingerprints import Instant
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+# typing_extensions' TypedDict, not typing's: pydantic (blocks/openapi_docs.py, offline)
+# turns only that one into JSON schema on Python < 3.12.
+from typing_extensions import TypedDict
+
 if TYPE_CHECKING:  # only annotations: the API shapes responses (event handler import)
     from handler_kit.responses import StoredResponse
 
@@ -279,6 +283,55 @@ class DestinationRecord(BaseModel):
         return self.request_context.condition == "Success"
 
 
+class ScheduleTimes(TypedDict, total=False):
+    """When a schedule reached each state after it was created: a key once it did."""
+
+    fired_at: str
+    completed_at: str
+    failed_at: str
+    cancelled_at: str
+
+
+#: The keys of :class:`ScheduleTimes`, in the order a body lists them.
+_TIMES: tuple[Literal["fired_at", "completed_at", "failed_at", "cancelled_at"], ...] = (
+    "fired_at",
+    "completed_at",
+    "failed_at",
+    "cancelled_at",
+)
+
+
+class ScheduleOutcome(TypedDict, total=False):
+    """``result`` once DONE, ``error`` once FAILED (null if the record has none)."""
+
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+
+
+class ScheduleFields(ScheduleTimes, ScheduleOutcome):
+    """What a client sees of a schedule (:meth:`ScheduleView.to_dict`)."""
+
+    schedule_id: str
+    status: ScheduleStatus
+    at: str
+    created_at: str
+    updated_at: str
+    attempts: int
+    schedule_deleted_at: str | None
+
+
+class ScheduleLinks(TypedDict):
+    """Where a schedule is read and cancelled."""
+
+    self: str
+
+
+class ScheduleBody(ScheduleFields):
+    """The body of every success answer of the API: the schedule and its link."""
+
+    links: ScheduleLinks
+
+
 @dataclass(frozen=True)
 class ScheduleView:
     """What a client sees of a schedule.
@@ -305,32 +358,37 @@ class ScheduleView:
             return ScheduleStatus.FAILED
         return ScheduleStatus(self.item["status"])
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready body: status, the times it reached each state, result or error."""
+    def to_dict(self) -> ScheduleFields:
+        """JSON-ready body: status, the times it reached each state, result or error (a
+        StrEnum serializes as its value)."""
         item = self.item
-        body: dict[str, Any] = {
-            "schedule_id": self.schedule_id,
-            "status": self.status.value,
-            "at": item["at"],
-            "created_at": item["created_at"],
-            "updated_at": item.get("updated_at", item["created_at"]),
-        }
-        for when in ("fired_at", "completed_at", "failed_at", "cancelled_at"):
+        times: ScheduleTimes = {}
+        for when in _TIMES:
             if when in item:
-                body[when] = item[when]
-        body["attempts"] = int(item.get("attempts", 0))
+                times[when] = item[when]
+        outcome: ScheduleOutcome = {}
         if self.status is ScheduleStatus.DONE:
-            body["result"] = item.get("result")
+            outcome["result"] = item.get("result")
         if self.undelivered:
-            body["error"] = {
+            outcome["error"] = {
                 "code": "not_delivered",
                 "message": "the schedule's event never reached the executor; it is in the "
                 "schedule dead-letter queue",
             }
         elif self.status is ScheduleStatus.FAILED:
-            body["error"] = item.get("error")
-        body["schedule_deleted_at"] = item.get("schedule_deleted_at")
-        return body
+            outcome["error"] = item.get("error")
+        # Pieces spliced in this order: the keys keep the order answers always had.
+        return {
+            "schedule_id": self.schedule_id,
+            "status": self.status,
+            "at": item["at"],
+            "created_at": item["created_at"],
+            "updated_at": item.get("updated_at", item["created_at"]),
+            **times,
+            "attempts": int(item.get("attempts", 0)),
+            **outcome,
+            "schedule_deleted_at": item.get("schedule_deleted_at"),
+        }
 
 
 @dataclass(frozen=True)

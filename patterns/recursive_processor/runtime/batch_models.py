@@ -27,12 +27,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NotRequired
 
 from batch_records import HopTally
 from handler_kit.config import SettingError, int_fields_from_env, require_env
 from handler_kit.errors import InvalidRequestError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+# typing_extensions' TypedDict, not typing's: pydantic (blocks/openapi_docs.py, offline)
+# turns only that one into JSON schema on Python < 3.12.
+from typing_extensions import TypedDict
 
 #: Marks the payload of a self-invocation (an S3 event has ``Records`` instead).
 HOP_REQUEST_KIND: Final = "recursive_processor.hop"
@@ -162,6 +166,52 @@ class RunStatus(StrEnum):
     RUNNING = "RUNNING"
     DONE = "DONE"
     FAILED = "FAILED"
+
+
+class RunSource(TypedDict):
+    """The object a run reads: the version it started on (``etag``) and its size."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+
+
+class OutputObject(TypedDict):
+    """An object a run wrote (its summary, or a part of its bad records)."""
+
+    bucket: str
+    key: str
+
+
+class RunFailure(TypedDict):
+    """Why a run ended FAILED."""
+
+    code: str
+    message: str
+
+
+class RunBody(TypedDict):
+    """The body of ``GET /runs/{run_id}``: the counts of the committed hops;
+    ``finished_at`` and ``duration_ms`` once the run ended, ``summary`` once DONE,
+    ``reason`` once FAILED."""
+
+    run_id: str
+    status: RunStatus
+    source: RunSource
+    offset: int
+    progress: float
+    hops: int
+    records: int
+    errors: int
+    bytes_read: int
+    started_at: str
+    updated_at: str
+    error_objects: list[OutputObject]
+    finished_at: NotRequired[str | None]
+    duration_ms: NotRequired[int]
+    summary: NotRequired[OutputObject]
+    reason: NotRequired[RunFailure]
 
 
 class HopOutcome(StrEnum):

@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from batch_hops import HopSender, dispatch_pending_hop
-from batch_models import ObjectCreated, ProcessorSettings, RunNotFoundError, RunStatus
+from batch_models import ObjectCreated, ProcessorSettings, RunBody, RunNotFoundError, RunStatus
 from batch_store import RunStore, new_run_item
 
 logger = Logger(child=True)
@@ -72,7 +72,7 @@ def start_runs(
     return run_ids
 
 
-def run_view(item: Mapping[str, Any], *, output_bucket: str) -> dict[str, Any]:
+def run_view(item: Mapping[str, Any], *, output_bucket: str) -> RunBody:
     """What ``GET /runs/{run_id}`` shows of a run record.
 
     Counts are those of the committed hops; ``hops`` is the number of hops run so far
@@ -87,16 +87,16 @@ def run_view(item: Mapping[str, Any], *, output_bucket: str) -> dict[str, Any]:
 
     Returns
     -------
-    dict
-        The response body.
+    RunBody
+        The response body (a StrEnum serializes as its value).
     """
     status = RunStatus(item["status"])
     finished = status is not RunStatus.RUNNING
     size = int(item["size"])
     offset = int(item["offset"])
-    view: dict[str, Any] = {
+    view: RunBody = {
         "run_id": item["run_id"],
-        "status": status.value,
+        "status": status,
         "source": {
             "bucket": item["bucket"],
             "key": item["key"],
@@ -121,13 +121,12 @@ def run_view(item: Mapping[str, Any], *, output_bucket: str) -> dict[str, Any]:
     if "summary_key" in item:
         view["summary"] = {"bucket": output_bucket, "key": item["summary_key"]}
     if "reason" in item:
-        view["reason"] = dict(item["reason"])
+        reason = item["reason"]
+        view["reason"] = {"code": reason["code"], "message": reason["message"]}
     return view
 
 
-def get_run_view(
-    store: RunStore, run_id: str, *, output_bucket: str, now: datetime
-) -> dict[str, Any]:
+def get_run_view(store: RunStore, run_id: str, *, output_bucket: str, now: datetime) -> RunBody:
     """The view of one run.
 
     Parameters
@@ -143,7 +142,7 @@ def get_run_view(
 
     Returns
     -------
-    dict
+    RunBody
         As ``run_view``.
 
     Raises

@@ -42,7 +42,7 @@ responses.register_error_handlers(app, logger=logger, headers=NO_STORE)
     "/runs/<run_id>",
     summary="The run: its status, progress and counts",
     path={"run_id": contract.UUID_PARAMETER},
-    responses=contract.lookup("The run"),
+    responses=contract.lookup("The run", body=batch_models.RunBody),
 )
 def get_run(run_id: str) -> Response[str]:
     """``GET /runs/{run_id}``: the run's status, progress and counts (200)."""

@@ -6,6 +6,7 @@ from types import ModuleType
 
 import pytest
 
+from tests.support.answer_schemas import assert_answer_documented
 from tests.support.events import HttpResponse, api_event
 from tests.support.fakes import FakeLambdaContext
 from tests.unit.recursive_processor.conftest import (
@@ -21,7 +22,11 @@ def get_run(api: ModuleType, run_id: str) -> HttpResponse:
     event = api_event(
         "GET", f"/runs/{run_id}", resource="/runs/{run_id}", path_parameters={"run_id": run_id}
     )
-    return HttpResponse.from_proxy(api.handler(event, FakeLambdaContext(function_name="RunApi")))
+    response = HttpResponse.from_proxy(
+        api.handler(event, FakeLambdaContext(function_name="RunApi"))
+    )
+    assert_answer_documented(api, event, response)
+    return response
 
 
 def test_a_running_run_shows_its_progress(processor: Processor, api: ModuleType) -> None:

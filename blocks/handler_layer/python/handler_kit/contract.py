@@ -2,10 +2,13 @@
 
 A handler module routes through :class:`ContractRoutes` instead of the resolver's own
 decorators; each route is registered with the resolver as before and its declaration
-(request body model, path and query parameters, ``Idempotency-Key``, the statuses and
-error codes it answers) is kept in :attr:`ContractRoutes.operations`. Nothing here
-runs per request and nothing is imported for it: the OpenAPI document is generated
-offline from these declarations and the pydantic models (``blocks/openapi_docs.py``).
+(request body model, path and query parameters, ``Idempotency-Key``, the statuses, the
+error codes and the success bodies it answers) is kept in
+:attr:`ContractRoutes.operations`. Nothing here runs per request and nothing is
+imported for it: the OpenAPI document is generated offline from these declarations,
+the pydantic request models and each success body's ``TypedDict``
+(``blocks/openapi_docs.py``). That ``TypedDict`` is also the return type of the function
+that builds the body, so mypy checks that the handler builds the documented shape.
 
 Examples
 --------
@@ -56,16 +59,22 @@ class Answer(NamedTuple):
         Empty for a success answer (a JSON object).
     headers : tuple of str
         Headers the answer carries (``Location``, ``Retry-After``, ...).
+    body : type or None
+        For a success answer: the ``TypedDict`` of its body (None: any JSON object).
     """
 
     description: str
     error_codes: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
+    body: type[Any] | None = None
 
 
-def ok(description: str, *, headers: tuple[str, ...] = ()) -> Answer:
-    """A success answer: a JSON object."""
-    return Answer(description, headers=headers)
+def ok(description: str, *, headers: tuple[str, ...] = (), body: type[Any] | None = None) -> Answer:
+    """A success answer: a JSON object, of the ``TypedDict`` ``body`` when given.
+
+    Only the class is kept: its JSON schema is made offline, never at import.
+    """
+    return Answer(description, headers=headers, body=body)
 
 
 def errors(*codes: str, headers: tuple[str, ...] = (), description: str = "") -> Answer:
@@ -76,18 +85,23 @@ def errors(*codes: str, headers: tuple[str, ...] = (), description: str = "") ->
     return Answer(description, error_codes=codes, headers=headers)
 
 
-def lookup(description: str) -> dict[int, Answer]:
-    """The answers of a read by id: 200 ``description``, 400 for a malformed id, 404 when
-    there is none. Extend it for a route that answers more (``{**lookup(...), 503: ...}``).
+def lookup(description: str, *, body: type[Any] | None = None) -> dict[int, Answer]:
+    """The answers of a read by id: 200 ``description`` (of ``body``), 400 for a malformed
+    id, 404 when there is none. Extend it for a route that answers more
+    (``{**lookup(...), 503: ...}``).
     """
-    return {200: ok(description), 400: errors("invalid_request"), 404: errors("not_found")}
-
-
-def accepted_submission(description: str) -> dict[int, Answer]:
-    """The answers of a keyed ``POST`` that accepts work for later (202 with Location and
-    Retry-After; the first answer replayed for the same Idempotency-Key)."""
     return {
-        202: ok(description, headers=("Location", "Retry-After")),
+        200: ok(description, body=body),
+        400: errors("invalid_request"),
+        404: errors("not_found"),
+    }
+
+
+def accepted_submission(description: str, *, body: type[Any] | None = None) -> dict[int, Answer]:
+    """The answers of a keyed ``POST`` that accepts work for later (202 of ``body`` with
+    Location and Retry-After; the first answer replayed for the same Idempotency-Key)."""
+    return {
+        202: ok(description, headers=("Location", "Retry-After"), body=body),
         400: errors("invalid_request", "payload_too_large"),
         422: errors("idempotency_key_reused"),
         503: errors("service_unavailable", headers=("Retry-After",)),
