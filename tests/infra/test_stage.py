@@ -159,6 +159,47 @@ def test_stacks_are_named_after_the_stage(any_stage: SynthesizedStage) -> None:
     assert any_stage.stage.alerts.stack_name == f"{any_stage.name}-Alerts"
 
 
+#: Each pattern stack's outputs: scenarios, e2e tests and operators read them by name.
+STACK_OUTPUTS = {
+    "DecoupledInvocation": {"ApiUrl", "JobTableName", "TaskQueueUrl", "TaskDeadLetterQueueUrl"},
+    "EventSourcing": {"ApiUrl", "EventTableName", "EventBusName", "PublisherFailureQueueUrl"},
+    "FanOutFanIn": {
+        "ApiUrl",
+        "JobTableName",
+        "ResultTableName",
+        "SubtaskQueueUrl",
+        "SubtaskDeadLetterQueueUrl",
+        "ReductionFailureQueueUrl",
+    },
+    "OneOffSchedules": {
+        "ApiUrl",
+        "ScheduleTableName",
+        "ScheduleGroupName",
+        "ScheduleDeadLetterQueueUrl",
+    },
+    "RecursiveProcessor": {
+        "ApiUrl",
+        "InputBucketName",
+        "InputPrefix",
+        "OutputBucketName",
+        "OutputPrefix",
+        "RunTableName",
+        "ProcessorFunctionName",
+        "FailureQueueUrl",
+    },
+}
+
+
+def test_every_pattern_stack_has_its_stable_output_names(ephemeral: SynthesizedStage) -> None:
+    # GIVEN the ephemeral stage WHEN each pattern stack's outputs are listed
+    outputs = {
+        stack.node.id: set(ephemeral.template_json(stack.node.id)["Outputs"])
+        for stack in ephemeral.stage.pattern_stacks.values()
+    }
+    # THEN every pattern has exactly its documented outputs, and no pattern is missing
+    assert outputs == STACK_OUTPUTS
+
+
 def physical_names(stage: SynthesizedStage) -> dict[str, str]:
     names = {}
     for stack_id, logical_id, resource in resources(stage):

@@ -17,18 +17,19 @@ Answer = TypeVar("Answer")
 
 def interleaved(
     client: Any,
-    operation: str,
+    operations: str | Sequence[str],
     requests: Sequence[T],
     send: Callable[[T], Answer],
 ) -> tuple[list[Answer], Answer]:
-    """Send ``requests``, each nested just before its ``operation`` call on ``client``.
+    """Send ``requests``, each nested just before its first ``operations`` call on ``client``.
 
     Parameters
     ----------
     client:
         The boto3 client the handler module uses (its events are hooked).
-    operation:
-        The DynamoDB operation they overlap at, e.g. ``"PutItem"``.
+    operations:
+        The DynamoDB operation they overlap at, e.g. ``"PutItem"``, or several (the
+        first call of any of them is where the next request runs).
     requests:
         What each client sends.
     send:
@@ -48,9 +49,12 @@ def interleaved(
             index = started["n"]
             answers[index] = send(requests[index])
 
-    client.meta.events.register(f"before-call.dynamodb.{operation}", next_request_runs_first)
+    names = [operations] if isinstance(operations, str) else list(operations)
+    for name in names:
+        client.meta.events.register(f"before-call.dynamodb.{name}", next_request_runs_first)
     try:
         answers[0] = send(requests[0])
     finally:
-        client.meta.events.unregister(f"before-call.dynamodb.{operation}", next_request_runs_first)
+        for name in names:
+            client.meta.events.unregister(f"before-call.dynamodb.{name}", next_request_runs_first)
     return [answers[i] for i in range(len(requests))], answers[len(requests) - 1]

@@ -14,7 +14,6 @@ from localstage.intrinsics import resolve
 from blocks.function import POWERTOOLS_LAYER_VERSION
 from blocks.stage_settings import StageSettings
 from patterns.decoupled_invocation.construct import DecoupledInvocation
-from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     STANDARD_ALARM_METRICS,
     TABLE_THROTTLE_METRICS,
@@ -239,11 +238,6 @@ def test_alarms_cover_the_failure_modes_and_notify_the_stage_topic(
 def test_dashboard_name_carries_the_stage(resources: dict[str, Any]) -> None:
     (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == "pr-1-DecoupledInvocation"
-
-
-def test_outputs_have_stable_names(ephemeral: SynthesizedStage) -> None:
-    outputs = ephemeral.template_json(STACK)["Outputs"]
-    assert set(outputs) == {"ApiUrl", "JobTableName", "TaskQueueUrl", "TaskDeadLetterQueueUrl"}
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:

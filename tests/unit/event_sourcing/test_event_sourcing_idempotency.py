@@ -4,12 +4,16 @@ and every replay is the first answer byte for byte (also to concurrent twins).""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
+from tests.support.answers import assert_all_got_the_winners_answer
 from tests.support.events import assert_json_error
+from tests.support.interleave import interleaved
 from tests.unit.event_sourcing.conftest import ALICE_ARN, TABLE_NAME
+
+#: The event store's write requests: a request runs the next one just before its first.
+WRITES = ("PutItem", "TransactWriteItems")
 
 
 @pytest.mark.parametrize(
@@ -64,28 +68,19 @@ def test_ten_interleaved_withdrawals_with_one_key_apply_once_and_answer_the_same
     # other one is cancelled on the record and must answer from it.
     account_id = bank.open_id()
     bank.credit(account_id, 100)
-    answers: dict[int, Any] = {}
-    started = {"n": 0}
-
-    def next_request_runs_first(n: int) -> None:
-        if n == started["n"] and started["n"] < 9:
-            started["n"] += 1
-            index = started["n"]
-            answers[index] = bank.withdraw(account_id, 10, headers={"Idempotency-Key": "ten"})
-
-    bank.before_write(next_request_runs_first)
 
     # WHEN they run
-    answers[0] = bank.withdraw(account_id, 10, headers={"Idempotency-Key": "ten"})
+    answers, first = interleaved(
+        bank.api.store._client,
+        WRITES,
+        [10] * 10,
+        lambda amount: bank.withdraw(account_id, amount, headers={"Idempotency-Key": "ten"}),
+    )
 
     # THEN the withdrawal is applied once and all ten answers are the first one's bytes
-    assert len(answers) == 10
-    first = answers[9]
-    assert first.status == 200 and "idempotent-replayed" not in first.headers
-    for index in range(9):
-        assert answers[index].status == first.status
-        assert answers[index].raw_body == first.raw_body
-        assert answers[index].headers["idempotent-replayed"] == "true"
+    assert_all_got_the_winners_answer(answers, first, 200)
+    assert "idempotent-replayed" not in first.headers
+    assert all(answer.headers["idempotent-replayed"] == "true" for answer in answers[:-1])
     assert infra.versions(account_id) == [1, 2, 3]
     assert bank.get(account_id).body["balance"] == 90
 
@@ -109,24 +104,16 @@ def test_open_account_with_an_equivalent_body_replays_byte_for_byte(bank, infra,
 
 def test_concurrent_opens_with_one_key_create_one_account_and_answer_the_same_bytes(bank, infra):
     # GIVEN five opens with one key, each letting the next run before its own write
-    answers: dict[int, Any] = {}
-    started = {"n": 0}
-
-    def next_request_runs_first(n: int) -> None:
-        if n == started["n"] and started["n"] < 4:
-            started["n"] += 1
-            index = started["n"]
-            answers[index] = bank.open(headers={"Idempotency-Key": "o"})
-
-    bank.before_write(next_request_runs_first)
-
     # WHEN they run
-    answers[0] = bank.open(headers={"Idempotency-Key": "o"})
+    answers, first = interleaved(
+        bank.api.store._client,
+        WRITES,
+        [{"Idempotency-Key": "o"}] * 5,
+        lambda headers: bank.open(headers=headers),
+    )
 
     # THEN one account, and every answer is the first one's bytes
-    first = answers[4]
-    assert {a.raw_body for a in answers.values()} == {first.raw_body}
-    assert {a.status for a in answers.values()} == {201}
+    assert_all_got_the_winners_answer(answers, first, 201)
     assert len(infra.event_items()) == 1
 
 

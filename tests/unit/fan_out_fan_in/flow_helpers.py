@@ -1,4 +1,8 @@
-"""Helpers for the fan-out worker and reducer flow tests."""
+"""Helpers for the fan-out worker and reducer flow tests.
+
+The expected aggregate is :func:`patterns.fan_out_fan_in.scenarios.expected_aggregate`,
+the one the demo and the e2e tests check against.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,3 @@ def submit(handlers: Any, body: dict[str, Any]) -> str:
 
 def failed_ids(response: dict[str, Any]) -> list[str]:
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
-
-
-def expected_aggregate(
-    values: list[int], failed: tuple[int, ...] | list[int] = ()
-) -> dict[str, Any]:
-    squares = [v * v for i, v in enumerate(values) if i not in failed]
-    return {
-        "count": len(squares),
-        "sum": sum(squares),
-        "min": min(squares) if squares else None,
-        "max": max(squares) if squares else None,
-        "failed": len(failed),
-        "failed_subtasks": sorted(failed),
-    }

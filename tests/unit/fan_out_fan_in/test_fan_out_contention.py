@@ -6,8 +6,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from patterns.fan_out_fan_in.scenarios import expected_aggregate
 from tests.support.events import sqs_event
-from tests.unit.fan_out_fan_in.flow_helpers import expected_aggregate, failed_ids, submit
+from tests.unit.fan_out_fan_in.flow_helpers import failed_ids, submit
 
 # --------------------------------------------------------------------------- contention
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from patterns.fan_out_fan_in.scenarios import expected_aggregate
 from tests.support.events import dynamodb_stream_event, dynamodb_stream_record, sqs_event
 from tests.unit.fan_out_fan_in.conftest import MAX_RECEIVE_COUNT, sqs_record
-from tests.unit.fan_out_fan_in.flow_helpers import expected_aggregate, failed_ids, submit
+from tests.unit.fan_out_fan_in.flow_helpers import failed_ids, submit
 
 # --------------------------------------------------------------------------- failures
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from patterns.fan_out_fan_in.scenarios import expected_aggregate
 from tests.support.events import sqs_event
-from tests.unit.fan_out_fan_in.flow_helpers import expected_aggregate, submit
+from tests.unit.fan_out_fan_in.flow_helpers import submit
 
 # --------------------------------------------------------------------------- happy paths
 
