@@ -192,11 +192,6 @@ def mapping_of(resources: dict[str, Any], handler: str) -> dict[str, Any]:
     return mapping
 
 
-def expiring_table_keyed_by(key_schema: list[dict[str, str]]) -> dict[str, Any]:
-    """The properties of a pattern's expiring data table with ``key_schema``."""
-    return {"KeySchema": key_schema, **EXPIRING_TABLE_PROPERTIES}
-
-
 def assert_work_queue_redrives_to_a_kept_dlq(
     resources: dict[str, Any], *, min_visibility_seconds: int
 ) -> None:

@@ -22,6 +22,7 @@ from blocks.stage_settings import (
 from stacks.stage import cdk_json_context, pattern_stack_classes
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
+    EXPIRING_TABLE_PROPERTIES,
     TemplateContext,
     as_list,
     function_by_handler,
@@ -188,6 +189,34 @@ STACK_OUTPUTS = {
         "FailureQueueUrl",
     },
 }
+
+
+#: Each pattern stack's tables by key schema (attribute: key type).
+STACK_TABLE_KEYS = {
+    "DecoupledInvocation": [{"job_id": "HASH"}],
+    "EventSourcing": [{"account_id": "HASH", "version": "RANGE"}],
+    "FanOutFanIn": [{"job_id": "HASH"}, {"job_id": "HASH", "subtask": "RANGE"}],
+    "OneOffSchedules": [{"schedule_id": "HASH"}],
+    "RecursiveProcessor": [{"run_id": "HASH"}],
+}
+
+
+def test_every_pattern_table_is_keyed_on_demand_encrypted_and_expiring(
+    any_stage: SynthesizedStage,
+) -> None:
+    for stack in any_stage.stage.pattern_stacks.values():
+        # GIVEN a pattern stack WHEN its tables are read
+        resources = any_stage.template_json(stack.node.id)["Resources"]
+        tables = [
+            table["Properties"] for table in of_type(resources, "AWS::DynamoDB::Table").values()
+        ]
+        keys = [{key["AttributeName"]: key["KeyType"] for key in t["KeySchema"]} for t in tables]
+        # THEN they are its tables, each on demand, encrypted and expiring items
+        assert sorted(keys, key=str) == sorted(STACK_TABLE_KEYS[stack.node.id], key=str)
+        for props in tables:
+            assert {
+                key: props[key] for key in EXPIRING_TABLE_PROPERTIES
+            } == EXPIRING_TABLE_PROPERTIES
 
 
 def test_every_pattern_stack_has_its_stable_output_names(ephemeral: SynthesizedStage) -> None:

@@ -24,7 +24,6 @@ from tests.infra.templates import (
     assert_alarm_names_start_with,
     assert_no_wildcard_actions,
     assert_work_queue_redrives_to_a_kept_dlq,
-    expiring_table_keyed_by,
     function_by_handler,
     function_role_ids,
     mapping_of,
@@ -46,13 +45,6 @@ def actions_on(statements: list[dict[str, Any]], resource_ref: str) -> set[str]:
             actions = statement["Action"]
             found |= set(actions if isinstance(actions, list) else [actions])
     return found
-
-
-def test_job_table_is_on_demand_encrypted_and_expires_items(template: Template) -> None:
-    template.has_resource_properties(
-        "AWS::DynamoDB::Table",
-        expiring_table_keyed_by([{"AttributeName": "job_id", "KeyType": "HASH"}]),
-    )
 
 
 def test_task_queue_redrives_to_an_encrypted_dlq_and_outlasts_its_consumer(

@@ -15,7 +15,6 @@ from tests.infra.templates import (
     api_methods,
     as_list,
     assert_no_wildcard_actions,
-    expiring_table_keyed_by,
     function_by_handler,
     of_type,
     only,
@@ -92,13 +91,6 @@ def test_group_and_table_follow_the_stage_kind(
     assert table["Properties"]["DeletionProtectionEnabled"] is (stage == "persistent")
 
 
-def test_table_is_keyed_by_schedule_id_and_expires_records(template: Template) -> None:
-    template.has_resource_properties(
-        "AWS::DynamoDB::Table",
-        expiring_table_keyed_by([{"AttributeName": "schedule_id", "KeyType": "HASH"}]),
-    )
-
-
 # --------------------------------------------------------------------------- IAM
 
 
@@ -133,16 +125,23 @@ def test_scheduler_role_may_invoke_only_the_executor(resources: dict[str, Any]) 
     ]
 
 
-def test_creator_may_create_schedules_only_in_its_group(resources: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("handler", "actions"),
+    [
+        ("schedule_api.handler", ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]),
+        ("schedule_executor.handler", None),
+        ("schedule_cleanup.handler", "scheduler:DeleteSchedule"),
+    ],
+)
+def test_schedule_access_is_spelled_out_per_function_and_only_in_the_group(
+    resources: dict[str, Any], handler: str, actions: str | list[str] | None
+) -> None:
+    # GIVEN the function's policy WHEN its Scheduler statements are read
     group_id, _ = only(resources, "AWS::Scheduler::ScheduleGroup")
-    statements = policy_statements(resources, role_of(resources, "schedule_api.handler"))
-    assert statements_with(statements, "scheduler:") == [
-        {
-            "Action": ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
-            "Effect": "Allow",
-            "Resource": group_schedules_arn(group_id),
-        }
-    ]
+    statements = policy_statements(resources, role_of(resources, handler))
+    # THEN they are exactly its actions, on the schedules of the stack's group only
+    expected = [{"Action": actions, "Effect": "Allow", "Resource": group_schedules_arn(group_id)}]
+    assert statements_with(statements, "scheduler:") == (expected if actions else [])
 
 
 def test_creator_may_pass_only_the_scheduler_role_and_only_to_scheduler(
@@ -159,22 +158,13 @@ def test_creator_may_pass_only_the_scheduler_role_and_only_to_scheduler(
     ]
 
 
-def test_cleanup_may_only_delete_schedules_in_its_group(resources: dict[str, Any]) -> None:
-    group_id, _ = only(resources, "AWS::Scheduler::ScheduleGroup")
-    statements = policy_statements(resources, role_of(resources, "schedule_cleanup.handler"))
-    assert statements_with(statements, "scheduler:") == [
-        {
-            "Action": "scheduler:DeleteSchedule",
-            "Effect": "Allow",
-            "Resource": group_schedules_arn(group_id),
-        }
-    ]
+@pytest.mark.parametrize("handler", ["schedule_executor.handler", "schedule_cleanup.handler"])
+def test_only_the_creator_may_pass_a_role(resources: dict[str, Any], handler: str) -> None:
+    statements = policy_statements(resources, role_of(resources, handler))
     assert statements_with(statements, "iam:") == []
 
 
-def test_executor_may_invoke_only_the_cleanup_and_never_touches_schedules(
-    resources: dict[str, Any],
-) -> None:
+def test_executor_may_invoke_only_the_cleanup(resources: dict[str, Any]) -> None:
     cleanup_id, _ = function_by_handler(resources, "schedule_cleanup.handler")
     statements = policy_statements(resources, role_of(resources, "schedule_executor.handler"))
     assert statements_with(statements, "lambda:") == [
@@ -184,8 +174,6 @@ def test_executor_may_invoke_only_the_cleanup_and_never_touches_schedules(
             "Resource": {"Fn::GetAtt": [cleanup_id, "Arn"]},
         }
     ]
-    assert statements_with(statements, "scheduler:") == []
-    assert statements_with(statements, "iam:") == []
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from handler_kit.dynamodb import to_attribute_values
 
-from tests.support.events import sqs_event
+from tests.support.events import assert_json_error, sqs_event
 from tests.unit.decoupled_invocation.conftest import JOB_RETENTION_DAYS, task_record
 
 VALID = {"task": "checksum", "input": "hello world", "duration_ms": 250}
@@ -39,8 +39,7 @@ def test_get_of_a_job_past_its_ttl_answers_404(handlers, infra):
 
     # THEN the client gets 404, as after the deletion
     assert infra.item(job_id)["status"] == "DONE"
-    assert response.status == 404
-    assert response.body["error"] == "not_found"
+    assert_json_error(response, 404, "not_found")
 
 
 @pytest.mark.parametrize(

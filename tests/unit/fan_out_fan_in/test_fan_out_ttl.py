@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.events import assert_json_error
+
 KEY = {"Idempotency-Key": "batch-ttl"}
 
 
@@ -29,8 +31,7 @@ def test_get_of_a_job_past_its_ttl_answers_404(handlers, infra):
     response = handlers.get(job_id)
 
     # THEN 404, as after the deletion
-    assert response.status == 404
-    assert response.body["error"] == "not_found"
+    assert_json_error(response, 404, "not_found")
 
 
 def test_a_key_reused_after_its_job_expired_runs_a_new_job_to_its_own_aggregate(handlers, infra):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.events import assert_json_error
 from tests.unit.one_off_schedules.conftest import in_minutes
 
 KEY = {"Idempotency-Key": "k-ttl"}
@@ -32,8 +33,7 @@ def test_get_of_a_schedule_past_its_ttl_answers_404(handlers, infra):
     response = handlers.get(schedule_id)
 
     # THEN 404, as after the deletion
-    assert response.status == 404
-    assert response.body["error"] == "not_found"
+    assert_json_error(response, 404, "not_found")
 
 
 def test_post_with_a_key_whose_record_expired_creates_a_new_schedule(handlers, infra):
@@ -81,5 +81,5 @@ def test_cancel_of_a_schedule_past_its_ttl_answers_404_and_writes_nothing(handle
     response = handlers.cancel(schedule_id)
 
     # THEN 404, and the expired record is not turned CANCELLED
-    assert response.status == 404
+    assert_json_error(response, 404, "not_found")
     assert infra.item(schedule_id) == before

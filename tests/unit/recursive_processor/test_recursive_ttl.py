@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from tests.support.events import HttpResponse, api_event
+from tests.support.events import HttpResponse, api_event, assert_json_error
 from tests.support.fakes import FakeLambdaContext
 from tests.unit.recursive_processor.conftest import (
     INPUT_PREFIX,
@@ -46,8 +46,7 @@ def test_get_of_a_run_past_its_ttl_answers_404(processor: Processor, api: Module
     response = HttpResponse.from_proxy(api.handler(event, FakeLambdaContext(function_name="Api")))
 
     # THEN 404, as after the deletion
-    assert response.status == 404
-    assert response.body["error"] == "not_found"
+    assert_json_error(response, 404, "not_found")
 
 
 def test_a_hop_of_a_run_past_its_ttl_is_not_run(processor: Processor) -> None:
