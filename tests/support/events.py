@@ -164,27 +164,11 @@ def api_event(
 
 
 def post_jobs_event(
-    body: str | dict[str, Any] | None,
-    *,
-    stage: str,
-    base64_body: bool = False,
-    headers: dict[str, str] | None = None,
-    multi_value_headers: dict[str, list[str]] | None = None,
-    user_arn: str | None = CALLER_ARN,
+    body: str | dict[str, Any] | None, *, stage: str, **options: Any
 ) -> dict[str, Any]:
-    """``POST /jobs`` on ``stage``; a dict body is JSON-encoded, ``base64_body`` encodes it
-    like API GW."""
-    return api_event(
-        "POST",
-        "/jobs",
-        resource="/jobs",
-        body=body,
-        base64_body=base64_body,
-        headers=headers,
-        multi_value_headers=multi_value_headers,
-        user_arn=user_arn,
-        stage=stage,
-    )
+    """``POST /jobs`` on ``stage``; ``options`` (headers, ``user_arn``, ``base64_body``...)
+    as :func:`api_event` takes them."""
+    return api_event("POST", "/jobs", resource="/jobs", body=body, stage=stage, **options)
 
 
 def get_job_event(job_id: str, *, stage: str) -> dict[str, Any]:

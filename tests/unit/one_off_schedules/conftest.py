@@ -262,27 +262,21 @@ class Handlers(HandlerDriver):
             error = None
             break
         if error is None:
-            record = events_support.lambda_destination_record(
-                event,
-                function_name=EXECUTOR_NAME,
-                condition="Success",
-                response_payload=response,
-                approximate_invoke_count=attempts,
-                request_id=request_id,
-                timestamp=self.clock.now,
-            )
+            condition, payload = "Success", response
         else:
-            record = events_support.lambda_destination_record(
-                event,
-                function_name=EXECUTOR_NAME,
-                condition="RetriesExhausted",
-                response_payload=events_support.lambda_error_payload(
-                    type(error).__name__, str(error), request_id=request_id
-                ),
-                approximate_invoke_count=attempts,
-                request_id=request_id,
-                timestamp=self.clock.now,
+            condition = "RetriesExhausted"
+            payload = events_support.lambda_error_payload(
+                type(error).__name__, str(error), request_id=request_id
             )
+        record = events_support.lambda_destination_record(
+            event,
+            function_name=EXECUTOR_NAME,
+            condition=condition,
+            response_payload=payload,
+            approximate_invoke_count=attempts,
+            request_id=request_id,
+            timestamp=self.clock.now,
+        )
         return Delivery(
             event=event,
             request_id=request_id,
