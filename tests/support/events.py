@@ -12,9 +12,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote_plus
 
 from boto3.dynamodb.types import TypeSerializer
+from localstage.events import s3_notification_record
 
 from tests.support.fakes import ACCOUNT_ID, REGION
 from tests.support.scheduler_events import (  # noqa: F401  (re-exported)
@@ -269,55 +269,20 @@ _S3_SEQUENCER = iter(range(0x5F0000000000000000, 0x5FFFFFFFFFFFFFFFFF))
 
 
 def s3_object_created_record(
-    bucket: str,
-    key: str,
-    *,
-    size: int,
-    etag: str,
-    sequencer: str | None = None,
-    version_id: str | None = None,
-    event_name: str = "ObjectCreated:Put",
-    configuration_id: str = "RecursiveProcessorNotification",
+    bucket: str, key: str, *, size: int, etag: str, **fields: Any
 ) -> dict[str, Any]:
     """One record of an S3 event notification (event version 2.1) as Lambda receives it.
 
-    ``key`` is given as stored and URL-encoded the way S3 sends it (spaces as ``+``);
-    ``etag`` is sent bare (no quotes), like S3 does. Each record gets a new, increasing
+    The record localstage delivers (:func:`localstage.events.s3_notification_record`,
+    which takes the other ``fields``: ``event_name``, ``version_id``, ``sequencer``...),
+    for the recursive processor's notification. Each record gets a new, increasing
     ``sequencer`` unless one is given (S3 orders events on one key by it).
     """
-    s3_object: dict[str, Any] = {
-        "key": quote_plus(key, safe="/"),
-        "size": size,
-        "eTag": etag.strip('"'),
-        "sequencer": sequencer or f"{next(_S3_SEQUENCER):018X}",
-    }
-    if version_id is not None:
-        s3_object["versionId"] = version_id
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": REGION,
-        "eventTime": "2025-03-14T09:26:53.589Z",
-        "eventName": event_name,
-        "userIdentity": {"principalId": "AWS:AIDAJQABLZS4A3QDU576Q"},
-        "requestParameters": {"sourceIPAddress": "203.0.113.10"},
-        "responseElements": {
-            "x-amz-request-id": "D82B88E5F771F645",
-            "x-amz-id-2": (
-                "vlR7PnpV2Ce81l0PRw6jlUpck7Jo5ZsQjryTjKlc5aLWGVHPZLj5NeC6qMa0emYBDXOo6QBU0Wo="
-            ),
-        },
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": configuration_id,
-            "bucket": {
-                "name": bucket,
-                "ownerIdentity": {"principalId": "A3I5XTEXAMAI3E"},
-                "arn": f"arn:aws:s3:::{bucket}",
-            },
-            "object": s3_object,
-        },
-    }
+    fields.setdefault("event_name", "ObjectCreated:Put")
+    fields.setdefault("configuration_id", "RecursiveProcessorNotification")
+    if fields.get("sequencer") is None:
+        fields["sequencer"] = f"{next(_S3_SEQUENCER):018X}"
+    return s3_notification_record(bucket=bucket, key=key, size=size, etag=etag, **fields)
 
 
 def s3_event(*records: dict[str, Any]) -> dict[str, Any]:

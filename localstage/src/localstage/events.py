@@ -211,14 +211,20 @@ def s3_notification_record(
     size: int | None = None,
     etag: str | None = None,
     version_id: str | None = None,
+    sequencer: str | None = None,
     configuration_id: str = "localstage",
     principal_id: str = "AWS:AIDALOCALSTAGE",
     source_ip: str = "127.0.0.1",
 ) -> dict[str, Any]:
-    """One record of an S3 event notification (``ObjectCreated:Put`` and the like)."""
+    """One record of an S3 event notification (``ObjectCreated:Put`` and the like).
+
+    ``key`` is given as stored and URL-encoded the way S3 sends it (spaces as ``+``);
+    ``etag`` is sent bare (no quotes), like S3 does. ``sequencer`` (hex, increasing
+    over the events of one key: S3 orders them by it) comes from the clock unless given.
+    """
     obj: dict[str, Any] = {
         "key": urllib.parse.quote_plus(key, safe="/"),
-        "sequencer": f"{time.time_ns():016X}",
+        "sequencer": sequencer or f"{time.time_ns():016X}",
     }
     if size is not None:
         obj["size"] = size
