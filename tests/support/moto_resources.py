@@ -2,13 +2,16 @@
 
 The unit conftests of every pattern, the handler_kit tests and the bench all create
 moto tables and queues; the key schema, billing mode, stream and redrive spellings are
-written here once.
+written here once, and so is the reading of a table's stream.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from tests.support.events import dynamodb_stream_record_from_get_records
 
 #: A key attribute: its name and DynamoDB type.
 Key = tuple[str, Literal["S", "N", "B"]]
@@ -54,3 +57,38 @@ def create_queue(
             {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(max_receive_count)}
         )
     return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+
+
+@dataclass
+class StreamReader:
+    """A table's DynamoDB stream on moto, read as Lambda's stream mapping delivers it.
+
+    Each read starts every shard at TRIM_HORIZON and skips the records already
+    returned: moto's ``NextShardIterator`` stops returning records after a while, so
+    iterators are not kept from one read to the next.
+    """
+
+    streams: Any
+    stream_arn: str
+    seen: set[str] = field(default_factory=set)
+
+    def new_records(self) -> list[dict[str, Any]]:
+        """The records added since the last call, oldest first per shard, in the Lambda
+        event shape."""
+        records: list[dict[str, Any]] = []
+        description = self.streams.describe_stream(StreamArn=self.stream_arn)
+        for shard in description["StreamDescription"]["Shards"]:
+            iterator = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn,
+                ShardId=shard["ShardId"],
+                ShardIteratorType="TRIM_HORIZON",
+            )["ShardIterator"]
+            response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            for raw in response["Records"]:
+                sequence = raw["dynamodb"]["SequenceNumber"]
+                if sequence not in self.seen:
+                    self.seen.add(sequence)
+                    records.append(
+                        dynamodb_stream_record_from_get_records(raw, stream_arn=self.stream_arn)
+                    )
+        return records

@@ -8,7 +8,7 @@ import functools
 import json
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -20,7 +20,7 @@ from tests.support.clients import CallLog
 from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, dynamodb_stream_event
 from tests.support.fakes import ACCOUNT_ID, REGION, FakeClock, FakeSleep
-from tests.support.moto_resources import create_queue, create_table, queue_arn
+from tests.support.moto_resources import StreamReader, create_queue, create_table, queue_arn
 from tests.unit.conftest import STREAMS_CONFIG, StreamClients
 
 TABLE_NAME = "event-sourcing-events-test"
@@ -94,13 +94,11 @@ class Infra:
     """The moto table, stream, bus and queues, and ways to look at them."""
 
     dynamodb: Any
-    streams: Any
     sqs: Any
     events: Any
-    stream_arn: str
+    stream: StreamReader
     consumer_queue_url: str
     failure_queue_url: str
-    _iterators: dict[str, str] = field(default_factory=dict)
 
     def raw_items(self) -> list[dict[str, Any]]:
         return list(self.dynamodb.scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"])
@@ -130,27 +128,7 @@ class Infra:
 
     def new_stream_records(self) -> list[dict[str, Any]]:
         """Records added to the stream since the last call, in the Lambda shape."""
-        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"][
-            "Shards"
-        ]
-        records: list[dict[str, Any]] = []
-        for shard in shards:
-            shard_id = shard["ShardId"]
-            iterator = (
-                self._iterators.get(shard_id)
-                or self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            )
-            response = self.streams.get_records(ShardIterator=iterator)
-            self._iterators[shard_id] = response["NextShardIterator"]
-            records += [
-                events_support.dynamodb_stream_record_from_get_records(
-                    record, stream_arn=self.stream_arn
-                )
-                for record in response["Records"]
-            ]
-        return records
+        return self.stream.new_records()
 
     def consumed(self) -> list[dict[str, Any]]:
         """Every domain event the bus delivered to the consumer queue (bodies parsed)."""
@@ -213,10 +191,9 @@ def infra(
     )
     return Infra(
         dynamodb=dynamodb,
-        streams=stream_clients.streams,
         sqs=sqs,
         events=bus,
-        stream_arn=stream_arn,
+        stream=StreamReader(stream_clients.streams, stream_arn),
         consumer_queue_url=consumer_queue_url,
         failure_queue_url=failure_queue_url,
     )

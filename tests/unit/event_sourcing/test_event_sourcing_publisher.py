@@ -280,4 +280,4 @@ def test_stream_records_have_the_shape_lambda_delivers(bank, infra):
     parsed = DynamoDBStreamModel.model_validate({"Records": records})
     assert parsed.Records[0].eventName == "INSERT"
     assert parsed.Records[0].dynamodb.StreamViewType == "NEW_IMAGE"
-    assert parsed.Records[0].eventSourceARN == infra.stream_arn
+    assert parsed.Records[0].eventSourceARN == infra.stream.stream_arn

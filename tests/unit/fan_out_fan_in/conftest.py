@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from tests.support.clients import SerializedClient
 from tests.support.drivers import HandlerDriver, fresh_roles
 from tests.support.events import HttpResponse, sqs_event
 from tests.support.fakes import ACCOUNT_ID, FakeClock, FakeSleep
-from tests.support.moto_resources import create_queue, create_table, queue_arn
+from tests.support.moto_resources import StreamReader, create_queue, create_table, queue_arn
 from tests.unit.conftest import StreamClients
 
 JOB_TABLE = "fan-out-jobs-test"
@@ -94,12 +94,10 @@ class Infra:
     """The moto tables, queues and job stream, and ways to look at them."""
 
     dynamodb: Any
-    streams: Any
     sqs: Any
     queue_url: str
     dlq_url: str
-    stream_arn: str
-    seen_sequence_numbers: set[str] = field(default_factory=set)
+    stream: StreamReader
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         raw = self.dynamodb.get_item(
@@ -147,30 +145,7 @@ class Infra:
 
     def stream_records(self) -> list[dict[str, Any]]:
         """New job-table stream records since the last call, as Lambda delivers them."""
-        records: list[dict[str, Any]] = []
-        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"][
-            "Shards"
-        ]
-        for shard in shards:
-            # Read from the start every time and skip what was seen: moto's
-            # NextShardIterator stops returning records after a while.
-            iterator = self.streams.get_shard_iterator(
-                StreamArn=self.stream_arn,
-                ShardId=shard["ShardId"],
-                ShardIteratorType="TRIM_HORIZON",
-            )["ShardIterator"]
-            response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
-            for raw in response["Records"]:
-                sequence = raw["dynamodb"]["SequenceNumber"]
-                if sequence in self.seen_sequence_numbers:
-                    continue
-                self.seen_sequence_numbers.add(sequence)
-                records.append(
-                    events_support.dynamodb_stream_record_from_get_records(
-                        raw, stream_arn=self.stream_arn
-                    )
-                )
-        return records
+        return self.stream.new_records()
 
 
 @pytest.fixture
@@ -202,11 +177,10 @@ def infra(stream_clients: StreamClients, monkeypatch: pytest.MonkeyPatch) -> Inf
     )
     return Infra(
         dynamodb=dynamodb,
-        streams=stream_clients.streams,
         sqs=sqs,
         queue_url=queue_url,
         dlq_url=dlq_url,
-        stream_arn=created["TableDescription"]["LatestStreamArn"],
+        stream=StreamReader(stream_clients.streams, created["TableDescription"]["LatestStreamArn"]),
     )
 
 
