@@ -212,11 +212,11 @@ def test_every_pattern_table_is_keyed_on_demand_encrypted_and_expiring(
         ]
         keys = [{key["AttributeName"]: key["KeyType"] for key in t["KeySchema"]} for t in tables]
         # THEN they are its tables, each on demand, encrypted and expiring items
-        assert sorted(keys, key=str) == sorted(STACK_TABLE_KEYS[stack.node.id], key=str)
+        expected = STACK_TABLE_KEYS[stack.node.id]
+        assert sorted(keys, key=str) == sorted(expected, key=str), stack.node.id
         for props in tables:
-            assert {
-                key: props[key] for key in EXPIRING_TABLE_PROPERTIES
-            } == EXPIRING_TABLE_PROPERTIES
+            expiry = {key: props[key] for key in EXPIRING_TABLE_PROPERTIES}
+            assert expiry == EXPIRING_TABLE_PROPERTIES, stack.node.id
 
 
 def test_every_pattern_stack_has_its_stable_output_names(ephemeral: SynthesizedStage) -> None:
