@@ -1,4 +1,6 @@
-"""Benchmarks on a booted localstage: AWS requests per operation, fan-out scaling, boot.
+"""Benchmarks on a booted localstage: AWS requests per operation, schedules, boot.
+
+The fan-out sizes are in bench/localstage_fan_out.py.
 
 Requests are counted in moto's process (:meth:`localstage.stage.LocalStage.request_counts`),
 so every request a function makes is seen; the figures count what handler code sends
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import math
 import statistics
 import time
 from collections import Counter
@@ -38,12 +39,6 @@ from bench.localstage_demo import (  # noqa: F401  (bench.__main__ imports them 
 
 #: Stage time for visibility timeouts and retries (as the demo and the e2e tests).
 CLOCK_SPEED = 90.0
-FAN_OUT_SIZES = (100, 1_000, 10_000)
-#: A fan-out size that has not finished by then is reported as skipped.
-FAN_OUT_BUDGET_S = 180.0
-#: Wall-time targets locally (the e2e suite's budget for N = 1,000 is "well under a
-#: minute"; N = 10,000 gets the bench's 3 minutes).
-FAN_OUT_WALL_TARGET_S = {100: 15.0, 1_000: 60.0, 10_000: 180.0}
 BOOT_TARGET_S = 6.0
 #: Schedules created a couple of stage seconds apart (the e2e test fires 100).
 SCHEDULE_COUNT = 50
@@ -51,7 +46,6 @@ SCHEDULE_COUNT = 50
 SCHEDULE_BUDGET_S = 90.0
 
 TABLE_REQUESTS = "AWS requests per operation (localstage, counted in moto)"
-TABLE_SCALING = "Fan-out/fan-in scaling (localstage)"
 TABLE_SCHEDULES = "One-off schedules (localstage)"
 
 
@@ -122,111 +116,6 @@ def decoupled_figures(
         row("GET /jobs/{id}", get, 1, "one GetItem"),
         row("worker run (one message)", worker, 2, "claim UpdateItem + finish UpdateItem"),
     ]
-
-
-def _run_fan_out(
-    stage: LocalStage, target: LocalTarget, fan_out: ModuleType, n: int, budget: float
-) -> tuple[float, dict[str, Counter[str]]] | str:
-    """Submit an N-subtask job and wait for DONE: wall time and requests per function,
-    or why it did not finish."""
-    labels = {part: _label(stage, "FanOutFanIn", part) for part in ("Api", "Worker", "Reducer")}
-    stage.reset_request_counts()
-    began = time.monotonic()
-    try:
-        accepted = fan_out.submit(target, {"count": n, "seed": n})
-        done = fan_out.poll_until_finished(target, accepted.headers["location"], timeout=budget)
-    except AssertionError as error:  # a refused POST or a wait that timed out
-        return str(error).split(";")[0][:160]
-    seconds = time.monotonic() - began
-    fan_out.check_finished(
-        done.body, status="DONE", values=[fan_out.seeded_value(n, i) for i in range(n)]
-    )
-    counts = {part: _code_requests(stage, label) for part, label in labels.items()}
-    return seconds, counts
-
-
-def fan_out_figures(stage: LocalStage, target: LocalTarget, fan_out: ModuleType) -> list[Figure]:
-    """Requests per subtask and wall time at each size; sizes over budget are skipped."""
-    figures: list[Figure] = []
-    skipped = False
-    for n in FAN_OUT_SIZES:
-        result = (
-            "a smaller size did not finish"
-            if skipped
-            else _run_fan_out(stage, target, fan_out, n, FAN_OUT_BUDGET_S)
-        )
-        if isinstance(result, str):
-            skipped = True
-            figures.append(
-                Figure.skipped(
-                    table=TABLE_SCALING,
-                    name=f"N = {n:,}: POST to DONE",
-                    unit="s",
-                    target=f"< {FAN_OUT_WALL_TARGET_S[n]:g} s",
-                    reason=f"budget {FAN_OUT_BUDGET_S:g} s on this machine: {result}",
-                )
-            )
-            continue
-        seconds, counts = result
-        sends = counts["Api"]["sqs:SendMessageBatch"] + counts["Api"]["sqs:SendMessage"]
-        worker_writes = sum(
-            count
-            for name, count in counts["Worker"].items()
-            if name.split(":")[1] in _DYNAMODB_WRITES
-        )
-        reducer_queries = counts["Reducer"]["dynamodb:Query"]
-        query_pages = max(1, math.ceil(n * _RESULT_ITEM_BYTES / 1_000_000))
-        figures += [
-            Figure(
-                table=TABLE_REQUESTS,
-                name=f"fan-out N = {n:,}: SQS sends per subtask (ventilator)",
-                value=sends / n,
-                unit="requests",
-                target="<= 0.1 (SendMessageBatch of 10)",
-                met=sends / n <= 0.1 + 1e-9,
-                note=f"API function, its GET polls included: {_describe(counts['Api'])}",
-            ),
-            Figure(
-                table=TABLE_REQUESTS,
-                name=f"fan-out N = {n:,}: DynamoDB write requests per subtask (workers)",
-                value=worker_writes / n,
-                unit="requests",
-                target="<= 1 (one TransactWriteItems: result put + counter update)",
-                met=worker_writes / n <= 1 + 1e-9,
-                note=_describe(counts["Worker"]),
-            ),
-            Figure(
-                table=TABLE_REQUESTS,
-                name=f"fan-out N = {n:,}: reducer Query pages per job",
-                value=float(reducer_queries),
-                unit="requests",
-                target=f"<= {query_pages} (~{_RESULT_ITEM_BYTES} B per result, 1 MB pages)",
-                met=reducer_queries <= query_pages,
-                note=_describe(counts["Reducer"]),
-            ),
-            Figure(
-                table=TABLE_SCALING,
-                name=f"N = {n:,}: POST to DONE",
-                value=seconds,
-                unit="s",
-                target=f"< {FAN_OUT_WALL_TARGET_S[n]:g} s",
-                met=seconds < FAN_OUT_WALL_TARGET_S[n],
-                note=f"{n / seconds:,.0f} subtasks/s; worker max concurrency 5",
-            ),
-        ]
-    return figures
-
-
-_DYNAMODB_WRITES = {
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-}
-# A result item's DynamoDB size (names + values: job_id, subtask, value, result, outcome,
-# recorded_at, expires_at). Query's 1 MB page counts items before the projection.
-_RESULT_ITEM_BYTES = 140
 
 
 def real_seconds_from_due(body: dict[str, Any], clock_speed: float) -> float:
@@ -366,9 +255,18 @@ def boot_figures(stage: LocalStage) -> list[Figure]:
 
 
 def localstage_figures(
-    *, workdir: Path, assembly_dir: Path | None = None, log: Callable[[str], Any] = print
+    *,
+    workdir: Path,
+    assembly_dir: Path | None = None,
+    log: Callable[[str], Any] = print,
+    deadline: float | None = None,
 ) -> list[Figure]:
-    """Boot stage ``local`` once and measure everything above on it."""
+    """Boot stage ``local`` once and measure everything above on it.
+
+    The fan-out sizes come last: they are the open-ended rows (N = 10,000 alone takes
+    minutes), so with a bench-wide ``deadline`` (``time.monotonic()``) they are what
+    yields (:func:`fan_out_budget`), not the rows with a fixed cost.
+    """
     with LocalStage(workdir=workdir, assembly_dir=assembly_dir, clock_speed=CLOCK_SPEED) as stage:
         target = LocalTarget(stage)
         figures = boot_figures(stage)
@@ -377,14 +275,18 @@ def localstage_figures(
         if decoupled is not None:
             log("  decoupled invocation requests")
             figures += decoupled_figures(stage, target, decoupled)
-        fan_out = _scenarios("fan_out_fan_in")
-        if fan_out is not None:
-            log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}")
-            figures += fan_out_figures(stage, target, fan_out)
         schedules = _scenarios("one_off_schedules")
         if schedules is not None:
             log(f"  one-off schedules: {SCHEDULE_COUNT} fire (budget {SCHEDULE_BUDGET_S:g} s)")
             figures += schedule_figures(stage, target, schedules)
         log(f"  API fuzzing: {FUZZ_EXAMPLES} cases per operation and mode")
         figures += fuzz_figures(target, log=log)
+        fan_out = _scenarios("fan_out_fan_in")
+        if fan_out is not None:
+            # Imported here: bench.localstage_fan_out uses this module's helpers.
+            from bench.localstage_fan_out import FAN_OUT_SIZES, fan_out_figures
+
+            left = "" if deadline is None else f"; {deadline - time.monotonic():.0f} s left"
+            log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}{left}")
+            figures += fan_out_figures(stage, target, fan_out, deadline=deadline)
     return figures

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from constructs import Construct
 
 from blocks.compliance import acknowledge
+from blocks.provided_functions import mark_log_group_owned
 from blocks.queue import DeadLetterQueue
 from blocks.stage_settings import StageSettings
 
@@ -54,7 +56,10 @@ class Invocation(enum.Enum):
 
 def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
     """The pinned Powertools layer of the stack's partition, one reference per stack."""
-    stack = cdk.Stack.of(scope)
+    return _powertools_layer(cdk.Stack.of(scope))
+
+
+def _powertools_layer(stack: cdk.Stack) -> lambda_.ILayerVersion:
     existing = stack.node.try_find_child("PowertoolsLayer")
     if existing is not None:
         return existing  # type: ignore[return-value]
@@ -115,6 +120,23 @@ class HandlerKitLayer(Construct):
         if isinstance(existing, HandlerKitLayer):
             return existing
         return cls(stack, cls.CONSTRUCT_ID, settings=settings)
+
+
+#: Each stack's layers in a function's order, found once per stack rather than once per
+#: function (finding them is three jsii round trips each).
+_STACK_LAYERS: weakref.WeakKeyDictionary[cdk.Stack, list[lambda_.ILayerVersion]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _stack_layers(scope: Construct, *, settings: StageSettings) -> list[lambda_.ILayerVersion]:
+    """Powertools, then :class:`HandlerKitLayer`: the layers of every function of the stack."""
+    stack = cdk.Stack.of(scope)
+    layers = _STACK_LAYERS.get(stack)
+    if layers is None:
+        layers = [_powertools_layer(stack), HandlerKitLayer.of(stack, settings=settings).layer]
+        _STACK_LAYERS[stack] = layers
+    return layers
 
 
 class ServiceFunction(Construct):
@@ -195,7 +217,7 @@ class ServiceFunction(Construct):
             architecture=ARCHITECTURE,
             handler=handler,
             code=lambda_.Code.from_asset(str(code_path), exclude=ASSET_EXCLUDES),
-            layers=[powertools_layer(self), HandlerKitLayer.of(self, settings=settings).layer],
+            layers=_stack_layers(self, settings=settings),
             memory_size=memory_size,
             timeout=timeout,
             tracing=lambda_.Tracing.ACTIVE
@@ -218,26 +240,31 @@ class ServiceFunction(Construct):
             recursive_loop=recursive_loop,
             reserved_concurrent_executions=reserved_concurrent_executions,
         )
-        self._depend_on_policy_only()
-        self._acknowledge_findings(invocation, custom_failure_destination, settings.tracing_enabled)
+        # Read once: each read of a construct's child is a jsii round trip.
+        function = self.function.node.default_child
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(function, lambda_.CfnFunction) and isinstance(policy, cdk.CfnResource)
+        mark_log_group_owned(function)
+        self._depend_on_policy_only(function, policy)
+        self._acknowledge_findings(
+            function, policy, invocation, custom_failure_destination, settings.tracing_enabled
+        )
 
-    def _depend_on_policy_only(self) -> None:
+    @staticmethod
+    def _depend_on_policy_only(function: cdk.CfnResource, policy: cdk.CfnResource) -> None:
         # Lambda checks the role's permissions when the function is created, so CDK makes
         # the function depend on the role and its policy; the role dependency is already
         # implied by the Role GetAtt (cfn-lint W3005), so keep only the policy's.
-        function = self.function.node.default_child
-        policy = self.role.node.find_child("DefaultPolicy").node.default_child
-        assert isinstance(function, cdk.CfnResource) and isinstance(policy, cdk.CfnResource)
         function.add_override("DependsOn", [policy.logical_id])
 
+    @staticmethod
     def _acknowledge_findings(
-        self,
+        function: cdk.CfnResource,
+        policy: cdk.CfnResource,
         invocation: Invocation,
         custom_failure_destination: bool = False,
         tracing: bool = True,
     ) -> None:
-        policy = self.role.node.find_child("DefaultPolicy").node.default_child
-        assert policy is not None
         if tracing:
             acknowledge(
                 policy,
@@ -245,8 +272,6 @@ class ServiceFunction(Construct):
                 "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords "
                 "support no resource-level permissions.",
             )
-        function = self.function.node.default_child
-        assert function is not None
         if not tracing:
             acknowledge(
                 function,

@@ -15,6 +15,8 @@ https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -82,12 +84,53 @@ class ProvidedFunctionLogs:
         # Any other shape CDK may bring one day keeps its role as CDK made it.
 
 
+def mark_log_group_owned(function: lambda_.CfnFunction) -> None:
+    """Record that ``function`` already logs to a group its stack owns.
+
+    :class:`~blocks.function.ServiceFunction` calls it for every function it makes, so
+    :meth:`ProvidedFunctionLogs.apply` passes over them without asking the jsii kernel
+    anything (three to six round trips per function otherwise).
+    """
+    _OWNED_LOG_GROUPS.add(_jsii_ref(function))
+
+
+#: jsii references (``<fqn>@<id>``, unique within the kernel's life) of the functions
+#: :func:`mark_log_group_owned` recorded.
+_OWNED_LOG_GROUPS: set[str] = set()
+
+
+def _jsii_ref(construct: Any) -> str:
+    """The jsii kernel's reference of ``construct``, held on the Python side."""
+    return str(construct.__jsii_ref__.ref)
+
+
+def _may_be_function(construct: object) -> bool:
+    """Whether ``construct`` can be a ``AWS::Lambda::Function``, from its Python class alone.
+
+    A ``CfnFunction`` is one; any other resource class generated in ``aws_cdk`` has a
+    fixed resource type that is not. Only a generic ``CfnResource`` (how CDK's own
+    custom resource providers declare their function) or a class of another library
+    has to be asked its type.
+    """
+    cls = type(construct)
+    if issubclass(cls, lambda_.CfnFunction):
+        return True
+    if not issubclass(cls, cdk.CfnResource):
+        return False
+    return cls is cdk.CfnResource or not cls.__module__.startswith("aws_cdk")
+
+
 def _provided_functions(stack: cdk.Stack) -> list[cdk.CfnResource]:
     """Functions in ``stack`` (not nested stages) that name no log group of their own."""
     found = []
     for construct in stack.node.find_all():
-        # Cheapest test first: each property read or Stack.of is a jsii round trip.
-        if not isinstance(construct, cdk.CfnResource):
+        # Tests on the Python class and the jsii reference first: they cost nothing,
+        # while each property read or Stack.of is a jsii round trip (a stack has
+        # ~130 constructs, ~50 of them resources).
+        if not _may_be_function(construct):
+            continue
+        assert isinstance(construct, cdk.CfnResource)
+        if _jsii_ref(construct) in _OWNED_LOG_GROUPS:
             continue
         if construct.cfn_resource_type != LAMBDA_FUNCTION or cdk.Stack.of(construct) is not stack:
             continue

@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 from bench.figures import Figure, unmeasured
 from bench.handler_code import CallTally
-from bench.localstage import real_seconds_from_due
+from bench.localstage import TABLE_REQUESTS, real_seconds_from_due
+from bench.localstage_fan_out import (
+    FAN_OUT_BUDGET_S,
+    FAN_OUT_SIZES,
+    FAN_OUT_WALL_TARGET_S,
+    TABLE_SCALING,
+    _fan_out_skipped,
+    fan_out_budget,
+    fan_out_figures,
+)
 from bench.recursive_processor import LINE_BYTES, object_parts, record_amount, record_line
 
 
@@ -105,3 +115,41 @@ def test_the_points_after_the_measured_ones_are_each_one_skipped_row() -> None:
     # THEN one skipped row per unmeasured size, in order, each named by its size
     assert [figure.name for figure in figures] == ["10 MiB", "100 MiB", "1000 MiB"]
     assert all(figure.note == "skipped: no time" and not figure.met for figure in figures)
+
+
+def test_a_fan_out_size_runs_only_with_time_for_its_target() -> None:
+    # GIVEN the bench's time left WHEN each size is planned THEN a size gets at most the
+    # section's budget, and is skipped (with the time left and what it needs) when less
+    # than its wall-time target is left
+    assert fan_out_budget(10_000, None) == FAN_OUT_BUDGET_S
+    assert fan_out_budget(10_000, 1_000.0) == FAN_OUT_BUDGET_S
+    assert fan_out_budget(1_000, 100.0) == 100.0
+    reason = fan_out_budget(10_000, FAN_OUT_WALL_TARGET_S[10_000] - 1)
+    assert isinstance(reason, str)
+    assert reason.startswith("179 s left") and "N = 10,000 needs up to 180 s" in reason
+
+
+def test_a_skipped_fan_out_size_keeps_every_one_of_its_rows() -> None:
+    # GIVEN a size that was not run WHEN reported THEN its three request rows and its
+    # wall-time row are listed as skipped with the reason, none silently dropped
+    rows = _fan_out_skipped(10_000, "10 s left")
+    assert [(row.table, row.name) for row in rows] == [
+        (TABLE_REQUESTS, "fan-out N = 10,000: SQS sends per subtask (ventilator)"),
+        (TABLE_REQUESTS, "fan-out N = 10,000: DynamoDB write requests per subtask (workers)"),
+        (TABLE_REQUESTS, "fan-out N = 10,000: reducer Query pages per job"),
+        (TABLE_SCALING, "N = 10,000: POST to DONE"),
+    ]
+    assert all(math.isnan(row.value) and not row.met for row in rows)
+    assert all(row.note == "skipped: 10 s left" for row in rows)
+    assert rows[2].target.startswith("<= 2 ")
+
+
+def test_fan_out_sizes_with_no_time_left_are_all_reported_skipped_without_a_stage() -> None:
+    # GIVEN a bench deadline already passed WHEN the fan-out section runs THEN no size
+    # touches the stage, and every size's four rows say why they were skipped
+    rows = fan_out_figures(None, None, None, deadline=time.monotonic())  # type: ignore[arg-type]
+    assert len(rows) == 4 * len(FAN_OUT_SIZES)
+    assert all(math.isnan(row.value) for row in rows)
+    first, later = rows[0].note, rows[-1].note
+    assert "left of the bench's budget; N = 100 needs up to 15 s" in first
+    assert later == "skipped: a smaller size was skipped"

@@ -1,0 +1,202 @@
+"""Fan-out/fan-in on a booted localstage: requests per subtask and wall time per size.
+
+The sizes run last in the localstage section (:func:`bench.localstage.localstage_figures`):
+they are its open-ended rows, so with a bench-wide deadline they are what yields.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from types import ModuleType
+
+from localstage.stage import LocalStage
+from localstage.target import LocalTarget
+
+from bench.figures import Figure
+from bench.localstage import TABLE_REQUESTS, _code_requests, _describe, _label
+
+FAN_OUT_SIZES = (100, 1_000, 10_000)
+#: A fan-out size that has not finished by then is reported as skipped.
+FAN_OUT_BUDGET_S = 180.0
+#: Wall-time targets locally (the e2e suite's budget for N = 1,000 is "well under a
+#: minute"; N = 10,000 gets the bench's 3 minutes).
+FAN_OUT_WALL_TARGET_S = {100: 15.0, 1_000: 60.0, 10_000: 180.0}
+
+TABLE_SCALING = "Fan-out/fan-in scaling (localstage)"
+
+
+def _run_fan_out(
+    stage: LocalStage, target: LocalTarget, fan_out: ModuleType, n: int, budget: float
+) -> tuple[float, dict[str, Counter[str]]] | str:
+    """Submit an N-subtask job and wait for DONE: wall time and requests per function,
+    or why it did not finish."""
+    labels = {part: _label(stage, "FanOutFanIn", part) for part in ("Api", "Worker", "Reducer")}
+    stage.reset_request_counts()
+    began = time.monotonic()
+    try:
+        accepted = fan_out.submit(target, {"count": n, "seed": n})
+        done = fan_out.poll_until_finished(target, accepted.headers["location"], timeout=budget)
+    except AssertionError as error:  # a refused POST or a wait that timed out
+        return str(error).split(";")[0][:160]
+    seconds = time.monotonic() - began
+    fan_out.check_finished(
+        done.body, status="DONE", values=[fan_out.seeded_value(n, i) for i in range(n)]
+    )
+    counts = {part: _code_requests(stage, label) for part, label in labels.items()}
+    return seconds, counts
+
+
+def fan_out_budget(n: int, left: float | None) -> float | str:
+    """How long size ``n`` may wait for DONE with ``left`` seconds of the bench to go,
+    or why it is skipped.
+
+    A size runs only if it can be given its wall-time target: with less, it could only
+    report that it was stopped, not whether the target is met. ``None`` (no bench-wide
+    deadline) gives every size the section's own budget.
+
+    Examples
+    --------
+    >>> fan_out_budget(10_000, 100.0)
+    "100 s left of the bench's budget; N = 10,000 needs up to 180 s"
+    >>> fan_out_budget(1_000, 100.0)
+    100.0
+    """
+    if left is None:
+        return FAN_OUT_BUDGET_S
+    needed = FAN_OUT_WALL_TARGET_S[n]
+    if left < needed:
+        return f"{left:.0f} s left of the bench's budget; N = {n:,} needs up to {needed:g} s"
+    return min(FAN_OUT_BUDGET_S, left)
+
+
+def _fan_out_skipped(n: int, reason: str) -> list[Figure]:
+    """The rows of a size that was not measured: its request rows and its wall time."""
+    request_targets = {
+        "SQS sends per subtask (ventilator)": "<= 0.1 (SendMessageBatch of 10)",
+        "DynamoDB write requests per subtask (workers)": (
+            "<= 1 (one TransactWriteItems: result put + counter update)"
+        ),
+        "reducer Query pages per job": (
+            f"<= {_query_pages(n)} (~{_RESULT_ITEM_BYTES} B per result, 1 MB pages)"
+        ),
+    }
+    return [
+        *(
+            Figure.skipped(
+                table=TABLE_REQUESTS,
+                name=f"fan-out N = {n:,}: {name}",
+                unit="requests",
+                target=target,
+                reason=reason,
+            )
+            for name, target in request_targets.items()
+        ),
+        Figure.skipped(
+            table=TABLE_SCALING,
+            name=f"N = {n:,}: POST to DONE",
+            unit="s",
+            target=f"< {FAN_OUT_WALL_TARGET_S[n]:g} s",
+            reason=reason,
+        ),
+    ]
+
+
+def _query_pages(n: int) -> int:
+    return max(1, math.ceil(n * _RESULT_ITEM_BYTES / 1_000_000))
+
+
+def fan_out_figures(
+    stage: LocalStage,
+    target: LocalTarget,
+    fan_out: ModuleType,
+    *,
+    deadline: float | None = None,
+) -> list[Figure]:
+    """Requests per subtask and wall time at each size, smallest first.
+
+    A size that did not finish in its budget, or that the bench's ``deadline``
+    (``time.monotonic()``) leaves too little time (:func:`fan_out_budget`), is reported
+    as skipped, as are the larger sizes after it.
+    """
+    figures: list[Figure] = []
+    skipped = ""
+    for n in FAN_OUT_SIZES:
+        left = None if deadline is None else deadline - time.monotonic()
+        budget = fan_out_budget(n, left)
+        if skipped:
+            result: tuple[float, dict[str, Counter[str]]] | str = "a smaller size was skipped"
+        elif isinstance(budget, str):
+            result = budget
+        else:
+            outcome = _run_fan_out(stage, target, fan_out, n, budget)
+            result = (
+                outcome
+                if not isinstance(outcome, str)
+                else f"budget {budget:.0f} s on this machine: {outcome}"
+            )
+        if isinstance(result, str):
+            skipped = result
+            figures += _fan_out_skipped(n, result)
+            continue
+        seconds, counts = result
+        sends = counts["Api"]["sqs:SendMessageBatch"] + counts["Api"]["sqs:SendMessage"]
+        worker_writes = sum(
+            count
+            for name, count in counts["Worker"].items()
+            if name.split(":")[1] in _DYNAMODB_WRITES
+        )
+        reducer_queries = counts["Reducer"]["dynamodb:Query"]
+        query_pages = _query_pages(n)
+        figures += [
+            Figure(
+                table=TABLE_REQUESTS,
+                name=f"fan-out N = {n:,}: SQS sends per subtask (ventilator)",
+                value=sends / n,
+                unit="requests",
+                target="<= 0.1 (SendMessageBatch of 10)",
+                met=sends / n <= 0.1 + 1e-9,
+                note=f"API function, its GET polls included: {_describe(counts['Api'])}",
+            ),
+            Figure(
+                table=TABLE_REQUESTS,
+                name=f"fan-out N = {n:,}: DynamoDB write requests per subtask (workers)",
+                value=worker_writes / n,
+                unit="requests",
+                target="<= 1 (one TransactWriteItems: result put + counter update)",
+                met=worker_writes / n <= 1 + 1e-9,
+                note=_describe(counts["Worker"]),
+            ),
+            Figure(
+                table=TABLE_REQUESTS,
+                name=f"fan-out N = {n:,}: reducer Query pages per job",
+                value=float(reducer_queries),
+                unit="requests",
+                target=f"<= {query_pages} (~{_RESULT_ITEM_BYTES} B per result, 1 MB pages)",
+                met=reducer_queries <= query_pages,
+                note=_describe(counts["Reducer"]),
+            ),
+            Figure(
+                table=TABLE_SCALING,
+                name=f"N = {n:,}: POST to DONE",
+                value=seconds,
+                unit="s",
+                target=f"< {FAN_OUT_WALL_TARGET_S[n]:g} s",
+                met=seconds < FAN_OUT_WALL_TARGET_S[n],
+                note=f"{n / seconds:,.0f} subtasks/s; worker max concurrency 5",
+            ),
+        ]
+    return figures
+
+
+_DYNAMODB_WRITES = {
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+}
+# A result item's DynamoDB size (names + values: job_id, subtask, value, result, outcome,
+# recorded_at, expires_at). Query's 1 MB page counts items before the projection.
+_RESULT_ITEM_BYTES = 140
