@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import boto3
+import fan_out_messages
 import fan_out_models
 import fan_out_service
 import fan_out_store
@@ -79,7 +80,7 @@ def _accepted(view: fan_out_models.JobView) -> responses.StoredResponse:
 
 #: The body of ``POST /jobs``: declared by the route, read with the same limit.
 _JOB_BODY = http_requests.PostBody(
-    fan_out_models.JobRequest, max_bytes=fan_out_models.MAX_BODY_BYTES
+    fan_out_messages.JobRequest, max_bytes=fan_out_models.MAX_BODY_BYTES
 )
 
 
@@ -99,7 +100,7 @@ def create_job() -> Response[str]:
     event = app.current_event
     raw = _JOB_BODY.read(event)
     idempotency_key = http_requests.idempotency_key(event)
-    request = fan_out_models.parse_job_request(raw)
+    request = fan_out_messages.parse_job_request(raw)
     context = app.lambda_context
     submission = fan_out_service.submit_job(
         store,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from fan_out_models import (
@@ -24,12 +24,14 @@ from fan_out_models import (
     ResultsIncompleteError,
     SubtaskExhaustedError,
     SubtaskFailedError,
-    SubtaskMessage,
     SubtaskOutcome,
 )
 from fan_out_store import JobStore
 from handler_kit import ttl
 from handler_kit.clock import Clock, Sleep, epoch_seconds, utc_now
+
+if TYPE_CHECKING:  # annotations only: the reducer, which validates no message, has no pydantic
+    from fan_out_messages import SubtaskMessage
 
 logger = Logger(child=True)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
+from fan_out_messages import JobRequest, SubtaskMessage
 from fan_out_models import (
     JOB_ID_NAMESPACE,
     SEND_ATTEMPTS,
@@ -25,10 +26,8 @@ from fan_out_models import (
     IdempotencyKeyReusedError,
     JobIdCollisionError,
     JobNotFoundError,
-    JobRequest,
     JobStatus,
     JobView,
-    SubtaskMessage,
     VentilationFailedError,
     timeout_error,
 )

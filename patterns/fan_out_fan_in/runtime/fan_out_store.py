@@ -18,7 +18,6 @@ from fan_out_models import (
     JobStatus,
     Recorded,
     RecordOutcome,
-    SubtaskMessage,
     TransactionConflictError,
     timeout_error,
 )
@@ -26,6 +25,7 @@ from handler_kit import dynamodb, ttl
 from handler_kit.clock import Sleep, epoch_seconds, iso_timestamp
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
+    from fan_out_messages import SubtaskMessage  # annotations only: the reducer has no pydantic
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 

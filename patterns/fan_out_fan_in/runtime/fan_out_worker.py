@@ -19,6 +19,7 @@ import time
 
 import boto3
 import fan_out_gather
+import fan_out_messages
 import fan_out_models
 import fan_out_store
 from aws_lambda_powertools import Logger, Metrics
@@ -76,7 +77,7 @@ def record_handler(record: SQSRecord) -> None:
     receive_count = _receive_count(record)
     logger.append_keys(message_id=record.message_id, receive_count=receive_count)
     try:
-        message = fan_out_models.parse_subtask_message(record.body or "")
+        message = fan_out_messages.parse_subtask_message(record.body or "")
         logger.append_keys(job_id=message.job_id, subtask=message.index)
         outcome = fan_out_gather.process_subtask(
             store,

@@ -34,6 +34,7 @@ JOB_RETENTION_DAYS = 7
 MAX_RECEIVE_COUNT = 3
 HANDLER_MODULES = (
     "fan_out_models",
+    "fan_out_messages",
     "fan_out_store",
     "fan_out_service",
     "fan_out_gather",

@@ -119,7 +119,9 @@ class InMemoryQueue:
 
 def test_ten_thousand_subtasks_are_ventilated_in_a_thousand_parallel_calls(handlers):
     # GIVEN the largest job allowed, as a list of items
-    request = handlers.models.parse_job_request(json.dumps({"items": list(range(10_000))}).encode())
+    request = handlers.messages.parse_job_request(
+        json.dumps({"items": list(range(10_000))}).encode()
+    )
     queue = InMemoryQueue()
 
     # WHEN it is ventilated with 16 parallel senders

@@ -88,7 +88,7 @@ def test_a_job_stored_before_normalization_still_replays_its_retries(handlers, i
     # request as parsed (seed null) and no stored answer
     first = handlers.post({"count": 2}, headers=KEY)
     job_id = first.body["job_id"]
-    legacy_hash = handlers.service.spelled_fingerprint(handlers.models.JobRequest(count=2))
+    legacy_hash = handlers.service.spelled_fingerprint(handlers.messages.JobRequest(count=2))
     infra.dynamodb.update_item(
         TableName=JOB_TABLE,
         Key={"job_id": {"S": job_id}},

@@ -27,11 +27,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any
 
 from handler_kit.clock import InvalidTimestampError, parse_timestamp
+
+if TYPE_CHECKING:  # only annotations: a function without models never imports pydantic
+    from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ def normalized(request: BaseModel) -> dict[str, Any]:
     Examples
     --------
     >>> from typing import Annotated
+    >>> from pydantic import BaseModel
     >>> class Job(BaseModel):
     ...     at: Annotated[str, Instant()]
     ...     tags: Annotated[list[int], OrderFree()] = []
@@ -114,6 +116,7 @@ def request_fingerprint(request: BaseModel) -> str:
 
     Examples
     --------
+    >>> from pydantic import BaseModel
     >>> class Job(BaseModel):
     ...     count: int
     ...     seed: int = 0
@@ -134,6 +137,7 @@ def spelled_fingerprint(request: BaseModel) -> str:
 
     Examples
     --------
+    >>> from pydantic import BaseModel
     >>> class Job(BaseModel):
     ...     seed: int | None = None
     >>> spelled_fingerprint(Job()) == spelled_fingerprint(Job(seed=0))

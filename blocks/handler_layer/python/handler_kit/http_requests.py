@@ -10,8 +10,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
 from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 
 # Re-exported: the fingerprint of a keyed request lives with its normalization rules.
@@ -20,6 +18,10 @@ from handler_kit.strict_json import parse_model
 
 if TYPE_CHECKING:  # only annotations: importing data_classes loads every event class
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+    # Only annotations too: a function whose events carry no model (the fan-out reducer)
+    # does not import pydantic at all; the others import it with their models.
+    from pydantic import BaseModel, ValidationError
 
 #: An Idempotency-Key: 1..128 printable ASCII characters (it goes into logs and uuid5 names).
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
@@ -82,7 +84,7 @@ def event_body(event: APIGatewayProxyEvent, *, max_bytes: int) -> bytes:
     )
 
 
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
+_ModelT = TypeVar("_ModelT", bound="BaseModel")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class PostBody(Generic[_ModelT]):
     Examples
     --------
     >>> from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+    >>> from pydantic import BaseModel
     >>> body = PostBody(BaseModel, max_bytes=64)
     >>> sorted(body.declared())
     ['body', 'max_body_bytes']
@@ -122,6 +125,10 @@ def parse_request(model: type[_ModelT], raw: bytes, *, missing: str) -> _ModelT:
     InvalidRequestError
         ``missing`` for an empty body; malformed JSON or a body ``model`` rejects.
     """
+    # Not an import on the request path: ``model`` is a pydantic model, so its module
+    # imported pydantic when the function loaded; this only looks it up in sys.modules.
+    from pydantic import ValidationError
+
     if not raw.strip():
         raise InvalidRequestError(missing)
     try:

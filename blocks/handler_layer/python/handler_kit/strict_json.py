@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from handler_kit.errors import InvalidRequestError
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+if TYPE_CHECKING:  # only annotations: a function without models never imports pydantic
+    from pydantic import BaseModel
+
+ModelT = TypeVar("ModelT", bound="BaseModel")
 
 #: Deepest accepted nesting of arrays and objects. No document of these APIs needs more
 #: than a handful of levels; 32 leaves room for client payloads and stays far below the
