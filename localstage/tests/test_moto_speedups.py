@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from in_process_moto import in_process_moto
 
-from localstage import _moto_streams, moto_patches
+from localstage import _moto_dynamodb_answers, _moto_streams, moto_patches
 
 
 @pytest.fixture
@@ -193,3 +193,192 @@ def test_stream_records_read_without_moto_s_serializer_are_the_same(
     # THEN the client parses the same records, creation times included
     assert [record["eventName"] for record in by_moto] == ["INSERT", "MODIFY", "REMOVE"]
     assert by_localstage == by_moto
+
+
+#: An item holding every attribute type, binary ones included.
+_EVERY_TYPE = {
+    "n": {"N": "-1.5"},
+    "flag": {"BOOL": False},
+    "none": {"NULL": True},
+    "blob": {"B": b"\x00\xffbytes"},
+    "blobs": {"BS": [b"a", b"\x01"]},
+    "tags": {"SS": ["a", "b"]},
+    "scores": {"NS": ["1", "2"]},
+    "empty": {"S": ""},
+    "nested": {"M": {"list": {"L": [{"S": "x"}, {"M": {"deep": {"N": "7"}}}, {"L": []}]}}},
+}
+
+
+def _item_answers(dynamodb: Any) -> list[Any]:
+    """One answer of each item action, in every shape the tests need: items, keys,
+    counts, pages, consumed capacity, item collection metrics, cancellation reasons."""
+    capacity: dict[str, Any] = {"ReturnConsumedCapacity": "INDEXES"}
+    answers: list[Any] = []
+    for sort in range(3):
+        answers.append(
+            dynamodb.put_item(
+                TableName="t",
+                Item={"pk": {"S": "k"}, "sk": {"N": str(sort)}, "g": {"S": "G"}, **_EVERY_TYPE},
+                ReturnValues="ALL_OLD",
+                ReturnItemCollectionMetrics="SIZE",
+                **capacity,
+            )
+        )
+    answers.append(
+        dynamodb.put_item(
+            TableName="t",
+            Item={"pk": {"S": "k"}, "sk": {"N": "0"}, "g": {"S": "G"}, **_EVERY_TYPE},
+            ReturnValues="ALL_OLD",
+        )
+    )
+    key = {"pk": {"S": "k"}, "sk": {"N": "1"}}
+    answers += [
+        dynamodb.get_item(TableName="t", Key=key, **capacity),
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "missing"}, "sk": {"N": "1"}}),
+        dynamodb.get_item(
+            TableName="t",
+            Key=key,
+            ProjectionExpression="#b, #n",
+            ExpressionAttributeNames={"#b": "blob", "#n": "nested"},
+        ),
+        dynamodb.update_item(
+            TableName="t",
+            Key=key,
+            UpdateExpression="ADD n :one SET #b = :b",
+            ExpressionAttributeNames={"#b": "blob"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":b": {"B": b"\x02"}},
+            ReturnValues="ALL_NEW",
+            **capacity,
+        ),
+        dynamodb.update_item(
+            TableName="t",
+            Key=key,
+            UpdateExpression="SET flag = :t",
+            ExpressionAttributeValues={":t": {"BOOL": True}},
+            ReturnValues="UPDATED_OLD",
+        ),
+        dynamodb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :k",
+            ExpressionAttributeValues={":k": {"S": "k"}},
+            Limit=2,
+            **capacity,
+        ),
+        dynamodb.query(
+            TableName="t",
+            IndexName="by_g",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": "G"}},
+            Select="COUNT",
+        ),
+        dynamodb.scan(TableName="t", **capacity),
+        dynamodb.scan(TableName="t", Limit=1),
+        dynamodb.scan(
+            TableName="t", FilterExpression="sk > :s", ExpressionAttributeValues={":s": {"N": "9"}}
+        ),
+        dynamodb.batch_get_item(
+            RequestItems={"t": {"Keys": [key, {"pk": {"S": "missing"}, "sk": {"N": "0"}}]}},
+            **capacity,
+        ),
+        dynamodb.transact_get_items(
+            TransactItems=[{"Get": {"TableName": "t", "Key": key}}], **capacity
+        ),
+        dynamodb.batch_write_item(
+            RequestItems={"t": [{"PutRequest": {"Item": {"pk": {"S": "b"}, "sk": {"N": "0"}}}}]},
+            ReturnItemCollectionMetrics="SIZE",
+            **capacity,
+        ),
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "w"}, "sk": {"N": "0"}}}}
+            ],
+            ReturnItemCollectionMetrics="SIZE",
+            **capacity,
+        ),
+        dynamodb.delete_item(TableName="t", Key=key, ReturnValues="ALL_OLD", **capacity),
+    ]
+    for call in (
+        # Errors keep moto's serializer: the same codes, messages and reasons.
+        lambda: dynamodb.put_item(
+            TableName="t",
+            Item={"pk": {"S": "k"}, "sk": {"N": "0"}},
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        ),
+        lambda: dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "ConditionCheck": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "k"}, "sk": {"N": "0"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            ]
+        ),
+    ):
+        with pytest.raises(ClientError) as error:
+            call()
+        answers.append(error.value.response)
+    for answer in answers:
+        answer.pop("ResponseMetadata")
+    return answers
+
+
+def test_item_answers_dumped_without_moto_s_serializer_are_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto import mock_aws
+    from moto.dynamodb.responses import DynamoResult
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    config = Config(account_id_endpoint_mode="disabled")
+    by: dict[str, list[Any]] = {}
+    serializer_runs: list[str] = []
+    execute_result = DynamoResult.execute_result
+
+    def counted(result: Any, context: Any) -> Any:
+        serializer_runs.append(who)
+        return execute_result(result, context)
+
+    monkeypatch.setattr(DynamoResult, "execute_result", counted)
+    for who in ("moto", "localstage"):
+        if who == "localstage":
+            (patch,) = _moto_dynamodb_answers.patches()
+            monkeypatch.setattr(patch.owner, patch.name, patch.value)
+        with mock_aws():
+            # GIVEN a table with a sort key and an index, on moto's serializer, then on
+            # localstage's dump
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1", config=config)
+            dynamodb.create_table(
+                TableName="t",
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "N"},
+                    {"AttributeName": "g", "AttributeType": "S"},
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "by_g",
+                        "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            # WHEN every item action answers, successes and failures
+            by[who] = _item_answers(dynamodb)
+
+    # THEN the client parses the same answers: items of every type, binary included,
+    # pages, counts, consumed capacity, metrics and cancellation reasons
+    assert by["moto"][4]["Item"]["blob"] == {"B": b"\x00\xffbytes"}
+    assert "LastEvaluatedKey" in by["moto"][9] and "LastEvaluatedKey" not in by["moto"][11]
+    assert by["localstage"] == by["moto"]
+    # (moto's serializer ran for CreateTable alone)
+    assert serializer_runs.count("localstage") == 1 < serializer_runs.count("moto")

@@ -25,6 +25,7 @@ from localstage import (
     _moto_authz,
     _moto_backends,
     _moto_dynamodb,
+    _moto_dynamodb_answers,
     _moto_events,
     _moto_iam,
     _moto_requests,
@@ -107,6 +108,11 @@ def install_dynamodb() -> None:
     _apply("dynamodb", _moto_dynamodb.patches)
 
 
+def install_dynamodb_answers() -> None:
+    """Item actions answered without moto's serializer (``_moto_dynamodb_answers``)."""
+    _apply("dynamodb-answers", _moto_dynamodb_answers.patches)
+
+
 def install_streams() -> None:
     """Stream reads without moto's per-member serializer (``_moto_streams``)."""
     _apply("streams", _moto_streams.patches)
@@ -148,6 +154,7 @@ def install() -> Installed:
     install_backends()
     install_sqs()
     install_dynamodb()
+    install_dynamodb_answers()
     install_streams()
     install_s3_missing_keys()
     # localstage delivers EventBridge events and S3 notifications itself: moto's
