@@ -59,3 +59,45 @@ def test_every_imported_aws_cdk_module_is_type_checked() -> None:
     # THEN mypy follows each of them
     missing = {module: file for module, file in imported.items() if module not in followed}
     assert missing == {}, "add these to the followed aws_cdk modules in pyproject.toml"
+
+
+#: The overrides that skip whole packages only our dependencies import (see pyproject.toml).
+_DEPENDENCY_ONLY_COMMENT = "Packages no module of ours imports"
+
+
+def test_no_type_checked_file_imports_a_package_skipped_as_dependency_only() -> None:
+    # GIVEN the packages pyproject.toml skips because only dependencies import them
+    text = (REPO_ROOT / "pyproject.toml").read_text()
+    config = tomllib.loads(text)
+    assert _DEPENDENCY_ONLY_COMMENT in text
+    skipped = {
+        module.removesuffix(".*")
+        for override in config["tool"]["mypy"]["overrides"]
+        if override.get("follow_imports") == "skip"
+        for module in override["module"]
+        if module.split(".")[0] not in {"aws_cdk", "moto"}
+    }
+    assert "graphql" in skipped
+    files = [
+        file
+        for entry in config["tool"]["mypy"]["files"]
+        for file in (
+            sorted((REPO_ROOT / entry).rglob("*.py"))
+            if (REPO_ROOT / entry).is_dir()
+            else [REPO_ROOT / entry]
+        )
+    ]
+    files += sorted((REPO_ROOT / "patterns").glob("*/runtime/*.py"))
+    files += sorted((REPO_ROOT / "blocks" / "handler_layer").rglob("*.py"))
+
+    # THEN no file of ours imports one (it would be checked as Any)
+    importing = re.compile(
+        rf"^\s*(?:from|import)\s+({'|'.join(map(re.escape, sorted(skipped)))})\b", re.MULTILINE
+    )
+    found = {
+        str(file.relative_to(REPO_ROOT)): match[1]
+        for file in files
+        for match in [importing.search(file.read_text())]
+        if match
+    }
+    assert found == {}, "follow these packages in pyproject.toml: code of ours uses them"

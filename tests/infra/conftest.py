@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
+from constructs import IConstruct
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
@@ -33,6 +34,8 @@ class SynthesizedStage:
     stage: ServerlessPatternsStage
     outdir: Path
     templates: dict[str, Template]
+    #: Each template's JSON text, fetched from jsii once (see ``template_json``).
+    _template_texts: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -42,7 +45,16 @@ class SynthesizedStage:
         return self.templates[stack_id]
 
     def template_json(self, stack_id: str) -> dict[str, Any]:
-        return dict(self.templates[stack_id].to_json())
+        """The stack's template as JSON values, a new copy for each call.
+
+        ``Template.to_json`` is a jsii call that serializes the whole template in node
+        and parses it back (~90 ms a stack); the suite asks some 160 times. The text is
+        fetched once and parsed anew each time (~2 ms), so no test sees another's edits.
+        """
+        if stack_id not in self._template_texts:
+            self._template_texts[stack_id] = json.dumps(self.templates[stack_id].to_json())
+        parsed: dict[str, Any] = json.loads(self._template_texts[stack_id])
+        return parsed
 
 
 def synthesize(stage_name: str, outdir: Path) -> SynthesizedStage:
@@ -119,20 +131,46 @@ def normalized(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def acknowledgments(stage: SynthesizedStage) -> list[str]:
-    """Every acknowledgment in the stage, as ``path rule: reason`` lines (walked once)."""
+    """Every acknowledgment in the stage, as ``path rule: reason`` lines (read once).
+
+    Synth writes every construct's metadata in a stack, acknowledgments included, to the
+    stack's metadata file in the cloud assembly: read there, not construct by construct
+    through jsii (two calls per construct, ~2 s of CPU a stage). The few constructs
+    outside any stack (the stage itself) are still asked directly.
+    """
     if stage.name not in _ACKNOWLEDGMENTS:
         key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
         prefix = f"{stage.name}/"
-        listed = []
-        # Each construct's metadata is a call into jsii: seconds for a stage's tree.
-        for construct in stage.stage.node.find_all():
+        entries: list[tuple[str, dict[str, str]]] = []
+        assembly = stage.outdir / f"assembly-{stage.name}"
+        manifest = json.loads((assembly / "manifest.json").read_text())
+        for artifact in manifest["artifacts"].values():
+            if artifact["type"] != "aws:cloudformation:stack":
+                continue
+            metadata = dict(artifact.get("metadata", {}))
+            if "additionalMetadataFile" in artifact:
+                metadata_file = assembly / artifact["additionalMetadataFile"]
+                metadata.update(json.loads(metadata_file.read_text()))
+            for path, path_entries in metadata.items():
+                entries += [(path.lstrip("/"), e["data"]) for e in path_entries if e["type"] == key]
+        for construct in _outside_stacks(stage.stage):
             for entry in construct.node.metadata:
                 if entry.type == key:
-                    for rule, reason in entry.data.items():
-                        path = construct.node.path.removeprefix(prefix)
-                        listed.append(f"{path} {rule.removeprefix('Annotation::')}: {reason}")
-        _ACKNOWLEDGMENTS[stage.name] = sorted(listed)
+                    entries.append((construct.node.path, entry.data))
+        _ACKNOWLEDGMENTS[stage.name] = sorted(
+            f"{path.removeprefix(prefix)} {rule.removeprefix('Annotation::')}: {reason}"
+            for path, data in entries
+            for rule, reason in data.items()
+        )
     return _ACKNOWLEDGMENTS[stage.name]
+
+
+def _outside_stacks(scope: IConstruct) -> Iterator[IConstruct]:
+    """``scope`` and every construct under it that is not in a stack."""
+    yield scope
+    for child in scope.node.children:
+        if not isinstance(child, cdk.Stack):
+            yield from _outside_stacks(child)
 
 
 _ACKNOWLEDGMENTS: dict[str, list[str]] = {}
