@@ -22,7 +22,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from localstage.request_counts import totals
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
 
@@ -36,6 +35,8 @@ from bench.localstage_demo import (  # noqa: F401  (bench.__main__ imports them 
     demo_figure,
     demo_skipped,
 )
+from bench.localstage_fan_out import FAN_OUT_SIZES, fan_out_figures
+from bench.localstage_requests import TABLE_REQUESTS, code_requests, describe, function_label
 
 #: Stage time for visibility timeouts and retries (as the demo and the e2e tests).
 CLOCK_SPEED = 90.0
@@ -45,7 +46,6 @@ SCHEDULE_COUNT = 50
 #: Real seconds to wait for them all to fire, run and be cleaned up.
 SCHEDULE_BUDGET_S = 90.0
 
-TABLE_REQUESTS = "AWS requests per operation (localstage, counted in moto)"
 TABLE_SCHEDULES = "One-off schedules (localstage)"
 
 
@@ -60,44 +60,24 @@ def _scenarios(module: str) -> ModuleType | None:
     return importlib.import_module(f"patterns.{module}.scenarios")
 
 
-def _label(stage: LocalStage, stack: str, part: str) -> str:
-    """The label of the stack's one function whose label contains ``part``."""
-    labels = [
-        function.spec.label
-        for function in stage.functions.values()
-        if function.spec.label.startswith(stack) and part in function.spec.label
-    ]
-    if len(labels) != 1:
-        raise LookupError(f"expected one {stack} function with {part!r}, found {labels}")
-    return labels[0]
-
-
-def _code_requests(stage: LocalStage, caller: str) -> Counter[str]:
-    return totals(stage.request_counts(), caller=caller, from_function_code=True)
-
-
-def _describe(counts: Counter[str]) -> str:
-    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"
-
-
 def decoupled_figures(
     stage: LocalStage, target: LocalTarget, decoupled: ModuleType
 ) -> list[Figure]:
     """Requests the decoupled-invocation functions make per POST, GET and worker run."""
-    api_label = _label(stage, "DecoupledInvocation", "Api")
-    worker_label = _label(stage, "DecoupledInvocation", "Worker")
+    api_label = function_label(stage, "DecoupledInvocation", "Api")
+    worker_label = function_label(stage, "DecoupledInvocation", "Worker")
     api = target.output(decoupled.STACK, "ApiUrl")
 
     stage.reset_request_counts()
     accepted = decoupled.submit(target, {"task": "bench", "input": "x", "duration_ms": 0})
-    post = _code_requests(stage, api_label)
+    post = code_requests(stage, api_label)
     decoupled.poll_until_finished(target, accepted.headers["location"])
     # Let the worker's last write land before reading its counts.
     time.sleep(0.5)
-    worker = _code_requests(stage, worker_label)
+    worker = code_requests(stage, worker_label)
     stage.reset_request_counts()
     target.call_api(api, "GET", accepted.headers["location"])
-    get = _code_requests(stage, api_label)
+    get = code_requests(stage, api_label)
 
     def row(name: str, counts: Counter[str], minimum: int, why: str) -> Figure:
         value = float(sum(counts.values()))
@@ -108,7 +88,7 @@ def decoupled_figures(
             unit="requests",
             target=f"<= {minimum} ({why})",
             met=value <= minimum,
-            note=_describe(counts),
+            note=describe(counts),
         )
 
     return [
@@ -138,7 +118,10 @@ def schedule_figures(stage: LocalStage, target: LocalTarget, schedules: ModuleTy
     (:mod:`patterns.one_off_schedules.scenarios`): due from 90 stage seconds ahead,
     2 stage seconds apart.
     """
-    labels = {part: _label(stage, schedules.STACK, part) for part in ("Api", "Executor", "Cleanup")}
+    labels = {
+        part: function_label(stage, schedules.STACK, part)
+        for part in ("Api", "Executor", "Cleanup")
+    }
     stage.reset_request_counts()
     ids = [
         schedules.create(
@@ -149,7 +132,7 @@ def schedule_figures(stage: LocalStage, target: LocalTarget, schedules: ModuleTy
         for index in range(SCHEDULE_COUNT)
     ]
     # Read now: the GETs of the wait below go through the same function.
-    api = _code_requests(stage, labels["Api"])
+    api = code_requests(stage, labels["Api"])
     deadline = time.monotonic() + SCHEDULE_BUDGET_S
     bodies: list[dict[str, Any]] = []
     not_finished = ""
@@ -167,8 +150,8 @@ def schedule_figures(stage: LocalStage, target: LocalTarget, schedules: ModuleTy
     # Let the last cleanup's write land before reading its counts.
     time.sleep(0.5)
     left_over = len(schedules.remaining(target, ids))
-    executor = _code_requests(stage, labels["Executor"])
-    cleanup = _code_requests(stage, labels["Cleanup"])
+    executor = code_requests(stage, labels["Executor"])
+    cleanup = code_requests(stage, labels["Cleanup"])
     done = [body for body in bodies if body["status"] == "DONE" and body["attempts"] == 1]
     count = SCHEDULE_COUNT
 
@@ -181,7 +164,7 @@ def schedule_figures(stage: LocalStage, target: LocalTarget, schedules: ModuleTy
             unit="requests",
             target=f"<= {minimum} ({why})",
             met=value <= minimum + 1e-9,
-            note=f"{count} schedules: {_describe(counts)}",
+            note=f"{count} schedules: {describe(counts)}",
         )
 
     figures = [
@@ -283,9 +266,6 @@ def localstage_figures(
         figures += fuzz_figures(target, log=log)
         fan_out = _scenarios("fan_out_fan_in")
         if fan_out is not None:
-            # Imported here: bench.localstage_fan_out uses this module's helpers.
-            from bench.localstage_fan_out import FAN_OUT_SIZES, fan_out_figures
-
             left = "" if deadline is None else f"; {deadline - time.monotonic():.0f} s left"
             log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}{left}")
             figures += fan_out_figures(stage, target, fan_out, deadline=deadline)

@@ -15,7 +15,7 @@ from localstage.stage import LocalStage
 from localstage.target import LocalTarget
 
 from bench.figures import Figure
-from bench.localstage import TABLE_REQUESTS, _code_requests, _describe, _label
+from bench.localstage_requests import TABLE_REQUESTS, code_requests, describe, function_label
 
 FAN_OUT_SIZES = (100, 1_000, 10_000)
 #: A fan-out size that has not finished by then is reported as skipped.
@@ -32,7 +32,9 @@ def _run_fan_out(
 ) -> tuple[float, dict[str, Counter[str]]] | str:
     """Submit an N-subtask job and wait for DONE: wall time and requests per function,
     or why it did not finish."""
-    labels = {part: _label(stage, "FanOutFanIn", part) for part in ("Api", "Worker", "Reducer")}
+    labels = {
+        part: function_label(stage, "FanOutFanIn", part) for part in ("Api", "Worker", "Reducer")
+    }
     stage.reset_request_counts()
     began = time.monotonic()
     try:
@@ -44,7 +46,7 @@ def _run_fan_out(
     fan_out.check_finished(
         done.body, status="DONE", values=[fan_out.seeded_value(n, i) for i in range(n)]
     )
-    counts = {part: _code_requests(stage, label) for part, label in labels.items()}
+    counts = {part: code_requests(stage, label) for part, label in labels.items()}
     return seconds, counts
 
 
@@ -157,7 +159,7 @@ def fan_out_figures(
                 unit="requests",
                 target="<= 0.1 (SendMessageBatch of 10)",
                 met=sends / n <= 0.1 + 1e-9,
-                note=f"API function, its GET polls included: {_describe(counts['Api'])}",
+                note=f"API function, its GET polls included: {describe(counts['Api'])}",
             ),
             Figure(
                 table=TABLE_REQUESTS,
@@ -166,7 +168,7 @@ def fan_out_figures(
                 unit="requests",
                 target="<= 1 (one TransactWriteItems: result put + counter update)",
                 met=worker_writes / n <= 1 + 1e-9,
-                note=_describe(counts["Worker"]),
+                note=describe(counts["Worker"]),
             ),
             Figure(
                 table=TABLE_REQUESTS,
@@ -175,7 +177,7 @@ def fan_out_figures(
                 unit="requests",
                 target=f"<= {query_pages} (~{_RESULT_ITEM_BYTES} B per result, 1 MB pages)",
                 met=reducer_queries <= query_pages,
-                note=_describe(counts["Reducer"]),
+                note=describe(counts["Reducer"]),
             ),
             Figure(
                 table=TABLE_SCALING,
