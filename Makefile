@@ -15,6 +15,10 @@ export JSII_NODE := $(CURDIR)/node_modules/.bin/node
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := true
 export CDK_DISABLE_CLI_TELEMETRY := true
+# Bytecode is written (some machines set PYTHONDONTWRITEBYTECODE): without it every pytest
+# process and every localstage function environment compiled the app's and the tests'
+# modules from source again. Lambda assets exclude __pycache__ (blocks.function).
+unexport PYTHONDONTWRITEBYTECODE
 
 # Ephemeral stages deploy without a prompt; persistent ones ask before IAM or security
 # group changes. CI has no terminal to answer: its workflow for persistent stages passes
