@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from handler_kit import ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
-from handler_kit.dynamodb import KeyedTable, error_status_update, lease_holder_update
+from handler_kit.dynamodb import KeyedTable
+from handler_kit.status_transitions import error_status_update, lease_holder_update
 from job_models import JobStatus
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise

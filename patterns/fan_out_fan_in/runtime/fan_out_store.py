@@ -21,7 +21,7 @@ from fan_out_models import (
     TransactionConflictError,
     timeout_error,
 )
-from handler_kit import dynamodb, ttl
+from handler_kit import dynamodb, status_transitions, ttl
 from handler_kit.clock import Sleep, epoch_seconds, iso_timestamp
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -197,7 +197,7 @@ class JobStore:
 
     def mark_timed_out(self, job_id: str, now: datetime) -> bool:
         """RUNNING/REDUCING past the deadline to TIMED_OUT; False if no longer applicable."""
-        transition = dynamodb.error_status_update(
+        transition = status_transitions.error_status_update(
             JobStatus.TIMED_OUT.value,
             timeout_error(),
             sources=[JobStatus.RUNNING.value, JobStatus.REDUCING.value],
@@ -213,7 +213,7 @@ class JobStore:
             "code": "ventilation_failed",
             "message": f"{unsent} subtask(s) could not be queued; submit the job again",
         }
-        transition = dynamodb.error_status_update(
+        transition = status_transitions.error_status_update(
             JobStatus.FAILED.value, error, sources=[JobStatus.RUNNING.value], now=now
         )
         return self._update(job_id, **transition) is not None

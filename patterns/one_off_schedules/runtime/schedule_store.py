@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from handler_kit import dynamodb, ttl
+from handler_kit import dynamodb, status_transitions, ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
 from schedule_models import ScheduleStatus, ScheduleTarget
 from schedule_parsing import at_expression
@@ -93,7 +93,7 @@ class ScheduleStore(dynamodb.KeyedTable):
         """RUNNING to DONE with ``result``, only while this delivery holds the lease."""
         return self._changed(
             schedule_id,
-            **dynamodb.lease_holder_update(
+            **status_transitions.lease_holder_update(
                 "#status = :done, #result = :result, completed_at = :now_iso",
                 running=ScheduleStatus.RUNNING.value,
                 owner=lease_owner,
@@ -109,7 +109,7 @@ class ScheduleStore(dynamodb.KeyedTable):
         """RUNNING back to PENDING after a failed attempt, so Lambda's retry can claim it."""
         return self._changed(
             schedule_id,
-            **dynamodb.lease_holder_update(
+            **status_transitions.lease_holder_update(
                 "#status = :pending, last_error = :error",
                 running=ScheduleStatus.RUNNING.value,
                 owner=lease_owner,
@@ -129,7 +129,7 @@ class ScheduleStore(dynamodb.KeyedTable):
         """PENDING/RUNNING to FAILED with the error and the failure record."""
         return self._changed(
             schedule_id,
-            **dynamodb.error_status_update(
+            **status_transitions.error_status_update(
                 ScheduleStatus.FAILED.value,
                 error,
                 sources=[ScheduleStatus.PENDING.value, ScheduleStatus.RUNNING.value],

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from handler_kit import dynamodb
+from handler_kit import dynamodb, status_transitions
 
 from tests.support.fakes import START
 from tests.unit.shared.conftest import ITEM_TABLE
@@ -155,7 +155,7 @@ def test_error_status_update_moves_only_from_its_sources(client: Any) -> None:
     store.put_new({"item_id": "b", "status": "PENDING"}, now=START)
     error = {"code": "timed_out", "message": "too late"}
     # WHEN each is moved to TIMED_OUT from RUNNING or REDUCING, releasing the lease
-    transition = dynamodb.error_status_update(
+    transition = status_transitions.error_status_update(
         "TIMED_OUT", error, sources=["RUNNING", "REDUCING"], now=START, release_lease=True
     )
     # THEN the RUNNING one moves (error set, lease gone) and the PENDING one does not
@@ -170,7 +170,7 @@ def test_error_status_update_moves_only_from_its_sources(client: Any) -> None:
 
 def test_error_status_update_from_one_source_with_more_to_set_and_check() -> None:
     # GIVEN one source, an extra SET action and an extra condition
-    transition = dynamodb.error_status_update(
+    transition = status_transitions.error_status_update(
         "FAILED",
         {"code": "c", "message": "m"},
         sources=["PENDING"],

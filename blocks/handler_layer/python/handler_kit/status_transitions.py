@@ -1,0 +1,103 @@
+"""The conditional status transitions the stores share: out of a lease, into an error.
+
+Each function returns the ``update``, ``condition`` and ``values`` of one
+:func:`handler_kit.dynamodb.update_if` call (or a transaction's Update).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from handler_kit.clock import iso_timestamp
+
+#: Condition of a transition only the delivery holding an item's lease may make.
+LEASE_HELD_CONDITION = "#status = :running AND lease_owner = :owner"
+
+
+def lease_holder_update(
+    set_clause: str,
+    *,
+    running: str,
+    owner: str,
+    now: datetime,
+    values: Mapping[str, Any],
+    also_remove: str = "",
+) -> dict[str, Any]:
+    """``update``, ``condition`` and ``values`` of a transition out of RUNNING.
+
+    It applies only while ``owner`` holds the lease, sets ``updated_at`` and removes
+    the lease (``lease_owner``, ``lease_expires_epoch``, then ``also_remove``).
+    """
+    return {
+        "update": (
+            f"SET {set_clause}, updated_at = :now_iso"
+            f" REMOVE lease_owner, lease_expires_epoch{also_remove}"
+        ),
+        "condition": LEASE_HELD_CONDITION,
+        "values": {
+            **values,
+            ":running": running,
+            ":owner": owner,
+            ":now_iso": iso_timestamp(now),
+        },
+    }
+
+
+def error_status_update(
+    status: str,
+    error: Mapping[str, Any],
+    *,
+    sources: Sequence[str],
+    now: datetime,
+    also_set: str = "",
+    also_condition: str = "",
+    values: Mapping[str, Any] | None = None,
+    release_lease: bool = False,
+) -> dict[str, Any]:
+    """``update``, ``condition`` and ``values`` of a move to a status with an error.
+
+    The move (to FAILED or TIMED_OUT, say) applies only from one of ``sources``; it
+    writes ``#error`` and ``updated_at``.
+
+    Parameters
+    ----------
+    status : str
+        The status the item moves to.
+    error : Mapping[str, Any]
+        The item's ``error`` (``{"code", "message"}``).
+    sources : Sequence[str]
+        The statuses it may move from.
+    now : datetime
+        When (``updated_at``).
+    also_set : str, optional
+        More ``SET`` actions, e.g. ``failed_at = :now_iso``.
+    also_condition : str, optional
+        More of the condition, joined with ``AND``.
+    values : Mapping[str, Any], optional
+        The values of the placeholders ``also_set`` and ``also_condition`` use.
+    release_lease : bool, optional
+        Also remove the lease (``lease_owner``, ``lease_expires_epoch``).
+    """
+    placeholders = {f":from_{index}": source for index, source in enumerate(sources)}
+    condition = (
+        f"#status = {next(iter(placeholders))}"
+        if len(placeholders) == 1
+        else f"#status IN ({', '.join(placeholders)})"
+    )
+    if also_condition:
+        condition = f"{condition} AND {also_condition}"
+    extra = f", {also_set}" if also_set else ""
+    release = " REMOVE lease_owner, lease_expires_epoch" if release_lease else ""
+    return {
+        "update": f"SET #status = :status, #error = :error{extra}, updated_at = :now_iso{release}",
+        "condition": condition,
+        "values": {
+            **(values or {}),
+            **placeholders,
+            ":status": status,
+            ":error": dict(error),
+            ":now_iso": iso_timestamp(now),
+        },
+    }
