@@ -67,9 +67,13 @@ e2e: install
 	$(BIN)/pytest tests/e2e
 
 # The README's test command: lint and every test suite, side by side, each one's output
-# printed whole when it ends. Two pytest workers: tests/conftest.py keeps the infra suite
-# (one synth of two stages) and the e2e suite (stage `local`, synthesized through the
-# CDK CLI as `make synth` does, cdk-nag included, and booted once) on one worker each.
+# printed whole when it ends. tests/conftest.py keeps the infra suite (one synth of two
+# stages) and each e2e mode (stage `local`, synthesized through the CDK CLI as `make
+# synth` does, cdk-nag included, and booted once per mode) on one worker each.
+# Four workers on two cores: the e2e and localstage suites spend about a third of their
+# time waiting for stage time (visibility timeouts, schedules, hops), which the other
+# workers fill. Measured with make test on this 2-core machine: -n 2 234-238 s, -n 3
+# 221 s, -n 4 193-199 s, -n 5 226 s (more processes, more CPU contention).
 # The e2e suite runs twice, each time on a stage of its own (its own xdist group): once as
 # localstage delivers by default, once with every event of every source delivered twice
 # (--delivery duplicate), so a handler that is not idempotent fails here, not in AWS.
@@ -77,7 +81,7 @@ test: install
 	$(MAKE) --no-print-directory -j 2 --output-sync=target lint test-suites
 
 test-suites: install
-	$(BIN)/pytest -n 2 --dist loadgroup --delivery once --delivery duplicate
+	$(BIN)/pytest -n 4 --dist loadgroup --delivery once --delivery duplicate
 
 # Each pattern's OpenAPI document (patterns/<name>/openapi.json), generated from its API
 # handler's route declarations and pydantic models; the stacks build their API Gateway

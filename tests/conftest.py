@@ -1,6 +1,6 @@
 """Test-session wiring shared by every suite.
 
-`make test` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``). The infra
+`make test` runs pytest on four workers (pytest-xdist, ``--dist loadgroup``; see the Makefile). The infra
 tests synthesize the app once and the e2e tests boot stage ``local`` once per delivery
 mode (``--delivery once --delivery duplicate``: ``e2e-once`` and ``e2e-duplicate``), so
 each of those suites (each mode) stays together on one worker. A delivery
