@@ -1,12 +1,12 @@
 """Test-session wiring shared by every suite.
 
-`make test` runs pytest on four workers (pytest-xdist, ``--dist loadgroup``; see the Makefile). The infra
-tests synthesize the app once and the e2e tests boot stage ``local`` once per delivery
-mode (``--delivery once --delivery duplicate``: ``e2e-once`` and ``e2e-duplicate``), so
-each of those suites (each mode) stays together on one worker. A delivery
-test file starts its own tiny stages or moto server (package-scoped, cheap), so each
-file is a group of its own and the files fill in around the long suites. Handler tests
-spread freely.
+`make test` runs pytest on four workers (pytest-xdist, ``--dist loadgroup``; the
+Makefile says why four). The infra tests synthesize the app once and the e2e tests boot
+stage ``local`` once per delivery mode (``--delivery once --delivery duplicate``:
+``e2e-once`` and ``e2e-duplicate``), so each of those suites (each mode) stays together
+on one worker. A delivery test file starts its own tiny stages or moto server
+(package-scoped, cheap), so each file is a group of its own and the files fill in around
+the long suites. Handler tests spread freely.
 
 The e2e options (``--target local|aws``, ``--stage``, ``--delivery``, ``--wait-scale``)
 are registered here: pytest takes ``pytest_addoption`` only from the rootdir's and
