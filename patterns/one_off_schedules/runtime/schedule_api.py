@@ -15,6 +15,7 @@ import schedule_models
 import schedule_parsing
 import schedule_service
 import schedule_store
+import schedule_views
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
@@ -71,11 +72,11 @@ def _location_of(schedule_id: str) -> str:
     return str(path) if path else f"/schedules/{schedule_id}"
 
 
-def _view_body(view: schedule_models.ScheduleView, location: str) -> schedule_models.ScheduleBody:
+def _view_body(view: schedule_views.ScheduleView, location: str) -> schedule_views.ScheduleBody:
     return {**view.to_dict(), "links": {"self": location}}
 
 
-def _created(view: schedule_models.ScheduleView) -> responses.StoredResponse:
+def _created(view: schedule_views.ScheduleView) -> responses.StoredResponse:
     """The 201 answer of a new schedule (stored with a keyed record, replayed as is)."""
     location = _location(app.current_event, view.schedule_id)
     return responses.stored_json(201, _view_body(view, location), {"Location": location})
@@ -94,7 +95,7 @@ _SCHEDULE_BODY = http_requests.PostBody(
     idempotency_key=True,
     responses={
         201: contract.ok(
-            "The new schedule (PENDING)", headers=("Location",), body=schedule_models.ScheduleBody
+            "The new schedule (PENDING)", headers=("Location",), body=schedule_views.ScheduleBody
         ),
         400: contract.errors("invalid_request", "payload_too_large", "invalid_time"),
         422: contract.errors("idempotency_key_reused"),
@@ -134,7 +135,7 @@ def create_schedule() -> Response[str]:
     "/schedules/<schedule_id>",
     summary="The schedule: its status and when it changed",
     path=_SCHEDULE,
-    responses=contract.lookup("The schedule", body=schedule_models.ScheduleBody),
+    responses=contract.lookup("The schedule", body=schedule_views.ScheduleBody),
 )
 def get_schedule(schedule_id: str) -> Response[str]:
     """``GET /schedules/{schedule_id}``: status and when it changed."""
@@ -149,7 +150,7 @@ def get_schedule(schedule_id: str) -> Response[str]:
     summary="Cancel a pending schedule (repeatable)",
     path=_SCHEDULE,
     responses={
-        **contract.lookup("The cancelled schedule", body=schedule_models.ScheduleBody),
+        **contract.lookup("The cancelled schedule", body=schedule_views.ScheduleBody),
         409: contract.errors("not_cancellable"),
     },
 )

@@ -17,7 +17,6 @@ from handler_kit.errors import IdempotencyKeyReusedError
 from handler_kit.responses import StoredResponse
 from schedule_models import (
     CONTEXT_ATTRIBUTES,
-    Render,
     ScheduleCreateFailedError,
     ScheduleIdCollisionError,
     ScheduleNotCancellableError,
@@ -26,11 +25,10 @@ from schedule_models import (
     ScheduleSettings,
     ScheduleStatus,
     ScheduleTarget,
-    ScheduleView,
-    Submission,
 )
 from schedule_parsing import canonical_json, parse_fire_time, request_hash, schedule_id_for
 from schedule_store import Schedules, ScheduleStore
+from schedule_views import Render, ScheduleView, Submission
 
 logger = Logger(child=True)
 
