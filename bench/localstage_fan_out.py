@@ -73,17 +73,24 @@ def fan_out_budget(n: int, left: float | None) -> float | str:
     return min(FAN_OUT_BUDGET_S, left)
 
 
-def _fan_out_skipped(n: int, reason: str) -> list[Figure]:
-    """The rows of a size that was not measured: its request rows and its wall time."""
-    request_targets = {
-        "SQS sends per subtask (ventilator)": "<= 0.1 (SendMessageBatch of 10)",
+def _request_targets(n: int) -> dict[str, tuple[str, float]]:
+    """Each request row of size ``n``: its target, as text and as the largest value met."""
+    pages = _query_pages(n)
+    return {
+        "SQS sends per subtask (ventilator)": ("<= 0.1 (SendMessageBatch of 10)", 0.1),
         "DynamoDB write requests per subtask (workers)": (
-            "<= 1 (one TransactWriteItems: result put + counter update)"
+            "<= 1 (one TransactWriteItems: result put + counter update)",
+            1.0,
         ),
         "reducer Query pages per job": (
-            f"<= {_query_pages(n)} (~{_RESULT_ITEM_BYTES} B per result, 1 MB pages)"
+            f"<= {pages} (~{_RESULT_ITEM_BYTES} B per result, 1 MB pages)",
+            float(pages),
         ),
     }
+
+
+def _fan_out_skipped(n: int, reason: str) -> list[Figure]:
+    """The rows of a size that was not measured: its request rows and its wall time."""
     return [
         *(
             Figure.skipped(
@@ -93,7 +100,7 @@ def _fan_out_skipped(n: int, reason: str) -> list[Figure]:
                 target=target,
                 reason=reason,
             )
-            for name, target in request_targets.items()
+            for name, (target, _) in _request_targets(n).items()
         ),
         Figure.skipped(
             table=TABLE_SCALING,
@@ -149,35 +156,33 @@ def fan_out_figures(
             for name, count in counts["Worker"].items()
             if name.split(":")[1] in _DYNAMODB_WRITES
         )
-        reducer_queries = counts["Reducer"]["dynamodb:Query"]
-        query_pages = _query_pages(n)
+        measured = {
+            "SQS sends per subtask (ventilator)": (
+                sends / n,
+                f"API function, its GET polls included: {describe(counts['Api'])}",
+            ),
+            "DynamoDB write requests per subtask (workers)": (
+                worker_writes / n,
+                describe(counts["Worker"]),
+            ),
+            "reducer Query pages per job": (
+                float(counts["Reducer"]["dynamodb:Query"]),
+                describe(counts["Reducer"]),
+            ),
+        }
+        targets = _request_targets(n)
         figures += [
-            Figure(
-                table=TABLE_REQUESTS,
-                name=f"fan-out N = {n:,}: SQS sends per subtask (ventilator)",
-                value=sends / n,
-                unit="requests",
-                target="<= 0.1 (SendMessageBatch of 10)",
-                met=sends / n <= 0.1 + 1e-9,
-                note=f"API function, its GET polls included: {describe(counts['Api'])}",
-            ),
-            Figure(
-                table=TABLE_REQUESTS,
-                name=f"fan-out N = {n:,}: DynamoDB write requests per subtask (workers)",
-                value=worker_writes / n,
-                unit="requests",
-                target="<= 1 (one TransactWriteItems: result put + counter update)",
-                met=worker_writes / n <= 1 + 1e-9,
-                note=describe(counts["Worker"]),
-            ),
-            Figure(
-                table=TABLE_REQUESTS,
-                name=f"fan-out N = {n:,}: reducer Query pages per job",
-                value=float(reducer_queries),
-                unit="requests",
-                target=f"<= {query_pages} (~{_RESULT_ITEM_BYTES} B per result, 1 MB pages)",
-                met=reducer_queries <= query_pages,
-                note=describe(counts["Reducer"]),
+            *(
+                Figure(
+                    table=TABLE_REQUESTS,
+                    name=f"fan-out N = {n:,}: {name}",
+                    value=value,
+                    unit="requests",
+                    target=targets[name][0],
+                    met=value <= targets[name][1] + 1e-9,
+                    note=note,
+                )
+                for name, (value, note) in measured.items()
             ),
             Figure(
                 table=TABLE_SCALING,

@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 
+import pytest
+
+from bench import localstage_fan_out
 from bench.figures import Figure, unmeasured
 from bench.handler_code import CallTally
 from bench.localstage import TABLE_REQUESTS, real_seconds_from_due
@@ -153,3 +157,26 @@ def test_fan_out_sizes_with_no_time_left_are_all_reported_skipped_without_a_stag
     first, later = rows[0].note, rows[-1].note
     assert "left of the bench's budget; N = 100 needs up to 15 s" in first
     assert later == "skipped: a smaller size was skipped"
+
+
+def test_a_measured_fan_out_size_has_the_rows_and_targets_of_a_skipped_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a size whose run made one SendMessageBatch per 10 subtasks, one transaction
+    # per subtask, and one Query page too many for N = 100
+    def run(stage: object, target: object, fan_out: object, n: int, budget: float) -> object:
+        return 2.0, {
+            "Api": Counter({"sqs:SendMessageBatch": n // 10}),
+            "Worker": Counter({"dynamodb:TransactWriteItems": n}),
+            "Reducer": Counter({"dynamodb:Query": 2}),
+        }
+
+    monkeypatch.setattr(localstage_fan_out, "_run_fan_out", run)
+    # WHEN the section runs with no deadline
+    rows = fan_out_figures(None, None, None)  # type: ignore[arg-type]
+    # THEN each size lists the same rows and targets as when it is skipped, judged
+    first = rows[:4]
+    skipped = _fan_out_skipped(100, "-")
+    assert [(r.name, r.target) for r in first] == [(r.name, r.target) for r in skipped]
+    assert [r.value for r in first] == [0.1, 1.0, 2.0, 2.0]
+    assert [r.met for r in first] == [True, True, False, True]
