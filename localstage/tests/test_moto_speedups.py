@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -11,7 +11,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from in_process_moto import in_process_moto
 
-from localstage import _moto_dynamodb_answers, _moto_streams, moto_patches
+from localstage import (
+    _moto_dynamodb_answers,
+    _moto_dynamodb_expressions,
+    _moto_streams,
+    moto_patches,
+)
 
 
 @pytest.fixture
@@ -382,3 +387,92 @@ def test_item_answers_dumped_without_moto_s_serializer_are_the_same(
     assert by["localstage"] == by["moto"]
     # (moto's serializer ran for CreateTable alone)
     assert serializer_runs.count("localstage") == 1 < serializer_runs.count("moto")
+
+
+def _expression_answers(dynamodb: Any) -> list[Any]:
+    """Updates and conditional writes that reuse each expression text with other names
+    and values, expressions moto refuses, and the table they leave."""
+    answers: list[Any] = []
+
+    def answer(action: Callable[..., Any], **request: Any) -> None:
+        try:
+            result = action(**request)
+        except ClientError as error:
+            result = error.response
+        result.pop("ResponseMetadata")
+        answers.append(result)
+
+    update = "SET #count = if_not_exists(#count, :zero) + :step, #state = :state ADD seen :tag"
+    condition = "attribute_not_exists(#count) OR (#count < :limit AND #state <> :stop)"
+    for step, (field, limit) in enumerate([("a", 9), ("b", 1), ("a", 9), ("b", 1), ("a", 0)]):
+        answer(
+            dynamodb.update_item,
+            TableName="t",
+            Key={"pk": {"S": f"item-{step % 2}"}, "sk": {"N": "0"}},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#count": field, "#state": f"{field}_state"},
+            ExpressionAttributeValues={
+                ":zero": {"N": "0"},
+                ":step": {"N": str(step + 1)},
+                ":state": {"S": f"s{step}"},
+                ":tag": {"SS": [f"t{step}"]},
+                ":limit": {"N": str(limit)},
+                ":stop": {"S": "s2"},
+            },
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    for _ in range(2):  # refused twice: a failure is not remembered as a parse
+        answer(
+            dynamodb.update_item,
+            TableName="t",
+            Key={"pk": {"S": "item-0"}, "sk": {"N": "0"}},
+            UpdateExpression="SET a = :v REMOVE",
+            ExpressionAttributeValues={":v": {"N": "1"}},
+        )
+        answer(
+            dynamodb.update_item,
+            TableName="t",
+            Key={"pk": {"S": "item-0"}, "sk": {"N": "0"}},
+            UpdateExpression="SET a = :missing",
+            ExpressionAttributeValues={":v": {"N": "1"}},
+        )
+    answer(dynamodb.scan, TableName="t", ConsistentRead=True)
+    return answers
+
+
+def test_expressions_tokenized_once_give_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    by: dict[str, list[Any]] = {}
+    for who in ("moto", "localstage"):
+        if who == "localstage":
+            for patch in _moto_dynamodb_expressions.patches():
+                monkeypatch.setattr(patch.owner, patch.name, patch.value)
+        with mock_aws():
+            # GIVEN a table, on moto's parsers, then with each expression text
+            # tokenized once
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            dynamodb.create_table(
+                TableName="t",
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "N"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            # WHEN the same expression texts come again with other names and values
+            by[who] = _expression_answers(dynamodb)
+
+    # THEN every answer, refusal and the items left are what moto's own parsers give
+    codes = [answer.get("Error", {}).get("Code") for answer in by["moto"]]
+    assert codes[:5] == [None, None, None] + ["ConditionalCheckFailedException"] * 2
+    assert codes[5:9] == ["ValidationException"] * 4
+    assert by["localstage"] == by["moto"]

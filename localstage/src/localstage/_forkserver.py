@@ -2,8 +2,9 @@
 
 Started once per stage by :class:`localstage.runtime.EnvironmentLauncher` as ``python -I
 -u -B _forkserver.py <socket-fd> <module> ...``. It imports the libraries the Lambda
-Python runtime and the Powertools layer provide (boto3, Powertools, pydantic), then
-forks one child per execution environment on request. A child starts from those
+Python runtime and the Powertools layer provide (boto3, Powertools, pydantic) and
+parses botocore's data files once (``_botocore_data.py``), then forks one child per
+execution environment on request. A child starts from those
 imports only, never from a function's code: it takes the function's environment
 variables, folder and pipes and runs ``_worker.py`` as a fresh interpreter would, so
 the handler module and its module-level clients are created in each environment, as
@@ -33,6 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
+BOTOCORE_DATA_SCRIPT = os.path.join(os.path.dirname(WORKER_SCRIPT), "_botocore_data.py")
 _MAX_REQUEST_BYTES = 1 << 20
 _FDS_PER_REQUEST = 5
 
@@ -147,6 +149,10 @@ def main() -> None:
         # A library the virtualenv lacks is imported (and fails) in the function instead.
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    if "botocore" in sys.modules:
+        # botocore's data files parsed once for every environment. Run from its path,
+        # not imported: the environments' sys.modules hold no localstage module.
+        runpy.run_path(BOTOCORE_DATA_SCRIPT)["share_parsed_data"]()
     serve(control)
     # The stage closed the socket: no interpreter teardown of the preloaded libraries
     # (a third of a second), the environments are processes of their own.

@@ -36,6 +36,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from localstage._forkserver import fork_per_request, take_request
+from localstage._keep_alive import KeepAliveRequestHandler
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -68,8 +69,9 @@ def serialized(app: WsgiApp) -> WsgiApp:
     return call
 
 
-class QuietRequestHandler(MotoRequestHandler):
-    """No access log line per request (the stage prints what matters)."""
+class QuietRequestHandler(KeepAliveRequestHandler, MotoRequestHandler):
+    """moto's handler (headers with underscores kept), connections kept open between
+    requests, no access log line per request (the stage prints what matters)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass

@@ -26,6 +26,7 @@ from localstage import (
     _moto_backends,
     _moto_dynamodb,
     _moto_dynamodb_answers,
+    _moto_dynamodb_expressions,
     _moto_events,
     _moto_iam,
     _moto_requests,
@@ -113,6 +114,11 @@ def install_dynamodb_answers() -> None:
     _apply("dynamodb-answers", _moto_dynamodb_answers.patches)
 
 
+def install_dynamodb_expressions() -> None:
+    """Each expression text tokenized once (``_moto_dynamodb_expressions``)."""
+    _apply("dynamodb-expressions", _moto_dynamodb_expressions.patches)
+
+
 def install_streams() -> None:
     """Stream reads without moto's per-member serializer (``_moto_streams``)."""
     _apply("streams", _moto_streams.patches)
@@ -155,6 +161,7 @@ def install() -> Installed:
     install_sqs()
     install_dynamodb()
     install_dynamodb_answers()
+    install_dynamodb_expressions()
     install_streams()
     install_s3_missing_keys()
     # localstage delivers EventBridge events and S3 notifications itself: moto's

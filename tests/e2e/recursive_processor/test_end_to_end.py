@@ -33,7 +33,7 @@ def _records_for_hops(target: Target, hops: float) -> int:
         pytest.fail(
             f"the {STACK} processor of this stage cannot make a test-sized file need "
             f"{hops:g} hops: give stage local a short timeout and RECORD_WORK_MS > 0 "
-            "(e.g. timeout 4 s, safety margin 1 s, record work 1 ms: 3,000 records a hop); "
+            "(e.g. timeout 2 s, safety margin 1 s, record work 1 ms: 1,000 records a hop); "
             "deploy a stage for these tests with `make deploy STAGE=... TUNING=local`, or "
             "leave them out with -m 'not short_hops'"
         )
