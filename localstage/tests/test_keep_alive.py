@@ -26,7 +26,10 @@ def _echo(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
     if environ["PATH_INFO"] == "/boom":
         raise RuntimeError("the app failed")
     status = "204 No Content" if environ["PATH_INFO"] == "/empty" else "200 OK"
-    start_response(status, [("Content-Type", "text/plain"), ("Connection", "keep-alive")])
+    headers = [("Content-Type", "text/plain"), ("Connection", "keep-alive")]
+    if environ["PATH_INFO"] == "/four":  # an app that says it streams: the body is whole
+        headers.append(("Transfer-Encoding", "chunked"))
+    start_response(status, headers)
     if status.startswith("204"):
         return [b""]
     return [f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']} ".encode(), body]

@@ -67,7 +67,8 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         lines = [f"{self.protocol_version} {status}"]
         names = set()
         for name, value in headers:
-            if name.lower() in {"connection", "keep-alive"}:
+            # The body is whole here: it goes with a length, never in chunks.
+            if name.lower() in {"connection", "keep-alive", "transfer-encoding"}:
                 continue
             names.add(name.lower())
             lines.append(f"{name}: {value}")
