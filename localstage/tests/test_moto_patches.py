@@ -53,3 +53,32 @@ def test_only_moto_patches_assigns_onto_moto() -> None:
         if re.search(r"^\s*[A-Z]\w*\.\w+ = ", text, re.M):
             offenders.append(path.name)
     assert offenders == []
+
+
+def _attributes(patches: list[moto_patches.Patch]) -> dict[tuple[int, str], object]:
+    """What each patched name is on its owner now (None: not the owner's own)."""
+    return {(id(p.owner), p.name): vars(p.owner).get(p.name) for p in patches}
+
+
+def test_the_speed_ups_come_off_again_and_leave_installed_groups_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN moto with no group of patches put on for good
+    monkeypatch.setattr(moto_patches, "_INSTALLED", set())
+    patches = [patch for build in moto_patches.SPEED_UPS.values() for patch in build()]
+    before = _attributes(patches)
+
+    # WHEN the speed-ups go on, then off
+    with moto_patches.speed_ups_installed():
+        during = _attributes(patches)
+
+    # THEN every patched name was replaced meanwhile, and moto has its own objects back
+    assert all(during[name] is not before[name] for name in before)
+    assert _attributes(patches) == before
+
+    # GIVEN a group put on for good WHEN the speed-ups go on THEN that group is left alone
+    monkeypatch.setattr(moto_patches, "_INSTALLED", {"sqs"})
+    sqs = _attributes(moto_patches.SPEED_UPS["sqs"]())
+    with moto_patches.speed_ups_installed():
+        assert _attributes(moto_patches.SPEED_UPS["sqs"]()) == sqs
+    assert _attributes(patches) == before

@@ -16,7 +16,8 @@ localstage's pyproject.toml) and raises :class:`UnsupportedMotoVersionError` oth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +128,48 @@ def install_streams() -> None:
 def install_s3_missing_keys() -> None:
     """A missing key is 403 to a caller without s3:ListBucket (``_moto_s3_access``)."""
     _apply("s3-missing-keys", _moto_s3_access.patches)
+
+
+#: The groups that change only how fast moto answers, never what it answers
+#: (localstage/tests/test_moto_speedups.py compares them with moto's own code).
+SPEED_UPS: dict[str, Callable[[], list[Patch]]] = {
+    "sqs": _moto_sqs.patches,
+    "dynamodb": _moto_dynamodb.patches,
+    "dynamodb-answers": _moto_dynamodb_answers.patches,
+    "dynamodb-expressions": _moto_dynamodb_expressions.patches,
+    "streams": _moto_streams.patches,
+}
+
+_ABSENT = object()
+
+
+@contextmanager
+def speed_ups_installed() -> Iterator[None]:
+    """The :data:`SPEED_UPS` on moto in this process, taken off again on exit.
+
+    For tests that run code on moto in their own process (``mock_aws``): the same
+    answers for less CPU, and no IAM evaluation or journals (those are the stage's).
+    A group :func:`install` has put on for good is left as it is.
+    """
+    check_moto_version()
+    replaced: list[tuple[Any, str, Any]] = []
+    try:
+        for group, build in SPEED_UPS.items():
+            if group in _INSTALLED:
+                continue
+            for patch in build():
+                # The owner's own attribute (a classmethod stays a classmethod), or none.
+                replaced.append(
+                    (patch.owner, patch.name, vars(patch.owner).get(patch.name, _ABSENT))
+                )
+                setattr(patch.owner, patch.name, patch.value)
+        yield
+    finally:
+        for owner, name, value in reversed(replaced):
+            if value is _ABSENT:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
 
 
 @dataclass(frozen=True)
