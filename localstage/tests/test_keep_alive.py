@@ -115,3 +115,21 @@ def test_a_failing_app_gets_a_500_and_the_connection_closes(port: int) -> None:
     assert response.getheader("Connection") == "close" and response.will_close
     response.read()
     connection.close()
+
+
+@pytest.mark.parametrize("declared", ["abc", "-1", "1e3"])
+def test_a_length_that_is_not_digits_gets_a_400_and_the_connection_closes(
+    port: int, declared: str
+) -> None:
+    # GIVEN a request whose Content-Length is not a number of bytes
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.putrequest("POST", "/one")
+    connection.putheader("Content-Length", declared)
+    connection.endheaders(b"body")
+
+    # WHEN it is answered THEN it is refused and the connection closes
+    response = connection.getresponse()
+    assert response.status == 400
+    response.read()
+    assert connection.sock is None or connection.sock.recv(1) == b""
+    connection.close()

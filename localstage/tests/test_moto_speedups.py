@@ -214,6 +214,29 @@ _EVERY_TYPE = {
 }
 
 
+def _create_table(dynamodb: Any, *, index_on: str | None = None) -> None:
+    """Table ``t``: key ``pk`` (S) and sort key ``sk`` (N), with an index ``by_<name>`` on
+    the string attribute ``index_on`` if given."""
+    attributes = [("pk", "S"), ("sk", "N")] + ([(index_on, "S")] if index_on else [])
+    indexes = [
+        {
+            "IndexName": f"by_{index_on}",
+            "KeySchema": [{"AttributeName": index_on, "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attributes],
+        **({"GlobalSecondaryIndexes": indexes} if index_on else {}),
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def _item_answers(dynamodb: Any) -> list[Any]:
     """One answer of each item action, in every shape the tests need: items, keys,
     counts, pages, consumed capacity, item collection metrics, cancellation reasons."""
@@ -357,26 +380,7 @@ def test_item_answers_dumped_without_moto_s_serializer_are_the_same(
             # GIVEN a table with a sort key and an index, on moto's serializer, then on
             # localstage's dump
             dynamodb = boto3.client("dynamodb", region_name="us-east-1", config=config)
-            dynamodb.create_table(
-                TableName="t",
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "N"},
-                    {"AttributeName": "g", "AttributeType": "S"},
-                ],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": "by_g",
-                        "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            _create_table(dynamodb, index_on="g")
             # WHEN every item action answers, successes and failures
             by[who] = _item_answers(dynamodb)
 
@@ -456,18 +460,7 @@ def test_expressions_tokenized_once_give_the_same_answers(monkeypatch: pytest.Mo
             # GIVEN a table, on moto's parsers, then with each expression text
             # tokenized once
             dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            dynamodb.create_table(
-                TableName="t",
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "N"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            _create_table(dynamodb)
             # WHEN the same expression texts come again with other names and values
             by[who] = _expression_answers(dynamodb)
 

@@ -12,10 +12,22 @@ werkzeug's own path and closes the connection, as before.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler
+
+
+def whole_body(result: Iterable[bytes]) -> bytes:
+    """A WSGI app's answer as one bytes object; the iterable is closed, as WSGI requires."""
+    try:
+        return b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
 
 #: Answers that carry no body, so no ``Content-Length`` is added to them (RFC 9110 8.6).
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -33,7 +45,12 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             return
         # The whole body is read here: a handler that reads less would otherwise leave
         # bytes that the next request on this connection starts with.
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = self.headers.get("Content-Length") or "0"
+        if not declared.isdigit():  # RFC 9110 8.6: 1*DIGIT; anything else is unframeable
+            self.close_connection = True
+            self.send_error(400, "Bad Content-Length")
+            return
+        length = int(declared)
         environ = self.make_environ()
         environ["wsgi.input"] = io.BytesIO(self.rfile.read(length) if length else b"")
         answer: list[tuple[str, list[tuple[str, str]]]] = []
@@ -45,13 +62,7 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             return self._refuse_write
 
         try:
-            result = self.server.app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            body = whole_body(self.server.app(environ, start_response))
         except Exception as error:  # what werkzeug does: log it, answer 500, close
             self.server.log("error", f"Error on request: {error!r}")
             self.close_connection = True

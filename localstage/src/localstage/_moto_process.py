@@ -36,7 +36,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from localstage._forkserver import fork_per_request, take_request
-from localstage._keep_alive import KeepAliveRequestHandler
+from localstage._keep_alive import KeepAliveRequestHandler, whole_body
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -53,13 +53,7 @@ def serialized(app: WsgiApp) -> WsgiApp:
             return lambda _data: None
 
         with lock:
-            result = app(environ, capture)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            body = whole_body(app(environ, capture))
         status, headers, exc_info = captured[-1]
         if status.startswith("403") and body.lstrip().startswith(b"<"):
             status, headers, body = _json_access_denied(environ, status, headers, body)

@@ -83,6 +83,17 @@ def _apply(group: str, build: Callable[[], list[Patch]]) -> None:
     _INSTALLED.add(group)
 
 
+#: The groups that change only how fast moto answers, never what it answers
+#: (localstage/tests/test_moto_speedups.py compares them with moto's own code).
+SPEED_UPS: dict[str, Callable[[], list[Patch]]] = {
+    "sqs": _moto_sqs.patches,
+    "dynamodb": _moto_dynamodb.patches,
+    "dynamodb-answers": _moto_dynamodb_answers.patches,
+    "dynamodb-expressions": _moto_dynamodb_expressions.patches,
+    "streams": _moto_streams.patches,
+}
+
+
 def install_iam() -> None:
     """IAM's evaluation (conditions, bucket/queue policies, iam:PassRole): ``_moto_iam``."""
     _apply("iam", _moto_iam.patches)
@@ -102,43 +113,33 @@ def install_backends() -> None:
 
 def install_sqs() -> None:
     """SQS sends in constant time whatever the queue's length (``_moto_sqs``)."""
-    _apply("sqs", _moto_sqs.patches)
+    _apply("sqs", SPEED_UPS["sqs"])
 
 
 def install_dynamodb() -> None:
     """Transactions in constant time whatever the table's size (``_moto_dynamodb``)."""
-    _apply("dynamodb", _moto_dynamodb.patches)
+    _apply("dynamodb", SPEED_UPS["dynamodb"])
 
 
 def install_dynamodb_answers() -> None:
     """Item actions answered without moto's serializer (``_moto_dynamodb_answers``)."""
-    _apply("dynamodb-answers", _moto_dynamodb_answers.patches)
+    _apply("dynamodb-answers", SPEED_UPS["dynamodb-answers"])
 
 
 def install_dynamodb_expressions() -> None:
     """Each expression text tokenized once (``_moto_dynamodb_expressions``)."""
-    _apply("dynamodb-expressions", _moto_dynamodb_expressions.patches)
+    _apply("dynamodb-expressions", SPEED_UPS["dynamodb-expressions"])
 
 
 def install_streams() -> None:
     """Stream reads without moto's per-member serializer (``_moto_streams``)."""
-    _apply("streams", _moto_streams.patches)
+    _apply("streams", SPEED_UPS["streams"])
 
 
 def install_s3_missing_keys() -> None:
     """A missing key is 403 to a caller without s3:ListBucket (``_moto_s3_access``)."""
     _apply("s3-missing-keys", _moto_s3_access.patches)
 
-
-#: The groups that change only how fast moto answers, never what it answers
-#: (localstage/tests/test_moto_speedups.py compares them with moto's own code).
-SPEED_UPS: dict[str, Callable[[], list[Patch]]] = {
-    "sqs": _moto_sqs.patches,
-    "dynamodb": _moto_dynamodb.patches,
-    "dynamodb-answers": _moto_dynamodb_answers.patches,
-    "dynamodb-expressions": _moto_dynamodb_expressions.patches,
-    "streams": _moto_streams.patches,
-}
 
 _ABSENT = object()
 
