@@ -428,20 +428,14 @@ def _expression_answers(dynamodb: Any) -> list[Any]:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     for _ in range(2):  # refused twice: a failure is not remembered as a parse
-        answer(
-            dynamodb.update_item,
-            TableName="t",
-            Key={"pk": {"S": "item-0"}, "sk": {"N": "0"}},
-            UpdateExpression="SET a = :v REMOVE",
-            ExpressionAttributeValues={":v": {"N": "1"}},
-        )
-        answer(
-            dynamodb.update_item,
-            TableName="t",
-            Key={"pk": {"S": "item-0"}, "sk": {"N": "0"}},
-            UpdateExpression="SET a = :missing",
-            ExpressionAttributeValues={":v": {"N": "1"}},
-        )
+        for refused in ("SET a = :v REMOVE", "SET a = :missing"):
+            answer(
+                dynamodb.update_item,
+                TableName="t",
+                Key={"pk": {"S": "item-0"}, "sk": {"N": "0"}},
+                UpdateExpression=refused,
+                ExpressionAttributeValues={":v": {"N": "1"}},
+            )
     answer(dynamodb.scan, TableName="t", ConsistentRead=True)
     return answers
 

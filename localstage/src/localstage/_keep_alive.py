@@ -46,7 +46,9 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         # The whole body is read here: a handler that reads less would otherwise leave
         # bytes that the next request on this connection starts with.
         declared = self.headers.get("Content-Length") or "0"
-        if not declared.isdigit():  # RFC 9110 8.6: 1*DIGIT; anything else is unframeable
+        # RFC 9110 8.6: 1*DIGIT, ASCII digits only (str.isdigit() also takes "\xb2");
+        # anything else is unframeable.
+        if not (declared.isascii() and declared.isdigit()):
             self.close_connection = True
             self.send_error(400, "Bad Content-Length")
             return
