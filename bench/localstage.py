@@ -226,7 +226,7 @@ def boot_figures(stage: LocalStage) -> list[Figure]:
         figures.append(
             Figure(
                 table=TABLE_DEMO,
-                name="synth of stage local before the boot (in-process, cdk-nag on)",
+                name="synth of stage local before the boot (the CDK CLI, cdk-nag on)",
                 value=timings["synth"],
                 unit="s",
                 target="informative (see the synth row above for its target)",
