@@ -89,6 +89,7 @@ def api_event(
     multi_value_headers: dict[str, list[str]] | None = None,
     path_parameters: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
+    multi_value_query: dict[str, list[str]] | None = None,
     user_arn: str | None = CALLER_ARN,
     stage: str = "api",
 ) -> dict[str, Any]:
@@ -97,7 +98,8 @@ def api_event(
     A dict ``body`` is JSON-encoded; ``base64_body`` base64-encodes the body as API
     Gateway does for binary media types (``is_base64_encoded`` marks a body already
     encoded by the caller). ``multi_value_headers`` are headers sent more than once:
-    as on AWS, ``multiValueHeaders`` carries every value and ``headers`` the last.
+    as on AWS, ``multiValueHeaders`` carries every value and ``headers`` the last;
+    ``multi_value_query`` does the same for query string parameters.
     """
     is_base64_encoded = is_base64_encoded or (base64_body and body is not None)
     body = request_body(body, base64_body=base64_body)
@@ -116,16 +118,17 @@ def api_event(
     }
     all_multi_value_headers = {name: [value] for name, value in all_headers.items()}
     all_multi_value_headers.update(multi_value_headers or {})
+    all_query = {**(query or {}), **{n: v[-1] for n, v in (multi_value_query or {}).items()}}
+    all_multi_value_query = {name: [value] for name, value in all_query.items()}
+    all_multi_value_query.update(multi_value_query or {})
     return {
         "resource": resource,
         "path": path,
         "httpMethod": method,
         "headers": all_headers,
         "multiValueHeaders": all_multi_value_headers,
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": (
-            {name: [value] for name, value in query.items()} if query else None
-        ),
+        "queryStringParameters": all_query or None,
+        "multiValueQueryStringParameters": all_multi_value_query or None,
         "pathParameters": path_parameters,
         "stageVariables": None,
         "requestContext": {

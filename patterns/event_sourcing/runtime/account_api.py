@@ -243,15 +243,17 @@ def get_account(account_id: str) -> Response[str]:
 def get_events(account_id: str) -> Response[str]:
     """``GET /accounts/{id}/events?limit=&cursor=``: history, oldest first."""
     account_id = account_parsing.parse_account_id(account_id)
-    params = app.current_event.query_string_parameters or {}
-    unknown = set(params) - {"limit", "cursor"}
+    event = app.current_event
+    unknown = http_requests.query_parameter_names(event) - {"limit", "cursor"}
     if unknown:
         raise InvalidRequestError(f"unknown query parameter(s): {sorted(unknown)}")
     page = account_service.get_history(
         store,
         account_id,
-        cursor=params.get("cursor"),
-        limit=account_parsing.parse_limit(params.get("limit"), SETTINGS),
+        cursor=http_requests.single_query_parameter(event, "cursor"),
+        limit=account_parsing.parse_limit(
+            http_requests.single_query_parameter(event, "limit"), SETTINGS
+        ),
     )
     return responses.json_response(200, page.to_dict(), {"Cache-Control": "no-store"})
 

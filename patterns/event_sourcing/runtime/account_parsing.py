@@ -136,7 +136,9 @@ def decode_cursor(value: str | None) -> int:
     except (binascii.Error, ValueError, UnicodeError):
         raise InvalidRequestError("cursor is not valid") from None
     match = _CURSOR_RE.fullmatch(text)
-    if match is None:
+    # Exactly as issued: urlsafe_b64decode skips characters outside its alphabet, so
+    # "d!j!E6MQ==" would otherwise read as "djE6MQ==".
+    if match is None or encode_cursor(int(match.group(1))) != value:
         raise InvalidRequestError("cursor is not valid")
     return int(match.group(1))
 

@@ -7,7 +7,6 @@ tell them apart and validate them, so the handlers stay thin.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_plus
@@ -20,6 +19,7 @@ from batch_models import (
     InvalidRunIdError,
     ObjectCreated,
 )
+from handler_kit.http_requests import UUID_RE
 from pydantic import ValidationError
 
 logger = Logger(child=True)
@@ -133,7 +133,8 @@ def parse_run_id(raw: str) -> str:
     InvalidRunIdError
         ``raw`` is not a UUID.
     """
-    try:
-        return str(uuid.UUID(raw))
-    except (ValueError, AttributeError, TypeError):
-        raise InvalidRunIdError("run_id must be a UUID") from None
+    # The documented 8-4-4-4-12 ASCII hex digits only: uuid.UUID also takes "urn:uuid:",
+    # braces, no hyphens and non-ASCII digits, other spellings of one id.
+    if not isinstance(raw, str) or not UUID_RE.fullmatch(raw):
+        raise InvalidRunIdError("run_id must be a UUID")
+    return raw.lower()

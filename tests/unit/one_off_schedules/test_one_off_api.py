@@ -101,7 +101,9 @@ def test_offset_time_is_converted_to_utc_and_rounded_up_to_the_second(handlers, 
         ("2025-03-14T09:00:00Z", "future"),  # past
         ("2024-03-14T09:00:00+05:00", "future"),  # long past, with an offset
         ("2025-04-14T09:26:54Z", "at most"),  # just beyond the 30-day horizon
-        ("9999-12-31T23:59:59-01:00", "at most"),  # beyond what datetime holds in UTC
+        ("9999-12-31T23:59:59.5Z", "at most"),  # rounded up to the second: year 10000
+        ("9999-12-31T23:59:59-01:00", "real date"),  # year 10000 once in UTC
+        ("0001-01-01T00:00:00+00:01", "real date"),  # year 0 once in UTC
         ("tomorrow at noon", "ISO-8601"),  # unparseable
         ("2025-13-01T00:00:00Z", "ISO-8601"),  # month 13
         ("2025-03-14T25:00:00Z", "ISO-8601"),  # hour 25

@@ -75,6 +75,20 @@ def test_cancel_before_firing_deletes_the_schedule_and_is_repeatable(handlers, i
     assert infra.item(schedule_id)["schedule_deleted_at"] == "2025-03-14T09:26:53.589Z"
 
 
+def test_cancel_with_a_newline_after_the_id_is_400_and_cancels_nothing(handlers, infra):
+    # GIVEN a pending schedule
+    schedule_id = handlers.create({"at": in_minutes(10)})
+    before = infra.item(schedule_id)
+
+    # WHEN a DELETE names it with a newline after it (%0A, decoded by API Gateway)
+    response = handlers.cancel(f"{schedule_id}\n")
+
+    # THEN 400, and the schedule and its record are as they were
+    assert_json_error(response, 400, "invalid_request")
+    assert infra.schedule_names() == [schedule_id]
+    assert infra.item(schedule_id) == before
+
+
 def test_cancelled_schedule_that_fires_anyway_does_nothing(handlers, infra):
     # GIVEN a schedule that fired while it was being cancelled (the event was already
     # on its way when the schedule was deleted)

@@ -83,6 +83,11 @@ def test_a_failed_run_shows_why(processor: Processor, api: ModuleType) -> None:
     ("run_id", "status", "code"),
     [
         ("not-a-uuid", 400, "invalid_request"),
+        # Other spellings of a UUID that uuid.UUID takes: the API's one form only
+        ("urn:uuid:3b83ef14-033d-4b5a-a443-35db81cfb9a5", 400, "invalid_request"),
+        ("{3b83ef14-033d-4b5a-a443-35db81cfb9a5}", 400, "invalid_request"),
+        ("3b83ef14033d4b5aa44335db81cfb9a5", 400, "invalid_request"),
+        ("\uff13b83ef14-033d-4b5a-a443-35db81cfb9a5", 400, "invalid_request"),
         ("3b83ef14-033d-4b5a-a443-35db81cfb9a5", 404, "not_found"),
     ],
 )

@@ -218,6 +218,20 @@ def test_unknown_routes_are_json_404_with_the_given_headers() -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
+@pytest.mark.parametrize("path", ["/ok\n", "/ok\r\n", "/ok\x00", "/fail/invalid\x7f"])
+def test_paths_with_control_characters_are_400(path: str) -> None:
+    # GIVEN a route's path with a final control character (Powertools' "$" matches
+    # before a final newline, so "/ok\n" would be served as "/ok")
+    # WHEN it is called
+    response = _call(_api(), path)
+    # THEN 400 invalid_request: neither the route's answer nor a 404
+    assert response.status == 400
+    assert response.body == {
+        "error": "invalid_request",
+        "message": "the path must not contain control characters",
+    }
+
+
 def test_json_responses_are_compact_with_their_headers() -> None:
     # GIVEN a route answering JSON WHEN called THEN the body and headers as given
     response = _call(_api(), "/ok")

@@ -125,6 +125,8 @@ def test_timestamps_in_the_documented_format_parse(text, expected) -> None:
         "2026-02-30T00:00:00Z",  # no such day
         "2026-12-03T24:00:00Z",  # no such hour
         "\uff12\uff10\uff12\uff16-12-03T18:46:14Z",  # full-width digits match \d without ASCII
+        "9999-12-31T23:59:59-01:00",  # year 10000 in UTC
+        "0001-01-01T00:00:00+00:01",  # year 0 in UTC
     ],
 )
 def test_timestamps_with_anything_else_are_refused(text) -> None:

@@ -75,8 +75,9 @@ def parse_timestamp(text: str) -> datetime:
     Raises
     ------
     InvalidTimestampError
-        If the text is not exactly that format, or names no real date, time or offset
-        (``2026-02-30``, ``24:00:00``, ``+24:00``).
+        If the text is not exactly that format, names no real date, time or offset
+        (``2026-02-30``, ``24:00:00``, ``+24:00``), or an instant that is not within
+        years 1-9999 once in UTC.
 
     Examples
     --------
@@ -101,4 +102,11 @@ def parse_timestamp(text: str) -> datetime:
         moment = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}")
     except ValueError:
         raise InvalidTimestampError("names no real date, time or timezone offset") from None
-    return moment.replace(tzinfo=zone)
+    moment = moment.replace(tzinfo=zone)
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+00:01 or 9999-12-31T23:59:59-01:00: no instant in UTC,
+        # so nothing could compare, store or fingerprint it (an unhandled error, a 5xx).
+        raise InvalidTimestampError("names an instant outside years 1-9999 in UTC") from None
+    return moment

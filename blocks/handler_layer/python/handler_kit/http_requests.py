@@ -238,6 +238,44 @@ def single_header(event: APIGatewayProxyEvent, name: str) -> str | None:
     for key, value in (event.raw_event.get("headers") or {}).items():
         if key.lower() == wanted and value is not None:
             values.add(value)
+    return _one_value(values, name)
+
+
+def single_query_parameter(event: APIGatewayProxyEvent, name: str) -> str | None:
+    """The one value of a query string parameter (its name as sent); None when absent.
+
+    As for headers (:func:`single_header`), ``queryStringParameters`` holds only the last
+    value of a repeated parameter: ``?limit=1&limit=500`` must not silently be
+    ``limit=500``. The same value repeated is accepted as that value.
+
+    Raises
+    ------
+    InvalidRequestError
+        If the parameter arrives with different values, naming it.
+
+    Examples
+    --------
+    >>> from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+    >>> event = APIGatewayProxyEvent({"multiValueQueryStringParameters": {"limit": ["5", "5"]}})
+    >>> single_query_parameter(event, "limit")
+    '5'
+    """
+    values = set((event.raw_event.get("multiValueQueryStringParameters") or {}).get(name) or [])
+    single = (event.raw_event.get("queryStringParameters") or {}).get(name)
+    if single is not None:
+        values.add(single)
+    return _one_value(values, name)
+
+
+def query_parameter_names(event: APIGatewayProxyEvent) -> set[str]:
+    """The names of the query string parameters in either of the event's maps."""
+    raw = event.raw_event
+    return set(raw.get("queryStringParameters") or {}) | set(
+        raw.get("multiValueQueryStringParameters") or {}
+    )
+
+
+def _one_value(values: set[str], name: str) -> str | None:
     if len(values) > 1:
         raise InvalidRequestError(
             f"{name} must be given once: it was sent more than once with different values"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, PayloadTooLargeError
+
+#: C0 controls and DEL. API Gateway hands a path parameter over decoded (``%0A`` is a
+#: newline), and Powertools matches routes with ``re.match(r"^...$")``, whose ``$`` also
+#: matches before a final newline: ``/jobs/<id>%0A`` would be served as ``/jobs/<id>``.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 #: A Lambda entry point.
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -133,8 +139,10 @@ def register_error_handlers(
 
     ``InvalidRequestError`` is 400 ``invalid_request``, ``PayloadTooLargeError`` 400
     ``payload_too_large``, ``IdempotencyKeyReusedError`` 422 ``idempotency_key_reused``
-    and an unknown route 404 ``not_found``. A handler the app registers for a subclass
-    (e.g. a 400 ``invalid_time``) still wins: Powertools picks the closest class.
+    and an unknown route 404 ``not_found``. A path with a control character (a newline,
+    say) is 400 ``invalid_request`` before its route runs. A handler the app registers
+    for a subclass (e.g. a 400 ``invalid_time``) still wins: Powertools picks the
+    closest class.
 
     Parameters
     ----------
@@ -155,6 +163,15 @@ def register_error_handlers(
     def rejected(status_code: int, code: str, exc: Exception) -> Response[str]:
         logger.info("rejected request", reason=str(exc))
         return error_response(status_code, code, str(exc), extra)
+
+    def refuse_control_characters(
+        api: APIGatewayRestResolver, next_middleware: Callable[..., Response[str]]
+    ) -> Response[str]:
+        if _CONTROL_CHARACTER.search(api.current_event.path):
+            raise InvalidRequestError("the path must not contain control characters")
+        return next_middleware(api)
+
+    app.use(middlewares=[refuse_control_characters])
 
     @app.exception_handler(InvalidRequestError)
     def _invalid_request(exc: InvalidRequestError) -> Response[str]:
