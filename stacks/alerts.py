@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -28,6 +29,30 @@ class AlertsStack(cdk.Stack):
         cdk.Tags.of(self).add("pattern", "shared")
         self.alarm_topic = sns.Topic(
             self, "AlarmTopic", display_name=f"{settings.stage_name} alarms", enforce_ssl=True
+        )
+        # A topic policy replaces SNS's default one, and enforce_ssl's holds only a Deny:
+        # without an Allow, CloudWatch (a service principal, no identity policy) may not
+        # publish, and every alarm's notification fails, seen only in its history.
+        # Confused-deputy conditions: alarms of this account and this stage only
+        # (cdk-monitoring-constructs names them "<stage>-<Pattern>-...").
+        self.alarm_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowStageAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.alarm_topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {
+                        "aws:SourceArn": self.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=f"{settings.stage_name}-*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
         )
         resource = self.alarm_topic.node.default_child
         assert resource is not None

@@ -380,3 +380,36 @@ def test_tracing_context_overrides_the_stage_default() -> None:
     assert on.tracing_enabled and not off.tracing_enabled
     with pytest.raises(InvalidStageNameError, match="tracing"):
         StageSettings.from_context({**context, "tracing": "maybe"}, stage_name="pr-7")
+
+
+def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedStage) -> None:
+    # GIVEN the stage's alarm topic policy (it replaces SNS's default policy)
+    alerts = any_stage.template_json("Alerts")["Resources"]
+    (policy,) = of_type(alerts, "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+
+    # THEN CloudWatch may publish, for alarms of this account named after the stage
+    # (without an Allow a service principal may not publish, and no alarm notifies)
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert as_list(allow["Action"]) == ["sns:Publish"]
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    deployed = TemplateContext(any_stage.template_json("Alerts"), region="eu-west-1")
+    source_arn = resolve(allow["Condition"]["ArnLike"]["aws:SourceArn"], deployed)
+    assert source_arn == (
+        f"arn:aws:cloudwatch:eu-west-1:{deployed.account_id}:alarm:{any_stage.name}-*"
+    )
+    # AND publishing without TLS is still refused to everyone
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+    # AND every alarm of the stage's pattern stacks has a name that pattern matches
+    prefix = source_arn.rsplit(":", 1)[1].removesuffix("*")
+    alarm_names = [
+        alarm["Properties"]["AlarmName"]
+        for stack in any_stage.stage.pattern_stacks.values()
+        for alarm in of_type(
+            any_stage.template_json(stack.node.id)["Resources"], "AWS::CloudWatch::Alarm"
+        ).values()
+    ]
+    assert alarm_names and all(name.startswith(prefix) for name in alarm_names)
