@@ -35,6 +35,11 @@ class QueueConsumer(Protocol):
 # do not make the message visible while a consumer still holds it.
 VISIBILITY_TO_CONSUMER_TIMEOUT = 6
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)
+# Receives before a message moves to its DLQ. Throttled invocations, a batch failed by a
+# timeout and lost receives all count, so Lambda's guidance is at least 5 for a queue an
+# event source mapping reads ("Configuring a queue to use with Lambda",
+# https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+DEFAULT_MAX_RECEIVE_COUNT = 5
 
 
 class DeadLetterQueue(Construct):
@@ -83,7 +88,7 @@ class WorkQueue(Construct):
         *,
         settings: StageSettings,
         consumer_timeout: cdk.Duration,
-        max_receive_count: int = 3,
+        max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
         retention_period: cdk.Duration = cdk.Duration.days(4),
     ) -> None:
         super().__init__(scope, construct_id)

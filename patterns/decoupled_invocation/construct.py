@@ -9,7 +9,7 @@ from constructs import Construct
 
 from blocks.function import Invocation
 from blocks.pattern_construct import ApiThrottling, PatternConstruct
-from blocks.queue import WorkQueue
+from blocks.queue import DEFAULT_MAX_RECEIVE_COUNT, WorkQueue
 from blocks.stage_settings import StageSettings
 from blocks.table import DataTable, string_key
 
@@ -55,7 +55,7 @@ class DecoupledInvocation(PatternConstruct):
         worker_timeout: cdk.Duration = cdk.Duration.seconds(30),
         worker_batch_size: int = 2,
         worker_max_concurrency: int = 5,
-        max_receive_count: int = 3,
+        max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
         api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=10, write_burst_limit=20),
     ) -> None:
         super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)

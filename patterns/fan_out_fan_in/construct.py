@@ -11,7 +11,7 @@ from constructs import Construct
 
 from blocks.function import Invocation
 from blocks.pattern_construct import ApiThrottling, PatternConstruct
-from blocks.queue import DeadLetterQueue, WorkQueue
+from blocks.queue import DEFAULT_MAX_RECEIVE_COUNT, DeadLetterQueue, WorkQueue
 from blocks.stage_settings import StageSettings
 from blocks.stream import grant_stream_read, stream_mapping
 from blocks.table import DataTable, number_key, string_key
@@ -25,8 +25,11 @@ OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
 # The reducer runs only for the job-item update that brought the counter to 0 while
 # the job was RUNNING: every other change (the INSERT, each decrement, the reducer's
 # own REDUCING and DONE writes) is dropped by Lambda before an invocation is billed.
+# AWS documents DynamoDB filters on the "dynamodb" key only
+# (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb-filtering.html), so the filter
+# does not test eventName: the INSERT has remaining >= 1 (a job has 1 or more subtasks)
+# and a REMOVE carries no NewImage.
 REDUCER_FILTER: dict[str, Any] = {
-    "eventName": ["MODIFY"],
     "dynamodb": {"NewImage": {"remaining": {"N": ["0"]}, "status": {"S": ["RUNNING"]}}},
 }
 
@@ -72,7 +75,7 @@ class FanOutFanIn(PatternConstruct):
         worker_timeout: cdk.Duration = cdk.Duration.seconds(30),
         worker_batch_size: int = 10,
         worker_max_concurrency: int = 5,
-        max_receive_count: int = 3,
+        max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
         reducer_timeout: cdk.Duration = cdk.Duration.seconds(60),
         reducer_retry_attempts: int = 5,
         api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=2, write_burst_limit=5),

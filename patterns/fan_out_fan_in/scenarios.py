@@ -29,7 +29,7 @@ STACK = pattern_name_of(__file__)
 #: Ventilation, N/10 worker batches at maximum concurrency 5, one stream poll and the
 #: reducer: seconds locally for N = 1,000; generous for a deployed stage.
 FINISH_TIMEOUT = 120.0
-#: A poison subtask needs maxReceiveCount (3) receives, each after a visibility
+#: A poison subtask needs maxReceiveCount (5) receives, each after a visibility
 #: timeout (stage time: seconds with the demo's clock), then one more to reach the DLQ.
 DEAD_LETTER_TIMEOUT = 90.0
 #: The API's documented limit on N.

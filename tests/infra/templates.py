@@ -195,14 +195,15 @@ def mapping_of(resources: dict[str, Any], handler: str) -> dict[str, Any]:
 def assert_work_queue_redrives_to_a_kept_dlq(
     resources: dict[str, Any], *, min_visibility_seconds: int
 ) -> None:
-    """The stack's one work queue redrives to a DLQ after 3 receives, stays invisible for
+    """The stack's one work queue redrives to a DLQ after 5 receives (Lambda's guidance
+    for a queue an event source mapping reads: at least 5), stays invisible for
     ``min_visibility_seconds`` (six consumer timeouts, AWS's advice), its DLQ keeps
     messages 14 days, and every queue is encrypted."""
     queues = of_type(resources, "AWS::SQS::Queue")
     (work,) = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
     props = work["Properties"]
     dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert props["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert props["RedrivePolicy"]["maxReceiveCount"] == 5
     assert props["VisibilityTimeout"] >= min_visibility_seconds
     assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     for queue in queues.values():

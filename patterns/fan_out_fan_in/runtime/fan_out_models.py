@@ -119,7 +119,7 @@ class FanOutSettings(EnvSettings):
     job_timeout_seconds: int = env_int(900, "JOB_TIMEOUT_SECONDS")
     retry_after_seconds: int = env_int(2, "RETRY_AFTER_SECONDS")
     retention_days: int = env_int(7, "JOB_RETENTION_DAYS")
-    max_receive_count: int = env_int(3, "MAX_RECEIVE_COUNT")
+    max_receive_count: int = env_int(5, "MAX_RECEIVE_COUNT")
     send_concurrency: int = env_int(16, "SEND_CONCURRENCY")
 
 

@@ -30,7 +30,6 @@ WORKER_TIMEOUT = 30
 HANDLERS = ("fan_out_api.handler", "fan_out_worker.handler", "fan_out_reducer.handler")
 # The filter the unit tests' stream driver applies (tests/unit/fan_out_fan_in/conftest.py).
 REDUCER_FILTER = {
-    "eventName": ["MODIFY"],
     "dynamodb": {"NewImage": {"remaining": {"N": ["0"]}, "status": {"S": ["RUNNING"]}}},
 }
 

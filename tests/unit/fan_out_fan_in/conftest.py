@@ -46,7 +46,6 @@ HANDLER_MODULES = (
 # The reducer mapping's filter, as patterns/fan_out_fan_in/construct.py deploys it (the infra
 # test asserts the template carries exactly this pattern).
 REDUCER_FILTER = {
-    "eventName": ["MODIFY"],
     "dynamodb": {"NewImage": {"remaining": {"N": ["0"]}, "status": {"S": ["RUNNING"]}}},
 }
 
