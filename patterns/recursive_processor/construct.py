@@ -92,6 +92,10 @@ class RecursiveProcessor(PatternConstruct):
             raise ValueError("input_prefix must be set and output_prefix must end with '/'")
         if min(max_hops, range_bytes, max_record_bytes) < 1:
             raise ValueError("max_hops, range_bytes and max_record_bytes must be positive")
+        # Reserved concurrency 0 throttles every invocation: each upload would wait in
+        # Lambda's async queue until max event age and land on the failure queue.
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError("max_concurrency must be positive (or None for no cap)")
 
         # Server access logs on persistent stages only: S3 delivers logs late (up to
         # hours), so a log bucket emptied on `cdk destroy` could refill before its

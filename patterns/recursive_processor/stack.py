@@ -22,7 +22,8 @@ class RecursiveProcessorStack(PatternStack):
     def build(self, settings: StageSettings) -> None:
         """Add the pattern, its monitoring and its outputs."""
         # cdk.json `stage_tuning.<stage>.RecursiveProcessor` may shorten the hop (the
-        # local stage does, so a test-sized file takes several hops).
+        # local stage does, so a test-sized file takes several hops) and cap how many
+        # chains run at once (`max_concurrency`: reserved concurrency, see the README).
         tuning = settings.tuning_for(self.pattern_name)
         files = RecursiveProcessor(
             self,
@@ -31,6 +32,7 @@ class RecursiveProcessorStack(PatternStack):
             timeout=cdk.Duration.seconds(tuning.get("timeout_seconds", 300)),
             safety_margin=cdk.Duration.millis(tuning.get("safety_margin_ms", 20_000)),
             record_work=cdk.Duration.millis(tuning.get("record_work_ms", 0)),
+            max_concurrency=tuning.get("max_concurrency"),
         )
         failure_queue = files.processor.failure_queue
         assert failure_queue is not None

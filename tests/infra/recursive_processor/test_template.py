@@ -8,9 +8,12 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 
 from blocks.stage_settings import StageSettings
 from patterns.recursive_processor.construct import RecursiveProcessor
+from patterns.recursive_processor.stack import RecursiveProcessorStack
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     STANDARD_ALARM_METRICS,
@@ -312,14 +315,47 @@ def test_input_prefix_output_names_the_incoming_prefix(
         {"output_prefix": "runs"},
         {"input_prefix": ""},
         {"max_hops": 0},
+        {"max_concurrency": 0},
     ],
-    ids=["margin-not-under-timeout", "output-prefix-not-a-folder", "no-input-prefix", "no-hops"],
+    ids=[
+        "margin-not-under-timeout",
+        "output-prefix-not-a-folder",
+        "no-input-prefix",
+        "no-hops",
+        "reserved-to-zero",
+    ],
 )
 def test_settings_that_cannot_work_are_refused_at_synth(settings: dict[str, Any]) -> None:
     stack = cdk.Stack(cdk.App(), "Scratch")
     stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
     with pytest.raises(ValueError):
         RecursiveProcessor(stack, "RecursiveProcessor", settings=stage, **settings)
+
+
+def test_a_stage_caps_concurrent_chains_by_its_tuning() -> None:
+    # GIVEN a stage whose cdk.json tuning caps the processor at 3 concurrent invocations
+    settings = StageSettings(
+        app_name="serverless-patterns",
+        stage_name="capped",
+        persistent=False,
+        tuning={STACK: {"max_concurrency": 3}},
+    )
+    # WHEN the pattern's stack is built for it
+    stack = RecursiveProcessorStack(cdk.App(), settings=settings, alarm_topic=_scratch_topic())
+    # THEN the processor reserves exactly that, and the run API is left uncapped
+    functions = [
+        child
+        for child in stack.node.find_all()
+        if isinstance(child, lambda_.CfnFunction) and child.handler is not None
+    ]
+    reserved = {f.handler: f.reserved_concurrent_executions for f in functions}
+    assert reserved[HANDLER] == 3
+    assert reserved["run_api.handler"] is None
+
+
+def _scratch_topic() -> sns.ITopic:
+    scope = cdk.Stack(cdk.App(), "Topics")
+    return sns.Topic.from_topic_arn(scope, "Topic", "arn:aws:sns:us-east-1:111111111111:t")
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:
