@@ -7,6 +7,7 @@ sent: repeated headers, non-ASCII in the path, a body of a given size.
 
 from __future__ import annotations
 
+import datetime
 import http.client
 import json
 import urllib.parse
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -22,6 +24,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from tiny import booted
 
+from localstage.apigateway import _check_signing_time
+from localstage.apigateway_proxy import GatewayError
 from localstage.invoke import lambda_service
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
@@ -55,11 +59,13 @@ def _call(
     body: bytes = b"",
     headers: Sequence[tuple[str, str]] = (),
     tamper: str | None = None,
+    signed_at: datetime.datetime | None = None,
 ) -> Answer:
     """Send a SigV4-signed request; ``path`` is raw (already percent-encoded), after the stage.
 
     Only ``Content-Type`` of ``headers`` is signed; the others (repeats included) are
-    sent as given. ``tamper`` replaces the path after signing.
+    sent as given. ``tamper`` replaces the path after signing; ``signed_at`` is the
+    signing time (UTC, naive, as botocore keeps it), now when not given.
     """
     target = LocalTarget(stage)
     base = urllib.parse.urlsplit(target.resolve_url(target.output("test-Tiny", "ApiUrl")))
@@ -67,7 +73,12 @@ def _call(
     url = f"http://{base.netloc}{raw_path}"
     signed = {name: value for name, value in headers if name.lower() == "content-type"}
     request = AWSRequest(method=method, url=url, data=body, headers=signed)
-    SigV4Auth(target.caller_credentials(), "execute-api", "us-east-1").add_auth(request)
+    signer = SigV4Auth(target.caller_credentials(), "execute-api", "us-east-1")
+    if signed_at is None:
+        signer.add_auth(request)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=signed_at):
+            signer.add_auth(request)
     connection = http.client.HTTPConnection(base.netloc, timeout=60)
     try:
         sent_path = f"{base.path.rstrip('/')}/{tamper}" if tamper else raw_path
@@ -294,3 +305,56 @@ def test_a_signed_request_with_non_ascii_in_path_and_query_is_accepted(
     tampered = _call(api_stage, "GET", path, tamper="caf%C3%A9/%E2%82%AD?name=J%C3%BCrgen&q=a%20b")
     assert tampered.status == 403
     assert tampered.json["message"].startswith("The request signature we calculated")
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted", "message"),
+    [
+        (datetime.timedelta(minutes=-4), True, None),
+        (datetime.timedelta(minutes=4), True, None),
+        (datetime.timedelta(minutes=-6), False, "Signature expired: "),
+        (datetime.timedelta(minutes=6), False, "Signature not yet current: "),
+        (datetime.timedelta(days=-1), False, "Signature expired: "),
+    ],
+    ids=["4-min-old", "4-min-ahead", "6-min-old", "6-min-ahead", "a-day-old"],
+)
+def test_a_signature_made_over_five_minutes_away_from_now_is_refused(
+    api_stage: LocalStage, offset: datetime.timedelta, accepted: bool, message: str | None
+) -> None:
+    """SigV4 protects against replays: a request must reach AWS within five minutes of
+    its X-Amz-Date, so a correctly signed request that was signed (or claims to be
+    signed) further away from now is refused with 403 however valid its signature.
+
+    AWS: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html
+    """
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+    answer = _call(api_stage, "GET", "hello", signed_at=now + offset)
+
+    if accepted:
+        assert answer.status == 200, answer.raw[:300]
+    else:
+        assert answer.status == 403, answer.raw[:300]
+        assert answer.json["message"].startswith(message)
+        assert answer.headers["x-amzn-errortype"] == "InvalidSignatureException"
+
+
+@pytest.mark.parametrize(
+    "amz_date",
+    [
+        "20261301T000000Z",
+        "2026-12-06T18:00:00Z",
+        "\u0662\u0660\u0662\u0666\u0661\u0662\u0660\u0666T180000Z",  # Arabic-Indic digits
+    ],
+    ids=["month-13", "extended-format", "non-ascii-digits"],
+)
+def test_an_x_amz_date_not_in_basic_iso_8601_is_refused(amz_date: str) -> None:
+    """X-Amz-Date is ISO 8601 basic format, YYYYMMDD'T'HHMMSS'Z'; anything else (a
+    month 13, the extended format, non-ASCII digits) is refused before the signature is
+    checked.
+
+    AWS: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-signing-elements.html
+    """
+    with pytest.raises(GatewayError, match="ISO-8601 'basic format'") as refused:
+        _check_signing_time(amz_date)
+    assert refused.value.response_type == "INCOMPLETE_SIGNATURE"

@@ -8,6 +8,7 @@ integrations (``AWS_PROXY``) checked against the functions' ``AWS::Lambda::Permi
 
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import json
 import logging
@@ -76,6 +77,11 @@ _FUNCTION_ARN = re.compile(r":lambda:path/[^/]+/functions/(?P<arn>.+)/invocation
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/(?P<scope>[^,\s]+)")
 _SIGNATURE = re.compile(r"Signature=(?P<signature>[0-9a-f]+)")
 _SIGNED_HEADERS = re.compile(r"SignedHeaders=(?P<headers>[^,\s]+)")
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+#: SigV4 replay protection: a request must reach AWS within five minutes of the time it
+#: was signed (X-Amz-Date), before or after.
+SIGNATURE_SKEW = datetime.timedelta(minutes=5)
 
 
 @dataclass
@@ -390,6 +396,7 @@ class ApiGatewayServer:
                 f"and 'X-Amz-Date'. Authorization={authorization}",
                 status=403,
             )
+        _check_signing_time(request.headers["X-Amz-Date"])
         identity = self._identities(credential.group("key"))
         if identity is None:
             raise GatewayError(
@@ -510,6 +517,43 @@ def _is_binary(content_type: str, binary_media_types: list[str]) -> bool:
         fnmatch.fnmatchcase(media_type, pattern.replace("~1", "/"))
         for pattern in binary_media_types
     )
+
+
+def _check_signing_time(amz_date: str, now: datetime.datetime | None = None) -> None:
+    """Refuse a signature made more than :data:`SIGNATURE_SKEW` before or after now, in
+    API Gateway's words. The wall clock, not the stage clock: clients sign in real time.
+
+    AWS ("a request must reach AWS within five minutes of the time stamp in the request"):
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html
+    """
+    signed_at = None
+    if _AMZ_DATE.fullmatch(amz_date):
+        try:
+            signed_at = datetime.datetime.strptime(amz_date, _AMZ_DATE_FORMAT)
+        except ValueError:  # e.g. month 13
+            signed_at = None
+    if signed_at is None:
+        raise GatewayError(
+            "INCOMPLETE_SIGNATURE",
+            f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'. "
+            "See http://en.wikipedia.org/wiki/ISO_8601",
+            status=403,
+        )
+    now = (now or datetime.datetime.now(datetime.UTC)).replace(tzinfo=None, microsecond=0)
+    stamp = now.strftime(_AMZ_DATE_FORMAT)
+    if signed_at < now - SIGNATURE_SKEW:
+        earliest = (now - SIGNATURE_SKEW).strftime(_AMZ_DATE_FORMAT)
+        raise GatewayError(
+            "INVALID_SIGNATURE",
+            f"Signature expired: {amz_date} is now earlier than {earliest} ({stamp} - 5 min.)",
+        )
+    if signed_at > now + SIGNATURE_SKEW:
+        latest = (now + SIGNATURE_SKEW).strftime(_AMZ_DATE_FORMAT)
+        raise GatewayError(
+            "INVALID_SIGNATURE",
+            f"Signature not yet current: {amz_date} is still later than {latest} "
+            f"({stamp} + 5 min.)",
+        )
 
 
 def _signature(request: Request, body: bytes, identity: Credentials, signed: str) -> str:
