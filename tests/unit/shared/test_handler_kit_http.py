@@ -110,6 +110,21 @@ def test_validation_errors_name_the_fields_not_the_values(raw: bytes, expected: 
     assert expected in http_requests.describe_validation_error(raised.value)
 
 
+def test_a_validation_error_repeats_a_long_field_name_only_in_part() -> None:
+    # GIVEN unknown fields whose names are 10,000 characters long
+    names = [letter * 10_000 for letter in "xyz"]
+    body = "{" + ", ".join(f'"{name}": 1' for name in names) + ', "a": 1, "b": 1, "c": 1, "d": 1}'
+    with pytest.raises(ValidationError) as raised:
+        _Model.model_validate_json(body)
+    # WHEN described
+    message = http_requests.describe_validation_error(raised.value)
+    # THEN each name is cut to the limit, ending in an ellipsis, and the line stays short
+    limit = http_requests.MAX_ECHOED_LOCATION
+    assert f"{'x' * (limit - 1)}\u2026: Extra inputs are not permitted" in message
+    assert "x" * limit not in message
+    assert len(message) < 4 * (limit + 40)
+
+
 # --------------------------------------------------------------------------- headers
 
 

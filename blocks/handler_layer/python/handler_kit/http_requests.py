@@ -155,10 +155,16 @@ def parse_uuid(value: str, name: str) -> str:
     return value.lower()
 
 
+#: The longest field path a 400 message repeats (longer ones end in an ellipsis).
+MAX_ECHOED_LOCATION = 64
+
+
 def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
     """Turn a pydantic error into one human-readable line naming the fields.
 
-    The offending values are not echoed back (they may be large or sensitive).
+    The offending values are not echoed back (they may be large or sensitive), and a
+    field's path is cut to :data:`MAX_ECHOED_LOCATION` characters: an unknown field's
+    name is the client's own text, of any length.
 
     Parameters
     ----------
@@ -173,6 +179,8 @@ def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
             parts.append(f"body is not valid JSON ({error['msg']})")
             continue
         location = ".".join(str(part) for part in error["loc"])
+        if len(location) > MAX_ECHOED_LOCATION:
+            location = location[: MAX_ECHOED_LOCATION - 1] + "\u2026"
         if not location:
             parts.append(f"body must be a JSON object ({error['msg']})")
         else:
