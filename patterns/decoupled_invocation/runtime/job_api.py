@@ -13,7 +13,6 @@ import job_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.config import Config
 from handler_kit import contract, http_requests, responses
 from handler_kit.clock import Clock, utc_now
@@ -42,15 +41,9 @@ def _retry_after() -> str:
     return str(SETTINGS.retry_after_seconds)
 
 
-def _job_location(event: APIGatewayProxyEvent, job_id: str) -> str:
-    # requestContext.path carries the stage (or custom domain base path): /api/jobs.
-    collection = http_requests.request_context(event).get("path") or "/jobs"
-    return f"{collection.rstrip('/')}/{job_id}"
-
-
 def _accepted(view: job_models.JobView) -> responses.StoredResponse:
     """The 202 answer of a submitted job (stored with a keyed job, replayed as is)."""
-    location = _job_location(app.current_event, view.job_id)
+    location = http_requests.item_location(app.current_event, "/jobs", view.job_id)
     body: job_models.AcceptedJobBody = {
         "job_id": view.job_id,
         "status": view.status,

@@ -23,7 +23,6 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit import contract, http_requests, responses
@@ -60,13 +59,6 @@ _RETRY = ("Retry-After",)
 _UNAVAILABLE = contract.errors("service_unavailable", headers=_RETRY)
 #: A route handler of one account (its id from the path).
 _AccountRoute = Callable[[str], Response[str]]
-
-
-def _collection_path(event: APIGatewayProxyEvent) -> str:
-    # requestContext.path carries the stage (or custom domain base path): /api/accounts/...
-    path = http_requests.request_context(event).get("path") or event.path
-    prefix = path[: path.find("/accounts")] if "/accounts" in path else ""
-    return f"{prefix}/accounts"
 
 
 def _raw_body() -> bytes:
@@ -113,7 +105,7 @@ def open_account() -> Response[str]:
     logger.append_keys(account_id=account_id)
     if not result.replayed:
         metrics.add_metric(name="AccountsOpened", unit=MetricUnit.Count, value=1)
-    location = f"{_collection_path(event)}/{account_id}"
+    location = http_requests.item_location(event, "/accounts", account_id)
     # open_account's body is always the opened AccountState's to_dict() (replay too).
     account = cast(account_models.AccountBody, result.body)
     body: account_models.OpenedAccountBody = {

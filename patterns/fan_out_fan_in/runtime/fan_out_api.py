@@ -57,15 +57,9 @@ api = contract.ContractRoutes(app)
 responses.register_error_handlers(app, logger=logger)
 
 
-def _job_location(job_id: str) -> str:
-    # requestContext.path carries the stage (or custom domain base path): /api/jobs.
-    collection = http_requests.request_context(app.current_event).get("path") or "/jobs"
-    return f"{collection.rstrip('/')}/{job_id}"
-
-
 def _accepted(view: fan_out_models.JobView) -> responses.StoredResponse:
     """The 202 answer of a submitted job (stored with a keyed job, replayed as is)."""
-    location = _job_location(view.job_id)
+    location = http_requests.item_location(app.current_event, "/jobs", view.job_id)
     body: fan_out_models.AcceptedJobBody = {
         "job_id": view.job_id,
         "status": view.status,

@@ -19,7 +19,6 @@ import schedule_views
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.config import Config
 from handler_kit import contract, http_requests, responses
 from handler_kit.clock import Clock, utc_now
@@ -60,16 +59,8 @@ def _error(status_code: int, code: str, message: str, **headers: str) -> Respons
     return responses.error_response(status_code, code, message, {**NO_STORE, **headers})
 
 
-def _location(event: APIGatewayProxyEvent, schedule_id: str) -> str:
-    # requestContext.path carries the stage (or custom domain base path): /api/schedules.
-    collection = http_requests.request_context(event).get("path") or "/schedules"
-    return f"{collection.rstrip('/')}/{schedule_id}"
-
-
 def _location_of(schedule_id: str) -> str:
-    # On /schedules/{id} the request path already is the resource's own location.
-    path = http_requests.request_context(app.current_event).get("path")
-    return str(path) if path else f"/schedules/{schedule_id}"
+    return http_requests.item_location(app.current_event, "/schedules", schedule_id)
 
 
 def _view_body(view: schedule_views.ScheduleView, location: str) -> schedule_views.ScheduleBody:
@@ -78,7 +69,7 @@ def _view_body(view: schedule_views.ScheduleView, location: str) -> schedule_vie
 
 def _created(view: schedule_views.ScheduleView) -> responses.StoredResponse:
     """The 201 answer of a new schedule (stored with a keyed record, replayed as is)."""
-    location = _location(app.current_event, view.schedule_id)
+    location = _location_of(view.schedule_id)
     return responses.stored_json(201, _view_body(view, location), {"Location": location})
 
 

@@ -48,6 +48,20 @@ def test_get_unknown_is_404_and_malformed_id_is_400(handlers):
     assert_json_error(handlers.get("not-a-uuid"), 400, "invalid_request")
 
 
+def test_an_id_spelled_in_upper_case_links_to_its_canonical_form(handlers):
+    # GIVEN a schedule, and its id as a client may spell it (UUIDs ignore case)
+    schedule_id = handlers.create({"at": in_minutes(2), "payload": PAYLOAD})
+    spelled = schedule_id.upper()
+    # WHEN it is read and cancelled under that spelling
+    read, cancelled = handlers.get(spelled), handlers.cancel(spelled)
+    # THEN both answer for the schedule, and link to the one location POST gave
+    canonical = f"/{STAGE}/schedules/{schedule_id}"
+    for response in (read, cancelled):
+        assert response.status == 200
+        assert response.body["schedule_id"] == schedule_id
+        assert response.body["links"]["self"] == canonical
+
+
 def test_unknown_route_is_json_404(handlers):
     # GIVEN a method the API does not route WHEN it is called THEN a JSON 404
     response = handlers.call_api(item_event("PUT", str(uuid.uuid4())))

@@ -310,6 +310,27 @@ def request_context(event: APIGatewayProxyEvent) -> dict[str, Any]:
     return event.raw_event.get("requestContext") or {}
 
 
+def item_location(event: APIGatewayProxyEvent, collection: str, item_id: str) -> str:
+    """The path of ``<collection>/<item_id>`` as this request's client addresses the API.
+
+    ``requestContext.path`` starts with the stage (``/api``) or a custom domain's base
+    path, which the location keeps; the id is written as given (its canonical form), not
+    as the client spelled it in the request path.
+
+    Examples
+    --------
+    >>> from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+    >>> event = APIGatewayProxyEvent({"path": "/schedules/AB-1",
+    ...                               "requestContext": {"path": "/api/schedules/AB-1"}})
+    >>> item_location(event, "/schedules", "ab-1")
+    '/api/schedules/ab-1'
+    """
+    path = str(request_context(event).get("path") or event.path or "")
+    # The last occurrence: a base path may itself be named like the collection.
+    at = path.rfind(collection)
+    return f"{path[:at] if at >= 0 else ''}{collection}/{item_id}"
+
+
 def caller(event: APIGatewayProxyEvent) -> str:
     """Who signed the request (IAM auth): user ARN, else caller id, else ``anonymous``."""
     identity = request_context(event).get("identity") or {}
