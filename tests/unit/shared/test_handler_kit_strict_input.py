@@ -24,6 +24,8 @@ HOSTILE = {
     "minus-infinity": '{"a": [-Infinity]}',
     "overflow": '{"a": 1e309}',
     "negative-overflow": '{"a": {"b": -1e400}}',
+    "underflow": '{"a": 1e-400}',
+    "negative-underflow": '{"a": [-0.0000001e-330]}',
     "huge-int": '{"a": ' + "9" * 10_000 + "}",
     "duplicate-top": '{"amount": 0, "amount": 5}',
     "duplicate-nested": '{"a": [{"b": 1, "b": 2}]}',
@@ -51,6 +53,13 @@ def test_the_standard_parser_accepts_what_the_strict_one_refuses() -> None:
     assert json.loads(HOSTILE["overflow"]) == {"a": float("inf")}
     with pytest.raises(RecursionError):
         json.loads(HOSTILE["far-too-deep"])
+
+
+@pytest.mark.parametrize("number", ["0.0", "-0e5", "0E-400", "5e-324", "2.2250738585072014e-308"])
+def test_zeros_and_the_smallest_doubles_read_as_numbers(number: str) -> None:
+    # GIVEN a zero however spelled, or a number a double can still hold (5e-324 is the
+    # smallest subnormal) WHEN read strictly THEN the value json.loads reads
+    assert strict_json.loads(number) == json.loads(number)
 
 
 def test_nesting_up_to_the_limit_and_brackets_in_strings_are_fine() -> None:

@@ -5,7 +5,9 @@ parsers read differently or that cannot be written back as JSON:
 
 - ``NaN``, ``Infinity``, ``-Infinity`` and numbers that overflow a double (``1e309``,
   read as ``inf``) are not JSON (RFC 8259, section 6); stored and sent on, they make
-  invalid JSON downstream.
+  invalid JSON downstream. A non-zero number too small for a double (``1e-400``) reads
+  as ``0.0``: a payload stored and delivered later would say something else than the
+  client sent, so it is refused as out of range too.
 - Duplicate member names: the last one wins here, the first one in other parsers, so
   ``{"amount":0,"amount":5}`` means different things to different readers.
 - Deep nesting: ``json.loads`` recurses per level and raises ``RecursionError`` (a 500)
@@ -49,6 +51,10 @@ MAX_INT_DIGITS = 1000
 _DEPTH_TOKEN_RE = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]', re.DOTALL)
 
 
+# A JSON number whose digits before the exponent are not all zero (0.0, -0e5 are zeros).
+_MANTISSA_NOT_ZERO_RE = re.compile(r"-?[0-9.]*[1-9]")
+
+
 class InvalidJsonError(InvalidRequestError):
     """A document is not strict JSON (HTTP 400 ``invalid_request``; poison for messages)."""
 
@@ -59,7 +65,7 @@ def _refuse_constant(name: str) -> Any:
 
 def _finite_float(text: str) -> float:
     value = float(text)
-    if not math.isfinite(value):
+    if not math.isfinite(value) or (value == 0.0 and _MANTISSA_NOT_ZERO_RE.match(text)):
         raise InvalidJsonError(f"body is not valid JSON: number {text[:32]} is out of range")
     return value
 
@@ -125,8 +131,9 @@ def loads(document: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     ------
     InvalidJsonError
         If the document is not UTF-8 or not JSON, has ``NaN``/``Infinity`` or a number
-        out of a double's range, an integer over ``MAX_INT_DIGITS`` digits, a duplicate
-        key at any depth, or nesting deeper than ``max_depth``.
+        out of a double's range (too large, or non-zero and too small), an integer over
+        ``MAX_INT_DIGITS`` digits, a duplicate key at any depth, or nesting deeper than
+        ``max_depth``.
 
     Examples
     --------
