@@ -174,7 +174,10 @@ class ServiceApi(Construct):
                 content_type="application/json",
                 schema=_json_schema(request_schema, root=True),
             )
-            request_models = {"application/json": model}
+            # `$default`, not `application/json`: API Gateway validates a body only
+            # against the model of the request's Content-Type and skips validation when
+            # none matches, so a client could bypass the model by sending text/plain.
+            request_models = {"$default": model}
         api_method = resource.add_method(
             method,
             apigw.LambdaIntegration(handler),

@@ -283,6 +283,38 @@ def test_deeply_nested_json_gets_the_apis_json_400(api_stage: LocalStage) -> Non
     assert answer.json == {"error": "invalid_request", "message": "Invalid request body"}
 
 
+@pytest.mark.parametrize(
+    ("content_type", "validated"),
+    [
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        (None, True),
+        ("text/plain", False),
+    ],
+    ids=["json", "json-with-parameter", "no-content-type", "text-plain"],
+)
+def test_a_body_is_validated_only_against_the_model_of_its_content_type(
+    api_stage: LocalStage, content_type: str | None, validated: bool
+) -> None:
+    """API Gateway validates a body against the method's model for the request's media
+    type; with no matching model (and no ``$default`` one) the body is not validated and
+    reaches the function. A request without ``Content-Type`` counts as
+    ``application/json``. (The patterns key their models ``$default`` for this reason.)
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html
+    """
+    headers = [("Content-Type", content_type)] if content_type else []
+
+    answer = _call(api_stage, "POST", "validated", body=b'{"name": 5}', headers=headers)
+
+    if validated:
+        assert answer.status == 400, answer.raw[:200]
+        assert answer.json == {"error": "invalid_request", "message": "Invalid request body"}
+    else:
+        assert answer.status == 200, answer.raw[:200]
+        assert answer.json["path"] == "/validated"
+
+
 def test_a_signed_request_with_non_ascii_in_path_and_query_is_accepted(
     api_stage: LocalStage,
 ) -> None:

@@ -119,8 +119,8 @@ def api_methods(resources: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def request_schema(resources: dict[str, Any], method: dict[str, Any]) -> dict[str, Any]:
-    """The JSON schema of a method's ``application/json`` request model."""
-    model_id = method["RequestModels"]["application/json"]["Ref"]
+    """The JSON schema of a method's request model (``$default``: every Content-Type)."""
+    model_id = method["RequestModels"]["$default"]["Ref"]
     schema: dict[str, Any] = resources[model_id]["Properties"]["Schema"]
     return schema
 
