@@ -233,6 +233,23 @@ def test_unknown_routes_are_json_404_with_the_given_headers() -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
+@pytest.mark.parametrize("value", ["\U0001f600", 'a"b', "a\\b", "a`b", "a#b", "a?b"])
+def test_a_path_parameter_no_route_takes_is_400_not_404(value: str) -> None:
+    # GIVEN the path of an existing route (API Gateway matched /fail/{kind}) whose
+    # parameter holds a character Powertools' route patterns do not take
+    event = api_event(
+        "GET", f"/fail/{value}", resource="/fail/{kind}", path_parameters={"kind": value}
+    )
+    # WHEN it is called
+    response = HttpResponse.from_proxy(_api().resolve(event, FakeLambdaContext()))
+    # THEN 400 invalid_request naming the parameter, without echoing the value
+    assert response.status == 400
+    assert response.body == {
+        "error": "invalid_request",
+        "message": "malformed path parameter: kind",
+    }
+
+
 @pytest.mark.parametrize("path", ["/ok\n", "/ok\r\n", "/ok\x00", "/fail/invalid\x7f"])
 def test_paths_with_control_characters_are_400(path: str) -> None:
     # GIVEN a route's path with a final control character (Powertools' "$" matches

@@ -22,6 +22,11 @@ from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, P
 #: matches before a final newline: ``/jobs/<id>%0A`` would be served as ``/jobs/<id>``.
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
+#: A path segment of RFC 3986's characters (``pchar``, decoded). Powertools' route
+#: patterns accept every such value, so a path parameter with another character (an
+#: emoji, a quote, a backslash) is what made an existing route not match.
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]*")
+
 #: A Lambda entry point.
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -140,7 +145,9 @@ def register_error_handlers(
     ``InvalidRequestError`` is 400 ``invalid_request``, ``PayloadTooLargeError`` 400
     ``payload_too_large``, ``IdempotencyKeyReusedError`` 422 ``idempotency_key_reused``
     and an unknown route 404 ``not_found``. A path with a control character (a newline,
-    say) is 400 ``invalid_request`` before its route runs. A handler the app registers
+    say) is 400 ``invalid_request`` before its route runs, and so is a path parameter
+    that no route pattern takes (an emoji, a quote): API Gateway found its resource, so
+    the id is malformed, not missing. A handler the app registers
     for a subclass (e.g. a 400 ``invalid_time``) still wins: Powertools picks the
     closest class.
 
@@ -188,6 +195,11 @@ def register_error_handlers(
     @app.not_found
     def _route_not_found(exc: NotFoundError) -> Response[str]:
         event = app.current_event
+        parameters = event.path_parameters or {}
+        malformed = sorted(k for k, v in parameters.items() if not _PATH_SEGMENT.fullmatch(v))
+        if malformed:
+            problem = InvalidRequestError(f"malformed path parameter: {', '.join(malformed)}")
+            return rejected(400, "invalid_request", problem)
         message = f"no route for {event.http_method} {event.path}"
         return error_response(404, "not_found", message, extra)
 
