@@ -118,14 +118,24 @@ def _create(
     request: ScheduleRequest,
     fire_at: datetime,
     target: ScheduleTarget,
+    *,
+    keyed: bool,
 ) -> None:
     schedule_id = str(item["schedule_id"])
     try:
         created = schedules.create(schedule_id, fire_at, target, target_input(schedule_id, request))
     except (BotoCoreError, ClientError):
         logger.exception("CreateSchedule failed", extra={"schedule_id": schedule_id})
-        # The schedule may exist anyway (a lost response): if it fires, the executor
-        # finds no record and the cleanup deletes it.
+        if keyed:
+            # Another attempt with the key may have created the schedule (it answered
+            # 201), or a retry will: the record stays PENDING. With no schedule and no
+            # retry it reads FAILED not_delivered once the delivery window has passed.
+            raise ScheduleCreateFailedError(
+                "the schedule could not be created; retry with the same Idempotency-Key"
+            ) from None
+        # A random id: the record is this attempt's alone, so a 503 means not
+        # scheduled. If the schedule exists anyway (a lost response), it fires, finds no
+        # record and the cleanup deletes it.
         store.delete_unscheduled(schedule_id)
         raise ScheduleCreateFailedError(
             "the schedule could not be created; retry the request"
@@ -152,7 +162,9 @@ def submit_schedule(
     with the key, also a concurrent one that lost the put, is answered those bytes.
 
     The record is written first so a schedule never fires for a record that does not
-    exist; if the create fails the record is removed and the client may retry.
+    exist. If the create fails, an unkeyed record is removed (the client may retry); a
+    keyed one stays PENDING for a retry with the key, which creates the schedule or
+    finds it created (another attempt with the key may already have answered 201).
 
     Raises
     ------
@@ -161,7 +173,7 @@ def submit_schedule(
     IdempotencyKeyReusedError
         The key was used before with a different request.
     ScheduleCreateFailedError
-        CreateSchedule failed (the record is removed again).
+        CreateSchedule failed (an unkeyed record is removed again).
     ScheduleIdCollisionError
         A random id already existed (practically impossible).
     """
@@ -191,7 +203,7 @@ def submit_schedule(
             raise ScheduleIdCollisionError(f"schedule id {schedule_id} already exists")
         # A concurrent request with the same key won the put.
         return _replay(store, schedules, existing, request, now=now, target=target, render=render)
-    _create(store, schedules, item, request, fire_at, target)
+    _create(store, schedules, item, request, fire_at, target, keyed=idempotency_key is not None)
     return Submission(view=ScheduleView(item), created=True, response=first)
 
 
@@ -214,7 +226,7 @@ def _replay(
     if existing["status"] == ScheduleStatus.PENDING.value and fire_at > now:
         # Heals a create that never happened (e.g. the first attempt timed out between
         # the put and the call); CreateSchedule answers Conflict when it did happen.
-        _create(store, schedules, existing, request, fire_at, target)
+        _create(store, schedules, existing, request, fire_at, target, keyed=True)
     view = ScheduleView(existing)
     if "response" in existing:
         return Submission(

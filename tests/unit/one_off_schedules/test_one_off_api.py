@@ -254,6 +254,49 @@ class _FailingScheduler:
         )
 
 
+def test_a_keyed_create_failure_keeps_the_record_for_the_retry(handlers, infra, monkeypatch):
+    # GIVEN a Scheduler that refuses to create
+    working = handlers.api.scheduler._client
+    monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())
+    body = {"at": in_minutes(5), "payload": PAYLOAD}
+
+    # WHEN a keyed schedule is posted
+    response = handlers.post(body, headers={"Idempotency-Key": "k-503"})
+
+    # THEN 503, and the PENDING record stays for the retry with the key
+    assert_json_error(response, 503, "service_unavailable")
+    assert "same Idempotency-Key" in response.body["message"]
+    (item,) = infra.items()
+    assert item["status"] == "PENDING" and infra.schedule_names() == []
+
+    # AND WHEN the retry meets a working Scheduler THEN it creates the schedule, 201
+    monkeypatch.setattr(handlers.api.scheduler, "_client", working)
+    retry = handlers.post(body, headers={"Idempotency-Key": "k-503"})
+    assert retry.status == 201
+    assert infra.schedule_names() == [retry.body["schedule_id"]] == [item["schedule_id"]]
+
+
+def test_a_failing_retry_never_removes_the_record_of_a_created_schedule(
+    handlers, infra, monkeypatch
+):
+    # GIVEN a keyed schedule created and answered 201
+    body = {"at": in_minutes(10), "payload": PAYLOAD}
+    key = {"Idempotency-Key": "k-created"}
+    schedule_id = handlers.create(body, headers=key)
+
+    # WHEN a retry (the client lost the 201) meets a throttled CreateSchedule
+    working = handlers.api.scheduler._client
+    monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())
+    assert_json_error(handlers.post(body, headers=key), 503, "service_unavailable")
+    monkeypatch.setattr(handlers.api.scheduler, "_client", working)
+
+    # THEN the record stays, and the schedule fires and runs its task
+    assert infra.schedule_names() == [schedule_id]
+    assert infra.item(schedule_id)["status"] == "PENDING"
+    result = handlers.run_executor(handlers.fire(schedule_id))
+    assert result["outcome"] == "completed", result
+
+
 def test_create_failure_is_503_and_leaves_no_record(handlers, infra, monkeypatch):
     # GIVEN a Scheduler that refuses to create
     monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())
