@@ -181,5 +181,10 @@ def run_job(
     else:
         if store.finish(job_id, lease_owner=lease_owner, now=clock(), result=result):
             return RunOutcome.COMPLETED
+    # Finished past the deadline: make the stored status the TIMED_OUT clients were
+    # already answered (a no-op if another delivery took the job over meanwhile).
+    if store.mark_timed_out(job_id, clock()):
+        logger.warning("finished past the deadline; marked TIMED_OUT", job_id=job_id)
+        return RunOutcome.TIMED_OUT
     logger.warning("lost the lease while working; result discarded", job_id=job_id)
     return RunOutcome.DISCARDED

@@ -6,6 +6,7 @@ SQS delivery never redoes or undoes finished work::
     PENDING --claim--> RUNNING --finish--> DONE | FAILED
     PENDING | RUNNING (past deadline) --> TIMED_OUT
     PENDING --enqueue failed--> FAILED (enqueue_failed) --same Idempotency-Key--> PENDING
+    FAILED (enqueue_failed) --claim (a message was queued after all)--> RUNNING
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class JobStore(KeyedTable):
     ) -> dict[str, Any] | None:
         """Take the job for one delivery: PENDING (or RUNNING with an expired lease) to RUNNING.
 
+        FAILED ``enqueue_failed`` is claimable too: a message exists after all (a send
+        whose error came after SQS stored it, or a concurrent retry's send that succeeded
+        and answered 202), and a keyed retry would have re-queued the job anyway.
+
         Returns
         -------
         dict or None
@@ -86,14 +91,18 @@ class JobStore(KeyedTable):
             update=(
                 "SET #status = :running, lease_owner = :owner,"
                 " lease_expires_epoch = :lease, updated_at = :now_iso ADD attempts :one"
+                " REMOVE #error"
             ),
             condition=(
-                "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now))"
+                "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now)"
+                " OR (#status = :failed AND #error.#code = :enqueue_failed))"
                 f" AND deadline_epoch > :now AND {ttl.unexpired_condition()}"
             ),
             values={
                 ":running": JobStatus.RUNNING.value,
                 ":pending": JobStatus.PENDING.value,
+                ":failed": JobStatus.FAILED.value,
+                ":enqueue_failed": "enqueue_failed",
                 ":owner": lease_owner,
                 ":lease": lease_expires_epoch,
                 ":now": epoch_seconds(now),
@@ -113,12 +122,15 @@ class JobStore(KeyedTable):
         result: Mapping[str, Any] | None = None,
         error: Mapping[str, Any] | None = None,
     ) -> bool:
-        """RUNNING to DONE (``result``) or FAILED (``error``), only while we hold the lease.
+        """RUNNING to DONE (``result``) or FAILED (``error``), only while we hold the lease
+        and before the deadline: past it, GET already answers TIMED_OUT, a final status
+        that a late outcome must not change.
 
         Returns
         -------
         bool
-            False if another delivery took the job over (our outcome is discarded).
+            False if another delivery took the job over, or the deadline has passed (our
+            outcome is discarded).
         """
         if (result is None) == (error is None):
             raise ValueError("give exactly one of result or error")
@@ -134,7 +146,12 @@ class JobStore(KeyedTable):
                 running=JobStatus.RUNNING.value,
                 owner=lease_owner,
                 now=now,
-                values={":status": status.value, ":payload": dict(payload or {})},
+                values={
+                    ":status": status.value,
+                    ":payload": dict(payload or {}),
+                    ":now": epoch_seconds(now),
+                },
+                also_condition="deadline_epoch > :now",
             ),
         )
 

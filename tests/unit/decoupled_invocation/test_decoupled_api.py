@@ -138,6 +138,26 @@ def test_keyed_retry_after_send_failure_requeues_the_job(handlers, infra):
     assert infra.item(item["job_id"])["status"] == "DONE"
 
 
+def test_a_message_queued_after_all_runs_a_job_marked_enqueue_failed(handlers, infra):
+    # GIVEN a job marked FAILED enqueue_failed (its own send failed) for which a message
+    # exists all the same: a concurrent keyed retry's send succeeded and answered 202,
+    # or a send's error came after SQS stored the message
+    infra.sqs.delete_queue(QueueUrl=infra.queue_url)
+    failed = handlers.post(VALID, headers={"Idempotency-Key": "order-46"})
+    assert failed.status == 503
+    job_id = infra.items()[0]["job_id"]
+    infra.sqs.create_queue(QueueName=infra.queue_url.rsplit("/", 1)[-1])
+    infra.sqs.send_message(QueueUrl=infra.queue_url, MessageBody=json.dumps({"job_id": job_id}))
+
+    # WHEN the worker receives that message
+    assert handlers.drain_queue() == {"batchItemFailures": []}
+
+    # THEN the job runs to DONE instead of the message being dropped as a duplicate
+    item = infra.item(job_id)
+    assert item["status"] == "DONE" and "error" not in item
+    assert handlers.get(job_id).body["status"] == "DONE"
+
+
 # --------------------------------------------------------------------------- other routes, bugs
 
 

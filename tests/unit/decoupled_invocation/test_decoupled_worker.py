@@ -244,6 +244,27 @@ def test_job_picked_up_past_deadline_is_timed_out_and_not_run(handlers, infra):
     assert handlers.sleep.calls == []
 
 
+def test_a_job_finishing_past_its_deadline_stays_the_timed_out_clients_were_told(handlers, infra):
+    # GIVEN a 10-second job claimed one second before its deadline
+    job_id = submit(handlers, {**SUCCEED, "duration_ms": 10_000})
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS - 1)
+    seen = {}
+    # (a client polls while the work runs past the deadline)
+    handlers.sleep.during = lambda: seen.setdefault("during", handlers.get(job_id))
+
+    # WHEN the worker runs it to the end
+    assert handlers.drain_queue() == {"batchItemFailures": []}
+
+    # THEN the client was answered TIMED_OUT, a final status, and that is what stays
+    assert seen["during"].status == 200
+    assert seen["during"].body["status"] == "TIMED_OUT"
+    after = handlers.get(job_id)
+    assert after.status == 200 and after.body["status"] == "TIMED_OUT"
+    item = infra.item(job_id)
+    assert item["status"] == "TIMED_OUT" and "result" not in item
+    assert "lease_owner" not in item
+
+
 def test_message_for_missing_job_is_consumed_without_writing(handlers, infra):
     # GIVEN a message for a job that does not exist (e.g. expired by TTL)
     record = task_record(str(uuid.uuid4()))

@@ -24,18 +24,21 @@ def lease_holder_update(
     now: datetime,
     values: Mapping[str, Any],
     also_remove: str = "",
+    also_condition: str = "",
 ) -> dict[str, Any]:
     """``update``, ``condition`` and ``values`` of a transition out of RUNNING.
 
-    It applies only while ``owner`` holds the lease, sets ``updated_at`` and removes
-    the lease (``lease_owner``, ``lease_expires_epoch``, then ``also_remove``).
+    It applies only while ``owner`` holds the lease (and ``also_condition`` holds, e.g.
+    a deadline not yet passed), sets ``updated_at`` and removes the lease
+    (``lease_owner``, ``lease_expires_epoch``, then ``also_remove``).
     """
+    condition = LEASE_HELD_CONDITION + (f" AND {also_condition}" if also_condition else "")
     return {
         "update": (
             f"SET {set_clause}, updated_at = :now_iso"
             f" REMOVE lease_owner, lease_expires_epoch{also_remove}"
         ),
-        "condition": LEASE_HELD_CONDITION,
+        "condition": condition,
         "values": {
             **values,
             ":running": running,
