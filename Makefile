@@ -25,6 +25,10 @@ unexport PYTHONDONTWRITEBYTECODE
 # REQUIRE_APPROVAL=never behind a GitHub environment's required reviewers instead.
 EPHEMERAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,yes)
 APPROVAL := --require-approval $(or $(REQUIRE_APPROVAL),$(if $(EPHEMERAL),never,broadening))
+# The stage's stacks, by path: they sit in a nested cdk.Stage named after the stage, and
+# the CLI's --all selects only top-level stacks, of which the app has none.
+STAGE_STACKS = '$(STAGE)/*'
+STAGE_OPTIONS = $(if $(TUNING),-c tuning=$(TUNING)) $(if $(TRACING),-c tracing=$(TRACING))
 
 .PHONY: install synth test test-suites lint unit infra e2e demo local bench api-docs deploy destroy diff account ci-access clean
 
@@ -103,15 +107,16 @@ bench: install
 	$(BIN)/python -m bench
 
 diff: install
-	$(CDK) diff --all -c stage=$(STAGE)
+	$(CDK) diff $(STAGE_STACKS) -c stage=$(STAGE)
 
 # TUNING=local deploys STAGE with the tuning cdk.json gives stage `local` (short
-# recursive-processor hops), as the pull request workflow does for its e2e run.
+# recursive-processor hops), as the pull request workflow does for its e2e run;
+# TRACING=true|false turns active X-Ray tracing on or off for the stage.
 deploy: install
-	$(CDK) deploy --all -c stage=$(STAGE) $(if $(TUNING),-c tuning=$(TUNING),) $(APPROVAL)
+	$(CDK) deploy $(STAGE_STACKS) -c stage=$(STAGE) $(STAGE_OPTIONS) $(APPROVAL)
 
 destroy: install
-	$(CDK) destroy --all -c stage=$(STAGE) $(if $(EPHEMERAL),--force,)
+	$(CDK) destroy $(STAGE_STACKS) -c stage=$(STAGE) $(if $(EPHEMERAL),--force,)
 
 # Once per account and region, by a person with admin rights (after `cdk bootstrap`): the
 # account app (account_app.py): <app_name>-ApiGatewayAccount, API Gateway's CloudWatch

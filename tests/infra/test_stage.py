@@ -413,3 +413,53 @@ def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedS
         ).values()
     ]
     assert alarm_names and all(name.startswith(prefix) for name in alarm_names)
+
+
+# --------------------------------------------------------------------------- make targets
+
+#: What the pinned CDK CLI prints when a command's stack selection finds nothing to act on
+#: (`--all` takes only top-level stacks; a stage's stacks are nested in its cdk.Stage).
+_SELECTION_FAILURES = ("No stack found", "No stacks match", "specify which stacks")
+
+
+@pytest.mark.parametrize("target", ["deploy", "destroy"])
+def test_make_deploy_and_destroy_select_every_stack_of_the_stage(
+    ephemeral: SynthesizedStage, target: str
+) -> None:
+    # GIVEN the command `make <target>` runs for the stage (as `make -n` prints it)
+    printed = subprocess.run(
+        ["make", "-n", target, f"STAGE={ephemeral.name}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    (command,) = [line for line in printed if f"/cdk {target} " in line]
+
+    # WHEN the pinned CLI runs it on the stage's synthesized assembly with no AWS account
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("AWS_")
+    } | {
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "CDK_DISABLE_VERSION_CHECK": "true",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+    }
+    ran = subprocess.run(
+        f"{command} --app {ephemeral.outdir}",
+        shell=True,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = ran.stdout + ran.stderr
+
+    # THEN it selected the stage's stacks and stopped only where it needed AWS
+    assert not any(failure in output for failure in _SELECTION_FAILURES), output
+    assert "Unable to resolve AWS account" in output, output
+    if target == "destroy":
+        stacks = len(pattern_stack_classes()) + 1  # and Alerts
+        assert f"destroying... [1/{stacks}]" in output, output
