@@ -290,11 +290,16 @@ def submit_job(
         time_left=time_left,
     )
     if report.unsent:
-        store.mark_ventilation_failed(job_id, unsent=len(report.unsent), now=now)
-        raise VentilationFailedError(
-            f"{len(report.unsent)} of {request.total} subtasks could not be queued; "
-            f"job {job_id} is FAILED, submit it again (with a new Idempotency-Key)"
-        )
+        if store.mark_ventilation_failed(job_id, unsent=len(report.unsent), now=now):
+            raise VentilationFailedError(
+                f"{len(report.unsent)} of {request.total} subtasks could not be queued; "
+                f"job {job_id} is FAILED, submit it again (with a new Idempotency-Key)"
+            )
+        # Every subtask was counted after all: a call whose error came after SQS stored
+        # its entries (a lost response). The job reduces as any other; answer as if
+        # every send had succeeded (a retry with the key is answered the same bytes).
+        logger.warning("sends reported failed were delivered; the job goes on", job_id=job_id)
+        item = store.get(job_id, now=now) or item
     return Submission(view=job_view(item, now), report=report, created=True, response=first)
 
 

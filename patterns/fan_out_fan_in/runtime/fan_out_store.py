@@ -208,13 +208,23 @@ class JobStore:
         return self._update(job_id, **transition) is not None
 
     def mark_ventilation_failed(self, job_id: str, *, unsent: int, now: datetime) -> bool:
-        """RUNNING to FAILED because ``unsent`` subtasks could not be queued."""
+        """RUNNING to FAILED because ``unsent`` subtasks could not be queued.
+
+        Only while some subtask is still uncounted: a send whose error came after SQS
+        stored its entries delivered them, and a job whose every subtask was counted
+        (remaining 0, reducing or done) is finished, not failed.
+        """
         error = {
             "code": "ventilation_failed",
             "message": f"{unsent} subtask(s) could not be queued; submit the job again",
         }
         transition = status_transitions.error_status_update(
-            JobStatus.FAILED.value, error, sources=[JobStatus.RUNNING.value], now=now
+            JobStatus.FAILED.value,
+            error,
+            sources=[JobStatus.RUNNING.value],
+            now=now,
+            also_condition="#remaining > :zero",
+            values={":zero": 0},
         )
         return self._update(job_id, **transition) is not None
 

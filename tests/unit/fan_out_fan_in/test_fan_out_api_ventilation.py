@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from tests.support.events import assert_json_error
 from tests.unit.fan_out_fan_in.api_helpers import (
@@ -120,3 +122,53 @@ def test_ventilation_stops_before_the_function_timeout(handlers, infra):
     assert_json_error(response, 503, "service_unavailable")
     assert infra.queue_depth() == 0
     assert infra.jobs()[0]["status"] == "FAILED"
+
+
+class StoredThenLost:
+    """SendMessageBatch that stores every entry and then raises, as a call whose
+    response was lost does; before the last attempt's error, ``during`` runs (the
+    workers are fast, the API is still between its attempts)."""
+
+    def __init__(self, real: Any, during: Callable[[], object], *, calls: int) -> None:
+        self.real = real
+        self.meta = real.meta
+        self.during = during
+        self.last_call = calls
+        self.calls = 0
+
+    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        self.real.send_message_batch(**kwargs)
+        if self.calls == self.last_call:
+            self.during()
+        raise ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/")
+
+
+def _workers_only(handlers: Any) -> None:
+    while handlers.poll_queue() is not None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "during",
+    [lambda h: h.run_to_completion(), _workers_only],
+    ids=["reduced-meanwhile", "counted-not-yet-reduced"],
+)
+def test_sends_that_failed_after_sqs_stored_them_do_not_fail_a_counted_job(
+    handlers, infra, monkeypatch, during
+):
+    # GIVEN SQS that stores every batch and then loses the response, so each of the 5
+    # attempts at a job of 10 "fails", while the workers count every subtask
+    lost = StoredThenLost(handlers.api.queue._client, lambda: during(handlers), calls=5)
+    monkeypatch.setattr(handlers.api.queue, "_client", lost)
+
+    # WHEN the job is submitted, and the stream reaches the reducer
+    response = handlers.post({"count": 10}, headers={"Idempotency-Key": "k-lost"})
+    handlers.run_to_completion()
+
+    # THEN the client is answered 202 (not told to submit again, which would run every
+    # subtask twice), and the job ends DONE with each subtask counted once
+    assert response.status == 202, response.body
+    (job,) = infra.jobs()
+    assert job["status"] == "DONE", job.get("error")
+    assert job["aggregate"]["count"] == 10 and job["aggregate"]["failed"] == 0
