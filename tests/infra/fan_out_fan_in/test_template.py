@@ -6,8 +6,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 
+from blocks.stage_settings import StageSettings
+from patterns.fan_out_fan_in.construct import FanOutFanIn
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     STANDARD_ALARM_METRICS,
@@ -264,6 +267,28 @@ def test_alarms_cover_the_failure_modes(resources: dict[str, Any]) -> None:
         for dimension in metric["MetricStat"]["Metric"]["Dimensions"]
     }
     assert len(watched_queues) == 2
+
+
+@pytest.mark.parametrize(
+    "sizing",
+    [
+        {"worker_timeout": cdk.Duration.seconds(60)},
+        {"job_timeout": cdk.Duration.minutes(10)},
+        {"max_receive_count": 8},
+    ],
+    ids=["slower-worker", "shorter-job", "more-receives"],
+)
+def test_a_failing_subtask_that_would_be_counted_too_late_is_refused_at_synth(
+    sizing: dict[str, Any],
+) -> None:
+    # GIVEN sizing where a failing subtask's last receive comes after the job's deadline
+    # (it would end TIMED_OUT instead of FAILED with its partial aggregate)
+    stack = cdk.Stack(cdk.App(), "Scratch")
+    stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
+
+    # WHEN the pattern is built THEN synth stops with the reason
+    with pytest.raises(ValueError, match="not before the job timeout"):
+        FanOutFanIn(stack, "FanOutFanIn", settings=stage, **sizing)
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:
