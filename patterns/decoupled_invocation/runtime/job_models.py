@@ -11,7 +11,7 @@ Job lifecycle (each transition is a conditional write, see ``job_store.py``)::
     PENDING --claim--> RUNNING --finish--> DONE | FAILED
     PENDING | RUNNING (past deadline) --> TIMED_OUT
     PENDING --enqueue failed--> FAILED (enqueue_failed) --same Idempotency-Key--> PENDING
-    FAILED (enqueue_failed) --claim (a message was queued after all)--> RUNNING
+    FAILED (enqueue_failed, keyed) --claim (a message was queued after all)--> RUNNING
 """
 
 from __future__ import annotations

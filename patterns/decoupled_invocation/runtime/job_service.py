@@ -218,13 +218,12 @@ def _replay(
         # Duplicate deliveries are harmless; this heals a lost enqueue.
         if not _enqueue(queue, job_id, correlation_id):
             raise EnqueueFailedError("the job could not be queued; retry the request")
-    elif (
-        view.status is JobStatus.FAILED
-        and error.get("code") == "enqueue_failed"
+    elif view.status is JobStatus.FAILED and error.get("code") == "enqueue_failed":
         # The first attempt answered 503 and invited this retry: queue it again.
-        and store.rearm_enqueue_failed(job_id, expected_hash, now)
-    ):
-        _enqueue_new(store, queue, job_id, now, correlation_id)
+        if store.rearm_enqueue_failed(job_id, expected_hash, now):
+            _enqueue_new(store, queue, job_id, now, correlation_id)
+        # Read it again either way: the rearm changed it, or a worker claimed it first
+        # (a message for it existed after all), and then it is running, not failed.
         existing = store.get(job_id, now=now) or existing
         view = job_view(existing, now)
     unsent = (existing.get("error") or {}).get("code") == "enqueue_failed"

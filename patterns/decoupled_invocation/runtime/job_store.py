@@ -6,7 +6,7 @@ SQS delivery never redoes or undoes finished work::
     PENDING --claim--> RUNNING --finish--> DONE | FAILED
     PENDING | RUNNING (past deadline) --> TIMED_OUT
     PENDING --enqueue failed--> FAILED (enqueue_failed) --same Idempotency-Key--> PENDING
-    FAILED (enqueue_failed) --claim (a message was queued after all)--> RUNNING
+    FAILED (enqueue_failed, keyed) --claim (a message was queued after all)--> RUNNING
 """
 
 from __future__ import annotations
@@ -76,9 +76,11 @@ class JobStore(KeyedTable):
     ) -> dict[str, Any] | None:
         """Take the job for one delivery: PENDING (or RUNNING with an expired lease) to RUNNING.
 
-        FAILED ``enqueue_failed`` is claimable too: a message exists after all (a send
-        whose error came after SQS stored it, or a concurrent retry's send that succeeded
-        and answered 202), and a keyed retry would have re-queued the job anyway.
+        A keyed job marked FAILED ``enqueue_failed`` is claimable too: a message exists
+        after all (a send whose error came after SQS stored it, or a concurrent retry's
+        send that succeeded and answered 202), and a retry with the key would have
+        re-queued it anyway. An unkeyed one is not: its client was told to submit again,
+        which makes another job, so running this one too would do the work twice.
 
         Returns
         -------
@@ -95,7 +97,8 @@ class JobStore(KeyedTable):
             ),
             condition=(
                 "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now)"
-                " OR (#status = :failed AND #error.#code = :enqueue_failed))"
+                " OR (#status = :failed AND #error.#code = :enqueue_failed"
+                " AND attribute_exists(idempotency_key)))"
                 f" AND deadline_epoch > :now AND {ttl.unexpired_condition()}"
             ),
             values={

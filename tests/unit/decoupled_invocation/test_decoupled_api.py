@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from tests.support.answers import created_id
 from tests.support.events import assert_json_error
@@ -156,6 +157,63 @@ def test_a_message_queued_after_all_runs_a_job_marked_enqueue_failed(handlers, i
     item = infra.item(job_id)
     assert item["status"] == "DONE" and "error" not in item
     assert handlers.get(job_id).body["status"] == "DONE"
+
+
+class _StoredThenLost:
+    """An SQS client whose SendMessage stores the message, then loses the response."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def send_message(self, **kwargs: Any) -> None:
+        self._real.send_message(**kwargs)
+        raise ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/")
+
+
+def test_an_unkeyed_job_answered_503_does_not_run_after_all(handlers, infra, monkeypatch):
+    # GIVEN an unkeyed POST whose SendMessage stored the message, then timed out (503)
+    queue = handlers.api.queue
+    working = queue._client
+    monkeypatch.setattr(queue, "_client", _StoredThenLost(working))
+    assert_json_error(handlers.post(VALID), 503, "service_unavailable")
+    monkeypatch.setattr(queue, "_client", working)
+    # AND the client does as told: it posts again (no key, so a second job)
+    assert handlers.post(VALID).status == 202
+
+    # WHEN the worker drains the queue
+    assert handlers.drain_queue() == {"batchItemFailures": []}
+
+    # THEN the work ran once: the job answered 503 stays FAILED enqueue_failed
+    statuses = sorted(item["status"] for item in infra.items())
+    assert statuses == ["DONE", "FAILED"]
+
+
+def test_a_keyed_retry_overtaken_by_the_worker_answers_the_running_job(
+    handlers, infra, monkeypatch
+):
+    # GIVEN a keyed job marked FAILED enqueue_failed whose message was stored after all
+    key = {"Idempotency-Key": "order-47"}
+    queue = handlers.api.queue
+    working = queue._client
+    monkeypatch.setattr(queue, "_client", _StoredThenLost(working))
+    assert handlers.post(VALID, headers=key).status == 503
+    monkeypatch.setattr(queue, "_client", working)
+    (item,) = infra.items()
+
+    # WHEN a retry has read it FAILED and, before its rearm, the worker claims and runs it
+    store = handlers.api.store
+    rearm = store.rearm_enqueue_failed
+
+    def worker_first(*args: Any, **kwargs: Any) -> bool:
+        handlers.drain_queue()
+        return rearm(*args, **kwargs)
+
+    monkeypatch.setattr(store, "rearm_enqueue_failed", worker_first)
+    retry = handlers.post(VALID, headers=key)
+
+    # THEN the retry answers the accepted job (the first answer), not FAILED
+    assert infra.item(item["job_id"])["status"] == "DONE"
+    assert retry.status == 202 and retry.body["status"] != "FAILED", retry.body
 
 
 # --------------------------------------------------------------------------- other routes, bugs
