@@ -17,6 +17,7 @@ from handler_kit.errors import IdempotencyKeyReusedError
 from handler_kit.responses import StoredResponse
 from schedule_models import (
     CONTEXT_ATTRIBUTES,
+    InvalidScheduleTimeError,
     ScheduleCreateFailedError,
     ScheduleIdCollisionError,
     ScheduleNotCancellableError,
@@ -142,6 +143,16 @@ def _create(
         ) from None
     if not created:
         logger.info("schedule already existed (retry of this request)", schedule_id=schedule_id)
+    if keyed:
+        try:
+            store.mark_scheduled(schedule_id)
+        except (BotoCoreError, ClientError):
+            # The schedule exists but the record does not say so: answer 503, and a
+            # retry with the key finds it created (Conflict) and marks it.
+            logger.exception("marking the record scheduled failed", schedule_id=schedule_id)
+            raise ScheduleCreateFailedError(
+                "the schedule could not be recorded; retry with the same Idempotency-Key"
+            ) from None
 
 
 def submit_schedule(
@@ -223,10 +234,27 @@ def _replay(
             "this Idempotency-Key was already used with a different request body"
         )
     fire_at = datetime.fromtimestamp(int(existing["at_epoch"]), UTC)
-    if existing["status"] == ScheduleStatus.PENDING.value and fire_at > now:
-        # Heals a create that never happened (e.g. the first attempt timed out between
-        # the put and the call); CreateSchedule answers Conflict when it did happen.
-        _create(store, schedules, existing, request, fire_at, target, keyed=True)
+    schedule_id = str(existing["schedule_id"])
+    if existing["status"] == ScheduleStatus.PENDING.value and not existing.get("scheduled"):
+        if fire_at > now:
+            # Heals a create that never happened (the first attempt failed, or timed
+            # out between the put and the call); CreateSchedule answers Conflict when it
+            # did happen, and either way the record is then marked scheduled.
+            _create(store, schedules, existing, request, fire_at, target, keyed=True)
+        elif store.mark_not_scheduled(schedule_id, now):
+            existing = {
+                **existing,
+                "status": ScheduleStatus.FAILED.value,
+                "error": {"code": "not_scheduled"},
+            }
+        else:  # marked scheduled meanwhile, or it left PENDING: answer it as it is now
+            existing = store.get(schedule_id, now=now) or existing
+    if (existing.get("error") or {}).get("code") == "not_scheduled":
+        # No attempt ever created it (none answered 201) and its time has passed.
+        raise InvalidScheduleTimeError(
+            "the schedule could not be created before 'at' passed; post it again with a "
+            "new 'at' (and a new Idempotency-Key)"
+        )
     view = ScheduleView(existing)
     if "response" in existing:
         return Submission(

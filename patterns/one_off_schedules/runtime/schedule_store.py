@@ -44,6 +44,40 @@ class ScheduleStore(dynamodb.KeyedTable):
         )
         return deleted is not None
 
+    def mark_scheduled(self, schedule_id: str) -> None:
+        """Note on a keyed record that its schedule exists (created, or found created).
+
+        A retry with the key answers the stored 201 only for a record so marked: one
+        whose every create failed can no longer be created once ``at`` has passed.
+        """
+        self._update_if(
+            schedule_id,
+            update="SET scheduled = :yes",
+            condition="attribute_exists(schedule_id)",
+            values={":yes": True},
+        )
+
+    def mark_not_scheduled(self, schedule_id: str, now: datetime) -> bool:
+        """PENDING to FAILED ``not_scheduled``: no create succeeded and ``at`` has passed.
+
+        False if the record is marked scheduled meanwhile or has left PENDING.
+        """
+        error = {
+            "code": "not_scheduled",
+            "message": "the schedule could not be created before its time passed",
+        }
+        return self._changed(
+            schedule_id,
+            **status_transitions.error_status_update(
+                ScheduleStatus.FAILED.value,
+                error,
+                sources=[ScheduleStatus.PENDING.value],
+                now=now,
+                also_set="failed_at = :now_iso",
+                also_condition="attribute_not_exists(scheduled)",
+            ),
+        )
+
     def claim(
         self,
         schedule_id: str,

@@ -126,6 +126,15 @@ class Infra:
             return None
         return response
 
+    def forget_scheduled(self, schedule_id: str) -> None:
+        """Remove a record's ``scheduled`` mark, as if the attempt that created its
+        schedule had died before writing it (or never got to create one)."""
+        self.dynamodb.update_item(
+            TableName=TABLE_NAME,
+            Key={"schedule_id": {"S": schedule_id}},
+            UpdateExpression="REMOVE scheduled",
+        )
+
     def delete_schedule(self, name: str, group: str = GROUP_NAME) -> None:
         """What ``ActionAfterCompletion: DELETE`` does once the Scheduler is done."""
         self.scheduler.delete_schedule(Name=name, GroupName=group)

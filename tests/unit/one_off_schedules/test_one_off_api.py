@@ -235,6 +235,7 @@ def test_replay_recreates_a_schedule_whose_create_never_happened(handlers, infra
     body = {"at": in_minutes(5)}
     schedule_id = handlers.create(body, headers={"Idempotency-Key": "k-heal"})
     infra.delete_schedule(schedule_id)
+    infra.forget_scheduled(schedule_id)
 
     # WHEN the client retries
     response = handlers.post(body, headers={"Idempotency-Key": "k-heal"})
@@ -283,10 +284,16 @@ def test_a_failing_retry_never_removes_the_record_of_a_created_schedule(
     body = {"at": in_minutes(10), "payload": PAYLOAD}
     key = {"Idempotency-Key": "k-created"}
     schedule_id = handlers.create(body, headers=key)
-
-    # WHEN a retry (the client lost the 201) meets a throttled CreateSchedule
     working = handlers.api.scheduler._client
     monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())
+
+    # WHEN a retry (the client lost the 201) comes while the Scheduler throttles
+    # THEN it is answered the 201 without a create: the record says it is scheduled
+    assert handlers.post(body, headers=key).status == 201
+
+    # AND WHEN the record lacks that mark (the creating attempt died before writing it)
+    # THEN the retry's own create is tried, fails, and is a 503 that removes nothing
+    infra.forget_scheduled(schedule_id)
     assert_json_error(handlers.post(body, headers=key), 503, "service_unavailable")
     monkeypatch.setattr(handlers.api.scheduler, "_client", working)
 
@@ -295,6 +302,31 @@ def test_a_failing_retry_never_removes_the_record_of_a_created_schedule(
     assert infra.item(schedule_id)["status"] == "PENDING"
     result = handlers.run_executor(handlers.fire(schedule_id))
     assert result["outcome"] == "completed", result
+
+
+def test_a_keyed_retry_after_at_of_a_schedule_never_created_is_400_not_201(
+    handlers, infra, monkeypatch
+):
+    # GIVEN a keyed POST for a minute ahead whose CreateSchedule is throttled: 503
+    body = {"at": in_minutes(1), "payload": PAYLOAD}
+    key = {"Idempotency-Key": "k-late-retry"}
+    working = handlers.api.scheduler._client
+    monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())
+    assert_json_error(handlers.post(body, headers=key), 503, "service_unavailable")
+    monkeypatch.setattr(handlers.api.scheduler, "_client", working)
+
+    # WHEN the client retries with the key after its backoff, once `at` has passed
+    handlers.clock.advance(90)
+    retries = [handlers.post(body, headers=key) for _ in range(2)]
+
+    # THEN no schedule exists and none will: each retry is 400 invalid_time (never the
+    # stored 201), and the record reads FAILED not_scheduled
+    assert infra.schedule_names() == []
+    for retry in retries:
+        assert_json_error(retry, 400, "invalid_time")
+    (item,) = infra.items()
+    assert item["status"] == "FAILED" and item["error"]["code"] == "not_scheduled"
+    assert handlers.get(item["schedule_id"]).body["status"] == "FAILED"
 
 
 def test_create_failure_is_503_and_leaves_no_record(handlers, infra, monkeypatch):
