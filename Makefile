@@ -26,7 +26,8 @@ unexport PYTHONDONTWRITEBYTECODE
 EPHEMERAL := $(if $(filter $(STAGE),$(PERSISTENT_STAGES)),,yes)
 APPROVAL := --require-approval $(or $(REQUIRE_APPROVAL),$(if $(EPHEMERAL),never,broadening))
 # The stage's stacks, by path: they sit in a nested cdk.Stage named after the stage, and
-# the CLI's --all selects only top-level stacks, of which the app has none.
+# the CLI's --all selects only top-level stacks, of which the app has none. Synth needs
+# them too: the CLI fails a synth on cdk-nag's findings only in the stacks it selected.
 STAGE_STACKS = '$(STAGE)/*'
 STAGE_OPTIONS = $(if $(TUNING),-c tuning=$(TUNING)) $(if $(TRACING),-c tracing=$(TRACING))
 
@@ -45,7 +46,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 synth: install
-	$(CDK) synth -c stage=$(STAGE) --quiet
+	$(CDK) synth $(STAGE_STACKS) -c stage=$(STAGE) $(STAGE_OPTIONS) --quiet
 	@echo "synthesized stage $(STAGE) into cdk.out/assembly-$(STAGE)"
 
 lint: install

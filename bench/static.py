@@ -68,7 +68,8 @@ def synth_figures(whole_app_out: Path, repeat: int = 3) -> list[Figure]:
         (empty / "app.py").write_text(_EMPTY_APP)
         (empty / "cdk.json").write_text(json.dumps({"app": f"{PYTHON} app.py"}))
         synth = [str(CDK), "synth", "--quiet", "--output"]
-        whole = [*synth, str(whole_app_out), "-c", f"stage={SYNTH_STAGE}"]
+        # Selected as `make synth` selects them, so cdk-nag's findings fail it.
+        whole = [*synth, str(whole_app_out), f"{SYNTH_STAGE}/*", "-c", f"stage={SYNTH_STAGE}"]
         floors: list[float] = []
         fulls: list[float] = []
         for _ in range(repeat):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -422,21 +423,17 @@ def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedS
 _SELECTION_FAILURES = ("No stack found", "No stacks match", "specify which stacks")
 
 
-@pytest.mark.parametrize("target", ["deploy", "destroy"])
-def test_make_deploy_and_destroy_select_every_stack_of_the_stage(
-    ephemeral: SynthesizedStage, target: str
-) -> None:
-    # GIVEN the command `make <target>` runs for the stage (as `make -n` prints it)
+def _run_make_command(target: str, stage: str, app: Path) -> str:
+    """Run what ``make <target> STAGE=<stage>`` runs (as ``make -n`` prints it) on the
+    synthesized assembly ``app`` with the pinned CLI and no AWS account; its output."""
     printed = subprocess.run(
-        ["make", "-n", target, f"STAGE={ephemeral.name}"],
+        ["make", "-n", target, f"STAGE={stage}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.splitlines()
     (command,) = [line for line in printed if f"/cdk {target} " in line]
-
-    # WHEN the pinned CLI runs it on the stage's synthesized assembly with no AWS account
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("AWS_")
     } | {
@@ -447,7 +444,7 @@ def test_make_deploy_and_destroy_select_every_stack_of_the_stage(
         "CDK_DISABLE_CLI_TELEMETRY": "true",
     }
     ran = subprocess.run(
-        f"{command} --app {ephemeral.outdir}",
+        f"{command} --app {app}",
         shell=True,
         cwd=ROOT,
         env=environment,
@@ -455,7 +452,16 @@ def test_make_deploy_and_destroy_select_every_stack_of_the_stage(
         text=True,
         timeout=120,
     )
-    output = ran.stdout + ran.stderr
+    return f"exit {ran.returncode}\n{ran.stdout}{ran.stderr}"
+
+
+@pytest.mark.parametrize("target", ["deploy", "destroy"])
+def test_make_deploy_and_destroy_select_every_stack_of_the_stage(
+    ephemeral: SynthesizedStage, target: str
+) -> None:
+    # GIVEN `make <target>` for the stage WHEN the pinned CLI runs it on the stage's
+    # synthesized assembly with no AWS account
+    output = _run_make_command(target, ephemeral.name, ephemeral.outdir)
 
     # THEN it selected the stage's stacks and stopped only where it needed AWS
     assert not any(failure in output for failure in _SELECTION_FAILURES), output
@@ -463,3 +469,32 @@ def test_make_deploy_and_destroy_select_every_stack_of_the_stage(
     if target == "destroy":
         stacks = len(pattern_stack_classes()) + 1  # and Alerts
         assert f"destroying... [1/{stacks}]" in output, output
+
+
+def test_make_synth_fails_on_a_finding_in_any_stack_of_the_stage(
+    ephemeral: SynthesizedStage, tmp_path: Path
+) -> None:
+    # GIVEN the stage's assembly with one error annotation in a pattern stack, as cdk-nag
+    # leaves one for an unacknowledged finding (the CLI fails a synth on those only in
+    # the stacks it selected)
+    app = tmp_path / "assembly"
+    shutil.copytree(ephemeral.outdir, app)
+    nested = app / f"assembly-{ephemeral.name}"
+    manifest = json.loads((nested / "manifest.json").read_text())
+    (stack,) = [
+        artifact
+        for artifact in manifest["artifacts"].values()
+        if artifact.get("displayName") == f"{ephemeral.name}/FanOutFanIn"
+    ]
+    metadata_file = nested / stack["additionalMetadataFile"]
+    metadata = json.loads(metadata_file.read_text())
+    finding = "AwsSolutions-SQS3: The SQS queue does not have a DLQ enabled."
+    metadata[f"/{ephemeral.name}/FanOutFanIn"].append({"type": "aws:cdk:error", "data": finding})
+    metadata_file.write_text(json.dumps(metadata))
+
+    # WHEN `make synth` for the stage runs on it
+    output = _run_make_command("synth", ephemeral.name, app)
+
+    # THEN the synth fails and names the stack with the finding
+    assert output.startswith("exit 1"), output
+    assert "Synthesis finished with errors" in output and f"{ephemeral.name}/FanOutFanIn" in output

@@ -87,7 +87,19 @@ def synthesize_with_cli(stage_name: str = DEFAULT_STAGE, outdir: Path | None = N
         "CDK_DISABLE_VERSION_CHECK": "true",
         "CDK_DISABLE_CLI_TELEMETRY": "true",
     }
-    command = [str(cli), "synth", "-c", f"stage={stage_name}", "--output", str(outdir), "--quiet"]
+    # The stage's stacks by path (the app nests them in a cdk.Stage named after the
+    # stage): the CLI fails the synth on error annotations (cdk-nag's findings) only in
+    # the stacks it selected, and with no selector it selects none.
+    command = [
+        str(cli),
+        "synth",
+        f"{stage_name}/*",
+        "-c",
+        f"stage={stage_name}",
+        "--output",
+        str(outdir),
+        "--quiet",
+    ]
     result = subprocess.run(
         command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False
     )
