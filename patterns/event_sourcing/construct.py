@@ -97,7 +97,15 @@ class EventSourcing(PatternConstruct):
             event_bus_name=f"{cdk.Stack.of(self).stack_name}-{construct_id}",
             description=f"Account domain events ({settings.stage_name})",
         )
-        self.event_bus.apply_removal_policy(settings.removal_policy)
+        # Kept with a persistent stage, except when the stack operation that created it
+        # rolls back: a bus kept then would hold its fixed name, and the next deploy of
+        # the stack would fail on it (the generated names of the other kept resources
+        # never clash).
+        self.event_bus.apply_removal_policy(
+            cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+            if settings.persistent
+            else settings.removal_policy
+        )
 
         # TransactWriteItems is authorized by the PutItem of each item it writes.
         self.api_function = self.make_function.api_function(
