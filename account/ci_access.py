@@ -46,6 +46,10 @@ from blocks.outputs import stable_output
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
+#: The longest session a CI job may ask for: a deploy-and-test job may run 90 minutes,
+#: and credentials that expire mid-job fail it with ExpiredToken.
+MAX_SESSION_DURATION = cdk.Duration.hours(2)
+
 #: ``cdk bootstrap``'s default qualifier (``--qualifier`` changes it; so must cdk.json).
 DEFAULT_BOOTSTRAP_QUALIFIER = "hnb659fds"
 #: The roles ``cdk bootstrap`` creates, by the name part between qualifier and account.
@@ -248,7 +252,7 @@ class CiAccessStack(cdk.Stack):
             self,
             f"{env.role_prefix}DeployRole",
             description=f"GitHub Actions of {repo} deploy stages {env.stage_pattern}",
-            max_session_duration=cdk.Duration.hours(1),
+            max_session_duration=MAX_SESSION_DURATION,
             assumed_by=iam.WebIdentityPrincipal(
                 self.provider_arn,
                 conditions={

@@ -6,14 +6,17 @@ Synthesized once per session with the account app (``account`` fixture, every ro
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from syrupy.assertion import SnapshotAssertion
 
 from account.ci_access import (
     BOOTSTRAP_ROLES,
+    MAX_SESSION_DURATION,
     CiAccessStack,
 )
 from account_app import stack_names
@@ -60,7 +63,7 @@ def test_each_role_trusts_exactly_its_environments_subject(
     assert statement["Condition"] == {
         "StringEquals": {f"{OIDC}:aud": "sts.amazonaws.com", f"{OIDC}:sub": SUBJECTS[role_id]}
     }
-    assert role["Properties"]["MaxSessionDuration"] == 3600
+    assert role["Properties"]["MaxSessionDuration"] == MAX_SESSION_DURATION.to_seconds()
     assert "ManagedPolicyArns" not in role["Properties"]
 
 
@@ -246,3 +249,24 @@ def _deduplicated(value: Any) -> Any:
         unique = {json.dumps(item, sort_keys=True): _deduplicated(item) for item in value}
         return list(unique.values())
     return value
+
+
+WORKFLOWS = Path(__file__).resolve().parents[3] / ".github" / "workflows"
+
+#: What aws-actions/configure-aws-credentials asks for without role-duration-seconds
+#: when it assumes a role with an OIDC token (its action.yml: one hour for OIDC).
+_OIDC_DEFAULT_SECONDS = 3600
+
+
+@pytest.mark.parametrize("workflow", ["pull-request.yml", "main.yml"])
+def test_every_ci_job_keeps_its_aws_credentials_for_its_whole_timeout(workflow: str) -> None:
+    # GIVEN each job of the workflow that assumes a CI role
+    loaded = yaml.safe_load((WORKFLOWS / workflow).read_text())
+    for name, job in loaded["jobs"].items():
+        for step in job.get("steps", []):
+            if "configure-aws-credentials" not in step.get("uses", ""):
+                continue
+            # THEN the session it asks for outlasts the job, and the role allows it
+            seconds = int(step["with"].get("role-duration-seconds", _OIDC_DEFAULT_SECONDS))
+            assert job["timeout-minutes"] * 60 <= seconds, (workflow, name)
+            assert seconds <= MAX_SESSION_DURATION.to_seconds(), (workflow, name)
