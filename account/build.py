@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 
 from account.api_gateway import ApiGatewayAccountStack
-from account.ci_access import CiAccessSettings, CiAccessStack
+from account.ci_access import BOOTSTRAP_QUALIFIER_CONTEXT, CiAccessSettings, CiAccessStack
 from blocks.compliance import add_compliance_checks
 
 #: The CDK context keys the account app reads (cdk.json plus ``-c``).
@@ -16,7 +16,8 @@ CONTEXT_KEYS = (
     "app_name",
     "github_repo",
     "github_oidc_provider_arn",
-    "bootstrap_qualifier",
+    # The key the stage stacks' synthesizer reads, so both apps name the same roles.
+    BOOTSTRAP_QUALIFIER_CONTEXT,
     "environments",
 )
 

@@ -50,6 +50,11 @@ STS_AUDIENCE = "sts.amazonaws.com"
 #: and credentials that expire mid-job fail it with ExpiredToken.
 MAX_SESSION_DURATION = cdk.Duration.hours(2)
 
+#: The CDK context key of the bootstrap qualifier: the stage stacks' synthesizer names
+#: its roles after it, so the CI roles may assume the same ones (``cdk bootstrap
+#: --qualifier X`` goes with ``-c @aws-cdk/core:bootstrapQualifier=X`` or cdk.json).
+BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
+
 #: ``cdk bootstrap``'s default qualifier (``--qualifier`` changes it; so must cdk.json).
 DEFAULT_BOOTSTRAP_QUALIFIER = "hnb659fds"
 #: The roles ``cdk bootstrap`` creates, by the name part between qualifier and account.
@@ -172,7 +177,7 @@ class CiAccessSettings:
             environments=parse_environments(context.get("environments")),
             existing_provider_arn=context.get("github_oidc_provider_arn") or None,
             bootstrap_qualifier=str(
-                context.get("bootstrap_qualifier") or DEFAULT_BOOTSTRAP_QUALIFIER
+                context.get(BOOTSTRAP_QUALIFIER_CONTEXT) or DEFAULT_BOOTSTRAP_QUALIFIER
             ),
         )
 

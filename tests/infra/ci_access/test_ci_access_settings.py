@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
@@ -91,3 +92,24 @@ def test_a_missing_or_malformed_setting_stops_with_one_line(
     with pytest.raises(InvalidCiAccessSettingsError, match=message) as raised:
         CiAccessSettings.from_context(context, stack_names=["Alerts"])
     assert "\n" not in str(raised.value)
+
+
+def test_the_ci_roles_may_assume_the_bootstrap_roles_the_stage_stacks_name() -> None:
+    # GIVEN an account bootstrapped with its own qualifier, given to CDK the usual way
+    context = {
+        "app_name": "app",
+        "github_repo": REPO,
+        "@aws-cdk/core:bootstrapQualifier": "abc123xyz",
+    }
+    app = cdk.App(context=context)
+    # WHEN the CI roles are built from that context, and a stack is synthesized with it
+    settings = CiAccessSettings.from_context(context, stack_names=["Alerts"])
+    ci_access = json.dumps(Template.from_stack(CiAccessStack(app, settings=settings)).to_json())
+    cdk.Stack(app, "StageStack")
+    stage_stack = app.synth().get_stack_by_name("StageStack")
+
+    # THEN the stack deploys through that qualifier's deploy role, which the CI roles
+    # may assume (and no role of the default qualifier)
+    assert "cdk-abc123xyz-deploy-role" in str(stage_stack.assume_role_arn)
+    assert "cdk-abc123xyz-deploy-role" in ci_access
+    assert "cdk-hnb659fds" not in ci_access
