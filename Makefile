@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 CDK := node_modules/.bin/cdk
 LAYER_PYTHON := blocks/handler_layer/python
 PERSISTENT_STAGES := $(shell $(PYTHON) -c "import json; print(' '.join(json.load(open('cdk.json'))['context']['persistent_stages']))")
+APP_NAME := $(shell $(PYTHON) -c "import json; print(json.load(open('cdk.json'))['context']['app_name'])")
+BOOTSTRAP_QUALIFIER := $(shell $(PYTHON) -c "import json; print(json.load(open('cdk.json'))['context'].get('@aws-cdk/core:bootstrapQualifier', 'hnb659fds'))")
 
 # Node 22 from npm for jsii and the CDK CLI (the machine's Node may be end-of-life).
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
@@ -31,7 +33,7 @@ APPROVAL := --require-approval $(or $(REQUIRE_APPROVAL),$(if $(EPHEMERAL),never,
 STAGE_STACKS = '$(STAGE)/*'
 STAGE_OPTIONS = $(if $(TUNING),-c tuning=$(TUNING)) $(if $(TRACING),-c tracing=$(TRACING))
 
-.PHONY: install synth test test-suites lint unit infra e2e demo local bench api-docs deploy destroy diff account ci-access clean
+.PHONY: install synth test test-suites lint unit infra e2e demo local bench api-docs deploy destroy teardown diff account ci-access clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -115,6 +117,14 @@ diff: install
 # TRACING=true|false turns active X-Ray tracing on or off for the stage.
 deploy: install
 	$(CDK) deploy $(STAGE_STACKS) -c stage=$(STAGE) $(STAGE_OPTIONS) $(APPROVAL)
+
+# An ephemeral stage's stacks deleted by their names and tags (app, stage), without
+# synthesizing the app: what CI runs when a pull request closes, so a pull request whose
+# last commit does not build, or one that removed a stack, still loses its whole stage.
+teardown: install
+	$(if $(EPHEMERAL),,$(error $(STAGE) is a persistent stage: teardown is for ephemeral ones))
+	$(BIN)/python -m localstage.deployed sweep-observers --stage $(STAGE)
+	$(BIN)/python -m localstage.deployed destroy-stage --stage $(STAGE) --app $(APP_NAME) --qualifier $(BOOTSTRAP_QUALIFIER)
 
 destroy: install
 	$(CDK) destroy $(STAGE_STACKS) -c stage=$(STAGE) $(if $(EPHEMERAL),--force,)

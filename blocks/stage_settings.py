@@ -133,6 +133,12 @@ class StageSettings:
         """Whether functions and API stages of this stage run with active X-Ray tracing."""
         return self.persistent if self.tracing is None else self.tracing
 
+    def stack_tags(self, pattern: str) -> dict[str, str]:
+        """The tags of one of the stage's CloudFormation stacks (``explicitStackTags``:
+        ``Tags.of`` tags resources only). ``make teardown`` finds a stage's stacks by
+        them, without the app."""
+        return {"app": self.app_name, "stage": self.stage_name, "pattern": pattern}
+
     @property
     def removal_policy(self) -> cdk.RemovalPolicy:
         """RETAIN data on persistent stages, DESTROY it on ephemeral ones."""

@@ -25,6 +25,7 @@ class AlertsStack(cdk.Stack):
             stack_name=f"{settings.stage_name}-Alerts",
             description=f"Alarm topic of stage {settings.stage_name}",
             termination_protection=settings.persistent,
+            tags=settings.stack_tags("shared"),
         )
         cdk.Tags.of(self).add("pattern", "shared")
         self.alarm_topic = sns.Topic(

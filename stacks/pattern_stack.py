@@ -44,6 +44,7 @@ class PatternStack(cdk.Stack):
             stack_name=f"{settings.stage_name}-{self.pattern_name}",
             description=f"{self.pattern_name} pattern, stage {settings.stage_name}",
             termination_protection=settings.persistent,
+            tags=settings.stack_tags(self.pattern_name),
         )
         self.settings = settings
         cdk.Tags.of(self).add("pattern", self.pattern_name)

@@ -89,7 +89,7 @@ def evaluate(expression: str, context: dict[str, str]) -> bool:
 def test_actionlint_reports_nothing() -> None:
     # GIVEN every workflow of the repository
     files = sorted(WORKFLOWS.glob("*.yml"))
-    assert [f.name for f in files] == ["main.yml", "pull-request.yml"]
+    assert [f.name for f in files] == ["main.yml", "pull-request-closed.yml", "pull-request.yml"]
 
     # WHEN actionlint checks them THEN it reports nothing
     result = _run_actionlint(*files)
@@ -111,7 +111,7 @@ def test_actionlint_does_report_a_broken_workflow(tmp_path: Path) -> None:
 
 
 def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
-    for name in ("main.yml", "pull-request.yml"):
+    for name in ("main.yml", "pull-request.yml", "pull-request-closed.yml"):
         workflow = (WORKFLOWS / name).read_text()
         uses = re.findall(r"uses: (.+)$", workflow, flags=re.MULTILINE)
         assert uses
@@ -142,12 +142,7 @@ def test_pull_requests_deploy_their_own_stage_with_oidc_and_destroy_it() -> None
     jobs = workflow["jobs"]
 
     # Triggered by the pull request's life, one run at a time per pull request
-    assert workflow["on"]["pull_request"]["types"] == [
-        "opened",
-        "synchronize",
-        "reopened",
-        "closed",
-    ]
+    assert workflow["on"]["pull_request"]["types"] == ["opened", "synchronize", "reopened"]
     assert workflow["concurrency"]["group"].endswith("${{ github.event.pull_request.number }}")
     assert workflow["permissions"] == {"contents": "read"}
     assert workflow["env"]["STAGE"] == "pr-${{ github.event.pull_request.number }}"
@@ -175,15 +170,39 @@ def test_pull_requests_deploy_their_own_stage_with_oidc_and_destroy_it() -> None
     credentials = _credentials(workflow, "deploy")
     assert not any("secret" in str(value).lower() for value in credentials.values())
 
-    # And the stage goes when the pull request closes, or when deploy or e2e failed
+    # And the stage goes when deploy or e2e failed (pull-request-closed.yml: on close),
+    # by its stacks' names and tags, without building the pull request's code
     destroy = jobs["destroy"]
     assert destroy["needs"] == "deploy"
     assert destroy["if"].startswith("always() &&")
-    # after removing the bus observers a killed e2e run may have left
-    assert [s.get("run") for s in _steps(workflow, "destroy")][-2:] == [
-        '.venv/bin/python -m localstage.deployed sweep-observers --stage "$STAGE"',
-        'make destroy STAGE="$STAGE"',
+    assert _steps(workflow, "destroy")[-1]["run"] == 'make teardown STAGE="$STAGE"'
+
+
+def test_a_closed_pull_requests_stage_goes_even_with_a_merge_conflict() -> None:
+    """`pull_request` runs nothing for a pull request with a merge conflict, closing
+    included; `pull_request_target` runs the base branch's workflow all the same. It
+    must not run the pull request's code: it checks out the base branch and deletes the
+    stage by tag (`make teardown` synthesizes nothing)."""
+    workflow = _load("pull-request-closed.yml")
+    assert workflow["on"] == {"pull_request_target": {"types": ["closed"]}}
+    # The pull request workflow's concurrency group: a running deployment finishes first
+    assert workflow["concurrency"] == _load("pull-request.yml")["concurrency"]
+    assert workflow["permissions"] == {"contents": "read"}
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    (checkout,) = [s for s in steps if "actions/checkout@" in s.get("uses", "")]
+    assert "with" not in checkout  # the base branch, never the pull request's head
+    assert steps[-1]["run"] == 'make teardown STAGE="$STAGE"'
+    assert [s.get("run") for s in steps if "run" in s] == [
+        "make install",
+        'make teardown STAGE="$STAGE"',
     ]
+    for repository, runs in (("octo/shop", True), ("fork/shop", False)):
+        context = {
+            "github.event.pull_request.head.repo.full_name": repository,
+            "github.repository": "octo/shop",
+        }
+        assert evaluate(job["if"], context) is runs
 
 
 @pytest.mark.parametrize(
@@ -191,6 +210,7 @@ def test_pull_requests_deploy_their_own_stage_with_oidc_and_destroy_it() -> None
     [
         ("pull-request.yml", "deploy", "AWS_PR_ROLE_ARN", None),
         ("pull-request.yml", "destroy", "AWS_PR_ROLE_ARN", None),
+        ("pull-request-closed.yml", "destroy", "AWS_PR_ROLE_ARN", None),
         ("main.yml", "staging", "AWS_STAGING_ROLE_ARN", "staging"),
         ("main.yml", "prod", "AWS_PRODUCTION_ROLE_ARN", "production"),
     ],
@@ -213,6 +233,7 @@ def test_each_job_assumes_the_role_of_its_environment(
 def test_only_the_deploy_jobs_reach_aws() -> None:
     for name, jobs in (
         ("pull-request.yml", {"deploy", "destroy"}),
+        ("pull-request-closed.yml", {"destroy"}),
         ("main.yml", {"staging", "prod"}),
     ):
         workflow = _load(name)
@@ -235,9 +256,7 @@ def test_only_the_deploy_jobs_reach_aws() -> None:
         ("synchronize", "failure", True, True),  # also a job over its timeout-minutes
         ("synchronize", "cancelled", True, True),  # the run or the job was cancelled
         ("synchronize", "skipped", True, False),  # the checks failed: nothing deployed
-        ("closed", "skipped", True, True),
-        ("closed", "skipped", False, False),  # a fork's pull request: nothing deployed
-        ("synchronize", "failure", False, False),
+        ("synchronize", "failure", False, False),  # a fork's pull request: nothing deployed
     ],
 )
 def test_a_pull_requests_stage_is_destroyed_when_its_deploy_did_not_succeed(
@@ -256,7 +275,7 @@ def test_a_pull_requests_stage_is_destroyed_when_its_deploy_did_not_succeed(
         "needs.deploy.result": deploy_result,
     }
 
-    # THEN the stage is destroyed on close, and whenever deploy or e2e did not succeed
+    # THEN the stage is destroyed whenever deploy or e2e did not succeed
     assert evaluate(condition, context) is destroys
 
 

@@ -161,6 +161,28 @@ def test_stacks_are_named_after_the_stage(any_stage: SynthesizedStage) -> None:
     assert any_stage.stage.alerts.stack_name == f"{any_stage.name}-Alerts"
 
 
+def test_every_stack_carries_the_app_and_stage_tags_teardown_finds_it_by(
+    ephemeral: SynthesizedStage,
+) -> None:
+    # GIVEN the stage's cloud assembly, what the CLI deploys from
+    nested = ephemeral.outdir / f"assembly-{ephemeral.name}"
+    manifest = json.loads((nested / "manifest.json").read_text())
+    stacks = [a for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
+    assert len(stacks) == len(pattern_stack_classes()) + 1
+
+    # THEN each stack is tagged as a stack (the CLI passes these to CloudFormation; with
+    # explicitStackTags, Tags.of tags only resources), so `make teardown` finds it
+    for stack in stacks:
+        metadata = json.loads((nested / stack["additionalMetadataFile"]).read_text())
+        entries = [e for values in metadata.values() for e in values]
+        (tags,) = [e["data"] for e in entries if e["type"] == "aws:cdk:stack-tags"]
+        by_key = {
+            tag.get("key", tag.get("Key")): tag.get("value", tag.get("Value")) for tag in tags
+        }
+        assert by_key["app"] == "serverless-patterns", stack["displayName"]
+        assert by_key["stage"] == ephemeral.name, stack["displayName"]
+
+
 #: Each pattern stack's outputs: scenarios, e2e tests and operators read them by name.
 STACK_OUTPUTS = {
     "DecoupledInvocation": {"ApiUrl", "JobTableName", "TaskQueueUrl", "TaskDeadLetterQueueUrl"},

@@ -256,23 +256,43 @@ STALE_OBSERVER_SECONDS = 2 * 60 * 60
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m localstage.deployed sweep-observers --stage NAME [--older-than S]``.
+    """``python -m localstage.deployed sweep-observers --stage NAME [--older-than S]``
+    and ``python -m localstage.deployed destroy-stage --stage NAME --app APP``.
 
-    Deletes the bus observers (rules and queues) e2e runs against the stage left behind;
-    run before ``make destroy`` of a stage the e2e suite ran against.
+    ``sweep-observers`` deletes the bus observers (rules and queues) e2e runs against the
+    stage left behind; run it before destroying a stage the e2e suite ran against.
+    ``destroy-stage`` deletes the stage's stacks by name and tags, without synthesizing
+    the app (:mod:`localstage.teardown`); it exits 1 if any stack is left.
     """
     import argparse
+
+    from localstage.teardown import DEFAULT_QUALIFIER, destroy_stage
 
     parser = argparse.ArgumentParser(prog="python -m localstage.deployed")
     commands = parser.add_subparsers(dest="command", required=True)
     sweep = commands.add_parser("sweep-observers", help="delete a stage's e2e bus observers")
     sweep.add_argument("--stage", required=True)
     sweep.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS")
+    destroy = commands.add_parser("destroy-stage", help="delete a stage's stacks by tag")
+    destroy.add_argument("--stage", required=True)
+    destroy.add_argument("--app", required=True, help="the app tag (cdk.json app_name)")
+    destroy.add_argument("--qualifier", default=DEFAULT_QUALIFIER)
     arguments = parser.parse_args(argv)
     try:
         target = DeployedTarget.from_environment(arguments.stage)
     except TargetConfigurationError as error:
         parser.exit(2, f"error: {error}\n")
+    if arguments.command == "destroy-stage":
+        teardown = destroy_stage(
+            target.session, stage=arguments.stage, app=arguments.app, qualifier=arguments.qualifier
+        )
+        for name in teardown.deleted:
+            print(f"deleted {name}")
+        for name in teardown.protected:
+            print(f"left {name}: termination protection is on (a persistent stage?)")
+        for name, why in teardown.failed.items():
+            print(f"FAILED {name}: {why}")
+        return 0 if teardown.complete else 1
     deleted = target.sweep_observers(older_than=arguments.older_than)
     print(f"deleted {len(deleted)} observer resource(s) of stage {arguments.stage}")
     for name in deleted:

@@ -258,7 +258,7 @@ WORKFLOWS = Path(__file__).resolve().parents[3] / ".github" / "workflows"
 _OIDC_DEFAULT_SECONDS = 3600
 
 
-@pytest.mark.parametrize("workflow", ["pull-request.yml", "main.yml"])
+@pytest.mark.parametrize("workflow", ["pull-request.yml", "pull-request-closed.yml", "main.yml"])
 def test_every_ci_job_keeps_its_aws_credentials_for_its_whole_timeout(workflow: str) -> None:
     # GIVEN each job of the workflow that assumes a CI role
     loaded = yaml.safe_load((WORKFLOWS / workflow).read_text())

@@ -101,10 +101,11 @@ def test_the_ci_roles_may_assume_the_bootstrap_roles_the_stage_stacks_name() -> 
         "github_repo": REPO,
         "@aws-cdk/core:bootstrapQualifier": "abc123xyz",
     }
-    app = cdk.App(context=context)
     # WHEN the CI roles are built from that context, and a stack is synthesized with it
     settings = CiAccessSettings.from_context(context, stack_names=["Alerts"])
-    ci_access = json.dumps(Template.from_stack(CiAccessStack(app, settings=settings)).to_json())
+    ci_stack = CiAccessStack(cdk.App(context=context), settings=settings)
+    ci_access = json.dumps(Template.from_stack(ci_stack).to_json())
+    app = cdk.App(context=context)
     cdk.Stack(app, "StageStack")
     stage_stack = app.synth().get_stack_by_name("StageStack")
 
