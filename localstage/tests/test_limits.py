@@ -10,14 +10,17 @@ import json
 import threading
 import time
 from typing import Any
+from unittest.mock import MagicMock
 
 import pytest
 from botocore.exceptions import ClientError
 from stage_queues import take, wait_until
 
-from localstage.sources.dynamodb_streams import first_failed_index
+from localstage.deploy import Resource
+from localstage.sources import InvalidMappingError
+from localstage.sources.dynamodb_streams import DynamoDBStreamMapping, first_failed_index
 from localstage.sources.event_patterns import matches, parse
-from localstage.sources.sqs import failed_message_ids
+from localstage.sources.sqs import SqsEventSourceMapping, failed_message_ids
 from localstage.stage import LocalStage
 
 MB = 1024 * 1024
@@ -305,6 +308,10 @@ BATCH = ["m1", "m2", "m3"]
         "ok",  # not an object
         ["m2"],
         {"batchItemFailures": "m2"},  # not a list
+        {"batchItemFailures": {}},  # not a list, though empty
+        {"batchItemFailures": ""},
+        {"batchItemFailures": 0},
+        {"batchItemFailures": False},
         {"batchItemFailures": [{"itemIdentifier": None}]},
         {"batchItemFailures": [{"itemIdentifier": ""}]},
         {"batchItemFailures": [{"id": "m2"}]},  # a wrong key name
@@ -368,3 +375,71 @@ def test_a_flexible_window_fires_anywhere_inside_the_window() -> None:
     # Seeded: the same schedule version always fires at the same point
     assert flexible_window_offset(window, "arn:schedule/1") == offsets[1]
     assert flexible_window_offset({"Mode": "OFF"}, "arn:schedule/1") == 0
+
+
+def _sqs_mapping(properties: dict[str, Any]) -> SqsEventSourceMapping:
+    queue = Resource(
+        "S",
+        "Q",
+        "AWS::SQS::Queue",
+        {"VisibilityTimeout": 30},
+        attributes={
+            "Arn": "arn:aws:sqs:us-east-1:123456789012:q",
+            "QueueUrl": "http://localhost/q",
+            "QueueName": "q",
+        },
+    )
+    mapping = Resource("S", "M", "AWS::Lambda::EventSourceMapping", properties)
+    return SqsEventSourceMapping(MagicMock(), mapping, queue, MagicMock())
+
+
+@pytest.mark.parametrize(
+    ("settings", "refusal"),
+    [
+        ({"BatchSize": 100}, "MaximumBatchingWindowInSeconds of at least 1"),
+        ({"BatchSize": 11, "MaximumBatchingWindowInSeconds": 0}, "at least 1"),
+        ({"ScalingConfig": {"MaximumConcurrency": 1}}, "outside 2-1000"),
+        ({"ScalingConfig": {"MaximumConcurrency": 1001}}, "outside 2-1000"),
+    ],
+)
+def test_an_sqs_mapping_aws_refuses_stops_the_boot(settings: dict[str, Any], refusal: str) -> None:
+    """CreateEventSourceMapping: "When you set BatchSize to a value greater than 10, you
+    must set MaximumBatchingWindowInSeconds to at least 1"; ScalingConfig's
+    MaximumConcurrency is 2-1000. A deployment with either fails, and so does the boot.
+    https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html
+    https://docs.aws.amazon.com/lambda/latest/api/API_ScalingConfig.html
+    """
+    properties = {"EventSourceArn": "arn:aws:sqs:us-east-1:123456789012:q", **settings}
+    with pytest.raises(InvalidMappingError, match=refusal):
+        _sqs_mapping(properties)
+    # AND the same mapping within the limits is taken
+    _sqs_mapping(
+        {
+            **properties,
+            "BatchSize": 100,
+            "MaximumBatchingWindowInSeconds": 1,
+            "ScalingConfig": {"MaximumConcurrency": 2},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [{"eventName": ["INSERT"]}, {"dynamodb": {"Keys": {}}, "awsRegion": ["us-east-1"]}],
+)
+def test_a_stream_filter_on_another_key_than_dynamodb_stops_the_boot(
+    pattern: dict[str, Any],
+) -> None:
+    """ "DynamoDB event source mappings only support filtering on the dynamodb key."
+    https://docs.aws.amazon.com/lambda/latest/dg/with-ddb-filtering.html
+    """
+    stage = MagicMock()
+    stage.deployment.resources.return_value = []
+    properties = {
+        "EventSourceArn": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
+        "StartingPosition": "TRIM_HORIZON",
+        "FilterCriteria": {"Filters": [{"Pattern": json.dumps(pattern)}]},
+    }
+    mapping = Resource("S", "M", "AWS::Lambda::EventSourceMapping", properties)
+    with pytest.raises(InvalidMappingError, match="filter on the dynamodb key only"):
+        DynamoDBStreamMapping(stage, mapping, MagicMock())

@@ -80,10 +80,13 @@ def bus(event, context):
     return None
 """
 
-#: The stream mapping's filter: inserts whose key does not start ``skip-``.
+#: The stream mapping's filter: inserts (no old image; AWS filters DynamoDB records on
+#: their ``dynamodb`` key only, not ``eventName``) whose key does not start ``skip-``.
 INSERTS_NOT_SKIPPED = {
-    "eventName": ["INSERT"],
-    "dynamodb": {"NewImage": {"pk": {"S": [{"anything-but": {"prefix": "skip-"}}]}}},
+    "dynamodb": {
+        "OldImage": {"pk": {"S": [{"exists": False}]}},
+        "NewImage": {"pk": {"S": [{"anything-but": {"prefix": "skip-"}}]}},
+    },
 }
 STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"]
 

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from localstage.stage_view import StageView
 
 
+class InvalidMappingError(ValueError):
+    """An event source mapping AWS refuses at CreateEventSourceMapping: the boot stops,
+    as the deployment would."""
+
+
 SourceFactory = Callable[["StageView"], list[EventSource]]
 FACTORIES: list[SourceFactory] = []
 #: Services whose event source mappings a module handles (``sqs``, ``dynamodb``, ...).

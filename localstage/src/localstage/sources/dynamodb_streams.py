@@ -10,8 +10,9 @@
   (records written after the stage booted); ``BatchSize`` (default 100);
   ``MaximumBatchingWindowInSeconds`` (stage time); ``Enabled``.
 - ``FilterCriteria``: EventBridge pattern syntax applied to the record as the function
-  would receive it (top-level keys ``eventName``, ``dynamodb``, ...). Records no filter
-  matches are dropped and never retried.
+  would receive it, on its ``dynamodb`` key only (AWS refuses a filter on another key,
+  ``eventName`` included, and so does the boot). Records no filter matches are dropped
+  and never retried.
 - A function error (or timeout) retries the batch. ``BisectBatchOnFunctionError``
   splits a failing batch in two first (splits do not count as retries).
   ``ReportBatchItemFailures``: a response naming sequence numbers checkpoints at the
@@ -41,7 +42,13 @@ from typing import TYPE_CHECKING, Any
 from localstage.activity import Wakeup
 from localstage.events import dynamodb_stream_record
 from localstage.runtime import FunctionThrottledError
-from localstage.sources import EventSource, event_source, mappings_from, report_once
+from localstage.sources import (
+    EventSource,
+    InvalidMappingError,
+    event_source,
+    mappings_from,
+    report_once,
+)
 from localstage.sources.event_patterns import matches
 from localstage.sources.event_patterns import parse as parse_pattern
 from localstage.throttling import throttle_backoff
@@ -109,7 +116,9 @@ def first_failed_index(
     if not report_item_failures or payload is None:
         return None
     failures = payload.get("batchItemFailures") if isinstance(payload, dict) else None
-    if isinstance(payload, dict) and not failures:
+    # Success is an empty or null list, or no list at all (AWS's documented cases); a
+    # falsy non-list (``{}``, ``""``, ``0``, ``false``) is not one of them.
+    if isinstance(payload, dict) and (failures is None or failures == []):
         return None
     if not isinstance(failures, list):
         # Not a response Lambda can read: the whole batch failed.
@@ -210,6 +219,14 @@ class DynamoDBStreamMapping:
             parse_pattern(entry["Pattern"])
             for entry in ((props.get("FilterCriteria") or {}).get("Filters") or [])
         ]
+        # "DynamoDB event source mappings only support filtering on the dynamodb key"
+        # (Lambda's DynamoDB filtering page): a filter on eventName would be refused.
+        for pattern in self.filters:
+            if set(pattern) - {"dynamodb"}:
+                raise InvalidMappingError(
+                    f"{mapping.logical_id}: FilterCriteria on {sorted(set(pattern))}: "
+                    "DynamoDB stream mappings filter on the dynamodb key only"
+                )
         destination = (((props.get("DestinationConfig") or {}).get("OnFailure")) or {}).get(
             "Destination"
         )

@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from localstage.events import sqs_record
 from localstage.runtime import FunctionThrottledError
-from localstage.sources import EventSource, event_source, mappings_from, report_once
+from localstage.sources import (
+    EventSource,
+    InvalidMappingError,
+    event_source,
+    mappings_from,
+    report_once,
+)
 from localstage.sources.loop import SourceLoop
 
 if TYPE_CHECKING:
@@ -69,7 +75,9 @@ def failed_message_ids(
     if not report_item_failures or payload is None:
         return set()
     failures = payload.get("batchItemFailures") if isinstance(payload, dict) else None
-    if isinstance(payload, dict) and not failures:
+    # Success is an empty or null list, or no list at all (AWS's documented cases); a
+    # falsy non-list (``{}``, ``""``, ``0``, ``false``) is not one of them.
+    if isinstance(payload, dict) and (failures is None or failures == []):
         return set()
     if not isinstance(failures, list):
         # Not a response Lambda can read (a string, a list, a non-list report): the
@@ -107,6 +115,19 @@ class SqsEventSourceMapping:
             props.get("FunctionResponseTypes") or []
         )
         self.enabled = str(props.get("Enabled", True)).lower() != "false"
+        # CreateEventSourceMapping refuses both: "When you set BatchSize to a value
+        # greater than 10, you must set MaximumBatchingWindowInSeconds to at least 1",
+        # and MaximumConcurrency is 2-1000 (API_CreateEventSourceMapping, API_ScalingConfig).
+        if self.batch_size > 10 and self.batching_window < 1:
+            raise InvalidMappingError(
+                f"{mapping.logical_id}: BatchSize {self.batch_size} needs "
+                "MaximumBatchingWindowInSeconds of at least 1 (AWS refuses the mapping)"
+            )
+        if not 2 <= self.max_concurrency <= 1000:
+            raise InvalidMappingError(
+                f"{mapping.logical_id}: ScalingConfig.MaximumConcurrency "
+                f"{self.max_concurrency} is outside 2-1000 (AWS refuses the mapping)"
+            )
         if props.get("FilterCriteria"):
             raise NotImplementedError(
                 f"{mapping.logical_id}: FilterCriteria on SQS mappings is not emulated yet"
