@@ -25,7 +25,7 @@ from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 from handler_kit.strict_json import parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-_CURSOR_RE = re.compile(r"^v1:([1-9][0-9]{0,17})$")
+_CURSOR_RE = re.compile(r"^v1:([0-9a-f-]{36}):([1-9][0-9]{0,17})$")
 
 
 # The request models live here, not in account_models: only the API validates
@@ -84,7 +84,7 @@ def parse_open_request(raw: bytes) -> OpenRequest:
     InvalidRequestError
         For anything else.
     """
-    if not raw.strip():
+    if http_requests.is_blank(raw):
         return OpenRequest()
     try:
         return parse_model(OpenRequest, raw)
@@ -116,18 +116,21 @@ def parse_limit(value: str | None, settings: AccountSettings) -> int:
     return int(value)
 
 
-def encode_cursor(after_version: int) -> str:
-    """An opaque cursor: the history continues after ``after_version``."""
-    return base64.urlsafe_b64encode(f"v1:{after_version}".encode("ascii")).decode("ascii")
+def encode_cursor(account_id: str, after_version: int) -> str:
+    """An opaque cursor: ``account_id``'s history continues after ``after_version``."""
+    text = f"v1:{account_id}:{after_version}"
+    return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii")
 
 
-def decode_cursor(value: str | None) -> int:
-    """The version a history page starts after (0 without a cursor).
+def decode_cursor(value: str | None, account_id: str) -> int:
+    """The version a page of ``account_id``'s history starts after (0 without a cursor).
 
     Raises
     ------
     InvalidRequestError
-        If the cursor was not made by :func:`encode_cursor`.
+        If the cursor was not made by :func:`encode_cursor` for this account (another
+        account's cursor would page this one's history from the wrong place, and past
+        its end as if it had ended there).
     """
     if value is None:
         return 0
@@ -138,9 +141,9 @@ def decode_cursor(value: str | None) -> int:
     match = _CURSOR_RE.fullmatch(text)
     # Exactly as issued: urlsafe_b64decode skips characters outside its alphabet, so
     # "d!j!E6MQ==" would otherwise read as "djE6MQ==".
-    if match is None or encode_cursor(int(match.group(1))) != value:
-        raise InvalidRequestError("cursor is not valid")
-    return int(match.group(1))
+    if match is None or encode_cursor(account_id, int(match.group(2))) != value:
+        raise InvalidRequestError("cursor is not valid for this account")
+    return int(match.group(2))
 
 
 def account_id_for(caller: str, idempotency_key: str | None) -> str:

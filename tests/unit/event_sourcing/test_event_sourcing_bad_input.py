@@ -101,3 +101,14 @@ def test_open_account_refuses_any_body_but_an_empty_object(bank, infra, body):
 def test_open_account_accepts_an_empty_object(bank):
     # GIVEN the body {} WHEN an account is opened THEN it is
     assert bank.open(body={}).status == 201
+
+
+@pytest.mark.parametrize("body", ["\x0b", "\x0c", " \x0b\r\n"])
+def test_a_body_of_what_json_does_not_count_as_whitespace_is_not_no_body(bank, infra, body):
+    # GIVEN a POST /accounts body that is neither empty nor JSON (bytes.strip() strips
+    # \x0b and \x0c; JSON whitespace is space, tab, CR and LF only)
+    before = infra.raw_items()
+
+    # WHEN it is posted THEN 400 invalid_request, and no account is opened
+    assert_json_error(bank.open(body=body), 400, "invalid_request")
+    assert infra.raw_items() == before

@@ -85,6 +85,28 @@ def test_ten_interleaved_withdrawals_with_one_key_apply_once_and_answer_the_same
     assert bank.get(account_id).body["balance"] == 90
 
 
+def test_a_keyed_retry_that_loads_after_its_twin_committed_replays_and_is_not_refused(bank, infra):
+    # GIVEN a balance of 100, and a withdrawal of all of it with one key sent twice (a
+    # client retrying while its first attempt still runs)
+    account_id = bank.open_id()
+    bank.credit(account_id, 100)
+
+    # WHEN the retry finds no record of the key, then the first attempt commits, and
+    # only then the retry loads the account (interleaved at the Query of the load)
+    answers, first = interleaved(
+        bank.api.store._client,
+        "Query",
+        [100, 100],
+        lambda amount: bank.withdraw(account_id, amount, headers={"Idempotency-Key": "once"}),
+    )
+
+    # THEN both got the first answer, byte for byte: the retry's state holds its twin's
+    # withdrawal, which is no reason to refuse it (409 insufficient_funds told the
+    # client the money had not moved; a credit meeting the balance limit is alike)
+    assert_all_got_the_winners_answer(answers, first, 200)
+    assert infra.versions(account_id) == [1, 2, 3]
+
+
 @pytest.mark.parametrize("retry_body", [None, "{}", " { } "], ids=["none", "empty", "spaced"])
 def test_open_account_with_an_equivalent_body_replays_byte_for_byte(bank, infra, clock, retry_body):
     # GIVEN an account opened with a key and no body

@@ -76,8 +76,9 @@ def test_fold_of_nothing_is_no_account(models):
 
 def test_cursor_round_trip(parsing):
     # GIVEN a cursor made for version 42 WHEN decoded THEN 42; no cursor means the start
-    assert parsing.decode_cursor(parsing.encode_cursor(42)) == 42
-    assert parsing.decode_cursor(None) == 0
+    account = "6f1c2a9e-0b1d-4c3e-9a8f-2d3e4f5a6b7c"
+    assert parsing.decode_cursor(parsing.encode_cursor(account, 42), account) == 42
+    assert parsing.decode_cursor(None, account) == 0
 
 
 @pytest.mark.parametrize(

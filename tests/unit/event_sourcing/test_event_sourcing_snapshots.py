@@ -202,9 +202,8 @@ def test_history_default_page_size(bank):
         {"cursor": "garbage"},
         {"cursor": base64.urlsafe_b64encode(b"v1:0").decode()},
         {"cursor": base64.urlsafe_b64encode(b"v2:5").decode()},
-        # A cursor for version 1 with a stray "!": base64 decoding alone skips it
-        {"cursor": "d!jE6MQ=="},
         {"cursor": base64.urlsafe_b64encode(b"v1:01").decode()},
+        {"cursor": base64.urlsafe_b64encode(b"v1:5").decode()},  # names no account
         {"page": "2"},
     ],
 )
@@ -213,6 +212,22 @@ def test_bad_history_parameters_are_400(bank, query):
     # THEN 400
     account_id = bank.open_id()
     assert_json_error(bank.history(account_id, **query), 400, "invalid_request")
+
+
+def test_a_cursor_is_good_only_for_its_account_and_as_issued(bank):
+    # GIVEN account A with a next page, and account B with fewer events than A's cursor
+    a, b = bank.open_id(), bank.open_id()
+    for _ in range(4):
+        bank.credit(a, 1)
+    bank.credit(b, 1)
+    cursor = bank.history(a, limit="2").body["next_cursor"]
+    assert bank.history(a, cursor=cursor).status == 200
+
+    # WHEN A's cursor pages B's history, or comes back with a stray character (base64
+    # decoding alone would skip it)
+    # THEN 400: not "B's history ends here" (200, no events, next_cursor null)
+    assert_json_error(bank.history(b, cursor=cursor), 400, "invalid_request")
+    assert_json_error(bank.history(a, cursor=cursor[:2] + "!" + cursor[2:]), 400, "invalid_request")
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,22 @@ class PostBody(Generic[_ModelT]):
         return event_body(event, max_bytes=self.max_bytes)
 
 
+#: What JSON counts as whitespace (RFC 8259): ``bytes.strip()`` also strips \x0b, \x0c and
+#: \x1c-\x1f, which are no JSON and must not read as an empty body.
+JSON_WHITESPACE = b" \t\r\n"
+
+
+def is_blank(raw: bytes) -> bool:
+    """Whether a body is empty or JSON whitespace only (no document at all).
+
+    Examples
+    --------
+    >>> is_blank(b"  "), is_blank(bytes([11]))  # a vertical tab is no JSON whitespace
+    (True, False)
+    """
+    return not raw.strip(JSON_WHITESPACE)
+
+
 def parse_request(model: type[_ModelT], raw: bytes, *, missing: str) -> _ModelT:
     """A request body validated as ``model`` (strict JSON, see ``handler_kit.strict_json``).
 
@@ -129,7 +145,7 @@ def parse_request(model: type[_ModelT], raw: bytes, *, missing: str) -> _ModelT:
     # imported pydantic when the function loaded; this only looks it up in sys.modules.
     from pydantic import ValidationError
 
-    if not raw.strip():
+    if is_blank(raw):
         raise InvalidRequestError(missing)
     try:
         return parse_model(model, raw)
