@@ -40,19 +40,31 @@ logger = Logger(child=True)
 def target_input(schedule_id: str, request: ScheduleRequest) -> str:
     """The executor's input: the payload and the Scheduler's context attributes.
 
-    The Scheduler replaces each ``<aws.scheduler.*>`` placeholder when the schedule fires.
+    The Scheduler replaces each ``<aws.scheduler.*>`` keyword in the whole input text
+    when the schedule fires, so the client's payload carries every ``<`` as the JSON
+    escape ``\\u003c``: a keyword in a payload string or member name reaches the executor
+    as the client wrote it, and only the context attributes below are filled in.
+
+    Examples
+    --------
+    >>> from schedule_models import ScheduleRequest
+    >>> text = target_input("s-1", ScheduleRequest(
+    ...     at="2030-01-01T00:00:00Z", payload={"note": "<aws.scheduler.execution-id>"}))
+    >>> text.count("<aws.scheduler.execution-id>")  # the context attribute's alone
+    1
+    >>> json.loads(text)["payload"]
+    {'note': '<aws.scheduler.execution-id>'}
     """
-    return json.dumps(
-        {
-            "schedule_id": schedule_id,
-            "payload": request.payload,
-            "outcome": request.outcome,
-            **CONTEXT_ATTRIBUTES,
-        },
+    # The Scheduler delivers this as the executor's input: it must stay valid JSON.
+    envelope = json.dumps(
+        {"schedule_id": schedule_id, "outcome": request.outcome, **CONTEXT_ATTRIBUTES},
         separators=(",", ":"),
-        # The Scheduler delivers this as the executor's input: it must stay valid JSON.
         allow_nan=False,
     )
+    # "<" occurs only inside JSON strings, where "\u003c" means the same character.
+    payload = json.dumps(request.payload, separators=(",", ":"), allow_nan=False)
+    escaped = payload.replace("<", "\\u003c")
+    return f'{envelope[:-1]},"payload":{escaped}}}'
 
 
 def new_schedule_item(

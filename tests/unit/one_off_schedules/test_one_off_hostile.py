@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -50,3 +51,33 @@ def test_at_with_trailing_junk_is_400_invalid_time(handlers, infra, junk):
     assert_json_error(response, 400, "invalid_time")
     assert infra.items() == []
     assert infra.schedule_names() == []
+
+
+#: Strings a client may well send (documentation about the Scheduler, a template kept
+#: for later) that are the Scheduler's context-attribute keywords, as a value and as a
+#: member name; the Scheduler replaces every keyword in the whole Target.Input.
+KEYWORD_PAYLOAD = {
+    "template": "retry <aws.scheduler.attempt-number> of <aws.scheduler.schedule-arn>",
+    "<aws.scheduler.execution-id>": "a member name",
+    "<aws.scheduler.attempt-number>": 1,
+    "1": 2,  # the key the line above would become: a duplicate after the replacement
+}
+
+
+def test_a_payload_with_scheduler_keywords_is_delivered_as_sent(handlers):
+    # GIVEN a schedule whose payload holds the Scheduler's keywords
+    created = handlers.post({"at": in_minutes(2), "payload": KEYWORD_PAYLOAD})
+    assert created.status == 201, created.body
+    schedule_id = created.body["schedule_id"]
+
+    # WHEN it fires, the Scheduler filling in its keywords, and the executor runs
+    event = handlers.fire(schedule_id, execution_id="d32c5kddcf5bb8c3")
+    handlers.deliver(event)
+
+    # THEN the executor got the payload the client sent, and the run's digest is its own
+    assert event["payload"] == KEYWORD_PAYLOAD
+    canonical = json.dumps(
+        KEYWORD_PAYLOAD, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    expected = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert handlers.get(schedule_id).body["result"]["payload_sha256"] == expected

@@ -26,6 +26,8 @@ HOSTILE = {
     "negative-overflow": '{"a": {"b": -1e400}}',
     "underflow": '{"a": 1e-400}',
     "negative-underflow": '{"a": [-0.0000001e-330]}',
+    "more-digits-than-a-double": '{"a": 1.00000000000000001}',
+    "pi-to-21-digits": '{"a": [3.14159265358979323846]}',
     "huge-int": '{"a": ' + "9" * 10_000 + "}",
     "duplicate-top": '{"amount": 0, "amount": 5}',
     "duplicate-nested": '{"a": [{"b": 1, "b": 2}]}',
@@ -55,10 +57,26 @@ def test_the_standard_parser_accepts_what_the_strict_one_refuses() -> None:
         json.loads(HOSTILE["far-too-deep"])
 
 
-@pytest.mark.parametrize("number", ["0.0", "-0e5", "0E-400", "5e-324", "2.2250738585072014e-308"])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "0.0",
+        "-0e5",
+        "0E-400",
+        "5e-324",
+        "2.2250738585072014e-308",
+        "0.1",
+        "19.99",
+        "1.50",
+        "1.5e3",
+        "0.30000000000000004",
+        "1.7976931348623157e308",
+    ],
+)
 def test_zeros_and_the_smallest_doubles_read_as_numbers(number: str) -> None:
-    # GIVEN a zero however spelled, or a number a double can still hold (5e-324 is the
-    # smallest subnormal) WHEN read strictly THEN the value json.loads reads
+    # GIVEN a zero however spelled, or a number a double holds exactly as written (5e-324
+    # is the smallest subnormal, 0.1 is its double's shortest form, trailing zeros add no
+    # digit) WHEN read strictly THEN the value json.loads reads
     assert strict_json.loads(number) == json.loads(number)
 
 

@@ -7,7 +7,9 @@ parsers read differently or that cannot be written back as JSON:
   read as ``inf``) are not JSON (RFC 8259, section 6); stored and sent on, they make
   invalid JSON downstream. A non-zero number too small for a double (``1e-400``) reads
   as ``0.0``: a payload stored and delivered later would say something else than the
-  client sent, so it is refused as out of range too.
+  client sent, so it is refused as out of range too. So is a number with more digits
+  than a double keeps (``1.00000000000000001`` reads as ``1.0``): every number must
+  be exactly the value its double says (``0.1`` is, as a double's shortest form).
 - Duplicate member names: the last one wins here, the first one in other parsers, so
   ``{"amount":0,"amount":5}`` means different things to different readers.
 - Deep nesting: ``json.loads`` recurses per level and raises ``RecursionError`` (a 500)
@@ -67,6 +69,13 @@ def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or (value == 0.0 and _MANTISSA_NOT_ZERO_RE.match(text)):
         raise InvalidJsonError(f"body is not valid JSON: number {text[:32]} is out of range")
+    # Only for numbers with a fraction or exponent, so no request without one pays it.
+    from decimal import Decimal
+
+    if Decimal(text) != Decimal(repr(value)):
+        raise InvalidJsonError(
+            f"body is not valid JSON: number {text[:32]} has more digits than a double keeps"
+        )
     return value
 
 
@@ -131,7 +140,8 @@ def loads(document: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     ------
     InvalidJsonError
         If the document is not UTF-8 or not JSON, has ``NaN``/``Infinity`` or a number
-        out of a double's range (too large, or non-zero and too small), an integer over
+        out of a double's range (too large, or non-zero and too small) or with more
+        digits than a double keeps, an integer over
         ``MAX_INT_DIGITS`` digits, a duplicate key at any depth, or nesting deeper than
         ``max_depth``.
 
