@@ -22,6 +22,10 @@ STAGE_NAME_RULE = (
 )
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_HTTPS_URL = re.compile(r"https://[^\s]+")
+
+
 class InvalidStageNameError(ValueError):
     """Raised when a stage name cannot be used to derive resource names."""
 
@@ -73,9 +77,18 @@ class StageSettings:
     #: Active X-Ray tracing of functions and API stages; ``None`` follows ``persistent``
     #: (on for staging/prod, off for dev and pull-request stages: see README "Tracing").
     tracing: bool | None = None
+    #: Who gets the stage's alarms, from cdk.json ``alarm_subscriptions.<stage>``: email
+    #: addresses and HTTPS endpoints (a chat integration's webhook, an incident tool).
+    alarm_subscribers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         validate_stage_name(self.stage_name)
+        for subscriber in self.alarm_subscribers:
+            if not (_EMAIL.fullmatch(subscriber) or _HTTPS_URL.fullmatch(subscriber)):
+                raise InvalidStageNameError(
+                    f"cdk.json alarm_subscriptions.{self.stage_name}: {subscriber!r} is "
+                    "neither an email address nor an https:// URL"
+                )
 
     @classmethod
     def from_context(
@@ -122,6 +135,9 @@ class StageSettings:
             persistent=name in set(context.get("persistent_stages", [])),
             tuning=dict(all_tuning.get(profile, {})),
             tracing=_optional_flag(context.get("tracing"), "tracing"),
+            alarm_subscribers=tuple(
+                str(s) for s in (context.get("alarm_subscriptions") or {}).get(name, [])
+            ),
         )
 
     def tuning_for(self, pattern_name: str) -> Mapping[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from blocks.compliance import acknowledge
@@ -15,7 +16,10 @@ from blocks.stage_settings import StageSettings
 class AlertsStack(cdk.Stack):
     """``<stage>-Alerts``: one SNS topic per stage for every alarm of the stage.
 
-    Subscribe people or a chat integration to ``alarm_topic`` (output ``AlarmTopicArn``).
+    The stage's ``alarm_subscribers`` (cdk.json ``alarm_subscriptions.<stage>``) are
+    subscribed to ``alarm_topic``: email addresses (each confirms by the link SNS mails)
+    and HTTPS endpoints. A persistent stage without any gets a synth warning: its alarms
+    would notify a topic nobody reads.
     """
 
     def __init__(self, scope: Construct, *, settings: StageSettings) -> None:
@@ -64,9 +68,23 @@ class AlertsStack(cdk.Stack):
             "key, and alarm notifications carry no sensitive data; a customer managed key "
             "would cost every stage a monthly fee.",
         )
+        self._subscribe(settings)
         stable_output(
             self,
             "AlarmTopicArn",
             self.alarm_topic.topic_arn,
             "SNS topic every alarm of the stage notifies",
         )
+
+    def _subscribe(self, settings: StageSettings) -> None:
+        for subscriber in settings.alarm_subscribers:
+            if subscriber.startswith("https://"):
+                self.alarm_topic.add_subscription(subscriptions.UrlSubscription(subscriber))
+            else:
+                self.alarm_topic.add_subscription(subscriptions.EmailSubscription(subscriber))
+        if settings.persistent and not settings.alarm_subscribers:
+            cdk.Annotations.of(self).add_warning_v2(
+                "serverless-patterns:no-alarm-subscribers",
+                f"stage {settings.stage_name} is persistent and nobody gets its alarms: "
+                f"name who does in cdk.json alarm_subscriptions.{settings.stage_name}",
+            )
