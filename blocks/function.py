@@ -139,6 +139,21 @@ def _stack_layers(scope: Construct, *, settings: StageSettings) -> list[lambda_.
     return layers
 
 
+def service_name(code: Path) -> str:
+    """The Powertools service of the functions whose code root is ``code``: its pattern
+    folder's name (``patterns/recursive_processor/runtime`` -> ``recursive-processor``).
+
+    Custom metrics carry it as their ``service`` dimension, so an alarm on one names it
+    with this, and a copied pattern folder's alarms follow its functions.
+
+    Examples
+    --------
+    >>> service_name(Path("patterns/file_batches/runtime"))
+    'file-batches'
+    """
+    return code.parent.name.replace("_", "-")
+
+
 class ServiceFunction(Construct):
     """A Python Lambda function hardened the same way everywhere in this app.
 
@@ -228,7 +243,7 @@ class ServiceFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             environment={
                 # The pattern folder that holds the code root names the service.
-                "POWERTOOLS_SERVICE_NAME": code.parent.name.replace("_", "-"),
+                "POWERTOOLS_SERVICE_NAME": service_name(code),
                 "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **(environment or {}),

@@ -6,10 +6,11 @@ import aws_cdk as cdk
 import cdk_monitoring_constructs as monitoring
 from aws_cdk import aws_cloudwatch as cloudwatch
 
+from blocks.function import service_name
 from blocks.stage_settings import StageSettings
 from stacks.pattern_stack import PatternStack
 
-from .construct import RecursiveProcessor
+from .construct import RUNTIME_DIR, RecursiveProcessor
 
 
 class RecursiveProcessorStack(PatternStack):
@@ -73,7 +74,7 @@ class RecursiveProcessorStack(PatternStack):
         runs_failed = cloudwatch.Metric(
             namespace=settings.metrics_namespace,
             metric_name="RunsFailed",
-            dimensions_map={"service": "recursive-processor"},
+            dimensions_map={"service": service_name(RUNTIME_DIR)},
             statistic="Sum",
             period=cdk.Duration.minutes(5),
         )

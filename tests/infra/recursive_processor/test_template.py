@@ -292,8 +292,14 @@ def test_alarms_cover_errors_throttles_failures_and_the_table(resources: dict[st
     watched = alarmed_metric_names(alarms)
     assert watched >= STANDARD_ALARM_METRICS | TABLE_THROTTLE_METRICS
     (runs_failed,) = [a for a in alarms if a.get("MetricName") == "RunsFailed"]
+    # The metric the processor emits: its namespace, and its service (the pattern
+    # folder's name, so a copied folder's alarm follows its own functions)
+    _, function = processor(resources)
+    env = function["Properties"]["Environment"]["Variables"]
+    assert runs_failed["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
     assert runs_failed["Namespace"] == "serverless-patterns/pr-1"
-    assert runs_failed["Dimensions"] == [{"Name": "service", "Value": "recursive-processor"}]
+    service = env["POWERTOOLS_SERVICE_NAME"]
+    assert runs_failed["Dimensions"] == [{"Name": "service", "Value": service}]
     assert (runs_failed["Threshold"], runs_failed["ComparisonOperator"]) == (
         0,
         "GreaterThanThreshold",
