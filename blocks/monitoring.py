@@ -5,8 +5,10 @@ from __future__ import annotations
 import aws_cdk as cdk
 import cdk_monitoring_constructs as monitoring
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -150,4 +152,59 @@ class ServiceMonitoring(Construct):
             add_system_error_count_alarm={
                 _ALARM: monitoring.ErrorCountThreshold(max_error_count=0)
             },
+        )
+
+    def alarm_on_any(self, metric: cloudwatch.Metric, *, group: str, name: str, title: str) -> None:
+        """Alarm ``<stage>-<pattern>-<group>-<name>-Critical`` as soon as ``metric`` (a
+        count, summed per period) is above zero; no data is no alarm."""
+        self.facade.monitor_custom(
+            alarm_friendly_name=group,
+            human_readable_name=group,
+            metric_groups=[
+                monitoring.CustomMetricGroup(
+                    title=title,
+                    metrics=[
+                        monitoring.CustomMetricWithAlarm(
+                            metric=metric,
+                            alarm_friendly_name=name,
+                            add_alarm={
+                                _ALARM: monitoring.CustomThreshold(
+                                    threshold=0,
+                                    comparison_operator=(
+                                        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+                                    ),
+                                    treat_missing_data_override=(
+                                        cloudwatch.TreatMissingData.NOT_BREACHING
+                                    ),
+                                )
+                            },
+                        )
+                    ],
+                )
+            ],
+        )
+
+    def monitor_failure_delivery(self, function: lambda_.IFunction, *, name: str) -> None:
+        """Alarm when Lambda cannot deliver a failed event to ``function``'s failure
+        destination (an async invocation's, or a stream mapping's on-failure queue): the
+        event is dropped, and the destination's own alarm never sees it."""
+        metric = cloudwatch.Metric(
+            namespace="AWS/Lambda",
+            metric_name="DestinationDeliveryFailures",
+            dimensions_map={"FunctionName": function.function_name},
+            statistic="Sum",
+            period=cdk.Duration.minutes(5),
+        )
+        self.alarm_on_any(
+            metric, group=name, name="DeliveryFailures", title="Failed events not delivered"
+        )
+
+    def monitor_schedule_group(self, group: scheduler.IScheduleGroup, *, name: str) -> None:
+        """Alarm when the Scheduler could deliver an invocation neither to its target nor
+        to its dead-letter queue (e.g. its role broke): the DLQ's alarm never sees it."""
+        metric = group.metric_failed_to_be_sent_to_dlq(
+            statistic="Sum", period=cdk.Duration.minutes(5)
+        )
+        self.alarm_on_any(
+            metric, group=name, name="LostInvocations", title="Invocations lost (no DLQ)"
         )

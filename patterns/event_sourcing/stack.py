@@ -30,6 +30,9 @@ class EventSourcingStack(PatternStack):
         self.monitoring.monitor_dead_letter_queue(
             bank.publisher_failure_queue, name="PublisherFailureQueue"
         )
+        self.monitoring.monitor_failure_delivery(
+            bank.publisher_function.function, name="AccountPublisher"
+        )
         self.monitoring.monitor_table(bank.event_table, name="EventTable")
 
         self.output("ApiUrl", bank.api.url, "Base URL of the accounts API (IAM auth)")

@@ -29,6 +29,9 @@ class FanOutFanInStack(PatternStack):
         self.monitoring.monitor_dead_letter_queue(
             fan.reduction_failure_queue, name="ReductionFailures"
         )
+        self.monitoring.monitor_failure_delivery(
+            fan.reducer_function.function, name="FanOutReducer"
+        )
         self.monitoring.monitor_table(fan.job_table, name="JobTable")
         self.monitoring.monitor_table(fan.result_table, name="ResultTable")
 

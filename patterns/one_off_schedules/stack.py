@@ -40,6 +40,14 @@ class OneOffSchedulesStack(PatternStack):
         self.monitoring.monitor_dead_letter_queue(
             cleanup_failures.queue, name="CleanupFailureQueue"
         )
+        # What neither of those queues would see: an event the Scheduler could not put in
+        # its DLQ, and a destination record Lambda could not deliver.
+        self.monitoring.monitor_schedule_group(schedules.schedule_group, name="ScheduleGroup")
+        for function, name in (
+            (schedules.executor_function.function, "ScheduleExecutor"),
+            (schedules.cleanup_function.function, "ScheduleCleanup"),
+        ):
+            self.monitoring.monitor_failure_delivery(function, name=name)
 
         self.output("ApiUrl", schedules.api.url, "Base URL of the schedules API (IAM auth)")
         self.output(

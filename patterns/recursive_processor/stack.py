@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-import cdk_monitoring_constructs as monitoring
 from aws_cdk import aws_cloudwatch as cloudwatch
 
 from blocks.function import service_name
@@ -42,6 +41,7 @@ class RecursiveProcessorStack(PatternStack):
         self.monitoring.monitor_api(files.api.api, name="RunApi")
         self.monitoring.monitor_function(files.api_function.function, name="RunApiFunction")
         self.monitoring.monitor_dead_letter_queue(failure_queue.queue, name="ProcessorFailures")
+        self.monitoring.monitor_failure_delivery(files.processor.function, name="Processor")
         self.monitoring.monitor_table(files.run_table, name="RunTable")
         self._alarm_on_failed_runs(settings)
 
@@ -78,29 +78,6 @@ class RecursiveProcessorStack(PatternStack):
             statistic="Sum",
             period=cdk.Duration.minutes(5),
         )
-        self.monitoring.facade.monitor_custom(
-            alarm_friendly_name="Runs",
-            human_readable_name="Runs",
-            metric_groups=[
-                monitoring.CustomMetricGroup(
-                    title="Failed runs",
-                    metrics=[
-                        monitoring.CustomMetricWithAlarm(
-                            metric=runs_failed,
-                            alarm_friendly_name="RunsFailed",
-                            add_alarm={
-                                "Critical": monitoring.CustomThreshold(
-                                    threshold=0,
-                                    comparison_operator=(
-                                        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
-                                    ),
-                                    treat_missing_data_override=(
-                                        cloudwatch.TreatMissingData.NOT_BREACHING
-                                    ),
-                                )
-                            },
-                        )
-                    ],
-                )
-            ],
+        self.monitoring.alarm_on_any(
+            runs_failed, group="Runs", name="RunsFailed", title="Failed runs"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -85,3 +86,53 @@ def test_a_subscriber_that_is_neither_an_email_address_nor_https_is_refused(
 ) -> None:
     with pytest.raises(InvalidStageNameError, match=r"alarm_subscriptions\.prod"):
         _settings(alarm_subscribers=(subscriber,))
+
+
+def _alarmed_dimension_values(resources: dict[str, Any], metric_name: str) -> list[Any]:
+    return [
+        dimension["Value"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == metric_name
+        for dimension in alarm["Properties"]["Dimensions"]
+    ]
+
+
+def test_a_failed_event_lambda_cannot_deliver_to_its_destination_alarms(
+    any_stage: SynthesizedStage,
+) -> None:
+    # GIVEN every function of the stage whose failed events go to a destination: async
+    # invocations (EventInvokeConfig) and stream mappings (DestinationConfig)
+    for stack in any_stage.stage.pattern_stacks.values():
+        resources = any_stage.template_json(stack.node.id)["Resources"]
+        with_destination = {
+            config["Properties"]["FunctionName"]["Ref"]
+            for config in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+            if "OnFailure" in config["Properties"].get("DestinationConfig", {})
+        } | {
+            mapping["Properties"]["FunctionName"]["Ref"]
+            for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+            if "OnFailure" in mapping["Properties"].get("DestinationConfig", {})
+        }
+
+        # THEN each has an alarm on Lambda's DestinationDeliveryFailures: an event it
+        # could not deliver is dropped, and the destination's own alarm never sees it
+        alarmed = _alarmed_dimension_values(resources, "DestinationDeliveryFailures")
+        assert sorted(with_destination) == sorted(value["Ref"] for value in alarmed), stack
+
+
+def test_an_invocation_the_scheduler_could_not_put_in_its_dlq_alarms(
+    any_stage: SynthesizedStage,
+) -> None:
+    resources = any_stage.template_json("OneOffSchedules")["Resources"]
+    (group_id,) = of_type(resources, "AWS::Scheduler::ScheduleGroup")
+    alarms = [
+        alarm["Properties"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == "AWS/Scheduler"
+    ]
+    (alarm,) = alarms
+    assert alarm["MetricName"] == "InvocationsFailedToBeSentToDeadLetterCount"
+    # The group's name, taken from its ARN (the pattern refers to the group by ARN)
+    ((dimension),) = alarm["Dimensions"]
+    assert dimension["Name"] == "ScheduleGroup" and group_id in json.dumps(dimension["Value"])
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
