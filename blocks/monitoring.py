@@ -136,8 +136,15 @@ class ServiceMonitoring(Construct):
             add_latency_p99_alarm={_ALARM: monitoring.LatencyThreshold(max_latency=p99_latency)},
         )
 
-    def monitor_table(self, table: dynamodb.ITable, *, name: str) -> None:
-        """Alarm on any read or write throttle and any DynamoDB system error."""
+    def monitor_table(
+        self, table: dynamodb.ITable, *, name: str, transactions: bool = False
+    ) -> None:
+        """Alarm on any read or write throttle and any DynamoDB system error.
+
+        cdk-monitoring-constructs counts the system errors of nine single-item and batch
+        operations; ``transactions`` adds an alarm on those of ``TransactWriteItems``,
+        for a table written that way.
+        """
         self.facade.monitor_dynamo_table(
             table=table,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -153,6 +160,20 @@ class ServiceMonitoring(Construct):
                 _ALARM: monitoring.ErrorCountThreshold(max_error_count=0)
             },
         )
+        if transactions:
+            metric = cloudwatch.Metric(
+                namespace="AWS/DynamoDB",
+                metric_name="SystemErrors",
+                dimensions_map={"TableName": table.table_name, "Operation": "TransactWriteItems"},
+                statistic="Sum",
+                period=cdk.Duration.minutes(5),
+            )
+            self.alarm_on_any(
+                metric,
+                group=name,
+                name="TransactionSystemErrors",
+                title="TransactWriteItems system errors",
+            )
 
     def alarm_on_any(self, metric: cloudwatch.Metric, *, group: str, name: str, title: str) -> None:
         """Alarm ``<stage>-<pattern>-<group>-<name>-Critical`` as soon as ``metric`` (a

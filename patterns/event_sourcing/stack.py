@@ -33,7 +33,8 @@ class EventSourcingStack(PatternStack):
         self.monitoring.monitor_failure_delivery(
             bank.publisher_function.function, name="AccountPublisher"
         )
-        self.monitoring.monitor_table(bank.event_table, name="EventTable")
+        # Events are appended with TransactWriteItems (the event and its idempotency record).
+        self.monitoring.monitor_table(bank.event_table, name="EventTable", transactions=True)
 
         self.output("ApiUrl", bank.api.url, "Base URL of the accounts API (IAM auth)")
         self.output("EventTableName", bank.event_table.table_name, "DynamoDB table of events")

@@ -32,8 +32,9 @@ class FanOutFanInStack(PatternStack):
         self.monitoring.monitor_failure_delivery(
             fan.reducer_function.function, name="FanOutReducer"
         )
-        self.monitoring.monitor_table(fan.job_table, name="JobTable")
-        self.monitoring.monitor_table(fan.result_table, name="ResultTable")
+        # A worker stores a result and counts it in one TransactWriteItems.
+        self.monitoring.monitor_table(fan.job_table, name="JobTable", transactions=True)
+        self.monitoring.monitor_table(fan.result_table, name="ResultTable", transactions=True)
 
         self.output("ApiUrl", fan.api.url, "Base URL of the fan-out jobs API (IAM auth)")
         self.output("JobTableName", fan.job_table.table_name, "DynamoDB table of jobs")

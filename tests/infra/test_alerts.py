@@ -136,3 +136,28 @@ def test_an_invocation_the_scheduler_could_not_put_in_its_dlq_alarms(
     ((dimension),) = alarm["Dimensions"]
     assert dimension["Name"] == "ScheduleGroup" and group_id in json.dumps(dimension["Value"])
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+@pytest.mark.parametrize(
+    ("stack", "tables"), [("EventSourcing", 1), ("FanOutFanIn", 2)], ids=["events", "fan-out"]
+)
+def test_tables_written_in_transactions_alarm_on_their_system_errors(
+    any_stage: SynthesizedStage, stack: str, tables: int
+) -> None:
+    # GIVEN the stacks whose tables are written with TransactWriteItems (the event and its
+    # record; a result and its count), which the standard system-error alarm leaves out
+    resources = any_stage.template_json(stack)["Resources"]
+    table_ids = sorted(of_type(resources, "AWS::DynamoDB::Table"))
+    assert len(table_ids) == tables
+
+    # THEN each table has an alarm on TransactWriteItems' system errors
+    transaction = {"Name": "Operation", "Value": "TransactWriteItems"}
+    alarmed = []
+    for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        dimensions = properties.get("Dimensions", [])
+        if properties.get("MetricName") == "SystemErrors" and transaction in dimensions:
+            (table,) = [d["Value"]["Ref"] for d in dimensions if d["Name"] == "TableName"]
+            alarmed.append(table)
+    alarmed.sort()
+    assert alarmed == table_ids
