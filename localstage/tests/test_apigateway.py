@@ -260,6 +260,27 @@ def test_repeated_headers_and_query_parameters_reach_the_event_as_aws_builds_the
     assert event["query"] == {"tag": "b,c", "one": "1"}
 
 
+def test_the_whitespace_around_a_header_value_is_not_part_of_it(api_stage: LocalStage) -> None:
+    """HTTP does not count the whitespace around a field value as part of it (RFC 9110,
+    section 5.5), so the function gets ``Idempotency-Key:   k-1  `` as ``k-1``, as a
+    retry that spells the header without the spaces does.
+
+    https://www.rfc-editor.org/rfc/rfc9110#section-5.5
+    """
+    answer = _call(
+        api_stage,
+        "GET",
+        "echo",
+        headers=[("Idempotency-Key", "  k-1 \t"), ("X-Inner", "a  b")],
+    )
+
+    assert answer.status == 200, answer.raw[:200]
+    event = answer.json
+    assert event["headers"]["Idempotency-Key"] == "k-1"
+    assert event["multiValueHeaders"]["Idempotency-Key"] == ["k-1"]
+    assert event["headers"]["X-Inner"] == "a  b"  # inside the value, kept
+
+
 def test_deeply_nested_json_gets_the_apis_json_400(api_stage: LocalStage) -> None:
     """A body the request validator cannot validate against the method's model is a 400
     ``BAD_REQUEST_BODY`` ("Invalid request body") in the API's gateway-response shape;

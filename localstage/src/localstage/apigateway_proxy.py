@@ -45,7 +45,9 @@ def event_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
 
     A WSGI environ joins a repeated header into one ``a,b`` value, which is not what
     API Gateway hands the function (``multiValueHeaders`` keeps each value), so the
-    request handler stores the raw list under :data:`RAW_HEADERS_KEY`.
+    request handler stores the raw list under :data:`RAW_HEADERS_KEY`. A value is
+    handed over without the whitespace around it, which HTTP does not count as part of
+    it (RFC 9110, section 5.5): ``Idempotency-Key:  k `` is the key ``k``.
     """
     raw = environ.get(RAW_HEADERS_KEY)
     if raw is None:  # not served by our handler (a test's WSGI call): the merged view
@@ -54,7 +56,9 @@ def event_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
             for key, value in environ.items()
             if key.startswith("HTTP_")
         ]
-    headers = [(name, value) for name, value in raw if name.lower() not in _DROPPED_HEADERS]
+    headers = [
+        (name, value.strip(" \t")) for name, value in raw if name.lower() not in _DROPPED_HEADERS
+    ]
     headers.append(("X-Forwarded-For", environ.get("REMOTE_ADDR") or "127.0.0.1"))
     headers.append(("X-Forwarded-Port", str(environ.get("SERVER_PORT", ""))))
     headers.append(("X-Forwarded-Proto", str(environ.get("wsgi.url_scheme", "http"))))
