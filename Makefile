@@ -9,6 +9,9 @@ CDK := node_modules/.bin/cdk
 LAYER_PYTHON := blocks/handler_layer/python
 PERSISTENT_STAGES := $(shell $(PYTHON) -c "import json; print(' '.join(json.load(open('cdk.json'))['context']['persistent_stages']))")
 APP_NAME := $(shell $(PYTHON) -c "import json; print(json.load(open('cdk.json'))['context']['app_name'])")
+# The stage's stack names without the stage (Alerts and each pattern folder's PascalCase
+# name): teardown also deletes stacks of these names deployed before stacks were tagged.
+STACK_NAMES = $(shell $(PYTHON) -c "import pathlib; from patterns import pattern_name_of; print(','.join(['Alerts'] + [pattern_name_of(p.parent.name) for p in sorted(pathlib.Path('patterns').glob('*/stack.py'))]))")
 BOOTSTRAP_QUALIFIER := $(shell $(PYTHON) -c "import json; print(json.load(open('cdk.json'))['context'].get('@aws-cdk/core:bootstrapQualifier', 'hnb659fds'))")
 
 # Node 22 from npm for jsii and the CDK CLI (the machine's Node may be end-of-life).
@@ -123,8 +126,11 @@ deploy: install
 # last commit does not build, or one that removed a stack, still loses its whole stage.
 teardown: install
 	$(if $(EPHEMERAL),,$(error $(STAGE) is a persistent stage: teardown is for ephemeral ones))
-	$(BIN)/python -m localstage.deployed sweep-observers --stage $(STAGE)
-	$(BIN)/python -m localstage.deployed destroy-stage --stage $(STAGE) --app $(APP_NAME) --qualifier $(BOOTSTRAP_QUALIFIER)
+	@# The stacks go even when the sweep of the e2e observers fails; then the target fails.
+	@status=0; \
+	$(BIN)/python -m localstage.deployed sweep-observers --stage $(STAGE) || status=$$?; \
+	$(BIN)/python -m localstage.deployed destroy-stage --stage $(STAGE) --app $(APP_NAME) \
+		--qualifier $(BOOTSTRAP_QUALIFIER) --names $(STACK_NAMES) && exit $$status
 
 destroy: install
 	$(CDK) destroy $(STAGE_STACKS) -c stage=$(STAGE) $(if $(EPHEMERAL),--force,)

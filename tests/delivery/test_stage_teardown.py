@@ -4,7 +4,10 @@ against moto standing in for CloudFormation and STS."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,6 +16,7 @@ from localstage.deployed import main
 from localstage.teardown import _wait_for_deletion, destroy_stage
 
 APP = "serverless-patterns"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 #: A stack with one resource and nothing to wait for.
 TEMPLATE = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
 
@@ -26,11 +30,13 @@ def cloudformation(aws_session: boto3.Session, moto_endpoint: str) -> Any:
     return aws_session.client("cloudformation", endpoint_url=moto_endpoint)
 
 
-def _create(cloudformation: Any, name: str, *, app: str, stage: str, protect: bool = False) -> None:
+def _create(
+    cloudformation: Any, name: str, *, app: str | None, stage: str, protect: bool = False
+) -> None:
     cloudformation.create_stack(
         StackName=name,
         TemplateBody=TEMPLATE,
-        Tags=_tags(app, stage),
+        Tags=_tags(app, stage) if app else [],
         EnableTerminationProtection=protect,
     )
 
@@ -58,20 +64,30 @@ def test_every_stack_of_the_stage_goes_and_nothing_else(
     _create(cloudformation, f"{stage}-Billing", app="other-app", stage=stage)
     _create(cloudformation, f"{stage}0-Alerts", app=APP, stage=f"{stage}0")
     _create(cloudformation, f"{stage}-Kept", app=APP, stage=stage, protect=True)
+    # AND, untagged (deployed before the app tagged its stacks), one of its stack names
+    # and a name that is none of its stacks'
+    _create(cloudformation, f"{stage}-EventSourcing", app=None, stage=stage)
+    _create(cloudformation, f"{stage}-Unrelated", app=None, stage=stage)
 
-    # WHEN the stage is deleted by tag
+    # WHEN the stage is deleted by tag, the app's stack names given for untagged stacks
     teardown = destroy_stage(
-        aws_session, stage=stage, app=APP, endpoint_url=moto_endpoint, sleep=lambda _: None
+        aws_session,
+        stage=stage,
+        app=APP,
+        names=["Alerts", "EventSourcing", "FanOutFanIn"],
+        endpoint_url=moto_endpoint,
+        sleep=lambda _: None,
     )
 
     # THEN exactly its unprotected stacks are gone; the protected one is reported
-    assert sorted(teardown.deleted) == sorted(ours)
+    assert sorted(teardown.deleted) == sorted([*ours, f"{stage}-EventSourcing"])
     assert teardown.protected == [f"{stage}-Kept"] and teardown.failed == {}
     assert not teardown.complete
     assert _live(cloudformation, stage) == {
         f"{stage}-Billing",
         f"{stage}0-Alerts",
         f"{stage}-Kept",
+        f"{stage}-Unrelated",
     }
 
 
@@ -103,7 +119,9 @@ def test_a_stack_that_fails_to_delete_is_reported_with_its_reason() -> None:
     fake = _StuckOnce("pr-1-Alerts")
 
     # WHEN their deletion is waited for
-    failed = _wait_for_deletion(fake, ["pr-1-Alerts", "pr-1-FanOutFanIn"], 0, lambda _: None)
+    failed = _wait_for_deletion(
+        fake, ["pr-1-Alerts", "pr-1-FanOutFanIn"], 0, lambda _: None, time.monotonic() + 60
+    )
 
     # THEN the other is waited for to the end, and the failure names its status and why
     assert failed == {"pr-1-Alerts": "DELETE_FAILED: Export is in use by another stack"}
@@ -133,3 +151,46 @@ def test_the_command_exits_1_while_a_stack_is_left(
     # THEN it says what it left, and fails
     assert code == 1
     assert f"left {stage}-Kept: termination protection is on" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("sweep", "destroy", "status"),
+    [(1, 0, 1), (0, 1, 1), (0, 0, 0)],
+    ids=["sweep-fails", "destroy-fails", "both-succeed"],
+)
+def test_make_teardown_destroys_the_stacks_even_when_the_sweep_fails(
+    tmp_path: Path, sweep: int, destroy: int, status: int
+) -> None:
+    # GIVEN a stand-in for the venv's python that logs its command and exits as told
+    log = tmp_path / "calls"
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$3" >> {log}\n'
+        f'case "$3" in sweep-observers) exit {sweep};; destroy-stage) exit {destroy};; esac\n'
+    )
+    fake.chmod(0o755)
+
+    # WHEN `make teardown` runs for an ephemeral stage (its install prerequisite taken
+    # as done)
+    ran = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            "install",
+            "teardown",
+            "STAGE=pr-7",
+            f"BIN={fake.parent}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # THEN the stacks' deletion ran whatever the sweep did, and the target fails if
+    # either failed
+    assert log.read_text().split() == ["sweep-observers", "destroy-stage"]
+    assert (ran.returncode != 0) == bool(status), ran.stderr

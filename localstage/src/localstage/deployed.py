@@ -277,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     destroy.add_argument("--stage", required=True)
     destroy.add_argument("--app", required=True, help="the app tag (cdk.json app_name)")
     destroy.add_argument("--qualifier", default=DEFAULT_QUALIFIER)
+    destroy.add_argument(
+        "--names",
+        default="",
+        help="comma-separated stack names without the stage: untagged stacks of these "
+        "names (deployed before the app tagged its stacks) go too",
+    )
     arguments = parser.parse_args(argv)
     try:
         target = DeployedTarget.from_environment(arguments.stage)
@@ -284,7 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"error: {error}\n")
     if arguments.command == "destroy-stage":
         teardown = destroy_stage(
-            target.session, stage=arguments.stage, app=arguments.app, qualifier=arguments.qualifier
+            target.session,
+            stage=arguments.stage,
+            app=arguments.app,
+            names=[name for name in arguments.names.split(",") if name],
+            qualifier=arguments.qualifier,
         )
         for name in teardown.deleted:
             print(f"deleted {name}")

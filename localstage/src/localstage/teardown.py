@@ -5,7 +5,9 @@ last commit does not build cannot destroy its stage that way, and a stack an ear
 commit deployed and a later one removed is never selected. This deletes every stack
 named ``<stage>-*`` that carries the tags ``app=<app>`` and ``stage=<stage>`` (what
 every stack of a stage carries), as ``cdk destroy`` does it: through the CDK bootstrap
-deploy role, with CloudFormation acting as the bootstrap execution role. A stack with
+deploy role, with CloudFormation acting as the bootstrap execution role. Untagged stacks
+(deployed before the app tagged its stacks) go too when their names are
+``<stage>-<name>`` for one of the app's stack names the caller gives. A stack with
 termination protection (a persistent stage's) is never deleted, only reported.
 
 Each stack is deleted and waited for; one that fails is tried once more after the
@@ -16,7 +18,7 @@ failure is reported, instead of stopping at the first as ``cdk destroy`` does.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +27,9 @@ from botocore.exceptions import ClientError
 
 #: ``cdk bootstrap``'s default qualifier (``--qualifier`` changes it).
 DEFAULT_QUALIFIER = "hnb659fds"
-#: How long one round of deletions may take before its stacks count as failed.
-ROUND_TIMEOUT_SECONDS = 40 * 60
+#: How long the whole teardown may wait for deletions (under the CI job's 60 minutes and
+#: the deploy role's one-hour session) before the stacks left count as failed.
+TIMEOUT_SECONDS = 45 * 60
 
 
 @dataclass
@@ -45,16 +48,23 @@ class Teardown:
         return not self.failed and not self.protected
 
 
-def stage_stacks(cloudformation: Any, *, stage: str, app: str) -> list[Mapping[str, Any]]:
-    """Every live stack of the stage: named ``<stage>-*`` and tagged with app and stage."""
+def stage_stacks(
+    cloudformation: Any, *, stage: str, app: str, names: Sequence[str] = ()
+) -> list[Mapping[str, Any]]:
+    """Every live stack of the stage: named ``<stage>-*`` and tagged with app and stage,
+    or, untagged (deployed before the app tagged its stacks), named ``<stage>-<name>``
+    for one of ``names``."""
+    legacy = {f"{stage}-{name}" for name in names}
     found: list[Mapping[str, Any]] = []
     for page in cloudformation.get_paginator("describe_stacks").paginate():
         for stack in page.get("Stacks", []):
             tags = {tag["Key"]: tag["Value"] for tag in stack.get("Tags", [])}
+            name = stack["StackName"]
+            tagged = tags.get("stage") == stage and tags.get("app") == app
+            untagged = "app" not in tags and "stage" not in tags and name in legacy
             if (
-                stack["StackName"].startswith(f"{stage}-")
-                and tags.get("stage") == stage
-                and tags.get("app") == app
+                name.startswith(f"{stage}-")
+                and (tagged or untagged)
                 and stack["StackStatus"] != "DELETE_COMPLETE"
             ):
                 found.append(stack)
@@ -66,12 +76,14 @@ def destroy_stage(
     *,
     stage: str,
     app: str,
+    names: Sequence[str] = (),
     qualifier: str = DEFAULT_QUALIFIER,
     endpoint_url: str | None = None,
     poll_seconds: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Teardown:
-    """Delete every stack of ``stage`` of ``app`` in the session's account and region."""
+    """Delete every stack of ``stage`` of ``app`` in the session's account and region
+    (see :func:`stage_stacks` for ``names``)."""
     sts = session.client("sts", endpoint_url=endpoint_url)
     identity = sts.get_caller_identity()
     account, partition = identity["Account"], identity["Arn"].split(":")[1]
@@ -90,28 +102,39 @@ def destroy_stage(
 
     teardown = Teardown()
     pending: list[str] = []
-    for stack in stage_stacks(cloudformation, stage=stage, app=app):
+    for stack in stage_stacks(cloudformation, stage=stage, app=app, names=names):
         if stack.get("EnableTerminationProtection"):
             teardown.protected.append(stack["StackName"])
         else:
             pending.append(stack["StackName"])
+    deadline = time.monotonic() + TIMEOUT_SECONDS
     for _ in range(2):
         if not pending:
             break
+        refused: dict[str, str] = {}
         for name in pending:
-            cloudformation.delete_stack(StackName=name, RoleARN=execution_role)
-        teardown.failed = _wait_for_deletion(cloudformation, pending, poll_seconds, sleep)
-        teardown.deleted += [name for name in pending if name not in teardown.failed]
+            try:
+                cloudformation.delete_stack(StackName=name, RoleARN=execution_role)
+            except ClientError as error:  # one stack's refusal stops none of the others
+                refused[name] = str(error)
+        started = [name for name in pending if name not in refused]
+        failed = _wait_for_deletion(cloudformation, started, poll_seconds, sleep, deadline)
+        teardown.failed = {**refused, **failed}
+        teardown.deleted += [name for name in started if name not in failed]
         pending = list(teardown.failed)
     return teardown
 
 
 def _wait_for_deletion(
-    cloudformation: Any, names: list[str], poll_seconds: float, sleep: Callable[[float], None]
+    cloudformation: Any,
+    names: list[str],
+    poll_seconds: float,
+    sleep: Callable[[float], None],
+    deadline: float,
 ) -> dict[str, str]:
-    """Wait until each stack is deleted or failed; the failed ones, with why."""
+    """Wait until each stack is deleted or failed, or the deadline (``time.monotonic``);
+    the failed ones, with why."""
     waiting, failed = set(names), {}
-    deadline = time.monotonic() + ROUND_TIMEOUT_SECONDS
     while waiting:
         for name in sorted(waiting):
             status, reason = _status(cloudformation, name)
