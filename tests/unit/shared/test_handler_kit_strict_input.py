@@ -71,6 +71,9 @@ def test_the_standard_parser_accepts_what_the_strict_one_refuses() -> None:
         "1.5e3",
         "0.30000000000000004",
         "1.7976931348623157e308",
+        "0.10000000000000001",  # C's %.17g of 0.1: 17 significant digits
+        "123456789.12345678",
+        "100000000000000000000.0",  # trailing zeros are no significant digits
     ],
 )
 def test_zeros_and_the_smallest_doubles_read_as_numbers(number: str) -> None:

@@ -7,9 +7,10 @@ parsers read differently or that cannot be written back as JSON:
   read as ``inf``) are not JSON (RFC 8259, section 6); stored and sent on, they make
   invalid JSON downstream. A non-zero number too small for a double (``1e-400``) reads
   as ``0.0``: a payload stored and delivered later would say something else than the
-  client sent, so it is refused as out of range too. So is a number with more digits
-  than a double keeps (``1.00000000000000001`` reads as ``1.0``): every number must
-  be exactly the value its double says (``0.1`` is, as a double's shortest form).
+  client sent, so it is refused as out of range too. So is a number with more
+  significant digits than a double keeps, 17 (``1.00000000000000001`` reads as
+  ``1.0``); any number of 17 digits or fewer reads back as written, within a double's
+  precision (``0.1``, or ``0.10000000000000001`` as C's ``%.17g`` writes it).
 - Duplicate member names: the last one wins here, the first one in other parsers, so
   ``{"amount":0,"amount":5}`` means different things to different readers.
 - Deep nesting: ``json.loads`` recurses per level and raises ``RecursionError`` (a 500)
@@ -53,6 +54,9 @@ MAX_INT_DIGITS = 1000
 _DEPTH_TOKEN_RE = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]', re.DOTALL)
 
 
+#: The most significant digits that always survive a round trip through a double.
+_DOUBLE_DIGITS = 17
+_EXPONENT_RE = re.compile(r"[eE].*")
 # A JSON number whose digits before the exponent are not all zero (0.0, -0e5 are zeros).
 _MANTISSA_NOT_ZERO_RE = re.compile(r"-?[0-9.]*[1-9]")
 
@@ -69,12 +73,11 @@ def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or (value == 0.0 and _MANTISSA_NOT_ZERO_RE.match(text)):
         raise InvalidJsonError(f"body is not valid JSON: number {text[:32]} is out of range")
-    # Only for numbers with a fraction or exponent, so no request without one pays it.
-    from decimal import Decimal
-
-    if Decimal(text) != Decimal(repr(value)):
+    mantissa = _EXPONENT_RE.sub("", text).lstrip("-").replace(".", "")
+    if len(mantissa.strip("0")) > _DOUBLE_DIGITS:
         raise InvalidJsonError(
-            f"body is not valid JSON: number {text[:32]} has more digits than a double keeps"
+            f"body is not valid JSON: number {text[:32]} has more significant digits than "
+            f"a double keeps ({_DOUBLE_DIGITS})"
         )
     return value
 
