@@ -226,7 +226,13 @@ class OneOffSchedules(PatternConstruct):
         )
         self.api_function.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
+                # GetSchedule: a keyed retry after `at` asks whether an earlier attempt
+                # created the schedule before it gives the record up.
+                actions=[
+                    "scheduler:CreateSchedule",
+                    "scheduler:DeleteSchedule",
+                    "scheduler:GetSchedule",
+                ],
                 resources=[schedules_in_group],
             )
         )

@@ -157,14 +157,18 @@ def _create(
         logger.info("schedule already existed (retry of this request)", schedule_id=schedule_id)
     if keyed:
         try:
-            store.mark_scheduled(schedule_id)
+            marked = store.mark_scheduled(schedule_id)
         except (BotoCoreError, ClientError):
             # The schedule exists but the record does not say so: answer 503, and a
             # retry with the key finds it created (Conflict) and marks it.
             logger.exception("marking the record scheduled failed", schedule_id=schedule_id)
+            marked = None
+        if not marked:
+            # None: the write failed. False: a late retry gave the record up meanwhile
+            # (FAILED not_scheduled), and a retry now answers that.
             raise ScheduleCreateFailedError(
                 "the schedule could not be recorded; retry with the same Idempotency-Key"
-            ) from None
+            )
 
 
 def submit_schedule(
@@ -253,6 +257,10 @@ def _replay(
             # out between the put and the call); CreateSchedule answers Conflict when it
             # did happen, and either way the record is then marked scheduled.
             _create(store, schedules, existing, request, fire_at, target, keyed=True)
+        elif _still_scheduled(schedules, schedule_id):
+            # Created after all (its mark lost, or a record older than the mark), and
+            # not fired yet: it will run, as the 201 said.
+            store.mark_scheduled(schedule_id)
         elif store.mark_not_scheduled(schedule_id, now):
             existing = {
                 **existing,
@@ -274,6 +282,16 @@ def _replay(
         )
     # A record written before first answers were stored: answer it as first written.
     return Submission(view=view, created=False, response=render(view))
+
+
+def _still_scheduled(schedules: Schedules, schedule_id: str) -> bool:
+    try:
+        return schedules.exists(schedule_id)
+    except (BotoCoreError, ClientError):
+        logger.exception("GetSchedule failed", extra={"schedule_id": schedule_id})
+        raise ScheduleCreateFailedError(
+            "the schedule could not be checked; retry with the same Idempotency-Key"
+        ) from None
 
 
 def cancel_schedule(

@@ -44,17 +44,19 @@ class ScheduleStore(dynamodb.KeyedTable):
         )
         return deleted is not None
 
-    def mark_scheduled(self, schedule_id: str) -> None:
+    def mark_scheduled(self, schedule_id: str) -> bool:
         """Note on a keyed record that its schedule exists (created, or found created).
 
         A retry with the key answers the stored 201 only for a record so marked: one
         whose every create failed can no longer be created once ``at`` has passed.
+        False if a late retry has already given the record up (FAILED): its schedule
+        then fires for nothing, and no 201 may say otherwise.
         """
-        self._update_if(
+        return self._changed(
             schedule_id,
             update="SET scheduled = :yes",
-            condition="attribute_exists(schedule_id)",
-            values={":yes": True},
+            condition="attribute_exists(schedule_id) AND #status <> :failed",
+            values={":yes": True, ":failed": ScheduleStatus.FAILED.value},
         )
 
     def mark_not_scheduled(self, schedule_id: str, now: datetime) -> bool:
@@ -243,6 +245,16 @@ class Schedules:
             )
         except ClientError as exc:
             if dynamodb.error_code(exc) == "ConflictException":
+                return False
+            raise
+        return True
+
+    def exists(self, name: str) -> bool:
+        """Whether the schedule exists (GetSchedule; gone once it fired and completed)."""
+        try:
+            self._client.get_schedule(Name=name, GroupName=self.group_name)
+        except ClientError as exc:
+            if dynamodb.error_code(exc) == "ResourceNotFoundException":
                 return False
             raise
         return True

@@ -128,7 +128,10 @@ def test_scheduler_role_may_invoke_only_the_executor(resources: dict[str, Any]) 
 @pytest.mark.parametrize(
     ("handler", "actions"),
     [
-        ("schedule_api.handler", ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]),
+        (
+            "schedule_api.handler",
+            ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+        ),
         ("schedule_executor.handler", None),
         ("schedule_cleanup.handler", "scheduler:DeleteSchedule"),
     ],

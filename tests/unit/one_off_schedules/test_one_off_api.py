@@ -329,6 +329,55 @@ def test_a_keyed_retry_after_at_of_a_schedule_never_created_is_400_not_201(
     assert handlers.get(item["schedule_id"]).body["status"] == "FAILED"
 
 
+def test_a_late_keyed_retry_of_a_schedule_that_exists_unmarked_answers_201_and_it_runs(
+    handlers, infra
+):
+    # GIVEN a keyed schedule created and answered 201 whose record lacks the `scheduled`
+    # mark (written before the mark existed, or its mark write failed)
+    body = {"at": in_minutes(5), "payload": PAYLOAD}
+    key = {"Idempotency-Key": "k-unmarked"}
+    schedule_id = handlers.create(body, headers=key)
+    infra.forget_scheduled(schedule_id)
+
+    # WHEN its time has come, and before the schedule fires the client retries the POST
+    handlers.clock.advance(5 * 60 + 1)
+    retry = handlers.post(body, headers=key)
+
+    # THEN the Scheduler still holds it: the retry is the first 201, and it then runs
+    assert retry.status == 201, retry.body
+    assert infra.item(schedule_id)["status"] == "PENDING"
+    result = handlers.run_executor(handlers.fire(schedule_id))
+    assert result["outcome"] == "completed", result
+
+
+def test_a_create_ending_after_a_late_retry_gave_the_record_up_is_not_201(
+    handlers, infra, monkeypatch
+):
+    # GIVEN a keyed POST for a second ahead whose CreateSchedule is slow (throttled and
+    # retried by botocore): meanwhile `at` passes and a retry with the key comes
+    body = {"at": in_minutes(1 / 60), "payload": PAYLOAD}
+    key = {"Idempotency-Key": "k-slow"}
+    schedules = handlers.api.scheduler
+    create = schedules.create
+    seen: dict[str, Any] = {}
+
+    def slow_create(*args: Any, **kwargs: Any) -> bool:
+        if "retry" not in seen:
+            handlers.clock.advance(5)
+            seen["retry"] = handlers.post(body, headers=key)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(schedules, "create", slow_create)
+    first = handlers.post(body, headers=key)
+
+    # THEN the answers agree with the record: the retry found no schedule (400, the
+    # record FAILED not_scheduled), and the first attempt answers no 201 for it
+    assert_json_error(seen["retry"], 400, "invalid_time")
+    (item,) = infra.items()
+    assert item["status"] == "FAILED" and item["error"]["code"] == "not_scheduled"
+    assert_json_error(first, 503, "service_unavailable")
+
+
 def test_create_failure_is_503_and_leaves_no_record(handlers, infra, monkeypatch):
     # GIVEN a Scheduler that refuses to create
     monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())
