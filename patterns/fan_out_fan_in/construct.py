@@ -102,19 +102,23 @@ class FanOutFanIn(PatternConstruct):
             consumer_timeout=worker_timeout,
             max_receive_count=max_receive_count,
         )
-        # A failing subtask is counted on its last receive, (max_receive_count - 1)
-        # visibility timeouts after its first, which may come as late as the API's
-        # timeout after the job was recorded. Past the job's deadline its count is
-        # refused and the job ends TIMED_OUT instead of FAILED with its partial aggregate.
+        # A failing subtask is counted at the end of its last receive's run, which
+        # starts (max_receive_count - 1) visibility timeouts after its first, which may
+        # come as late as the API's timeout after the job was recorded. Past the job's
+        # deadline its count is refused and the job ends TIMED_OUT instead of FAILED with
+        # its partial aggregate.
         counted_by = (
-            max_receive_count - 1
-        ) * self.subtask_queue.visibility_timeout.to_seconds() + api_timeout.to_seconds()
+            (max_receive_count - 1) * self.subtask_queue.visibility_timeout.to_seconds()
+            + api_timeout.to_seconds()
+            + worker_timeout.to_seconds()
+        )
         if counted_by >= job_timeout.to_seconds():
             raise ValueError(
                 f"a failing subtask is counted up to {counted_by:g} s after its job starts "
                 f"({max_receive_count - 1} visibility timeouts of "
                 f"{self.subtask_queue.visibility_timeout.to_seconds():g} s after the API's "
-                f"{api_timeout.to_seconds():g} s), not before the job timeout of "
+                f"{api_timeout.to_seconds():g} s, then the worker's run), not before the "
+                "job timeout of "
                 f"{job_timeout.to_seconds():g} s: raise job_timeout or lower worker_timeout "
                 "or max_receive_count"
             )

@@ -60,6 +60,13 @@ class JobNotFoundError(LookupError):
     """No job with this id exists (HTTP 404)."""
 
 
+#: What a client is told when its job could not be queued (503): a retry with the same
+#: key re-queues that job; one without a key makes another job.
+ENQUEUE_FAILED_MESSAGE = (
+    "the job could not be queued; retry the request, with its Idempotency-Key if it had one"
+)
+
+
 class EnqueueFailedError(RuntimeError):
     """The job could not be put on the task queue (HTTP 503, the client may retry)."""
 

@@ -17,6 +17,7 @@ from handler_kit.clock import epoch_seconds, iso_timestamp
 from handler_kit.errors import IdempotencyKeyReusedError
 from handler_kit.responses import StoredResponse
 from job_models import (
+    ENQUEUE_FAILED_MESSAGE,
     EnqueueFailedError,
     JobIdCollisionError,
     JobNotFoundError,
@@ -118,7 +119,7 @@ def _enqueue_new(
     if _enqueue(queue, job_id, correlation_id):
         return
     if store.mark_enqueue_failed(job_id, now):
-        raise EnqueueFailedError("the job could not be queued; retry the request")
+        raise EnqueueFailedError(ENQUEUE_FAILED_MESSAGE)
     # The job left PENDING, so a worker got the message after all (the send
     # failed after SQS had stored it): the submission did succeed.
     logger.info("SendMessage raised but the job is already being processed", job_id=job_id)
@@ -217,7 +218,7 @@ def _replay(
     if view.status is JobStatus.PENDING:
         # Duplicate deliveries are harmless; this heals a lost enqueue.
         if not _enqueue(queue, job_id, correlation_id):
-            raise EnqueueFailedError("the job could not be queued; retry the request")
+            raise EnqueueFailedError(ENQUEUE_FAILED_MESSAGE)
     elif view.status is JobStatus.FAILED and error.get("code") == "enqueue_failed":
         # The first attempt answered 503 and invited this retry: queue it again.
         if store.rearm_enqueue_failed(job_id, expected_hash, now):

@@ -20,7 +20,7 @@ from handler_kit import ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
 from handler_kit.dynamodb import KeyedTable
 from handler_kit.status_transitions import error_status_update, lease_holder_update
-from job_models import JobStatus
+from job_models import ENQUEUE_FAILED_MESSAGE, JobStatus
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
     from mypy_boto3_sqs.client import SQSClient
@@ -43,7 +43,7 @@ class JobStore(KeyedTable):
         """PENDING to FAILED (``enqueue_failed``); False if the job already left PENDING."""
         error = {
             "code": "enqueue_failed",
-            "message": "the job could not be queued; retry the request",
+            "message": ENQUEUE_FAILED_MESSAGE,
         }
         return self._changed(
             job_id,

@@ -275,8 +275,10 @@ def test_alarms_cover_the_failure_modes(resources: dict[str, Any]) -> None:
         {"worker_timeout": cdk.Duration.seconds(60)},
         {"job_timeout": cdk.Duration.minutes(10)},
         {"max_receive_count": 8},
+        # 4 x 180 + 28 = 748 s to the last receive's start, 778 s to its end
+        {"job_timeout": cdk.Duration.seconds(760)},
     ],
-    ids=["slower-worker", "shorter-job", "more-receives"],
+    ids=["slower-worker", "shorter-job", "more-receives", "last-run-ends-late"],
 )
 def test_a_failing_subtask_that_would_be_counted_too_late_is_refused_at_synth(
     sizing: dict[str, Any],

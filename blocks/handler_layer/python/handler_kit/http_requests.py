@@ -117,8 +117,8 @@ class PostBody(Generic[_ModelT]):
         return event_body(event, max_bytes=self.max_bytes)
 
 
-#: What JSON counts as whitespace (RFC 8259): ``bytes.strip()`` also strips \x0b, \x0c and
-#: \x1c-\x1f, which are no JSON and must not read as an empty body.
+#: What JSON counts as whitespace (RFC 8259): ``bytes.strip()`` also strips \x0b and \x0c,
+#: which are no JSON and must not read as an empty body.
 JSON_WHITESPACE = b" \t\r\n"
 
 

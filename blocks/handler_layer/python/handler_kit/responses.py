@@ -23,8 +23,9 @@ from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, P
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 #: A path segment of RFC 3986's characters (``pchar``, decoded). Powertools' route
-#: patterns accept every such value, so a path parameter with another character (an
-#: emoji, a quote, a backslash) is what made an existing route not match.
+#: patterns accept every such value (and some others, letters beyond ASCII among them),
+#: so when a route API Gateway matched does not match here, a parameter holding another
+#: character (an emoji, a quote, a backslash) is why.
 _PATH_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]*")
 
 #: A Lambda entry point.
