@@ -25,7 +25,7 @@ from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
 from handler_kit.strict_json import parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-_CURSOR_RE = re.compile(r"^v1:([0-9a-f-]{36}):([1-9][0-9]{0,17})$")
+_CURSOR_RE = re.compile(r"^v2:([0-9a-f-]{36}):([1-9][0-9]{0,17})$")
 
 
 # The request models live here, not in account_models: only the API validates
@@ -118,7 +118,7 @@ def parse_limit(value: str | None, settings: AccountSettings) -> int:
 
 def encode_cursor(account_id: str, after_version: int) -> str:
     """An opaque cursor: ``account_id``'s history continues after ``after_version``."""
-    text = f"v1:{account_id}:{after_version}"
+    text = f"v2:{account_id}:{after_version}"
     return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii")
 
 
