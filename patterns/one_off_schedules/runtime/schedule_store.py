@@ -4,7 +4,7 @@ the pattern's schedule group in EventBridge Scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -251,18 +251,16 @@ class Schedules:
 
     def exists(self, name: str) -> bool:
         """Whether the schedule exists (GetSchedule; gone once it fired and completed)."""
-        try:
-            self._client.get_schedule(Name=name, GroupName=self.group_name)
-        except ClientError as exc:
-            if dynamodb.error_code(exc) == "ResourceNotFoundException":
-                return False
-            raise
-        return True
+        return self._found(self._client.get_schedule, name)
 
     def delete(self, name: str) -> bool:
         """Delete the schedule; False if it was already gone (which counts as done)."""
+        return self._found(self._client.delete_schedule, name)
+
+    def _found(self, call: Callable[..., object], name: str) -> bool:
+        """Run ``call`` on the schedule; False when it answers that there is none."""
         try:
-            self._client.delete_schedule(Name=name, GroupName=self.group_name)
+            call(Name=name, GroupName=self.group_name)
         except ClientError as exc:
             if dynamodb.error_code(exc) == "ResourceNotFoundException":
                 return False
