@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+
+from blocks.function import service_name
 from blocks.stage_settings import StageSettings
 from stacks.pattern_stack import PatternStack
 
-from .construct import DecoupledInvocation
+from .construct import RUNTIME_DIR, DecoupledInvocation
 
 
 class DecoupledInvocationStack(PatternStack):
@@ -25,6 +29,18 @@ class DecoupledInvocationStack(PatternStack):
             jobs.task_queue.queue, jobs.task_queue.dead_letter_queue, name="TaskQueue"
         )
         self.monitoring.monitor_table(jobs.job_table, name="JobTable")
+        # A job a worker met past its deadline (or finished too late): its client gets
+        # TIMED_OUT. The worker reports it with the JobsTimedOut metric (Powertools, EMF).
+        jobs_timed_out = cloudwatch.Metric(
+            namespace=settings.metrics_namespace,
+            metric_name="JobsTimedOut",
+            dimensions_map={"service": service_name(RUNTIME_DIR)},
+            statistic="Sum",
+            period=cdk.Duration.minutes(5),
+        )
+        self.monitoring.alarm_on_any(
+            jobs_timed_out, group="Jobs", name="JobsTimedOut", title="Timed-out jobs"
+        )
 
         self.output("ApiUrl", jobs.api.url, "Base URL of the jobs API (IAM auth)")
         self.output("JobTableName", jobs.job_table.table_name, "DynamoDB table of jobs")

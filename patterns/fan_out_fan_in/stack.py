@@ -22,7 +22,7 @@ class FanOutFanInStack(PatternStack):
         self.monitoring.monitor_api(fan.api.api, name="FanOutApi")
         self.monitoring.monitor_function(fan.api_function.function, name="FanOutApiFunction")
         self.monitoring.monitor_function(fan.worker_function.function, name="FanOutWorker")
-        self.monitoring.monitor_function(fan.reducer_function.function, name="FanOutReducer")
+        self.monitoring.monitor_stream_consumer(fan.reducer_function.function, name="FanOutReducer")
         self.monitoring.monitor_queue(
             fan.subtask_queue.queue, fan.subtask_queue.dead_letter_queue, name="SubtaskQueue"
         )

@@ -89,11 +89,20 @@ def test_a_subscriber_that_is_neither_an_email_address_nor_https_is_refused(
 
 
 def _alarmed_dimension_values(resources: dict[str, Any], metric_name: str) -> list[Any]:
+    """The dimension values of the alarms on ``metric_name``, whether an alarm names its
+    metric or holds it in ``Metrics`` (cdk-monitoring-constructs does both)."""
+    metrics = []
+    for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        metrics.append(properties)
+        metrics += [
+            m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m
+        ]
     return [
         dimension["Value"]
-        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("MetricName") == metric_name
-        for dimension in alarm["Properties"]["Dimensions"]
+        for metric in metrics
+        if metric.get("MetricName") == metric_name
+        for dimension in metric.get("Dimensions", [])
     ]
 
 
@@ -161,3 +170,38 @@ def test_tables_written_in_transactions_alarm_on_their_system_errors(
             alarmed.append(table)
     alarmed.sort()
     assert alarmed == table_ids
+
+
+def test_every_stream_consumer_alarms_when_it_falls_behind(any_stage: SynthesizedStage) -> None:
+    # GIVEN every function a DynamoDB stream mapping feeds
+    for stack in any_stage.stage.pattern_stacks.values():
+        resources = any_stage.template_json(stack.node.id)["Resources"]
+        consumers = sorted(
+            mapping["Properties"]["FunctionName"]["Ref"]
+            for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+            if "StartingPosition" in mapping["Properties"]
+        )
+        # THEN each has an iterator age alarm (a stuck shard is no error)
+        alarmed = sorted(
+            value["Ref"] for value in _alarmed_dimension_values(resources, "IteratorAge")
+        )
+        assert consumers == alarmed, stack
+
+
+def test_jobs_a_worker_finds_timed_out_alarm(any_stage: SynthesizedStage) -> None:
+    resources = any_stage.template_json("DecoupledInvocation")["Resources"]
+    (alarm,) = [
+        a["Properties"]
+        for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "JobsTimedOut"
+    ]
+    # The metric the worker emits: its namespace and service
+    (worker,) = [
+        f["Properties"]
+        for f in of_type(resources, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "job_worker.handler"
+    ]
+    env = worker["Environment"]["Variables"]
+    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
