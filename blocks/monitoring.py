@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aws_cdk as cdk
 import cdk_monitoring_constructs as monitoring
 from aws_cdk import aws_apigateway as apigw
@@ -13,6 +15,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from blocks.function import service_name
 from blocks.stage_settings import StageSettings
 
 _ALARM = "Critical"
@@ -40,6 +43,7 @@ class ServiceMonitoring(Construct):
         alarm_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._metrics_namespace = settings.metrics_namespace
         prefix = f"{settings.stage_name}-{pattern_name}"
         self.facade = monitoring.MonitoringFacade(
             self,
@@ -204,6 +208,20 @@ class ServiceMonitoring(Construct):
                 )
             ],
         )
+
+    def alarm_on_emitted(self, metric_name: str, *, code: Path, group: str, title: str) -> None:
+        """Alarm as soon as the functions whose code root is ``code`` count anything in
+        their custom metric ``metric_name`` (Powertools Metrics, EMF): the stage's
+        namespace and the ``service`` dimension Powertools adds, the pattern folder's name
+        (:func:`blocks.function.service_name`, so a copied folder's alarm follows it)."""
+        metric = cloudwatch.Metric(
+            namespace=self._metrics_namespace,
+            metric_name=metric_name,
+            dimensions_map={"service": service_name(code)},
+            statistic="Sum",
+            period=cdk.Duration.minutes(5),
+        )
+        self.alarm_on_any(metric, group=group, name=metric_name, title=title)
 
     def monitor_failure_delivery(self, function: lambda_.IFunction, *, name: str) -> None:
         """Alarm when Lambda cannot deliver a failed event to ``function``'s failure

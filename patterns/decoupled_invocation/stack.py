@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
-
-from blocks.function import service_name
 from blocks.stage_settings import StageSettings
 from stacks.pattern_stack import PatternStack
 
@@ -30,16 +26,9 @@ class DecoupledInvocationStack(PatternStack):
         )
         self.monitoring.monitor_table(jobs.job_table, name="JobTable")
         # A job a worker met past its deadline (or finished too late): its client gets
-        # TIMED_OUT. The worker reports it with the JobsTimedOut metric (Powertools, EMF).
-        jobs_timed_out = cloudwatch.Metric(
-            namespace=settings.metrics_namespace,
-            metric_name="JobsTimedOut",
-            dimensions_map={"service": service_name(RUNTIME_DIR)},
-            statistic="Sum",
-            period=cdk.Duration.minutes(5),
-        )
-        self.monitoring.alarm_on_any(
-            jobs_timed_out, group="Jobs", name="JobsTimedOut", title="Timed-out jobs"
+        # TIMED_OUT. The worker reports it with the JobsTimedOut metric.
+        self.monitoring.alarm_on_emitted(
+            "JobsTimedOut", code=RUNTIME_DIR, group="Jobs", title="Timed-out jobs"
         )
 
         self.output("ApiUrl", jobs.api.url, "Base URL of the jobs API (IAM auth)")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
 
-from blocks.function import service_name
 from blocks.stage_settings import StageSettings
 from stacks.pattern_stack import PatternStack
 
@@ -43,7 +41,11 @@ class RecursiveProcessorStack(PatternStack):
         self.monitoring.monitor_dead_letter_queue(failure_queue.queue, name="ProcessorFailures")
         self.monitoring.monitor_failure_delivery(files.processor.function, name="Processor")
         self.monitoring.monitor_table(files.run_table, name="RunTable")
-        self._alarm_on_failed_runs(settings)
+        # A FAILED run (object changed, hop limit, no progress) is not a function error:
+        # the processor reports it with the RunsFailed metric.
+        self.monitoring.alarm_on_emitted(
+            "RunsFailed", code=RUNTIME_DIR, group="Runs", title="Failed runs"
+        )
 
         self.output("ApiUrl", files.api.url, "Base URL of GET /runs/{run_id} (IAM auth)")
         self.output(
@@ -66,18 +68,4 @@ class RecursiveProcessorStack(PatternStack):
             "FailureQueueUrl",
             failure_queue.queue.queue_url,
             "Invocations that failed after Lambda's retries",
-        )
-
-    def _alarm_on_failed_runs(self, settings: StageSettings) -> None:
-        # A FAILED run (object changed, hop limit, no progress) is not a function error:
-        # the processor reports it with the RunsFailed metric (Powertools, EMF).
-        runs_failed = cloudwatch.Metric(
-            namespace=settings.metrics_namespace,
-            metric_name="RunsFailed",
-            dimensions_map={"service": service_name(RUNTIME_DIR)},
-            statistic="Sum",
-            period=cdk.Duration.minutes(5),
-        )
-        self.monitoring.alarm_on_any(
-            runs_failed, group="Runs", name="RunsFailed", title="Failed runs"
         )
