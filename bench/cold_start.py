@@ -116,6 +116,41 @@ for call in calls:
 print(time.perf_counter() - started, time.process_time() - cpu)
 """
 
+# Imports the handler and prints, as JSON, the modules the import loaded whose file is
+# outside the code roots given as arguments (libraries, standard library), in load
+# order, and the packages among them that ``import boto3`` does not load. Aliases of
+# the main module (``__mp_main__``) are not modules of their own.
+_LIBRARIES_PROBE = """
+import json, os, sys
+before = set(sys.modules)
+import boto3
+with_boto3 = {name.split(".")[0] for name in sys.modules}
+__import__(sys.argv[1])
+roots = tuple(os.path.join(root, "") for root in sys.argv[2:])
+modules = [
+    name for name, module in list(sys.modules.items())
+    if name not in before and not name.startswith("__")
+    and not (getattr(module, "__file__", None) or "").startswith(roots)
+]
+packages = sorted({
+    name.split(".")[0] for name in modules
+    if not name.startswith("_")
+    and name.split(".")[0] not in with_boto3 | sys.stdlib_module_names
+})
+print(json.dumps({"modules": modules, "packages": packages}))
+"""
+
+# The libraries' floor: the bare handler of _FLOOR_PROBE that also imports the modules
+# _LIBRARIES_PROBE listed. A module that does not import fails the probe (no row is
+# better than a floor that silently left a library out).
+_LIBRARY_FLOOR_PROBE = _FLOOR_PROBE.replace(
+    "from botocore.config import Config\n",
+    "from botocore.config import Config\n"
+    "import importlib\n"
+    "for name in json.loads(sys.argv[2]):\n"
+    "    importlib.import_module(name)\n",
+)
+
 
 @dataclass(frozen=True)
 class ColdStart:
@@ -129,6 +164,13 @@ class ColdStart:
     #: The boto3 calls the handler makes at import, as the floor replays them.
     clients: list[dict[str, Any]]
     heavy: list[tuple[str, float]]
+    #: The floor plus every library module the handler's import loads: wall, CPU.
+    library_seconds: float = 0.0
+    library_cpu_seconds: float = 0.0
+    #: The library modules that floor imports (its ``sys.modules`` names).
+    library_modules: tuple[str, ...] = ()
+    #: The libraries among them beyond boto3 (top-level packages).
+    library_packages: tuple[str, ...] = ()
 
 
 def probe_env(
@@ -174,6 +216,24 @@ def floor_seconds(calls: Sequence[dict[str, Any]], env: dict[str, str]) -> tuple
     return _wall_and_cpu(_run(["-c", _FLOOR_PROBE, json.dumps(list(calls))], env))
 
 
+def library_modules(
+    module: str, env: dict[str, str], code_roots: Sequence[Path]
+) -> tuple[list[str], list[str]]:
+    """The modules importing ``module`` loads from outside ``code_roots``, in load order,
+    and the packages among them besides boto3's and the standard library."""
+    args = ["-c", _LIBRARIES_PROBE, module, *(str(root) for root in code_roots)]
+    found = json.loads(_run(args, env))
+    return found["modules"], found["packages"]
+
+
+def library_floor_seconds(
+    calls: Sequence[dict[str, Any]], modules: Sequence[str], env: dict[str, str]
+) -> tuple[float, float]:
+    """The floor of ``calls`` plus importing ``modules``, in one fresh interpreter."""
+    args = ["-c", _LIBRARY_FLOOR_PROBE, json.dumps(list(calls)), json.dumps(list(modules))]
+    return _wall_and_cpu(_run(args, env))
+
+
 def import_seconds(module: str, env: dict[str, str]) -> tuple[float, float]:
     """One fresh interpreter's import of ``module``: wall, CPU."""
     return _wall_and_cpu(_run(["-c", _IMPORT_PROBE, module], env))
@@ -194,11 +254,15 @@ def cold_start(
     env = probe_env(environment, path, layer_dirs)
     floor_env = probe_env(environment)
     calls = recorded_clients(module, env)
+    code_roots = [folder for folder in (path, *layer_dirs) if folder is not None]
+    libraries, packages = library_modules(module, env, code_roots)
     runs: list[tuple[float, float]] = []
     floors: list[tuple[float, float]] = []
+    library_floors: list[tuple[float, float]] = []
     for _ in range(repeat):
         runs.append(import_seconds(module, env))
         floors.append(floor_seconds(calls, floor_env))
+        library_floors.append(library_floor_seconds(calls, libraries, floor_env))
     trace = subprocess.run(
         [PYTHON, "-X", "importtime", "-c", f"import {module}"],
         env=env,
@@ -212,6 +276,10 @@ def cold_start(
         floor_cpu_seconds=statistics.median(cpu for _, cpu in floors),
         clients=calls,
         heavy=heaviest(trace.stderr, module),
+        library_seconds=statistics.median(wall for wall, _ in library_floors),
+        library_cpu_seconds=statistics.median(cpu for _, cpu in library_floors),
+        library_modules=tuple(libraries),
+        library_packages=tuple(packages),
     )
 
 
@@ -284,4 +352,33 @@ def cold_start_figures(functions: Sequence[FunctionAsset]) -> list[Figure]:
                 ),
             )
         )
+        figures.append(_own_code_figure(function, measured))
     return figures
+
+
+#: The table of each handler's own code over the libraries it imports.
+OWN_CODE_TABLE = "Cold start: the handler's own code over the libraries it imports"
+
+
+def _own_code_figure(function: FunctionAsset, measured: ColdStart) -> Figure:
+    value = measured.seconds * 1000
+    libraries = measured.library_seconds * 1000
+    floor = measured.floor_seconds * 1000
+    cpu = measured.cpu_seconds * 1000
+    libraries_cpu = measured.library_cpu_seconds * 1000
+    return Figure(
+        table=OWN_CODE_TABLE,
+        name=f"{function.name} (`{function.handler_module}`)",
+        value=value,
+        unit="ms",
+        floor=libraries,
+        target=f"<= libraries + {COLD_START_TARGET_MS:g} ms",
+        met=value - libraries <= COLD_START_TARGET_MS,
+        note=(
+            f"own code {value - libraries:+.0f} ms (CPU {cpu - libraries_cpu:+.0f}); "
+            f"the libraries' floor is the floor above ({floor:.0f} ms) plus the "
+            f"{len(measured.library_modules)} modules the import loads from outside the "
+            f"function's code and layers ({libraries - floor:+.0f} ms): "
+            + (", ".join(measured.library_packages) or "none besides boto3")
+        ),
+    )

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.cold_start import (
     describe_clients,
     floor_seconds,
     heaviest,
     import_seconds,
+    library_floor_seconds,
+    library_modules,
     probe_env,
     recorded_clients,
 )
@@ -110,3 +114,36 @@ def test_heaviest_sums_the_handlers_direct_imports_by_package() -> None:
         ]
     )
     assert heaviest(log, "handler", top=2) == [("boto3", 0.12), ("pydantic", 0.05)]
+
+
+def test_the_libraries_floor_lists_what_the_import_loads_outside_the_code(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a handler in its code root that imports a module beside it, a library
+    # package from elsewhere on the path, and a standard-library module
+    code, library = tmp_path / "code", tmp_path / "site"
+    (library / "fake_library").mkdir(parents=True)
+    (library / "fake_library" / "__init__.py").write_text("from fake_library import part\n")
+    (library / "fake_library" / "part.py").write_text("VALUE = 1\n")
+    code.mkdir()
+    (code / "own_helper.py").write_text("import decimal\n")
+    (code / "stand_in_handler.py").write_text("import own_helper\nimport fake_library\n")
+    env = probe_env({}, code, [library])
+    # WHEN the libraries probe lists them with only the code root as the function's code
+    modules, packages = library_modules("stand_in_handler", env, [code])
+    # THEN the library's modules and the standard-library module are listed, in load
+    # order, and not the handler's own modules; the library is the one package named
+    assert "own_helper" not in modules and "stand_in_handler" not in modules
+    assert modules.index("decimal") < modules.index("fake_library")
+    assert {"fake_library", "fake_library.part"} <= set(modules)
+    assert packages == ["fake_library"]
+    # AND the libraries' floor imports them (the library on the path, not the code)
+    floor_wall, floor_cpu = library_floor_seconds([], modules, probe_env({}, library))
+    assert floor_wall > 0 and floor_cpu > 0
+
+
+def test_the_libraries_floor_fails_on_a_module_it_cannot_import(tmp_path: Path) -> None:
+    # GIVEN a module list naming a library that is not on the floor's path
+    # WHEN the libraries' floor replays it THEN the probe fails (no row on a partial floor)
+    with pytest.raises(RuntimeError, match="No module named 'not_installed_library'"):
+        library_floor_seconds([], ["json", "not_installed_library"], probe_env({}))
