@@ -33,6 +33,7 @@ from localstage import (
     _moto_requests,
     _moto_s3,
     _moto_s3_access,
+    _moto_scheduler,
     _moto_sqs,
     _moto_streams,
 )
@@ -136,6 +137,11 @@ def install_streams() -> None:
     _apply("streams", SPEED_UPS["streams"])
 
 
+def install_scheduler_validation() -> None:
+    """Scheduler requests AWS refuses are refused (``_moto_scheduler``)."""
+    _apply("scheduler-validation", _moto_scheduler.patches)
+
+
 def install_s3_missing_keys() -> None:
     """A missing key is 403 to a caller without s3:ListBucket (``_moto_s3_access``)."""
     _apply("s3-missing-keys", _moto_s3_access.patches)
@@ -208,6 +214,7 @@ def install() -> Installed:
     install_dynamodb_expressions()
     install_streams()
     install_s3_missing_keys()
+    install_scheduler_validation()
     # localstage delivers EventBridge events and S3 notifications itself: moto's
     # accepted entries go to journals the stage reads (_moto_events, _moto_s3).
     events = _moto_events.new_journal()
