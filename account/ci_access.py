@@ -4,7 +4,11 @@ GitHub Actions exchanges its OIDC token (``permissions: id-token: write``) for a
 credentials, so no long-lived AWS key is stored in GitHub. Which role a job may assume
 depends on the token's ``sub`` claim, which GitHub sets from the job
 (GitHub docs, "OpenID Connect reference", https://docs.github.com/en/actions/reference/security/oidc;
-an organization that customizes its subject template changes these):
+an organization that customizes its subject template changes these). ``O/R`` is the
+repository as its tokens name it: ``owner/name``, or ``owner@<owner id>/name@<repository
+id>`` for a repository with immutable subject claims (every repository created,
+renamed or transferred after 15 July 2026, and any that opted in; GitHub changelog,
+"Immutable subject claims for GitHub Actions OIDC tokens"):
 
 - ``repo:O/R:pull_request`` for a job of a ``pull_request`` workflow that declares no
   environment: the pull request role (stages ``pr-*``);
@@ -60,7 +64,8 @@ DEFAULT_BOOTSTRAP_QUALIFIER = "hnb659fds"
 #: The roles ``cdk bootstrap`` creates, by the name part between qualifier and account.
 BOOTSTRAP_ROLES = ("deploy-role", "file-publishing-role", "image-publishing-role", "lookup-role")
 
-_GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+#: ``owner/name``, or with immutable subject claims ``owner@<id>/name@<id>`` (both ids).
+_GITHUB_REPO = re.compile(r"^[A-Za-z0-9_.-]+(?:@[0-9]+/[A-Za-z0-9_.-]+@[0-9]+|/[A-Za-z0-9_.-]+)$")
 
 
 class InvalidCiAccessSettingsError(ValueError):
@@ -116,7 +121,9 @@ class CiAccessSettings:
     app_name:
         cdk.json ``app_name``: names the stack and is the tag value the roles may touch.
     github_repo:
-        ``owner/name`` of the only repository whose workflows may assume the roles.
+        The only repository whose workflows may assume the roles, as its OIDC tokens
+        name it: ``owner/name``, or ``owner@<owner id>/name@<repository id>`` when the
+        repository has immutable subject claims (created after 15 July 2026).
     stack_names:
         Stack names without the stage prefix (``Alerts``, each pattern's name).
     environments:
@@ -144,8 +151,9 @@ class CiAccessSettings:
     def __post_init__(self) -> None:
         if not _GITHUB_REPO.match(self.github_repo):
             raise InvalidCiAccessSettingsError(
-                f"invalid GitHub repository {self.github_repo!r}: use owner/name "
-                "(e.g. -c github_repo=octo-org/shop, or make account GITHUB_REPO=octo-org/shop)"
+                f"invalid GitHub repository {self.github_repo!r}: use owner/name, or "
+                "owner@<owner id>/name@<repository id> for a repository with immutable OIDC "
+                "subject claims (e.g. make account GITHUB_REPO=octo-org@123/shop@456)"
             )
         if not self.stack_names:
             raise InvalidCiAccessSettingsError("no stack names: the app has no pattern stacks")

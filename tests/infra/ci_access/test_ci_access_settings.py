@@ -80,6 +80,10 @@ def test_environments_are_read_from_a_comma_separated_list(
         ({"app_name": "app"}, "missing GitHub repository"),
         ({"app_name": "app", "github_repo": "shop"}, "invalid GitHub repository 'shop'"),
         ({"app_name": "app", "github_repo": "a/b/c"}, "invalid GitHub repository"),
+        # Immutable subject claims carry both ids or neither; a name is not an id.
+        ({"app_name": "app", "github_repo": "octo@123/shop"}, "invalid GitHub repository"),
+        ({"app_name": "app", "github_repo": "octo/shop@456"}, "invalid GitHub repository"),
+        ({"app_name": "app", "github_repo": "octo@x/shop@456"}, "invalid GitHub repository"),
         (
             {"app_name": "app", "github_repo": REPO, "environments": "prod"},
             "unknown environment 'prod'",
@@ -114,3 +118,24 @@ def test_the_ci_roles_may_assume_the_bootstrap_roles_the_stage_stacks_name() -> 
     assert "cdk-abc123xyz-deploy-role" in str(stage_stack.assume_role_arn)
     assert "cdk-abc123xyz-deploy-role" in ci_access
     assert "cdk-hnb659fds" not in ci_access
+
+
+def test_a_repository_with_immutable_subject_claims_is_trusted_by_its_ids() -> None:
+    # GIVEN a repository created after 15 July 2026: its tokens' subject names the owner
+    # and the repository with their ids (repo:octo@123/shop@456:pull_request)
+    context = {"app_name": "app", "github_repo": "octo@123/shop@456"}
+    # WHEN the CI roles are built for it
+    settings = CiAccessSettings.from_context(context, stack_names=["Alerts"])
+    template = Template.from_stack(CiAccessStack(cdk.App(), settings=settings)).to_json()
+    # THEN each role trusts exactly that subject of its environment
+    subjects = sorted(
+        statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Role"
+        for statement in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    )
+    assert subjects == [
+        "repo:octo@123/shop@456:environment:production",
+        "repo:octo@123/shop@456:environment:staging",
+        "repo:octo@123/shop@456:pull_request",
+    ]
