@@ -26,8 +26,12 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
-#: Queues and rules the e2e tests create to observe an event bus (``subscribe_to_bus``).
+#: Queues and rules the e2e tests create to observe an event bus (``subscribe_to_bus``)
+#: are named ``bus-observer-<stage>-<UTC time %Y%m%dT%H%M%S>-<8 hex digits>``.
 OBSERVER_PREFIX = "bus-observer-"
+#: What follows the stage in an observer's name, as an IAM pattern: with it ``pr-*``
+#: does not reach the observers of a stage named ``pr`` (``bus-observer-pr-<time>-...``).
+OBSERVER_SUFFIX = "-????????T??????-????????"
 #: The API Gateway stage every pattern's REST API deploys (``ServiceApi``).
 API_STAGE = "api"
 
@@ -101,6 +105,11 @@ def e2e_statements(
         "StringEquals": {"aws:ResourceTag/app": app_name},
         "StringLike": {"aws:ResourceTag/stage": stage},
     }
+    # Named bus-observer-<stage>-<time>-<random> (localstage.target): a role reaches the
+    # observers of its own stages only, not those of a stage whose name starts alike.
+    observer = f"{OBSERVER_PREFIX}{stage}{OBSERVER_SUFFIX}"
+    observer_queues = arn("sqs", observer)
+    observer_rules = arn("events", f"rule/{stage}-*/{observer}")
     return [
         Statement(
             "FindStageStacks",
@@ -140,7 +149,6 @@ def e2e_statements(
             [
                 "events:DeleteRule",
                 "events:PutRule",
-                "events:PutTargets",
                 "events:RemoveTargets",
                 "sqs:CreateQueue",
                 "sqs:DeleteMessage",
@@ -149,12 +157,23 @@ def e2e_statements(
                 "sqs:ReceiveMessage",
                 "sqs:SetQueueAttributes",
             ],
-            [
-                arn("sqs", f"{OBSERVER_PREFIX}*"),
-                arn("events", f"rule/{stage}-*/{OBSERVER_PREFIX}*"),
-            ],
-            "Only the temporary queues and rules the e2e tests create, named with a random "
-            f"suffix, and rules only on the buses of stages {stage} (<stage>-...).",
+            [observer_queues, observer_rules],
+            "Only the temporary queues and rules the e2e tests create for stages "
+            f"{stage} (bus-observer-<stage>-<time>-<random>), and rules only on those "
+            "stages' buses (<stage>-...).",
+        ),
+        Statement(
+            "TargetObserverQueues",
+            ["events:PutTargets"],
+            [observer_rules],
+            f"Observer rules on the buses of stages {stage} only, and their targets only "
+            "the observer queues of those stages (events:TargetArn).",
+            {
+                # Every target of the request must be such a queue, and there must be one:
+                # ForAllValues alone also holds for a request that names none.
+                "ForAllValues:ArnLike": {"events:TargetArn": observer_queues.value},
+                "Null": {"events:TargetArn": "false"},
+            },
         ),
         Statement(
             "ReadStageTables",

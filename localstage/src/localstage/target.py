@@ -51,6 +51,15 @@ THROTTLE_BACKOFF_SECONDS = 0.25
 THROTTLE_BACKOFF_CAP_SECONDS = 8.0
 
 
+def observer_name(prefix: str, created: datetime.datetime) -> str:
+    """A new bus observer's name: ``<prefix><UTC creation time>-<8 random hex digits>``.
+
+    The CI roles allow these names only (``account/ci_policies.py``), so the form is
+    part of the contract: ``bus-observer-pr-7-20261206T101500-0123abcd``.
+    """
+    return f"{prefix}{created.strftime(_OBSERVER_TIME)}-{uuid.uuid4().hex[:8]}"
+
+
 def eventbridge_queue_policy(queue_arn: str, rule_arn: str) -> dict[str, Any]:
     """The queue policy that lets one EventBridge rule send to a queue (as CDK writes it).
 
@@ -367,8 +376,7 @@ class AwsTarget:
 
     def subscribe_to_bus(self, bus_name: str, pattern: Mapping[str, Any]) -> str:
         sqs, events = self.client("sqs"), self.client("events")
-        created = datetime.datetime.now(datetime.UTC).strftime(_OBSERVER_TIME)
-        name = f"{self.observer_prefix}{created}-{uuid.uuid4().hex[:8]}"
+        name = observer_name(self.observer_prefix, datetime.datetime.now(datetime.UTC))
         queue_url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"

@@ -6,12 +6,14 @@ Synthesized once per session with the account app (``account`` fixture, every ro
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+from localstage.target import observer_name
 from syrupy.assertion import SnapshotAssertion
 
 from account.ci_access import (
@@ -141,7 +143,12 @@ def _sample_arns(stage: str) -> dict[str, str]:
             f"arn:aws:s3:::{stage}-recursiveprocessor-recursiveprocessorinputbuc-x1y2/key"
         ),
         "ObserveEventBuses": (
-            f"arn:aws:events:{region}:{account}:rule/{stack}-EventBus/bus-observer-0123"
+            f"arn:aws:events:{region}:{account}:rule/{stack}-EventBus/"
+            f"bus-observer-{stage}-20261206T101500-0123abcd"
+        ),
+        "TargetObserverQueues": (
+            f"arn:aws:events:{region}:{account}:rule/{stack}-EventBus/"
+            f"bus-observer-{stage}-20261206T101500-0123abcd"
         ),
     }
 
@@ -188,6 +195,44 @@ def test_e2e_statements_reach_the_roles_own_stages_only(
         f"stack/{stage_pattern}-{name}/*"
         for name in stack_names()
     )
+
+
+@pytest.mark.parametrize(
+    ("prefix", "own", "others"),
+    [
+        ("PullRequest", ["pr-1", LONGEST_PR_STAGE], ["staging", "prod", "pro", "pr"]),
+        ("Staging", ["staging"], ["pr-1", "prod", "staging2"]),
+    ],
+)
+def test_bus_observers_are_the_roles_own_stages_and_target_only_their_queues(
+    template: dict[str, Any], prefix: str, own: list[str], others: list[str]
+) -> None:
+    # GIVEN a role's statements on the e2e tests' bus observers
+    by_sid = {s["Sid"]: s for s in _statements(template, f"{prefix}EndToEndTestPolicy")}
+    region, account = PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
+
+    def queue(stage: str) -> str:
+        # Named as the e2e suite names them (localstage.target.subscribe_to_bus).
+        name = observer_name(f"bus-observer-{stage}-", datetime(2026, 12, 6, tzinfo=UTC))
+        return f"arn:aws:sqs:{region}:{account}:{name}"
+
+    def reaches(sid: str, resource_arn: str) -> bool:
+        return any(
+            iam_matches(_resolved(r), resource_arn) for r in _as_list(by_sid[sid]["Resource"])
+        )
+
+    # WHEN observer queues of its own and of other stages are checked
+    # THEN it may manage its own stages' observer queues only
+    assert all(reaches("ObserveEventBuses", queue(stage)) for stage in own)
+    assert not any(reaches("ObserveEventBuses", queue(stage)) for stage in others)
+    # AND a rule's targets must all be such queues, and a PutTargets must name one
+    condition = by_sid["TargetObserverQueues"]["Condition"]
+    (pattern,) = _as_list(condition["ForAllValues:ArnLike"]["events:TargetArn"])
+    assert condition["Null"] == {"events:TargetArn": "false"}
+    assert all(iam_matches(_resolved(pattern), queue(stage)) for stage in own)
+    assert not any(iam_matches(_resolved(pattern), queue(stage)) for stage in others)
+    assert _as_list(by_sid["TargetObserverQueues"]["Action"]) == ["events:PutTargets"]
+    assert "events:PutTargets" not in _as_list(by_sid["ObserveEventBuses"]["Action"])
 
 
 def test_no_statement_has_a_wildcard_action_or_denies_nothing(template: dict[str, Any]) -> None:
