@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
@@ -16,13 +18,17 @@ from blocks.stage_settings import StageSettings
 class AlertsStack(cdk.Stack):
     """``<stage>-Alerts``: one SNS topic per stage for every alarm of the stage.
 
+    Only the alarms of ``pattern_names`` (named ``<stage>-<Pattern>-...``) may publish.
+
     The stage's ``alarm_subscribers`` (cdk.json ``alarm_subscriptions.<stage>``) are
     subscribed to ``alarm_topic``: email addresses (each confirms by the link SNS mails)
     and HTTPS endpoints. A persistent stage without any gets a synth warning: its alarms
     would notify a topic nobody reads.
     """
 
-    def __init__(self, scope: Construct, *, settings: StageSettings) -> None:
+    def __init__(
+        self, scope: Construct, *, settings: StageSettings, pattern_names: Sequence[str]
+    ) -> None:
         super().__init__(
             scope,
             "Alerts",
@@ -38,8 +44,21 @@ class AlertsStack(cdk.Stack):
         # A topic policy replaces SNS's default one, and enforce_ssl's holds only a Deny:
         # without an Allow, CloudWatch (a service principal, no identity policy) may not
         # publish, and every alarm's notification fails, seen only in its history.
-        # Confused-deputy conditions: alarms of this account and this stage only
-        # (cdk-monitoring-constructs names them "<stage>-<Pattern>-...").
+        # Confused-deputy conditions: alarms of this account and this stage only. Alarms
+        # are named "<stage>-<Pattern>-..." (ServiceMonitoring): a stage name has no
+        # capital letter and a pattern name starts with one, so "pr-4-DecoupledInvocation-*"
+        # matches no alarm of stage pr-42 or pr-4-hotfix, where "pr-4-*" matched both.
+        # (Within the account, who may aim an alarm at this topic is IAM's to decide:
+        # cloudwatch:PutMetricAlarm with the cloudwatch:AlarmActions condition key.)
+        alarm_arns = [
+            self.format_arn(
+                service="cloudwatch",
+                resource="alarm",
+                resource_name=f"{settings.stage_name}-{pattern}-*",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for pattern in pattern_names
+        ]
         self.alarm_topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowStageAlarmsToPublish",
@@ -48,14 +67,7 @@ class AlertsStack(cdk.Stack):
                 resources=[self.alarm_topic.topic_arn],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": self.account},
-                    "ArnLike": {
-                        "aws:SourceArn": self.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=f"{settings.stage_name}-*",
-                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    },
+                    "ArnLike": {"aws:SourceArn": alarm_arns},
                 },
             )
         )

@@ -30,6 +30,7 @@ from tests.infra.templates import (
     of_type,
     policy_statements,
 )
+from tests.support.iam_patterns import iam_matches
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -418,16 +419,19 @@ def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedS
     assert as_list(allow["Action"]) == ["sns:Publish"]
     assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     deployed = TemplateContext(any_stage.template_json("Alerts"), region="eu-west-1")
-    source_arn = resolve(allow["Condition"]["ArnLike"]["aws:SourceArn"], deployed)
-    assert source_arn == (
-        f"arn:aws:cloudwatch:eu-west-1:{deployed.account_id}:alarm:{any_stage.name}-*"
-    )
+    source_arns = [
+        resolve(arn, deployed) for arn in as_list(allow["Condition"]["ArnLike"]["aws:SourceArn"])
+    ]
+    alarm_arn = f"arn:aws:cloudwatch:eu-west-1:{deployed.account_id}:alarm:"
+    assert source_arns == [
+        f"{alarm_arn}{any_stage.name}-{pattern}-*" for pattern in any_stage.stage.pattern_stacks
+    ]
     # AND publishing without TLS is still refused to everyone
     (deny,) = [s for s in statements if s["Effect"] == "Deny"]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
-    # AND every alarm of the stage's pattern stacks has a name that pattern matches
-    prefix = source_arn.rsplit(":", 1)[1].removesuffix("*")
+    # AND every alarm of the stage's pattern stacks matches, and no alarm of a stage whose
+    # name starts with this one's (pr-4: pr-42, pr-4-hotfix)
     alarm_names = [
         alarm["Properties"]["AlarmName"]
         for stack in any_stage.stage.pattern_stacks.values()
@@ -435,7 +439,14 @@ def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedS
             any_stage.template_json(stack.node.id)["Resources"], "AWS::CloudWatch::Alarm"
         ).values()
     ]
-    assert alarm_names and all(name.startswith(prefix) for name in alarm_names)
+
+    def publishes(alarm_name: str) -> bool:
+        return any(iam_matches(arn, alarm_arn + alarm_name) for arn in source_arns)
+
+    assert alarm_names and all(publishes(name) for name in alarm_names)
+    stage = any_stage.name
+    for other in (f"{stage}2", f"{stage}-hotfix"):
+        assert not any(publishes(other + name.removeprefix(stage)) for name in alarm_names)
 
 
 # --------------------------------------------------------------------------- make targets

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from tests.infra.conftest import (
     GITHUB_REPO,
     SynthesizedAccount,
 )
+from tests.support.iam_patterns import iam_matches
 
 REPO = GITHUB_REPO
 OIDC = "token.actions.githubusercontent.com"
@@ -92,12 +92,6 @@ def _resolved(value: Any) -> str:
     for name, resolved in PSEUDO.items():
         text = text.replace("${" + name + "}", resolved)
     return text
-
-
-def iam_matches(pattern: str, value: str) -> bool:
-    """IAM's wildcard match on ARNs and StringLike: ``*`` any run of characters, ``?`` one."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
 def _trust_allows(statement: dict[str, Any], claims: dict[str, str]) -> bool:
