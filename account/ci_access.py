@@ -11,7 +11,10 @@ renamed or transferred after 15 July 2026, and any that opted in; GitHub changel
 "Immutable subject claims for GitHub Actions OIDC tokens"):
 
 - ``repo:O/R:pull_request`` for a job of a ``pull_request`` workflow that declares no
-  environment: the pull request role (stages ``pr-*``);
+  environment: the pull request role (stages ``pr-*``), which also trusts
+  ``repo:O/R:environment:pr-teardown``: the job that deletes a closed pull request's
+  stage runs on ``pull_request_target``, whose subject GitHub does not document, so it
+  declares that environment, and a job's environment always sets its subject;
 - ``repo:O/R:environment:staging`` for a job that declares ``environment: staging``:
   the staging role (stage ``staging``);
 - ``repo:O/R:environment:production`` for ``environment: production``: the production
@@ -90,6 +93,8 @@ class DeployEnvironment:
         The GitHub repository variable the workflows read the role's ARN from.
     runs_e2e:
         Whether the role may run the e2e suite against its stages.
+    also_environment:
+        A GitHub environment whose jobs get the role too (the pull request teardown's).
     """
 
     key: str
@@ -97,15 +102,28 @@ class DeployEnvironment:
     stage_pattern: str
     repository_variable: str
     runs_e2e: bool
+    also_environment: str | None = None
 
-    def subject(self, github_repo: str) -> str:
-        """The OIDC ``sub`` of this environment's jobs in ``github_repo``."""
+    def subjects(self, github_repo: str) -> list[str]:
+        """The OIDC ``sub`` of this environment's jobs in ``github_repo``.
+
+        >>> PULL_REQUEST.subjects("octo/shop")
+        ['repo:octo/shop:pull_request', 'repo:octo/shop:environment:pr-teardown']
+        """
         if self.key == "pull_request":
-            return f"repo:{github_repo}:pull_request"
-        return f"repo:{github_repo}:environment:{self.key}"
+            found = [f"repo:{github_repo}:pull_request"]
+        else:
+            found = [f"repo:{github_repo}:environment:{self.key}"]
+        if self.also_environment:
+            found.append(f"repo:{github_repo}:environment:{self.also_environment}")
+        return found
 
 
-PULL_REQUEST = DeployEnvironment("pull_request", "PullRequest", "pr-*", "AWS_PR_ROLE_ARN", True)
+#: The GitHub environment of the job that deletes a closed pull request's stage.
+PR_TEARDOWN_ENVIRONMENT = "pr-teardown"
+PULL_REQUEST = DeployEnvironment(
+    "pull_request", "PullRequest", "pr-*", "AWS_PR_ROLE_ARN", True, PR_TEARDOWN_ENVIRONMENT
+)
 STAGING = DeployEnvironment("staging", "Staging", "staging", "AWS_STAGING_ROLE_ARN", True)
 # Deploys only: nothing runs the e2e suite against prod (it would write test data).
 PRODUCTION = DeployEnvironment("production", "Production", "prod", "AWS_PRODUCTION_ROLE_ARN", False)
@@ -190,6 +208,10 @@ class CiAccessSettings:
         )
 
 
+def _one_or_list(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
+
+
 def parse_environments(value: str | Sequence[str] | None) -> tuple[DeployEnvironment, ...]:
     """``pull_request,staging`` (or a list) as environments; None or empty means all.
 
@@ -269,11 +291,11 @@ class CiAccessStack(cdk.Stack):
             assumed_by=iam.WebIdentityPrincipal(
                 self.provider_arn,
                 conditions={
-                    # Exactly this subject: no wildcard, so no other event, branch or
+                    # Exactly these subjects: no wildcard, so no other event, branch or
                     # environment of the repository (and nothing outside it) matches.
                     "StringEquals": {
                         f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
-                        f"{GITHUB_OIDC_HOST}:sub": env.subject(repo),
+                        f"{GITHUB_OIDC_HOST}:sub": _one_or_list(env.subjects(repo)),
                     },
                 },
             ),

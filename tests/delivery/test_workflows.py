@@ -210,7 +210,7 @@ def test_a_closed_pull_requests_stage_goes_even_with_a_merge_conflict() -> None:
     [
         ("pull-request.yml", "deploy", "AWS_PR_ROLE_ARN", None),
         ("pull-request.yml", "destroy", "AWS_PR_ROLE_ARN", None),
-        ("pull-request-closed.yml", "destroy", "AWS_PR_ROLE_ARN", None),
+        ("pull-request-closed.yml", "destroy", "AWS_PR_ROLE_ARN", "pr-teardown"),
         ("main.yml", "staging", "AWS_STAGING_ROLE_ARN", "staging"),
         ("main.yml", "prod", "AWS_PRODUCTION_ROLE_ARN", "production"),
     ],
@@ -226,7 +226,8 @@ def test_each_job_assumes_the_role_of_its_environment(
     assert workflow["jobs"][job]["permissions"] == {"id-token": "write", "contents": "read"}
     # AND declares exactly its GitHub environment, which sets the OIDC subject its role
     # trusts: none for pull requests (`repo:O/R:pull_request`), else
-    # `repo:O/R:environment:<name>`
+    # `repo:O/R:environment:<name>` (`pr-teardown` for the closed pull request's job,
+    # whose `pull_request_target` event has no documented subject)
     assert workflow["jobs"][job].get("environment") == environment
 
 

@@ -19,14 +19,17 @@ from tests.support.iam_patterns import iam_matches
 REPO = GITHUB_REPO
 OIDC = "token.actions.githubusercontent.com"
 #: Role logical id prefix -> the OIDC subject it must trust, and nothing else.
-SUBJECTS = {
-    "PullRequestDeployRole": f"repo:{REPO}:pull_request",
+SUBJECTS: dict[str, str | list[str]] = {
+    "PullRequestDeployRole": [
+        f"repo:{REPO}:pull_request",
+        f"repo:{REPO}:environment:pr-teardown",
+    ],
     "StagingDeployRole": f"repo:{REPO}:environment:staging",
     "ProductionDeployRole": f"repo:{REPO}:environment:production",
 }
 #: The subjects GitHub puts in tokens of this repository's jobs (and one of another repo).
 CANDIDATE_SUBJECTS = [
-    *SUBJECTS.values(),
+    *(s for v in SUBJECTS.values() for s in (v if isinstance(v, list) else [v])),
     f"repo:{REPO}:ref:refs/heads/main",
     f"repo:{REPO}:ref:refs/heads/feature",
     f"repo:{REPO}:environment:dev",

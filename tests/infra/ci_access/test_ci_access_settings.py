@@ -17,6 +17,7 @@ from account.ci_access import (
 )
 from tests.infra.ci_access.conftest import (
     REPO,
+    _as_list,
 )
 
 
@@ -129,12 +130,16 @@ def test_a_repository_with_immutable_subject_claims_is_trusted_by_its_ids() -> N
     template = Template.from_stack(CiAccessStack(cdk.App(), settings=settings)).to_json()
     # THEN each role trusts exactly that subject of its environment
     subjects = sorted(
-        statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        subject
         for resource in template["Resources"].values()
         if resource["Type"] == "AWS::IAM::Role"
         for statement in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        for subject in _as_list(
+            statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        )
     )
     assert subjects == [
+        "repo:octo@123/shop@456:environment:pr-teardown",
         "repo:octo@123/shop@456:environment:production",
         "repo:octo@123/shop@456:environment:staging",
         "repo:octo@123/shop@456:pull_request",
