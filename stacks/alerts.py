@@ -57,7 +57,8 @@ class AlertsStack(cdk.Stack):
                 resource_name=f"{settings.stage_name}-{pattern}-*",
                 arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
             )
-            for pattern in pattern_names
+            # Sorted: the registry's order is the order the pattern modules were imported.
+            for pattern in sorted(pattern_names)
         ]
         self.alarm_topic.add_to_resource_policy(
             iam.PolicyStatement(

@@ -424,7 +424,8 @@ def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedS
     ]
     alarm_arn = f"arn:aws:cloudwatch:eu-west-1:{deployed.account_id}:alarm:"
     assert source_arns == [
-        f"{alarm_arn}{any_stage.name}-{pattern}-*" for pattern in any_stage.stage.pattern_stacks
+        f"{alarm_arn}{any_stage.name}-{pattern}-*"
+        for pattern in sorted(any_stage.stage.pattern_stacks)
     ]
     # AND publishing without TLS is still refused to everyone
     (deny,) = [s for s in statements if s["Effect"] == "Deny"]
