@@ -64,7 +64,7 @@ lint: install
 	@# Files are named one by one: pyproject.toml excludes these folders from the main run,
 	@# and mypy applies that exclusion to a folder given on the command line too.
 	MYPYPATH=$(LAYER_PYTHON) $(BIN)/mypy $(LAYER_PYTHON)/handler_kit/*.py
-	for folder in $(wildcard patterns/*/runtime); do \
+	for folder in $(patsubst %/stack.py,%/runtime,$(wildcard patterns/*/stack.py)); do \
 		MYPYPATH=$$folder:$(LAYER_PYTHON) $(BIN)/mypy $$folder/*.py || exit 1; done
 
 unit: install

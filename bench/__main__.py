@@ -102,14 +102,17 @@ def main(argv: list[str] | None = None) -> int:
         step("asset sizes")
         figures += static.asset_figures(functions)
 
-    if not args.skip_handler_code:
+    # A fork that removed a pattern has no figures for it (the folder is what is checked).
+    if not args.skip_handler_code and (ROOT / "patterns" / "event_sourcing").is_dir():
         from bench.event_sourcing import BUDGET_S as EVENT_SOURCING_BUDGET_S
         from bench.event_sourcing import event_sourcing_figures
-        from bench.recursive_processor import BUDGET_S as RECURSIVE_PROCESSOR_BUDGET_S
-        from bench.recursive_processor import recursive_processor_figures
 
         step(f"event sourcing vs history length (budget {EVENT_SOURCING_BUDGET_S:g} s)")
         figures += event_sourcing_figures(log=lambda line: print(line, flush=True))
+    if not args.skip_handler_code and (ROOT / "patterns" / "recursive_processor").is_dir():
+        from bench.recursive_processor import BUDGET_S as RECURSIVE_PROCESSOR_BUDGET_S
+        from bench.recursive_processor import recursive_processor_figures
+
         step(f"recursive processor vs object size (budget {RECURSIVE_PROCESSOR_BUDGET_S:g} s)")
         figures += recursive_processor_figures(log=lambda line: print(line, flush=True))
 

@@ -26,6 +26,7 @@ from bench.localstage_fan_out import (
     fan_out_budget,
     fan_out_figures,
 )
+from stacks.stage import pattern_stack_classes
 from bench.recursive_processor import LINE_BYTES, object_parts, record_amount, record_line
 
 
@@ -86,9 +87,10 @@ def test_the_bench_finds_each_patterns_scenarios_and_skips_a_removed_one() -> No
     # GIVEN the pattern folders WHEN the bench looks up their scenario modules
     from bench.localstage import _scenarios
 
-    # THEN it finds a present pattern's, and none for a pattern that is gone
-    found = _scenarios("fan_out_fan_in")
-    assert found is not None and found.STACK == "FanOutFanIn"
+    # THEN it finds each present pattern's, and none for a pattern that is gone
+    for stack_class in pattern_stack_classes():
+        found = _scenarios(stack_class.__module__.split(".")[1])
+        assert found is not None and found.STACK == stack_class.pattern_name
     assert _scenarios("no_such_pattern") is None
 
 

@@ -208,3 +208,25 @@ def assert_work_queue_redrives_to_a_kept_dlq(
     assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def table_keys(resources: dict[str, Any]) -> list[dict[str, str]]:
+    """Each table's key schema (attribute: ``HASH``/``RANGE``), in a stable order."""
+    tables = of_type(resources, "AWS::DynamoDB::Table").values()
+    keys = [
+        {k["AttributeName"]: k["KeyType"] for k in t["Properties"]["KeySchema"]} for t in tables
+    ]
+    return sorted(keys, key=str)
+
+
+def transaction_alarmed_tables(resources: dict[str, Any]) -> list[str]:
+    """The tables with an alarm on ``TransactWriteItems``' system errors (logical ids)."""
+    transaction = {"Name": "Operation", "Value": "TransactWriteItems"}
+    alarmed = []
+    for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        dimensions = properties.get("Dimensions", [])
+        if properties.get("MetricName") == "SystemErrors" and transaction in dimensions:
+            (table,) = [d["Value"]["Ref"] for d in dimensions if d["Name"] == "TableName"]
+            alarmed.append(table)
+    return sorted(alarmed)

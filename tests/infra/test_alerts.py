@@ -129,49 +129,6 @@ def test_a_failed_event_lambda_cannot_deliver_to_its_destination_alarms(
         assert sorted(with_destination) == sorted(value["Ref"] for value in alarmed), stack
 
 
-def test_an_invocation_the_scheduler_could_not_put_in_its_dlq_alarms(
-    any_stage: SynthesizedStage,
-) -> None:
-    resources = any_stage.template_json("OneOffSchedules")["Resources"]
-    (group_id,) = of_type(resources, "AWS::Scheduler::ScheduleGroup")
-    alarms = [
-        alarm["Properties"]
-        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("Namespace") == "AWS/Scheduler"
-    ]
-    (alarm,) = alarms
-    assert alarm["MetricName"] == "InvocationsFailedToBeSentToDeadLetterCount"
-    # The group's name, taken from its ARN (the pattern refers to the group by ARN)
-    ((dimension),) = alarm["Dimensions"]
-    assert dimension["Name"] == "ScheduleGroup" and group_id in json.dumps(dimension["Value"])
-    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
-
-
-@pytest.mark.parametrize(
-    ("stack", "tables"), [("EventSourcing", 1), ("FanOutFanIn", 2)], ids=["events", "fan-out"]
-)
-def test_tables_written_in_transactions_alarm_on_their_system_errors(
-    any_stage: SynthesizedStage, stack: str, tables: int
-) -> None:
-    # GIVEN the stacks whose tables are written with TransactWriteItems (the event and its
-    # record; a result and its count), which the standard system-error alarm leaves out
-    resources = any_stage.template_json(stack)["Resources"]
-    table_ids = sorted(of_type(resources, "AWS::DynamoDB::Table"))
-    assert len(table_ids) == tables
-
-    # THEN each table has an alarm on TransactWriteItems' system errors
-    transaction = {"Name": "Operation", "Value": "TransactWriteItems"}
-    alarmed = []
-    for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
-        properties = alarm["Properties"]
-        dimensions = properties.get("Dimensions", [])
-        if properties.get("MetricName") == "SystemErrors" and transaction in dimensions:
-            (table,) = [d["Value"]["Ref"] for d in dimensions if d["Name"] == "TableName"]
-            alarmed.append(table)
-    alarmed.sort()
-    assert alarmed == table_ids
-
-
 def test_every_stream_consumer_alarms_when_it_falls_behind(any_stage: SynthesizedStage) -> None:
     # GIVEN every function a DynamoDB stream mapping feeds
     for stack in any_stage.stage.pattern_stacks.values():
@@ -186,22 +143,3 @@ def test_every_stream_consumer_alarms_when_it_falls_behind(any_stage: Synthesize
             value["Ref"] for value in _alarmed_dimension_values(resources, "IteratorAge")
         )
         assert consumers == alarmed, stack
-
-
-def test_jobs_a_worker_finds_timed_out_alarm(any_stage: SynthesizedStage) -> None:
-    resources = any_stage.template_json("DecoupledInvocation")["Resources"]
-    (alarm,) = [
-        a["Properties"]
-        for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("MetricName") == "JobsTimedOut"
-    ]
-    # The metric the worker emits: its namespace and service
-    (worker,) = [
-        f["Properties"]
-        for f in of_type(resources, "AWS::Lambda::Function").values()
-        if f["Properties"].get("Handler") == "job_worker.handler"
-    ]
-    env = worker["Environment"]["Variables"]
-    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
-    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")

@@ -66,6 +66,7 @@ def test_patterns_match_generated_names_of_the_longest_stage(
     assert len(LONGEST_PR_STAGE) == MAX_STAGE_NAME_LENGTH
     by_sid = {s["Sid"]: s for s in _statements(template, f"{prefix}EndToEndTestPolicy")}
     checked: list[str] = []
+    bucket_names: list[str] = []
     unmatched: list[str] = []
     for stack in ephemeral.stage.node.children:
         if not isinstance(stack, cdk.Stack):
@@ -82,6 +83,7 @@ def test_patterns_match_generated_names_of_the_longest_stage(
             for name in generated_names(stack_name, logical_id, limit):
                 if resource["Type"] == "AWS::S3::Bucket":
                     name = name.lower()
+                    bucket_names.append(name)
                     arn = f"arn:aws:s3:::{name}"
                 else:
                     region, account_id = PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
@@ -92,6 +94,7 @@ def test_patterns_match_generated_names_of_the_longest_stage(
                     unmatched.append(f"{sid}: {name}")
 
     # THEN each of the role's patterns matches every one of those names
-    assert len(checked) > 10
-    assert any(len(name) == 63 for name in checked)  # some bucket names were shortened
+    assert checked
+    # Bucket names reach S3's limit and are shortened (when the stage has a bucket).
+    assert not bucket_names or any(len(name) == 63 for name in bucket_names)
     assert unmatched == []

@@ -14,6 +14,7 @@ from localstage.intrinsics import resolve
 from blocks.function import POWERTOOLS_LAYER_VERSION
 from blocks.stage_settings import StageSettings
 from patterns.decoupled_invocation.construct import DecoupledInvocation
+from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     STANDARD_ALARM_METRICS,
     TABLE_THROTTLE_METRICS,
@@ -30,6 +31,7 @@ from tests.infra.templates import (
     of_type,
     policy_statements,
     request_schema,
+    table_keys,
 )
 
 STACK = "DecoupledInvocation"
@@ -230,6 +232,39 @@ def test_alarms_cover_the_failure_modes_and_notify_the_stage_topic(
 def test_dashboard_name_carries_the_stage(resources: dict[str, Any]) -> None:
     (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == "pr-1-DecoupledInvocation"
+
+
+def test_stack_has_its_documented_outputs(template: Template) -> None:
+    # Scenarios, e2e tests and operators read them by name.
+    assert set(template.to_json()["Outputs"]) == {
+        "ApiUrl",
+        "JobTableName",
+        "TaskDeadLetterQueueUrl",
+        "TaskQueueUrl",
+    }
+
+
+def test_tables_are_keyed_as_its_store_reads_them(resources: dict[str, Any]) -> None:
+    assert table_keys(resources) == [{"job_id": "HASH"}]
+
+
+def test_jobs_a_worker_finds_timed_out_alarm(any_stage: SynthesizedStage) -> None:
+    resources = any_stage.template_json(STACK)["Resources"]
+    (alarm,) = [
+        a["Properties"]
+        for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "JobsTimedOut"
+    ]
+    # The metric the worker emits: its namespace and service
+    (worker,) = [
+        f["Properties"]
+        for f in of_type(resources, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "job_worker.handler"
+    ]
+    env = worker["Environment"]["Variables"]
+    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:

@@ -21,6 +21,8 @@ from tests.infra.templates import (
     only,
     request_schema,
     role_statements,
+    table_keys,
+    transaction_alarmed_tables,
 )
 from tests.support.events import dynamodb_stream_record
 
@@ -264,6 +266,31 @@ def test_alarms_watch_the_stream_lag_and_the_failure_queue(resources: dict[str, 
     assert "pr-1-EventSourcing-AccountPublisher-Iterator-Age-Max-Critical" in names
     assert "pr-1-EventSourcing-PublisherFailureQueue-Queue-Message-Count-Max-Critical" in names
     assert "pr-1-EventSourcing-AccountApi-Fault-Count-Critical" in names
+
+
+def test_stack_has_its_documented_outputs(template: Template) -> None:
+    # Scenarios, e2e tests and operators read them by name.
+    assert set(template.to_json()["Outputs"]) == {
+        "ApiUrl",
+        "EventBusName",
+        "EventTableName",
+        "PublisherFailureQueueUrl",
+    }
+
+
+def test_tables_are_keyed_as_its_store_reads_them(resources: dict[str, Any]) -> None:
+    assert table_keys(resources) == [{"account_id": "HASH", "version": "RANGE"}]
+
+
+def test_tables_written_in_transactions_alarm_on_their_system_errors(
+    any_stage: SynthesizedStage,
+) -> None:
+    # GIVEN the tables written with TransactWriteItems (the event and its record), which
+    # the standard system-error alarm leaves out THEN each alarms on their system errors
+    resources = any_stage.template_json(STACK)["Resources"]
+    tables = sorted(of_type(resources, "AWS::DynamoDB::Table"))
+    assert len(tables) == 1
+    assert transaction_alarmed_tables(resources) == tables
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk.assertions import Template
 
 from blocks.stage_settings import StageSettings
 from patterns.fan_out_fan_in.construct import FanOutFanIn
@@ -26,6 +27,8 @@ from tests.infra.templates import (
     of_type,
     request_schema,
     role_statements,
+    table_keys,
+    transaction_alarmed_tables,
 )
 
 STACK = "FanOutFanIn"
@@ -291,6 +294,33 @@ def test_a_failing_subtask_that_would_be_counted_too_late_is_refused_at_synth(
     # WHEN the pattern is built THEN synth stops with the reason
     with pytest.raises(ValueError, match="not before the job timeout"):
         FanOutFanIn(stack, "FanOutFanIn", settings=stage, **sizing)
+
+
+def test_stack_has_its_documented_outputs(template: Template) -> None:
+    # Scenarios, e2e tests and operators read them by name.
+    assert set(template.to_json()["Outputs"]) == {
+        "ApiUrl",
+        "JobTableName",
+        "ReductionFailureQueueUrl",
+        "ResultTableName",
+        "SubtaskDeadLetterQueueUrl",
+        "SubtaskQueueUrl",
+    }
+
+
+def test_tables_are_keyed_as_its_store_reads_them(resources: dict[str, Any]) -> None:
+    assert table_keys(resources) == [{"job_id": "HASH", "subtask": "RANGE"}, {"job_id": "HASH"}]
+
+
+def test_tables_written_in_transactions_alarm_on_their_system_errors(
+    any_stage: SynthesizedStage,
+) -> None:
+    # GIVEN the tables written with TransactWriteItems (a result and its count), which
+    # the standard system-error alarm leaves out THEN each alarms on their system errors
+    resources = any_stage.template_json(STACK)["Resources"]
+    tables = sorted(of_type(resources, "AWS::DynamoDB::Table"))
+    assert len(tables) == 2
+    assert transaction_alarmed_tables(resources) == tables
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:

@@ -21,6 +21,7 @@ from tests.infra.templates import (
     policy_statements,
     request_schema,
     role_of,
+    table_keys,
 )
 
 STACK = "OneOffSchedules"
@@ -301,6 +302,38 @@ def test_alarms_watch_both_dead_letter_queues_and_every_function(
         "ScheduleApi",
     ):
         assert any(watched in name for name in names), watched
+
+
+def test_stack_has_its_documented_outputs(template: Template) -> None:
+    # Scenarios, e2e tests and operators read them by name.
+    assert set(template.to_json()["Outputs"]) == {
+        "ApiUrl",
+        "ScheduleDeadLetterQueueUrl",
+        "ScheduleGroupName",
+        "ScheduleTableName",
+    }
+
+
+def test_tables_are_keyed_as_its_store_reads_them(resources: dict[str, Any]) -> None:
+    assert table_keys(resources) == [{"schedule_id": "HASH"}]
+
+
+def test_an_invocation_the_scheduler_could_not_put_in_its_dlq_alarms(
+    any_stage: SynthesizedStage,
+) -> None:
+    resources = any_stage.template_json(STACK)["Resources"]
+    (group_id,) = of_type(resources, "AWS::Scheduler::ScheduleGroup")
+    alarms = [
+        alarm["Properties"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == "AWS/Scheduler"
+    ]
+    (alarm,) = alarms
+    assert alarm["MetricName"] == "InvocationsFailedToBeSentToDeadLetterCount"
+    # The group's name, taken from its ARN (the pattern refers to the group by ARN)
+    ((dimension),) = alarm["Dimensions"]
+    assert dimension["Name"] == "ScheduleGroup" and group_id in json.dumps(dimension["Value"])
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Template
 from blocks.pattern_construct import ApiThrottling, PatternConstruct
 from blocks.stage_settings import StageSettings
 
-PATTERN_DIR = Path(__file__).resolve().parents[2] / "patterns" / "decoupled_invocation"
+PATTERN_DIR = Path(__file__).resolve().parents[3] / "patterns" / "decoupled_invocation"
 RUNTIME_DIR = PATTERN_DIR / "runtime"
 #: Its API document routes POST /jobs and GET /jobs/{job_id}: what _route adds.
 OPENAPI = PATTERN_DIR / "openapi.json"
