@@ -26,8 +26,8 @@ from bench.localstage_fan_out import (
     fan_out_budget,
     fan_out_figures,
 )
-from stacks.stage import pattern_stack_classes
 from bench.recursive_processor import LINE_BYTES, object_parts, record_amount, record_line
+from stacks.stage import pattern_stack_classes
 
 
 def test_every_generated_line_is_one_valid_record_of_the_stated_size() -> None:
@@ -90,7 +90,7 @@ def test_the_bench_finds_each_patterns_scenarios_and_skips_a_removed_one() -> No
     # THEN it finds each present pattern's, and none for a pattern that is gone
     for stack_class in pattern_stack_classes():
         found = _scenarios(stack_class.__module__.split(".")[1])
-        assert found is not None and found.STACK == stack_class.pattern_name
+        assert found is not None and stack_class.pattern_name == found.STACK
     assert _scenarios("no_such_pattern") is None
 
 

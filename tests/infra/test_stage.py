@@ -26,7 +26,6 @@ from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
     TemplateContext,
     as_list,
-    function_by_handler,
     of_type,
     policy_statements,
 )
