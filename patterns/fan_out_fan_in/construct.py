@@ -127,6 +127,8 @@ class FanOutFanIn(PatternConstruct):
             "RESULT_TABLE_NAME": self.result_table.table_name,
             "JOB_TIMEOUT_SECONDS": str(int(job_timeout.to_seconds())),
             "JOB_RETENTION_DAYS": str(int(job_retention.to_days())),
+            # The API refuses a job its workers cannot finish in time at this concurrency.
+            "WORKER_MAX_CONCURRENCY": str(worker_max_concurrency),
         }
 
         self.api_function = self.make_function.api_function(

@@ -78,7 +78,16 @@ def process_subtask(
     TransactionConflictError
         The counter stayed contended; retry the message.
     """
-    expires_at = epoch_seconds(now()) + settings.retention_days * 86_400
+    started = now()
+    if message.deadline_epoch is not None and epoch_seconds(started) >= message.deadline_epoch:
+        # Its result would be refused: do not spend the work on it (a job that timed out
+        # would otherwise hold every worker until its last message ran for nothing).
+        if store.mark_timed_out(message.job_id, started):
+            logger.info("job past its deadline: marked TIMED_OUT", job_id=message.job_id)
+            return SubtaskOutcome.TIMED_OUT
+        logger.info("job past its deadline; message consumed unrun", job_id=message.job_id)
+        return SubtaskOutcome.JOB_CLOSED
+    expires_at = epoch_seconds(started) + settings.retention_days * 86_400
     try:
         result = run_subtask(message, sleep=sleep)
     except SubtaskFailedError as exc:

@@ -104,6 +104,9 @@ class SubtaskMessage(BaseModel):
     value: _Value
     fail: bool = False
     work_ms: Annotated[int, Field(ge=0, le=1000)] = 0
+    #: The job's deadline (epoch seconds): past it the result would be refused, so the
+    #: worker does not run the subtask. Absent in messages of an older ventilator.
+    deadline_epoch: Annotated[int, Field(ge=0)] | None = None
 
     def to_body(self) -> str:
         """Compact JSON; defaults left out to keep 10,000 messages small."""

@@ -114,6 +114,9 @@ class FanOutSettings(EnvSettings):
         The subtask queue's maxReceiveCount: a failure on this receive is counted.
     send_concurrency : int
         Parallel SendMessageBatch calls of the ventilator.
+    worker_max_concurrency : int
+        The most worker invocations at once (the queue's event source mapping): how
+        much subtask work the stage does per second, which a job must fit in.
     """
 
     job_timeout_seconds: int = env_int(900, "JOB_TIMEOUT_SECONDS")
@@ -121,6 +124,7 @@ class FanOutSettings(EnvSettings):
     retention_days: int = env_int(7, "JOB_RETENTION_DAYS")
     max_receive_count: int = env_int(5, "MAX_RECEIVE_COUNT")
     send_concurrency: int = env_int(16, "SEND_CONCURRENCY")
+    worker_max_concurrency: int = env_int(5, "WORKER_MAX_CONCURRENCY")
 
 
 # --------------------------------------------------------------------------- models

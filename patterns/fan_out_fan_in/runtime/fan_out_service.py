@@ -24,6 +24,7 @@ from fan_out_models import (
     SQS_BATCH_SIZE,
     FanOutSettings,
     IdempotencyKeyReusedError,
+    InvalidRequestError,
     JobIdCollisionError,
     JobNotFoundError,
     JobStatus,
@@ -160,7 +161,9 @@ def new_job_item(
     return item
 
 
-def subtask_messages(job_id: str, request: JobRequest) -> list[SubtaskMessage]:
+def subtask_messages(
+    job_id: str, request: JobRequest, *, deadline_epoch: int | None = None
+) -> list[SubtaskMessage]:
     """One message per subtask, in index order."""
     failing = set(request.fail_indexes)
     return [
@@ -170,9 +173,35 @@ def subtask_messages(job_id: str, request: JobRequest) -> list[SubtaskMessage]:
             value=value,
             fail=index in failing,
             work_ms=request.work_ms,
+            deadline_epoch=deadline_epoch,
         )
         for index, value in enumerate(request.values())
     ]
+
+
+def check_capacity(request: JobRequest, settings: FanOutSettings) -> None:
+    """Refuse a job whose own work cannot end well within its deadline.
+
+    Its subtasks run on at most ``worker_max_concurrency`` workers at once, one after
+    another in each: ``total * work_ms / concurrency`` of work, which must fit in half
+    of the job's time (the rest is for retries and for the other jobs sharing the
+    queue). A bigger job would be accepted only to end TIMED_OUT after holding every
+    worker, and every other job of the stage with it.
+
+    Raises
+    ------
+    InvalidRequestError
+        The job needs more than half of its time.
+    """
+    needed = request.total * request.work_ms / 1000 / settings.worker_max_concurrency
+    allowed = settings.job_timeout_seconds / 2
+    if needed > allowed:
+        raise InvalidRequestError(
+            f"{request.total} subtasks of {request.work_ms} ms need {needed:.0f} s on this "
+            f"stage's {settings.worker_max_concurrency} concurrent workers; a job must fit "
+            f"in {allowed:.0f} s (half of its {settings.job_timeout_seconds} s deadline): "
+            "lower count or work_ms"
+        )
 
 
 def job_view(item: Mapping[str, Any], now: datetime) -> JobView:
@@ -258,6 +287,8 @@ def submit_job(
 
     Raises
     ------
+    InvalidRequestError
+        The job cannot end within its deadline (:func:`check_capacity`).
     VentilationFailedError
         Some subtasks could not be queued; the job is now FAILED (``ventilation_failed``)
         and results of the subtasks that were sent are refused.
@@ -266,6 +297,7 @@ def submit_job(
     JobIdCollisionError
         A random job id already existed (practically impossible).
     """
+    check_capacity(request, settings)
     job_id = resource_id_for(JOB_ID_NAMESPACE, caller, idempotency_key)
     item = new_job_item(
         job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
@@ -284,7 +316,7 @@ def submit_job(
         return Submission(view=view, report=VentilationReport(), created=False, response=response)
     report = ventilate(
         queue,
-        subtask_messages(job_id, request),
+        subtask_messages(job_id, request, deadline_epoch=int(item["deadline_epoch"])),
         concurrency=settings.send_concurrency,
         sleep=sleep,
         time_left=time_left,

@@ -56,8 +56,11 @@ def test_post_one_item_records_the_job_then_sends_one_subtask(handlers, infra):
             "request": {"source": "items", "fail_indexes": [], "work_ms": 0},
         }
     ]
-    # AND exactly one subtask message
-    assert queued_bodies(infra) == [{"job_id": job_id, "index": 0, "value": 7}]
+    # AND exactly one subtask message, carrying the job's deadline (past it, no work)
+    deadline = created + JOB_TIMEOUT_SECONDS
+    assert queued_bodies(infra) == [
+        {"job_id": job_id, "index": 0, "value": 7, "deadline_epoch": deadline}
+    ]
 
 
 def test_post_count_and_seed_sends_every_subtask_ten_per_call(handlers, infra):
@@ -80,6 +83,7 @@ def test_post_count_and_seed_sends_every_subtask_ten_per_call(handlers, infra):
             "index": index,
             "value": seeded_value(42, index),
             "work_ms": 5,
+            "deadline_epoch": int(START.timestamp()) + JOB_TIMEOUT_SECONDS,
             **({"fail": True} if index == 3 else {}),
         }
         for index in range(105)

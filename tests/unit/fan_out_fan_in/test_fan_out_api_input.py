@@ -150,3 +150,21 @@ def test_a_bad_idempotency_key_is_400_and_nothing_is_written(handlers, infra, ke
     assert_json_error(response, 400, "invalid_request")
     assert "Idempotency-Key" in response.body["message"]
     assert_nothing_written(infra)
+
+
+# ----------------------------------------------------------------------------- capacity
+
+
+def test_a_job_its_workers_cannot_finish_in_time_is_refused_and_writes_nothing(handlers, infra):
+    # GIVEN the stage's 5 concurrent workers and 900 s jobs: 450 s of work per job, so
+    # 2,250 subtasks of 1 s at most (a bigger one would end TIMED_OUT after holding
+    # every worker, every other job of the stage with it)
+    # WHEN one subtask more is posted
+    response = handlers.post({"count": 2251, "work_ms": 1000})
+
+    # THEN it is a JSON 400 that says what to change, and nothing is written or sent
+    assert_json_error(response, 400, "invalid_request")
+    assert "lower count or work_ms" in response.body["message"]
+    assert_nothing_written(infra)
+    # AND the largest job that fits is accepted
+    assert handlers.post({"count": 2250, "work_ms": 1000}).status == 202

@@ -131,3 +131,21 @@ def test_job_not_finished_by_its_deadline_reports_and_becomes_timed_out(handlers
     assert (job["status"], job["remaining"], job["done"]) == ("TIMED_OUT", 5, 10)
     assert len(infra.results(job_id)) == 10
     assert "aggregate" not in job
+
+
+def test_subtasks_of_a_job_past_its_deadline_are_consumed_without_their_work(handlers, infra):
+    # GIVEN a job of 15 one-second subtasks of which one batch (10) was processed
+    job_id = submit(handlers, {"count": 15, "work_ms": 1000})
+    handlers.poll_queue()
+    assert infra.job(job_id)["remaining"] == 5
+    slept = len(handlers.sleep.calls)
+
+    # WHEN its deadline passes and the workers take the rest of its messages
+    handlers.clock.advance(900)
+    handlers.run_to_completion()
+
+    # THEN none of them ran its second of work, the job is TIMED_OUT, nothing was counted
+    assert len(handlers.sleep.calls) == slept
+    job = infra.job(job_id)
+    assert (job["status"], job["remaining"], job["done"]) == ("TIMED_OUT", 5, 10)
+    assert len(infra.results(job_id)) == 10
