@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import string
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -18,7 +18,7 @@ from blocks.stage_settings import StageSettings
 class AlertsStack(cdk.Stack):
     """``<stage>-Alerts``: one SNS topic per stage for every alarm of the stage.
 
-    Only the alarms of ``pattern_names`` (named ``<stage>-<Pattern>-...``) may publish.
+    Only the stage's alarms (named ``<stage>-<Pattern>-...``) may publish.
 
     The stage's ``alarm_subscribers`` (cdk.json ``alarm_subscriptions.<stage>``) are
     subscribed to ``alarm_topic``: email addresses (each confirms by the link SNS mails)
@@ -26,9 +26,7 @@ class AlertsStack(cdk.Stack):
     would notify a topic nobody reads.
     """
 
-    def __init__(
-        self, scope: Construct, *, settings: StageSettings, pattern_names: Sequence[str]
-    ) -> None:
+    def __init__(self, scope: Construct, *, settings: StageSettings) -> None:
         super().__init__(
             scope,
             "Alerts",
@@ -46,19 +44,20 @@ class AlertsStack(cdk.Stack):
         # publish, and every alarm's notification fails, seen only in its history.
         # Confused-deputy conditions: alarms of this account and this stage only. Alarms
         # are named "<stage>-<Pattern>-..." (ServiceMonitoring): a stage name has no
-        # capital letter and a pattern name starts with one, so "pr-4-DecoupledInvocation-*"
-        # matches no alarm of stage pr-42 or pr-4-hotfix, where "pr-4-*" matched both.
+        # capital letter and a pattern name starts with one, so "pr-4-A*" to "pr-4-Z*"
+        # match no alarm of stage pr-42 or pr-4-hotfix, where "pr-4-*" matched both. One
+        # prefix per capital letter, not per pattern: the stage's Alerts stack does not
+        # change when a fork adds or removes a pattern.
         # (Within the account, who may aim an alarm at this topic is IAM's to decide:
         # cloudwatch:PutMetricAlarm with the cloudwatch:AlarmActions condition key.)
         alarm_arns = [
             self.format_arn(
                 service="cloudwatch",
                 resource="alarm",
-                resource_name=f"{settings.stage_name}-{pattern}-*",
+                resource_name=f"{settings.stage_name}-{capital}*",
                 arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
             )
-            # Sorted: the registry's order is the order the pattern modules were imported.
-            for pattern in sorted(pattern_names)
+            for capital in string.ascii_uppercase
         ]
         self.alarm_topic.add_to_resource_policy(
             iam.PolicyStatement(

@@ -67,12 +67,9 @@ class ServerlessPatternsStage(cdk.Stage):
         self.settings = settings
         cdk.Tags.of(self).add("app", settings.app_name)
         cdk.Tags.of(self).add("stage", settings.stage_name)
-        stack_classes = pattern_stack_classes()
-        self.alerts = AlertsStack(
-            self, settings=settings, pattern_names=[c.pattern_name for c in stack_classes]
-        )
+        self.alerts = AlertsStack(self, settings=settings)
         self.pattern_stacks: dict[str, PatternStack] = {}
-        for stack_class in stack_classes:
+        for stack_class in pattern_stack_classes():
             stack = stack_class(self, settings=settings, alarm_topic=self.alerts.alarm_topic)
             self.pattern_stacks[stack_class.pattern_name] = stack
 

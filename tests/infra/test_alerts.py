@@ -37,7 +37,7 @@ def test_the_stages_subscribers_are_subscribed_to_its_alarm_topic() -> None:
     settings = StageSettings.from_context(context, stage_name="prod")
 
     # WHEN its Alerts stack is built
-    stack = AlertsStack(cdk.App(), settings=settings, pattern_names=["Orders"])
+    stack = AlertsStack(cdk.App(), settings=settings)
     resources = Template.from_stack(stack).to_json()["Resources"]
 
     # THEN each gets the topic's notifications, by its protocol, and no warning is left
