@@ -22,6 +22,9 @@ from handler_kit.messages import parse_message
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _Value = Annotated[int, Field(ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
+#: A queued subtask's value: as wide as an earlier version accepted (10^9), so messages
+#: queued before the tighter request limit still drain instead of turning poison.
+_MessageValue = Annotated[int, Field(ge=-(10**9), le=10**9)]
 _Index = Annotated[int, Field(ge=0, lt=MAX_SUBTASKS)]
 
 
@@ -101,7 +104,7 @@ class SubtaskMessage(BaseModel):
 
     job_id: Annotated[str, Field(pattern=http_requests.UUID_RE.pattern)]
     index: _Index
-    value: _Value
+    value: _MessageValue
     fail: bool = False
     work_ms: Annotated[int, Field(ge=0, le=1000)] = 0
     #: The job's deadline (epoch seconds): past it the result would be refused, so the

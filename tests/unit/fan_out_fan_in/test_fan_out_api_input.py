@@ -38,6 +38,8 @@ TOO_MANY = {"items": [1] * 10_001}
         pytest.param({"items": [None]}, id="item-null"),
         pytest.param({"items": [[1]]}, id="item-nested"),
         pytest.param({"items": [10**12]}, id="item-too-large"),
+        pytest.param({"items": [900_001]}, id="item-square-past-exact-sums"),
+        pytest.param({"items": [-900_001]}, id="item-negative-square-past-exact-sums"),
         pytest.param({"items": "1,2,3"}, id="items-not-list"),
         pytest.param({"count": "5"}, id="count-string"),
         pytest.param({"count": 5, "items": [1]}, id="count-and-items"),
@@ -168,3 +170,12 @@ def test_a_job_its_workers_cannot_finish_in_time_is_refused_and_writes_nothing(h
     assert_nothing_written(infra)
     # AND the largest job that fits is accepted
     assert handlers.post({"count": 2250, "work_ms": 1000}).status == 202
+
+
+def test_every_aggregate_of_the_largest_job_is_exact_as_a_double(handlers, infra):
+    # GIVEN the item limit, and a job at both ends of it
+    limit = handlers.models.VALUE_LIMIT
+    # THEN the largest possible sum of squares reads exactly as a double (2^53), so a
+    # JavaScript client gets the figures the API computed
+    assert 10_000 * limit**2 < 2**53
+    assert handlers.post({"items": [limit, -limit]}).status == 202
