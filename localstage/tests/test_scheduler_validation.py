@@ -8,7 +8,6 @@ it: moto alone stores any schedule it is given.
 
 from __future__ import annotations
 
-import doctest
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from in_process_moto import in_process_moto
 
-from localstage import _moto_scheduler, moto_patches
+from localstage import moto_patches
 
 REGION = "us-east-1"
 TARGET = {
@@ -138,8 +137,3 @@ def test_lookups_by_a_name_outside_the_model_are_refused(scheduler: Any) -> None
         with pytest.raises(ClientError) as refused:
             call(Name="a:b", GroupName="group")
         assert refused.value.response["Error"]["Code"] == "ValidationException"
-
-
-def test_the_module_examples_run() -> None:
-    results = doctest.testmod(_moto_scheduler)
-    assert (results.attempted, results.failed) == (2, 0)

@@ -59,11 +59,11 @@ class Wakeup:
 class ActivityWatch:
     """Reads the moto process's activity note and sets the wakeups of those services.
 
-    Examples
-    --------
-    >>> watch = ActivityWatch(stage.logs)  # doctest: +SKIP
-    >>> wakeup = watch.wakeup("sqs")  # before or after start  # doctest: +SKIP
-    >>> watch.start("http://127.0.0.1:5000")  # doctest: +SKIP
+    Usage (needs a running stage or AWS, so not a doctest)::
+
+        watch = ActivityWatch(stage.logs)
+        wakeup = watch.wakeup("sqs")  # before or after start
+        watch.start("http://127.0.0.1:5000")
     """
 
     def __init__(self, logs: LogSink) -> None:

@@ -198,10 +198,10 @@ def _close_zygote() -> None:
 class MotoCloud:
     """A moto server process plus clients for it.
 
-    Examples
-    --------
-    >>> with MotoCloud() as cloud:  # doctest: +SKIP
-    ...     cloud.client("sqs").create_queue(QueueName="q")
+    Usage (needs a running stage or AWS, so not a doctest)::
+
+        with MotoCloud() as cloud:
+            cloud.client("sqs").create_queue(QueueName="q")
     """
 
     def __init__(self) -> None:

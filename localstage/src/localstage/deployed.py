@@ -94,11 +94,11 @@ class DeployedTarget(AwsTarget):
     TargetConfigurationError
         When the stage name is unusable, or the session has no credentials or region.
 
-    Examples
-    --------
-    >>> target = DeployedTarget.from_environment("pr-42")  # doctest: +SKIP
-    >>> target.output("DecoupledInvocation", "ApiUrl")  # doctest: +SKIP
-    'https://abc123.execute-api.eu-west-1.amazonaws.com/api/'
+    Usage (needs a running stage or AWS, so not a doctest)::
+
+        target = DeployedTarget.from_environment("pr-42")
+        target.output("DecoupledInvocation", "ApiUrl")
+        # -> 'https://abc123.execute-api.eu-west-1.amazonaws.com/api/'
     """
 
     name = "aws"

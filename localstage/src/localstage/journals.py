@@ -24,10 +24,10 @@ def follow_journal(
     ``report`` (unless the stage is stopping, which ends the loop) and retried after
     half a second; ``handle`` deals with its own failures.
 
-    Examples
-    --------
-    >>> follow_journal(endpoint + "/_localstage/activity", wait=5.0, stop=stop,
-    ...                handle=print, report=print)  # doctest: +SKIP
+    Usage (needs a running stage or AWS, so not a doctest)::
+
+        follow_journal(endpoint + "/_localstage/activity", wait=5.0, stop=stop,
+                       handle=print, report=print)
     """
     while not stop.is_set():
         try:

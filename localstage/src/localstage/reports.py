@@ -34,9 +34,9 @@ def report_once(
         last one (say a role without ``sqs:ReceiveMessage``, failing every poll) is
         not written again.
 
-    Examples
-    --------
-    >>> report_once(mapping, stage.logs, "Worker", {"error": "denied"})  # doctest: +SKIP
+    Usage (needs a running stage or AWS, so not a doctest)::
+
+        report_once(mapping, stage.logs, "Worker", {"error": "denied"})
     """
     message = str(record["error"])
     if message == source.last_error:

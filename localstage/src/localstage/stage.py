@@ -63,10 +63,10 @@ class LocalStage:
         every event twice, out of order where AWS allows; see :mod:`localstage.delivery`).
         None reads ``$LOCALSTAGE_DELIVERY``.
 
-    Examples
-    --------
-    >>> with LocalStage(clock_speed=60) as stage:  # doctest: +SKIP
-    ...     print(stage.api_urls())
+    Usage (needs a running stage or AWS, so not a doctest)::
+
+        with LocalStage(clock_speed=60) as stage:
+            print(stage.api_urls())
     """
 
     def __init__(
@@ -206,11 +206,11 @@ class LocalStage:
         Counted in moto's process, so nothing escapes: handler code, the event
         sources' polls (with the function's role) and the admin's calls.
 
-        Examples
-        --------
-        >>> stage.reset_request_counts()  # doctest: +SKIP
-        >>> totals(stage.request_counts(), from_function_code=True)  # doctest: +SKIP
-        Counter({'dynamodb:TransactWriteItems': 100, 'sqs:SendMessageBatch': 10, ...})
+        Usage (needs a running stage or AWS, so not a doctest)::
+
+            stage.reset_request_counts()
+            totals(stage.request_counts(), from_function_code=True)
+            # -> Counter({'dynamodb:TransactWriteItems': 100, 'sqs:SendMessageBatch': 10, ...})
         """
         labels = {
             function.spec.credentials.principal_arn: function.spec.label

@@ -64,9 +64,9 @@ class Transcript:
 def post_accepted(target: Target, api: str, path: str, body: dict[str, Any]) -> HttpResponse:
     """POST ``body`` to an asynchronous API; fails unless it answered 202 with a Location.
 
-    Examples
-    --------
-    >>> post_accepted(target, api, "jobs", {"task": "thumbnail"})  # doctest: +SKIP
+    Usage (needs a running stage or AWS, so not a doctest)::
+
+        post_accepted(target, api, "jobs", {"task": "thumbnail"})
     """
     response = target.call_api(api, "POST", path, json_body=body)
     if response.status != 202 or "location" not in response.headers:
@@ -79,11 +79,11 @@ def poll_until_done(
 ) -> HttpResponse:
     """GET ``location`` until it answers 200; 202 means still in progress, anything else fails.
 
-    Examples
-    --------
-    >>> poll_until_done(  # doctest: +SKIP
-    ...     target, api, "/api/jobs/1", description="job 1 to finish", timeout=30, interval=0.3
-    ... )
+    Usage (needs a running stage or AWS, so not a doctest)::
+
+        poll_until_done(
+            target, api, "/api/jobs/1", description="job 1 to finish", timeout=30, interval=0.3
+        )
     """
 
     def done() -> HttpResponse | None:
@@ -140,10 +140,10 @@ def scenario_modules(pattern: str | None = None, root: Path | None = None) -> li
     (``patterns/fan_out_fan_in/scenarios.py`` is ``patterns.fan_out_fan_in.scenarios``),
     or from its file when that name is taken by another module.
 
-    Examples
-    --------
-    >>> [m.STACK for m in scenario_modules("patterns/*/scenarios.py")]  # doctest: +SKIP
-    ['DecoupledInvocation', 'EventSourcing', ...]
+    Usage (needs a running stage or AWS, so not a doctest)::
+
+        [m.STACK for m in scenario_modules("patterns/*/scenarios.py")]
+        # -> ['DecoupledInvocation', 'EventSourcing', ...]
     """
     root = (root or Path.cwd()).resolve()
     pattern = pattern or configured_scenarios(root)
