@@ -52,6 +52,7 @@ def take_request(request: dict[str, Any], std_fds: Sequence[int]) -> None:
         os.dup2(fd, target)
         os.close(fd)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     os.environ.clear()
     os.environ.update(request["environment"])
@@ -114,6 +115,9 @@ def fork_per_request(
     """
     # Children are reaped as they exit; the other end watches them through their pidfds.
     signal.signal(signal.SIGCHLD, _reap)
+    # Ctrl-C reaches the terminal's whole process group: the stage stops, and this
+    # process ends when the stage closes ``control``, not with a KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST_BYTES, fds_per_request)

@@ -22,6 +22,7 @@ import html
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -180,6 +181,9 @@ def _warm_up_zygote(app: WsgiApp) -> None:
 def serve(app: WsgiApp, warm_up: Iterable[str] | None = None) -> None:
     """Serve ``app`` until stdin closes, after the warm-up calls of ``warm_up`` (every
     service if None)."""
+    # Ctrl-C reaches the terminal's whole process group: the stage stops, and this
+    # process ends when the stage closes its stdin, not with a KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
     threading.Thread(target=server.serve_forever, daemon=True).start()
