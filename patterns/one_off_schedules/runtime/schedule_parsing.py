@@ -31,25 +31,17 @@ from schedule_models import (
 # --------------------------------------------------------------------------- time
 
 
-def parse_fire_time(text: str, *, now: datetime, horizon_seconds: int) -> datetime:
-    """Validate ``at`` and return it in UTC, rounded up to a whole second.
+def parse_fire_time_form(text: str, *, horizon_seconds: int) -> datetime:
+    """``at`` in UTC, rounded up to a whole second, whatever the time now.
 
     EventBridge Scheduler's ``at()`` has second resolution, so ``…:00.2Z`` fires at
     ``…:01Z`` (never before the requested time).
 
-    Parameters
-    ----------
-    text : str
-        ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` with ``Z`` or ``±HH:MM`` (``clock.parse_timestamp``).
-    now : datetime
-        The current time.
-    horizon_seconds : int
-        The latest accepted time is ``now`` + this.
-
     Raises
     ------
     InvalidScheduleTimeError
-        Unparseable, without a timezone, not in the future, or beyond the horizon.
+        Not ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` with ``Z`` or ``±HH:MM``
+        (``clock.parse_timestamp``), no real date and time, or past the year 9999 in UTC.
     """
     try:
         moment = parse_timestamp(text)
@@ -69,6 +61,27 @@ def parse_fire_time(text: str, *, now: datetime, horizon_seconds: int) -> dateti
         raise InvalidScheduleTimeError(
             f"at must be at most {horizon_seconds} seconds ahead"
         ) from None
+    return moment
+
+
+def parse_fire_time(text: str, *, now: datetime, horizon_seconds: int) -> datetime:
+    """Validate ``at`` and return it in UTC, rounded up to a whole second.
+
+    Parameters
+    ----------
+    text : str
+        ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` with ``Z`` or ``±HH:MM`` (``clock.parse_timestamp``).
+    now : datetime
+        The current time.
+    horizon_seconds : int
+        The latest accepted time is ``now`` + this.
+
+    Raises
+    ------
+    InvalidScheduleTimeError
+        Unparseable, without a timezone, not in the future, or beyond the horizon.
+    """
+    moment = parse_fire_time_form(text, horizon_seconds=horizon_seconds)
     if moment <= now:
         raise InvalidScheduleTimeError(f"at must be in the future (now is {iso_timestamp(now)})")
     if moment - now > timedelta(seconds=horizon_seconds):

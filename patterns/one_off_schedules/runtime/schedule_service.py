@@ -27,7 +27,13 @@ from schedule_models import (
     ScheduleStatus,
     ScheduleTarget,
 )
-from schedule_parsing import canonical_json, parse_fire_time, request_hash, schedule_id_for
+from schedule_parsing import (
+    canonical_json,
+    parse_fire_time,
+    parse_fire_time_form,
+    request_hash,
+    schedule_id_for,
+)
 from schedule_store import Schedules, ScheduleStore
 from schedule_views import Render, ScheduleView, Submission
 
@@ -204,6 +210,9 @@ def submit_schedule(
     ScheduleIdCollisionError
         A random id already existed (practically impossible).
     """
+    # A malformed `at` is 400 whatever the key; its time window (in the future, within
+    # the horizon) is checked for a new schedule only: a keyed retry after `at` replays.
+    parse_fire_time_form(request.at, horizon_seconds=settings.horizon_seconds)
     schedule_id = schedule_id_for(caller, idempotency_key)
     if idempotency_key is not None:
         # An expired record of this key (TTL pending) is no answer: create anew.

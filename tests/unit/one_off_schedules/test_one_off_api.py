@@ -207,6 +207,29 @@ def test_same_key_with_a_different_body_is_422(handlers, infra):
     assert len(infra.schedule_names()) == 1
 
 
+@pytest.mark.parametrize(
+    "at",
+    [
+        "garbage",
+        "2030-01-01T10:00:00",
+        "2030-02-30T10:00:00Z",
+        # No instant in UTC (year 10000 or 0 there; a keyed retry of one was once a 502)
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01T00:00:00+00:01",
+    ],
+)
+def test_a_malformed_at_is_400_even_with_a_used_key(handlers, infra, at):
+    # GIVEN a keyed schedule
+    handlers.create({"at": in_minutes(5)}, headers={"Idempotency-Key": "k1"})
+
+    # WHEN the key comes again with an `at` that is no time at all
+    response = handlers.post({"at": at}, headers={"Idempotency-Key": "k1"})
+
+    # THEN it is the 400 any request with that body gets, not a key conflict
+    assert_json_error(response, 400, "invalid_time")
+    assert len(infra.schedule_names()) == 1
+
+
 def test_idempotency_keys_are_scoped_per_caller(handlers, infra):
     # GIVEN two callers using the same key
     body = {"at": in_minutes(5)}

@@ -65,9 +65,6 @@ def test_an_equivalent_body_replays_the_first_answer_byte_for_byte(
         {"at": AT_Z, "outcome": "fail"},
         {"at": AT_Z, "payload": {"n": 2.0}},
         {"at": AT_Z, "payload": {"n": [2, 1]}},
-        # No instant in UTC: the fingerprint keeps the text as sent (it was a 502)
-        {"at": "9999-12-31T23:59:59-01:00"},
-        {"at": "0001-01-01T00:00:00+00:01"},
     ],
     ids=[
         "second-later",
@@ -76,8 +73,6 @@ def test_an_equivalent_body_replays_the_first_answer_byte_for_byte(
         "outcome",
         "float",
         "list",
-        "year-10000-in-utc",
-        "year-0-in-utc",
     ],
 )
 def test_a_different_meaning_with_the_same_key_is_422(handlers, infra, retry_body):
