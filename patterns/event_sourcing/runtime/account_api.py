@@ -28,7 +28,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit import contract, http_requests, responses
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
-from handler_kit.errors import InvalidRequestError
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = account_models.AccountSettings.from_env()
@@ -236,9 +235,6 @@ def get_events(account_id: str) -> Response[str]:
     """``GET /accounts/{id}/events?limit=&cursor=``: history, oldest first."""
     account_id = account_parsing.parse_account_id(account_id)
     event = app.current_event
-    unknown = http_requests.query_parameter_names(event) - {"limit", "cursor"}
-    if unknown:
-        raise InvalidRequestError(f"unknown query parameter(s): {sorted(unknown)}")
     page = account_service.get_history(
         store,
         account_id,

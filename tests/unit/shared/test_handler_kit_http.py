@@ -328,3 +328,55 @@ def test_request_fingerprints_compare_validated_requests_not_their_spelling() ->
     # THEN only the meaning counts
     assert http_requests.request_fingerprint(same[0]) == http_requests.request_fingerprint(same[1])
     assert http_requests.request_fingerprint(other) != http_requests.request_fingerprint(same[0])
+
+
+# --------------------------------------------------------------------------- query strings
+
+
+def _listing_api() -> Any:
+    from handler_kit import contract
+
+    app = APIGatewayRestResolver()
+    api = contract.ContractRoutes(app)
+    responses.register_error_handlers(app, logger=Logger(service="test"))
+
+    @api.get("/items", query={"limit": {"type": "integer"}}, responses={200: contract.ok("x")})
+    def list_items() -> Response[str]:
+        return responses.json_response(
+            200, {"limit": app.current_event.get_query_string_value("limit")}
+        )
+
+    @api.post("/items/<item_id>", responses={200: contract.ok("x")})
+    def change_item(item_id: str) -> Response[str]:
+        return responses.json_response(200, {"item_id": item_id})
+
+    return responses.rest_api_handler(app, logger=Logger(service="test"))
+
+
+def test_a_query_parameter_the_route_does_not_declare_is_400() -> None:
+    # GIVEN routes with and without declared query parameters
+    handler = _listing_api()
+
+    def call(method: str, path: str, resource: str, **kwargs: Any) -> HttpResponse:
+        event = api_event(method, path, resource=resource, **kwargs)
+        return HttpResponse.from_proxy(handler(event, FakeLambdaContext()))
+
+    # WHEN a declared parameter is sent THEN it is read
+    listed = call("GET", "/items", "/items", query={"limit": "5"})
+    assert (listed.status, listed.body) == (200, {"limit": "5"})
+    # WHEN a parameter the route does not read is sent (a body field in the query, a
+    # typo) THEN 400 naming it, and the route's code does not run
+    for method, path, resource, query, extra in (
+        ("GET", "/items", "/items", {"limit": "5", "limt": "1"}, {}),
+        (
+            "POST",
+            "/items/7",
+            "/items/{item_id}",
+            {"amount": "999"},
+            {"path_parameters": {"item_id": "7"}},
+        ),
+    ):
+        refused = call(method, path, resource, query=query, **extra)
+        assert refused.status == 400
+        assert refused.body["error"] == "invalid_request"
+        assert "unknown query parameter" in refused.body["message"]
