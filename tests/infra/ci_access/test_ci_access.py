@@ -132,14 +132,15 @@ def test_the_production_role_only_deploys(template: dict[str, Any]) -> None:
 def _sample_arns(stage: str) -> dict[str, str]:
     """An ARN per statement of one stage's resources (names as CloudFormation makes them)."""
     region, account = PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
-    stack = f"{stage}-EventSourcing"
+    # A pattern stack of the app (the first the stage discovers after Alerts).
+    stack = f"{stage}-{[name for name in stack_names() if name != 'Alerts'][0]}"
     return {
         "FindStageStacks": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/abc-123",
         "ReadStageTables": (
-            f"arn:aws:dynamodb:{region}:{account}:table/{stack}-EventSourcingEventTable1-X1Y2"
+            f"arn:aws:dynamodb:{region}:{account}:table/{stack}-ItemTable1A2B3C4D-X1Y2"
         ),
         "UseStageBuckets": (
-            f"arn:aws:s3:::{stage}-recursiveprocessor-recursiveprocessorinputbuc-x1y2/key"
+            f"arn:aws:s3:::{stage}-somepattern-somepatterninputbucket1a2-x1y2/key"
         ),
         "ObserveEventBuses": (
             f"arn:aws:events:{region}:{account}:rule/{stack}-EventBus/"
