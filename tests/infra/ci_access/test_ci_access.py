@@ -133,7 +133,7 @@ def _sample_arns(stage: str) -> dict[str, str]:
     """An ARN per statement of one stage's resources (names as CloudFormation makes them)."""
     region, account = PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
     # A pattern stack of the app (the first the stage discovers after Alerts).
-    stack = f"{stage}-{[name for name in stack_names() if name != 'Alerts'][0]}"
+    stack = f"{stage}-{next(name for name in stack_names() if name != 'Alerts')}"
     return {
         "FindStageStacks": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/abc-123",
         "ReadStageTables": (
