@@ -139,9 +139,7 @@ def _sample_arns(stage: str) -> dict[str, str]:
         "ReadStageTables": (
             f"arn:aws:dynamodb:{region}:{account}:table/{stack}-ItemTable1A2B3C4D-X1Y2"
         ),
-        "UseStageBuckets": (
-            f"arn:aws:s3:::{stage}-somepattern-somepatterninputbucket1a2-x1y2/key"
-        ),
+        "UseStageBuckets": (f"arn:aws:s3:::{stage}-somepattern-somepatterninputbucket1a2-x1y2/key"),
         "ObserveEventBuses": (
             f"arn:aws:events:{region}:{account}:rule/{stack}-EventBus/"
             f"bus-observer-{stage}-20261206T101500-0123abcd"
