@@ -152,15 +152,17 @@ def test_a_bus_is_observed_through_a_temporary_rule_and_queue(target: DeployedTa
 
 def test_observers_a_killed_run_left_are_swept(target: DeployedTarget) -> None:
     # GIVEN the stage's bus with an observer no run removed (the run was killed), and
-    # another stage's observer on its own bus
+    # the observer of a stage whose name starts with this one's (its bus and queue names
+    # start with this stage's prefixes too)
     events, sqs = target.client("events"), target.client("sqs")
     bus_name = f"{STAGE}-EventSourcing-Bus"
-    other_bus = "pr-7-EventSourcing-Bus"
+    other_label = f"{STAGE}-hotfix"
+    other_bus = f"{other_label}-EventSourcing-Bus"
     for name in (bus_name, other_bus):
         events.create_event_bus(Name=name)
     left = target.subscribe_to_bus(bus_name, {"source": ["bank"]})
     other_stage = DeployedTarget(
-        "pr-7", session=target.session, endpoint_url=target.endpoint_url, min_interval=0
+        other_label, session=target.session, endpoint_url=target.endpoint_url, min_interval=0
     )
     other = other_stage.subscribe_to_bus(other_bus, {"source": ["bank"]})
 
@@ -174,6 +176,7 @@ def test_observers_a_killed_run_left_are_swept(target: DeployedTarget) -> None:
     name = left.rsplit("/", 1)[-1]
     assert deleted == [name, name]
     assert events.list_rules(EventBusName=bus_name)["Rules"] == []
+    assert len(events.list_rules(EventBusName=other_bus)["Rules"]) == 1
     remaining = sqs.list_queues(QueueNamePrefix="bus-observer-").get("QueueUrls", [])
     assert remaining == [other]
     other_stage.unsubscribe_from_bus(other_bus, other)

@@ -414,8 +414,12 @@ class AwsTarget:
         now = datetime.datetime.now(datetime.UTC)
 
         def stale(name: str) -> bool:
+            # Exactly <prefix><time>-<hex>: stage pr-4's prefix also starts the names of
+            # stage pr-4-hotfix's observers, which are not this stage's to delete.
             match = _OBSERVER_NAME.search(name)
             if not name.startswith(self.observer_prefix) or match is None:
+                return False
+            if match.start() != len(self.observer_prefix) - 1:
                 return False
             created = datetime.datetime.strptime(match["created"], _OBSERVER_TIME)
             age = now - created.replace(tzinfo=datetime.UTC)
