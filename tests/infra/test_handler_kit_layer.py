@@ -74,4 +74,5 @@ def test_every_function_uses_powertools_then_handler_kit(
             assert "AWSLambdaPowertoolsPythonV3" in str(powertools["Fn::Join"])
             assert handler_kit == {"Ref": layer_id}
             checked += 1
-    assert checked >= 5
+    # Every function of every pattern stack: at least one per pattern.
+    assert checked >= len(ephemeral.stage.pattern_stacks) > 0

@@ -314,6 +314,8 @@ def test_every_function_logs_to_a_group_its_stack_owns(any_stage: SynthesizedSta
     if "Custom::S3AutoDeleteObjects" in types:
         expected.add("AutoDelete")
     assert helpers == expected
+    # AND a persistent stage never empties a bucket when its stack is deleted
+    assert not any_stage.stage.settings.persistent or "Custom::S3AutoDeleteObjects" not in types
 
 
 def test_powertools_layer_resolves_in_aws_and_stops_deployment_elsewhere(

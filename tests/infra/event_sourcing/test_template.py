@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from stacks.stage import cdk_json_context
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
@@ -291,6 +292,13 @@ def test_tables_written_in_transactions_alarm_on_their_system_errors(
     tables = sorted(of_type(resources, "AWS::DynamoDB::Table"))
     assert len(tables) == 1
     assert transaction_alarmed_tables(resources) == tables
+
+
+def test_domain_events_name_the_app_as_their_source(resources: dict[str, Any]) -> None:
+    # The source follows cdk.json's app_name (a fork renamed there publishes as itself).
+    _, publisher = function_by_handler(resources, "account_publisher.handler")
+    source = publisher["Properties"]["Environment"]["Variables"]["EVENT_SOURCE"]
+    assert source == f"{cdk_json_context()['app_name']}.accounts"
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:
