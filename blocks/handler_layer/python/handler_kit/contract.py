@@ -24,8 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
@@ -186,27 +184,26 @@ class ContractRoutes:
                     query=dict(query or {}),
                 )
             )
-            self.app.route(rule, method)(self._declared_query_only(handler, set(query or {})))
+            self.app.route(rule, method, middlewares=[self._declared_query_only(set(query or {}))])(
+                handler
+            )
             return handler
 
         return register
 
-    def _declared_query_only(self, handler: _F, declared: set[str]) -> Callable[..., Any]:
-        """``handler``, refusing (400) a query parameter the route does not declare: a
-        client that sends ``?amount=999`` to a route that reads its body is told so,
+    @staticmethod
+    def _declared_query_only(declared: set[str]) -> Callable[..., Any]:
+        """A route middleware refusing (400) a query parameter the route does not declare:
+        a client that sends ``?amount=999`` to a route that reads its body is told so,
         not answered as if it had not sent it."""
 
-        @functools.wraps(handler)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            unknown = query_parameter_names(self.app.current_event) - declared
+        def middleware(app: APIGatewayRestResolver, next_middleware: Callable[..., Any]) -> Any:
+            unknown = query_parameter_names(app.current_event) - declared
             if unknown:
                 raise InvalidRequestError(f"unknown query parameter(s): {sorted(unknown)}")
-            return handler(*args, **kwargs)
+            return next_middleware(app)
 
-        # Powertools reads the route's signature with the function's globals: give it
-        # the handler's, its annotations resolved where they were written.
-        checked.__signature__ = inspect.signature(handler, eval_str=True)  # type: ignore[attr-defined]
-        return checked
+        return middleware
 
     def get(self, rule: str, **declaration: Any) -> Callable[[_F], _F]:
         """:meth:`route` with GET."""
