@@ -297,11 +297,19 @@ def submit_job(
     JobIdCollisionError
         A random job id already existed (practically impossible).
     """
-    check_capacity(request, settings)
     job_id = resource_id_for(JOB_ID_NAMESPACE, caller, idempotency_key)
     item = new_job_item(
         job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
     )
+    try:
+        check_capacity(request, settings)
+    except InvalidRequestError:
+        # A keyed retry of a job admitted under other settings (a deploy since) replays.
+        if idempotency_key is None or store.get(job_id, now=now) is None:
+            raise
+        hashes = {item["request_hash"], spelled_fingerprint(request)}
+        view, response = _replay(store, job_id, hashes, now, render)
+        return Submission(view=view, report=VentilationReport(), created=False, response=response)
     first = render(job_view(item, now))
     if idempotency_key is not None:
         # Written with the job, so every retry (also a concurrent one that lost the put)

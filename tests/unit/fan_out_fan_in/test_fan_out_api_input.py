@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.support.events import assert_json_error
@@ -179,3 +181,20 @@ def test_every_aggregate_of_the_largest_job_is_exact_as_a_double(handlers, infra
     # JavaScript client gets the figures the API computed
     assert 10_000 * limit**2 < 2**53
     assert handlers.post({"items": [limit, -limit]}).status == 202
+
+
+def test_a_keyed_retry_of_a_job_admitted_before_a_tighter_setting_replays(
+    handlers, infra, monkeypatch
+):
+    # GIVEN a keyed job at the limit, admitted
+    body, key = {"count": 2250, "work_ms": 1000}, {"Idempotency-Key": "big-job"}
+    first = handlers.post(body, headers=key)
+    assert first.status == 202
+    # WHEN a deploy lowers the workers' concurrency and the client retries with the key
+    settings = handlers.api.SETTINGS
+    monkeypatch.setattr(handlers.api, "SETTINGS", replace(settings, worker_max_concurrency=1))
+    retry = handlers.post(body, headers=key)
+    # THEN the retry is answered the first answer, and a new job of that size is refused
+    assert (retry.status, retry.raw_body) == (first.status, first.raw_body)
+    assert handlers.post(body, headers={"Idempotency-Key": "other"}).status == 400
+    assert len(infra.jobs()) == 1
