@@ -41,7 +41,7 @@ OPERATIONS = {
 }
 _AT = re.compile(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)")
 _RATE = re.compile(r"rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)")
-_CRON = re.compile(r"cron\((\S+(?: \S+){5})\)")
+_CRON = re.compile(r"cron\(\s*(\S+(?:\s+\S+){5})\s*\)")
 
 
 def patches() -> list[Patch]:
