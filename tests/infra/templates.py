@@ -210,13 +210,17 @@ def assert_work_queue_redrives_to_a_kept_dlq(
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
 
 
-def table_keys(resources: dict[str, Any]) -> list[dict[str, str]]:
-    """Each table's key schema (attribute: ``HASH``/``RANGE``), in a stable order."""
-    tables = of_type(resources, "AWS::DynamoDB::Table").values()
+def assert_outputs_and_table_keys(
+    template: dict[str, Any], outputs: set[str], table_keys: list[dict[str, str]]
+) -> None:
+    """The stack's outputs (scenarios, e2e tests and operators read them by name) and
+    each table's key schema (attribute: ``HASH``/``RANGE``), as its store reads them."""
+    tables = of_type(template["Resources"], "AWS::DynamoDB::Table").values()
     keys = [
         {k["AttributeName"]: k["KeyType"] for k in t["Properties"]["KeySchema"]} for t in tables
     ]
-    return sorted(keys, key=str)
+    assert set(template["Outputs"]) == outputs
+    assert sorted(keys, key=str) == sorted(table_keys, key=str)
 
 
 def transaction_alarmed_tables(resources: dict[str, Any]) -> list[str]:

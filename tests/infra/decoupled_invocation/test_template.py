@@ -24,6 +24,7 @@ from tests.infra.templates import (
     api_methods,
     assert_alarm_names_start_with,
     assert_no_wildcard_actions,
+    assert_outputs_and_table_keys,
     assert_work_queue_redrives_to_a_kept_dlq,
     function_by_handler,
     function_role_ids,
@@ -31,7 +32,6 @@ from tests.infra.templates import (
     of_type,
     policy_statements,
     request_schema,
-    table_keys,
 )
 
 STACK = "DecoupledInvocation"
@@ -234,18 +234,17 @@ def test_dashboard_name_carries_the_stage(resources: dict[str, Any]) -> None:
     assert dashboard["Properties"]["DashboardName"] == "pr-1-DecoupledInvocation"
 
 
-def test_stack_has_its_documented_outputs(template: Template) -> None:
-    # Scenarios, e2e tests and operators read them by name.
-    assert set(template.to_json()["Outputs"]) == {
-        "ApiUrl",
-        "JobTableName",
-        "TaskDeadLetterQueueUrl",
-        "TaskQueueUrl",
-    }
-
-
-def test_tables_are_keyed_as_its_store_reads_them(resources: dict[str, Any]) -> None:
-    assert table_keys(resources) == [{"job_id": "HASH"}]
+def test_outputs_and_table_keys_are_the_documented_ones(ephemeral: SynthesizedStage) -> None:
+    assert_outputs_and_table_keys(
+        ephemeral.template_json(STACK),
+        {
+            "ApiUrl",
+            "JobTableName",
+            "TaskDeadLetterQueueUrl",
+            "TaskQueueUrl",
+        },
+        [{"job_id": "HASH"}],
+    )
 
 
 def test_jobs_a_worker_finds_timed_out_alarm(any_stage: SynthesizedStage) -> None:

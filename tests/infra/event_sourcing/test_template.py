@@ -16,13 +16,13 @@ from tests.infra.templates import (
     alarm_properties,
     api_methods,
     assert_no_wildcard_actions,
+    assert_outputs_and_table_keys,
     function_by_handler,
     function_role_ids,
     of_type,
     only,
     request_schema,
     role_statements,
-    table_keys,
     transaction_alarmed_tables,
 )
 from tests.support.events import dynamodb_stream_record
@@ -269,18 +269,17 @@ def test_alarms_watch_the_stream_lag_and_the_failure_queue(resources: dict[str, 
     assert "pr-1-EventSourcing-AccountApi-Fault-Count-Critical" in names
 
 
-def test_stack_has_its_documented_outputs(template: Template) -> None:
-    # Scenarios, e2e tests and operators read them by name.
-    assert set(template.to_json()["Outputs"]) == {
-        "ApiUrl",
-        "EventBusName",
-        "EventTableName",
-        "PublisherFailureQueueUrl",
-    }
-
-
-def test_tables_are_keyed_as_its_store_reads_them(resources: dict[str, Any]) -> None:
-    assert table_keys(resources) == [{"account_id": "HASH", "version": "RANGE"}]
+def test_outputs_and_table_keys_are_the_documented_ones(ephemeral: SynthesizedStage) -> None:
+    assert_outputs_and_table_keys(
+        ephemeral.template_json(STACK),
+        {
+            "ApiUrl",
+            "EventBusName",
+            "EventTableName",
+            "PublisherFailureQueueUrl",
+        },
+        [{"account_id": "HASH", "version": "RANGE"}],
+    )
 
 
 def test_tables_written_in_transactions_alarm_on_their_system_errors(

@@ -8,7 +8,6 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 
 from blocks.stage_settings import StageSettings
 from patterns.fan_out_fan_in.construct import FanOutFanIn
@@ -20,6 +19,7 @@ from tests.infra.templates import (
     api_methods,
     assert_alarm_names_start_with,
     assert_no_wildcard_actions,
+    assert_outputs_and_table_keys,
     assert_work_queue_redrives_to_a_kept_dlq,
     function_by_handler,
     function_role_ids,
@@ -27,7 +27,6 @@ from tests.infra.templates import (
     of_type,
     request_schema,
     role_statements,
-    table_keys,
     transaction_alarmed_tables,
 )
 
@@ -296,20 +295,19 @@ def test_a_failing_subtask_that_would_be_counted_too_late_is_refused_at_synth(
         FanOutFanIn(stack, "FanOutFanIn", settings=stage, **sizing)
 
 
-def test_stack_has_its_documented_outputs(template: Template) -> None:
-    # Scenarios, e2e tests and operators read them by name.
-    assert set(template.to_json()["Outputs"]) == {
-        "ApiUrl",
-        "JobTableName",
-        "ReductionFailureQueueUrl",
-        "ResultTableName",
-        "SubtaskDeadLetterQueueUrl",
-        "SubtaskQueueUrl",
-    }
-
-
-def test_tables_are_keyed_as_its_store_reads_them(resources: dict[str, Any]) -> None:
-    assert table_keys(resources) == [{"job_id": "HASH", "subtask": "RANGE"}, {"job_id": "HASH"}]
+def test_outputs_and_table_keys_are_the_documented_ones(ephemeral: SynthesizedStage) -> None:
+    assert_outputs_and_table_keys(
+        ephemeral.template_json(STACK),
+        {
+            "ApiUrl",
+            "JobTableName",
+            "ReductionFailureQueueUrl",
+            "ResultTableName",
+            "SubtaskDeadLetterQueueUrl",
+            "SubtaskQueueUrl",
+        },
+        [{"job_id": "HASH", "subtask": "RANGE"}, {"job_id": "HASH"}],
+    )
 
 
 def test_tables_written_in_transactions_alarm_on_their_system_errors(

@@ -15,13 +15,13 @@ from tests.infra.templates import (
     api_methods,
     as_list,
     assert_no_wildcard_actions,
+    assert_outputs_and_table_keys,
     function_by_handler,
     of_type,
     only,
     policy_statements,
     request_schema,
     role_of,
-    table_keys,
 )
 
 STACK = "OneOffSchedules"
@@ -304,18 +304,17 @@ def test_alarms_watch_both_dead_letter_queues_and_every_function(
         assert any(watched in name for name in names), watched
 
 
-def test_stack_has_its_documented_outputs(template: Template) -> None:
-    # Scenarios, e2e tests and operators read them by name.
-    assert set(template.to_json()["Outputs"]) == {
-        "ApiUrl",
-        "ScheduleDeadLetterQueueUrl",
-        "ScheduleGroupName",
-        "ScheduleTableName",
-    }
-
-
-def test_tables_are_keyed_as_its_store_reads_them(resources: dict[str, Any]) -> None:
-    assert table_keys(resources) == [{"schedule_id": "HASH"}]
+def test_outputs_and_table_keys_are_the_documented_ones(ephemeral: SynthesizedStage) -> None:
+    assert_outputs_and_table_keys(
+        ephemeral.template_json(STACK),
+        {
+            "ApiUrl",
+            "ScheduleDeadLetterQueueUrl",
+            "ScheduleGroupName",
+            "ScheduleTableName",
+        },
+        [{"schedule_id": "HASH"}],
+    )
 
 
 def test_an_invocation_the_scheduler_could_not_put_in_its_dlq_alarms(

@@ -10,7 +10,6 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Template
 
 from blocks.stage_settings import StageSettings
 from patterns.recursive_processor.construct import RecursiveProcessor
@@ -23,9 +22,9 @@ from tests.infra.templates import (
     alarmed_metric_names,
     as_list,
     assert_alarm_names_start_with,
+    assert_outputs_and_table_keys,
     of_type,
     policy_statements,
-    table_keys,
 )
 
 STACK = "RecursiveProcessor"
@@ -366,22 +365,21 @@ def _scratch_topic() -> sns.ITopic:
     return sns.Topic.from_topic_arn(scope, "Topic", "arn:aws:sns:us-east-1:111111111111:t")
 
 
-def test_stack_has_its_documented_outputs(template: Template) -> None:
-    # Scenarios, e2e tests and operators read them by name.
-    assert set(template.to_json()["Outputs"]) == {
-        "ApiUrl",
-        "FailureQueueUrl",
-        "InputBucketName",
-        "InputPrefix",
-        "OutputBucketName",
-        "OutputPrefix",
-        "ProcessorFunctionName",
-        "RunTableName",
-    }
-
-
-def test_tables_are_keyed_as_its_store_reads_them(resources: dict[str, Any]) -> None:
-    assert table_keys(resources) == [{"run_id": "HASH"}]
+def test_outputs_and_table_keys_are_the_documented_ones(ephemeral: SynthesizedStage) -> None:
+    assert_outputs_and_table_keys(
+        ephemeral.template_json(STACK),
+        {
+            "ApiUrl",
+            "FailureQueueUrl",
+            "InputBucketName",
+            "InputPrefix",
+            "OutputBucketName",
+            "OutputPrefix",
+            "ProcessorFunctionName",
+            "RunTableName",
+        },
+        [{"run_id": "HASH"}],
+    )
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:
