@@ -223,8 +223,10 @@ def assert_outputs_and_table_keys(
     assert sorted(keys, key=str) == sorted(table_keys, key=str)
 
 
-def transaction_alarmed_tables(resources: dict[str, Any]) -> list[str]:
-    """The tables with an alarm on ``TransactWriteItems``' system errors (logical ids)."""
+def assert_transaction_tables_alarmed(template: dict[str, Any]) -> None:
+    """Every table of a stack written with TransactWriteItems has an alarm on the system
+    errors of those transactions, which the standard system-error alarm leaves out."""
+    resources = template["Resources"]
     transaction = {"Name": "Operation", "Value": "TransactWriteItems"}
     alarmed = []
     for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
@@ -233,4 +235,4 @@ def transaction_alarmed_tables(resources: dict[str, Any]) -> list[str]:
         if properties.get("MetricName") == "SystemErrors" and transaction in dimensions:
             (table,) = [d["Value"]["Ref"] for d in dimensions if d["Name"] == "TableName"]
             alarmed.append(table)
-    return sorted(alarmed)
+    assert sorted(alarmed) == sorted(of_type(resources, "AWS::DynamoDB::Table"))

@@ -17,13 +17,13 @@ from tests.infra.templates import (
     api_methods,
     assert_no_wildcard_actions,
     assert_outputs_and_table_keys,
+    assert_transaction_tables_alarmed,
     function_by_handler,
     function_role_ids,
     of_type,
     only,
     request_schema,
     role_statements,
-    transaction_alarmed_tables,
 )
 from tests.support.events import dynamodb_stream_record
 
@@ -282,15 +282,8 @@ def test_outputs_and_table_keys_are_the_documented_ones(ephemeral: SynthesizedSt
     )
 
 
-def test_tables_written_in_transactions_alarm_on_their_system_errors(
-    any_stage: SynthesizedStage,
-) -> None:
-    # GIVEN the tables written with TransactWriteItems (the event and its record), which
-    # the standard system-error alarm leaves out THEN each alarms on their system errors
-    resources = any_stage.template_json(STACK)["Resources"]
-    tables = sorted(of_type(resources, "AWS::DynamoDB::Table"))
-    assert len(tables) == 1
-    assert transaction_alarmed_tables(resources) == tables
+def test_every_table_alarms_on_its_transactions_system_errors(any_stage: SynthesizedStage) -> None:
+    assert_transaction_tables_alarmed(any_stage.template_json(STACK))  # the event and its record
 
 
 def test_domain_events_name_the_app_as_their_source(resources: dict[str, Any]) -> None:
