@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 import aws_cdk as cdk
@@ -33,6 +34,13 @@ class PatternStack(cdk.Stack):
         super().__init_subclass__(**kwargs)
         if "pattern_name" not in cls.__dict__:
             cls.pattern_name = pattern_name_of(cls.__module__)
+        # The stage's alarm topic admits alarms named "<stage>-<Capital>..." only (a stage
+        # name has no capital letter: AlertsStack), so a name must start with one.
+        if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", cls.pattern_name):
+            raise TypeError(
+                f"pattern name {cls.pattern_name!r} of {cls.__qualname__}: PascalCase "
+                "letters and digits, starting with a capital letter"
+            )
         PatternStack.registry.append(cls)
 
     def __init__(

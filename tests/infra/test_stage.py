@@ -21,6 +21,7 @@ from blocks.stage_settings import (
     StageSettings,
     validate_stage_name,
 )
+from stacks.pattern_stack import PatternStack
 from stacks.stage import cdk_json_context, pattern_stack_classes
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
@@ -163,6 +164,18 @@ def test_stacks_are_named_after_the_stage(any_stage: SynthesizedStage) -> None:
         f"{any_stage.name}-{cls.pattern_name}" for cls in pattern_stack_classes()
     )
     assert any_stage.stage.alerts.stack_name == f"{any_stage.name}-Alerts"
+
+
+@pytest.mark.parametrize("name", ["orders", "1Orders", "Order-Intake", ""])
+def test_a_pattern_name_the_alarm_topic_would_not_admit_is_refused(name: str) -> None:
+    # GIVEN a pattern stack named without a leading capital letter (its alarms would be
+    # "<stage>-orders-...", which the stage's alarm topic does not let publish)
+    # WHEN its class is defined THEN it is refused, and not registered with the stage
+    before = list(PatternStack.registry)
+    with pytest.raises(TypeError, match="starting with a capital letter"):
+        type("Misnamed", (PatternStack,), {"pattern_name": name})
+    assert PatternStack.registry == before
+    assert all(cls.pattern_name[0] in string.ascii_uppercase for cls in pattern_stack_classes())
 
 
 def test_every_stack_carries_the_app_and_stage_tags_teardown_finds_it_by(

@@ -307,9 +307,7 @@ def submit_job(
         # A keyed retry of a job admitted under other settings (a deploy since) replays.
         if idempotency_key is None or store.get(job_id, now=now) is None:
             raise
-        hashes = {item["request_hash"], spelled_fingerprint(request)}
-        view, response = _replay(store, job_id, hashes, now, render)
-        return Submission(view=view, report=VentilationReport(), created=False, response=response)
+        return _replayed(store, item, request, now, render)
     first = render(job_view(item, now))
     if idempotency_key is not None:
         # Written with the job, so every retry (also a concurrent one that lost the put)
@@ -319,9 +317,7 @@ def submit_job(
     if not store.put_new(item, now=now):
         if idempotency_key is None:
             raise JobIdCollisionError(f"job id {job_id} already exists")
-        hashes = {item["request_hash"], spelled_fingerprint(request)}
-        view, response = _replay(store, job_id, hashes, now, render)
-        return Submission(view=view, report=VentilationReport(), created=False, response=response)
+        return _replayed(store, item, request, now, render)
     report = ventilate(
         queue,
         subtask_messages(job_id, request, deadline_epoch=int(item["deadline_epoch"])),
@@ -341,6 +337,20 @@ def submit_job(
         logger.warning("sends reported failed were delivered; the job goes on", job_id=job_id)
         item = store.get(job_id, now=now) or item
     return Submission(view=job_view(item, now), report=report, created=True, response=first)
+
+
+def _replayed(
+    store: JobStore,
+    item: Mapping[str, Any],
+    request: JobRequest,
+    now: datetime,
+    render: Render,
+) -> Submission:
+    """The submission of a keyed retry (``item`` is the job it would have recorded):
+    the existing job's first answer, nothing sent."""
+    hashes = {item["request_hash"], spelled_fingerprint(request)}
+    view, response = _replay(store, item["job_id"], hashes, now, render)
+    return Submission(view=view, report=VentilationReport(), created=False, response=response)
 
 
 def _replay(
