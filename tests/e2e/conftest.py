@@ -47,11 +47,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     A test marked ``api_only`` makes synchronous API calls only (no event source
     delivers anything it checks), so the delivery mode cannot change its outcome: it
-    runs on the first mode's stage alone."""
+    runs on the first mode's stage alone. A test marked ``load`` (many events through
+    a path the pattern's small tests also take) runs on the last mode's stage alone:
+    ``make test`` gives ``once`` then ``duplicate``, and every event delivered twice is
+    the stricter case; running it once more with single delivery would prove nothing
+    new and cost a fifth of the suite's CPU."""
     modes = list(dict.fromkeys(metafunc.config.getoption("delivery") or []))
     if modes and "delivery" in metafunc.fixturenames:
         if metafunc.definition.get_closest_marker("api_only") is not None:
             modes = modes[:1]
+        elif metafunc.definition.get_closest_marker("load") is not None:
+            modes = modes[-1:]
         metafunc.parametrize("delivery", modes, indirect=True, scope="session")
 
 

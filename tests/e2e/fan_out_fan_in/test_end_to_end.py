@@ -47,18 +47,7 @@ def _consumers_paused(target: Target, queue_url: str) -> Iterator[None]:
         target.set_queue_consumers_enabled(queue_url, True)
 
 
-@pytest.mark.parametrize(
-    ("n", "job"),
-    [
-        (1, {"items": [-7]}),
-        (100, {"count": 100, "seed": 11}),
-        (1000, {"count": 1000, "seed": 2026}),
-    ],
-    ids=["N=1", "N=100", "N=1000"],
-)
-def test_a_job_ends_done_with_the_exact_aggregate_and_remaining_zero(
-    target: Target, n: int, job: dict[str, Any]
-) -> None:
+def _check_a_job_ends_done(target: Target, n: int, job: dict[str, Any]) -> None:
     # GIVEN a job of N subtasks whose inputs the client knows
     values = job.get("items") or [seeded_value(job["seed"], i) for i in range(n)]
 
@@ -72,6 +61,22 @@ def test_a_job_ends_done_with_the_exact_aggregate_and_remaining_zero(
     assert accepted.body["total"] == n
     assert accepted.headers["location"] == f"/api/jobs/{accepted.body['job_id']}"
     check_finished(done.body, status="DONE", values=values)
+
+
+@pytest.mark.parametrize(
+    ("n", "job"),
+    [(1, {"items": [-7]}), (100, {"count": 100, "seed": 11})],
+    ids=["N=1", "N=100"],
+)
+def test_a_job_ends_done_with_the_exact_aggregate_and_remaining_zero(
+    target: Target, n: int, job: dict[str, Any]
+) -> None:
+    _check_a_job_ends_done(target, n, job)
+
+
+@pytest.mark.load
+def test_a_job_of_a_thousand_subtasks_ends_done_with_the_exact_aggregate(target: Target) -> None:
+    _check_a_job_ends_done(target, 1000, {"count": 1000, "seed": 2026})
 
 
 @pytest.mark.api_only

@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import timedelta
 
+import pytest
 from localstage.target import Target
 
 from patterns.one_off_schedules.scenarios import (
@@ -25,6 +26,7 @@ from patterns.one_off_schedules.scenarios import (
 MANY = 100
 
 
+@pytest.mark.load
 def test_a_hundred_schedules_each_fire_once_and_none_remains(target: Target) -> None:
     # GIVEN 100 schedules due from 90 s ahead, 2 s apart
     ids = [

@@ -66,6 +66,7 @@ def test_an_empty_file_ends_done_with_nothing_counted(target: Target) -> None:
     assert (summary["records"], summary["errors"]) == (0, 0)
 
 
+@pytest.mark.load
 @pytest.mark.short_hops
 def test_a_file_needing_five_hops_is_processed_once_across_hops(target: Target) -> None:
     # GIVEN a file that needs at least five hops of this stage's processor
