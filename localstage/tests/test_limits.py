@@ -361,20 +361,38 @@ def test_exists_matches_leaf_values_only(value: Any, expected: bool) -> None:
 
 def test_a_flexible_window_fires_anywhere_inside_the_window() -> None:
     """With FlexibleTimeWindow FLEXIBLE, the Scheduler invokes the target at any time
-    within MaximumWindowInMinutes after the scheduled time (OFF: at the time).
+    within MaximumWindowInMinutes after the scheduled time ("it invokes the target within
+    15 minutes after the scheduled time").
     https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-flexible-time-windows.html
     """
-    from localstage.sources.scheduler import flexible_window_offset
+    from localstage.sources.scheduler import firing_offset
 
     window = {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15}
-    offsets = [flexible_window_offset(window, f"arn:schedule/{n}") for n in range(200)]
+    offsets = [firing_offset(window, f"arn:schedule/{n}") for n in range(200)]
     assert all(0 <= offset <= 900 for offset in offsets)
     # Spread over the window, not bunched at the scheduled time
     assert min(offsets) < 90 and max(offsets) > 810
     assert sum(1 for offset in offsets if offset < 1) < 5
     # Seeded: the same schedule version always fires at the same point
-    assert flexible_window_offset(window, "arn:schedule/1") == offsets[1]
-    assert flexible_window_offset({"Mode": "OFF"}, "arn:schedule/1") == 0
+    assert firing_offset(window, "arn:schedule/1") == offsets[1]
+
+
+def test_without_a_flexible_window_a_schedule_fires_within_the_minute_after_its_time() -> None:
+    """With FlexibleTimeWindow OFF the Scheduler's precision is 60 seconds: "All schedule
+    types on EventBridge Scheduler invoke their targets with 60 second precision. This
+    means that if you set your schedule to run at 1:00, it will invoke the target API
+    between 1:00:00 and 1:00:59, assuming that a flexible time window is not set."
+    https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html
+    localstage fires anywhere in those 60 s (seeded per schedule version), never before
+    the time asked for, so code that relies on running at that exact second fails here.
+    """
+    from localstage.sources.scheduler import firing_offset
+
+    offsets = [firing_offset({"Mode": "OFF"}, f"arn:schedule/{n}") for n in range(200)]
+    assert all(0 <= offset < 60 for offset in offsets)
+    assert min(offsets) < 6 and max(offsets) > 54
+    assert sum(1 for offset in offsets if offset < 1) < 10
+    assert firing_offset(None, "arn:schedule/1") == offsets[1]
 
 
 def _sqs_mapping(properties: dict[str, Any]) -> SqsEventSourceMapping:

@@ -9,10 +9,11 @@ enabled one-time schedule once (looking it up again first: it may have been dele
   default). Handler code computes it in real time, so the wait from the schedule's
   creation (or last update) to its due time runs on the stage clock's speed: with
   ``--clock-speed 90`` a schedule due in 15 minutes fires 10 s after it was created.
-  ``FlexibleTimeWindow`` ``OFF`` fires at the due time; ``FLEXIBLE`` fires at a
-  random point of the ``MaximumWindowInMinutes`` after it, as the Scheduler may (the
-  point is seeded by the schedule's ARN and last change, so a run can be repeated),
-  so a handler that assumes it runs at the scheduled time fails here too.
+  It fires at a random point of the window the Scheduler documents (:func:`firing_offset`,
+  in stage time, seeded by the schedule's ARN and last change, so a run can be
+  repeated): ``FlexibleTimeWindow`` ``OFF`` within the 60 s after the due time (its
+  precision), ``FLEXIBLE`` within the ``MaximumWindowInMinutes`` after it; so a handler
+  that assumes it runs at the second it asked for fails here too.
 - The target ``Input`` gets the context attributes substituted:
   ``<aws.scheduler.schedule-arn>``, ``<aws.scheduler.scheduled-time>`` (UTC, ``Z``),
   ``<aws.scheduler.execution-id>`` and ``<aws.scheduler.attempt-number>``.
@@ -63,6 +64,9 @@ _AT = re.compile(r"^at\((?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 RETRY_BASE_SECONDS = 60.0
 DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 185
 DEFAULT_MAXIMUM_EVENT_AGE_SECONDS = 86_400
+#: How late after its due time a schedule without a flexible window may fire: the
+#: Scheduler's 60-second precision.
+PRECISION_SECONDS = 60.0
 
 
 class ScheduleTargetError(Exception):
@@ -96,17 +100,24 @@ def due_time(expression: str, timezone: str | None) -> datetime | None:
     return local.astimezone(UTC)
 
 
-def flexible_window_offset(window: dict[str, Any] | None, seed: str) -> float:
-    """Seconds after its due time that a schedule with ``window`` fires.
+def firing_offset(window: dict[str, Any] | None, seed: str) -> float:
+    """Stage seconds after its due time that a schedule with ``window`` fires: a random
+    point of the window the Scheduler documents, seeded by ``seed`` (the same schedule
+    version always gets the same point).
 
-    ``OFF`` (or no window) is 0. ``FLEXIBLE`` is any point within
-    ``MaximumWindowInMinutes`` after the due time: a random one, seeded by ``seed``
-    (the same schedule version always gets the same point).
+    ``OFF`` (or no window): within :data:`PRECISION_SECONDS` ("All schedule types on
+    EventBridge Scheduler invoke their targets with 60 second precision ... set to run at
+    1:00, it will invoke the target API between 1:00:00 and 1:00:59, assuming that a
+    flexible time window is not set", User Guide, "Schedule types"), never before the
+    due time. ``FLEXIBLE``: within ``MaximumWindowInMinutes`` after it ("it invokes the
+    target within 15 minutes after the scheduled time", "Configuring flexible time
+    windows").
     """
-    if not window or window.get("Mode") != "FLEXIBLE":
-        return 0.0
-    minutes = float(window.get("MaximumWindowInMinutes") or 0)
-    return random.Random(seed).uniform(0.0, minutes * 60.0)
+    if window and window.get("Mode") == "FLEXIBLE":
+        width = float(window.get("MaximumWindowInMinutes") or 0) * 60.0
+    else:
+        width = PRECISION_SECONDS
+    return random.Random(seed).uniform(0.0, width)
 
 
 def substitute(text: str, *, arn: str, scheduled: datetime, execution_id: str, attempt: int) -> str:
@@ -221,9 +232,7 @@ class SchedulerSource:
             )
             return
         anchor = modified.timestamp() if isinstance(modified, datetime) else time.time()
-        offset = flexible_window_offset(
-            definition.get("FlexibleTimeWindow"), f"{summary['Arn']}|{modified}"
-        )
+        offset = firing_offset(definition.get("FlexibleTimeWindow"), f"{summary['Arn']}|{modified}")
         delay = max(0.0, due.timestamp() + offset - anchor)
         self._pending[summary["Arn"]] = PendingSchedule(
             arn=summary["Arn"],
