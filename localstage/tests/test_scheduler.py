@@ -136,3 +136,20 @@ def test_a_schedule_deleted_before_it_is_due_never_fires(async_stage: LocalStage
 
     # THEN only the later one ran
     assert json.loads(message["Body"])["schedule"].endswith("/later")
+
+
+def test_a_schedule_already_past_when_created_fires_at_once_and_says_so(
+    async_stage: LocalStage,
+) -> None:
+    # GIVEN a one-time schedule whose time was ten minutes ago (CreateSchedule accepts it)
+    due = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    arn = _create(async_stage, "overdue", at=due, function="Recorder", delete=True)
+
+    # WHEN the Scheduler source sees it THEN it fires (AWS does not document whether it
+    # would) with its scheduled time as asked
+    [message] = _messages(async_stage, "Records", 1)
+    event = json.loads(message["Body"])
+    assert (event["schedule"], event["time"]) == (arn, due.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    # AND the Scheduler log says it was already past
+    log = async_stage.logs.path("Scheduler").read_text()
+    assert f"schedule {arn}: at(" in log and "was already past" in log

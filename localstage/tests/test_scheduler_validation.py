@@ -126,6 +126,19 @@ def test_a_request_outside_the_model_is_refused_and_stores_nothing(
     assert scheduler.list_schedules(GroupName="group")["Schedules"] == []
 
 
+def test_a_one_time_schedule_already_past_is_accepted_as_aws_accepts_it(scheduler: Any) -> None:
+    """CreateSchedule does not refuse an ``at()`` in the past: neither the API Reference
+    nor the User Guide names such a rule, and LocalStack's AWS-validated test
+    ``tests_create_schedule_with_valid_schedule_expression`` (validated against AWS on
+    2025-02-02) creates ``at(2022-12-31T23:59:59)`` and records a 200 with its ARN
+    (localstack/localstack, tests/aws/services/scheduler/test_scheduler.snapshot.json).
+    What the Scheduler then does with it is not documented (see the Scheduler source).
+    """
+    _create(scheduler, ScheduleExpression="at(2022-12-31T23:59:59)")
+    [summary] = scheduler.list_schedules(GroupName="group")["Schedules"]
+    assert summary["State"] == "ENABLED"
+
+
 def test_every_broken_rule_is_listed(scheduler: Any) -> None:
     message = _refusal(scheduler, Name="a b", Description="d" * 513)
     assert message.startswith("2 validation errors detected: Value 'a b' at 'name'")

@@ -231,7 +231,16 @@ class SchedulerSource:
                 "emulated (only at(...) one-time schedules fire)"
             )
             return
+        # Real epoch seconds, like the due time handler code computed.
         anchor = modified.timestamp() if isinstance(modified, datetime) else time.time()
+        if due.timestamp() < anchor:
+            # CreateSchedule accepts a past at() (LocalStack's AWS-validated test creates
+            # at(2022-12-31T23:59:59) with a 200); whether it then fires is undocumented.
+            self._note(
+                f"schedule {summary['Arn']}: {definition['ScheduleExpression']} was already "
+                "past when the schedule was created or updated; the Scheduler accepts that, "
+                "and does not document whether it fires: localstage fires it now"
+            )
         offset = firing_offset(definition.get("FlexibleTimeWindow"), f"{summary['Arn']}|{modified}")
         delay = max(0.0, due.timestamp() + offset - anchor)
         self._pending[summary["Arn"]] = PendingSchedule(
