@@ -24,8 +24,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from tiny import booted
 
-from localstage.apigateway import _check_signing_time
 from localstage.apigateway_proxy import GatewayError
+from localstage.apigateway_sigv4 import check_signing_time
 from localstage.invoke import lambda_service
 from localstage.stage import LocalStage
 from localstage.target import LocalTarget
@@ -409,5 +409,5 @@ def test_an_x_amz_date_not_in_basic_iso_8601_is_refused(amz_date: str) -> None:
     AWS: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-signing-elements.html
     """
     with pytest.raises(GatewayError, match="ISO-8601 'basic format'") as refused:
-        _check_signing_time(amz_date)
+        check_signing_time(amz_date)
     assert refused.value.response_type == "INCOMPLETE_SIGNATURE"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from localstage.apigateway import ApiResource, RestApi
+from localstage.apigateway_routes import ApiResource, RestApi
 from localstage.clock import Clock
 from localstage.sources.sqs import failed_message_ids
 

@@ -1,14 +1,14 @@
 """API Gateway REST APIs on localhost: one HTTP server per API stage.
 
-Built from the template's ``AWS::ApiGateway::*`` resources: resources and methods
-(path parameters, ``{proxy+}``, ``ANY``), IAM (SigV4) authorization, request
-validators with the JSON-schema models, gateway responses, Lambda proxy
-integrations (``AWS_PROXY``) checked against the functions' ``AWS::Lambda::Permission``.
+Built from the template's ``AWS::ApiGateway::*`` resources (read into a
+:class:`~localstage.apigateway_routes.RestApi`: resources and methods, path parameters,
+``{proxy+}``, ``ANY``): IAM (SigV4) authorization, request validators with the
+JSON-schema models, gateway responses, Lambda proxy integrations (``AWS_PROXY``) checked
+against the functions' ``AWS::Lambda::Permission``.
 """
 
 from __future__ import annotations
 
-import datetime
 import fnmatch
 import json
 import logging
@@ -16,13 +16,9 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.credentials
 import jsonschema
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -37,10 +33,10 @@ from localstage.apigateway_proxy import (
     invoke_within,
     parse_json_body,
     proxy_response,
-    raw_url,
 )
+from localstage.apigateway_routes import ApiMethod, RestApi
+from localstage.apigateway_sigv4 import authenticate
 from localstage.cloud import ACCOUNT_ID, PARTITION, REGION, Credentials
-from localstage.deploy import Deployment, Resource
 from localstage.events import api_gateway_event, api_identity
 from localstage.runtime import FunctionRuntime
 
@@ -74,166 +70,6 @@ _ERROR_TYPES = {
     "BAD_REQUEST_PARAMETERS": "BadRequestException",
 }
 _FUNCTION_ARN = re.compile(r":lambda:path/[^/]+/functions/(?P<arn>.+)/invocations$")
-_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/(?P<scope>[^,\s]+)")
-_SIGNATURE = re.compile(r"Signature=(?P<signature>[0-9a-f]+)")
-_SIGNED_HEADERS = re.compile(r"SignedHeaders=(?P<headers>[^,\s]+)")
-_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
-_AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
-#: SigV4 replay protection: a request must reach AWS within five minutes of the time it
-#: was signed (X-Amz-Date), before or after.
-SIGNATURE_SKEW = datetime.timedelta(minutes=5)
-
-
-@dataclass
-class ApiMethod:
-    http_method: str
-    authorization_type: str
-    integration: dict[str, Any]
-    validator: dict[str, Any] | None
-    request_models: dict[str, str]
-    request_parameters: dict[str, bool]
-
-
-@dataclass
-class ApiResource:
-    resource_id: str
-    path: str
-    methods: dict[str, ApiMethod] = field(default_factory=dict)
-
-    @property
-    def parts(self) -> list[str]:
-        return [part for part in self.path.split("/") if part]
-
-
-@dataclass
-class RestApi:
-    """One REST API and its deployed stage, as the template defines them."""
-
-    logical_id: str
-    stack_name: str
-    api_id: str
-    name: str
-    stage_name: str
-    stage_variables: dict[str, str]
-    resources: list[ApiResource]
-    models: dict[str, dict[str, Any]]
-    gateway_responses: dict[str, dict[str, Any]]
-    binary_media_types: list[str]
-
-    @property
-    def public_url(self) -> str:
-        """The invoke URL the stack outputs (what a deployed stage would answer on)."""
-        return f"https://{self.api_id}.execute-api.{REGION}.amazonaws.com/{self.stage_name}/"
-
-    def match(self, path: str) -> tuple[ApiResource, dict[str, str]] | None:
-        """The resource a request path maps to, and its path parameters."""
-        segments = [part for part in path.split("/") if part]
-        best: tuple[int, ApiResource, dict[str, str]] | None = None
-        for resource in self.resources:
-            parameters = _match_parts(resource.parts, segments)
-            if parameters is None:
-                continue
-            # Literal segments beat parameters, which beat greedy {proxy+}.
-            score = sum(
-                3 if not part.startswith("{") else 1 if part.endswith("+}") else 2
-                for part in resource.parts
-            )
-            if best is None or score > best[0]:
-                best = (score, resource, parameters)
-        return (best[1], best[2]) if best else None
-
-
-def _match_parts(parts: list[str], segments: list[str]) -> dict[str, str] | None:
-    parameters: dict[str, str] = {}
-    for index, part in enumerate(parts):
-        if part.startswith("{") and part.endswith("+}"):
-            rest = segments[index:]
-            if not rest:
-                return None
-            parameters[part[1:-2]] = "/".join(rest)
-            return parameters
-        if index >= len(segments):
-            return None
-        if part.startswith("{") and part.endswith("}"):
-            parameters[part[1:-1]] = segments[index]
-        elif part != segments[index]:
-            return None
-    return parameters if len(parts) == len(segments) else None
-
-
-def rest_apis(deployment: Deployment) -> list[RestApi]:
-    """Every REST API of the stage with a stage to serve."""
-    apis: list[RestApi] = []
-    for api_resource in deployment.resources("AWS::ApiGateway::RestApi"):
-        stack = deployment.stacks[api_resource.stack_name]
-        in_stack = list(stack.resources.values())
-        api_id = api_resource.physical_id
-
-        def of(
-            kind: str, stack_resources: list[Resource] = in_stack, api: Any = api_id
-        ) -> list[Resource]:
-            return [
-                resource
-                for resource in stack_resources
-                if resource.resource_type == f"AWS::ApiGateway::{kind}"
-                and resource.properties.get("RestApiId") == api
-            ]
-
-        stages = of("Stage")
-        if not stages:
-            continue
-        root_id = api_resource.attributes["RootResourceId"]
-        by_id = {resource.physical_id: resource for resource in of("Resource")}
-
-        def full_path(
-            resource_id: str, nodes: dict[Any, Resource] = by_id, root: Any = root_id
-        ) -> str:
-            if resource_id == root:
-                return "/"
-            node = nodes[resource_id]
-            parent = full_path(node.properties["ParentId"])
-            return f"{parent.rstrip('/')}/{node.properties['PathPart']}"
-
-        resources = {root_id: ApiResource(root_id, "/")}
-        for resource_id in by_id:
-            resources[resource_id] = ApiResource(resource_id, full_path(resource_id))
-        validators = {
-            resource.physical_id: resource.properties for resource in of("RequestValidator")
-        }
-        for method in of("Method"):
-            props = method.properties
-            resources[props["ResourceId"]].methods[props["HttpMethod"].upper()] = ApiMethod(
-                http_method=props["HttpMethod"].upper(),
-                authorization_type=props.get("AuthorizationType", "NONE"),
-                integration=props.get("Integration") or {},
-                validator=validators.get(props.get("RequestValidatorId")),
-                request_models=props.get("RequestModels") or {},
-                request_parameters={
-                    name: bool(required)
-                    for name, required in (props.get("RequestParameters") or {}).items()
-                },
-            )
-        models = {model.physical_id: model.properties.get("Schema") or {} for model in of("Model")}
-        responses = {
-            resource.properties["ResponseType"]: resource.properties
-            for resource in of("GatewayResponse")
-        }
-        for stage in stages:
-            apis.append(
-                RestApi(
-                    logical_id=api_resource.logical_id,
-                    stack_name=api_resource.stack_name,
-                    api_id=api_id,
-                    name=api_resource.properties.get("Name", api_resource.logical_id),
-                    stage_name=stage.properties["StageName"],
-                    stage_variables=stage.properties.get("Variables") or {},
-                    resources=list(resources.values()),
-                    models=models,
-                    gateway_responses=responses,
-                    binary_media_types=api_resource.properties.get("BinaryMediaTypes") or [],
-                )
-            )
-    return apis
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -326,7 +162,7 @@ class ApiGatewayServer:
             raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
         credentials = None
         if method.authorization_type == "AWS_IAM":
-            credentials = self._authenticate(request, body)
+            credentials = authenticate(request, body, self._identities)
         elif method.authorization_type not in ("NONE", ""):
             raise GatewayError(
                 "API_CONFIGURATION_ERROR",
@@ -375,43 +211,6 @@ class ApiGatewayServer:
         check_event_size(event)
         timeout_ms = int(integration.get("TimeoutInMillis") or DEFAULT_INTEGRATION_TIMEOUT_MS)
         return proxy_response(invoke_within(self._functions(function_arn), event, timeout_ms))
-
-    def _authenticate(self, request: Request, body: bytes) -> Credentials:
-        authorization = request.headers.get("Authorization")
-        if not authorization:
-            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
-        credential = _CREDENTIAL.search(authorization)
-        signature = _SIGNATURE.search(authorization)
-        signed_headers = _SIGNED_HEADERS.search(authorization)
-        if not (
-            authorization.startswith("AWS4-HMAC-SHA256 ")
-            and credential
-            and signature
-            and signed_headers
-            and request.headers.get("X-Amz-Date")
-        ):
-            raise GatewayError(
-                "INCOMPLETE_SIGNATURE",
-                f"Authorization header requires 'Credential', 'Signature', 'SignedHeaders' "
-                f"and 'X-Amz-Date'. Authorization={authorization}",
-                status=403,
-            )
-        _check_signing_time(request.headers["X-Amz-Date"])
-        identity = self._identities(credential.group("key"))
-        if identity is None:
-            raise GatewayError(
-                "UNAUTHORIZED",
-                "The security token included in the request is invalid",
-                status=403,
-            )
-        expected = _signature(request, body, identity, signed_headers.group("headers"))
-        if expected != signature.group("signature"):
-            raise GatewayError(
-                "INVALID_SIGNATURE",
-                "The request signature we calculated does not match the signature you "
-                "provided. Check your AWS Secret Access Key and signing method.",
-            )
-        return identity
 
     def _validate(
         self, request: Request, method: ApiMethod, body: bytes, path_parameters: dict[str, str]
@@ -517,59 +316,3 @@ def _is_binary(content_type: str, binary_media_types: list[str]) -> bool:
         fnmatch.fnmatchcase(media_type, pattern.replace("~1", "/"))
         for pattern in binary_media_types
     )
-
-
-def _check_signing_time(amz_date: str, now: datetime.datetime | None = None) -> None:
-    """Refuse a signature made more than :data:`SIGNATURE_SKEW` before or after now, in
-    API Gateway's words. The wall clock, not the stage clock: clients sign in real time.
-
-    AWS ("a request must reach AWS within five minutes of the time stamp in the request"):
-    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html
-    """
-    signed_at = None
-    if _AMZ_DATE.fullmatch(amz_date):
-        try:
-            signed_at = datetime.datetime.strptime(amz_date, _AMZ_DATE_FORMAT)
-        except ValueError:  # e.g. month 13
-            signed_at = None
-    if signed_at is None:
-        raise GatewayError(
-            "INCOMPLETE_SIGNATURE",
-            f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'. "
-            "See http://en.wikipedia.org/wiki/ISO_8601",
-            status=403,
-        )
-    now = (now or datetime.datetime.now(datetime.UTC)).replace(tzinfo=None, microsecond=0)
-    stamp = now.strftime(_AMZ_DATE_FORMAT)
-    if signed_at < now - SIGNATURE_SKEW:
-        earliest = (now - SIGNATURE_SKEW).strftime(_AMZ_DATE_FORMAT)
-        raise GatewayError(
-            "INVALID_SIGNATURE",
-            f"Signature expired: {amz_date} is now earlier than {earliest} ({stamp} - 5 min.)",
-        )
-    if signed_at > now + SIGNATURE_SKEW:
-        latest = (now + SIGNATURE_SKEW).strftime(_AMZ_DATE_FORMAT)
-        raise GatewayError(
-            "INVALID_SIGNATURE",
-            f"Signature not yet current: {amz_date} is still later than {latest} "
-            f"({stamp} + 5 min.)",
-        )
-
-
-def _signature(request: Request, body: bytes, identity: Credentials, signed: str) -> str:
-    headers = {name: request.headers.get(name, "") for name in signed.split(";")}
-    aws_request = AWSRequest(
-        method=request.method,
-        url=raw_url(request.environ),
-        data=body,
-        headers=headers,
-    )
-    aws_request.context["timestamp"] = request.headers.get("X-Amz-Date", "")
-    credentials = botocore.credentials.Credentials(
-        identity.access_key_id, identity.secret_access_key, identity.session_token
-    )
-    scope_region = REGION
-    signer = SigV4Auth(credentials, "execute-api", scope_region)
-    canonical = signer.canonical_request(aws_request)
-    string_to_sign = signer.string_to_sign(aws_request, canonical)
-    return str(signer.signature(string_to_sign, aws_request))

@@ -16,7 +16,8 @@ from localstage import (
     request_counts,
 )
 from localstage.activity import ActivityWatch
-from localstage.apigateway import ApiGatewayServer, rest_apis
+from localstage.apigateway import ApiGatewayServer
+from localstage.apigateway_routes import rest_apis
 from localstage.assembly import DEFAULT_STAGE, DEFAULT_WORKDIR, Assembly, load, synthesize
 from localstage.clock import Clock
 from localstage.cloud import Credentials, MotoCloud
