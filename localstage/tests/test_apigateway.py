@@ -235,6 +235,31 @@ def test_a_response_over_6_mb_is_a_function_error_of_the_invoke_api(
     assert error["errorType"] == "Function.ResponseSizeTooLarge"
 
 
+def test_a_trailing_slash_reaches_the_resource_without_it(api_stage: LocalStage) -> None:
+    """A REST API routes ``POST /items/`` to the ``/items`` resource exactly as ``POST
+    /items`` and invokes its function, whose permission CDK's ``LambdaIntegration``
+    grants for ``.../POST/items`` only; the event's ``path`` keeps the slash as sent.
+
+    AWS: Powertools' end-to-end test against a deployed REST API (a CDK ``RestApi`` with
+    ``todos`` ``POST`` and ``LambdaIntegration``) expects 200 for ``POST todos/``
+    (aws-powertools/powertools-lambda-python, tests/e2e/event_handler/
+    test_paths_ending_with_slash.py; issue #1552: REST APIs route ``/hello`` and
+    ``/hello/`` to the same integration), and its REST resolver ignores a trailing slash
+    because the event's path has it (PR #1609).
+    """
+    plain = _call(api_stage, "POST", "items", body=b"{}")
+    slashed = _call(api_stage, "POST", "items/", body=b"{}")
+
+    assert (plain.status, slashed.status) == (200, 200), slashed.raw[:200]
+    event = slashed.json
+    assert (event["path"], event["resource"]) == ("/items/", "/items")
+    assert event["requestPath"] == "/test/items/"
+    # AND a method the resource lacks is the same 403 with or without the slash
+    missing = [_call(api_stage, "GET", path) for path in ("items", "items/")]
+    assert [answer.status for answer in missing] == [403, 403]
+    assert missing[0].json == missing[1].json
+
+
 def test_repeated_headers_and_query_parameters_reach_the_event_as_aws_builds_them(
     api_stage: LocalStage,
 ) -> None:

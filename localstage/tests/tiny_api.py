@@ -3,8 +3,10 @@
 ``ANY /{proxy+}`` runs ``app.route``, which answers by path: ``/echo`` returns what the
 event carried, ``/shape/<shape>`` a proxy response of that shape, ``/big`` a 7 MB
 response, ``/slow`` sleeps past the 300 ms integration timeout of ``GET /slow``.
-``POST /validated`` checks the body against a JSON-schema model first. The API's
-gateway responses have the JSON shape the patterns give theirs (``patterns/api.py``).
+``POST /validated`` checks the body against a JSON-schema model first. ``POST /items``
+runs ``app.route`` as another function, which API Gateway may invoke for ``POST/items``
+only (the permission CDK's ``LambdaIntegration`` grants). The API's gateway responses
+have the JSON shape the patterns give theirs (``patterns/api.py``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def route(event, context):
         time.sleep(3)
     body = {
         "path": path,
+        "resource": event["resource"],
+        "requestPath": event["requestContext"]["path"],
         "headers": event["headers"],
         "multiValueHeaders": event["multiValueHeaders"],
         "query": event["queryStringParameters"],
@@ -87,10 +91,12 @@ TEMPLATE: dict[str, Any] = {
         **table_role(["dynamodb:GetItem"]),
         "Route": table_function("app.route"),
         "Big": table_function("app.big"),
+        "Items": table_function("app.route"),
         "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "tiny-api"}},
         "Proxy": api_resource("{proxy+}"),
         "Slow": api_resource("slow"),
         "Validated": api_resource("validated"),
+        "ItemsResource": api_resource("items"),
         "Model": {
             "Type": "AWS::ApiGateway::Model",
             "Properties": {
@@ -116,11 +122,13 @@ TEMPLATE: dict[str, Any] = {
             RequestValidatorId={"Ref": "Validator"},
             RequestModels={"application/json": {"Ref": "Model"}},
         ),
+        "PostItems": proxy_method("POST", "ItemsResource", "Items"),
         "BadRequestBody": _gateway_response("BAD_REQUEST_BODY", "invalid_request"),
         "Default4xx": _gateway_response("DEFAULT_4XX", "client_error"),
         "Default5xx": _gateway_response("DEFAULT_5XX", "server_error"),
-        **api_deployment(["AnyProxy", "GetSlow", "PostValidated"]),
+        **api_deployment(["AnyProxy", "GetSlow", "PostValidated", "PostItems"]),
         "Permission": api_permission("Route", "*/*"),
+        "ItemsPermission": api_permission("Items", "POST/items"),
     },
     "Outputs": {"ApiUrl": API_URL_OUTPUT},
 }

@@ -55,7 +55,11 @@ class RestApi:
         return f"https://{self.api_id}.execute-api.{REGION}.amazonaws.com/{self.stage_name}/"
 
     def match(self, path: str) -> tuple[ApiResource, dict[str, str]] | None:
-        """The resource a request path maps to, and its path parameters."""
+        """The resource a request path maps to, and its path parameters.
+
+        Empty segments do not count: ``/items/`` is the ``/items`` resource, as REST APIs
+        route it (the proxy event's ``path`` still has the slash).
+        """
         segments = [part for part in path.split("/") if part]
         best: tuple[int, ApiResource, dict[str, str]] | None = None
         for resource in self.resources:
