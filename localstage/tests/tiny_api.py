@@ -6,7 +6,8 @@ response, ``/slow`` sleeps past the 300 ms integration timeout of ``GET /slow``.
 ``POST /validated`` checks the body against a JSON-schema model first. ``POST /items``
 runs ``app.route`` as another function, which API Gateway may invoke for ``POST/items``
 only (the permission CDK's ``LambdaIntegration`` grants). The API's gateway responses
-have the JSON shape the patterns give theirs (``patterns/api.py``).
+have the JSON shape the patterns give theirs (``patterns/api.py``). Its one binary media
+type is ``application/octet-stream``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def route(event, context):
         "query": event["queryStringParameters"],
         "multiQuery": event["multiValueQueryStringParameters"],
         "bodyLength": len(event["body"] or ""),
+        "body": event["body"] if len(event["body"] or "") < 1000 else None,
+        "isBase64Encoded": event["isBase64Encoded"],
     }
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
             "body": json.dumps(body)}
@@ -92,7 +95,10 @@ TEMPLATE: dict[str, Any] = {
         "Route": table_function("app.route"),
         "Big": table_function("app.big"),
         "Items": table_function("app.route"),
-        "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "tiny-api"}},
+        "Api": {
+            "Type": "AWS::ApiGateway::RestApi",
+            "Properties": {"Name": "tiny-api", "BinaryMediaTypes": ["application/octet-stream"]},
+        },
         "Proxy": api_resource("{proxy+}"),
         "Slow": api_resource("slow"),
         "Validated": api_resource("validated"),
