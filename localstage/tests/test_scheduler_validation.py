@@ -8,6 +8,8 @@ it: moto alone stores any schedule it is given.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -150,3 +152,22 @@ def test_lookups_by_a_name_outside_the_model_are_refused(scheduler: Any) -> None
         with pytest.raises(ClientError) as refused:
             call(Name="a:b", GroupName="group")
         assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_time_zones_do_not_depend_on_the_hosts_zone_database() -> None:
+    """Scheduler accepts any IANA time zone name ("ScheduleExpressionTimezone: The
+    timezone in which the scheduling expression is evaluated", CreateSchedule). zoneinfo
+    reads the host's database, which a slim container or Windows lacks, and then falls
+    back to the ``tzdata`` package, a dependency of localstage: without either, every
+    zone but UTC would be refused as invalid. Checked in a process with no zone path.
+    """
+    code = (
+        "import zoneinfo; zoneinfo.reset_tzpath(to=[]);"
+        "from localstage._moto_scheduler import request_problems;"
+        "zones = ['America/New_York', 'Europe/Paris', 'Asia/Kolkata'];"
+        "problems = [p for z in zones for p in request_problems("
+        "'CreateSchedule', {'Name': 'n', 'ScheduleExpressionTimezone': z})];"
+        "assert not problems, problems"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
