@@ -8,7 +8,8 @@ enabled one-time schedule once (looking it up again first: it may have been dele
 - Due time: ``at(yyyy-mm-ddThh:mm:ss)`` in ``ScheduleExpressionTimezone`` (UTC by
   default). Handler code computes it in real time, so the wait from the schedule's
   creation (or last update) to its due time runs on the stage clock's speed: with
-  ``--clock-speed 90`` a schedule due in 15 minutes fires 10 s after it was created.
+  ``--clock-speed 90`` a schedule due in 15 minutes fires 10 s after it was created
+  (and up to 0.7 s later: see the window below).
   It fires at a random point of the window the Scheduler documents (:func:`firing_offset`,
   in stage time, seeded by the schedule's ARN and last change, so a run can be
   repeated): ``FlexibleTimeWindow`` ``OFF`` within the 60 s after the due time (its
