@@ -191,7 +191,9 @@ def _operation(op: Any, schemas: dict[str, Any], idempotency_key: dict[str, Any]
                 "in": "header",
                 "required": False,
                 "description": "A retry with the same key (same caller, same request) gets the "
-                "first answer and does nothing again; another request with it: 422",
+                "first answer and does nothing again; another request with it: 422. One key on "
+                "one header line: a repeated header, or a comma-separated list, is 400 "
+                "ambiguous_idempotency_key",
                 "schema": dict(idempotency_key),
             }
         )

@@ -321,6 +321,29 @@ def test_repeated_headers_and_query_parameters_reach_the_event_as_aws_builds_the
     assert event["query"] == {"tag": "b,c", "one": "1"}
 
 
+def test_a_header_repeated_with_one_value_keeps_each_line_and_a_folded_line_is_one_value(
+    api_stage: LocalStage,
+) -> None:
+    """A header sent twice with the same value is two values in ``multiValueHeaders``
+    (nothing de-duplicates them) and the value in ``headers``; a line holding a list
+    (``k-1, k-1``, as an intermediary folds repeated lines, RFC 9110 section 5.3) is one
+    value, not split at its comma. The functions tell a key sent twice from one sent
+    once by this (``handler_kit.http_requests.idempotency_key``).
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
+    """
+    twice = _call(
+        api_stage, "GET", "echo", headers=[("Idempotency-Key", "k-1"), ("Idempotency-Key", "k-1")]
+    )
+    folded = _call(api_stage, "GET", "echo", headers=[("Idempotency-Key", "k-1, k-1")])
+
+    assert twice.status == folded.status == 200, (twice.raw[:200], folded.raw[:200])
+    assert twice.json["multiValueHeaders"]["Idempotency-Key"] == ["k-1", "k-1"]
+    assert twice.json["headers"]["Idempotency-Key"] == "k-1"
+    assert folded.json["multiValueHeaders"]["Idempotency-Key"] == ["k-1, k-1"]
+    assert folded.json["headers"]["Idempotency-Key"] == "k-1, k-1"
+
+
 def test_the_whitespace_around_a_header_value_is_not_part_of_it(api_stage: LocalStage) -> None:
     """HTTP does not count the whitespace around a field value as part of it (RFC 9110,
     section 5.5), so the function gets ``Idempotency-Key:   k-1  `` as ``k-1``, as a

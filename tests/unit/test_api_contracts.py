@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, NotRequired
@@ -68,6 +69,47 @@ def test_every_success_answer_documents_its_body_fields(name: str) -> None:
                 assert body["type"] == "object", (method, path, status)
                 assert body["properties"], (method, path, status)
                 assert set(body["required"]) <= set(body["properties"]), (method, path, status)
+
+
+def _error_codes(operation: dict[str, Any], status: str) -> list[str]:
+    schema = operation["responses"][status]["content"]["application/json"]["schema"]
+    codes: list[str] = schema["allOf"][1]["properties"]["error"]["enum"]
+    return codes
+
+
+def _keyed_operations() -> list[Any]:
+    """``pytest.param(operation, its Idempotency-Key parameter)`` of every document."""
+    found = []
+    for name, document_path in sorted(DOCUMENTS.items()):
+        document = json.loads(document_path.read_text(encoding="utf-8"))
+        for path, item in document["paths"].items():
+            for method, operation in item.items():
+                for parameter in operation.get("parameters", []):
+                    if parameter["name"] == "Idempotency-Key":
+                        found.append(
+                            pytest.param(operation, parameter, id=f"{name}:{method} {path}")
+                        )
+    return found
+
+
+KEYED_OPERATIONS = _keyed_operations()
+
+
+def test_the_keyed_operations_are_found() -> None:
+    # Every write API of the patterns takes a key; the test below must not run on none.
+    assert KEYED_OPERATIONS
+
+
+@pytest.mark.parametrize(("operation", "parameter"), KEYED_OPERATIONS)
+def test_every_keyed_operation_declares_that_an_ambiguous_key_is_400(
+    operation: dict[str, Any], parameter: dict[str, Any]
+) -> None:
+    # GIVEN an operation of a checked-in document that reads an Idempotency-Key
+    # THEN its 400 lists ambiguous_idempotency_key, and a key with a comma (a folded
+    # list) breaks the key's schema
+    assert "ambiguous_idempotency_key" in _error_codes(operation, "400")
+    pattern = re.compile(parameter["schema"]["pattern"])
+    assert pattern.search("k-1") and not pattern.search("k-1, k-1")
 
 
 class _Link(TypedDict):

@@ -150,5 +150,5 @@ def test_post_rejects_conflicting_repeated_idempotency_keys(handlers, infra):
     response = handlers.call_api(event)
 
     # THEN the request is ambiguous: 400
-    assert_json_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "ambiguous_idempotency_key")
     assert_nothing_written(infra)

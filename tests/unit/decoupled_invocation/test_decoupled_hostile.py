@@ -1,4 +1,4 @@
-"""Hostile clients and messages: strict JSON and single-valued headers (POST /jobs, worker)."""
+"""Hostile clients and messages: strict JSON and unambiguous headers (POST /jobs, worker)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ class TestHostilePost(HostilePostTests):
         # The last value would win: a parser keeping the first reads another request.
         duplicate_top='{"task": "checksum", "duration_ms": 0, "duration_ms": 5}',
     )
+    VALID = '{"task": "checksum", "duration_ms": 5}'
+
+    def snapshot(self, infra):
+        return infra.items(), infra.queue_depth()
 
     def assert_nothing_written(self, infra):
         assert_nothing_written(infra)

@@ -1,4 +1,4 @@
-"""Hostile clients and messages: strict JSON and single-valued headers (POST /jobs, worker)."""
+"""Hostile clients and messages: strict JSON and unambiguous headers (POST /jobs, worker)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ class TestHostilePost(HostilePostTests):
         # The last value would win: a parser keeping the first reads another job.
         duplicate_top='{"count": 1, "count": 3}',
     )
+    VALID = '{"count": 2, "work_ms": 0}'
+
+    def snapshot(self, infra):
+        return infra.jobs(), infra.queue_depth()
 
     def assert_nothing_written(self, infra):
         assert infra.jobs() == []

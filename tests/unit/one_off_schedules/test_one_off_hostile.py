@@ -1,4 +1,4 @@
-"""Hostile clients: strict JSON, timestamps with junk, single-valued headers (POST /schedules)."""
+"""Hostile clients: strict JSON, timestamps with junk, unambiguous headers (POST /schedules)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ class TestHostilePost(HostilePostTests):
         duplicate_top=json.dumps({"at": AT, "outcome": "fail"})[:-1] + ', "outcome": "succeed"}',
         duplicate_nested=json.dumps({"at": AT})[:-1] + ', "payload": {"v": 1, "v": 2}}',
     )
+    VALID = json.dumps({"at": AT, "payload": {"v": 1}})
+
+    def snapshot(self, infra):
+        return infra.items(), infra.schedule_names()
 
     def assert_nothing_written(self, infra):
         assert infra.items() == []

@@ -12,7 +12,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from handler_kit import http_requests, responses
-from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, PayloadTooLargeError
+from handler_kit.errors import (
+    AmbiguousIdempotencyKeyError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+)
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tests.support.events import CALLER_ARN, HttpResponse, api_event
@@ -137,20 +142,19 @@ def test_idempotency_keys_are_read_case_insensitively_and_validated() -> None:
     assert http_requests.idempotency_key(_event(headers={"idempotency-key": "k-1"})) == "k-1"
     assert http_requests.idempotency_key(_event()) is None
     # GIVEN an over-long or non-ASCII key WHEN read THEN an InvalidRequestError
-    for bad in ("x" * 129, "café", ""):
+    for bad in ("x" * 129, "café", "", "a,b"):
         with pytest.raises(InvalidRequestError, match="printable ASCII"):
             http_requests.validate_idempotency_key(bad)
 
 
-def test_two_different_idempotency_keys_are_refused() -> None:
-    # GIVEN a request whose multi-value header carries two different keys
+def test_an_idempotency_key_sent_twice_is_ambiguous_even_with_one_value() -> None:
+    # GIVEN a request whose multi-value header carries two keys, then the same key twice
     raw = api_event("POST", "/things", resource="/things", headers={"Idempotency-Key": "a"})
-    raw["multiValueHeaders"]["Idempotency-Key"] = ["a", "b"]
-    # WHEN read THEN refused; the same key twice is fine
-    with pytest.raises(InvalidRequestError, match="given once"):
-        http_requests.idempotency_key(APIGatewayProxyEvent(raw))
-    raw["multiValueHeaders"]["Idempotency-Key"] = ["a", "a"]
-    assert http_requests.idempotency_key(APIGatewayProxyEvent(raw)) == "a"
+    for values in (["a", "b"], ["a", "a"]):
+        raw["multiValueHeaders"]["Idempotency-Key"] = values
+        # WHEN read THEN refused as ambiguous, a 400 of its own code
+        with pytest.raises(AmbiguousIdempotencyKeyError, match="sent once"):
+            http_requests.idempotency_key(APIGatewayProxyEvent(raw))
 
 
 def test_header_values_fall_back_to_the_single_value_map() -> None:
@@ -183,6 +187,7 @@ def _api(headers: dict[str, str] | None = None) -> APIGatewayRestResolver:
         "invalid": InvalidRequestError("bad field"),
         "large": PayloadTooLargeError("too big"),
         "reused": IdempotencyKeyReusedError("key reused"),
+        "ambiguous": AmbiguousIdempotencyKeyError("Idempotency-Key must be sent once"),
         "time": _InvalidTimeError("in the past"),
     }
 
@@ -212,6 +217,7 @@ def _call(app: APIGatewayRestResolver, path: str, method: str = "GET") -> HttpRe
         ("invalid", 400, "invalid_request"),
         ("large", 400, "payload_too_large"),
         ("reused", 422, "idempotency_key_reused"),
+        ("ambiguous", 400, "ambiguous_idempotency_key"),
         ("time", 400, "invalid_time"),
     ],
 )

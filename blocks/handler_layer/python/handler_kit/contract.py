@@ -109,6 +109,23 @@ def accepted_submission(description: str, *, body: type[Any] | None = None) -> d
     }
 
 
+def with_error(responses: Mapping[int, Answer], status: int, code: str) -> dict[int, Answer]:
+    """``responses`` with ``code`` among the error codes of ``status`` (added if missing).
+
+    Examples
+    --------
+    >>> with_error({400: errors("invalid_request")}, 400, "payload_too_large")[400].error_codes
+    ('invalid_request', 'payload_too_large')
+    """
+    merged = dict(responses)
+    answer = merged.get(status)
+    if answer is None:
+        merged[status] = errors(code)
+    elif code not in answer.error_codes:
+        merged[status] = answer._replace(error_codes=(*answer.error_codes, code))
+    return merged
+
+
 class Operation(NamedTuple):
     """One route's contract (see :meth:`ContractRoutes.route`)."""
 
@@ -163,10 +180,15 @@ class ContractRoutes:
             The largest raw body the handler reads (the limit it passes to
             ``http_requests.event_body``); a larger one is refused with a 400.
         idempotency_key : bool, optional
-            The route reads an optional ``Idempotency-Key`` header.
+            The route reads an optional ``Idempotency-Key`` header
+            (``http_requests.idempotency_key``): 400 ``ambiguous_idempotency_key`` is
+            added to its answers.
         path, query : Mapping[str, Mapping[str, Any]], optional
             JSON schema of each path and query parameter.
         """
+
+        if idempotency_key:
+            responses = with_error(responses, 400, "ambiguous_idempotency_key")
 
         def register(handler: _F) -> _F:
             self.operations.append(

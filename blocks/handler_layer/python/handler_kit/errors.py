@@ -7,6 +7,11 @@ class InvalidRequestError(ValueError):
     """The client sent something this API does not accept (HTTP 400 ``invalid_request``)."""
 
 
+class AmbiguousIdempotencyKeyError(InvalidRequestError):
+    """More than one ``Idempotency-Key`` arrived: repeated header lines, or one line holding
+    a comma-separated list (HTTP 400 ``ambiguous_idempotency_key``)."""
+
+
 class PayloadTooLargeError(ValueError):
     """The request body is larger than allowed (HTTP 400 ``payload_too_large``)."""
 

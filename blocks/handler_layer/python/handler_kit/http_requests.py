@@ -10,10 +10,15 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
+from handler_kit.errors import (
+    AmbiguousIdempotencyKeyError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+)
 
 # Re-exported: the fingerprint of a keyed request lives with its normalization rules.
 from handler_kit.fingerprints import request_fingerprint as request_fingerprint
+from handler_kit.headers import header_values as header_values
 from handler_kit.strict_json import parse_model
 
 if TYPE_CHECKING:  # only annotations: importing data_classes loads every event class
@@ -23,8 +28,9 @@ if TYPE_CHECKING:  # only annotations: importing data_classes loads every event 
     # does not import pydantic at all; the others import it with their models.
     from pydantic import BaseModel, ValidationError
 
-#: An Idempotency-Key: 1..128 printable ASCII characters (it goes into logs and uuid5 names).
-IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,128}$")
+#: An Idempotency-Key: 1..128 printable ASCII characters (it goes into logs and uuid5 names)
+#: but the comma, which separates keys folded into one line (see :func:`idempotency_key`).
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x2b\x2d-\x7e]{1,128}$")
 
 
 def decode_body(body: str | None, *, is_base64_encoded: bool, max_bytes: int) -> bytes:
@@ -208,7 +214,7 @@ def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
 
 
 def validate_idempotency_key(value: str) -> str:
-    """Check an ``Idempotency-Key`` header value: 1..128 printable ASCII characters.
+    """Check an ``Idempotency-Key`` header value: 1..128 printable ASCII characters, no comma.
 
     Raises
     ------
@@ -216,59 +222,16 @@ def validate_idempotency_key(value: str) -> str:
         If the key is empty, too long or has other characters.
     """
     if not IDEMPOTENCY_KEY_RE.fullmatch(value):
-        raise InvalidRequestError("Idempotency-Key must be 1 to 128 printable ASCII characters")
+        raise InvalidRequestError(
+            "Idempotency-Key must be 1 to 128 printable ASCII characters other than a comma"
+        )
     return value
-
-
-def header_values(event: APIGatewayProxyEvent, name: str) -> list[str]:
-    """All values of a header, matched case-insensitively, from both header maps."""
-    wanted = name.lower()
-    values: list[str] = []
-    for key, items in (event.raw_event.get("multiValueHeaders") or {}).items():
-        if key.lower() == wanted:
-            values.extend(items or [])
-    if not values:
-        for key, value in (event.raw_event.get("headers") or {}).items():
-            if key.lower() == wanted and value is not None:
-                values.append(value)
-    return values
-
-
-def single_header(event: APIGatewayProxyEvent, name: str) -> str | None:
-    """The one value of a single-valued header; None when absent.
-
-    On a REST API proxy event API Gateway puts every value of a repeated header in
-    ``multiValueHeaders`` and only the last one in ``headers``: reading ``headers``
-    alone would silently pick one of two conflicting values. Both maps are read (an
-    event invoked directly may carry only one, or disagreeing ones), names matched
-    case-insensitively. The same value repeated is accepted as that value. See "Support
-    for multi-value headers and query string parameters" in
-    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
-
-    Raises
-    ------
-    InvalidRequestError
-        If the header arrives with different values, naming the header.
-
-    Examples
-    --------
-    >>> from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-    >>> event = APIGatewayProxyEvent({"multiValueHeaders": {"X-Key": ["a", "a"]}})
-    >>> single_header(event, "x-key")
-    'a'
-    """
-    values = set(header_values(event, name))
-    wanted = name.lower()
-    for key, value in (event.raw_event.get("headers") or {}).items():
-        if key.lower() == wanted and value is not None:
-            values.add(value)
-    return _one_value(values, name)
 
 
 def single_query_parameter(event: APIGatewayProxyEvent, name: str) -> str | None:
     """The one value of a query string parameter (its name as sent); None when absent.
 
-    As for headers (:func:`single_header`), ``queryStringParameters`` holds only the last
+    As ``headers`` does for a header, ``queryStringParameters`` holds only the last
     value of a repeated parameter: ``?limit=1&limit=500`` must not silently be
     ``limit=500``. The same value repeated is accepted as that value.
 
@@ -288,7 +251,11 @@ def single_query_parameter(event: APIGatewayProxyEvent, name: str) -> str | None
     single = (event.raw_event.get("queryStringParameters") or {}).get(name)
     if single is not None:
         values.add(single)
-    return _one_value(values, name)
+    if len(values) > 1:
+        raise InvalidRequestError(
+            f"{name} must be given once: it was sent more than once with different values"
+        )
+    return next(iter(values), None)
 
 
 def query_parameter_names(event: APIGatewayProxyEvent) -> set[str]:
@@ -299,26 +266,36 @@ def query_parameter_names(event: APIGatewayProxyEvent) -> set[str]:
     )
 
 
-def _one_value(values: set[str], name: str) -> str | None:
-    if len(values) > 1:
-        raise InvalidRequestError(
-            f"{name} must be given once: it was sent more than once with different values"
-        )
-    return next(iter(values), None)
-
-
 def idempotency_key(event: APIGatewayProxyEvent) -> str | None:
     """The request's ``Idempotency-Key`` header, validated; None when absent.
 
+    One key on one line. The field's draft standard lets a client send no more than one
+    (draft-ietf-httpapi-idempotency-key-header, section 2: "Clients MUST NOT include
+    more than one"), and an intermediary may fold repeated lines into one,
+    comma-separated (RFC 9110, section 5.3): ``k, k`` cannot be told from two keys, so no
+    key has a comma. Either way the key the client meant is a guess, the same key twice
+    as much as two different ones (its second line may come from somewhere else), and a
+    guess would replay or create for a request the client may not have sent: refused.
+
     Raises
     ------
+    AmbiguousIdempotencyKeyError
+        The header arrived on more than one line, or its value holds a comma.
     InvalidRequestError
-        If the header is given twice with different values, or is not a valid key.
+        The key is not 1..128 printable ASCII characters.
     """
-    value = single_header(event, "Idempotency-Key")
-    if value is None:
+    values = header_values(event, "Idempotency-Key")
+    if not values:
         return None
-    return validate_idempotency_key(value)
+    if len(values) > 1:
+        raise AmbiguousIdempotencyKeyError(
+            f"Idempotency-Key must be sent once: it arrived on {len(values)} header lines"
+        )
+    if "," in values[0]:
+        raise AmbiguousIdempotencyKeyError(
+            "Idempotency-Key must be one key: a comma separates keys folded into one line"
+        )
+    return validate_idempotency_key(values[0])
 
 
 def request_context(event: APIGatewayProxyEvent) -> dict[str, Any]:

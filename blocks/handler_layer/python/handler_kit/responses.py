@@ -15,7 +15,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handler_kit.errors import IdempotencyKeyReusedError, InvalidRequestError, PayloadTooLargeError
+from handler_kit.errors import (
+    AmbiguousIdempotencyKeyError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+)
 
 #: C0 controls and DEL. API Gateway hands a path parameter over decoded (``%0A`` is a
 #: newline), and Powertools matches routes with ``re.match(r"^...$")``, whose ``$`` also
@@ -143,9 +148,10 @@ def register_error_handlers(
 ) -> None:
     """Answer the common client errors of ``app`` as JSON, the same way in every API.
 
-    ``InvalidRequestError`` is 400 ``invalid_request``, ``PayloadTooLargeError`` 400
-    ``payload_too_large``, ``IdempotencyKeyReusedError`` 422 ``idempotency_key_reused``
-    and an unknown route 404 ``not_found``. A path with a control character (a newline,
+    ``InvalidRequestError`` is 400 ``invalid_request``, ``AmbiguousIdempotencyKeyError``
+    400 ``ambiguous_idempotency_key``, ``PayloadTooLargeError`` 400 ``payload_too_large``,
+    ``IdempotencyKeyReusedError`` 422 ``idempotency_key_reused`` and an unknown route 404
+    ``not_found``. A path with a control character (a newline,
     say) is 400 ``invalid_request`` before its route runs, and so is a path parameter
     that no route pattern takes (an emoji, a quote): API Gateway found its resource, so
     the id is malformed, not missing. A handler the app registers
@@ -184,6 +190,10 @@ def register_error_handlers(
     @app.exception_handler(InvalidRequestError)
     def _invalid_request(exc: InvalidRequestError) -> Response[str]:
         return rejected(400, "invalid_request", exc)
+
+    @app.exception_handler(AmbiguousIdempotencyKeyError)
+    def _ambiguous_idempotency_key(exc: AmbiguousIdempotencyKeyError) -> Response[str]:
+        return rejected(400, "ambiguous_idempotency_key", exc)
 
     @app.exception_handler(PayloadTooLargeError)
     def _payload_too_large(exc: PayloadTooLargeError) -> Response[str]:
