@@ -205,7 +205,9 @@ def _operation(op: Any, schemas: dict[str, Any], idempotency_key: dict[str, Any]
         if op.max_body_bytes is not None:
             request_body["description"] = (
                 f"Strict JSON (no duplicate keys, NaN or Infinity) of at most "
-                f"{op.max_body_bytes} bytes; a larger body is refused with 400"
+                f"{op.max_body_bytes} bytes; a larger body is refused with 400. Sent as "
+                f"application/json (a charset, if any, utf-8; no Content-Type reads as "
+                f"JSON): another media type is refused with 415"
             )
             request_body["x-max-body-bytes"] = op.max_body_bytes
         request_body["content"] = {"application/json": {"schema": {"$ref": COMPONENTS + name}}}

@@ -420,6 +420,49 @@ def test_a_body_is_validated_only_against_the_model_of_its_content_type(
         assert answer.json["path"] == "/validated"
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        None,
+        "text/plain",
+        "application/xml",
+        "application/json; charset=latin-1",
+        "Application/JSON",
+    ],
+    ids=["json", "no-content-type", "text-plain", "xml", "charset-latin-1", "upper-case"],
+)
+def test_a_default_model_validates_every_media_type_and_hands_it_on_as_sent(
+    api_stage: LocalStage, content_type: str | None
+) -> None:
+    """A method whose model is keyed ``$default`` (as the patterns key theirs) has its
+    body validated against that model whatever the request's ``Content-Type``: a JSON
+    body that breaks the model, or a body that is no JSON at all, is a 400 before the
+    function runs. A JSON body that fits reaches the function with its
+    ``Content-Type`` as sent (no ``Content-Type`` stays none): the integration is a
+    proxy, with no mapping template, so no passthrough rule (415 ``NEVER`` /
+    ``WHEN_NO_TEMPLATES``) applies and the function decides what media types it takes.
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html
+    ("To use the same model regardless of the content type, set the content type for
+    your data model to $default") and
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-passthrough-behaviors.html
+    """
+    headers = [("Content-Type", content_type)] if content_type else []
+
+    breaks_model = _call(api_stage, "POST", "anytype", body=b'{"name": 5}', headers=headers)
+    not_json = _call(api_stage, "POST", "anytype", body=b"<name>x</name>", headers=headers)
+    fits = _call(api_stage, "POST", "anytype", body=b'{"name": "x"}', headers=headers)
+
+    refused = {"error": "invalid_request", "message": "Invalid request body"}
+    assert breaks_model.status == not_json.status == 400, breaks_model.raw[:200]
+    assert breaks_model.json == not_json.json == refused
+    assert fits.status == 200, fits.raw[:200]
+    sent = {k: v for k, v in fits.json["multiValueHeaders"].items() if k.lower() == "content-type"}
+    assert sent == ({"Content-Type": [content_type]} if content_type else {})
+    assert fits.json["bodyLength"] == len(b'{"name": "x"}')
+
+
 def test_a_signed_request_with_non_ascii_in_path_and_query_is_accepted(
     api_stage: LocalStage,
 ) -> None:

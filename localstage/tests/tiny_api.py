@@ -3,11 +3,13 @@
 ``ANY /{proxy+}`` runs ``app.route``, which answers by path: ``/echo`` returns what the
 event carried, ``/shape/<shape>`` a proxy response of that shape, ``/big`` a 7 MB
 response, ``/slow`` sleeps past the 300 ms integration timeout of ``GET /slow``.
-``POST /validated`` checks the body against a JSON-schema model first. ``POST /items``
-runs ``app.route`` as another function, which API Gateway may invoke for ``POST/items``
-only (the permission CDK's ``LambdaIntegration`` grants). The API's gateway responses
-have the JSON shape the patterns give theirs (``patterns/api.py``). Its one binary media
-type is ``application/octet-stream``.
+``POST /validated`` checks the body against a JSON-schema model first (the model of
+``application/json``), ``POST /anytype`` against the same model keyed ``$default`` (every
+media type), as the patterns key theirs. ``POST /items`` runs ``app.route`` as another
+function, which API Gateway may invoke for ``POST/items`` only (the permission CDK's
+``LambdaIntegration`` grants). The API's gateway responses have the JSON shape the
+patterns give theirs (``patterns/api.py``). Its one binary media type is
+``application/octet-stream``.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ TEMPLATE: dict[str, Any] = {
         "Slow": api_resource("slow"),
         "Validated": api_resource("validated"),
         "ItemsResource": api_resource("items"),
+        "AnyType": api_resource("anytype"),
         "Model": {
             "Type": "AWS::ApiGateway::Model",
             "Properties": {
@@ -121,6 +124,14 @@ TEMPLATE: dict[str, Any] = {
         },
         "AnyProxy": proxy_method("ANY", "Proxy", "Route"),
         "GetSlow": proxy_method("GET", "Slow", "Route", TimeoutInMillis=300),
+        # The patterns' way: one model for every Content-Type (blocks/api.py).
+        "PostAnyType": proxy_method(
+            "POST",
+            "AnyType",
+            "Route",
+            RequestValidatorId={"Ref": "Validator"},
+            RequestModels={"$default": {"Ref": "Model"}},
+        ),
         "PostValidated": proxy_method(
             "POST",
             "Validated",
@@ -132,7 +143,7 @@ TEMPLATE: dict[str, Any] = {
         "BadRequestBody": _gateway_response("BAD_REQUEST_BODY", "invalid_request"),
         "Default4xx": _gateway_response("DEFAULT_4XX", "client_error"),
         "Default5xx": _gateway_response("DEFAULT_5XX", "server_error"),
-        **api_deployment(["AnyProxy", "GetSlow", "PostValidated", "PostItems"]),
+        **api_deployment(["AnyProxy", "GetSlow", "PostValidated", "PostItems", "PostAnyType"]),
         "Permission": api_permission("Route", "*/*"),
         "ItemsPermission": api_permission("Items", "POST/items"),
     },

@@ -85,7 +85,7 @@ def api_event(
     body: str | dict[str, Any] | None = None,
     base64_body: bool = False,
     is_base64_encoded: bool = False,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str | None] | None = None,
     multi_value_headers: dict[str, list[str]] | None = None,
     path_parameters: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
@@ -99,11 +99,12 @@ def api_event(
     Gateway does for binary media types (``is_base64_encoded`` marks a body already
     encoded by the caller). ``multi_value_headers`` are headers sent more than once:
     as on AWS, ``multiValueHeaders`` carries every value and ``headers`` the last;
-    ``multi_value_query`` does the same for query string parameters.
+    ``multi_value_query`` does the same for query string parameters. A header of
+    ``headers`` set to None is not sent (``{"Content-Type": None}``: a body without one).
     """
     is_base64_encoded = is_base64_encoded or (base64_body and body is not None)
     body = request_body(body, base64_body=base64_body)
-    all_headers = {
+    every_header = {
         "Accept": "application/json",
         "Host": f"abc123defg.execute-api.{REGION}.amazonaws.com",
         "User-Agent": "python-requests/2.32.3",
@@ -116,6 +117,7 @@ def api_event(
         **(headers or {}),
         **{name: values[-1] for name, values in (multi_value_headers or {}).items()},
     }
+    all_headers = {name: value for name, value in every_header.items() if value is not None}
     all_multi_value_headers = {name: [value] for name, value in all_headers.items()}
     all_multi_value_headers.update(multi_value_headers or {})
     all_query = {**(query or {}), **{n: v[-1] for n, v in (multi_value_query or {}).items()}}

@@ -1,4 +1,4 @@
-"""Requests a hostile client sends: JSON that is not strict, and ambiguous headers.
+"""Requests a hostile client sends: JSON that is not strict, ambiguous or non-JSON headers.
 
 Each API's tests fill a body template whose ``@@`` slot is a place where the API takes
 a number (or any value), so the only thing wrong with the body is what is put there;
@@ -37,8 +37,33 @@ AMBIGUOUS_KEYS: dict[str, dict[str, Any]] = {
     "folded-keys": {"headers": {"Idempotency-Key": "k-1, k-1"}},
     "folded-keys-no-space": {"headers": {"Idempotency-Key": "k-1,k-2"}},
 }
+#: Headers that declare a JSON body as something else (the request's keyword arguments).
+NOT_JSON: dict[str, dict[str, Any]] = {
+    "text-plain": {"headers": {"Content-Type": "text/plain"}},
+    "xml": {"headers": {"Content-Type": "application/xml"}},
+    "form": {"headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+    "merge-patch-json": {"headers": {"Content-Type": "application/merge-patch+json"}},
+    "charset-latin-1": {"headers": {"Content-Type": "application/json; charset=latin-1"}},
+    "no-media-type": {"headers": {"Content-Type": "json"}},
+    "two-lines": {"multi_value_headers": {"Content-Type": ["application/json", "text/plain"]}},
+    "folded": {"headers": {"Content-Type": "application/json, text/plain"}},
+}
+#: Spellings of JSON as a body's media type, every one read as ``application/json``.
+JSON_SPELLINGS: dict[str, dict[str, Any]] = {
+    "canonical": {"headers": {"Content-Type": "application/json"}},
+    "upper-case": {"headers": {"Content-Type": "Application/JSON"}},
+    "charset-utf-8": {"headers": {"Content-Type": "application/json; charset=utf-8"}},
+    "charset-quoted": {"headers": {"Content-Type": 'application/json;Charset="UTF-8"'}},
+    "other-parameter": {"headers": {"Content-Type": "application/json; profile=x"}},
+    "none": {"headers": {"Content-Type": None}},
+}
 #: A keyed request's options.
 KEYED = {"headers": {"Idempotency-Key": "k-1"}}
+
+
+def keyed(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the Idempotency-Key k-1 added to its headers."""
+    return {**options, "headers": {**options.get("headers", {}), **KEYED["headers"]}}
 
 
 def hostile_requests(
@@ -72,7 +97,16 @@ def hostile_requests(
         pytest.param(valid, options, 400, "ambiguous_idempotency_key", id=name)
         for name, options in AMBIGUOUS_KEYS.items()
     ]
+    params += [
+        pytest.param(valid, options, 415, "unsupported_media_type", id=name)
+        for name, options in NOT_JSON.items()
+    ]
     return params
+
+
+def parametrize_by(cases: dict[str, dict[str, Any]], argument: str) -> Any:
+    """``pytest.mark.parametrize`` of ``argument`` over the request options of ``cases``."""
+    return pytest.mark.parametrize(argument, list(cases.values()), ids=list(cases))
 
 
 class HostilePostTests:
@@ -93,10 +127,16 @@ class HostilePostTests:
         """Parametrize the tests below over this API's hostile requests."""
         if "hostile_options" in metafunc.fixturenames:
             metafunc.parametrize(("body", "hostile_options", "status", "code"), self.HOSTILE)
-        if "ambiguous_options" in metafunc.fixturenames:
-            metafunc.parametrize(
-                "ambiguous_options", list(AMBIGUOUS_KEYS.values()), ids=list(AMBIGUOUS_KEYS)
-            )
+        for argument, cases in (
+            ("ambiguous_options", AMBIGUOUS_KEYS),
+            ("not_json_options", NOT_JSON),
+            ("json_options", JSON_SPELLINGS),
+        ):
+            if argument in metafunc.fixturenames:
+                metafunc.parametrize(argument, list(cases.values()), ids=list(cases))
+
+    def settle(self, handlers: Any) -> None:
+        """Let a first request's work run where a replay would otherwise redo part of it."""
 
     def snapshot(self, infra: Any) -> Any:
         """Everything a request could have written (items, messages, schedules)."""
@@ -136,3 +176,40 @@ class HostilePostTests:
         # THEN 400 ambiguous_idempotency_key, not the first answer, and nothing changes
         assert_json_error(response, 400, "ambiguous_idempotency_key")
         assert self.snapshot(infra) == before
+
+    def test_every_spelling_of_json_is_read_and_a_keyed_retry_replays(
+        self, handlers: Any, infra: Any, json_options: dict[str, Any]
+    ) -> None:
+        # GIVEN a keyed request declared as application/json, answered
+        first = handlers.post(self.VALID, **KEYED)
+        assert first.status < 300, first.body
+        self.settle(handlers)
+        before = self.snapshot(infra)
+
+        # WHEN it is retried declaring JSON another way (or not at all)
+        retry = handlers.post(self.VALID, **keyed(json_options))
+
+        # THEN the media type is the same meaning: the first answer, byte for byte
+        assert (retry.status, retry.raw_body) == (first.status, first.raw_body)
+        assert self.snapshot(infra) == before
+        # AND without a key, the request is read as JSON too
+        assert handlers.post(self.VALID, **json_options).status < 300
+
+    def test_a_keyed_retry_declared_as_another_media_type_is_415_not_a_replay(
+        self, handlers: Any, infra: Any, not_json_options: dict[str, Any]
+    ) -> None:
+        # GIVEN a keyed request, answered
+        first = handlers.post(self.VALID, **KEYED)
+        assert first.status < 300, first.body
+        self.settle(handlers)
+        before = self.snapshot(infra)
+
+        # WHEN the same bytes come with the key but declared as something else than JSON
+        response = handlers.post(self.VALID, **keyed(not_json_options))
+
+        # THEN 415 before the key is looked up (as a malformed body is 400), nothing
+        # changes, and a retry declared as JSON still gets the first answer
+        assert_json_error(response, 415, "unsupported_media_type")
+        assert self.snapshot(infra) == before
+        retry = handlers.post(self.VALID, **KEYED)
+        assert (retry.status, retry.raw_body) == (first.status, first.raw_body)

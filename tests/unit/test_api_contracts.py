@@ -112,6 +112,23 @@ def test_every_keyed_operation_declares_that_an_ambiguous_key_is_400(
     assert pattern.search("k-1") and not pattern.search("k-1, k-1")
 
 
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_operation_that_takes_a_body_declares_that_another_media_type_is_415(
+    name: str,
+) -> None:
+    # GIVEN the checked-in document
+    document = json.loads(DOCUMENTS[name].read_text(encoding="utf-8"))
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            # THEN an operation with a (JSON) body answers 415 unsupported_media_type for
+            # a body of another media type; one without a body checks none
+            if "requestBody" in operation:
+                assert list(operation["requestBody"]["content"]) == ["application/json"]
+                assert _error_codes(operation, "415") == ["unsupported_media_type"]
+            else:
+                assert "415" not in operation["responses"], (method, path)
+
+
 class _Link(TypedDict):
     self: str
 

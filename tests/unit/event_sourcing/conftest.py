@@ -68,7 +68,7 @@ def command_event(
     command: str,
     body: str | dict[str, Any] | None,
     *,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str | None] | None = None,
     multi_value_headers: dict[str, list[str]] | None = None,
     base64_body: bool = False,
     user_arn: str | None = ALICE_ARN,

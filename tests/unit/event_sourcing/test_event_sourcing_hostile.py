@@ -1,11 +1,19 @@
-"""Hostile clients: strict JSON and unambiguous headers on the account commands."""
+"""Hostile clients: strict JSON, unambiguous keys and JSON media types on the account API."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.support.events import assert_json_error
-from tests.support.hostile import AMBIGUOUS_KEYS, KEYED, hostile_requests
+from tests.support.hostile import (
+    AMBIGUOUS_KEYS,
+    JSON_SPELLINGS,
+    KEYED,
+    NOT_JSON,
+    hostile_requests,
+    keyed,
+    parametrize_by,
+)
 
 HOSTILE = hostile_requests(
     '{"amount": @@}',
@@ -13,9 +21,7 @@ HOSTILE = hostile_requests(
     # The issue's example: the last value wins, so this credited 5.
     duplicate_top='{"amount": 0, "amount": 5}',
 )
-AMBIGUOUS = pytest.mark.parametrize(
-    "ambiguous_options", list(AMBIGUOUS_KEYS.values()), ids=list(AMBIGUOUS_KEYS)
-)
+AMBIGUOUS = parametrize_by(AMBIGUOUS_KEYS, "ambiguous_options")
 
 
 @pytest.mark.parametrize("command", ["credit", "withdraw"])
@@ -45,6 +51,10 @@ def test_hostile_command_is_4xx_and_appends_nothing(
             for name, options in AMBIGUOUS_KEYS.items()
         ],
         pytest.param(None, AMBIGUOUS_KEYS["repeated-key"], 400, "ambiguous_idempotency_key"),
+        *[
+            pytest.param("{}", options, 415, "unsupported_media_type", id=name)
+            for name, options in NOT_JSON.items()
+        ],
         pytest.param('{"a": {"b": 1, "b": 2}}', {}, 400, "invalid_request", id="duplicate-nested"),
         pytest.param("[" * 5_000 + "]" * 5_000, {}, 400, "invalid_request", id="deep-nesting"),
     ],
@@ -89,3 +99,50 @@ def test_an_ambiguous_key_after_a_keyed_open_is_refused_not_replayed(
     # THEN 400 ambiguous_idempotency_key, and no second account
     assert_json_error(response, 400, "ambiguous_idempotency_key")
     assert infra.raw_items() == before
+
+
+def test_an_open_without_a_body_has_no_media_type_to_check(bank, infra):
+    # GIVEN no body (the open takes none) WHEN it comes with a Content-Type of another
+    # media type (some clients send one on every POST)
+    response = bank.open(headers={"Content-Type": "text/plain"})
+
+    # THEN there is no content to be of that type: the account is opened
+    assert response.status == 201, response.body
+
+
+@parametrize_by(JSON_SPELLINGS, "json_options")
+def test_every_spelling_of_json_is_read_and_a_keyed_credit_replays(bank, infra, json_options):
+    # GIVEN a keyed credit declared as application/json
+    account_id = bank.open_id()
+    first = bank.credit(account_id, 100, **KEYED)
+    assert first.status == 200
+    before = infra.raw_items()
+
+    # WHEN it is retried declaring JSON another way (or not at all)
+    retry = bank.credit(account_id, 100, **keyed(json_options))
+
+    # THEN the first answer, byte for byte, and nothing appended
+    assert (retry.status, retry.raw_body) == (first.status, first.raw_body)
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert infra.raw_items() == before
+    # AND without a key, the credit is read as JSON too
+    assert bank.credit(account_id, 100, **json_options).status == 200
+
+
+@parametrize_by(NOT_JSON, "not_json_options")
+def test_a_keyed_credit_retried_as_another_media_type_is_415_not_a_replay(
+    bank, infra, not_json_options
+):
+    # GIVEN a keyed credit, answered
+    account_id = bank.open_id()
+    first = bank.credit(account_id, 100, **KEYED)
+    before = infra.raw_items()
+
+    # WHEN the same bytes come with the key, declared as something else than JSON
+    response = bank.credit(account_id, 100, **keyed(not_json_options))
+
+    # THEN 415, nothing appended, and a retry declared as JSON gets the first answer
+    assert_json_error(response, 415, "unsupported_media_type")
+    assert infra.raw_items() == before
+    retry = bank.credit(account_id, 100, **KEYED)
+    assert (retry.status, retry.raw_body) == (first.status, first.raw_body)

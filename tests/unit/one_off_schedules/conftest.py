@@ -70,7 +70,7 @@ def api_event(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
 def post_event(
     body: str | dict[str, Any] | None,
     *,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str | None] | None = None,
     multi_value_headers: dict[str, list[str]] | None = None,
     user_arn: str | None = ALICE_ARN,
 ) -> dict[str, Any]:

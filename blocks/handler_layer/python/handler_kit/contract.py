@@ -31,6 +31,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from pydantic import BaseModel
 
 from handler_kit.errors import InvalidRequestError
+from handler_kit.headers import require_json_content
 from handler_kit.http_requests import IDEMPOTENCY_KEY_RE, UUID_RE, query_parameter_names
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -173,7 +174,11 @@ class ContractRoutes:
         summary : str, optional
             One line; the handler's docstring's first line when empty.
         body : type[BaseModel], optional
-            The pydantic model the handler validates the body with.
+            The pydantic model the handler validates the body with. A body that is not
+            declared as JSON (``headers.require_json_content``) is refused with 415
+            ``unsupported_media_type`` before the handler runs (so before any lookup of
+            its Idempotency-Key, as every other check of the request's form), and the
+            415 is added to the route's answers.
         body_required : bool, optional
             False when an empty body is accepted too.
         max_body_bytes : int, optional
@@ -189,6 +194,10 @@ class ContractRoutes:
 
         if idempotency_key:
             responses = with_error(responses, 400, "ambiguous_idempotency_key")
+        middlewares = [self._declared_query_only(set(query or {}))]
+        if body is not None:
+            responses = with_error(responses, 415, "unsupported_media_type")
+            middlewares.append(self._json_content_only)
 
         def register(handler: _F) -> _F:
             self.operations.append(
@@ -206,9 +215,7 @@ class ContractRoutes:
                     query=dict(query or {}),
                 )
             )
-            self.app.route(rule, method, middlewares=[self._declared_query_only(set(query or {}))])(
-                handler
-            )
+            self.app.route(rule, method, middlewares=middlewares)(handler)
             return handler
 
         return register
@@ -226,6 +233,13 @@ class ContractRoutes:
             return next_middleware(app)
 
         return middleware
+
+    @staticmethod
+    def _json_content_only(app: APIGatewayRestResolver, next_middleware: Callable[..., Any]) -> Any:
+        """A route middleware refusing (415) a body not declared as JSON: a client that
+        posts JSON as ``text/plain`` is told so, not read as if it had said JSON."""
+        require_json_content(app.current_event)
+        return next_middleware(app)
 
     def get(self, rule: str, **declaration: Any) -> Callable[[_F], _F]:
         """:meth:`route` with GET."""

@@ -16,5 +16,10 @@ class PayloadTooLargeError(ValueError):
     """The request body is larger than allowed (HTTP 400 ``payload_too_large``)."""
 
 
+class UnsupportedMediaTypeError(ValueError):
+    """The request body is declared as something else than JSON in UTF-8
+    (HTTP 415 ``unsupported_media_type``)."""
+
+
 class IdempotencyKeyReusedError(ValueError):
     """The Idempotency-Key was already used for a different request (HTTP 422)."""

@@ -20,6 +20,7 @@ from handler_kit.errors import (
     IdempotencyKeyReusedError,
     InvalidRequestError,
     PayloadTooLargeError,
+    UnsupportedMediaTypeError,
 )
 
 #: C0 controls and DEL. API Gateway hands a path parameter over decoded (``%0A`` is a
@@ -150,6 +151,7 @@ def register_error_handlers(
 
     ``InvalidRequestError`` is 400 ``invalid_request``, ``AmbiguousIdempotencyKeyError``
     400 ``ambiguous_idempotency_key``, ``PayloadTooLargeError`` 400 ``payload_too_large``,
+    ``UnsupportedMediaTypeError`` 415 ``unsupported_media_type``,
     ``IdempotencyKeyReusedError`` 422 ``idempotency_key_reused`` and an unknown route 404
     ``not_found``. A path with a control character (a newline,
     say) is 400 ``invalid_request`` before its route runs, and so is a path parameter
@@ -198,6 +200,10 @@ def register_error_handlers(
     @app.exception_handler(PayloadTooLargeError)
     def _payload_too_large(exc: PayloadTooLargeError) -> Response[str]:
         return rejected(400, "payload_too_large", exc)
+
+    @app.exception_handler(UnsupportedMediaTypeError)
+    def _unsupported_media_type(exc: UnsupportedMediaTypeError) -> Response[str]:
+        return rejected(415, "unsupported_media_type", exc)
 
     @app.exception_handler(IdempotencyKeyReusedError)
     def _idempotency_key_reused(exc: IdempotencyKeyReusedError) -> Response[str]:
