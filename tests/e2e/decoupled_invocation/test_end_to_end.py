@@ -126,6 +126,50 @@ def test_the_validator_reads_a_body_whatever_its_content_type(
 
 
 @pytest.mark.api_only
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("text/plain", 415),
+        ("application/xml", 415),
+        ("application/json; charset=latin-1", 415),
+        ("Application/JSON; charset=UTF-8", 202),
+    ],
+)
+def test_a_valid_body_declared_as_another_media_type_is_415_from_the_function(
+    target: Target, content_type: str, status: int
+) -> None:
+    # WHEN a body that fits the request model is sent declared as some media type (API
+    # Gateway's `$default` model passes it on to the function whatever the type). No
+    # Content-Type at all cannot be sent from here: urllib, like `curl -d`, then
+    # declares application/x-www-form-urlencoded (and gets a 415 too)
+    body = json.dumps({"task": "e2e-media-type"})
+    headers = {"Content-Type": content_type}
+    response = target.call_api(_api(target), "POST", "jobs", body=body, headers=headers)
+
+    # THEN the function reads JSON only: another media type or charset is 415 in the
+    # app's error shape, a spelling of JSON (or no Content-Type) is accepted
+    assert response.status == status, response.body
+    if status == 415:
+        assert response.body["error"] == "unsupported_media_type"
+
+
+@pytest.mark.api_only
+def test_a_folded_idempotency_key_is_400_and_creates_nothing(target: Target) -> None:
+    # WHEN the key arrives as one line holding two keys (an intermediary folds repeats)
+    response = target.call_api(
+        _api(target),
+        "POST",
+        "jobs",
+        json_body={"task": "e2e-folded-key"},
+        headers={"Idempotency-Key": "e2e-k, e2e-k"},
+    )
+
+    # THEN the function refuses the ambiguous key
+    assert response.status == 400
+    assert response.body["error"] == "ambiguous_idempotency_key"
+
+
+@pytest.mark.api_only
 def test_an_unsigned_request_is_refused_with_403(target: Target) -> None:
     # WHEN a request carries no SigV4 signature
     response = target.call_api(_api(target), "POST", "jobs", json_body={"task": "x"}, signed=False)
