@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import tiny
+import tiny_api
 import tiny_async
 import tiny_throttle
 from tiny import booted
@@ -25,6 +26,14 @@ def tiny_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]
     """The stage of ``tiny.py``: functions, a table, queues, a layer and a REST API."""
     root = tmp_path_factory.mktemp("tiny")
     with booted(root, tiny.TEMPLATE, tiny.HANDLER, clock_speed=30) as stage:
+        yield stage
+
+
+@pytest.fixture(scope="package")
+def api_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
+    """The stage of ``tiny_api.py``: one REST API and its front door's edge cases."""
+    root = tmp_path_factory.mktemp("tiny-api")
+    with booted(root, tiny_api.TEMPLATE, tiny_api.HANDLER, clock_speed=30) as stage:
         yield stage
 
 

@@ -1,29 +1,19 @@
 """Conformance of the API Gateway front door (REST API, Lambda proxy integration).
 
 One test per emulated rule; each docstring states the AWS behaviour and cites its page.
-Requests go over raw HTTP (``http.client``) so that a test controls exactly what is
-sent: repeated headers, non-ASCII in the path, a body of a given size.
+Requests go over raw HTTP (``tiny_api_calls``); what the function receives (header
+lines, bodies against their model) is in ``test_apigateway_requests.py``.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
-import http.client
 import json
-import urllib.parse
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
-import tiny_api
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from tiny import booted
+from tiny_api_calls import call
 
 from localstage.apigateway_proxy import GatewayError
 from localstage.apigateway_sigv4 import check_signing_time
@@ -32,73 +22,6 @@ from localstage.stage import LocalStage
 from localstage.target import LocalTarget
 
 MB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def api_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStage]:
-    root: Path = tmp_path_factory.mktemp("tiny-api")
-    with booted(root, tiny_api.TEMPLATE, tiny_api.HANDLER, clock_speed=30) as stage:
-        yield stage
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    raw: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.raw)
-
-
-def _call(
-    stage: LocalStage,
-    method: str,
-    path: str,
-    *,
-    body: bytes = b"",
-    headers: Sequence[tuple[str, str]] = (),
-    tamper: str | None = None,
-    signed_at: datetime.datetime | None = None,
-) -> Answer:
-    """Send a SigV4-signed request; ``path`` is raw (already percent-encoded), after the stage.
-
-    Only ``Content-Type`` of ``headers`` is signed; the others (repeats included) are
-    sent as given. ``tamper`` replaces the path after signing; ``signed_at`` is the
-    signing time (UTC, naive, as botocore keeps it), now when not given.
-    """
-    target = LocalTarget(stage)
-    base = urllib.parse.urlsplit(target.resolve_url(target.output("test-Tiny", "ApiUrl")))
-    raw_path = f"{base.path.rstrip('/')}/{path}"
-    url = f"http://{base.netloc}{raw_path}"
-    signed = {name: value for name, value in headers if name.lower() == "content-type"}
-    request = AWSRequest(method=method, url=url, data=body, headers=signed)
-    signer = SigV4Auth(target.caller_credentials(), "execute-api", "us-east-1")
-    if signed_at is None:
-        signer.add_auth(request)
-    else:
-        with mock.patch("botocore.auth.get_current_datetime", return_value=signed_at):
-            signer.add_auth(request)
-    connection = http.client.HTTPConnection(base.netloc, timeout=60)
-    try:
-        sent_path = f"{base.path.rstrip('/')}/{tamper}" if tamper else raw_path
-        connection.putrequest(method, sent_path, skip_accept_encoding=True)
-        for name, value in request.headers.items():
-            connection.putheader(name, value)
-        for name, value in headers:
-            if name.lower() != "content-type":
-                connection.putheader(name, value)
-        connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body)
-        response = connection.getresponse()
-        return Answer(
-            response.status,
-            {name.lower(): value for name, value in response.getheaders()},
-            response.read(),
-        )
-    finally:
-        connection.close()
 
 
 @pytest.mark.parametrize(
@@ -126,7 +49,7 @@ def test_a_malformed_proxy_response_is_a_502(api_stage: LocalStage, shape: str) 
     AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-output-format
     and https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html
     """
-    answer = _call(api_stage, "GET", f"shape/{shape}")
+    answer = call(api_stage, "GET", f"shape/{shape}")
 
     assert answer.status == 502, answer.raw[:200]
     assert answer.json == {"error": "server_error", "message": "Internal server error"}
@@ -147,7 +70,7 @@ def test_every_field_of_a_proxy_response_is_optional(
 
     AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-output-format
     """
-    answer = _call(api_stage, "GET", f"shape/{shape}")
+    answer = call(api_stage, "GET", f"shape/{shape}")
 
     assert answer.status == status, answer.raw[:200]
     assert answer.headers.get("x-flag") == header
@@ -162,7 +85,7 @@ def test_the_integration_timeout_answers_504(api_stage: LocalStage) -> None:
     and https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
     """
     # GIVEN GET /slow has a 300 ms integration timeout and its function sleeps 3 s
-    answer = _call(api_stage, "GET", "slow")
+    answer = call(api_stage, "GET", "slow")
 
     assert answer.status == 504, answer.raw[:200]
     assert answer.json == {"error": "server_error", "message": "Endpoint request timed out"}
@@ -176,7 +99,7 @@ def test_a_request_over_10_mb_is_refused_with_413(api_stage: LocalStage) -> None
     and https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
     """
     # WHEN an unsigned-for-the-route request (no such resource) carries 10 MB + 1 byte
-    answer = _call(api_stage, "PUT", "nothing/here", body=b"x" * (10 * MB + 1))
+    answer = call(api_stage, "PUT", "nothing/here", body=b"x" * (10 * MB + 1))
 
     assert answer.status == 413, answer.raw[:200]
     assert answer.json == {"error": "client_error", "message": "Request Too Long"}
@@ -191,7 +114,7 @@ def test_an_event_over_lambdas_6_mb_sync_limit_is_a_500(api_stage: LocalStage) -
     AWS: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
     and https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html
     """
-    answer = _call(api_stage, "POST", "echo", body=b"x" * (7 * MB))
+    answer = call(api_stage, "POST", "echo", body=b"x" * (7 * MB))
 
     assert answer.status == 500, answer.raw[:200]
     assert answer.json == {"error": "server_error", "message": "Internal server error"}
@@ -204,7 +127,7 @@ def test_a_response_over_lambdas_6_mb_sync_limit_is_a_502(api_stage: LocalStage)
     AWS: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
     and https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html
     """
-    answer = _call(api_stage, "GET", "big")
+    answer = call(api_stage, "GET", "big")
 
     assert answer.status == 502, answer.raw[:200]
     assert answer.json == {"error": "server_error", "message": "Internal server error"}
@@ -248,15 +171,15 @@ def test_a_trailing_slash_reaches_the_resource_without_it(api_stage: LocalStage)
     ``/hello/`` to the same integration), and its REST resolver ignores a trailing slash
     because the event's path has it (PR #1609).
     """
-    plain = _call(api_stage, "POST", "items", body=b"{}")
-    slashed = _call(api_stage, "POST", "items/", body=b"{}")
+    plain = call(api_stage, "POST", "items", body=b"{}")
+    slashed = call(api_stage, "POST", "items/", body=b"{}")
 
     assert (plain.status, slashed.status) == (200, 200), slashed.raw[:200]
     event = slashed.json
     assert (event["path"], event["resource"]) == ("/items/", "/items")
     assert event["requestPath"] == "/test/items/"
     # AND a method the resource lacks is the same 403 with or without the slash
-    missing = [_call(api_stage, "GET", path) for path in ("items", "items/")]
+    missing = [call(api_stage, "GET", path) for path in ("items", "items/")]
     assert [answer.status for answer in missing] == [403, 403]
     assert missing[0].json == missing[1].json
 
@@ -280,10 +203,8 @@ def test_a_body_not_in_utf_8_reaches_the_function_as_text_unless_its_type_is_bin
     """
     raw = b'{"name": "caf\xe9 \xff"}'
 
-    text = _call(
-        api_stage, "POST", "echo", body=raw, headers=[("Content-Type", "application/json")]
-    )
-    binary = _call(
+    text = call(api_stage, "POST", "echo", body=raw, headers=[("Content-Type", "application/json")])
+    binary = call(
         api_stage, "POST", "echo", body=raw, headers=[("Content-Type", "application/octet-stream")]
     )
 
@@ -294,173 +215,6 @@ def test_a_body_not_in_utf_8_reaches_the_function_as_text_unless_its_type_is_bin
     )
     assert binary.json["isBase64Encoded"] is True
     assert base64.b64decode(binary.json["body"]) == raw
-
-
-def test_repeated_headers_and_query_parameters_reach_the_event_as_aws_builds_them(
-    api_stage: LocalStage,
-) -> None:
-    """A REST proxy event has ``multiValueHeaders`` and ``multiValueQueryStringParameters``
-    with every value in order, and ``headers`` and ``queryStringParameters`` with the
-    last value of each name (values are never merged into one).
-
-    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#apigateway-multivalue-headers-and-parameters
-    """
-    answer = _call(
-        api_stage,
-        "GET",
-        "echo?tag=a&tag=b%2Cc&one=1",
-        headers=[("X-Key", "first"), ("X-Key", "second, third"), ("X-Single", "only")],
-    )
-
-    assert answer.status == 200, answer.raw[:200]
-    event = answer.json
-    assert event["multiValueHeaders"]["X-Key"] == ["first", "second, third"]
-    assert event["headers"]["X-Key"] == "second, third"
-    assert event["headers"]["X-Single"] == "only"
-    assert event["multiQuery"] == {"tag": ["a", "b,c"], "one": ["1"]}
-    assert event["query"] == {"tag": "b,c", "one": "1"}
-
-
-def test_a_header_repeated_with_one_value_keeps_each_line_and_a_folded_line_is_one_value(
-    api_stage: LocalStage,
-) -> None:
-    """A header sent twice with the same value is two values in ``multiValueHeaders``
-    (nothing de-duplicates them) and the value in ``headers``; a line holding a list
-    (``k-1, k-1``, as an intermediary folds repeated lines, RFC 9110 section 5.3) is one
-    value, not split at its comma. The functions tell a key sent twice from one sent
-    once by this (``handler_kit.http_requests.idempotency_key``).
-
-    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
-    """
-    twice = _call(
-        api_stage, "GET", "echo", headers=[("Idempotency-Key", "k-1"), ("Idempotency-Key", "k-1")]
-    )
-    folded = _call(api_stage, "GET", "echo", headers=[("Idempotency-Key", "k-1, k-1")])
-
-    assert twice.status == folded.status == 200, (twice.raw[:200], folded.raw[:200])
-    assert twice.json["multiValueHeaders"]["Idempotency-Key"] == ["k-1", "k-1"]
-    assert twice.json["headers"]["Idempotency-Key"] == "k-1"
-    assert folded.json["multiValueHeaders"]["Idempotency-Key"] == ["k-1, k-1"]
-    assert folded.json["headers"]["Idempotency-Key"] == "k-1, k-1"
-
-
-def test_the_whitespace_around_a_header_value_is_not_part_of_it(api_stage: LocalStage) -> None:
-    """HTTP does not count the whitespace around a field value as part of it (RFC 9110,
-    section 5.5), so the function gets ``Idempotency-Key:   k-1  `` as ``k-1``, as a
-    retry that spells the header without the spaces does.
-
-    https://www.rfc-editor.org/rfc/rfc9110#section-5.5
-    """
-    answer = _call(
-        api_stage,
-        "GET",
-        "echo",
-        headers=[("Idempotency-Key", "  k-1 \t"), ("X-Inner", "a  b")],
-    )
-
-    assert answer.status == 200, answer.raw[:200]
-    event = answer.json
-    assert event["headers"]["Idempotency-Key"] == "k-1"
-    assert event["multiValueHeaders"]["Idempotency-Key"] == ["k-1"]
-    assert event["headers"]["X-Inner"] == "a  b"  # inside the value, kept
-
-
-def test_deeply_nested_json_gets_the_apis_json_400(api_stage: LocalStage) -> None:
-    """A body the request validator cannot validate against the method's model is a 400
-    ``BAD_REQUEST_BODY`` ("Invalid request body") in the API's gateway-response shape;
-    the front door never answers with an HTML page or a 500 for a client's body.
-
-    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html
-    and https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
-    """
-    body = ("[" * 100_000 + "]" * 100_000).encode()
-
-    answer = _call(
-        api_stage,
-        "POST",
-        "validated",
-        body=body,
-        headers=[("Content-Type", "application/json")],
-    )
-
-    assert answer.status == 400, answer.raw[:200]
-    assert answer.headers["content-type"].startswith("application/json")
-    assert answer.json == {"error": "invalid_request", "message": "Invalid request body"}
-
-
-@pytest.mark.parametrize(
-    ("content_type", "validated"),
-    [
-        ("application/json", True),
-        ("application/json; charset=utf-8", True),
-        (None, True),
-        ("text/plain", False),
-    ],
-    ids=["json", "json-with-parameter", "no-content-type", "text-plain"],
-)
-def test_a_body_is_validated_only_against_the_model_of_its_content_type(
-    api_stage: LocalStage, content_type: str | None, validated: bool
-) -> None:
-    """API Gateway validates a body against the method's model for the request's media
-    type; with no matching model (and no ``$default`` one) the body is not validated and
-    reaches the function. A request without ``Content-Type`` counts as
-    ``application/json``. (The patterns key their models ``$default`` for this reason.)
-
-    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html
-    """
-    headers = [("Content-Type", content_type)] if content_type else []
-
-    answer = _call(api_stage, "POST", "validated", body=b'{"name": 5}', headers=headers)
-
-    if validated:
-        assert answer.status == 400, answer.raw[:200]
-        assert answer.json == {"error": "invalid_request", "message": "Invalid request body"}
-    else:
-        assert answer.status == 200, answer.raw[:200]
-        assert answer.json["path"] == "/validated"
-
-
-@pytest.mark.parametrize(
-    "content_type",
-    [
-        "application/json",
-        None,
-        "text/plain",
-        "application/xml",
-        "application/json; charset=latin-1",
-        "Application/JSON",
-    ],
-    ids=["json", "no-content-type", "text-plain", "xml", "charset-latin-1", "upper-case"],
-)
-def test_a_default_model_validates_every_media_type_and_hands_it_on_as_sent(
-    api_stage: LocalStage, content_type: str | None
-) -> None:
-    """A method whose model is keyed ``$default`` (as the patterns key theirs) has its
-    body validated against that model whatever the request's ``Content-Type``: a JSON
-    body that breaks the model, or a body that is no JSON at all, is a 400 before the
-    function runs. A JSON body that fits reaches the function with its
-    ``Content-Type`` as sent (no ``Content-Type`` stays none): the integration is a
-    proxy, with no mapping template, so no passthrough rule (415 ``NEVER`` /
-    ``WHEN_NO_TEMPLATES``) applies and the function decides what media types it takes.
-
-    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html
-    ("To use the same model regardless of the content type, set the content type for
-    your data model to $default") and
-    https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-passthrough-behaviors.html
-    """
-    headers = [("Content-Type", content_type)] if content_type else []
-
-    breaks_model = _call(api_stage, "POST", "anytype", body=b'{"name": 5}', headers=headers)
-    not_json = _call(api_stage, "POST", "anytype", body=b"<name>x</name>", headers=headers)
-    fits = _call(api_stage, "POST", "anytype", body=b'{"name": "x"}', headers=headers)
-
-    refused = {"error": "invalid_request", "message": "Invalid request body"}
-    assert breaks_model.status == not_json.status == 400, breaks_model.raw[:200]
-    assert breaks_model.json == not_json.json == refused
-    assert fits.status == 200, fits.raw[:200]
-    sent = {k: v for k, v in fits.json["multiValueHeaders"].items() if k.lower() == "content-type"}
-    assert sent == ({"Content-Type": [content_type]} if content_type else {})
-    assert fits.json["bodyLength"] == len(b'{"name": "x"}')
 
 
 def test_a_signed_request_with_non_ascii_in_path_and_query_is_accepted(
@@ -475,14 +229,14 @@ def test_a_signed_request_with_non_ascii_in_path_and_query_is_accepted(
     """
     path = "caf%C3%A9/%E2%82%AC?name=J%C3%BCrgen&q=a%20b"
 
-    answer = _call(api_stage, "GET", path)
+    answer = call(api_stage, "GET", path)
 
     assert answer.status == 200, answer.raw[:300]
     assert answer.json["path"] == "/café/€"
     assert answer.json["query"] == {"name": "Jürgen", "q": "a b"}
 
     # AND the same signature on another path is refused
-    tampered = _call(api_stage, "GET", path, tamper="caf%C3%A9/%E2%82%AD?name=J%C3%BCrgen&q=a%20b")
+    tampered = call(api_stage, "GET", path, tamper="caf%C3%A9/%E2%82%AD?name=J%C3%BCrgen&q=a%20b")
     assert tampered.status == 403
     assert tampered.json["message"].startswith("The request signature we calculated")
 
@@ -509,7 +263,7 @@ def test_a_signature_made_over_five_minutes_away_from_now_is_refused(
     """
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
-    answer = _call(api_stage, "GET", "hello", signed_at=now + offset)
+    answer = call(api_stage, "GET", "hello", signed_at=now + offset)
 
     if accepted:
         assert answer.status == 200, answer.raw[:300]
