@@ -48,16 +48,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     A test marked ``api_only`` makes synchronous API calls only (no event source
     delivers anything it checks), so the delivery mode cannot change its outcome: it
     runs on the first mode's stage alone. A test marked ``load`` (many events through
-    a path the pattern's small tests also take) runs on the last mode's stage alone:
-    ``make test`` gives ``once`` then ``duplicate``, and every event delivered twice is
-    the stricter case; running it once more with single delivery proved nothing new
+    a path the pattern's small tests also take) runs on one mode's stage alone: the
+    ``duplicate`` mode's when it is given (every event delivered twice is the stricter
+    case), else the last one's; running it once more with single delivery proved nothing new
     and cost about 25 s of ``make test``'s CPU."""
     modes = list(dict.fromkeys(metafunc.config.getoption("delivery") or []))
     if modes and "delivery" in metafunc.fixturenames:
         if metafunc.definition.get_closest_marker("api_only") is not None:
             modes = modes[:1]
         elif metafunc.definition.get_closest_marker("load") is not None:
-            modes = modes[-1:]
+            modes = ["duplicate"] if "duplicate" in modes else modes[-1:]
         metafunc.parametrize("delivery", modes, indirect=True, scope="session")
 
 

@@ -141,10 +141,14 @@ def test_idempotency_keys_are_read_case_insensitively_and_validated() -> None:
     # GIVEN a key header in another case WHEN read THEN its value; none gives None
     assert http_requests.idempotency_key(_event(headers={"idempotency-key": "k-1"})) == "k-1"
     assert http_requests.idempotency_key(_event()) is None
-    # GIVEN an over-long or non-ASCII key WHEN read THEN an InvalidRequestError
-    for bad in ("x" * 129, "café", "", "a,b"):
+    # GIVEN an over-long or non-ASCII key, or one with a space first or last (HTTP strips
+    # those, so only a direct invocation can send them) WHEN read THEN an InvalidRequestError
+    for bad in ("x" * 129, "café", "", "a,b", " k-1", "k-1 ", " ", "\tk"):
         with pytest.raises(InvalidRequestError, match="printable ASCII"):
             http_requests.validate_idempotency_key(bad)
+    # GIVEN keys of one and 128 characters, and one with a space inside WHEN read THEN kept
+    for good in ("k", "x" * 128, "order 42", "~!"):
+        assert http_requests.validate_idempotency_key(good) == good
 
 
 def test_an_idempotency_key_sent_twice_is_ambiguous_even_with_one_value() -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +35,39 @@ def test_media_types_parse_as_rfc_9110_writes_them(
     # GIVEN a Content-Type value WHEN parsed THEN its type/subtype in lower case and its
     # parameters, names in lower case, quoted values unquoted
     assert headers.parse_media_type(value) == headers.MediaType(essence, parameters)
+
+
+#: Values that fail to match near their end after long runs of ";" and white space: with
+#: two adjacent optional white-space runs (before and after each ";") the regular
+#: expression retried every split of every run, exponential in the length (71 bytes of
+#: " ; " then "x" took a minute; these would take longer than the universe's age).
+_BACKTRACKING_BAIT = [
+    "application/json" + " ; " * 3000 + "x",
+    "application/json" + ";\t\t" * 3000 + ",",
+    "application/json" + " ; a=b " * 1500 + ';a="',
+]
+_LAYER = Path(headers.__file__).resolve().parents[1]
+
+
+def test_a_long_value_that_is_no_media_type_is_refused_without_backtracking() -> None:
+    # GIVEN header-sized values (9-11 KB) built to make a backtracking parser explode
+    # WHEN a separate interpreter parses them (a regression hangs it, not this test run)
+    probe = (
+        "import sys, json; from handler_kit import headers; "
+        "print([headers.parse_media_type(v) for v in json.loads(sys.stdin.read())])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        input=json.dumps(_BACKTRACKING_BAIT),
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(_LAYER)},
+        timeout=30,  # linear parsing takes milliseconds; the old expression, forever
+    )
+
+    # THEN none is a media type
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[None, None, None]"
 
 
 @pytest.mark.parametrize(

@@ -60,10 +60,14 @@ MAX_ECHOED_MEDIA_TYPE = 64
 # RFC 9110, sections 5.6.2 (token), 5.6.4 (quoted-string) and 8.3.1 (media-type).
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _QUOTED = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_PARAMETER = rf"[ \t]*;[ \t]*(?:(?P<name>{_TOKEN})=(?P<value>{_TOKEN}|{_QUOTED}))?"
+# Each run of whitespace has exactly one place in the match (after the subtype, after a
+# ";", or after a parameter's value): with two adjacent optional runs (OWS before and
+# after ";") a value that fails to match is retried in every split of every run, which
+# takes exponential time ("application/json ; ; ; ... ; x": seconds at 60 bytes).
+_PARAMETER = rf";[ \t]*(?:(?P<name>{_TOKEN})=(?P<value>{_TOKEN}|{_QUOTED})[ \t]*)?"
 _PARAMETER_RE = re.compile(_PARAMETER)
 _MEDIA_TYPE_RE = re.compile(
-    rf"[ \t]*(?P<type>{_TOKEN})/(?P<subtype>{_TOKEN})(?P<parameters>(?:{_PARAMETER})*)[ \t]*"
+    rf"[ \t]*(?P<type>{_TOKEN})/(?P<subtype>{_TOKEN})[ \t]*(?P<parameters>(?:{_PARAMETER})*)"
 )
 _QUOTED_PAIR = re.compile(r"\\(.)")
 

@@ -29,8 +29,13 @@ if TYPE_CHECKING:  # only annotations: importing data_classes loads every event 
     from pydantic import BaseModel, ValidationError
 
 #: An Idempotency-Key: 1..128 printable ASCII characters (it goes into logs and uuid5 names)
-#: but the comma, which separates keys folded into one line (see :func:`idempotency_key`).
-IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x2b\x2d-\x7e]{1,128}$")
+#: but the comma, which separates keys folded into one line (see :func:`idempotency_key`),
+#: and with no space first or last: HTTP strips those from a field value (RFC 9110, 5.5),
+#: so a key that has them can only come from a direct invocation and would name another
+#: resource than the same key sent through API Gateway.
+IDEMPOTENCY_KEY_RE = re.compile(
+    r"^[\x21-\x2b\x2d-\x7e](?:[\x20-\x2b\x2d-\x7e]{0,126}[\x21-\x2b\x2d-\x7e])?$"
+)
 
 
 def decode_body(body: str | None, *, is_base64_encoded: bool, max_bytes: int) -> bytes:
@@ -214,7 +219,8 @@ def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
 
 
 def validate_idempotency_key(value: str) -> str:
-    """Check an ``Idempotency-Key`` header value: 1..128 printable ASCII characters, no comma.
+    """Check an ``Idempotency-Key`` header value: 1..128 printable ASCII characters, no comma,
+    no space first or last.
 
     Raises
     ------
@@ -223,7 +229,8 @@ def validate_idempotency_key(value: str) -> str:
     """
     if not IDEMPOTENCY_KEY_RE.fullmatch(value):
         raise InvalidRequestError(
-            "Idempotency-Key must be 1 to 128 printable ASCII characters other than a comma"
+            "Idempotency-Key must be 1 to 128 printable ASCII characters other than a comma, "
+            "with no space first or last"
         )
     return value
 

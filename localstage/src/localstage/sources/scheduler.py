@@ -240,7 +240,7 @@ class SchedulerSource:
             self._note(
                 f"schedule {summary['Arn']}: {definition['ScheduleExpression']} was already "
                 "past when the schedule was created or updated; the Scheduler accepts that, "
-                "and does not document whether it fires: localstage fires it now"
+                "and does not document whether it fires: localstage fires it within the window"
             )
         offset = firing_offset(definition.get("FlexibleTimeWindow"), f"{summary['Arn']}|{modified}")
         delay = max(0.0, due.timestamp() + offset - anchor)
