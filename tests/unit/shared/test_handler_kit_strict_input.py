@@ -11,6 +11,8 @@ from handler_kit import http_requests, strict_json
 from handler_kit.clock import InvalidTimestampError, parse_timestamp
 from handler_kit.errors import AmbiguousIdempotencyKeyError, InvalidRequestError
 from handler_kit.strict_json import MAX_DEPTH, InvalidJsonError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
 from tests.support.events import api_event
@@ -91,6 +93,33 @@ def test_nesting_up_to_the_limit_and_brackets_in_strings_are_fine() -> None:
     assert strict_json.loads(at_limit) is not None
     assert strict_json.loads(in_strings)["a"].startswith("[[[[")
     assert strict_json.nesting_depth(in_strings) == 1
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab', max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_JSON_VALUES, max_depth=st.integers(min_value=0, max_value=8))
+def test_a_document_is_refused_for_depth_exactly_when_it_nests_deeper_than_allowed(
+    value: object, max_depth: int
+) -> None:
+    # GIVEN any JSON document (strings full of brackets, quotes and backslashes) and a limit
+    text = json.dumps(value)
+    deeper = strict_json.nesting_depth(text) > max_depth
+
+    # WHEN read strictly with that limit THEN refused for depth exactly when it nests
+    # deeper (the check strips bracket pairs level by level, not a Python step per bracket)
+    if deeper:
+        with pytest.raises(InvalidJsonError, match="nested deeper"):
+            strict_json.loads(text, max_depth=max_depth)
+    else:
+        assert strict_json.loads(text, max_depth=max_depth) == value
 
 
 def test_ordinary_documents_read_as_json_does() -> None:

@@ -52,6 +52,10 @@ MAX_INT_DIGITS = 1000
 # every match succeed where it starts: an unterminated string ends the scan instead of
 # being retried from each later quote, so the scan stays linear on hostile text.
 _DEPTH_TOKEN_RE = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]', re.DOTALL)
+# The same strings, and everything that is no bracket: removed in C by ``re.sub``.
+_STRING_RE = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_NOT_BRACKET_RE = re.compile(r"[^\[\]{}]++")
+_ONE_BRACKET_KIND = str.maketrans("{}", "[]")
 
 
 #: The most significant digits that always survive a round trip through a double.
@@ -123,6 +127,20 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
+def _deeper_than(text: str, max_depth: int) -> bool:
+    """Whether ``text`` nests deeper than ``max_depth`` (or its brackets do not pair up).
+
+    Each ``str.replace`` pass removes the innermost pairs, one level: ``max_depth`` passes
+    at C speed instead of a Python step per bracket (about 80 ms on 256 KiB of ``[]``).
+    """
+    brackets = _NOT_BRACKET_RE.sub("", _STRING_RE.sub("", text)).translate(_ONE_BRACKET_KIND)
+    for _ in range(max_depth):
+        if not brackets:
+            return False
+        brackets = brackets.replace("[]", "")
+    return bool(brackets)
+
+
 def loads(document: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse strict JSON: UTF-8, finite numbers, unique keys, bounded depth.
 
@@ -164,7 +182,7 @@ def loads(document: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
             raise InvalidJsonError("body is not valid JSON: not UTF-8") from None
     else:
         text = document
-    if nesting_depth(text) > max_depth:
+    if _deeper_than(text, max_depth):
         raise InvalidJsonError(f"body is not valid JSON: nested deeper than {max_depth} levels")
     try:
         return json.loads(
