@@ -145,6 +145,14 @@ class HostilePostTests:
         """Everything a request could have written (items, messages, schedules)."""
         raise NotImplementedError
 
+    def answered_keyed_request(self, handlers: Any, infra: Any) -> tuple[Any, Any]:
+        """Post the valid body with the key k-1, let its work settle: its answer, and the
+        snapshot a replay of it must leave unchanged."""
+        first = handlers.post(self.VALID, **KEYED)
+        assert first.status < 300, first.body
+        self.settle(handlers)
+        return first, self.snapshot(infra)
+
     def assert_nothing_written(self, infra: Any) -> None:
         """Assert the rejected request left no item, message or schedule behind."""
         raise NotImplementedError
@@ -184,10 +192,7 @@ class HostilePostTests:
         self, handlers: Any, infra: Any, json_options: dict[str, Any]
     ) -> None:
         # GIVEN a keyed request declared as application/json, answered
-        first = handlers.post(self.VALID, **KEYED)
-        assert first.status < 300, first.body
-        self.settle(handlers)
-        before = self.snapshot(infra)
+        first, before = self.answered_keyed_request(handlers, infra)
 
         # WHEN it is retried declaring JSON another way (or not at all)
         retry = handlers.post(self.VALID, **keyed(json_options))
@@ -202,10 +207,7 @@ class HostilePostTests:
         self, handlers: Any, infra: Any, not_json_options: dict[str, Any]
     ) -> None:
         # GIVEN a keyed request, answered
-        first = handlers.post(self.VALID, **KEYED)
-        assert first.status < 300, first.body
-        self.settle(handlers)
-        before = self.snapshot(infra)
+        first, before = self.answered_keyed_request(handlers, infra)
 
         # WHEN the same bytes come with the key but declared as something else than JSON
         response = handlers.post(self.VALID, **keyed(not_json_options))
