@@ -35,7 +35,7 @@ from bench.localstage_demo import (  # noqa: F401  (bench.__main__ imports them 
     demo_figure,
     demo_skipped,
 )
-from bench.localstage_fan_out import FAN_OUT_SIZES, fan_out_figures
+from bench.localstage_fan_out import FAN_OUT_SIZES, discard_earlier_work, fan_out_figures
 from bench.localstage_requests import TABLE_REQUESTS, code_requests, describe, function_label
 
 #: Stage time for visibility timeouts and retries (as the demo and the e2e tests).
@@ -267,6 +267,8 @@ def localstage_figures(
         fan_out = _scenarios("fan_out_fan_in")
         if fan_out is not None:
             left = "" if deadline is None else f"; {deadline - time.monotonic():.0f} s left"
+            discarded = discard_earlier_work(stage, target)
+            log(f"  fan-out: {discarded} queued messages of earlier jobs discarded")
             log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}{left}")
             figures += fan_out_figures(stage, target, fan_out, deadline=deadline)
     return figures
