@@ -180,7 +180,10 @@ class ServiceApi(Construct):
             request_models = {"$default": model}
         api_method = resource.add_method(
             method,
-            apigw.LambdaIntegration(handler),
+            # No grant to the test-invoke stage (the console's Test tab, TestInvokeMethod):
+            # the functions are reached through the deployed stage only, and each route
+            # adds one resource-policy statement to its function instead of two.
+            apigw.LambdaIntegration(handler, allow_test_invoke=False),
             request_validator=self._validator,
             request_models=request_models,
             request_parameters={

@@ -62,3 +62,27 @@ def _resource_paths(resources: dict[str, Any]) -> dict[str, str]:
         return f"{prefix}/{properties['PathPart']}"
 
     return {logical_id: path_of(logical_id) for logical_id in parts}
+
+
+@pytest.mark.parametrize("pattern", sorted(STACKS))
+def test_api_gateway_may_invoke_a_function_only_through_the_deployed_stage(
+    pattern: str, ephemeral: SynthesizedStage
+) -> None:
+    # GIVEN the stack's template
+    resources = ephemeral.template_json(STACKS[pattern])["Resources"]
+    stages = set(of_type(resources, "AWS::ApiGateway::Stage"))
+    methods = of_type(resources, "AWS::ApiGateway::Method")
+
+    # THEN API Gateway holds one invoke permission per method, each for one method of
+    # the deployed stage: none for the console's test-invoke stage or any stage
+    grants = [
+        permission["Properties"]
+        for permission in of_type(resources, "AWS::Lambda::Permission").values()
+        if permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    assert len(grants) == len(methods)
+    for grant in grants:
+        parts = grant["SourceArn"]["Fn::Join"][1]
+        stage_refs = {part["Ref"] for part in parts if isinstance(part, dict) and "Ref" in part}
+        assert stage_refs & stages, grant["SourceArn"]
+        assert not any(isinstance(part, str) and "test-invoke-stage" in part for part in parts)
