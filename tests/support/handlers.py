@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
@@ -102,6 +103,25 @@ def table_item(client: Any, table_name: str, key: Mapping[str, Any]) -> dict[str
     """One item by its key (attribute values), deserialized; None if there is none."""
     raw = client.get_item(TableName=table_name, Key=dict(key), ConsistentRead=True).get("Item")
     return None if raw is None else deserialize_item(raw)
+
+
+def queued_groups(sqs: Any, queue_url: str) -> Counter[str | None]:
+    """How many visible messages of a (moto) queue carry each ``MessageGroupId``.
+
+    Each message is received once, so it is left in flight.
+    """
+    groups: Counter[str | None] = Counter()
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=300,
+            AttributeNames=["MessageGroupId"],
+        ).get("Messages", [])
+        if not messages:
+            return groups
+        for message in messages:
+            groups[message.get("Attributes", {}).get("MessageGroupId")] += 1
 
 
 def queue_depth(sqs: Any, queue_url: str) -> int:

@@ -35,6 +35,7 @@ from localstage import (
     _moto_s3_access,
     _moto_scheduler,
     _moto_sqs,
+    _moto_sqs_groups,
     _moto_streams,
 )
 from localstage._moto_activity import Activity
@@ -115,6 +116,11 @@ def install_backends() -> None:
 def install_sqs() -> None:
     """SQS sends in constant time whatever the queue's length (``_moto_sqs``)."""
     _apply("sqs", SPEED_UPS["sqs"])
+
+
+def install_sqs_validation() -> None:
+    """Message group ids SQS refuses are refused (``_moto_sqs_groups``)."""
+    _apply("sqs-validation", _moto_sqs_groups.patches)
 
 
 def install_dynamodb() -> None:
@@ -209,6 +215,7 @@ def install() -> Installed:
     install_iam_scope()
     install_backends()
     install_sqs()
+    install_sqs_validation()
     install_dynamodb()
     install_dynamodb_answers()
     install_dynamodb_expressions()

@@ -155,7 +155,7 @@ def submit_job(
     settings : JobSettings
         Timeout and retention.
     caller : str
-        Caller identity; scopes the Idempotency-Key.
+        Caller identity; scopes the Idempotency-Key and is the message's tenant.
     idempotency_key : str, optional
         Makes the job id deterministic so a retry finds the same job.
     correlation_id : str, optional
@@ -176,6 +176,9 @@ def submit_job(
         A random job id already existed (practically impossible).
     """
     job_id = job_id_for(caller, idempotency_key)
+    # The caller is the message's tenant: a caller's backlog delays its own jobs before
+    # anyone else's (SQS fair queues).
+    queue = queue.for_tenant(caller)
     item = new_job_item(
         job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
     )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from handler_kit import ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
 from handler_kit.dynamodb import KeyedTable
+from handler_kit.fair_queues import message_group_id
 from handler_kit.status_transitions import error_status_update, lease_holder_update
 from job_models import ENQUEUE_FAILED_MESSAGE, JobStatus
 
@@ -184,19 +185,28 @@ class TaskQueue:
         A boto3 SQS client.
     queue_url : str
         URL of the task queue.
+    group_id : str, optional
+        ``MessageGroupId`` of every message sent (see :meth:`for_tenant`).
     """
 
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_url: str, *, group_id: str | None = None) -> None:
         self._client = client
         self._queue_url = queue_url
+        self._group_id = group_id
+
+    def for_tenant(self, tenant: str) -> TaskQueue:
+        """This queue, sending as ``tenant`` (``handler_kit.fair_queues``)."""
+        return TaskQueue(self._client, self._queue_url, group_id=message_group_id(tenant))
 
     def send(self, job_id: str, *, correlation_id: str | None = None) -> None:
         """Queue ``{"job_id": ...}``; the correlation id travels as a message attribute."""
         attributes: dict[str, Any] = {}
         if correlation_id:
             attributes["correlation_id"] = {"DataType": "String", "StringValue": correlation_id}
+        group = {"MessageGroupId": self._group_id} if self._group_id else {}
         self._client.send_message(
             QueueUrl=self._queue_url,
             MessageBody=json.dumps({"job_id": job_id}),
             MessageAttributes=attributes,
+            **group,
         )

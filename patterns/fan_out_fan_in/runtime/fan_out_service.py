@@ -298,6 +298,9 @@ def submit_job(
         A random job id already existed (practically impossible).
     """
     job_id = resource_id_for(JOB_ID_NAMESPACE, caller, idempotency_key)
+    # The caller is the subtasks' tenant: a big job delays its caller's other work
+    # before anyone else's (SQS fair queues).
+    queue = queue.for_tenant(caller)
     item = new_job_item(
         job_id, request, now=now, settings=settings, idempotency_key=idempotency_key
     )

@@ -23,6 +23,7 @@ from fan_out_models import (
 )
 from handler_kit import dynamodb, status_transitions, ttl
 from handler_kit.clock import Sleep, epoch_seconds, iso_timestamp
+from handler_kit.fair_queues import message_group_id
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
     from fan_out_messages import SubtaskMessage  # annotations only: the reducer has no pydantic
@@ -315,16 +316,24 @@ class SubtaskQueue:
         A boto3 SQS client (clients are thread-safe; the ventilator shares one).
     queue_url : str
         URL of the subtask queue.
+    group_id : str, optional
+        ``MessageGroupId`` of every message sent (see :meth:`for_tenant`).
     """
 
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_url: str, *, group_id: str | None = None) -> None:
         self._client = client
         self._queue_url = queue_url
+        self._group_id = group_id
+
+    def for_tenant(self, tenant: str) -> SubtaskQueue:
+        """This queue, sending as ``tenant`` (``handler_kit.fair_queues``)."""
+        return SubtaskQueue(self._client, self._queue_url, group_id=message_group_id(tenant))
 
     def send_batch(self, entries: Sequence[tuple[str, str]]) -> list[str]:
         """Send up to 10 ``(entry id, body)``; return the ids SQS reports as failed."""
+        group = {"MessageGroupId": self._group_id} if self._group_id else {}
         response = self._client.send_message_batch(
             QueueUrl=self._queue_url,
-            Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in entries],
+            Entries=[{"Id": entry_id, "MessageBody": body, **group} for entry_id, body in entries],
         )
         return [failure["Id"] for failure in response.get("Failed", [])]

@@ -7,11 +7,15 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
+from handler_kit.fair_queues import message_group_id
 
+from tests.support import handlers as handler_modules
 from tests.support.answers import created_id
 from tests.support.events import assert_json_error
 from tests.support.fakes import START
 from tests.unit.decoupled_invocation.conftest import (
+    ALICE_ARN,
+    BOB_ARN,
     JOB_RETENTION_DAYS,
     JOB_TIMEOUT_SECONDS,
     RETRY_AFTER_SECONDS,
@@ -238,3 +242,14 @@ def test_unexpected_error_is_not_turned_into_a_4xx(handlers, infra):
     # THEN the error propagates (Lambda error: API Gateway answers 502), it is no 4xx
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         handlers.post(VALID)
+
+
+def test_each_job_message_carries_its_callers_message_group(handlers, infra):
+    # GIVEN two callers, one of whom submits two jobs
+    for caller in (ALICE_ARN, BOB_ARN, ALICE_ARN):
+        assert handlers.post(VALID, user_arn=caller).status == 202
+
+    # THEN each message names its caller as its tenant (SQS fair queues): a caller's
+    # backlog is served after other callers' messages, not before
+    groups = handler_modules.queued_groups(infra.sqs, infra.queue_url)
+    assert groups == {message_group_id(ALICE_ARN): 2, message_group_id(BOB_ARN): 1}

@@ -6,10 +6,14 @@ import json
 import threading
 import uuid
 
+from handler_kit.fair_queues import message_group_id
+
+from tests.support import handlers as handler_modules
 from tests.support.answers import created_id
 from tests.support.events import assert_json_error
 from tests.support.fakes import START
 from tests.unit.fan_out_fan_in.api_helpers import (
+    ARN_PREFIX,
     count_send_calls,
     queued_bodies,
 )
@@ -177,3 +181,18 @@ def test_unknown_route_is_json_404(handlers):
     event = post_jobs_event({"count": 1})
     event["path"] = event["resource"] = "/other"
     assert_json_error(handlers.call_api(event), 404, "not_found")
+
+
+def test_subtasks_carry_their_callers_message_group_for_fair_queueing(handlers, infra):
+    # GIVEN two callers, one of whom submits two jobs
+    alice, bob = f"{ARN_PREFIX}:user/alice", f"{ARN_PREFIX}:user/bob"
+
+    # WHEN they submit
+    for caller, count in ((alice, 12), (bob, 3), (alice, 2)):
+        assert handlers.post({"count": count, "seed": 1}, user_arn=caller).status == 202
+
+    # THEN every subtask names its caller as its tenant (SQS fair queues): one group per
+    # caller across jobs, a digest of the identity that fits SQS's 128 characters
+    groups = handler_modules.queued_groups(infra.sqs, infra.queue_url)
+    assert groups == {message_group_id(alice): 14, message_group_id(bob): 3}
+    assert all(group and len(group) <= 128 and "alice" not in group for group in groups)
