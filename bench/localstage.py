@@ -266,9 +266,10 @@ def localstage_figures(
         figures += fuzz_figures(target, log=log)
         fan_out = _scenarios("fan_out_fan_in")
         if fan_out is not None:
+            discarded, settled = discard_earlier_work(stage, target)
+            still = "" if settled else "; its functions were still making requests"
+            log(f"  fan-out: {discarded} queued messages of earlier jobs discarded{still}")
             left = "" if deadline is None else f"; {deadline - time.monotonic():.0f} s left"
-            discarded = discard_earlier_work(stage, target)
-            log(f"  fan-out: {discarded} queued messages of earlier jobs discarded")
             log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}{left}")
             figures += fan_out_figures(stage, target, fan_out, deadline=deadline)
     return figures

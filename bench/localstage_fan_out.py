@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from types import ModuleType
 
 from localstage.stage import LocalStage
@@ -29,15 +30,56 @@ TABLE_SCALING = "Fan-out/fan-in scaling (localstage)"
 #: are purged (the batches already handed to a worker finish; nothing new is received).
 SETTLE_BUDGET_S = 30.0
 SETTLE_INTERVAL_S = 0.5
+#: How long the functions must make no request to count as stopped: longer than one
+#: subtask's work (``work_ms`` is at most 1,000 in the API's document), during which
+#: a worker still running a batch makes none.
+SETTLE_QUIET_S = 2.5
 
 
-def discard_earlier_work(stage: LocalStage, target: LocalTarget) -> int:
+def wait_until_quiet(
+    requests_so_far: Callable[[], int],
+    *,
+    quiet_s: float = SETTLE_QUIET_S,
+    budget_s: float = SETTLE_BUDGET_S,
+    interval_s: float = SETTLE_INTERVAL_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Wait until ``requests_so_far()`` has not changed for ``quiet_s``; False if it
+    still changed when ``budget_s`` ran out.
+
+    Examples
+    --------
+    >>> now = [0.0]
+    >>> def tick(seconds: float) -> None:
+    ...     now[0] += seconds
+    >>> # one request a second (a worker running 1 s subtasks) for 5 s, then none
+    >>> wait_until_quiet(lambda: min(int(now[0]), 5), clock=lambda: now[0], sleep=tick)
+    True
+    >>> now[0] >= 5 + SETTLE_QUIET_S
+    True
+    """
+    deadline = clock() + budget_s
+    last = requests_so_far()
+    quiet_since = clock()
+    while clock() < deadline:
+        sleep(interval_s)
+        current = requests_so_far()
+        if current != last:
+            last, quiet_since = current, clock()
+        elif clock() - quiet_since >= quiet_s:
+            return True
+    return False
+
+
+def discard_earlier_work(stage: LocalStage, target: LocalTarget) -> tuple[int, bool]:
     """Purge the stack's queues and wait until its functions stop making requests.
 
     The API fuzzing before this section submits valid jobs of up to 10,000 subtasks;
     left running, they share the workers with the measured job and their requests are
     counted as its own (a bench once reported 59.8 writes per subtask and 30 s for
-    N = 100). Returns how many messages were discarded.
+    N = 100). Returns how many messages were discarded and whether the functions
+    stopped within :data:`SETTLE_BUDGET_S`.
     """
     sqs = target.client("sqs")
     discarded = 0
@@ -53,15 +95,7 @@ def discard_earlier_work(stage: LocalStage, target: LocalTarget) -> int:
     def requests_so_far() -> int:
         return sum(sum(code_requests(stage, label).values()) for label in labels)
 
-    deadline = time.monotonic() + SETTLE_BUDGET_S
-    before = requests_so_far()
-    while time.monotonic() < deadline:
-        time.sleep(SETTLE_INTERVAL_S)
-        now = requests_so_far()
-        if now == before:
-            break
-        before = now
-    return discarded
+    return discarded, wait_until_quiet(requests_so_far)
 
 
 def _run_fan_out(

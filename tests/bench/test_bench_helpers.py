@@ -182,3 +182,29 @@ def test_a_measured_fan_out_size_has_the_rows_and_targets_of_a_skipped_one(
     assert [(r.name, r.target) for r in first] == [(r.name, r.target) for r in skipped]
     assert [r.value for r in first] == [0.1, 1.0, 2.0, 2.0]
     assert [r.met for r in first] == [True, True, False, True]
+
+
+def test_earlier_work_counts_as_stopped_only_after_a_quiet_spell_longer_than_a_subtask() -> None:
+    # GIVEN functions making one request a second (a worker running 1 s subtasks), on a
+    # fake clock
+    now = [0.0]
+
+    def tick(seconds: float) -> None:
+        now[0] += seconds
+
+    def one_a_second_until(stop: float) -> int:
+        return int(min(now[0], stop))
+
+    # WHEN they stop after 4 s THEN the wait returns True only after a quiet spell
+    # longer than a subtask (a 0.5 s gap between two requests is not one)
+    assert localstage_fan_out.wait_until_quiet(
+        lambda: one_a_second_until(4.0), clock=lambda: now[0], sleep=tick
+    )
+    assert now[0] >= 4.0 + localstage_fan_out.SETTLE_QUIET_S
+
+    # WHEN they never stop THEN the wait gives up at its budget and says so
+    now[0] = 0.0
+    assert not localstage_fan_out.wait_until_quiet(
+        lambda: one_a_second_until(math.inf), clock=lambda: now[0], sleep=tick
+    )
+    assert localstage_fan_out.SETTLE_BUDGET_S <= now[0] < localstage_fan_out.SETTLE_BUDGET_S + 1
