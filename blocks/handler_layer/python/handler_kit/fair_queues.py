@@ -6,7 +6,9 @@ job of 10,000 subtasks), SQS delivers the other tenants' waiting messages first,
 caller's backlog delays that caller's own work, not everyone's. Nothing else changes:
 a standard queue keeps no order within a group and still delivers at least once.
 
-The tenant here is the signed caller, the identity that already scopes Idempotency-Keys.
+The tenant here is the signed caller, the identity that already scopes Idempotency-Keys
+(``userArn``: for an assumed role it names the session, so each role session is a tenant
+of its own).
 """
 
 from __future__ import annotations
