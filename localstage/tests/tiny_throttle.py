@@ -70,10 +70,13 @@ TEMPLATE: dict[str, Any] = {
         # Asynchronous: never runs (0), so events age out to the on-failure queue.
         "Unavailable": _function(0),
         "AsyncFailures": queue_resource(),
+        # 300 s of stage time (5 s at the fixture's clock speed): room for six throttles
+        # (1 + 2 + ... + 32 s) even when a loaded machine runs the attempts late; with
+        # 60 s (1 s of real time) a late first attempt found the event already too old.
         "UnavailableConfig": event_invoke_config(
             "Unavailable",
             MaximumRetryAttempts=0,
-            MaximumEventAgeInSeconds=60,
+            MaximumEventAgeInSeconds=300,
             DestinationConfig=on_failure("AsyncFailures"),
         ),
         # Asynchronous: one at a time.
