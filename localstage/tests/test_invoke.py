@@ -134,11 +134,11 @@ def test_an_async_success_reaches_the_success_destination(async_stage: LocalStag
 
 
 def test_an_event_older_than_its_maximum_age_is_given_up_on(async_stage: LocalStage) -> None:
-    # GIVEN a failing function whose events may be at most 60 s old (retries 1 min apart)
+    # GIVEN a failing function whose events may be at most 170 s old (retries 1 min apart)
     aging = async_stage.function("Aging")
 
-    # WHEN it is invoked asynchronously
-    request_id = lambda_service(async_stage).invoke_async(aging, {"late": True})
+    # WHEN it is invoked asynchronously, each attempt failing after 120 s (2 s real)
+    request_id = lambda_service(async_stage).invoke_async(aging, {"late": True, "seconds": 2})
 
     # THEN the retry finds the event too old: it goes to the destination after 1 attempt
     [message] = collect(async_stage, queue_url(async_stage, "Expired"), 1)

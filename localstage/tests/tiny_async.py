@@ -54,6 +54,8 @@ def echo(event, context):
 
 
 def fail(event, context):
+    # Takes the seconds the event asks first (test_invoke.py: an attempt that lasts).
+    time.sleep(event.get("seconds", 0) if isinstance(event, dict) else 0)
     raise ValueError("always fails")
 
 
@@ -213,9 +215,13 @@ TEMPLATE: dict[str, Any] = {
             MaximumRetryAttempts=0,
             DestinationConfig={"OnSuccess": {"Destination": arn("Successes")}},
         ),
-        # Retries come a minute apart: older than 60 s, the event is given up on.
+        # The retry comes a minute after the first attempt ends, and the test's first
+        # attempt lasts 2 s of real time (120 s at the fixture's clock speed): the retry
+        # finds the event older than 170 s whenever it runs, while the first attempt has
+        # 170 s (2.8 s of real time) to start. With 60 s (1 s of real time) a first
+        # attempt a loaded machine ran late found the event already too old.
         "AgingConfig": event_invoke_config(
-            "Aging", MaximumEventAgeInSeconds=60, DestinationConfig=on_failure("Expired")
+            "Aging", MaximumEventAgeInSeconds=170, DestinationConfig=on_failure("Expired")
         ),
         # S3: objects created under in/ ending .txt, and deletions anywhere, notify Recorder.
         "Uploads": {"Type": "AWS::S3::Bucket", "Properties": {}},
