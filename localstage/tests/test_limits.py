@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import threading
-import time
+from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -91,7 +91,7 @@ def test_memory_past_the_function_s_memory_size_stops_the_environment(
 
 
 def test_a_synchronous_invoke_past_the_reserved_concurrency_is_throttled_with_429(
-    async_stage: LocalStage,
+    async_stage: LocalStage, tmp_path: Path
 ) -> None:
     """Reserved concurrency caps a function's concurrent executions; past it Invoke
     fails with 429 TooManyRequestsException (synchronous callers get the error;
@@ -102,23 +102,33 @@ def test_a_synchronous_invoke_past_the_reserved_concurrency_is_throttled_with_42
     reserved = async_stage.function("Reserved")
     assert reserved.spec.reserved_concurrency == 1
     reserved.invoke({"action": "sleep", "seconds": 0})  # warm: no cold-start wait below
+    release = tmp_path / "release"
     busy = threading.Thread(
-        target=reserved.invoke, args=({"action": "sleep", "seconds": 3},), daemon=True
+        target=reserved.invoke,
+        args=({"action": "hold", "path": str(release), "seconds": HOLD_SECONDS},),
+        daemon=True,
     )
 
-    # GIVEN its one environment busy
+    # GIVEN its one environment busy (until released, however late the threads run)
+    invocations = reserved.invocations
     busy.start()
-    time.sleep(0.5)
     try:
+        _wait("the busy invocation to start", lambda: reserved.invocations > invocations)
         # WHEN handler code invokes it synchronously
         result = async_stage.function("Caller").invoke(
             {"target": reserved.spec.name, "payload": {"action": "sleep", "seconds": 0}}
         )
     finally:
+        release.touch()
         busy.join()
 
     # THEN the call is throttled at once
     assert result.payload["error"] == "TooManyRequestsException", result.payload
+
+
+#: How long a test may hold a function's only environment busy (under its 10 s timeout):
+#: the holding invocation ends as soon as the test releases it.
+HOLD_SECONDS = 8
 
 
 def _wait(description: str, condition: Any, timeout: float = 30) -> Any:
@@ -172,7 +182,7 @@ def test_a_throttled_async_event_is_retried_until_its_maximum_age_then_sent_on_f
 
 
 def test_a_throttled_async_event_runs_once_the_reserved_concurrency_frees_up(
-    throttle_stage: LocalStage,
+    throttle_stage: LocalStage, tmp_path: Path
 ) -> None:
     """A throttled asynchronous event is returned to the queue and retried; it runs once
     an environment of the reserved concurrency is free, never beyond it.
@@ -185,22 +195,33 @@ def test_a_throttled_async_event_runs_once_the_reserved_concurrency_frees_up(
     assert function.spec.reserved_concurrency == 1
     function.invoke({"seconds": 0})  # warm: no cold-start wait below
     service = lambda_service(throttle_stage)
-    busy = threading.Thread(target=function.invoke, args=({"seconds": 3},), daemon=True)
-
-    # GIVEN its one environment busy for 3 s
-    busy.start()
-    time.sleep(0.5)
-    # WHEN an event arrives
-    request_id = service.invoke_async(function, {"seconds": 0})
-    time.sleep(1)
-    event = service.events[request_id]
-    # THEN it has been throttled (not waiting inside the function's pool) and not run
-    assert event.attempts == 0 and event.outcome is None
-    assert any(
-        record.get("status") == "throttled"
-        for record in _async_log(throttle_stage, "OneAtATime", request_id)
+    release = tmp_path / "release"
+    busy = threading.Thread(
+        target=function.invoke,
+        args=({"seconds": HOLD_SECONDS, "release": str(release)},),
+        daemon=True,
     )
-    busy.join()
+
+    # GIVEN its one environment busy (until released, however late the threads run)
+    invocations = function.invocations
+    busy.start()
+    try:
+        _wait("the busy invocation to start", lambda: function.invocations > invocations)
+        # WHEN an event arrives
+        request_id = service.invoke_async(function, {"seconds": 0})
+        event = service.events[request_id]
+        # THEN it is throttled (not waiting inside the function's pool) and not run
+        _wait(
+            "the event to be throttled",
+            lambda: any(
+                record.get("status") == "throttled"
+                for record in _async_log(throttle_stage, "OneAtATime", request_id)
+            ),
+        )
+        assert event.attempts == 0 and event.outcome is None
+    finally:
+        release.touch()
+        busy.join()
     # AND it runs once, after the environment is free
     _wait("the event to succeed", lambda: event.outcome == "Success")
     assert event.attempts == 1

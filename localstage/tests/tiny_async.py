@@ -80,6 +80,11 @@ def limited(event, context):
     try:
         if action == "sleep":
             time.sleep(event["seconds"])
+        elif action == "hold":
+            # Busy until the test creates the file at "path" (at most "seconds").
+            end = time.monotonic() + event["seconds"]
+            while not os.path.exists(event["path"]) and time.monotonic() < end:
+                time.sleep(0.02)
         elif action == "allocate":
             block = b"x" * (event["mb"] * 1024 * 1024)  # touched: resident
             time.sleep(0.5)

@@ -22,13 +22,18 @@ from cfn_resources import (
 )
 
 HANDLER = """
+import os
 import time
 
 
 def run(event, context):
-    # Sleeps as long as the event asks (0 for stream and queue batches).
+    # Sleeps as long as the event asks (0 for stream and queue batches), or until the
+    # file at "release" exists if it names one.
     seconds = event.get("seconds", 0) if isinstance(event, dict) else 0
-    time.sleep(seconds)
+    release = event.get("release") if isinstance(event, dict) else None
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (release and os.path.exists(release)):
+        time.sleep(0.02)
     return {"ok": True}
 """
 
