@@ -25,6 +25,11 @@ from patterns.recursive_processor.scenarios import (
 MIN_HOPS = 5
 #: Largest file (records) the multi-hop tests write.
 MAX_TEST_RECORDS = 60_000
+#: Hops' worth of records in a file changed mid-run: the change must land before the
+#: last hop starts (one read per hop) and a hop lasts about a second, so with 4 a test
+#: 3-4 s late after seeing hop 2 found the run DONE. The run stops at the first hop
+#: after the change: a longer file costs time only when the test is late.
+MID_RUN_HOPS = 8
 
 
 def _records_for_hops(target: Target, hops: float) -> int:
@@ -87,7 +92,7 @@ def test_an_object_overwritten_mid_run_fails_that_run_and_mixes_nothing(
     target: Target,
 ) -> None:
     # GIVEN a run of a file needing several hops, past its first hop
-    first = ndjson(_records_for_hops(target, 4))
+    first = ndjson(_records_for_hops(target, MID_RUN_HOPS))
     key = upload(target, f"e2e-overwrite-{uuid.uuid4().hex[:8]}", first)
     running = wait_for_run(target, key, status="RUNNING", matching=lambda run: run["hop"] >= 2)
 
@@ -111,7 +116,7 @@ def test_an_object_deleted_mid_run_fails_that_run_as_missing(target: Target) -> 
     input bucket (the run would end ``object_unreadable``) or does not handle the 403
     (the run would stay RUNNING through Lambda's retries)."""
     # GIVEN a run of a file needing several hops, past its first hop
-    file = ndjson(_records_for_hops(target, 4))
+    file = ndjson(_records_for_hops(target, MID_RUN_HOPS))
     key = upload(target, f"e2e-delete-{uuid.uuid4().hex[:8]}", file)
     running = wait_for_run(target, key, status="RUNNING", matching=lambda run: run["hop"] >= 2)
 
