@@ -35,7 +35,7 @@ from bench.localstage_demo import (  # noqa: F401  (bench.__main__ imports them 
     demo_figure,
     demo_skipped,
 )
-from bench.localstage_fan_out import FAN_OUT_SIZES, discard_earlier_work, fan_out_figures
+from bench.localstage_fan_out import FAN_OUT_SIZES, fan_out_figures, settle_earlier_work
 from bench.localstage_requests import TABLE_REQUESTS, code_requests, describe, function_label
 
 #: Stage time for visibility timeouts and retries (as the demo and the e2e tests).
@@ -266,9 +266,8 @@ def localstage_figures(
         figures += fuzz_figures(target, log=log)
         fan_out = _scenarios("fan_out_fan_in")
         if fan_out is not None:
-            discarded, settled = discard_earlier_work(stage, target)
-            still = "" if settled else "; its functions were still making requests"
-            log(f"  fan-out: {discarded} queued messages of earlier jobs discarded{still}")
+            if not settle_earlier_work(stage):
+                log("  fan-out: the fuzzed jobs' workers were still making requests")
             left = "" if deadline is None else f"; {deadline - time.monotonic():.0f} s left"
             log(f"  fan-out at N = {', '.join(f'{n:,}' for n in FAN_OUT_SIZES)}{left}")
             figures += fan_out_figures(stage, target, fan_out, deadline=deadline)

@@ -27,7 +27,7 @@ FAN_OUT_WALL_TARGET_S = {100: 15.0, 1_000: 60.0, 10_000: 180.0}
 
 TABLE_SCALING = "Fan-out/fan-in scaling (localstage)"
 #: How long the subtasks left by earlier sections may take to stop after their queues
-#: are purged (the batches already handed to a worker finish; nothing new is received).
+#: are emptied (the batches already handed to a worker finish; nothing new is received).
 SETTLE_BUDGET_S = 30.0
 SETTLE_INTERVAL_S = 0.5
 #: How long the functions must make no request to count as stopped: longer than one
@@ -72,20 +72,16 @@ def wait_until_quiet(
     return False
 
 
-def discard_earlier_work(stage: LocalStage, target: LocalTarget) -> tuple[int, bool]:
-    """Purge the stack's queues and wait until its functions stop making requests.
+def settle_earlier_work(stage: LocalStage) -> bool:
+    """Wait until the fan-out functions stop making requests; False if they had not
+    within :data:`SETTLE_BUDGET_S`.
 
-    The API fuzzing before this section submits valid jobs of up to 10,000 subtasks;
-    left running, they share the workers with the measured job and their requests are
-    counted as its own (a bench once reported 59.8 writes per subtask and 30 s for
-    N = 100). Returns how many messages were discarded and whether the functions
-    stopped within :data:`SETTLE_BUDGET_S`.
+    The API fuzzing before this section submits valid jobs of up to 10,000 subtasks and
+    empties the stack's queues after it (``tests.support.api_fuzz``), but the batches
+    its workers already hold still run. Running beside the measured job, their requests
+    were counted as its own (a bench once reported 59.8 writes per subtask and 30 s for
+    N = 100).
     """
-    sqs = target.client("sqs")
-    discarded = 0
-    for queue_url in target.physical_ids("FanOutFanIn", "AWS::SQS::Queue"):
-        discarded += target.queue_depth(queue_url)
-        sqs.purge_queue(QueueUrl=queue_url)
     labels = [
         function.spec.label
         for function in stage.functions.values()
@@ -95,7 +91,7 @@ def discard_earlier_work(stage: LocalStage, target: LocalTarget) -> tuple[int, b
     def requests_so_far() -> int:
         return sum(sum(code_requests(stage, label).values()) for label in labels)
 
-    return discarded, wait_until_quiet(requests_so_far)
+    return wait_until_quiet(requests_so_far)
 
 
 def _run_fan_out(

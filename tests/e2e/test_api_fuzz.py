@@ -8,11 +8,10 @@ cases and reports the counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localstage.target import LocalTarget, Target
+from localstage.target import Target
 
 from tests.support.api_fuzz import documented_apis, fuzz_api
 
@@ -34,18 +33,3 @@ def test_no_generated_request_gets_an_answer_the_document_does_not_allow(
     # no answer contradicts the document
     assert report.refused > 0 and report.tried > report.refused
     assert not report.failures, "\n".join(report.failures)
-
-
-@pytest.fixture(autouse=True)
-def discard_fuzzed_work(target: Target, stack: str) -> Iterator[None]:
-    """After the fuzz, locally: empty the stack's queues.
-
-    The valid cases include jobs of up to 10,000 subtasks (about 570 for the seeded
-    cases here): left queued, they would hold the stage's workers, and the CPU of the
-    run, while the tests after this one run. On AWS they finish on their own.
-    """
-    yield
-    if isinstance(target, LocalTarget):
-        sqs = target.client("sqs")
-        for queue_url in target.physical_ids(stack, "AWS::SQS::Queue"):
-            sqs.purge_queue(QueueUrl=queue_url)

@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from handler_kit import http_requests, responses
+from handler_kit import headers, http_requests, responses
 from handler_kit.errors import (
     AmbiguousIdempotencyKeyError,
     IdempotencyKeyReusedError,
@@ -165,7 +165,7 @@ def test_header_values_fall_back_to_the_single_value_map() -> None:
     # GIVEN an event with only the single-value header map WHEN read THEN found
     raw = api_event("GET", "/things", resource="/things", headers={"X-Probe": "1"})
     raw["multiValueHeaders"] = None
-    assert http_requests.header_values(APIGatewayProxyEvent(raw), "x-probe") == ["1"]
+    assert headers.header_values(APIGatewayProxyEvent(raw), "x-probe") == ["1"]
 
 
 def test_the_caller_is_the_signing_identity() -> None:

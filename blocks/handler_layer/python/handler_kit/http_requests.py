@@ -18,7 +18,7 @@ from handler_kit.errors import (
 
 # Re-exported: the fingerprint of a keyed request lives with its normalization rules.
 from handler_kit.fingerprints import request_fingerprint as request_fingerprint
-from handler_kit.headers import header_values as header_values
+from handler_kit.headers import header_values
 from handler_kit.strict_json import parse_model
 
 if TYPE_CHECKING:  # only annotations: importing data_classes loads every event class
