@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
@@ -81,6 +81,19 @@ class StageSettings:
     #: addresses and HTTPS endpoints (a chat integration's webhook, an incident tool).
     alarm_subscribers: tuple[str, ...] = ()
 
+    #: Every context key :meth:`from_context` reads: the app hands over these and no
+    #: others (a key missing here would be dropped without a word).
+    CONTEXT_KEYS: ClassVar[tuple[str, ...]] = (
+        "app_name",
+        "default_stage",
+        "persistent_stages",
+        "stage",
+        "stage_tuning",
+        "tuning",
+        "tracing",
+        "alarm_subscriptions",
+    )
+
     def __post_init__(self) -> None:
         validate_stage_name(self.stage_name)
         for subscriber in self.alarm_subscribers:
@@ -99,8 +112,8 @@ class StageSettings:
         Parameters
         ----------
         context:
-            A mapping with ``app_name``, ``default_stage``, ``persistent_stages`` and
-            optionally ``stage``.
+            The values of :attr:`CONTEXT_KEYS`; ``app_name``, ``default_stage`` and
+            ``persistent_stages`` are required, the others optional.
         stage_name:
             Overrides ``context["stage"]``.
 

@@ -74,6 +74,18 @@ class ServerlessPatternsStage(cdk.Stage):
             self.pattern_stacks[stack_class.pattern_name] = stack
 
 
+def stage_settings(app: cdk.App, *, stage_name: str | None = None) -> StageSettings:
+    """The settings of the stage ``app`` builds: its context (cdk.json and ``-c``).
+
+    Raises
+    ------
+    InvalidStageNameError
+        When the stage name cannot be used.
+    """
+    context = {key: app.node.try_get_context(key) for key in StageSettings.CONTEXT_KEYS}
+    return StageSettings.from_context(context, stage_name=stage_name)
+
+
 def build_stage(
     app: cdk.App, *, stage_name: str | None = None, compliance_checks: bool = True
 ) -> ServerlessPatternsStage:
@@ -88,18 +100,7 @@ def build_stage(
     InvalidStageNameError
         When the stage name cannot be used.
     """
-    context = {
-        key: app.node.try_get_context(key)
-        for key in (
-            "app_name",
-            "default_stage",
-            "persistent_stages",
-            "stage",
-            "stage_tuning",
-            "tuning",
-        )
-    }
-    settings = StageSettings.from_context(context, stage_name=stage_name)
+    settings = stage_settings(app, stage_name=stage_name)
     stage = ServerlessPatternsStage(app, settings=settings)
     if compliance_checks:
         # A nested Stage synthesizes its own assembly and validates it with its plugins.

@@ -22,7 +22,7 @@ from blocks.stage_settings import (
     validate_stage_name,
 )
 from stacks.pattern_stack import PatternStack
-from stacks.stage import cdk_json_context, pattern_stack_classes
+from stacks.stage import cdk_json_context, new_app, pattern_stack_classes, stage_settings
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
@@ -394,6 +394,48 @@ def test_tracing_context_overrides_the_stage_default() -> None:
     assert on.tracing_enabled and not off.tracing_enabled
     with pytest.raises(InvalidStageNameError, match="tracing"):
         StageSettings.from_context({**context, "tracing": "maybe"}, stage_name="pr-7")
+
+
+def test_the_stage_settings_take_every_context_value_the_cli_passes() -> None:
+    # GIVEN an app whose context has every optional stage value, as the CLI hands over
+    # cdk.json plus `-c stage=pr-7 -c tuning=local -c tracing=true`
+    subscribers = {"pr-7": ["oncall@example.org"]}
+    app = new_app(stage="pr-7", tuning="local", tracing="true", alarm_subscriptions=subscribers)
+    # WHEN the stage reads its settings from the app
+    settings = stage_settings(app)
+    # THEN each value reaches them: none is dropped on the way
+    assert settings.stage_name == "pr-7" and not settings.persistent
+    assert settings.tuning == cdk_json_context()["stage_tuning"]["local"]
+    assert settings.tracing_enabled
+    assert settings.alarm_subscribers == ("oncall@example.org",)
+
+
+def test_the_stage_settings_read_only_the_context_keys_they_declare() -> None:
+    # GIVEN a context holding every value a stage can be given, recording what is read
+    read: set[str] = set()
+
+    class RecordingContext(dict[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            read.add(key)
+            return super().__getitem__(key)
+
+        def get(self, key: str, default: Any = None) -> Any:
+            read.add(key)
+            return super().get(key, default)
+
+    context = RecordingContext(
+        {
+            **cdk_json_context(),
+            "stage": "pr-7",
+            "tuning": "local",
+            "tracing": "true",
+            "alarm_subscriptions": {"pr-7": ["oncall@example.org"]},
+        }
+    )
+    # WHEN the settings are built from it
+    StageSettings.from_context(context)
+    # THEN every key read is one the app hands over (stacks.stage.stage_settings)
+    assert read <= set(StageSettings.CONTEXT_KEYS)
 
 
 def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedStage) -> None:
