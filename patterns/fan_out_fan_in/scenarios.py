@@ -37,7 +37,7 @@ MAX_SUBTASKS = 10_000
 
 
 def seeded_value(seed: int, index: int) -> int:
-    """Subtask ``index``'s input in a ``count``/``seed`` job, as docs/patterns documents it."""
+    """Subtask ``index``'s input in a ``count``/``seed`` job, as the pattern's README says."""
     digest = hashlib.sha256(f"{seed}:{index}".encode("ascii")).digest()
     return int.from_bytes(digest[:4], "big") % 1000
 

@@ -128,9 +128,10 @@ def json_content_problem(content_types: list[str]) -> str | None:
     ``application/merge-patch+json``, which means something else), a value that is no
     media type, or the field on two lines is refused too.
 
-    No ``Content-Type`` at all reads as JSON: API Gateway reads it so when it chooses the
-    request model the body was validated against ("API Gateway defaults to
-    application/json", https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-passthrough-behaviors.html),
+    No ``Content-Type`` at all reads as JSON: API Gateway has validated the body against
+    the route's JSON model whatever its type (the stacks declare the model for
+    ``$default``, "the same model regardless of the content type",
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html),
     a recipient may examine content whose type is not given (RFC 9110, section 8.3),
     and the body must then be strict JSON of the route's model anyway. Common SigV4
     clients (``requests`` with ``data=``, botocore's ``AWSRequest``) send none.
