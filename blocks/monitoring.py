@@ -116,6 +116,41 @@ class ServiceMonitoring(Construct):
             },
         )
 
+    def monitor_fair_groups(self, queue: sqs.IQueue, *, name: str) -> None:
+        """Graph how SQS fair queues share ``queue`` between its message groups (its
+        senders set ``MessageGroupId`` to the caller): how many groups SQS finds noisy,
+        and how long the other groups' oldest message waits. No alarm: a noisy caller is
+        what fair queues absorb, and the queue's age already has one where it matters.
+
+        The metrics are free and exist only for a queue whose messages carry a group id
+        (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html).
+        """
+
+        def metric(metric_name: str, label: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/SQS",
+                metric_name=metric_name,
+                dimensions_map={"QueueName": queue.queue_name},
+                statistic="Maximum",
+                period=cdk.Duration.minutes(1),
+                label=label,
+            )
+
+        self.facade.monitor_custom(
+            alarm_friendly_name=name,
+            human_readable_name=f"{name} (fair queues)",
+            metric_groups=[
+                monitoring.CustomMetricGroup(
+                    title="Noisy message groups",
+                    metrics=[metric("ApproximateNumberOfNoisyGroups", "noisy groups")],
+                ),
+                monitoring.CustomMetricGroup(
+                    title="Oldest message of the quiet groups",
+                    metrics=[metric("ApproximateAgeOfOldestMessageInQuietGroups", "age (seconds)")],
+                ),
+            ],
+        )
+
     def monitor_dead_letter_queue(self, queue: sqs.IQueue, *, name: str) -> None:
         """Alarm as soon as a stand-alone dead-letter queue holds a message."""
         self.facade.monitor_sqs_queue(

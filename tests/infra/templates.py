@@ -5,6 +5,8 @@ They find resources by what they are (type, handler), never by logical ID.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 #: What every pattern's data table is: on demand, encrypted, expiring items at ``expires_at``.
@@ -236,3 +238,25 @@ def assert_transaction_tables_alarmed(template: dict[str, Any]) -> None:
             (table,) = [d["Value"]["Ref"] for d in dimensions if d["Name"] == "TableName"]
             alarmed.append(table)
     assert sorted(alarmed) == sorted(of_type(resources, "AWS::DynamoDB::Table"))
+
+
+def dashboard_metrics(resources: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Every metric the stack's dashboard graphs, as ``(namespace, name, dimension name,
+    dimension value, ...)``; a value the template resolves at deploy time reads as the
+    intrinsic it is (``{"Fn::GetAtt": [...]}``)."""
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    intrinsics = [p for p in parts if not isinstance(p, str)]
+    # Each intrinsic sits inside a JSON string of the body: a marker holds its place.
+    joined = "".join(p if isinstance(p, str) else f"@intrinsic{intrinsics.index(p)}" for p in parts)
+
+    def value(text: Any) -> Any:
+        marker = re.fullmatch(r"@intrinsic(\d+)", text) if isinstance(text, str) else None
+        return intrinsics[int(marker.group(1))] if marker else text
+
+    return [
+        tuple(value(v) for v in row if not isinstance(v, dict))
+        for widget in json.loads(joined)["widgets"]
+        for row in widget.get("properties", {}).get("metrics", [])
+    ]
