@@ -260,3 +260,20 @@ def dashboard_metrics(resources: dict[str, Any]) -> list[tuple[Any, ...]]:
         for widget in json.loads(joined)["widgets"]
         for row in widget.get("properties", {}).get("metrics", [])
     ]
+
+
+def assert_fair_groups_graphed(resources: dict[str, Any]) -> None:
+    """The dashboard graphs the fair-queue metrics of the stack's one work queue (the
+    queue with a redrive policy): its noisy groups and its quiet groups' oldest message."""
+    (queue_id,) = [
+        logical_id
+        for logical_id, queue in of_type(resources, "AWS::SQS::Queue").items()
+        if "RedrivePolicy" in queue["Properties"]
+    ]
+    queue_name = {"Fn::GetAtt": [queue_id, "QueueName"]}
+    graphed = set(map(json.dumps, dashboard_metrics(resources)))
+    for metric_name in (
+        "ApproximateNumberOfNoisyGroups",
+        "ApproximateAgeOfOldestMessageInQuietGroups",
+    ):
+        assert json.dumps(("AWS/SQS", metric_name, "QueueName", queue_name)) in graphed

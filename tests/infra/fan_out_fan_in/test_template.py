@@ -18,11 +18,11 @@ from tests.infra.templates import (
     alarmed_metric_names,
     api_methods,
     assert_alarm_names_start_with,
+    assert_fair_groups_graphed,
     assert_no_wildcard_actions,
     assert_outputs_and_table_keys,
     assert_transaction_tables_alarmed,
     assert_work_queue_redrives_to_a_kept_dlq,
-    dashboard_metrics,
     function_by_handler,
     function_role_ids,
     mapping_of,
@@ -324,16 +324,5 @@ def test_the_dashboard_shows_how_fair_queues_share_the_subtask_queue(
     resources: dict[str, Any],
 ) -> None:
     # GIVEN the subtask queue, whose messages carry their caller as MessageGroupId
-    (queue_id,) = [
-        logical_id
-        for logical_id, queue in of_type(resources, "AWS::SQS::Queue").items()
-        if "RedrivePolicy" in queue["Properties"]
-    ]
-    queue_name = {"Fn::GetAtt": [queue_id, "QueueName"]}
     # THEN the dashboard graphs its noisy groups and its quiet groups' oldest message
-    graphed = set(map(json.dumps, dashboard_metrics(resources)))
-    for metric_name in (
-        "ApproximateNumberOfNoisyGroups",
-        "ApproximateAgeOfOldestMessageInQuietGroups",
-    ):
-        assert json.dumps(("AWS/SQS", metric_name, "QueueName", queue_name)) in graphed
+    assert_fair_groups_graphed(resources)
