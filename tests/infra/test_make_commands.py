@@ -1,0 +1,100 @@
+"""The Makefile's CDK commands on a synthesized stage: which stacks they select, and a
+synth that fails on any finding (the pinned CLI, no AWS account)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stacks.stage import pattern_stack_classes
+from tests.infra.conftest import SynthesizedStage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+#: What the pinned CDK CLI prints when a command's stack selection finds nothing to act on
+#: (`--all` takes only top-level stacks; a stage's stacks are nested in its cdk.Stage).
+_SELECTION_FAILURES = ("No stack found", "No stacks match", "specify which stacks")
+
+
+def _run_make_command(target: str, stage: str, app: Path) -> str:
+    """Run what ``make <target> STAGE=<stage>`` runs (as ``make -n`` prints it) on the
+    synthesized assembly ``app`` with the pinned CLI and no AWS account; its output."""
+    printed = subprocess.run(
+        ["make", "-n", target, f"STAGE={stage}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    (command,) = [line for line in printed if f"/cdk {target} " in line]
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("AWS_")
+    } | {
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "CDK_DISABLE_VERSION_CHECK": "true",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+    }
+    ran = subprocess.run(
+        f"{command} --app {app}",
+        shell=True,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return f"exit {ran.returncode}\n{ran.stdout}{ran.stderr}"
+
+
+@pytest.mark.parametrize("target", ["deploy", "destroy"])
+def test_make_deploy_and_destroy_select_every_stack_of_the_stage(
+    ephemeral: SynthesizedStage, target: str
+) -> None:
+    # GIVEN `make <target>` for the stage WHEN the pinned CLI runs it on the stage's
+    # synthesized assembly with no AWS account
+    output = _run_make_command(target, ephemeral.name, ephemeral.outdir)
+
+    # THEN it selected the stage's stacks and stopped only where it needed AWS
+    assert not any(failure in output for failure in _SELECTION_FAILURES), output
+    assert "Unable to resolve AWS account" in output, output
+    if target == "destroy":
+        stacks = len(pattern_stack_classes()) + 1  # and Alerts
+        assert f"destroying... [1/{stacks}]" in output, output
+
+
+def test_make_synth_fails_on_a_finding_in_any_stack_of_the_stage(
+    ephemeral: SynthesizedStage, tmp_path: Path
+) -> None:
+    # GIVEN the stage's assembly with one error annotation in a pattern stack, as cdk-nag
+    # leaves one for an unacknowledged finding (the CLI fails a synth on those only in
+    # the stacks it selected)
+    app = tmp_path / "assembly"
+    shutil.copytree(ephemeral.outdir, app)
+    nested = app / f"assembly-{ephemeral.name}"
+    manifest = json.loads((nested / "manifest.json").read_text())
+    pattern = next(iter(ephemeral.stage.pattern_stacks))
+    (stack,) = [
+        artifact
+        for artifact in manifest["artifacts"].values()
+        if artifact.get("displayName") == f"{ephemeral.name}/{pattern}"
+    ]
+    metadata_file = nested / stack["additionalMetadataFile"]
+    metadata = json.loads(metadata_file.read_text())
+    finding = "AwsSolutions-SQS3: The SQS queue does not have a DLQ enabled."
+    metadata[f"/{ephemeral.name}/{pattern}"].append({"type": "aws:cdk:error", "data": finding})
+    metadata_file.write_text(json.dumps(metadata))
+
+    # WHEN `make synth` for the stage runs on it
+    output = _run_make_command("synth", ephemeral.name, app)
+
+    # THEN the synth fails and names the stack with the finding
+    assert output.startswith("exit 1"), output
+    assert "Synthesis finished with errors" in output and f"{ephemeral.name}/{pattern}" in output
