@@ -1,12 +1,14 @@
-"""The e2e suite's ``--delivery`` option (tests/support/e2e_target.py)."""
+"""The e2e suite's ``--delivery`` option and its stage's assembly (tests/support/e2e_target.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from localstage.testing import ASSEMBLY_VARIABLE
 
-from tests.support.e2e_target import DEPLOYED_TARGET, configure_target
+from tests.support.e2e_target import DEPLOYED_TARGET, configure_target, session_assembly
 
 
 class _Config:
@@ -33,3 +35,23 @@ def test_both_modes_are_fine_on_the_local_stage() -> None:
     config = _Config(target="local", stage=None, wait_scale=None, delivery=["once", "duplicate"])
     configure_target(cast(pytest.Config, config))
     assert config.stash[DEPLOYED_TARGET] is None
+
+
+def test_a_synthesized_assembly_named_by_the_environment_is_used_without_a_synth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN $LOCALSTAGE_ASSEMBLY naming an already synthesized stage `local` (the
+    # README's way to skip the synth while iterating on handler code)
+    synthesized = tmp_path / "cdk.out" / "assembly-local"
+    synthesized.mkdir(parents=True)
+    (synthesized / "manifest.json").write_text("{}")
+    monkeypatch.setenv(ASSEMBLY_VARIABLE, str(synthesized))
+    shared = tmp_path / "session"
+    shared.mkdir()
+
+    # WHEN the e2e suite asks for the session's assembly
+    assembly = session_assembly(shared)
+
+    # THEN it gets that one, and nothing was synthesized
+    assert assembly == synthesized
+    assert not (shared / "e2e-cdk.out").exists()

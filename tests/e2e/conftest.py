@@ -7,38 +7,23 @@ same tests run on localstage and against a stage deployed to AWS.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localstage.assembly import DEFAULT_STAGE, synthesize_with_cli
 from localstage.target import LocalTarget, Target
 from localstage.testing import booted_stage
 
-from tests.support.e2e_target import DEPLOYED_TARGET
+from tests.support.e2e_target import DEPLOYED_TARGET, session_assembly
 
 
 @pytest.fixture(scope="session")
 def local_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Stage ``local`` synthesized once per test session, whatever the number of workers.
-
-    Through the CDK CLI, as ``make synth`` does: this is the test run's proof that the
-    CLI, cdk.json's app command and cdk-nag's synth-time checks work together.
-    pytest-xdist workers share the parent of their base temporary folders; the first
-    worker to take the lock synthesizes there and the others reuse its assembly.
-    """
+    """Stage ``local`` for this session: :func:`tests.support.e2e_target.session_assembly`."""
     base = tmp_path_factory.getbasetemp()
     # Not pytest-xdist's worker_id fixture: the suite also runs with -p no:xdist.
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    outdir = shared / "e2e-cdk.out"
-    with (shared / "e2e-synth.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        assembly = outdir / f"assembly-{DEFAULT_STAGE}"
-        if not (assembly / "manifest.json").is_file():
-            assembly = synthesize_with_cli(DEFAULT_STAGE, outdir)
-    return assembly
+    return session_assembly(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

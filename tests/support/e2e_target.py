@@ -7,6 +7,9 @@ here builds a boto3 session, so nothing can reach AWS.
 
 from __future__ import annotations
 
+import fcntl
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -94,3 +97,29 @@ def configure_target(config: pytest.Config) -> None:
     config.stash[DEPLOYED_TARGET] = deployed_target_from_options(
         config.getoption("target"), config.getoption("stage"), config.getoption("wait_scale")
     )
+
+
+def session_assembly(shared: Path) -> Path:
+    """Stage ``local`` synthesized once per test session, whatever the number of workers;
+    or the already synthesized one ``$LOCALSTAGE_ASSEMBLY`` names, with no synth.
+
+    Through the CDK CLI, as ``make synth`` does: this is the test run's proof that the
+    CLI, cdk.json's app command and cdk-nag's synth-time checks work together.
+    pytest-xdist workers share ``shared`` (the parent of their base temporary folders);
+    the first worker to take the lock synthesizes there and the others reuse its assembly.
+    """
+    from localstage.assembly import DEFAULT_STAGE, synthesize_with_cli
+    from localstage.testing import ASSEMBLY_VARIABLE
+
+    # Checked here, not only by booted_stage: the suite always hands that an assembly,
+    # so the variable was never read and every run synthesized (about 30-45 s).
+    preset = os.environ.get(ASSEMBLY_VARIABLE)
+    if preset:
+        return Path(preset)
+    outdir = shared / "e2e-cdk.out"
+    with (shared / "e2e-synth.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assembly = outdir / f"assembly-{DEFAULT_STAGE}"
+        if not (assembly / "manifest.json").is_file():
+            assembly = synthesize_with_cli(DEFAULT_STAGE, outdir)
+    return assembly
