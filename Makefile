@@ -1,7 +1,6 @@
 # Everything runs from the project's own virtualenv and node_modules: `make install`
 # (a dependency of every target) creates them from requirements-dev.txt and package-lock.json.
 
-STAGE ?= dev
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,6 +8,10 @@ CDK := node_modules/.bin/cdk
 LAYER_PYTHON := blocks/handler_layer/python
 PERSISTENT_STAGES := $(shell $(PYTHON) -c "import json; print(' '.join(json.load(open('cdk.json'))['context']['persistent_stages']))")
 APP_NAME := $(shell $(PYTHON) -c "import json; print(json.load(open('cdk.json'))['context']['app_name'])")
+# Without STAGE=NAME, the stage `cdk synth|deploy` takes without -c stage: cdk.json's
+# default_stage (dev).
+DEFAULT_STAGE := $(shell $(PYTHON) -c "import json; print(json.load(open('cdk.json'))['context']['default_stage'])")
+STAGE ?= $(DEFAULT_STAGE)
 # The stage's stack names without the stage (Alerts and each pattern folder's PascalCase
 # name): teardown also deletes stacks of these names deployed before stacks were tagged.
 STACK_NAMES = $(shell $(PYTHON) -c "import pathlib; from patterns import pattern_name_of; print(','.join(['Alerts'] + [pattern_name_of(p.parent.name) for p in sorted(pathlib.Path('patterns').glob('*/stack.py'))]))")
@@ -34,6 +37,8 @@ APPROVAL := --require-approval $(or $(REQUIRE_APPROVAL),$(if $(EPHEMERAL),never,
 # the CLI's --all selects only top-level stacks, of which the app has none. Synth needs
 # them too: the CLI fails a synth on cdk-nag's findings only in the stacks it selected.
 STAGE_STACKS = '$(STAGE)/*'
+# TUNING and TRACING (see deploy) reach every command that synthesizes the stage: a diff
+# of a stage deployed with them compares what deploy would deploy.
 STAGE_OPTIONS = $(if $(TUNING),-c tuning=$(TUNING)) $(if $(TRACING),-c tracing=$(TRACING))
 
 .PHONY: install synth test test-suites lint unit infra e2e demo local bench api-docs deploy destroy teardown diff account ci-access clean
@@ -113,7 +118,7 @@ bench: install
 	$(BIN)/python -m bench
 
 diff: install
-	$(CDK) diff $(STAGE_STACKS) -c stage=$(STAGE)
+	$(CDK) diff $(STAGE_STACKS) -c stage=$(STAGE) $(STAGE_OPTIONS)
 
 # TUNING=local deploys STAGE with the tuning cdk.json gives stage `local` (short
 # recursive-processor hops), as the pull request workflow does for its e2e run;

@@ -98,3 +98,47 @@ def test_make_synth_fails_on_a_finding_in_any_stack_of_the_stage(
     # THEN the synth fails and names the stack with the finding
     assert output.startswith("exit 1"), output
     assert "Synthesis finished with errors" in output and f"{ephemeral.name}/{pattern}" in output
+
+
+@pytest.mark.parametrize("target", ["synth", "diff", "deploy"])
+def test_make_hands_tuning_and_tracing_to_every_command_that_synthesizes_the_stage(
+    target: str,
+) -> None:
+    # GIVEN a stage deployed with TUNING and TRACING (the pull request workflow's deploy
+    # passes TUNING=local)
+    options = ["STAGE=pr-7", "TUNING=local", "TRACING=true"]
+
+    # WHEN make prints what `make <target>` runs with the same variables
+    printed = subprocess.run(
+        ["make", "-n", target, *options], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    (command,) = [line for line in printed if f"/cdk {target} " in line]
+
+    # THEN the CLI gets them, so a diff compares the stage as deploy would deploy it
+    assert "-c stage=pr-7 -c tuning=local -c tracing=true" in command, command
+
+
+def test_make_takes_the_stage_cdk_json_names_when_none_is_given(tmp_path: Path) -> None:
+    # GIVEN the app's Makefile with a cdk.json whose default_stage is not dev
+    # (and the files its install target depends on, which `make -n` only names)
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", "package.json"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "package-lock.json", tmp_path)
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    cdk_json["context"]["default_stage"] = "sandbox"
+    (tmp_path / "cdk.json").write_text(json.dumps(cdk_json))
+    environment = {key: value for key, value in os.environ.items() if key != "STAGE"}
+
+    # WHEN make prints what `make deploy` runs without STAGE
+    printed = subprocess.run(
+        ["make", "-n", "deploy"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    (command,) = [line for line in printed if "/cdk deploy " in line]
+
+    # THEN it deploys that stage, as `cdk deploy` without `-c stage` would
+    assert "'sandbox/*' -c stage=sandbox " in command, command
