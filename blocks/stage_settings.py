@@ -74,8 +74,9 @@ class StageSettings:
     #: Per-pattern tuning for this stage from cdk.json ``stage_tuning.<stage>.<Pattern>``;
     #: each pattern stack reads the keys it documents (e.g. shorter timeouts locally).
     tuning: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    #: Active X-Ray tracing of functions and API stages; ``None`` follows ``persistent``
-    #: (on for staging/prod, off for dev and pull-request stages: see README "Tracing").
+    #: Active X-Ray tracing of the functions; ``None`` follows ``persistent`` (on for
+    #: staging/prod, off for dev and pull-request stages: see README "Tracing"). API
+    #: Gateway stages trace on every stage whatever this says (``blocks.api``).
     tracing: bool | None = None
     #: Who gets the stage's alarms, from cdk.json ``alarm_subscriptions.<stage>``: email
     #: addresses and HTTPS endpoints (a chat integration's webhook, an incident tool).
@@ -159,7 +160,8 @@ class StageSettings:
 
     @property
     def tracing_enabled(self) -> bool:
-        """Whether functions and API stages of this stage run with active X-Ray tracing."""
+        """Whether this stage's functions run with active X-Ray tracing (its API stages
+        always trace)."""
         return self.persistent if self.tracing is None else self.tracing
 
     def stack_tags(self, pattern: str) -> dict[str, str]:
