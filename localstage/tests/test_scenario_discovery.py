@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -78,3 +80,35 @@ def test_without_a_glob_discovery_says_what_to_set(app: tuple[Path, str]) -> Non
     root, _ = app
     with pytest.raises(ScenarioDiscoveryError, match=r"--scenarios 'GLOB'.*\[tool.localstage\]"):
         scenario_modules(root=root)
+
+
+def test_the_app_folder_localstage_synthesizes_in_is_where_scenarios_are_found(
+    app: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # GIVEN an app folder named by $LOCALSTAGE_APP_DIR (where localstage synthesizes and
+    # keeps its work folder), run from another folder
+    root, package = app
+    (root / "pyproject.toml").write_text(
+        f'[tool.localstage]\nscenarios = "{package}/*/scenarios.py"\n'
+    )
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    environment = {**os.environ, "LOCALSTAGE_APP_DIR": str(root)}
+
+    # WHEN the demo's discovery looks for scenario modules without a glob
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from localstage.scenarios import scenario_modules; "
+            "print([module.STACK for module in scenario_modules()])",
+        ],
+        cwd=elsewhere,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # THEN it finds the app's, as the synth uses the app's cdk.json
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert found.stdout.strip() == "['Tiny']"

@@ -2,7 +2,8 @@
 
 localstage knows nothing of the app: the scenario modules are the files a glob finds
 (``--scenarios 'patterns/*/scenarios.py'``, else the app's ``pyproject.toml``
-``[tool.localstage] scenarios``), relative to the app's folder (the working directory),
+``[tool.localstage] scenarios``), relative to the app's folder (``$LOCALSTAGE_APP_DIR``,
+else the working directory: where :mod:`localstage.assembly` synthesizes the app),
 imported with that folder on ``sys.path``. A scenario module defines ``STACK`` (the
 pattern's stack name without the stage prefix, e.g. ``"DecoupledInvocation"``) and
 ``SCENARIOS``, a list of
@@ -27,6 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from localstage.assembly import PROJECT_ROOT
 from localstage.target import HttpResponse, Target
 
 
@@ -122,8 +124,9 @@ class ScenarioDiscoveryError(RuntimeError):
 
 
 def configured_scenarios(root: Path | None = None) -> str | None:
-    """The glob of ``[tool.localstage] scenarios`` in ``root``'s ``pyproject.toml``, if any."""
-    pyproject = (root or Path.cwd()) / "pyproject.toml"
+    """The glob of ``[tool.localstage] scenarios`` in ``root``'s ``pyproject.toml``, if any
+    (``root``: the app's folder by default)."""
+    pyproject = (root or PROJECT_ROOT) / "pyproject.toml"
     if not pyproject.is_file():
         return None
     settings = tomllib.loads(pyproject.read_text()).get("tool", {}).get("localstage", {})
@@ -132,8 +135,9 @@ def configured_scenarios(root: Path | None = None) -> str | None:
 
 
 def scenario_modules(pattern: str | None = None, root: Path | None = None) -> list[ModuleType]:
-    """The scenario modules ``pattern`` (a file glob relative to ``root``, the working
-    directory by default) finds, in path order; files named ``_*`` are skipped.
+    """The scenario modules ``pattern`` (a file glob relative to ``root``, the
+    app's folder by default: ``$LOCALSTAGE_APP_DIR``, else the working directory) finds,
+    in path order; files named ``_*`` are skipped.
 
     Without ``pattern``, ``root``'s ``pyproject.toml`` ``[tool.localstage] scenarios``.
     ``root`` goes on ``sys.path``: a module is imported by its dotted path
@@ -145,7 +149,7 @@ def scenario_modules(pattern: str | None = None, root: Path | None = None) -> li
         [m.STACK for m in scenario_modules("patterns/*/scenarios.py")]
         # -> ['DecoupledInvocation', 'EventSourcing', ...]
     """
-    root = (root or Path.cwd()).resolve()
+    root = (root or PROJECT_ROOT).resolve()
     pattern = pattern or configured_scenarios(root)
     if not pattern:
         raise ScenarioDiscoveryError(
