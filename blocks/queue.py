@@ -40,6 +40,16 @@ DEAD_LETTER_RETENTION = cdk.Duration.days(14)
 # event source mapping reads ("Configuring a queue to use with Lambda",
 # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
 DEFAULT_MAX_RECEIVE_COUNT = 5
+#: What Lambda's poller needs of a queue an event source mapping reads, and all of it
+#: (AWS's AWSLambdaSQSQueueExecutionRole; "Creating and configuring an Amazon SQS event
+#: source mapping", URL above). Not ``grant_consume_messages``, which adds
+#: ``ChangeMessageVisibility`` and ``GetQueueUrl``: neither the poller nor a consumer
+#: calls them.
+CONSUMER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+#: What a producer needs: ``SendMessage`` also authorizes ``SendMessageBatch``. Not
+#: ``grant_send_messages``, which adds ``GetQueueAttributes`` and ``GetQueueUrl``: the
+#: producers get the queue URL from their environment.
+PRODUCER_ACTIONS = ("sqs:SendMessage",)
 
 
 class DeadLetterQueue(Construct):
@@ -113,6 +123,10 @@ class WorkQueue(Construct):
             removal_policy=settings.removal_policy,
         )
 
+    def grant_send(self, producer: iam.IGrantable) -> None:
+        """Let ``producer`` send to the queue (``SendMessage``/``SendMessageBatch``) only."""
+        self.queue.grant(producer, *PRODUCER_ACTIONS)
+
     def add_consumer(
         self,
         consumer: QueueConsumer,
@@ -140,7 +154,7 @@ class WorkQueue(Construct):
                 f"{self.node.id}: visibility timeout must be at least {needed} s for a "
                 f"consumer with a {timeout.to_seconds()} s timeout"
             )
-        self.queue.grant_consume_messages(consumer.role)
+        self.queue.grant(consumer.role, *CONSUMER_ACTIONS)
         mapping = lambda_.EventSourceMapping(
             self,
             f"{consumer.node.id}Mapping",

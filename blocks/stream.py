@@ -15,20 +15,26 @@ from constructs import Construct
 
 from blocks.function import ServiceFunction
 
+#: What a mapping reads a stream with, each on the stream's ARN. Not ``dynamodb:ListStreams``:
+#: the Service Authorization Reference lists it with no resource type, so only ``"*"``
+#: grants it
+#: (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
+#: It used to be granted here on the stream ARN, where it never matched: the mappings
+#: never had it. A mapping names its stream, and no consumer lists streams.
+STREAM_READ_ACTIONS = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+)
+
 
 def grant_stream_read(table: dynamodb.ITable, role: iam.IRole) -> None:
     """Let ``role`` read ``table``'s stream, and nothing else.
 
-    Instead of ``grantStreamRead``, which adds ``dynamodb:ListStreams`` on ``*``: AWS's
-    own policy for a stream-triggered function scopes all four actions to the stream.
+    Instead of ``grantStreamRead``, which adds ``dynamodb:ListStreams`` on ``*`` (every
+    stream of the account and region) for a call nothing here makes.
     """
-    table.grant_stream(
-        role,
-        "dynamodb:DescribeStream",
-        "dynamodb:GetRecords",
-        "dynamodb:GetShardIterator",
-        "dynamodb:ListStreams",
-    )
+    table.grant_stream(role, *STREAM_READ_ACTIONS)
 
 
 def stream_mapping(

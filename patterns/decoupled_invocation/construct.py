@@ -118,7 +118,7 @@ class DecoupledInvocation(PatternConstruct):
 
         # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
         self.job_table.grant(self.worker_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        self.task_queue.queue.grant_send_messages(self.api_function.role)
+        self.task_queue.grant_send(self.api_function.role)
 
         self.task_mapping = self.task_queue.add_consumer(
             self.worker_function,

@@ -166,7 +166,7 @@ class FanOutFanIn(PatternConstruct):
         )
 
         # Least privilege, spelled out: no grant*Data helpers that add Scan or BatchWrite.
-        self.subtask_queue.queue.grant_send_messages(self.api_function.role)
+        self.subtask_queue.grant_send(self.api_function.role)
         # TransactWriteItems is authorized per action on each item it writes.
         self.job_table.grant(self.worker_function.role, "dynamodb:UpdateItem")
         self.result_table.grant(self.worker_function.role, "dynamodb:PutItem")

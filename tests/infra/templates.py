@@ -105,6 +105,45 @@ def assert_no_wildcard_actions(resources: dict[str, Any]) -> None:
                 assert set(actions) == XRAY_ACTIONS
 
 
+#: Actions the Service Authorization Reference lists with no resource type, among those a
+#: stage could grant: only ``"Resource": "*"`` grants them, and a statement naming an ARN
+#: never matches (e.g. ``dynamodb:ListStreams``,
+#: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
+RESOURCELESS_ACTIONS = frozenset(
+    {
+        "dynamodb:ListStreams",
+        "dynamodb:ListTables",
+        "events:ListEventBuses",
+        "events:ListRules",
+        "lambda:ListEventSourceMappings",
+        "lambda:ListFunctions",
+        "scheduler:ListSchedules",
+        "sqs:ListQueues",
+        *XRAY_ACTIONS,
+    }
+)
+
+
+def all_policy_statements(resources: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every statement of every identity policy: inline in a role, or a policy resource."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for role_id, role in of_type(resources, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            found += [(role_id, s) for s in policy["PolicyDocument"]["Statement"]]
+    for policy_id, policy in of_type(resources, "AWS::IAM::Policy").items():
+        found += [(policy_id, s) for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+    return found
+
+
+def assert_resourceless_actions_only_on_star(resources: dict[str, Any]) -> None:
+    """No statement grants an action that has no resource type on anything but ``"*"``."""
+    for where, statement in all_policy_statements(resources):
+        if statement["Effect"] != "Allow" or statement.get("Resource") == "*":
+            continue
+        dead = set(as_list(statement["Action"])) & RESOURCELESS_ACTIONS
+        assert not dead, f"{where}: {sorted(dead)} on {statement['Resource']} never match"
+
+
 def api_methods(resources: dict[str, Any]) -> list[dict[str, Any]]:
     """The properties of every API Gateway method, each checked to need IAM and validate.
 

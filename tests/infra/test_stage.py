@@ -18,6 +18,7 @@ from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
     TemplateContext,
     as_list,
+    assert_resourceless_actions_only_on_star,
     of_type,
     policy_statements,
 )
@@ -341,3 +342,15 @@ def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedS
 
 
 # --------------------------------------------------------------------------- make targets
+
+
+def test_actions_without_a_resource_type_are_granted_only_on_star(
+    any_stage: SynthesizedStage,
+) -> None:
+    """A grant IAM could never match is a grant the code does not have.
+
+    The Service Authorization Reference lists some actions with no resource type
+    (``dynamodb:ListStreams``, the X-Ray writes): only ``"Resource": "*"`` grants them.
+    """
+    for stack_id in any_stage.templates:
+        assert_resourceless_actions_only_on_star(any_stage.template_json(stack_id)["Resources"])

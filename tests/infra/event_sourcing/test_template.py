@@ -143,7 +143,6 @@ def test_publisher_may_read_the_stream_put_events_and_set_records_aside(
         "dynamodb:DescribeStream",
         "dynamodb:GetRecords",
         "dynamodb:GetShardIterator",
-        "dynamodb:ListStreams",
     }
     assert found[getatt(bus_id, "Arn")] == {"events:PutEvents"}
     assert "sqs:SendMessage" in found[getatt(queue_id, "Arn")]

@@ -201,6 +201,8 @@ def test_api_function_may_record_jobs_and_send_subtasks_only(resources: dict[str
     assert results not in all_resources_of(statements)
     sends = [s for s in statements if "sqs:SendMessage" in json.dumps(s["Action"])]
     assert len(sends) == 1
+    # SendMessage covers SendMessageBatch; the queue URL comes from the environment.
+    assert sends[0]["Action"] == "sqs:SendMessage"
     assert "dynamodb:ListStreams" not in json.dumps(statements)
 
 
@@ -211,6 +213,13 @@ def test_worker_may_put_results_and_update_the_counter_only(resources: dict[str,
     assert actions_on(statements, jobs) == {"dynamodb:UpdateItem"}
     assert actions_on(statements, results) == {"dynamodb:PutItem"}
     assert "sqs:SendMessage" not in json.dumps(statements)
+    # What Lambda's poller needs (AWSLambdaSQSQueueExecutionRole), nothing the code skips.
+    (consume,) = [s for s in statements if "sqs:ReceiveMessage" in json.dumps(s["Action"])]
+    assert set(consume["Action"]) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
 
 
 def test_reducer_may_query_results_and_transition_jobs_only(resources: dict[str, Any]) -> None:
@@ -222,7 +231,6 @@ def test_reducer_may_query_results_and_transition_jobs_only(resources: dict[str,
         "dynamodb:DescribeStream",
         "dynamodb:GetRecords",
         "dynamodb:GetShardIterator",
-        "dynamodb:ListStreams",
     }
 
 
