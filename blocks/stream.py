@@ -13,28 +13,44 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from blocks.compliance import acknowledge
 from blocks.function import ServiceFunction
 
-#: What a mapping reads a stream with, each on the stream's ARN. Not ``dynamodb:ListStreams``:
-#: the Service Authorization Reference lists it with no resource type, so only ``"*"``
-#: grants it
-#: (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
-#: It used to be granted here on the stream ARN, where it never matched: the mappings
-#: never had it. A mapping names its stream, and no consumer lists streams.
+#: What a mapping reads its stream with, each on the stream's ARN.
 STREAM_READ_ACTIONS = (
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
     "dynamodb:GetShardIterator",
 )
+#: Listed by Lambda among a stream consumer's permissions (``AWSLambdaDynamoDBExecutionRole``),
+#: which it checks when it creates the mapping. The Service Authorization Reference gives
+#: it no resource type, so only ``"*"`` grants it (one of DynamoDB's own examples scopes it
+#: to ``table/NAME/stream/*``: ``"*"`` is right under either reading). It lists stream
+#: ARNs, no data.
+STREAM_LIST_ACTION = "dynamodb:ListStreams"
 
 
-def grant_stream_read(table: dynamodb.ITable, role: iam.IRole) -> None:
-    """Let ``role`` read ``table``'s stream, and nothing else.
+def grant_stream_read(table: dynamodb.ITable, consumer: ServiceFunction) -> None:
+    """Let ``consumer`` read ``table``'s stream, and nothing else.
 
-    Instead of ``grantStreamRead``, which adds ``dynamodb:ListStreams`` on ``*`` (every
-    stream of the account and region) for a call nothing here makes.
+    The reads are granted on the stream; ``dynamodb:ListStreams`` on ``"*"`` in a policy
+    of its own, so that its one acknowledgment covers it alone (as ``grantStreamRead``
+    grants it, but without the finding landing on the function's whole policy).
     """
-    table.grant_stream(role, *STREAM_READ_ACTIONS)
+    table.grant_stream(consumer.role, *STREAM_READ_ACTIONS)
+    listing = iam.Policy(
+        consumer.role,
+        "StreamListing",
+        statements=[iam.PolicyStatement(actions=[STREAM_LIST_ACTION], resources=["*"])],
+        roles=[consumer.role],
+    )
+    assert listing.node.default_child is not None
+    acknowledge(
+        listing.node.default_child,
+        "AwsSolutions-IAM5[Resource::*]",
+        "dynamodb:ListStreams has no resource type (Service Authorization Reference): "
+        "only * grants it; Lambda lists it among a stream mapping's permissions.",
+    )
 
 
 def stream_mapping(
@@ -80,6 +96,7 @@ def stream_mapping(
         filters=[lambda_.FilterCriteria.filter(event_filter)],
         on_failure=event_sources.SqsDlq(failure_queue),
     )
-    # Lambda checks the consumer's stream permissions when it creates the mapping.
+    # Lambda checks the consumer's stream permissions when it creates the mapping: the
+    # role's subtree holds both of grant_stream_read's policies.
     mapping.node.add_dependency(consumer.role)
     return mapping

@@ -140,7 +140,7 @@ class EventSourcing(PatternConstruct):
             },
         )
 
-        grant_stream_read(self.event_table, self.publisher_function.role)
+        grant_stream_read(self.event_table, self.publisher_function)
         self.event_bus.grant_put_events_to(self.publisher_function.role)
         # sqs:SendMessage on the failure queue comes with the mapping's on-failure queue.
         self.publisher_mapping = stream_mapping(

@@ -184,7 +184,7 @@ class FanOutFanIn(PatternConstruct):
             settings=settings,
             source="the reducer's stream mapping (records it failed after its retries)",
         ).queue
-        grant_stream_read(self.job_table, self.reducer_function.role)
+        grant_stream_read(self.job_table, self.reducer_function)
         self.reducer_mapping = stream_mapping(
             self,
             "ReducerMapping",

@@ -91,18 +91,22 @@ def alarmed_metric_names(alarms: list[dict[str, Any]]) -> set[str]:
     }
 
 
-#: The only actions a policy may grant on ``"*"``: X-Ray has no resource-level permissions.
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+#: What a stream consumer's role is granted on ``"*"`` (``blocks.stream.grant_stream_read``).
+STREAM_LIST_ACTIONS = {"dynamodb:ListStreams"}
+#: The only statements a policy may grant on ``"*"``: actions with no resource type.
+STAR_RESOURCE_GRANTS = (XRAY_ACTIONS, STREAM_LIST_ACTIONS)
 
 
 def assert_no_wildcard_actions(resources: dict[str, Any]) -> None:
-    """No policy grants a ``*`` action, and only the X-Ray actions are granted on ``"*"``."""
+    """No policy grants a ``*`` action, and a statement on ``"*"`` grants only the X-Ray
+    writes or ``dynamodb:ListStreams`` (neither has a resource type)."""
     for policy_id, policy in of_type(resources, "AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = as_list(statement["Action"])
             assert not any("*" in action for action in actions), policy_id
             if statement["Resource"] == "*":
-                assert set(actions) == XRAY_ACTIONS
+                assert set(actions) in STAR_RESOURCE_GRANTS, policy_id
 
 
 #: Actions the Service Authorization Reference lists with no resource type, among those a

@@ -157,7 +157,9 @@ def test_each_function_has_its_own_role(resources: dict[str, Any]) -> None:
         assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
 
 
-def test_no_wildcard_actions_and_star_resources_only_for_xray(resources: dict[str, Any]) -> None:
+def test_no_wildcard_actions_and_star_resources_only_where_aws_has_no_resource_type(
+    resources: dict[str, Any],
+) -> None:
     assert_no_wildcard_actions(resources)
 
 

@@ -144,13 +144,17 @@ def test_publisher_may_read_the_stream_put_events_and_set_records_aside(
         "dynamodb:GetRecords",
         "dynamodb:GetShardIterator",
     }
+    # No resource type: only "*" grants it (blocks.stream.grant_stream_read).
+    assert found[json.dumps("*")] == {"dynamodb:ListStreams"}
     assert found[getatt(bus_id, "Arn")] == {"events:PutEvents"}
     assert "sqs:SendMessage" in found[getatt(queue_id, "Arn")]
     # Nothing on the table itself: the publisher never reads or writes items.
     assert getatt(table_id, "Arn") not in found
 
 
-def test_no_wildcard_actions_and_star_resources_only_for_xray(resources: dict[str, Any]) -> None:
+def test_no_wildcard_actions_and_star_resources_only_where_aws_has_no_resource_type(
+    resources: dict[str, Any],
+) -> None:
     assert_no_wildcard_actions(resources)
 
 

@@ -184,7 +184,7 @@ def test_each_function_has_its_own_role_without_managed_policies(
         assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
 
 
-def test_no_wildcard_actions_and_star_resources_only_for_xray(
+def test_no_wildcard_actions_and_star_resources_only_where_aws_has_no_resource_type(
     resources: dict[str, Any],
 ) -> None:
     assert_no_wildcard_actions(resources)
@@ -232,6 +232,9 @@ def test_reducer_may_query_results_and_transition_jobs_only(resources: dict[str,
         "dynamodb:GetRecords",
         "dynamodb:GetShardIterator",
     }
+    # No resource type: only "*" grants it (blocks.stream.grant_stream_read).
+    on_star = [s for s in statements if s["Resource"] == "*"]
+    assert [s["Action"] for s in on_star] == ["dynamodb:ListStreams"]
 
 
 # --------------------------------------------------------------------------- API
