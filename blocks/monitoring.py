@@ -104,8 +104,17 @@ class ServiceMonitoring(Construct):
             },
         )
 
-    def monitor_queue(self, queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, *, name: str) -> None:
-        """Alarm as soon as the dead-letter queue holds a message."""
+    def monitor_queue(
+        self,
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        *,
+        name: str,
+        fair_groups: bool = False,
+    ) -> None:
+        """Alarm as soon as the dead-letter queue holds a message; with ``fair_groups``
+        (its senders set ``MessageGroupId``), graph how fair queues share it too
+        (:meth:`monitor_fair_groups`)."""
         self.facade.monitor_sqs_queue_with_dlq(
             queue=queue,
             dead_letter_queue=dead_letter_queue,
@@ -115,6 +124,8 @@ class ServiceMonitoring(Construct):
                 _ALARM: monitoring.MaxMessageCountThreshold(max_message_count=0)
             },
         )
+        if fair_groups:
+            self.monitor_fair_groups(queue, name=name)
 
     def monitor_fair_groups(self, queue: sqs.IQueue, *, name: str) -> None:
         """Graph how SQS fair queues share ``queue`` between its message groups (its

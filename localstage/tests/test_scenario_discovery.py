@@ -95,18 +95,13 @@ def test_the_app_folder_localstage_synthesizes_in_is_where_scenarios_are_found(
     environment = {**os.environ, "LOCALSTAGE_APP_DIR": str(root)}
 
     # WHEN the demo's discovery looks for scenario modules without a glob
+    discover = (
+        "from localstage.scenarios import scenario_modules; "
+        "print([module.STACK for module in scenario_modules()])"
+    )
+    command = [sys.executable, "-c", discover]
     found = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from localstage.scenarios import scenario_modules; "
-            "print([module.STACK for module in scenario_modules()])",
-        ],
-        cwd=elsewhere,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        command, cwd=elsewhere, env=environment, capture_output=True, text=True, timeout=60
     )
 
     # THEN it finds the app's, as the synth uses the app's cdk.json

@@ -22,10 +22,11 @@ class DecoupledInvocationStack(PatternStack):
         self.monitoring.monitor_function(jobs.api_function.function, name="JobApiFunction")
         self.monitoring.monitor_function(jobs.worker_function.function, name="JobWorker")
         self.monitoring.monitor_queue(
-            jobs.task_queue.queue, jobs.task_queue.dead_letter_queue, name="TaskQueue"
+            jobs.task_queue.queue,
+            jobs.task_queue.dead_letter_queue,
+            name="TaskQueue",
+            fair_groups=True,
         )
-        # Its messages carry the caller as MessageGroupId (handler_kit.fair_queues).
-        self.monitoring.monitor_fair_groups(jobs.task_queue.queue, name="TaskQueue")
         self.monitoring.monitor_table(jobs.job_table, name="JobTable")
         # A job a worker met past its deadline (or finished too late): its client gets
         # TIMED_OUT. The worker reports it with the JobsTimedOut metric.

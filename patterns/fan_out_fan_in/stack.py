@@ -24,10 +24,11 @@ class FanOutFanInStack(PatternStack):
         self.monitoring.monitor_function(fan.worker_function.function, name="FanOutWorker")
         self.monitoring.monitor_stream_consumer(fan.reducer_function.function, name="FanOutReducer")
         self.monitoring.monitor_queue(
-            fan.subtask_queue.queue, fan.subtask_queue.dead_letter_queue, name="SubtaskQueue"
+            fan.subtask_queue.queue,
+            fan.subtask_queue.dead_letter_queue,
+            name="SubtaskQueue",
+            fair_groups=True,
         )
-        # Its messages carry the caller as MessageGroupId (handler_kit.fair_queues).
-        self.monitoring.monitor_fair_groups(fan.subtask_queue.queue, name="SubtaskQueue")
         self.monitoring.monitor_dead_letter_queue(
             fan.reduction_failure_queue, name="ReductionFailures"
         )

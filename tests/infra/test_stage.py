@@ -18,6 +18,7 @@ from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
     TemplateContext,
     as_list,
+    assert_no_wildcard_actions,
     assert_resourceless_actions_only_on_star,
     of_type,
     policy_statements,
@@ -342,6 +343,15 @@ def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedS
 
 
 # --------------------------------------------------------------------------- make targets
+
+
+def test_no_policy_grants_a_wildcard_action_or_anything_else_on_star(
+    any_stage: SynthesizedStage,
+) -> None:
+    # GIVEN every stack of the stage THEN no action is a wildcard, and a statement on "*"
+    # grants only actions without a resource type (the X-Ray writes, ListStreams)
+    for stack_id in any_stage.templates:
+        assert_no_wildcard_actions(any_stage.template_json(stack_id)["Resources"])
 
 
 def test_actions_without_a_resource_type_are_granted_only_on_star(

