@@ -28,6 +28,8 @@ STREAM_READ_ACTIONS = (
 #: to ``table/NAME/stream/*``: ``"*"`` is right under either reading). It lists stream
 #: ARNs, no data.
 STREAM_LIST_ACTION = "dynamodb:ListStreams"
+#: The construct id, under the consumer's role, of the policy that grants it.
+STREAM_LISTING_POLICY_ID = "StreamListing"
 
 
 def grant_stream_read(table: dynamodb.ITable, consumer: ServiceFunction) -> None:
@@ -35,12 +37,15 @@ def grant_stream_read(table: dynamodb.ITable, consumer: ServiceFunction) -> None
 
     The reads are granted on the stream; ``dynamodb:ListStreams`` on ``"*"`` in a policy
     of its own, so that its one acknowledgment covers it alone (as ``grantStreamRead``
-    grants it, but without the finding landing on the function's whole policy).
+    grants it, but without the finding landing on the function's whole policy). A
+    consumer of several streams gets that policy once, with its first stream.
     """
     table.grant_stream(consumer.role, *STREAM_READ_ACTIONS)
+    if consumer.role.node.try_find_child(STREAM_LISTING_POLICY_ID) is not None:
+        return
     listing = iam.Policy(
         consumer.role,
-        "StreamListing",
+        STREAM_LISTING_POLICY_ID,
         statements=[iam.PolicyStatement(actions=[STREAM_LIST_ACTION], resources=["*"])],
         roles=[consumer.role],
     )

@@ -342,7 +342,7 @@ def test_only_the_stages_alarms_may_publish_to_its_topic(any_stage: SynthesizedS
         assert not any(publishes(other + name.removeprefix(stage)) for name in alarm_names)
 
 
-# --------------------------------------------------------------------------- make targets
+# --------------------------------------------------------------------------- IAM
 
 
 def test_no_policy_grants_a_wildcard_action_or_anything_else_on_star(
@@ -364,3 +364,26 @@ def test_actions_without_a_resource_type_are_granted_only_on_star(
     """
     for stack_id in any_stage.templates:
         assert_resourceless_actions_only_on_star(any_stage.template_json(stack_id)["Resources"])
+
+
+def test_every_event_source_mapping_is_created_after_its_consumers_policies(
+    any_stage: SynthesizedStage,
+) -> None:
+    """Lambda checks a mapping's permissions when it creates it (for a stream: the reads
+    and ``dynamodb:ListStreams``), so CloudFormation must attach every policy of the
+    consumer's role first: the default policy and the stream consumer's StreamListing."""
+    mappings = 0
+    for stack_id in any_stage.templates:
+        stack_resources = any_stage.template_json(stack_id)["Resources"]
+        policies = of_type(stack_resources, "AWS::IAM::Policy")
+        for mapping_id, mapping in of_type(
+            stack_resources, "AWS::Lambda::EventSourceMapping"
+        ).items():
+            mappings += 1
+            function = stack_resources[mapping["Properties"]["FunctionName"]["Ref"]]
+            role = {"Ref": function["Properties"]["Role"]["Fn::GetAtt"][0]}
+            attached = {pid for pid, p in policies.items() if role in p["Properties"]["Roles"]}
+            assert attached, f"{stack_id}/{mapping_id}: its consumer's role has no policy"
+            missing = attached - set(mapping.get("DependsOn", []))
+            assert not missing, f"{stack_id}/{mapping_id} may be created before {sorted(missing)}"
+    assert mappings, "no event source mapping to check"
