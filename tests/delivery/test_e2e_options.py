@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from localstage.assembly import AssemblyError
 from localstage.testing import ASSEMBLY_VARIABLE
 
 from tests.support.e2e_target import DEPLOYED_TARGET, configure_target, session_assembly
@@ -40,8 +41,8 @@ def test_both_modes_are_fine_on_the_local_stage() -> None:
 def test_a_synthesized_assembly_named_by_the_environment_is_used_without_a_synth(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN $LOCALSTAGE_ASSEMBLY naming an already synthesized stage `local` (the
-    # README's way to skip the synth while iterating on handler code)
+    # GIVEN $LOCALSTAGE_ASSEMBLY naming an already synthesized stage `local`
+    # (localstage/README.md: reuse an assembly instead of synthesizing)
     synthesized = tmp_path / "cdk.out" / "assembly-local"
     synthesized.mkdir(parents=True)
     (synthesized / "manifest.json").write_text("{}")
@@ -54,4 +55,37 @@ def test_a_synthesized_assembly_named_by_the_environment_is_used_without_a_synth
 
     # THEN it gets that one, and nothing was synthesized
     assert assembly == synthesized
+    assert not (shared / "e2e-cdk.out").exists()
+
+
+def test_a_relative_assembly_path_is_resolved_against_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN $LOCALSTAGE_ASSEMBLY naming a synthesized stage relative to the working directory
+    synthesized = tmp_path / "cdk.out" / "assembly-local"
+    synthesized.mkdir(parents=True)
+    (synthesized / "manifest.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(ASSEMBLY_VARIABLE, "cdk.out/assembly-local")
+
+    # WHEN the e2e suite asks for the session's assembly
+    assembly = session_assembly(tmp_path)
+
+    # THEN it gets that folder as an absolute path, which a later chdir cannot change
+    assert assembly == synthesized and assembly.is_absolute()
+
+
+def test_a_folder_that_is_no_assembly_stops_the_session_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN $LOCALSTAGE_ASSEMBLY naming a folder without a manifest.json (a typo, or an
+    # assembly removed since)
+    monkeypatch.setenv(ASSEMBLY_VARIABLE, str(tmp_path / "missing"))
+    shared = tmp_path / "session"
+    shared.mkdir()
+
+    # WHEN the e2e suite asks for the session's assembly
+    # THEN it stops at once, naming the variable, and synthesizes nothing instead
+    with pytest.raises(AssemblyError, match=rf"{ASSEMBLY_VARIABLE}=.*no manifest.json"):
+        session_assembly(shared)
     assert not (shared / "e2e-cdk.out").exists()

@@ -107,15 +107,30 @@ def session_assembly(shared: Path) -> Path:
     CLI, cdk.json's app command and cdk-nag's synth-time checks work together.
     pytest-xdist workers share ``shared`` (the parent of their base temporary folders);
     the first worker to take the lock synthesizes there and the others reuse its assembly.
+
+    A named assembly is used as it is, templates and function code alike (the synth's
+    copies in ``cdk.out/asset.*``): a handler changed since is not what runs.
+
+    Raises
+    ------
+    AssemblyError
+        When ``$LOCALSTAGE_ASSEMBLY`` names a folder without a ``manifest.json``.
     """
-    from localstage.assembly import DEFAULT_STAGE, synthesize_with_cli
+    from localstage.assembly import DEFAULT_STAGE, AssemblyError, synthesize_with_cli
     from localstage.testing import ASSEMBLY_VARIABLE
 
     # Checked here, not only by booted_stage: the suite always hands that an assembly,
     # so the variable was never read and every run synthesized (about 30-45 s).
     preset = os.environ.get(ASSEMBLY_VARIABLE)
     if preset:
-        return Path(preset)
+        # Absolute, so it names the same folder whatever a test later runs in.
+        named = Path(preset).resolve()
+        if not (named / "manifest.json").is_file():
+            raise AssemblyError(
+                f"{ASSEMBLY_VARIABLE}={preset}: {named} has no manifest.json; name a "
+                f"synthesized stage's folder, e.g. .localstage/cdk.out/assembly-{DEFAULT_STAGE}"
+            )
+        return named
     outdir = shared / "e2e-cdk.out"
     with (shared / "e2e-synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

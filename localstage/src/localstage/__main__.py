@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios",
         metavar="GLOB",
-        help="demo: the scenario modules, a file glob relative to the working directory "
-        "(default: pyproject.toml [tool.localstage] scenarios)",
+        help="demo: the scenario modules, a file glob relative to the app's folder "
+        "($LOCALSTAGE_APP_DIR, else the working directory; default: its pyproject.toml "
+        "[tool.localstage] scenarios)",
     )
     args = parser.parse_args(argv)
     if args.command == "serve":

@@ -18,7 +18,9 @@ from localstage.stage import LocalStage
 #: Stage time in tests: a 180 s visibility timeout lasts 2 s.
 TEST_CLOCK_SPEED = 90.0
 #: Set to an already synthesized assembly (``.localstage/cdk.out/assembly-local``) to
-#: skip the synth, e.g. while iterating on handler code only.
+#: skip the synth, e.g. while iterating on tests only: the stage runs that assembly as
+#: it is, templates and function code alike (the synth copied each function's code to
+#: ``cdk.out/asset.*``), so a changed handler or construct needs a new synth.
 ASSEMBLY_VARIABLE = "LOCALSTAGE_ASSEMBLY"
 
 
