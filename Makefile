@@ -37,8 +37,9 @@ APPROVAL := --require-approval $(or $(REQUIRE_APPROVAL),$(if $(EPHEMERAL),never,
 # the CLI's --all selects only top-level stacks, of which the app has none. Synth needs
 # them too: the CLI fails a synth on cdk-nag's findings only in the stacks it selected.
 STAGE_STACKS = '$(STAGE)/*'
-# TUNING and TRACING (see deploy) reach every command that synthesizes the stage: a diff
-# of a stage deployed with them compares what deploy would deploy.
+# TUNING and TRACING (see deploy) reach synth, diff and deploy: a diff of a stage deployed
+# with them compares what deploy would deploy. destroy goes without: it deletes the
+# stage's stacks whatever their settings.
 STAGE_OPTIONS = $(if $(TUNING),-c tuning=$(TUNING)) $(if $(TRACING),-c tracing=$(TRACING))
 
 .PHONY: install synth test test-suites lint unit infra e2e demo local bench api-docs deploy destroy teardown diff account ci-access clean

@@ -101,7 +101,7 @@ def test_make_synth_fails_on_a_finding_in_any_stack_of_the_stage(
 
 
 @pytest.mark.parametrize("target", ["synth", "diff", "deploy"])
-def test_make_hands_tuning_and_tracing_to_every_command_that_synthesizes_the_stage(
+def test_make_hands_tuning_and_tracing_to_synth_diff_and_deploy(
     target: str,
 ) -> None:
     # GIVEN a stage deployed with TUNING and TRACING (the pull request workflow's deploy
