@@ -38,14 +38,20 @@ def test_both_modes_are_fine_on_the_local_stage() -> None:
     assert config.stash[DEPLOYED_TARGET] is None
 
 
+@pytest.fixture
+def synthesized(tmp_path: Path) -> Path:
+    """A folder that looks like a synthesized stage ``local``: ``cdk.out/assembly-local``."""
+    assembly = tmp_path / "cdk.out" / "assembly-local"
+    assembly.mkdir(parents=True)
+    (assembly / "manifest.json").write_text("{}")
+    return assembly
+
+
 def test_a_synthesized_assembly_named_by_the_environment_is_used_without_a_synth(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    synthesized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN $LOCALSTAGE_ASSEMBLY naming an already synthesized stage `local`
     # (localstage/README.md: reuse an assembly instead of synthesizing)
-    synthesized = tmp_path / "cdk.out" / "assembly-local"
-    synthesized.mkdir(parents=True)
-    (synthesized / "manifest.json").write_text("{}")
     monkeypatch.setenv(ASSEMBLY_VARIABLE, str(synthesized))
     shared = tmp_path / "session"
     shared.mkdir()
@@ -59,12 +65,9 @@ def test_a_synthesized_assembly_named_by_the_environment_is_used_without_a_synth
 
 
 def test_a_relative_assembly_path_is_resolved_against_the_working_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    synthesized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN $LOCALSTAGE_ASSEMBLY naming a synthesized stage relative to the working directory
-    synthesized = tmp_path / "cdk.out" / "assembly-local"
-    synthesized.mkdir(parents=True)
-    (synthesized / "manifest.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(ASSEMBLY_VARIABLE, "cdk.out/assembly-local")
 
