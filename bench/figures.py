@@ -71,6 +71,18 @@ class Figure:
         )
 
     @property
+    def measured(self) -> bool:
+        """Whether there is a value (a :meth:`skipped` row has none)."""
+        return not math.isnan(self.value)
+
+    @property
+    def verdict(self) -> str:
+        """``pass``, ``short`` (measured, target missed) or ``not measured`` (skipped)."""
+        if not self.measured:
+            return "not measured"
+        return "pass" if self.met else "short"
+
+    @property
     def ratio(self) -> float | None:
         """``value / floor`` when there is a floor."""
         if self.floor is None or self.floor == 0:
@@ -102,7 +114,7 @@ def unmeasured(
 
 def fmt(value: float | None) -> str:
     """Three significant figures, or an em dash for no value."""
-    if value is None:
+    if value is None or math.isnan(value):
         return "—"
     if value >= 100:
         return f"{value:,.0f}"

@@ -126,14 +126,7 @@ def render(figures: Sequence[Figure], *, root: Path, doc: Path, plot_dir: Path) 
             "| measured | figure | floor | ratio | target | met | note |",
             "|---|---:|---:|---:|---|---|---|",
         ]
-        for row in rows:
-            ratio = row.ratio
-            lines.append(
-                f"| {row.name} | {fmt(row.value)} {row.unit} | "
-                f"{fmt(row.floor)}{' ' + row.unit if row.floor is not None else ''} | "
-                f"{fmt(ratio) + 'x' if ratio is not None else '—'} | {row.target} | "
-                f"{'pass' if row.met else '**short**'} | {row.note} |"
-            )
+        lines += [table_row(row) for row in rows]
         has_curves = any(row.x is not None and not math.isnan(row.value) for row in rows)
         plot = _plot_curves(table, rows, plot_dir) if has_curves else _plot(table, rows, plot_dir)
         lines += ["", f"![{table}]({plot_dir.relative_to(doc.parent).as_posix()}/{plot})", ""]
@@ -149,3 +142,24 @@ def _cores() -> int:
     import os
 
     return os.cpu_count() or 1
+
+
+def table_row(row: Figure) -> str:
+    """One figure as a row of its table: a skipped one reads "not measured", not "short".
+
+    Examples
+    --------
+    >>> table_row(Figure(table="t", name="synth", value=5.0, unit="s", floor=2.5,
+    ...                  target="<= 2x floor", met=False))
+    '| synth | 5 s | 2.5 s | 2x | <= 2x floor | **short** |  |'
+    >>> table_row(Figure.skipped(table="t", name="N = 10", unit="s", target="< 60 s",
+    ...                          reason="no time"))
+    '| N = 10 | — | — | — | < 60 s | **not measured** | skipped: no time |'
+    """
+    ratio = row.ratio
+    value = f"{fmt(row.value)} {row.unit}" if row.measured else fmt(row.value)
+    floor = f"{fmt(row.floor)} {row.unit}" if row.floor is not None else "—"
+    shown_ratio = fmt(ratio) + "x" if ratio is not None and row.measured else "—"
+    verdict = "pass" if row.verdict == "pass" else f"**{row.verdict}**"
+    cells = [row.name, value, floor, shown_ratio, row.target, verdict, row.note]
+    return "| " + " | ".join(cells) + " |"

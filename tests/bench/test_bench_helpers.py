@@ -103,6 +103,10 @@ def test_a_skipped_figure_has_no_value_misses_its_target_and_says_why() -> None:
     assert math.isnan(figure.value)
     assert figure.met is False
     assert figure.note == "skipped: no time"
+    # AND the report calls it not measured, not short: nothing was shown to miss
+    assert not figure.measured and figure.verdict == "not measured"
+    missed = Figure(table="T", name="n", value=2.0, unit="s", target="< 1 s", met=False)
+    assert missed.measured and missed.verdict == "short"
 
 
 def test_the_points_after_the_measured_ones_are_each_one_skipped_row() -> None:
