@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from handler_kit import ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
 from handler_kit.dynamodb import KeyedTable
-from handler_kit.fair_queues import message_group_id
+from handler_kit.fair_queues import group_fields, message_group_id
 from handler_kit.status_transitions import error_status_update, lease_holder_update
 from job_models import ENQUEUE_FAILED_MESSAGE, JobStatus
 
@@ -203,7 +203,7 @@ class TaskQueue:
         attributes: dict[str, Any] = {}
         if correlation_id:
             attributes["correlation_id"] = {"DataType": "String", "StringValue": correlation_id}
-        group = {"MessageGroupId": self._group_id} if self._group_id else {}
+        group = group_fields(self._group_id)
         self._client.send_message(
             QueueUrl=self._queue_url,
             MessageBody=json.dumps({"job_id": job_id}),

@@ -23,7 +23,7 @@ from fan_out_models import (
 )
 from handler_kit import dynamodb, status_transitions, ttl
 from handler_kit.clock import Sleep, epoch_seconds, iso_timestamp
-from handler_kit.fair_queues import message_group_id
+from handler_kit.fair_queues import group_fields, message_group_id
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
     from fan_out_messages import SubtaskMessage  # annotations only: the reducer has no pydantic
@@ -331,7 +331,7 @@ class SubtaskQueue:
 
     def send_batch(self, entries: Sequence[tuple[str, str]]) -> list[str]:
         """Send up to 10 ``(entry id, body)``; return the ids SQS reports as failed."""
-        group = {"MessageGroupId": self._group_id} if self._group_id else {}
+        group = group_fields(self._group_id)
         response = self._client.send_message_batch(
             QueueUrl=self._queue_url,
             Entries=[{"Id": entry_id, "MessageBody": body, **group} for entry_id, body in entries],

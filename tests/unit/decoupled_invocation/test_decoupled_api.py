@@ -14,6 +14,7 @@ from tests.support.answers import created_id
 from tests.support.events import assert_json_error
 from tests.support.fakes import START
 from tests.unit.decoupled_invocation.conftest import (
+    ACCOUNT_ID,
     ALICE_ARN,
     BOB_ARN,
     JOB_RETENTION_DAYS,
@@ -253,3 +254,16 @@ def test_each_job_message_carries_its_callers_message_group(handlers, infra):
     # backlog is served after other callers' messages, not before
     groups = handler_modules.queued_groups(infra.sqs, infra.queue_url)
     assert groups == {message_group_id(ALICE_ARN): 2, message_group_id(BOB_ARN): 1}
+
+
+def test_the_sessions_of_one_role_are_one_tenant(handlers, infra):
+    # GIVEN one role assumed under three session names (a client may pick any name, so
+    # a backlog split over sessions must not pass for many quiet tenants), and a user
+    role = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/Submitter"
+    for caller in (f"{role}/run-1", f"{role}/run-2", f"{role}/run-3", ALICE_ARN):
+        assert handlers.post(VALID, user_arn=caller).status == 202
+
+    # THEN the role's three jobs share one message group, the user's is another
+    groups = handler_modules.queued_groups(infra.sqs, infra.queue_url)
+    assert sorted(groups.values()) == [1, 3]
+    assert groups[message_group_id(f"{role}/run-9")] == 3
