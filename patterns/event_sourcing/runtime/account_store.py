@@ -41,7 +41,9 @@ class EventStore:
         A low-level boto3 DynamoDB client.
     table_name : str
         Table with partition key ``account_id`` (S), sort key ``version`` (N) and TTL
-        attribute ``expires_at`` (idempotency records only).
+        attribute ``expires_at`` (idempotency records only). The name CloudFormation
+        generated for the stage's table, which the function reads from
+        ``EVENT_TABLE_NAME`` (set by the construct); never a literal.
     """
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
