@@ -31,6 +31,7 @@ from localstage import (
     _moto_events,
     _moto_iam,
     _moto_requests,
+    _moto_responses,
     _moto_s3,
     _moto_s3_access,
     _moto_scheduler,
@@ -93,6 +94,7 @@ SPEED_UPS: dict[str, Callable[[], list[Patch]]] = {
     "dynamodb-answers": _moto_dynamodb_answers.patches,
     "dynamodb-expressions": _moto_dynamodb_expressions.patches,
     "streams": _moto_streams.patches,
+    "responses": _moto_responses.patches,
 }
 
 
@@ -141,6 +143,11 @@ def install_dynamodb_expressions() -> None:
 def install_streams() -> None:
     """Stream reads without moto's per-member serializer (``_moto_streams``)."""
     _apply("streams", SPEED_UPS["streams"])
+
+
+def install_responses() -> None:
+    """Each request's handler method found without listing its class (``_moto_responses``)."""
+    _apply("responses", SPEED_UPS["responses"])
 
 
 def install_scheduler_validation() -> None:
@@ -220,6 +227,7 @@ def install() -> Installed:
     install_dynamodb_answers()
     install_dynamodb_expressions()
     install_streams()
+    install_responses()
     install_s3_missing_keys()
     install_scheduler_validation()
     # localstage delivers EventBridge events and S3 notifications itself: moto's
