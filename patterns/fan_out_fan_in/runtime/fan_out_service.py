@@ -32,7 +32,7 @@ from fan_out_models import (
     VentilationFailedError,
     timeout_error,
 )
-from fan_out_store import JobStore, SubtaskQueue
+from fan_out_store import BatchFailures, JobStore, SubtaskQueue
 from handler_kit.clock import Sleep, epoch_seconds, iso_timestamp
 from handler_kit.fingerprints import spelled_fingerprint
 from handler_kit.http_requests import request_fingerprint, resource_id_for
@@ -70,26 +70,33 @@ def _send_chunk(
     sleep: Sleep,
     time_left: Callable[[], float],
 ) -> tuple[int, list[int], int]:
-    """Send one chunk of at most 10, retrying the entries SQS reports as failed."""
+    """Send one chunk of at most 10, retrying the entries SQS reports as failed on its
+    side; an entry refused as the sender's fault is unsent at once (it would fail again)."""
     pending = {str(message.index): message.to_body() for message in chunk}
+    refused: list[str] = []
     calls = 0
     for attempt in range(1, SEND_ATTEMPTS + 1):
         if time_left() <= 0:
             break
         calls += 1
         try:
-            failed = queue.send_batch(list(pending.items()))
+            failures = queue.send_batch(list(pending.items()))
         except (BotoCoreError, ClientError):
             # The whole call failed (after the SDK's own retries); SQS may have stored
             # some entries, and resending them only makes duplicates the workers absorb.
             logger.warning("SendMessageBatch raised", exc_info=True)
-            failed = list(pending)
-        pending = {entry_id: pending[entry_id] for entry_id in failed}
+            failures = BatchFailures(retryable=list(pending), refused=[])
+        if failures.refused:
+            logger.error(
+                "SQS refused subtasks as the sender's fault", extra={"entries": failures.refused}
+            )
+            refused += failures.refused
+        pending = {entry_id: pending[entry_id] for entry_id in failures.retryable}
         if not pending:
             break
         if attempt < SEND_ATTEMPTS:
             sleep(random.uniform(0, 0.05 * 2**attempt))
-    unsent = sorted(int(entry_id) for entry_id in pending)
+    unsent = sorted(int(entry_id) for entry_id in [*pending, *refused])
     return len(chunk) - len(unsent), unsent, calls
 
 
@@ -103,9 +110,10 @@ def ventilate(
 ) -> VentilationReport:
     """Send every subtask with SendMessageBatch, 10 per call, ``concurrency`` calls at once.
 
-    Entries a call reports as failed are retried (with jittered backoff) up to
-    ``SEND_ATTEMPTS`` times; chunks not tried before ``time_left()`` reaches 0 count
-    as unsent, so the caller can fail the job before its own timeout.
+    Entries a call reports as failed on SQS's side are retried (with jittered backoff)
+    up to ``SEND_ATTEMPTS`` times, entries refused as the sender's fault never; chunks
+    not tried before ``time_left()`` reaches 0 count as unsent, so the caller can fail
+    the job before its own timeout.
     """
     chunks = [messages[i : i + SQS_BATCH_SIZE] for i in range(0, len(messages), SQS_BATCH_SIZE)]
     report = VentilationReport()

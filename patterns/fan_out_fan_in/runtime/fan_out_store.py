@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 from fan_out_models import (
@@ -307,6 +307,15 @@ class JobStore:
             kwargs["ExclusiveStartKey"] = last_key
 
 
+class BatchFailures(NamedTuple):
+    """The entries of one SendMessageBatch call that SQS did not store, by entry id."""
+
+    #: Failed on SQS's side: the same entry may go through if sent again.
+    retryable: list[str]
+    #: Refused as the sender's fault (``SenderFault``): sent again, it fails again.
+    refused: list[str]
+
+
 class SubtaskQueue:
     """The SQS subtask queue; only SendMessageBatch is used.
 
@@ -329,11 +338,19 @@ class SubtaskQueue:
         """This queue, sending as ``tenant`` (``handler_kit.fair_queues``)."""
         return SubtaskQueue(self._client, self._queue_url, group_id=message_group_id(tenant))
 
-    def send_batch(self, entries: Sequence[tuple[str, str]]) -> list[str]:
-        """Send up to 10 ``(entry id, body)``; return the ids SQS reports as failed."""
+    def send_batch(self, entries: Sequence[tuple[str, str]]) -> BatchFailures:
+        """Send up to 10 ``(entry id, body)``; return the entries SQS reports as failed.
+
+        One call can store some entries and fail others with an HTTP 200 (SendMessageBatch
+        reference); ``SenderFault`` says whether an entry failed through the caller's fault.
+        """
         group = group_fields(self._group_id)
         response = self._client.send_message_batch(
             QueueUrl=self._queue_url,
             Entries=[{"Id": entry_id, "MessageBody": body, **group} for entry_id, body in entries],
         )
-        return [failure["Id"] for failure in response.get("Failed", [])]
+        failed = response.get("Failed", [])
+        return BatchFailures(
+            retryable=[failure["Id"] for failure in failed if not failure.get("SenderFault")],
+            refused=[failure["Id"] for failure in failed if failure.get("SenderFault")],
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from types import SimpleNamespace
 
 from handler_kit.fair_queues import message_group_id
 
@@ -117,12 +118,12 @@ class InMemoryQueue:
         self.bodies: list[str] = []
         self.calls = 0
 
-    def send_batch(self, entries: list[tuple[str, str]]) -> list[str]:
+    def send_batch(self, entries: list[tuple[str, str]]) -> SimpleNamespace:
         assert len(entries) <= 10
         with self.lock:
             self.calls += 1
             self.bodies += [body for _, body in entries]
-        return []
+        return SimpleNamespace(retryable=[], refused=[])
 
 
 def test_ten_thousand_subtasks_are_ventilated_in_a_thousand_parallel_calls(handlers):

@@ -24,11 +24,18 @@ class FlakySqs:
     SQS would hold.
     """
 
-    def __init__(self, real: Any, *, fail_ids: set[str], times: int) -> None:
+    def __init__(
+        self, real: Any, *, fail_ids: set[str], times: int, sender_fault: bool = False
+    ) -> None:
         self.real = real
         self.meta = real.meta
         self.fail_ids = fail_ids
         self.remaining_failures = {entry_id: times for entry_id in fail_ids}
+        self.failure = (
+            {"SenderFault": True, "Code": "InvalidParameterValue"}
+            if sender_fault
+            else {"SenderFault": False, "Code": "InternalError"}
+        )
         self.calls: list[list[str]] = []
 
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
@@ -37,7 +44,7 @@ class FlakySqs:
         for entry in Entries:
             if self.remaining_failures.get(entry["Id"], 0) > 0:
                 self.remaining_failures[entry["Id"]] -= 1
-                failed.append({"Id": entry["Id"], "SenderFault": False, "Code": "InternalError"})
+                failed.append({"Id": entry["Id"], **self.failure})
             else:
                 passed.append(entry)
         response: dict[str, Any] = {"Successful": [], "Failed": failed}
@@ -85,6 +92,26 @@ def test_entries_that_never_send_fail_the_job_with_503(handlers, infra, monkeypa
     handlers.run_to_completion()
     assert infra.results() == []
     assert infra.job(job["job_id"])["remaining"] == 12
+
+
+def test_an_entry_refused_as_the_sender_s_fault_is_not_resent_and_fails_the_job(
+    handlers, infra, monkeypatch
+):
+    # GIVEN SQS refuses entry 4 as the sender's fault (it would refuse it every time)
+    flaky = FlakySqs(handlers.api.queue._client, fail_ids={"4"}, times=100, sender_fault=True)
+    monkeypatch.setattr(handlers.api.queue, "_client", flaky)
+
+    # WHEN a job of 12 subtasks is submitted
+    response = handlers.post({"count": 12})
+
+    # THEN entry 4 was sent once, never again and without a backoff wait
+    assert [ids for ids in flaky.calls if "4" in ids] == [[str(i) for i in range(10)]]
+    assert handlers.sleep.calls == []
+    # AND the job is FAILED and the client gets the 503 at once
+    assert_json_error(response, 503, "service_unavailable")
+    (job,) = infra.jobs()
+    assert job["status"] == "FAILED"
+    assert job["error"]["code"] == "ventilation_failed"
 
 
 def test_whole_call_errors_are_retried_like_failed_entries(handlers, infra, monkeypatch):
