@@ -317,7 +317,8 @@ class ServiceFunction(Construct):
             )
 
 
-#: How long the function behind an API may take: well inside API Gateway's 29 s limit.
+#: How long the function behind an API may take: well inside API Gateway's 29 s default
+#: integration timeout (a Regional API may raise it by quota request).
 API_FUNCTION_TIMEOUT = cdk.Duration.seconds(10)
 
 
@@ -350,9 +351,9 @@ class FunctionMaker:
     ) -> ServiceFunction:
         """The function behind a pattern's API, allowed ``table_actions`` on its table.
 
-        API Gateway invokes it synchronously and waits at most 29 s for it. The table
-        actions are spelled out (least privilege: no ``grant*Data`` helper that adds
-        Scan or BatchWrite).
+        API Gateway invokes it synchronously and waits at most its integration timeout (29 s
+        by default) for it. The table actions are spelled out (least privilege: no
+        ``grant*Data`` helper that adds Scan or BatchWrite).
         """
         function = self(
             construct_id,

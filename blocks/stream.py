@@ -22,11 +22,11 @@ STREAM_READ_ACTIONS = (
     "dynamodb:GetRecords",
     "dynamodb:GetShardIterator",
 )
-#: Listed by Lambda among a stream consumer's permissions (``AWSLambdaDynamoDBExecutionRole``),
-#: which it checks when it creates the mapping. The Service Authorization Reference gives
-#: it no resource type, so only ``"*"`` grants it (one of DynamoDB's own examples scopes it
-#: to ``table/NAME/stream/*``: ``"*"`` is right under either reading). It lists stream
-#: ARNs, no data.
+#: Listed by Lambda among a stream consumer's permissions: ``AWSLambdaDynamoDBExecutionRole``
+#: grants it with the three read actions, as DynamoDB's own stream-consumer example does.
+#: The Service Authorization Reference gives it no resource type, so only ``"*"`` grants
+#: it (that example scopes it to ``table/NAME/stream/*``: ``"*"`` is right under either
+#: reading). It lists stream ARNs, no data.
 STREAM_LIST_ACTION = "dynamodb:ListStreams"
 #: The construct id, under the consumer's role, of the policy that grants it.
 STREAM_LISTING_POLICY_ID = "StreamListing"

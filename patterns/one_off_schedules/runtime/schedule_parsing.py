@@ -34,8 +34,8 @@ from schedule_models import (
 def parse_fire_time_form(text: str, *, horizon_seconds: int) -> datetime:
     """``at`` in UTC, rounded up to a whole second, whatever the time now.
 
-    EventBridge Scheduler's ``at()`` has second resolution, so ``…:00.2Z`` fires at
-    ``…:01Z`` (never before the requested time).
+    EventBridge Scheduler's ``at()`` takes whole seconds, so ``…:00.2Z`` is scheduled for
+    ``…:01Z``; the Scheduler then invokes within that minute ("60 second precision").
 
     Raises
     ------
