@@ -26,6 +26,7 @@ from moto.moto_api._internal.models import moto_api_backend
 
 from tests.support.fakes import FakeClock
 from tests.support.handlers import keep_compiled_code
+from tests.support.reused_clients import ReusedClients
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAYER_PYTHON_DIR = PROJECT_ROOT / "blocks" / "handler_layer" / "python"
@@ -74,6 +75,8 @@ class MotoSession:
     """The unit tests' one in-process moto, the boto3 session on it and the tests' clients."""
 
     session: boto3.Session
+    #: The session's clients, made once and handed to every handler import that asks.
+    reused: ReusedClients
     clients: dict[tuple[str, Config | None], Any] = field(default_factory=dict)
 
 
@@ -89,7 +92,11 @@ def moto_session() -> Iterator[MotoSession]:
     with moto_patches.speed_ups_installed(), mock_aws():
         # One boto3 session for all: each new one would register boto3's customizations
         # again, and a new botocore session parses every service model anew.
-        session = MotoSession(session=boto3.Session())
+        boto3_session = boto3.Session()
+        reused = ReusedClients(boto3_session.client)
+        # An instance attribute: boto3.client(...), as handler modules call it, comes here.
+        boto3_session.client = reused.client  # type: ignore[method-assign]
+        session = MotoSession(session=boto3_session, reused=reused)
         # The services' botocore models and moto backends load on their first call: one
         # read-only call each loads them now, so they are frozen with the rest (below).
         for service, list_call in _SERVICES_CALLED.items():
@@ -118,6 +125,7 @@ def aws(moto_session: MotoSession) -> Iterator[None]:
     boto3.DEFAULT_SESSION = moto_session.session
     yield
     boto3.DEFAULT_SESSION = None
+    moto_session.reused.forget_test_hooks()
 
 
 @pytest.fixture
@@ -125,7 +133,8 @@ def aws_client(aws: None, moto_session: MotoSession) -> Callable[..., Any]:
     """``aws_client(service, config=None)``: a client for the test to set up and inspect moto.
 
     Made once per service and config and reused, as creating one costs ~10 ms. Handler
-    modules still make their own at each fresh import, as a cold start does.
+    modules call ``boto3.client`` at each fresh import, as a cold start does, and get the
+    session's reused client for the same settings (:class:`ReusedClients`).
     """
 
     def client(service: str, config: Config | None = None) -> Any:
