@@ -31,6 +31,45 @@ from schedule_models import (
 # --------------------------------------------------------------------------- time
 
 
+def requested_instant(text: str) -> datetime:
+    """``at`` as the instant it names, in UTC (not rounded).
+
+    Raises
+    ------
+    InvalidScheduleTimeError
+        Not ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` with ``Z`` or ``±HH:MM``
+        (``clock.parse_timestamp``), or no real date and time.
+    """
+    try:
+        return parse_timestamp(text).astimezone(UTC)
+    except InvalidTimestampError:
+        # One message for every refusal: the format requires the timezone, because a
+        # time without one is ambiguous.
+        raise InvalidScheduleTimeError(
+            "at must be an ISO-8601 date and time YYYY-MM-DDTHH:MM:SS[.ffffff] with a timezone "
+            "(Z or an offset such as +01:00: without one it is ambiguous), e.g. "
+            "2025-03-14T10:00:00Z, naming a real date and time"
+        ) from None
+
+
+def _round_up_to_second(moment: datetime, *, horizon_seconds: int) -> datetime:
+    """``moment`` rounded up to a whole second (an ``at()`` expression has no fraction).
+
+    Raises
+    ------
+    InvalidScheduleTimeError
+        The next second is past the year 9999.
+    """
+    if not moment.microsecond:
+        return moment
+    try:
+        return moment.replace(microsecond=0) + timedelta(seconds=1)
+    except OverflowError:
+        raise InvalidScheduleTimeError(
+            f"at must be at most {horizon_seconds} seconds ahead"
+        ) from None
+
+
 def parse_fire_time_form(text: str, *, horizon_seconds: int) -> datetime:
     """``at`` in UTC, rounded up to a whole second, whatever the time now.
 
@@ -43,29 +82,14 @@ def parse_fire_time_form(text: str, *, horizon_seconds: int) -> datetime:
         Not ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` with ``Z`` or ``±HH:MM``
         (``clock.parse_timestamp``), no real date and time, or past the year 9999 in UTC.
     """
-    try:
-        moment = parse_timestamp(text)
-    except InvalidTimestampError:
-        # One message for every refusal: the format requires the timezone, because a
-        # time without one is ambiguous.
-        raise InvalidScheduleTimeError(
-            "at must be an ISO-8601 date and time YYYY-MM-DDTHH:MM:SS[.ffffff] with a timezone "
-            "(Z or an offset such as +01:00: without one it is ambiguous), e.g. "
-            "2025-03-14T10:00:00Z, naming a real date and time"
-        ) from None
-    try:
-        moment = moment.astimezone(UTC)
-        if moment.microsecond:
-            moment = moment.replace(microsecond=0) + timedelta(seconds=1)
-    except OverflowError:
-        raise InvalidScheduleTimeError(
-            f"at must be at most {horizon_seconds} seconds ahead"
-        ) from None
-    return moment
+    return _round_up_to_second(requested_instant(text), horizon_seconds=horizon_seconds)
 
 
 def parse_fire_time(text: str, *, now: datetime, horizon_seconds: int) -> datetime:
     """Validate ``at`` and return it in UTC, rounded up to a whole second.
+
+    The instant asked for must be after ``now`` and at most the horizon ahead; the
+    second it fires in may then end up to a second past the horizon.
 
     Parameters
     ----------
@@ -81,15 +105,17 @@ def parse_fire_time(text: str, *, now: datetime, horizon_seconds: int) -> dateti
     InvalidScheduleTimeError
         Unparseable, without a timezone, not in the future, or beyond the horizon.
     """
-    moment = parse_fire_time_form(text, horizon_seconds=horizon_seconds)
-    if moment <= now:
+    # The window bounds the time the client asked for, not its rounded-up fire time: a
+    # time earlier in the current second has passed, though its next second has not.
+    requested = requested_instant(text)
+    if requested <= now:
         raise InvalidScheduleTimeError(f"at must be in the future (now is {iso_timestamp(now)})")
-    if moment - now > timedelta(seconds=horizon_seconds):
+    if requested - now > timedelta(seconds=horizon_seconds):
         raise InvalidScheduleTimeError(
             f"at must be at most {horizon_seconds} seconds ahead"
             f" (latest {iso_timestamp(now + timedelta(seconds=horizon_seconds))})"
         )
-    return moment
+    return _round_up_to_second(requested, horizon_seconds=horizon_seconds)
 
 
 def at_expression(moment: datetime) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -98,6 +98,10 @@ def test_offset_time_is_converted_to_utc_and_rounded_up_to_the_second(handlers, 
         ("2025-03-14T10:00:00", "timezone"),  # no timezone
         ("2025-03-15", "timezone"),  # a date only (midnight, no timezone)
         ("2025-03-14T09:26:53Z", "future"),  # now (not after it)
+        # Past instants within the clock's second (it reads 09:26:53.589): rounded up to
+        # 09:26:54 they would be ahead of now, but the time asked for has passed.
+        ("2025-03-14T09:26:53.100Z", "future"),
+        ("2025-03-14T09:26:53.589Z", "future"),  # now, to the millisecond
         ("2025-03-14T09:00:00Z", "future"),  # past
         ("2024-03-14T09:00:00+05:00", "future"),  # long past, with an offset
         ("2025-04-14T09:26:54Z", "at most"),  # just beyond the 30-day horizon
@@ -128,6 +132,27 @@ def test_time_at_the_horizon_is_accepted(handlers, infra):
     # WHEN it is posted THEN it is scheduled
     assert handlers.post({"at": text}).status == 201
     assert len(infra.schedule_names()) == 1
+
+
+def test_a_time_just_after_now_is_accepted_and_fires_the_next_second(handlers, infra):
+    # GIVEN a time a millisecond after now (the clock reads 09:26:53.589)
+    # WHEN it is posted
+    schedule_id = handlers.create({"at": "2025-03-14T09:26:53.590Z"})
+
+    # THEN it is scheduled at the next whole second, never before the time asked for
+    assert infra.schedule(schedule_id)["ScheduleExpression"] == "at(2025-03-14T09:26:54)"
+
+
+def test_a_time_within_the_horizon_by_a_fraction_is_accepted(handlers, infra):
+    # GIVEN a time 0.089 s before the horizon's end (the clock reads 09:26:53.589)
+    at = "2025-04-13T09:26:53.5Z"
+    assert START + timedelta(seconds=HORIZON_SECONDS) > datetime.fromisoformat(at)
+
+    # WHEN it is posted
+    schedule_id = handlers.create({"at": at})
+
+    # THEN it is accepted (the horizon bounds the time asked for), firing the next second
+    assert infra.schedule(schedule_id)["ScheduleExpression"] == "at(2025-04-13T09:26:54)"
 
 
 @pytest.mark.parametrize(
