@@ -148,7 +148,11 @@ def get_schedule(schedule_id: str) -> Response[str]:
 def cancel_schedule(schedule_id: str) -> Response[str]:
     """``DELETE /schedules/{schedule_id}``: cancel a pending schedule (200, repeatable)."""
     view = schedule_service.cancel_schedule(
-        store, scheduler, schedule_parsing.parse_schedule_id(schedule_id), now=clock()
+        store,
+        scheduler,
+        schedule_parsing.parse_schedule_id(schedule_id),
+        now=clock(),
+        settings=SETTINGS,
     )
     metrics.add_metric(name="SchedulesCancelled", unit=MetricUnit.Count, value=1)
     logger.info("schedule cancelled", schedule_id=view.schedule_id)

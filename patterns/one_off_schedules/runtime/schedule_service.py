@@ -304,7 +304,12 @@ def _still_scheduled(schedules: Schedules, schedule_id: str) -> bool:
 
 
 def cancel_schedule(
-    store: ScheduleStore, schedules: Schedules, schedule_id: str, *, now: datetime
+    store: ScheduleStore,
+    schedules: Schedules,
+    schedule_id: str,
+    *,
+    now: datetime,
+    settings: ScheduleSettings,
 ) -> ScheduleView:
     """Cancel a pending schedule (``DELETE /schedules/{id}``); repeating it is harmless.
 
@@ -316,13 +321,17 @@ def cancel_schedule(
     ScheduleNotFoundError
         No such schedule.
     ScheduleNotCancellableError
-        It already ran, is running or failed.
+        It already ran, is running or failed (also as a PENDING record past its
+        delivery deadline, which reads FAILED ``not_delivered``).
     """
-    cancelled_now = store.cancel(schedule_id, now)
+    cancelled_now = store.cancel(
+        schedule_id, now, undelivered_after_seconds=settings.undelivered_after_seconds
+    )
     item = store.get(schedule_id, now=now)
     if item is None:
         raise ScheduleNotFoundError(f"schedule {schedule_id} not found")
-    status = ScheduleStatus(item["status"])
+    # The status GET answers, not the stored one: PENDING past the deadline is FAILED.
+    status = schedule_view(item, now=now, settings=settings).status
     if status is not ScheduleStatus.CANCELLED:
         raise ScheduleNotCancellableError(
             f"schedule {schedule_id} is {status.value} and can no longer be cancelled"

@@ -176,17 +176,24 @@ class ScheduleStore(dynamodb.KeyedTable):
             ),
         )
 
-    def cancel(self, schedule_id: str, now: datetime) -> bool:
-        """PENDING to CANCELLED; False if the schedule already left PENDING."""
+    def cancel(self, schedule_id: str, now: datetime, *, undelivered_after_seconds: int) -> bool:
+        """PENDING to CANCELLED; False if the schedule already left PENDING, or reads
+        FAILED ``not_delivered`` (PENDING ``undelivered_after_seconds`` past its time)."""
         return self._changed(
             schedule_id,
             update="SET #status = :cancelled, cancelled_at = :now_iso, updated_at = :now_iso",
             # An expired record is absent: nothing to cancel (the caller answers 404).
-            condition=f"#status = :pending AND {ttl.unexpired_condition()}",
+            condition=(
+                "#status = :pending AND at_epoch > :undelivered_before"
+                f" AND {ttl.unexpired_condition()}"
+            ),
             values={
                 ":cancelled": ScheduleStatus.CANCELLED.value,
                 ":pending": ScheduleStatus.PENDING.value,
                 ":now_iso": iso_timestamp(now),
+                # The view's rule (schedule_service.schedule_view): undelivered once
+                # now >= at_epoch + undelivered_after_seconds.
+                ":undelivered_before": epoch_seconds(now) - undelivered_after_seconds,
                 **ttl.condition_values(now),
             },
         )

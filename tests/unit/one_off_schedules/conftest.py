@@ -46,6 +46,7 @@ HANDLER_MODULES = (
     "schedule_models",
     "schedule_parsing",
     "schedule_store",
+    "schedule_views",
     "schedule_service",
     "schedule_runs",
     "schedule_api",

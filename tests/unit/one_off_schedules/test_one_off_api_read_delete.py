@@ -160,6 +160,33 @@ def test_pending_record_past_both_retry_windows_reads_failed_not_delivered(handl
     assert infra.item(schedule_id)["status"] == "PENDING"
 
 
+def test_cancel_of_a_schedule_that_reads_failed_not_delivered_is_409(handlers, infra):
+    # GIVEN a schedule whose event never reached the executor: GET reads it FAILED
+    schedule_id = handlers.create({"at": in_minutes(1)})
+    infra.delete_schedule(schedule_id)
+    handlers.clock.advance(60 + UNDELIVERED_AFTER_SECONDS)
+    assert handlers.get(schedule_id).body["status"] == "FAILED"
+    before = infra.item(schedule_id)
+
+    # WHEN the client tries to cancel it
+    response = handlers.cancel(schedule_id)
+
+    # THEN 409 as for any FAILED schedule, the record is unchanged and still reads FAILED
+    assert_json_error(response, 409, "not_cancellable")
+    assert infra.item(schedule_id) == before
+    assert handlers.get(schedule_id).body["error"]["code"] == "not_delivered"
+
+
+def test_cancel_just_before_the_delivery_deadline_still_cancels(handlers, infra):
+    # GIVEN a schedule one second before it would read FAILED not_delivered
+    schedule_id = handlers.create({"at": in_minutes(1)})
+    handlers.clock.advance(60 + UNDELIVERED_AFTER_SECONDS - 1)
+
+    # WHEN the client cancels it THEN it is cancelled, as a PENDING schedule is
+    response = handlers.cancel(schedule_id)
+    assert response.status == 200 and response.body["status"] == "CANCELLED"
+
+
 class _SchedulerDeleteFails:
     """A Scheduler client whose DeleteSchedule fails like a throttled call."""
 
