@@ -115,6 +115,19 @@ def test_validation_errors_name_the_fields_not_the_values(raw: bytes, expected: 
     assert expected in http_requests.describe_validation_error(raised.value)
 
 
+def test_an_unknown_member_with_an_empty_name_is_named_not_taken_for_the_body() -> None:
+    # GIVEN an object whose only fault is a member named "" (not a field of the model)
+    with pytest.raises(ValidationError) as raised:
+        _Model.model_validate_json(b'{"a": 1, "b": 2, "c": 3, "d": 4, "": 5}')
+
+    # WHEN described
+    message = http_requests.describe_validation_error(raised.value)
+
+    # THEN the member is named (as the empty string), not the body said to be no object
+    assert "body must be a JSON object" not in message
+    assert message == '"": Extra inputs are not permitted'
+
+
 def test_a_validation_error_repeats_a_long_field_name_only_in_part() -> None:
     # GIVEN unknown fields whose names are 10,000 characters long
     names = [letter * 10_000 for letter in "xyz"]

@@ -205,13 +205,15 @@ def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
         if error["type"] == "json_invalid":
             parts.append(f"body is not valid JSON ({error['msg']})")
             continue
-        location = ".".join(str(part) for part in error["loc"])
+        if not error["loc"]:
+            # The document itself (not an object): no field to name.
+            parts.append(f"body must be a JSON object ({error['msg']})")
+            continue
+        # A member named "" is a field too: it is named as such, not taken for the body.
+        location = ".".join(str(part) or '""' for part in error["loc"])
         if len(location) > MAX_ECHOED_LOCATION:
             location = location[: MAX_ECHOED_LOCATION - 1] + "\u2026"
-        if not location:
-            parts.append(f"body must be a JSON object ({error['msg']})")
-        else:
-            parts.append(f"{location}: {error['msg']}")
+        parts.append(f"{location}: {error['msg']}")
     extra = exc.error_count() - limit
     if extra > 0:
         parts.append(f"and {extra} more error(s)")
