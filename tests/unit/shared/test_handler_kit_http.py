@@ -18,7 +18,7 @@ from handler_kit.errors import (
     InvalidRequestError,
     PayloadTooLargeError,
 )
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from tests.support.events import CALLER_ARN, HttpResponse, api_event
 from tests.support.fakes import FakeLambdaContext
@@ -126,6 +126,30 @@ def test_an_unknown_member_with_an_empty_name_is_named_not_taken_for_the_body() 
     # THEN the member is named (as the empty string), not the body said to be no object
     assert "body must be a JSON object" not in message
     assert message == '"": Extra inputs are not permitted'
+
+
+class _OneOf(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    a: int | None = None
+    b: int | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> _OneOf:
+        if (self.a is None) == (self.b is None):
+            raise ValueError("give exactly one of 'a' or 'b'")
+        return self
+
+
+def test_a_rule_of_the_whole_object_is_said_as_is_not_as_a_wrong_document() -> None:
+    # GIVEN an object that breaks a rule of the model as a whole (not one field's)
+    with pytest.raises(ValidationError) as raised:
+        _OneOf.model_validate_json(b'{"a": 1, "b": 2}')
+
+    # WHEN described
+    message = http_requests.describe_validation_error(raised.value)
+
+    # THEN the rule is the message, not "body must be a JSON object" (it is one)
+    assert message == "give exactly one of 'a' or 'b'"
 
 
 def test_a_validation_error_repeats_a_long_field_name_only_in_part() -> None:

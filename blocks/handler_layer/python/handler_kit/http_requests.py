@@ -205,6 +205,11 @@ def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
         if error["type"] == "json_invalid":
             parts.append(f"body is not valid JSON ({error['msg']})")
             continue
+        if not error["loc"] and error["type"] == "value_error":
+            # A rule of the model as a whole (its own words, e.g. "give exactly one of
+            # ..."): the body is an object, no one field is at fault.
+            parts.append(str(error["ctx"]["error"]) if "ctx" in error else error["msg"])
+            continue
         if not error["loc"]:
             # The document itself (not an object): no field to name.
             parts.append(f"body must be a JSON object ({error['msg']})")
