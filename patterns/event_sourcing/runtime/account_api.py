@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import cast
 
 import account_models
 import account_parsing
@@ -99,19 +98,24 @@ def open_account() -> Response[str]:
         now=clock(),
         caller=http_requests.caller(event),
         idempotency_key=http_requests.idempotency_key(event),
+        render=_opened,
     )
-    account_id = result.body["account_id"]
-    logger.append_keys(account_id=account_id)
+    logger.append_keys(account_id=result.body["account_id"])
     if not result.replayed:
         metrics.add_metric(name="AccountsOpened", unit=MetricUnit.Count, value=1)
-    location = http_requests.item_location(event, "/accounts", account_id)
-    # open_account's body is always the opened AccountState's to_dict() (replay too).
-    account = cast(account_models.AccountBody, result.body)
+    # The first answer and every replay (kept with a keyed account): the same bytes.
+    assert result.response is not None
+    return responses.replay(result.response, _replay_headers(result))
+
+
+def _opened(account: account_models.AccountBody) -> responses.StoredResponse:
+    """The 201 answer of a new account (kept with a keyed account, replayed as is)."""
+    location = http_requests.item_location(app.current_event, "/accounts", account["account_id"])
     body: account_models.OpenedAccountBody = {
         **account,
         "links": {"self": location, "events": f"{location}/events"},
     }
-    return responses.json_response(201, body, {"Location": location, **_replay_headers(result)})
+    return responses.stored_json(201, body, {"Location": location})
 
 
 _COMMAND_METRICS = {

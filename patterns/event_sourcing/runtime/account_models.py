@@ -9,6 +9,8 @@ and shape responses.
 Table layout (partition key ``account_id`` S, sort key ``version`` N)::
 
     account_id=<uuid>  version=1..n   kind=event     immutable events, contiguous versions
+                                                     (version 1 of a keyed open also
+                                                     keeps its first answer, ``response``)
     account_id=<uuid>  version=0      kind=snapshot  state as of ``snapshot_version``
     account_id=idempotency#<sha256>  version=0  kind=idempotency  outcome of a keyed command
 
@@ -352,8 +354,9 @@ class CommandResult:
         True when a retry with the same key was answered from the idempotency record.
     response : StoredResponse or None
         The answer exactly as first sent: a replay sends these bytes, never a
-        re-serialization of ``body`` (None for ``open_account``, whose answer is built
-        from the creation event, which is the same every time).
+        re-serialization of ``body``. For ``open_account`` it is the 201 (the first
+        one for a keyed retry, kept with the creation event: its links and ``Location``
+        name the path the first request came by, which a retry's may not).
     """
 
     body: Mapping[str, Any]

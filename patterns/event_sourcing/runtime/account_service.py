@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from account_models import (
@@ -16,6 +17,7 @@ from account_models import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
     MAX_BALANCE,
+    AccountBody,
     AccountEvent,
     AccountNotFoundError,
     AccountSettings,
@@ -48,13 +50,22 @@ logger = Logger(child=True)
 
 
 def open_account(
-    store: EventStore, *, now: datetime, caller: str, idempotency_key: str | None = None
+    store: EventStore,
+    *,
+    now: datetime,
+    caller: str,
+    idempotency_key: str | None = None,
+    render: Callable[[AccountBody], StoredResponse] | None = None,
 ) -> CommandResult:
     """Append ``AccountCreated`` (version 1, balance 0) for a new account.
 
     With an Idempotency-Key the account id is derived from (caller, key), so a retry
-    finds the account the first attempt created and appends nothing.
+    finds the account the first attempt created and appends nothing; it is answered the
+    first answer (``render`` of the new account, kept with its creation event) byte for
+    byte. Without ``render`` the answer is the account alone, as a 201.
     """
+    if render is None:
+        render = _plain_opened
     account_id = account_id_for(caller, idempotency_key)
     event = AccountEvent(
         account_id=account_id,
@@ -64,15 +75,24 @@ def open_account(
         balance=0,
         occurred_at=iso_timestamp(now),
     )
-    if store.create(event):
-        return CommandResult(body=AccountState.opened(event).to_dict(), replayed=False)
+    body = AccountState.opened(event).to_dict()
+    first = render(body)
+    if store.create(event, response=first if idempotency_key is not None else None):
+        return CommandResult(body=body, replayed=False, response=first)
     if idempotency_key is None:
         raise CorruptHistoryError(f"random account id {account_id} already exists")
-    # The first attempt's outcome: the account as it was opened.
-    events, _ = store.history(account_id, after_version=0, limit=1)
-    if not events:
+    # The first attempt's outcome: its answer as sent, kept with the creation event.
+    creation = store.creation(account_id)
+    if creation is None:
         raise CorruptHistoryError(f"account {account_id} exists but has no creation event")
-    return CommandResult(body=AccountState.opened(events[0]).to_dict(), replayed=True)
+    opened, stored = creation
+    opened_body = AccountState.opened(opened).to_dict()
+    # An account opened before answers were kept: its answer built as it was then.
+    return CommandResult(body=opened_body, replayed=True, response=stored or render(opened_body))
+
+
+def _plain_opened(account: AccountBody) -> StoredResponse:
+    return stored_json(201, account)
 
 
 def _decide(state: AccountState, command: CommandType, amount: int, now: datetime) -> AccountEvent:

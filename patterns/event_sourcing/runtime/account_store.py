@@ -195,13 +195,39 @@ class EventStore:
                 raise VersionConflictError(event.event_id) from None
             raise
 
-    def create(self, event: AccountEvent) -> bool:
-        """Write the creation event; False if the account already exists."""
-        try:
-            self.append(event, idempotency_record=None)
-        except VersionConflictError:
-            return False
-        return True
+    def create(self, event: AccountEvent, *, response: StoredResponse | None = None) -> bool:
+        """Write the creation event; False if the account already exists.
+
+        ``response``, the first answer of a keyed open, is kept on the creation event
+        item (``response``), so that every retry with the key is answered its bytes:
+        its links and ``Location`` name the path the first request came by.
+        """
+        item = event.to_item()
+        if response is not None:
+            item["response"] = {"S": response.to_json()}
+        return (
+            unless_condition_fails(
+                self._client.put_item,
+                TableName=self._table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(version)",
+            )
+            is not None
+        )
+
+    def creation(self, account_id: str) -> tuple[AccountEvent, StoredResponse | None] | None:
+        """The account's creation event and the first answer kept with it (None for an
+        open without a key, or one stored before answers were kept); None: no account."""
+        item = self._client.get_item(
+            TableName=self._table_name,
+            Key={"account_id": {"S": account_id}, "version": {"N": "1"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        response = item.get("response")
+        stored = StoredResponse.from_json(response["S"]) if response is not None else None
+        return AccountEvent.from_item(item), stored
 
     def put_snapshot(self, state: AccountState) -> bool:
         """Store ``state`` as the snapshot unless a newer one is already there.

@@ -10,7 +10,7 @@ import pytest
 from tests.support.answers import assert_all_got_the_winners_answer
 from tests.support.events import assert_json_error
 from tests.support.interleave import interleaved
-from tests.unit.event_sourcing.conftest import ALICE_ARN, TABLE_NAME
+from tests.unit.event_sourcing.conftest import ALICE_ARN, TABLE_NAME, api_event
 
 #: The event store's write requests: a request runs the next one just before its first.
 WRITES = ("PutItem", "TransactWriteItems")
@@ -121,6 +121,26 @@ def test_open_account_with_an_equivalent_body_replays_byte_for_byte(bank, infra,
     assert retry.status == 201
     assert retry.raw_body == first.raw_body
     assert retry.headers["location"] == first.headers["location"]
+    assert len(infra.event_items()) == 1
+
+
+def test_an_open_retried_through_another_base_path_replays_the_first_answer(bank, infra):
+    # GIVEN an account opened with a key through the stage's own URL (/api/accounts)
+    first = bank.open(headers={"Idempotency-Key": "open-2"})
+    assert first.status == 201
+
+    # WHEN the client retries through a custom domain whose base path is /bank
+    event = api_event(
+        "POST", "/accounts", resource="/accounts", headers={"Idempotency-Key": "open-2"}
+    )
+    event["requestContext"]["path"] = "/bank/accounts"
+    retry = bank.call_api(event)
+
+    # THEN the first answer byte for byte (its links and Location), nothing appended
+    assert retry.status == 201
+    assert retry.raw_body == first.raw_body
+    assert retry.headers["location"] == first.headers["location"]
+    assert retry.headers["idempotent-replayed"] == "true"
     assert len(infra.event_items()) == 1
 
 
