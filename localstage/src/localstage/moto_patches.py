@@ -37,6 +37,7 @@ from localstage import (
     _moto_scheduler,
     _moto_sqs,
     _moto_sqs_groups,
+    _moto_sqs_handles,
     _moto_streams,
 )
 from localstage._moto_activity import Activity
@@ -90,6 +91,7 @@ def _apply(group: str, build: Callable[[], list[Patch]]) -> None:
 #: (localstage/tests/test_moto_speedups.py compares them with moto's own code).
 SPEED_UPS: dict[str, Callable[[], list[Patch]]] = {
     "sqs": _moto_sqs.patches,
+    "sqs-handles": _moto_sqs_handles.patches,
     "dynamodb": _moto_dynamodb.patches,
     "dynamodb-answers": _moto_dynamodb_answers.patches,
     "dynamodb-expressions": _moto_dynamodb_expressions.patches,
@@ -118,6 +120,11 @@ def install_backends() -> None:
 def install_sqs() -> None:
     """SQS sends in constant time whatever the queue's length (``_moto_sqs``)."""
     _apply("sqs", SPEED_UPS["sqs"])
+
+
+def install_sqs_handles() -> None:
+    """Receipt handles found by lookup, not a scan of the queue (``_moto_sqs_handles``)."""
+    _apply("sqs-handles", SPEED_UPS["sqs-handles"])
 
 
 def install_sqs_validation() -> None:
@@ -222,6 +229,7 @@ def install() -> Installed:
     install_iam_scope()
     install_backends()
     install_sqs()
+    install_sqs_handles()
     install_sqs_validation()
     install_dynamodb()
     install_dynamodb_answers()
