@@ -9,9 +9,9 @@ check moto's answers directly, without booting a stage: these helpers set that u
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -33,6 +33,27 @@ def in_process_moto(monkeypatch: pytest.MonkeyPatch, install: Callable[[], None]
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         yield
+
+
+Answers = TypeVar("Answers")
+
+
+def moto_then_patched(
+    monkeypatch: pytest.MonkeyPatch, patches: Iterable[Any], run: Callable[[], Answers]
+) -> dict[str, Answers]:
+    """``run()`` on a fresh moto as it is, then on another with ``patches`` put on
+    (``localstage._moto_patch.Patch`` values): ``{"moto": ..., "localstage": ...}``."""
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        on_moto = run()
+    for patch in patches:
+        monkeypatch.setattr(patch.owner, patch.name, patch.value)
+    with mock_aws():
+        patched = run()
+    return {"moto": on_moto, "localstage": patched}
 
 
 @contextmanager

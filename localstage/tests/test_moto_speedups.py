@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from in_process_moto import in_process_moto
+from in_process_moto import in_process_moto, moto_then_patched
 
 from localstage import (
     _moto_dynamodb_answers,
@@ -441,22 +441,14 @@ def _expression_answers(dynamodb: Any) -> list[Any]:
 
 
 def test_expressions_tokenized_once_give_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from moto import mock_aws
+    def answers() -> list[Any]:
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        _create_table(dynamodb)
+        return _expression_answers(dynamodb)
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    by: dict[str, list[Any]] = {}
-    for who in ("moto", "localstage"):
-        if who == "localstage":
-            for patch in _moto_dynamodb_expressions.patches():
-                monkeypatch.setattr(patch.owner, patch.name, patch.value)
-        with mock_aws():
-            # GIVEN a table, on moto's parsers, then with each expression text
-            # tokenized once
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            _create_table(dynamodb)
-            # WHEN the same expression texts come again with other names and values
-            by[who] = _expression_answers(dynamodb)
+    # GIVEN a table, on moto's parsers, then with each expression text tokenized once
+    # WHEN the same expression texts come again with other names and values
+    by = moto_then_patched(monkeypatch, _moto_dynamodb_expressions.patches(), answers)
 
     # THEN every answer, refusal and the items left are what moto's own parsers give
     codes = [answer.get("Error", {}).get("Code") for answer in by["moto"]]

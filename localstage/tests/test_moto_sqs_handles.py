@@ -7,6 +7,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from in_process_moto import moto_then_patched
 
 from localstage import _moto_sqs_handles
 
@@ -105,21 +106,14 @@ def _handle_answers(sqs: Any) -> dict[str, Any]:
 def test_receipt_handles_found_by_lookup_give_moto_s_answers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from moto import mock_aws
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    by: dict[str, dict[str, Any]] = {}
-    for who in ("moto", "localstage"):
-        if who == "localstage":
-            for patch in _moto_sqs_handles.patches():
-                monkeypatch.setattr(patch.owner, patch.name, patch.value)
-        with mock_aws():
-            # GIVEN two queues, one with six messages received twice (an old and a
-            # current handle each), on moto's scan, then with handles looked up
-            sqs = boto3.client("sqs", region_name="us-east-1")
-            # WHEN handles are used to delete and to change visibility, rightly and not
-            by[who] = _handle_answers(sqs)
+    # GIVEN two queues, one with six messages received twice (an old and a current
+    # handle each), on moto's scan, then with handles looked up
+    # WHEN handles are used to delete and to change visibility, rightly and not
+    by = moto_then_patched(
+        monkeypatch,
+        _moto_sqs_handles.patches(),
+        lambda: _handle_answers(boto3.client("sqs", region_name="us-east-1")),
+    )
 
     # THEN every answer, refusal and the messages left are what moto's own code gives
     assert by["moto"]["delete unknown"] == "ReceiptHandleIsInvalid"
