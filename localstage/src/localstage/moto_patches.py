@@ -113,17 +113,16 @@ def install_iam_scope() -> None:
 
 
 def install_backends() -> None:
-    """moto's service packages listed once (``_moto_backends``)."""
+    """moto's service packages listed once (``_moto_backends``), and each request's
+    handler method found by one lookup (``_moto_responses``)."""
     _apply("backends", _moto_backends.listed_service_modules_patches)
+    _apply("responses", SPEED_UPS["responses"])
 
 
 def install_sqs() -> None:
-    """SQS sends in constant time whatever the queue's length (``_moto_sqs``)."""
+    """SQS sends, receives (``_moto_sqs``) and receipt handles (``_moto_sqs_handles``) in
+    time independent of the queue's length."""
     _apply("sqs", SPEED_UPS["sqs"])
-
-
-def install_sqs_handles() -> None:
-    """Receipt handles found by lookup, not a scan of the queue (``_moto_sqs_handles``)."""
     _apply("sqs-handles", SPEED_UPS["sqs-handles"])
 
 
@@ -150,11 +149,6 @@ def install_dynamodb_expressions() -> None:
 def install_streams() -> None:
     """Stream reads without moto's per-member serializer (``_moto_streams``)."""
     _apply("streams", SPEED_UPS["streams"])
-
-
-def install_responses() -> None:
-    """Each request's handler method found without listing its class (``_moto_responses``)."""
-    _apply("responses", SPEED_UPS["responses"])
 
 
 def install_scheduler_validation() -> None:
@@ -229,13 +223,11 @@ def install() -> Installed:
     install_iam_scope()
     install_backends()
     install_sqs()
-    install_sqs_handles()
     install_sqs_validation()
     install_dynamodb()
     install_dynamodb_answers()
     install_dynamodb_expressions()
     install_streams()
-    install_responses()
     install_s3_missing_keys()
     install_scheduler_validation()
     # localstage delivers EventBridge events and S3 notifications itself: moto's
