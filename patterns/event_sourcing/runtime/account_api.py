@@ -23,7 +23,6 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit import contract, http_requests, responses
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
@@ -54,7 +53,7 @@ _ACCOUNT = {"account_id": contract.UUID_PARAMETER}
 _REPLAYED = ("Idempotent-Replayed",)
 _RETRY = ("Retry-After",)
 #: Every route may meet DynamoDB throttling or an outage after the SDK's retries.
-_UNAVAILABLE = contract.errors("service_unavailable", headers=_RETRY)
+_UNAVAILABLE = contract.unavailable()
 #: A route handler of one account (its id from the path).
 _AccountRoute = Callable[[str], Response[str]]
 
@@ -250,18 +249,11 @@ def get_events(account_id: str) -> Response[str]:
     return responses.json_response(200, page.to_dict(), {"Cache-Control": "no-store"})
 
 
-def _dependency_failed(log_line: str) -> responses.ErrorAnswer:
-    return responses.unavailable(
-        RETRY_AFTER_SECONDS,
-        "DependencyFailed",
-        message="try again later",
-        log=("exception", log_line),
-    )
-
-
 responses.answer_errors(
     app,
     {
+        # Throttling or an outage of DynamoDB after the SDK's own retries: retryable.
+        **responses.dependency_failures(RETRY_AFTER_SECONDS),
         account_models.AccountNotFoundError: responses.ErrorAnswer(404, "not_found"),
         account_models.InsufficientFundsError: responses.ErrorAnswer(
             409, "insufficient_funds", metric="OverdraftRefused"
@@ -274,9 +266,6 @@ responses.answer_errors(
             metric="ConflictsExhausted",
             log=("warning", "optimistic locking gave up"),
         ),
-        # Throttling or an outage of DynamoDB after the SDK's own retries: retryable.
-        ClientError: _dependency_failed("DynamoDB request failed"),
-        BotoCoreError: _dependency_failed("DynamoDB unreachable"),
     },
     logger=logger,
     metrics=metrics,

@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from botocore.exceptions import ClientError, EndpointConnectionError
 from handler_kit import headers, http_requests, responses
 from handler_kit.errors import (
     AmbiguousIdempotencyKeyError,
@@ -278,6 +279,66 @@ def test_unknown_routes_are_json_404_with_the_given_headers() -> None:
     assert response.status == 404
     assert response.body == {"error": "not_found", "message": "no route for DELETE /nowhere"}
     assert response.headers["cache-control"] == "no-store"
+
+
+_FAILED = responses.DEPENDENCY_FAILED_METRIC
+
+
+class _QueueFullError(RuntimeError):
+    """A service's own failure, answered with its own 503."""
+
+
+class _ConflictError(ClientError):
+    """A ClientError subclass a service answers on its own (409)."""
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "code", "metric"),
+    [
+        (ClientError({"Error": {"Code": "ThrottlingException"}}, "GetItem"), 503, None, _FAILED),
+        (EndpointConnectionError(endpoint_url="https://x.invalid"), 503, None, _FAILED),
+        (_QueueFullError("queue full"), 503, "queue full", "QueueFull"),
+        (_ConflictError({"Error": {"Code": "Conflict"}}, "PutItem"), 409, None, None),
+    ],
+    ids=["client-error", "botocore-error", "own-503", "own-client-error-subclass"],
+)
+def test_a_failed_aws_call_is_503_and_a_more_specific_answer_wins(
+    raised: Exception, status: int, code: str | None, metric: str | None
+) -> None:
+    # GIVEN an API answering AWS failures and its own errors, whichever comes first
+    app = APIGatewayRestResolver()
+    metrics = Metrics(namespace="HandlerKitTest", service="handler-kit-test")
+    responses.answer_errors(
+        app,
+        {
+            _QueueFullError: responses.unavailable(7, "QueueFull"),
+            **responses.dependency_failures(7),
+            _ConflictError: responses.ErrorAnswer(409, "conflict"),
+        },
+        logger=Logger(service="handler-kit-test"),
+        metrics=metrics,
+        headers={"Cache-Control": "no-store"},
+    )
+
+    @app.get("/fail")
+    def fail() -> Response[str]:
+        raise raised
+
+    # WHEN a route raises
+    response = _call(app, "/fail")
+
+    # THEN a ClientError or BotoCoreError is 503 service_unavailable with Retry-After and a
+    # message that tells nothing of AWS, counted; a closer class keeps its own answer
+    assert response.status == status and response.headers["cache-control"] == "no-store"
+    if status == 503:
+        assert response.body["error"] == "service_unavailable"
+        assert response.headers["retry-after"] == "7"
+        assert response.body["message"] == (
+            code or "a service the API depends on is unavailable; try again later"
+        )
+    counted = set(metrics.metric_set)
+    metrics.clear_metrics()
+    assert counted == ({metric} if metric else set())
 
 
 @pytest.mark.parametrize("value", ["\U0001f600", 'a"b', "a\\b", "a`b", "a#b", "a?b"])

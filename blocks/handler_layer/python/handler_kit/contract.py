@@ -87,10 +87,17 @@ def errors(*codes: str, headers: tuple[str, ...] = (), description: str = "") ->
     return Answer(description, error_codes=codes, headers=headers)
 
 
+def unavailable() -> Answer:
+    """503 ``service_unavailable`` with ``Retry-After``: what every route answers when an
+    AWS call failed after the SDK's retries (``responses.dependency_failures``), and what
+    some answer for a failure of their own (a message that could not be queued)."""
+    return errors("service_unavailable", headers=("Retry-After",))
+
+
 def lookup(description: str, *, body: type[Any] | None = None) -> dict[int, Answer]:
     """The answers of a read by id: 200 ``description`` (of ``body``), 400 for a malformed
     id, 404 when there is none. Extend it for a route that answers more
-    (``{**lookup(...), 503: ...}``).
+    (``{**lookup(...), 503: unavailable()}``).
     """
     return {
         200: ok(description, body=body),
@@ -106,7 +113,7 @@ def accepted_submission(description: str, *, body: type[Any] | None = None) -> d
         202: ok(description, headers=("Location", "Retry-After"), body=body),
         400: errors("invalid_request", "payload_too_large"),
         422: errors("idempotency_key_reused"),
-        503: errors("service_unavailable", headers=("Retry-After",)),
+        503: unavailable(),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from handler_kit.errors import (
     AmbiguousIdempotencyKeyError,
@@ -265,6 +266,44 @@ def unavailable(retry_after_seconds: int | str, metric: str, **answer: Any) -> E
     """A 503 ``service_unavailable`` with ``Retry-After``, counted as ``metric``."""
     headers = {"Retry-After": str(retry_after_seconds)}
     return ErrorAnswer(503, "service_unavailable", headers=headers, metric=metric, **answer)
+
+
+#: Counted once per request answered 503 because an AWS call failed (:func:`dependency_failures`).
+DEPENDENCY_FAILED_METRIC = "DependencyFailed"
+
+
+def dependency_failures(retry_after_seconds: int | str) -> dict[type[Exception], ErrorAnswer]:
+    """How every API answers an AWS call that failed after the SDK's own retries.
+
+    A ``ClientError`` (DynamoDB's ``ProvisionedThroughputExceededException``, a
+    ``ThrottlingException``, an internal error: any error of an AWS service that the
+    route does not turn into an answer of its own) or a ``BotoCoreError`` (the endpoint
+    unreachable, a timeout) is 503 ``service_unavailable`` with ``Retry-After`` and the
+    message "try again later" (AWS's own text is logged, never sent), logged with its
+    traceback and counted as :data:`DEPENDENCY_FAILED_METRIC`. Nothing is written by the
+    answer itself.
+
+    Pass them to :func:`answer_errors` with the API's own answers, after these so that
+    an API's own answer for ``ClientError`` would replace this one. A more specific
+    answer still wins: Powertools answers an exception with the handler of the closest
+    class in its MRO, so an exception a service raises for its own 503 or 409 (a
+    ``RuntimeError`` or ``ValueError`` subclass, not a ``ClientError``) keeps its answer.
+
+    Examples
+    --------
+    >>> answers = dependency_failures(2)
+    >>> answers[ClientError].status_code, answers[BotoCoreError].headers["Retry-After"]
+    (503, '2')
+    """
+    answer = unavailable(
+        retry_after_seconds,
+        DEPENDENCY_FAILED_METRIC,
+        message="a service the API depends on is unavailable; try again later",
+    )
+    return {
+        ClientError: replace(answer, log=("exception", "AWS request failed")),
+        BotoCoreError: replace(answer, log=("exception", "AWS endpoint unreachable")),
+    }
 
 
 def answer_errors(

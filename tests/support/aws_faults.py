@@ -1,0 +1,98 @@
+"""AWS calls that fail the way they do after the SDK's own retries, and the answer every
+API gives them (``handler_kit.responses.dependency_failures``).
+
+A failure is a botocore ``before-call`` hook on the handler's own client: the request is
+never sent, so nothing is written, and the handler sees the exception the SDK raises
+once its retries are spent.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from tests.support.events import HttpResponse, assert_json_error
+
+
+def throttled(operation: str, code: str = "ProvisionedThroughputExceededException") -> ClientError:
+    """The ``ClientError`` of a throttled call (DynamoDB's code unless told another)."""
+    return ClientError({"Error": {"Code": code, "Message": "Rate exceeded"}}, operation)
+
+
+def unreachable(service: str = "dynamodb") -> BotoCoreError:
+    """The ``BotoCoreError`` of an endpoint that cannot be reached."""
+    return EndpointConnectionError(endpoint_url=f"https://{service}.us-east-1.amazonaws.com")
+
+
+#: What a call can end in after the SDK's retries, by name (for ``parametrize``).
+FAILURES: dict[str, Exception] = {
+    "provisioned-throughput": throttled("GetItem"),
+    "throttling": throttled("TransactWriteItems", "ThrottlingException"),
+    "unreachable": unreachable(),
+}
+
+
+@contextmanager
+def failing_calls(
+    client: Any, error: Exception, operation: str | None = None
+) -> Iterator[list[str]]:
+    """Within the block, every call of ``client`` (only ``operation``'s, when given)
+    raises ``error`` instead of being sent; yields the names of the calls that failed."""
+    failed: list[str] = []
+    service = client.meta.service_model.service_name
+    event = f"before-call.{service}" + (f".{operation}" if operation else "")
+
+    def fail(model: Any, **_: Any) -> None:
+        failed.append(model.name)
+        raise copy.copy(error)  # a fresh exception each time: no traceback of earlier calls
+
+    client.meta.events.register(event, fail)
+    try:
+        yield failed
+    finally:
+        client.meta.events.unregister(event, fail)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def recorded_logs(logger: Any) -> Iterator[list[logging.LogRecord]]:
+    """The records a handler module's Powertools ``logger`` writes within the block.
+
+    (Its own handler writes to the ``sys.stdout`` of the first import of its service's
+    logger, which ``capsys`` does not see.)
+    """
+    handler = _Records()
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+
+
+def assert_dependency_failed(
+    response: HttpResponse, *, logs: list[logging.LogRecord], output: str
+) -> None:
+    """The answer of an AWS call that failed: 503 ``service_unavailable`` with
+    ``Retry-After``, the failure logged with its traceback (``logs``) and counted as
+    ``DependencyFailed`` (in ``output``, what the invocation printed: its metrics)."""
+    assert_json_error(response, 503, "service_unavailable")
+    assert int(response.headers["retry-after"]) >= 1
+    failures = [r for r in logs if r.levelno == logging.ERROR and r.exc_info]
+    assert [r.getMessage() for r in failures] in (
+        ["AWS request failed"],
+        ["AWS endpoint unreachable"],
+    )
+    assert '"DependencyFailed"' in output

@@ -1,0 +1,46 @@
+"""DynamoDB throttled or unreachable after the SDK's retries: every route answers 503
+``service_unavailable`` with ``Retry-After`` and writes nothing
+(``handler_kit.responses.dependency_failures``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.aws_faults import (
+    FAILURES,
+    assert_dependency_failed,
+    failing_calls,
+    recorded_logs,
+)
+
+
+@pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda bank, account_id: bank.open(),
+        lambda bank, account_id: bank.credit(account_id, 5),
+        lambda bank, account_id: bank.withdraw(account_id, 1),
+        lambda bank, account_id: bank.get(account_id),
+        lambda bank, account_id: bank.history(account_id),
+    ],
+    ids=["open", "credit", "withdraw", "get", "history"],
+)
+def test_every_route_answers_a_failed_dynamodb_call_503(bank, infra, capsys, call, failure):
+    # GIVEN an account with a credit, and DynamoDB failing every call of the API
+    account_id = bank.open_id()
+    assert bank.credit(account_id, 10).status == 200
+    before = infra.raw_items()
+    capsys.readouterr()
+
+    # WHEN a route is called
+    with (
+        recorded_logs(bank.api.logger) as logs,
+        failing_calls(bank.api.store._client, failure) as failed,
+    ):
+        response = call(bank, account_id)
+
+    # THEN 503 with Retry-After, logged and counted, and nothing was written
+    assert failed
+    assert_dependency_failed(response, logs=logs, output=capsys.readouterr().out)
+    assert infra.raw_items() == before
