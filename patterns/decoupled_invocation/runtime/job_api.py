@@ -102,6 +102,7 @@ def create_job() -> Response[str]:
         202: contract.ok("The job in progress", headers=("Retry-After",), body=job_models.JobBody),
         400: contract.errors("invalid_request"),
         404: contract.errors("not_found"),
+        503: contract.unavailable(),
     },
 )
 def get_job(job_id: str) -> Response[str]:
@@ -117,6 +118,9 @@ responses.answer_errors(
     {
         job_models.JobNotFoundError: responses.ErrorAnswer(404, "not_found"),
         job_models.EnqueueFailedError: responses.unavailable(_retry_after(), "EnqueueFailed"),
+        # DynamoDB throttled or down after the SDK's retries (SendMessage's own failure is
+        # EnqueueFailedError above): 503 with Retry-After on every route.
+        **responses.dependency_failures(_retry_after()),
     },
     logger=logger,
     metrics=metrics,
