@@ -135,6 +135,7 @@ def create_job() -> Response[str]:
         ),
         400: contract.errors("invalid_request"),
         404: contract.errors("not_found"),
+        503: contract.unavailable(),
     },
 )
 def get_job(job_id: str) -> Response[str]:
@@ -152,6 +153,9 @@ responses.answer_errors(
         fan_out_models.VentilationFailedError: responses.unavailable(
             SETTINGS.retry_after_seconds, "VentilationFailed", log=("error", "ventilation failed")
         ),
+        # DynamoDB throttled or down after the SDK's retries (SendMessageBatch's own
+        # failures end in VentilationFailedError above): 503 with Retry-After.
+        **responses.dependency_failures(SETTINGS.retry_after_seconds),
     },
     logger=logger,
     metrics=metrics,

@@ -1,0 +1,78 @@
+"""DynamoDB throttled or unreachable after the SDK's retries: every route answers 503
+``service_unavailable`` with ``Retry-After`` and writes nothing
+(``handler_kit.responses.dependency_failures``); a failed ventilation keeps its own 503."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.aws_faults import (
+    FAILURES,
+    assert_dependency_failed,
+    failing_calls,
+    recorded_logs,
+    throttled,
+)
+from tests.support.events import assert_json_error
+from tests.unit.fan_out_fan_in.api_helpers import assert_nothing_written
+
+JOB = {"count": 3}
+
+
+@pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES)
+def test_get_job_answers_a_failed_dynamodb_call_503(handlers, infra, capsys, failure):
+    # GIVEN a submitted job, and DynamoDB failing every call of the API
+    job_id = handlers.post(JOB).body["job_id"]
+    before = infra.jobs()
+    capsys.readouterr()
+
+    # WHEN the client polls it
+    with (
+        recorded_logs(handlers.api.logger) as logs,
+        failing_calls(handlers.api.store._client, failure) as failed,
+    ):
+        response = handlers.get(job_id)
+
+    # THEN 503 with the API's Retry-After, logged and counted, and nothing was written
+    assert failed == ["GetItem"]
+    assert_dependency_failed(response, logs=logs, output=capsys.readouterr().out)
+    assert response.headers["retry-after"] == "2"
+    assert infra.jobs() == before
+
+
+@pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES)
+@pytest.mark.parametrize("headers", [None, {"Idempotency-Key": "k-503"}], ids=["unkeyed", "keyed"])
+def test_post_job_answers_a_failed_dynamodb_call_503(handlers, infra, capsys, failure, headers):
+    # GIVEN DynamoDB failing every call of the API
+    # WHEN a job is submitted
+    with (
+        recorded_logs(handlers.api.logger) as logs,
+        failing_calls(handlers.api.store._client, failure) as failed,
+    ):
+        response = handlers.post(JOB, headers=headers)
+
+    # THEN 503 with Retry-After, logged and counted; no job recorded, no subtask sent
+    assert failed == ["PutItem"]
+    assert_dependency_failed(response, logs=logs, output=capsys.readouterr().out)
+    assert_nothing_written(infra)
+    # AND the retry, DynamoDB back, is accepted
+    assert handlers.post(JOB, headers=headers).status == 202
+
+
+def test_a_failed_ventilation_keeps_its_own_503(handlers, infra, capsys):
+    # GIVEN SQS throttling every SendMessageBatch after the SDK's retries
+    # WHEN a job is submitted
+    with (
+        recorded_logs(handlers.api.logger) as logs,
+        failing_calls(handlers.api.queue._client, throttled("SendMessageBatch", "Throttling")),
+    ):
+        response = handlers.post(JOB)
+
+    # THEN the ventilation failure's own answer: the job is FAILED ventilation_failed and
+    # counted as VentilationFailed, not as a failed dependency
+    assert_json_error(response, 503, "service_unavailable")
+    (job,) = infra.jobs()
+    assert job["status"] == "FAILED" and job["error"]["code"] == "ventilation_failed"
+    output = capsys.readouterr().out
+    assert '"VentilationFailed"' in output and '"DependencyFailed"' not in output
+    assert "AWS request failed" not in [r.getMessage() for r in logs]
