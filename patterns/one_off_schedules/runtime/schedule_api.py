@@ -90,7 +90,7 @@ _SCHEDULE_BODY = http_requests.PostBody(
         ),
         400: contract.errors("invalid_request", "payload_too_large", "invalid_time"),
         422: contract.errors("idempotency_key_reused"),
-        503: contract.errors("service_unavailable", headers=("Retry-After",)),
+        503: contract.unavailable(),
     },
 )
 def create_schedule() -> Response[str]:
@@ -126,7 +126,10 @@ def create_schedule() -> Response[str]:
     "/schedules/<schedule_id>",
     summary="The schedule: its status and when it changed",
     path=_SCHEDULE,
-    responses=contract.lookup("The schedule", body=schedule_views.ScheduleBody),
+    responses={
+        **contract.lookup("The schedule", body=schedule_views.ScheduleBody),
+        503: contract.unavailable(),
+    },
 )
 def get_schedule(schedule_id: str) -> Response[str]:
     """``GET /schedules/{schedule_id}``: status and when it changed."""
@@ -143,6 +146,7 @@ def get_schedule(schedule_id: str) -> Response[str]:
     responses={
         **contract.lookup("The cancelled schedule", body=schedule_views.ScheduleBody),
         409: contract.errors("not_cancellable"),
+        503: contract.unavailable(),
     },
 )
 def cancel_schedule(schedule_id: str) -> Response[str]:
@@ -170,6 +174,9 @@ responses.answer_errors(
         schedule_models.ScheduleCreateFailedError: responses.unavailable(
             SETTINGS.retry_after_seconds, "ScheduleCreateFailed"
         ),
+        # DynamoDB throttled or down after the SDK's retries (CreateSchedule's own failure
+        # is ScheduleCreateFailedError above; DeleteSchedule's is tolerated): 503.
+        **responses.dependency_failures(SETTINGS.retry_after_seconds),
     },
     logger=logger,
     metrics=metrics,
