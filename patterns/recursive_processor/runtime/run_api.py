@@ -1,7 +1,8 @@
 """REST API (v1 proxy) of the recursive processor: ``GET /runs/{run_id}``.
 
 A thin adapter: parse the path, read the run through ``batch_service``, shape the
-response. Client errors are JSON ``{"error", "message"}`` 4xx.
+response. Client errors are JSON ``{"error", "message"}`` 4xx; a DynamoDB failure after
+the SDK's retries is 503 ``service_unavailable`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import batch_models
 import batch_service
 import batch_store
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from botocore.config import Config
 from handler_kit import contract, responses
@@ -29,7 +30,11 @@ OUTPUT_BUCKET = require_env("OUTPUT_BUCKET_NAME")
 #: Replaced by a fake clock in tests; decides whether a run has expired (TTL).
 clock: Clock = utc_now
 
+#: Seconds a client should wait before asking again after a 503.
+RETRY_AFTER_SECONDS = 1
+
 logger = Logger()
+metrics = Metrics()
 app = APIGatewayRestResolver()
 api = contract.ContractRoutes(app)
 #: Runs progress at any time: no response of this API may be cached.
@@ -42,7 +47,10 @@ responses.register_error_handlers(app, logger=logger, headers=NO_STORE)
     "/runs/<run_id>",
     summary="The run: its status, progress and counts",
     path={"run_id": contract.UUID_PARAMETER},
-    responses=contract.lookup("The run", body=batch_models.RunBody),
+    responses={
+        **contract.lookup("The run", body=batch_models.RunBody),
+        503: contract.unavailable(),
+    },
 )
 def get_run(run_id: str) -> Response[str]:
     """``GET /runs/{run_id}``: the run's status, progress and counts (200)."""
@@ -52,10 +60,18 @@ def get_run(run_id: str) -> Response[str]:
     return responses.json_response(200, view, NO_STORE)
 
 
-@app.exception_handler(batch_models.RunNotFoundError)
-def _run_not_found(exc: batch_models.RunNotFoundError) -> Response[str]:
-    return responses.error_response(404, "not_found", str(exc), NO_STORE)
+responses.answer_errors(
+    app,
+    {
+        batch_models.RunNotFoundError: responses.ErrorAnswer(404, "not_found"),
+        # DynamoDB throttled or down after the SDK's retries: 503 with Retry-After.
+        **responses.dependency_failures(RETRY_AFTER_SECONDS),
+    },
+    logger=logger,
+    metrics=metrics,
+    headers=NO_STORE,
+)
 
 
 #: Lambda entry point (``run_api.handler``).
-handler = responses.rest_api_handler(app, logger=logger)
+handler = responses.rest_api_handler(app, logger=logger, metrics=metrics)

@@ -1,0 +1,42 @@
+"""``GET /runs/{run_id}`` with DynamoDB throttled or unreachable after the SDK's retries:
+503 ``service_unavailable`` with ``Retry-After`` (``handler_kit.responses.dependency_failures``)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import pytest
+
+from tests.support.aws_faults import (
+    FAILURES,
+    assert_dependency_failed,
+    failing_calls,
+    recorded_logs,
+)
+from tests.unit.recursive_processor.conftest import Processor, record_line
+from tests.unit.recursive_processor.test_run_api import get_run
+
+
+@pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES)
+def test_get_run_answers_a_failed_dynamodb_call_503(
+    processor: Processor, api: ModuleType, capsys: pytest.CaptureFixture[str], failure: Exception
+) -> None:
+    # GIVEN a started run, and DynamoDB failing every call of the API
+    record = processor.upload_lines("throttled.ndjson", [record_line(0)])
+    run_id = processor.start(record)
+    before = processor.infra.runs()
+    capsys.readouterr()
+
+    # WHEN a client asks for it
+    with (
+        recorded_logs(api.logger) as logs,
+        failing_calls(api.store._client, failure) as failed,
+    ):
+        response = get_run(api, run_id)
+
+    # THEN 503 with Retry-After (and no-store, as every answer), logged and counted;
+    # nothing was written
+    assert failed == ["GetItem"]
+    assert_dependency_failed(response, logs=logs, output=capsys.readouterr().out)
+    assert response.headers["cache-control"] == "no-store"
+    assert processor.infra.runs() == before
