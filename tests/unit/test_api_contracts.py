@@ -129,6 +129,19 @@ def test_every_operation_that_takes_a_body_declares_that_another_media_type_is_4
                 assert "415" not in operation["responses"], (method, path)
 
 
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_operation_declares_the_503_of_a_failed_aws_call(name: str) -> None:
+    # GIVEN the checked-in document
+    document = json.loads(DOCUMENTS[name].read_text(encoding="utf-8"))
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            # THEN every operation says it answers 503 service_unavailable with
+            # Retry-After, as every API does when DynamoDB or another AWS service fails
+            # after the SDK's retries (handler_kit.responses.dependency_failures)
+            assert _error_codes(operation, "503") == ["service_unavailable"], (method, path)
+            assert "Retry-After" in operation["responses"]["503"]["headers"], (method, path)
+
+
 class _Link(TypedDict):
     self: str
 
