@@ -278,8 +278,8 @@ def dependency_failures(retry_after_seconds: int | str) -> dict[type[Exception],
     A ``ClientError`` (DynamoDB's ``ProvisionedThroughputExceededException``, a
     ``ThrottlingException``, an internal error: any error of an AWS service that the
     route does not turn into an answer of its own) or a ``BotoCoreError`` (the endpoint
-    unreachable, a timeout) is 503 ``service_unavailable`` with ``Retry-After`` and the
-    message "try again later" (AWS's own text is logged, never sent), logged with its
+    unreachable, a timeout) is 503 ``service_unavailable`` with ``Retry-After`` and a
+    message that names no service (AWS's own text is logged, never sent), logged with its
     traceback and counted as :data:`DEPENDENCY_FAILED_METRIC`. Nothing is written by the
     answer itself.
 
