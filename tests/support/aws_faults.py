@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -96,3 +96,41 @@ def assert_dependency_failed(
         ["AWS endpoint unreachable"],
     )
     assert '"DependencyFailed"' in output
+
+
+def answer_while_failing(
+    call: Callable[[], HttpResponse],
+    *,
+    logger: Any,
+    client: Any,
+    failure: Exception,
+    capsys: Any,
+) -> tuple[HttpResponse, list[str]]:
+    """``call()`` while every call of ``client`` raises ``failure``: its answer, checked to
+    be a failed dependency's (:func:`assert_dependency_failed`, from ``logger``'s records
+    and what the invocation printed), and the names of the calls that failed."""
+    with recorded_logs(logger) as logs, failing_calls(client, failure) as failed:
+        response = call()
+    assert_dependency_failed(response, logs=logs, output=capsys.readouterr().out)
+    return response, failed
+
+
+def answer_of_its_own(
+    call: Callable[[], HttpResponse],
+    *,
+    logger: Any,
+    client: Any,
+    failure: Exception,
+    capsys: Any,
+    metric: str,
+) -> HttpResponse:
+    """``call()`` while every call of ``client`` raises ``failure``, for a failure the route
+    answers itself: checked to be a 503 ``service_unavailable`` counted as ``metric``, not
+    as a failed dependency (neither counted nor logged as one)."""
+    with recorded_logs(logger) as logs, failing_calls(client, failure):
+        response = call()
+    assert_json_error(response, 503, "service_unavailable")
+    output = capsys.readouterr().out
+    assert f'"{metric}"' in output and '"DependencyFailed"' not in output
+    assert "AWS request failed" not in [record.getMessage() for record in logs]
+    return response

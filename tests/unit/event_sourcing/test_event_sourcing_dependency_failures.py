@@ -8,9 +8,7 @@ import pytest
 
 from tests.support.aws_faults import (
     FAILURES,
-    assert_dependency_failed,
-    failing_calls,
-    recorded_logs,
+    answer_while_failing,
 )
 
 
@@ -34,13 +32,14 @@ def test_every_route_answers_a_failed_dynamodb_call_503(bank, infra, capsys, cal
     capsys.readouterr()
 
     # WHEN a route is called
-    with (
-        recorded_logs(bank.api.logger) as logs,
-        failing_calls(bank.api.store._client, failure) as failed,
-    ):
-        response = call(bank, account_id)
+    _, failed = answer_while_failing(
+        lambda: call(bank, account_id),
+        logger=bank.api.logger,
+        client=bank.api.store._client,
+        failure=failure,
+        capsys=capsys,
+    )
 
     # THEN 503 with Retry-After, logged and counted, and nothing was written
     assert failed
-    assert_dependency_failed(response, logs=logs, output=capsys.readouterr().out)
     assert infra.raw_items() == before

@@ -9,9 +9,7 @@ import pytest
 
 from tests.support.aws_faults import (
     FAILURES,
-    assert_dependency_failed,
-    failing_calls,
-    recorded_logs,
+    answer_while_failing,
 )
 from tests.unit.recursive_processor.conftest import Processor, record_line
 from tests.unit.recursive_processor.test_run_api import get_run
@@ -28,15 +26,16 @@ def test_get_run_answers_a_failed_dynamodb_call_503(
     capsys.readouterr()
 
     # WHEN a client asks for it
-    with (
-        recorded_logs(api.logger) as logs,
-        failing_calls(api.store._client, failure) as failed,
-    ):
-        response = get_run(api, run_id)
+    response, failed = answer_while_failing(
+        lambda: get_run(api, run_id),
+        logger=api.logger,
+        client=api.store._client,
+        failure=failure,
+        capsys=capsys,
+    )
 
     # THEN 503 with Retry-After (and no-store, as every answer), logged and counted;
     # nothing was written
     assert failed == ["GetItem"]
-    assert_dependency_failed(response, logs=logs, output=capsys.readouterr().out)
     assert response.headers["cache-control"] == "no-store"
     assert processor.infra.runs() == before
