@@ -84,7 +84,7 @@ def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
             headers=("Location", *_REPLAYED),
             body=account_models.OpenedAccountBody,
         ),
-        400: contract.errors("invalid_request"),
+        400: contract.errors("invalid_request", "payload_too_large"),
         503: _UNAVAILABLE,
     },
 )
@@ -167,7 +167,7 @@ def _amount_command_route(
         path=_ACCOUNT,
         responses={
             200: contract.ok(answer, headers=_REPLAYED, body=account_models.CommandBody),
-            400: contract.errors("invalid_request"),
+            400: contract.errors("invalid_request", "payload_too_large"),
             404: contract.errors("not_found"),
             409: contract.errors(refusal, "concurrent_update", headers=_RETRY),
             422: contract.errors("idempotency_key_reused"),

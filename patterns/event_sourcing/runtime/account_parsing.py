@@ -21,7 +21,7 @@ from account_models import (
     CommandType,
 )
 from handler_kit import http_requests
-from handler_kit.errors import InvalidRequestError, PayloadTooLargeError
+from handler_kit.errors import InvalidRequestError
 from handler_kit.strict_json import parse_model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -50,17 +50,18 @@ class OpenRequest(BaseModel):
 
 
 def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:
-    """Return the raw command body bytes (at most ``MAX_BODY_BYTES``).
+    """Return the raw command body bytes.
 
-    This API answers an oversize body like any other bad body (400
-    ``invalid_request``), so the size error is raised as an ``InvalidRequestError``.
+    Raises
+    ------
+    PayloadTooLargeError
+        Over ``MAX_BODY_BYTES`` (400 ``payload_too_large``, as every API of the app).
+    InvalidRequestError
+        Base64 that does not decode.
     """
-    try:
-        return http_requests.decode_body(
-            body, is_base64_encoded=is_base64_encoded, max_bytes=MAX_BODY_BYTES
-        )
-    except PayloadTooLargeError as exc:
-        raise InvalidRequestError(str(exc)) from None
+    return http_requests.decode_body(
+        body, is_base64_encoded=is_base64_encoded, max_bytes=MAX_BODY_BYTES
+    )
 
 
 def parse_amount_request(raw: bytes) -> AmountRequest:

@@ -7,6 +7,9 @@ import pytest
 from tests.support.events import assert_json_error
 from tests.unit.event_sourcing.conftest import command_event
 
+#: The API's body limit (account_models.MAX_BODY_BYTES; the pattern's README gives it).
+MAX_BODY_BYTES = 1024
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -47,7 +50,6 @@ RAW_BAD_BODIES = {
     "truncated": '{"amount": 1',
     "array": "[10]",
     "number": "10",
-    "too large": '{"amount": 1' + " " * 2000 + "}",
 }
 
 
@@ -60,6 +62,38 @@ def test_bad_bodies_are_400_and_write_nothing(bank, infra, body):
     # THEN 400 invalid_request and nothing is written
     assert_json_error(response, 400, "invalid_request")
     assert infra.raw_items() == before
+
+
+#: One byte over the 1 KiB limit, and valid JSON but for its size.
+OVERSIZE = '{"amount": 1' + " " * (MAX_BODY_BYTES - 12) + "}"
+
+
+@pytest.mark.parametrize("command", ["credit", "withdraw", "open"])
+def test_a_body_over_the_limit_is_400_payload_too_large_and_writes_nothing(bank, infra, command):
+    # GIVEN an account with some money, and a body one byte over the limit
+    account_id = bank.open_id()
+    bank.credit(account_id, 1000)
+    before = infra.raw_items()
+    assert len(OVERSIZE.encode()) == MAX_BODY_BYTES + 1
+
+    # WHEN a command or POST /accounts carries it
+    response = (
+        bank.open(body=OVERSIZE)
+        if command == "open"
+        else getattr(bank, command)(account_id, OVERSIZE)
+    )
+
+    # THEN 400 payload_too_large, as every API of the app answers it, and nothing changed
+    assert_json_error(response, 400, "payload_too_large")
+    assert infra.raw_items() == before
+
+
+def test_a_body_at_the_limit_is_read(bank):
+    # GIVEN a credit's body of exactly the limit WHEN it is sent THEN it is applied
+    account_id = bank.open_id()
+    body = '{"amount": 7' + " " * (MAX_BODY_BYTES - 13) + "}"
+    assert len(body.encode()) == MAX_BODY_BYTES
+    assert bank.credit(account_id, body).status == 200
 
 
 def test_base64_bodies_are_decoded(bank):
