@@ -19,9 +19,11 @@ SLOT_VALUES = {
     "infinity": "Infinity",
     "minus-infinity": "-Infinity",
     "overflow": "1e309",
+    # One digit more than strict JSON takes: small enough for every API's body limit.
+    "long-int": "9" * 1_001,
     "huge-int": "9" * 10_000,
     "deep-nesting-40": "[" * 40 + "]" * 40,
-    # Deeper than json.loads can recurse, yet inside the smallest body limit (16 KiB).
+    # Deeper than json.loads can recurse; inside a 16 KiB body limit, not a 1 KiB one.
     "deep-nesting-5000": "[" * 5_000 + "]" * 5_000,
 }
 
@@ -70,7 +72,12 @@ def keyed(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def hostile_requests(
-    template: str, *, valid_slot: str, duplicate_top: str, duplicate_nested: str | None = None
+    template: str,
+    *,
+    valid_slot: str,
+    duplicate_top: str,
+    duplicate_nested: str | None = None,
+    max_bytes: int | None = None,
 ) -> list[Any]:
     """``pytest.param(body, options, status, code)`` for every hostile request class.
 
@@ -86,12 +93,17 @@ def hostile_requests(
     duplicate_top, duplicate_nested : str
         Bodies with a repeated key at the top level and inside a nested object (the
         nested one omitted where the API has no nested object).
+    max_bytes : int, optional
+        The API's body limit: a filled template over it must be refused by its size (400
+        ``payload_too_large``) before it is parsed.
     """
     invalid = (400, "invalid_request")
-    params = [
-        pytest.param(template.replace("@@", value), {}, *invalid, id=name)
-        for name, value in SLOT_VALUES.items()
-    ]
+    too_large = (400, "payload_too_large")
+    params = []
+    for name, value in SLOT_VALUES.items():
+        body = template.replace("@@", value)
+        over = max_bytes is not None and len(body.encode()) > max_bytes
+        params.append(pytest.param(body, {}, *(too_large if over else invalid), id=name))
     params.append(pytest.param(duplicate_top, {}, *invalid, id="duplicate-key-top"))
     if duplicate_nested is not None:
         params.append(pytest.param(duplicate_nested, {}, *invalid, id="duplicate-key-nested"))

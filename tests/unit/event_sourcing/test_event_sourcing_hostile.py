@@ -20,6 +20,8 @@ HOSTILE = hostile_requests(
     valid_slot="5",
     # The example: the last value wins, so this credited 5.
     duplicate_top='{"amount": 0, "amount": 5}',
+    # The API's 1 KiB limit: the larger hostile bodies are refused by their size.
+    max_bytes=1024,
 )
 AMBIGUOUS = parametrize_by(AMBIGUOUS_KEYS, "ambiguous_options")
 
@@ -56,7 +58,8 @@ def test_hostile_command_is_4xx_and_appends_nothing(
             for name, options in NOT_JSON.items()
         ],
         pytest.param('{"a": {"b": 1, "b": 2}}', {}, 400, "invalid_request", id="duplicate-nested"),
-        pytest.param("[" * 5_000 + "]" * 5_000, {}, 400, "invalid_request", id="deep-nesting"),
+        pytest.param("[" * 40 + "]" * 40, {}, 400, "invalid_request", id="deep-nesting"),
+        pytest.param("[" * 600 + "]" * 600, {}, 400, "payload_too_large", id="over-the-limit"),
     ],
 )
 def test_hostile_open_is_4xx_and_writes_nothing(bank, infra, body, hostile_options, status, code):
