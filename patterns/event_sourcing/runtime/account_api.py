@@ -58,9 +58,14 @@ _UNAVAILABLE = contract.unavailable()
 _AccountRoute = Callable[[str], Response[str]]
 
 
-def _raw_body() -> bytes:
-    event = app.current_event
-    return account_parsing.decode_body(event.body, is_base64_encoded=bool(event.is_base64_encoded))
+#: The bodies the routes declare and read, with the one limit of both (an oversize body
+#: is 400 ``payload_too_large``, as in every API of the app).
+_OPEN_BODY = http_requests.PostBody(
+    account_parsing.OpenRequest, max_bytes=account_models.MAX_BODY_BYTES
+)
+_AMOUNT_BODY = http_requests.PostBody(
+    account_parsing.AmountRequest, max_bytes=account_models.MAX_BODY_BYTES
+)
 
 
 def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
@@ -73,9 +78,7 @@ def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
 @api.post(
     "/accounts",
     summary="Open an account (balance 0); no body or {}",
-    **http_requests.PostBody(
-        account_parsing.OpenRequest, max_bytes=account_models.MAX_BODY_BYTES
-    ).declared(),
+    **_OPEN_BODY.declared(),
     body_required=False,
     idempotency_key=True,
     responses={
@@ -91,7 +94,7 @@ def _replay_headers(result: account_models.CommandResult) -> dict[str, str]:
 def open_account() -> Response[str]:
     """``POST /accounts``: append AccountCreated, answer 201 with Location."""
     event = app.current_event
-    account_parsing.parse_open_request(_raw_body())
+    account_parsing.parse_open_request(_OPEN_BODY.read(event))
     result = account_service.open_account(
         store,
         now=clock(),
@@ -128,7 +131,7 @@ def _command(account_id: str, command: account_models.CommandType) -> Response[s
     account_id = account_parsing.parse_account_id(account_id)
     logger.append_keys(account_id=account_id)
     idempotency_key = http_requests.idempotency_key(event)
-    request = account_parsing.parse_amount_request(_raw_body())
+    request = account_parsing.parse_amount_request(_AMOUNT_BODY.read(event))
     result = account_service.execute_command(
         store,
         account_id,
@@ -160,9 +163,7 @@ def _amount_command_route(
     return api.post(
         f"/accounts/<account_id>/{verb}",
         summary=summary,
-        **http_requests.PostBody(
-            account_parsing.AmountRequest, max_bytes=account_models.MAX_BODY_BYTES
-        ).declared(),
+        **_AMOUNT_BODY.declared(),
         idempotency_key=True,
         path=_ACCOUNT,
         responses={

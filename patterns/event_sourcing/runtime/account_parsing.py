@@ -16,7 +16,6 @@ from account_models import (
     ACCOUNT_ID_NAMESPACE,
     IDEMPOTENCY_PREFIX,
     MAX_AMOUNT,
-    MAX_BODY_BYTES,
     AccountSettings,
     CommandType,
 )
@@ -47,21 +46,6 @@ class OpenRequest(BaseModel):
     """The (optional) body of ``POST /accounts``: an empty JSON object."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
-
-
-def decode_body(body: str | None, *, is_base64_encoded: bool) -> bytes:
-    """Return the raw command body bytes.
-
-    Raises
-    ------
-    PayloadTooLargeError
-        Over ``MAX_BODY_BYTES`` (400 ``payload_too_large``, as every API of the app).
-    InvalidRequestError
-        Base64 that does not decode.
-    """
-    return http_requests.decode_body(
-        body, is_base64_encoded=is_base64_encoded, max_bytes=MAX_BODY_BYTES
-    )
 
 
 def parse_amount_request(raw: bytes) -> AmountRequest:
