@@ -72,12 +72,7 @@ def keyed(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def hostile_requests(
-    template: str,
-    *,
-    valid_slot: str,
-    duplicate_top: str,
-    duplicate_nested: str | None = None,
-    max_bytes: int | None = None,
+    template: str, *, valid_slot: str, duplicate_top: str, duplicate_nested: str | None = None
 ) -> list[Any]:
     """``pytest.param(body, options, status, code)`` for every hostile request class.
 
@@ -93,17 +88,12 @@ def hostile_requests(
     duplicate_top, duplicate_nested : str
         Bodies with a repeated key at the top level and inside a nested object (the
         nested one omitted where the API has no nested object).
-    max_bytes : int, optional
-        The API's body limit: a filled template over it must be refused by its size (400
-        ``payload_too_large``) before it is parsed.
     """
     invalid = (400, "invalid_request")
-    too_large = (400, "payload_too_large")
-    params = []
-    for name, value in SLOT_VALUES.items():
-        body = template.replace("@@", value)
-        over = max_bytes is not None and len(body.encode()) > max_bytes
-        params.append(pytest.param(body, {}, *(too_large if over else invalid), id=name))
+    params = [
+        pytest.param(template.replace("@@", value), {}, *invalid, id=name)
+        for name, value in SLOT_VALUES.items()
+    ]
     params.append(pytest.param(duplicate_top, {}, *invalid, id="duplicate-key-top"))
     if duplicate_nested is not None:
         params.append(pytest.param(duplicate_nested, {}, *invalid, id="duplicate-key-nested"))
@@ -117,6 +107,19 @@ def hostile_requests(
         for name, options in NOT_JSON.items()
     ]
     return params
+
+
+def within_limit(params: list[Any], max_bytes: int) -> list[Any]:
+    """``params`` (of :func:`hostile_requests`) for an API whose body limit is ``max_bytes``:
+    a body over it must be refused by its size (400 ``payload_too_large``), before it is
+    parsed, whatever else is wrong with it."""
+    return [
+        pytest.param(body, options, 400, "payload_too_large", id=param.id)
+        if len(body.encode()) > max_bytes
+        else param
+        for param in params
+        for body, options, *_ in [param.values]
+    ]
 
 
 def parametrize_by(cases: dict[str, dict[str, Any]], argument: str) -> Any:

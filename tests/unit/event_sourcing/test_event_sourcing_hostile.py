@@ -13,14 +13,17 @@ from tests.support.hostile import (
     hostile_requests,
     keyed,
     parametrize_by,
+    within_limit,
 )
 
-HOSTILE = hostile_requests(
-    '{"amount": @@}',
-    valid_slot="5",
-    # The example: the last value wins, so this credited 5.
-    duplicate_top='{"amount": 0, "amount": 5}',
-    # The API's 1 KiB limit: the larger hostile bodies are refused by their size.
+# The API's 1 KiB limit: the larger hostile bodies are refused by their size.
+HOSTILE = within_limit(
+    hostile_requests(
+        '{"amount": @@}',
+        valid_slot="5",
+        # The example: the last value wins, so this credited 5.
+        duplicate_top='{"amount": 0, "amount": 5}',
+    ),
     max_bytes=1024,
 )
 AMBIGUOUS = parametrize_by(AMBIGUOUS_KEYS, "ambiguous_options")
