@@ -104,7 +104,10 @@ def session_assembly(shared: Path) -> Path:
     or the already synthesized one ``$LOCALSTAGE_ASSEMBLY`` names, with no synth.
 
     Through the CDK CLI, as ``make synth`` does: this is the test run's proof that the
-    CLI, cdk.json's app command and cdk-nag's synth-time checks work together.
+    CLI, cdk.json's app command and cdk-nag's synth-time checks work together. CDK's
+    built-in template validation is off for it (half of the synth's CPU): the infra suite
+    runs it on the same app in-process, for an ephemeral and a persistent stage
+    (``tests/infra/test_compliance.py``).
     pytest-xdist workers share ``shared`` (the parent of their base temporary folders);
     the first worker to take the lock synthesizes there and the others reuse its assembly.
 
@@ -136,5 +139,5 @@ def session_assembly(shared: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         assembly = outdir / f"assembly-{DEFAULT_STAGE}"
         if not (assembly / "manifest.json").is_file():
-            assembly = synthesize_with_cli(DEFAULT_STAGE, outdir)
+            assembly = synthesize_with_cli(DEFAULT_STAGE, outdir, validate_templates=False)
     return assembly
