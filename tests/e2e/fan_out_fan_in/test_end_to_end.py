@@ -35,12 +35,21 @@ def _submit(
 
 @contextmanager
 def _consumers_paused(target: Target, queue_url: str) -> Iterator[None]:
-    # Nothing of an earlier test may still be in flight (or, with every delivery
-    # duplicated, arrive as a late copy): its end would change the depth while paused.
-    target.wait_for(
-        "the subtask queue to drain", lambda: target.queue_depth(queue_url) == 0, timeout=60
-    )
-    target.set_queue_consumers_enabled(queue_url, False)
+    # Nothing of an earlier test may still be in the queue while it is paused (in flight,
+    # or, with every delivery duplicated, a late copy): its end would change the depth,
+    # e.g. a message at maxReceiveCount moves to the DLQ on the next receive, even the
+    # test's own. One seen after the pause (once, in duplicate mode) is let drain first.
+    def paused_and_empty() -> bool | None:
+        target.wait_for(
+            "the subtask queue to drain", lambda: target.queue_depth(queue_url) == 0, timeout=60
+        )
+        target.set_queue_consumers_enabled(queue_url, False)
+        if target.queue_depth(queue_url) == 0:
+            return True
+        target.set_queue_consumers_enabled(queue_url, True)
+        return None
+
+    target.wait_for("the subtask queue to be empty and paused", paused_and_empty, timeout=180)
     try:
         yield
     finally:
