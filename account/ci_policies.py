@@ -207,7 +207,9 @@ def e2e_statements(
             ["lambda:GetEventSourceMapping"],
             [arn("lambda", "event-source-mapping:*")],
             "Event source mappings are named by a random UUID; read-only, limited to this "
-            "account and region.",
+            f"account, region and mappings tagged with this app and stage {stage} (the "
+            "action authorizes on aws:ResourceTag, as UpdateEventSourceMapping does).",
+            tags,
         ),
         Statement(
             "PauseQueueConsumers",

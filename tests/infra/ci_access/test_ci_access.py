@@ -182,7 +182,7 @@ def test_e2e_statements_reach_the_roles_own_stages_only(
         "StringEquals": {"aws:ResourceTag/app": cdk_json_context()["app_name"]},
         "StringLike": {"aws:ResourceTag/stage": stage_pattern},
     }
-    for sid in ("UseStageQueues", "UseStageFunctions", "PauseQueueConsumers"):
+    for sid in ("UseStageQueues", "UseStageFunctions", "ReadQueueConsumers", "PauseQueueConsumers"):
         assert by_sid[sid]["Condition"] == tags, sid
     assert by_sid["UseStageBuckets"]["Condition"] == {
         "StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}
