@@ -44,10 +44,13 @@ def _consumers_paused(target: Target, queue_url: str) -> Iterator[None]:
             "the subtask queue to drain", lambda: target.queue_depth(queue_url) == 0, timeout=60
         )
         target.set_queue_consumers_enabled(queue_url, False)
-        if target.queue_depth(queue_url) == 0:
-            return True
-        target.set_queue_consumers_enabled(queue_url, True)
-        return None
+        empty = False
+        try:
+            empty = target.queue_depth(queue_url) == 0
+        finally:
+            if not empty:  # resumed, whatever happened, so no later test finds them paused
+                target.set_queue_consumers_enabled(queue_url, True)
+        return True if empty else None
 
     target.wait_for("the subtask queue to be empty and paused", paused_and_empty, timeout=180)
     try:
