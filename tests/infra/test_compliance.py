@@ -52,7 +52,7 @@ def test_synths_with_cdk_json_refuse_what_cdks_template_validation_refuses(tmp_p
     cdk.CfnResource(stack, "Queue", type="AWS::SQS::Queue", properties={"NotAProperty": 1})
 
     # WHEN it is synthesized THEN CDK's built-in validation fails the synth and names it
-    with pytest.raises(Exception, match=r"NotAProperty.*\(CloudFormation Validate\)"):
+    with pytest.raises(RuntimeError, match=r"NotAProperty.*\(CloudFormation Validate\)"):
         app.synth()
     report = json.loads((tmp_path / "validation-report.json").read_text())
     assert [plugin["pluginName"] for plugin in report["pluginReports"]] == [

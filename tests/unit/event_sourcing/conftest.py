@@ -32,6 +32,8 @@ STAGE = "api"
 ALICE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/alice"
 BOB_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/bob"
 SNAPSHOT_INTERVAL = 5
+#: The API's body limit, as the pattern's README gives it (account_models.MAX_BODY_BYTES).
+MAX_BODY_BYTES = 1024
 MAX_APPEND_ATTEMPTS = 4
 HANDLER_MODULES = (
     "account_models",

@@ -5,10 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.events import assert_json_error
-from tests.unit.event_sourcing.conftest import command_event
-
-#: The API's body limit (account_models.MAX_BODY_BYTES; the pattern's README gives it).
-MAX_BODY_BYTES = 1024
+from tests.unit.event_sourcing.conftest import MAX_BODY_BYTES, command_event
 
 # --------------------------------------------------------------------------- bad input
 
@@ -66,15 +63,20 @@ def test_bad_bodies_are_400_and_write_nothing(bank, infra, body):
 
 #: One byte over the 1 KiB limit, and valid JSON but for its size.
 OVERSIZE = '{"amount": 1' + " " * (MAX_BODY_BYTES - 12) + "}"
+#: Under the limit in characters, over it in UTF-8 bytes (the limit is on bytes).
+OVERSIZE_MULTIBYTE = '{"amount": 1, "note": "' + "é" * 600 + '"}'
 
 
-@pytest.mark.parametrize("command", ["credit", "withdraw", "open", "credit-base64"])
+@pytest.mark.parametrize(
+    "command", ["credit", "withdraw", "open", "credit-base64", "credit-multibyte"]
+)
 def test_a_body_over_the_limit_is_400_payload_too_large_and_writes_nothing(bank, infra, command):
     # GIVEN an account with some money, and a body one byte over the limit
     account_id = bank.open_id()
     bank.credit(account_id, 1000)
     before = infra.raw_items()
     assert len(OVERSIZE.encode()) == MAX_BODY_BYTES + 1
+    assert len(OVERSIZE_MULTIBYTE) < MAX_BODY_BYTES < len(OVERSIZE_MULTIBYTE.encode())
 
     # WHEN a command or POST /accounts carries it (base64-encoded too, as API Gateway
     # passes a binary media type: the limit is on the decoded bytes, whose base64 text
@@ -83,6 +85,8 @@ def test_a_body_over_the_limit_is_400_payload_too_large_and_writes_nothing(bank,
         response = bank.open(body=OVERSIZE)
     elif command == "credit-base64":
         response = bank.credit(account_id, OVERSIZE, base64_body=True)
+    elif command == "credit-multibyte":
+        response = bank.credit(account_id, OVERSIZE_MULTIBYTE)
     else:
         response = getattr(bank, command)(account_id, OVERSIZE)
 
@@ -93,6 +97,7 @@ def test_a_body_over_the_limit_is_400_payload_too_large_and_writes_nothing(bank,
 
 def test_a_body_at_the_limit_is_read(bank):
     # GIVEN a credit's body of exactly the limit WHEN it is sent THEN it is applied
+    assert bank.models.MAX_BODY_BYTES == MAX_BODY_BYTES
     account_id = bank.open_id()
     body = '{"amount": 7' + " " * (MAX_BODY_BYTES - 13) + "}"
     assert len(body.encode()) == MAX_BODY_BYTES

@@ -15,6 +15,7 @@ from tests.support.hostile import (
     parametrize_by,
     within_limit,
 )
+from tests.unit.event_sourcing.conftest import MAX_BODY_BYTES
 
 # The API's 1 KiB limit: the larger hostile bodies are refused by their size.
 HOSTILE = within_limit(
@@ -24,7 +25,7 @@ HOSTILE = within_limit(
         # The example: the last value wins, so this credited 5.
         duplicate_top='{"amount": 0, "amount": 5}',
     ),
-    max_bytes=1024,
+    max_bytes=MAX_BODY_BYTES,
 )
 AMBIGUOUS = parametrize_by(AMBIGUOUS_KEYS, "ambiguous_options")
 
