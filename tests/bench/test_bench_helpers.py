@@ -170,12 +170,17 @@ def test_a_measured_fan_out_size_has_the_rows_and_targets_of_a_skipped_one(
 ) -> None:
     # GIVEN a size whose run made one SendMessageBatch per 10 subtasks, one transaction
     # per subtask, and one Query page too many for N = 100
+    # (in 2 s from the POST to DONE, the POST's ventilation taking 0.4 s)
     def run(stage: object, target: object, fan_out: object, n: int, budget: float) -> object:
-        return 2.0, {
-            "Api": Counter({"sqs:SendMessageBatch": n // 10}),
-            "Worker": Counter({"dynamodb:TransactWriteItems": n}),
-            "Reducer": Counter({"dynamodb:Query": 2}),
-        }
+        return localstage_fan_out.FanOutRun(
+            seconds=2.0,
+            post_seconds=0.4,
+            counts={
+                "Api": Counter({"sqs:SendMessageBatch": n // 10}),
+                "Worker": Counter({"dynamodb:TransactWriteItems": n}),
+                "Reducer": Counter({"dynamodb:Query": 2}),
+            },
+        )
 
     monkeypatch.setattr(localstage_fan_out, "_run_fan_out", run)
     # WHEN the section runs with no deadline
@@ -186,6 +191,8 @@ def test_a_measured_fan_out_size_has_the_rows_and_targets_of_a_skipped_one(
     assert [(r.name, r.target) for r in first] == [(r.name, r.target) for r in skipped]
     assert [r.value for r in first] == [0.1, 1.0, 2.0, 2.0]
     assert [r.met for r in first] == [True, True, False, True]
+    # AND the wall-time row says how long the POST (the ventilation) took
+    assert "the POST, which sends every subtask before it answers, took 0.4 s" in first[3].note
 
 
 def test_earlier_work_counts_as_stopped_only_after_a_quiet_spell_longer_than_a_subtask() -> None:
