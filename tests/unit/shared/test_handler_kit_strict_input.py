@@ -28,6 +28,9 @@ HOSTILE = {
     "negative-overflow": '{"a": {"b": -1e400}}',
     "underflow": '{"a": 1e-400}',
     "negative-underflow": '{"a": [-0.0000001e-330]}',
+    # Subnormal doubles keep fewer digits: these read as 5e-324 and 1.2347e-320.
+    "subnormal-rounded-away": '{"a": 3e-324}',
+    "subnormal-fifth-digit-lost": '{"a": [-1.2345e-320]}',
     "more-digits-than-a-double": '{"a": 1.00000000000000001}',
     "pi-to-21-digits": '{"a": [3.14159265358979323846]}',
     "huge-int": '{"a": ' + "9" * 10_000 + "}",
@@ -66,6 +69,8 @@ def test_the_standard_parser_accepts_what_the_strict_one_refuses() -> None:
         "-0e5",
         "0E-400",
         "5e-324",
+        "4.9406564584124654e-324",  # C's %.17g of the smallest subnormal
+        "-1.2347e-320",
         "2.2250738585072014e-308",
         "0.1",
         "19.99",
@@ -79,10 +84,22 @@ def test_the_standard_parser_accepts_what_the_strict_one_refuses() -> None:
     ],
 )
 def test_zeros_and_the_smallest_doubles_read_as_numbers(number: str) -> None:
-    # GIVEN a zero however spelled, or a number a double holds exactly as written (5e-324
-    # is the smallest subnormal, 0.1 is its double's shortest form, trailing zeros add no
-    # digit) WHEN read strictly THEN the value json.loads reads
+    # GIVEN a zero however spelled, or a number its double reads back as, to the digits
+    # written (5e-324 is the smallest subnormal, 0.1 is its double's shortest form,
+    # trailing zeros add no digit) WHEN read strictly THEN the value json.loads reads
     assert strict_json.loads(number) == json.loads(number)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(max_value=1e-307, min_value=-1e-307)
+)
+def test_every_double_as_python_writes_it_reads_back_as_itself(value: float) -> None:
+    # GIVEN any finite double, subnormals included, written as json.dumps writes it (the
+    # shortest spelling that reads back as the same double) WHEN read strictly THEN the
+    # same double: the digit rules refuse only numbers a double cannot hold as written
+    assert strict_json.loads(json.dumps(value)) == value
 
 
 def test_nesting_up_to_the_limit_and_brackets_in_strings_are_fine() -> None:

@@ -10,7 +10,11 @@ parsers read differently or that cannot be written back as JSON:
   client sent, so it is refused as out of range too. So is a number with more
   significant digits than a double keeps, 17 (``1.00000000000000001`` reads as
   ``1.0``); any number of 17 digits or fewer reads back as written, within a double's
-  precision (``0.1``, or ``0.10000000000000001`` as C's ``%.17g`` writes it).
+  precision (``0.1``, or ``0.10000000000000001`` as C's ``%.17g`` writes it). Below
+  2.2250738585072014e-308 (subnormal doubles) a double keeps fewer digits, down to one:
+  such a number is accepted only if its double, rounded to the digits the client wrote,
+  reads as written (``5e-324`` is; ``3e-324`` reads as ``5e-324`` and ``1.2345e-320``
+  as ``1.2347e-320``, so they are refused).
 - Duplicate member names: the last one wins here, the first one in other parsers, so
   ``{"amount":0,"amount":5}`` means different things to different readers.
 - Deep nesting: ``json.loads`` recurses per level and raises ``RecursionError`` (a 500)
@@ -29,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from handler_kit.errors import InvalidRequestError
@@ -83,7 +88,23 @@ def _finite_float(text: str) -> float:
             f"body is not valid JSON: number {text[:32]} has more significant digits than "
             f"a double keeps ({_DOUBLE_DIGITS})"
         )
+    if value != 0.0 and abs(value) < sys.float_info.min and not _keeps_digits(text, value):
+        raise InvalidJsonError(
+            f"body is not valid JSON: number {text[:32]} is too small for a double to keep "
+            "its digits"
+        )
     return value
+
+
+def _keeps_digits(text: str, value: float) -> bool:
+    """Whether ``value``, rounded to the significant digits ``text`` writes, is ``text``."""
+    # Imported here: only a subnormal number (rare, and hostile more often than not) gets
+    # this far, and no function's cold start should pay for decimal.
+    from decimal import Context, Decimal
+
+    written = Decimal(text).normalize()
+    digits = len(written.as_tuple().digits)
+    return Context(prec=digits).create_decimal(Decimal(value)) == written
 
 
 def _bounded_int(text: str) -> int:
