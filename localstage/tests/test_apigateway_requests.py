@@ -107,6 +107,34 @@ def test_deeply_nested_json_gets_the_apis_json_400(api_stage: LocalStage) -> Non
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        # A lone surrogate encoded as if it were UTF-8, in a member the model leaves open
+        b'{"name": "x", "note": "\xed\xa0\x80"}',
+        b'{"name": "\xed\xa0\xbd\xed\xb8\x80"}',  # an emoji in CESU-8, not UTF-8
+        '{"name": "x"}'.encode("utf-16"),
+        '{"name": "x"}'.encode("utf-32-le"),
+        b'{"name": "\xff"}',
+    ],
+    ids=["lone-surrogate", "cesu-8", "utf-16", "utf-32", "invalid-byte"],
+)
+def test_a_body_that_is_not_utf_8_is_refused_by_the_validator(
+    api_stage: LocalStage, body: bytes
+) -> None:
+    """A request validator reads the body as UTF-8 JSON (README: a JSON body that is not
+    UTF-8 is a 400 here): bytes Python's ``json.loads`` would also take (UTF-16, UTF-32,
+    surrogates written as UTF-8 bytes) are refused before the function runs, which
+    would see them as U+FFFD text.
+    """
+    answer = call(
+        api_stage, "POST", "validated", body=body, headers=[("Content-Type", "application/json")]
+    )
+
+    assert answer.status == 400, answer.raw[:200]
+    assert answer.json == {"error": "invalid_request", "message": "Invalid request body"}
+
+
+@pytest.mark.parametrize(
     ("content_type", "validated"),
     [
         ("application/json", True),

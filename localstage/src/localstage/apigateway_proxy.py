@@ -81,11 +81,15 @@ def raw_url(environ: dict[str, Any]) -> str:
 def parse_json_body(body: bytes) -> Any:
     """The request body as JSON for model validation; a body that is not is a 400.
 
-    A deeply nested document makes Python's parser raise ``RecursionError`` (not a
+    The bytes must be UTF-8 (a leading byte order mark aside): ``json.loads`` of bytes
+    would also take UTF-16 and UTF-32 and let surrogates encoded as UTF-8 bytes through
+    (``b"\\xed\\xa0\\x80"``), which are no UTF-8, and the function would then see
+    U+FFFD where the validator saw a string. A decoding error is a ``ValueError``. A
+    deeply nested document makes Python's parser raise ``RecursionError`` (not a
     ``ValueError``): it is as unusable to the validator as any other bad JSON.
     """
     try:
-        return json.loads(body or b"null")
+        return json.loads((body or b"null").decode("utf-8-sig"))
     except (ValueError, RecursionError):
         raise GatewayError(
             "BAD_REQUEST_BODY", "Invalid request body", validation="Invalid JSON"
