@@ -52,10 +52,6 @@ NOT_JSON: dict[str, dict[str, Any]] = {
     # Semicolons and spaces that made the old parser backtrack (about 0.1 s here, a minute
     # at 71 bytes); handler_kit's own test sends the header-sized kind.
     "semicolon-run": {"headers": {"Content-Type": "application/json" + " ; " * 12 + "x"}},
-    # JSON, but said to be coded: read as sent, it would be acted on as something else.
-    "gzip-coded": {"headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"}},
-    "unknown-coding": {"headers": {"Content-Encoding": "x-bogus"}},
-    "coded-on-a-second-line": {"multi_value_headers": {"Content-Encoding": ["identity", "br"]}},
 }
 #: Spellings of JSON as a body's media type, every one read as ``application/json``.
 JSON_SPELLINGS: dict[str, dict[str, Any]] = {
@@ -64,9 +60,6 @@ JSON_SPELLINGS: dict[str, dict[str, Any]] = {
     "charset-utf-8": {"headers": {"Content-Type": "application/json; charset=utf-8"}},
     "charset-quoted": {"headers": {"Content-Type": 'application/json;Charset="UTF-8"'}},
     "other-parameter": {"headers": {"Content-Type": "application/json; profile=x"}},
-    "identity-coding": {
-        "headers": {"Content-Type": "application/json", "Content-Encoding": "identity"}
-    },
     "none": {"headers": {"Content-Type": None}},
 }
 #: A keyed request's options.

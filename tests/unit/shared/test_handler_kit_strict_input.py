@@ -28,7 +28,12 @@ HOSTILE = {
     "negative-overflow": '{"a": {"b": -1e400}}',
     "underflow": '{"a": 1e-400}',
     "negative-underflow": '{"a": [-0.0000001e-330]}',
-    # Subnormal doubles keep fewer digits: these read as 5e-324 and 1.2347e-320.
+    # Numbers a double cannot hold as written: 17 digits that read as 1.0, 16 that read
+    # as 9007199254740992.0, the smallest normal double reached from below, and
+    # subnormal doubles that keep fewer digits (these read as 5e-324 and 1.2347e-320).
+    "17-digits-read-as-one": '{"a": 1.0000000000000001}',
+    "16-digits-past-2-to-the-53": '{"a": [9007199254740993.0]}',
+    "rounded-up-to-the-smallest-normal": '{"a": 2.2250738585072012e-308}',
     "subnormal-rounded-away": '{"a": 3e-324}',
     "subnormal-fifth-digit-lost": '{"a": [-1.2345e-320]}',
     "more-digits-than-a-double": '{"a": 1.00000000000000001}',
@@ -79,6 +84,9 @@ def test_the_standard_parser_accepts_what_the_strict_one_refuses() -> None:
         "0.30000000000000004",
         "1.7976931348623157e308",
         "0.10000000000000001",  # C's %.17g of 0.1: 17 significant digits
+        "0.29999999999999999",  # C's %.17g of 0.3
+        "7.120236347223045e-307",  # repr at a power of two, not %.16g of its double
+        "1.000e-320",
         "123456789.12345678",
         "100000000000000000000.0",  # trailing zeros are no significant digits
     ],
@@ -95,11 +103,13 @@ def test_zeros_and_the_smallest_doubles_read_as_numbers(number: str) -> None:
     value=st.floats(allow_nan=False, allow_infinity=False)
     | st.floats(max_value=1e-307, min_value=-1e-307)
 )
-def test_every_double_as_python_writes_it_reads_back_as_itself(value: float) -> None:
+def test_every_double_as_python_or_c_writes_it_reads_back_as_itself(value: float) -> None:
     # GIVEN any finite double, subnormals included, written as json.dumps writes it (the
     # shortest spelling that reads back as the same double) WHEN read strictly THEN the
     # same double: the digit rules refuse only numbers a double cannot hold as written
     assert strict_json.loads(json.dumps(value)) == value
+    # AND as C's %.17g writes it (what many other serializers send)
+    assert strict_json.loads(f"{value:.17g}") == value
 
 
 def test_nesting_up_to_the_limit_and_brackets_in_strings_are_fine() -> None:

@@ -7,14 +7,16 @@ parsers read differently or that cannot be written back as JSON:
   read as ``inf``) are not JSON (RFC 8259, section 6); stored and sent on, they make
   invalid JSON downstream. A non-zero number too small for a double (``1e-400``) reads
   as ``0.0``: a payload stored and delivered later would say something else than the
-  client sent, so it is refused as out of range too. So is a number with more
-  significant digits than a double keeps, 17 (``1.00000000000000001`` reads as
-  ``1.0``); any number of 17 digits or fewer reads back as written, within a double's
-  precision (``0.1``, or ``0.10000000000000001`` as C's ``%.17g`` writes it). Below
-  2.2250738585072014e-308 (subnormal doubles) a double keeps fewer digits, down to one:
-  such a number is accepted only if its double, rounded to the digits the client wrote,
-  reads as written (``5e-324`` is; ``3e-324`` reads as ``5e-324`` and ``1.2345e-320``
-  as ``1.2347e-320``, so they are refused).
+  client sent, so it is refused as out of range too. So is a number a double cannot
+  hold as written: one of more than 17 significant digits (``1.00000000000000001``
+  reads as ``1.0``), and one of 16 or 17 digits, or below 2.2250738585072014e-308
+  (subnormal doubles keep fewer digits, down to one), whose double, rounded to the
+  digits written, is another number (``1.0000000000000001`` reads as ``1.0``,
+  ``3e-324`` as ``5e-324``) and is not the double's shortest spelling either. Every
+  number of 15 digits or fewer in a double's normal range reads back as written; so
+  does every double as ``repr``, JavaScript or C's ``%.17g`` writes it (``0.1``,
+  ``0.30000000000000004``, ``0.10000000000000001``). Two bodies that differ in such a
+  number would otherwise be stored alike and replay as one request.
 - Duplicate member names: the last one wins here, the first one in other parsers, so
   ``{"amount":0,"amount":5}`` means different things to different readers.
 - Deep nesting: ``json.loads`` recurses per level and raises ``RecursionError`` (a 500)
@@ -65,6 +67,8 @@ _ONE_BRACKET_KIND = str.maketrans("{}", "[]")
 
 #: The most significant digits that always survive a round trip through a double.
 _DOUBLE_DIGITS = 17
+#: A normal double holds every decimal of this many significant digits (C's DBL_DIG).
+_EXACT_DIGITS = 15
 _EXPONENT_RE = re.compile(r"[eE].*")
 # A JSON number whose digits before the exponent are not all zero (0.0, -0e5 are zeros).
 _MANTISSA_NOT_ZERO_RE = re.compile(r"-?[0-9.]*[1-9]")
@@ -83,28 +87,34 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value) or (value == 0.0 and _MANTISSA_NOT_ZERO_RE.match(text)):
         raise InvalidJsonError(f"body is not valid JSON: number {text[:32]} is out of range")
     mantissa = _EXPONENT_RE.sub("", text).lstrip("-").replace(".", "")
-    if len(mantissa.strip("0")) > _DOUBLE_DIGITS:
+    digits = len(mantissa.strip("0"))
+    if digits > _DOUBLE_DIGITS:
         raise InvalidJsonError(
             f"body is not valid JSON: number {text[:32]} has more significant digits than "
             f"a double keeps ({_DOUBLE_DIGITS})"
         )
-    if value != 0.0 and abs(value) < sys.float_info.min and not _keeps_digits(text, value):
+    # The checks above come first: they leave only texts of at most 17 digits whose
+    # exponent a double can hold, so Decimal below never meets a huge exponent.
+    inexact = digits > _EXACT_DIGITS or abs(value) <= sys.float_info.min
+    if value != 0.0 and inexact and not _reads_as_written(text, value):
         raise InvalidJsonError(
-            f"body is not valid JSON: number {text[:32]} is too small for a double to keep "
-            "its digits"
+            f"body is not valid JSON: number {text[:32]} cannot be held by a double as "
+            f"written (it would read as {value!r})"
         )
     return value
 
 
-def _keeps_digits(text: str, value: float) -> bool:
-    """Whether ``value``, rounded to the significant digits ``text`` writes, is ``text``."""
-    # Imported here: only a subnormal number (rare, and hostile more often than not) gets
-    # this far, and no function's cold start should pay for decimal.
+def _reads_as_written(text: str, value: float) -> bool:
+    """Whether ``value`` is ``text``: rounded to the significant digits ``text`` writes,
+    or as its shortest spelling (``repr``; at a power of two the two can differ)."""
+    # Imported here: only numbers of 16 or 17 digits or subnormal ones get this far, and
+    # no function's cold start should pay for decimal.
     from decimal import Context, Decimal
 
     written = Decimal(text).normalize()
     digits = len(written.as_tuple().digits)
-    return Context(prec=digits).create_decimal(Decimal(value)) == written
+    rounded = Context(prec=digits).create_decimal(Decimal(value))
+    return rounded == written or Decimal(repr(value)) == written
 
 
 def _bounded_int(text: str) -> int:
