@@ -47,6 +47,9 @@ ACCESS_LOG_FORMAT = {
 _GATEWAY_ERRORS: dict[str, tuple[apigw.ResponseType, str]] = {
     "BadRequestBody": (apigw.ResponseType.BAD_REQUEST_BODY, "invalid_request"),
     "BadRequestParameters": (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "invalid_request"),
+    # A body API Gateway cannot decompress from its Content-Encoding (by default it
+    # decompresses gzip and deflate): the handlers' 415 code, as for another media type.
+    "UnsupportedMediaType": (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
     "Default4xx": (apigw.ResponseType.DEFAULT_4_XX, "client_error"),
     "Default5xx": (apigw.ResponseType.DEFAULT_5_XX, "server_error"),
 }

@@ -141,6 +141,9 @@ TEMPLATE: dict[str, Any] = {
         ),
         "PostItems": proxy_method("POST", "ItemsResource", "Items"),
         "BadRequestBody": _gateway_response("BAD_REQUEST_BODY", "invalid_request"),
+        "UnsupportedMediaType": _gateway_response(
+            "UNSUPPORTED_MEDIA_TYPE", "unsupported_media_type"
+        ),
         "Default4xx": _gateway_response("DEFAULT_4XX", "client_error"),
         "Default5xx": _gateway_response("DEFAULT_5XX", "server_error"),
         **api_deployment(["AnyProxy", "GetSlow", "PostValidated", "PostItems", "PostAnyType"]),

@@ -29,6 +29,7 @@ from localstage.apigateway_proxy import (
     RAW_HEADERS_KEY,
     GatewayError,
     check_event_size,
+    decompressed_body,
     event_headers,
     invoke_within,
     parse_json_body,
@@ -168,6 +169,8 @@ class ApiGatewayServer:
                 "API_CONFIGURATION_ERROR",
                 f"authorization type {method.authorization_type} is not emulated by localstage",
             )
+        # SigV4 signs the bytes as sent; the validator and the function get them decompressed.
+        body = decompressed_body(body, request.headers.getlist("Content-Encoding"))
         self._validate(request, method, body, path_parameters)
         integration = method.integration
         if integration.get("Type") != "AWS_PROXY":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 
@@ -151,6 +152,30 @@ def test_a_valid_body_declared_as_another_media_type_is_415_from_the_function(
     assert response.status == status, response.body
     if status == 415:
         assert response.body["error"] == "unsupported_media_type"
+
+
+@pytest.mark.api_only
+def test_a_gzip_body_is_read_decompressed_and_one_not_in_gzip_is_415(target: Target) -> None:
+    # GIVEN a job's body compressed with gzip, and the same body uncompressed but
+    # labelled gzip
+    body = json.dumps({"task": "e2e-gzip", "input": "zipped"}).encode()
+    coded = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    table = target.output(STACK, "JobTableName")
+    jobs_before = len(target.scan_items(table))
+
+    # WHEN each is posted
+    zipped = target.call_api(_api(target), "POST", "jobs", body=gzip.compress(body), headers=coded)
+    mislabelled = target.call_api(_api(target), "POST", "jobs", body=body, headers=coded)
+
+    # THEN API Gateway decompresses the first (by default) and the function, which sees
+    # the header still on, reads the result as JSON: the job is accepted as sent
+    assert zipped.status == 202, zipped.body
+    stored = target.get_item(table, {"job_id": zipped.body["job_id"]})
+    assert stored is not None and stored["request"]["task"] == "e2e-gzip"
+    # AND the second is refused by API Gateway in the app's error shape: nothing written
+    assert mislabelled.status == 415, mislabelled.body
+    assert mislabelled.body["error"] == "unsupported_media_type"
+    assert len(target.scan_items(table)) == jobs_before + 1
 
 
 @pytest.mark.api_only

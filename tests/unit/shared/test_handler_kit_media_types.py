@@ -115,6 +115,28 @@ def test_anything_else_is_refused_with_the_reason(lines: list[str], reason: str)
     assert len(problem) < 120  # a client's long media type is not repeated whole
 
 
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "identity"])
+def test_a_body_api_gateway_decompressed_is_json_whatever_its_content_encoding_says(
+    coding: str,
+) -> None:
+    # GIVEN a JSON body as API Gateway hands it on after decompressing it (by default, for
+    # gzip and deflate), its Content-Encoding header still as the client sent it
+    # (dougmoscrop/serverless-http#194); a body not in its coding never gets here (415)
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+    event = api_event(
+        "POST",
+        "/things",
+        resource="/things",
+        body='{"name": "x"}',
+        headers={"Content-Type": "application/json", "Content-Encoding": coding},
+    )
+
+    # WHEN its media type is checked THEN it is JSON: the header is not a reason to refuse
+    # it, nor to decode it again
+    headers.require_json_content(APIGatewayProxyEvent(event))
+
+
 class _Thing(BaseModel):
     name: str = ""
 

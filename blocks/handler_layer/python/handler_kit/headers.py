@@ -1,5 +1,4 @@
-"""Reading a REST proxy event's headers: every line of one, and the media type and content
-coding of the body.
+"""Reading a REST proxy event's headers: every line of one, and the media type of the body.
 
 API Gateway (REST API, Lambda proxy integration) hands a header sent on several lines
 over with every value, in order, in ``multiValueHeaders`` and only the last one in
@@ -161,54 +160,18 @@ def json_content_problem(content_types: list[str]) -> str | None:
     return None
 
 
-def content_coding_problem(codings: list[str]) -> str | None:
-    """Why a body sent with these ``Content-Encoding`` lines is not read as sent; None
-    when it is.
-
-    No API enables API Gateway's payload compression (``minimumCompressionSize``), so a
-    body reaches the function as the client sent it, coded or not. A body declared as
-    coded (``gzip``, ``br``, a coding no one knows) would be read as JSON all the same
-    if it happens to be plain JSON: the client said one thing and the API would act on
-    another. Refused, as RFC 9110 (section 15.5.16) lets a server refuse an unsupported
-    content coding with 415. ``identity`` (no coding) is fine.
-
-    Examples
-    --------
-    >>> content_coding_problem([]) is None, content_coding_problem(["identity"]) is None
-    (True, True)
-    >>> content_coding_problem(["gzip"])
-    'the body must be sent without a content coding, not gzip'
-    """
-    coded = [
-        coding
-        for line in codings
-        for coding in (part.strip().lower() for part in line.split(","))
-        if coding and coding != "identity"
-    ]
-    if not coded:
-        return None
-    coding = coded[0]
-    if len(coding) > MAX_ECHOED_MEDIA_TYPE:
-        coding = coding[: MAX_ECHOED_MEDIA_TYPE - 1] + "\u2026"
-    return f"the body must be sent without a content coding, not {coding}"
-
-
 def require_json_content(event: APIGatewayProxyEvent) -> None:
-    """Refuse a request whose body is not declared as JSON (:func:`json_content_problem`)
-    or is declared as coded (:func:`content_coding_problem`).
+    """Refuse a request whose body is not declared as JSON (:func:`json_content_problem`).
 
     A request without a body is not checked: there is no content to have a media type.
 
     Raises
     ------
     UnsupportedMediaTypeError
-        The body is declared as another media type, another charset, ambiguously, or
-        with a content coding.
+        The body is declared as another media type, another charset, or ambiguously.
     """
     if not event.body:
         return
-    problem = json_content_problem(header_values(event, "Content-Type")) or (
-        content_coding_problem(header_values(event, "Content-Encoding"))
-    )
+    problem = json_content_problem(header_values(event, "Content-Type"))
     if problem is not None:
         raise UnsupportedMediaTypeError(problem)
