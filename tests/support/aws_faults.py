@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from tests.support.events import HttpResponse, assert_json_error
@@ -56,6 +57,35 @@ def failing_calls(
         yield failed
     finally:
         client.meta.events.unregister(event, fail)
+
+
+@contextmanager
+def first_reply_lost(
+    client: Any, operation: str, when: Callable[[dict[str, Any]], bool]
+) -> Iterator[list[dict[str, Any]]]:
+    """Within the block, the first ``operation`` call whose parameters ``when`` accepts is
+    applied twice: once as sent, its reply lost (a read timeout, a dropped connection, a
+    500 after the write), then once more as the SDK's retry of the same request, whose
+    answer the handler sees. A conditional write then meets its own first write.
+
+    Yields the parameters of the call whose reply was lost (empty if none matched).
+    """
+    lost: list[dict[str, Any]] = []
+    service = client.meta.service_model.service_name
+    method = getattr(client, xform_name(operation))
+
+    def apply_first(params: dict[str, Any], **_: Any) -> None:
+        if lost or not when(params):
+            return
+        lost.append(dict(params))
+        method(**params)  # applied; its reply never reaches the caller
+
+    event = f"before-parameter-build.{service}.{operation}"
+    client.meta.events.register(event, apply_first)
+    try:
+        yield lost
+    finally:
+        client.meta.events.unregister(event, apply_first)
 
 
 class _Records(logging.Handler):

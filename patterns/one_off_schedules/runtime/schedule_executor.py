@@ -8,6 +8,7 @@ after the last retry, hands it to the on-failure destination (the cleanup as wel
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import boto3
@@ -59,7 +60,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         outcome = schedule_runs.run_scheduled_task(
             store,
             invocation,
-            lease_owner=context.aws_request_id,
+            # Unique per call: Lambda's retries of an event keep its request id.
+            lease_owner=f"{context.aws_request_id}/{uuid.uuid4().hex[:12]}",
             remaining_ms=context.get_remaining_time_in_millis(),
             clock=clock,
         )

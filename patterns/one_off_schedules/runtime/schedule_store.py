@@ -105,8 +105,11 @@ class ScheduleStore(dynamodb.KeyedTable):
                 " execution_id = :execution, fired_at = if_not_exists(fired_at, :now_iso),"
                 " updated_at = :now_iso ADD attempts :one"
             ),
+            # `lease_owner = :owner`: this very call, retried by the SDK after its reply
+            # was lost (the owner is unique per call), finds its own claim and keeps it.
             condition=(
-                "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now))"
+                "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now)"
+                " OR (#status = :running AND lease_owner = :owner))"
                 f" AND {ttl.unexpired_condition()}"
             ),
             values={

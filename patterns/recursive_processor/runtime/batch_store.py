@@ -128,7 +128,10 @@ class RunStore(KeyedTable):
             update="SET lease_owner = :owner, lease_expires_ms = :expires",
             condition=(
                 "#status = :running AND hop = :hop AND #offset = :offset AND "
-                "(attribute_not_exists(lease_owner) OR lease_expires_ms < :now)"
+                "(attribute_not_exists(lease_owner) OR lease_expires_ms < :now"
+                # This very call, retried by the SDK after its reply was lost: the owner
+                # is unique per invocation, so no other call can match it.
+                " OR lease_owner = :owner)"
             ),
             values={
                 ":owner": owner,
@@ -164,7 +167,10 @@ class RunStore(KeyedTable):
         bool
             False if the claim was lost (nothing was written).
         """
-        update = f"SET hop = :next, #offset = :new_offset, updated_at = :now {_ADD_TALLY}"
+        update = (
+            "SET hop = :next, #offset = :new_offset, updated_at = :now, committed_by = :owner "
+            f"{_ADD_TALLY}"
+        )
         values: dict[str, Any] = {
             ":next": state.hop + 1,
             ":new_offset": commit.new_offset,
@@ -174,11 +180,11 @@ class RunStore(KeyedTable):
         }
         if commit.errors_key is not None:
             update = update.replace(
-                "updated_at = :now ",
-                "updated_at = :now, error_objects = list_append(error_objects, :errors_key) ",
+                "updated_at = :now,",
+                "updated_at = :now, error_objects = list_append(error_objects, :errors_key),",
             )
             values[":errors_key"] = [commit.errors_key]
-        return self._changed(state.run_id, update=update, condition=_OWNED, values=values)
+        return self._commit(state, update=update, values=values, now=commit.now)
 
     def finish(self, state: HopState, commit: HopCommit, ending: RunEnding) -> bool:
         """End the run DONE or FAILED, adding this hop's tally (empty if discarded).
@@ -199,7 +205,7 @@ class RunStore(KeyedTable):
         """
         update = (
             "SET #status = :status, hops = :hop, #offset = :new_offset, updated_at = :now, "
-            "finished_at = :now, duration_ms = :duration"
+            "finished_at = :now, duration_ms = :duration, committed_by = :owner"
         )
         values: dict[str, Any] = {
             ":status": ending.status.value,
@@ -219,7 +225,23 @@ class RunStore(KeyedTable):
             update += ", reason = :reason"
             values[":reason"] = dict(ending.reason)
         update += f" {_ADD_TALLY}"
-        return self._changed(state.run_id, update=update, condition=_OWNED, values=values)
+        return self._commit(state, update=update, values=values, now=commit.now)
+
+    def _commit(
+        self, state: HopState, *, update: str, values: Mapping[str, Any], now: datetime
+    ) -> bool:
+        """A hop's commit, conditional on its claim; True also when it had landed already.
+
+        The SDK retries a write whose reply was lost (a read timeout, a dropped
+        connection, a 500 after the write); the retry then fails its condition on the
+        commit it repeats. Read as "claim lost", the hop would send no next hop and the run
+        would stay RUNNING with nothing in flight. ``committed_by`` (the claim's owner,
+        unique per invocation) tells this invocation's own commit from another's.
+        """
+        if self._changed(state.run_id, update=update, condition=_OWNED, values=values):
+            return True
+        item = self.get(state.run_id, now=now)
+        return item is not None and item.get("committed_by") == state.owner
 
     def mark_dispatched(self, run_id: str, *, hop: int) -> None:
         """Record that hop ``hop`` was handed to Lambda (it is not sent again)."""

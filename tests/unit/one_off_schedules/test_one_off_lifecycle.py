@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from tests.support import events
+from tests.support.aws_faults import first_reply_lost
 from tests.unit.one_off_schedules.conftest import (
     EXECUTOR_ARN,
     EXECUTOR_RETRY_ATTEMPTS,
@@ -50,6 +51,28 @@ def test_happy_path_runs_once_records_done_and_leaves_no_schedule(handlers, infr
     # AND no schedule is left in the group
     assert infra.schedule_names() == []
     assert item["schedule_deleted_at"] == "2025-03-14T09:28:53.000Z"
+
+
+def test_a_claim_whose_reply_was_lost_is_kept_and_the_task_runs(handlers, infra):
+    # GIVEN a schedule due in two minutes, and DynamoDB applying the executor's claim but
+    # losing the reply, so the SDK sends the same request again
+    schedule_id = handlers.create({"at": in_minutes(2), "payload": PAYLOAD})
+    client = handlers.roles["executor"].store._client
+    claims = lambda params: params["UpdateExpression"].startswith("SET #status = :running")  # noqa: E731
+
+    # WHEN it fires
+    with first_reply_lost(client, "UpdateItem", claims) as lost:
+        delivery = handlers.deliver(handlers.fire(schedule_id))
+
+    # THEN the retry found the executor's own claim and kept it (the owner is unique per
+    # call), not another delivery's: the task ran once and the record is DONE (read as
+    # taken, it answered "in progress", the cleanup deleted the schedule and the record
+    # said RUNNING for good)
+    assert lost
+    assert delivery.attempts == 1 and delivery.response["outcome"] == "completed"
+    item = infra.item(schedule_id)
+    assert item["status"] == "DONE" and "lease_owner" not in item
+    assert infra.schedule_names() == []
 
 
 def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handlers, infra):

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.aws_faults import first_reply_lost
 from tests.unit.recursive_processor.conftest import (
     RECORDS_PER_HOP,
     Processor,
@@ -126,4 +127,38 @@ def test_a_claim_left_by_a_timed_out_hop_expires_for_the_retry(processor: Proces
     processor.clock.advance(60)
     assert processor.invoke(hop_1)["outcome"] in {"continued", "done"}
     processor.drain()
+    processor.assert_done(run_id, body)
+
+
+# --------------------------------------------------------------------------- lost replies
+
+
+@pytest.mark.parametrize(
+    "write",
+    ["SET lease_owner", "SET hop = :next", "SET #status = :status"],
+    ids=["claim", "checkpoint", "finish"],
+)
+def test_a_write_whose_reply_was_lost_does_not_stall_the_run(
+    processor: Processor, write: str
+) -> None:
+    # GIVEN a run of three hops, and DynamoDB applying one of a hop's conditional writes
+    # (its claim, its checkpoint or the run's end) but losing the reply, so the SDK sends
+    # the same request again and that retry meets the write it repeats
+    body = lines(2 * RECORDS_PER_HOP + 5)
+    record = processor.upload_lines("lost-reply.ndjson", body)
+    run_id = processor.start(record)
+    client = processor.module.store._client
+
+    # WHEN the hops run
+    with first_reply_lost(
+        client, "UpdateItem", lambda p: p["UpdateExpression"].startswith(write)
+    ) as lost:
+        outcomes = [result["outcome"] for result in processor.drain()]
+
+    # THEN the hop took its own write for its own (not for another invocation's claim):
+    # no hop reports a lost claim, the next hops were sent, each record counted once, and
+    # the run ended DONE
+    assert lost, f"no {write!r} write was made"
+    assert "lost_claim" not in outcomes and "in_progress" not in outcomes, outcomes
+    assert [p["hop"] for p in processor.invoker.payloads] == [1, 2, 3]
     processor.assert_done(run_id, body)
