@@ -221,9 +221,8 @@ class OneOffSchedules(PatternConstruct):
         self.schedule_table.grant(
             self.executor_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem"
         )
-        self.schedule_table.grant(
-            self.cleanup_function.role, "dynamodb:GetItem", "dynamodb:UpdateItem"
-        )
+        # The cleanup only updates the record (FAILED, schedule deleted): it reads nothing.
+        self.schedule_table.grant(self.cleanup_function.role, "dynamodb:UpdateItem")
         self.api_function.role.add_to_policy(
             iam.PolicyStatement(
                 # GetSchedule: a keyed retry after `at` asks whether an earlier attempt

@@ -187,7 +187,7 @@ def test_executor_may_invoke_only_the_cleanup(resources: dict[str, Any]) -> None
             {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         ),
         ("schedule_executor.handler", {"dynamodb:GetItem", "dynamodb:UpdateItem"}),
-        ("schedule_cleanup.handler", {"dynamodb:GetItem", "dynamodb:UpdateItem"}),
+        ("schedule_cleanup.handler", {"dynamodb:UpdateItem"}),
     ],
 )
 def test_table_access_is_spelled_out_per_function(
