@@ -105,17 +105,19 @@ class ScheduleStore(dynamodb.KeyedTable):
                 " execution_id = :execution, fired_at = if_not_exists(fired_at, :now_iso),"
                 " updated_at = :now_iso ADD attempts :one"
             ),
-            # `lease_owner = :owner`: this very call, retried by the SDK after its reply
-            # was lost (the owner is unique per call), finds its own claim and keeps it.
+            # An owner of the same event (status_transitions.lease_owner_for) takes the
+            # lease over: an earlier attempt Lambda retries (it ended), or this very call
+            # retried by the SDK after its reply was lost.
             condition=(
                 "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now)"
-                " OR (#status = :running AND lease_owner = :owner))"
+                " OR (#status = :running AND begins_with(lease_owner, :attempts_of)))"
                 f" AND {ttl.unexpired_condition()}"
             ),
             values={
                 ":running": ScheduleStatus.RUNNING.value,
                 ":pending": ScheduleStatus.PENDING.value,
                 ":owner": lease_owner,
+                ":attempts_of": status_transitions.lease_owner_event(lease_owner),
                 ":lease": lease_expires_epoch,
                 ":execution": execution_id,
                 ":now": epoch_seconds(now),

@@ -206,10 +206,13 @@ class Processor:
         remaining_ms: int = TIMEOUT_MS,
         request_id: str | None = None,
     ) -> dict[str, Any]:
-        """One invocation with a context whose remaining time runs down with the clock."""
+        """One invocation with a context whose remaining time runs down with the clock;
+        ``request_id`` as Lambda gives it to every retry of one event (new when None)."""
         context = FakeLambdaContext(
             function_name=FUNCTION_NAME, remaining_ms=remaining_ms, clock=self.clock
         )
+        if request_id is not None:
+            context.aws_request_id = request_id
         result: dict[str, Any] = self.module.handler(event, context)
         self.outcomes.append(result)
         return result
