@@ -101,6 +101,11 @@ class OneOffSchedules(PatternConstruct):
             raise ValueError("schedule_retry_attempts must be between 0 and 185")
         if not 60 <= schedule_max_event_age.to_seconds() <= 86_400:
             raise ValueError("schedule_max_event_age must be between 1 minute and 24 hours")
+        # An attempt that dies without releasing its lease (out of memory, a crash) keeps
+        # it until its deadline; Lambda retries the event a minute after the attempt
+        # ended at the earliest, so under 60 s the retry always finds the lease expired.
+        if executor_timeout.to_seconds() >= 60:
+            raise ValueError("executor_timeout must be under 60 s (Lambda's first retry delay)")
         stack = cdk.Stack.of(self)
 
         self.schedule_table = DataTable(

@@ -105,19 +105,17 @@ class ScheduleStore(dynamodb.KeyedTable):
                 " execution_id = :execution, fired_at = if_not_exists(fired_at, :now_iso),"
                 " updated_at = :now_iso ADD attempts :one"
             ),
-            # An owner of the same event (status_transitions.lease_owner_for) takes the
-            # lease over: an earlier attempt Lambda retries (it ended), or this very call
-            # retried by the SDK after its reply was lost.
+            # `lease_owner = :owner`: this very call, retried by the SDK after its reply
+            # was lost (the owner is unique per call), finds its own claim and keeps it.
             condition=(
                 "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now)"
-                " OR (#status = :running AND begins_with(lease_owner, :attempts_of)))"
+                " OR (#status = :running AND lease_owner = :owner))"
                 f" AND {ttl.unexpired_condition()}"
             ),
             values={
                 ":running": ScheduleStatus.RUNNING.value,
                 ":pending": ScheduleStatus.PENDING.value,
                 ":owner": lease_owner,
-                ":attempts_of": status_transitions.lease_owner_event(lease_owner),
                 ":lease": lease_expires_epoch,
                 ":execution": execution_id,
                 ":now": epoch_seconds(now),
@@ -131,18 +129,27 @@ class ScheduleStore(dynamodb.KeyedTable):
     def complete(
         self, schedule_id: str, *, lease_owner: str, result: Mapping[str, Any], now: datetime
     ) -> bool:
-        """RUNNING to DONE with ``result``, only while this delivery holds the lease."""
-        return self._changed(
+        """RUNNING to DONE with ``result``, only while this delivery holds the lease.
+
+        True also when this very write had landed: the SDK retries a write whose reply
+        was lost, and the retry fails its condition on the write it repeats;
+        ``completed_by`` (the lease's owner, unique per call) tells it apart.
+        """
+        if self._changed(
             schedule_id,
             **status_transitions.lease_holder_update(
-                "#status = :done, #result = :result, completed_at = :now_iso",
+                "#status = :done, #result = :result, completed_at = :now_iso,"
+                " completed_by = :owner",
                 running=ScheduleStatus.RUNNING.value,
                 owner=lease_owner,
                 now=now,
                 values={":done": ScheduleStatus.DONE.value, ":result": dict(result)},
                 also_remove=", last_error",
             ),
-        )
+        ):
+            return True
+        item = self.get(schedule_id, now=now)
+        return item is not None and item.get("completed_by") == lease_owner
 
     def release(
         self, schedule_id: str, *, lease_owner: str, error: Mapping[str, Any], now: datetime

@@ -9,6 +9,7 @@ its claim (see ``batch_store.py``).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,6 @@ from batch_models import (
     epoch_ms,
 )
 from batch_records import HopTally, InputRecord, interpret_line
-from handler_kit import status_transitions
 from handler_kit.clock import iso_timestamp
 from line_reader import (
     ObjectChangedError,
@@ -90,7 +90,7 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         return refusal
     assert item is not None
 
-    state = HopState.of(item, owner=status_transitions.lease_owner_for(env.request_id))
+    state = HopState.of(item, owner=f"{env.request_id}/{uuid.uuid4().hex[:12]}")
     now_ms = epoch_ms(env.clock())
     if not store.claim(
         state.run_id,

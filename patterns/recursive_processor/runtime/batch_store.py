@@ -24,7 +24,7 @@ from batch_models import (
     epoch_ms,
 )
 from batch_records import HopTally
-from handler_kit import status_transitions, ttl
+from handler_kit import ttl
 from handler_kit.clock import iso_timestamp
 from handler_kit.dynamodb import KeyedTable
 
@@ -104,10 +104,8 @@ class RunStore(KeyedTable):
         """Take the hop for this invocation until ``expires_ms`` (its deadline).
 
         Fails while another invocation holds a live claim on the run, so a
-        duplicate delivered during the hop does nothing. A claim left by an earlier
-        attempt of the same event (it crashed, timed out, or could not release its
-        claim) is taken over: Lambda retries an event only after its attempt ended, and
-        answering the retry "in progress" would end the chain with the run RUNNING.
+        duplicate delivered during the hop does nothing. A claim left by an
+        invocation that timed out has expired by the time Lambda retries it.
 
         Parameters
         ----------
@@ -116,8 +114,7 @@ class RunStore(KeyedTable):
         hop, offset : int
             The hop and the offset it starts at; the run must be RUNNING there.
         owner : str
-            The claim's owner (``status_transitions.lease_owner_for``): unique per
-            invocation, and naming the event Lambda retries under one request id.
+            The claim's owner (unique per invocation).
         now_ms, expires_ms : int
             Now and the claim's expiry, in epoch milliseconds.
 
@@ -132,14 +129,12 @@ class RunStore(KeyedTable):
             condition=(
                 "#status = :running AND hop = :hop AND #offset = :offset AND "
                 "(attribute_not_exists(lease_owner) OR lease_expires_ms < :now"
-                # An earlier attempt of this same event (Lambda retries an event only
-                # after its attempt ended, with the same request id), or this very call
-                # retried by the SDK after its reply was lost.
-                " OR begins_with(lease_owner, :attempts_of))"
+                # This very call, retried by the SDK after its reply was lost: the owner
+                # is unique per invocation, so no other call can match it.
+                " OR lease_owner = :owner)"
             ),
             values={
                 ":owner": owner,
-                ":attempts_of": status_transitions.lease_owner_event(owner),
                 ":expires": expires_ms,
                 ":running": RunStatus.RUNNING.value,
                 ":hop": hop,

@@ -6,9 +6,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+from blocks.stage_settings import StageSettings
+from patterns.one_off_schedules.construct import OneOffSchedules
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     alarm_properties,
@@ -336,3 +339,15 @@ def test_an_invocation_the_scheduler_could_not_put_in_its_dlq_alarms(
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:
     # A template or acknowledgment changes only with a reviewed snapshot update.
     stack_snapshot(STACK)
+
+
+def test_an_executor_timeout_a_dead_attempts_lease_would_outlive_is_refused() -> None:
+    # GIVEN an executor timeout of a minute or more: an attempt that dies holding its
+    # lease keeps it to its deadline, and Lambda's first retry comes a minute after the
+    # attempt ended, so the retry could find the lease live and answer "in progress"
+    # WHEN the construct is built with it THEN it is refused; 59 s is fine
+    stack = cdk.Stack(cdk.App(), "Scratch")
+    stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
+    with pytest.raises(ValueError, match="executor_timeout"):
+        OneOffSchedules(stack, "Refused", settings=stage, executor_timeout=cdk.Duration.seconds(60))
+    OneOffSchedules(stack, "Accepted", settings=stage, executor_timeout=cdk.Duration.seconds(59))

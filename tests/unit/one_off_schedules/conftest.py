@@ -254,8 +254,8 @@ class Handlers(HandlerDriver):
         """Lambda's asynchronous invocation of the executor: retries on error (one
         minute, then two minutes apart) and the destination record it would send.
 
-        Every attempt gets the same request id, as observed on Lambda: the executor lets
-        a retry take over a lease its crashed attempt left.
+        Every attempt gets the same request id, as observed on Lambda; the executor does
+        not depend on it (a failed attempt releases its lease before raising).
         """
         request_id = str(uuid.uuid4())
         response: dict[str, Any] | None = None

@@ -75,31 +75,21 @@ def test_a_claim_whose_reply_was_lost_is_kept_and_the_task_runs(handlers, infra)
     assert infra.schedule_names() == []
 
 
-def test_lambdas_retry_takes_over_the_lease_its_crashed_attempt_left(handlers, infra):
-    # GIVEN a schedule whose first attempt crashes holding its lease (no release: the
-    # process died), the lease running to that attempt's deadline, 5 minutes on
+def test_a_completion_whose_reply_was_lost_is_not_reported_discarded(handlers, infra):
+    # GIVEN DynamoDB applying the executor's move to DONE but losing the reply, so the
+    # SDK sends it again and the retry fails its condition on the DONE it repeats
     schedule_id = handlers.create({"at": in_minutes(2), "payload": PAYLOAD})
-    event = handlers.fire(schedule_id)
-    executor = handlers.roles["executor"]
-    with pytest.MonkeyPatch.context() as patched, pytest.raises(MemoryError):
-        patched.setattr(executor.schedule_runs, "simulate_task", _out_of_memory)
-        handlers.run_executor(event, request_id="event-1", remaining_ms=300_000)
-    assert infra.item(schedule_id)["status"] == "RUNNING"
+    client = handlers.roles["executor"].store._client
+    completes = lambda params: "completed_at" in params["UpdateExpression"]  # noqa: E731
 
-    # WHEN another delivery of the event comes meanwhile THEN it leaves the live lease be
-    assert handlers.run_executor(event, request_id="event-2")["outcome"] == "in_progress"
-    # WHEN Lambda retries the crashed attempt a minute later (same request id)
-    handlers.clock.advance(60)
-    retried = handlers.run_executor(event, request_id="event-1")
+    # WHEN it fires
+    with first_reply_lost(client, "UpdateItem", completes) as lost:
+        delivery = handlers.deliver(handlers.fire(schedule_id))
 
-    # THEN it takes the lease over and runs the task (answered "in progress", the event
-    # would be used up and the record would read RUNNING for good)
-    assert retried["outcome"] == "completed"
+    # THEN the executor knows its own write: completed, not "result discarded"
+    assert lost
+    assert delivery.response["outcome"] == "completed"
     assert infra.item(schedule_id)["status"] == "DONE"
-
-
-def _out_of_memory(invocation: object) -> dict[str, object]:
-    raise MemoryError
 
 
 def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handlers, infra):

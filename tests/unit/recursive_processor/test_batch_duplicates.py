@@ -130,36 +130,6 @@ def test_a_claim_left_by_a_timed_out_hop_expires_for_the_retry(processor: Proces
     processor.assert_done(run_id, body)
 
 
-def test_lambdas_retry_takes_over_the_claim_its_crashed_attempt_left(processor: Processor) -> None:
-    # GIVEN a hop whose attempt crashed while it held the claim, and whose release of the
-    # claim failed too (DynamoDB throttled, or the process ran out of memory)
-    body = lines(2 * RECORDS_PER_HOP + 5)
-    record = processor.upload_lines("crash.ndjson", body)
-    run_id = processor.start(record)
-    hop_1 = processor.pending()[0]
-    processor.delivered += 1
-    store = processor.module.store
-    now_ms = processor.batch.models.epoch_ms(processor.clock())
-    assert store.claim(
-        run_id,
-        hop=1,
-        offset=0,
-        owner="event-1/crashed",
-        now_ms=now_ms,
-        expires_ms=now_ms + 300_000,
-    )
-
-    # WHEN another event's copy of the hop arrives THEN it does nothing (the claim is live)
-    assert processor.invoke(hop_1, request_id="event-2")["outcome"] == "in_progress"
-    # WHEN Lambda retries the crashed event a minute later (same request id), the claim
-    # still live THEN the retry takes it over and the run goes on to DONE (answered "in
-    # progress", the event would be used up and the run would stay RUNNING for good)
-    processor.clock.advance(60)
-    assert processor.invoke(hop_1, request_id="event-1")["outcome"] == "continued"
-    processor.drain()
-    processor.assert_done(run_id, body)
-
-
 # --------------------------------------------------------------------------- lost replies
 
 

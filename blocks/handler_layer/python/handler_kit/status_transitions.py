@@ -1,5 +1,4 @@
-"""The conditional status transitions the stores share: out of a lease, into an error;
-and the owners of leases.
+"""The conditional status transitions the stores share: out of a lease, into an error.
 
 Each function returns the ``update``, ``condition`` and ``values`` of one
 :func:`handler_kit.dynamodb.update_if` call (or a transaction's Update).
@@ -7,7 +6,6 @@ Each function returns the ``update``, ``condition`` and ``values`` of one
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,32 +14,6 @@ from handler_kit.clock import iso_timestamp
 
 #: Condition of a transition only the delivery holding an item's lease may make.
 LEASE_HELD_CONDITION = "#status = :running AND lease_owner = :owner"
-
-
-def lease_owner_for(request_id: str) -> str:
-    """A lease's owner for one invocation: its request id, which Lambda keeps for every
-    retry of one asynchronous event, and a random part, unique to the invocation.
-
-    A claim may then let :func:`lease_owner_event` of its owner take the lease over: an
-    earlier attempt of the same event has ended (Lambda retries an event only after its
-    attempt failed or timed out), and the same call retried by the SDK after its reply
-    was lost is let in too. No other invocation matches.
-    """
-    return f"{request_id}/{uuid.uuid4().hex[:12]}"
-
-
-def lease_owner_event(owner: str) -> str:
-    """The part of a :func:`lease_owner_for` every attempt of its event shares.
-
-    Examples
-    --------
-    >>> lease_owner_event("8f1e-2b/0c9d3a1f2e4b")
-    '8f1e-2b/'
-    >>> lease_owner_event("no-event-part")  # then only the owner itself shares it
-    'no-event-part'
-    """
-    event, slash, _ = owner.rpartition("/")
-    return event + slash if slash else owner
 
 
 def lease_holder_update(
