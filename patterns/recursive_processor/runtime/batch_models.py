@@ -55,6 +55,14 @@ class InvalidEventError(ValueError):
 MissingSettingError = SettingError
 
 
+class HopHeldByEarlierAttemptError(RuntimeError):
+    """An earlier attempt of this very event (same request id) holds the hop's claim.
+
+    Raised so Lambda retries the event later, and after its retries sends it to the
+    failure queue (alarmed), rather than the event being used up with the run RUNNING.
+    """
+
+
 class InvalidRunIdError(InvalidRequestError):
     """The run id in the request is not a UUID (HTTP 400)."""
 

@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger
 from batch_hops import HopEnvironment, dispatch_pending_hop, send_hop
 from batch_models import (
     HopCommit,
+    HopHeldByEarlierAttemptError,
     HopOutcome,
     HopRequest,
     HopState,
@@ -100,6 +101,17 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         now_ms=now_ms,
         expires_ms=now_ms + env.remaining_ms(),
     ):
+        if str(item.get("lease_owner", "")).startswith(f"{env.request_id}/"):
+            # Lambda retries an event, under its request id, only after the attempt
+            # ended: that attempt died holding the claim (out of memory, or its release
+            # failed too), or this is a copy of the event from Lambda's queue while it
+            # runs. Answered "in progress", a dead attempt's event would be used up and
+            # the run left RUNNING unseen; failing lets Lambda retry once the claim has
+            # expired, and after its retries the event reaches the failure queue.
+            raise HopHeldByEarlierAttemptError(
+                f"hop {request.hop} of run {request.run_id} is claimed by an earlier attempt "
+                "of this event; retry once its claim has expired"
+            )
         logger.info("hop held by another invocation", run_id=request.run_id, hop=request.hop)
         return HopOutcome.IN_PROGRESS
     try:

@@ -130,6 +130,43 @@ def test_a_claim_left_by_a_timed_out_hop_expires_for_the_retry(processor: Proces
     processor.assert_done(run_id, body)
 
 
+def test_lambdas_retry_of_a_hop_whose_attempt_died_holding_it_fails_until_the_claim_expires(
+    processor: Processor,
+) -> None:
+    # GIVEN a hop whose attempt died while it held the claim, its release failing too
+    # (out of memory, or DynamoDB throttled), the claim live to that attempt's deadline
+    body = lines(2 * RECORDS_PER_HOP + 5)
+    record = processor.upload_lines("crash.ndjson", body)
+    run_id = processor.start(record)
+    hop_1 = processor.pending()[0]
+    processor.delivered += 1
+    store = processor.module.store
+    now_ms = processor.batch.models.epoch_ms(processor.clock())
+    assert store.claim(
+        run_id,
+        hop=1,
+        offset=0,
+        owner="event-1/crashed",
+        now_ms=now_ms,
+        expires_ms=now_ms + 300_000,
+    )
+
+    # WHEN another event's copy of the hop arrives THEN it does nothing: the claim is live
+    assert processor.invoke(hop_1, request_id="event-2")["outcome"] == "in_progress"
+    # WHEN Lambda retries the dead attempt's event a minute later (same request id)
+    # THEN the retry fails, so Lambda tries again later (answered "in progress", the event
+    # would be used up and the run would stay RUNNING unseen)
+    processor.clock.advance(60)
+    with pytest.raises(RuntimeError, match="claimed by an earlier attempt") as raised:
+        processor.invoke(hop_1, request_id="event-1")
+    assert type(raised.value).__name__ == "HopHeldByEarlierAttemptError"
+    # AND once the claim has expired, the next retry runs the hop and the run goes on
+    processor.clock.advance(241)
+    assert processor.invoke(hop_1, request_id="event-1")["outcome"] == "continued"
+    processor.drain()
+    processor.assert_done(run_id, body)
+
+
 # --------------------------------------------------------------------------- lost replies
 
 
