@@ -78,7 +78,13 @@ def _run_hop(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         clock=clock,
         sleep=sleep,
     )
-    outcome = batch_runner.run_hop(environment, request)
+    try:
+        outcome = batch_runner.run_hop(environment, request)
+    except batch_models.HopHeldByEarlierAttemptError:
+        # Counted apart from real failures: usually a copy of the event meeting its
+        # own live hop, sometimes an attempt that died holding the claim.
+        metrics.add_metric(name="HopHeldByEarlierAttempt", unit=MetricUnit.Count, value=1)
+        raise
     metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
     return {"run_id": request.run_id, "hop": request.hop, "outcome": outcome.value}
 

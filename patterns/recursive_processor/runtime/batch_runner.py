@@ -101,13 +101,18 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         now_ms=now_ms,
         expires_ms=now_ms + env.remaining_ms(),
     ):
-        if str(item.get("lease_owner", "")).startswith(f"{env.request_id}/"):
+        if _held_by_earlier_attempt(env, request, now_ms):
             # Lambda retries an event, under its request id, only after the attempt
             # ended: that attempt died holding the claim (out of memory, or its release
             # failed too), or this is a copy of the event from Lambda's queue while it
             # runs. Answered "in progress", a dead attempt's event would be used up and
             # the run left RUNNING unseen; failing lets Lambda retry once the claim has
             # expired, and after its retries the event reaches the failure queue.
+            logger.warning(
+                "hop claimed by an earlier attempt of this event; failing so Lambda retries",
+                run_id=request.run_id,
+                hop=request.hop,
+            )
             raise HopHeldByEarlierAttemptError(
                 f"hop {request.hop} of run {request.run_id} is claimed by an earlier attempt "
                 "of this event; retry once its claim has expired"
@@ -121,6 +126,19 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         # for the claim to expire.
         store.release(state.run_id, owner=state.owner)
         raise
+
+
+def _held_by_earlier_attempt(env: HopEnvironment, request: HopRequest, now_ms: int) -> bool:
+    """Whether, read again after the failed claim, the run is still at the request's hop
+    under a live claim whose owner is an attempt of this event (same request id)."""
+    item = env.store.get(request.run_id, now=env.clock())
+    return (
+        item is not None
+        and item.get("status") == RunStatus.RUNNING.value
+        and int(item["hop"]) == request.hop
+        and str(item.get("lease_owner", "")).startswith(f"{env.request_id}/")
+        and int(item.get("lease_expires_ms", 0)) >= now_ms
+    )
 
 
 def _read_records(

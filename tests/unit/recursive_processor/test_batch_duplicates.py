@@ -167,6 +167,37 @@ def test_lambdas_retry_of_a_hop_whose_attempt_died_holding_it_fails_until_the_cl
     processor.assert_done(run_id, body)
 
 
+def test_a_copy_of_an_event_meeting_its_own_live_hop_fails_then_ends_as_a_duplicate(
+    processor: Processor,
+) -> None:
+    # GIVEN hop 1 running under a live claim of the attempt with request id event-1
+    body = lines(2 * RECORDS_PER_HOP + 5)
+    record = processor.upload_lines("copy.ndjson", body)
+    run_id = processor.start(record)
+    hop_1 = processor.pending()[0]
+    processor.delivered += 1
+    store = processor.module.store
+    now_ms = processor.batch.models.epoch_ms(processor.clock())
+    owner = "event-1/running"
+    assert store.claim(
+        run_id, hop=1, offset=0, owner=owner, now_ms=now_ms, expires_ms=now_ms + 300_000
+    )
+
+    # WHEN a copy of that event from Lambda's queue (the same request id) arrives
+    # THEN it fails, so Lambda retries it later, and processes nothing
+    with pytest.raises(RuntimeError, match="claimed by an earlier attempt"):
+        processor.invoke(hop_1, request_id="event-1")
+    assert processor.infra.run(run_id)["hop"] == 1
+
+    # WHEN the running hop commits (played here by another invocation once the claim is
+    # given back) and Lambda retries the copy THEN the copy is a duplicate
+    store.release(run_id, owner=owner)
+    assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
+    assert processor.invoke(hop_1, request_id="event-1")["outcome"] == "duplicate"
+    processor.drain()
+    processor.assert_done(run_id, body)
+
+
 # --------------------------------------------------------------------------- lost replies
 
 
