@@ -130,26 +130,26 @@ def test_a_claim_left_by_a_timed_out_hop_expires_for_the_retry(processor: Proces
     processor.assert_done(run_id, body)
 
 
+def _hop_1_claimed_by(processor: Processor, owner: str) -> tuple[list[str], str, dict[str, Any]]:
+    """A run of three hops whose hop 1 was sent and is held by ``owner`` for 5 minutes
+    (its delivery is taken off the pending list): the body, the run id and hop 1's event."""
+    body = lines(2 * RECORDS_PER_HOP + 5)
+    run_id = processor.start(processor.upload_lines(f"{owner.replace('/', '-')}.ndjson", body))
+    hop_1 = processor.pending()[0]
+    processor.delivered += 1
+    now_ms = processor.batch.models.epoch_ms(processor.clock())
+    assert processor.module.store.claim(
+        run_id, hop=1, offset=0, owner=owner, now_ms=now_ms, expires_ms=now_ms + 300_000
+    )
+    return body, run_id, hop_1
+
+
 def test_lambdas_retry_of_a_hop_whose_attempt_died_holding_it_fails_until_the_claim_expires(
     processor: Processor,
 ) -> None:
     # GIVEN a hop whose attempt died while it held the claim, its release failing too
     # (out of memory, or DynamoDB throttled), the claim live to that attempt's deadline
-    body = lines(2 * RECORDS_PER_HOP + 5)
-    record = processor.upload_lines("crash.ndjson", body)
-    run_id = processor.start(record)
-    hop_1 = processor.pending()[0]
-    processor.delivered += 1
-    store = processor.module.store
-    now_ms = processor.batch.models.epoch_ms(processor.clock())
-    assert store.claim(
-        run_id,
-        hop=1,
-        offset=0,
-        owner="event-1/crashed",
-        now_ms=now_ms,
-        expires_ms=now_ms + 300_000,
-    )
+    body, run_id, hop_1 = _hop_1_claimed_by(processor, "event-1/crashed")
 
     # WHEN another event's copy of the hop arrives THEN it does nothing: the claim is live
     assert processor.invoke(hop_1, request_id="event-2")["outcome"] == "in_progress"
@@ -171,17 +171,8 @@ def test_a_copy_of_an_event_meeting_its_own_live_hop_fails_then_ends_as_a_duplic
     processor: Processor,
 ) -> None:
     # GIVEN hop 1 running under a live claim of the attempt with request id event-1
-    body = lines(2 * RECORDS_PER_HOP + 5)
-    record = processor.upload_lines("copy.ndjson", body)
-    run_id = processor.start(record)
-    hop_1 = processor.pending()[0]
-    processor.delivered += 1
-    store = processor.module.store
-    now_ms = processor.batch.models.epoch_ms(processor.clock())
     owner = "event-1/running"
-    assert store.claim(
-        run_id, hop=1, offset=0, owner=owner, now_ms=now_ms, expires_ms=now_ms + 300_000
-    )
+    body, run_id, hop_1 = _hop_1_claimed_by(processor, owner)
 
     # WHEN a copy of that event from Lambda's queue (the same request id) arrives
     # THEN it fails, so Lambda retries it later, and processes nothing
@@ -191,7 +182,7 @@ def test_a_copy_of_an_event_meeting_its_own_live_hop_fails_then_ends_as_a_duplic
 
     # WHEN the running hop commits (played here by another invocation once the claim is
     # given back) and Lambda retries the copy THEN the copy is a duplicate
-    store.release(run_id, owner=owner)
+    processor.module.store.release(run_id, owner=owner)
     assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
     assert processor.invoke(hop_1, request_id="event-1")["outcome"] == "duplicate"
     processor.drain()
