@@ -108,7 +108,7 @@ def decompressed_body(body: bytes, content_encoding: list[str]) -> bytes:
         return body
     if len(codings) > 1 or codings[0] not in _DECOMPRESSED_CODINGS:
         raise GatewayError("UNSUPPORTED_MEDIA_TYPE", UNSUPPORTED_MEDIA_TYPE)
-    gzip = codings[0] == "gzip"
+    is_gzip = codings[0] == "gzip"
     out, rest = bytearray(), body
     try:
         while rest:  # a gzip body may be several members, one after the other
@@ -116,7 +116,7 @@ def decompressed_body(body: bytes, content_encoding: list[str]) -> bytes:
             out += member.decompress(rest, MAX_REQUEST_BYTES + 1 - len(out))
             if len(out) > MAX_REQUEST_BYTES or member.unconsumed_tail:
                 raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
-            if not member.eof or (member.unused_data and not gzip):
+            if not member.eof or (member.unused_data and not is_gzip):
                 raise GatewayError("UNSUPPORTED_MEDIA_TYPE", UNSUPPORTED_MEDIA_TYPE)
             rest = member.unused_data
     except zlib.error:

@@ -8,7 +8,6 @@ after the last retry, hands it to the on-failure destination (the cleanup as wel
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import boto3
@@ -20,6 +19,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from handler_kit import status_transitions
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 from handler_kit.outcomes import report_outcome
@@ -60,8 +60,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         outcome = schedule_runs.run_scheduled_task(
             store,
             invocation,
-            # Unique per call: Lambda's retries of an event keep its request id.
-            lease_owner=f"{context.aws_request_id}/{uuid.uuid4().hex[:12]}",
+            lease_owner=status_transitions.lease_owner_for(context.aws_request_id),
             remaining_ms=context.get_remaining_time_in_millis(),
             clock=clock,
         )

@@ -135,7 +135,7 @@ class ScheduleStore(dynamodb.KeyedTable):
         was lost, and the retry fails its condition on the write it repeats;
         ``completed_by`` (the lease's owner, unique per call) tells it apart.
         """
-        if self._changed(
+        return self._changed_or_landed(
             schedule_id,
             **status_transitions.lease_holder_update(
                 "#status = :done, #result = :result, completed_at = :now_iso,"
@@ -146,10 +146,9 @@ class ScheduleStore(dynamodb.KeyedTable):
                 values={":done": ScheduleStatus.DONE.value, ":result": dict(result)},
                 also_remove=", last_error",
             ),
-        ):
-            return True
-        item = self.get(schedule_id, now=now)
-        return item is not None and item.get("completed_by") == lease_owner
+            mark=("completed_by", lease_owner),
+            now=now,
+        )
 
     def release(
         self, schedule_id: str, *, lease_owner: str, error: Mapping[str, Any], now: datetime

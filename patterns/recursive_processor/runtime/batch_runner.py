@@ -9,7 +9,6 @@ its claim (see ``batch_store.py``).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -27,6 +26,7 @@ from batch_models import (
     epoch_ms,
 )
 from batch_records import HopTally, InputRecord, interpret_line
+from handler_kit import status_transitions
 from handler_kit.clock import iso_timestamp
 from line_reader import (
     ObjectChangedError,
@@ -91,7 +91,7 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         return refusal
     assert item is not None
 
-    state = HopState.of(item, owner=f"{env.request_id}/{uuid.uuid4().hex[:12]}")
+    state = HopState.of(item, owner=status_transitions.lease_owner_for(env.request_id))
     now_ms = epoch_ms(env.clock())
     if not store.claim(
         state.run_id,
@@ -136,7 +136,7 @@ def _held_by_earlier_attempt(env: HopEnvironment, request: HopRequest, now_ms: i
         item is not None
         and item.get("status") == RunStatus.RUNNING.value
         and int(item["hop"]) == request.hop
-        and str(item.get("lease_owner", "")).startswith(f"{env.request_id}/")
+        and status_transitions.owned_by_request(str(item.get("lease_owner", "")), env.request_id)
         and int(item.get("lease_expires_ms", 0)) >= now_ms
     )
 

@@ -238,10 +238,14 @@ class RunStore(KeyedTable):
         would stay RUNNING with nothing in flight. ``committed_by`` (the claim's owner,
         unique per invocation) tells this invocation's own commit from another's.
         """
-        if self._changed(state.run_id, update=update, condition=_OWNED, values=values):
-            return True
-        item = self.get(state.run_id, now=now)
-        return item is not None and item.get("committed_by") == state.owner
+        return self._changed_or_landed(
+            state.run_id,
+            update=update,
+            condition=_OWNED,
+            values=values,
+            mark=("committed_by", state.owner),
+            now=now,
+        )
 
     def mark_dispatched(self, run_id: str, *, hop: int) -> None:
         """Record that hop ``hop`` was handed to Lambda (it is not sent again)."""

@@ -1,4 +1,5 @@
-"""The conditional status transitions the stores share: out of a lease, into an error.
+"""The conditional status transitions the stores share: out of a lease, into an error;
+and who holds a lease.
 
 Each function returns the ``update``, ``condition`` and ``values`` of one
 :func:`handler_kit.dynamodb.update_if` call (or a transaction's Update).
@@ -6,6 +7,7 @@ Each function returns the ``update``, ``condition`` and ``values`` of one
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -14,6 +16,29 @@ from handler_kit.clock import iso_timestamp
 
 #: Condition of a transition only the delivery holding an item's lease may make.
 LEASE_HELD_CONDITION = "#status = :running AND lease_owner = :owner"
+
+
+def lease_owner_for(request_id: str) -> str:
+    """A lease owner unique to one invocation: its Lambda request id (which Lambda keeps
+    for every retry of one asynchronous event) and a random part.
+
+    Unique, so a claim may let its own owner claim again (the SDK's retry of a claim
+    whose reply was lost) and no other invocation.
+    """
+    return f"{request_id}/{uuid.uuid4().hex[:12]}"
+
+
+def owned_by_request(owner: str, request_id: str) -> bool:
+    """Whether ``owner`` (:func:`lease_owner_for`) is an invocation of ``request_id``.
+
+    Examples
+    --------
+    >>> owned_by_request(lease_owner_for("req-1"), "req-1")
+    True
+    >>> owned_by_request(lease_owner_for("req-10"), "req-1")
+    False
+    """
+    return owner.startswith(f"{request_id}/")
 
 
 def lease_holder_update(
