@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from handler_kit.clock import Clock, Sleep, epoch_seconds, utc_now
+from handler_kit.status_transitions import attempts_of
 from job_models import (
     JOB_BUDGET_MS,
     TERMINAL_STATUSES,
@@ -143,7 +144,8 @@ def run_job(
     job_id : str
         From the message.
     lease_owner : str
-        Identifies this delivery (the SQS messageId).
+        Identifies this delivery: unique per call
+        (``handler_kit.status_transitions.lease_owner_for`` of the SQS messageId).
     remaining_ms : int
         Remaining time of the invocation; the lease lasts at least that long so
         it cannot expire while this delivery may still be working.
@@ -171,7 +173,7 @@ def run_job(
         return _resolve_unclaimable(store, job_id, now)
 
     request = JobRequest.model_validate(item["request"])
-    logger.info("job claimed", job_id=job_id, attempts=item.get("attempts"))
+    logger.info("job claimed", job_id=job_id, attempts=attempts_of(item))
     try:
         result = simulate_work(request, sleep=sleep)
     except JobFailedError as exc:

@@ -57,7 +57,6 @@ def new_job_item(
         "expires_at": created + settings.retention_days * 86_400,
         "request": request.model_dump(),
         "request_hash": request_hash(request),
-        "attempts": 0,
         "updated_at": created_at,
     }
     if idempotency_key is not None:

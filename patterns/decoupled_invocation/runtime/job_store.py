@@ -20,7 +20,13 @@ from handler_kit import ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
 from handler_kit.dynamodb import KeyedTable
 from handler_kit.fair_queues import group_fields, message_group_id
-from handler_kit.status_transitions import error_status_update, lease_holder_update
+from handler_kit.status_transitions import (
+    CLAIMED_BY_ADD,
+    OWN_CLAIM_CONDITION,
+    claim_values,
+    error_status_update,
+    lease_holder_update,
+)
 from job_models import ENQUEUE_FAILED_MESSAGE, JobStatus
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,sqs] is installed, Any otherwise
@@ -93,11 +99,12 @@ class JobStore(KeyedTable):
             job_id,
             update=(
                 "SET #status = :running, lease_owner = :owner,"
-                " lease_expires_epoch = :lease, updated_at = :now_iso ADD attempts :one"
+                f" lease_expires_epoch = :lease, updated_at = :now_iso {CLAIMED_BY_ADD}"
                 " REMOVE #error"
             ),
             condition=(
                 "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now)"
+                f" OR {OWN_CLAIM_CONDITION}"
                 " OR (#status = :failed AND #error.#code = :enqueue_failed"
                 " AND attribute_exists(idempotency_key)))"
                 f" AND deadline_epoch > :now AND {ttl.unexpired_condition()}"
@@ -107,11 +114,10 @@ class JobStore(KeyedTable):
                 ":pending": JobStatus.PENDING.value,
                 ":failed": JobStatus.FAILED.value,
                 ":enqueue_failed": "enqueue_failed",
-                ":owner": lease_owner,
                 ":lease": lease_expires_epoch,
                 ":now": epoch_seconds(now),
                 ":now_iso": iso_timestamp(now),
-                ":one": 1,
+                **claim_values(lease_owner),
                 **ttl.condition_values(now),
             },
             return_new=True,
@@ -134,7 +140,10 @@ class JobStore(KeyedTable):
         -------
         bool
             False if another delivery took the job over, or the deadline has passed (our
-            outcome is discarded).
+            outcome is discarded). True also when this very write had landed: the SDK
+            retries a write whose reply was lost, and the retry fails its condition on
+            the write it repeats; ``finished_by`` (the lease's owner, unique per call)
+            tells it apart.
         """
         if (result is None) == (error is None):
             raise ValueError("give exactly one of result or error")
@@ -143,10 +152,10 @@ class JobStore(KeyedTable):
             if result is not None
             else ("#error", JobStatus.FAILED, error)
         )
-        return self._changed(
+        return self._changed_or_landed(
             job_id,
             **lease_holder_update(
-                f"#status = :status, {field} = :payload",
+                f"#status = :status, {field} = :payload, finished_by = :owner",
                 running=JobStatus.RUNNING.value,
                 owner=lease_owner,
                 now=now,
@@ -157,6 +166,8 @@ class JobStore(KeyedTable):
                 },
                 also_condition="deadline_epoch > :now",
             ),
+            mark=("finished_by", lease_owner),
+            now=now,
         )
 
     def mark_timed_out(self, job_id: str, now: datetime) -> bool:

@@ -40,6 +40,7 @@ from handler_kit.batches import batch_handler
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import int_env, require_env
 from handler_kit.outcomes import report_outcome
+from handler_kit.status_transitions import lease_owner_for
 
 # Clients are built once per execution environment.
 store = job_store.JobStore(
@@ -94,7 +95,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         outcome = job_runner.run_job(
             store,
             message.job_id,
-            lease_owner=record.message_id,
+            lease_owner=lease_owner_for(record.message_id),
             remaining_ms=lambda_context.get_remaining_time_in_millis(),
             clock=clock,
             sleep=sleep,

@@ -17,7 +17,12 @@ from account_models import (
 )
 from botocore.exceptions import ClientError
 from handler_kit import ttl
-from handler_kit.dynamodb import error_code, to_attribute_values, unless_condition_fails
+from handler_kit.dynamodb import (
+    error_code,
+    put_unless_present,
+    to_attribute_values,
+    unless_condition_fails,
+)
 from handler_kit.responses import StoredResponse, stored_json
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb] is installed, Any otherwise
@@ -169,7 +174,9 @@ class EventStore:
             "ConditionExpression": "attribute_not_exists(version)",
         }
         if idempotency_record is None:
-            if unless_condition_fails(self._client.put_item, **put_event) is None:
+            # Not a conflict when this very put had landed and its reply was lost: read
+            # as one, the command was decided again and appended a second time.
+            if not put_unless_present(self._client, **put_event):
                 raise VersionConflictError(event.event_id)
             return
         if now is None:
@@ -205,14 +212,13 @@ class EventStore:
         item = event.to_item()
         if response is not None:
             item["response"] = {"S": response.to_json()}
-        return (
-            unless_condition_fails(
-                self._client.put_item,
-                TableName=self._table_name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(version)",
-            )
-            is not None
+        # True also when this very put had landed and its reply was lost (read as an
+        # existing account, an unkeyed open answered 500).
+        return put_unless_present(
+            self._client,
+            TableName=self._table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(version)",
         )
 
     def creation(self, account_id: str) -> tuple[AccountEvent, StoredResponse | None] | None:

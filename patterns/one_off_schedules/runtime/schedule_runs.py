@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from handler_kit.clock import Clock, iso_timestamp, utc_now
+from handler_kit.status_transitions import attempts_of
 from schedule_models import (
     TERMINAL_STATUSES,
     CleanupOutcome,
@@ -106,7 +107,7 @@ def run_scheduled_task(
     )
     if item is None:
         return _resolve_unclaimable(store, schedule_id, now)
-    logger.info("schedule claimed", schedule_id=schedule_id, attempts=item.get("attempts"))
+    logger.info("schedule claimed", schedule_id=schedule_id, attempts=attempts_of(item))
     try:
         result = simulate_task(invocation)
     except TaskFailedError as exc:

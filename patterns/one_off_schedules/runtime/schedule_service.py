@@ -95,7 +95,6 @@ def new_schedule_item(
         "payload": canonical_json(request.payload),
         "outcome": request.outcome,
         "request_hash": request_hash(request),
-        "attempts": 0,
         "expires_at": epoch_seconds(fire_at) + settings.retention_days * 86_400,
     }
     if idempotency_key is not None:

@@ -103,24 +103,21 @@ class ScheduleStore(dynamodb.KeyedTable):
             update=(
                 "SET #status = :running, lease_owner = :owner, lease_expires_epoch = :lease,"
                 " execution_id = :execution, fired_at = if_not_exists(fired_at, :now_iso),"
-                " updated_at = :now_iso ADD attempts :one"
+                f" updated_at = :now_iso {status_transitions.CLAIMED_BY_ADD}"
             ),
-            # `lease_owner = :owner`: this very call, retried by the SDK after its reply
-            # was lost (the owner is unique per call), finds its own claim and keeps it.
             condition=(
                 "(#status = :pending OR (#status = :running AND lease_expires_epoch < :now)"
-                " OR (#status = :running AND lease_owner = :owner))"
+                f" OR {status_transitions.OWN_CLAIM_CONDITION})"
                 f" AND {ttl.unexpired_condition()}"
             ),
             values={
                 ":running": ScheduleStatus.RUNNING.value,
                 ":pending": ScheduleStatus.PENDING.value,
-                ":owner": lease_owner,
                 ":lease": lease_expires_epoch,
                 ":execution": execution_id,
                 ":now": epoch_seconds(now),
                 ":now_iso": iso_timestamp(now),
-                ":one": 1,
+                **status_transitions.claim_values(lease_owner),
                 **ttl.condition_values(now),
             },
             return_new=True,

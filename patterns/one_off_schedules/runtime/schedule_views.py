@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from handler_kit.status_transitions import attempts_of
 from schedule_models import ScheduleStatus
 
 # typing_extensions' TypedDict, not typing's: pydantic (blocks/openapi_docs.py, offline)
@@ -122,7 +123,7 @@ class ScheduleView:
             "created_at": item["created_at"],
             "updated_at": item.get("updated_at", item["created_at"]),
             **times,
-            "attempts": int(item.get("attempts", 0)),
+            "attempts": attempts_of(item),
             **outcome,
             "schedule_deleted_at": item.get("schedule_deleted_at"),
         }

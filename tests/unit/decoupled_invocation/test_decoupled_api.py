@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest.mock import ANY
 
 from botocore.exceptions import ReadTimeoutError
 from handler_kit.fair_queues import message_group_id
 
 from tests.support import handlers as handler_modules
 from tests.support.answers import created_id
+from tests.support.aws_faults import first_reply_lost
 from tests.support.events import assert_json_error
 from tests.support.fakes import START
 from tests.unit.decoupled_invocation.conftest import (
@@ -55,13 +57,30 @@ def test_post_stores_pending_job_queues_it_and_answers_202(handlers, infra):
             "expires_at": created + JOB_RETENTION_DAYS * 86_400,
             "request": {**VALID, "outcome": "succeed"},
             "request_hash": handlers.models.request_hash(handlers.models.JobRequest(**VALID)),
-            "attempts": 0,
             "updated_at": "2025-03-14T09:26:53.589Z",
+            "write_token": ANY,
         }
     ]
     # AND exactly one task message naming the job
     records = infra.receive_records()
     assert [json.loads(record["body"]) for record in records] == [{"job_id": job_id}]
+
+
+def test_a_post_whose_put_reply_was_lost_answers_202_and_queues_once(handlers, infra):
+    # GIVEN DynamoDB storing the new job but losing the reply, so the SDK sends the same
+    # put again and it fails its condition on the job it wrote
+    client = handlers.roles["api"].store._client
+
+    # WHEN a client submits a job without a key
+    with first_reply_lost(client, "PutItem", lambda params: True) as lost:
+        response = handlers.post(VALID)
+
+    # THEN the put is known as its own (its write token came back): 202 and one message
+    # (read as a random id already taken, it failed with a 5xx and queued nothing)
+    assert lost
+    job_id = created_id(response, 202, "job_id", f"/{STAGE}/jobs")
+    assert [item["job_id"] for item in infra.items()] == [job_id]
+    assert [json.loads(r["body"]) for r in infra.receive_records()] == [{"job_id": job_id}]
 
 
 def test_post_applies_defaults_for_optional_fields(handlers, infra):

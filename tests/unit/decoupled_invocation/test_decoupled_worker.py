@@ -8,8 +8,10 @@ import math
 import uuid
 
 import pytest
+from handler_kit.status_transitions import attempts_of, owned_by_request
 
 from tests.support import handlers as handler_modules
+from tests.support.aws_faults import first_reply_lost, recorded_logs
 from tests.support.events import sqs_event
 from tests.support.fakes import START, FakeLambdaContext
 from tests.unit.decoupled_invocation.conftest import (
@@ -50,11 +52,64 @@ def test_worker_runs_job_to_done_and_consumes_message(handlers, infra):
         "length": 11,
         "task": "checksum",
     }
-    assert item["attempts"] == 1
+    assert attempts_of(item) == 1
     assert "lease_owner" not in item and "lease_expires_epoch" not in item
     assert "error" not in item
     # AND the simulated work "took" duration_ms (on the fake clock)
     assert handlers.sleep.calls == [0.25]
+
+
+def _outcomes(logs) -> list[str]:
+    return [r.outcome for r in logs if r.getMessage() == "message processed"]
+
+
+def test_a_claim_whose_reply_was_lost_is_kept_and_the_job_runs_once(handlers, infra):
+    # GIVEN a submitted job, and DynamoDB applying the worker's claim but losing the
+    # reply, so the SDK sends the same request again
+    job_id = submit(handlers)
+    worker = handlers.roles["worker"]
+    claims = lambda params: params["UpdateExpression"].startswith("SET #status = :running")  # noqa: E731
+
+    # WHEN the worker receives its message
+    with (
+        first_reply_lost(worker.store._client, "UpdateItem", claims) as lost,
+        recorded_logs(worker.logger) as logs,
+    ):
+        response = handlers.drain_queue()
+
+    # THEN the retry found the worker's own claim (the owner is unique per call), not
+    # another delivery's live lease: the job ran once, is DONE and the message is gone
+    # (read as another's lease, the message went back to the queue and the job stayed
+    # RUNNING until the lease expired)
+    assert lost
+    assert response == {"batchItemFailures": []}
+    assert _outcomes(logs) == ["completed"]
+    item = infra.item(job_id)
+    assert item["status"] == "DONE" and "lease_owner" not in item
+    assert handlers.sleep.calls == [0.25]
+    # AND the SDK's retry of the claim is not counted as a second attempt
+    assert attempts_of(item) == 1
+
+
+def test_a_finish_whose_reply_was_lost_is_reported_completed(handlers, infra):
+    # GIVEN DynamoDB applying the worker's move to DONE but losing the reply, so the SDK
+    # sends it again and the retry fails its condition on the DONE it repeats
+    job_id = submit(handlers)
+    worker = handlers.roles["worker"]
+    finishes = lambda params: "#result = :payload" in params["UpdateExpression"]  # noqa: E731
+
+    # WHEN the worker runs the job
+    with (
+        first_reply_lost(worker.store._client, "UpdateItem", finishes) as lost,
+        recorded_logs(worker.logger) as logs,
+    ):
+        response = handlers.drain_queue()
+
+    # THEN the worker knows its own write: completed, not "result discarded"
+    assert lost
+    assert response == {"batchItemFailures": []}
+    assert _outcomes(logs) == ["completed"]
+    assert infra.item(job_id)["status"] == "DONE"
 
 
 def test_business_failure_is_recorded_and_message_consumed(handlers, infra):
@@ -89,7 +144,7 @@ def test_crash_is_reported_as_item_failure_and_job_stays_running(handlers, infra
     # AND the crashed job stays RUNNING under the crashed delivery's lease
     crashed = infra.item(crash_id)
     assert crashed["status"] == "RUNNING"
-    assert crashed["lease_owner"] == crash_message
+    assert owned_by_request(crashed["lease_owner"], crash_message)
     assert crashed["lease_expires_epoch"] == math.ceil(START.timestamp() + 30)
     # AND once past its deadline the client sees TIMED_OUT
     handlers.clock.advance(JOB_TIMEOUT_SECONDS)
@@ -120,7 +175,7 @@ def test_redelivered_crash_reclaims_after_lease_expiry_and_counts_attempts(handl
 
     # THEN the job is claimed again, crashes again, and is reported again
     assert len(failed_ids(response)) == 1
-    assert infra.item(job_id)["attempts"] == 2
+    assert attempts_of(infra.item(job_id)) == 2
 
 
 def test_duplicate_delivery_of_done_job_changes_nothing(handlers, infra):
@@ -223,7 +278,7 @@ def test_delivery_during_live_lease_fails_then_reclaims_after_expiry(handlers, i
     assert retried == {"batchItemFailures": []}
     item = infra.item(job_id)
     assert item["status"] == "DONE"
-    assert item["attempts"] == 2
+    assert attempts_of(item) == 2
     assert "lease_owner" not in item
 
 
@@ -240,7 +295,7 @@ def test_job_picked_up_past_deadline_is_timed_out_and_not_run(handlers, infra):
     item = infra.item(job_id)
     assert item["status"] == "TIMED_OUT"
     assert item["error"]["code"] == "timed_out"
-    assert item["attempts"] == 0
+    assert attempts_of(item) == 0
     assert handlers.sleep.calls == []
 
 
@@ -366,7 +421,7 @@ def test_jobs_with_no_time_left_are_handed_back_untouched_and_none_is_lost(handl
             assert message_of[job_id] not in handed_back
         else:
             assert message_of[job_id] in handed_back
-            assert (item["status"], item["attempts"]) == ("PENDING", 0)
+            assert (item["status"], attempts_of(item)) == ("PENDING", 0)
     assert len(done) + len(handed_back) == len(job_ids)
 
     # WHEN the mapping settles the batch and delivers what comes back, in new invocations
@@ -380,5 +435,5 @@ def test_jobs_with_no_time_left_are_handed_back_untouched_and_none_is_lost(handl
 
     # THEN every job ends DONE, each run once, and the queue is empty
     assert [infra.item(job_id)["status"] for job_id in job_ids] == ["DONE"] * len(job_ids)
-    assert [infra.item(job_id)["attempts"] for job_id in job_ids] == [1] * len(job_ids)
+    assert [attempts_of(infra.item(job_id)) for job_id in job_ids] == [1] * len(job_ids)
     assert infra.queue_depth() == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import pytest
 
 from tests.support.answers import created_id
@@ -40,6 +42,7 @@ def test_open_account_appends_created_event_and_answers_201(bank, infra):
             "amount": {"N": "0"},
             "balance": {"N": "0"},
             "occurred_at": {"S": "2025-03-14T09:26:53.589Z"},
+            "write_token": {"S": ANY},
         }
     ]
 

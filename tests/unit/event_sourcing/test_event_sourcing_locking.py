@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 
+from tests.support.aws_faults import first_reply_lost
 from tests.support.events import assert_json_error
 
 # --------------------------------------------------------------------------- optimistic locking
@@ -41,6 +42,39 @@ def test_conflict_is_retried_after_reloading(bank, infra):
     assert len(bank.sleep.calls) == 1 and 0 <= bank.sleep.calls[0] <= 0.2
     assert infra.versions(account_id) == [1, 2, 3, 4]
     assert bank.get(account_id).body["balance"] == 75
+
+
+def test_an_append_whose_reply_was_lost_is_not_applied_twice(bank, infra):
+    # GIVEN a balance of 100, and DynamoDB applying the withdrawal's append but losing
+    # the reply, so the SDK sends the same put again and it fails its condition
+    account_id = bank.open_id()
+    bank.credit(account_id, 100)
+
+    # WHEN 30 is withdrawn
+    with first_reply_lost(bank.api.store._client, "PutItem", lambda params: True) as lost:
+        response = bank.withdraw(account_id, 30)
+
+    # THEN the append is known as its own (its write token came back), not a conflict:
+    # one withdrawal, answered once (read as a conflict, the command was decided again
+    # and withdrew 30 a second time, at version 4)
+    assert lost
+    assert response.status == 200
+    assert response.body["version"] == 3 and response.body["balance"] == 70
+    assert infra.versions(account_id) == [1, 2, 3]
+    assert bank.get(account_id).body["balance"] == 70
+
+
+def test_an_open_whose_reply_was_lost_answers_201(bank, infra):
+    # GIVEN DynamoDB applying an unkeyed open's creation event but losing the reply
+    # WHEN an account is opened
+    with first_reply_lost(bank.api.store._client, "PutItem", lambda params: True) as lost:
+        response = bank.open()
+
+    # THEN the put is known as its own: 201 with the one account (read as a random id
+    # already taken, it failed with a 5xx)
+    assert lost
+    assert response.status == 201
+    assert infra.versions(response.body["account_id"]) == [1]
 
 
 def test_conflict_re_checks_the_rule_so_a_race_cannot_overdraw(bank, infra):

@@ -6,11 +6,13 @@ import json
 import threading
 import uuid
 from types import SimpleNamespace
+from unittest.mock import ANY
 
 from handler_kit.fair_queues import message_group_id
 
 from tests.support import handlers as handler_modules
 from tests.support.answers import created_id
+from tests.support.aws_faults import first_reply_lost
 from tests.support.events import assert_json_error
 from tests.support.fakes import START
 from tests.unit.fan_out_fan_in.api_helpers import (
@@ -59,6 +61,7 @@ def test_post_one_item_records_the_job_then_sends_one_subtask(handlers, infra):
             "expires_at": created + JOB_TIMEOUT_SECONDS + 7 * 86_400,
             "updated_at": "2025-03-14T09:26:53.589Z",
             "request": {"source": "items", "fail_indexes": [], "work_ms": 0},
+            "write_token": ANY,
         }
     ]
     # AND exactly one subtask message, carrying the job's deadline (past it, no work)
@@ -66,6 +69,20 @@ def test_post_one_item_records_the_job_then_sends_one_subtask(handlers, infra):
     assert queued_bodies(infra) == [
         {"job_id": job_id, "index": 0, "value": 7, "deadline_epoch": deadline}
     ]
+
+
+def test_a_post_whose_put_reply_was_lost_ventilates_its_job(handlers, infra):
+    # GIVEN DynamoDB storing the new job but losing the reply: the SDK's retry of the put
+    # fails its condition on the job it wrote
+    with first_reply_lost(handlers.roles["api"].store._client, "PutItem", lambda _: True) as lost:
+        # WHEN a job of two items is submitted without a key
+        response = handlers.post({"items": [7, 8]})
+
+    # THEN the put is known as its own: 202, and both subtasks are sent (read as a random
+    # id already taken, the POST failed with a 5xx and sent nothing)
+    job_id = created_id(response, 202, "job_id", f"/{STAGE}/jobs")
+    assert lost and [body["index"] for body in queued_bodies(infra)] == [0, 1]
+    assert [job["job_id"] for job in infra.jobs()] == [job_id]
 
 
 def test_post_count_and_seed_sends_every_subtask_ten_per_call(handlers, infra):

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.answers import created_id
+from tests.support.aws_faults import first_reply_lost
 from tests.support.events import assert_json_error
 from tests.support.fakes import START
 from tests.unit.one_off_schedules.conftest import (
@@ -80,6 +81,22 @@ def test_post_stores_pending_record_and_creates_one_time_schedule(handlers, infr
         "execution_id": "<aws.scheduler.execution-id>",
         "attempt_number": "<aws.scheduler.attempt-number>",
     }
+
+
+def test_a_post_whose_put_reply_was_lost_creates_its_schedule(handlers, infra):
+    # GIVEN DynamoDB storing the new record but losing the reply: the SDK's retry of the
+    # put fails its condition on the record it wrote
+    with first_reply_lost(handlers.roles["api"].store._client, "PutItem", lambda _: True) as lost:
+        # WHEN a run is asked for without a key
+        response = handlers.post({"at": in_minutes(10), "payload": PAYLOAD})
+
+    # THEN the put is known as its own: 201 with the one schedule it created (read as a
+    # random id already taken, the POST failed with a 5xx and created no schedule)
+    schedule_id = created_id(response, 201, "schedule_id", f"/{STAGE}/schedules")
+    assert lost and infra.schedule_names() == [schedule_id]
+    assert [(item["schedule_id"], item["status"]) for item in infra.items()] == [
+        (schedule_id, "PENDING")
+    ]
 
 
 def test_offset_time_is_converted_to_utc_and_rounded_up_to_the_second(handlers, infra):

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from handler_kit.status_transitions import attempts_of
 
 from tests.support.events import assert_json_error
 from tests.unit.one_off_schedules.conftest import (
@@ -116,7 +117,7 @@ def test_cancelled_schedule_that_fires_anyway_does_nothing(handlers, infra):
     # THEN the task is not run and the record stays CANCELLED
     assert delivery.response["outcome"] == "duplicate"
     item = infra.item(schedule_id)
-    assert item["status"] == "CANCELLED" and item["attempts"] == 0
+    assert item["status"] == "CANCELLED" and attempts_of(item) == 0
     assert "result" not in item
 
 

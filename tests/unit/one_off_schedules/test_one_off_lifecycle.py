@@ -8,6 +8,7 @@ import json
 import uuid
 
 import pytest
+from handler_kit.status_transitions import attempts_of
 
 from tests.support import events
 from tests.support.aws_faults import first_reply_lost
@@ -44,7 +45,7 @@ def test_happy_path_runs_once_records_done_and_leaves_no_schedule(handlers, infr
     # AND the record is DONE with the task's result
     item = infra.item(schedule_id)
     assert item["status"] == "DONE"
-    assert item["attempts"] == 1
+    assert attempts_of(item) == 1
     assert item["execution_id"] == "d32c5kddcf5bb8c3"
     assert item["result"]["scheduled_time"] == "2025-03-14T09:28:53.000Z"
     assert "lease_owner" not in item and "last_error" not in item
@@ -73,6 +74,9 @@ def test_a_claim_whose_reply_was_lost_is_kept_and_the_task_runs(handlers, infra)
     item = infra.item(schedule_id)
     assert item["status"] == "DONE" and "lease_owner" not in item
     assert infra.schedule_names() == []
+    # AND the SDK's retry of the claim is not counted as a second attempt
+    assert attempts_of(item) == 1
+    assert handlers.get(schedule_id).body["attempts"] == 1
 
 
 def test_a_completion_whose_reply_was_lost_is_not_reported_discarded(handlers, infra):
@@ -105,7 +109,7 @@ def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handl
     assert type(delivery.error).__name__ == "TaskFailedError"
     between = infra.item(schedule_id)
     assert between["status"] == "PENDING"
-    assert between["attempts"] == EXECUTOR_RETRY_ATTEMPTS + 1
+    assert attempts_of(between) == EXECUTOR_RETRY_ATTEMPTS + 1
     assert between["last_error"]["code"] == "task_failed"
     assert delivery.record["requestContext"]["condition"] == "RetriesExhausted"
 
@@ -149,7 +153,7 @@ def test_event_that_expired_in_lambdas_queue_ends_failed(handlers, infra):
     # THEN the run is FAILED (never run) and the schedule is deleted
     assert result == {"outcome": "deleted", "recorded_failure": True}
     item = infra.item(schedule_id)
-    assert item["status"] == "FAILED" and item["attempts"] == 0
+    assert item["status"] == "FAILED" and attempts_of(item) == 0
     assert item["error"]["type"] == "EventAgeExceeded"
     assert infra.schedule_names() == []
 
@@ -224,7 +228,7 @@ def test_delivery_while_another_holds_the_lease_does_nothing(handlers, infra):
     assert response["outcome"] == "in_progress"
     item = infra.item(schedule_id)
     assert item["status"] == "RUNNING" and item["lease_owner"] == "first-attempt"
-    assert item["attempts"] == 1
+    assert attempts_of(item) == 1
 
 
 def test_attempt_that_died_is_taken_over_after_its_lease(handlers, infra):
@@ -246,7 +250,7 @@ def test_attempt_that_died_is_taken_over_after_its_lease(handlers, infra):
     # THEN the retry takes over and completes
     assert response["outcome"] == "completed"
     item = infra.item(schedule_id)
-    assert item["status"] == "DONE" and item["attempts"] == 2
+    assert item["status"] == "DONE" and attempts_of(item) == 2
 
 
 def test_duplicate_cleanup_of_a_failure_changes_nothing(handlers, infra):
@@ -376,7 +380,7 @@ def test_many_schedules_all_fire_once_and_none_remains(handlers, infra):
             handlers.deliver(event)
 
     # THEN every run is DONE after exactly one attempt, the cancelled one is CANCELLED
-    statuses = {i["schedule_id"]: (i["status"], int(i["attempts"])) for i in infra.items()}
+    statuses = {i["schedule_id"]: (i["status"], attempts_of(i)) for i in infra.items()}
     assert statuses.pop(ids[7]) == ("CANCELLED", 0)
     assert set(statuses.values()) == {("DONE", 1)}
     # AND no schedule remains
@@ -396,5 +400,5 @@ def test_retries_with_different_request_ids_still_claim_and_count(handlers, infr
 
     # THEN each attempt claimed and released the record: it is PENDING for the next
     item = infra.item(schedule_id)
-    assert item["status"] == "PENDING" and item["attempts"] == 3
+    assert item["status"] == "PENDING" and attempts_of(item) == 3
     assert "lease_owner" not in item

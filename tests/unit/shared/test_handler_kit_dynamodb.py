@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from botocore.exceptions import ClientError
 from handler_kit import dynamodb, status_transitions
 
+from tests.support.aws_faults import first_reply_lost
 from tests.support.fakes import START
 from tests.unit.shared.conftest import ITEM_TABLE
 
 TABLE = ITEM_TABLE
+#: The token a conditional put adds to the item it creates (unique per call).
+TOKEN = {dynamodb.WRITE_TOKEN: ANY}
 
 
 def _key(item_id: str) -> dict[str, Any]:
@@ -49,8 +53,20 @@ def test_put_if_absent_creates_once_then_refuses(client: Any) -> None:
     assert dynamodb.put_if_absent(client, TABLE, item, key_name="item_id") is True
     again = {"item_id": "a", "count": 2}
     assert dynamodb.put_if_absent(client, TABLE, again, key_name="item_id") is False
-    # AND the first item is kept, read back with plain numbers
-    assert dynamodb.get_consistent(client, TABLE, _key("a")) == item
+    # AND the first item is kept, read back with plain numbers, with its put's token
+    assert dynamodb.get_consistent(client, TABLE, _key("a")) == {**item, **TOKEN}
+
+
+def test_a_put_whose_reply_was_lost_is_its_own_not_another_s(client: Any) -> None:
+    # GIVEN DynamoDB applying a put but losing the reply, so the SDK sends it again
+    item = {"item_id": "a", "count": 1}
+    with first_reply_lost(client, "PutItem", lambda params: True) as lost:
+        # WHEN the retry fails its condition on the item the put wrote
+        created = dynamodb.put_if_absent(client, TABLE, item, key_name="item_id")
+    # THEN the put is known as the one that created it (its token came back)
+    assert lost and created is True
+    # AND a put by another call still finds the key taken
+    assert dynamodb.put_if_absent(client, TABLE, item, key_name="item_id") is False
 
 
 def test_get_consistent_is_none_for_a_missing_item(client: Any) -> None:
@@ -69,7 +85,7 @@ def test_update_if_returns_the_new_item_or_none_when_the_condition_fails(client:
     }
     # WHEN updated under its condition THEN the new item (ALL_NEW) as plain values
     new = dynamodb.update_if(client, TABLE, _key("a"), return_new=True, **update)
-    assert new == {"item_id": "a", "status": "DONE", "n": 3}
+    assert new == {"item_id": "a", "status": "DONE", "n": 3, **TOKEN}
     # WHEN the condition no longer holds THEN None, and nothing is written
     assert dynamodb.update_if(client, TABLE, _key("a"), **update) is None
     assert dynamodb.get_consistent(client, TABLE, _key("a")) == new
@@ -87,7 +103,7 @@ def test_update_if_without_return_new_answers_an_empty_item(client: Any) -> None
         values={":one": 1, ":two": 2},
     )
     assert result == {}
-    assert dynamodb.get_consistent(client, TABLE, _key("a")) == {"item_id": "a", "n": 2}
+    assert dynamodb.get_consistent(client, TABLE, _key("a")) == {"item_id": "a", "n": 2, **TOKEN}
 
 
 def test_other_client_errors_are_raised(client: Any) -> None:
@@ -122,10 +138,11 @@ def test_keyed_table_puts_reads_and_updates_by_its_key(client: Any) -> None:
         "condition": "#status = :running",
         "values": {":done": "DONE", ":running": "RUNNING"},
     }
-    assert store._update_if("a", return_new=True, **update) == {"item_id": "a", "status": "DONE"}
+    done = {"item_id": "a", "status": "DONE", **TOKEN}
+    assert store._update_if("a", return_new=True, **update) == done
     assert store._update_if("a", **update) is None
     # THEN the consistent read sees the one change; a missing key reads None
-    assert store.get("a", now=START) == {"item_id": "a", "status": "DONE"}
+    assert store.get("a", now=START) == done
     assert store.get("missing", now=START) is None
 
 
@@ -165,7 +182,7 @@ def test_error_status_update_moves_only_from_its_sources(client: Any) -> None:
     assert item is not None
     assert (item["status"], item["error"]) == ("TIMED_OUT", error)
     assert "lease_owner" not in item and "lease_expires_epoch" not in item
-    assert store.get("b", now=START) == {"item_id": "b", "status": "PENDING"}
+    assert store.get("b", now=START) == {"item_id": "b", "status": "PENDING", **TOKEN}
 
 
 def test_error_status_update_from_one_source_with_more_to_set_and_check() -> None:

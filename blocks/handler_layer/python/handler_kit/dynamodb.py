@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -16,6 +17,9 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb] is installed, Any otherwis
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+#: The attribute a conditional put adds to the item it creates: a value unique to the
+#: call (:func:`put_unless_present`).
+WRITE_TOKEN = "write_token"
 
 _T = TypeVar("_T")
 
@@ -165,6 +169,35 @@ def update_if(
     return from_attribute_values(response.get("Attributes", {}))
 
 
+def put_unless_present(client: DynamoDBClient, **request: Any) -> bool:
+    """A conditional ``PutItem`` (``Item`` in attribute values); False when its condition
+    failed on an item another call wrote.
+
+    True also when this very put had landed: the SDK retries a put whose reply was lost
+    (a read timeout, a dropped connection, a 500 after the write), and the retry fails
+    its condition on the item it wrote. The item carries :data:`WRITE_TOKEN`, a value
+    unique to this call, which the failed check returns
+    (``ReturnValuesOnConditionCheckFailure``, no read capacity consumed), so the two are
+    told apart without a read.
+
+    Raises
+    ------
+    botocore.exceptions.ClientError
+        Any error other than a failed condition.
+    """
+    token = {"S": uuid.uuid4().hex}
+    item = {**request.pop("Item"), WRITE_TOKEN: token}
+    try:
+        client.put_item(**request, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
+        # botocore leaves the returned item in the error response.
+        found: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+        return found.get(WRITE_TOKEN) == token
+    return True
+
+
 def put_if_absent(
     client: DynamoDBClient,
     table_name: str,
@@ -175,6 +208,9 @@ def put_if_absent(
     ttl_attribute: str = ttl.TTL_ATTRIBUTE,
 ) -> bool:
     """Create an item unless one with the same key exists; False if it does.
+
+    A put whose reply was lost and that the SDK sent again is True
+    (:func:`put_unless_present`).
 
     Parameters
     ----------
@@ -203,7 +239,7 @@ def put_if_absent(
     if now is not None:
         kwargs["ConditionExpression"] = ttl.absent_condition(key_name, attribute=ttl_attribute)
         kwargs["ExpressionAttributeValues"] = to_attribute_values(ttl.condition_values(now))
-    return unless_condition_fails(client.put_item, **kwargs) is not None
+    return put_unless_present(client, **kwargs)
 
 
 def get_consistent(

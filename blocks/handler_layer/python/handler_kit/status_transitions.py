@@ -16,6 +16,14 @@ from handler_kit.clock import iso_timestamp
 
 #: Condition of a transition only the delivery holding an item's lease may make.
 LEASE_HELD_CONDITION = "#status = :running AND lease_owner = :owner"
+#: The alternative of a claim's condition that lets a claim's own owner, unique per call
+#: (:func:`lease_owner_for`), claim again: the SDK retries a claim whose reply was lost,
+#: and that retry must find the claim it made, not another delivery's.
+OWN_CLAIM_CONDITION = "(#status = :running AND lease_owner = :owner)"
+#: A claim's ``ADD`` clause: the owner joins ``claimed_by``, the set of owners that
+#: claimed the item. Adding an owner again changes nothing, where a counter
+#: (``ADD attempts :one``) counted the SDK's retry of a claim as a second attempt.
+CLAIMED_BY_ADD = "ADD claimed_by :claimant"
 
 
 def lease_owner_for(request_id: str) -> str:
@@ -26,6 +34,20 @@ def lease_owner_for(request_id: str) -> str:
     whose reply was lost) and no other invocation.
     """
     return f"{request_id}/{uuid.uuid4().hex[:12]}"
+
+
+def claim_values(owner: str) -> dict[str, Any]:
+    """The values :data:`OWN_CLAIM_CONDITION` and :data:`CLAIMED_BY_ADD` name."""
+    return {":owner": owner, ":claimant": {owner}}
+
+
+def attempts_of(item: Mapping[str, Any]) -> int:
+    """How many deliveries claimed the item: the size of its ``claimed_by`` set.
+
+    >>> attempts_of({"claimed_by": {"r1/a", "r2/b"}}), attempts_of({})
+    (2, 0)
+    """
+    return len(item.get("claimed_by", ()))
 
 
 def owned_by_request(owner: str, request_id: str) -> bool:
