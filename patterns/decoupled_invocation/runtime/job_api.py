@@ -13,16 +13,14 @@ import job_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.config import Config
 from handler_kit import contract, http_requests, responses
+from handler_kit.clients import client_config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = job_models.JobSettings.from_env()
-_BOTO_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
-)
+_BOTO_CONFIG = client_config(max_attempts=3)
 store = job_store.JobStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("JOB_TABLE_NAME")
 )

@@ -35,8 +35,8 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from handler_kit.batches import batch_handler
+from handler_kit.clients import client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import int_env, require_env
 from handler_kit.outcomes import report_outcome
@@ -44,7 +44,7 @@ from handler_kit.status_transitions import lease_owner_for
 
 # Clients are built once per execution environment.
 store = job_store.JobStore(
-    boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
+    boto3.client("dynamodb", config=client_config(max_attempts=5)),
     require_env("JOB_TABLE_NAME"),
 )
 #: The longest job plus its overhead, in ms: what must remain for a job to start.

@@ -39,12 +39,12 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecord,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from handler_kit.batches import process_batch
+from handler_kit.clients import client_config
 from handler_kit.config import require_env
 
 # Clients are built once per execution environment.
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+_BOTO_CONFIG = client_config(max_attempts=5)
 publisher = account_bus.DomainEventPublisher(
     boto3.client("events", config=_BOTO_CONFIG),
     bus_name=require_env("EVENT_BUS_NAME"),

@@ -30,8 +30,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
 )
-from botocore.config import Config
 from handler_kit.batches import batch_handler
+from handler_kit.clients import client_config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 from handler_kit.outcomes import report_outcome
@@ -40,7 +40,7 @@ from handler_kit.outcomes import report_outcome
 clock: Clock = utc_now
 # Clients are built once per execution environment.
 store = fan_out_store.JobStore(
-    boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
+    boto3.client("dynamodb", config=client_config(max_attempts=5)),
     require_env("JOB_TABLE_NAME"),
     require_env("RESULT_TABLE_NAME"),
 )

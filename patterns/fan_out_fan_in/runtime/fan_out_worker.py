@@ -29,8 +29,8 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.config import Config
 from handler_kit.batches import batch_handler
+from handler_kit.clients import client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 from handler_kit.outcomes import report_outcome
@@ -41,7 +41,7 @@ clock: Clock = utc_now
 sleep: Sleep = time.sleep
 # Clients are built once per execution environment.
 store = fan_out_store.JobStore(
-    boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
+    boto3.client("dynamodb", config=client_config(max_attempts=5)),
     require_env("JOB_TABLE_NAME"),
     require_env("RESULT_TABLE_NAME"),
     # Looked up at call time, so tests can replace ``sleep`` after import.

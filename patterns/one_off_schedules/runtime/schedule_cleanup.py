@@ -18,12 +18,12 @@ import schedule_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
+from handler_kit.clients import client_config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
 # Clients are built once per execution environment.
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+_BOTO_CONFIG = client_config(max_attempts=5)
 store = schedule_store.ScheduleStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("SCHEDULE_TABLE_NAME")
 )

@@ -18,15 +18,15 @@ import schedule_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from handler_kit import status_transitions
+from handler_kit.clients import client_config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 from handler_kit.outcomes import report_outcome
 
 # Clients are built once per execution environment.
 store = schedule_store.ScheduleStore(
-    boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5})),
+    boto3.client("dynamodb", config=client_config(max_attempts=5)),
     require_env("SCHEDULE_TABLE_NAME"),
 )
 #: Replaced by a fake clock in tests.

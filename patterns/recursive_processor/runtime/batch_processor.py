@@ -27,13 +27,15 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
+from handler_kit.clients import client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = batch_models.ProcessorSettings.from_env()
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+# Three attempts: a hop's last calls (its error object, its checkpoint, the next hop's
+# Invoke) must fit in the safety margin (README, "Hop math").
+_BOTO_CONFIG = client_config(max_attempts=3)
 store = batch_store.RunStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("RUN_TABLE_NAME")
 )
