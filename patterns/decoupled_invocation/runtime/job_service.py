@@ -117,11 +117,21 @@ def _enqueue_new(
     """Queue a freshly PENDING job; on failure mark it FAILED and raise."""
     if _enqueue(queue, job_id, correlation_id):
         return
-    if store.mark_enqueue_failed(job_id, now):
+    if store.mark_enqueue_failed(job_id, now) or _enqueue_failed(store.get(job_id, now=now)):
+        # Marked here, or by this very write whose reply was lost (its SDK retry then
+        # failed its condition on the FAILED it had written).
         raise EnqueueFailedError(ENQUEUE_FAILED_MESSAGE)
     # The job left PENDING, so a worker got the message after all (the send
     # failed after SQS had stored it): the submission did succeed.
     logger.info("SendMessage raised but the job is already being processed", job_id=job_id)
+
+
+def _enqueue_failed(item: Mapping[str, Any] | None) -> bool:
+    return (
+        item is not None
+        and item["status"] == JobStatus.FAILED.value
+        and (item.get("error") or {}).get("code") == "enqueue_failed"
+    )
 
 
 def submit_job(
@@ -223,7 +233,14 @@ def _replay(
             raise EnqueueFailedError(ENQUEUE_FAILED_MESSAGE)
     elif view.status is JobStatus.FAILED and error.get("code") == "enqueue_failed":
         # The first attempt answered 503 and invited this retry: queue it again.
-        if store.rearm_enqueue_failed(job_id, expected_hash, now):
+        rearmed = store.rearm_enqueue_failed(job_id, expected_hash, now)
+        if not rearmed:
+            # PENDING again all the same: this very rearm landed and its reply was lost
+            # (or a concurrent retry rearmed it). Queue it: a second message is harmless,
+            # a job left PENDING unqueued would read TIMED_OUT.
+            current = store.get(job_id, now=now)
+            rearmed = current is not None and current["status"] == JobStatus.PENDING.value
+        if rearmed:
             _enqueue_new(store, queue, job_id, now, correlation_id)
         # Read it again either way: the rearm changed it, or a worker claimed it first
         # (a message for it existed after all), and then it is running, not failed.

@@ -337,7 +337,11 @@ def submit_job(
         time_left=time_left,
     )
     if report.unsent:
-        if store.mark_ventilation_failed(job_id, unsent=len(report.unsent), now=now):
+        marked = store.mark_ventilation_failed(job_id, unsent=len(report.unsent), now=now)
+        current = store.get(job_id, now=now)
+        # Marked here, or by this very write whose reply was lost (its SDK retry then
+        # failed its condition on the FAILED it had written).
+        if marked or (current is not None and _ventilation_failed(current)):
             raise VentilationFailedError(
                 f"{len(report.unsent)} of {request.total} subtasks could not be queued; "
                 f"job {job_id} is FAILED, submit it again (with a new Idempotency-Key)"
@@ -346,8 +350,15 @@ def submit_job(
         # its entries (a lost response). The job reduces as any other; answer as if
         # every send had succeeded (a retry with the key is answered the same bytes).
         logger.warning("sends reported failed were delivered; the job goes on", job_id=job_id)
-        item = store.get(job_id, now=now) or item
+        item = current or item
     return Submission(view=job_view(item, now), report=report, created=True, response=first)
+
+
+def _ventilation_failed(item: Mapping[str, Any]) -> bool:
+    return (
+        item["status"] == JobStatus.FAILED.value
+        and (item.get("error") or {}).get("code") == "ventilation_failed"
+    )
 
 
 def _replayed(

@@ -162,6 +162,45 @@ def test_keyed_retry_after_send_failure_requeues_the_job(handlers, infra):
     assert infra.item(item["job_id"])["status"] == "DONE"
 
 
+def test_a_failed_send_whose_failure_mark_reply_was_lost_still_answers_503(handlers, infra):
+    # GIVEN SendMessage failing, and DynamoDB applying the job's move to FAILED but
+    # losing the reply, so the SDK's retry fails its condition on the FAILED it wrote
+    infra.sqs.delete_queue(QueueUrl=infra.queue_url)
+    marks = lambda params: "#error = :error" in params["UpdateExpression"]  # noqa: E731
+
+    # WHEN a job is submitted
+    with first_reply_lost(handlers.roles["api"].store._client, "UpdateItem", marks) as lost:
+        response = handlers.post(VALID)
+
+    # THEN the client is still told to retry: the job is FAILED and nothing queued it
+    # (read as "a worker took it", the POST answered 202 for a job that never runs)
+    assert lost
+    assert_json_error(response, 503, "service_unavailable")
+    assert [(item["status"], item["error"]["code"]) for item in infra.items()] == [
+        ("FAILED", "enqueue_failed")
+    ]
+
+
+def test_a_keyed_retry_whose_rearm_reply_was_lost_still_queues_the_job(handlers, infra):
+    # GIVEN a keyed submission that failed to enqueue, the queue back, and DynamoDB
+    # applying the retry's move back to PENDING but losing the reply
+    infra.sqs.delete_queue(QueueUrl=infra.queue_url)
+    assert handlers.post(VALID, headers={"Idempotency-Key": "order-47"}).status == 503
+    infra.sqs.create_queue(QueueName=infra.queue_url.rsplit("/", 1)[-1])
+    rearms = lambda params: params["UpdateExpression"].startswith("SET #status = :pending")  # noqa: E731
+
+    # WHEN the client retries with the key
+    with first_reply_lost(handlers.roles["api"].store._client, "UpdateItem", rearms) as lost:
+        retry = handlers.post(VALID, headers={"Idempotency-Key": "order-47"})
+
+    # THEN the job is queued and runs to DONE (read as not rearmed, it stayed PENDING
+    # with no message and read TIMED_OUT at its deadline)
+    assert lost and retry.status == 202
+    assert infra.queue_depth() == 1
+    assert handlers.drain_queue() == {"batchItemFailures": []}
+    assert infra.item(retry.body["job_id"])["status"] == "DONE"
+
+
 def test_a_message_queued_after_all_runs_a_job_marked_enqueue_failed(handlers, infra):
     # GIVEN a job marked FAILED enqueue_failed (its own send failed) for which a message
     # exists all the same: a concurrent keyed retry's send succeeded and answered 202,

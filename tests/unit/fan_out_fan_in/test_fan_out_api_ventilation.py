@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from tests.support.aws_faults import first_reply_lost
 from tests.support.events import assert_json_error
 from tests.unit.fan_out_fan_in.api_helpers import (
     queued_bodies,
@@ -92,6 +93,25 @@ def test_entries_that_never_send_fail_the_job_with_503(handlers, infra, monkeypa
     handlers.run_to_completion()
     assert infra.results() == []
     assert infra.job(job["job_id"])["remaining"] == 12
+
+
+def test_a_failure_mark_whose_reply_was_lost_still_answers_503(handlers, infra, monkeypatch):
+    # GIVEN SQS failing entry 4 on every attempt, and DynamoDB applying the job's move to
+    # FAILED but losing the reply, so the SDK's retry fails its condition on it
+    monkeypatch.setattr(
+        handlers.api.queue, "_client", FlakySqs(handlers.api.queue._client, fail_ids={"4"}, times=9)
+    )
+    marks = lambda params: "#error = :error" in params["UpdateExpression"]  # noqa: E731
+
+    # WHEN a job of 12 subtasks is submitted
+    with first_reply_lost(handlers.api.store._client, "UpdateItem", marks) as lost:
+        response = handlers.post({"count": 12})
+
+    # THEN the job is FAILED and the client is told so (read as "every subtask was
+    # counted after all", the POST answered 202 for a job that never finishes)
+    assert lost
+    assert_json_error(response, 503, "service_unavailable")
+    assert [job["error"]["code"] for job in infra.jobs()] == ["ventilation_failed"]
 
 
 def test_an_entry_refused_as_the_sender_s_fault_is_not_resent_and_fails_the_job(

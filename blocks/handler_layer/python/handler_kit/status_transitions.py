@@ -27,8 +27,9 @@ CLAIMED_BY_ADD = "ADD claimed_by :claimant"
 
 
 def lease_owner_for(request_id: str) -> str:
-    """A lease owner unique to one invocation: its Lambda request id (which Lambda keeps
-    for every retry of one asynchronous event) and a random part.
+    """A lease owner unique to one call: the id of what it handles (a Lambda request id,
+    which Lambda keeps for every retry of one asynchronous event, or an SQS message id,
+    which every delivery of the message keeps) and a random part.
 
     Unique, so a claim may let its own owner claim again (the SDK's retry of a claim
     whose reply was lost) and no other invocation.
@@ -42,12 +43,14 @@ def claim_values(owner: str) -> dict[str, Any]:
 
 
 def attempts_of(item: Mapping[str, Any]) -> int:
-    """How many deliveries claimed the item: the size of its ``claimed_by`` set.
+    """How many deliveries claimed the item: the size of its ``claimed_by`` set, plus
+    ``attempts``, the counter claims kept before the set (an item claimed before an
+    update to this code still counts those claims).
 
-    >>> attempts_of({"claimed_by": {"r1/a", "r2/b"}}), attempts_of({})
-    (2, 0)
+    >>> attempts_of({"claimed_by": {"r1/a", "r2/b"}}), attempts_of({"attempts": 1}), attempts_of({})
+    (2, 1, 0)
     """
-    return len(item.get("claimed_by", ()))
+    return len(item.get("claimed_by", ())) + int(item.get("attempts", 0))
 
 
 def owned_by_request(owner: str, request_id: str) -> bool:
