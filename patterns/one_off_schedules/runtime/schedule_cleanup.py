@@ -52,6 +52,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="InvalidCleanupRecord", unit=MetricUnit.Count, value=1)
         logger.exception("record names no schedule of this pattern; it ends in the DLQ")
         raise
+    except schedule_models.ScheduleStillRunningError as exc:
+        metrics.add_metric(name="CleanupDeferred", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "a delivery still holds the schedule; Lambda retries the cleanup", reason=str(exc)
+        )
+        raise
     name = (
         "SchedulesDeleted"
         if outcome is schedule_models.CleanupOutcome.DELETED

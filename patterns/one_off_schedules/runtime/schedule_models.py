@@ -97,6 +97,10 @@ class ForeignScheduleError(ValueError):
     """A schedule ARN names a group other than this pattern's own."""
 
 
+class ScheduleStillRunningError(RuntimeError):
+    """A failure record met another delivery's live lease; the cleanup is retried."""
+
+
 class TaskFailedError(Exception):
     """The scheduled task failed; the executor raises it so Lambda retries the event."""
 

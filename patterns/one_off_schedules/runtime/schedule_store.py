@@ -170,7 +170,13 @@ class ScheduleStore(dynamodb.KeyedTable):
         failure: Mapping[str, Any],
         now: datetime,
     ) -> bool:
-        """PENDING/RUNNING to FAILED with the error and the failure record."""
+        """PENDING, or RUNNING under an expired lease, to FAILED with the error and the
+        failure record.
+
+        Not while another delivery holds a live lease: that delivery (a duplicate event
+        from the Scheduler or from Lambda's queue) may still complete the run, which
+        would then be DONE with its task done, not FAILED.
+        """
         return self._changed(
             schedule_id,
             **status_transitions.error_status_update(
@@ -179,7 +185,10 @@ class ScheduleStore(dynamodb.KeyedTable):
                 sources=[ScheduleStatus.PENDING.value, ScheduleStatus.RUNNING.value],
                 now=now,
                 also_set="failure = :failure, failed_at = :now_iso",
-                values={":failure": dict(failure)},
+                also_condition=(
+                    "(attribute_not_exists(lease_expires_epoch) OR lease_expires_epoch < :now)"
+                ),
+                values={":failure": dict(failure), ":now": epoch_seconds(now)},
                 release_lease=True,
             ),
         )

@@ -5,7 +5,9 @@ substitutions, and Lambda's destination records."""
 from __future__ import annotations
 
 import json
+import math
 import uuid
+from typing import Any
 
 import pytest
 from handler_kit.status_transitions import attempts_of
@@ -134,6 +136,47 @@ def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handl
     assert body["status"] == "FAILED"
     assert body["failed_at"] == item["failed_at"]
     assert body["error"]["message"].startswith(f"task of schedule {schedule_id} failed")
+
+
+def _held_by_another_delivery(handlers, schedule_id: str, *, seconds: int) -> tuple[Any, str]:
+    """A second delivery of the event (a duplicate) claims the schedule for ``seconds``."""
+    store, owner = handlers.roles["executor"].store, "second-delivery/0a1b2c"
+    expires = math.ceil(handlers.clock.now.timestamp()) + seconds
+    claimed = store.claim(
+        schedule_id,
+        lease_owner=owner,
+        lease_expires_epoch=expires,
+        now=handlers.clock.now,
+        execution_id="second",
+    )
+    assert claimed is not None
+    return store, owner
+
+
+@pytest.mark.parametrize("holder", ["completes", "dies"])
+def test_a_failure_record_waits_for_another_delivery_s_live_lease(handlers, infra, holder):
+    # GIVEN a delivery whose every attempt failed, and a second delivery of the same
+    # event holding the schedule under a live lease when the failure record arrives
+    schedule_id = handlers.create({"at": in_minutes(1), "payload": PAYLOAD, "outcome": "fail"})
+    failed = handlers.invoke_async(handlers.fire(schedule_id))
+    store, owner = _held_by_another_delivery(handlers, schedule_id, seconds=30)
+
+    # WHEN the failure record reaches the cleanup
+    with pytest.raises(handlers.models.ScheduleStillRunningError):
+        handlers.run_cleanup(failed.record)
+
+    # THEN the record stays the live delivery's (before, it was marked FAILED, and that
+    # delivery's successful run was then discarded)
+    assert infra.item(schedule_id)["status"] == "RUNNING"
+    # WHEN that delivery completes, or dies holding the lease, and Lambda retries the
+    # cleanup a minute later
+    if holder == "completes":
+        assert store.complete(schedule_id, lease_owner=owner, result={}, now=handlers.clock.now)
+    handlers.clock.advance(60)
+    result = handlers.run_cleanup(failed.record)
+    # THEN the run ends as that delivery left it: DONE, or FAILED once its lease is over
+    expected = ("DONE", False) if holder == "completes" else ("FAILED", True)
+    assert (infra.item(schedule_id)["status"], result["recorded_failure"]) == expected
 
 
 def test_event_that_expired_in_lambdas_queue_ends_failed(handlers, infra):
