@@ -105,15 +105,7 @@ class RecursiveProcessor(PatternConstruct):
             self.access_log_bucket = self._bucket(
                 "AccessLogBucket", settings, expiration=cdk.Duration.days(365)
             )
-        # Versioned: S3 may send one notification for two writes of one key made at the
-        # same time to a non-versioned bucket, and that one may be the older write's,
-        # whose run then fails object_changed and the newer content is never processed.
-        # With versioning every write sends its own (S3 user guide, "Amazon S3 Event
-        # Notifications"). Runs read the current version, so a replaced one is kept one
-        # day only.
-        self.input_bucket = self._bucket(
-            "InputBucket", settings, logs=self.access_log_bucket, versioned=True
-        )
+        self.input_bucket = self._bucket("InputBucket", settings, logs=self.access_log_bucket)
         self.output_bucket = self._bucket("OutputBucket", settings, logs=self.access_log_bucket)
         self.run_table = DataTable(
             self, "RunTable", settings=settings, partition_key=string_key("run_id")
@@ -220,7 +212,6 @@ class RecursiveProcessor(PatternConstruct):
         *,
         logs: s3.IBucket | None = None,
         expiration: cdk.Duration | None = None,
-        versioned: bool = False,
     ) -> s3.Bucket:
         return s3.Bucket(
             self,
@@ -231,14 +222,10 @@ class RecursiveProcessor(PatternConstruct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=logs,
             server_access_logs_prefix=f"{construct_id}/" if logs is not None else None,
-            versioned=versioned,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                     expiration=expiration,
-                    noncurrent_version_expiration=cdk.Duration.days(1) if versioned else None,
-                    # A deleted key's marker goes once its last version has expired.
-                    expired_object_delete_marker=True if versioned else None,
                 )
             ],
             removal_policy=settings.removal_policy,

@@ -111,21 +111,6 @@ def test_persistent_buckets_are_kept_and_log_their_access(persistent: Synthesize
         assert logging["DestinationBucketName"] == {"Ref": log_bucket_id}
 
 
-def test_the_input_bucket_is_versioned_so_each_write_notifies(resources: dict[str, Any]) -> None:
-    # GIVEN the buckets WHEN the input bucket's settings are read
-    buckets = of_type(resources, "AWS::S3::Bucket")
-    props = buckets[input_bucket_id(resources)]["Properties"]
-    # THEN it is versioned (S3 may send one notification for two concurrent writes of a
-    # key to a non-versioned bucket), and a replaced version goes after a day
-    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    (rule,) = props["LifecycleConfiguration"]["Rules"]
-    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
-    assert rule["ExpiredObjectDeleteMarker"] is True
-    # AND the output bucket, written once per key, is not
-    others = [v for k, v in data_buckets(resources).items() if k != input_bucket_id(resources)]
-    assert [b["Properties"].get("VersioningConfiguration") for b in others] == [None]
-
-
 def test_only_new_ndjson_objects_under_the_prefix_notify_the_processor(
     resources: dict[str, Any],
 ) -> None:
