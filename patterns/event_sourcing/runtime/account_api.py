@@ -23,13 +23,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from handler_kit import contract, http_requests, responses
-from handler_kit.clients import client_config
+from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = account_models.AccountSettings.from_env()
-_BOTO_CONFIG = client_config(max_attempts=3)
+_BOTO_CONFIG = api_client_config()
 store = account_store.EventStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("EVENT_TABLE_NAME")
 )

@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from handler_kit import contract, http_requests, responses
-from handler_kit.clients import client_config
+from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
@@ -28,9 +28,9 @@ SAFETY_MARGIN_SECONDS = 3.0
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = fan_out_models.FanOutSettings.from_env()
-_DYNAMODB_CONFIG = client_config(max_attempts=3)
+_DYNAMODB_CONFIG = api_client_config()
 # One connection per parallel sender (the default pool of 10 would queue them).
-_SQS_CONFIG = client_config(max_attempts=3, max_pool_connections=SETTINGS.send_concurrency)
+_SQS_CONFIG = api_client_config(max_pool_connections=SETTINGS.send_concurrency)
 store = fan_out_store.JobStore(
     boto3.client("dynamodb", config=_DYNAMODB_CONFIG),
     require_env("JOB_TABLE_NAME"),

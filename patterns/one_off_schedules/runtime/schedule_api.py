@@ -20,14 +20,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from handler_kit import contract, http_requests, responses
-from handler_kit.clients import client_config
+from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = schedule_models.ScheduleSettings.from_env()
 TARGET = schedule_models.ScheduleTarget.from_env()
-_BOTO_CONFIG = client_config(max_attempts=3)
+_BOTO_CONFIG = api_client_config()
 store = schedule_store.ScheduleStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("SCHEDULE_TABLE_NAME")
 )

@@ -18,12 +18,28 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
 _CR = 0x0D
+#: Reads of one range whose body stops streaming, and the errors that stop it
+#: (s3transfer retries the same ones).
+RANGE_ATTEMPTS = 3
+STREAM_ERRORS = (
+    ReadTimeoutError,
+    ResponseStreamingError,
+    IncompleteReadError,
+    ConnectionClosedError,
+)
 
 #: ``get_range(first, last)``: the object's bytes ``first`` to ``last``, inclusive.
 RangeGetter = Callable[[int, int], bytes]
@@ -196,8 +212,30 @@ class ObjectRangeReader:
         self.bytes_read = 0
 
     def _get_range(self, first: int, last: int) -> bytes:
+        # botocore retries a call, not the read of its streamed body after the call has
+        # returned: a body that stops (a read timeout, a dropped connection) is asked
+        # for again here, as s3transfer does, instead of failing the hop.
+        for attempt in range(1, RANGE_ATTEMPTS + 1):
+            body = self._request_range(first, last)["Body"]
+            try:
+                data: bytes = body.read()
+            except STREAM_ERRORS:
+                if attempt == RANGE_ATTEMPTS:
+                    raise
+                continue
+            finally:
+                body.close()
+            break
+        self.bytes_read += len(data)
+        if len(data) != last - first + 1:
+            raise ObjectChangedError(
+                f"s3://{self._bucket}/{self._key}: range {first}-{last} returned {len(data)} bytes"
+            )
+        return data
+
+    def _request_range(self, first: int, last: int) -> GetObjectOutputTypeDef:
         try:
-            response = self._client.get_object(
+            return self._client.get_object(
                 Bucket=self._bucket,
                 Key=self._key,
                 Range=f"bytes={first}-{last}",
@@ -218,17 +256,6 @@ class ObjectRangeReader:
                     "denies reading it"
                 ) from exc
             raise
-        body = response["Body"]
-        try:
-            data: bytes = body.read()
-        finally:
-            body.close()
-        self.bytes_read += len(data)
-        if len(data) != last - first + 1:
-            raise ObjectChangedError(
-                f"s3://{self._bucket}/{self._key}: range {first}-{last} returned {len(data)} bytes"
-            )
-        return data
 
     def lines(self, start: int) -> Generator[Line, None, None]:
         """Yield the lines from byte ``start`` (a line boundary) to the end of the object."""

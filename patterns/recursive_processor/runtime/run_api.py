@@ -15,12 +15,12 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from handler_kit import contract, responses
-from handler_kit.clients import client_config
+from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
 
 # Configuration and clients are built once per execution environment.
-_BOTO_CONFIG = client_config(max_attempts=3)
+_BOTO_CONFIG = api_client_config()
 store = batch_store.RunStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("RUN_TABLE_NAME")
 )

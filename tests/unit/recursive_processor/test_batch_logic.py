@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from tests.support.memory import traced_peak
 from tests.unit.recursive_processor.conftest import BatchModules
@@ -123,6 +123,46 @@ def test_a_line_longer_than_the_limit_is_reported_without_being_held(batch: Batc
     assert lines[1].data is None
     assert batch.records.interpret_line(lines[1], max_record_bytes=100).error == "record_too_large"
     assert lines[2].data == b'{"id":"b","amount":2}'
+
+
+class _Stalling(io.BytesIO):
+    def read(self, *_: Any) -> bytes:
+        raise ReadTimeoutError(endpoint_url="https://s3.amazonaws.com")
+
+
+@dataclass
+class StallingS3:
+    """S3 whose first ``stalls`` bodies stop streaming (a read timeout mid-body)."""
+
+    real: Any
+    stalls: int
+    requests: int = 0
+
+    def get_object(self, **params: Any) -> dict[str, Any]:
+        self.requests += 1
+        if self.requests <= self.stalls:
+            return {"Body": _Stalling()}
+        return dict(self.real.get_object(**params))
+
+
+@pytest.mark.parametrize("stalls", [1, 2])
+def test_a_range_whose_body_stalls_is_asked_for_again(batch: BatchModules, stalls: int) -> None:
+    # GIVEN an object whose first range's body stops streaming once or twice: botocore
+    # retries calls, not the read of a body after its call returned
+    size = 10 * LINE_WIDTH
+    client = StallingS3(SyntheticS3(size), stalls=stalls)
+    # WHEN it is read THEN the range is asked for again and every line comes out once
+    lines = list(reader(batch, client, size=size).lines(0))
+    assert len(lines) == 10 and client.requests == stalls + 1
+
+
+def test_a_range_that_stalls_every_time_fails_the_read(batch: BatchModules) -> None:
+    # GIVEN a body that stalls on every attempt WHEN read THEN the error reaches the hop
+    # (which gives its claim back and raises, so Lambda retries it)
+    client = StallingS3(SyntheticS3(LINE_WIDTH), stalls=99)
+    with pytest.raises(ReadTimeoutError):
+        next(reader(batch, client, size=LINE_WIDTH).lines(0))
+    assert client.requests == batch.line_reader.RANGE_ATTEMPTS
 
 
 def test_a_changed_object_raises_object_changed(batch: BatchModules) -> None:

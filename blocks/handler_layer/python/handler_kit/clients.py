@@ -1,17 +1,18 @@
 """The AWS client settings every function uses: bounded waits and standard retries.
 
-botocore waits 60 s to connect and 60 s for each read by default, so one hung
-connection outlasts API Gateway's 29 s, a worker's batch budget or the recursive
-processor's safety margin before its first retry starts. Here a call waits
-:data:`CONNECT_TIMEOUT_S` to connect and :data:`READ_TIMEOUT_S` for each read: DynamoDB,
-SQS, Lambda, Scheduler and EventBridge answer in milliseconds, and an S3 range streams
-without five-second gaps. A call that times out is retried (standard mode), and a retry
-of a write whose reply was lost is what ``handler_kit.dynamodb`` and
-``handler_kit.status_transitions`` tell apart from another caller's write.
+botocore waits 60 s to connect and 60 s for each read by default, so one stalled
+connection outlasts an API function's 10 s, a worker's batch budget or the recursive
+processor's safety margin before its first retry starts. Here an attempt waits a few
+seconds to connect and for each read: DynamoDB, SQS, Lambda, Scheduler and EventBridge
+answer in milliseconds, and an S3 range streams without such gaps. A call whose attempt
+timed out is retried (standard mode), and a retry of a write whose reply was lost is
+what ``handler_kit.dynamodb`` and ``handler_kit.status_transitions`` tell apart from
+another caller's write. (A timeout while reading a streamed body, after the call has
+returned, is not retried by botocore: ``line_reader`` retries its S3 ranges itself.)
 
-A call's worst case is ``max_attempts x (connect + read)`` plus the backoff between
-attempts (standard mode: a random wait of up to 1, 2, 4, ... s): about 24 s with three
-attempts, 50 s with five.
+A call whose every attempt stalls costs about ``total attempts x (connect + read)``,
+plus backoff (standard mode backs off 50 ms and up after a timeout, 1 s and up after
+throttling); connect timeouts also bound the TLS handshake and each send of a body.
 """
 
 from __future__ import annotations
@@ -22,21 +23,44 @@ CONNECT_TIMEOUT_S = 2
 READ_TIMEOUT_S = 5
 
 
-def client_config(*, max_attempts: int, max_pool_connections: int = 10) -> Config:
-    """A client's settings, with ``max_attempts`` attempts of a call in all.
+def client_config(
+    *,
+    max_attempts: int,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    read_timeout_s: float = READ_TIMEOUT_S,
+    max_pool_connections: int = 10,
+) -> Config:
+    """A client's settings: ``max_attempts`` attempts of a call in all (the first and
+    its retries; botocore's own ``max_attempts`` key counts retries only).
 
-    Three suit a function that answers a caller who waits (an API, within API
-    Gateway's 29 s) or must finish within a margin; five suit one whose event source
-    retries the whole event later anyway (a queue's worker, a stream's consumer).
+    Five suit a function whose event source retries the whole event later anyway (a
+    queue's worker, a stream's consumer); three one that must finish within a margin.
     ``max_pool_connections`` is the connections kept (one per thread that sends at once).
 
     >>> config = client_config(max_attempts=3)
     >>> config.connect_timeout, config.read_timeout, config.retries
-    (2, 5, {'mode': 'standard', 'max_attempts': 3})
+    (2, 5, {'mode': 'standard', 'total_max_attempts': 3})
     """
     return Config(
-        connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=connect_timeout_s,
+        read_timeout=read_timeout_s,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        max_pool_connections=max_pool_connections,
+    )
+
+
+def api_client_config(*, max_pool_connections: int = 10) -> Config:
+    """The settings of an API function's clients: three attempts of at most 4 s each (1 s
+    to connect, 3 s per read), so a stalled attempt and its retry fit in the function's
+    10 s and the caller gets 503 rather than a timeout. Only a call that stalls three
+    times outlasts it (the function then times out and API Gateway answers 5xx).
+
+    >>> api_client_config().retries
+    {'mode': 'standard', 'total_max_attempts': 3}
+    """
+    return client_config(
+        max_attempts=3,
+        connect_timeout_s=1,
+        read_timeout_s=3,
         max_pool_connections=max_pool_connections,
     )
