@@ -63,53 +63,37 @@ def _outcomes(logs) -> list[str]:
     return [r.outcome for r in logs if r.getMessage() == "message processed"]
 
 
-def test_a_claim_whose_reply_was_lost_is_kept_and_the_job_runs_once(handlers, infra):
-    # GIVEN a submitted job, and DynamoDB applying the worker's claim but losing the
-    # reply, so the SDK sends the same request again
+@pytest.mark.parametrize(
+    "write", ["SET #status = :running", "#result = :payload"], ids=["claim", "finish"]
+)
+def test_a_write_whose_reply_was_lost_is_the_worker_s_own(handlers, infra, write):
+    # GIVEN a submitted job, and DynamoDB applying the worker's claim, or its move to
+    # DONE, but losing the reply, so the SDK sends the same request again and that
+    # retry meets the write it repeats
     job_id = submit(handlers)
     worker = handlers.roles["worker"]
-    claims = lambda params: params["UpdateExpression"].startswith("SET #status = :running")  # noqa: E731
 
     # WHEN the worker receives its message
     with (
-        first_reply_lost(worker.store._client, "UpdateItem", claims) as lost,
+        first_reply_lost(
+            worker.store._client, "UpdateItem", lambda params: write in params["UpdateExpression"]
+        ) as lost,
         recorded_logs(worker.logger) as logs,
     ):
         response = handlers.drain_queue()
 
-    # THEN the retry found the worker's own claim (the owner is unique per call), not
-    # another delivery's live lease: the job ran once, is DONE and the message is gone
-    # (read as another's lease, the message went back to the queue and the job stayed
-    # RUNNING until the lease expired)
+    # THEN the worker took the write for its own (the owner is unique per call): the job
+    # ran once, is DONE, the message is gone and the outcome is "completed" (read as
+    # another delivery's live lease, the message went back to the queue and the job
+    # stayed RUNNING until the lease expired; a finish read as lost was "discarded")
     assert lost
     assert response == {"batchItemFailures": []}
     assert _outcomes(logs) == ["completed"]
     item = infra.item(job_id)
     assert item["status"] == "DONE" and "lease_owner" not in item
     assert handlers.sleep.calls == [0.25]
-    # AND the SDK's retry of the claim is not counted as a second attempt
+    # AND the SDK's retry of a claim is not counted as a second attempt
     assert attempts_of(item) == 1
-
-
-def test_a_finish_whose_reply_was_lost_is_reported_completed(handlers, infra):
-    # GIVEN DynamoDB applying the worker's move to DONE but losing the reply, so the SDK
-    # sends it again and the retry fails its condition on the DONE it repeats
-    job_id = submit(handlers)
-    worker = handlers.roles["worker"]
-    finishes = lambda params: "#result = :payload" in params["UpdateExpression"]  # noqa: E731
-
-    # WHEN the worker runs the job
-    with (
-        first_reply_lost(worker.store._client, "UpdateItem", finishes) as lost,
-        recorded_logs(worker.logger) as logs,
-    ):
-        response = handlers.drain_queue()
-
-    # THEN the worker knows its own write: completed, not "result discarded"
-    assert lost
-    assert response == {"batchItemFailures": []}
-    assert _outcomes(logs) == ["completed"]
-    assert infra.item(job_id)["status"] == "DONE"
 
 
 def test_business_failure_is_recorded_and_message_consumed(handlers, infra):
