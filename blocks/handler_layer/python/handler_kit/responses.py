@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -190,25 +191,15 @@ def register_error_handlers(
 
     app.use(middlewares=[refuse_control_characters])
 
-    @app.exception_handler(InvalidRequestError)
-    def _invalid_request(exc: InvalidRequestError) -> Response[str]:
-        return rejected(400, "invalid_request", exc)
-
-    @app.exception_handler(AmbiguousIdempotencyKeyError)
-    def _ambiguous_idempotency_key(exc: AmbiguousIdempotencyKeyError) -> Response[str]:
-        return rejected(400, "ambiguous_idempotency_key", exc)
-
-    @app.exception_handler(PayloadTooLargeError)
-    def _payload_too_large(exc: PayloadTooLargeError) -> Response[str]:
-        return rejected(400, "payload_too_large", exc)
-
-    @app.exception_handler(UnsupportedMediaTypeError)
-    def _unsupported_media_type(exc: UnsupportedMediaTypeError) -> Response[str]:
-        return rejected(415, "unsupported_media_type", exc)
-
-    @app.exception_handler(IdempotencyKeyReusedError)
-    def _idempotency_key_reused(exc: IdempotencyKeyReusedError) -> Response[str]:
-        return rejected(422, "idempotency_key_reused", exc)
+    # The client's mistakes: each error class, its status and its code.
+    for error_class, status_code, code in (
+        (InvalidRequestError, 400, "invalid_request"),
+        (AmbiguousIdempotencyKeyError, 400, "ambiguous_idempotency_key"),
+        (PayloadTooLargeError, 400, "payload_too_large"),
+        (UnsupportedMediaTypeError, 415, "unsupported_media_type"),
+        (IdempotencyKeyReusedError, 422, "idempotency_key_reused"),
+    ):
+        app.exception_handler(error_class)(functools.partial(rejected, status_code, code))
 
     @app.not_found
     def _route_not_found(exc: NotFoundError) -> Response[str]:
