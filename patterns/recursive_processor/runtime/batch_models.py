@@ -101,10 +101,6 @@ class ProcessorSettings:
         it to make a small file need several hops.
     run_retention_days : int
         Run records expire (DynamoDB TTL) this long after they start.
-    heartbeat_ms : int
-        How often a hop records that it is alive (``heartbeat_ms`` on the run); three
-        intervals without one (45 s) mark its holder dead, which is under the minute
-        Lambda waits before it retries a failed attempt (``batch_runner``).
     """
 
     output_bucket: str
@@ -115,7 +111,6 @@ class ProcessorSettings:
     max_record_bytes: int = 256 * 1024
     record_work_ms: int = 0
     run_retention_days: int = 30
-    heartbeat_ms: int = 15_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:

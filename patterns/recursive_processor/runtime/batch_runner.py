@@ -26,7 +26,6 @@ from batch_models import (
     epoch_ms,
 )
 from batch_records import HopTally, InputRecord, interpret_line
-from botocore.exceptions import ClientError
 from handler_kit import status_transitions
 from handler_kit.clock import iso_timestamp
 from line_reader import (
@@ -102,22 +101,13 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         now_ms=now_ms,
         expires_ms=now_ms + env.remaining_ms(),
     ):
-        holder = _earlier_attempt_holding(env, request, now_ms)
-        if holder is not None and now_ms - int(holder.get("heartbeat_ms", 0)) < (
-            3 * env.settings.heartbeat_ms
-        ):
-            # A copy of this event from Lambda's queue, meeting the attempt that runs it:
-            # that attempt beats, so it is alive and commits the hop (or fails, and then
-            # Lambda retries its own event). This copy is used up.
-            logger.info("a copy of this event met its own live hop", run_id=request.run_id)
-            return HopOutcome.IN_PROGRESS
-        if holder is not None:
-            # Lambda retries an event, under its request id, only a minute or more after
-            # the attempt ended: an attempt whose heartbeat stopped died holding the
-            # claim (out of memory, or its release failed too). Answered "in progress",
-            # its event would be used up and the run left RUNNING unseen; failing lets
-            # Lambda retry once the claim has expired, and after its retries the event
-            # reaches the failure queue.
+        if _held_by_earlier_attempt(env, request, now_ms):
+            # Lambda retries an event, under its request id, only after the attempt
+            # ended: that attempt died holding the claim (out of memory, or its release
+            # failed too), or this is a copy of the event from Lambda's queue while it
+            # runs. Answered "in progress", a dead attempt's event would be used up and
+            # the run left RUNNING unseen; failing lets Lambda retry once the claim has
+            # expired, and after its retries the event reaches the failure queue.
             logger.warning(
                 "hop claimed by an earlier attempt of this event; failing so Lambda retries",
                 run_id=request.run_id,
@@ -138,48 +128,17 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         raise
 
 
-def _earlier_attempt_holding(
-    env: HopEnvironment, request: HopRequest, now_ms: int
-) -> Mapping[str, Any] | None:
-    """The run, read again after the failed claim, if it is still at the request's hop
+def _held_by_earlier_attempt(env: HopEnvironment, request: HopRequest, now_ms: int) -> bool:
+    """Whether, read again after the failed claim, the run is still at the request's hop
     under a live claim whose owner is an attempt of this event (same request id)."""
     item = env.store.get(request.run_id, now=env.clock())
-    held = (
+    return (
         item is not None
         and item.get("status") == RunStatus.RUNNING.value
         and int(item["hop"]) == request.hop
         and status_transitions.owned_by_request(str(item.get("lease_owner", "")), env.request_id)
         and int(item.get("lease_expires_ms", 0)) >= now_ms
     )
-    return item if held else None
-
-
-class _Heartbeat:
-    """Records, every ``heartbeat_ms`` of the hop, that its holder is alive."""
-
-    def __init__(self, env: HopEnvironment, state: HopState) -> None:
-        self._env, self._state = env, state
-        # The claim was the first beat; the next is due one interval of the hop later.
-        self._next_at_remaining: int | None = None
-
-    def beat_if_due(self, remaining_ms: int) -> None:
-        if self._next_at_remaining is None:
-            self._next_at_remaining = remaining_ms - self._env.settings.heartbeat_ms
-        if remaining_ms > self._next_at_remaining:
-            return
-        self._next_at_remaining = remaining_ms - self._env.settings.heartbeat_ms
-        state = self._state
-        try:
-            self._env.store.beat(
-                state.run_id,
-                hop=state.hop,
-                offset=state.offset,
-                owner=state.owner,
-                now_ms=epoch_ms(self._env.clock()),
-            )
-        except ClientError:
-            # A missed beat only makes a copy of this event fail and retry later.
-            logger.warning("heartbeat not recorded", run_id=state.run_id, exc_info=True)
 
 
 def _read_records(
@@ -194,10 +153,8 @@ def _read_records(
     committed = state.offset
     at_end = committed >= state.size
     lines = reader.lines(state.offset)
-    heartbeat = _Heartbeat(env, state)
     try:
-        while not at_end and (remaining := env.remaining_ms()) >= settings.safety_margin_ms:
-            heartbeat.beat_if_due(remaining)
+        while not at_end and env.remaining_ms() >= settings.safety_margin_ms:
             line = next(lines, None)
             if line is None:
                 return committed, True

@@ -125,7 +125,7 @@ class RunStore(KeyedTable):
         """
         return self._changed(
             run_id,
-            update="SET lease_owner = :owner, lease_expires_ms = :expires, heartbeat_ms = :now",
+            update="SET lease_owner = :owner, lease_expires_ms = :expires",
             condition=(
                 "#status = :running AND hop = :hop AND #offset = :offset AND "
                 "(attribute_not_exists(lease_owner) OR lease_expires_ms < :now"
@@ -140,22 +140,6 @@ class RunStore(KeyedTable):
                 ":hop": hop,
                 ":offset": offset,
                 ":now": now_ms,
-            },
-        )
-
-    def beat(self, run_id: str, *, hop: int, offset: int, owner: str, now_ms: int) -> bool:
-        """Record that the claim's holder is alive (``heartbeat_ms``); False if it no
-        longer holds the hop."""
-        return self._changed(
-            run_id,
-            update="SET heartbeat_ms = :now",
-            condition=_OWNED,
-            values={
-                ":now": now_ms,
-                ":running": RunStatus.RUNNING.value,
-                ":hop": hop,
-                ":offset": offset,
-                ":owner": owner,
             },
         )
 
