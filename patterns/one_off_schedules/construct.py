@@ -102,10 +102,14 @@ class OneOffSchedules(PatternConstruct):
         if not 60 <= schedule_max_event_age.to_seconds() <= 86_400:
             raise ValueError("schedule_max_event_age must be between 1 minute and 24 hours")
         # An attempt that dies without releasing its lease (out of memory, a crash) keeps
-        # it until its deadline; Lambda retries the event a minute after the attempt
-        # ended at the earliest, so under 60 s the retry always finds the lease expired.
-        if executor_timeout.to_seconds() >= 60:
-            raise ValueError("executor_timeout must be under 60 s (Lambda's first retry delay)")
+        # it until its deadline, rounded up to the second; Lambda retries the event (and
+        # a deferred cleanup) a minute after the attempt ended at the earliest, so at 58 s
+        # or less the retry always finds the lease expired (lease < floor(now)).
+        if executor_timeout.to_seconds() > 58:
+            raise ValueError(
+                "executor_timeout must be 58 s at most (Lambda's first retry comes after"
+                " 60 s, and a lease ends up to a second after the timeout)"
+            )
         stack = cdk.Stack.of(self)
 
         self.schedule_table = DataTable(

@@ -322,7 +322,7 @@ class MotoCloud:
                     aws_secret_access_key=chosen.secret_access_key if chosen else "localstage",
                     aws_session_token=chosen.session_token if chosen else None,
                     config=Config(
-                        retries={"mode": "standard", "max_attempts": 2},
+                        retries={"mode": "standard", "total_max_attempts": 3},
                         account_id_endpoint_mode="disabled",
                     ),
                 )

@@ -50,7 +50,7 @@ DEFAULT_MIN_INTERVAL = 1.0
 CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=65,
-    retries={"max_attempts": 5, "mode": "standard"},
+    retries={"total_max_attempts": 6, "mode": "standard"},
 )
 #: Stack states whose outputs and resources are there to test.
 USABLE_STACK_STATUSES = frozenset(

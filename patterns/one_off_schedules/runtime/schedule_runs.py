@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from handler_kit.clock import Clock, epoch_seconds, iso_timestamp, utc_now
+from handler_kit.clock import Clock, iso_timestamp, utc_now
 from handler_kit.status_transitions import attempts_of
 from schedule_models import (
     TERMINAL_STATUSES,
@@ -19,7 +19,6 @@ from schedule_models import (
     RunOutcome,
     ScheduledInvocation,
     ScheduleStatus,
-    ScheduleStillRunningError,
     TaskFailedError,
 )
 from schedule_parsing import canonical_json, parse_schedule_arn
@@ -171,27 +170,6 @@ def schedule_of(record: DestinationRecord, group_name: str) -> tuple[str, str]:
     return (schedule_id.lower() if isinstance(schedule_id, str) else name.lower()), name
 
 
-def _ensure_no_live_lease(store: ScheduleStore, schedule_id: str, now: datetime) -> None:
-    """Raise if a delivery still holds the schedule under a live lease.
-
-    Its outcome decides the record: it completes it (DONE), or releases it and its own
-    failure record follows. The lease also outlives a timed-out attempt by up to a
-    second (it is rounded up), which the destination record may beat. Lambda retries
-    this cleanup a minute later, when the lease has ended either way.
-    """
-    item = store.get(schedule_id, now=now)
-    if (
-        item is not None
-        and item["status"] == ScheduleStatus.RUNNING.value
-        # The same test as mark_failed's condition, which has just failed.
-        and int(item.get("lease_expires_epoch", 0)) >= epoch_seconds(now)
-    ):
-        raise ScheduleStillRunningError(
-            f"schedule {schedule_id} is RUNNING under a live lease until"
-            f" {item['lease_expires_epoch']}; the cleanup is retried after it"
-        )
-
-
 def clean_up(
     store: ScheduleStore, schedules: Schedules, record: DestinationRecord, *, now: datetime
 ) -> tuple[CleanupOutcome, bool]:
@@ -215,13 +193,13 @@ def clean_up(
     schedule_id, name = schedule_of(record, schedules.group_name)
     deleted = schedules.delete(name)
     outcome = CleanupOutcome.DELETED if deleted else CleanupOutcome.ALREADY_GONE
+    # Noted before the failure, which may defer the cleanup (ScheduleStillRunningError).
+    if not store.record_schedule_deleted(schedule_id, now):
+        logger.info("no record for the deleted schedule", schedule_id=schedule_id)
     recorded_failure = False
     if not record.succeeded:
         error, failure = _failure_details(record)
         recorded_failure = store.mark_failed(schedule_id, error=error, failure=failure, now=now)
         if not recorded_failure:
-            _ensure_no_live_lease(store, schedule_id, now)
             logger.info("failure record for a schedule no longer pending", schedule_id=schedule_id)
-    if not store.record_schedule_deleted(schedule_id, now):
-        logger.info("no record for the deleted schedule", schedule_id=schedule_id)
     return outcome, recorded_failure

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from handler_kit import dynamodb, status_transitions, ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
-from schedule_models import ScheduleStatus, ScheduleTarget
+from schedule_models import ScheduleStatus, ScheduleStillRunningError, ScheduleTarget
 from schedule_parsing import at_expression
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,scheduler] is installed, Any otherwise
@@ -171,13 +171,18 @@ class ScheduleStore(dynamodb.KeyedTable):
         now: datetime,
     ) -> bool:
         """PENDING, or RUNNING under an expired lease, to FAILED with the error and the
-        failure record.
+        failure record; False if the record is already final (or absent).
 
-        Not while another delivery holds a live lease: that delivery (a duplicate event
-        from the Scheduler or from Lambda's queue) may still complete the run, which
-        would then be DONE with its task done, not FAILED.
+        Raises
+        ------
+        ScheduleStillRunningError
+            Another delivery holds the record under a live lease: that delivery (a
+            duplicate event from the Scheduler or from Lambda's queue) may still complete
+            the run, which would then be DONE with its task done, not FAILED. The record
+            that blocked the write comes back with its failure, so the cleanup, whose
+            role may only update, needs no read.
         """
-        return self._changed(
+        blocker = self._update_or_blocker(
             schedule_id,
             **status_transitions.error_status_update(
                 ScheduleStatus.FAILED.value,
@@ -192,6 +197,15 @@ class ScheduleStore(dynamodb.KeyedTable):
                 release_lease=True,
             ),
         )
+        if blocker is None:
+            return True
+        if blocker.get("status") == ScheduleStatus.RUNNING.value:
+            # The condition's own test failed on its lease (the same now).
+            raise ScheduleStillRunningError(
+                f"schedule {schedule_id} is RUNNING under a live lease until"
+                f" {blocker.get('lease_expires_epoch')}; the cleanup is retried after it"
+            )
+        return False
 
     def cancel(self, schedule_id: str, now: datetime, *, undelivered_after_seconds: int) -> bool:
         """PENDING to CANCELLED; False if the schedule already left PENDING, or reads

@@ -342,12 +342,12 @@ def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> No
 
 
 def test_an_executor_timeout_a_dead_attempts_lease_would_outlive_is_refused() -> None:
-    # GIVEN an executor timeout of a minute or more: an attempt that dies holding its
-    # lease keeps it to its deadline, and Lambda's first retry comes a minute after the
-    # attempt ended, so the retry could find the lease live and answer "in progress"
-    # WHEN the construct is built with it THEN it is refused; 59 s is fine
+    # GIVEN an executor timeout of 59 s or more: an attempt that dies holding its lease
+    # keeps it to its deadline rounded up to the second, and Lambda's first retry comes
+    # a minute after the attempt ended, so the retry could find the lease live
+    # WHEN the construct is built with it THEN it is refused; 58 s is fine
     stack = cdk.Stack(cdk.App(), "Scratch")
     stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
     with pytest.raises(ValueError, match="executor_timeout"):
-        OneOffSchedules(stack, "Refused", settings=stage, executor_timeout=cdk.Duration.seconds(60))
-    OneOffSchedules(stack, "Accepted", settings=stage, executor_timeout=cdk.Duration.seconds(59))
+        OneOffSchedules(stack, "Refused", settings=stage, executor_timeout=cdk.Duration.seconds(59))
+    OneOffSchedules(stack, "Accepted", settings=stage, executor_timeout=cdk.Duration.seconds(58))

@@ -162,11 +162,17 @@ def test_a_failure_record_waits_for_another_delivery_s_live_lease(handlers, infr
     store, owner = _held_by_another_delivery(handlers, schedule_id, seconds=30)
 
     # WHEN the failure record reaches the cleanup
+    reads: list[str] = []
+    handlers.roles["cleanup"].store._client.meta.events.register(
+        "before-call.dynamodb.GetItem", lambda **_: reads.append("GetItem")
+    )
     with pytest.raises(handlers.models.ScheduleStillRunningError):
         handlers.run_cleanup(failed.record)
 
     # THEN the record stays the live delivery's (before, it was marked FAILED, and that
-    # delivery's successful run was then discarded)
+    # delivery's successful run was then discarded), learnt from the failed update itself:
+    # the cleanup's role may update the table, not read it
+    assert reads == []
     assert infra.item(schedule_id)["status"] == "RUNNING"
     # WHEN that delivery completes, or dies holding the lease, and Lambda retries the
     # cleanup a minute later

@@ -151,6 +151,51 @@ def update_if(
     botocore.exceptions.ClientError
         Any error other than a failed condition.
     """
+    kwargs = _update_request(table_name, key, update, condition, values, names)
+    if return_new:
+        kwargs["ReturnValues"] = "ALL_NEW"
+    response = unless_condition_fails(client.update_item, **kwargs)
+    if response is None:
+        return None
+    return from_attribute_values(response.get("Attributes", {}))
+
+
+def update_or_blocker(
+    client: DynamoDBClient,
+    table_name: str,
+    key: Mapping[str, Any],
+    *,
+    update: str,
+    condition: str,
+    values: Mapping[str, Any],
+    names: Iterable[str] = (),
+) -> dict[str, Any] | None:
+    """Run a conditional UpdateItem; None when it was applied, else the item that failed
+    its condition (plain values, ``{}`` when there is none).
+
+    The item comes back with the failure (``ReturnValuesOnConditionCheckFailure``), so
+    the caller learns why without a read, which its role may not be allowed to make.
+    Parameters as :func:`update_if`.
+    """
+    kwargs = _update_request(table_name, key, update, condition, values, names)
+    try:
+        client.update_item(**kwargs, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
+        found: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+        return from_attribute_values(found)
+    return None
+
+
+def _update_request(
+    table_name: str,
+    key: Mapping[str, Any],
+    update: str,
+    condition: str,
+    values: Mapping[str, Any],
+    names: Iterable[str],
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "TableName": table_name,
         "Key": dict(key),
@@ -161,12 +206,7 @@ def update_if(
     attribute_names = expression_names(names, update, condition)
     if attribute_names:
         kwargs["ExpressionAttributeNames"] = attribute_names
-    if return_new:
-        kwargs["ReturnValues"] = "ALL_NEW"
-    response = unless_condition_fails(client.update_item, **kwargs)
-    if response is None:
-        return None
-    return from_attribute_values(response.get("Attributes", {}))
+    return kwargs
 
 
 def put_unless_present(client: DynamoDBClient, **request: Any) -> bool:
@@ -324,6 +364,21 @@ class KeyedTable:
         """
         changed = self._update_if(key_value, update=update, condition=condition, values=values)
         return changed is not None
+
+    def _update_or_blocker(
+        self, key_value: str, *, update: str, condition: str, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """:func:`update_or_blocker` on one item: None when applied, else the item that
+        failed the condition (``{}`` when there is none)."""
+        return update_or_blocker(
+            self._client,
+            self._table_name,
+            self._key(key_value),
+            update=update,
+            condition=condition,
+            values=values,
+            names=self.attribute_names,
+        )
 
     def _changed_or_landed(
         self,
