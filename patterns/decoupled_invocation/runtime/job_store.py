@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from handler_kit import ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
-from handler_kit.dynamodb import KeyedTable
 from handler_kit.fair_queues import group_fields, message_group_id
+from handler_kit.keyed_table import KeyedTable
 from handler_kit.status_transitions import (
     CLAIMED_BY_ADD,
     OWN_CLAIM_CONDITION,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from handler_kit import dynamodb, status_transitions, ttl
 from handler_kit.clock import epoch_seconds, iso_timestamp
+from handler_kit.keyed_table import KeyedTable
 from schedule_models import ScheduleStatus, ScheduleStillRunningError, ScheduleTarget
 from schedule_parsing import at_expression
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb,scheduler] is installed, An
 # --------------------------------------------------------------------------- storage
 
 
-class ScheduleStore(dynamodb.KeyedTable):
+class ScheduleStore(KeyedTable):
     """The schedule table (partition key ``schedule_id`` (S), TTL attribute ``expires_at``).
 
     Every status change is a conditional write. Made as :class:`KeyedTable` is (a

@@ -26,7 +26,7 @@ from batch_models import (
 from batch_records import HopTally
 from handler_kit import ttl
 from handler_kit.clock import iso_timestamp
-from handler_kit.dynamodb import KeyedTable
+from handler_kit.keyed_table import KeyedTable
 
 #: The condition of every write by the invocation that claimed the hop.
 _OWNED = "#status = :running AND hop = :hop AND #offset = :offset AND lease_owner = :owner"

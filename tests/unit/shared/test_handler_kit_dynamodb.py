@@ -8,6 +8,7 @@ from unittest.mock import ANY
 import pytest
 from botocore.exceptions import ClientError
 from handler_kit import dynamodb, status_transitions
+from handler_kit.keyed_table import KeyedTable
 
 from tests.support.aws_faults import first_reply_lost
 from tests.support.fakes import START
@@ -121,7 +122,7 @@ def test_other_client_errors_are_raised(client: Any) -> None:
         )
 
 
-class ItemStore(dynamodb.KeyedTable):
+class ItemStore(KeyedTable):
     key_name = "item_id"
     attribute_names = ("status",)
 

@@ -13,6 +13,7 @@ from unittest.mock import ANY
 
 import pytest
 from handler_kit import dynamodb, ttl
+from handler_kit.keyed_table import KeyedTable
 
 from tests.support.fakes import START
 from tests.unit.shared.conftest import ITEM_TABLE
@@ -21,7 +22,7 @@ TABLE = ITEM_TABLE
 NOW = int(START.timestamp())
 
 
-class ItemStore(dynamodb.KeyedTable):
+class ItemStore(KeyedTable):
     key_name = "item_id"
     attribute_names = ("status",)
     ttl_attribute = ttl.TTL_ATTRIBUTE
