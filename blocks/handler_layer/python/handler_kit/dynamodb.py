@@ -151,7 +151,7 @@ def update_if(
     botocore.exceptions.ClientError
         Any error other than a failed condition.
     """
-    kwargs = _update_request(table_name, key, update, condition, values, names)
+    kwargs = update_request(table_name, key, update, condition, values, names)
     if return_new:
         kwargs["ReturnValues"] = "ALL_NEW"
     response = unless_condition_fails(client.update_item, **kwargs)
@@ -160,26 +160,16 @@ def update_if(
     return from_attribute_values(response.get("Attributes", {}))
 
 
-def update_or_blocker(
-    client: DynamoDBClient,
-    table_name: str,
-    key: Mapping[str, Any],
-    *,
-    update: str,
-    condition: str,
-    values: Mapping[str, Any],
-    names: Iterable[str] = (),
-) -> dict[str, Any] | None:
-    """Run a conditional UpdateItem; None when it was applied, else the item that failed
-    its condition (plain values, ``{}`` when there is none).
+def update_or_blocker(client: DynamoDBClient, request: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Run a conditional UpdateItem (``request``, as :func:`update_request` builds it);
+    None when it was applied, else the item that failed its condition (plain values,
+    ``{}`` when there is none).
 
     The item comes back with the failure (``ReturnValuesOnConditionCheckFailure``), so
     the caller learns why without a read, which its role may not be allowed to make.
-    Parameters as :func:`update_if`.
     """
-    kwargs = _update_request(table_name, key, update, condition, values, names)
     try:
-        client.update_item(**kwargs, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        client.update_item(**request, ReturnValuesOnConditionCheckFailure="ALL_OLD")
     except ClientError as exc:
         if not is_condition_failure(exc):
             raise
@@ -188,14 +178,15 @@ def update_or_blocker(
     return None
 
 
-def _update_request(
+def update_request(
     table_name: str,
     key: Mapping[str, Any],
     update: str,
     condition: str,
     values: Mapping[str, Any],
-    names: Iterable[str],
+    names: Iterable[str] = (),
 ) -> dict[str, Any]:
+    """The parameters of a conditional UpdateItem (see :func:`update_if`)."""
     kwargs: dict[str, Any] = {
         "TableName": table_name,
         "Key": dict(key),

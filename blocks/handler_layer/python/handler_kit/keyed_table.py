@@ -12,6 +12,7 @@ from handler_kit.dynamodb import (
     put_if_absent,
     update_if,
     update_or_blocker,
+    update_request,
 )
 
 if TYPE_CHECKING:  # typed when boto3-stubs[dynamodb] is installed, Any otherwise
@@ -87,15 +88,10 @@ class KeyedTable:
     ) -> dict[str, Any] | None:
         """:func:`update_or_blocker` on one item: None when applied, else the item that
         failed the condition (``{}`` when there is none)."""
-        return update_or_blocker(
-            self._client,
-            self._table_name,
-            self._key(key_value),
-            update=update,
-            condition=condition,
-            values=values,
-            names=self.attribute_names,
+        request = update_request(
+            self._table_name, self._key(key_value), update, condition, values, self.attribute_names
         )
+        return update_or_blocker(self._client, request)
 
     def _changed_or_landed(
         self,
