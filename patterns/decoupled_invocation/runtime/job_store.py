@@ -167,7 +167,6 @@ class JobStore(KeyedTable):
                 also_condition="deadline_epoch > :now",
             ),
             mark=("finished_by", lease_owner),
-            now=now,
         )
 
     def mark_timed_out(self, job_id: str, now: datetime) -> bool:

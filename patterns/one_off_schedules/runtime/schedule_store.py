@@ -145,7 +145,6 @@ class ScheduleStore(KeyedTable):
                 also_remove=", last_error",
             ),
             mark=("completed_by", lease_owner),
-            now=now,
         )
 
     def release(

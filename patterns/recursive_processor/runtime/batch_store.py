@@ -184,7 +184,7 @@ class RunStore(KeyedTable):
                 "updated_at = :now, error_objects = list_append(error_objects, :errors_key),",
             )
             values[":errors_key"] = [commit.errors_key]
-        return self._commit(state, update=update, values=values, now=commit.now)
+        return self._commit(state, update=update, values=values)
 
     def finish(self, state: HopState, commit: HopCommit, ending: RunEnding) -> bool:
         """End the run DONE or FAILED, adding this hop's tally (empty if discarded).
@@ -225,11 +225,9 @@ class RunStore(KeyedTable):
             update += ", reason = :reason"
             values[":reason"] = dict(ending.reason)
         update += f" {_ADD_TALLY}"
-        return self._commit(state, update=update, values=values, now=commit.now)
+        return self._commit(state, update=update, values=values)
 
-    def _commit(
-        self, state: HopState, *, update: str, values: Mapping[str, Any], now: datetime
-    ) -> bool:
+    def _commit(self, state: HopState, *, update: str, values: Mapping[str, Any]) -> bool:
         """A hop's commit, conditional on its claim; True also when it had landed already.
 
         The SDK retries a write whose reply was lost (a read timeout, a dropped
@@ -244,7 +242,6 @@ class RunStore(KeyedTable):
             condition=_OWNED,
             values=values,
             mark=("committed_by", state.owner),
-            now=now,
         )
 
     def mark_dispatched(self, run_id: str, *, hop: int) -> None:

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import (
     ClientError,
-    ConnectionClosedError,
     IncompleteReadError,
     ReadTimeoutError,
     ResponseStreamingError,
@@ -31,15 +30,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
 _CR = 0x0D
-#: Reads of one range whose body stops streaming, and the errors that stop it
-#: (s3transfer retries the same ones).
+#: Reads of one range whose body stops streaming, and the errors botocore's streamed
+#: body raises when it stops (s3transfer retries these too).
 RANGE_ATTEMPTS = 3
-STREAM_ERRORS = (
-    ReadTimeoutError,
-    ResponseStreamingError,
-    IncompleteReadError,
-    ConnectionClosedError,
-)
+STREAM_ERRORS = (ReadTimeoutError, ResponseStreamingError, IncompleteReadError)
 
 #: ``get_range(first, last)``: the object's bytes ``first`` to ``last``, inclusive.
 RangeGetter = Callable[[int, int], bytes]

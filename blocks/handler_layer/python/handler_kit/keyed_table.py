@@ -101,20 +101,20 @@ class KeyedTable:
         condition: str,
         values: Mapping[str, Any],
         mark: tuple[str, str],
-        now: datetime,
     ) -> bool:
         """:meth:`_changed`, also True when this very write had landed already.
 
         The SDK retries a write whose reply was lost (a read timeout, a dropped
         connection, a 500 after the write), and the retry fails its condition on the
         write it repeats. ``update`` must set ``mark`` (attribute, value), the value unique
-        to the caller (a lease owner): the item read back carrying it is this write.
+        to the caller (a lease owner): the item that failed the condition, returned with
+        the failure (no read), carrying it is this write.
         """
-        if self._changed(key_value, update=update, condition=condition, values=values):
-            return True
+        blocker = self._update_or_blocker(
+            key_value, update=update, condition=condition, values=values
+        )
         attribute, value = mark
-        item = self.get(key_value, now=now)
-        return item is not None and item.get(attribute) == value
+        return blocker is None or blocker.get(attribute) == value
 
     def put_new(self, item: Mapping[str, Any], *, now: datetime) -> bool:
         """Create the item unless a live one with the same key exists; False if it does.
