@@ -61,7 +61,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 GATEWAY_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "403": ("The request is not signed (SigV4), or the caller may not call it", ("client_error",)),
     "429": ("Throttled: retry later", ("client_error",)),
-    "5XX": ("The function failed or timed out", ("server_error",)),
+    "5XX": ("The function failed or timed out, or AWS refused one of its calls", ("server_error",)),
 }
 #: API Gateway refuses a REST request over its payload limit (10 MB) itself.
 GATEWAY_BODY_ANSWER = ("The body is over API Gateway's payload limit", ("client_error",))

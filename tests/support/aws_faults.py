@@ -15,14 +15,27 @@ from contextlib import contextmanager
 from typing import Any
 
 from botocore import xform_name
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    ParamValidationError,
+)
 
 from tests.support.events import HttpResponse, assert_json_error
 
 
+def _client_error(operation: str, code: str, status: int, message: str) -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)
+
+
 def throttled(operation: str, code: str = "ProvisionedThroughputExceededException") -> ClientError:
     """The ``ClientError`` of a throttled call (DynamoDB's code unless told another)."""
-    return ClientError({"Error": {"Code": code, "Message": "Rate exceeded"}}, operation)
+    return _client_error(operation, code, 400, "Rate exceeded")
 
 
 def unreachable(service: str = "dynamodb") -> BotoCoreError:
@@ -30,12 +43,29 @@ def unreachable(service: str = "dynamodb") -> BotoCoreError:
     return EndpointConnectionError(endpoint_url=f"https://{service}.us-east-1.amazonaws.com")
 
 
-#: What a call can end in after the SDK's retries, by name (for ``parametrize``).
+def denied(operation: str) -> ClientError:
+    """The ``ClientError`` of a call the function's role may not make."""
+    return _client_error(operation, "AccessDeniedException", 400, "not authorized")
+
+
+#: What a call can end in after the SDK's retries, by name (for ``parametrize``): failures
+#: a later attempt may get past, then calls AWS refused or botocore never sent.
 FAILURES: dict[str, Exception] = {
     "provisioned-throughput": throttled("GetItem"),
     "throttling": throttled("TransactWriteItems", "ThrottlingException"),
+    "internal-error": _client_error("GetItem", "InternalServerError", 500, "Internal error"),
     "unreachable": unreachable(),
+    "access-denied": denied("GetItem"),
+    "missing-table": _client_error("GetItem", "ResourceNotFoundException", 400, "no table"),
+    "not-sent": ParamValidationError(report="Invalid type for parameter Key"),
 }
+#: The failures of :data:`FAILURES` that no retry cures: answered 500, not 503.
+REFUSED = (FAILURES["access-denied"], FAILURES["missing-table"], FAILURES["not-sent"])
+
+
+def is_refused(failure: Exception) -> bool:
+    """Whether ``failure`` is one of :data:`REFUSED` (answered 500, without Retry-After)."""
+    return any(failure is refused for refused in REFUSED)
 
 
 @contextmanager
@@ -113,18 +143,22 @@ def recorded_logs(logger: Any) -> Iterator[list[logging.LogRecord]]:
 
 
 def assert_dependency_failed(
-    response: HttpResponse, *, logs: list[logging.LogRecord], output: str
+    response: HttpResponse, *, logs: list[logging.LogRecord], output: str, refused: bool = False
 ) -> None:
     """The answer of an AWS call that failed: 503 ``service_unavailable`` with
-    ``Retry-After``, the failure logged with its traceback (``logs``) and counted as
-    ``DependencyFailed`` (in ``output``, what the invocation printed: its metrics)."""
-    assert_json_error(response, 503, "service_unavailable")
-    assert int(response.headers["retry-after"]) >= 1
+    ``Retry-After`` (500 ``server_error`` without it when AWS ``refused`` the call), the
+    failure logged with its traceback (``logs``) and counted as ``DependencyFailed`` (in
+    ``output``, what the invocation printed: its metrics)."""
+    if refused:
+        assert_json_error(response, 500, "server_error")
+        assert "retry-after" not in response.headers
+        expected = (["AWS request refused"], ["AWS request not sent"])
+    else:
+        assert_json_error(response, 503, "service_unavailable")
+        assert int(response.headers["retry-after"]) >= 1
+        expected = (["AWS request failed"], ["AWS endpoint unreachable"])
     failures = [r for r in logs if r.levelno == logging.ERROR and r.exc_info]
-    assert [r.getMessage() for r in failures] in (
-        ["AWS request failed"],
-        ["AWS endpoint unreachable"],
-    )
+    assert [r.getMessage() for r in failures] in expected
     assert '"DependencyFailed"' in output
 
 
@@ -141,7 +175,8 @@ def answer_while_failing(
     and what the invocation printed), and the names of the calls that failed."""
     with recorded_logs(logger) as logs, failing_calls(client, failure) as failed:
         response = call()
-    assert_dependency_failed(response, logs=logs, output=capsys.readouterr().out)
+    output = capsys.readouterr().out
+    assert_dependency_failed(response, logs=logs, output=output, refused=is_refused(failure))
     return response, failed
 
 

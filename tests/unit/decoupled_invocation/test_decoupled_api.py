@@ -299,9 +299,11 @@ def test_unexpected_error_is_not_turned_into_a_4xx(handlers, infra):
     # WHEN a valid job is submitted
     response = handlers.post(VALID)
 
-    # THEN it is no 4xx: as any failed AWS call, 503 service_unavailable (logged with
-    # its traceback and counted as DependencyFailed, where the bug shows), nothing queued
-    assert_json_error(response, 503, "service_unavailable")
+    # THEN it is no 4xx, and no 503 either (no retry brings the table back): 500
+    # server_error without Retry-After (logged with its traceback and counted as
+    # DependencyFailed, where the bug shows), nothing queued
+    assert_json_error(response, 500, "server_error")
+    assert "retry-after" not in response.headers
     assert infra.queue_depth() == 0
 
 

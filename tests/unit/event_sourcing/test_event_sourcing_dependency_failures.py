@@ -1,5 +1,6 @@
-"""DynamoDB throttled or unreachable after the SDK's retries: every route answers 503
-``service_unavailable`` with ``Retry-After`` and writes nothing
+"""DynamoDB throttled, failing or unreachable after the SDK's retries: every route answers 503
+``service_unavailable`` with ``Retry-After`` (500 ``server_error`` when DynamoDB refused the
+call or botocore did not send it) and writes nothing
 (``handler_kit.responses.dependency_failures``)."""
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from tests.support.aws_faults import (
     ],
     ids=["open", "credit", "withdraw", "get", "history"],
 )
-def test_every_route_answers_a_failed_dynamodb_call_503(bank, infra, capsys, call, failure):
+def test_every_route_answers_a_failed_dynamodb_call_503_a_refused_one_500(
+    bank, infra, capsys, call, failure
+):
     # GIVEN an account with a credit, and DynamoDB failing every call of the API
     account_id = bank.open_id()
     assert bank.credit(account_id, 10).status == 200
@@ -40,6 +43,7 @@ def test_every_route_answers_a_failed_dynamodb_call_503(bank, infra, capsys, cal
         capsys=capsys,
     )
 
-    # THEN 503 with Retry-After, logged and counted, and nothing was written
+    # THEN 503 with Retry-After (500 for a refused call), logged and counted, and
+    # nothing was written
     assert failed
     assert infra.raw_items() == before

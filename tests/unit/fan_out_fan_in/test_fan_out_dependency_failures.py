@@ -1,5 +1,6 @@
-"""DynamoDB throttled or unreachable after the SDK's retries: every route answers 503
-``service_unavailable`` with ``Retry-After`` and writes nothing
+"""DynamoDB throttled, failing or unreachable after the SDK's retries: every route answers 503
+``service_unavailable`` with ``Retry-After`` (500 ``server_error`` when DynamoDB refused the
+call or botocore did not send it) and writes nothing
 (``handler_kit.responses.dependency_failures``); a failed ventilation keeps its own 503."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from tests.support.aws_faults import (
     FAILURES,
     answer_of_its_own,
     answer_while_failing,
+    is_refused,
     throttled,
 )
 from tests.unit.fan_out_fan_in.api_helpers import assert_nothing_written
@@ -18,7 +20,9 @@ JOB = {"count": 3}
 
 
 @pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES)
-def test_get_job_answers_a_failed_dynamodb_call_503(handlers, infra, capsys, failure):
+def test_get_job_answers_a_failed_dynamodb_call_503_a_refused_one_500(
+    handlers, infra, capsys, failure
+):
     # GIVEN a submitted job, and DynamoDB failing every call of the API
     job_id = handlers.post(JOB).body["job_id"]
     before = infra.jobs()
@@ -33,15 +37,18 @@ def test_get_job_answers_a_failed_dynamodb_call_503(handlers, infra, capsys, fai
         capsys=capsys,
     )
 
-    # THEN 503 with the API's Retry-After, logged and counted, and nothing was written
+    # THEN 503 with the API's Retry-After (500 for a refused call), logged and counted,
+    # and nothing was written
     assert failed == ["GetItem"]
-    assert response.headers["retry-after"] == "2"
+    assert is_refused(failure) or response.headers["retry-after"] == "2"
     assert infra.jobs() == before
 
 
 @pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES)
 @pytest.mark.parametrize("headers", [None, {"Idempotency-Key": "k-503"}], ids=["unkeyed", "keyed"])
-def test_post_job_answers_a_failed_dynamodb_call_503(handlers, infra, capsys, failure, headers):
+def test_post_job_answers_a_failed_dynamodb_call_503_a_refused_one_500(
+    handlers, infra, capsys, failure, headers
+):
     # GIVEN DynamoDB failing every call of the API
     # WHEN a job is submitted
     _, failed = answer_while_failing(
@@ -52,7 +59,8 @@ def test_post_job_answers_a_failed_dynamodb_call_503(handlers, infra, capsys, fa
         capsys=capsys,
     )
 
-    # THEN 503 with Retry-After, logged and counted; no job recorded, no subtask sent
+    # THEN 503 with Retry-After (500 for a refused call), logged and counted; no job
+    # recorded, no subtask sent
     assert failed == ["PutItem"]
     assert_nothing_written(infra)
     # AND the retry, DynamoDB back, is accepted

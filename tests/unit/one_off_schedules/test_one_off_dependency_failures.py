@@ -1,5 +1,6 @@
-"""DynamoDB throttled or unreachable after the SDK's retries: every route answers 503
-``service_unavailable`` with ``Retry-After`` and writes nothing
+"""DynamoDB throttled, failing or unreachable after the SDK's retries: every route answers 503
+``service_unavailable`` with ``Retry-After`` (500 ``server_error`` when DynamoDB refused the
+call or botocore did not send it) and writes nothing
 (``handler_kit.responses.dependency_failures``); a failed CreateSchedule keeps its own
 503 and a failed DeleteSchedule its 200."""
 
@@ -12,6 +13,7 @@ from tests.support.aws_faults import (
     answer_of_its_own,
     answer_while_failing,
     failing_calls,
+    is_refused,
     throttled,
 )
 from tests.support.events import assert_json_error
@@ -24,7 +26,9 @@ def _body() -> dict[str, object]:
 
 @pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES)
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
-def test_get_and_delete_answer_a_failed_dynamodb_call_503(handlers, infra, capsys, method, failure):
+def test_get_and_delete_answer_a_failed_dynamodb_call_503_a_refused_one_500(
+    handlers, infra, capsys, method, failure
+):
     # GIVEN a pending schedule, and DynamoDB failing every call of the API
     schedule_id = handlers.create(_body())
     before = infra.items()
@@ -40,10 +44,10 @@ def test_get_and_delete_answer_a_failed_dynamodb_call_503(handlers, infra, capsy
         capsys=capsys,
     )
 
-    # THEN 503 with Retry-After (and no-store, as every answer), logged and counted;
-    # nothing was written and the schedule still exists
+    # THEN 503 with Retry-After (500 for a refused call), no-store as every answer,
+    # logged and counted; nothing was written and the schedule still exists
     assert failed == ["GetItem" if method == "GET" else "UpdateItem"]
-    assert response.headers["retry-after"] == "2"
+    assert is_refused(failure) or response.headers["retry-after"] == "2"
     assert response.headers["cache-control"] == "no-store"
     assert infra.items() == before
     assert infra.schedule_names() == [schedule_id]
@@ -51,7 +55,9 @@ def test_get_and_delete_answer_a_failed_dynamodb_call_503(handlers, infra, capsy
 
 @pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES)
 @pytest.mark.parametrize("headers", [None, {"Idempotency-Key": "k-503"}], ids=["unkeyed", "keyed"])
-def test_post_answers_a_failed_dynamodb_call_503(handlers, infra, capsys, failure, headers):
+def test_post_answers_a_failed_dynamodb_call_503_a_refused_one_500(
+    handlers, infra, capsys, failure, headers
+):
     # GIVEN DynamoDB failing every call of the API
     # WHEN a schedule is created
     _, failed = answer_while_failing(
@@ -62,8 +68,8 @@ def test_post_answers_a_failed_dynamodb_call_503(handlers, infra, capsys, failur
         capsys=capsys,
     )
 
-    # THEN 503 with Retry-After, logged and counted; no record, no schedule (a keyed
-    # POST first looks for the key's record)
+    # THEN 503 with Retry-After (500 for a refused call), logged and counted; no record,
+    # no schedule (a keyed POST first looks for the key's record)
     assert failed == (["GetItem"] if headers else ["PutItem"])
     assert_nothing_created(infra)
     # AND the retry, DynamoDB back, creates it

@@ -1,5 +1,7 @@
-"""``GET /runs/{run_id}`` with DynamoDB throttled or unreachable after the SDK's retries:
-503 ``service_unavailable`` with ``Retry-After`` (``handler_kit.responses.dependency_failures``)."""
+"""``GET /runs/{run_id}`` with DynamoDB throttled, failing or unreachable after the SDK's
+retries: 503 ``service_unavailable`` with ``Retry-After``; 500 ``server_error`` when
+DynamoDB refused the call or botocore did not send it
+(``handler_kit.responses.dependency_failures``)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from tests.unit.recursive_processor.test_run_api import get_run
 
 
 @pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES)
-def test_get_run_answers_a_failed_dynamodb_call_503(
+def test_get_run_answers_a_failed_dynamodb_call_503_a_refused_one_500(
     processor: Processor, api: ModuleType, capsys: pytest.CaptureFixture[str], failure: Exception
 ) -> None:
     # GIVEN a started run, and DynamoDB failing every call of the API
@@ -34,8 +36,8 @@ def test_get_run_answers_a_failed_dynamodb_call_503(
         capsys=capsys,
     )
 
-    # THEN 503 with Retry-After (and no-store, as every answer), logged and counted;
-    # nothing was written
+    # THEN 503 with Retry-After (500 for a refused call), no-store as every answer,
+    # logged and counted; nothing was written
     assert failed == ["GetItem"]
     assert response.headers["cache-control"] == "no-store"
     assert processor.infra.runs() == before

@@ -11,7 +11,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 from handler_kit import headers, http_requests, responses
 from handler_kit.errors import (
     AmbiguousIdempotencyKeyError,
@@ -284,6 +289,18 @@ def test_unknown_routes_are_json_404_with_the_given_headers() -> None:
 _FAILED = responses.DEPENDENCY_FAILED_METRIC
 
 
+def _refused(code: str, status: int) -> ClientError:
+    error = {"Error": {"Code": code, "Message": "AWS's own text"}}
+    return ClientError({**error, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetItem")
+
+
+def _cancelled(*reasons: str) -> ClientError:
+    """A TransactWriteItems cancelled for ``reasons`` (one per item, "None" for no fault)."""
+    error = _refused("TransactionCanceledException", 400)
+    error.response["CancellationReasons"] = [{"Code": reason} for reason in reasons]
+    return error
+
+
 class _QueueFullError(RuntimeError):
     """A service's own failure, answered with its own 503."""
 
@@ -299,10 +316,31 @@ class _ConflictError(ClientError):
         (EndpointConnectionError(endpoint_url="https://x.invalid"), 503, None, _FAILED),
         (_QueueFullError("queue full"), 503, "queue full", "QueueFull"),
         (_ConflictError({"Error": {"Code": "Conflict"}}, "PutItem"), 409, None, None),
+        (_refused("AccessDeniedException", 400), 500, None, _FAILED),
+        (_refused("ValidationException", 400), 500, None, _FAILED),
+        (_refused("InternalServerError", 500), 503, None, _FAILED),
+        (_refused("TooManyRequestsException", 429), 503, None, _FAILED),
+        (_cancelled("None", "TransactionConflict"), 503, None, _FAILED),
+        (_cancelled("None", "ConditionalCheckFailed"), 500, None, _FAILED),
+        (ReadTimeoutError(endpoint_url="https://x.invalid"), 503, None, _FAILED),
+        (ParamValidationError(report="Missing required parameter"), 500, None, _FAILED),
     ],
-    ids=["client-error", "botocore-error", "own-503", "own-client-error-subclass"],
+    ids=[
+        "client-error",
+        "botocore-error",
+        "own-503",
+        "own-client-error-subclass",
+        "access-denied",
+        "validation",
+        "internal-error",
+        "http-429",
+        "transaction-conflict",
+        "transaction-condition",
+        "read-timeout",
+        "not-sent",
+    ],
 )
-def test_a_failed_aws_call_is_503_and_a_more_specific_answer_wins(
+def test_a_failed_aws_call_is_503_a_refused_one_500_and_a_more_specific_answer_wins(
     raised: Exception, status: int, code: str | None, metric: str | None
 ) -> None:
     # GIVEN an API answering AWS failures and its own errors, whichever comes first
@@ -327,9 +365,17 @@ def test_a_failed_aws_call_is_503_and_a_more_specific_answer_wins(
     # WHEN a route raises
     response = _call(app, "/fail")
 
-    # THEN a ClientError or BotoCoreError is 503 service_unavailable with Retry-After and a
-    # message that tells nothing of AWS, counted; a closer class keeps its own answer
+    # THEN a ClientError or BotoCoreError a retry may get past is 503 service_unavailable
+    # with Retry-After, one AWS refused (or botocore never sent) is 500 server_error
+    # without it, each with a message that tells nothing of AWS, counted; a closer class
+    # keeps its own answer
     assert response.status == status and response.headers["cache-control"] == "no-store"
+    if status == 500:
+        assert response.body == {
+            "error": "server_error",
+            "message": "the request could not be completed",
+        }
+        assert "retry-after" not in response.headers
     if status == 503:
         assert response.body["error"] == "service_unavailable"
         assert response.headers["retry-after"] == "7"

@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
+from handler_kit.aws_failures import is_transient
 from handler_kit.errors import (
     AmbiguousIdempotencyKeyError,
     IdempotencyKeyReusedError,
@@ -259,20 +260,39 @@ def unavailable(retry_after_seconds: int | str, metric: str, **answer: Any) -> E
     return ErrorAnswer(503, "service_unavailable", headers=headers, metric=metric, **answer)
 
 
-#: Counted once per request answered 503 because an AWS call failed (:func:`dependency_failures`).
+#: Counted once per request answered 503 or 500 because an AWS call failed
+#: (:func:`dependency_failures`).
 DEPENDENCY_FAILED_METRIC = "DependencyFailed"
 
 
-def dependency_failures(retry_after_seconds: int | str) -> dict[type[Exception], ErrorAnswer]:
+@dataclass(frozen=True)
+class TransientOrNot:
+    """Two answers to one exception class: ``transient`` when the failed AWS call may
+    succeed if made again (``handler_kit.aws_failures.is_transient``), else ``refused``."""
+
+    transient: ErrorAnswer
+    refused: ErrorAnswer
+
+    def answer_for(self, exc: Exception) -> ErrorAnswer:
+        """The answer to ``exc`` (a ``ClientError`` or ``BotoCoreError``)."""
+        failed = isinstance(exc, ClientError | BotoCoreError) and is_transient(exc)
+        return self.transient if failed else self.refused
+
+
+def dependency_failures(
+    retry_after_seconds: int | str,
+) -> dict[type[Exception], ErrorAnswer | TransientOrNot]:
     """How every API answers an AWS call that failed after the SDK's own retries.
 
-    A ``ClientError`` (DynamoDB's ``ProvisionedThroughputExceededException``, a
-    ``ThrottlingException``, an internal error: any error of an AWS service that the
-    route does not turn into an answer of its own) or a ``BotoCoreError`` (the endpoint
-    unreachable, a timeout) is 503 ``service_unavailable`` with ``Retry-After`` and a
-    message that names no service (AWS's own text is logged, never sent), logged with its
-    traceback and counted as :data:`DEPENDENCY_FAILED_METRIC`. Nothing is written by the
-    answer itself.
+    A failure a later attempt may get past (a throttled call, an internal error of the
+    service, the endpoint unreachable or too slow: ``ClientError`` or ``BotoCoreError``
+    that botocore's standard mode retries) is 503 ``service_unavailable`` with
+    ``Retry-After``. A call AWS refused (``AccessDenied``, ``ValidationException``, a
+    missing table: a fault of the deployment or of the code, which a retry does not
+    cure) is 500 ``server_error``, the answer the document gives a failed function.
+    Either message names no service (AWS's own text is logged, never sent); either is
+    logged with its traceback and counted as :data:`DEPENDENCY_FAILED_METRIC`. Nothing
+    is written by the answer itself.
 
     Pass them to :func:`answer_errors` with the API's own answers, after these so that
     an API's own answer for ``ClientError`` would replace this one. A more specific
@@ -283,29 +303,47 @@ def dependency_failures(retry_after_seconds: int | str) -> dict[type[Exception],
     Examples
     --------
     >>> answers = dependency_failures(2)
-    >>> answers[ClientError].status_code, answers[BotoCoreError].headers["Retry-After"]
-    (503, '2')
+    >>> throttled = ClientError({"Error": {"Code": "ThrottlingException"}}, "GetItem")
+    >>> denied = ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetItem")
+    >>> answers[ClientError].answer_for(throttled).status_code
+    503
+    >>> answers[ClientError].answer_for(denied).status_code
+    500
     """
-    answer = unavailable(
+    unavailable_answer = unavailable(
         retry_after_seconds,
         DEPENDENCY_FAILED_METRIC,
         message="a service the API depends on is unavailable; try again later",
     )
+    refused = ErrorAnswer(
+        500,
+        "server_error",
+        message="the request could not be completed",
+        metric=DEPENDENCY_FAILED_METRIC,
+        log=("exception", "AWS request refused"),
+    )
     return {
-        ClientError: replace(answer, log=("exception", "AWS request failed")),
-        BotoCoreError: replace(answer, log=("exception", "AWS endpoint unreachable")),
+        ClientError: TransientOrNot(
+            transient=replace(unavailable_answer, log=("exception", "AWS request failed")),
+            refused=refused,
+        ),
+        BotoCoreError: TransientOrNot(
+            transient=replace(unavailable_answer, log=("exception", "AWS endpoint unreachable")),
+            refused=replace(refused, log=("exception", "AWS request not sent")),
+        ),
     }
 
 
 def answer_errors(
     app: APIGatewayRestResolver,
-    answers: Mapping[type[Exception], ErrorAnswer],
+    answers: Mapping[type[Exception], ErrorAnswer | TransientOrNot],
     *,
     logger: Logger,
     metrics: Metrics | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> None:
-    """Register an exception handler of ``app`` per entry of ``answers``.
+    """Register an exception handler of ``app`` per entry of ``answers``: its
+    :class:`ErrorAnswer`, or the one its :class:`TransientOrNot` picks for the failure.
 
     Examples
     --------
@@ -314,8 +352,9 @@ def answer_errors(
     """
     extra = dict(headers or {})
 
-    def handler_of(answer: ErrorAnswer) -> Callable[[Exception], Response[str]]:
+    def handler_of(answers: ErrorAnswer | TransientOrNot) -> Callable[[Exception], Response[str]]:
         def answer_error(exc: Exception) -> Response[str]:
+            answer = answers.answer_for(exc) if isinstance(answers, TransientOrNot) else answers
             if answer.metric is not None and metrics is not None:
                 metrics.add_metric(name=answer.metric, unit=MetricUnit.Count, value=1)
             if answer.log is not None:
