@@ -54,18 +54,24 @@ FAILURES: dict[str, Exception] = {
     "provisioned-throughput": throttled("GetItem"),
     "throttling": throttled("TransactWriteItems", "ThrottlingException"),
     "internal-error": _client_error("GetItem", "InternalServerError", 500, "Internal error"),
+    "transaction-conflict": _client_error(
+        "PutItem", "TransactionConflictException", 400, "in a transaction"
+    ),
     "unreachable": unreachable(),
     "access-denied": denied("GetItem"),
     "missing-table": _client_error("GetItem", "ResourceNotFoundException", 400, "no table"),
     "not-sent": ParamValidationError(report="Invalid type for parameter Key"),
 }
-#: The failures of :data:`FAILURES` that no retry cures: answered 500, not 503.
-REFUSED = (FAILURES["access-denied"], FAILURES["missing-table"], FAILURES["not-sent"])
+#: Error codes among :data:`FAILURES` that no retry cures.
+_REFUSED_CODES = frozenset({"AccessDeniedException", "ResourceNotFoundException"})
 
 
 def is_refused(failure: Exception) -> bool:
-    """Whether ``failure`` is one of :data:`REFUSED` (answered 500, without Retry-After)."""
-    return any(failure is refused for refused in REFUSED)
+    """Whether ``failure`` is one no retry cures (answered 500, without Retry-After): a
+    call AWS refused, or one botocore did not send."""
+    if isinstance(failure, ClientError):
+        return failure.response.get("Error", {}).get("Code") in _REFUSED_CODES
+    return isinstance(failure, ParamValidationError)
 
 
 @contextmanager

@@ -13,11 +13,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.exceptions import (
     ClientError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     ParamValidationError,
     ReadTimeoutError,
 )
-from handler_kit import headers, http_requests, responses
+from botocore.retries import standard
+from handler_kit import aws_failures, headers, http_requests, responses
 from handler_kit.errors import (
     AmbiguousIdempotencyKeyError,
     IdempotencyKeyReusedError,
@@ -320,6 +322,10 @@ class _ConflictError(ClientError):
         (_refused("ValidationException", 400), 500, None, _FAILED),
         (_refused("InternalServerError", 500), 503, None, _FAILED),
         (_refused("TooManyRequestsException", 429), 503, None, _FAILED),
+        (_refused("RequestLimitExceeded", 400), 503, None, _FAILED),
+        (_refused("TransactionConflictException", 400), 503, None, _FAILED),
+        (_refused("BadGateway", 502), 503, None, _FAILED),
+        (ConnectTimeoutError(endpoint_url="https://x.invalid"), 503, None, _FAILED),
         (_cancelled("None", "TransactionConflict"), 503, None, _FAILED),
         (_cancelled("None", "ConditionalCheckFailed"), 500, None, _FAILED),
         (ReadTimeoutError(endpoint_url="https://x.invalid"), 503, None, _FAILED),
@@ -334,6 +340,10 @@ class _ConflictError(ClientError):
         "validation",
         "internal-error",
         "http-429",
+        "request-limit",
+        "conflict-with-a-transaction",
+        "http-502",
+        "connect-timeout",
         "transaction-conflict",
         "transaction-condition",
         "read-timeout",
@@ -385,6 +395,27 @@ def test_a_failed_aws_call_is_503_a_refused_one_500_and_a_more_specific_answer_w
     counted = set(metrics.metric_set)
     metrics.clear_metrics()
     assert counted == ({metric} if metric else set())
+
+
+def test_the_transient_codes_hold_every_code_botocore_retries_without_a_model() -> None:
+    # GIVEN the codes, statuses and exceptions botocore's standard mode retries (private
+    # lists: handler_kit.aws_failures writes them out, since Lambda's runtime updates
+    # its botocore)
+    throttling_statuses = getattr(standard, "ThrottlingStatusCodeChecker", None)
+    statuses = set(standard.TransientRetryableChecker._TRANSIENT_STATUS_CODES)
+    if throttling_statuses is not None:
+        statuses |= set(throttling_statuses._THROTTLING_STATUS_CODES)
+
+    # WHEN they are compared with the module's THEN it holds each of them
+    assert set(standard.ThrottledRetryableChecker._THROTTLED_ERROR_CODES) <= (
+        aws_failures.THROTTLING_CODES
+    )
+    assert set(standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES) <= (
+        aws_failures.TRANSIENT_CODES
+    )
+    assert statuses <= aws_failures.TRANSIENT_STATUSES
+    for exception_class in standard.TransientRetryableChecker._TRANSIENT_EXCEPTION_CLS:
+        assert aws_failures.is_transient(exception_class(error="connection reset"))
 
 
 @pytest.mark.parametrize("value", ["\U0001f600", 'a"b', "a\\b", "a`b", "a#b", "a?b"])
