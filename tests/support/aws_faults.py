@@ -43,6 +43,11 @@ def unreachable(service: str = "dynamodb") -> BotoCoreError:
     return EndpointConnectionError(endpoint_url=f"https://{service}.us-east-1.amazonaws.com")
 
 
+def transaction_conflict(operation: str) -> ClientError:
+    """The ``ClientError`` of a write that met a DynamoDB transaction in flight on its item."""
+    return _client_error(operation, "TransactionConflictException", 400, "in a transaction")
+
+
 def denied(operation: str) -> ClientError:
     """The ``ClientError`` of a call the function's role may not make."""
     return _client_error(operation, "AccessDeniedException", 400, "not authorized")
@@ -54,9 +59,7 @@ FAILURES: dict[str, Exception] = {
     "provisioned-throughput": throttled("GetItem"),
     "throttling": throttled("TransactWriteItems", "ThrottlingException"),
     "internal-error": _client_error("GetItem", "InternalServerError", 500, "Internal error"),
-    "transaction-conflict": _client_error(
-        "PutItem", "TransactionConflictException", 400, "in a transaction"
-    ),
+    "transaction-conflict": transaction_conflict("PutItem"),
     "unreachable": unreachable(),
     "access-denied": denied("GetItem"),
     "missing-table": _client_error("GetItem", "ResourceNotFoundException", 400, "no table"),

@@ -176,7 +176,16 @@ class EventStore:
         if idempotency_record is None:
             # Not a conflict when this very put had landed and its reply was lost: read
             # as one, the command was decided again and appended a second time.
-            if not put_unless_present(self._client, **put_event):
+            try:
+                appended = put_unless_present(self._client, **put_event)
+            except ClientError as exc:
+                if error_code(exc) != "TransactionConflictException":
+                    raise
+                # A keyed command's transaction is writing this version: reload and decide
+                # again, as when it has committed (if it is cancelled, the reload finds
+                # the version free).
+                raise VersionConflictError(event.event_id) from None
+            if not appended:
                 raise VersionConflictError(event.event_id)
             return
         if now is None:

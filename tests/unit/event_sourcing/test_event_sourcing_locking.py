@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 
-from tests.support.aws_faults import first_reply_lost
+from tests.support.aws_faults import first_reply_lost, transaction_conflict
 from tests.support.events import assert_json_error
 
 # --------------------------------------------------------------------------- optimistic locking
@@ -42,6 +42,30 @@ def test_conflict_is_retried_after_reloading(bank, infra):
     assert len(bank.sleep.calls) == 1 and 0 <= bank.sleep.calls[0] <= 0.2
     assert infra.versions(account_id) == [1, 2, 3, 4]
     assert bank.get(account_id).body["balance"] == 75
+
+
+def test_an_append_meeting_a_transaction_in_flight_is_retried_after_reloading(bank, infra):
+    # GIVEN a balance of 100, and a keyed command's transaction writing version 3 while
+    # our unkeyed append is sent: DynamoDB refuses the put (TransactionConflictException),
+    # then the transaction commits
+    account_id = bank.open_id()
+    bank.credit(account_id, 100)
+
+    def conflict(n: int) -> None:
+        if n == 0:
+            _competing_append(bank, account_id, "credit", 5)
+            raise transaction_conflict("PutItem")
+
+    bank.before_write(conflict)
+
+    # WHEN we withdraw 30
+    response = bank.withdraw(account_id, 30)
+
+    # THEN the conflict is a lost race, not a failure: reloaded, decided again on 105 and
+    # appended as version 4 (before, a 503)
+    assert response.status == 200
+    assert response.body["version"] == 4 and response.body["balance"] == 75
+    assert infra.versions(account_id) == [1, 2, 3, 4]
 
 
 def test_an_append_whose_reply_was_lost_is_not_applied_twice(bank, infra):
