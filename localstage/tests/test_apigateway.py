@@ -184,6 +184,26 @@ def test_a_trailing_slash_reaches_the_resource_without_it(api_stage: LocalStage)
     assert missing[0].json == missing[1].json
 
 
+@pytest.mark.parametrize("path", ["/items", "items//", "items//x"])
+def test_a_path_with_an_empty_segment_reaches_no_function(api_stage: LocalStage, path: str) -> None:
+    """Only a trailing slash is ignored; a path with an empty segment anywhere else
+    (``//items``, ``items//``) is no resource's, not even the greedy ``/{proxy+}``'s: 403
+    Missing Authentication Token, as for any path no resource matches.
+
+    AWS: how a REST API routes an empty segment is not documented (what a trailing
+    slash does is known from Powertools' tests against a deployed API: the test above),
+    so this refuses what AWS may refuse rather than invoke a function AWS may not: a
+    function's permission names the path without the empty segment (``.../POST/items``),
+    and matching while ignoring it used to reach the permission check and answer 500.
+    Not verified on AWS.
+    """
+    answer = call(api_stage, "POST", path, body=b"{}")
+
+    assert answer.status == 403, answer.raw[:200]
+    # (the answer of a method the resource lacks, a path no resource matches)
+    assert answer.json == call(api_stage, "GET", "items").json
+
+
 def test_a_body_not_in_utf_8_reaches_the_function_as_text_unless_its_type_is_binary(
     api_stage: LocalStage,
 ) -> None:

@@ -57,9 +57,14 @@ class RestApi:
     def match(self, path: str) -> tuple[ApiResource, dict[str, str]] | None:
         """The resource a request path maps to, and its path parameters.
 
-        Empty segments do not count: ``/items/`` is the ``/items`` resource, as REST APIs
-        route it (the proxy event's ``path`` still has the slash).
+        A trailing slash does not count: ``/items/`` is the ``/items`` resource, as REST
+        APIs route it (the proxy event's ``path`` still has the slash). An empty segment
+        anywhere else (``//items``, ``/items//x``) matches nothing: how AWS routes one is
+        not documented, and routing it here let the request reach a function whose
+        permission names the path without it, which AWS would not invoke.
         """
+        if "//" in path:
+            return None
         segments = [part for part in path.split("/") if part]
         best: tuple[int, ApiResource, dict[str, str]] | None = None
         for resource in self.resources:
