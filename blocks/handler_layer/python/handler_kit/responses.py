@@ -352,9 +352,9 @@ def answer_errors(
     """
     extra = dict(headers or {})
 
-    def handler_of(answers: ErrorAnswer | TransientOrNot) -> Callable[[Exception], Response[str]]:
+    def handler_of(choice: ErrorAnswer | TransientOrNot) -> Callable[[Exception], Response[str]]:
         def answer_error(exc: Exception) -> Response[str]:
-            answer = answers.answer_for(exc) if isinstance(answers, TransientOrNot) else answers
+            answer = choice.answer_for(exc) if isinstance(choice, TransientOrNot) else choice
             if answer.metric is not None and metrics is not None:
                 metrics.add_metric(name=answer.metric, unit=MetricUnit.Count, value=1)
             if answer.log is not None:
