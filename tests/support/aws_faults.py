@@ -165,7 +165,7 @@ def assert_dependency_failed(
     else:
         assert_json_error(response, 503, "service_unavailable")
         assert int(response.headers["retry-after"]) >= 1
-        expected = (["AWS request failed"], ["AWS endpoint unreachable"])
+        expected = (["AWS request failed"], ["AWS call failed in transit"])
     failures = [r for r in logs if r.levelno == logging.ERROR and r.exc_info]
     assert [r.getMessage() for r in failures] in expected
     assert '"DependencyFailed"' in output

@@ -182,9 +182,9 @@ class ApiGatewayServer:
         if match is None:
             raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error", status=500)
         function_arn = match.group("arn")
-        # A trailing slash routes to the resource without it (matching ignores empty
-        # segments), and AWS invokes a function whose permission names the path without
-        # it: Powertools' e2e test gets 200 for POST todos/ on CDK's ".../POST/todos".
+        # A trailing slash routes to the resource without it (the one empty segment
+        # matching ignores), and AWS invokes a function whose permission names the path
+        # without it: Powertools' e2e test gets 200 for POST todos/ on CDK's ".../POST/todos".
         source_arn = (
             f"arn:{PARTITION}:execute-api:{REGION}:{ACCOUNT_ID}:{self.api.api_id}/"
             f"{self.api.stage_name}/{method_name}{path.rstrip('/') or '/'}"

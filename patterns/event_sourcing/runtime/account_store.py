@@ -177,13 +177,16 @@ class EventStore:
             # Not a conflict when this very put had landed and its reply was lost: read
             # as one, the command was decided again and appended a second time.
             try:
-                appended = put_unless_present(self._client, **put_event)
+                appended = put_unless_present(
+                    self._client, key_names=("account_id", "version"), **put_event
+                )
             except ClientError as exc:
                 if error_code(exc) != "TransactionConflictException":
                     raise
                 # A keyed command's transaction is writing this version: reload and decide
                 # again, as when it has committed (if it is cancelled, the reload finds
-                # the version free).
+                # the version free). Not our own put whose reply was lost, met on the
+                # SDK's retry: put_unless_present reads the key back for that.
                 raise VersionConflictError(event.event_id) from None
             if not appended:
                 raise VersionConflictError(event.event_id)

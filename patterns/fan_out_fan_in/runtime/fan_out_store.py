@@ -227,7 +227,19 @@ class JobStore:
             also_condition="#remaining > :zero",
             values={":zero": 0},
         )
-        return self._update(job_id, **transition) is not None
+        # Workers' transactions are counting the subtasks already sent on this very item:
+        # DynamoDB refuses a write that meets one in flight (TransactionConflictException,
+        # which the SDK does not retry). Left unmarked, the job would wait for subtasks
+        # never sent and a keyed retry would be answered its first 202.
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                return self._update(job_id, **transition) is not None
+            except ClientError as exc:
+                conflict = dynamodb.error_code(exc) == "TransactionConflictException"
+                if not conflict or attempt == TRANSACTION_ATTEMPTS:
+                    raise
+                self.sleep(random.uniform(0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def claim_reduction(self, job_id: str, now: datetime) -> dict[str, Any] | None:
         """RUNNING (or REDUCING, a retried reduction) with remaining = 0 to REDUCING.

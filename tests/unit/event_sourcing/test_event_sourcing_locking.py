@@ -68,6 +68,37 @@ def test_an_append_meeting_a_transaction_in_flight_is_retried_after_reloading(ba
     assert infra.versions(account_id) == [1, 2, 3, 4]
 
 
+def test_an_append_whose_retry_meets_a_transaction_is_not_applied_twice(bank, infra):
+    # GIVEN a balance of 100, and DynamoDB applying the withdrawal's append but losing
+    # the reply; the SDK's retry of the same put then meets a transaction in flight on
+    # that item (TransactionConflictException, which returns no item)
+    account_id = bank.open_id()
+    bank.credit(account_id, 100)
+    client = bank.api.store._client
+    event = "before-parameter-build.dynamodb.PutItem"
+    applied: list[dict] = []
+
+    def apply_then_conflict(params: dict, **_: object) -> None:
+        if not applied:
+            applied.append(dict(params))
+            client.meta.events.unregister(event, apply_then_conflict)
+            client.put_item(**params)  # landed; its reply never reaches the caller
+            raise transaction_conflict("PutItem")
+
+    client.meta.events.register(event, apply_then_conflict)
+
+    # WHEN 30 is withdrawn
+    response = bank.withdraw(account_id, 30)
+
+    # THEN the put is known as its own by reading its key back: one withdrawal at
+    # version 3 (read as a lost race, the command was decided again and withdrew 30 a
+    # second time, at version 4)
+    assert applied
+    assert response.status == 200
+    assert response.body["version"] == 3 and response.body["balance"] == 70
+    assert infra.versions(account_id) == [1, 2, 3]
+
+
 def test_an_append_whose_reply_was_lost_is_not_applied_twice(bank, infra):
     # GIVEN a balance of 100, and DynamoDB applying the withdrawal's append but losing
     # the reply, so the SDK sends the same put again and it fails its condition

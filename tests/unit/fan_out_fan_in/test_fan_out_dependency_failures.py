@@ -13,6 +13,7 @@ from tests.support.aws_faults import (
     answer_while_failing,
     is_refused,
     throttled,
+    transaction_conflict,
 )
 from tests.unit.fan_out_fan_in.api_helpers import assert_nothing_written
 
@@ -81,5 +82,39 @@ def test_a_failed_ventilation_keeps_its_own_503(handlers, infra, capsys):
 
     # THEN the ventilation failure's own answer: the job is FAILED ventilation_failed and
     # counted as VentilationFailed, not as a failed dependency
+    (job,) = infra.jobs()
+    assert job["status"] == "FAILED" and job["error"]["code"] == "ventilation_failed"
+
+
+def test_a_ventilation_failure_meeting_a_workers_transaction_is_still_marked(
+    handlers, infra, capsys
+):
+    # GIVEN SQS throttling every SendMessageBatch, and the FAILED mark meeting a worker's
+    # transaction in flight on the job item once (TransactionConflictException)
+    conflicts: list[str] = []
+
+    def conflict_once(**_: object) -> None:
+        if not conflicts:
+            conflicts.append("UpdateItem")
+            raise transaction_conflict("UpdateItem")
+
+    events = handlers.api.store._client.meta.events
+    events.register("before-call.dynamodb.UpdateItem", conflict_once)
+    try:
+        # WHEN a job is submitted
+        answer_of_its_own(
+            lambda: handlers.post(JOB),
+            logger=handlers.api.logger,
+            client=handlers.api.queue._client,
+            failure=throttled("SendMessageBatch", "Throttling"),
+            capsys=capsys,
+            metric="VentilationFailed",
+        )
+    finally:
+        events.unregister("before-call.dynamodb.UpdateItem", conflict_once)
+
+    # THEN the mark was made again and landed: FAILED ventilation_failed, the same own
+    # 503 (before, a 503 for the conflict, and the job left RUNNING with subtasks unsent)
+    assert conflicts == ["UpdateItem"]
     (job,) = infra.jobs()
     assert job["status"] == "FAILED" and job["error"]["code"] == "ventilation_failed"

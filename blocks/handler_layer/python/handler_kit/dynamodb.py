@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -200,7 +200,9 @@ def update_request(
     return kwargs
 
 
-def put_unless_present(client: DynamoDBClient, **request: Any) -> bool:
+def put_unless_present(
+    client: DynamoDBClient, *, key_names: Sequence[str] = (), **request: Any
+) -> bool:
     """A conditional ``PutItem`` (``Item`` in attribute values); False when its condition
     failed on an item another call wrote.
 
@@ -211,16 +213,30 @@ def put_unless_present(client: DynamoDBClient, **request: Any) -> bool:
     (``ReturnValuesOnConditionCheckFailure``, no read capacity consumed), so the two are
     told apart without a read.
 
+    With ``key_names`` (the table's key attributes), a retry refused for a transaction in
+    flight on the item (``TransactionConflictException``, which returns no item) is told
+    apart the same way by a strongly consistent read of the key: True if the stored item
+    is this put's.
+
     Raises
     ------
     botocore.exceptions.ClientError
-        Any error other than a failed condition.
+        Any other error, ``TransactionConflictException`` included when the item is not
+        this put's (or without ``key_names``).
     """
     token = {"S": uuid.uuid4().hex}
     item = {**request.pop("Item"), WRITE_TOKEN: token}
     try:
         client.put_item(**request, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD")
     except ClientError as exc:
+        if key_names and error_code(exc) == "TransactionConflictException":
+            key = {name: item[name] for name in key_names}
+            stored = client.get_item(
+                TableName=request["TableName"], Key=key, ConsistentRead=True
+            ).get("Item")
+            if stored is not None and stored.get(WRITE_TOKEN) == token:
+                return True
+            raise
         if not is_condition_failure(exc):
             raise
         # botocore leaves the returned item in the error response.

@@ -328,7 +328,7 @@ def dependency_failures(
             refused=refused,
         ),
         BotoCoreError: TransientOrNot(
-            transient=replace(unavailable_answer, log=("exception", "AWS endpoint unreachable")),
+            transient=replace(unavailable_answer, log=("exception", "AWS call failed in transit")),
             refused=replace(refused, log=("exception", "AWS request not sent")),
         ),
     }
