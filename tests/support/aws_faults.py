@@ -1,5 +1,5 @@
 """AWS calls that fail the way they do after the SDK's own retries, and the answer every
-API gives them (``handler_kit.responses.dependency_failures``).
+API gives them (``handler_kit.error_answers.dependency_failures``).
 
 A failure is a botocore ``before-call`` hook on the handler's own client: the request is
 never sent, so nothing is written, and the handler sees the exception the SDK raises

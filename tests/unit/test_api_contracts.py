@@ -137,7 +137,7 @@ def test_every_operation_declares_the_503_of_a_failed_aws_call(name: str) -> Non
         for method, operation in item.items():
             # THEN every operation says it answers 503 service_unavailable with
             # Retry-After, as every API does when DynamoDB or another AWS service fails
-            # after the SDK's retries (handler_kit.responses.dependency_failures)
+            # after the SDK's retries (handler_kit.error_answers.dependency_failures)
             assert _error_codes(operation, "503") == ["service_unavailable"], (method, path)
             assert "Retry-After" in operation["responses"]["503"]["headers"], (method, path)
 

@@ -13,7 +13,7 @@ import job_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from handler_kit import contract, http_requests, responses
+from handler_kit import contract, error_answers, http_requests, responses
 from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
@@ -111,14 +111,14 @@ def get_job(job_id: str) -> Response[str]:
     )
 
 
-responses.answer_errors(
+error_answers.answer_errors(
     app,
     {
-        job_models.JobNotFoundError: responses.ErrorAnswer(404, "not_found"),
-        job_models.EnqueueFailedError: responses.unavailable(_retry_after(), "EnqueueFailed"),
+        job_models.JobNotFoundError: error_answers.ErrorAnswer(404, "not_found"),
+        job_models.EnqueueFailedError: error_answers.unavailable(_retry_after(), "EnqueueFailed"),
         # DynamoDB throttled or down after the SDK's retries (SendMessage's own failure is
         # EnqueueFailedError above): 503 with Retry-After on every route.
-        **responses.dependency_failures(_retry_after()),
+        **error_answers.dependency_failures(_retry_after()),
     },
     logger=logger,
     metrics=metrics,

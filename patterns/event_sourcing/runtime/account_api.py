@@ -22,7 +22,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from handler_kit import contract, http_requests, responses
+from handler_kit import contract, error_answers, http_requests, responses
 from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
@@ -248,17 +248,17 @@ def get_events(account_id: str) -> Response[str]:
     return responses.json_response(200, page.to_dict(), {"Cache-Control": "no-store"})
 
 
-responses.answer_errors(
+error_answers.answer_errors(
     app,
     {
         # Throttling or an outage of DynamoDB after the SDK's own retries: retryable.
-        **responses.dependency_failures(RETRY_AFTER_SECONDS),
-        account_models.AccountNotFoundError: responses.ErrorAnswer(404, "not_found"),
-        account_models.InsufficientFundsError: responses.ErrorAnswer(
+        **error_answers.dependency_failures(RETRY_AFTER_SECONDS),
+        account_models.AccountNotFoundError: error_answers.ErrorAnswer(404, "not_found"),
+        account_models.InsufficientFundsError: error_answers.ErrorAnswer(
             409, "insufficient_funds", metric="OverdraftRefused"
         ),
-        account_models.BalanceLimitError: responses.ErrorAnswer(409, "balance_limit_exceeded"),
-        account_models.ConcurrentUpdateError: responses.ErrorAnswer(
+        account_models.BalanceLimitError: error_answers.ErrorAnswer(409, "balance_limit_exceeded"),
+        account_models.ConcurrentUpdateError: error_answers.ErrorAnswer(
             409,
             "concurrent_update",
             headers={"Retry-After": RETRY_AFTER_SECONDS},

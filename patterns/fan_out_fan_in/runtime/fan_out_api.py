@@ -17,7 +17,7 @@ import fan_out_store
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from handler_kit import contract, http_requests, responses
+from handler_kit import contract, error_answers, http_requests, responses
 from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
@@ -139,16 +139,16 @@ def get_job(job_id: str) -> Response[str]:
     )
 
 
-responses.answer_errors(
+error_answers.answer_errors(
     app,
     {
-        fan_out_models.JobNotFoundError: responses.ErrorAnswer(404, "not_found"),
-        fan_out_models.VentilationFailedError: responses.unavailable(
+        fan_out_models.JobNotFoundError: error_answers.ErrorAnswer(404, "not_found"),
+        fan_out_models.VentilationFailedError: error_answers.unavailable(
             SETTINGS.retry_after_seconds, "VentilationFailed", log=("error", "ventilation failed")
         ),
         # DynamoDB throttled or down after the SDK's retries (SendMessageBatch's own
         # failures end in VentilationFailedError above): 503 with Retry-After.
-        **responses.dependency_failures(SETTINGS.retry_after_seconds),
+        **error_answers.dependency_failures(SETTINGS.retry_after_seconds),
     },
     logger=logger,
     metrics=metrics,

@@ -19,7 +19,7 @@ import schedule_views
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from handler_kit import contract, http_requests, responses
+from handler_kit import contract, error_answers, http_requests, responses
 from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
@@ -161,20 +161,22 @@ def cancel_schedule(schedule_id: str) -> Response[str]:
     return _json_response(200, _view_body(view, _location_of(view.schedule_id)))
 
 
-responses.answer_errors(
+error_answers.answer_errors(
     app,
     {
-        schedule_models.InvalidScheduleTimeError: responses.ErrorAnswer(
+        schedule_models.InvalidScheduleTimeError: error_answers.ErrorAnswer(
             400, "invalid_time", log=("info", "rejected request")
         ),
-        schedule_models.ScheduleNotFoundError: responses.ErrorAnswer(404, "not_found"),
-        schedule_models.ScheduleNotCancellableError: responses.ErrorAnswer(409, "not_cancellable"),
-        schedule_models.ScheduleCreateFailedError: responses.unavailable(
+        schedule_models.ScheduleNotFoundError: error_answers.ErrorAnswer(404, "not_found"),
+        schedule_models.ScheduleNotCancellableError: error_answers.ErrorAnswer(
+            409, "not_cancellable"
+        ),
+        schedule_models.ScheduleCreateFailedError: error_answers.unavailable(
             SETTINGS.retry_after_seconds, "ScheduleCreateFailed"
         ),
         # DynamoDB throttled or down after the SDK's retries (CreateSchedule's own failure
         # is ScheduleCreateFailedError above; DeleteSchedule's is tolerated): 503.
-        **responses.dependency_failures(SETTINGS.retry_after_seconds),
+        **error_answers.dependency_failures(SETTINGS.retry_after_seconds),
     },
     logger=logger,
     metrics=metrics,

@@ -14,7 +14,7 @@ import batch_store
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from handler_kit import contract, responses
+from handler_kit import contract, error_answers, responses
 from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, utc_now
 from handler_kit.config import require_env
@@ -58,12 +58,12 @@ def get_run(run_id: str) -> Response[str]:
     return responses.json_response(200, view, NO_STORE)
 
 
-responses.answer_errors(
+error_answers.answer_errors(
     app,
     {
-        batch_models.RunNotFoundError: responses.ErrorAnswer(404, "not_found"),
+        batch_models.RunNotFoundError: error_answers.ErrorAnswer(404, "not_found"),
         # DynamoDB throttled or down after the SDK's retries: 503 with Retry-After.
-        **responses.dependency_failures(RETRY_AFTER_SECONDS),
+        **error_answers.dependency_failures(RETRY_AFTER_SECONDS),
     },
     logger=logger,
     metrics=metrics,

@@ -1,7 +1,7 @@
 """DynamoDB throttled, failing or unreachable after the SDK's retries: every route answers 503
 ``service_unavailable`` with ``Retry-After`` (500 ``server_error`` when DynamoDB refused the
 call or botocore did not send it) and writes nothing
-(``handler_kit.responses.dependency_failures``); a failed CreateSchedule keeps its own
+(``handler_kit.error_answers.dependency_failures``); a failed CreateSchedule keeps its own
 503 and a failed DeleteSchedule its 200."""
 
 from __future__ import annotations

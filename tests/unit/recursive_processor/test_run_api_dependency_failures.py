@@ -1,7 +1,7 @@
 """``GET /runs/{run_id}`` with DynamoDB throttled, failing or unreachable after the SDK's
 retries: 503 ``service_unavailable`` with ``Retry-After``; 500 ``server_error`` when
 DynamoDB refused the call or botocore did not send it
-(``handler_kit.responses.dependency_failures``)."""
+(``handler_kit.error_answers.dependency_failures``)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.retries import standard
-from handler_kit import aws_failures, headers, http_requests, responses
+from handler_kit import aws_failures, error_answers, headers, http_requests, responses
 from handler_kit.errors import (
     AmbiguousIdempotencyKeyError,
     IdempotencyKeyReusedError,
@@ -288,7 +288,7 @@ def test_unknown_routes_are_json_404_with_the_given_headers() -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
-_FAILED = responses.DEPENDENCY_FAILED_METRIC
+_FAILED = error_answers.DEPENDENCY_FAILED_METRIC
 
 
 def _refused(code: str, status: int) -> ClientError:
@@ -356,12 +356,12 @@ def test_a_failed_aws_call_is_503_a_refused_one_500_and_a_more_specific_answer_w
     # GIVEN an API answering AWS failures and its own errors, whichever comes first
     app = APIGatewayRestResolver()
     metrics = Metrics(namespace="HandlerKitTest", service="handler-kit-test")
-    responses.answer_errors(
+    error_answers.answer_errors(
         app,
         {
-            _QueueFullError: responses.unavailable(7, "QueueFull"),
-            **responses.dependency_failures(7),
-            _ConflictError: responses.ErrorAnswer(409, "conflict"),
+            _QueueFullError: error_answers.unavailable(7, "QueueFull"),
+            **error_answers.dependency_failures(7),
+            _ConflictError: error_answers.ErrorAnswer(409, "conflict"),
         },
         logger=Logger(service="handler-kit-test"),
         metrics=metrics,

@@ -89,7 +89,7 @@ def errors(*codes: str, headers: tuple[str, ...] = (), description: str = "") ->
 
 def unavailable() -> Answer:
     """503 ``service_unavailable`` with ``Retry-After``: what every route answers when an
-    AWS call failed after the SDK's retries (``responses.dependency_failures``), and what
+    AWS call failed after the SDK's retries (``error_answers.dependency_failures``), and what
     some answer for a failure of their own (a message that could not be queued)."""
     return errors("service_unavailable", headers=("Retry-After",))
 
