@@ -77,6 +77,11 @@ class JobStore:
             return_new=True,
         )
 
+    def _pause_after_conflict(self, attempt: int) -> None:
+        """Wait before attempt ``attempt + 1`` of a write that met a transaction in flight;
+        full jitter, so concurrent writers of one job item spread their retries."""
+        self.sleep(random.uniform(0, 0.05 * 2**attempt))
+
     def put_new(self, item: Mapping[str, Any], *, now: datetime) -> bool:
         """Create the job item unless a live one with its ``job_id`` exists (False then).
 
@@ -190,8 +195,7 @@ class JobStore:
                         f"transaction for subtask {message.index} of {message.job_id} "
                         f"cancelled: {codes}"
                     ) from exc
-                # Full jitter: concurrent workers of one job spread their retries.
-                self.sleep(random.uniform(0, 0.05 * 2**attempt))
+                self._pause_after_conflict(attempt)
                 continue
             return Recorded(RecordOutcome.RECORDED)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -238,7 +242,7 @@ class JobStore:
                 conflict = dynamodb.error_code(exc) == "TransactionConflictException"
                 if not conflict or attempt == TRANSACTION_ATTEMPTS:
                     raise
-                self.sleep(random.uniform(0, 0.05 * 2**attempt))
+                self._pause_after_conflict(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def claim_reduction(self, job_id: str, now: datetime) -> dict[str, Any] | None:
