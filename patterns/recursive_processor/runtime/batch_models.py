@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, Literal, NotRequired
+from typing import Any, Final, Literal, NotRequired, Self
 
 from batch_records import HopTally
-from handler_kit.config import SettingError, int_fields_from_env, require_env
+from handler_kit.config import EnvSettings, env_int, require_env
 from handler_kit.errors import InvalidRequestError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -49,10 +49,6 @@ RUN_ID_NAMESPACE = uuid.UUID("0b6f1c3e-8d2a-5e47-b9c1-4f3a2d7e6c58")
 
 class InvalidEventError(ValueError):
     """The invocation's event is neither a valid S3 notification nor a hop request."""
-
-
-#: A required environment variable is missing or invalid (raised at cold start).
-MissingSettingError = SettingError
 
 
 class HopHeldByEarlierAttemptError(RuntimeError):
@@ -75,7 +71,7 @@ class RunNotFoundError(LookupError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ProcessorSettings:
+class ProcessorSettings(EnvSettings):
     """How the processor reads, when it hands over, and where it writes.
 
     Attributes
@@ -105,50 +101,31 @@ class ProcessorSettings:
 
     output_bucket: str
     output_prefix: str = "runs/"
-    safety_margin_ms: int = 10_000
-    max_hops: int = 50
-    range_bytes: int = 1024 * 1024
-    max_record_bytes: int = 256 * 1024
-    record_work_ms: int = 0
-    run_retention_days: int = 30
+    safety_margin_ms: int = env_int(10_000, "SAFETY_MARGIN_MS", minimum=0)
+    max_hops: int = env_int(50, "MAX_HOPS")
+    range_bytes: int = env_int(1024 * 1024, "RANGE_BYTES")
+    max_record_bytes: int = env_int(256 * 1024, "MAX_RECORD_BYTES")
+    record_work_ms: int = env_int(0, "RECORD_WORK_MS", minimum=0)
+    run_retention_days: int = env_int(30, "RUN_RETENTION_DAYS")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
-        """Read the settings the stack gives the function.
-
-        Parameters
-        ----------
-        environ : Mapping of str to str, optional
-            The environment to read (``os.environ`` if omitted).
-
-        Returns
-        -------
-        ProcessorSettings
-            The settings; ``output_prefix`` always ends with ``/`` unless empty.
+    def from_env(cls, environ: Mapping[str, str] | None = None, **fields: Any) -> Self:
+        """The settings the stack gives the function; ``output_prefix`` always ends with
+        ``/`` unless empty.
 
         Raises
         ------
-        MissingSettingError
-            ``OUTPUT_BUCKET_NAME`` is missing or a number is invalid or too small.
+        SettingError
+            ``OUTPUT_BUCKET_NAME`` is missing (``MissingSettingError``), or a number is
+            invalid or too small (``InvalidSettingError``).
         """
         env = os.environ if environ is None else environ
         prefix = env.get("OUTPUT_PREFIX", "runs/")
-        return cls(
-            **int_fields_from_env(
-                cls,
-                {
-                    "safety_margin_ms": "SAFETY_MARGIN_MS",
-                    "max_hops": "MAX_HOPS",
-                    "range_bytes": "RANGE_BYTES",
-                    "max_record_bytes": "MAX_RECORD_BYTES",
-                    "record_work_ms": "RECORD_WORK_MS",
-                    "run_retention_days": "RUN_RETENTION_DAYS",
-                },
-                env,
-                minimums={"safety_margin_ms": 0, "record_work_ms": 0},
-            ),
+        return super().from_env(
+            env,
             output_bucket=require_env("OUTPUT_BUCKET_NAME", env),
             output_prefix=prefix if prefix.endswith("/") or not prefix else f"{prefix}/",
+            **fields,
         )
 
     def summary_key(self, run_id: str) -> str:

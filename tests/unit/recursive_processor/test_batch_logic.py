@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
+from handler_kit.config import InvalidSettingError, MissingSettingError
 
 from tests.support.memory import traced_peak
 from tests.unit.recursive_processor.conftest import BatchModules
@@ -204,10 +205,15 @@ def test_settings_come_from_the_environment_and_are_validated(batch: BatchModule
     assert settings.output_prefix == "results/" and settings.max_hops == 7
     assert settings.summary_key("r1") == "results/r1/summary.json"
     assert settings.errors_key("r1", 3) == "results/r1/errors/hop-00003.ndjson"
-    with pytest.raises(batch.models.MissingSettingError, match="OUTPUT_BUCKET_NAME"):
+    with pytest.raises(MissingSettingError, match="OUTPUT_BUCKET_NAME"):
         batch.models.ProcessorSettings.from_env({})
-    with pytest.raises(batch.models.MissingSettingError, match="MAX_HOPS"):
+    with pytest.raises(InvalidSettingError, match="MAX_HOPS must be > 0"):
         batch.models.ProcessorSettings.from_env({"OUTPUT_BUCKET_NAME": "out", "MAX_HOPS": "0"})
+    # a safety margin and the simulated work may be 0, not below
+    zero = {"OUTPUT_BUCKET_NAME": "out", "SAFETY_MARGIN_MS": "0", "RECORD_WORK_MS": "0"}
+    assert batch.models.ProcessorSettings.from_env(zero).safety_margin_ms == 0
+    with pytest.raises(InvalidSettingError, match="RECORD_WORK_MS must be >= 0"):
+        batch.models.ProcessorSettings.from_env({**zero, "RECORD_WORK_MS": "-1"})
 
 
 def test_run_ids_are_stable_per_write_and_differ_between_writes(batch: BatchModules) -> None:

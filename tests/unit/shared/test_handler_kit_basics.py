@@ -96,25 +96,24 @@ def test_error_codes_are_read_from_client_errors() -> None:
     assert dynamodb.error_code(ClientError({}, "PutItem")) == ""
 
 
-@dataclass(frozen=True)
-class _Settings:
-    timeout_seconds: int = 300
-    margin_ms: int = 1000
+@dataclass(frozen=True, kw_only=True)
+class _Settings(config.EnvSettings):
+    name: str
+    timeout_seconds: int = config.env_int(300, "TIMEOUT_SECONDS")
+    margin_ms: int = config.env_int(1000, "MARGIN_MS", minimum=0)
 
 
-_VARIABLES = {"timeout_seconds": "TIMEOUT_SECONDS", "margin_ms": "MARGIN_MS"}
-
-
-def test_int_fields_take_the_dataclass_defaults_unless_the_environment_sets_them() -> None:
+def test_env_fields_take_their_defaults_unless_the_environment_sets_them() -> None:
     # GIVEN a settings dataclass WHEN read from an environment setting one field
-    fields = config.int_fields_from_env(
-        _Settings, _VARIABLES, {"MARGIN_MS": "0"}, minimums={"margin_ms": 0}
-    )
-    # THEN the other field keeps the dataclass's default
-    assert _Settings(**fields) == _Settings(timeout_seconds=300, margin_ms=0)
+    settings = _Settings.from_env({"MARGIN_MS": "0"}, name="jobs")
+    # THEN the other field keeps its default, and the field not read is passed on
+    assert settings == _Settings(name="jobs", timeout_seconds=300, margin_ms=0)
 
 
-def test_int_fields_below_their_minimum_are_refused() -> None:
-    # GIVEN a zero where the default minimum is 1 WHEN read THEN a ValueError naming it
-    with pytest.raises(ValueError, match="TIMEOUT_SECONDS"):
-        config.int_fields_from_env(_Settings, _VARIABLES, {"TIMEOUT_SECONDS": "0"})
+def test_env_fields_below_their_minimum_are_refused() -> None:
+    # GIVEN a zero where the minimum is 1, and -1 where it is 0
+    # WHEN read THEN an InvalidSettingError (a ValueError) naming the variable
+    with pytest.raises(config.InvalidSettingError, match="TIMEOUT_SECONDS must be > 0"):
+        _Settings.from_env({"TIMEOUT_SECONDS": "0"}, name="jobs")
+    with pytest.raises(ValueError, match="MARGIN_MS must be >= 0"):
+        _Settings.from_env({"MARGIN_MS": "-1"}, name="jobs")

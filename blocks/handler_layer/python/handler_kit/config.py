@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
-
-_S = TypeVar("_S")
+from typing import Any, Self
 
 
 class SettingError(Exception):
@@ -100,80 +98,13 @@ def int_env(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1
     return value
 
 
-def int_fields_from_env(
-    settings_class: type,
-    variables: Mapping[str, str],
-    environ: Mapping[str, str] | None = None,
-    *,
-    minimums: Mapping[str, int] | None = None,
-) -> dict[str, int]:
-    """Integer fields of a settings dataclass read from the environment.
-
-    Each field's default is the dataclass's own, so a default is stated once.
-
-    Parameters
-    ----------
-    settings_class : type
-        A dataclass whose fields named in ``variables`` are ints with defaults.
-    variables : Mapping[str, str]
-        Field name to environment variable name.
-    environ : Mapping[str, str], optional
-        Where to look; ``os.environ`` by default.
-    minimums : Mapping[str, int], optional
-        Smallest accepted value per field (1 when not given).
-
-    Raises
-    ------
-    InvalidSettingError
-        If a variable is set but is not an integer at or above its minimum.
-
-    Examples
-    --------
-    >>> from dataclasses import dataclass
-    >>> @dataclass(frozen=True)
-    ... class Settings:
-    ...     retry_after_seconds: int = 2
-    >>> int_fields_from_env(Settings, {"retry_after_seconds": "RETRY_AFTER_SECONDS"}, {})
-    {'retry_after_seconds': 2}
-    """
-    env = os.environ if environ is None else environ
-    defaults: dict[str, int] = {
-        field.name: field.default
-        for field in dataclasses.fields(settings_class)
-        if isinstance(field.default, int)
-    }
-    return {
-        name: int_env(env, variable, defaults[name], minimum=(minimums or {}).get(name, 1))
-        for name, variable in variables.items()
-    }
-
-
-def settings_from_env(
-    settings_class: type[_S],
-    variables: Mapping[str, str],
-    environ: Mapping[str, str] | None = None,
-    *,
-    minimums: Mapping[str, int] | None = None,
-    **other: Any,
-) -> _S:
-    """A settings dataclass with its integer fields read as :func:`int_fields_from_env` does.
-
-    ``other`` are the non-integer fields (or overrides) passed on as they are.
-
-    Raises
-    ------
-    InvalidSettingError
-        If a variable is set but is not an integer at or above its minimum.
-    """
-    fields = int_fields_from_env(settings_class, variables, environ, minimums=minimums)
-    return settings_class(**fields, **other)
-
-
-#: The ``dataclasses.field`` metadata key that names a field's environment variable.
+#: The ``dataclasses.field`` metadata keys naming a field's environment variable and
+#: the smallest value it accepts.
 ENV_VARIABLE = "env_variable"
+ENV_MINIMUM = "env_minimum"
 
 
-def env_int(default: int, variable: str) -> int:
+def env_int(default: int, variable: str, *, minimum: int = 1) -> int:
     """An integer field of an :class:`EnvSettings` dataclass, read from ``variable``.
 
     Parameters
@@ -182,8 +113,12 @@ def env_int(default: int, variable: str) -> int:
         The field's default, used when the variable is unset or empty.
     variable : str
         The environment variable the construct sets.
+    minimum : int, optional
+        Smallest accepted value (1 by default: a positive integer).
     """
-    field: int = dataclasses.field(default=default, metadata={ENV_VARIABLE: variable})
+    field: int = dataclasses.field(
+        default=default, metadata={ENV_VARIABLE: variable, ENV_MINIMUM: minimum}
+    )
     return field
 
 
@@ -206,18 +141,26 @@ class EnvSettings:
     """
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **fields: Any) -> Self:
         """Read the fields declared with :func:`env_int`; unset variables keep the defaults.
+
+        ``fields`` are the other fields (those not read from a variable), passed on as
+        they are.
 
         Raises
         ------
         InvalidSettingError
-            If a variable is set to anything but a positive integer (a ``ValueError``).
+            If a variable is set to anything but an integer at or above its field's
+            minimum (a ``ValueError``).
         """
+        env = os.environ if environ is None else environ
         # A subclass is a dataclass; the base is not, which mypy cannot know of ``cls``.
-        variables = {
-            field.name: field.metadata[ENV_VARIABLE]
-            for field in dataclasses.fields(cls)  # type: ignore[arg-type]
-            if ENV_VARIABLE in field.metadata
-        }
-        return settings_from_env(cls, variables, environ)
+        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if ENV_VARIABLE in field.metadata and isinstance(field.default, int):
+                fields[field.name] = int_env(
+                    env,
+                    field.metadata[ENV_VARIABLE],
+                    field.default,
+                    minimum=field.metadata[ENV_MINIMUM],
+                )
+        return cls(**fields)
