@@ -73,52 +73,39 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
     -------
     HopOutcome
         What happened. Only CONTINUED, DONE and FAILED changed the run.
+
+    Raises
+    ------
+    HopHeldByEarlierAttemptError
+        An earlier attempt of this event still held the hop when too little of this
+        invocation's time was left to wait for it or to run the hop (see
+        :func:`_pause_for_earlier_attempt`).
     """
     store = env.store
-    # An expired run reads as missing: its hop is not run (nor its successor re-sent).
-    item = store.get(request.run_id, now=env.clock())
-    refusal = _check_request(request, item)
-    if refusal is not None:
-        # The invocation that committed this hop may have failed before sending the next.
-        if (
-            refusal is HopOutcome.DUPLICATE
-            and item is not None
-            and int(item["hop"]) == request.hop + 1
-            and dispatch_pending_hop(store, env.sender, item)
+    pause_s = 0.0
+    while True:
+        # An expired run reads as missing: its hop is not run (nor its successor re-sent).
+        item = store.get(request.run_id, now=env.clock())
+        refusal = _check_request(request, item)
+        if refusal is not None:
+            return _refused(env, request, item, refusal)
+        assert item is not None
+        state = HopState.of(item, owner=status_transitions.lease_owner_for(env.request_id))
+        now_ms = epoch_ms(env.clock())
+        if store.claim(
+            state.run_id,
+            hop=state.hop,
+            offset=state.offset,
+            owner=state.owner,
+            now_ms=now_ms,
+            expires_ms=now_ms + env.remaining_ms(),
         ):
-            return HopOutcome.REDISPATCHED
-        logger.info("hop not run", run_id=request.run_id, hop=request.hop, outcome=refusal.value)
-        return refusal
-    assert item is not None
-
-    state = HopState.of(item, owner=status_transitions.lease_owner_for(env.request_id))
-    now_ms = epoch_ms(env.clock())
-    if not store.claim(
-        state.run_id,
-        hop=state.hop,
-        offset=state.offset,
-        owner=state.owner,
-        now_ms=now_ms,
-        expires_ms=now_ms + env.remaining_ms(),
-    ):
-        if _held_by_earlier_attempt(env, request, now_ms):
-            # Lambda retries an event, under its request id, only after the attempt
-            # ended: that attempt died holding the claim (out of memory, or its release
-            # failed too), or this is a copy of the event from Lambda's queue while it
-            # runs. Answered "in progress", a dead attempt's event would be used up and
-            # the run left RUNNING unseen; failing lets Lambda retry once the claim has
-            # expired, and after its retries the event reaches the failure queue.
-            logger.warning(
-                "hop claimed by an earlier attempt of this event; failing so Lambda retries",
-                run_id=request.run_id,
-                hop=request.hop,
-            )
-            raise HopHeldByEarlierAttemptError(
-                f"hop {request.hop} of run {request.run_id} is claimed by an earlier attempt "
-                "of this event; retry once its claim has expired"
-            )
-        logger.info("hop held by another invocation", run_id=request.run_id, hop=request.hop)
-        return HopOutcome.IN_PROGRESS
+            break
+        if _held_by_another_event(env, request, now_ms):
+            logger.info("hop held by another invocation", run_id=request.run_id, hop=request.hop)
+            return HopOutcome.IN_PROGRESS
+        # Held by an attempt of this event, or no longer held: look again after a pause.
+        pause_s = _pause_for_earlier_attempt(env, request, pause_s)
     try:
         return _process_claimed(env, state)
     except BaseException:
@@ -128,15 +115,79 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         raise
 
 
-def _held_by_earlier_attempt(env: HopEnvironment, request: HopRequest, now_ms: int) -> bool:
+def _refused(
+    env: HopEnvironment, request: HopRequest, item: Mapping[str, Any] | None, refusal: HopOutcome
+) -> HopOutcome:
+    """The outcome of a request that is not the run's next hop; re-sends the next hop if
+    the invocation that committed this one failed before sending it."""
+    if (
+        refusal is HopOutcome.DUPLICATE
+        and item is not None
+        and int(item["hop"]) == request.hop + 1
+        and dispatch_pending_hop(env.store, env.sender, item)
+    ):
+        return HopOutcome.REDISPATCHED
+    logger.info("hop not run", run_id=request.run_id, hop=request.hop, outcome=refusal.value)
+    return refusal
+
+
+#: How long a copy of an event first waits for the earlier attempt holding its hop, and
+#: the longest wait between two looks (each doubles the last).
+FIRST_PAUSE_S = 0.25
+MAX_PAUSE_S = 5.0
+
+
+def _pause_for_earlier_attempt(env: HopEnvironment, request: HopRequest, last_s: float) -> float:
+    """Wait while an earlier attempt of this event (same request id) holds the hop.
+
+    Two deliveries carry the request id of the attempt holding the claim: a copy of the
+    event from Lambda's queue while that attempt runs, and Lambda's retry of an attempt
+    that died holding it (out of memory, or its release failed too). Answered "in
+    progress", a dead attempt's event would be used up and the run left RUNNING unseen;
+    failing at once sends a live attempt's copy through Lambda's retries to the failure
+    queue when the hop is long. So this invocation waits: the claim ends at the holder's
+    deadline, which comes before this invocation's own when it started after the holder
+    (a retry always does). If the holder commits, the next look finds a duplicate; if its
+    claim ends without a commit, this invocation takes the hop.
+
+    Returns the pause it made (the next one doubles it). Raises
+    ``HopHeldByEarlierAttemptError`` once no more time is left than twice the safety
+    margin (a hop claimed later could process nothing): Lambda retries the event later
+    with a whole timeout, and after its retries sends it to the failure queue.
+    """
+    spare_ms = env.remaining_ms() - 2 * env.settings.safety_margin_ms
+    pause_s = min(max(2 * last_s, FIRST_PAUSE_S), MAX_PAUSE_S, spare_ms / 1000)
+    if pause_s <= 0:
+        logger.warning(
+            "hop claimed by an earlier attempt of this event; failing so Lambda retries",
+            run_id=request.run_id,
+            hop=request.hop,
+        )
+        raise HopHeldByEarlierAttemptError(
+            f"hop {request.hop} of run {request.run_id} is claimed by an earlier attempt "
+            "of this event; retry once its claim has expired"
+        )
+    if not last_s:
+        logger.info(
+            "hop claimed by an earlier attempt of this event; waiting for it",
+            run_id=request.run_id,
+            hop=request.hop,
+        )
+    env.sleep(pause_s)
+    return pause_s
+
+
+def _held_by_another_event(env: HopEnvironment, request: HopRequest, now_ms: int) -> bool:
     """Whether, read again after the failed claim, the run is still at the request's hop
-    under a live claim whose owner is an attempt of this event (same request id)."""
+    under a live claim whose owner is not an attempt of this event (another request id):
+    that invocation finishes the hop, so this one has nothing to do."""
     item = env.store.get(request.run_id, now=env.clock())
     return (
         item is not None
         and item.get("status") == RunStatus.RUNNING.value
         and int(item["hop"]) == request.hop
-        and status_transitions.owned_by_request(str(item.get("lease_owner", "")), env.request_id)
+        and "lease_owner" in item
+        and not status_transitions.owned_by_request(str(item["lease_owner"]), env.request_id)
         and int(item.get("lease_expires_ms", 0)) >= now_ms
     )
 

@@ -130,8 +130,10 @@ def test_a_claim_left_by_a_timed_out_hop_expires_for_the_retry(processor: Proces
     processor.assert_done(run_id, body)
 
 
-def _hop_1_claimed_by(processor: Processor, owner: str) -> tuple[list[str], str, dict[str, Any]]:
-    """A run of three hops whose hop 1 was sent and is held by ``owner`` for 5 minutes
+def _hop_1_claimed_by(
+    processor: Processor, owner: str, *, for_ms: int = 300_000
+) -> tuple[list[str], str, dict[str, Any]]:
+    """A run of three hops whose hop 1 was sent and is held by ``owner`` for ``for_ms``
     (its delivery is taken off the pending list): the body, the run id and hop 1's event."""
     body = lines(2 * RECORDS_PER_HOP + 5)
     run_id = processor.start(processor.upload_lines(f"{owner.replace('/', '-')}.ndjson", body))
@@ -139,49 +141,74 @@ def _hop_1_claimed_by(processor: Processor, owner: str) -> tuple[list[str], str,
     processor.delivered += 1
     now_ms = processor.batch.models.epoch_ms(processor.clock())
     assert processor.module.store.claim(
-        run_id, hop=1, offset=0, owner=owner, now_ms=now_ms, expires_ms=now_ms + 300_000
+        run_id, hop=1, offset=0, owner=owner, now_ms=now_ms, expires_ms=now_ms + for_ms
     )
     return body, run_id, hop_1
 
 
-def test_lambdas_retry_of_a_hop_whose_attempt_died_holding_it_fails_until_the_claim_expires(
-    processor: Processor,
-) -> None:
-    # GIVEN a hop whose attempt died while it held the claim, its release failing too
-    # (out of memory, or DynamoDB throttled), the claim live to that attempt's deadline
-    body, run_id, hop_1 = _hop_1_claimed_by(processor, "event-1/crashed")
-
-    # WHEN another event's copy of the hop arrives THEN it does nothing: the claim is live
-    assert processor.invoke(hop_1, request_id="event-2")["outcome"] == "in_progress"
-    # WHEN Lambda retries the dead attempt's event a minute later (same request id)
-    # THEN the retry fails, so Lambda tries again later (answered "in progress", the event
-    # would be used up and the run would stay RUNNING unseen)
-    processor.clock.advance(60)
-    with pytest.raises(RuntimeError, match="claimed by an earlier attempt") as raised:
-        processor.invoke(hop_1, request_id="event-1")
-    assert type(raised.value).__name__ == "HopHeldByEarlierAttemptError"
-    # AND once the claim has expired, the next retry runs the hop and the run goes on
-    processor.clock.advance(241)
-    assert processor.invoke(hop_1, request_id="event-1")["outcome"] == "continued"
-    processor.drain()
-    processor.assert_done(run_id, body)
-
-
-def test_a_copy_of_an_event_meeting_its_own_live_hop_fails_then_ends_as_a_duplicate(
+def test_a_copy_of_an_event_meeting_its_own_live_hop_waits_and_ends_as_a_duplicate(
     processor: Processor,
 ) -> None:
     # GIVEN hop 1 running under a live claim of the attempt with request id event-1
     owner = "event-1/running"
     body, run_id, hop_1 = _hop_1_claimed_by(processor, owner)
 
-    # WHEN a copy of that event from Lambda's queue (the same request id) arrives
-    # THEN it fails, so Lambda retries it later, and processes nothing
-    with pytest.raises(RuntimeError, match="claimed by an earlier attempt"):
-        processor.invoke(hop_1, request_id="event-1")
-    assert processor.infra.run(run_id)["hop"] == 1
+    def hop_1_commits() -> None:  # the running attempt, played by another invocation
+        processor.module.store.release(run_id, owner=owner)
+        assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
 
-    # WHEN the running hop commits (played here by another invocation once the claim is
-    # given back) and Lambda retries the copy THEN the copy is a duplicate
+    # WHEN a copy of that event from Lambda's queue (the same request id) arrives, and
+    # the running attempt commits while the copy waits
+    processor.sleep.during = hop_1_commits
+    outcome = processor.invoke(hop_1, request_id="event-1")
+
+    # THEN the copy waited instead of failing (no trip through Lambda's retries to the
+    # failure queue), ends as a duplicate, and the run counts each record once
+    assert outcome["outcome"] == "duplicate"
+    assert processor.sleep.calls[0] == processor.batch.runner.FIRST_PAUSE_S
+    processor.drain()
+    processor.assert_done(run_id, body)
+
+
+def test_lambdas_retry_of_an_attempt_that_died_holding_its_hop_waits_for_the_claim_to_end(
+    processor: Processor,
+) -> None:
+    # GIVEN hop 1's attempt (request id event-1, a 6 s timeout) died 3 s in, its release
+    # failing too (out of memory, or DynamoDB throttled): its claim lives to its deadline
+    body, run_id, hop_1 = _hop_1_claimed_by(processor, "event-1/crashed", for_ms=6_000)
+    processor.clock.advance(3)
+
+    # WHEN another event's copy of the hop arrives THEN it does nothing: the claim is live
+    assert processor.invoke(hop_1, request_id="event-2")["outcome"] == "in_progress"
+    # WHEN Lambda retries the dead attempt's event (same request id, a whole timeout)
+    retry = processor.invoke(hop_1, request_id="event-1", remaining_ms=6_000)
+
+    # THEN the retry waits out the claim, runs the hop in the time it has left, and the
+    # run goes on (answered "in progress", the event would be used up, the run RUNNING)
+    assert retry["outcome"] == "continued"
+    assert sum(processor.sleep.calls) >= 3
+    processor.drain()
+    processor.assert_done(run_id, body)
+
+
+def test_a_copy_whose_time_ends_before_the_claim_fails_so_lambda_retries_it(
+    processor: Processor,
+) -> None:
+    # GIVEN hop 1 held for 5 minutes by the attempt with request id event-1, and a copy
+    # of its event that started before it (so the copy's deadline comes first)
+    owner = "event-1/running"
+    body, run_id, hop_1 = _hop_1_claimed_by(processor, owner)
+
+    # WHEN the copy has waited as long as its time allows (a hop claimed with less than
+    # twice the safety margin left could process nothing)
+    with pytest.raises(RuntimeError, match="claimed by an earlier attempt") as raised:
+        processor.invoke(hop_1, request_id="event-1")
+
+    # THEN it fails, so Lambda retries it later, having processed nothing
+    assert type(raised.value).__name__ == "HopHeldByEarlierAttemptError"
+    assert processor.infra.run(run_id)["hop"] == 1
+    assert all(pause <= processor.batch.runner.MAX_PAUSE_S for pause in processor.sleep.calls)
+    # AND once the running attempt has committed, Lambda's retry of the copy is a duplicate
     processor.module.store.release(run_id, owner=owner)
     assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
     assert processor.invoke(hop_1, request_id="event-1")["outcome"] == "duplicate"
