@@ -265,9 +265,10 @@ def _replay(
             # out between the put and the call); CreateSchedule answers Conflict when it
             # did happen, and either way the record is then marked scheduled.
             _create(store, schedules, existing, request, fire_at, target, keyed=True)
-        elif _still_scheduled(schedules, schedule_id):
-            # Created after all (its mark lost, or a record older than the mark), and
-            # not fired yet: it will run, as the 201 said.
+        elif "fired_at" in existing or _still_scheduled(schedules, schedule_id):
+            # Created after all (its mark lost, or a record older than the mark): it
+            # fired (an executor attempt claimed it, failed and is retried by Lambda; the
+            # Scheduler deleted it once delivered) or has yet to. It runs, as the 201 says.
             store.mark_scheduled(schedule_id)
         elif store.mark_not_scheduled(schedule_id, now):
             existing = {
@@ -275,7 +276,7 @@ def _replay(
                 "status": ScheduleStatus.FAILED.value,
                 "error": {"code": "not_scheduled"},
             }
-        else:  # marked scheduled meanwhile, or it left PENDING: answer it as it is now
+        else:  # marked scheduled or fired meanwhile, or it left PENDING: answer it as it is now
             existing = store.get(schedule_id, now=now) or existing
     if (existing.get("error") or {}).get("code") == "not_scheduled":
         # No attempt ever created it (none answered 201) and its time has passed.

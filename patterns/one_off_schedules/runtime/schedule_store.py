@@ -63,7 +63,9 @@ class ScheduleStore(KeyedTable):
     def mark_not_scheduled(self, schedule_id: str, now: datetime) -> bool:
         """PENDING to FAILED ``not_scheduled``: no create succeeded and ``at`` has passed.
 
-        False if the record is marked scheduled meanwhile or has left PENDING.
+        False if the record is marked scheduled meanwhile, has left PENDING, or was
+        fired: an executor's claim (``fired_at``) proves the schedule existed, and its
+        failed attempt is retried by Lambda.
         """
         error = {
             "code": "not_scheduled",
@@ -77,7 +79,7 @@ class ScheduleStore(KeyedTable):
                 sources=[ScheduleStatus.PENDING.value],
                 now=now,
                 also_set="failed_at = :now_iso",
-                also_condition="attribute_not_exists(scheduled)",
+                also_condition="attribute_not_exists(scheduled) AND attribute_not_exists(fired_at)",
             ),
         )
 

@@ -415,6 +415,48 @@ def test_a_late_keyed_retry_of_a_schedule_that_exists_unmarked_answers_201_and_i
     assert result["outcome"] == "completed", result
 
 
+def test_a_late_keyed_retry_of_a_schedule_that_fired_unmarked_answers_201_and_it_runs(
+    handlers, infra, monkeypatch
+):
+    # GIVEN a keyed schedule whose create succeeded but whose `scheduled` mark was not
+    # written (the attempt answered 503); it fires, the Scheduler deletes it, and the
+    # executor's first attempt fails (its lease given back: PENDING again)
+    body = {"at": in_minutes(5), "payload": PAYLOAD}
+    key = {"Idempotency-Key": "k-fired-unmarked"}
+    schedule_id = handlers.create(body, headers=key)
+    infra.forget_scheduled(schedule_id)
+    handlers.clock.advance(5 * 60)
+    event = handlers.fire(schedule_id)
+    infra.delete_schedule(schedule_id)
+    runs = handlers.executor.schedule_runs
+    task = runs.simulate_task
+    attempts: list[Any] = []
+
+    def fails_once(invocation: Any) -> Any:
+        attempts.append(invocation)
+        if len(attempts) == 1:
+            raise runs.TaskFailedError("a transient failure")
+        return task(invocation)
+
+    monkeypatch.setattr(runs, "simulate_task", fails_once)
+    with pytest.raises(runs.TaskFailedError):
+        handlers.run_executor(event, request_id="event-1")
+    assert infra.item(schedule_id)["status"] == "PENDING"
+    # (a retry racing that claim could not have given the record up either)
+    assert not handlers.api.store.mark_not_scheduled(schedule_id, handlers.clock())
+
+    # WHEN the client retries the POST with the key (the Scheduler no longer holds it)
+    handlers.clock.advance(30)
+    retry = handlers.post(body, headers=key)
+
+    # THEN the claim proves the schedule existed: the retry is the first 201, not 400
+    # "could not be created", and Lambda's retry of the event runs the task
+    assert retry.status == 201, retry.body
+    handlers.clock.advance(30)
+    assert handlers.run_executor(event, request_id="event-1")["outcome"] == "completed"
+    assert infra.item(schedule_id)["status"] == "DONE"
+
+
 def test_a_create_ending_after_a_late_retry_gave_the_record_up_is_not_201(
     handlers, infra, monkeypatch
 ):
