@@ -85,3 +85,19 @@ def test_same_key_from_different_callers_makes_different_jobs(handlers, infra):
     assert alice.status == bob.status == 202
     assert alice.body["job_id"] != bob.body["job_id"]
     assert len(infra.items()) == 2
+
+
+def test_a_keyed_retry_from_another_session_of_the_role_replays_the_first_answer(handlers, infra):
+    # GIVEN a job posted with a key from a role session botocore named for its process
+    role = "arn:aws:sts::123456789012:assumed-role/Submitter"
+    key = {"Idempotency-Key": "order-42"}
+    first = handlers.post(VALID, headers=key, user_arn=f"{role}/botocore-session-1700000000")
+
+    # WHEN the client restarts and retries under the session name its new process got
+    retry = handlers.post(VALID, headers=key, user_arn=f"{role}/botocore-session-1700003600")
+
+    # THEN the retry is the first answer byte for byte, and there is one job (queued
+    # again while PENDING, as any keyed retry of it would be)
+    assert first.status == retry.status == 202
+    assert retry.raw_body == first.raw_body
+    assert [item["job_id"] for item in infra.items()] == [first.body["job_id"]]

@@ -75,6 +75,24 @@ def test_keys_are_scoped_by_caller_and_account(bank, infra):
     assert bank.get(second).body["balance"] == 100
 
 
+def test_a_keyed_withdrawal_retried_from_another_session_of_the_role_is_applied_once(bank, infra):
+    # GIVEN an account of 100 and a keyed withdrawal of 30 from a role session
+    role = "arn:aws:sts::123456789012:assumed-role/Payments"
+    account_id = bank.open_id()
+    bank.credit(account_id, 100)
+    key = {"Idempotency-Key": "payout-9"}
+    first = bank.withdraw(account_id, 30, headers=key, user_arn=f"{role}/botocore-session-1")
+
+    # WHEN the client restarts and retries under the session name its new process got
+    retry = bank.withdraw(account_id, 30, headers=key, user_arn=f"{role}/botocore-session-2")
+
+    # THEN the retry replays the first answer: the money left once
+    assert first.status == retry.status == 200
+    assert retry.headers.get("idempotent-replayed") == "true"
+    assert retry.raw_body == first.raw_body
+    assert bank.get(account_id).body["balance"] == 70
+
+
 def test_refused_keyed_command_is_not_remembered(bank, infra):
     # GIVEN a keyed withdrawal refused for lack of funds
     account_id = bank.open_id()

@@ -145,6 +145,25 @@ def test_the_same_key_from_two_callers_makes_two_jobs(handlers, infra):
     assert infra.queue_depth() == 2
 
 
+def test_a_keyed_retry_from_another_session_of_the_role_sends_no_subtask_twice(handlers, infra):
+    # GIVEN a job of 5 subtasks posted with a key from a role session
+    role = f"{ARN_PREFIX.replace(':iam::', ':sts::')}:assumed-role/Submitter"
+    headers = {"Idempotency-Key": "batch-7"}
+    first = handlers.call_api(
+        post_jobs_event({"count": 5, "seed": 1}, headers=headers, user_arn=f"{role}/run-1")
+    )
+
+    # WHEN the client retries from a new process, under another session name
+    retry = handlers.call_api(
+        post_jobs_event({"count": 5, "seed": 1}, headers=headers, user_arn=f"{role}/run-2")
+    )
+
+    # THEN it is the same job: one job, its 5 subtasks sent once
+    assert first.status == retry.status == 202
+    assert retry.body["job_id"] == first.body["job_id"]
+    assert len(infra.jobs()) == 1 and infra.queue_depth() == 5
+
+
 @pytest.mark.parametrize("key", ["", "x" * 129, "tab\there"], ids=["empty", "too-long", "tab"])
 def test_a_bad_idempotency_key_is_400_and_nothing_is_written(handlers, infra, key):
     # GIVEN a valid job with an invalid key WHEN it is submitted

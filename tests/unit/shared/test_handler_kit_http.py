@@ -220,6 +220,29 @@ def test_the_caller_is_the_signing_identity() -> None:
     assert http_requests.request_context(_event())["path"] == "/api/things"
 
 
+@pytest.mark.parametrize(
+    ("signer", "expected"),
+    [
+        (
+            "arn:aws:sts::123456789012:assumed-role/Submitter/botocore-session-1700000000",
+            "arn:aws:sts::123456789012:assumed-role/Submitter",
+        ),
+        (
+            "arn:aws-cn:sts::123456789012:assumed-role/Submitter/alice@example.com",
+            "arn:aws-cn:sts::123456789012:assumed-role/Submitter",
+        ),
+        ("arn:aws:iam::123456789012:user/ops/alice", "arn:aws:iam::123456789012:user/ops/alice"),
+        ("arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root"),
+    ],
+    ids=["botocore-session", "sso-user-other-partition", "iam-user-with-path", "root"],
+)
+def test_a_role_session_signs_as_its_role(signer: str, expected: str) -> None:
+    # GIVEN a request signed by a role session (a name the client picks, and botocore's
+    # assume-role provider changes per process) or by another principal
+    # WHEN its caller is asked THEN a session is its role, any other signer itself
+    assert http_requests.caller(_event(user_arn=signer)) == expected
+
+
 # --------------------------------------------------------------------------- responses
 
 

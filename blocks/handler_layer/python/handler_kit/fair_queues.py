@@ -6,36 +6,19 @@ job of 10,000 subtasks), SQS delivers the other tenants' waiting messages first,
 caller's backlog delays that caller's own work, not everyone's. Nothing else changes:
 a standard queue keeps no order within a group and still delivers at least once.
 
-The tenant here is the signed caller (``userArn``, the identity that scopes
-Idempotency-Keys), but one tenant per IAM role rather than per role session: the
-session name is the caller's to choose, so a client allowed to assume a role could
-otherwise split one backlog over as many sessions as it likes and pass for that many
-quiet tenants.
+The tenant here is the signed caller as ``handler_kit.http_requests.caller`` names it
+(the identity that scopes Idempotency-Keys): one tenant per IAM role rather than per
+role session, since the session name is the caller's to choose and a client allowed to
+assume a role could otherwise split one backlog over as many sessions as it likes and
+pass for that many quiet tenants.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 
 #: Hex digits kept of the digest: 128 bits, well under SQS's 128-character limit.
 GROUP_ID_LENGTH = 32
-#: An assumed-role session's ARN: ``arn:<partition>:sts::<account>:assumed-role/<role>/<session>``.
-_ROLE_SESSION = re.compile(r"(arn:[^:]+:sts::\d{12}:assumed-role/[^/]+)/.+")
-
-
-def tenant_of(caller: str) -> str:
-    """The tenant a signed caller's messages belong to: its role for a role session.
-
-    Examples
-    --------
-    >>> tenant_of("arn:aws:sts::123456789012:assumed-role/Deployer/ci-run-7")
-    'arn:aws:sts::123456789012:assumed-role/Deployer'
-    >>> tenant_of("arn:aws:iam::123456789012:user/alice")
-    'arn:aws:iam::123456789012:user/alice'
-    """
-    session = _ROLE_SESSION.fullmatch(caller)
-    return session.group(1) if session else caller
 
 
 def message_group_id(caller: str) -> str:
@@ -46,15 +29,12 @@ def message_group_id(caller: str) -> str:
 
     Examples
     --------
-    >>> role = "arn:aws:sts::123456789012:assumed-role/Worker/"
-    >>> message_group_id(role + "session-1") == message_group_id(role + "session-2")
-    True
     >>> message_group_id("alice") != message_group_id("bob")
     True
     >>> len(message_group_id("arn:aws:sts::123456789012:assumed-role/" + "r" * 2000))
     32
     """
-    return hashlib.sha256(tenant_of(caller).encode()).hexdigest()[:GROUP_ID_LENGTH]
+    return hashlib.sha256(caller.encode()).hexdigest()[:GROUP_ID_LENGTH]
 
 
 def group_fields(group_id: str | None) -> dict[str, str]:

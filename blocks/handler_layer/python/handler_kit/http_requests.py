@@ -338,10 +338,35 @@ def item_location(event: APIGatewayProxyEvent, collection: str, item_id: str) ->
     return f"{path[:at] if at >= 0 else ''}{collection}/{item_id}"
 
 
+#: An assumed-role session's ARN: ``arn:<partition>:sts::<account>:assumed-role/<role>/<session>``.
+_ROLE_SESSION = re.compile(r"(arn:[^:]+:sts::\d{12}:assumed-role/[^/]+)/.+")
+
+
 def caller(event: APIGatewayProxyEvent) -> str:
-    """Who signed the request (IAM auth): user ARN, else caller id, else ``anonymous``."""
+    """Who signed the request (IAM auth): the signer's ARN, its role for a role session;
+    else the caller id, else ``anonymous``.
+
+    The caller scopes Idempotency-Keys and is the tenant of queued work. A role
+    session counts as its role: the session name is the client's to choose, and
+    botocore's assume-role provider picks a new one per process
+    (``botocore-session-<time>``), so a retry from a restarted client would otherwise
+    get a second resource instead of the first answer, and one client could split a
+    backlog over as many sessions as it likes.
+
+    Examples
+    --------
+    >>> from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+    >>> def signed_by(arn):
+    ...     return APIGatewayProxyEvent({"requestContext": {"identity": {"userArn": arn}}})
+    >>> caller(signed_by("arn:aws:sts::123456789012:assumed-role/Submitter/run-7"))
+    'arn:aws:sts::123456789012:assumed-role/Submitter'
+    >>> caller(signed_by("arn:aws:iam::123456789012:user/alice"))
+    'arn:aws:iam::123456789012:user/alice'
+    """
     identity = request_context(event).get("identity") or {}
-    return identity.get("userArn") or identity.get("caller") or "anonymous"
+    signer = identity.get("userArn") or identity.get("caller") or "anonymous"
+    session = _ROLE_SESSION.fullmatch(signer)
+    return session.group(1) if session else signer
 
 
 def resource_id_for(namespace: uuid.UUID, caller: str, idempotency_key: str | None) -> str:
