@@ -71,10 +71,19 @@ class HandlerDriver:
         response: dict[str, Any] = self.roles[role].handler(event, context_object)
         return response
 
-    def call_api(self, event: dict[str, Any], *, remaining_ms: int | None = None) -> HttpResponse:
+    def call_api(
+        self, event: dict[str, Any], *, remaining_ms: int | None = None, arrived_ms_ago: int = 0
+    ) -> HttpResponse:
         """Invoke the API handler with a proxy event, as API Gateway does; a success
-        answer's body must be the one the pattern's OpenAPI document gives."""
+        answer's body must be the one the pattern's OpenAPI document gives.
+
+        ``arrived_ms_ago`` is how long API Gateway has had the request when the handler
+        starts (a cold start's init): its ``requestTimeEpoch`` is that long before now."""
         remaining_ms = self.API_REMAINING_MS if remaining_ms is None else remaining_ms
+        request_context = event.get("requestContext")
+        if isinstance(request_context, dict):
+            arrived_ms = int(self.clock().timestamp() * 1000) - arrived_ms_ago
+            request_context["requestTimeEpoch"] = arrived_ms
         response = HttpResponse.from_proxy(
             self.invoke("api", event, self.API_FUNCTION, remaining_ms=remaining_ms)
         )

@@ -8,6 +8,7 @@ ventilator: it records the job, then sends its subtasks in parallel before answe
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import boto3
 import fan_out_messages
@@ -22,9 +23,18 @@ from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
-#: Ventilation stops this long before the function's timeout, so a job whose subtasks
-#: could not all be sent is marked FAILED and answered (503) instead of cut off.
+if TYPE_CHECKING:  # annotations only
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+#: Ventilation stops this long before the function's timeout or API Gateway's, whichever
+#: comes first, so a job whose subtasks could not all be sent is marked FAILED and
+#: answered (503) instead of cut off.
 SAFETY_MARGIN_SECONDS = 3.0
+#: API Gateway's integration timeout (the REST default, not raised here). It runs from
+#: the request's arrival (``requestTimeEpoch``), so it also counts a cold start's init,
+#: which the function's own timeout does not.
+GATEWAY_TIMEOUT_SECONDS = 29.0
 
 # Configuration and clients are built once per execution environment.
 SETTINGS = fan_out_models.FanOutSettings.from_env()
@@ -99,7 +109,7 @@ def create_job() -> Response[str]:
         idempotency_key=idempotency_key,
         render=_accepted,
         sleep=sleep,
-        time_left=lambda: context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS,
+        time_left=lambda: _seconds_left(event, context),
     )
     view, report = submission.view, submission.report
     logger.append_keys(job_id=view.job_id)
@@ -113,6 +123,17 @@ def create_job() -> Response[str]:
         logger.info("idempotent retry answered from the existing job", status=view.status.value)
     # The first answer and every replay: the same status and bytes.
     return responses.replay(submission.response)
+
+
+def _seconds_left(event: APIGatewayProxyEvent, context: LambdaContext) -> float:
+    """Seconds ventilation may still take: to the function's deadline or API Gateway's,
+    whichever comes first, less the safety margin."""
+    left = context.get_remaining_time_in_millis() / 1000
+    arrived_ms = http_requests.request_context(event).get("requestTimeEpoch")
+    if isinstance(arrived_ms, int):
+        gateway_deadline = arrived_ms / 1000 + GATEWAY_TIMEOUT_SECONDS
+        left = min(left, gateway_deadline - clock().timestamp())
+    return left - SAFETY_MARGIN_SECONDS
 
 
 @api.get(

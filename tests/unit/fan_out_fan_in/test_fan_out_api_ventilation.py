@@ -171,6 +171,21 @@ def test_ventilation_stops_before_the_function_timeout(handlers, infra):
     assert infra.jobs()[0]["status"] == "FAILED"
 
 
+def test_ventilation_stops_before_api_gateways_timeout_which_counts_the_init(handlers, infra):
+    # GIVEN a request API Gateway has held for 27 s when the handler starts (a slow
+    # cold start), and the function's own 28 s all ahead of it
+    # WHEN a job is submitted
+    response = handlers.call_api(
+        post_jobs_event({"count": 30}), remaining_ms=28_000, arrived_ms_ago=27_000
+    )
+
+    # THEN it stops within API Gateway's 29 s, not the function's: nothing sent, the
+    # job FAILED and answered 503 (not a gateway timeout while the job goes on)
+    assert_json_error(response, 503, "service_unavailable")
+    assert infra.queue_depth() == 0
+    assert infra.jobs()[0]["status"] == "FAILED"
+
+
 class StoredThenLost:
     """SendMessageBatch that stores every entry and then raises, as a call whose
     response was lost does; before the last attempt's error, ``during`` runs (the
