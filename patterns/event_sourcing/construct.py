@@ -153,7 +153,8 @@ class EventSourcing(PatternConstruct):
             batch_size=publisher_batch_size,
             retry_attempts=publisher_retry_attempts,
             max_record_age=publisher_max_record_age,
-            # One batch per shard at a time: events of an account stay in order.
+            # One batch per shard at a time: the events of an account, which normally
+            # share a shard, are published in order (a best effort: see the README).
             parallelization_factor=1,
         )
 
