@@ -95,16 +95,6 @@ class SimulatedCrashError(RuntimeError):
     """An unexpected failure of the job: not caught, the message is retried."""
 
 
-class NotStartedError(RuntimeError):
-    """Too little of the invocation is left to run a job of the longest duration.
-
-    The job is not touched and its message is handed back (a batch item failure): a job
-    cut off by the function timeout would fail the whole batch instead, finished jobs
-    included. The stack sizes batch and timeout so that this does not happen; this is
-    the defence if it ever does (a slow DynamoDB, a changed setting).
-    """
-
-
 # --------------------------------------------------------------------------- config
 
 

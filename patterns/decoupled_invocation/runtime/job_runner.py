@@ -18,14 +18,12 @@ from aws_lambda_powertools import Logger
 from handler_kit.clock import Clock, Sleep, epoch_seconds, utc_now
 from handler_kit.status_transitions import attempts_of
 from job_models import (
-    JOB_BUDGET_MS,
     TERMINAL_STATUSES,
     JobClaimConflictError,
     JobFailedError,
     JobLeasedError,
     JobRequest,
     JobStatus,
-    NotStartedError,
     RunOutcome,
     SimulatedCrashError,
 )
@@ -69,35 +67,6 @@ def simulate_work(request: JobRequest, *, sleep: Sleep = time.sleep) -> dict[str
         "length": len(request.input),
         "task": request.task,
     }
-
-
-def ensure_time_to_start(remaining_ms: int, *, budget_ms: int = JOB_BUDGET_MS) -> None:
-    """Refuse to start a job unless one of the longest jobs still fits in the invocation.
-
-    Parameters
-    ----------
-    remaining_ms : int
-        The invocation's remaining time (``context.get_remaining_time_in_millis()``).
-    budget_ms : int
-        The longest work a job may ask for plus what a job needs besides it.
-
-    Raises
-    ------
-    NotStartedError
-        If less than ``budget_ms`` remains.
-
-    Examples
-    --------
-    >>> ensure_time_to_start(12_000, budget_ms=12_000)
-    >>> ensure_time_to_start(11_999, budget_ms=12_000)
-    Traceback (most recent call last):
-    ...
-    job_models.NotStartedError: 11999 ms left, a job may need 12000 ms: handed back unstarted
-    """
-    if remaining_ms < budget_ms:
-        raise NotStartedError(
-            f"{remaining_ms} ms left, a job may need {budget_ms} ms: handed back unstarted"
-        )
 
 
 def _resolve_unclaimable(store: JobStore, job_id: str, now: datetime) -> RunOutcome:

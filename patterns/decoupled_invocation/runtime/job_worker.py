@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from handler_kit.batches import batch_handler
+from handler_kit.batches import NotStartedError, batch_handler, ensure_time_to_start
 from handler_kit.clients import client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import int_env, require_env
@@ -87,9 +87,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         receive_count=(record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount"),
     )
     try:
-        job_runner.ensure_time_to_start(
-            lambda_context.get_remaining_time_in_millis(), budget_ms=JOB_BUDGET_MS
-        )
+        ensure_time_to_start(lambda_context.get_remaining_time_in_millis(), budget_ms=JOB_BUDGET_MS)
         message = job_models.parse_task_message(record.body or "")
         logger.append_keys(job_id=message.job_id)
         outcome = job_runner.run_job(
@@ -100,7 +98,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             clock=clock,
             sleep=sleep,
         )
-    except job_models.NotStartedError as exc:
+    except NotStartedError as exc:
         metrics.add_metric(name="JobNotStarted", unit=MetricUnit.Count, value=1)
         logger.warning("no time left for a job; message handed back", reason=str(exc))
         raise

@@ -48,6 +48,10 @@ SQS_BATCH_SIZE = 10
 SEND_ATTEMPTS = 5
 #: Attempts at one TransactWriteItems that DynamoDB cancels for a TransactionConflict.
 TRANSACTION_ATTEMPTS = 4
+#: What a subtask takes besides its work: the result's transaction (with its attempts
+#: after a conflict) and the job's re-read. A worker starts a subtask only if this and
+#: the subtask's ``work_ms`` still fit in its invocation.
+SUBTASK_OVERHEAD_MS = 2_000
 
 #: Namespace of the job ids derived from (caller, Idempotency-Key).
 JOB_ID_NAMESPACE = uuid.UUID("3d5b1f8e-9c0a-5e4d-8b7f-1a2c3e4d5f60")

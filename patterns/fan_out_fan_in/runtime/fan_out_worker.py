@@ -29,7 +29,8 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from handler_kit.batches import batch_handler
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from handler_kit.batches import NotStartedError, batch_handler, ensure_time_to_start
 from handler_kit.clients import client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
@@ -71,7 +72,7 @@ def _receive_count(record: SQSRecord) -> int:
         return 1
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     """Process one SQS record; raising reports it as a batch item failure."""
     logger.remove_keys(_RECORD_KEYS)
     receive_count = _receive_count(record)
@@ -79,6 +80,10 @@ def record_handler(record: SQSRecord) -> None:
     try:
         message = fan_out_messages.parse_subtask_message(record.body or "")
         logger.append_keys(job_id=message.job_id, subtask=message.index)
+        ensure_time_to_start(
+            lambda_context.get_remaining_time_in_millis(),
+            budget_ms=message.work_ms + fan_out_models.SUBTASK_OVERHEAD_MS,
+        )
         outcome = fan_out_gather.process_subtask(
             store,
             message,
@@ -87,6 +92,10 @@ def record_handler(record: SQSRecord) -> None:
             now=clock,
             sleep=sleep,
         )
+    except NotStartedError as exc:
+        metrics.add_metric(name="SubtaskNotStarted", unit=MetricUnit.Count, value=1)
+        logger.warning("no time left for a subtask; message handed back", reason=str(exc))
+        raise
     except fan_out_models.InvalidSubtaskMessageError:
         metrics.add_metric(name="PoisonMessage", unit=MetricUnit.Count, value=1)
         logger.exception("poison message; it will reach the DLQ after its retries")

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from patterns.fan_out_fan_in.scenarios import expected_aggregate
+from tests.support import handlers as handler_modules
 from tests.support.events import dynamodb_stream_event, dynamodb_stream_record, sqs_event
+from tests.support.fakes import FakeLambdaContext
 from tests.unit.fan_out_fan_in.conftest import MAX_RECEIVE_COUNT, sqs_record
 from tests.unit.fan_out_fan_in.flow_helpers import failed_ids, submit
 
@@ -189,3 +191,34 @@ def test_reduction_interrupted_after_its_claim_is_completed_by_the_retry(handler
     # THEN the retry completes the reduction
     job = infra.job(job_id)
     assert (job["status"], job["aggregate"]["sum"], job["reductions"]) == ("DONE", 25, 2)
+
+
+def test_subtasks_with_no_time_left_are_handed_back_uncounted_and_none_is_lost(handlers, infra):
+    """A function that times out fails its whole batch ("If your function throws an
+    exception, the entire batch is considered a complete failure",
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html): each
+    message would use up a receive, and the subtasks already counted would run again."""
+    # GIVEN a batch of ten subtasks of 1 s each, and an invocation with 6 s left
+    job_id = submit(handlers, {"items": list(range(10)), "work_ms": 1_000})
+    records = infra.receive_records()
+    assert len(records) == 10
+    context = FakeLambdaContext(
+        function_name="FanOutWorker", remaining_ms=6_000, clock=handlers.clock
+    )
+    started = handlers.clock()
+
+    # WHEN the worker runs it
+    response = handlers.worker.handler(sqs_event(*records), context)
+
+    # THEN it ends in time: the subtasks that fit (1 s of work and 2 s besides, each)
+    # are counted, the others handed back untouched, to run on a later receive
+    assert (handlers.clock() - started).total_seconds() <= 6
+    handed_back = failed_ids(response)
+    job = infra.job(job_id)
+    assert len(handed_back) == 6 and job["remaining"] == 6 and job["done"] == 4
+    assert len(infra.results(job_id)) == 4
+    # AND the job still completes once the queue gives them to the worker again
+    handler_modules.settle_batch(infra.sqs, infra.queue_url, records, response)
+    handlers.run_to_completion()
+    job = infra.job(job_id)
+    assert (job["status"], job["done"]) == ("DONE", 10)

@@ -14,6 +14,46 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 RECORDS_FAILED_METRIC = "RecordsFailed"
 
 
+class NotStartedError(RuntimeError):
+    """Too little of the invocation is left to process a record.
+
+    The record is not touched and is handed back (a batch item failure): a record cut
+    off by the function timeout would fail the whole batch instead, the records already
+    processed included, each message then using up one of its receives. The stacks size
+    batch and timeout so that this does not happen; this is the defence if it ever does
+    (a slow DynamoDB, a changed setting).
+    """
+
+
+def ensure_time_to_start(remaining_ms: int, *, budget_ms: int) -> None:
+    """Refuse to start a record unless its budget still fits in the invocation.
+
+    Parameters
+    ----------
+    remaining_ms : int
+        The invocation's remaining time (``context.get_remaining_time_in_millis()``).
+    budget_ms : int
+        The longest the record may take: its work plus what it needs besides it.
+
+    Raises
+    ------
+    NotStartedError
+        If less than ``budget_ms`` remains.
+
+    Examples
+    --------
+    >>> ensure_time_to_start(12_000, budget_ms=12_000)
+    >>> ensure_time_to_start(11_999, budget_ms=12_000)
+    Traceback (most recent call last):
+    ...
+    handler_kit.batches.NotStartedError: 11999 ms left, 12000 ms needed: handed back unstarted
+    """
+    if remaining_ms < budget_ms:
+        raise NotStartedError(
+            f"{remaining_ms} ms left, {budget_ms} ms needed: handed back unstarted"
+        )
+
+
 def process_batch(
     event: dict[str, Any],
     context: LambdaContext,
