@@ -14,10 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from batch_claims import (
+    ClaimHolder,
+    claim_holder,
+    held_by_earlier_attempt,
+    pause_for_claim,
+    time_to_take_over,
+)
 from batch_hops import HopEnvironment, dispatch_pending_hop, send_hop
 from batch_models import (
     HopCommit,
-    HopHeldByEarlierAttemptError,
     HopOutcome,
     HopRequest,
     HopState,
@@ -77,9 +83,9 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
     Raises
     ------
     HopHeldByEarlierAttemptError
-        An earlier attempt of this event still held the hop when too little of this
-        invocation's time was left to wait for it or to run the hop (see
-        :func:`_pause_for_earlier_attempt`).
+        An earlier attempt of this event holds the hop and waiting for it cannot help,
+        or its claim ended too late for this invocation to run the hop (see
+        ``batch_claims``): Lambda retries the event later.
     """
     store = env.store
     pause_s = 0.0
@@ -92,7 +98,8 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         assert item is not None
         state = HopState.of(item, owner=status_transitions.lease_owner_for(env.request_id))
         now_ms = epoch_ms(env.clock())
-        if store.claim(
+        # A delivery that has waited takes the hop only with the time to run it.
+        if (not pause_s or time_to_take_over(env)) and store.claim(
             state.run_id,
             hop=state.hop,
             offset=state.offset,
@@ -101,13 +108,23 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
             expires_ms=now_ms + env.remaining_ms(),
         ):
             break
-        if _held_by_another_event(env, request, now_ms):
+        item = store.get(request.run_id, now=env.clock())
+        if _check_request(request, item) is not None:
+            continue  # the run moved on meanwhile: answered at the top
+        holder = claim_holder(item, request, now_ms=now_ms, request_id=env.request_id)
+        if holder is ClaimHolder.ANOTHER_EVENT:
             logger.info("hop held by another invocation", run_id=request.run_id, hop=request.hop)
             return HopOutcome.IN_PROGRESS
-        # Held by an attempt of this event, or no longer held: look again after a pause.
-        pause_s = _pause_for_earlier_attempt(env, request, pause_s)
+        assert item is not None
+        pause_s = pause_for_claim(
+            env,
+            request,
+            holder=holder,
+            claim_ends_ms=int(item.get("lease_expires_ms", 0)),
+            last_s=pause_s,
+        )
     try:
-        return _process_claimed(env, state)
+        return _process_claimed(env, state, waited=pause_s > 0)
     except BaseException:
         # Let Lambda's retry of this event take the hop at once instead of waiting
         # for the claim to expire.
@@ -129,67 +146,6 @@ def _refused(
         return HopOutcome.REDISPATCHED
     logger.info("hop not run", run_id=request.run_id, hop=request.hop, outcome=refusal.value)
     return refusal
-
-
-#: How long a copy of an event first waits for the earlier attempt holding its hop, and
-#: the longest wait between two looks (each doubles the last).
-FIRST_PAUSE_S = 0.25
-MAX_PAUSE_S = 5.0
-
-
-def _pause_for_earlier_attempt(env: HopEnvironment, request: HopRequest, last_s: float) -> float:
-    """Wait while an earlier attempt of this event (same request id) holds the hop.
-
-    Two deliveries carry the request id of the attempt holding the claim: a copy of the
-    event from Lambda's queue while that attempt runs, and Lambda's retry of an attempt
-    that died holding it (out of memory, or its release failed too). Answered "in
-    progress", a dead attempt's event would be used up and the run left RUNNING unseen;
-    failing at once sends a live attempt's copy through Lambda's retries to the failure
-    queue when the hop is long. So this invocation waits: the claim ends at the holder's
-    deadline, which comes before this invocation's own when it started after the holder
-    (a retry always does). If the holder commits, the next look finds a duplicate; if its
-    claim ends without a commit, this invocation takes the hop.
-
-    Returns the pause it made (the next one doubles it). Raises
-    ``HopHeldByEarlierAttemptError`` once no more time is left than twice the safety
-    margin (a hop claimed later could process nothing): Lambda retries the event later
-    with a whole timeout, and after its retries sends it to the failure queue.
-    """
-    spare_ms = env.remaining_ms() - 2 * env.settings.safety_margin_ms
-    pause_s = min(max(2 * last_s, FIRST_PAUSE_S), MAX_PAUSE_S, spare_ms / 1000)
-    if pause_s <= 0:
-        logger.warning(
-            "hop claimed by an earlier attempt of this event; failing so Lambda retries",
-            run_id=request.run_id,
-            hop=request.hop,
-        )
-        raise HopHeldByEarlierAttemptError(
-            f"hop {request.hop} of run {request.run_id} is claimed by an earlier attempt "
-            "of this event; retry once its claim has expired"
-        )
-    if not last_s:
-        logger.info(
-            "hop claimed by an earlier attempt of this event; waiting for it",
-            run_id=request.run_id,
-            hop=request.hop,
-        )
-    env.sleep(pause_s)
-    return pause_s
-
-
-def _held_by_another_event(env: HopEnvironment, request: HopRequest, now_ms: int) -> bool:
-    """Whether, read again after the failed claim, the run is still at the request's hop
-    under a live claim whose owner is not an attempt of this event (another request id):
-    that invocation finishes the hop, so this one has nothing to do."""
-    item = env.store.get(request.run_id, now=env.clock())
-    return (
-        item is not None
-        and item.get("status") == RunStatus.RUNNING.value
-        and int(item["hop"]) == request.hop
-        and "lease_owner" in item
-        and not status_transitions.owned_by_request(str(item["lease_owner"]), env.request_id)
-        and int(item.get("lease_expires_ms", 0)) >= now_ms
-    )
 
 
 def _read_records(
@@ -221,7 +177,7 @@ def _read_records(
     return committed, at_end
 
 
-def _process_claimed(env: HopEnvironment, state: HopState) -> HopOutcome:
+def _process_claimed(env: HopEnvironment, state: HopState, *, waited: bool) -> HopOutcome:
     settings = env.settings
     reader = ObjectRangeReader(
         env.s3,
@@ -247,6 +203,11 @@ def _process_claimed(env: HopEnvironment, state: HopState) -> HopOutcome:
     if at_end:
         return _complete(env, state, tally, committed)
     if committed == state.offset:
+        if waited:
+            # Claimed late, after an earlier attempt's claim: no fault of the settings.
+            raise held_by_earlier_attempt(
+                state.run_id, state.hop, "it was taken too late to process a record"
+            )
         commit = HopCommit(new_offset=committed, tally=tally, errors_key=None, now=env.clock())
         message = (
             f"hop {state.hop} processed nothing at byte {committed} of {state.size}: the "

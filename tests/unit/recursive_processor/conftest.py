@@ -34,6 +34,7 @@ HANDLER_MODULES = (
     "batch_events",
     "batch_store",
     "batch_hops",
+    "batch_claims",
     "batch_runner",
     "batch_service",
     "batch_processor",
@@ -161,6 +162,7 @@ class BatchModules:
     events: ModuleType
     store: ModuleType
     hops: ModuleType
+    claims: ModuleType
     runner: ModuleType
     service: ModuleType
 
@@ -174,6 +176,7 @@ class BatchModules:
             events=sys.modules["batch_events"],
             store=sys.modules["batch_store"],
             hops=sys.modules["batch_hops"],
+            claims=sys.modules["batch_claims"],
             runner=sys.modules["batch_runner"],
             service=sys.modules["batch_service"],
         )

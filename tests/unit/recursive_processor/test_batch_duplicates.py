@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -149,23 +150,25 @@ def _hop_1_claimed_by(
 def test_a_copy_of_an_event_meeting_its_own_live_hop_waits_and_ends_as_a_duplicate(
     processor: Processor,
 ) -> None:
-    # GIVEN hop 1 running under a live claim of the attempt with request id event-1
+    # GIVEN hop 1 running under a live claim of the attempt with request id event-1,
+    # which lasts to that attempt's deadline (3 s)
     owner = "event-1/running"
-    body, run_id, hop_1 = _hop_1_claimed_by(processor, owner)
+    body, run_id, hop_1 = _hop_1_claimed_by(processor, owner, for_ms=3_000)
 
     def hop_1_commits() -> None:  # the running attempt, played by another invocation
         processor.module.store.release(run_id, owner=owner)
         assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
 
-    # WHEN a copy of that event from Lambda's queue (the same request id) arrives, and
-    # the running attempt commits while the copy waits
+    # WHEN a copy of that event (the same request id) arrives 0.5 s later, and the
+    # running attempt commits while the copy waits
+    processor.clock.advance(0.5)
     processor.sleep.during = hop_1_commits
     outcome = processor.invoke(hop_1, request_id="event-1")
 
     # THEN the copy waited instead of failing (no trip through Lambda's retries to the
     # failure queue), ends as a duplicate, and the run counts each record once
     assert outcome["outcome"] == "duplicate"
-    assert processor.sleep.calls[0] == processor.batch.runner.FIRST_PAUSE_S
+    assert processor.sleep.calls[0] == processor.batch.claims.FIRST_PAUSE_S
     processor.drain()
     processor.assert_done(run_id, body)
 
@@ -191,7 +194,35 @@ def test_lambdas_retry_of_an_attempt_that_died_holding_its_hop_waits_for_the_cla
     processor.assert_done(run_id, body)
 
 
-def test_a_copy_whose_time_ends_before_the_claim_fails_so_lambda_retries_it(
+def test_a_copy_arriving_just_after_its_holder_waits_for_the_commit(
+    processor: Processor,
+) -> None:
+    # GIVEN hop 1 claimed by the attempt event-1 to its deadline 3 s on, which commits
+    # 2 s in (its remaining time then at the 1 s safety margin)
+    owner = "event-1/running"
+    body, run_id, hop_1 = _hop_1_claimed_by(processor, owner, for_ms=3_000)
+    commits_at = processor.clock() + timedelta(seconds=2)
+
+    def holder_commits_at_its_margin() -> None:
+        if processor.clock() < commits_at:
+            processor.sleep.during = holder_commits_at_its_margin
+            return
+        processor.module.store.release(run_id, owner=owner)
+        assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
+
+    # WHEN a copy with the same request id starts half a margin after the holder
+    processor.clock.advance(0.5)
+    processor.sleep.during = holder_commits_at_its_margin
+    outcome = processor.invoke(hop_1, request_id="event-1")
+
+    # THEN it waits past the commit (with less than twice the margin left by then) and
+    # ends as a duplicate, not failed into Lambda's retries and an Errors alarm
+    assert outcome["outcome"] == "duplicate"
+    processor.drain()
+    processor.assert_done(run_id, body)
+
+
+def test_a_copy_whose_time_ends_before_the_claim_fails_at_once_so_lambda_retries_it(
     processor: Processor,
 ) -> None:
     # GIVEN hop 1 held for 5 minutes by the attempt with request id event-1, and a copy
@@ -199,19 +230,51 @@ def test_a_copy_whose_time_ends_before_the_claim_fails_so_lambda_retries_it(
     owner = "event-1/running"
     body, run_id, hop_1 = _hop_1_claimed_by(processor, owner)
 
-    # WHEN the copy has waited as long as its time allows (a hop claimed with less than
-    # twice the safety margin left could process nothing)
+    # WHEN the copy finds the claim outliving its own time (waiting could not help)
     with pytest.raises(RuntimeError, match="claimed by an earlier attempt") as raised:
         processor.invoke(hop_1, request_id="event-1")
 
-    # THEN it fails, so Lambda retries it later, having processed nothing
+    # THEN it fails at once, without a billed wait, so Lambda retries it later
     assert type(raised.value).__name__ == "HopHeldByEarlierAttemptError"
     assert processor.infra.run(run_id)["hop"] == 1
-    assert all(pause <= processor.batch.runner.MAX_PAUSE_S for pause in processor.sleep.calls)
+    assert processor.sleep.calls == []
     # AND once the running attempt has committed, Lambda's retry of the copy is a duplicate
     processor.module.store.release(run_id, owner=owner)
     assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
     assert processor.invoke(hop_1, request_id="event-1")["outcome"] == "duplicate"
+    processor.drain()
+    processor.assert_done(run_id, body)
+
+
+def test_a_hop_taken_late_that_processes_nothing_is_retried_not_failed(
+    processor: Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN hop 1's dead attempt event-1 holds its claim to its deadline, 6 s on, and
+    # Lambda's retry of it starts 3 s in
+    body, run_id, hop_1 = _hop_1_claimed_by(processor, "event-1/crashed", for_ms=6_000)
+    processor.clock.advance(3)
+    store = processor.module.store
+    claim = store.claim
+
+    def slow_claim(*args: Any, **kwargs: Any) -> bool:
+        claimed = claim(*args, **kwargs)
+        if claimed:
+            processor.clock.advance(2.5)  # its reply came after the SDK's retries
+        return claimed
+
+    monkeypatch.setattr(store, "claim", slow_claim)
+
+    # WHEN the retry takes the hop once the claim ends, and its claim write is slow
+    with pytest.raises(RuntimeError, match="too late to process a record"):
+        processor.invoke(hop_1, request_id="event-1", remaining_ms=6_000)
+
+    # THEN the run is not failed for a setting (no_progress): it waits, unclaimed, for
+    # Lambda's next retry, which runs the hop
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["hop"]) == ("RUNNING", 1) and "lease_owner" not in run
+    monkeypatch.setattr(store, "claim", claim)
+    processor.clock.advance(60)
+    assert processor.invoke(hop_1, request_id="event-1")["outcome"] == "continued"
     processor.drain()
     processor.assert_done(run_id, body)
 
