@@ -105,6 +105,33 @@ def test_a_request_over_10_mb_is_refused_with_413(api_stage: LocalStage) -> None
     assert answer.json == {"error": "client_error", "message": "Request Too Long"}
 
 
+def test_a_method_arn_over_1600_bytes_is_refused_with_414(api_stage: LocalStage) -> None:
+    """ "When authorization is enabled on a method, the maximum length of the method's
+    ARN (for example,
+    arn:aws:execute-api:{region-id}:{account-id}:{api-id}/{stage-id}/{method}/{resource}/{path})
+    is 1600 bytes. The path parameter values (whose size is determined at runtime) can
+    cause the ARN length to exceed the limit. When this happens, the API client receives
+    a 414 Request URI too long response."
+
+    AWS: https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
+    (no body given: localstage answers with the API's DEFAULT_4XX template)
+    """
+    # GIVEN the ARN of GET /{proxy+} (AWS_IAM) up to its path
+    target = LocalTarget(api_stage)
+    api_id = target.output("test-Tiny", "ApiUrl").split("//")[1].split(".")[0]
+    prefix = f"arn:aws:execute-api:us-east-1:123456789012:{api_id}/test/GET/"
+    fits = "p" * (1600 - len(prefix))
+
+    # WHEN the path makes the method's ARN exactly 1600 bytes, and then 1601
+    at_limit = call(api_stage, "GET", fits)
+    over = call(api_stage, "GET", fits + "p")
+
+    # THEN the first reaches the function, the second is a 414 from the gateway
+    assert at_limit.status == 200, at_limit.raw[:200]
+    assert over.status == 414, over.raw[:200]
+    assert over.json == {"error": "client_error", "message": "Request URI too long"}
+
+
 def test_an_event_over_lambdas_6_mb_sync_limit_is_a_500(api_stage: LocalStage) -> None:
     """Lambda refuses a synchronous invocation whose payload exceeds 6 MB
     (``RequestTooLargeException``); when the Lambda API rejects the invocation, API

@@ -417,12 +417,14 @@ def test_without_a_flexible_window_a_schedule_fires_within_the_minute_after_its_
     assert firing_offset(None, "arn:schedule/1") == offsets[1]
 
 
-def _sqs_mapping(properties: dict[str, Any]) -> SqsEventSourceMapping:
+def _sqs_mapping(
+    properties: dict[str, Any], *, visibility_timeout: int = 30, function_timeout: float = 3
+) -> SqsEventSourceMapping:
     queue = Resource(
         "S",
         "Q",
         "AWS::SQS::Queue",
-        {"VisibilityTimeout": 30},
+        {"VisibilityTimeout": visibility_timeout},
         attributes={
             "Arn": "arn:aws:sqs:us-east-1:123456789012:q",
             "QueueUrl": "http://localhost/q",
@@ -430,7 +432,9 @@ def _sqs_mapping(properties: dict[str, Any]) -> SqsEventSourceMapping:
         },
     )
     mapping = Resource("S", "M", "AWS::Lambda::EventSourceMapping", properties)
-    return SqsEventSourceMapping(MagicMock(), mapping, queue, MagicMock())
+    function = MagicMock()
+    function.spec.timeout_seconds = function_timeout
+    return SqsEventSourceMapping(MagicMock(), mapping, queue, function)
 
 
 @pytest.mark.parametrize(
@@ -461,6 +465,24 @@ def test_an_sqs_mapping_aws_refuses_stops_the_boot(settings: dict[str, Any], ref
             "ScalingConfig": {"MaximumConcurrency": 2},
         }
     )
+
+
+def test_an_sqs_mapping_whose_function_outlives_the_visibility_timeout_stops_the_boot() -> None:
+    """ "Your function's timeout must be less than or equal to the queue's visibility
+    timeout. Lambda validates this requirement when you create or update an event
+    source mapping and will return an error if the function timeout exceeds the queue's
+    visibility timeout."
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+    """
+    properties = {"EventSourceArn": "arn:aws:sqs:us-east-1:123456789012:q"}
+
+    # WHEN the function may run 31 s and the queue hides a message for 30 s
+    # THEN the mapping is refused, as CreateEventSourceMapping refuses it
+    with pytest.raises(InvalidMappingError, match="visibility timeout: 30 seconds is less"):
+        _sqs_mapping(properties, visibility_timeout=30, function_timeout=31)
+
+    # AND a function timeout equal to the visibility timeout is taken ("less than or equal")
+    _sqs_mapping(properties, visibility_timeout=30, function_timeout=30)
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,10 @@ from localstage.runtime import FunctionRuntime
 
 logger = logging.getLogger(__name__)
 
+#: "When authorization is enabled on a method, the maximum length of the method's ARN
+#: ... is 1600 bytes" (API Gateway quotas): longer is a 414.
+MAX_METHOD_ARN_BYTES = 1600
+
 #: How often a gateway server's loop checks whether it is being stopped.
 SERVER_POLL_SECONDS = 0.05
 
@@ -158,6 +162,8 @@ class ApiGatewayServer:
         method = resource.methods.get(method_name) or resource.methods.get("ANY")
         if method is None:
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        method_arn = self._method_arn(method_name, path)
+        check_method_arn_length(method, method_arn)
         body = request.get_data(cache=True)
         if len(body) > MAX_REQUEST_BYTES:
             raise GatewayError("REQUEST_TOO_LARGE", "Request Too Long")
@@ -182,14 +188,7 @@ class ApiGatewayServer:
         if match is None:
             raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error", status=500)
         function_arn = match.group("arn")
-        # A trailing slash routes to the resource without it (the one empty segment
-        # matching ignores), and AWS invokes a function whose permission names the path
-        # without it: Powertools' e2e test gets 200 for POST todos/ on CDK's ".../POST/todos".
-        source_arn = (
-            f"arn:{PARTITION}:execute-api:{REGION}:{ACCOUNT_ID}:{self.api.api_id}/"
-            f"{self.api.stage_name}/{method_name}{path.rstrip('/') or '/'}"
-        )
-        if not self._permitted(function_arn, source_arn):
+        if not self._permitted(function_arn, method_arn):
             # What AWS logs as "Invalid permissions on Lambda function".
             raise GatewayError("DEFAULT_5XX", "Internal server error", status=500)
         binary = _is_binary(request.content_type or "", self.api.binary_media_types)
@@ -270,6 +269,19 @@ class ApiGatewayServer:
                     validation="[" + ", ".join(error.message for error in errors) + "]",
                 )
 
+    def _method_arn(self, method_name: str, path: str) -> str:
+        """The ARN of the method a request calls: what IAM authorizes and what a
+        function's permission names as source ARN.
+
+        A trailing slash routes to the resource without it (the one empty segment
+        matching ignores), and AWS invokes a function whose permission names the path
+        without it: Powertools' e2e test gets 200 for POST todos/ on CDK's ".../POST/todos".
+        """
+        return (
+            f"arn:{PARTITION}:execute-api:{REGION}:{ACCOUNT_ID}:{self.api.api_id}/"
+            f"{self.api.stage_name}/{method_name}{path.rstrip('/') or '/'}"
+        )
+
     def _permitted(self, function_arn: str, source_arn: str) -> bool:
         for permission in self._permissions:
             if permission.get("FunctionName") not in (
@@ -314,6 +326,33 @@ class ApiGatewayServer:
             error.response_type, "InternalServerErrorException" if status >= 500 else "Exception"
         )
         return response
+
+
+def check_method_arn_length(method: ApiMethod, method_arn: str) -> None:
+    """Refuse a request whose method ARN is too long to authorize: 414.
+
+    API Gateway quotas: "When authorization is enabled on a method, the maximum length
+    of the method's ARN (for example,
+    ``arn:aws:execute-api:{region-id}:{account-id}:{api-id}/{stage-id}/{method}/{resource}/{path}``)
+    is 1600 bytes. The path parameter values (whose size is determined at runtime) can
+    cause the ARN length to exceed the limit. When this happens, the API client receives
+    a ``414 Request URI too long`` response."
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html)
+
+    The page gives no body; the answer is localstage's usual gateway-error shape (the
+    API's ``DEFAULT_4XX`` template, message "Request URI too long"). The path is counted
+    as routed (percent-decoded, UTF-8), as localstage builds the ARN; whether AWS counts
+    the encoded form is not documented.
+
+    Raises
+    ------
+    GatewayError
+        A 414 when ``method`` has authorization and ``method_arn`` is over 1600 bytes.
+    """
+    if method.authorization_type in ("NONE", ""):
+        return
+    if len(method_arn.encode("utf-8")) > MAX_METHOD_ARN_BYTES:
+        raise GatewayError("DEFAULT_4XX", "Request URI too long", status=414)
 
 
 def _is_binary(content_type: str, binary_media_types: list[str]) -> bool:

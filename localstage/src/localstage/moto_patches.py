@@ -28,6 +28,7 @@ from localstage import (
     _moto_dynamodb,
     _moto_dynamodb_answers,
     _moto_dynamodb_expressions,
+    _moto_dynamodb_limits,
     _moto_events,
     _moto_iam,
     _moto_requests,
@@ -38,6 +39,7 @@ from localstage import (
     _moto_sqs,
     _moto_sqs_groups,
     _moto_sqs_handles,
+    _moto_sqs_sizes,
     _moto_streams,
 )
 from localstage._moto_activity import Activity
@@ -127,13 +129,20 @@ def install_sqs() -> None:
 
 
 def install_sqs_validation() -> None:
-    """Message group ids SQS refuses are refused (``_moto_sqs_groups``)."""
+    """Message group ids SQS refuses are refused (``_moto_sqs_groups``), and so are
+    messages and batches over SQS's size limits, attributes counted (``_moto_sqs_sizes``)."""
     _apply("sqs-validation", _moto_sqs_groups.patches)
+    _apply("sqs-sizes", _moto_sqs_sizes.patches)
 
 
 def install_dynamodb() -> None:
     """Transactions in constant time whatever the table's size (``_moto_dynamodb``)."""
     _apply("dynamodb", SPEED_UPS["dynamodb"])
+
+
+def install_dynamodb_validation() -> None:
+    """DynamoDB requests over AWS's limits are refused (``_moto_dynamodb_limits``)."""
+    _apply("dynamodb-validation", _moto_dynamodb_limits.patches)
 
 
 def install_dynamodb_answers() -> None:
@@ -225,6 +234,7 @@ def install() -> Installed:
     install_sqs()
     install_sqs_validation()
     install_dynamodb()
+    install_dynamodb_validation()
     install_dynamodb_answers()
     install_dynamodb_expressions()
     install_streams()

@@ -92,6 +92,42 @@ def failed_message_ids(
     return reported
 
 
+def check_visibility_covers_timeout(
+    logical_id: str, visibility_timeout: float, function_timeout: float
+) -> None:
+    """Refuse a mapping whose queue hides a message for less than the function may run.
+
+    Lambda's "Creating and configuring an Amazon SQS event source mapping": "Your
+    function's timeout must be less than or equal to the queue's visibility timeout.
+    Lambda validates this requirement when you create or update an event source mapping
+    and will return an error if the function timeout exceeds the queue's visibility
+    timeout." (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html)
+
+    Parameters
+    ----------
+    logical_id
+        The mapping's logical id, named in the error.
+    visibility_timeout
+        The queue's ``VisibilityTimeout`` in seconds (30 when the template omits it).
+    function_timeout
+        The function's ``Timeout`` in seconds.
+
+    Raises
+    ------
+    InvalidMappingError
+        When the function may run longer than the queue hides a message: the
+        deployment fails on AWS, so the boot fails here.
+    """
+    if function_timeout > visibility_timeout:
+        # AWS's wording, as CloudFormation reports the refusal ("Invalid request
+        # provided: Queue visibility timeout: 36 seconds is less than Function
+        # timeout: 450 seconds").
+        raise InvalidMappingError(
+            f"{logical_id}: Queue visibility timeout: {visibility_timeout:g} seconds is "
+            f"less than Function timeout: {function_timeout:g} seconds (AWS refuses the mapping)"
+        )
+
+
 class SqsEventSourceMapping:
     """Polls one queue and invokes one function with batches of its messages."""
 
@@ -128,6 +164,9 @@ class SqsEventSourceMapping:
                 f"{mapping.logical_id}: ScalingConfig.MaximumConcurrency "
                 f"{self.max_concurrency} is outside 2-1000 (AWS refuses the mapping)"
             )
+        check_visibility_covers_timeout(
+            mapping.logical_id, self.visibility_timeout, function.spec.timeout_seconds
+        )
         if props.get("FilterCriteria"):
             raise NotImplementedError(
                 f"{mapping.logical_id}: FilterCriteria on SQS mappings is not emulated yet"
