@@ -6,9 +6,10 @@ and query parameters, ``Idempotency-Key``, statuses and error codes), its pydant
 request models (``model_json_schema()``) and the ``TypedDict`` of each success body
 (``pydantic.TypeAdapter(...).json_schema()``) give ``patterns/<name>/openapi.json``, an
 OpenAPI 3.1 document; API Gateway's own answers (403 and 429 ``client_error``, 413 on
-a body over its limit, 5xx ``server_error``, see ``blocks/api.py``) are added to every
-operation. The stack builds its API Gateway request models from that checked-in file
-(``blocks/openapi.py``), so the document, the gateway and the handler cannot drift:
+a body over its limit, 414 on a path over its method ARN limit, 5xx ``server_error``,
+see ``blocks/api.py``) are added to every operation they can answer. The stack builds
+its API Gateway request models from that checked-in file (``blocks/openapi.py``), so
+the document, the gateway and the handler cannot drift:
 ``tests/unit/test_api_contracts.py`` fails when a document differs from what the code
 generates or is not valid OpenAPI.
 
@@ -65,6 +66,16 @@ GATEWAY_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 #: API Gateway refuses a REST request over its payload limit (10 MB) itself.
 GATEWAY_BODY_ANSWER = ("The body is over API Gateway's payload limit", ("client_error",))
+#: "When authorization is enabled on a method, the maximum length of the method's ARN ...
+#: is 1600 bytes. The path parameter values ... can cause the ARN length to exceed the
+#: limit. When this happens, the API client receives a 414 Request URI too long response"
+#: (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html). Every
+#: method here uses IAM authorization, so an operation with path parameters can get it.
+GATEWAY_URI_ANSWER = (
+    "Request URI too long: a path parameter makes the method's ARN longer than API "
+    "Gateway's 1600 bytes",
+    ("client_error",),
+)
 
 _RULE_PARAMETER = re.compile(r"<(\w+)>")
 
@@ -229,6 +240,8 @@ def _operation(op: Any, schemas: dict[str, Any], idempotency_key: dict[str, Any]
     gateway = dict(GATEWAY_ANSWERS)
     if op.body is not None:
         gateway["413"] = GATEWAY_BODY_ANSWER
+    if op.path:
+        gateway["414"] = GATEWAY_URI_ANSWER
     for status, (description, codes) in sorted(gateway.items()):
         responses.setdefault(status, _error_response(description, codes, ()))
     operation["responses"] = responses
