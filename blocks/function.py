@@ -13,12 +13,11 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from constructs import Construct
 
 from blocks.compliance import acknowledge
 from blocks.provided_functions import mark_log_group_owned
-from blocks.queue import DeadLetterQueue
+from blocks.queue import DeadLetterQueue, FailureRecordsDestination
 from blocks.stage_settings import StageSettings
 
 HANDLER_LAYER_DIR = Path(__file__).resolve().parent / "handler_layer"
@@ -222,7 +221,7 @@ class ServiceFunction(Construct):
             self.failure_queue = DeadLetterQueue(
                 self, "FailureQueue", settings=settings, source="the function's failed async events"
             )
-            on_failure = destinations.SqsDestination(self.failure_queue.queue)
+            on_failure = FailureRecordsDestination(self.failure_queue.queue)
 
         self.function = lambda_.Function(
             self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
@@ -50,6 +51,54 @@ CONSUMER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttr
 #: ``grant_send_messages``, which adds ``GetQueueAttributes`` and ``GetQueueUrl``: the
 #: producers get the queue URL from their environment.
 PRODUCER_ACTIONS = ("sqs:SendMessage",)
+
+
+def _send_only(fn: lambda_.IFunction, queue: sqs.IQueue) -> None:
+    fn.add_to_role_policy(
+        iam.PolicyStatement(actions=list(PRODUCER_ACTIONS), resources=[queue.queue_arn])
+    )
+
+
+@jsii.implements(lambda_.IDestination)
+class FailureRecordsDestination:
+    """A queue as a function's asynchronous on-failure destination, with only
+    ``sqs:SendMessage`` granted to the function's role.
+
+    Lambda sends the record to the queue with the function's execution role. CDK's
+    ``aws_lambda_destinations.SqsDestination`` grants ``grant_send_messages``, which
+    adds ``GetQueueAttributes`` and ``GetQueueUrl``; Lambda needs ``SendMessage`` (AWS SAM
+    adds only "sqs:SendMessage ... for SQS queues" to a function for its dead-letter
+    queue, https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-property-function-deadletterqueue.html).
+    """
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    def bind(
+        self,
+        scope: Construct,
+        fn: lambda_.IFunction,
+        *,
+        type: lambda_.DestinationType | None = None,
+    ) -> lambda_.DestinationConfig:
+        _send_only(fn, self._queue)
+        return lambda_.DestinationConfig(destination=self._queue.queue_arn)
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class FailedBatchesQueue:
+    """A queue as a stream event source mapping's on-failure destination, with only
+    ``sqs:SendMessage`` granted to the consumer's role (``event_sources.SqsDlq`` grants
+    ``grant_send_messages``: see :class:`FailureRecordsDestination`)."""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    def bind(
+        self, target: lambda_.IEventSourceMapping, target_handler: lambda_.IFunction
+    ) -> lambda_.DlqDestinationConfig:
+        _send_only(target_handler, self._queue)
+        return lambda_.DlqDestinationConfig(destination=self._queue.queue_arn)
 
 
 class DeadLetterQueue(Construct):

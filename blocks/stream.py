@@ -9,12 +9,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from blocks.compliance import acknowledge
 from blocks.function import ServiceFunction
+from blocks.queue import FailedBatchesQueue
 
 #: What a mapping reads its stream with, each on the stream's ARN.
 STREAM_READ_ACTIONS = (
@@ -99,7 +99,7 @@ def stream_mapping(
         report_batch_item_failures=True,
         parallelization_factor=parallelization_factor,
         filters=[lambda_.FilterCriteria.filter(event_filter)],
-        on_failure=event_sources.SqsDlq(failure_queue),
+        on_failure=FailedBatchesQueue(failure_queue),
     )
     # Lambda checks the consumer's stream permissions when it creates the mapping: the
     # role's subtree holds both of grant_stream_read's policies.

@@ -17,6 +17,7 @@ from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     EXPIRING_TABLE_PROPERTIES,
     TemplateContext,
+    all_policy_statements,
     as_list,
     assert_no_wildcard_actions,
     assert_resourceless_actions_only_on_star,
@@ -352,6 +353,50 @@ def test_no_policy_grants_a_wildcard_action_or_anything_else_on_star(
     # grants only actions without a resource type (the X-Ray writes, ListStreams)
     for stack_id in any_stage.templates:
         assert_no_wildcard_actions(any_stage.template_json(stack_id)["Resources"])
+
+
+def _failure_destination_queues(resources: dict[str, Any]) -> set[str]:
+    """The queues Lambda sends failure records to: asynchronous on-failure destinations
+    and stream mappings' on-failure destinations (their logical ids)."""
+    destinations = [
+        config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+        for config in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+        if "OnFailure" in config["Properties"].get("DestinationConfig", {})
+    ] + [
+        mapping["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+        for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if "DestinationConfig" in mapping["Properties"]
+    ]
+    return {
+        arn["Fn::GetAtt"][0]
+        for arn in destinations
+        if isinstance(arn, dict)
+        and "Fn::GetAtt" in arn
+        and resources[arn["Fn::GetAtt"][0]]["Type"] == "AWS::SQS::Queue"
+    }
+
+
+def test_failure_destination_queues_are_granted_send_message_only(
+    any_stage: SynthesizedStage,
+) -> None:
+    """Lambda sends a failure record with the function's role, which needs
+    ``sqs:SendMessage`` and nothing else (CDK's own SqsDestination and SqsDlq also grant
+    ``GetQueueAttributes`` and ``GetQueueUrl``)."""
+    queues = 0
+    for stack_id in any_stage.templates:
+        resources = any_stage.template_json(stack_id)["Resources"]
+        destinations = _failure_destination_queues(resources)
+        queues += len(destinations)
+        for where, statement in all_policy_statements(resources):
+            targets = {
+                arn["Fn::GetAtt"][0]
+                for arn in as_list(statement["Resource"])
+                if isinstance(arn, dict) and "Fn::GetAtt" in arn
+            }
+            if targets & destinations:
+                assert as_list(statement["Action"]) == ["sqs:SendMessage"], where
+    # the recursive processor, one-off schedules' cleanup, and both stream consumers
+    assert queues >= 4
 
 
 def test_actions_without_a_resource_type_are_granted_only_on_star(
