@@ -92,7 +92,8 @@ e2e: install
 # 221 s, -n 4 193-199 s, -n 5 226 s (more processes, more CPU contention).
 # The e2e suite runs twice, each time on a stage of its own (its own xdist group): once as
 # localstage delivers by default, once with every event of every source delivered twice
-# (--delivery duplicate), so a handler that is not idempotent fails here, not in AWS.
+# and every third DynamoDB transaction cancelled by a conflict (--delivery duplicate), so
+# a handler that is not idempotent, or does not retry a conflict, fails here, not in AWS.
 test: install
 	$(MAKE) --no-print-directory -j 2 --output-sync=target lint test-suites
 

@@ -240,6 +240,7 @@ def booted(
     *,
     clock_speed: float = 1.0,
     delivery: str | None = None,
+    contention: str | None = None,
 ) -> Iterator[LocalStage]:
     """Stage ``test`` of ``template`` (running ``code``), written and booted in ``root``
     and stopped on exit: what every tiny stage fixture does."""
@@ -250,5 +251,6 @@ def booted(
         workdir=root / "work",
         clock_speed=clock_speed,
         delivery=delivery,
+        contention=contention,
     ) as stage:
         yield stage

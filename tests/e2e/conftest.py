@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from localstage.delivery import DeliveryPolicy
 from localstage.target import LocalTarget, Target
 from localstage.testing import booted_stage
 
@@ -70,5 +71,9 @@ def target(
     # Synthesized only for a local run: a deployed stage needs no assembly.
     assembly: Path = request.getfixturevalue("local_assembly")
     workdir = tmp_path_factory.mktemp(f"localstage-{delivery}" if delivery else "localstage")
-    with booted_stage(workdir, assembly, delivery=delivery) as stage:
+    # The "bad day" run: every event twice, and DynamoDB transactions cancelled for a
+    # TransactionConflict (the first attempt of every third), as concurrent ones are on AWS.
+    # (--delivery duplicate, or $LOCALSTAGE_DELIVERY=duplicate without --delivery.)
+    contention = "conflicts" if DeliveryPolicy.resolve(delivery).duplicates else None
+    with booted_stage(workdir, assembly, delivery=delivery, contention=contention) as stage:
         yield LocalTarget(stage)

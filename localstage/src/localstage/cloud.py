@@ -27,6 +27,7 @@ import botocore.session
 from botocore.config import Config
 
 from localstage.assembly import PROJECT_ROOT
+from localstage.contention import CONTENTION_VARIABLE, ContentionPolicy
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
@@ -170,8 +171,9 @@ class _Zygote:
         close_fork_parent(self.control, self.process)
 
 
-#: Read by moto when a backend is created, not when it is imported.
-_READ_ON_USE = frozenset({"MOTO_IAM_LOAD_MANAGED_POLICIES"})
+#: Read by moto when a backend is created, or by a patch on each request (the contention
+#: mode), never when moto is imported: a server forked from the zygote reads its own.
+_READ_ON_USE = frozenset({"MOTO_IAM_LOAD_MANAGED_POLICIES", CONTENTION_VARIABLE})
 
 
 def close_fork_parent(control: socket.socket, process: subprocess.Popen[Any]) -> None:
@@ -198,13 +200,21 @@ def _close_zygote() -> None:
 class MotoCloud:
     """A moto server process plus clients for it.
 
+    Parameters
+    ----------
+    contention:
+        Whether the server cancels some DynamoDB transactions with a TransactionConflict
+        (see :mod:`localstage.contention`); ``none`` by default, whatever
+        ``$LOCALSTAGE_CONTENTION`` says (the stage resolves the mode and passes it here).
+
     Usage (needs a running stage or AWS, so not a doctest)::
 
         with MotoCloud() as cloud:
             cloud.client("sqs").create_queue(QueueName="q")
     """
 
-    def __init__(self) -> None:
+    def __init__(self, contention: ContentionPolicy | None = None) -> None:
+        self.contention = contention or ContentionPolicy()
         self._process: _ServerProcess | None = None
         self.endpoint_url = ""
         self.admin: Credentials | None = None
@@ -230,6 +240,8 @@ class MotoCloud:
         }
         if aws_managed_policies:
             env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        # The server's patch reads the mode from its environment (_moto_dynamodb_contention).
+        env.update(self.contention.environment())
         # Forked from the zygote where it can (moto already imported), else a new process.
         self._process = _Zygote.fork(env) or subprocess.Popen(
             [sys.executable, "-m", "localstage._moto_process"],

@@ -27,6 +27,7 @@ from localstage import (
     _moto_backends,
     _moto_dynamodb,
     _moto_dynamodb_answers,
+    _moto_dynamodb_contention,
     _moto_dynamodb_expressions,
     _moto_dynamodb_limits,
     _moto_events,
@@ -145,6 +146,12 @@ def install_dynamodb_validation() -> None:
     _apply("dynamodb-validation", _moto_dynamodb_limits.patches)
 
 
+def install_dynamodb_contention() -> None:
+    """In ``conflicts`` mode every third transaction is cancelled with a
+    TransactionConflict (``_moto_dynamodb_contention``); nothing changes otherwise."""
+    _apply("dynamodb-contention", _moto_dynamodb_contention.patches)
+
+
 def install_dynamodb_answers() -> None:
     """Item actions answered without moto's serializer (``_moto_dynamodb_answers``)."""
     _apply("dynamodb-answers", SPEED_UPS["dynamodb-answers"])
@@ -234,6 +241,8 @@ def install() -> Installed:
     install_sqs()
     install_sqs_validation()
     install_dynamodb()
+    # Under the size check: a transaction AWS refuses as invalid never meets a conflict.
+    install_dynamodb_contention()
     install_dynamodb_validation()
     install_dynamodb_answers()
     install_dynamodb_expressions()

@@ -21,6 +21,7 @@ from localstage.apigateway_routes import rest_apis
 from localstage.assembly import DEFAULT_STAGE, DEFAULT_WORKDIR, Assembly, load, synthesize
 from localstage.clock import Clock
 from localstage.cloud import Credentials, MotoCloud
+from localstage.contention import ContentionPolicy
 from localstage.delivery import DeliveryPolicy
 from localstage.deploy import DeployError, Deployment, Resource
 from localstage.logs import LogSink
@@ -63,6 +64,11 @@ class LocalStage:
         ``once`` (each event delivered once) or ``duplicate`` (every source delivers
         every event twice, out of order where AWS allows; see :mod:`localstage.delivery`).
         None reads ``$LOCALSTAGE_DELIVERY``.
+    contention:
+        ``none`` (no DynamoDB transaction meets a conflict) or ``conflicts`` (moto
+        cancels the first attempt of every third ``TransactWriteItems`` with a
+        ``TransactionConflict``; see :mod:`localstage.contention`). None reads
+        ``$LOCALSTAGE_CONTENTION``.
 
     Usage (needs a running stage or AWS, so not a doctest)::
 
@@ -80,13 +86,16 @@ class LocalStage:
         console_logs: bool = False,
         strict: bool = False,
         delivery: str | None = None,
+        contention: str | None = None,
     ) -> None:
         self.stage_name = stage_name
         self.assembly_dir = assembly_dir
         self.workdir = Path(workdir)
         self.clock = Clock(clock_speed)
         self.logs = LogSink(self.workdir / "logs", console=console_logs)
-        self.cloud = MotoCloud()
+        #: Whether moto cancels some DynamoDB transactions (its process reads the mode).
+        self.contention = ContentionPolicy.resolve(contention)
+        self.cloud = MotoCloud(self.contention)
         self.assembly: Assembly | None = None
         self._deployment: Deployment | None = None
         self.functions: dict[str, FunctionRuntime] = {}
@@ -391,6 +400,10 @@ class LocalStage:
         lines = [f"stage {self.stage_name}: {len(deployment.stacks)} stacks"]
         if self.delivery.duplicates:
             lines.append("  delivery: duplicate (every event of every source delivered twice)")
+        if self.contention.conflicts:
+            lines.append(
+                "  contention: conflicts (every third DynamoDB transaction cancelled once)"
+            )
         for gateway in self.gateways:
             lines.append(
                 f"  API {gateway.api.stack_name}/{gateway.api.name}: {gateway.url}"

@@ -26,12 +26,18 @@ ASSEMBLY_VARIABLE = "LOCALSTAGE_ASSEMBLY"
 
 @contextmanager
 def booted_stage(
-    workdir: Path, assembly_dir: Path | None = None, *, delivery: str | None = None
+    workdir: Path,
+    assembly_dir: Path | None = None,
+    *,
+    delivery: str | None = None,
+    contention: str | None = None,
 ) -> Iterator[LocalStage]:
     """Stage ``local`` booted in ``workdir``, stopped on exit.
 
     ``delivery`` is the stage's delivery mode (``once``, ``duplicate``; None reads
-    ``$LOCALSTAGE_DELIVERY``, see :mod:`localstage.delivery`).
+    ``$LOCALSTAGE_DELIVERY``, see :mod:`localstage.delivery`), ``contention`` its
+    contention mode (``none``, ``conflicts``; None reads ``$LOCALSTAGE_CONTENTION``, see
+    :mod:`localstage.contention`).
 
     ``assembly_dir`` (or ``$LOCALSTAGE_ASSEMBLY``) is an already synthesized stage
     ``local``; without one the stage synthesizes into ``workdir``. The function logs
@@ -44,6 +50,7 @@ def booted_stage(
         assembly_dir=Path(assembly) if assembly else None,
         clock_speed=TEST_CLOCK_SPEED,
         delivery=delivery,
+        contention=contention,
     )
     try:
         with stage:
