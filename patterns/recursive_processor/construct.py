@@ -23,6 +23,8 @@ from blocks.table import DataTable, string_key
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
 #: The API's contract, generated from the handler (``make api-docs``): its request models.
 OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
+#: How long a persistent stage keeps an object version that was overwritten or deleted.
+NONCURRENT_RETENTION = cdk.Duration.days(30)
 
 
 class RecursiveProcessor(PatternConstruct):
@@ -105,8 +107,17 @@ class RecursiveProcessor(PatternConstruct):
             self.access_log_bucket = self._bucket(
                 "AccessLogBucket", settings, expiration=cdk.Duration.days(365)
             )
-        self.input_bucket = self._bucket("InputBucket", settings, logs=self.access_log_bucket)
-        self.output_bucket = self._bucket("OutputBucket", settings, logs=self.access_log_bucket)
+        # Versioned on persistent stages: an overwrite or a delete can be undone (for
+        # NONCURRENT_RETENTION), and S3 notifies every write of a versioned bucket, where
+        # two writes of one key at once may get a single notification otherwise. Not on
+        # ephemeral stages: for up to 15 minutes after versioning is first enabled, S3 may
+        # answer GETs of new objects with 404, which would fail a new stage's first runs.
+        self.input_bucket = self._bucket(
+            "InputBucket", settings, logs=self.access_log_bucket, versioned=settings.persistent
+        )
+        self.output_bucket = self._bucket(
+            "OutputBucket", settings, logs=self.access_log_bucket, versioned=settings.persistent
+        )
         self.run_table = DataTable(
             self, "RunTable", settings=settings, partition_key=string_key("run_id")
         ).table
@@ -212,6 +223,7 @@ class RecursiveProcessor(PatternConstruct):
         *,
         logs: s3.IBucket | None = None,
         expiration: cdk.Duration | None = None,
+        versioned: bool = False,
     ) -> s3.Bucket:
         return s3.Bucket(
             self,
@@ -222,10 +234,12 @@ class RecursiveProcessor(PatternConstruct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=logs,
             server_access_logs_prefix=f"{construct_id}/" if logs is not None else None,
+            versioned=versioned,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                     expiration=expiration,
+                    noncurrent_version_expiration=NONCURRENT_RETENTION if versioned else None,
                 )
             ],
             removal_policy=settings.removal_policy,

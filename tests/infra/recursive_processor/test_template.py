@@ -111,6 +111,19 @@ def test_persistent_buckets_are_kept_and_log_their_access(persistent: Synthesize
         assert logging["DestinationBucketName"] == {"Ref": log_bucket_id}
 
 
+def test_only_persistent_data_buckets_keep_object_versions(any_stage: SynthesizedStage) -> None:
+    """A persistent stage can undo an overwrite or a delete (and S3 notifies every write
+    of a versioned bucket); an ephemeral one is not versioned, since S3 may answer GETs
+    of new objects with 404 for up to 15 minutes after versioning is first enabled."""
+    persistent = any_stage.name == "prod"
+    for bucket in data_buckets(resources_of(any_stage)).values():
+        props = bucket["Properties"]
+        versioned = props.get("VersioningConfiguration") == {"Status": "Enabled"}
+        assert versioned == persistent
+        (rule,) = props["LifecycleConfiguration"]["Rules"]
+        assert ("NoncurrentVersionExpiration" in rule) == persistent
+
+
 def test_only_new_ndjson_objects_under_the_prefix_notify_the_processor(
     resources: dict[str, Any],
 ) -> None:
