@@ -56,6 +56,19 @@ def moto_then_patched(
     return {"moto": on_moto, "localstage": patched}
 
 
+def dynamodb_with_table(table_name: str = "t", key: str = "pk") -> Any:
+    """Inside :func:`in_process_moto`: a DynamoDB client and an on-demand table
+    ``table_name`` keyed by the string ``key``."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
+
+
 @contextmanager
 def iam_enforced_roles(
     bucket: str, key: str, body: bytes, *, principal: dict[str, Any], role_name: str

@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from cfn_resources import table_resource
-from in_process_moto import in_process_moto
+from in_process_moto import dynamodb_with_table, in_process_moto
 from tiny import booted
 
 from localstage import _moto_dynamodb_contention
@@ -70,14 +69,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with in_process_moto(monkeypatch, lambda: None):
         for patch in _moto_dynamodb_contention.patches():
             monkeypatch.setattr(patch.owner, patch.name, patch.value)
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
+        yield dynamodb_with_table()
 
 
 def test_every_third_transaction_is_cancelled_once_with_a_transaction_conflict(

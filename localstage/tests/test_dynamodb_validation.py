@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from in_process_moto import in_process_moto
+from in_process_moto import dynamodb_with_table, in_process_moto
 
 from localstage import moto_patches
 
@@ -24,14 +23,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A DynamoDB client of moto in this process, with localstage's checks, and a table
     ``t`` keyed by ``pk``."""
     with in_process_moto(monkeypatch, moto_patches.install_dynamodb_validation):
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
+        yield dynamodb_with_table()
 
 
 def _put(n: int) -> dict[str, Any]:

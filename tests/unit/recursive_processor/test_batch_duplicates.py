@@ -147,26 +147,35 @@ def _hop_1_claimed_by(
     return body, run_id, hop_1
 
 
+@pytest.mark.parametrize(
+    "commits_after_s",
+    [0.0, 2.0],
+    ids=["commits-during-the-first-pause", "commits-at-its-margin"],
+)
 def test_a_copy_of_an_event_meeting_its_own_live_hop_waits_and_ends_as_a_duplicate(
-    processor: Processor,
+    processor: Processor, commits_after_s: float
 ) -> None:
-    # GIVEN hop 1 running under a live claim of the attempt with request id event-1,
-    # which lasts to that attempt's deadline (3 s)
+    # GIVEN hop 1 claimed by the attempt event-1 to its deadline 3 s on, which commits
+    # at once or 2 s in (its remaining time then at the 1 s safety margin)
     owner = "event-1/running"
     body, run_id, hop_1 = _hop_1_claimed_by(processor, owner, for_ms=3_000)
+    commits_at = processor.clock() + timedelta(seconds=commits_after_s)
 
-    def hop_1_commits() -> None:  # the running attempt, played by another invocation
+    def holder_commits() -> None:  # the running attempt, played by another invocation
+        if processor.clock() < commits_at:
+            processor.sleep.during = holder_commits
+            return
         processor.module.store.release(run_id, owner=owner)
         assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
 
-    # WHEN a copy of that event (the same request id) arrives 0.5 s later, and the
-    # running attempt commits while the copy waits
+    # WHEN a copy of that event (the same request id) starts half a margin later
     processor.clock.advance(0.5)
-    processor.sleep.during = hop_1_commits
+    processor.sleep.during = holder_commits
     outcome = processor.invoke(hop_1, request_id="event-1")
 
-    # THEN the copy waited instead of failing (no trip through Lambda's retries to the
-    # failure queue), ends as a duplicate, and the run counts each record once
+    # THEN the copy waits past the commit (even with less than twice the margin left by
+    # then) instead of failing into Lambda's retries, the failure queue and an Errors
+    # alarm, ends as a duplicate, and the run counts each record once
     assert outcome["outcome"] == "duplicate"
     assert processor.sleep.calls[0] == processor.batch.claims.FIRST_PAUSE_S
     processor.drain()
@@ -190,34 +199,6 @@ def test_lambdas_retry_of_an_attempt_that_died_holding_its_hop_waits_for_the_cla
     # run goes on (answered "in progress", the event would be used up, the run RUNNING)
     assert retry["outcome"] == "continued"
     assert sum(processor.sleep.calls) >= 3
-    processor.drain()
-    processor.assert_done(run_id, body)
-
-
-def test_a_copy_arriving_just_after_its_holder_waits_for_the_commit(
-    processor: Processor,
-) -> None:
-    # GIVEN hop 1 claimed by the attempt event-1 to its deadline 3 s on, which commits
-    # 2 s in (its remaining time then at the 1 s safety margin)
-    owner = "event-1/running"
-    body, run_id, hop_1 = _hop_1_claimed_by(processor, owner, for_ms=3_000)
-    commits_at = processor.clock() + timedelta(seconds=2)
-
-    def holder_commits_at_its_margin() -> None:
-        if processor.clock() < commits_at:
-            processor.sleep.during = holder_commits_at_its_margin
-            return
-        processor.module.store.release(run_id, owner=owner)
-        assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
-
-    # WHEN a copy with the same request id starts half a margin after the holder
-    processor.clock.advance(0.5)
-    processor.sleep.during = holder_commits_at_its_margin
-    outcome = processor.invoke(hop_1, request_id="event-1")
-
-    # THEN it waits past the commit (with less than twice the margin left by then) and
-    # ends as a duplicate, not failed into Lambda's retries and an Errors alarm
-    assert outcome["outcome"] == "duplicate"
     processor.drain()
     processor.assert_done(run_id, body)
 
