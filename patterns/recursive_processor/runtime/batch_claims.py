@@ -109,6 +109,9 @@ def pause_for_claim(
         raise held_by_earlier_attempt(
             request.run_id, request.hop, "its claim ended too late to run the hop"
         )
+    if remaining_ms <= 0:
+        raise held_by_earlier_attempt(request.run_id, request.hop, "no time is left to wait")
+    # Every term is positive, so the loop always waits between two looks.
     pause_s = min(max(2 * last_s, FIRST_PAUSE_S), MAX_PAUSE_S, remaining_ms / 1000)
     if holder is ClaimHolder.THIS_EVENT:
         # Look again just after the claim ends, if that comes first.

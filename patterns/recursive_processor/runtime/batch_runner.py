@@ -89,6 +89,7 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
     """
     store = env.store
     pause_s = 0.0
+    waited = False
     while True:
         # An expired run reads as missing: its hop is not run (nor its successor re-sent).
         item = store.get(request.run_id, now=env.clock())
@@ -99,7 +100,7 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
         state = HopState.of(item, owner=status_transitions.lease_owner_for(env.request_id))
         now_ms = epoch_ms(env.clock())
         # A delivery that has waited takes the hop only with the time to run it.
-        if (not pause_s or time_to_take_over(env)) and store.claim(
+        if (not waited or time_to_take_over(env)) and store.claim(
             state.run_id,
             hop=state.hop,
             offset=state.offset,
@@ -123,8 +124,9 @@ def run_hop(env: HopEnvironment, request: HopRequest) -> HopOutcome:
             claim_ends_ms=int(item.get("lease_expires_ms", 0)),
             last_s=pause_s,
         )
+        waited = True
     try:
-        return _process_claimed(env, state, waited=pause_s > 0)
+        return _process_claimed(env, state, waited=waited)
     except BaseException:
         # Let Lambda's retry of this event take the hop at once instead of waiting
         # for the claim to expire.

@@ -227,6 +227,25 @@ def test_a_copy_whose_time_ends_before_the_claim_fails_at_once_so_lambda_retries
     processor.assert_done(run_id, body)
 
 
+def test_a_retry_whose_deadline_meets_the_claims_end_waits_then_fails_without_spinning(
+    processor: Processor,
+) -> None:
+    # GIVEN hop 1's dead attempt event-1 holds its claim for 6 s, and a retry of its
+    # event starts at once with 6 s of its own: the claim ends at the retry's deadline
+    _, run_id, hop_1 = _hop_1_claimed_by(processor, "event-1/crashed", for_ms=6_000)
+
+    # WHEN the retry waits for the claim
+    with pytest.raises(RuntimeError, match="claimed by an earlier attempt"):
+        processor.invoke(hop_1, request_id="event-1", remaining_ms=6_000)
+
+    # THEN it paused between its looks (never a zero pause), took nothing without the
+    # time to run it, and failed for Lambda to retry: the run is untouched, RUNNING
+    assert processor.sleep.calls and min(processor.sleep.calls) > 0
+    assert len(processor.sleep.calls) < 10
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["hop"], run["lease_owner"]) == ("RUNNING", 1, "event-1/crashed")
+
+
 def test_a_hop_taken_late_that_processes_nothing_is_retried_not_failed(
     processor: Processor, monkeypatch: pytest.MonkeyPatch
 ) -> None:

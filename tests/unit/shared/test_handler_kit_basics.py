@@ -110,6 +110,12 @@ def test_env_fields_take_their_defaults_unless_the_environment_sets_them() -> No
     assert settings == _Settings(name="jobs", timeout_seconds=300, margin_ms=0)
 
 
+def test_an_env_field_given_explicitly_overrides_its_variable() -> None:
+    # GIVEN a variable set WHEN the field is also given THEN the given value is kept
+    settings = _Settings.from_env({"MARGIN_MS": "5"}, name="jobs", margin_ms=0)
+    assert settings.margin_ms == 0
+
+
 def test_env_fields_below_their_minimum_are_refused() -> None:
     # GIVEN a zero where the minimum is 1, and -1 where it is 0
     # WHEN read THEN an InvalidSettingError (a ValueError) naming the variable

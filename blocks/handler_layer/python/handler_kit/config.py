@@ -144,8 +144,8 @@ class EnvSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **fields: Any) -> Self:
         """Read the fields declared with :func:`env_int`; unset variables keep the defaults.
 
-        ``fields`` are the other fields (those not read from a variable), passed on as
-        they are.
+        ``fields`` are passed on as they are: the fields not read from a variable, or
+        a value that overrides a variable's (a test's).
 
         Raises
         ------
@@ -156,7 +156,11 @@ class EnvSettings:
         env = os.environ if environ is None else environ
         # A subclass is a dataclass; the base is not, which mypy cannot know of ``cls``.
         for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if ENV_VARIABLE in field.metadata and isinstance(field.default, int):
+            if (
+                ENV_VARIABLE in field.metadata
+                and field.name not in fields
+                and isinstance(field.default, int)
+            ):
                 fields[field.name] = int_env(
                     env,
                     field.metadata[ENV_VARIABLE],
