@@ -83,3 +83,81 @@ def test_the_stored_items_an_update_or_delete_addresses_count(dynamodb: Any) -> 
     assert _count(dynamodb) == 10
     item = dynamodb.get_item(TableName="t", Key={"pk": {"S": "item-9"}})["Item"]
     assert "seen" not in item
+
+
+@pytest.mark.parametrize(
+    "request_of",
+    [
+        lambda values: (
+            "put_item",
+            {
+                "TableName": "t",
+                "Item": {"pk": {"S": "a"}},
+                "ConditionExpression": "attribute_not_exists(pk) OR pk <> :used",
+                "ExpressionAttributeValues": values,
+            },
+        ),
+        lambda values: (
+            "delete_item",
+            {
+                "TableName": "t",
+                "Key": {"pk": {"S": "a"}},
+                "ConditionExpression": "attribute_not_exists(pk) OR pk <> :used",
+                "ExpressionAttributeValues": values,
+            },
+        ),
+        lambda values: (
+            "query",
+            {
+                "TableName": "t",
+                "KeyConditionExpression": "pk = :used",
+                "ExpressionAttributeValues": values,
+            },
+        ),
+        lambda values: (
+            "scan",
+            {
+                "TableName": "t",
+                "FilterExpression": "pk = :used",
+                "ExpressionAttributeValues": values,
+            },
+        ),
+        lambda values: (
+            "transact_write_items",
+            {
+                "TransactItems": [
+                    {
+                        "Put": {
+                            "TableName": "t",
+                            "Item": {"pk": {"S": "a"}},
+                            "ConditionExpression": "attribute_not_exists(pk) OR pk <> :used",
+                            "ExpressionAttributeValues": values,
+                        }
+                    }
+                ]
+            },
+        ),
+    ],
+    ids=["put-item", "delete-item", "query", "scan", "transaction"],
+)
+def test_a_value_no_expression_uses_is_refused(dynamodb: Any, request_of: Any) -> None:
+    """DynamoDB: "Value provided in ExpressionAttributeValues unused in expressions";
+    "If you define an expression attribute value, you must use it consistently
+    throughout the entire expression"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ExpressionAttributeValues.html).
+    moto checks it for UpdateItem only."""
+    used = {":used": {"S": "b"}}
+    # WHEN the request also names a value its expressions never use
+    operation, request = request_of({**used, ":spare": {"S": "c"}})
+    with pytest.raises(ClientError) as refused:
+        getattr(dynamodb, operation)(**request)
+
+    # THEN it is refused, naming the value, and nothing is written
+    error = refused.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert error["Message"].endswith("unused in expressions: keys: {:spare}")
+    assert _count(dynamodb) == 0
+
+    # AND the same request with only the values it uses is served
+    operation, request = request_of(used)
+    getattr(dynamodb, operation)(**request)

@@ -1,4 +1,15 @@
-"""Inside the moto process: DynamoDB requests over AWS's limits are refused.
+"""Inside the moto process: DynamoDB requests over AWS's limits, or naming values no
+expression uses, are refused.
+
+Unused values: DynamoDB refuses a request whose ``ExpressionAttributeValues`` hold a
+placeholder none of its expressions use ("Value provided in ExpressionAttributeValues
+unused in expressions: keys: {:v}"; the developer guide: "If you define an expression
+attribute value, you must use it consistently throughout the entire expression",
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ExpressionAttributeValues.html).
+moto checks that for ``UpdateItem`` only (names it checks everywhere); here
+``PutItem``, ``DeleteItem``, ``Query``, ``Scan`` and each action of a
+``TransactWriteItems`` are checked too. Expressions have no string literals, so the
+placeholders an expression uses are its ``:name`` tokens.
 
 ``TransactWriteItems``: "The aggregate size of the items in the transaction cannot
 exceed 4 MB" (DynamoDB Developer Guide, "Amazon DynamoDB Transactions: How it works",
@@ -17,6 +28,7 @@ write; AWS documents no wording, so the message is the one other emulators use.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from localstage._moto_patch import Patch
@@ -83,6 +95,56 @@ def check_transaction_size(backend: Any, transact_items: list[dict[str, Any]]) -
         raise MockValidationException("Transaction request cannot be larger than 4 MB")
 
 
+#: A value placeholder in an expression (``:amount``).
+_VALUE_PLACEHOLDER = re.compile(r":[A-Za-z0-9_]+")
+#: The request members that hold expressions.
+_EXPRESSION_MEMBERS = (
+    "ConditionExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "UpdateExpression",
+    "ProjectionExpression",
+)
+
+
+def unused_values(request: dict[str, Any]) -> list[str]:
+    """The ``ExpressionAttributeValues`` keys none of ``request``'s expressions use."""
+    values = request.get("ExpressionAttributeValues") or {}
+    used: set[str] = set()
+    for member in _EXPRESSION_MEMBERS:
+        expression = request.get(member)
+        if isinstance(expression, str):
+            used.update(_VALUE_PLACEHOLDER.findall(expression))
+    return sorted(set(values) - used)
+
+
+def check_values_used(request: dict[str, Any]) -> None:
+    """Raise moto's ``ValidationException`` for values no expression of ``request`` uses."""
+    from moto.dynamodb.exceptions import MockValidationException
+
+    unused = unused_values(request)
+    if unused:
+        raise MockValidationException(
+            "Value provided in ExpressionAttributeValues unused in expressions: "
+            f"keys: {{{', '.join(unused)}}}"
+        )
+
+
+def _checking_values(method: Any, *, transaction: bool = False) -> Any:
+    def checked(handler: Any) -> Any:
+        body = handler.body if isinstance(handler.body, dict) else {}
+        if transaction:
+            for entry in body.get("TransactItems") or []:
+                for operation in entry.values() if isinstance(entry, dict) else ():
+                    if isinstance(operation, dict):
+                        check_values_used(operation)
+        else:
+            check_values_used(body)
+        return method(handler)
+
+    return checked
+
+
 def patches() -> list[Patch]:
     """Check a transaction's size before moto's ``transact_write_items``."""
     from moto.dynamodb import models
@@ -93,4 +155,17 @@ def patches() -> list[Patch]:
         check_transaction_size(backend, transact_items)
         return transact_write_items(backend, transact_items)
 
-    return [Patch(models.DynamoDBBackend, "transact_write_items", transact)]
+    from moto.dynamodb.responses import DynamoHandler
+
+    return [
+        Patch(models.DynamoDBBackend, "transact_write_items", transact),
+        *(
+            Patch(DynamoHandler, name, _checking_values(getattr(DynamoHandler, name)))
+            for name in ("put_item", "delete_item", "query", "scan")
+        ),
+        Patch(
+            DynamoHandler,
+            "transact_write_items",
+            _checking_values(DynamoHandler.transact_write_items, transaction=True),
+        ),
+    ]
