@@ -147,6 +147,13 @@ def _hop_1_claimed_by(
     return body, run_id, hop_1
 
 
+def _hop_1_held_by_a_dead_attempt(processor: Processor) -> tuple[list[str], str, dict[str, Any]]:
+    """:func:`_hop_1_claimed_by` an attempt of event-1 with a 6 s timeout that died
+    holding the claim (out of memory, or its release failed too): the claim lives to
+    that attempt's deadline, 6 s on."""
+    return _hop_1_claimed_by(processor, "event-1/crashed", for_ms=6_000)
+
+
 @pytest.mark.parametrize(
     "commits_after_s",
     [0.0, 2.0],
@@ -187,7 +194,7 @@ def test_lambdas_retry_of_an_attempt_that_died_holding_its_hop_waits_for_the_cla
 ) -> None:
     # GIVEN hop 1's attempt (request id event-1, a 6 s timeout) died 3 s in, its release
     # failing too (out of memory, or DynamoDB throttled): its claim lives to its deadline
-    body, run_id, hop_1 = _hop_1_claimed_by(processor, "event-1/crashed", for_ms=6_000)
+    body, run_id, hop_1 = _hop_1_held_by_a_dead_attempt(processor)
     processor.clock.advance(3)
 
     # WHEN another event's copy of the hop arrives THEN it does nothing: the claim is live
@@ -203,23 +210,33 @@ def test_lambdas_retry_of_an_attempt_that_died_holding_its_hop_waits_for_the_cla
     processor.assert_done(run_id, body)
 
 
-def test_a_copy_whose_time_ends_before_the_claim_fails_at_once_so_lambda_retries_it(
-    processor: Processor,
+@pytest.mark.parametrize(
+    ("claim_ms", "remaining_ms", "waits"),
+    [(300_000, 3_000, False), (6_000, 6_000, True)],
+    ids=["claim-outlives-the-delivery", "claim-ends-at-the-deliverys-deadline"],
+)
+def test_a_delivery_that_cannot_outwait_its_events_claim_fails_so_lambda_retries_it(
+    processor: Processor, claim_ms: int, remaining_ms: int, waits: bool
 ) -> None:
-    # GIVEN hop 1 held for 5 minutes by the attempt with request id event-1, and a copy
-    # of its event that started before it (so the copy's deadline comes first)
-    owner = "event-1/running"
-    body, run_id, hop_1 = _hop_1_claimed_by(processor, owner)
+    # GIVEN hop 1 held by an attempt of event-1, and a delivery of that event that
+    # starts at once: the claim either outlives it (a copy that started before its
+    # holder) or ends exactly at its deadline (a retry with the same timeout)
+    owner = "event-1/holder"
+    body, run_id, hop_1 = _hop_1_claimed_by(processor, owner, for_ms=claim_ms)
 
-    # WHEN the copy finds the claim outliving its own time (waiting could not help)
+    # WHEN the delivery meets the claim
     with pytest.raises(RuntimeError, match="claimed by an earlier attempt") as raised:
-        processor.invoke(hop_1, request_id="event-1")
+        processor.invoke(hop_1, request_id="event-1", remaining_ms=remaining_ms)
 
-    # THEN it fails at once, without a billed wait, so Lambda retries it later
+    # THEN it fails for Lambda to retry, having taken nothing: at once (no billed wait)
+    # when waiting could not help, else after pausing between its looks (never a zero
+    # pause, never a spin)
     assert type(raised.value).__name__ == "HopHeldByEarlierAttemptError"
-    assert processor.infra.run(run_id)["hop"] == 1
-    assert processor.sleep.calls == []
-    # AND once the running attempt has committed, Lambda's retry of the copy is a duplicate
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["hop"], run["lease_owner"]) == ("RUNNING", 1, owner)
+    calls = processor.sleep.calls
+    assert (0 < len(calls) < 10 and min(calls) > 0) if waits else calls == []
+    # AND once the claim's holder has committed, Lambda's retry of the event is a duplicate
     processor.module.store.release(run_id, owner=owner)
     assert processor.invoke(hop_1, request_id="event-3")["outcome"] == "continued"
     assert processor.invoke(hop_1, request_id="event-1")["outcome"] == "duplicate"
@@ -227,31 +244,12 @@ def test_a_copy_whose_time_ends_before_the_claim_fails_at_once_so_lambda_retries
     processor.assert_done(run_id, body)
 
 
-def test_a_retry_whose_deadline_meets_the_claims_end_waits_then_fails_without_spinning(
-    processor: Processor,
-) -> None:
-    # GIVEN hop 1's dead attempt event-1 holds its claim for 6 s, and a retry of its
-    # event starts at once with 6 s of its own: the claim ends at the retry's deadline
-    _, run_id, hop_1 = _hop_1_claimed_by(processor, "event-1/crashed", for_ms=6_000)
-
-    # WHEN the retry waits for the claim
-    with pytest.raises(RuntimeError, match="claimed by an earlier attempt"):
-        processor.invoke(hop_1, request_id="event-1", remaining_ms=6_000)
-
-    # THEN it paused between its looks (never a zero pause), took nothing without the
-    # time to run it, and failed for Lambda to retry: the run is untouched, RUNNING
-    assert processor.sleep.calls and min(processor.sleep.calls) > 0
-    assert len(processor.sleep.calls) < 10
-    run = processor.infra.run(run_id)
-    assert (run["status"], run["hop"], run["lease_owner"]) == ("RUNNING", 1, "event-1/crashed")
-
-
 def test_a_hop_taken_late_that_processes_nothing_is_retried_not_failed(
     processor: Processor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN hop 1's dead attempt event-1 holds its claim to its deadline, 6 s on, and
     # Lambda's retry of it starts 3 s in
-    body, run_id, hop_1 = _hop_1_claimed_by(processor, "event-1/crashed", for_ms=6_000)
+    body, run_id, hop_1 = _hop_1_held_by_a_dead_attempt(processor)
     processor.clock.advance(3)
     store = processor.module.store
     claim = store.claim
