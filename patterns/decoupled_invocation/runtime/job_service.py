@@ -89,7 +89,14 @@ def job_view(item: Mapping[str, Any], now: datetime) -> JobView:
 
 
 def get_job_view(store: JobStore, job_id: str, *, now: datetime) -> JobView:
-    """Read a job for ``GET /jobs/{job_id}`` (never writes).
+    """Read a job for ``GET /jobs/{job_id}``.
+
+    A job still PENDING or RUNNING past its deadline is first marked TIMED_OUT (a
+    conditional write), so the answer is final: a worker's finish sent before the
+    deadline can land after it (the SDK resends a write whose reply it did not get,
+    with the same values), and it is then refused instead of turning a job DONE after
+    a client was told TIMED_OUT. If the finish landed first, the mark is refused and
+    the stored outcome is answered.
 
     Raises
     ------
@@ -99,7 +106,13 @@ def get_job_view(store: JobStore, job_id: str, *, now: datetime) -> JobView:
     item = store.get(job_id, now=now)
     if item is None:
         raise JobNotFoundError(f"job {job_id} not found")
-    return job_view(item, now)
+    view = job_view(item, now)
+    if view.status is JobStatus.TIMED_OUT and item["status"] != JobStatus.TIMED_OUT.value:
+        store.mark_timed_out(job_id, now)
+        # Marked here or by another reader, or finished meanwhile: answer what is stored.
+        item = store.get(job_id, now=now) or item
+        view = job_view(item, now)
+    return view
 
 
 def _enqueue(queue: TaskQueue, job_id: str, correlation_id: str | None) -> bool:

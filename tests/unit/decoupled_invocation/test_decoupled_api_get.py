@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -85,22 +86,49 @@ def test_get_failed_job_is_200_with_error(handlers):
     assert "result" not in response.body
 
 
-def test_get_past_deadline_reports_timed_out_without_writing(handlers, infra):
+def test_get_past_deadline_reports_timed_out_and_marks_it_so(handlers, infra):
     # GIVEN a job nobody ran, and its deadline has passed
     job_id = handlers.post(VALID).body["job_id"]
-    before = infra.items()
     handlers.clock.advance(JOB_TIMEOUT_SECONDS)
 
-    # WHEN the client polls it
+    # WHEN the client polls it, twice
     response = handlers.get(job_id)
+    again = handlers.get(job_id)
 
-    # THEN it is finished as TIMED_OUT with an error
+    # THEN it is finished as TIMED_OUT with an error, and stored so: the answer is final
     assert response.status == 200
     assert response.body["status"] == "TIMED_OUT"
     assert response.body["error"]["code"] == "timed_out"
-    assert "300 seconds" in response.body["error"]["message"]
-    # AND the read did not write
-    assert infra.items() == before
+    assert infra.item(job_id)["status"] == "TIMED_OUT"
+    assert again.raw_body == response.raw_body
+
+
+def test_a_finish_landing_after_a_get_answered_timed_out_is_refused(handlers, infra):
+    """The SDK resends a write whose reply it did not get, with the same values: a
+    finish stamped before the deadline can land after it. A GET that answered TIMED_OUT
+    has stored it, so that late finish is refused and the answer stays final."""
+    # GIVEN a 1 s job picked up 5 s before its deadline
+    job_id = handlers.post({**VALID, "duration_ms": 1_000}).body["job_id"]
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS - 5)
+    seen: dict[str, Any] = {}
+
+    def finish_stalls_while_a_client_polls(params: dict[str, Any], **_: Any) -> None:
+        if "#result = :payload" in params.get("UpdateExpression", "") and not seen:
+            handlers.clock.advance(6)  # the first attempt stalled: 2 s past the deadline
+            seen["poll"] = handlers.get(job_id)
+
+    handlers.worker.store._client.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem", finish_stalls_while_a_client_polls
+    )
+
+    # WHEN the worker's finish lands after that poll
+    assert handlers.drain_queue() == {"batchItemFailures": []}
+
+    # THEN the poll's TIMED_OUT is what stays: the finish was refused, no result kept
+    assert seen["poll"].status == 200 and seen["poll"].body["status"] == "TIMED_OUT"
+    after = handlers.get(job_id)
+    assert after.status == 200 and after.raw_body == seen["poll"].raw_body
+    assert "result" not in infra.item(job_id)
 
 
 def test_get_one_second_before_deadline_is_still_in_progress(handlers):
