@@ -15,6 +15,7 @@ import fan_out_messages
 import fan_out_models
 import fan_out_service
 import fan_out_store
+import fan_out_views
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
@@ -154,7 +155,7 @@ def _seconds_left(event: APIGatewayProxyEvent, context: LambdaContext) -> float:
 )
 def get_job(job_id: str) -> Response[str]:
     """``GET /jobs/{job_id}``: 202 + Retry-After while running, 200 once finished."""
-    view = fan_out_service.get_job_view(store, fan_out_models.parse_job_id(job_id), now=clock())
+    view = fan_out_views.get_job_view(store, fan_out_models.parse_job_id(job_id), now=clock())
     return responses.progress_response(
         view.to_dict(), finished=view.is_finished, retry_after_seconds=SETTINGS.retry_after_seconds
     )

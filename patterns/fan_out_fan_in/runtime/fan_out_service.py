@@ -1,4 +1,4 @@
-"""Fan-out/fan-in API logic: submitting a job, the ventilator and the job view.
+"""Fan-out/fan-in API logic: submitting a job and the ventilator.
 
 Plain Python on ``fan_out_store``: ``fan_out_api.py`` parses the event, calls these
 functions and shapes the HTTP response.
@@ -26,13 +26,12 @@ from fan_out_models import (
     IdempotencyKeyReusedError,
     InvalidRequestError,
     JobIdCollisionError,
-    JobNotFoundError,
     JobStatus,
     JobView,
     VentilationFailedError,
-    timeout_error,
 )
 from fan_out_store import BatchFailures, JobStore, SubtaskQueue
+from fan_out_views import job_view
 from handler_kit.clock import Sleep, epoch_seconds, iso_timestamp
 from handler_kit.fingerprints import spelled_fingerprint
 from handler_kit.http_requests import request_fingerprint, resource_id_for
@@ -210,42 +209,6 @@ def check_capacity(request: JobRequest, settings: FanOutSettings) -> None:
             f"in {allowed:.0f} s (half of its {settings.job_timeout_seconds} s deadline): "
             "lower count or work_ms"
         )
-
-
-def job_view(item: Mapping[str, Any], now: datetime) -> JobView:
-    """Client view of a job item; RUNNING/REDUCING past ``deadline_epoch`` reads TIMED_OUT."""
-    status = JobStatus(item["status"])
-    error = item.get("error")
-    if status in (JobStatus.RUNNING, JobStatus.REDUCING) and epoch_seconds(now) >= int(
-        item["deadline_epoch"]
-    ):
-        status, error = JobStatus.TIMED_OUT, timeout_error()
-    return JobView(
-        job_id=item["job_id"],
-        status=status,
-        total=int(item["total"]),
-        done=int(item["done"]),
-        failed=int(item["failed"]),
-        remaining=int(item["remaining"]),
-        created_at=item["created_at"],
-        updated_at=item.get("updated_at", item["created_at"]),
-        aggregate=item.get("aggregate"),
-        error=error,
-    )
-
-
-def get_job_view(store: JobStore, job_id: str, *, now: datetime) -> JobView:
-    """Read a job for ``GET /jobs/{job_id}`` (never writes).
-
-    Raises
-    ------
-    JobNotFoundError
-        If there is no such job.
-    """
-    item = store.get(job_id, now=now)
-    if item is None:
-        raise JobNotFoundError(f"job {job_id} not found")
-    return job_view(item, now)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ HANDLER_MODULES = (
     "fan_out_models",
     "fan_out_messages",
     "fan_out_store",
+    "fan_out_views",
     "fan_out_service",
     "fan_out_gather",
     "fan_out_api",

@@ -121,16 +121,46 @@ def test_job_not_finished_by_its_deadline_reports_and_becomes_timed_out(handlers
     # WHEN its deadline passes
     handlers.clock.advance(900)
 
-    # THEN the client sees TIMED_OUT at once (computed on read)
+    # THEN the client sees TIMED_OUT at once, stored by that read so the answer is final
     response = handlers.get(job_id)
     assert (response.status, response.body["status"]) == (200, "TIMED_OUT")
     assert response.body["error"]["code"] == "timed_out"
+    assert infra.job(job_id)["status"] == "TIMED_OUT"
     # AND the late subtasks are refused (not counted) and close the job
     handlers.run_to_completion()
     job = infra.job(job_id)
     assert (job["status"], job["remaining"], job["done"]) == ("TIMED_OUT", 5, 10)
     assert len(infra.results(job_id)) == 10
     assert "aggregate" not in job
+
+
+def test_a_count_landing_after_a_get_answered_timed_out_is_refused(handlers, infra):
+    """The SDK resends a write whose reply it did not get, with the same values: the
+    last subtask's count, stamped before the deadline, can land after it. A GET that
+    answered TIMED_OUT has stored it, so the job does not turn DONE afterwards."""
+    # GIVEN a job of one subtask, taken by a worker 2 s before the deadline
+    job_id = submit(handlers, {"count": 1})
+    handlers.clock.advance(898)
+    seen: dict[str, Any] = {}
+
+    def count_stalls_while_a_client_polls(**_: Any) -> None:
+        if not seen:
+            handlers.clock.advance(5)  # the first attempt stalled: past the deadline
+            seen["poll"] = handlers.get(job_id)
+
+    handlers.worker.store._client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems", count_stalls_while_a_client_polls
+    )
+
+    # WHEN its count lands after that poll
+    handlers.run_to_completion()
+
+    # THEN the poll's TIMED_OUT is what stays: nothing counted, no aggregate
+    assert seen["poll"].body["status"] == "TIMED_OUT"
+    after = handlers.get(job_id)
+    assert after.raw_body == seen["poll"].raw_body
+    job = infra.job(job_id)
+    assert (job["status"], job["remaining"], job["done"]) == ("TIMED_OUT", 1, 0)
 
 
 def test_subtasks_of_a_job_past_its_deadline_are_consumed_without_their_work(handlers, infra):
