@@ -110,6 +110,18 @@ class OneOffSchedules(PatternConstruct):
                 "executor_timeout must be 58 s at most (Lambda's first retry comes after"
                 " 60 s, and a lease ends up to a second after the timeout)"
             )
+        # A record must outlive both retry windows after its time, or a late delivery
+        # finds it expired (absent) and the task the client got a 201 for never runs.
+        delivery_window = (
+            schedule_max_event_age.to_seconds()
+            + executor_max_event_age.to_seconds()
+            + UNDELIVERED_MARGIN.to_seconds()
+        )
+        if record_retention.to_seconds() < delivery_window:
+            raise ValueError(
+                f"record_retention must cover the {delivery_window:g} s after a schedule's"
+                " time in which its event may still be delivered"
+            )
         stack = cdk.Stack.of(self)
 
         self.schedule_table = DataTable(
@@ -217,13 +229,7 @@ class OneOffSchedules(PatternConstruct):
                 "SCHEDULE_MAX_EVENT_AGE_SECONDS": str(int(schedule_max_event_age.to_seconds())),
                 # Past both retry windows (the Scheduler's, then Lambda's async queue)
                 # nothing will run a record still PENDING: GET reports it FAILED.
-                "UNDELIVERED_AFTER_SECONDS": str(
-                    int(
-                        schedule_max_event_age.to_seconds()
-                        + executor_max_event_age.to_seconds()
-                        + UNDELIVERED_MARGIN.to_seconds()
-                    )
-                ),
+                "UNDELIVERED_AFTER_SECONDS": str(int(delivery_window)),
             },
         )
 

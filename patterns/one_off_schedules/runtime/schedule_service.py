@@ -333,8 +333,9 @@ def cancel_schedule(
     # The status GET answers, not the stored one: PENDING past the deadline is FAILED.
     status = schedule_view(item, now=now, settings=settings).status
     if status is not ScheduleStatus.CANCELLED:
+        state = "has fired" if "fired_at" in item else f"is {status.value}"
         raise ScheduleNotCancellableError(
-            f"schedule {schedule_id} is {status.value} and can no longer be cancelled"
+            f"schedule {schedule_id} {state} and can no longer be cancelled"
         )
     if cancelled_now or not item.get("schedule_deleted_at"):
         try:

@@ -210,14 +210,17 @@ class ScheduleStore(KeyedTable):
         return False
 
     def cancel(self, schedule_id: str, now: datetime, *, undelivered_after_seconds: int) -> bool:
-        """PENDING to CANCELLED; False if the schedule already left PENDING, or reads
-        FAILED ``not_delivered`` (PENDING ``undelivered_after_seconds`` past its time)."""
+        """PENDING to CANCELLED; False if the schedule already left PENDING, has fired (an
+        attempt ran and gave the record back for Lambda's retry: cancelling would leave
+        a half-run task unrecorded), or reads FAILED ``not_delivered`` (PENDING
+        ``undelivered_after_seconds`` past its time)."""
         return self._changed(
             schedule_id,
             update="SET #status = :cancelled, cancelled_at = :now_iso, updated_at = :now_iso",
             # An expired record is absent: nothing to cancel (the caller answers 404).
             condition=(
-                "#status = :pending AND at_epoch > :undelivered_before"
+                "#status = :pending AND attribute_not_exists(fired_at)"
+                " AND at_epoch > :undelivered_before"
                 f" AND {ttl.unexpired_condition()}"
             ),
             values={

@@ -351,3 +351,15 @@ def test_an_executor_timeout_a_dead_attempts_lease_would_outlive_is_refused() ->
     with pytest.raises(ValueError, match="executor_timeout"):
         OneOffSchedules(stack, "Refused", settings=stage, executor_timeout=cdk.Duration.seconds(59))
     OneOffSchedules(stack, "Accepted", settings=stage, executor_timeout=cdk.Duration.seconds(58))
+
+
+def test_a_record_retention_shorter_than_the_delivery_window_is_refused() -> None:
+    # GIVEN records kept less long than a schedule's event may still arrive after its
+    # time (the Scheduler's 1 h and Lambda's 1 h of retries, plus 15 min): a late
+    # delivery would find its record expired, and the task a client got 201 for not run
+    # WHEN the construct is built with it THEN it is refused; a day is fine
+    stack = cdk.Stack(cdk.App(), "Scratch")
+    stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
+    with pytest.raises(ValueError, match="record_retention"):
+        OneOffSchedules(stack, "Refused", settings=stage, record_retention=cdk.Duration.hours(2))
+    OneOffSchedules(stack, "Accepted", settings=stage, record_retention=cdk.Duration.days(1))

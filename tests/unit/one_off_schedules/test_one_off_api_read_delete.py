@@ -136,6 +136,41 @@ def test_cancel_after_the_run_is_409(handlers, infra, outcome):
     assert infra.item(schedule_id) == before
 
 
+def test_cancel_between_a_failed_attempt_and_its_retry_is_409_and_the_retry_runs(
+    handlers, infra, monkeypatch
+):
+    # GIVEN a schedule that fired, whose first attempt failed and gave the record back
+    # (PENDING again, fired_at set) for Lambda's retry of the event
+    schedule_id = handlers.create({"at": in_minutes(1), "payload": PAYLOAD})
+    event = handlers.fire(schedule_id)
+    runs = handlers.executor.schedule_runs
+    task = runs.simulate_task
+    attempts: list[Any] = []
+
+    def fails_once(invocation: Any) -> Any:
+        attempts.append(invocation)
+        if len(attempts) == 1:
+            raise runs.TaskFailedError("a transient failure")
+        return task(invocation)
+
+    monkeypatch.setattr(runs, "simulate_task", fails_once)
+    with pytest.raises(runs.TaskFailedError):
+        handlers.run_executor(event, request_id="event-1")
+    before = infra.item(schedule_id)
+    assert before["status"] == "PENDING" and "fired_at" in before
+
+    # WHEN the client tries to cancel it
+    response = handlers.cancel(schedule_id)
+
+    # THEN 409: an attempt ran already, and cancelling would leave it unrecorded
+    assert_json_error(response, 409, "not_cancellable")
+    assert "has fired" in response.body["message"]
+    assert infra.item(schedule_id) == before
+    # AND Lambda's retry runs the task to its end
+    assert handlers.run_executor(event, request_id="event-1")["outcome"] == "completed"
+    assert infra.item(schedule_id)["status"] == "DONE"
+
+
 def test_cancel_unknown_is_404(handlers, infra):
     # GIVEN no schedules WHEN an unknown one is cancelled THEN 404 and nothing is written
     assert_json_error(handlers.cancel(str(uuid.uuid4())), 404, "not_found")
