@@ -341,25 +341,29 @@ def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> No
     stack_snapshot(STACK)
 
 
-def test_an_executor_timeout_a_dead_attempts_lease_would_outlive_is_refused() -> None:
-    # GIVEN an executor timeout of 59 s or more: an attempt that dies holding its lease
-    # keeps it to its deadline rounded up to the second, and Lambda's first retry comes
-    # a minute after the attempt ended, so the retry could find the lease live
-    # WHEN the construct is built with it THEN it is refused; 58 s is fine
+@pytest.mark.parametrize(
+    ("setting", "refused", "accepted"),
+    [
+        # An attempt that dies holding its lease keeps it to its deadline rounded up to
+        # the second, and Lambda's first retry comes a minute after the attempt ended:
+        # at 59 s or more the retry could find the lease live.
+        ("executor_timeout", cdk.Duration.seconds(59), cdk.Duration.seconds(58)),
+        # Records kept less long than a schedule's event may still arrive after its time
+        # (the Scheduler's 1 h and Lambda's 1 h of retries, plus 15 min): a late delivery
+        # would find its record expired, and the task a client got 201 for not run.
+        ("record_retention", cdk.Duration.hours(2), cdk.Duration.days(1)),
+    ],
+    ids=["executor-timeout", "record-retention"],
+)
+def test_settings_that_cannot_work_are_refused_at_synth(
+    setting: str, refused: cdk.Duration, accepted: cdk.Duration
+) -> None:
+    # GIVEN a setting outside what the pattern's guarantees need WHEN the construct is
+    # built with it THEN it is refused, naming the setting; the bound itself is fine
     stack = cdk.Stack(cdk.App(), "Scratch")
     stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
-    with pytest.raises(ValueError, match="executor_timeout"):
-        OneOffSchedules(stack, "Refused", settings=stage, executor_timeout=cdk.Duration.seconds(59))
-    OneOffSchedules(stack, "Accepted", settings=stage, executor_timeout=cdk.Duration.seconds(58))
-
-
-def test_a_record_retention_shorter_than_the_delivery_window_is_refused() -> None:
-    # GIVEN records kept less long than a schedule's event may still arrive after its
-    # time (the Scheduler's 1 h and Lambda's 1 h of retries, plus 15 min): a late
-    # delivery would find its record expired, and the task a client got 201 for not run
-    # WHEN the construct is built with it THEN it is refused; a day is fine
-    stack = cdk.Stack(cdk.App(), "Scratch")
-    stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
-    with pytest.raises(ValueError, match="record_retention"):
-        OneOffSchedules(stack, "Refused", settings=stage, record_retention=cdk.Duration.hours(2))
-    OneOffSchedules(stack, "Accepted", settings=stage, record_retention=cdk.Duration.days(1))
+    too_far: dict[str, Any] = {setting: refused}
+    with pytest.raises(ValueError, match=setting):
+        OneOffSchedules(stack, "Refused", settings=stage, **too_far)
+    at_the_bound: dict[str, Any] = {setting: accepted}
+    OneOffSchedules(stack, "Accepted", settings=stage, **at_the_bound)

@@ -60,6 +60,26 @@ def in_minutes(minutes: float, *, start: datetime = START) -> str:
     return (start + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def first_attempt_fails(
+    handlers: Any, monkeypatch: pytest.MonkeyPatch, event: dict[str, Any]
+) -> None:
+    """Lambda's first attempt of the executor on ``event`` fails (a transient failure of
+    the task) and gives the record back, PENDING with ``fired_at``; later ones run it."""
+    runs = handlers.executor.schedule_runs
+    task = runs.simulate_task
+    attempts: list[Any] = []
+
+    def fails_once(invocation: Any) -> Any:
+        attempts.append(invocation)
+        if len(attempts) == 1:
+            raise runs.TaskFailedError("a transient failure")
+        return task(invocation)
+
+    monkeypatch.setattr(runs, "simulate_task", fails_once)
+    with pytest.raises(runs.TaskFailedError):
+        handlers.run_executor(event, request_id="event-1")
+
+
 # --------------------------------------------------------------------------- events
 
 

@@ -26,6 +26,7 @@ from tests.unit.one_off_schedules.conftest import (
     SCHEDULER_ROLE_ARN,
     STAGE,
     assert_nothing_created,
+    first_attempt_fails,
     in_minutes,
 )
 
@@ -428,19 +429,7 @@ def test_a_late_keyed_retry_of_a_schedule_that_fired_unmarked_answers_201_and_it
     handlers.clock.advance(5 * 60)
     event = handlers.fire(schedule_id)
     infra.delete_schedule(schedule_id)
-    runs = handlers.executor.schedule_runs
-    task = runs.simulate_task
-    attempts: list[Any] = []
-
-    def fails_once(invocation: Any) -> Any:
-        attempts.append(invocation)
-        if len(attempts) == 1:
-            raise runs.TaskFailedError("a transient failure")
-        return task(invocation)
-
-    monkeypatch.setattr(runs, "simulate_task", fails_once)
-    with pytest.raises(runs.TaskFailedError):
-        handlers.run_executor(event, request_id="event-1")
+    first_attempt_fails(handlers, monkeypatch, event)
     assert infra.item(schedule_id)["status"] == "PENDING"
     # (a retry racing that claim could not have given the record up either)
     assert not handlers.api.store.mark_not_scheduled(schedule_id, handlers.clock())

@@ -15,6 +15,7 @@ from tests.unit.one_off_schedules.conftest import (
     PAYLOAD,
     STAGE,
     UNDELIVERED_AFTER_SECONDS,
+    first_attempt_fails,
     in_minutes,
     item_event,
 )
@@ -143,19 +144,7 @@ def test_cancel_between_a_failed_attempt_and_its_retry_is_409_and_the_retry_runs
     # (PENDING again, fired_at set) for Lambda's retry of the event
     schedule_id = handlers.create({"at": in_minutes(1), "payload": PAYLOAD})
     event = handlers.fire(schedule_id)
-    runs = handlers.executor.schedule_runs
-    task = runs.simulate_task
-    attempts: list[Any] = []
-
-    def fails_once(invocation: Any) -> Any:
-        attempts.append(invocation)
-        if len(attempts) == 1:
-            raise runs.TaskFailedError("a transient failure")
-        return task(invocation)
-
-    monkeypatch.setattr(runs, "simulate_task", fails_once)
-    with pytest.raises(runs.TaskFailedError):
-        handlers.run_executor(event, request_id="event-1")
+    first_attempt_fails(handlers, monkeypatch, event)
     before = infra.item(schedule_id)
     assert before["status"] == "PENDING" and "fired_at" in before
 
