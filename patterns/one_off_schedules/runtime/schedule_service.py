@@ -138,6 +138,7 @@ def _create(
     target: ScheduleTarget,
     *,
     keyed: bool,
+    now: datetime,
 ) -> None:
     schedule_id = str(item["schedule_id"])
     try:
@@ -168,12 +169,38 @@ def _create(
             # retry with the key finds it created (Conflict) and marks it.
             logger.exception("marking the record scheduled failed", schedule_id=schedule_id)
             marked = None
+        if marked is False and _withdrawn_if_cancelled(store, schedules, schedule_id, now):
+            return
         if not marked:
             # None: the write failed. False: a late retry gave the record up meanwhile
             # (FAILED not_scheduled), and a retry now answers that.
             raise ScheduleCreateFailedError(
                 "the schedule could not be recorded; retry with the same Idempotency-Key"
             )
+
+
+def _withdrawn_if_cancelled(
+    store: ScheduleStore, schedules: Schedules, schedule_id: str, now: datetime
+) -> bool:
+    """Delete the schedule this attempt created if a DELETE cancelled its record meanwhile.
+
+    The cancel's own DeleteSchedule may have run before the create. The attempt then
+    answers the record's first answer, as any retry with the key does; the record reads
+    CANCELLED. If this delete fails as well, ``schedule_deleted_at`` is removed so a
+    repeated DELETE tries again; should the schedule fire first, the executor finds
+    CANCELLED and runs nothing, and ActionAfterCompletion deletes it.
+    """
+    current = store.get(schedule_id, now=now)
+    if current is None or current["status"] != ScheduleStatus.CANCELLED.value:
+        return False
+    try:
+        schedules.delete(schedule_id)
+    except (BotoCoreError, ClientError):
+        logger.warning("DeleteSchedule of a cancelled schedule failed", exc_info=True)
+        store.forget_schedule_deleted(schedule_id)
+        return True
+    store.record_schedule_deleted(schedule_id, now)
+    return True
 
 
 def submit_schedule(
@@ -238,7 +265,8 @@ def submit_schedule(
             raise ScheduleIdCollisionError(f"schedule id {schedule_id} already exists")
         # A concurrent request with the same key won the put.
         return _replay(store, schedules, existing, request, now=now, target=target, render=render)
-    _create(store, schedules, item, request, fire_at, target, keyed=idempotency_key is not None)
+    keyed = idempotency_key is not None
+    _create(store, schedules, item, request, fire_at, target, keyed=keyed, now=now)
     return Submission(view=ScheduleView(item), created=True, response=first)
 
 
@@ -264,7 +292,7 @@ def _replay(
             # Heals a create that never happened (the first attempt failed, or timed
             # out between the put and the call); CreateSchedule answers Conflict when it
             # did happen, and either way the record is then marked scheduled.
-            _create(store, schedules, existing, request, fire_at, target, keyed=True)
+            _create(store, schedules, existing, request, fire_at, target, keyed=True, now=now)
         elif "fired_at" in existing or _still_scheduled(schedules, schedule_id):
             # Created after all (its mark lost, or a record older than the mark): it
             # fired (an executor attempt claimed it, failed and is retried by Lambda; the

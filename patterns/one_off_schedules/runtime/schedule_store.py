@@ -51,13 +51,30 @@ class ScheduleStore(KeyedTable):
         A retry with the key answers the stored 201 only for a record so marked: one
         whose every create failed can no longer be created once ``at`` has passed.
         False if a late retry has already given the record up (FAILED): its schedule
-        then fires for nothing, and no 201 may say otherwise.
+        then fires for nothing, and no 201 may say otherwise. False too if a DELETE
+        cancelled the record while the schedule was being created: the cancel's own
+        DeleteSchedule may have come first, and the caller deletes it again.
         """
         return self._changed(
             schedule_id,
             update="SET scheduled = :yes",
-            condition="attribute_exists(schedule_id) AND #status <> :failed",
-            values={":yes": True, ":failed": ScheduleStatus.FAILED.value},
+            condition=(
+                "attribute_exists(schedule_id) AND #status <> :failed AND #status <> :cancelled"
+            ),
+            values={
+                ":yes": True,
+                ":failed": ScheduleStatus.FAILED.value,
+                ":cancelled": ScheduleStatus.CANCELLED.value,
+            },
+        )
+
+    def forget_schedule_deleted(self, schedule_id: str) -> bool:
+        """Remove ``schedule_deleted_at``: a schedule was created after it was written."""
+        return self._changed(
+            schedule_id,
+            update="REMOVE schedule_deleted_at",
+            condition="attribute_exists(schedule_deleted_at)",
+            values={},
         )
 
     def mark_not_scheduled(self, schedule_id: str, now: datetime) -> bool:

@@ -474,6 +474,56 @@ def test_a_create_ending_after_a_late_retry_gave_the_record_up_is_not_201(
     assert_json_error(first, 503, "service_unavailable")
 
 
+@pytest.mark.parametrize("delete_fails", [False, True], ids=["deleted", "delete-fails"])
+def test_a_create_ending_after_a_cancel_leaves_no_schedule_behind(
+    handlers, infra, monkeypatch, delete_fails
+):
+    # GIVEN a keyed POST whose CreateSchedule is slow: before it lands, a DELETE of the
+    # schedule (its id known from a concurrent retry's 201) cancels the record and finds
+    # no schedule to delete
+    body = {"at": in_minutes(5), "payload": PAYLOAD}
+    key = {"Idempotency-Key": "k-cancelled-meanwhile"}
+    schedules = handlers.api.scheduler
+    create, delete = schedules.create, schedules.delete
+    seen: dict[str, Any] = {}
+
+    def slow_create(*args: Any, **kwargs: Any) -> bool:
+        if "cancel" not in seen:
+            (item,) = infra.items()
+            seen["cancel"] = handlers.cancel(item["schedule_id"])
+            if delete_fails:
+                monkeypatch.setattr(schedules, "delete", _throttled_delete)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(schedules, "create", slow_create)
+
+    # WHEN the POST's create lands after the cancel
+    first = handlers.post(body, headers=key)
+
+    # THEN the POST answers its record's first answer, and the record stays CANCELLED
+    assert seen["cancel"].status == 200 and seen["cancel"].body["status"] == "CANCELLED"
+    assert first.status == 201, first.body
+    schedule_id = first.body["schedule_id"]
+    assert handlers.get(schedule_id).body["status"] == "CANCELLED"
+    if not delete_fails:
+        # AND the schedule it created is deleted again: nothing fires for the cancelled record
+        assert infra.schedule_names() == []
+        assert infra.item(schedule_id)["schedule_deleted_at"]
+        return
+    # AND if that delete fails, the record no longer says the schedule is deleted, and
+    # a repeated DELETE deletes it
+    assert infra.schedule_names() == [schedule_id]
+    assert "schedule_deleted_at" not in infra.item(schedule_id)
+    monkeypatch.setattr(schedules, "delete", delete)
+    again = handlers.cancel(schedule_id)
+    assert again.status == 200 and again.body["schedule_deleted_at"] is not None
+    assert infra.schedule_names() == []
+
+
+def _throttled_delete(name: str) -> bool:
+    raise ClientError({"Error": {"Code": "ThrottlingException"}}, "DeleteSchedule")
+
+
 def test_create_failure_is_503_and_leaves_no_record(handlers, infra, monkeypatch):
     # GIVEN a Scheduler that refuses to create
     monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())

@@ -192,8 +192,9 @@ def update_request(
         "Key": dict(key),
         "UpdateExpression": update,
         "ConditionExpression": condition,
-        "ExpressionAttributeValues": to_attribute_values(values),
     }
+    if values:  # DynamoDB refuses an empty ExpressionAttributeValues
+        kwargs["ExpressionAttributeValues"] = to_attribute_values(values)
     attribute_names = expression_names(names, update, condition)
     if attribute_names:
         kwargs["ExpressionAttributeNames"] = attribute_names
