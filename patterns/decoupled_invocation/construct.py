@@ -17,9 +17,9 @@ from blocks.table import DataTable, string_key
 RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
 #: The longest work a job may ask for (``duration_ms``, mirrors ``job_models.MAX_DURATION_MS``).
 MAX_JOB_DURATION = cdk.Duration.seconds(10)
-#: What a job takes besides its work (claim, re-read, finish: DynamoDB calls with
-#: retries); mirrors ``job_models.JOB_OVERHEAD_MS``.
-JOB_OVERHEAD = cdk.Duration.seconds(2)
+#: What a job takes besides its work (claim, re-read, finish: DynamoDB calls, one
+#: attempt among them stalled and retried); mirrors ``job_models.JOB_OVERHEAD_MS``.
+JOB_OVERHEAD = cdk.Duration.seconds(5)
 
 #: The API's contract, generated from the handler (``make api-docs``): its request models.
 OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
@@ -87,6 +87,18 @@ class DecoupledInvocation(PatternConstruct):
             consumer_timeout=worker_timeout,
             max_receive_count=max_receive_count,
         )
+        # A message that fails (a crash, a timeout, a job handed back) comes back after
+        # the visibility timeout: the deadline must leave room for that retry to run,
+        # or every failed first attempt would end TIMED_OUT with receives to spare.
+        retry_ends = self.task_queue.visibility_timeout.to_seconds() + worker_timeout.to_seconds()
+        if job_timeout.to_seconds() < retry_ends:
+            raise ValueError(
+                f"job_timeout of {job_timeout.to_seconds():g} s ends before a failed "
+                f"message's retry can: it returns after the visibility timeout of "
+                f"{self.task_queue.visibility_timeout.to_seconds():g} s (6x worker_timeout) "
+                f"and runs for up to {worker_timeout.to_seconds():g} s; raise job_timeout "
+                f"to at least {retry_ends:g} s or lower worker_timeout"
+            )
         common_environment = {
             "JOB_TABLE_NAME": self.job_table.table_name,
             "JOB_TIMEOUT_SECONDS": str(int(job_timeout.to_seconds())),

@@ -20,6 +20,7 @@ from botocore.exceptions import (
     ClientError,
     EndpointConnectionError,
     ParamValidationError,
+    ReadTimeoutError,
 )
 
 from tests.support.events import HttpResponse, assert_json_error
@@ -125,6 +126,58 @@ def first_reply_lost(
         yield lost
     finally:
         client.meta.events.unregister(event, apply_first)
+
+
+@contextmanager
+def first_attempt_stalls(
+    client: Any,
+    operation: str,
+    advance: Callable[[float], None],
+    when: Callable[[dict[str, Any]], bool] = lambda params: True,
+) -> Iterator[list[float]]:
+    """Within the block, the first attempt of every ``operation`` call whose parameters
+    ``when`` accepts stalls: it waits the client's own connect and read timeouts
+    (``advance`` moves the fake clock) and times out, and botocore retries it (its
+    backoff advances the clock too, no real sleep). Yields the seconds each stall and
+    backoff cost."""
+    import botocore.endpoint
+
+    config = client.meta.config
+    stall_s = float(config.connect_timeout) + float(config.read_timeout)
+    waited: list[float] = []
+    attempts = {"n": 0}
+    service = client.meta.service_model.service_name
+
+    def new_call(params: dict[str, Any], **_: Any) -> None:
+        attempts["n"] = 0 if when(params) else -1
+
+    def stall_first(request: Any, **_: Any) -> None:
+        if attempts["n"] < 0:
+            return
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            advance(stall_s)
+            waited.append(stall_s)
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    def backoff(seconds: float) -> None:
+        advance(seconds)
+        waited.append(seconds)
+
+    class _Time:
+        sleep = staticmethod(backoff)
+
+    # botocore.endpoint sleeps its backoff with time.sleep (its only use of time).
+    real_time = getattr(botocore.endpoint, "time")  # noqa: B009
+    client.meta.events.register(f"before-parameter-build.{service}.{operation}", new_call)
+    client.meta.events.register(f"before-send.{service}.{operation}", stall_first)
+    setattr(botocore.endpoint, "time", _Time)  # noqa: B010
+    try:
+        yield waited
+    finally:
+        setattr(botocore.endpoint, "time", real_time)  # noqa: B010
+        client.meta.events.unregister(f"before-send.{service}.{operation}", stall_first)
+        client.meta.events.unregister(f"before-parameter-build.{service}.{operation}", new_call)
 
 
 class _Records(logging.Handler):

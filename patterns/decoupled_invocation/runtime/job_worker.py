@@ -43,8 +43,12 @@ from handler_kit.outcomes import report_outcome
 from handler_kit.status_transitions import lease_owner_for
 
 # Clients are built once per execution environment.
+_CONNECT_S, _READ_S = job_models.WORKER_ATTEMPT_TIMEOUTS_S
 store = job_store.JobStore(
-    boto3.client("dynamodb", config=client_config(max_attempts=5)),
+    boto3.client(
+        "dynamodb",
+        config=client_config(max_attempts=5, connect_timeout_s=_CONNECT_S, read_timeout_s=_READ_S),
+    ),
     require_env("JOB_TABLE_NAME"),
 )
 #: The longest job plus its overhead, in ms: what must remain for a job to start.

@@ -128,6 +128,39 @@ def test_a_batch_that_cannot_end_in_time_is_refused_at_synth(sizing: dict[str, A
         DecoupledInvocation(stack, "DecoupledInvocation", settings=stage, **sizing)
 
 
+@pytest.mark.parametrize(
+    ("settings", "refused"),
+    [
+        ({"job_timeout": cdk.Duration.seconds(60)}, True),
+        ({"job_timeout": cdk.Duration.seconds(209)}, True),
+        ({"job_timeout": cdk.Duration.seconds(210)}, False),
+        (
+            {
+                "job_timeout": cdk.Duration.seconds(209),
+                "worker_timeout": cdk.Duration.seconds(20),
+                "worker_batch_size": 1,
+            },
+            False,
+        ),
+    ],
+    ids=["a-minute", "a-second-short", "just-enough", "shorter-worker"],
+)
+def test_a_deadline_before_a_failed_message_can_retry_is_refused_at_synth(
+    settings: dict[str, Any], refused: bool
+) -> None:
+    # GIVEN a job deadline against the queue's retry timing: a failed message comes back
+    # after the visibility timeout (6 x the 30 s worker timeout) and runs up to 30 s
+    stack = cdk.Stack(cdk.App(), "Scratch")
+    stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
+
+    # WHEN the pattern is built THEN a deadline that ends first stops synth with the reason
+    if refused:
+        with pytest.raises(ValueError, match="ends before a failed message's retry can"):
+            DecoupledInvocation(stack, "DecoupledInvocation", settings=stage, **settings)
+    else:
+        DecoupledInvocation(stack, "DecoupledInvocation", settings=stage, **settings)
+
+
 @pytest.mark.parametrize("handler", ["job_api.handler", "job_worker.handler"])
 def test_functions_are_hardened(
     template: Template, resources: dict[str, Any], handler: str

@@ -11,7 +11,7 @@ import pytest
 from handler_kit.status_transitions import attempts_of, owned_by_request
 
 from tests.support import handlers as handler_modules
-from tests.support.aws_faults import first_reply_lost, recorded_logs
+from tests.support.aws_faults import first_attempt_stalls, first_reply_lost, recorded_logs
 from tests.support.events import sqs_event
 from tests.support.fakes import START, FakeLambdaContext
 from tests.unit.decoupled_invocation.conftest import (
@@ -373,6 +373,33 @@ def test_a_full_batch_of_the_longest_jobs_ends_before_the_deployed_timeout(handl
     response = run_batch_on_the_clock(handlers, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
 
     # THEN every job is DONE, nothing is handed back, and the batch ended in time
+    assert response == {"batchItemFailures": []}
+    assert [infra.item(job_id)["status"] for job_id in job_ids] == ["DONE"] * len(job_ids)
+    elapsed_ms = (handlers.clock() - started).total_seconds() * 1000
+    assert elapsed_ms <= DEPLOYED_TIMEOUT_MS
+
+
+def test_a_full_batch_survives_a_stalled_attempt_in_every_job(handlers, infra):
+    """The overhead a job is given (``JOB_OVERHEAD_MS``) covers one attempt that stalls
+    for the worker client's connect and read timeouts and is retried: a batch of the
+    longest jobs, each with such a stall, still ends before the deployed timeout."""
+    # GIVEN a full batch of the longest jobs
+    job_ids = [submit(handlers, LONGEST_JOB) for _ in range(DEPLOYED_BATCH_SIZE)]
+    records = infra.receive_records()
+    started = handlers.clock()
+
+    # WHEN the first attempt of each job's finish (after its work: the worst place)
+    # stalls until the client gives up on it, and botocore retries it
+    client = handlers.worker.store._client
+
+    def finish(params: dict) -> bool:
+        return ":lease" not in params["ExpressionAttributeValues"]  # the claim sets one
+
+    with first_attempt_stalls(client, "UpdateItem", handlers.clock.advance, finish) as waited:
+        response = run_batch_on_the_clock(handlers, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
+
+    # THEN every job stalled, and every job is DONE within the timeout, none handed back
+    assert len(waited) == 2 * DEPLOYED_BATCH_SIZE  # per job: a stall and a backoff
     assert response == {"batchItemFailures": []}
     assert [infra.item(job_id)["status"] for job_id in job_ids] == ["DONE"] * len(job_ids)
     elapsed_ms = (handlers.clock() - started).total_seconds() * 1000
