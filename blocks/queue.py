@@ -104,6 +104,11 @@ class FailedBatchesQueue:
 class DeadLetterQueue(Construct):
     """A queue that holds what could not be processed, kept as long as SQS allows.
 
+    It keeps SQS's default ``RedriveAllowPolicy`` (``allowAll``: any queue of this
+    account and Region may name it as its DLQ). ``byQueue`` would list the source queue's
+    ARN while the source queue's ``RedrivePolicy`` lists this one's: a dependency cycle
+    CloudFormation can only break with physical queue names, which stages may not use.
+
     Attributes
     ----------
     queue:
