@@ -105,12 +105,18 @@ def new_schedule_item(
 def schedule_view(
     item: Mapping[str, Any], *, now: datetime, settings: ScheduleSettings
 ) -> ScheduleView:
-    """Client view of a stored item; PENDING past its delivery deadline reads FAILED."""
-    undelivered = (
-        item["status"] == ScheduleStatus.PENDING.value
-        and epoch_seconds(now) >= int(item["at_epoch"]) + settings.undelivered_after_seconds
+    """Client view of a stored item. Past its delivery deadline no event can come any
+    more: a record still PENDING, or RUNNING with its lease expired, reads FAILED."""
+    at_epoch, now_epoch = int(item["at_epoch"]), epoch_seconds(now)
+    if now_epoch < at_epoch + settings.undelivered_after_seconds:
+        return ScheduleView(item)
+    status = item["status"]
+    lapsed = int(item.get("lease_expires_epoch", 0)) < now_epoch
+    return ScheduleView(
+        item,
+        undelivered=status == ScheduleStatus.PENDING.value,
+        unfinished=status == ScheduleStatus.RUNNING.value and lapsed,
     )
-    return ScheduleView(item, undelivered=undelivered)
 
 
 def get_schedule_view(

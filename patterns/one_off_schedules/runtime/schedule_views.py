@@ -81,10 +81,15 @@ class ScheduleView:
     undelivered : bool
         The record is PENDING past its delivery deadline: the Scheduler never got the
         event to the executor (it is in the schedule DLQ), so it reads FAILED.
+    unfinished : bool
+        The record is RUNNING past that deadline with its lease expired: the last
+        attempt died, and neither a retry nor the cleanup recorded it (the cleanup's
+        failure queue holds its record), so it reads FAILED.
     """
 
     item: Mapping[str, Any]
     undelivered: bool = False
+    unfinished: bool = False
 
     @property
     def schedule_id(self) -> str:
@@ -92,7 +97,7 @@ class ScheduleView:
 
     @property
     def status(self) -> ScheduleStatus:
-        if self.undelivered:
+        if self.undelivered or self.unfinished:
             return ScheduleStatus.FAILED
         return ScheduleStatus(self.item["status"])
 
@@ -112,6 +117,12 @@ class ScheduleView:
                 "code": "not_delivered",
                 "message": "the schedule's event never reached the executor; it is in the "
                 "schedule dead-letter queue",
+            }
+        elif self.unfinished:
+            outcome["error"] = {
+                "code": "not_completed",
+                "message": "the task's last attempt ended without recording an outcome, and "
+                "no retry can come any more",
             }
         elif self.status is ScheduleStatus.FAILED:
             outcome["error"] = item.get("error")

@@ -185,6 +185,40 @@ def test_pending_record_past_both_retry_windows_reads_failed_not_delivered(handl
     assert infra.item(schedule_id)["status"] == "PENDING"
 
 
+def test_running_record_whose_last_attempt_died_reads_failed_not_completed(handlers, infra):
+    # GIVEN a schedule whose last attempt claimed it and died holding its lease, and
+    # whose failure record never got through the cleanup (its failure queue holds it)
+    schedule_id = handlers.create({"at": in_minutes(1)})
+    handlers.clock.advance(60)
+    store = handlers.roles["executor"].store
+    lease_end = handlers.clock.epoch + 30
+    claimed = store.claim(
+        schedule_id,
+        lease_owner="last-attempt/0a1b2c",
+        lease_expires_epoch=lease_end,
+        now=handlers.clock.now,
+        execution_id="last",
+    )
+    assert claimed is not None
+
+    # WHEN the client polls while its lease lives, just before the delivery deadline,
+    # and after it
+    during = handlers.get(schedule_id).body
+    handlers.clock.advance(UNDELIVERED_AFTER_SECONDS - 1)
+    before = handlers.get(schedule_id).body
+    handlers.clock.advance(1)
+    after = handlers.get(schedule_id).body
+
+    # THEN it is RUNNING until no retry can come any more, then FAILED not_completed
+    # (read only: the record is not written)
+    assert during["status"] == before["status"] == "RUNNING"
+    assert after["status"] == "FAILED"
+    assert after["error"]["code"] == "not_completed"
+    assert infra.item(schedule_id)["status"] == "RUNNING"
+    # AND it can no longer be cancelled
+    assert_json_error(handlers.cancel(schedule_id), 409, "not_cancellable")
+
+
 def test_cancel_of_a_schedule_that_reads_failed_not_delivered_is_409(handlers, infra):
     # GIVEN a schedule whose event never reached the executor: GET reads it FAILED
     schedule_id = handlers.create({"at": in_minutes(1)})
