@@ -129,17 +129,19 @@ def first_reply_lost(
 
 
 @contextmanager
-def first_attempt_stalls(
+def attempts_stall(
     client: Any,
     operation: str,
     advance: Callable[[float], None],
     when: Callable[[dict[str, Any]], bool] = lambda params: True,
+    *,
+    count: float = 1,
 ) -> Iterator[list[float]]:
-    """Within the block, the first attempt of every ``operation`` call whose parameters
-    ``when`` accepts stalls: it waits the client's own connect and read timeouts
-    (``advance`` moves the fake clock) and times out, and botocore retries it (its
-    backoff advances the clock too, no real sleep). Yields the seconds each stall and
-    backoff cost."""
+    """Within the block, the first ``count`` attempts (``math.inf``: all) of every
+    ``operation`` call whose parameters ``when`` accepts stall: each waits the client's
+    own connect and read timeouts (``advance`` moves the fake clock) and times out, and
+    botocore retries it while it has attempts left (its backoff advances the clock too,
+    no real sleep). Yields the seconds each stall and backoff cost."""
     import botocore.endpoint
 
     config = client.meta.config
@@ -155,7 +157,7 @@ def first_attempt_stalls(
         if attempts["n"] < 0:
             return
         attempts["n"] += 1
-        if attempts["n"] == 1:
+        if attempts["n"] <= count:
             advance(stall_s)
             waited.append(stall_s)
             raise ReadTimeoutError(endpoint_url=request.url)

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from handler_kit import contract, error_answers, http_requests, responses
-from handler_kit.clients import api_client_config
+from handler_kit.clients import api_client_config, client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
@@ -28,10 +28,12 @@ if TYPE_CHECKING:  # annotations only
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-#: Ventilation stops this long before the function's timeout or API Gateway's, whichever
-#: comes first, so a job whose subtasks could not all be sent is marked FAILED and
-#: answered (503) instead of cut off.
-SAFETY_MARGIN_SECONDS = 3.0
+#: What the answer needs after ventilation, before the function's timeout or API
+#: Gateway's, whichever comes first: marking a job whose subtasks could not all be sent
+#: FAILED and reading it back, so it is answered (503) instead of cut off. The DynamoDB
+#: calls take milliseconds; this covers one stalled attempt among them (1 s to connect,
+#: 3 s to read: ``api_client_config``) and its retry.
+SAFETY_MARGIN_SECONDS = 5.0
 #: API Gateway's integration timeout (the REST default, not raised here). It runs from
 #: the request's arrival (``requestTimeEpoch``), so it also counts a cold start's init,
 #: which the function's own timeout does not.
@@ -40,8 +42,19 @@ GATEWAY_TIMEOUT_SECONDS = 29.0
 # Configuration and clients are built once per execution environment.
 SETTINGS = fan_out_models.FanOutSettings.from_env()
 _DYNAMODB_CONFIG = api_client_config()
-# One connection per parallel sender (the default pool of 10 would queue them).
-_SQS_CONFIG = api_client_config(max_pool_connections=SETTINGS.send_concurrency)
+# One attempt per call, 1 s to connect and 2 s to read: the ventilator retries a failed
+# call itself (SEND_ATTEMPTS), each time only if a whole attempt still fits, so no call
+# can run past the margin (botocore's three attempts of a stalled call took 12 s). One
+# connection per parallel sender (the default pool of 10 would queue them).
+_SQS_CONFIG = client_config(
+    max_attempts=1,
+    connect_timeout_s=1,
+    read_timeout_s=2,
+    max_pool_connections=SETTINGS.send_concurrency,
+)
+#: The longest a SendMessageBatch call can take: a call starts only with this much
+#: time left before the safety margin.
+SEND_CALL_SECONDS = float(_SQS_CONFIG.connect_timeout) + float(_SQS_CONFIG.read_timeout)
 store = fan_out_store.JobStore(
     boto3.client("dynamodb", config=_DYNAMODB_CONFIG),
     require_env("JOB_TABLE_NAME"),
@@ -110,7 +123,7 @@ def create_job() -> Response[str]:
         idempotency_key=idempotency_key,
         render=_accepted,
         sleep=sleep,
-        time_left=lambda: _seconds_left(event, context),
+        time_left=lambda: _seconds_left(event, context) - SEND_CALL_SECONDS,
     )
     view, report = submission.view, submission.report
     logger.append_keys(job_id=view.job_id)

@@ -11,7 +11,7 @@ import pytest
 from handler_kit.status_transitions import attempts_of, owned_by_request
 
 from tests.support import handlers as handler_modules
-from tests.support.aws_faults import first_attempt_stalls, first_reply_lost, recorded_logs
+from tests.support.aws_faults import attempts_stall, first_reply_lost, recorded_logs
 from tests.support.events import sqs_event
 from tests.support.fakes import START, FakeLambdaContext
 from tests.unit.decoupled_invocation.conftest import (
@@ -395,7 +395,7 @@ def test_a_full_batch_survives_a_stalled_attempt_in_every_job(handlers, infra):
     def finish(params: dict) -> bool:
         return ":lease" not in params["ExpressionAttributeValues"]  # the claim sets one
 
-    with first_attempt_stalls(client, "UpdateItem", handlers.clock.advance, finish) as waited:
+    with attempts_stall(client, "UpdateItem", handlers.clock.advance, finish) as waited:
         response = run_batch_on_the_clock(handlers, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
 
     # THEN every job stalled, and every job is DONE within the timeout, none handed back

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from tests.support.aws_faults import first_reply_lost
-from tests.support.events import assert_json_error
+from tests.support.aws_faults import attempts_stall, first_reply_lost
+from tests.support.events import HttpResponse, assert_json_error
 from tests.unit.fan_out_fan_in.api_helpers import (
     queued_bodies,
 )
@@ -184,6 +185,37 @@ def test_ventilation_stops_before_api_gateways_timeout_which_counts_the_init(han
     assert_json_error(response, 503, "service_unavailable")
     assert infra.queue_depth() == 0
     assert infra.jobs()[0]["status"] == "FAILED"
+
+
+#: The API function's timeout (construct.py), under API Gateway's 29 s.
+API_TIMEOUT_MS = 28_000
+
+
+def test_a_stalled_sqs_cannot_run_the_ventilator_past_its_timeout(handlers, infra):
+    # GIVEN a job put whose first attempt stalls (its retry lands), then an SQS whose
+    # every attempt stalls until the client's own timeouts give up on it
+    started = handlers.clock()
+    event = post_jobs_event({"count": 10})
+    event["requestContext"]["requestTimeEpoch"] = int(started.timestamp() * 1000)
+    advance = handlers.clock.advance
+
+    # WHEN the job is submitted, the invocation's time running down with the clock
+    with (
+        attempts_stall(handlers.api.store._client, "PutItem", advance),
+        attempts_stall(handlers.api.queue._client, "SendMessageBatch", advance, count=math.inf),
+    ):
+        raw = handlers.invoke(
+            "api", event, "FanOutApi", remaining_ms=API_TIMEOUT_MS, clock=handlers.clock
+        )
+
+    # THEN the answer came before the function's timeout (on AWS, a later one is cut
+    # off: a 504 and a job left RUNNING with nothing sent): 503, the job FAILED
+    elapsed_ms = (handlers.clock() - started).total_seconds() * 1000
+    assert elapsed_ms < API_TIMEOUT_MS
+    assert_json_error(HttpResponse.from_proxy(raw), 503, "service_unavailable")
+    (job,) = infra.jobs()
+    assert (job["status"], job["error"]["code"]) == ("FAILED", "ventilation_failed")
+    assert infra.queue_depth() == 0
 
 
 class StoredThenLost:
