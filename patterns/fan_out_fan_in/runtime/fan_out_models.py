@@ -49,9 +49,13 @@ SEND_ATTEMPTS = 5
 #: Attempts at one TransactWriteItems that DynamoDB cancels for a TransactionConflict.
 TRANSACTION_ATTEMPTS = 4
 #: What a subtask takes besides its work: the result's transaction (with its attempts
-#: after a conflict) and the job's re-read. A worker starts a subtask only if this and
-#: the subtask's ``work_ms`` still fit in its invocation.
-SUBTASK_OVERHEAD_MS = 2_000
+#: after a conflict), the job's re-read, and one attempt among those calls that stalls
+#: and is retried (the worker's client gives an attempt 1 s to connect and 3 s to read:
+#: ``WORKER_ATTEMPT_TIMEOUTS_S``). A worker starts a subtask only if this and the
+#: subtask's ``work_ms`` still fit in its invocation.
+SUBTASK_OVERHEAD_MS = 5_000
+#: The worker client's attempt timeouts, in seconds (connect, read).
+WORKER_ATTEMPT_TIMEOUTS_S = (1, 3)
 
 #: Namespace of the job ids derived from (caller, Idempotency-Key).
 JOB_ID_NAMESPACE = uuid.UUID("3d5b1f8e-9c0a-5e4d-8b7f-1a2c3e4d5f60")

@@ -22,6 +22,7 @@ from fan_out_models import (
     timeout_error,
 )
 from handler_kit import dynamodb, status_transitions, ttl
+from handler_kit.aws_failures import TRANSIENT_CANCELLATIONS
 from handler_kit.clock import Sleep, epoch_seconds, iso_timestamp
 from handler_kit.fair_queues import group_fields, message_group_id
 
@@ -190,7 +191,10 @@ class JobStore:
                         RecordOutcome.JOB_CLOSED,
                         job=dynamodb.from_attribute_values(job) if job else None,
                     )
-                if "TransactionConflict" not in codes or attempt == TRANSACTION_ATTEMPTS:
+                # A conflict with another worker's transaction on the job item, or a
+                # throttled item: a later attempt may land (other reasons will not).
+                transient = TRANSIENT_CANCELLATIONS.intersection(codes)
+                if not transient or attempt == TRANSACTION_ATTEMPTS:
                     raise TransactionConflictError(
                         f"transaction for subtask {message.index} of {message.job_id} "
                         f"cancelled: {codes}"

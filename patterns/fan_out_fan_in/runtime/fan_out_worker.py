@@ -41,8 +41,12 @@ SETTINGS = fan_out_models.FanOutSettings.from_env()
 clock: Clock = utc_now
 sleep: Sleep = time.sleep
 # Clients are built once per execution environment.
+_CONNECT_S, _READ_S = fan_out_models.WORKER_ATTEMPT_TIMEOUTS_S
 store = fan_out_store.JobStore(
-    boto3.client("dynamodb", config=client_config(max_attempts=5)),
+    boto3.client(
+        "dynamodb",
+        config=client_config(max_attempts=5, connect_timeout_s=_CONNECT_S, read_timeout_s=_READ_S),
+    ),
     require_env("JOB_TABLE_NAME"),
     require_env("RESULT_TABLE_NAME"),
     # Looked up at call time, so tests can replace ``sleep`` after import.

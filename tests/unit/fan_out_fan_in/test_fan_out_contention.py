@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
 from patterns.fan_out_fan_in.scenarios import expected_aggregate
@@ -14,11 +15,12 @@ from tests.unit.fan_out_fan_in.flow_helpers import failed_ids, submit
 
 
 class ConflictingDynamoDB:
-    """Cancels the first ``times`` transactions with a TransactionConflict."""
+    """Cancels the first ``times`` transactions on the job item for ``reason``."""
 
-    def __init__(self, real: Any, times: int) -> None:
+    def __init__(self, real: Any, times: int, reason: str = "TransactionConflict") -> None:
         self.real = real
         self.times = times
+        self.reason = reason
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
@@ -29,18 +31,22 @@ class ConflictingDynamoDB:
             raise ClientError(
                 {
                     "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                    "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+                    "CancellationReasons": [{"Code": "None"}, {"Code": self.reason}],
                 },
                 "TransactWriteItems",
             )
         return self.real.transact_write_items(**kwargs)
 
 
-def test_transaction_conflict_is_retried_in_place(handlers, infra, monkeypatch):
-    # GIVEN the job item is contended for the first two attempts
+@pytest.mark.parametrize(
+    "reason", ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"]
+)
+def test_a_transient_cancellation_is_retried_in_place(handlers, infra, monkeypatch, reason):
+    # GIVEN the job item is contended (or throttled) for the first two attempts: on the
+    # last receive, a message handed back for it would reach the DLQ uncounted
     job_id = submit(handlers, {"items": [9]})
     store = handlers.worker.store
-    monkeypatch.setattr(store, "_client", ConflictingDynamoDB(store._client, times=2))
+    monkeypatch.setattr(store, "_client", ConflictingDynamoDB(store._client, 2, reason))
 
     # WHEN the worker processes the subtask
     handlers.run_to_completion()

@@ -9,6 +9,7 @@ import pytest
 
 from patterns.fan_out_fan_in.scenarios import expected_aggregate
 from tests.support import handlers as handler_modules
+from tests.support.aws_faults import attempts_stall
 from tests.support.events import dynamodb_stream_event, dynamodb_stream_record, sqs_event
 from tests.support.fakes import FakeLambdaContext
 from tests.unit.fan_out_fan_in.conftest import MAX_RECEIVE_COUNT, sqs_record
@@ -198,21 +199,21 @@ def test_subtasks_with_no_time_left_are_handed_back_uncounted_and_none_is_lost(h
     exception, the entire batch is considered a complete failure",
     https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html): each
     message would use up a receive, and the subtasks already counted would run again."""
-    # GIVEN a batch of ten subtasks of 1 s each, and an invocation with 6 s left
+    # GIVEN a batch of ten subtasks of 1 s each, and an invocation with 9 s left
     job_id = submit(handlers, {"items": list(range(10)), "work_ms": 1_000})
     records = infra.receive_records()
     assert len(records) == 10
     context = FakeLambdaContext(
-        function_name="FanOutWorker", remaining_ms=6_000, clock=handlers.clock
+        function_name="FanOutWorker", remaining_ms=9_000, clock=handlers.clock
     )
     started = handlers.clock()
 
     # WHEN the worker runs it
     response = handlers.worker.handler(sqs_event(*records), context)
 
-    # THEN it ends in time: the subtasks that fit (1 s of work and 2 s besides, each)
+    # THEN it ends in time: the subtasks that fit (1 s of work and 5 s besides, each)
     # are counted, the others handed back untouched, to run on a later receive
-    assert (handlers.clock() - started).total_seconds() <= 6
+    assert (handlers.clock() - started).total_seconds() <= 9
     handed_back = failed_ids(response)
     job = infra.job(job_id)
     assert len(handed_back) == 6 and job["remaining"] == 6 and job["done"] == 4
@@ -222,3 +223,26 @@ def test_subtasks_with_no_time_left_are_handed_back_uncounted_and_none_is_lost(h
     handlers.run_to_completion()
     job = infra.job(job_id)
     assert (job["status"], job["done"]) == ("DONE", 10)
+
+
+def test_a_subtask_started_with_only_its_budget_left_survives_a_stalled_attempt(handlers, infra):
+    # GIVEN a subtask of 1 s, and an invocation with just the time the worker asks to
+    # start one: its work and its overhead
+    job_id = submit(handlers, {"items": [1], "work_ms": 1_000})
+    (record,) = infra.receive_records()
+    budget_ms = 1_000 + handlers.worker.fan_out_models.SUBTASK_OVERHEAD_MS
+    context = FakeLambdaContext(
+        function_name="FanOutWorker", remaining_ms=budget_ms, clock=handlers.clock
+    )
+    started = handlers.clock()
+
+    # WHEN the first attempt of its transaction stalls until the client's own timeouts
+    # give up on it, and botocore retries it
+    client = handlers.worker.store._client
+    with attempts_stall(client, "TransactWriteItems", handlers.clock.advance) as waited:
+        response = handlers.worker.handler(sqs_event(record), context)
+
+    # THEN it is counted and the invocation ended in time (a timeout fails the batch)
+    assert waited and response == {"batchItemFailures": []}
+    assert (handlers.clock() - started).total_seconds() * 1000 <= budget_ms
+    assert infra.job(job_id)["done"] == 1
