@@ -46,15 +46,16 @@ _DYNAMODB_CONFIG = api_client_config()
 # call itself (SEND_ATTEMPTS), each time only if a whole attempt still fits, so no call
 # can run past the margin (botocore's three attempts of a stalled call took 12 s). One
 # connection per parallel sender (the default pool of 10 would queue them).
+_SQS_CONNECT_S, _SQS_READ_S = 1, 2
 _SQS_CONFIG = client_config(
     max_attempts=1,
-    connect_timeout_s=1,
-    read_timeout_s=2,
+    connect_timeout_s=_SQS_CONNECT_S,
+    read_timeout_s=_SQS_READ_S,
     max_pool_connections=SETTINGS.send_concurrency,
 )
 #: The longest a SendMessageBatch call can take: a call starts only with this much
 #: time left before the safety margin.
-SEND_CALL_SECONDS = float(_SQS_CONFIG.connect_timeout) + float(_SQS_CONFIG.read_timeout)
+SEND_CALL_SECONDS = float(_SQS_CONNECT_S + _SQS_READ_S)
 store = fan_out_store.JobStore(
     boto3.client("dynamodb", config=_DYNAMODB_CONFIG),
     require_env("JOB_TABLE_NAME"),
