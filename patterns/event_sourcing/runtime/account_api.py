@@ -23,7 +23,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from handler_kit import contract, error_answers, http_requests, responses
-from handler_kit.clients import api_client_config
+from handler_kit.clients import api_client_config, client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
@@ -32,6 +32,21 @@ SETTINGS = account_models.AccountSettings.from_env()
 _BOTO_CONFIG = api_client_config()
 store = account_store.EventStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("EVENT_TABLE_NAME")
+)
+# The snapshot is written after the event is committed: on the API client (three
+# attempts of 4 s) a stalled write would outlast the function's 10 s and the client
+# would get a 5xx for an applied command. One short attempt bounds it (the command
+# also skips it when less than SNAPSHOT_BUDGET_MS is left); a lost snapshot only
+# makes later reads longer.
+_SNAPSHOT_CONNECT_S, _SNAPSHOT_READ_S = account_models.SNAPSHOT_ATTEMPT_TIMEOUTS_S
+snapshot_store = account_store.EventStore(
+    boto3.client(
+        "dynamodb",
+        config=client_config(
+            max_attempts=1, connect_timeout_s=_SNAPSHOT_CONNECT_S, read_timeout_s=_SNAPSHOT_READ_S
+        ),
+    ),
+    require_env("EVENT_TABLE_NAME"),
 )
 #: Replaced by fakes in tests.
 clock: Clock = utc_now
@@ -141,6 +156,8 @@ def _command(account_id: str, command: account_models.CommandType) -> Response[s
         rng=rng,
         caller=http_requests.caller(event),
         idempotency_key=idempotency_key,
+        snapshot_store=snapshot_store,
+        remaining_ms=app.lambda_context.get_remaining_time_in_millis,
     )
     if not result.replayed:
         metrics.add_metric(name=_COMMAND_METRICS[command], unit=MetricUnit.Count, value=1)

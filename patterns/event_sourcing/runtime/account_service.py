@@ -17,6 +17,7 @@ from account_models import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
     MAX_BALANCE,
+    SNAPSHOT_BUDGET_MS,
     AccountBody,
     AccountEvent,
     AccountNotFoundError,
@@ -41,7 +42,7 @@ from account_parsing import (
 )
 from account_store import EventStore, ReplayFoundError, VersionConflictError, idempotency_item
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from handler_kit.clock import Clock, Sleep, iso_timestamp, utc_now
 from handler_kit.errors import IdempotencyKeyReusedError
 from handler_kit.responses import StoredResponse, stored_json
@@ -148,12 +149,19 @@ def execute_command(
     rng: random.Random | None = None,
     caller: str = "anonymous",
     idempotency_key: str | None = None,
+    snapshot_store: EventStore | None = None,
+    remaining_ms: Callable[[], int] | None = None,
 ) -> CommandResult:
     """Credit or withdraw ``amount`` with optimistic locking.
 
     Each attempt loads the state, checks the rule against it and appends the next
     version conditionally; a lost race reloads and re-checks, so a withdrawal that
     became an overdraft meanwhile is refused, not applied.
+
+    At a snapshot point the snapshot is then written through ``snapshot_store`` (the
+    same table on a client that gives up quickly; ``store`` when None), unless
+    ``remaining_ms()`` (the invocation's time left; no limit when None) is below
+    ``SNAPSHOT_BUDGET_MS``. Its failure never fails the committed command.
 
     Raises
     ------
@@ -220,19 +228,29 @@ def execute_command(
                 raise ConcurrentUpdateError("the request changed while it was read") from None
             return replayed
         if event.version % settings.snapshot_interval == 0:
-            _refresh_snapshot(store, new_state)
+            _refresh_snapshot(snapshot_store or store, new_state, remaining_ms)
         return CommandResult(body=body, replayed=False, response=response)
     raise ConcurrentUpdateError(
         f"account {account_id} changed during each of {settings.max_append_attempts} attempts"
     )
 
 
-def _refresh_snapshot(store: EventStore, state: AccountState) -> None:
-    """Best effort: a lost snapshot only makes later reads fold more events."""
+def _refresh_snapshot(
+    store: EventStore, state: AccountState, remaining_ms: Callable[[], int] | None
+) -> None:
+    """Best effort: a lost snapshot only makes later reads fold more events.
+
+    The event is committed by now, so nothing here may turn the command into an error:
+    a 503 (or a function timeout) would make a client retry a command that was applied.
+    """
+    if remaining_ms is not None and remaining_ms() < SNAPSHOT_BUDGET_MS:
+        logger.warning("too little time left; snapshot skipped", version=state.version)
+        return
     try:
         if not store.put_snapshot(state):
             logger.info("a newer snapshot exists", version=state.version)
-    except ClientError:
+    except (ClientError, BotoCoreError):
+        # BotoCoreError: a transport failure (read timeout, connection lost or refused).
         logger.warning("snapshot write failed; reads stay correct", exc_info=True)
 
 

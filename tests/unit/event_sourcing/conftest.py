@@ -254,6 +254,11 @@ class Bank(HandlerDriver):
         client = boto3.client("dynamodb", region_name=REGION, config=STREAMS_CONFIG)
         return self.store.EventStore(client, TABLE_NAME)
 
+    def dynamodb_clients(self) -> list[Any]:
+        """Every DynamoDB client of the API module (its event stores' clients)."""
+        stores = [v for v in vars(self.api).values() if isinstance(v, self.store.EventStore)]
+        return list({id(store._client): store._client for store in stores}.values())
+
     def before_write(self, action: Callable[[int], None]) -> None:
         """Run ``action(n)`` before the handler's n-th write request (0-based) is sent.
 
@@ -283,5 +288,8 @@ def bank(infra: Infra, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Ite
         monkeypatch.setattr(api, "sleep", sleep)
         monkeypatch.setattr(api, "rng", random.Random(7))
         calls = CallLog()
-        api.store._client.meta.events.register("after-call.dynamodb", calls.hook)
-        yield Bank(roles=roles, clock=clock, sleep=sleep, infra=infra, calls=calls)
+        bank = Bank(roles=roles, clock=clock, sleep=sleep, infra=infra, calls=calls)
+        # All of them: the snapshot is written on a client of its own.
+        for client in bank.dynamodb_clients():
+            client.meta.events.register("after-call.dynamodb", calls.hook)
+        yield bank

@@ -6,7 +6,9 @@ import base64
 from typing import Any
 
 import pytest
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
+from tests.support.aws_faults import throttled, unreachable
 from tests.support.events import assert_json_error
 from tests.unit.event_sourcing.conftest import SNAPSHOT_INTERVAL, account_event
 
@@ -130,16 +132,28 @@ def test_older_snapshot_makes_reads_longer_not_wrong(bank, infra):
     assert bank.get(account_id).body == expected
 
 
-def test_failed_snapshot_write_does_not_fail_the_command(bank, infra, monkeypatch):
-    # GIVEN snapshot writes that fail (e.g. throttled)
-    from botocore.exceptions import ClientError
+#: What a snapshot write can end in after the SDK's retries: AWS refused or throttled it
+#: (ClientError), or the transport failed (BotoCoreError).
+SNAPSHOT_FAILURES = {
+    "throttled": throttled("PutItem"),
+    "read-timeout": ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"),
+    "unreachable": unreachable(),
+    "connection-closed": ConnectionClosedError(
+        endpoint_url="https://dynamodb.us-east-1.amazonaws.com"
+    ),
+}
 
+
+@pytest.mark.parametrize("failure", SNAPSHOT_FAILURES.values(), ids=SNAPSHOT_FAILURES)
+def test_failed_snapshot_write_does_not_fail_the_command(bank, infra, monkeypatch, failure):
+    # GIVEN snapshot writes that fail (throttled, or a timeout or lost connection)
     account_id = bank.open_id()
 
-    def failing(state: Any) -> bool:
-        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "PutItem")
+    def failing(self: Any, state: Any) -> bool:
+        raise failure
 
-    monkeypatch.setattr(bank.api.store, "put_snapshot", failing)
+    # On the class: whichever store of the API writes the snapshot.
+    monkeypatch.setattr(bank.store.EventStore, "put_snapshot", failing)
 
     # WHEN the command that reaches a snapshot point runs THEN it still succeeds
     _make_events(bank, account_id, SNAPSHOT_INTERVAL)
