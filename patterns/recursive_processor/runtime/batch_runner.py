@@ -35,6 +35,7 @@ from batch_records import HopTally, InputRecord, interpret_line
 from handler_kit import status_transitions
 from handler_kit.clock import iso_timestamp
 from line_reader import (
+    LineScanCutShortError,
     ObjectChangedError,
     ObjectMissingError,
     ObjectRangeReader,
@@ -161,7 +162,9 @@ def _read_records(
     settings = env.settings
     committed = state.offset
     at_end = committed >= state.size
-    lines = reader.lines(state.offset)
+    lines = reader.lines(
+        state.offset, keep_scanning=lambda: env.remaining_ms() >= settings.safety_margin_ms
+    )
     try:
         while not at_end and env.remaining_ms() >= settings.safety_margin_ms:
             line = next(lines, None)
@@ -191,8 +194,13 @@ def _process_claimed(env: HopEnvironment, state: HopState, *, waited: bool) -> H
         max_record_bytes=settings.max_record_bytes,
     )
     tally = HopTally()
+    cut_short: LineScanCutShortError | None = None
     try:
         committed, at_end = _read_records(env, state, reader, tally)
+    except LineScanCutShortError as exc:
+        # The lines before it are processed; the next hop starts at the long line with
+        # a whole hop's time, and fails the run if that is not enough either.
+        committed, at_end, cut_short = exc.line_start, False, exc
     except (ObjectChangedError, ObjectMissingError, ObjectUnreadableError) as exc:
         # This hop's records belong to no consistent version: keep none of them.
         discarded = HopTally(bytes_read=reader.bytes_read)
@@ -211,6 +219,13 @@ def _process_claimed(env: HopEnvironment, state: HopState, *, waited: bool) -> H
                 state.run_id, state.hop, "it was taken too late to process a record"
             )
         commit = HopCommit(new_offset=committed, tally=tally, errors_key=None, now=env.clock())
+        if cut_short is not None:
+            message = (
+                f"hop {state.hop} could not find the end of the line at byte {committed} "
+                f"of {state.size}: a line longer than one hop can scan "
+                f"({cut_short.scanned} bytes scanned)"
+            )
+            return _fail(env, state, commit, "line_too_long", message)
         message = (
             f"hop {state.hop} processed nothing at byte {committed} of {state.size}: the "
             f"safety margin ({settings.safety_margin_ms} ms) leaves no time for a record"

@@ -54,8 +54,29 @@ class ObjectUnreadableError(RuntimeError):
     ``s3:ListBucket`` on the bucket. The processor has that grant, so a 403 means the
     object was deleted while the grant was missing, or reading it is denied (a bucket or
     key policy): either way no retry reads it, so the run fails instead of staying
-    RUNNING through Lambda's retries.
+    RUNNING through Lambda's retries. Also a 403 ``InvalidObjectState``: the object is
+    in an archive storage class (S3 Glacier Flexible Retrieval, Deep Archive) and must
+    be restored before any GET reads it.
     """
+
+
+class LineScanCutShortError(RuntimeError):
+    """Time ran out while scanning a line too long to keep (see `iter_lines`).
+
+    Attributes
+    ----------
+    line_start : int
+        Where that line starts: the offset up to which every line has been yielded.
+    scanned : int
+        How many of its bytes were scanned without finding its end.
+    """
+
+    def __init__(self, line_start: int, scanned: int) -> None:
+        super().__init__(
+            f"the line at byte {line_start} has no end within the {scanned} bytes scanned"
+        )
+        self.line_start = line_start
+        self.scanned = scanned
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,7 @@ def iter_lines(
     size: int,
     range_bytes: int,
     max_record_bytes: int,
+    keep_scanning: Callable[[], bool] = lambda: True,
 ) -> Generator[Line, None, None]:
     """Yield the lines from byte ``start`` (a line boundary) to the object's end ``size``.
 
@@ -110,6 +132,14 @@ def iter_lines(
         Bytes per fetch (the last fetch may be shorter).
     max_record_bytes : int
         The largest record accepted; a longer one comes out with ``data=None``.
+    keep_scanning : callable
+        Asked before each range fetched while inside a line too long to keep: a line
+        with no end in sight may need more ranges than a hop has time for.
+
+    Raises
+    ------
+    LineScanCutShortError
+        ``keep_scanning()`` said no inside such a line.
 
     Yields
     ------
@@ -127,6 +157,8 @@ def iter_lines(
     line_start = start
     position = start
     while position < size:
+        if oversized and not keep_scanning():
+            raise LineScanCutShortError(line_start, position - line_start)
         last = min(position + range_bytes, size) - 1
         chunk = get_range(position, last)
         chunk_start = position
@@ -249,14 +281,23 @@ class ObjectRangeReader:
                     "was deleted and the processor may not list its bucket, or a policy "
                     "denies reading it"
                 ) from exc
+            if code == "InvalidObjectState":
+                raise ObjectUnreadableError(
+                    f"s3://{self._bucket}/{self._key} is in an archive storage class "
+                    "(InvalidObjectState): restore it, then upload it again"
+                ) from exc
             raise
 
-    def lines(self, start: int) -> Generator[Line, None, None]:
-        """Yield the lines from byte ``start`` (a line boundary) to the end of the object."""
+    def lines(
+        self, start: int, keep_scanning: Callable[[], bool] = lambda: True
+    ) -> Generator[Line, None, None]:
+        """Yield the lines from byte ``start`` (a line boundary) to the end of the object
+        (``keep_scanning``: see `iter_lines`)."""
         return iter_lines(
             self._get_range,
             start=start,
             size=self._size,
             range_bytes=self._range_bytes,
             max_record_bytes=self._max_record_bytes,
+            keep_scanning=keep_scanning,
         )

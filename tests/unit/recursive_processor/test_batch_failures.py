@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.events import s3_object_created_record
 from tests.unit.recursive_processor.conftest import (
+    INPUT_BUCKET,
     INPUT_PREFIX,
+    RANGE_BYTES,
     RECORDS_PER_HOP,
+    TIMEOUT_MS,
     Processor,
     lines,
+    ndjson,
 )
 
 # --------------------------------------------------------------------------- failures
@@ -120,6 +126,69 @@ def test_an_object_deleted_mid_run_fails_the_run_when_s3_answers_403(
     # AND a duplicate delivery of that hop (at least once) changes nothing
     assert processor.invoke(hop_2)["outcome"] == "duplicate"
     assert processor.infra.run(run_id) == run
+
+
+def test_an_archived_object_fails_the_run_instead_of_leaving_it_running(
+    processor: Processor,
+) -> None:
+    """S3 sends ObjectCreated for an object uploaded to an archive storage class, and
+    GetObject answers it 403 InvalidObjectState until it is restored
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html)."""
+    # GIVEN an object uploaded as GLACIER (anyone who may PutObject may choose that)
+    data = ndjson(lines(5))
+    key = f"{INPUT_PREFIX}archived.ndjson"
+    put = processor.infra.s3.put_object(
+        Bucket=INPUT_BUCKET, Key=key, Body=data, StorageClass="GLACIER"
+    )
+    etag = put["ETag"].strip('"')
+    run_id = processor.start(s3_object_created_record(INPUT_BUCKET, key, size=len(data), etag=etag))
+
+    # WHEN its first hop runs THEN the run ends FAILED with the reason, nothing to retry
+    assert [result["outcome"] for result in processor.drain()] == ["failed"]
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["reason"]["code"]) == ("FAILED", "object_unreadable")
+    assert "InvalidObjectState" in run["reason"]["message"]
+
+
+class _SlowS3:
+    """Each GetObject takes 20 ms of the (fake) clock; one past ``deadline`` means
+    Lambda has already ended the invocation."""
+
+    def __init__(self, inner: Any, processor: Processor) -> None:
+        self._inner, self._processor = inner, processor
+        self.deadline: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        self._processor.clock.advance(0.020)
+        assert self.deadline is None or self._processor.clock() < self.deadline, "timed out"
+        return self._inner.get_object(**kwargs)
+
+
+def test_a_line_longer_than_a_hop_can_scan_fails_the_run_in_time(
+    processor: Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a good line, then a line with no newline for 200 ranges (4 s of GETs, more
+    # than a hop has), then more good lines
+    slow = _SlowS3(processor.module.s3, processor)
+    monkeypatch.setattr(processor.module, "s3", slow)
+    body = [*lines(1), "x" * (200 * RANGE_BYTES), *lines(5, start=1)]
+    run_id = processor.start(processor.upload_lines("giant-line.ndjson", body))
+
+    # WHEN the chain runs, every hop under its invocation's deadline
+    outcomes = []
+    while processor.pending():
+        slow.deadline = processor.clock() + timedelta(milliseconds=TIMEOUT_MS)
+        outcomes.append(processor.deliver_next()["outcome"])
+
+    # THEN no hop ran into its timeout (each would be retried the same way, forever):
+    # hop 1 keeps the good line, hop 2 starts at the long one and fails the run
+    assert outcomes == ["continued", "failed"]
+    run = processor.infra.run(run_id)
+    assert (run["status"], run["reason"]["code"]) == ("FAILED", "line_too_long")
+    assert run["records"] == 1 and run["offset"] == len(body[0]) + 1
 
 
 def test_reaching_the_hop_limit_fails_the_run_with_the_reason(processor: Processor) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -65,16 +64,24 @@ def test_lines_are_judged_by_their_own_bytes_whatever_the_ranges_and_hops(
     assert actual.bad_records == expected.bad_records
 
 
-def remaining_for(budget: int, margin_ms: int) -> Iterator[int]:
-    """Remaining times that let a hop take ``budget`` lines, then fall under the margin.
+class HopTime:
+    """A hop's remaining time that lets it take ``budget`` lines, then falls under the
+    margin: the first call is the claim's deadline; every later one answers whether
+    ``budget`` lines were taken (:meth:`took_line`), so the checks the reader makes while
+    scanning a long line for its end find time enough (that cut is tested elsewhere)."""
 
-    The first call is the claim's deadline; each later one is a check before a line.
-    """
-    yield 60_000
-    for _ in range(budget):
-        yield margin_ms
-    while True:
-        yield margin_ms - 1
+    def __init__(self, budget: int, margin_ms: int) -> None:
+        self.budget, self.margin_ms = budget, margin_ms
+        self.calls = self.lines = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            return 60_000
+        return self.margin_ms if self.lines < self.budget else self.margin_ms - 1
+
+    def took_line(self) -> None:
+        self.lines += 1
 
 
 @pytest.fixture
@@ -114,22 +121,32 @@ def test_a_run_reports_the_same_summary_whatever_the_ranges_and_hops(
     # WHEN every hop runs, each stopping after its own number of lines
     budgets = itertools.cycle(hops)
     delivered = 0
-    while delivered < len(sender.requests):
-        request = sender.requests[delivered]
-        delivered += 1
-        remaining = remaining_for(next(budgets), settings_.safety_margin_ms)
-        env = batch.hops.HopEnvironment(
-            store=store,
-            s3=s3,
-            sender=sender,
-            settings=settings_,
-            remaining_ms=lambda remaining=remaining: next(remaining),
-            request_id=str(uuid.uuid4()),
-            clock=clock,
-        )
-        outcome = batch.runner.run_hop(env, request)
-        assert outcome in (batch.models.HopOutcome.CONTINUED, batch.models.HopOutcome.DONE)
-        clock.advance(1)
+    interpret_line = batch.runner.interpret_line
+    try:
+        while delivered < len(sender.requests):
+            request = sender.requests[delivered]
+            delivered += 1
+            hop_time = HopTime(next(budgets), settings_.safety_margin_ms)
+
+            def counted(*args: Any, hop_time: HopTime = hop_time, **kwargs: Any) -> Any:
+                hop_time.took_line()
+                return interpret_line(*args, **kwargs)
+
+            batch.runner.interpret_line = counted
+            env = batch.hops.HopEnvironment(
+                store=store,
+                s3=s3,
+                sender=sender,
+                settings=settings_,
+                remaining_ms=hop_time,
+                request_id=str(uuid.uuid4()),
+                clock=clock,
+            )
+            outcome = batch.runner.run_hop(env, request)
+            assert outcome in (batch.models.HopOutcome.CONTINUED, batch.models.HopOutcome.DONE)
+            clock.advance(1)
+    finally:
+        batch.runner.interpret_line = interpret_line
 
     # THEN the summary and errors objects say what the whole-file model says
     document = s3.json(settings_.summary_key(run_id))
