@@ -25,6 +25,24 @@ RUNTIME_DIR = Path(__file__).resolve().with_name("runtime")
 OPENAPI_DOCUMENT = Path(__file__).resolve().with_name("openapi.json")
 #: How long a persistent stage keeps an object version that was overwritten or deleted.
 NONCURRENT_RETENTION = cdk.Duration.days(30)
+#: How long Lambda keeps trying a hop's event (its retries included) before it goes to
+#: the failure queue.
+PROCESSOR_MAX_EVENT_AGE = cdk.Duration.hours(1)
+
+
+def stalled_after(timeout: cdk.Duration) -> cdk.Duration:
+    """How long a RUNNING run may go without an update before no hop can come any more.
+
+    After a run's last update, the next hop's event runs within the maximum event age
+    and its last attempt within the timeout after that; a duplicate of the previous hop
+    may re-send that event just as late, which starts the window once more. A margin of
+    15 minutes on top.
+
+    >>> stalled_after(cdk.Duration.minutes(5)).to_seconds()
+    8700
+    """
+    window = PROCESSOR_MAX_EVENT_AGE.to_seconds() + timeout.to_seconds()
+    return cdk.Duration.seconds(2 * window + 15 * 60)
 
 
 class RecursiveProcessor(PatternConstruct):
@@ -129,6 +147,7 @@ class RecursiveProcessor(PatternConstruct):
             timeout=timeout,
             memory_size=memory_size,
             invocation=Invocation.ASYNCHRONOUS,
+            max_event_age=PROCESSOR_MAX_EVENT_AGE,
             # The chain is direct Invoke calls: without ALLOW, Lambda's recursive loop
             # detection stops it after about 16 hops. MAX_HOPS is the limit instead.
             recursive_loop=lambda_.RecursiveLoop.ALLOW,
@@ -189,6 +208,7 @@ class RecursiveProcessor(PatternConstruct):
             environment={
                 "RUN_TABLE_NAME": self.run_table.table_name,
                 "OUTPUT_BUCKET_NAME": self.output_bucket.bucket_name,
+                "RUN_STALLED_AFTER_SECONDS": str(int(stalled_after(timeout).to_seconds())),
             },
         )
         self.add_api(

@@ -8,13 +8,14 @@ themselves run in ``batch_runner.py``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from batch_hops import HopSender, dispatch_pending_hop
 from batch_models import ObjectCreated, ProcessorSettings, RunBody, RunNotFoundError, RunStatus
 from batch_store import RunStore, new_run_item
+from handler_kit.clock import parse_timestamp
 
 logger = Logger(child=True)
 
@@ -72,7 +73,7 @@ def start_runs(
     return run_ids
 
 
-def run_view(item: Mapping[str, Any], *, output_bucket: str) -> RunBody:
+def run_view(item: Mapping[str, Any], *, output_bucket: str, stalled: bool = False) -> RunBody:
     """What ``GET /runs/{run_id}`` shows of a run record.
 
     Counts are those of the committed hops; ``hops`` is the number of hops run so far
@@ -84,6 +85,8 @@ def run_view(item: Mapping[str, Any], *, output_bucket: str) -> RunBody:
         The run record.
     output_bucket : str
         The bucket of the summary and errors objects.
+    stalled : bool
+        The record is RUNNING but no hop can come any more: it reads FAILED ``stalled``.
 
     Returns
     -------
@@ -96,7 +99,7 @@ def run_view(item: Mapping[str, Any], *, output_bucket: str) -> RunBody:
     offset = int(item["offset"])
     view: RunBody = {
         "run_id": item["run_id"],
-        "status": status,
+        "status": RunStatus.FAILED if stalled else status,
         "source": {
             "bucket": item["bucket"],
             "key": item["key"],
@@ -123,10 +126,26 @@ def run_view(item: Mapping[str, Any], *, output_bucket: str) -> RunBody:
     if "reason" in item:
         reason = item["reason"]
         view["reason"] = {"code": reason["code"], "message": reason["message"]}
+    elif stalled:
+        view["reason"] = {
+            "code": "stalled",
+            "message": (
+                f"no hop has run since {item['updated_at']} and none can come any more: "
+                "the next hop's event was lost or is in the processor's failure queue "
+                "(send it again from there to resume the run)"
+            ),
+        }
     return view
 
 
-def get_run_view(store: RunStore, run_id: str, *, output_bucket: str, now: datetime) -> RunBody:
+def get_run_view(
+    store: RunStore,
+    run_id: str,
+    *,
+    output_bucket: str,
+    now: datetime,
+    stalled_after_seconds: int | None = None,
+) -> RunBody:
     """The view of one run.
 
     Parameters
@@ -139,6 +158,10 @@ def get_run_view(store: RunStore, run_id: str, *, output_bucket: str, now: datet
         The bucket of the summary and errors objects.
     now : datetime
         A run expired at ``now`` (TTL pending) is not found.
+    stalled_after_seconds : int, optional
+        A RUNNING run not updated for this long reads FAILED ``stalled``: no hop event
+        can still arrive (the stack sets it from the processor's maximum event age and
+        timeout).
 
     Returns
     -------
@@ -153,4 +176,9 @@ def get_run_view(store: RunStore, run_id: str, *, output_bucket: str, now: datet
     item = store.get(run_id, now=now)
     if item is None:
         raise RunNotFoundError(f"no run {run_id}")
-    return run_view(item, output_bucket=output_bucket)
+    stalled = (
+        stalled_after_seconds is not None
+        and item["status"] == RunStatus.RUNNING.value
+        and now - parse_timestamp(item["updated_at"]) >= timedelta(seconds=stalled_after_seconds)
+    )
+    return run_view(item, output_bucket=output_bucket, stalled=stalled)

@@ -7,6 +7,8 @@ the SDK's retries is 503 ``service_unavailable`` with ``Retry-After``.
 
 from __future__ import annotations
 
+import os
+
 import batch_events
 import batch_models
 import batch_service
@@ -17,7 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from handler_kit import contract, error_answers, responses
 from handler_kit.clients import api_client_config
 from handler_kit.clock import Clock, utc_now
-from handler_kit.config import require_env
+from handler_kit.config import int_env, require_env
 
 # Configuration and clients are built once per execution environment.
 _BOTO_CONFIG = api_client_config()
@@ -25,6 +27,8 @@ store = batch_store.RunStore(
     boto3.client("dynamodb", config=_BOTO_CONFIG), require_env("RUN_TABLE_NAME")
 )
 OUTPUT_BUCKET = require_env("OUTPUT_BUCKET_NAME")
+#: A RUNNING run not updated for this long reads FAILED ``stalled`` (set by the stack).
+STALLED_AFTER_SECONDS = int_env(os.environ, "RUN_STALLED_AFTER_SECONDS", 8_700)
 #: Replaced by a fake clock in tests; decides whether a run has expired (TTL).
 clock: Clock = utc_now
 
@@ -53,7 +57,11 @@ responses.register_error_handlers(app, logger=logger, headers=NO_STORE)
 def get_run(run_id: str) -> Response[str]:
     """``GET /runs/{run_id}``: the run's status, progress and counts (200)."""
     view = batch_service.get_run_view(
-        store, batch_events.parse_run_id(run_id), output_bucket=OUTPUT_BUCKET, now=clock()
+        store,
+        batch_events.parse_run_id(run_id),
+        output_bucket=OUTPUT_BUCKET,
+        now=clock(),
+        stalled_after_seconds=STALLED_AFTER_SECONDS,
     )
     return responses.json_response(200, view, NO_STORE)
 

@@ -212,6 +212,25 @@ def test_async_failures_go_to_an_encrypted_failure_queue(resources: dict[str, An
     assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
+def test_the_run_api_reads_a_run_stalled_only_once_no_hop_can_come(
+    resources: dict[str, Any],
+) -> None:
+    # GIVEN the processor's timeout and maximum event age, and the run API's setting
+    _, function = processor(resources)
+    (config,) = of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+    (api_function,) = [
+        f
+        for f in of_type(resources, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "run_api.handler"
+    ]
+    variables = api_function["Properties"]["Environment"]["Variables"]
+    # THEN a run reads stalled only after two full windows of a hop's event (its age
+    # limit and a last attempt's timeout: a duplicate of the last hop may re-send the
+    # next one just as late) and a margin
+    window = config["Properties"]["MaximumEventAgeInSeconds"] + function["Properties"]["Timeout"]
+    assert int(variables["RUN_STALLED_AFTER_SECONDS"]) == 2 * window + 15 * 60 == 8_700
+
+
 def test_processor_permissions_are_scoped(resources: dict[str, Any]) -> None:
     _, function = processor(resources)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]

@@ -50,6 +50,8 @@ RECORD_WORK_MS = 100
 RECORDS_PER_HOP = 21
 # Small ranges, so every hop reads several and lines straddle range boundaries.
 RANGE_BYTES = 64
+#: A RUNNING run not updated for this long reads FAILED stalled (the run API's setting).
+RUN_STALLED_AFTER_SECONDS = 8_700
 MAX_RECORD_BYTES = 200
 
 
@@ -144,6 +146,7 @@ def infra(aws_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> In
             "MAX_RECORD_BYTES": str(MAX_RECORD_BYTES),
             "RECORD_WORK_MS": str(RECORD_WORK_MS),
             "RUN_RETENTION_DAYS": "30",
+            "RUN_STALLED_AFTER_SECONDS": str(RUN_STALLED_AFTER_SECONDS),
         },
     )
     return Infra(s3=s3, dynamodb=dynamodb)

@@ -12,6 +12,7 @@ from tests.support.fakes import FakeLambdaContext
 from tests.unit.recursive_processor.conftest import (
     OUTPUT_BUCKET,
     RECORDS_PER_HOP,
+    RUN_STALLED_AFTER_SECONDS,
     Expected,
     Processor,
     record_line,
@@ -47,6 +48,30 @@ def test_a_running_run_shows_its_progress(processor: Processor, api: ModuleType)
     assert 0 < view["offset"] < view["source"]["size"]
     assert 0 < view["progress"] < 1
     assert "summary" not in view and "reason" not in view
+
+
+def test_a_run_whose_next_hop_never_came_reads_failed_stalled(
+    processor: Processor, api: ModuleType
+) -> None:
+    # GIVEN a run whose first hop committed and whose next hop's event was lost (AWS:
+    # an asynchronous event "might also be deleted from the queue without being sent")
+    body = [record_line(i) for i in range(2 * RECORDS_PER_HOP + 3)]
+    run_id = processor.start(processor.upload_lines("stalled.ndjson", body))
+    processor.deliver_next()
+    processor.delivered = len(processor.invoker.payloads)  # hop 2 is never delivered
+    committed = processor.infra.run(run_id)
+
+    # WHEN a client asks for it just before and once no hop can come any more
+    processor.clock.advance(RUN_STALLED_AFTER_SECONDS - 1)
+    before = get_run(api, run_id).body
+    processor.clock.advance(1)
+    after = get_run(api, run_id).body
+
+    # THEN RUNNING, then FAILED stalled with what it had counted (read only)
+    assert before["status"] == "RUNNING" and "reason" not in before
+    assert after["status"] == "FAILED" and after["reason"]["code"] == "stalled"
+    assert after["records"] == RECORDS_PER_HOP and after["hops"] == 1
+    assert processor.infra.run(run_id) == committed
 
 
 def test_a_finished_run_links_its_summary(processor: Processor, api: ModuleType) -> None:
