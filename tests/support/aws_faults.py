@@ -79,6 +79,18 @@ def is_refused(failure: Exception) -> bool:
 
 
 @contextmanager
+def _hooked(client: Any, hooks: dict[str, Callable[..., Any]], result: Any) -> Iterator[Any]:
+    """Register ``hooks`` (event name to handler) on ``client`` within the block."""
+    for event, hook in hooks.items():
+        client.meta.events.register(event, hook)
+    try:
+        yield result
+    finally:
+        for event, hook in hooks.items():
+            client.meta.events.unregister(event, hook)
+
+
+@contextmanager
 def failing_calls(
     client: Any, error: Exception, operation: str | None = None
 ) -> Iterator[list[str]]:
@@ -92,11 +104,8 @@ def failing_calls(
         failed.append(model.name)
         raise copy.copy(error)  # a fresh exception each time: no traceback of earlier calls
 
-    client.meta.events.register(event, fail)
-    try:
+    with _hooked(client, {event: fail}, failed):
         yield failed
-    finally:
-        client.meta.events.unregister(event, fail)
 
 
 @contextmanager
@@ -120,12 +129,8 @@ def first_reply_lost(
         lost.append(dict(params))
         method(**params)  # applied; its reply never reaches the caller
 
-    event = f"before-parameter-build.{service}.{operation}"
-    client.meta.events.register(event, apply_first)
-    try:
+    with _hooked(client, {f"before-parameter-build.{service}.{operation}": apply_first}, lost):
         yield lost
-    finally:
-        client.meta.events.unregister(event, apply_first)
 
 
 @contextmanager
@@ -171,15 +176,16 @@ def attempts_stall(
 
     # botocore.endpoint sleeps its backoff with time.sleep (its only use of time).
     real_time = getattr(botocore.endpoint, "time")  # noqa: B009
-    client.meta.events.register(f"before-parameter-build.{service}.{operation}", new_call)
-    client.meta.events.register(f"before-send.{service}.{operation}", stall_first)
+    hooks: dict[str, Callable[..., Any]] = {
+        f"before-parameter-build.{service}.{operation}": new_call,
+        f"before-send.{service}.{operation}": stall_first,
+    }
     setattr(botocore.endpoint, "time", _Time)  # noqa: B010
     try:
-        yield waited
+        with _hooked(client, hooks, waited):
+            yield waited
     finally:
         setattr(botocore.endpoint, "time", real_time)  # noqa: B010
-        client.meta.events.unregister(f"before-send.{service}.{operation}", stall_first)
-        client.meta.events.unregister(f"before-parameter-build.{service}.{operation}", new_call)
 
 
 class _Records(logging.Handler):

@@ -122,6 +122,7 @@ def test_a_run_reports_the_same_summary_whatever_the_ranges_and_hops(
     budgets = itertools.cycle(hops)
     delivered = 0
     interpret_line = batch.runner.interpret_line
+    world = {"store": store, "s3": s3, "sender": sender, "settings": settings_}
     try:
         while delivered < len(sender.requests):
             request = sender.requests[delivered]
@@ -134,13 +135,7 @@ def test_a_run_reports_the_same_summary_whatever_the_ranges_and_hops(
 
             batch.runner.interpret_line = counted
             env = batch.hops.HopEnvironment(
-                store=store,
-                s3=s3,
-                sender=sender,
-                settings=settings_,
-                remaining_ms=hop_time,
-                request_id=str(uuid.uuid4()),
-                clock=clock,
+                **world, remaining_ms=hop_time, request_id=str(uuid.uuid4()), clock=clock
             )
             outcome = batch.runner.run_hop(env, request)
             assert outcome in (batch.models.HopOutcome.CONTINUED, batch.models.HopOutcome.DONE)
