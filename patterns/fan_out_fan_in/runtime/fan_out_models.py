@@ -46,13 +46,16 @@ MAX_LISTED_FAILURES = 100
 SQS_BATCH_SIZE = 10
 #: Attempts at one SendMessageBatch chunk (the call, then its failed entries).
 SEND_ATTEMPTS = 5
-#: Attempts at one TransactWriteItems that DynamoDB cancels for a TransactionConflict.
+#: Attempts at one TransactWriteItems that DynamoDB cancels for a transient reason
+#: (a conflict with another transaction, a throttled item).
 TRANSACTION_ATTEMPTS = 4
 #: What a subtask takes besides its work: the result's transaction (with its attempts
 #: after a conflict), the job's re-read, and one attempt among those calls that stalls
 #: and is retried (the worker's client gives an attempt 1 s to connect and 3 s to read:
 #: ``WORKER_ATTEMPT_TIMEOUTS_S``). A worker starts a subtask only if this and the
-#: subtask's ``work_ms`` still fit in its invocation.
+#: subtask's ``work_ms`` still fit in its invocation. Unlike the decoupled worker's, a
+#: batch is not sized for this in every subtask (10 x 6 s against 30 s): its tail is
+#: handed back then, since smaller batches would weaken SQS fair queues (README).
 SUBTASK_OVERHEAD_MS = 5_000
 #: The worker client's attempt timeouts, in seconds (connect, read).
 WORKER_ATTEMPT_TIMEOUTS_S = (1, 3)

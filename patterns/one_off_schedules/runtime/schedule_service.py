@@ -358,9 +358,7 @@ def cancel_schedule(
         It already ran, is running or failed (also as a PENDING record past its
         delivery deadline, which reads FAILED ``not_delivered``).
     """
-    cancelled_now = store.cancel(
-        schedule_id, now, undelivered_after_seconds=settings.undelivered_after_seconds
-    )
+    store.cancel(schedule_id, now, undelivered_after_seconds=settings.undelivered_after_seconds)
     item = store.get(schedule_id, now=now)
     if item is None:
         raise ScheduleNotFoundError(f"schedule {schedule_id} not found")
@@ -371,15 +369,18 @@ def cancel_schedule(
         raise ScheduleNotCancellableError(
             f"schedule {schedule_id} {state} and can no longer be cancelled"
         )
-    if cancelled_now or not item.get("schedule_deleted_at"):
-        try:
-            schedules.delete(schedule_id)
-        except (BotoCoreError, ClientError):
-            # Still cancelled: if the schedule fires, the executor finds CANCELLED and
-            # does nothing, and ActionAfterCompletion deletes it; a repeated DELETE
-            # tries again.
-            logger.warning("DeleteSchedule failed on cancel", exc_info=True)
-            return ScheduleView(item)
+    # Deleted on every DELETE of a cancelled record, also one that says it is deleted
+    # already: a keyed POST racing the cancel may have created the schedule after the
+    # cancel's own delete (and failed to delete it again), and a repeated DELETE is then
+    # the client's way to remove it. A schedule already gone counts as deleted.
+    try:
+        schedules.delete(schedule_id)
+    except (BotoCoreError, ClientError):
+        # Still cancelled: if the schedule fires, the executor finds CANCELLED and does
+        # nothing, and ActionAfterCompletion deletes it; a repeated DELETE tries again.
+        logger.warning("DeleteSchedule failed on cancel", exc_info=True)
+        return ScheduleView(item)
+    if not item.get("schedule_deleted_at"):
         store.record_schedule_deleted(schedule_id, now)
         item = store.get(schedule_id, now=now) or item
     return ScheduleView(item)

@@ -179,7 +179,8 @@ class RunFailure(TypedDict):
 class RunBody(TypedDict):
     """The body of ``GET /runs/{run_id}``: the counts of the committed hops;
     ``finished_at`` and ``duration_ms`` once the run ended, ``summary`` once DONE,
-    ``reason`` once FAILED."""
+    ``reason`` once FAILED (a run read as FAILED ``stalled`` never ended: it has no
+    ``finished_at`` or ``duration_ms``)."""
 
     run_id: str
     status: RunStatus

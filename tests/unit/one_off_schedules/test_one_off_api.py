@@ -520,6 +520,37 @@ def test_a_create_ending_after_a_cancel_leaves_no_schedule_behind(
     assert infra.schedule_names() == []
 
 
+def test_a_repeated_delete_removes_a_schedule_the_race_left_behind(handlers, infra, monkeypatch):
+    # GIVEN a keyed POST whose CreateSchedule is slow, and a DELETE that cancels the
+    # record meanwhile and finds no schedule, its note that the schedule is deleted
+    # still in flight; the POST's own delete of the schedule it then creates fails
+    body = {"at": in_minutes(5), "payload": PAYLOAD}
+    schedules, store = handlers.api.scheduler, handlers.api.store
+    create, delete, record = schedules.create, schedules.delete, store.record_schedule_deleted
+    in_flight: list[tuple[Any, ...]] = []
+
+    def slow_create(*args: Any, **kwargs: Any) -> bool:
+        if not in_flight:
+            (item,) = infra.items()
+            monkeypatch.setattr(store, "record_schedule_deleted", lambda *a: in_flight.append(a))
+            assert handlers.cancel(item["schedule_id"]).status == 200
+            monkeypatch.setattr(store, "record_schedule_deleted", record)
+            monkeypatch.setattr(schedules, "delete", _throttled_delete)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(schedules, "create", slow_create)
+    first = handlers.post(body, headers={"Idempotency-Key": "k-note-lands-last"})
+    schedule_id = first.body["schedule_id"]
+    record(*in_flight[0])  # the DELETE's note lands last: the record says deleted
+    monkeypatch.setattr(schedules, "delete", delete)
+    assert infra.schedule_names() == [schedule_id]
+
+    # WHEN the client repeats the DELETE THEN the schedule is gone, the record CANCELLED
+    assert handlers.cancel(schedule_id).status == 200
+    assert infra.schedule_names() == []
+    assert handlers.get(schedule_id).body["status"] == "CANCELLED"
+
+
 def _throttled_delete(name: str) -> bool:
     raise ClientError({"Error": {"Code": "ThrottlingException"}}, "DeleteSchedule")
 
