@@ -81,7 +81,7 @@ def _send_chunk(
         try:
             failures = queue.send_batch(list(pending.items()))
         except (BotoCoreError, ClientError):
-            # The whole call failed (after the SDK's own retries); SQS may have stored
+            # The whole call failed (one attempt: this loop is the retry); SQS may have stored
             # some entries, and resending them only makes duplicates the workers absorb.
             logger.warning("SendMessageBatch raised", exc_info=True)
             failures = BatchFailures(retryable=list(pending), refused=[])

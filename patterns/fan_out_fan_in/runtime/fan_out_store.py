@@ -119,7 +119,9 @@ class JobStore:
         Raises
         ------
         TransactionConflictError
-            Concurrent transactions on the job item kept cancelling this one.
+            The transaction stayed cancelled for a transient reason (a conflict with
+            another transaction on the job item, a throttled item) through
+            ``TRANSACTION_ATTEMPTS`` attempts, or was cancelled for another reason.
         """
         if (result is None) == (error is None):
             raise ValueError("give exactly one of result or error")

@@ -13,7 +13,9 @@ conditional write and invokes the function again, asynchronously, for the next h
     S3 ObjectCreated --start--> RUNNING (hop 1, offset 0) --dispatch--> hop 1
     hop n: claim --read+process--> commit (hop n+1, offset) --dispatch--> hop n+1
     last hop: write summary --commit--> DONE
-    object changed, deleted or unreadable | hop limit | no progress --> FAILED (reason)
+    object changed, deleted or unreadable | hop limit | no progress | line too long
+        --> FAILED (reason)
+    (GET reads a RUNNING run no hop can reach any more as FAILED stalled)
 
 Every write that moves the run is conditional (see ``batch_store.py``).
 """

@@ -3,7 +3,8 @@
 A line's fate depends on its own bytes only, never on where it sits relative to the
 ranges or to the offset a hop starts at: the same object gives the same lines, the
 same records and the same ``record_too_large`` lines whatever the range size and
-wherever hops start.
+wherever hops start. (Whether a hop has the time to scan a line too long to keep for its
+end is another matter: see ``keep_scanning`` in `iter_lines`.)
 
 The record limit counts the bytes of the record: the line without its end (``\\n``,
 or ``\\r\\n``; a last line without ``\\n`` loses one trailing ``\\r`` likewise). A

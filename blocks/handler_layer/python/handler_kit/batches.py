@@ -19,9 +19,10 @@ class NotStartedError(RuntimeError):
 
     The record is not touched and is handed back (a batch item failure): a record cut
     off by the function timeout would fail the whole batch instead, the records already
-    processed included, each message then using up one of its receives. The stacks size
-    batch and timeout so that this does not happen; this is the defence if it ever does
-    (a slow DynamoDB, a changed setting).
+    processed included. A handed-back queue message uses up one of its receives; a
+    stream record is retried from (Lambda's checkpoint). The decoupled worker's batch is
+    sized so that this does not happen; the fan-out worker and the event publisher rely
+    on it when their calls stall (a slow DynamoDB or EventBridge, a changed setting).
     """
 
 

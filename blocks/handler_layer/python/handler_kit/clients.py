@@ -33,8 +33,10 @@ def client_config(
     """A client's settings: ``max_attempts`` attempts of a call in all (the first and
     its retries; botocore's own ``max_attempts`` key counts retries only).
 
-    Five suit a function whose event source retries the whole event later anyway (a
-    queue's worker, a stream's consumer); three one that must finish within a margin.
+    Five suit a worker whose event source retries the event later anyway and whose
+    per-record budget covers a stalled attempt; three of shorter attempts a function that
+    must finish within a margin (an API, the event publisher); one a caller that retries
+    by itself (the fan-out ventilator) or gives up (the event-sourcing snapshot).
     ``max_pool_connections`` is the connections kept (one per thread that sends at once).
 
     >>> config = client_config(max_attempts=3)
