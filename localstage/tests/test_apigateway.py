@@ -91,6 +91,23 @@ def test_the_integration_timeout_answers_504(api_stage: LocalStage) -> None:
     assert answer.json == {"error": "server_error", "message": "Endpoint request timed out"}
 
 
+def test_a_function_lambda_throttles_is_a_500(api_stage: LocalStage) -> None:
+    """API Gateway calls Lambda synchronously: a function with no concurrency left is
+    throttled at once, and "If the Lambda API rejects the invocation request, API
+    Gateway returns a 500 error code" (its DEFAULT_5XX response), without waiting for
+    an environment to come free.
+
+    AWS: https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html
+    """
+    # GIVEN GET /throttled proxies to a function whose reserved concurrency is 0
+    answer = call(api_stage, "GET", "throttled")
+
+    # THEN the gateway's own 500, and the function never ran
+    assert answer.status == 500, answer.raw[:200]
+    assert answer.json == {"error": "server_error", "message": "Internal server error"}
+    assert api_stage.function("Throttled").invocations == 0
+
+
 def test_a_request_over_10_mb_is_refused_with_413(api_stage: LocalStage) -> None:
     """A REST API's payload is at most 10 MB; a larger request gets 413
     ``REQUEST_TOO_LARGE`` before any authorization or integration.

@@ -97,6 +97,11 @@ TEMPLATE: dict[str, Any] = {
         "Route": table_function("app.route"),
         "Big": table_function("app.big"),
         "Items": table_function("app.route"),
+        # Reserved concurrency 0: Lambda refuses every invocation of it (throttled).
+        "Throttled": {
+            **(throttled := table_function("app.route")),
+            "Properties": {**throttled["Properties"], "ReservedConcurrentExecutions": 0},
+        },
         "Api": {
             "Type": "AWS::ApiGateway::RestApi",
             "Properties": {"Name": "tiny-api", "BinaryMediaTypes": ["application/octet-stream"]},
@@ -106,6 +111,7 @@ TEMPLATE: dict[str, Any] = {
         "Validated": api_resource("validated"),
         "ItemsResource": api_resource("items"),
         "AnyType": api_resource("anytype"),
+        "ThrottledResource": api_resource("throttled"),
         "Model": {
             "Type": "AWS::ApiGateway::Model",
             "Properties": {
@@ -140,15 +146,19 @@ TEMPLATE: dict[str, Any] = {
             RequestModels={"application/json": {"Ref": "Model"}},
         ),
         "PostItems": proxy_method("POST", "ItemsResource", "Items"),
+        "GetThrottled": proxy_method("GET", "ThrottledResource", "Throttled"),
         "BadRequestBody": _gateway_response("BAD_REQUEST_BODY", "invalid_request"),
         "UnsupportedMediaType": _gateway_response(
             "UNSUPPORTED_MEDIA_TYPE", "unsupported_media_type"
         ),
         "Default4xx": _gateway_response("DEFAULT_4XX", "client_error"),
         "Default5xx": _gateway_response("DEFAULT_5XX", "server_error"),
-        **api_deployment(["AnyProxy", "GetSlow", "PostValidated", "PostItems", "PostAnyType"]),
+        **api_deployment(
+            ["AnyProxy", "GetSlow", "PostValidated", "PostItems", "PostAnyType", "GetThrottled"]
+        ),
         "Permission": api_permission("Route", "*/*"),
         "ItemsPermission": api_permission("Items", "POST/items"),
+        "ThrottledPermission": api_permission("Throttled", "GET/throttled"),
     },
     "Outputs": {"ApiUrl": API_URL_OUTPUT},
 }

@@ -18,7 +18,7 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from localstage.invoke import SYNC_PAYLOAD_LIMIT, limit_sync_response
-from localstage.runtime import FunctionRuntime, InvocationResult
+from localstage.runtime import FunctionRuntime, FunctionThrottledError, InvocationResult
 
 #: A REST API's payload quota (10 MB, not increasable).
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -156,19 +156,26 @@ def invoke_within(
     As on AWS, the invocation itself carries on (to its own Lambda timeout); only the
     client stops waiting.
     """
-    results: list[InvocationResult] = []
+    results: list[InvocationResult | None] = []  # None: Lambda throttled the call
     done = threading.Event()
 
     def run() -> None:
         try:
-            results.append(limit_sync_response(function.invoke(event)))
+            # Throttled at once, as Lambda answers a synchronous caller with no
+            # concurrency left: API Gateway then answers 500 (not a wait, not 504).
+            results.append(limit_sync_response(function.invoke(event, throttle=True)))
+        except FunctionThrottledError:
+            results.append(None)
         finally:
             done.set()
 
     threading.Thread(target=run, name="apigw-integration", daemon=True).start()
     if not done.wait(timeout_ms / 1000) or not results:
         raise GatewayError("INTEGRATION_TIMEOUT", "Endpoint request timed out", status=504)
-    return results[0]
+    result = results[0]
+    if result is None:
+        raise GatewayError("DEFAULT_5XX", INTERNAL_ERROR, status=500)
+    return result
 
 
 def proxy_response(result: InvocationResult) -> Response:
