@@ -188,6 +188,39 @@ def attempts_stall(
         setattr(botocore.endpoint, "time", real_time)  # noqa: B010
 
 
+@contextmanager
+def calls_take(client: Any, advance: Callable[[float], None], seconds: float) -> Iterator[None]:
+    """Within the block, every attempt of every call of ``client`` takes ``seconds`` of
+    the fake clock (``advance``), as a real round trip does."""
+
+    def take(**_: Any) -> None:
+        advance(seconds)
+
+    service = client.meta.service_model.service_name
+    with _hooked(client, {f"before-send.{service}": take}, None):
+        yield
+
+
+@contextmanager
+def backoff_before_2026(active: bool = True) -> Iterator[None]:
+    """Within the block (if ``active``), botocore backs off as it did before its 2026
+    retry update, at the worst its jitter allows: 1 s doubling after any retryable error
+    (the update brought it to 50 ms, 25 ms for DynamoDB, except after throttling). Lambda's
+    runtime brings its own botocore, which may predate the update."""
+    from botocore.retries import standard
+
+    def delay_amount(self: Any, context: Any) -> float:
+        return float(min(2 ** (context.attempt_number - 1), 20))
+
+    original = standard.ExponentialBackoff.delay_amount
+    if active:
+        standard.ExponentialBackoff.delay_amount = delay_amount  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        standard.ExponentialBackoff.delay_amount = original  # type: ignore[method-assign]
+
+
 class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__()

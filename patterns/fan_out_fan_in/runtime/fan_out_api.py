@@ -32,8 +32,10 @@ if TYPE_CHECKING:  # annotations only
 #: Gateway's, whichever comes first: marking a job whose subtasks could not all be sent
 #: FAILED and reading it back, so it is answered (503) instead of cut off. The DynamoDB
 #: calls take milliseconds; this covers one stalled attempt among them (1 s to connect,
-#: 3 s to read: ``api_client_config``) and its retry.
-SAFETY_MARGIN_SECONDS = 5.0
+#: 3 s to read: ``api_client_config``), up to 1 s of backoff before its retry (botocore
+#: before its 2026 retry update waited that long after a timeout; Lambda's runtime
+#: brings its own botocore) and the calls.
+SAFETY_MARGIN_SECONDS = 6.0
 #: API Gateway's integration timeout (the REST default, not raised here). It runs from
 #: the request's arrival (``requestTimeEpoch``), so it also counts a cold start's init,
 #: which the function's own timeout does not.

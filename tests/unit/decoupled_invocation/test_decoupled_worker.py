@@ -11,7 +11,13 @@ import pytest
 from handler_kit.status_transitions import attempts_of, owned_by_request
 
 from tests.support import handlers as handler_modules
-from tests.support.aws_faults import attempts_stall, first_reply_lost, recorded_logs
+from tests.support.aws_faults import (
+    attempts_stall,
+    backoff_before_2026,
+    calls_take,
+    first_reply_lost,
+    recorded_logs,
+)
 from tests.support.events import sqs_event
 from tests.support.fakes import START, FakeLambdaContext
 from tests.unit.decoupled_invocation.conftest import (
@@ -379,7 +385,12 @@ def test_a_full_batch_of_the_longest_jobs_ends_before_the_deployed_timeout(handl
     assert elapsed_ms <= DEPLOYED_TIMEOUT_MS
 
 
-def test_a_full_batch_survives_a_stalled_attempt_in_every_job(handlers, infra):
+#: A DynamoDB or SQS round trip on the fake clock (each attempt of a call).
+ROUND_TRIP_S = 0.01
+
+
+@pytest.mark.parametrize("old_backoff", [False, True], ids=["backoff-now", "backoff-before-2026"])
+def test_a_full_batch_survives_a_stalled_attempt_in_every_job(handlers, infra, old_backoff):
     """The overhead a job is given (``JOB_OVERHEAD_MS``) covers one attempt that stalls
     for the worker client's connect and read timeouts and is retried: a batch of the
     longest jobs, each with such a stall, still ends before the deployed timeout."""
@@ -395,7 +406,11 @@ def test_a_full_batch_survives_a_stalled_attempt_in_every_job(handlers, infra):
     def finish(params: dict) -> bool:
         return ":lease" not in params["ExpressionAttributeValues"]  # the claim sets one
 
-    with attempts_stall(client, "UpdateItem", handlers.clock.advance, finish) as waited:
+    with (
+        backoff_before_2026(old_backoff),
+        calls_take(client, handlers.clock.advance, ROUND_TRIP_S),
+        attempts_stall(client, "UpdateItem", handlers.clock.advance, finish) as waited,
+    ):
         response = run_batch_on_the_clock(handlers, records, timeout_ms=DEPLOYED_TIMEOUT_MS)
 
     # THEN every job stalled, and every job is DONE within the timeout, none handed back

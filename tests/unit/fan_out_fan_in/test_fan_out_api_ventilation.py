@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from tests.support.aws_faults import attempts_stall, first_reply_lost
+from tests.support.aws_faults import (
+    attempts_stall,
+    backoff_before_2026,
+    calls_take,
+    first_reply_lost,
+)
 from tests.support.events import HttpResponse, assert_json_error
 from tests.unit.fan_out_fan_in.api_helpers import (
     queued_bodies,
@@ -191,9 +196,15 @@ def test_ventilation_stops_before_api_gateways_timeout_which_counts_the_init(han
 API_TIMEOUT_MS = 28_000
 
 
-def test_a_stalled_sqs_cannot_run_the_ventilator_past_its_timeout(handlers, infra):
+#: A DynamoDB or SQS round trip on the fake clock (each attempt of a call).
+ROUND_TRIP_S = 0.01
+
+
+@pytest.mark.parametrize("old_backoff", [False, True], ids=["backoff-now", "backoff-before-2026"])
+def test_a_stalled_sqs_cannot_run_the_ventilator_past_its_timeout(handlers, infra, old_backoff):
     # GIVEN a job put whose first attempt stalls (its retry lands), then an SQS whose
-    # every attempt stalls until the client's own timeouts give up on it
+    # every attempt stalls until the client's own timeouts give up on it, and a first
+    # attempt of the job's FAILED mark that stalls too
     started = handlers.clock()
     event = post_jobs_event({"count": 10})
     event["requestContext"]["requestTimeEpoch"] = int(started.timestamp() * 1000)
@@ -201,7 +212,11 @@ def test_a_stalled_sqs_cannot_run_the_ventilator_past_its_timeout(handlers, infr
 
     # WHEN the job is submitted, the invocation's time running down with the clock
     with (
+        backoff_before_2026(old_backoff),
+        calls_take(handlers.api.store._client, advance, ROUND_TRIP_S),
+        calls_take(handlers.api.queue._client, advance, ROUND_TRIP_S),
         attempts_stall(handlers.api.store._client, "PutItem", advance),
+        attempts_stall(handlers.api.store._client, "UpdateItem", advance),
         attempts_stall(handlers.api.queue._client, "SendMessageBatch", advance, count=math.inf),
     ):
         raw = handlers.invoke(

@@ -9,7 +9,7 @@ import pytest
 
 from patterns.fan_out_fan_in.scenarios import expected_aggregate
 from tests.support import handlers as handler_modules
-from tests.support.aws_faults import attempts_stall
+from tests.support.aws_faults import attempts_stall, backoff_before_2026, calls_take
 from tests.support.events import dynamodb_stream_event, dynamodb_stream_record, sqs_event
 from tests.support.fakes import FakeLambdaContext
 from tests.unit.fan_out_fan_in.conftest import MAX_RECEIVE_COUNT, sqs_record
@@ -225,7 +225,14 @@ def test_subtasks_with_no_time_left_are_handed_back_uncounted_and_none_is_lost(h
     assert (job["status"], job["done"]) == ("DONE", 10)
 
 
-def test_a_subtask_started_with_only_its_budget_left_survives_a_stalled_attempt(handlers, infra):
+#: A DynamoDB or SQS round trip on the fake clock (each attempt of a call).
+ROUND_TRIP_S = 0.01
+
+
+@pytest.mark.parametrize("old_backoff", [False, True], ids=["backoff-now", "backoff-before-2026"])
+def test_a_subtask_started_with_only_its_budget_left_survives_a_stalled_attempt(
+    handlers, infra, old_backoff
+):
     # GIVEN a subtask of 1 s, and an invocation with just the time the worker asks to
     # start one: its work and its overhead
     job_id = submit(handlers, {"items": [1], "work_ms": 1_000})
@@ -239,7 +246,11 @@ def test_a_subtask_started_with_only_its_budget_left_survives_a_stalled_attempt(
     # WHEN the first attempt of its transaction stalls until the client's own timeouts
     # give up on it, and botocore retries it
     client = handlers.worker.store._client
-    with attempts_stall(client, "TransactWriteItems", handlers.clock.advance) as waited:
+    with (
+        backoff_before_2026(old_backoff),
+        calls_take(client, handlers.clock.advance, ROUND_TRIP_S),
+        attempts_stall(client, "TransactWriteItems", handlers.clock.advance) as waited,
+    ):
         response = handlers.worker.handler(sqs_event(record), context)
 
     # THEN it is counted and the invocation ended in time (a timeout fails the batch)
