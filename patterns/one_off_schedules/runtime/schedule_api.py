@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import boto3
+import schedule_cancel
 import schedule_models
 import schedule_parsing
 import schedule_service
@@ -107,6 +108,7 @@ def create_schedule() -> Response[str]:
         caller=http_requests.caller(event),
         idempotency_key=idempotency_key,
         render=_created,
+        clock=clock,
     )
     view = submission.view
     logger.append_keys(schedule_id=view.schedule_id)
@@ -149,7 +151,7 @@ def get_schedule(schedule_id: str) -> Response[str]:
 )
 def cancel_schedule(schedule_id: str) -> Response[str]:
     """``DELETE /schedules/{schedule_id}``: cancel a pending schedule (200, repeatable)."""
-    view = schedule_service.cancel_schedule(
+    view = schedule_cancel.cancel_schedule(
         store,
         scheduler,
         schedule_parsing.parse_schedule_id(schedule_id),

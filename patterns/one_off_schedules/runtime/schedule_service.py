@@ -1,5 +1,5 @@
-"""One-off schedules: the API's logic, ``POST /schedules`` (record, then schedule),
-``GET /schedules/{id}`` and ``DELETE /schedules/{id}``.
+"""One-off schedules: the API's logic, ``POST /schedules`` (record, then schedule) and
+``GET /schedules/{id}`` (``DELETE`` is ``schedule_cancel``'s).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
-from handler_kit.clock import epoch_seconds, iso_timestamp
+from handler_kit.clock import Clock, epoch_seconds, iso_timestamp, utc_now
 from handler_kit.errors import IdempotencyKeyReusedError
 from handler_kit.responses import StoredResponse
 from schedule_models import (
@@ -20,7 +20,6 @@ from schedule_models import (
     InvalidScheduleTimeError,
     ScheduleCreateFailedError,
     ScheduleIdCollisionError,
-    ScheduleNotCancellableError,
     ScheduleNotFoundError,
     ScheduleRequest,
     ScheduleSettings,
@@ -145,12 +144,16 @@ def _create(
     *,
     keyed: bool,
     now: datetime,
+    clock: Clock,
 ) -> None:
     schedule_id = str(item["schedule_id"])
     try:
         created = schedules.create(schedule_id, fire_at, target, target_input(schedule_id, request))
     except (BotoCoreError, ClientError):
         logger.exception("CreateSchedule failed", extra={"schedule_id": schedule_id})
+        failed_at = clock()
+        if fire_at <= failed_at:
+            _give_up_past_time(store, schedule_id, keyed=keyed, now=failed_at)
         if keyed:
             # Another attempt with the key may have created the schedule (it answered
             # 201), or a retry will: the record stays PENDING. With no schedule and no
@@ -183,6 +186,25 @@ def _create(
             raise ScheduleCreateFailedError(
                 "the schedule could not be recorded; retry with the same Idempotency-Key"
             )
+
+
+def _give_up_past_time(
+    store: ScheduleStore, schedule_id: str, *, keyed: bool, now: datetime
+) -> None:
+    """A create that failed once ``at`` had passed (the request began just before it, or
+    the call took that long; the Scheduler may refuse a time in the past): no retry can
+    create it, so the answer is 400 ``invalid_time``, not 503. An unkeyed record is
+    removed; a keyed one reads FAILED ``not_scheduled`` unless another attempt with the
+    key created the schedule meanwhile (then the caller's 503 stands: a retry answers
+    that attempt's 201)."""
+    if keyed:
+        if not store.mark_not_scheduled(schedule_id, now):
+            return
+    else:
+        store.delete_unscheduled(schedule_id)
+    raise InvalidScheduleTimeError(
+        "the schedule could not be created before 'at' passed; post it again with a new 'at'"
+    )
 
 
 def _withdrawn_if_cancelled(
@@ -220,6 +242,7 @@ def submit_schedule(
     caller: str = "anonymous",
     idempotency_key: str | None = None,
     render: Render,
+    clock: Clock = utc_now,
 ) -> Submission:
     """Store a PENDING record, then create its one-time schedule (``POST /schedules``).
 
@@ -251,7 +274,14 @@ def submit_schedule(
         existing = store.get(schedule_id, now=now)
         if existing is not None:
             return _replay(
-                store, schedules, existing, request, now=now, target=target, render=render
+                store,
+                schedules,
+                existing,
+                request,
+                now=now,
+                target=target,
+                render=render,
+                clock=clock,
             )
     fire_at = parse_fire_time(request.at, now=now, horizon_seconds=settings.horizon_seconds)
     item = new_schedule_item(
@@ -270,9 +300,11 @@ def submit_schedule(
         if idempotency_key is None or existing is None:
             raise ScheduleIdCollisionError(f"schedule id {schedule_id} already exists")
         # A concurrent request with the same key won the put.
-        return _replay(store, schedules, existing, request, now=now, target=target, render=render)
+        return _replay(
+            store, schedules, existing, request, now=now, target=target, render=render, clock=clock
+        )
     keyed = idempotency_key is not None
-    _create(store, schedules, item, request, fire_at, target, keyed=keyed, now=now)
+    _create(store, schedules, item, request, fire_at, target, keyed=keyed, now=now, clock=clock)
     return Submission(view=ScheduleView(item), created=True, response=first)
 
 
@@ -285,6 +317,7 @@ def _replay(
     now: datetime,
     target: ScheduleTarget,
     render: Render,
+    clock: Clock = utc_now,
 ) -> Submission:
     """Answer a retry with the same Idempotency-Key: the first answer, from the record."""
     if existing.get("request_hash") not in (request_hash(request), _legacy_request_hash(request)):
@@ -298,7 +331,17 @@ def _replay(
             # Heals a create that never happened (the first attempt failed, or timed
             # out between the put and the call); CreateSchedule answers Conflict when it
             # did happen, and either way the record is then marked scheduled.
-            _create(store, schedules, existing, request, fire_at, target, keyed=True, now=now)
+            _create(
+                store,
+                schedules,
+                existing,
+                request,
+                fire_at,
+                target,
+                keyed=True,
+                now=now,
+                clock=clock,
+            )
         elif "fired_at" in existing or _still_scheduled(schedules, schedule_id):
             # Created after all (its mark lost, or a record older than the mark): it
             # fired (an executor attempt claimed it, failed and is retried by Lambda; the
@@ -335,55 +378,6 @@ def _still_scheduled(schedules: Schedules, schedule_id: str) -> bool:
         raise ScheduleCreateFailedError(
             "the schedule could not be checked; retry with the same Idempotency-Key"
         ) from None
-
-
-def cancel_schedule(
-    store: ScheduleStore,
-    schedules: Schedules,
-    schedule_id: str,
-    *,
-    now: datetime,
-    settings: ScheduleSettings,
-) -> ScheduleView:
-    """Cancel a pending schedule (``DELETE /schedules/{id}``); repeating it is harmless.
-
-    The record turns CANCELLED before the schedule is deleted, so an executor firing in
-    between finds it cancelled and does nothing.
-
-    Raises
-    ------
-    ScheduleNotFoundError
-        No such schedule.
-    ScheduleNotCancellableError
-        It already ran, is running or failed (also as a PENDING record past its
-        delivery deadline, which reads FAILED ``not_delivered``).
-    """
-    store.cancel(schedule_id, now, undelivered_after_seconds=settings.undelivered_after_seconds)
-    item = store.get(schedule_id, now=now)
-    if item is None:
-        raise ScheduleNotFoundError(f"schedule {schedule_id} not found")
-    # The status GET answers, not the stored one: PENDING past the deadline is FAILED.
-    status = schedule_view(item, now=now, settings=settings).status
-    if status is not ScheduleStatus.CANCELLED:
-        state = "has fired" if "fired_at" in item else f"is {status.value}"
-        raise ScheduleNotCancellableError(
-            f"schedule {schedule_id} {state} and can no longer be cancelled"
-        )
-    # Deleted on every DELETE of a cancelled record, also one that says it is deleted
-    # already: a keyed POST racing the cancel may have created the schedule after the
-    # cancel's own delete (and failed to delete it again), and a repeated DELETE is then
-    # the client's way to remove it. A schedule already gone counts as deleted.
-    try:
-        schedules.delete(schedule_id)
-    except (BotoCoreError, ClientError):
-        # Still cancelled: if the schedule fires, the executor finds CANCELLED and does
-        # nothing, and ActionAfterCompletion deletes it; a repeated DELETE tries again.
-        logger.warning("DeleteSchedule failed on cancel", exc_info=True)
-        return ScheduleView(item)
-    if not item.get("schedule_deleted_at"):
-        store.record_schedule_deleted(schedule_id, now)
-        item = store.get(schedule_id, now=now) or item
-    return ScheduleView(item)
 
 
 def _legacy_request_hash(request: ScheduleRequest) -> str:

@@ -48,6 +48,7 @@ HANDLER_MODULES = (
     "schedule_store",
     "schedule_views",
     "schedule_service",
+    "schedule_cancel",
     "schedule_runs",
     "schedule_api",
     "schedule_executor",

@@ -555,6 +555,35 @@ def _throttled_delete(name: str) -> bool:
     raise ClientError({"Error": {"Code": "ThrottlingException"}}, "DeleteSchedule")
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["unkeyed", "keyed"])
+def test_a_create_that_fails_once_at_has_passed_is_400_not_503(handlers, infra, monkeypatch, keyed):
+    # GIVEN a POST for a second ahead whose CreateSchedule fails after that second has
+    # passed (a slow call, or the Scheduler refusing a time in the past)
+    body = {"at": in_minutes(1 / 60), "payload": PAYLOAD}
+    headers = {"Idempotency-Key": "k-too-late"} if keyed else {}
+
+    def too_late(*args: Any, **kwargs: Any) -> bool:
+        handlers.clock.advance(2)
+        raise ClientError(
+            {"Error": {"Code": "ValidationException", "Message": "time in the past"}},
+            "CreateSchedule",
+        )
+
+    monkeypatch.setattr(handlers.api.scheduler, "create", too_late)
+
+    # WHEN it is posted THEN 400 invalid_time (a retry could not create it either), and
+    # no schedule: an unkeyed record is gone, a keyed one reads FAILED not_scheduled
+    assert_json_error(handlers.post(body, headers=headers), 400, "invalid_time")
+    assert infra.schedule_names() == []
+    if not keyed:
+        assert infra.items() == []
+        return
+    (item,) = infra.items()
+    assert (item["status"], item["error"]["code"]) == ("FAILED", "not_scheduled")
+    # AND a retry with the key is answered the same
+    assert_json_error(handlers.post(body, headers=headers), 400, "invalid_time")
+
+
 def test_create_failure_is_503_and_leaves_no_record(handlers, infra, monkeypatch):
     # GIVEN a Scheduler that refuses to create
     monkeypatch.setattr(handlers.api.scheduler, "_client", _FailingScheduler())
