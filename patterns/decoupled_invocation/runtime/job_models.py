@@ -45,17 +45,11 @@ MAX_BODY_BYTES = 16 * 1024
 #: Longest simulated work a job may ask for (``duration_ms``; the API refuses more).
 MAX_DURATION_MS = 10_000
 #: What a job takes besides its work: the claim, a re-read, the finish (DynamoDB calls
-#: of milliseconds) and one attempt among them that stalls and is retried: the worker's
-#: client gives an attempt 1 s to connect and 2 s to read (``job_worker``), so 3 s, up to
-#: 1 s of backoff before the retry (botocore's standard mode backs off 25 ms and up
-#: after a timeout since its 2026 retry update; before it, up to 1 s, and Lambda's
-#: runtime brings its own botocore), and 1 s for the calls. A worker starts a job only
-#: if this and the longest work still fit in its invocation (``JOB_BUDGET_MS``, set by
-#: the stack from the same numbers).
+#: of milliseconds) and one attempt among them that stalls and is retried
+#: (``handler_kit.clients.worker_client_config``: 3 s, up to 1 s of backoff, the calls).
+#: A worker starts a job only if this and the longest work still fit in its invocation
+#: (``JOB_BUDGET_MS``, set by the stack from the same numbers).
 JOB_OVERHEAD_MS = 5_000
-#: The worker client's attempt timeouts, in seconds (connect, read): what
-#: ``JOB_OVERHEAD_MS`` budgets for one stalled attempt.
-WORKER_ATTEMPT_TIMEOUTS_S = (1, 2)
 JOB_BUDGET_MS = MAX_DURATION_MS + JOB_OVERHEAD_MS
 #: Fixed namespace for deterministic job ids derived from an Idempotency-Key.
 JOB_ID_NAMESPACE = uuid.UUID("6f0c4c1e-3a7d-5b8e-9f51-2d7c0b4a9e63")

@@ -36,20 +36,15 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from handler_kit.batches import NotStartedError, batch_handler, ensure_time_to_start
-from handler_kit.clients import client_config
+from handler_kit.clients import worker_client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import int_env, require_env
 from handler_kit.outcomes import report_outcome
 from handler_kit.status_transitions import lease_owner_for
 
 # Clients are built once per execution environment.
-_CONNECT_S, _READ_S = job_models.WORKER_ATTEMPT_TIMEOUTS_S
 store = job_store.JobStore(
-    boto3.client(
-        "dynamodb",
-        config=client_config(max_attempts=5, connect_timeout_s=_CONNECT_S, read_timeout_s=_READ_S),
-    ),
-    require_env("JOB_TABLE_NAME"),
+    boto3.client("dynamodb", config=worker_client_config()), require_env("JOB_TABLE_NAME")
 )
 #: The longest job plus its overhead, in ms: what must remain for a job to start.
 JOB_BUDGET_MS = int_env(os.environ, "JOB_BUDGET_MS", job_models.JOB_BUDGET_MS)

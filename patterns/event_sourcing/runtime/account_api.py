@@ -23,7 +23,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from handler_kit import contract, error_answers, http_requests, responses
-from handler_kit.clients import api_client_config, client_config
+from handler_kit.clients import api_client_config, one_attempt_client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
@@ -38,15 +38,8 @@ store = account_store.EventStore(
 # would get a 5xx for an applied command. One short attempt bounds it (the command
 # also skips it when less than SNAPSHOT_BUDGET_MS is left); a lost snapshot only
 # makes later reads longer.
-_SNAPSHOT_CONNECT_S, _SNAPSHOT_READ_S = account_models.SNAPSHOT_ATTEMPT_TIMEOUTS_S
 snapshot_store = account_store.EventStore(
-    boto3.client(
-        "dynamodb",
-        config=client_config(
-            max_attempts=1, connect_timeout_s=_SNAPSHOT_CONNECT_S, read_timeout_s=_SNAPSHOT_READ_S
-        ),
-    ),
-    require_env("EVENT_TABLE_NAME"),
+    boto3.client("dynamodb", config=one_attempt_client_config()), require_env("EVENT_TABLE_NAME")
 )
 #: Replaced by fakes in tests.
 clock: Clock = utc_now

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from handler_kit.clients import SHORT_ATTEMPT_S
 from handler_kit.clock import parse_timestamp
 from handler_kit.config import EnvSettings, env_int
 
@@ -62,14 +63,12 @@ IDEMPOTENCY_PREFIX = "idempotency#"
 #: Backoff between optimistic-locking attempts: full jitter, base * 2**attempt, capped.
 BACKOFF_BASE_SECONDS = 0.01
 BACKOFF_CAP_SECONDS = 0.2
-#: Connect and read timeouts of the API's snapshot client, in seconds: one attempt,
-#: no retry. The snapshot is written after the event is committed and is best effort,
-#: so giving up on it early costs only a longer read later.
-SNAPSHOT_ATTEMPT_TIMEOUTS_S = (1, 2)
-#: The time a snapshot write needs left in the invocation, in ms: its one attempt's
-#: worst case (connect + read) and a second to send the answer. With less, it is skipped
-#: rather than risk the function's timeout after the command was committed.
-SNAPSHOT_BUDGET_MS = sum(SNAPSHOT_ATTEMPT_TIMEOUTS_S) * 1000 + 1000
+#: The time a snapshot write needs left in the invocation, in ms: its one short attempt
+#: (``handler_kit.clients.one_attempt_client_config``; the snapshot is written after the
+#: event is committed and is best effort, so giving up costs only a longer read later)
+#: and a second to send the answer. With less, it is skipped rather than risk the
+#: function's timeout after the command was committed.
+SNAPSHOT_BUDGET_MS = SHORT_ATTEMPT_S * 1000 + 1000
 
 
 # --------------------------------------------------------------------------- errors

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from handler_kit import contract, error_answers, http_requests, responses
-from handler_kit.clients import api_client_config, client_config
+from handler_kit.clients import SHORT_ATTEMPT_S, api_client_config, one_attempt_client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 
@@ -44,20 +44,14 @@ GATEWAY_TIMEOUT_SECONDS = 29.0
 # Configuration and clients are built once per execution environment.
 SETTINGS = fan_out_models.FanOutSettings.from_env()
 _DYNAMODB_CONFIG = api_client_config()
-# One attempt per call, 1 s to connect and 2 s to read: the ventilator retries a failed
-# call itself (SEND_ATTEMPTS), each time only if a whole attempt still fits, so no call
-# can run past the margin (botocore's three attempts of a stalled call took 12 s). One
-# connection per parallel sender (the default pool of 10 would queue them).
-_SQS_CONNECT_S, _SQS_READ_S = 1, 2
-_SQS_CONFIG = client_config(
-    max_attempts=1,
-    connect_timeout_s=_SQS_CONNECT_S,
-    read_timeout_s=_SQS_READ_S,
-    max_pool_connections=SETTINGS.send_concurrency,
-)
+# One short attempt per call: the ventilator retries a failed call itself
+# (SEND_ATTEMPTS), each time only if a whole attempt still fits, so no call can run past
+# the margin (botocore's three attempts of a stalled call took 12 s). One connection per
+# parallel sender (the default pool of 10 would queue them).
+_SQS_CONFIG = one_attempt_client_config(max_pool_connections=SETTINGS.send_concurrency)
 #: The longest a SendMessageBatch call can take: a call starts only with this much
 #: time left before the safety margin.
-SEND_CALL_SECONDS = float(_SQS_CONNECT_S + _SQS_READ_S)
+SEND_CALL_SECONDS = float(SHORT_ATTEMPT_S)
 store = fan_out_store.JobStore(
     boto3.client("dynamodb", config=_DYNAMODB_CONFIG),
     require_env("JOB_TABLE_NAME"),

@@ -51,15 +51,12 @@ SEND_ATTEMPTS = 5
 TRANSACTION_ATTEMPTS = 4
 #: What a subtask takes besides its work: the result's transaction (with its attempts
 #: after a conflict), the job's re-read, and one attempt among those calls that stalls
-#: and is retried (the worker's client gives an attempt 1 s to connect and 2 s to read:
-#: ``WORKER_ATTEMPT_TIMEOUTS_S``; up to 1 s of backoff before the retry, as the decoupled
-#: worker's ``JOB_OVERHEAD_MS`` explains). A worker starts a subtask only if this and the
+#: and is retried (``handler_kit.clients.worker_client_config``: 3 s, up to 1 s of
+#: backoff, the calls). A worker starts a subtask only if this and the
 #: subtask's ``work_ms`` still fit in its invocation. Unlike the decoupled worker's, a
 #: batch is not sized for this in every subtask (10 x 6 s against 30 s): its tail is
 #: handed back then, since smaller batches would weaken SQS fair queues (README).
 SUBTASK_OVERHEAD_MS = 5_000
-#: The worker client's attempt timeouts, in seconds (connect, read).
-WORKER_ATTEMPT_TIMEOUTS_S = (1, 2)
 
 #: Namespace of the job ids derived from (caller, Idempotency-Key).
 JOB_ID_NAMESPACE = uuid.UUID("3d5b1f8e-9c0a-5e4d-8b7f-1a2c3e4d5f60")

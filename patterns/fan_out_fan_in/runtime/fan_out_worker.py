@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from handler_kit.batches import NotStartedError, batch_handler, ensure_time_to_start
-from handler_kit.clients import client_config
+from handler_kit.clients import worker_client_config
 from handler_kit.clock import Clock, Sleep, utc_now
 from handler_kit.config import require_env
 from handler_kit.outcomes import report_outcome
@@ -41,12 +41,8 @@ SETTINGS = fan_out_models.FanOutSettings.from_env()
 clock: Clock = utc_now
 sleep: Sleep = time.sleep
 # Clients are built once per execution environment.
-_CONNECT_S, _READ_S = fan_out_models.WORKER_ATTEMPT_TIMEOUTS_S
 store = fan_out_store.JobStore(
-    boto3.client(
-        "dynamodb",
-        config=client_config(max_attempts=5, connect_timeout_s=_CONNECT_S, read_timeout_s=_READ_S),
-    ),
+    boto3.client("dynamodb", config=worker_client_config()),
     require_env("JOB_TABLE_NAME"),
     require_env("RESULT_TABLE_NAME"),
     # Looked up at call time, so tests can replace ``sleep`` after import.

@@ -21,6 +21,11 @@ from botocore.config import Config
 
 CONNECT_TIMEOUT_S = 2
 READ_TIMEOUT_S = 5
+#: A short attempt, for a call that must fit a per-record budget or a margin: 1 s to
+#: connect, 2 s to read (DynamoDB and SQS answer in milliseconds).
+SHORT_ATTEMPT_TIMEOUTS_S = (1, 2)
+#: The longest a short attempt can take, in seconds.
+SHORT_ATTEMPT_S = sum(SHORT_ATTEMPT_TIMEOUTS_S)
 
 
 def client_config(
@@ -64,5 +69,38 @@ def api_client_config(*, max_pool_connections: int = 10) -> Config:
         max_attempts=3,
         connect_timeout_s=1,
         read_timeout_s=3,
+        max_pool_connections=max_pool_connections,
+    )
+
+
+def worker_client_config() -> Config:
+    """A queue worker's clients: five short attempts (:data:`SHORT_ATTEMPT_TIMEOUTS_S`).
+
+    A worker starts a record only with its work and an overhead left that covers one
+    stalled attempt (3 s), up to 1 s of backoff before its retry (botocore's standard
+    mode backs off 25-50 ms after a timeout since its 2026 retry update, up to 1 s
+    before it, and Lambda's runtime brings its own botocore) and the calls: 5 s.
+
+    >>> config = worker_client_config()
+    >>> config.connect_timeout, config.read_timeout, config.retries
+    (1, 2, {'mode': 'standard', 'total_max_attempts': 5})
+    """
+    connect_s, read_s = SHORT_ATTEMPT_TIMEOUTS_S
+    return client_config(max_attempts=5, connect_timeout_s=connect_s, read_timeout_s=read_s)
+
+
+def one_attempt_client_config(*, max_pool_connections: int = 10) -> Config:
+    """One short attempt (:data:`SHORT_ATTEMPT_S` at most) and no retry: for a caller
+    that retries by itself, each time only if an attempt still fits, or that gives up
+    (a best-effort write after a commit).
+
+    >>> one_attempt_client_config().retries
+    {'mode': 'standard', 'total_max_attempts': 1}
+    """
+    connect_s, read_s = SHORT_ATTEMPT_TIMEOUTS_S
+    return client_config(
+        max_attempts=1,
+        connect_timeout_s=connect_s,
+        read_timeout_s=read_s,
         max_pool_connections=max_pool_connections,
     )
