@@ -20,12 +20,22 @@ from blocks.stage_settings import StageSettings
 
 _ALARM = "Critical"
 
+#: Lambda's waits between the three attempts of an asynchronous event whose function
+#: failed: 1 minute, then 2 (invocation-async-error-handling).
+ERROR_RETRY_WAITS = cdk.Duration.minutes(3)
+#: How much longer than its own retries explain an event may wait before its function's
+#: ``EventWait`` alarm fires: Lambda's throttle retries back off up to 5 minutes.
+EVENT_WAIT_SLACK = cdk.Duration.minutes(5)
+
 
 class ServiceMonitoring(Construct):
     """One dashboard and the alarms every pattern needs, all notifying one topic.
 
     Alarm and dashboard names start with ``<stage>-<pattern>`` so stages sharing an
-    account never collide and an alarm says where it comes from.
+    account never collide and an alarm says where it comes from. Dashboards are global
+    to the account, not regional ("All dashboards in your account are global, not
+    region-specific", AWS::CloudWatch::Dashboard), so a dashboard's name ends with its
+    region: one stage deployed in two regions gets two dashboards, not one overwritten.
 
     Attributes
     ----------
@@ -61,7 +71,7 @@ class ServiceMonitoring(Construct):
             dashboard_factory=monitoring.DefaultDashboardFactory(
                 self,
                 "Dashboards",
-                dashboard_name_prefix=prefix,
+                dashboard_name_prefix=f"{prefix}-{cdk.Aws.REGION}",
                 create_dashboard=True,
                 create_alarm_dashboard=False,
                 create_summary_dashboard=False,
@@ -76,6 +86,44 @@ class ServiceMonitoring(Construct):
             human_readable_name=name,
             add_fault_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
             add_throttles_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
+        )
+
+    def monitor_async_function(self, function: lambda_.Function, *, name: str) -> None:
+        """Like :meth:`monitor_function`, for a function invoked asynchronously: also
+        alarm when an event waited in Lambda's queue longer than Lambda's own retries of
+        a function error explain (its ``AsyncEventAge``, from when the event was first
+        queued to an attempt).
+
+        Lambda retries a function error twice, "with a one-minute wait between the first
+        two attempts, and two minutes between the second and third", and a throttled
+        event "for up to 6 hours", its maximum event age
+        (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
+        So an event that waited longer than two timed-out attempts and those 3 minutes
+        (plus :data:`EVENT_WAIT_SLACK`) waited for concurrency: a backlog the failure
+        queue sees only once events expire, and the errors alarm never.
+        """
+        self.monitor_function(function, name=name)
+        timeout = function.timeout
+        if timeout is None:  # ServiceFunction sets every timeout; a bare Function may not
+            raise ValueError(f"{name}: give the function an explicit timeout to alarm on")
+        wait_ms = (
+            2 * timeout.to_milliseconds()
+            + ERROR_RETRY_WAITS.to_milliseconds()
+            + EVENT_WAIT_SLACK.to_milliseconds()
+        )
+        metric = cloudwatch.Metric(
+            namespace="AWS/Lambda",
+            metric_name="AsyncEventAge",
+            dimensions_map={"FunctionName": function.function_name},
+            statistic="Maximum",
+            period=cdk.Duration.minutes(5),
+        )
+        self.alarm_above(
+            metric,
+            wait_ms,
+            group=name,
+            name="EventWait",
+            title="Longest wait of an event before an attempt (ms)",
         )
 
     def monitor_stream_consumer(
@@ -110,10 +158,13 @@ class ServiceMonitoring(Construct):
         dead_letter_queue: sqs.IQueue,
         *,
         name: str,
+        max_message_age: cdk.Duration,
         fair_groups: bool = False,
     ) -> None:
-        """Alarm as soon as the dead-letter queue holds a message; with ``fair_groups``
-        (its senders set ``MessageGroupId``), graph how fair queues share it too
+        """Alarm as soon as the dead-letter queue holds a message, and when the queue's
+        oldest message is older than ``max_message_age`` (its consumers stopped or fall
+        behind: no error, no DLQ message, only a wait); with ``fair_groups`` (its
+        senders set ``MessageGroupId``), graph how fair queues share it too
         (:meth:`monitor_fair_groups`)."""
         self.facade.monitor_sqs_queue_with_dlq(
             queue=queue,
@@ -123,6 +174,11 @@ class ServiceMonitoring(Construct):
             add_dead_letter_queue_max_size_alarm={
                 _ALARM: monitoring.MaxMessageCountThreshold(max_message_count=0)
             },
+            add_queue_max_message_age_alarm={
+                _ALARM: monitoring.MaxMessageAgeThreshold(
+                    max_age_in_seconds=max_message_age.to_seconds()
+                )
+            },
         )
         if fair_groups:
             self.monitor_fair_groups(queue, name=name)
@@ -131,7 +187,8 @@ class ServiceMonitoring(Construct):
         """Graph how SQS fair queues share ``queue`` between its message groups (its
         senders set ``MessageGroupId`` to the caller): how many groups SQS finds noisy,
         and how long the other groups' oldest message waits. No alarm: a noisy caller is
-        what fair queues absorb, and the queue's age already has one where it matters.
+        what fair queues absorb, and the queue's oldest message has one
+        (:meth:`monitor_queue`).
 
         The metrics are free and exist only for a queue whose messages carry a group id
         (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html).
@@ -228,6 +285,13 @@ class ServiceMonitoring(Construct):
     def alarm_on_any(self, metric: cloudwatch.Metric, *, group: str, name: str, title: str) -> None:
         """Alarm ``<stage>-<pattern>-<group>-<name>-Critical`` as soon as ``metric`` (a
         count, summed per period) is above zero; no data is no alarm."""
+        self.alarm_above(metric, 0, group=group, name=name, title=title)
+
+    def alarm_above(
+        self, metric: cloudwatch.Metric, threshold: float, *, group: str, name: str, title: str
+    ) -> None:
+        """Alarm ``<stage>-<pattern>-<group>-<name>-Critical`` when ``metric`` is above
+        ``threshold`` in a period; no data is no alarm."""
         self.facade.monitor_custom(
             alarm_friendly_name=group,
             human_readable_name=group,
@@ -240,7 +304,7 @@ class ServiceMonitoring(Construct):
                             alarm_friendly_name=name,
                             add_alarm={
                                 _ALARM: monitoring.CustomThreshold(
-                                    threshold=0,
+                                    threshold=threshold,
                                     comparison_operator=(
                                         cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
                                     ),

@@ -207,3 +207,34 @@ def test_create_schedule_needs_pass_role_to_scheduler(
         assert _schedule(scheduler, target_role)["ScheduleArn"]
     else:
         assert denied(lambda: _schedule(scheduler, target_role))
+
+
+def test_put_events_is_authorized_entry_by_entry_on_its_source(role: RoleMaker) -> None:
+    """``events:source`` is each PutEvents entry's ``Source``: a grant conditioned on it
+    lets the caller publish that source only; another source's entry fails alone with
+    ``NotAuthorizedForSourceException`` (PutEventsResultEntry in the EventBridge API
+    Reference; https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html),
+    and a request with no entry it may publish is AccessDenied."""
+    _, client = role(
+        {
+            "Effect": "Allow",
+            "Action": "events:PutEvents",
+            "Resource": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
+            "Condition": {"StringEquals": {"events:source": "shop.orders"}},
+        }
+    )
+    events = client("events")
+
+    def entry(source: str) -> dict[str, str]:
+        return {"Source": source, "DetailType": "OrderPlaced", "Detail": "{}"}
+
+    # GIVEN a role that may publish source shop.orders only
+    # WHEN it puts one entry of its source and one of another
+    answer = events.put_events(Entries=[entry("shop.orders"), entry("shop.payments")])
+    # THEN its own is accepted and the other fails alone
+    assert answer["FailedEntryCount"] == 1
+    mine, other = answer["Entries"]
+    assert "EventId" in mine and "ErrorCode" not in mine
+    assert other["ErrorCode"] == "NotAuthorizedForSourceException" and "EventId" not in other
+    # WHEN every entry is another source's THEN the request is refused
+    assert denied(lambda: events.put_events(Entries=[entry("shop.payments")]))

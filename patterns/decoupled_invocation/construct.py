@@ -41,6 +41,8 @@ class DecoupledInvocation(PatternConstruct):
         The work queue and its DLQ.
     api_function, worker_function:
         The two functions; each has its own role.
+    job_timeout:
+        How long a job may take from POST before it ends TIMED_OUT.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class DecoupledInvocation(PatternConstruct):
         api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=10, write_burst_limit=20),
     ) -> None:
         super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
+        self.job_timeout = job_timeout
         # Jobs of a batch run one after another. A batch of the longest jobs must end
         # before the function times out: a timeout fails the whole batch (no partial
         # response), finished jobs included, and each failed receive brings a valid job

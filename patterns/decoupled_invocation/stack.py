@@ -25,6 +25,8 @@ class DecoupledInvocationStack(PatternStack):
             jobs.task_queue.queue,
             jobs.task_queue.dead_letter_queue,
             name="TaskQueue",
+            # A task older than its job's deadline can only end TIMED_OUT.
+            max_message_age=jobs.job_timeout,
             fair_groups=True,
         )
         self.monitoring.monitor_table(jobs.job_table, name="JobTable")

@@ -7,6 +7,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -141,7 +142,16 @@ class EventSourcing(PatternConstruct):
         )
 
         grant_stream_read(self.event_table, self.publisher_function)
-        self.event_bus.grant_put_events_to(self.publisher_function.role)
+        # Its own source only: a publisher free to put any source could pass its events
+        # off as another domain's on a bus they share (events:source, "Using IAM policy
+        # conditions in Amazon EventBridge").
+        self.publisher_function.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[self.event_bus.event_bus_arn],
+                conditions={"StringEquals": {"events:source": event_source}},
+            )
+        )
         # sqs:SendMessage on the failure queue comes with the mapping's on-failure queue.
         self.publisher_mapping = stream_mapping(
             self,

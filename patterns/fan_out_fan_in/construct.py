@@ -58,6 +58,8 @@ class FanOutFanIn(PatternConstruct):
         The three functions; each has its own role.
     worker_mapping, reducer_mapping:
         The event source mappings (SQS, DynamoDB stream).
+    job_timeout:
+        How long a job may run before it ends TIMED_OUT.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class FanOutFanIn(PatternConstruct):
         api_throttling: ApiThrottling = ApiThrottling(write_rate_limit=2, write_burst_limit=5),
     ) -> None:
         super().__init__(scope, construct_id, settings=settings, code=RUNTIME_DIR)
+        self.job_timeout = job_timeout
         self.job_table = DataTable(
             self,
             "JobTable",

@@ -7,7 +7,7 @@ import aws_cdk as cdk
 from blocks.stage_settings import StageSettings
 from stacks.pattern_stack import PatternStack
 
-from .construct import FanOutFanIn
+from .construct import RUNTIME_DIR, FanOutFanIn
 
 
 class FanOutFanInStack(PatternStack):
@@ -34,6 +34,8 @@ class FanOutFanInStack(PatternStack):
             fan.subtask_queue.queue,
             fan.subtask_queue.dead_letter_queue,
             name="SubtaskQueue",
+            # A subtask older than its job's deadline can only end in a TIMED_OUT job.
+            max_message_age=fan.job_timeout,
             fair_groups=True,
         )
         self.monitoring.monitor_dead_letter_queue(
@@ -41,6 +43,11 @@ class FanOutFanInStack(PatternStack):
         )
         self.monitoring.monitor_failure_delivery(
             fan.reducer_function.function, name="FanOutReducer"
+        )
+        # A job the worker or the reducer met past its deadline: its client gets
+        # TIMED_OUT. Both report it with the JobsTimedOut metric.
+        self.monitoring.alarm_on_emitted(
+            "JobsTimedOut", code=RUNTIME_DIR, group="Jobs", title="Timed-out jobs"
         )
         # A worker stores a result and counts it in one TransactWriteItems.
         self.monitoring.monitor_table(fan.job_table, name="JobTable", transactions=True)

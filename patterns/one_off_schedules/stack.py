@@ -5,7 +5,7 @@ from __future__ import annotations
 from blocks.stage_settings import StageSettings
 from stacks.pattern_stack import PatternStack
 
-from .construct import OneOffSchedules
+from .construct import RUNTIME_DIR, OneOffSchedules
 
 
 class OneOffSchedulesStack(PatternStack):
@@ -23,10 +23,10 @@ class OneOffSchedulesStack(PatternStack):
         self.monitoring.monitor_function(
             schedules.api_function.function, name="ScheduleApiFunction"
         )
-        self.monitoring.monitor_function(
+        self.monitoring.monitor_async_function(
             schedules.executor_function.function, name="ScheduleExecutor"
         )
-        self.monitoring.monitor_function(
+        self.monitoring.monitor_async_function(
             schedules.cleanup_function.function, name="ScheduleCleanup"
         )
         self.monitoring.monitor_table(schedules.schedule_table, name="ScheduleTable")
@@ -39,6 +39,11 @@ class OneOffSchedulesStack(PatternStack):
         assert cleanup_failures is not None
         self.monitoring.monitor_dead_letter_queue(
             cleanup_failures.queue, name="CleanupFailureQueue"
+        )
+        # A run whose task failed all its attempts: its record reads FAILED. The task's
+        # errors alarm too, but on retried errors as well; this counts runs lost.
+        self.monitoring.alarm_on_emitted(
+            "RunsFailed", code=RUNTIME_DIR, group="Runs", title="Failed runs"
         )
         # What neither of those queues would see: an event the Scheduler could not put in
         # its DLQ, and a destination record Lambda could not deliver.

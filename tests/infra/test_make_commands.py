@@ -142,3 +142,25 @@ def test_make_takes_the_stage_cdk_json_names_when_none_is_given(tmp_path: Path) 
 
     # THEN it deploys that stage, as `cdk deploy` without `-c stage` would
     assert "'sandbox/*' -c stage=sandbox " in command, command
+
+
+@pytest.mark.parametrize(("stage", "sweeps"), [("pr-7", True), ("prod", False)])
+def test_make_destroy_sweeps_an_ephemeral_stages_e2e_observers_first(
+    stage: str, sweeps: bool
+) -> None:
+    # GIVEN an ephemeral stage, whose killed e2e runs may leave observer queues and rules
+    # on its bus that no stack owns, or a persistent one, which no e2e run observes
+    # WHEN make prints what `make destroy` runs
+    printed = subprocess.run(
+        ["make", "-n", "destroy", f"STAGE={stage}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    commands = [line for line in printed if "sweep-observers" in line or "/cdk destroy " in line]
+
+    # THEN an ephemeral stage's observers are swept before its stacks are destroyed
+    expected = [f"sweep-observers --stage {stage}"] if sweeps else []
+    assert [c.split("localstage.deployed ")[-1] for c in commands[:-1]] == expected
+    assert "/cdk destroy " in commands[-1]

@@ -54,6 +54,10 @@ STAGE_SCOPED_NAMES = {
     "AWS::Events::EventBus",
     "AWS::ApiGateway::RestApi",
 }
+# Names AWS keeps once per account, not per region: they carry the region too, so one
+# stage deployed in two regions shares none ("All dashboards in your account are global,
+# not region-specific", AWS::CloudWatch::Dashboard in the CloudFormation reference).
+ACCOUNT_WIDE_NAMES = {"AWS::CloudWatch::Dashboard"}
 TAGGABLE = {
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",
@@ -165,6 +169,19 @@ def test_only_names_aws_requires_are_set_and_they_carry_the_stage(
         if prop and prop in resource.get("Properties", {}):
             assert resource["Type"] in STAGE_SCOPED_NAMES, f"{stack_id}/{logical_id} is named"
             assert any_stage.name in json.dumps(resource["Properties"][prop])
+
+
+def test_names_kept_once_per_account_carry_the_region(any_stage: SynthesizedStage) -> None:
+    # GIVEN the stage's resources whose names are unique across the account's regions
+    # THEN each name ends with the region the stack is deployed to
+    named = [
+        (f"{stack_id}/{logical_id}", resource["Properties"][NAME_PROPERTIES[resource["Type"]]])
+        for stack_id, logical_id, resource in resources(any_stage)
+        if resource["Type"] in ACCOUNT_WIDE_NAMES
+    ]
+    assert len(named) == len(pattern_stack_classes())  # a dashboard per pattern
+    for where, name in named:
+        assert name["Fn::Join"][1][-1] == {"Ref": "AWS::Region"}, where
 
 
 def test_two_stages_share_no_physical_name(

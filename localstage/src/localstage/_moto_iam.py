@@ -20,10 +20,18 @@ requests within a single account"). ``CreateSchedule``/``UpdateSchedule`` also n
 ``iam:PassRole`` on the target's role with ``iam:PassedToService`` =
 ``scheduler.amazonaws.com`` (Scheduler User Guide, "Setting up": the caller must be
 allowed to pass the execution role).
+
+``PutEvents`` is authorized entry by entry, with each entry's ``events:source`` and
+``events:detail-type`` in the context ("Using IAM policy conditions in Amazon
+EventBridge"): an entry the caller may not publish fails alone, with
+``NotAuthorizedForSourceException`` (PutEventsResultEntry; localstage names a
+detail-type denial so too), and is never put on the bus; a request none of whose
+entries may be published is AccessDenied.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import urllib.parse
 from typing import Any
@@ -33,18 +41,51 @@ from localstage.iam_policy import Decision, Principal, combine, evaluate
 
 SCHEDULER_PASS_ROLE = ("scheduler:CreateSchedule", "scheduler:UpdateSchedule")
 _S3_LIST_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys"}
+#: The entries of the PutEvents request being served that its caller may not publish
+#: (by index): set by the authorization, read by the response (one request per thread).
+_DENIED_ENTRIES: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "denied_put_events_entries", default=frozenset()
+)
+NOT_AUTHORIZED_FOR_SOURCE = {
+    "ErrorCode": "NotAuthorizedForSourceException",
+    "ErrorMessage": "You do not have permissions to publish events with this source onto "
+    "this event bus.",
+}
 
 
 def patches() -> list[Patch]:
     """Replace moto's ``check_action_permitted`` with IAM's evaluation."""
+    from moto.events.responses import EventsHandler
     from moto.iam.access_control import IAMRequestBase, PermissionResult
     from moto.s3.models import FakeBucket
 
     moto_check = IAMRequestBase.check_action_permitted
+    moto_put_events = EventsHandler.put_events
 
     def check_action_permitted(request: Any, resource: str) -> None:
         if request._action == "sts:GetCallerIdentity":
             return  # always allowed, even under an explicit Deny (as on AWS)
+        if request._action == "events:PutEvents":
+            entries = _put_events_entries(request._body)
+            if entries:
+                denied = frozenset(
+                    index
+                    for index, entry in enumerate(entries)
+                    if not is_permitted(
+                        request,
+                        "events:PutEvents",
+                        resource,
+                        {
+                            **request_context(request, resource),
+                            "events:source": entry.get("Source"),
+                            "events:detail-type": entry.get("DetailType"),
+                        },
+                    )
+                )
+                if len(denied) == len(entries):
+                    request._raise_access_denied()
+                _DENIED_ENTRIES.set(denied)
+                return
         if not is_permitted(request, request._action, resource):
             request._raise_access_denied()
         if request._action in SCHEDULER_PASS_ROLE:
@@ -63,11 +104,27 @@ def patches() -> list[Patch]:
     def bucket_permission(_bucket: Any, _action: Any, _resource: Any) -> Any:
         return PermissionResult.NEUTRAL
 
+    def put_events(handler: Any) -> str:
+        denied = _DENIED_ENTRIES.get()
+        _DENIED_ENTRIES.set(frozenset())
+        if not denied:
+            return str(moto_put_events(handler))
+        entries = handler._get_param("Entries")
+        allowed = [entry for index, entry in enumerate(entries) if index not in denied]
+        accepted = iter(handler.events_backend.put_events(allowed))
+        results = [
+            dict(NOT_AUTHORIZED_FOR_SOURCE) if index in denied else next(accepted)
+            for index in range(len(entries))
+        ]
+        failed = sum("ErrorCode" in result for result in results)
+        return json.dumps({"FailedEntryCount": failed, "Entries": results})
+
     return [
         Patch(IAMRequestBase, "check_action_permitted", check_action_permitted),
         # moto's S3 also applies a bucket policy's Deny to object requests by itself, with
         # its engine (a conditional Deny always denies): the check above decides instead.
         Patch(FakeBucket, "get_permission", bucket_permission),
+        Patch(EventsHandler, "put_events", put_events),
     ]
 
 
@@ -127,6 +184,17 @@ def _caller(request: Any) -> Principal:
         role = f"{prefix.replace(':sts:', ':iam:')}:role/{rest.split('/', 1)[0]}"
         arns = (arn, role)
     return Principal(arns=arns, account=str(request.account_id))
+
+
+def _put_events_entries(body: Any) -> list[dict[str, Any]]:
+    try:
+        document = json.loads(body.decode() if isinstance(body, bytes) else body or "{}")
+    except (TypeError, ValueError):
+        return []
+    entries = document.get("Entries") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return []  # malformed: authorized as a whole, and refused by the service
+    return entries
 
 
 def _schedule_role(body: Any) -> str | None:

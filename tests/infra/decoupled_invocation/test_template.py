@@ -14,6 +14,7 @@ from localstage.intrinsics import resolve
 from blocks.function import POWERTOOLS_LAYER_VERSION
 from blocks.stage_settings import StageSettings
 from patterns.decoupled_invocation.construct import DecoupledInvocation
+from tests.infra.alarms import assert_emitted_metric_alarmed, assert_oldest_message_alarmed
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     STANDARD_ALARM_METRICS,
@@ -261,7 +262,9 @@ def test_alarms_cover_the_failure_modes_and_notify_the_stage_topic(
 
 def test_dashboard_name_carries_the_stage(resources: dict[str, Any]) -> None:
     (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
-    assert dashboard["Properties"]["DashboardName"] == "pr-1-DecoupledInvocation"
+    assert dashboard["Properties"]["DashboardName"] == {
+        "Fn::Join": ["", ["pr-1-DecoupledInvocation-", {"Ref": "AWS::Region"}]]
+    }
 
 
 def test_the_dashboard_shows_how_fair_queues_share_the_task_queue(
@@ -287,21 +290,17 @@ def test_outputs_and_table_keys_are_the_documented_ones(ephemeral: SynthesizedSt
 
 def test_jobs_a_worker_finds_timed_out_alarm(any_stage: SynthesizedStage) -> None:
     resources = any_stage.template_json(STACK)["Resources"]
-    (alarm,) = [
-        a["Properties"]
-        for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("MetricName") == "JobsTimedOut"
-    ]
-    # The metric the worker emits: its namespace and service
-    (worker,) = [
-        f["Properties"]
-        for f in of_type(resources, "AWS::Lambda::Function").values()
-        if f["Properties"].get("Handler") == "job_worker.handler"
-    ]
-    env = worker["Environment"]["Variables"]
-    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
-    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert_emitted_metric_alarmed(resources, "JobsTimedOut", handlers=["job_worker.handler"])
+
+
+def test_a_task_older_than_its_jobs_deadline_alarms(any_stage: SynthesizedStage) -> None:
+    # GIVEN the task queue WHEN its oldest task is older than the job timeout (its job
+    # can only end TIMED_OUT: the workers stopped or fall behind, with no error) THEN
+    # an alarm fires
+    resources = any_stage.template_json(STACK)["Resources"]
+    _, api = function_by_handler(resources, "job_api.handler")
+    job_timeout = int(api["Properties"]["Environment"]["Variables"]["JOB_TIMEOUT_SECONDS"])
+    assert_oldest_message_alarmed(resources, max_age_seconds=job_timeout)
 
 
 def test_stack_matches_its_snapshot(stack_snapshot: Callable[[str], None]) -> None:

@@ -146,6 +146,15 @@ def test_publisher_may_read_the_stream_put_events_and_set_records_aside(
     # No resource type: only "*" grants it (blocks.stream.grant_stream_read).
     assert found[json.dumps("*")] == {"dynamodb:ListStreams"}
     assert found[getatt(bus_id, "Arn")] == {"events:PutEvents"}
+    # ... and only with the pattern's own event source
+    (put_events,) = [
+        statement
+        for statement in role_statements(resources, "account_publisher.handler")
+        if statement["Action"] == "events:PutEvents"
+    ]
+    _, publisher = function_by_handler(resources, "account_publisher.handler")
+    source = publisher["Properties"]["Environment"]["Variables"]["EVENT_SOURCE"]
+    assert put_events["Condition"] == {"StringEquals": {"events:source": source}}
     assert "sqs:SendMessage" in found[getatt(queue_id, "Arn")]
     # Nothing on the table itself: the publisher never reads or writes items.
     assert getatt(table_id, "Arn") not in found

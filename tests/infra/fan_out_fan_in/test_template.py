@@ -11,6 +11,7 @@ import pytest
 
 from blocks.stage_settings import StageSettings
 from patterns.fan_out_fan_in.construct import FanOutFanIn
+from tests.infra.alarms import assert_emitted_metric_alarmed, assert_oldest_message_alarmed
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     STANDARD_ALARM_METRICS,
@@ -282,6 +283,22 @@ def test_alarms_cover_the_failure_modes(resources: dict[str, Any]) -> None:
         for dimension in metric["MetricStat"]["Metric"]["Dimensions"]
     }
     assert len(watched_queues) == 2
+
+
+def test_a_subtask_older_than_its_jobs_deadline_alarms(resources: dict[str, Any]) -> None:
+    # GIVEN the subtask queue WHEN its oldest subtask is older than the job timeout
+    # THEN an alarm fires (the workers stopped or fall behind, with no error)
+    _, api = function_by_handler(resources, "fan_out_api.handler")
+    job_timeout = int(api["Properties"]["Environment"]["Variables"]["JOB_TIMEOUT_SECONDS"])
+    assert_oldest_message_alarmed(resources, max_age_seconds=job_timeout)
+
+
+def test_jobs_met_past_their_deadline_alarm(resources: dict[str, Any]) -> None:
+    # GIVEN the worker and the reducer, which both store TIMED_OUT for a job met past
+    # its deadline and count it in JobsTimedOut THEN one alarm watches what both count
+    assert_emitted_metric_alarmed(
+        resources, "JobsTimedOut", handlers=["fan_out_worker.handler", "fan_out_reducer.handler"]
+    )
 
 
 @pytest.mark.parametrize(

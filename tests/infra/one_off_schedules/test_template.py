@@ -12,6 +12,7 @@ from aws_cdk.assertions import Template
 
 from blocks.stage_settings import StageSettings
 from patterns.one_off_schedules.construct import OneOffSchedules
+from tests.infra.alarms import assert_emitted_metric_alarmed, assert_event_wait_alarmed
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     alarm_properties,
@@ -303,6 +304,21 @@ def test_alarms_watch_both_dead_letter_queues_and_every_function(
         "ScheduleApi",
     ):
         assert any(watched in name for name in names), watched
+
+
+def test_runs_whose_task_failed_every_attempt_alarm(resources: dict[str, Any]) -> None:
+    # GIVEN the cleanup, which records a run whose task failed all its attempts and
+    # counts it in RunsFailed THEN an alarm watches what it counts
+    assert_emitted_metric_alarmed(resources, "RunsFailed", handlers=["schedule_cleanup.handler"])
+
+
+@pytest.mark.parametrize("handler", ["schedule_executor.handler", "schedule_cleanup.handler"])
+def test_an_event_waiting_longer_than_its_retries_explain_alarms(
+    resources: dict[str, Any], handler: str
+) -> None:
+    # GIVEN a function invoked asynchronously (the executor by the Scheduler, the
+    # cleanup by the executor's destinations) THEN a backlog in Lambda's queue alarms
+    assert_event_wait_alarmed(resources, handler=handler)
 
 
 def test_outputs_and_table_keys_are_the_documented_ones(ephemeral: SynthesizedStage) -> None:

@@ -14,6 +14,7 @@ from aws_cdk import aws_sns as sns
 from blocks.stage_settings import StageSettings
 from patterns.recursive_processor.construct import RecursiveProcessor
 from patterns.recursive_processor.stack import RecursiveProcessorStack
+from tests.infra.alarms import assert_emitted_metric_alarmed, assert_event_wait_alarmed
 from tests.infra.conftest import SynthesizedStage
 from tests.infra.templates import (
     STANDARD_ALARM_METRICS,
@@ -324,19 +325,11 @@ def test_alarms_cover_errors_throttles_failures_and_the_table(resources: dict[st
     alarms = alarm_properties(resources)
     watched = alarmed_metric_names(alarms)
     assert watched >= STANDARD_ALARM_METRICS | TABLE_THROTTLE_METRICS
-    (runs_failed,) = [a for a in alarms if a.get("MetricName") == "RunsFailed"]
     # The metric the processor emits: its namespace, and its service (the pattern
     # folder's name, so a copied folder's alarm follows its own functions)
-    _, function = processor(resources)
-    env = function["Properties"]["Environment"]["Variables"]
-    assert runs_failed["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
-    assert runs_failed["Namespace"] == "serverless-patterns/pr-1"
-    service = env["POWERTOOLS_SERVICE_NAME"]
-    assert runs_failed["Dimensions"] == [{"Name": "service", "Value": service}]
-    assert (runs_failed["Threshold"], runs_failed["ComparisonOperator"]) == (
-        0,
-        "GreaterThanThreshold",
-    )
+    assert_emitted_metric_alarmed(resources, "RunsFailed", handlers=["batch_processor.handler"])
+    # Hops and uploads reach the processor asynchronously: a backlog alarms
+    assert_event_wait_alarmed(resources, handler="batch_processor.handler")
     assert_alarm_names_start_with(alarms, "pr-1-RecursiveProcessor-")
 
 
