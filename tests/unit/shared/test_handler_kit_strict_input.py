@@ -48,6 +48,16 @@ HOSTILE = {
 }
 
 
+def test_a_number_of_more_digits_than_a_double_keeps_is_refused_even_when_exact() -> None:
+    # GIVEN 2**-60 written out in full: exact as a double, but with 43 significant digits,
+    # more than a double's 17 (so no other rule refuses it)
+    document = '{"a": 8.67361737988403547205962240695953369140625E-19}'
+    assert float("8.67361737988403547205962240695953369140625E-19") == 2**-60
+    # WHEN it is read strictly THEN it is refused for its digits
+    with pytest.raises(InvalidJsonError, match="more significant digits than a double keeps"):
+        strict_json.loads(document)
+
+
 @pytest.mark.parametrize("document", HOSTILE.values(), ids=HOSTILE.keys())
 def test_documents_that_are_not_strict_json_are_invalid_requests(document) -> None:
     # GIVEN a document the standard parser would accept, or crash on
