@@ -310,6 +310,35 @@ def test_a_job_finishing_past_its_deadline_stays_the_timed_out_clients_were_told
     assert "lease_owner" not in item
 
 
+def test_a_result_landing_past_the_deadline_unpolled_is_refused_and_times_out(
+    handlers, infra, capsys
+):
+    # GIVEN a 10-second job claimed one second before its deadline, and no client polling
+    # while its work runs past it (nothing marks it TIMED_OUT before the worker finishes)
+    job_id = submit(handlers, {**SUCCEED, "duration_ms": 10_000})
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS - 1)
+    capsys.readouterr()
+
+    # WHEN the worker runs it to the end
+    with recorded_logs(handlers.worker.logger) as logs:
+        response = handlers.drain_queue()
+
+    # THEN the work ran, but its late result is refused: the message is consumed and the
+    # delivery closes the job as TIMED_OUT, counted as JobsTimedOut
+    assert response == {"batchItemFailures": []}
+    assert handlers.sleep.calls == [10.0]
+    assert _outcomes(logs) == ["timed_out"]
+    output = capsys.readouterr().out
+    assert '"JobsTimedOut"' in output and '"JobsCompleted"' not in output
+    # AND the item is TIMED_OUT with no result, its lease released
+    item = infra.item(job_id)
+    assert (item["status"], item["error"]["code"]) == ("TIMED_OUT", "timed_out")
+    assert "result" not in item and "lease_owner" not in item
+    # AND a later poll says TIMED_OUT
+    after = handlers.get(job_id)
+    assert (after.status, after.body["status"]) == (200, "TIMED_OUT")
+
+
 def test_message_for_missing_job_is_consumed_without_writing(handlers, infra):
     # GIVEN a message for a job that does not exist (e.g. expired by TTL)
     record = task_record(str(uuid.uuid4()))

@@ -9,10 +9,21 @@ import pytest
 
 from patterns.fan_out_fan_in.scenarios import expected_aggregate
 from tests.support import handlers as handler_modules
-from tests.support.aws_faults import attempts_stall, backoff_before_2026, calls_take
+from tests.support.aws_faults import (
+    attempts_stall,
+    backoff_before_2026,
+    calls_take,
+    recorded_logs,
+)
 from tests.support.events import dynamodb_stream_event, dynamodb_stream_record, sqs_event
 from tests.support.fakes import FakeLambdaContext
-from tests.unit.fan_out_fan_in.conftest import MAX_RECEIVE_COUNT, sqs_record
+from tests.unit.fan_out_fan_in.conftest import (
+    MAX_RECEIVE_COUNT,
+    REDUCER_FILTER,
+    RESULT_TABLE,
+    matches_filter,
+    sqs_record,
+)
 from tests.unit.fan_out_fan_in.flow_helpers import failed_ids, submit
 
 # --------------------------------------------------------------------------- failures
@@ -147,6 +158,31 @@ def test_malformed_trigger_is_a_batch_item_failure(handlers):
     record = dynamodb_stream_record(keys={"pk": "x"})
     response = handlers.run_reducer(dynamodb_stream_event(record))
     assert failed_ids(response) == [record["dynamodb"]["SequenceNumber"]]
+
+
+def test_a_reduction_missing_a_result_fails_its_record_and_finishes_nothing(handlers, infra):
+    # GIVEN a job of three subtasks, all counted (remaining 0), of whose results only two
+    # can be read: one is gone from the result table
+    job_id = submit(handlers, {"items": [1, 2, 3]})
+    handlers.poll_queue()
+    infra.dynamodb.delete_item(
+        TableName=RESULT_TABLE, Key={"job_id": {"S": job_id}, "subtask": {"N": "1"}}
+    )
+    job = infra.job(job_id)
+    assert (job["remaining"], job["total"], len(infra.results(job_id))) == (0, 3, 2)
+    [trigger] = [r for r in infra.stream_records() if matches_filter(REDUCER_FILTER, r)]
+
+    # WHEN the reducer gets the job's trigger
+    with recorded_logs(handlers.reducer.logger) as logs:
+        response = handlers.run_reducer(dynamodb_stream_event(trigger))
+
+    # THEN the record is reported failed (to be retried) for the missing result
+    assert failed_ids(response) == [trigger["dynamodb"]["SequenceNumber"]]
+    raised = [type(r.exc_info[1]) for r in logs if r.exc_info]
+    assert raised == [handlers.models.ResultsIncompleteError]
+    # AND the job is neither finished nor aggregated
+    job = infra.job(job_id)
+    assert job["status"] == "REDUCING" and "aggregate" not in job
 
 
 def test_concurrent_reducers_finish_the_job_once(handlers, infra):

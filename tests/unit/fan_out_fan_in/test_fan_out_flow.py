@@ -8,10 +8,12 @@ filter to the reducer.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from patterns.fan_out_fan_in.scenarios import expected_aggregate
 from tests.support.events import sqs_event
+from tests.unit.fan_out_fan_in.conftest import JOB_TIMEOUT_SECONDS, sqs_record
 from tests.unit.fan_out_fan_in.flow_helpers import submit
 
 # --------------------------------------------------------------------------- happy paths
@@ -109,6 +111,31 @@ def test_redelivery_after_the_job_is_done_changes_nothing(handlers, infra):
     assert (infra.job(job_id), infra.results(job_id)) == before
 
 
+def test_a_subtask_beyond_a_fully_counted_job_is_refused_not_counted(handlers, infra, capsys):
+    # GIVEN a job of two subtasks, both counted (remaining 0), not yet reduced
+    job_id = submit(handlers, {"items": [3, 4]})
+    handlers.poll_queue()
+    assert (infra.job(job_id)["status"], infra.job(job_id)["remaining"]) == ("RUNNING", 0)
+    capsys.readouterr()
+
+    # WHEN a message for the same job arrives with an index it never had (2: no duplicate
+    # of a counted subtask, so its result item is new)
+    body = json.dumps({"job_id": job_id, "index": 2, "value": 5})
+    response = handlers.run_worker(sqs_event(sqs_record(body)))
+
+    # THEN the message is consumed as refused by the job: nothing stored or counted
+    assert response == {"batchItemFailures": []}
+    output = capsys.readouterr().out
+    assert '"ResultRefused"' in output and '"SubtasksCompleted"' not in output
+    job = infra.job(job_id)
+    assert (job["status"], job["remaining"], job["done"], job["failed"]) == ("RUNNING", 0, 2, 0)
+    assert [result["subtask"] for result in infra.results(job_id)] == [0, 1]
+    # AND the job still reduces to the aggregate of its own two subtasks
+    handlers.pump_stream()
+    job = infra.job(job_id)
+    assert (job["status"], job["aggregate"]) == ("DONE", expected_aggregate([3, 4]))
+
+
 # --------------------------------------------------------------------------- TIMED_OUT
 
 
@@ -179,3 +206,31 @@ def test_subtasks_of_a_job_past_its_deadline_are_consumed_without_their_work(han
     job = infra.job(job_id)
     assert (job["status"], job["remaining"], job["done"]) == ("TIMED_OUT", 5, 10)
     assert len(infra.results(job_id)) == 10
+
+
+def test_a_count_landing_past_the_deadline_unpolled_is_refused_and_times_out(
+    handlers, infra, capsys
+):
+    # GIVEN a job of one 1-second subtask, taken by a worker 1 s before the deadline, and
+    # no client polling while its work runs past it (nothing marks it TIMED_OUT first)
+    job_id = submit(handlers, {"items": [6], "work_ms": 1000})
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS - 1)
+    capsys.readouterr()
+
+    # WHEN the worker runs it and records its result
+    response = handlers.poll_queue()
+
+    # THEN the work ran, but the late count is refused: the message is consumed and the
+    # delivery closes the job as TIMED_OUT, counted as JobsTimedOut
+    assert response == {"batchItemFailures": []}
+    assert handlers.sleep.calls == [1.0]
+    output = capsys.readouterr().out
+    assert '"JobsTimedOut"' in output and '"SubtasksCompleted"' not in output
+    # AND nothing was counted or stored, and the job is TIMED_OUT without an aggregate
+    job = infra.job(job_id)
+    assert (job["status"], job["remaining"], job["done"]) == ("TIMED_OUT", 1, 0)
+    assert job["error"]["code"] == "timed_out" and "aggregate" not in job
+    assert infra.results(job_id) == []
+    # AND a later poll says TIMED_OUT
+    after = handlers.get(job_id)
+    assert (after.status, after.body["status"]) == (200, "TIMED_OUT")
