@@ -250,8 +250,10 @@ def _process_claimed(env: HopEnvironment, state: HopState, *, waited: bool) -> H
         errors=tally.errors,
         bytes_read=tally.bytes_read,
     )
-    if state.dispatched_hop < state.hop + 1:
-        send_hop(env.store, env.sender, state.next_request(committed))
+    # Nothing can have sent the next hop yet: a hop is sent only for the run's current hop
+    # (after its predecessor's checkpoint, or again by a duplicate that finds it unsent),
+    # so dispatched_hop never passes hop, and this claim held hop = state.hop.
+    send_hop(env.store, env.sender, state.next_request(committed))
     return HopOutcome.CONTINUED
 
 

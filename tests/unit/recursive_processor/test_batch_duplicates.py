@@ -10,6 +10,7 @@ import pytest
 from tests.support.aws_faults import first_reply_lost
 from tests.unit.recursive_processor.conftest import (
     RECORDS_PER_HOP,
+    TIMEOUT_MS,
     Processor,
     lines,
     run_id_of,
@@ -129,6 +130,58 @@ def test_a_claim_left_by_a_timed_out_hop_expires_for_the_retry(processor: Proces
     assert processor.invoke(hop_1)["outcome"] in {"continued", "done"}
     processor.drain()
     processor.assert_done(run_id, body)
+
+
+def test_a_hop_whose_claim_was_taken_over_cannot_commit_over_the_new_holder(
+    processor: Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a run of three hops whose hop 1 invocation A (event-A) claimed to its deadline,
+    # and a claim owner per request id, so invocation B's claim below is the one its own
+    # invocation then holds
+    body = lines(2 * RECORDS_PER_HOP + 5)
+    run_id = processor.start(processor.upload_lines("taken-over.ndjson", body))
+    hop_1 = processor.pending()[0]
+    processor.delivered += 1
+    monkeypatch.setattr(
+        processor.batch.runner.status_transitions,
+        "lease_owner_for",
+        lambda request_id: f"{request_id}/claim",
+    )
+    store = processor.module.store
+    taken_over: list[dict[str, Any]] = []
+
+    def a_stalls_past_its_claim_and_b_takes_the_hop() -> None:
+        processor.clock.advance(TIMEOUT_MS / 1000)  # A's claim expires (A is past its deadline)
+        now_ms = processor.batch.models.epoch_ms(processor.clock())
+        assert store.claim(
+            run_id,
+            hop=1,
+            offset=0,
+            owner="event-B/claim",
+            now_ms=now_ms,
+            expires_ms=now_ms + TIMEOUT_MS,
+        )
+        taken_over.append(processor.infra.run(run_id))
+
+    # WHEN A, after its first record, stalls past its claim's end while B takes the hop over,
+    # then commits what it read
+    processor.sleep.during = a_stalls_past_its_claim_and_b_takes_the_hop
+    outcome = processor.invoke(hop_1, request_id="event-A")
+
+    # THEN A's commit is refused and keeps nothing: B still holds the hop at offset 0 with
+    # nothing counted, and A sent no hop 2
+    assert outcome["outcome"] == "lost_claim"
+    run = processor.infra.run(run_id)
+    assert run == taken_over[0]
+    assert (run["lease_owner"], run["hop"], run["offset"]) == ("event-B/claim", 1, 0)
+    assert (run["records"], run["amount_total"], run["bytes_read"]) == (0, 0, 0)
+    assert [p["hop"] for p in processor.invoker.payloads] == [1]
+    # AND B, holding the hop, commits it, and the run counts each of hop 1's records once
+    assert processor.invoke(hop_1, request_id="event-B")["outcome"] == "continued"
+    assert processor.infra.run(run_id)["records"] == RECORDS_PER_HOP
+    processor.drain()
+    processor.assert_done(run_id, body)
+    assert [p["hop"] for p in processor.invoker.payloads] == [1, 2, 3]
 
 
 def _hop_1_claimed_by(

@@ -237,3 +237,28 @@ def test_a_hop_for_a_finished_run_does_nothing(processor: Processor) -> None:
     forged = {**payload, "etag": "0" * 32}
     assert processor.invoke(forged)["outcome"] == "stale"
     processor.assert_done(run_id, body)
+
+
+@pytest.mark.parametrize("shift", [-1, 1], ids=["behind-the-run", "ahead-of-the-run"])
+def test_a_hop_request_at_another_offset_than_the_runs_is_stale(
+    processor: Processor, shift: int
+) -> None:
+    # GIVEN a run RUNNING at hop 2, at the offset hop 1 committed
+    body = lines(2 * RECORDS_PER_HOP + 5)
+    run_id = processor.start(processor.upload_lines("offset.ndjson", body))
+    assert processor.deliver_next()["outcome"] == "continued"
+    hop_2 = processor.pending()[0]
+    before = processor.infra.run(run_id)
+    assert (before["status"], before["hop"], before["offset"]) == ("RUNNING", 2, hop_2["offset"])
+
+    # WHEN a request for hop 2 arrives at another offset
+    forged = {**hop_2, "offset": hop_2["offset"] + shift}
+    outcome = processor.invoke(forged)
+
+    # THEN it is stale: nothing claimed or committed, the run unchanged, no hop sent
+    assert outcome["outcome"] == "stale"
+    assert processor.infra.run(run_id) == before
+    assert [p["hop"] for p in processor.invoker.payloads] == [1, 2]
+    # AND the run's own hop 2 goes on, counting each record once
+    processor.drain()
+    processor.assert_done(run_id, body)
