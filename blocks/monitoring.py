@@ -111,15 +111,8 @@ class ServiceMonitoring(Construct):
             + ERROR_RETRY_WAITS.to_milliseconds()
             + EVENT_WAIT_SLACK.to_milliseconds()
         )
-        metric = cloudwatch.Metric(
-            namespace="AWS/Lambda",
-            metric_name="AsyncEventAge",
-            dimensions_map={"FunctionName": function.function_name},
-            statistic="Maximum",
-            period=cdk.Duration.minutes(5),
-        )
         self.alarm_above(
-            metric,
+            _function_metric(function, "AsyncEventAge", statistic="Maximum"),
             wait_ms,
             group=name,
             name="EventWait",
@@ -337,15 +330,11 @@ class ServiceMonitoring(Construct):
         """Alarm when Lambda cannot deliver a failed event to ``function``'s failure
         destination (an async invocation's, or a stream mapping's on-failure queue): the
         event is dropped, and the destination's own alarm never sees it."""
-        metric = cloudwatch.Metric(
-            namespace="AWS/Lambda",
-            metric_name="DestinationDeliveryFailures",
-            dimensions_map={"FunctionName": function.function_name},
-            statistic="Sum",
-            period=cdk.Duration.minutes(5),
-        )
         self.alarm_on_any(
-            metric, group=name, name="DeliveryFailures", title="Failed events not delivered"
+            _function_metric(function, "DestinationDeliveryFailures", statistic="Sum"),
+            group=name,
+            name="DeliveryFailures",
+            title="Failed events not delivered",
         )
 
     def monitor_schedule_group(self, group: scheduler.IScheduleGroup, *, name: str) -> None:
@@ -357,3 +346,16 @@ class ServiceMonitoring(Construct):
         self.alarm_on_any(
             metric, group=name, name="LostInvocations", title="Invocations lost (no DLQ)"
         )
+
+
+def _function_metric(
+    function: lambda_.IFunction, metric_name: str, *, statistic: str
+) -> cloudwatch.Metric:
+    """Lambda's ``metric_name`` for ``function``, per 5 minutes."""
+    return cloudwatch.Metric(
+        namespace="AWS/Lambda",
+        metric_name=metric_name,
+        dimensions_map={"FunctionName": function.function_name},
+        statistic=statistic,
+        period=cdk.Duration.minutes(5),
+    )

@@ -215,13 +215,10 @@ def test_put_events_is_authorized_entry_by_entry_on_its_source(role: RoleMaker) 
     ``NotAuthorizedForSourceException`` (PutEventsResultEntry in the EventBridge API
     Reference; https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html),
     and a request with no entry it may publish is AccessDenied."""
+    only_orders = {"StringEquals": {"events:source": "shop.orders"}}
+    bus = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
     _, client = role(
-        {
-            "Effect": "Allow",
-            "Action": "events:PutEvents",
-            "Resource": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
-            "Condition": {"StringEquals": {"events:source": "shop.orders"}},
-        }
+        dict(Effect="Allow", Action="events:PutEvents", Resource=bus, Condition=only_orders)
     )
     events = client("events")
 
