@@ -139,10 +139,11 @@ teardown: install
 	$(BIN)/python -m localstage.deployed destroy-stage --stage $(STAGE) --app $(APP_NAME) \
 		--qualifier $(BOOTSTRAP_QUALIFIER) --names $(STACK_NAMES) && exit $$status
 
-# An ephemeral stage's e2e observers (queues and rules on its bus that no stack owns, left
-# by an e2e run that was killed) go first, as in teardown: they would outlive the stacks.
+# The stage's e2e observers (queues and rules on its bus that no stack owns, left by an e2e
+# run that was killed) go first: they would outlive the stacks. The stacks go even when
+# the sweep fails (make reports the error and goes on).
 destroy: install
-	$(if $(EPHEMERAL),$(BIN)/python -m localstage.deployed sweep-observers --stage $(STAGE))
+	-$(BIN)/python -m localstage.deployed sweep-observers --stage $(STAGE)
 	$(CDK) destroy $(STAGE_STACKS) -c stage=$(STAGE) $(if $(EPHEMERAL),--force,)
 
 # Once per account and region, by a person with admin rights (after `cdk bootstrap`): the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import weakref
@@ -153,6 +154,15 @@ def service_name(code: Path) -> str:
     return code.parent.name.replace("_", "-")
 
 
+@dataclasses.dataclass(frozen=True)
+class AsyncRetries:
+    """What Lambda does with a failed asynchronous event: ``attempts`` retries (0-2),
+    and drops the event, to its failure destination, once it is ``max_event_age`` old."""
+
+    attempts: int
+    max_event_age: cdk.Duration
+
+
 class ServiceFunction(Construct):
     """A Python Lambda function hardened the same way everywhere in this app.
 
@@ -176,6 +186,12 @@ class ServiceFunction(Construct):
     failure_queue:
         The on-failure destination of asynchronous invocations, or ``None`` for
         synchronously invoked functions and for those given their own ``on_failure``.
+    timeout:
+        How long one invocation may run.
+    async_retries:
+        For an asynchronously invoked function, how many times Lambda retries a failed
+        event and how long it keeps one (``retry_attempts``, ``max_event_age``); ``None``
+        for a synchronously invoked one.
     """
 
     def __init__(
@@ -205,6 +221,12 @@ class ServiceFunction(Construct):
         if not (code_path / f"{handler.split('.')[0]}.py").is_file():
             raise FileNotFoundError(f"handler {handler!r} not found in {code_path}")
 
+        self.timeout = timeout
+        self.async_retries = (
+            AsyncRetries(attempts=retry_attempts, max_event_age=max_event_age)
+            if invocation is Invocation.ASYNCHRONOUS
+            else None
+        )
         self.log_group = settings.log_group(self, "LogGroup")
         self.role = iam.Role(
             self,

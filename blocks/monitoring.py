@@ -15,14 +15,14 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from blocks.function import service_name
+from blocks.function import ServiceFunction, service_name
 from blocks.stage_settings import StageSettings
 
 _ALARM = "Critical"
 
-#: Lambda's waits between the three attempts of an asynchronous event whose function
-#: failed: 1 minute, then 2 (invocation-async-error-handling).
-ERROR_RETRY_WAITS = cdk.Duration.minutes(3)
+#: Lambda's waits before the retries of an asynchronous event whose function failed:
+#: 1 minute, then 2 (invocation-async-error-handling).
+ERROR_RETRY_WAITS = (cdk.Duration.minutes(1), cdk.Duration.minutes(2))
 #: How much longer than its own retries explain an event may wait before its function's
 #: ``EventWait`` alarm fires: Lambda's throttle retries back off up to 5 minutes.
 EVENT_WAIT_SLACK = cdk.Duration.minutes(5)
@@ -88,32 +88,35 @@ class ServiceMonitoring(Construct):
             add_throttles_count_alarm={_ALARM: monitoring.ErrorCountThreshold(max_error_count=0)},
         )
 
-    def monitor_async_function(self, function: lambda_.Function, *, name: str) -> None:
+    def monitor_async_function(self, function: ServiceFunction, *, name: str) -> None:
         """Like :meth:`monitor_function`, for a function invoked asynchronously: also
         alarm when an event waited in Lambda's queue longer than Lambda's own retries of
         a function error explain (its ``AsyncEventAge``, from when the event was first
         queued to an attempt).
 
-        Lambda retries a function error twice, "with a one-minute wait between the first
-        two attempts, and two minutes between the second and third", and a throttled
-        event "for up to 6 hours", its maximum event age
+        Lambda retries a function error "with a one-minute wait between the first two
+        attempts, and two minutes between the second and third", and a throttled event
+        until its maximum event age
         (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
-        So an event that waited longer than two timed-out attempts and those 3 minutes
-        (plus :data:`EVENT_WAIT_SLACK`) waited for concurrency: a backlog the failure
-        queue sees only once events expire, and the errors alarm never.
+        So an event that waited longer than its failed attempts and those waits (plus
+        :data:`EVENT_WAIT_SLACK`) waited for concurrency: a backlog the failure
+        destination sees only once events expire, and the errors alarm never. Where
+        that is no shorter than the maximum event age, events expire first and no such
+        alarm is added: the failure destination's own alarms see them.
         """
-        self.monitor_function(function, name=name)
-        timeout = function.timeout
-        if timeout is None:  # ServiceFunction sets every timeout; a bare Function may not
-            raise ValueError(f"{name}: give the function an explicit timeout to alarm on")
-        wait_ms = (
-            2 * timeout.to_milliseconds()
-            + ERROR_RETRY_WAITS.to_milliseconds()
-            + EVENT_WAIT_SLACK.to_milliseconds()
+        self.monitor_function(function.function, name=name)
+        retries = function.async_retries
+        if retries is None:
+            raise ValueError(f"{name} is not invoked asynchronously")
+        wait_ms = retries.attempts * function.timeout.to_milliseconds() + sum(
+            wait.to_milliseconds() for wait in ERROR_RETRY_WAITS[: retries.attempts]
         )
+        threshold_ms = wait_ms + EVENT_WAIT_SLACK.to_milliseconds()
+        if threshold_ms >= retries.max_event_age.to_milliseconds():
+            return
         self.alarm_above(
-            _function_metric(function, "AsyncEventAge", statistic="Maximum"),
-            wait_ms,
+            _function_metric(function.function, "AsyncEventAge", statistic="Maximum"),
+            threshold_ms,
             group=name,
             name="EventWait",
             title="Longest wait of an event before an attempt (ms)",

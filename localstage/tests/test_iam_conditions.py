@@ -209,18 +209,46 @@ def test_create_schedule_needs_pass_role_to_scheduler(
         assert denied(lambda: _schedule(scheduler, target_role))
 
 
-def test_put_events_is_authorized_entry_by_entry_on_its_source(role: RoleMaker) -> None:
+@pytest.mark.parametrize(
+    "only_orders",
+    [
+        {"StringEquals": {"events:source": "shop.orders"}},
+        # The set-operator form the event-sourcing publisher's role uses
+        {
+            "ForAllValues:StringEquals": {"events:source": ["shop.orders"]},
+            "Null": {"events:source": "false"},
+        },
+    ],
+    ids=["string-equals", "for-all-values-and-not-null"],
+)
+def test_put_events_is_authorized_entry_by_entry_on_its_source(
+    role: RoleMaker, only_orders: dict[str, Any]
+) -> None:
     """``events:source`` is each PutEvents entry's ``Source``: a grant conditioned on it
     lets the caller publish that source only; another source's entry fails alone with
     ``NotAuthorizedForSourceException`` (PutEventsResultEntry in the EventBridge API
-    Reference; https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html),
-    and a request with no entry it may publish is AccessDenied."""
-    only_orders = {"StringEquals": {"events:source": "shop.orders"}}
+    Reference; https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html)
+    and never reaches the bus, and a request with no entry it may publish is AccessDenied."""
     bus = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
     _, client = role(
         dict(Effect="Allow", Action="events:PutEvents", Resource=bus, Condition=only_orders)
     )
     events = client("events")
+    # Everything the bus gets from either source, in a queue (set-up, not under test)
+    queue_url = admin(lambda sqs: sqs.create_queue(QueueName="shop-events")["QueueUrl"], "sqs")
+    admin(
+        lambda bridge: bridge.put_rule(
+            Name="shop", EventPattern=json.dumps({"source": [{"prefix": "shop."}]})
+        ),
+        "events",
+    )
+    admin(
+        lambda bridge: bridge.put_targets(
+            Rule="shop",
+            Targets=[{"Id": "q", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:shop-events"}],
+        ),
+        "events",
+    )
 
     def entry(source: str) -> dict[str, str]:
         return {"Source": source, "DetailType": "OrderPlaced", "Detail": "{}"}
@@ -228,10 +256,14 @@ def test_put_events_is_authorized_entry_by_entry_on_its_source(role: RoleMaker) 
     # GIVEN a role that may publish source shop.orders only
     # WHEN it puts one entry of its source and one of another
     answer = events.put_events(Entries=[entry("shop.orders"), entry("shop.payments")])
-    # THEN its own is accepted and the other fails alone
+    # THEN its own is accepted and the other fails alone, and never reaches the bus
     assert answer["FailedEntryCount"] == 1
     mine, other = answer["Entries"]
     assert "EventId" in mine and "ErrorCode" not in mine
     assert other["ErrorCode"] == "NotAuthorizedForSourceException" and "EventId" not in other
+    received = admin(
+        lambda sqs: sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10), "sqs"
+    )
+    assert [json.loads(m["Body"])["source"] for m in received["Messages"]] == ["shop.orders"]
     # WHEN every entry is another source's THEN the request is refused
     assert denied(lambda: events.put_events(Entries=[entry("shop.payments")]))

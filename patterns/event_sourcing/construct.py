@@ -144,12 +144,17 @@ class EventSourcing(PatternConstruct):
         grant_stream_read(self.event_table, self.publisher_function)
         # Its own source only: a publisher free to put any source could pass its events
         # off as another domain's on a bus they share (events:source, "Using IAM policy
-        # conditions in Amazon EventBridge").
+        # conditions in Amazon EventBridge"). The key is multivalued (ArrayOfString in the
+        # Service Authorization Reference), so a set operator, and Null false: ForAllValues
+        # alone would hold for a request without the key.
         self.publisher_function.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["events:PutEvents"],
                 resources=[self.event_bus.event_bus_arn],
-                conditions={"StringEquals": {"events:source": event_source}},
+                conditions={
+                    "ForAllValues:StringEquals": {"events:source": [event_source]},
+                    "Null": {"events:source": "false"},
+                },
             )
         )
         # sqs:SendMessage on the failure queue comes with the mapping's on-failure queue.

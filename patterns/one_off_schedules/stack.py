@@ -23,12 +23,8 @@ class OneOffSchedulesStack(PatternStack):
         self.monitoring.monitor_function(
             schedules.api_function.function, name="ScheduleApiFunction"
         )
-        self.monitoring.monitor_async_function(
-            schedules.executor_function.function, name="ScheduleExecutor"
-        )
-        self.monitoring.monitor_async_function(
-            schedules.cleanup_function.function, name="ScheduleCleanup"
-        )
+        self.monitoring.monitor_async_function(schedules.executor_function, name="ScheduleExecutor")
+        self.monitoring.monitor_async_function(schedules.cleanup_function, name="ScheduleCleanup")
         self.monitoring.monitor_table(schedules.schedule_table, name="ScheduleTable")
         # Events the Scheduler could not deliver, and cleanups that failed all retries:
         # either may leave a schedule or a record behind, so both alarm at once.

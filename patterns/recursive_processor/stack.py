@@ -35,7 +35,7 @@ class RecursiveProcessorStack(PatternStack):
         failure_queue = files.processor.failure_queue
         assert failure_queue is not None
 
-        self.monitoring.monitor_async_function(files.processor.function, name="Processor")
+        self.monitoring.monitor_async_function(files.processor, name="Processor")
         self.monitoring.monitor_api(files.api.api, name="RunApi")
         self.monitoring.monitor_function(files.api_function.function, name="RunApiFunction")
         self.monitoring.monitor_dead_letter_queue(failure_queue.queue, name="ProcessorFailures")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.infra.templates import alarm_properties, function_by_handler
+from tests.infra.templates import alarm_properties, function_by_handler, of_type
 
-#: Lambda's waits between the three attempts of a failed asynchronous event (1 and 2
-#: minutes), plus the slack blocks.monitoring gives a throttled event (5 minutes).
-EVENT_WAIT_BEYOND_TIMEOUTS_MS = (3 + 5) * 60_000
+#: Lambda's waits before the retries of a failed asynchronous event: 1 minute, then 2.
+RETRY_WAITS_MS = (60_000, 120_000)
+#: How much longer than its failed attempts explain an event may wait (blocks.monitoring).
+EVENT_WAIT_SLACK_MS = 5 * 60_000
 
 
 def _alarm_on(resources: dict[str, Any], metric_name: str) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def assert_oldest_message_alarmed(resources: dict[str, Any], *, max_age_seconds:
     (dimension,) = stat["Metric"]["Dimensions"]
     queue_id = dimension["Value"]["Fn::GetAtt"][0]
     assert "RedrivePolicy" in resources[queue_id]["Properties"]
-    assert stat["Stat"] == "Maximum"
+    assert (stat["Stat"], stat["Period"]) == ("Maximum", 300)
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (
         max_age_seconds,
         "GreaterThanThreshold",
@@ -56,7 +57,8 @@ def assert_oldest_message_alarmed(resources: dict[str, Any], *, max_age_seconds:
 
 def assert_event_wait_alarmed(resources: dict[str, Any], *, handler: str) -> None:
     """The asynchronously invoked function with ``handler`` alarms when an event waited
-    longer than two timed-out attempts and Lambda's retry waits explain (plus slack)."""
+    longer than its failed attempts and Lambda's waits between them explain (by its own
+    retry settings), plus slack, within its maximum event age."""
     function_id, function = function_by_handler(resources, handler)
     (alarm,) = [
         a
@@ -64,7 +66,21 @@ def assert_event_wait_alarmed(resources: dict[str, Any], *, handler: str) -> Non
         if a.get("MetricName") == "AsyncEventAge"
         and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
     ]
+    (retry,) = [
+        c["Properties"]
+        for c in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    retries = retry["MaximumRetryAttempts"]
     timeout_ms = function["Properties"]["Timeout"] * 1000
-    assert (alarm["Namespace"], alarm["Statistic"]) == ("AWS/Lambda", "Maximum")
-    assert alarm["Threshold"] == 2 * timeout_ms + EVENT_WAIT_BEYOND_TIMEOUTS_MS
+    explained_ms = retries * timeout_ms + sum(RETRY_WAITS_MS[:retries])
+    assert (alarm["Namespace"], alarm["Statistic"], alarm["Period"]) == (
+        "AWS/Lambda",
+        "Maximum",
+        300,
+    )
+    assert alarm["Threshold"] == explained_ms + EVENT_WAIT_SLACK_MS
+    assert alarm["Threshold"] < retry["MaximumEventAgeInSeconds"] * 1000
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    # No attempt is no wait: an event still queued shows in Throttles, not here
+    assert alarm["TreatMissingData"] == "notBreaching"

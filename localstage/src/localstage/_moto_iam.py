@@ -23,10 +23,12 @@ allowed to pass the execution role).
 
 ``PutEvents`` is authorized entry by entry, with each entry's ``events:source`` and
 ``events:detail-type`` in the context ("Using IAM policy conditions in Amazon
-EventBridge"): an entry the caller may not publish fails alone, with
-``NotAuthorizedForSourceException`` (PutEventsResultEntry; localstage names a
-detail-type denial so too), and is never put on the bus; a request none of whose
-entries may be published is AccessDenied.
+EventBridge"; multivalued keys, so each holds the one entry's value): an entry the
+caller may not publish fails alone, with ``NotAuthorizedForSourceException``
+(PutEventsResultEntry), and is never put on the bus. Two simplifications, as AWS
+documents neither: a detail-type denial is named a source denial too
+(``NotAuthorizedForDetailTypeException`` on AWS), and a request none of whose entries
+may be published is AccessDenied as a whole (AWS may answer it entry by entry).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def patches() -> list[Patch]:
         if request._action == "sts:GetCallerIdentity":
             return  # always allowed, even under an explicit Deny (as on AWS)
         if request._action == "events:PutEvents":
+            _DENIED_ENTRIES.set(frozenset())
             entries = _put_events_entries(request._body)
             if entries:
                 denied = frozenset(
@@ -77,8 +80,9 @@ def patches() -> list[Patch]:
                         resource,
                         {
                             **request_context(request, resource),
-                            "events:source": entry.get("Source"),
-                            "events:detail-type": entry.get("DetailType"),
+                            # Multivalued keys (ArrayOfString): one entry's value each
+                            "events:source": [entry.get("Source")],
+                            "events:detail-type": [entry.get("DetailType")],
                         },
                     )
                 )

@@ -154,7 +154,10 @@ def test_publisher_may_read_the_stream_put_events_and_set_records_aside(
     ]
     _, publisher = function_by_handler(resources, "account_publisher.handler")
     source = publisher["Properties"]["Environment"]["Variables"]["EVENT_SOURCE"]
-    assert put_events["Condition"] == {"StringEquals": {"events:source": source}}
+    assert put_events["Condition"] == {
+        "ForAllValues:StringEquals": {"events:source": [source]},
+        "Null": {"events:source": "false"},
+    }
     assert "sqs:SendMessage" in found[getatt(queue_id, "Arn")]
     # Nothing on the table itself: the publisher never reads or writes items.
     assert getatt(table_id, "Arn") not in found

@@ -8,8 +8,10 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
+from blocks.monitoring import ServiceMonitoring
 from blocks.stage_settings import StageSettings
 from patterns.one_off_schedules.construct import OneOffSchedules
 from tests.infra.alarms import assert_emitted_metric_alarmed, assert_event_wait_alarmed
@@ -383,3 +385,44 @@ def test_settings_that_cannot_work_are_refused_at_synth(
         OneOffSchedules(stack, "Refused", settings=stage, **too_far)
     at_the_bound: dict[str, Any] = {setting: accepted}
     OneOffSchedules(stack, "Accepted", settings=stage, **at_the_bound)
+
+
+@pytest.mark.parametrize(
+    ("retries", "max_event_age", "threshold_ms"),
+    [
+        (0, cdk.Duration.hours(1), 300_000),  # no retry: only the slack
+        (1, cdk.Duration.hours(1), 30_000 + 60_000 + 300_000),  # one attempt, 1 min wait
+        (2, cdk.Duration.minutes(5), None),  # events expire before the wait could show
+    ],
+    ids=["no-retry", "one-retry", "shorter-max-age"],
+)
+def test_the_executors_event_wait_alarm_follows_its_retry_settings(
+    retries: int, max_event_age: cdk.Duration, threshold_ms: int | None
+) -> None:
+    # GIVEN an executor with its own retry attempts and maximum event age (timeout 30 s)
+    stack = cdk.Stack(cdk.App(), "Scratch")
+    stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
+    schedules = OneOffSchedules(
+        stack,
+        "OneOffSchedules",
+        settings=stage,
+        executor_retry_attempts=retries,
+        executor_max_event_age=max_event_age,
+    )
+    # WHEN it is monitored
+    monitoring = ServiceMonitoring(
+        stack,
+        "Monitoring",
+        settings=stage,
+        pattern_name="OneOffSchedules",
+        alarm_topic=sns.Topic(stack, "Topic"),
+    )
+    monitoring.monitor_async_function(schedules.executor_function, name="ScheduleExecutor")
+    # THEN its wait alarm allows what its own retries explain, or is left out where
+    # events would expire first (its failure destination sees those)
+    alarms = Template.from_stack(stack).find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"MetricName": "AsyncEventAge"}}
+    )
+    assert [a["Properties"]["Threshold"] for a in alarms.values()] == (
+        [threshold_ms] if threshold_ms is not None else []
+    )
