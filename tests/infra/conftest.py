@@ -19,7 +19,13 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from account.build import AccountStacks, build_account
 from account_app import stack_names
+from blocks.stage_settings import StageSettings
 from stacks.stage import ServerlessPatternsStage, build_stage, new_app
+
+#: An ephemeral stage, for constructs built alone in a scratch stack.
+SCRATCH_STAGE = StageSettings(
+    app_name="serverless-patterns", stage_name="scratch", persistent=False
+)
 
 EPHEMERAL_STAGE = "pr-1"
 PERSISTENT_STAGE = "prod"

@@ -12,10 +12,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from blocks.monitoring import ServiceMonitoring
-from blocks.stage_settings import StageSettings
 from patterns.one_off_schedules.construct import OneOffSchedules
 from tests.infra.alarms import assert_emitted_metric_alarmed, assert_event_wait_alarmed
-from tests.infra.conftest import SynthesizedStage
+from tests.infra.conftest import SCRATCH_STAGE, SynthesizedStage
 from tests.infra.templates import (
     alarm_properties,
     api_methods,
@@ -379,7 +378,7 @@ def test_settings_that_cannot_work_are_refused_at_synth(
     # GIVEN a setting outside what the pattern's guarantees need WHEN the construct is
     # built with it THEN it is refused, naming the setting; the bound itself is fine
     stack = cdk.Stack(cdk.App(), "Scratch")
-    stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
+    stage = SCRATCH_STAGE
     too_far: dict[str, Any] = {setting: refused}
     with pytest.raises(ValueError, match=setting):
         OneOffSchedules(stack, "Refused", settings=stage, **too_far)
@@ -401,7 +400,7 @@ def test_the_executors_event_wait_alarm_follows_its_retry_settings(
 ) -> None:
     # GIVEN an executor with its own retry attempts and maximum event age (timeout 30 s)
     stack = cdk.Stack(cdk.App(), "Scratch")
-    stage = StageSettings(app_name="serverless-patterns", stage_name="scratch", persistent=False)
+    stage = SCRATCH_STAGE
     schedules = OneOffSchedules(
         stack,
         "OneOffSchedules",
