@@ -225,9 +225,13 @@ def test_poison_record_goes_to_the_failure_queue_and_the_rest_is_published(bank,
     assert "malformed event item" in message["reason"]
 
 
-def test_poison_record_is_retried_when_the_failure_queue_is_unreachable(bank, infra):
-    # GIVEN a poison record and an unreachable failure queue
+@pytest.mark.parametrize("good_after", [False, True], ids=["alone", "before-a-good-one"])
+def test_poison_record_is_retried_when_the_failure_queue_is_unreachable(
+    bank, infra, good_after: bool
+):
+    # GIVEN a poison record, alone or before a good one, and an unreachable failure queue
     account_id = bank.open_id()
+    good = _new_event_records(infra.new_stream_records()) if good_after else []
     poison = dynamodb_stream_record(
         keys={"account_id": account_id, "version": 5},
         new_image={"account_id": account_id, "version": 5, "kind": "event", "type": "Nope"},
@@ -239,12 +243,18 @@ def test_poison_record_is_retried_when_the_failure_queue_is_unreachable(bank, in
 
     bank.publisher.sqs.meta.events.register("before-call.sqs.SendMessage", unreachable)
 
-    # WHEN it is processed THEN it is reported, so it is not lost
-    response = bank.publish([poison])
+    # WHEN the batch is processed
+    response = bank.publish([poison, *good])
 
+    # THEN the poison record is reported, so it is not lost, and so is every record after
+    # it, unpublished: Lambda retries the stream from the poison record, so publishing
+    # what follows it now would publish it twice
     assert response == {
-        "batchItemFailures": [{"itemIdentifier": poison["dynamodb"]["SequenceNumber"]}]
+        "batchItemFailures": [
+            {"itemIdentifier": record["dynamodb"]["SequenceNumber"]} for record in [poison, *good]
+        ]
     }
+    assert infra.consumed() == []
 
 
 def test_every_invocation_starts_without_an_earlier_failure(bank, infra):

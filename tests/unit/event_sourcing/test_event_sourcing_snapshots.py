@@ -187,6 +187,28 @@ def test_history_pages_oldest_first_with_a_cursor(bank, infra):
     assert first["type"] == "AccountCreated" and first["event_id"] == f"{account_id}:1"
 
 
+def test_state_and_history_are_read_consistently(bank):
+    # GIVEN an account with a snapshot and the Query requests its API sends, recorded
+    account_id = bank.open_id()
+    _make_events(bank, account_id, SNAPSHOT_INTERVAL + 1)
+    queries: list[dict[str, Any]] = []
+    for client in bank.dynamodb_clients():
+        client.meta.events.register(
+            "provide-client-params.dynamodb.Query",
+            lambda params, **_: queries.append(dict(params)),
+        )
+
+    # WHEN its state and its history are read right after the last credit
+    state = bank.get(account_id).body
+    events = bank.history(account_id).body["events"]
+
+    # THEN both see it: every Query is strongly consistent (an eventually consistent read
+    # may miss the newest events, and a client then sees its own credit missing)
+    assert state["version"] == events[-1]["version"] == SNAPSHOT_INTERVAL + 2
+    assert len(queries) == 2
+    assert all(query.get("ConsistentRead") is True for query in queries)
+
+
 def test_history_of_exactly_one_page_has_no_cursor(bank):
     # GIVEN 3 events WHEN they are read 3 at a time THEN one page and no cursor
     account_id = bank.open_id()

@@ -173,6 +173,59 @@ def test_a_changed_object_raises_object_changed(batch: BatchModules) -> None:
         next(reader(batch, client, size=1000).lines(0))
 
 
+@dataclass
+class MisrangedS3(SyntheticS3):
+    """Answers every range ``extra`` bytes off: short, as a body that ends early, or long,
+    as a store that ignores ``Range`` and sends more."""
+
+    extra: int = -1
+
+    def get_object(self, **request: Any) -> dict[str, Any]:
+        body = super().get_object(**request)["Body"].read()
+        more = b"x" * max(self.extra, 0)
+        return {"Body": io.BytesIO(body[: len(body) + min(self.extra, 0)] + more)}
+
+
+@pytest.mark.parametrize(("extra", "returned"), [(-1, 99), (1, 101)], ids=["short", "long"])
+def test_a_range_answered_with_another_length_raises_object_changed(
+    batch: BatchModules, extra: int, returned: int
+) -> None:
+    # GIVEN S3 answering a range with fewer or more bytes than asked (not the object the
+    # run started with, or the range ignored) WHEN read THEN an error, not lines read from
+    # the wrong offsets
+    client = MisrangedS3(10 * LINE_WIDTH, extra=extra)
+    with pytest.raises(batch.line_reader.ObjectChangedError, match=f"returned {returned} bytes"):
+        next(reader(batch, client, size=10 * LINE_WIDTH, range_bytes=100).lines(0))
+
+
+@pytest.mark.parametrize("range_bytes", [1, 2, 3, 4096])
+def test_a_line_end_takes_one_carriage_return_with_it(
+    batch: BatchModules, range_bytes: int
+) -> None:
+    # GIVEN lines ending in \r\n, \n, \r\r\n, and a last line without \n ending in \r\r
+    data = b"a\r\nb\n\r\nc\r\r\nd\r\r"
+
+    def get_range(first: int, last: int) -> bytes:
+        return data[first : last + 1]
+
+    # WHEN read in ranges of any size
+    lines = list(
+        batch.line_reader.iter_lines(
+            get_range, start=0, size=len(data), range_bytes=range_bytes, max_record_bytes=8
+        )
+    )
+
+    # THEN each record is its line without \n and one \r before it: a second \r is data
+    assert [(line.data, line.length) for line in lines] == [
+        (b"a", 1),
+        (b"b", 1),
+        (b"", 0),
+        (b"c\r", 2),
+        (b"d\r", 2),
+    ]
+    assert [(line.start, line.end) for line in lines] == [(0, 3), (3, 5), (5, 7), (7, 11), (11, 14)]
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

@@ -313,6 +313,35 @@ def test_unknown_routes_are_json_404_with_the_given_headers() -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
+@pytest.mark.parametrize(
+    ("path", "parameters", "status", "code"),
+    [
+        ("/fail/invalid", None, 400, "invalid_request"),
+        ("/fail/large", None, 400, "payload_too_large"),
+        ("/fail/reused", None, 422, "idempotency_key_reused"),
+        ("/fail/ambiguous", None, 400, "ambiguous_idempotency_key"),
+        ('/fail/a"b', {"kind": 'a"b'}, 400, "invalid_request"),
+        ("/ok\n", None, 400, "invalid_request"),
+    ],
+    ids=["invalid", "large", "reused", "ambiguous", "malformed-parameter", "control-character"],
+)
+def test_rejected_requests_carry_the_given_headers(
+    path: str, parameters: dict[str, str] | None, status: int, code: str
+) -> None:
+    # GIVEN an API whose error answers must not be cached (the schedules API's no-store)
+    app = _api({"Cache-Control": "no-store"})
+    resource = "/fail/{kind}" if parameters else path
+    event = api_event("GET", path, resource=resource, path_parameters=parameters)
+
+    # WHEN a request is rejected: a client error a route raises, a malformed path
+    # parameter, a control character in the path
+    response = HttpResponse.from_proxy(app.resolve(event, FakeLambdaContext()))
+
+    # THEN its JSON error carries the API's headers, as a 404 does
+    assert (response.status, response.body["error"]) == (status, code)
+    assert response.headers.get("cache-control") == "no-store"
+
+
 _FAILED = error_answers.DEPENDENCY_FAILED_METRIC
 
 

@@ -115,6 +115,21 @@ def test_anything_else_is_refused_with_the_reason(lines: list[str], reason: str)
     assert len(problem) < 120  # a client's long media type is not repeated whole
 
 
+def test_a_media_type_is_echoed_whole_up_to_the_limit_and_cut_after_it() -> None:
+    # GIVEN media types of exactly the echo limit and of one character more
+    limit = headers.MAX_ECHOED_MEDIA_TYPE
+    at_limit = "text/" + "x" * (limit - len("text/"))
+    over_limit = at_limit + "y"
+    # WHEN refused THEN the first is named whole, the second cut to the limit with an
+    # ellipsis in place of its last character kept
+    assert headers.json_content_problem([at_limit]) == (
+        f"the body must be sent as application/json, not {at_limit}"
+    )
+    assert headers.json_content_problem([over_limit]) == (
+        f"the body must be sent as application/json, not {at_limit[:-1]}\u2026"
+    )
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "identity"])
 def test_a_body_api_gateway_decompressed_is_json_whatever_its_content_encoding_says(
     coding: str,
@@ -194,3 +209,34 @@ def test_a_route_that_takes_a_body_refuses_another_media_type_before_its_code_ru
     assert call("GET", None, "text/plain").status == 200
     # THEN each is served
     assert ran == ["create_thing", "create_thing", "create_thing", "list_things"]
+
+
+def test_an_undeclared_query_parameter_is_400_before_the_media_type_is_checked() -> None:
+    # GIVEN a route that takes a JSON body and declares no query parameter
+    ran: list[str] = []
+    app = APIGatewayRestResolver()
+    api = contract.ContractRoutes(app)
+    responses.register_error_handlers(app, logger=Logger(service="test"))
+
+    @api.post("/things", body=_Thing, responses={200: contract.ok("x")})
+    def create_thing() -> Response[str]:
+        ran.append("create_thing")
+        return responses.json_response(200, {"created": True})
+
+    # WHEN a body declared as text/plain comes with a parameter the route does not read
+    event = api_event(
+        "POST",
+        "/things",
+        resource="/things",
+        body='{"name": "x"}',
+        headers={"Content-Type": "text/plain"},
+        query={"amount": "999"},
+    )
+    refused = HttpResponse.from_proxy(app.resolve(event, FakeLambdaContext()))
+
+    # THEN the request's target is refused first (400 naming the parameter), as for a
+    # route without a body; the media type is the second check; the route did not run
+    assert refused.status == 400
+    assert refused.body["error"] == "invalid_request"
+    assert "unknown query parameter" in refused.body["message"]
+    assert ran == []
