@@ -162,6 +162,26 @@ def test_keyed_retry_after_send_failure_requeues_the_job(handlers, infra):
     assert infra.item(item["job_id"])["status"] == "DONE"
 
 
+def test_a_keyed_retry_after_the_deadline_answers_the_failed_job_not_its_unsent_202(
+    handlers, infra
+):
+    # GIVEN a keyed submission whose enqueue failed: it was answered 503, and the 202
+    # stored with the job was never sent
+    key = {"Idempotency-Key": "order-48"}
+    infra.sqs.delete_queue(QueueUrl=infra.queue_url)
+    assert handlers.post(VALID, headers=key).status == 503
+    infra.sqs.create_queue(QueueName=infra.queue_url.rsplit("/", 1)[-1])
+
+    # WHEN the client retries with the key only once the job's deadline has passed
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS)
+    retry = handlers.post(VALID, headers=key)
+
+    # THEN the job is not queued again, and the retry answers it as it is: FAILED
+    assert retry.body["status"] == "FAILED", retry.body
+    assert infra.queue_depth() == 0
+    assert infra.items()[0]["error"]["code"] == "enqueue_failed"
+
+
 def test_a_failed_send_whose_failure_mark_reply_was_lost_still_answers_503(handlers, infra):
     # GIVEN SendMessage failing, and DynamoDB applying the job's move to FAILED but
     # losing the reply, so the SDK's retry fails its condition on the FAILED it wrote
@@ -248,6 +268,29 @@ def test_an_unkeyed_job_answered_503_does_not_run_after_all(handlers, infra, mon
     # THEN the work ran once: the job answered 503 stays FAILED enqueue_failed
     statuses = sorted(item["status"] for item in infra.items())
     assert statuses == ["DONE", "FAILED"]
+
+
+def test_a_send_that_failed_after_the_job_ran_and_failed_still_answers_202(
+    handlers, infra, monkeypatch
+):
+    # GIVEN a SendMessage that stores the message and then times out, and a worker that
+    # runs the job (its task fails) before the API can mark the enqueue failed
+    monkeypatch.setattr(handlers.api.queue, "_client", _StoredThenLost(handlers.api.queue._client))
+    mark = handlers.api.store.mark_enqueue_failed
+
+    def worker_first(*args: Any, **kwargs: Any) -> bool:
+        assert handlers.drain_queue() == {"batchItemFailures": []}
+        return mark(*args, **kwargs)
+
+    monkeypatch.setattr(handlers.api.store, "mark_enqueue_failed", worker_first)
+
+    # WHEN the job is submitted
+    response = handlers.post({**VALID, "outcome": "fail"})
+
+    # THEN it was accepted: it ran, and its FAILED is the task's, not an enqueue failure
+    assert response.status == 202, response.body
+    (item,) = infra.items()
+    assert (item["status"], item["error"]["code"]) == ("FAILED", "job_failed")
 
 
 def test_a_keyed_retry_overtaken_by_the_worker_answers_the_running_job(

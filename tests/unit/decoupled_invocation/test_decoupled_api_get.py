@@ -144,6 +144,19 @@ def test_get_one_second_before_deadline_is_still_in_progress(handlers):
     assert response.body["status"] == "PENDING"
 
 
+def test_a_job_read_past_its_deadline_reads_timed_out_with_its_time(handlers, infra):
+    # GIVEN a stored job nobody ran, its deadline passed and TIMED_OUT not stored yet
+    job_id = handlers.post(VALID).body["job_id"]
+    handlers.clock.advance(JOB_TIMEOUT_SECONDS)
+
+    # WHEN the client's view of the stored item is taken
+    view = handlers.api.job_service.job_view(infra.item(job_id), handlers.clock.now)
+
+    # THEN it reads TIMED_OUT, saying how long the job had
+    message = f"the job did not finish within {JOB_TIMEOUT_SECONDS} seconds"
+    assert (view.status, view.error) == ("TIMED_OUT", {"code": "timed_out", "message": message})
+
+
 def test_get_stored_timed_out_job_is_200(handlers):
     # GIVEN a worker picked the job up after its deadline and stored TIMED_OUT
     job_id = handlers.post(VALID).body["job_id"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import uuid
 from types import SimpleNamespace
 from unittest.mock import ANY
 
+import pytest
 from handler_kit.fair_queues import message_group_id
 
 from tests.support import handlers as handler_modules
@@ -130,17 +132,19 @@ def test_seeded_values_are_the_documented_derivation(handlers):
 class InMemoryQueue:
     """A SubtaskQueue stand-in that keeps bodies in memory (moto is slow at 10,000)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refused: frozenset[str] = frozenset()) -> None:
         self.lock = threading.Lock()
         self.bodies: list[str] = []
         self.calls = 0
+        self.refused = refused  # entry ids refused as the sender's fault
 
     def send_batch(self, entries: list[tuple[str, str]]) -> SimpleNamespace:
         assert len(entries) <= 10
+        refused = [entry_id for entry_id, _ in entries if entry_id in self.refused]
         with self.lock:
             self.calls += 1
-            self.bodies += [body for _, body in entries]
-        return SimpleNamespace(retryable=[], refused=[])
+            self.bodies += [body for entry_id, body in entries if entry_id not in refused]
+        return SimpleNamespace(retryable=[], refused=refused)
 
 
 def test_ten_thousand_subtasks_are_ventilated_in_a_thousand_parallel_calls(handlers):
@@ -158,6 +162,32 @@ def test_ten_thousand_subtasks_are_ventilated_in_a_thousand_parallel_calls(handl
     # THEN 1,000 calls sent every index once
     assert (report.sent, report.unsent, report.calls, queue.calls) == (10_000, [], 1_000, 1_000)
     assert sorted(json.loads(body)["index"] for body in queue.bodies) == list(range(10_000))
+
+
+@pytest.mark.parametrize(
+    ("refused", "seconds_left", "expected"),
+    [
+        # one entry refused as the sender's fault: not resent, the rest counted sent
+        (frozenset({"3"}), math.inf, (11, [3], 2)),
+        # no time left: no call is made, and every subtask is unsent
+        (frozenset(), 0.0, (0, list(range(12)), 0)),
+    ],
+    ids=["one-refused", "no-time-left"],
+)
+def test_the_ventilation_report_counts_what_was_sent_and_what_was_not(
+    handlers, refused: frozenset[str], seconds_left: float, expected: tuple[int, list[int], int]
+):
+    # GIVEN a job of 12 subtasks (two SendMessageBatch chunks)
+    request = handlers.messages.parse_job_request(json.dumps({"items": list(range(12))}).encode())
+    messages = handlers.service.subtask_messages(str(uuid.uuid4()), request)
+
+    # WHEN it is ventilated
+    report = handlers.service.ventilate(
+        InMemoryQueue(refused), messages, concurrency=2, time_left=lambda: seconds_left
+    )
+
+    # THEN the report says how many were sent, which were not, and the calls made
+    assert (report.sent, report.unsent, report.calls) == expected
 
 
 # --------------------------------------------------------------------------- GET

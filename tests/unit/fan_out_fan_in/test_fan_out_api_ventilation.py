@@ -166,10 +166,16 @@ def test_whole_call_errors_are_retried_like_failed_entries(handlers, infra, monk
     assert sorted(body["index"] for body in queued_bodies(infra)) == list(range(10))
 
 
-def test_ventilation_stops_before_the_function_timeout(handlers, infra):
-    # GIVEN an invocation with less time left than the safety margin
+@pytest.mark.parametrize("shortfall_ms", [1, 7_000], ids=["1ms-short", "7s-short"])
+def test_ventilation_stops_before_the_function_timeout(handlers, infra, shortfall_ms):
+    # GIVEN an invocation with less time left than the safety margin and one whole
+    # SendMessageBatch call (just under, or far under)
+    api = handlers.roles["api"]
+    needed_ms = round((api.SAFETY_MARGIN_SECONDS + api.SEND_CALL_SECONDS) * 1000)
     # WHEN a job is submitted
-    response = handlers.call_api(post_jobs_event({"count": 30}), remaining_ms=2_000)
+    response = handlers.call_api(
+        post_jobs_event({"count": 30}), remaining_ms=needed_ms - shortfall_ms
+    )
 
     # THEN nothing is sent, and the job is FAILED instead of left RUNNING
     assert_json_error(response, 503, "service_unavailable")

@@ -293,3 +293,26 @@ def test_a_subtask_started_with_only_its_budget_left_survives_a_stalled_attempt(
     assert waited and response == {"batchItemFailures": []}
     assert (handlers.clock() - started).total_seconds() * 1000 <= budget_ms
     assert infra.job(job_id)["done"] == 1
+
+
+def test_the_aggregate_counts_every_failure_but_lists_only_the_first_hundred(handlers):
+    # GIVEN the results of a job of 103 subtasks of which all but two failed
+    results: list[dict[str, Any]] = [
+        {"subtask": index, "outcome": "failed"} for index in range(101)
+    ]
+    results += [{"subtask": 101, "outcome": "ok", "result": 9}]
+    results += [{"subtask": 102, "outcome": "ok", "result": 4}]
+
+    # WHEN they are aggregated
+    aggregate = handlers.gather.aggregate_results(results)
+
+    # THEN every failure is counted, only the first 100 indexes are listed, and the
+    # successes are summed with their smallest and largest
+    assert aggregate == {
+        "count": 2,
+        "sum": 13,
+        "min": 4,
+        "max": 9,
+        "failed": 101,
+        "failed_subtasks": list(range(100)),
+    }

@@ -219,6 +219,27 @@ def test_running_record_whose_last_attempt_died_reads_failed_not_completed(handl
     assert_json_error(handlers.cancel(schedule_id), 409, "not_cancellable")
 
 
+def test_a_running_record_whose_lease_ends_at_the_deadline_still_reads_running(handlers, infra):
+    # GIVEN a schedule claimed by an attempt whose lease lasts until the delivery deadline
+    schedule_id = handlers.create({"at": in_minutes(1)})
+    handlers.clock.advance(60)
+    claimed = handlers.roles["executor"].store.claim(
+        schedule_id,
+        lease_owner="slow-attempt/0a1b2c",
+        lease_expires_epoch=handlers.clock.epoch + UNDELIVERED_AFTER_SECONDS,
+        now=handlers.clock.now,
+        execution_id="slow",
+    )
+    assert claimed is not None
+
+    # WHEN the client polls at the deadline, in the lease's last second
+    handlers.clock.advance(UNDELIVERED_AFTER_SECONDS)
+    body = handlers.get(schedule_id).body
+
+    # THEN it is RUNNING: the lease still lives (no other delivery may take it over)
+    assert body["status"] == "RUNNING" and "error" not in body
+
+
 def test_cancel_of_a_schedule_that_reads_failed_not_delivered_is_409(handlers, infra):
     # GIVEN a schedule whose event never reached the executor: GET reads it FAILED
     schedule_id = handlers.create({"at": in_minutes(1)})

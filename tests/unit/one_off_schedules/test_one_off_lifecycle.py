@@ -138,6 +138,81 @@ def test_failing_task_ends_failed_with_schedule_deleted_and_event_recorded(handl
     assert body["error"]["message"].startswith(f"task of schedule {schedule_id} failed")
 
 
+@pytest.mark.parametrize(
+    ("condition", "response", "expected"),
+    [
+        # An event that expired before any attempt: no response, Lambda's condition
+        (
+            "EventAgeExceeded",
+            None,
+            ("EventAgeExceeded", "the executor gave up: EventAgeExceeded", ""),
+        ),
+        # The runtime's error object, its message capped at 1,000 characters
+        (
+            "RetriesExhausted",
+            events.lambda_error_payload("RuntimeError", "x" * 1500),
+            ("RuntimeError", "x" * 1000, "Unhandled"),
+        ),
+    ],
+    ids=["event-expired", "long-error"],
+)
+def test_a_failure_record_stores_what_lambda_reported(
+    handlers, infra, condition: str, response: Any, expected: tuple[str, str, str]
+):
+    # GIVEN a fired schedule whose event Lambda gave up on
+    schedule_id = handlers.create({"at": in_minutes(1)})
+    record = events.lambda_destination_record(
+        handlers.fire(schedule_id),
+        function_name="ScheduleExecutor",
+        condition=condition,
+        response_payload=response,
+    )
+
+    # WHEN the on-failure destination invokes the cleanup
+    result = handlers.run_cleanup(record)
+
+    # THEN FAILED with the error type, message and function error Lambda reported
+    assert result == {"outcome": "deleted", "recorded_failure": True}
+    item = infra.item(schedule_id)
+    failure = item["failure"]
+    assert (item["error"]["type"], item["error"]["message"], failure["function_error"]) == expected
+    assert (failure["error_type"], failure["error_message"]) == expected[:2]
+
+
+def test_a_failure_record_naming_the_schedule_in_capitals_fails_its_record(handlers, infra):
+    # GIVEN an event that spells the schedule id in capitals (the executor takes a UUID
+    # in any case and runs the lower-case record), and Lambda's failure record of it
+    schedule_id = handlers.create({"at": in_minutes(1)})
+    event = {**handlers.fire(schedule_id), "schedule_id": schedule_id.upper()}
+    record = events.lambda_destination_record(
+        event, function_name="ScheduleExecutor", condition="RetriesExhausted"
+    )
+
+    # WHEN the cleanup gets it THEN the schedule's own record is FAILED
+    assert handlers.run_cleanup(record)["recorded_failure"] is True
+    assert infra.item(schedule_id)["status"] == "FAILED"
+
+
+def test_the_executor_s_lease_lasts_until_its_invocation_can_end(handlers, infra, monkeypatch):
+    # GIVEN a fired schedule, and an executor invocation with 30.5 s left
+    schedule_id = handlers.create({"at": in_minutes(1)})
+    event = handlers.fire(schedule_id)
+    leases: list[int] = []
+
+    def task(invocation: Any) -> dict[str, Any]:
+        leases.append(infra.item(schedule_id)["lease_expires_epoch"])
+        return {}
+
+    monkeypatch.setattr(handlers.roles["executor"].schedule_runs, "simulate_task", task)
+
+    # WHEN it runs the task
+    handlers.run_executor(event, remaining_ms=30_500)
+
+    # THEN the lease it held meanwhile ends at the invocation's end rounded up to the
+    # second, so no other delivery can take the schedule over while it may still work
+    assert leases == [handlers.clock.epoch + 31]
+
+
 def _held_by_another_delivery(handlers, schedule_id: str, *, seconds: int) -> tuple[Any, str]:
     """A second delivery of the event (a duplicate) claims the schedule for ``seconds``."""
     store, owner = handlers.roles["executor"].store, "second-delivery/0a1b2c"

@@ -12,10 +12,12 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
 import pytest
+from handler_kit.clock import parse_timestamp
 
 from tests.support import handlers as handler_modules
 from tests.support.events import s3_event, s3_object_created_record
@@ -355,4 +357,6 @@ def assert_done_with(
     assert summary["hops"] == run["hops"]
     assert summary["bytes_read"] == run["bytes_read"]
     assert run["offset"] == run["size"] == summary["source"]["size"]
+    started, finished = (parse_timestamp(summary[when]) for when in ("started_at", "finished_at"))
+    assert summary["duration_ms"] == (finished - started) // timedelta(milliseconds=1)
     return summary

@@ -293,3 +293,69 @@ def test_the_s3_event_builder_has_the_shape_powertools_parses() -> None:
     assert first.s3.object.key == "in/a+b.ndjson" and first.s3.object.eTag == "e1"
     assert int(first.s3.object.sequencer, 16) < int(second.s3.object.sequencer, 16)
     assert second.s3.object.versionId == "v1"
+
+
+def _parse_record_with_etag(batch: BatchModules, etag: str) -> tuple[list[Any], list[str]]:
+    """``parse_s3_records`` of one ObjectCreated record of ``in/a b.ndjson`` whose eTag
+    is spelled ``etag`` (the builder itself writes it bare)."""
+    from tests.support.events import s3_event, s3_object_created_record
+
+    record = s3_object_created_record("bucket-a", "in/a b.ndjson", size=7, etag="e1")
+    record["s3"]["object"]["eTag"] = etag
+    parsed, invalid = batch.events.parse_s3_records(s3_event(record))
+    return list(parsed), invalid
+
+
+def test_a_quoted_etag_is_parsed_as_the_bare_etag_reads_are_conditioned_on(
+    batch: BatchModules,
+) -> None:
+    # GIVEN a notification record whose eTag is quoted as in an S3 ETag header
+    # WHEN it is parsed
+    parsed, invalid = _parse_record_with_etag(batch, '"e1"')
+
+    # THEN the object is named by its decoded key and its bare eTag
+    assert invalid == []
+    [created] = parsed
+    assert (created.bucket, created.key, created.size, created.etag) == (
+        "bucket-a",
+        "in/a b.ndjson",
+        7,
+        "e1",
+    )
+
+
+def test_an_object_created_record_without_an_etag_is_invalid(batch: BatchModules) -> None:
+    # GIVEN a record with an empty eTag (a run's reads are all conditioned on it)
+    # WHEN it is parsed THEN it starts nothing and is reported invalid
+    assert _parse_record_with_etag(batch, "") == (
+        [],
+        ["record 0: ObjectCreated without size or eTag"],
+    )
+
+
+def test_a_bad_line_is_kept_as_an_excerpt_of_its_first_characters(batch: BatchModules) -> None:
+    # GIVEN a long line of invalid JSON WHEN it is parsed
+    bad = batch.records.parse_line(b"{" + "é".encode() * 1_000, 40)
+
+    # THEN it is bad, where it starts, with only its first 256 characters as excerpt
+    assert isinstance(bad, batch.records.BadRecord)
+    assert (bad.offset, bad.error) == (40, "invalid_json")
+    assert bad.excerpt == "{" + "é" * (batch.records.ERROR_EXCERPT_CHARS - 1)
+
+
+def test_a_hop_counts_every_bad_line_but_keeps_only_the_first_ten_thousand(
+    batch: BatchModules,
+) -> None:
+    # GIVEN one bad line more than a hop keeps, and a good one
+    records = batch.records
+    limit = records.MAX_ERROR_LINES_PER_HOP
+    tally = records.HopTally()
+
+    # WHEN the hop adds them
+    for offset in range(limit + 1):
+        tally.add(records.BadRecord(offset, "invalid_json", "bad", "{"))
+    tally.add(records.InputRecord(id="a", amount=5))
+
+    # THEN every bad line is counted, the first ten thousand are kept, the good one summed
+    assert (tally.errors, tally.records, tally.amount) == (limit + 1, 1, 5)
+    assert [bad.offset for bad in tally.bad_records] == list(range(limit))

@@ -158,16 +158,22 @@ def test_a_file_of_only_bad_records_is_done_with_zero_records(processor: Process
 # --------------------------------------------------------------------------- bad events
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"kind": "recursive_processor.hop", "run_id": "r", "offset": -1},
+        {"hello": "world"},
+        {"Records": []},
+    ],
+    ids=["bad-hop", "no-records", "empty-records"],
+)
 def test_an_invalid_hop_request_raises_so_it_reaches_the_failure_queue(
-    processor: Processor,
+    processor: Processor, event: dict[str, object]
 ) -> None:
-    # GIVEN events that are neither a valid hop request nor an S3 notification
-    # WHEN they arrive THEN the invocation raises (retries, then the failure queue)
-    bad = {"kind": "recursive_processor.hop", "run_id": "r", "offset": -1}
+    # GIVEN an event that is neither a valid hop request nor an S3 notification
+    # WHEN it arrives THEN the invocation raises (retries, then the failure queue)
     with pytest.raises(processor.batch.models.InvalidEventError):
-        processor.invoke(bad)
-    with pytest.raises(processor.batch.models.InvalidEventError):
-        processor.invoke({"hello": "world"})
+        processor.invoke(event)
     assert processor.infra.runs() == []
 
 

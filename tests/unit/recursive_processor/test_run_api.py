@@ -47,6 +47,7 @@ def test_a_running_run_shows_its_progress(processor: Processor, api: ModuleType)
     assert (view["status"], view["hops"], view["records"]) == ("RUNNING", 1, RECORDS_PER_HOP)
     assert 0 < view["offset"] < view["source"]["size"]
     assert 0 < view["progress"] < 1
+    assert view["progress"] == round(view["offset"] / view["source"]["size"], 4)
     assert "summary" not in view and "reason" not in view
 
 
@@ -89,6 +90,9 @@ def test_a_finished_run_links_its_summary(processor: Processor, api: ModuleType)
     assert view["summary"] == {"bucket": OUTPUT_BUCKET, "key": f"runs/{run_id}/summary.json"}
     assert [e["bucket"] for e in view["error_objects"]] == [OUTPUT_BUCKET]
     assert view["duration_ms"] >= 0 and view["finished_at"]
+    # AND it still reads DONE once no hop could come any more (only a RUNNING run stalls)
+    processor.clock.advance(RUN_STALLED_AFTER_SECONDS)
+    assert get_run(api, run_id).body["status"] == "DONE"
 
 
 def test_a_failed_run_shows_why(processor: Processor, api: ModuleType) -> None:

@@ -8,7 +8,12 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
-from handler_kit.clients import api_client_config, client_config
+from handler_kit.clients import (
+    api_client_config,
+    client_config,
+    one_attempt_client_config,
+    worker_client_config,
+)
 
 #: Nothing listens here: every attempt is refused at once.
 CLOSED_ENDPOINT = "http://127.0.0.1:9"
@@ -44,3 +49,26 @@ def test_an_api_client_fits_a_stalled_attempt_and_its_retry_in_ten_seconds() -> 
     # THEN three attempts in all, and two stalled attempts take under the function's 10 s
     assert _attempts_against_a_closed_port(config) == 3
     assert 2 * (config.connect_timeout + config.read_timeout) < 10
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (api_client_config(max_pool_connections=16), (1, 3, 3, 16)),
+        (worker_client_config(), (1, 2, 5, 10)),
+        (one_attempt_client_config(max_pool_connections=16), (1, 2, 1, 16)),
+    ],
+    ids=["api", "worker", "one-attempt"],
+)
+def test_each_client_profile_has_its_timeouts_attempts_and_connections(
+    config: Config, expected: tuple[int, int, int, int]
+) -> None:
+    # GIVEN a client profile WHEN its settings are read THEN its connect and read
+    # timeouts, attempts in all and pooled connections are the documented ones
+    retries: Any = config.retries
+    assert (
+        config.connect_timeout,
+        config.read_timeout,
+        retries["total_max_attempts"],
+        config.max_pool_connections,
+    ) == expected

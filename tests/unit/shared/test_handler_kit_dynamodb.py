@@ -32,6 +32,21 @@ def test_expression_names_maps_only_the_placeholders_used() -> None:
     assert dynamodb.expression_names(("status",), "SET n = :n") == {}
 
 
+def test_update_request_leaves_out_the_maps_an_expression_does_not_use() -> None:
+    # GIVEN an update that uses no value and no #name (DynamoDB refuses an empty
+    # ExpressionAttributeValues or ExpressionAttributeNames)
+    # WHEN its request is built THEN neither map is in it
+    request = dynamodb.update_request(
+        "t", {"k": {"S": "a"}}, "REMOVE lease", "attribute_exists(k)", {}, names=("status",)
+    )
+    assert request == {
+        "TableName": "t",
+        "Key": {"k": {"S": "a"}},
+        "UpdateExpression": "REMOVE lease",
+        "ConditionExpression": "attribute_exists(k)",
+    }
+
+
 def test_a_failed_condition_is_none_and_any_other_error_is_raised() -> None:
     # GIVEN writes that succeed, fail their condition, or are throttled
     def write(outcome: str, **request: Any) -> dict[str, Any]:
