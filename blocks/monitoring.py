@@ -104,10 +104,10 @@ class ServiceMonitoring(Construct):
         that is no shorter than the maximum event age, events expire first and no such
         alarm is added: the failure destination's own alarms see them.
         """
-        self.monitor_function(function.function, name=name)
         retries = function.async_retries
         if retries is None:
             raise ValueError(f"{name} is not invoked asynchronously")
+        self.monitor_function(function.function, name=name)
         wait_ms = retries.attempts * function.timeout.to_milliseconds() + sum(
             wait.to_milliseconds() for wait in ERROR_RETRY_WAITS[: retries.attempts]
         )

@@ -71,19 +71,12 @@ def patches() -> list[Patch]:
             _DENIED_ENTRIES.set(frozenset())
             entries = _put_events_entries(request._body)
             if entries:
+                context = request_context(request, resource)
                 denied = frozenset(
                     index
                     for index, entry in enumerate(entries)
                     if not is_permitted(
-                        request,
-                        "events:PutEvents",
-                        resource,
-                        {
-                            **request_context(request, resource),
-                            # Multivalued keys (ArrayOfString): one entry's value each
-                            "events:source": [entry.get("Source")],
-                            "events:detail-type": [entry.get("DetailType")],
-                        },
+                        request, "events:PutEvents", resource, context | _entry_keys(entry)
                     )
                 )
                 if len(denied) == len(entries):
@@ -190,23 +183,32 @@ def _caller(request: Any) -> Principal:
     return Principal(arns=arns, account=str(request.account_id))
 
 
-def _put_events_entries(body: Any) -> list[dict[str, Any]]:
+def _json_object(body: Any) -> dict[str, Any]:
+    """A JSON-protocol request's body as an object; ``{}`` when it is not one."""
     try:
         document = json.loads(body.decode() if isinstance(body, bytes) else body or "{}")
     except (TypeError, ValueError):
-        return []
-    entries = document.get("Entries") if isinstance(document, dict) else None
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _put_events_entries(body: Any) -> list[dict[str, Any]]:
+    entries = _json_object(body).get("Entries")
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         return []  # malformed: authorized as a whole, and refused by the service
     return entries
 
 
+def _entry_keys(entry: dict[str, Any]) -> dict[str, list[Any]]:
+    """A PutEvents entry's condition keys: multivalued (ArrayOfString), the entry's one
+    value each; a field the entry lacks is a key the request lacks."""
+    fields = {"events:source": "Source", "events:detail-type": "DetailType"}
+    return {key: [entry[field]] for key, field in fields.items() if entry.get(field) is not None}
+
+
 def _schedule_role(body: Any) -> str | None:
-    try:
-        document = json.loads(body.decode() if isinstance(body, bytes) else body or "{}")
-    except (TypeError, ValueError):
-        return None
-    role = (document.get("Target") or {}).get("RoleArn")
+    target = _json_object(body).get("Target")
+    role = target.get("RoleArn") if isinstance(target, dict) else None
     return str(role) if role else None
 
 

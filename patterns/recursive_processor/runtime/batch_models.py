@@ -278,8 +278,6 @@ class HopState:
         The byte the hop starts at: the offset the previous hop committed.
     owner : str
         The claim (``lease_owner``) this invocation holds on the hop.
-    dispatched_hop : int
-        The highest hop already handed to Lambda.
     started_at : str
         When the run started (ISO 8601).
     started_at_ms : int
@@ -298,7 +296,6 @@ class HopState:
     hop: int
     offset: int
     owner: str
-    dispatched_hop: int
     started_at: str
     started_at_ms: int
     records: int
@@ -320,7 +317,6 @@ class HopState:
             hop=int(item["hop"]),
             offset=int(item["offset"]),
             owner=owner,
-            dispatched_hop=int(item.get("dispatched_hop", 0)),
             started_at=item["started_at"],
             started_at_ms=int(item["started_at_ms"]),
             records=int(item["records"]),
